@@ -1,0 +1,77 @@
+"""autograd_core: a computation-graph engine on NumPy.
+
+A :class:`Value` holds a scalar or an n-d array; every operation on Values
+records its inputs and its local gradient, and ``backward()`` walks the graph
+once in reverse to fill every ``.grad``.
+
+>>> from autograd_core import Value
+>>> a = Value(2.0); b = Value(-3.0); c = Value(10.0); f = Value(-2.0)
+>>> L = (a * b + c) * f
+>>> L.backward()
+>>> a.grad, b.grad, c.grad, f.grad
+(np.float64(6.0), np.float64(-4.0), np.float64(-2.0), np.float64(4.0))
+"""
+
+from .engine import (
+    Value,
+    detect_anomaly,
+    enable_grad,
+    grad,
+    is_grad_enabled,
+    name_scope,
+    no_grad,
+    topological_order,
+)
+from .errors import AnomalyError, GradcheckError, GraphFreedError, SavedDataModifiedError, ShapeError
+from .ops import (
+    abs,
+    add,
+    astype,
+    broadcast_to,
+    clip,
+    concatenate,
+    div,
+    erf,
+    exp,
+    log,
+    log1p,
+    log_softmax,
+    logsumexp,
+    matmul,
+    max,
+    maximum,
+    mean,
+    min,
+    minimum,
+    mul,
+    neg,
+    pow,
+    reciprocal,
+    relu,
+    reshape,
+    sigmoid,
+    softmax,
+    softplus,
+    sqrt,
+    stack,
+    sub,
+    sum,
+    swapaxes,
+    tanh,
+    transpose,
+    var,
+    where,
+)
+from .gradcheck import gradcheck
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Value", "grad", "no_grad", "enable_grad", "is_grad_enabled", "detect_anomaly", "name_scope",
+    "topological_order", "gradcheck",
+    "ShapeError", "GraphFreedError", "AnomalyError", "GradcheckError", "SavedDataModifiedError",
+    "abs", "add", "astype", "broadcast_to", "clip", "concatenate", "div", "erf", "exp", "log", "log1p",
+    "log_softmax", "logsumexp", "matmul", "max", "maximum", "mean", "min", "minimum", "mul", "neg",
+    "pow", "reciprocal", "relu", "reshape", "sigmoid", "softmax", "softplus", "sqrt", "stack", "sub",
+    "sum", "swapaxes", "tanh", "transpose", "var", "where",
+]

@@ -1,0 +1,668 @@
+"""The graph and the backward pass.
+
+A :class:`Value` is a node of a computation graph. An operation (see
+``ops.py``) computes its result with NumPy and records, on the result, which
+operation made it and from which inputs. ``backward()`` then visits the graph
+once, in reverse topological order, and at every node asks the operation for
+each input's share of the gradient: *upstream gradient times local gradient*,
+summed back to the input's shape. That one loop serves ``backward()``,
+``grad()``, ``grad(create_graph=True)`` and the backprop stepper.
+
+Gradient rules are written once, against a small math namespace ``F``: for a
+first-order pass ``F`` is plain NumPy working on arrays; with
+``create_graph=True`` it is the engine's own operations working on Values, so
+the backward pass is itself recorded and can be differentiated again.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import traceback
+from contextlib import ContextDecorator
+from operator import attrgetter
+from pathlib import Path
+
+import numpy as np
+
+from .errors import AnomalyError, GraphFreedError, SavedDataModifiedError, ShapeError
+
+__all__ = [
+    "Value",
+    "no_grad",
+    "enable_grad",
+    "is_grad_enabled",
+    "detect_anomaly",
+    "name_scope",
+    "grad",
+]
+
+
+# --------------------------------------------------------------------------
+# Modes. They live in a thread-local object, so `no_grad()` in one thread does
+# not switch off recording in another.
+# --------------------------------------------------------------------------
+class _Modes(threading.local):
+    grad_enabled = True
+    anomaly = False
+    scope = None  # the name of the innermost `name_scope`, e.g. an nn module's path
+
+
+_modes = _Modes()
+
+
+def is_grad_enabled() -> bool:
+    """True when operations record the graph in this thread."""
+    return _modes.grad_enabled
+
+
+class _GradMode(ContextDecorator):
+    _enabled = True
+
+    def __enter__(self):
+        self._previous = _modes.grad_enabled
+        _modes.grad_enabled = self._enabled
+        return self
+
+    def __exit__(self, *exc):
+        _modes.grad_enabled = self._previous
+        return False
+
+
+class no_grad(_GradMode):
+    """Context manager (or decorator) inside which nothing is recorded.
+
+    Results computed inside are constants: they have ``requires_grad=False``
+    and no graph behind them. Use it for evaluation and for parameter updates.
+
+    >>> w = Value(2.0)
+    >>> with no_grad():
+    ...     y = w * 3
+    >>> y.requires_grad
+    False
+    """
+
+    _enabled = False
+
+
+class enable_grad(_GradMode):
+    """Switch recording back on inside a ``no_grad()`` block."""
+
+    _enabled = True
+
+
+class detect_anomaly(ContextDecorator):
+    """Context manager that stops at the first NaN or Inf.
+
+    Inside it, every operation remembers where user code created it; the first
+    operation whose forward output, or whose backward gradient for one of its
+    inputs, holds NaN or Inf raises :class:`AnomalyError` naming the operation
+    and that place. It slows every operation down, so use it for debugging.
+
+    >>> x = Value(-1.0)
+    >>> with detect_anomaly():
+    ...     x.log()                                  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    AnomalyError: log produced NaN in its forward output ...
+    """
+
+    def __enter__(self):
+        self._previous = _modes.anomaly
+        _modes.anomaly = True
+        return self
+
+    def __exit__(self, *exc):
+        _modes.anomaly = self._previous
+        return False
+
+
+class name_scope(ContextDecorator):
+    """Tag every node created inside with a name (``nn`` uses the module path).
+
+    Graph drawings group the nodes of one scope into a labelled cluster.
+
+    >>> with name_scope("layer1"):
+    ...     y = Value(1.0) * 2
+    >>> y.scope
+    'layer1'
+    """
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __enter__(self):
+        self._previous = _modes.scope
+        _modes.scope = self.name
+        return self
+
+    def __exit__(self, *exc):
+        _modes.scope = self._previous
+        return False
+
+
+# --------------------------------------------------------------------------
+# Data conversion
+# --------------------------------------------------------------------------
+_FLOAT_KINDS = "f"
+_PROMOTED_KINDS = "biu"  # bool, signed and unsigned integers become float64
+
+
+def as_data(x, what="Value"):
+    """Turn user data into what a Value holds: a floating NumPy array, or a
+    NumPy float scalar for shape ``()``.
+
+    Python numbers become float64; float16/32/64 arrays keep their dtype;
+    booleans and integers are promoted to float64; anything else (strings,
+    objects, complex numbers) is refused with a TypeError.
+    """
+    if isinstance(x, Value):
+        raise TypeError(
+            f"{what}: got a Value where data was expected; use v.data for its "
+            f"array, or v.detach() for a constant copy in the graph"
+        )
+    if isinstance(x, float):  # the commonest case first
+        return np.float64(x)
+    try:
+        array = np.asarray(x)
+    except (ValueError, TypeError) as exc:  # ragged lists and the like
+        raise TypeError(f"{what}: cannot turn {type(x).__name__} into a numeric array ({exc})") from None
+    kind = array.dtype.kind
+    if kind in _PROMOTED_KINDS:
+        array = array.astype(np.float64)
+    elif kind not in _FLOAT_KINDS:
+        described = "complex numbers" if kind == "c" else f"dtype {array.dtype}"
+        sample = repr(x) if len(repr(x)) < 60 else type(x).__name__
+        raise TypeError(
+            f"{what}: data must be real numbers (float16/32/64; ints and bools are "
+            f"promoted to float64), got {described} from {sample}"
+        )
+    return array[()] if array.ndim == 0 else array
+
+
+def _constant_like(x, other):
+    """A Python number mixed into an expression takes the dtype of the Value
+    it meets (as NumPy does with Python scalars); arrays are converted as data."""
+    if isinstance(x, (int, float)) and not isinstance(x, bool) and other is not None:
+        dtype = other._data.dtype
+        return dtype.type(x)
+    return as_data(x, "constant")
+
+
+# --------------------------------------------------------------------------
+# The Value
+# --------------------------------------------------------------------------
+_next_id = itertools.count().__next__
+
+
+class Value:
+    """A node of the graph: NumPy data, its gradient, and how it was made.
+
+    ``data`` is a float array (or a NumPy float scalar for shape ``()``);
+    Python numbers become float64, float32 stays float32, integers and
+    booleans are promoted to float64. An array whose dtype already fits is
+    used without a copy (like ``torch.as_tensor``).
+
+    ``grad`` is ``None`` until a backward pass reaches the Value, then an
+    array of the same shape and dtype as ``data``. Leaves (Values you create)
+    accumulate gradients across backward calls, as in PyTorch; results of
+    operations get a fresh ``grad`` on every backward, for display.
+
+    >>> a = Value(2.0, label="a"); b = Value(-3.0, label="b")
+    >>> c = a * b + a
+    >>> c.backward()
+    >>> a.grad, b.grad
+    (np.float64(-2.0), np.float64(2.0))
+    """
+
+    __slots__ = (
+        "_data", "grad", "requires_grad", "label", "_op", "_inputs", "_ctx",
+        "_id", "_version", "_input_versions", "_freed", "_scope", "_trace",
+        "__weakref__",
+    )
+
+    # `ndarray + Value` must defer to Value.__radd__ instead of letting NumPy
+    # loop over the Value as if it were an array of objects.
+    __array_ufunc__ = None
+
+    def __init__(self, data, requires_grad=True, label=None):
+        self._data = as_data(data)
+        self.grad = None
+        self.requires_grad = bool(requires_grad)
+        self.label = label
+        self._op = None  # None for a leaf; the Op that made this Value otherwise
+        self._inputs = ()
+        self._ctx = None  # what the op needs besides its inputs (an axis, an index...)
+        self._id = _next_id()  # creation order = a topological order of the graph
+        self._version = 0  # bumped whenever `data` is assigned
+        self._input_versions = None
+        self._freed = False
+        self._scope = _modes.scope
+        self._trace = None
+
+    # ---- data and its description ------------------------------------------
+    @property
+    def data(self):
+        """The NumPy data. Assigning a new array bumps the Value's version so a
+        pending backward that saved the old one notices."""
+        return self._data
+
+    @data.setter
+    def data(self, new):
+        self._data = new if type(new) is np.ndarray and new.dtype.kind == "f" else as_data(new)
+        self._version += 1
+
+    @property
+    def shape(self):
+        return self._data.shape
+
+    @property
+    def dtype(self):
+        return self._data.dtype
+
+    @property
+    def ndim(self):
+        return self._data.ndim
+
+    @property
+    def size(self):
+        return self._data.size
+
+    @property
+    def op(self):
+        """Name of the operation that produced this Value ('' for a leaf)."""
+        return self._op.name if self._op is not None else ""
+
+    @property
+    def inputs(self):
+        """The Values this one was computed from (empty for a leaf)."""
+        return self._inputs
+
+    @property
+    def is_leaf(self):
+        return self._op is None
+
+    @property
+    def scope(self):
+        """The ``name_scope`` (for nn layers, the module path) it was made in."""
+        return self._scope
+
+    def __len__(self):
+        if self._data.ndim == 0:
+            raise TypeError("len() of a scalar Value (shape ())")
+        return len(self._data)
+
+    def item(self):
+        """The value of a one-element Value as a Python float."""
+        if self._data.size != 1:
+            raise ValueError(f"item() needs a Value with one element, this one has shape {self.shape}")
+        return self._data.item()
+
+    def numpy(self):
+        """The data as a NumPy array (shared, not copied)."""
+        return np.asarray(self._data)
+
+    def __array__(self, dtype=None, copy=None):
+        array = np.asarray(self._data)
+        return array if dtype is None else array.astype(dtype)
+
+    def __float__(self):
+        return float(self.item())
+
+    def detach(self):
+        """A constant Value sharing this one's data, outside any graph."""
+        return Value(self._data, requires_grad=False, label=self.label)
+
+    def zero_grad(self, set_to_none=True):
+        """Forget the gradient: ``None`` by default (as PyTorch), zeros if asked."""
+        self.grad = None if set_to_none else np.zeros_like(self._data)[()]
+
+    def __repr__(self):
+        label = f", label={self.label!r}" if self.label is not None else ""
+        if self._data.ndim == 0:
+            grad = "None" if self.grad is None else _format_scalar(self.grad)
+            return f"Value(data={_format_scalar(self._data)}, grad={grad}{label})"
+        data = np.array2string(self._data, precision=4, threshold=20, edgeitems=2)
+        grad = "None" if self.grad is None else "<computed>"
+        return f"Value(shape={self.shape}, dtype={self.dtype}, data={data}, grad={grad}{label})"
+
+    # Values are nodes: hashed by identity, while == compares data elementwise.
+    __hash__ = object.__hash__
+
+    # ---- backward ----------------------------------------------------------
+    def backward(self, grad=None, retain_graph=False, create_graph=False):
+        """Backpropagate from this Value, filling ``.grad`` on the graph behind it.
+
+        On a one-element Value the seed gradient is 1; on any other shape pass
+        ``grad`` (an array of this Value's shape). Leaves accumulate into
+        ``.grad``; every other node gets a fresh ``.grad`` for display. The
+        graph is freed afterwards unless ``retain_graph=True``. With
+        ``create_graph=True`` the leaves' ``.grad`` are Values whose own graph
+        can be differentiated again.
+
+        >>> x = Value(3.0); y = x * x
+        >>> y.backward(); x.grad
+        np.float64(6.0)
+        """
+        if not self.requires_grad:
+            raise RuntimeError(
+                "backward(): this Value does not require grad, so no graph leads to it "
+                "(it was made from constants or inside no_grad())"
+            )
+        seed = _seed_gradient(self, grad, "backward()")
+        gradients = _backpropagate([self], [seed], retain_graph, create_graph, on_node=None)
+        _store_gradients(gradients, create_graph)
+
+
+def _format_scalar(x):
+    return f"{float(x):.6g}"
+
+
+def _seed_gradient(output, grad, where):
+    if grad is None:
+        if output.size != 1:
+            raise RuntimeError(
+                f"{where}: the output has shape {output.shape}; an implicit gradient exists only "
+                f"for one-element outputs. Pass grad= an array of shape {output.shape} "
+                f"(e.g. np.ones_like(y.data)), or reduce it first with .sum() or .mean()"
+            )
+        return np.ones_like(output._data)[()]
+    if isinstance(grad, Value):
+        grad = grad._data
+    grad = np.asarray(grad, dtype=output.dtype)
+    if grad.shape != output.shape:
+        raise ShapeError(f"{where}: grad has shape {grad.shape}, but the output has shape {output.shape}")
+    return grad[()] if grad.ndim == 0 else grad
+
+
+# --------------------------------------------------------------------------
+# Recording an operation
+# --------------------------------------------------------------------------
+def record(op, data, inputs, ctx=None):
+    """Wrap an operation's result in a Value and, when any input requires a
+    gradient and recording is on, remember the op, its inputs and its context.
+
+    Every operation in ``ops.py`` ends with a call to this.
+    """
+    out = Value.__new__(Value)
+    out._data = data
+    out.grad = None
+    out.label = None
+    out._version = 0
+    out._freed = False
+    out._trace = None
+    out._id = _next_id()
+    modes = _modes
+    if modes.grad_enabled and any(inp.requires_grad for inp in inputs):
+        out.requires_grad = True
+        out._op = op
+        out._inputs = inputs
+        out._ctx = ctx
+        out._input_versions = tuple([inp._version for inp in inputs])
+        out._scope = modes.scope
+    else:
+        out.requires_grad = False
+        out._op = None
+        out._inputs = ()
+        out._ctx = None
+        out._input_versions = None
+        out._scope = modes.scope
+    if modes.anomaly:
+        out._trace = _user_frame()
+        _check_finite(data, f"{op.name} produced {{bad}} in its forward output", out)
+    return out
+
+
+def _constant(data):
+    """A Value that holds data and never requires a gradient (no checks: the
+    caller already made `data` valid)."""
+    out = Value.__new__(Value)
+    out._data = data
+    out.grad = None
+    out.requires_grad = False
+    out.label = None
+    out._op = None
+    out._inputs = ()
+    out._ctx = None
+    out._id = _next_id()
+    out._version = 0
+    out._input_versions = None
+    out._freed = False
+    out._scope = _modes.scope
+    out._trace = None
+    return out
+
+
+def as_value(x, like=None):
+    """Values pass through; numbers and arrays become constants in the graph."""
+    if isinstance(x, Value):
+        return x
+    return _constant(_constant_like(x, like))
+
+
+# --------------------------------------------------------------------------
+# Anomaly detection helpers
+# --------------------------------------------------------------------------
+_PACKAGE_DIRS = tuple(str(Path(__file__).resolve().parent.parent / name) for name in ("autograd_core", "nn", "optim"))
+
+
+def _user_frame():
+    """'file:line in function' of the innermost frame outside this project."""
+    for frame in reversed(traceback.extract_stack()):
+        if not frame.filename.startswith(_PACKAGE_DIRS) and "contextlib" not in frame.filename:
+            return f"{frame.filename}:{frame.lineno} in {frame.name}"
+    return "an unknown place"
+
+
+def _check_finite(array, message, node):
+    if isinstance(array, Value):
+        array = array._data
+    array = np.asarray(array)
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        bad = "NaN" if np.isnan(array).any() else "Inf"
+        where = node._trace or "an unknown place"
+        raise AnomalyError(message.format(bad=bad) + f" (the operation was created at {where})")
+
+
+# --------------------------------------------------------------------------
+# The backward pass
+# --------------------------------------------------------------------------
+_by_creation = attrgetter("_id")
+
+
+def topological_order(roots):
+    """All nodes that require grad and lead to `roots`, outputs first.
+
+    Iterative (no recursion, so a graph a million nodes deep is fine). Nodes
+    are numbered as they are created, and an input is always created before
+    the results that use it, so sorting by that number, newest first, is a
+    valid order for the backward pass.
+    """
+    seen = set()
+    stack = [root for root in roots if root.requires_grad]
+    nodes = []
+    while stack:
+        node = stack.pop()
+        key = id(node)
+        if key in seen:
+            continue
+        seen.add(key)
+        nodes.append(node)
+        for inp in node._inputs:
+            if inp.requires_grad and id(inp) not in seen:
+                stack.append(inp)
+    nodes.sort(key=_by_creation, reverse=True)
+    return nodes
+
+
+def _check_not_freed_or_modified(node):
+    if node._freed:
+        raise GraphFreedError(
+            f"backward through the graph a second time: the '{node._op.name}' node was freed by an "
+            f"earlier backward(). Pass retain_graph=True to the first backward() (or grad()) to keep it"
+        )
+    for inp, version in zip(node._inputs, node._input_versions):
+        if inp._version != version:
+            name = f"'{inp.label}'" if inp.label else f"of shape {inp.shape}"
+            raise SavedDataModifiedError(
+                f"the data of the Value {name} was replaced after '{node._op.name}' used it in the forward "
+                f"pass (version {version} then, {inp._version} now), so its gradient would be wrong. "
+                f"Update parameters after backward(), or run the forward pass again"
+            )
+
+
+def _backpropagate(outputs, seeds, retain_graph, create_graph, on_node=None):
+    """Run the backward pass; return {id(node): (node, gradient)} for every
+    node reached. Touches no ``.grad``: callers decide what to store.
+
+    `on_node`, when given, is called as ``on_node(node, upstream,
+    contributions)`` after each node is processed (the stepper's hook).
+    """
+    if create_graph:
+        math = VALUE_MATH
+        if seeds and not isinstance(seeds[0], Value):
+            seeds = [_constant(s) for s in seeds]
+        mode = enable_grad()
+    else:
+        math = ARRAY_MATH
+        mode = None
+    order = topological_order(outputs)
+    gradients = {}  # id(node) -> [node, gradient, owned]
+    for output, seed in zip(outputs, seeds):
+        _accumulate(gradients, output, seed, None)
+    anomaly = _modes.anomaly
+    if mode is not None:
+        mode.__enter__()
+    try:
+        for node in order:
+            op = node._op
+            if op is None:
+                continue  # a leaf: nothing further back
+            entry = gradients.get(id(node))
+            if entry is None:
+                continue  # no gradient flows through this node
+            _check_not_freed_or_modified(node)
+            upstream = entry[1]
+            inputs = node._inputs
+            if create_graph:
+                out, args = node, inputs
+            else:
+                out, args = node._data, [inp._data for inp in inputs]
+            contributions = [] if on_node is not None else None
+            for i, inp in enumerate(inputs):
+                if not inp.requires_grad:
+                    continue  # constants cost nothing
+                share = op.contribution(i, upstream, out, args, node._ctx, math)
+                if share is None:
+                    continue
+                if anomaly:
+                    _check_finite(share, f"{op.name} produced {{bad}} in the gradient for its input {i} during backward", node)
+                _accumulate(gradients, inp, share, upstream)
+                if contributions is not None:
+                    contributions.append((inp, share))
+            if on_node is not None:
+                on_node(node, upstream, contributions)
+            if not retain_graph:
+                node._freed = True
+                node._ctx = None
+    finally:
+        if mode is not None:
+            mode.__exit__(None, None, None)
+    return gradients
+
+
+def _accumulate(gradients, node, share, upstream):
+    """Add one input's share into its running gradient.
+
+    The first share is stored as it is (it may be a view of another node's
+    gradient); the second makes a new array; later ones add in place.
+    """
+    dtype = node._data.dtype
+    if isinstance(share, Value):
+        if share._data.dtype != dtype:
+            share = share.astype(dtype)
+    elif share.dtype != dtype:
+        share = share.astype(dtype)
+    entry = gradients.get(id(node))
+    if entry is None:
+        gradients[id(node)] = [node, share, False]
+    elif entry[2] and type(entry[1]) is np.ndarray:
+        entry[1] += share
+    else:
+        entry[1] = entry[1] + share
+        entry[2] = True
+
+
+def _store_gradients(gradients, create_graph):
+    """Write a backward pass's results into ``.grad``: leaves accumulate,
+    every other node gets this pass's gradient."""
+    for node, gradient, owned in gradients.values():
+        if node._op is not None:
+            node.grad = gradient._data if isinstance(gradient, Value) else gradient
+            continue
+        if not create_graph and isinstance(gradient, np.ndarray) and not (owned and gradient.flags.writeable):
+            gradient = gradient.copy()  # a leaf's .grad is its own, writable array
+        if node.grad is None:
+            node.grad = gradient
+        else:
+            node.grad = node.grad + gradient
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=False):
+    """Gradients of `outputs` with respect to `inputs`, without touching ``.grad``.
+
+    `outputs` and `inputs` are a Value or a sequence of Values; the result is
+    a tuple with one gradient per input (NumPy data, or Values when
+    ``create_graph=True``, which records the backward pass so the result can
+    be differentiated again). An input that the outputs do not depend on
+    raises, unless ``allow_unused=True`` (then its gradient is None).
+
+    >>> x = Value(3.0)
+    >>> (dy,) = grad(x ** 3, x, create_graph=True)   # 3 x^2 = 27
+    >>> (d2y,) = grad(dy, x)                          # 6 x = 18
+    >>> float(dy.data), float(d2y)
+    (27.0, 18.0)
+    """
+    outputs = [outputs] if isinstance(outputs, Value) else list(outputs)
+    single_input = isinstance(inputs, Value)
+    inputs = [inputs] if single_input else list(inputs)
+    if grad_outputs is None:
+        grad_outputs = [None] * len(outputs)
+    elif isinstance(grad_outputs, (Value, np.ndarray)) or np.isscalar(grad_outputs):
+        grad_outputs = [grad_outputs]
+    if len(grad_outputs) != len(outputs):
+        raise ValueError(f"grad(): {len(outputs)} outputs but {len(grad_outputs)} grad_outputs")
+    for i, v in enumerate(list(outputs) + inputs):
+        if not isinstance(v, Value):
+            raise TypeError(f"grad(): outputs and inputs must be Values, got {type(v).__name__}")
+    for i, x in enumerate(inputs):
+        if not x.requires_grad:
+            raise ValueError(f"grad(): input {i} does not require grad (requires_grad=False)")
+    if retain_graph is None:
+        retain_graph = create_graph
+    seeds = []
+    for out, g in zip(outputs, grad_outputs):
+        if create_graph and isinstance(g, Value):
+            seeds.append(g)
+        else:
+            seed = _seed_gradient(out, g, "grad()")
+            seeds.append(_constant(seed) if create_graph else seed)
+    live = [(o, s) for o, s in zip(outputs, seeds) if o.requires_grad]
+    gradients = _backpropagate([o for o, _ in live], [s for _, s in live], retain_graph, create_graph)
+    result = []
+    for i, x in enumerate(inputs):
+        entry = gradients.get(id(x))
+        if entry is None:
+            if not allow_unused:
+                raise ValueError(
+                    f"grad(): input {i} (shape {x.shape}) is not used to compute the outputs; "
+                    f"pass allow_unused=True to get None for it"
+                )
+            result.append(None)
+        else:
+            result.append(entry[1])
+    return tuple(result)
+
+
+# Filled in by ops.py: the math namespaces the gradient rules are written against.
+ARRAY_MATH = None
+VALUE_MATH = None

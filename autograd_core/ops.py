@@ -1,0 +1,929 @@
+"""Every operation of the engine: its forward pass and, beside it, its gradient.
+
+Two kinds of operation:
+
+* **Elementwise** ops (``a * b``, ``tanh``, ...) give their *local gradient*:
+  how the output moves when one input moves, element by element (for
+  ``c = a * b``: ``dc/da = b``; for ``t = tanh(x)``: ``1 - t**2``). The engine
+  multiplies it by the upstream gradient and sums the product back to the
+  input's shape (broadcasting is handled there, once).
+* **Structural** ops (``matmul``, ``sum``, ``reshape``, ``softmax``, ...) mix
+  elements, so their local gradient is a Jacobian too big to write out; they
+  give the product directly (a vector-Jacobian product: for ``C = A @ B``,
+  ``dL/dA = dL/dC @ B.T``).
+
+Each rule takes ``(i, g, out, args, ctx, F)``: which input, the upstream
+gradient, the op's output, its inputs, the op's context (an axis, an index...)
+and a math namespace ``F``. In a first-order pass they are NumPy arrays and
+``F`` is NumPy; with ``create_graph=True`` they are Values and ``F`` is this
+module, so the same rule builds a differentiable graph.
+"""
+
+from __future__ import annotations
+
+import builtins
+import math
+import operator
+
+import numpy as np
+
+from . import engine
+from .engine import Value, as_value, record
+from .errors import ShapeError
+
+__all__ = [
+    "add", "sub", "mul", "div", "neg", "pow", "reciprocal", "exp", "log", "log1p",
+    "sqrt", "abs", "tanh", "sigmoid", "relu", "softplus", "erf", "clip", "maximum",
+    "minimum", "where", "matmul", "sum", "mean", "max", "min", "var", "logsumexp",
+    "softmax", "log_softmax", "reshape", "transpose", "swapaxes", "broadcast_to",
+    "concatenate", "stack", "getitem", "astype", "OPS",
+]
+
+OPS = {}  # name -> Op, for documentation, tests and the graph renderer
+
+
+class Op:
+    """An operation's identity and gradient rule, shared by all its nodes."""
+
+    __slots__ = ("name", "rule", "formula")
+
+    def __init__(self, name, rule, formula):
+        self.name = name
+        self.rule = rule
+        self.formula = formula  # the derivative as a lecture writes it, for display
+        OPS[name] = self
+
+    def __repr__(self):
+        return f"<{type(self).__name__} {self.name}: {self.formula}>"
+
+
+class Elementwise(Op):
+    """``rule(i, out, args, ctx, F)`` returns the local gradient d out / d args[i]
+    (an array broadcastable to the output, or the number 1 or -1)."""
+
+    __slots__ = ()
+
+    def local_gradient(self, i, out, args, ctx, F):
+        return self.rule(i, out, args, ctx, F)
+
+    def contribution(self, i, g, out, args, ctx, F):
+        local = self.rule(i, out, args, ctx, F)
+        if type(local) is int:  # +1 or -1: no multiplication needed
+            share = g if local == 1 else -g
+        else:
+            share = g * local
+        return sum_to_shape(share, args[i].shape)
+
+
+class Structural(Op):
+    """``rule(i, g, out, args, ctx, F)`` returns the upstream gradient times the
+    Jacobian, already in the shape of args[i]."""
+
+    __slots__ = ()
+
+    def local_gradient(self, i, out, args, ctx, F):
+        return None  # a Jacobian: shown as the op's formula instead
+
+    def contribution(self, i, g, out, args, ctx, F):
+        return self.rule(i, g, out, args, ctx, F)
+
+
+def sum_to_shape(g, shape):
+    """Sum a broadcast gradient back to the shape of the input it belongs to.
+
+    NumPy broadcasting prepends axes and stretches axes of length 1; the
+    gradient of a stretched input is the sum over the stretched copies.
+    """
+    g_shape = g.shape
+    if g_shape == shape:
+        return g
+    if shape == ():
+        return g.sum()
+    lead = len(g_shape) - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + k for k, n in enumerate(shape) if n == 1 and g_shape[lead + k] != 1
+    )
+    return g.sum(axis=axes, keepdims=True).reshape(shape)
+
+
+# --------------------------------------------------------------------------
+# Operands
+# --------------------------------------------------------------------------
+def _operands(a, b):
+    """Make both operands Values; a Python number takes the other's dtype."""
+    if not isinstance(a, Value):
+        a = as_value(a, b if isinstance(b, Value) else None)
+    if not isinstance(b, Value):
+        b = as_value(b, a)
+    return a, b
+
+
+def _broadcast(name, fn, a, b):
+    try:
+        return fn(a._data, b._data)
+    except ValueError:
+        raise ShapeError(
+            f"{name}: shapes {a.shape} and {b.shape} cannot be broadcast together "
+            f"(trailing dimensions must be equal or 1)"
+        ) from None
+
+
+def _scalar_or_array(x):
+    """NumPy returns 0-d results as scalars from ufuncs but not from every
+    function; a Value's data is always the scalar for shape ()."""
+    return x[()] if type(x) is np.ndarray and x.ndim == 0 else x
+
+
+def _axes(axis, ndim, name):
+    """Normalise `axis` (None, int or tuple) to a sorted tuple of positive axes."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    normalised = []
+    for ax in axes:
+        if not -ndim <= ax < builtins.max(ndim, 1) or (ndim == 0 and ax not in (0, -1)):
+            raise ShapeError(f"{name}: axis {ax} is out of range for an input with {ndim} dimensions")
+        normalised.append(ax % ndim if ndim else 0)
+    if len(set(normalised)) != len(normalised):
+        raise ShapeError(f"{name}: repeated axis in {axis}")
+    return tuple(sorted(normalised))
+
+
+def _kept_shape(shape, axes):
+    """The shape of a reduction's result with keepdims=True."""
+    return tuple(1 if k in axes else n for k, n in enumerate(shape))
+
+
+def _expand_reduced(g, in_shape, axes, keepdims):
+    """Put back the reduced axes of an upstream gradient (as length 1)."""
+    return g if keepdims else g.reshape(_kept_shape(in_shape, axes))
+
+
+# ==========================================================================
+# Elementwise arithmetic
+# ==========================================================================
+
+# c = a + b:  dc/da = 1,  dc/db = 1
+ADD = Elementwise("add", lambda i, out, args, ctx, F: 1, "d(a+b)/da = 1, d(a+b)/db = 1")
+
+
+def add(a, b):
+    """Elementwise ``a + b`` with NumPy broadcasting."""
+    a, b = _operands(a, b)
+    return record(ADD, _broadcast("add", operator.add, a, b), (a, b))
+
+
+# c = a - b:  dc/da = 1,  dc/db = -1
+SUB = Elementwise("sub", lambda i, out, args, ctx, F: 1 if i == 0 else -1, "d(a-b)/da = 1, d(a-b)/db = -1")
+
+
+def sub(a, b):
+    """Elementwise ``a - b`` with NumPy broadcasting."""
+    a, b = _operands(a, b)
+    return record(SUB, _broadcast("sub", operator.sub, a, b), (a, b))
+
+
+# c = a * b:  dc/da = b,  dc/db = a
+MUL = Elementwise("mul", lambda i, out, args, ctx, F: args[1] if i == 0 else args[0], "d(a*b)/da = b, d(a*b)/db = a")
+
+
+def mul(a, b):
+    """Elementwise ``a * b`` with NumPy broadcasting."""
+    a, b = _operands(a, b)
+    return record(MUL, _broadcast("mul", operator.mul, a, b), (a, b))
+
+
+# c = a / b:  dc/da = 1/b,  dc/db = -a/b**2 = -c/b
+def _div_local(i, out, args, ctx, F):
+    a, b = args
+    return 1 / b if i == 0 else -(out / b)
+
+
+DIV = Elementwise("div", _div_local, "d(a/b)/da = 1/b, d(a/b)/db = -a/b^2")
+
+
+def div(a, b):
+    """Elementwise ``a / b`` with NumPy broadcasting."""
+    a, b = _operands(a, b)
+    return record(DIV, _broadcast("div", operator.truediv, a, b), (a, b))
+
+
+# y = -x:  dy/dx = -1
+NEG = Elementwise("neg", lambda i, out, args, ctx, F: -1, "d(-x)/dx = -1")
+
+
+def neg(x):
+    """Elementwise ``-x``."""
+    return record(NEG, -x._data, (x,))
+
+
+# y = 1/x:  dy/dx = -1/x**2 = -y*y
+RECIPROCAL = Elementwise("reciprocal", lambda i, out, args, ctx, F: -(out * out), "d(1/x)/dx = -1/x^2")
+
+
+def reciprocal(x):
+    """Elementwise ``1 / x`` (what ``number / Value`` computes, as in PyTorch)."""
+    x = as_value(x)
+    return record(RECIPROCAL, 1 / x._data, (x,))
+
+
+# y = x**n for a constant n:  dy/dx = n * x**(n-1)
+POW_CONST = Elementwise(
+    "pow", lambda i, out, args, ctx, F: ctx * args[0] ** (ctx - 1), "d(x^n)/dx = n x^(n-1)"
+)
+
+
+# y = a**b for Values a, b:  dy/da = b * a**(b-1),  dy/db = a**b * log(a)
+def _pow_local(i, out, args, ctx, F):
+    a, b = args
+    if i == 0:
+        return b * a ** (b - 1)
+    # where a == 0 and b >= 0, a**b does not move with b (PyTorch's convention)
+    return F.where((_data(a) == 0) & (_data(b) >= 0), 0.0, out * F.log(F.where(_data(a) == 0, 1.0, a)))
+
+
+POW = Elementwise("pow", _pow_local, "d(a^b)/da = b a^(b-1), d(a^b)/db = a^b log(a)")
+
+
+def pow(base, exponent):
+    """Elementwise ``base ** exponent``; a number exponent is a constant."""
+    if isinstance(base, Value) and not isinstance(exponent, Value):
+        exponent_data = np.asarray(exponent)
+        if exponent_data.ndim == 0 and exponent_data.dtype.kind in "biuf":
+            n = exponent_data.item()
+            with np.errstate(divide="ignore", invalid="ignore"):
+                data = base._data ** base._data.dtype.type(n) if isinstance(n, float) else base._data ** n
+            return record(POW_CONST, data, (base,), n)
+    base, exponent = _operands(base, exponent)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        data = _broadcast("pow", operator.pow, base, exponent)
+    return record(POW, data, (base, exponent))
+
+
+def _data(x):
+    """The NumPy data of a Value, or an array as it is (for masks in rules)."""
+    return x._data if isinstance(x, Value) else x
+
+
+# ==========================================================================
+# Elementwise functions
+# ==========================================================================
+
+# y = exp(x):  dy/dx = exp(x) = y
+EXP = Elementwise("exp", lambda i, out, args, ctx, F: out, "d exp(x)/dx = exp(x)")
+
+
+def exp(x):
+    """Elementwise ``e ** x``."""
+    x = as_value(x)
+    with np.errstate(over="ignore"):
+        return record(EXP, np.exp(x._data), (x,))
+
+
+# y = log(x):  dy/dx = 1/x
+LOG = Elementwise("log", lambda i, out, args, ctx, F: 1 / args[0], "d log(x)/dx = 1/x")
+
+
+def log(x):
+    """Elementwise natural logarithm (NaN for negatives, -inf at 0, as NumPy;
+    run inside ``detect_anomaly()`` to stop there)."""
+    x = as_value(x)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return record(LOG, np.log(x._data), (x,))
+
+
+# y = log(1 + x):  dy/dx = 1/(1 + x)
+LOG1P = Elementwise("log1p", lambda i, out, args, ctx, F: 1 / (1 + args[0]), "d log(1+x)/dx = 1/(1+x)")
+
+
+def log1p(x):
+    """Elementwise ``log(1 + x)``, accurate for small x."""
+    x = as_value(x)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return record(LOG1P, np.log1p(x._data), (x,))
+
+
+# y = sqrt(x):  dy/dx = 1/(2 sqrt(x)) = 1/(2y)
+SQRT = Elementwise("sqrt", lambda i, out, args, ctx, F: 1 / (2 * out), "d sqrt(x)/dx = 1/(2 sqrt(x))")
+
+
+def sqrt(x):
+    """Elementwise square root (its gradient at 0 is inf, as in PyTorch)."""
+    x = as_value(x)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return record(SQRT, np.sqrt(x._data), (x,))
+
+
+# y = |x|:  dy/dx = sign(x), and 0 at x = 0 (the subgradient PyTorch uses)
+ABS = Elementwise("abs", lambda i, out, args, ctx, F: np.sign(_data(args[0])), "d|x|/dx = sign(x) (0 at 0)")
+
+
+def abs(x):
+    """Elementwise absolute value; its gradient at 0 is 0."""
+    x = as_value(x)
+    return record(ABS, np.abs(x._data), (x,))
+
+
+# t = tanh(x):  dt/dx = 1 - t**2
+TANH = Elementwise("tanh", lambda i, out, args, ctx, F: 1 - out**2, "d tanh(x)/dx = 1 - tanh(x)^2")
+
+
+def tanh(x):
+    """Elementwise hyperbolic tangent."""
+    x = as_value(x)
+    return record(TANH, np.tanh(x._data), (x,))
+
+
+# s = sigmoid(x) = 1/(1 + e^-x):  ds/dx = s (1 - s)
+SIGMOID = Elementwise("sigmoid", lambda i, out, args, ctx, F: out * (1 - out), "d sigmoid(x)/dx = s(1 - s)")
+
+
+def _sigmoid_data(x):
+    # exp(-x) overflows to inf for x < -709 and 1/(1 + inf) = 0 is the right limit
+    with np.errstate(over="ignore"):
+        return 1 / (1 + np.exp(-x))
+
+
+def sigmoid(x):
+    """Elementwise logistic function ``1 / (1 + exp(-x))``, finite for any x."""
+    x = as_value(x)
+    return record(SIGMOID, _sigmoid_data(x._data), (x,))
+
+
+# y = max(x, 0):  dy/dx = 1 where x > 0, else 0 (0 at the kink, as PyTorch)
+RELU = Elementwise("relu", lambda i, out, args, ctx, F: _data(out) > 0, "d relu(x)/dx = 1 if x > 0 else 0")
+
+
+def relu(x):
+    """Elementwise ``max(x, 0)``; its gradient at 0 is 0."""
+    x = as_value(x)
+    data = x._data
+    # a scalar takes the fast path; NaN stays NaN either way
+    if data.ndim == 0:
+        return record(RELU, data.dtype.type(0) if data <= 0 else data, (x,))
+    return record(RELU, np.maximum(data, 0), (x,))
+
+
+# y = log(1 + e^x):  dy/dx = sigmoid(x)
+SOFTPLUS = Elementwise("softplus", lambda i, out, args, ctx, F: F.sigmoid(args[0]), "d softplus(x)/dx = sigmoid(x)")
+
+
+def softplus(x):
+    """Elementwise ``log(1 + exp(x))``, computed without overflow for any x."""
+    x = as_value(x)
+    return record(SOFTPLUS, np.logaddexp(x._data.dtype.type(0), x._data), (x,))
+
+
+# y = erf(x):  dy/dx = 2/sqrt(pi) * exp(-x**2)
+_TWO_OVER_SQRT_PI = 2 / math.sqrt(math.pi)
+ERF = Elementwise("erf", lambda i, out, args, ctx, F: _TWO_OVER_SQRT_PI * F.exp(-(args[0] * args[0])), "d erf(x)/dx = 2/sqrt(pi) exp(-x^2)")
+
+_erf_ufunc = np.frompyfunc(math.erf, 1, 1)
+
+
+def _erf_data(x):
+    # NumPy has no erf; math.erf through a ufunc loop is exact to double precision
+    return _scalar_or_array(_erf_ufunc(x).astype(x.dtype))
+
+
+def erf(x):
+    """Elementwise error function (used by the exact GELU)."""
+    x = as_value(x)
+    return record(ERF, _erf_data(x._data), (x,))
+
+
+# y = clip(x, lo, hi):  dy/dx = 1 where lo <= x <= hi, else 0 (bounds inclusive, as PyTorch)
+def _clip_local(i, out, args, ctx, F):
+    lo, hi = ctx
+    x = _data(args[0])
+    inside = np.ones(np.shape(x), dtype=bool)
+    if lo is not None:
+        inside &= x >= lo
+    if hi is not None:
+        inside &= x <= hi
+    return inside
+
+
+CLIP = Elementwise("clip", _clip_local, "d clip(x)/dx = 1 inside [lo, hi], else 0")
+
+
+def clip(x, min=None, max=None):
+    """Elementwise clamp to ``[min, max]`` (either may be None)."""
+    x = as_value(x)
+    if min is None and max is None:
+        raise ValueError("clip: give at least one of min and max")
+    data = x._data
+    if min is not None:
+        data = np.maximum(data, min)
+    if max is not None:
+        data = np.minimum(data, max)
+    return record(CLIP, _scalar_or_array(np.asarray(data, dtype=x.dtype)), (x,), (min, max))
+
+
+# m = maximum(a, b):  dm/da = 1 where a > b, 1/2 at ties (PyTorch splits ties evenly)
+def _maximum_local(i, out, args, ctx, F):
+    a, b = _data(args[0]), _data(args[1])
+    mine, other = (a, b) if i == 0 else (b, a)
+    return (mine > other) + 0.5 * (mine == other)
+
+
+MAXIMUM = Elementwise("maximum", _maximum_local, "d max(a,b)/da = 1 if a > b, 1/2 if a == b, else 0")
+
+
+def maximum(a, b):
+    """Elementwise larger of ``a`` and ``b``; ties share the gradient equally."""
+    a, b = _operands(a, b)
+    return record(MAXIMUM, _broadcast("maximum", np.maximum, a, b), (a, b))
+
+
+def _minimum_local(i, out, args, ctx, F):
+    a, b = _data(args[0]), _data(args[1])
+    mine, other = (a, b) if i == 0 else (b, a)
+    return (mine < other) + 0.5 * (mine == other)
+
+
+MINIMUM = Elementwise("minimum", _minimum_local, "d min(a,b)/da = 1 if a < b, 1/2 if a == b, else 0")
+
+
+def minimum(a, b):
+    """Elementwise smaller of ``a`` and ``b``; ties share the gradient equally."""
+    a, b = _operands(a, b)
+    return record(MINIMUM, _broadcast("minimum", np.minimum, a, b), (a, b))
+
+
+# y = where(cond, a, b):  dy/da = cond,  dy/db = not cond
+WHERE = Elementwise("where", lambda i, out, args, ctx, F: ctx if i == 0 else ~ctx, "d where(c,a,b)/da = c, /db = not c")
+
+
+def where(condition, a, b):
+    """Elementwise ``a`` where `condition` holds, else ``b`` (condition is data,
+    not differentiated)."""
+    condition = np.asarray(_data(condition), dtype=bool)
+    a, b = _operands(a, b)
+    try:
+        data = np.where(condition, a._data, b._data)
+    except ValueError:
+        raise ShapeError(
+            f"where: condition {condition.shape}, a {a.shape} and b {b.shape} cannot be broadcast together"
+        ) from None
+    if data.dtype != np.result_type(a._data, b._data):
+        data = data.astype(np.result_type(a._data, b._data))
+    return record(WHERE, _scalar_or_array(data), (a, b), condition)
+
+
+# ==========================================================================
+# Matrix product
+# ==========================================================================
+def _matmul_rule(i, g, out, args, ctx, F):
+    # C = A @ B:  dL/dA = dL/dC @ B^T,  dL/dB = A^T @ dL/dC
+    # A 1-d operand acts as a row (on the left) or a column (on the right).
+    a, b = args
+    if a.ndim == 1 and b.ndim == 1:  # dot product: a scalar
+        return g * b if i == 0 else g * a
+    if a.ndim == 1:  # (k,) @ (..., k, m) -> (..., m)
+        g_row = g.reshape(g.shape[:-1] + (1, g.shape[-1]))
+        share = F.matmul(g_row, b.swapaxes(-1, -2)) if i == 0 else a.reshape(-1, 1) * g_row
+        if i == 0:
+            share = share.reshape(share.shape[:-2] + (share.shape[-1],))
+    elif b.ndim == 1:  # (..., n, k) @ (k,) -> (..., n)
+        g_col = g.reshape(g.shape + (1,))
+        share = g_col * b if i == 0 else F.matmul(a.swapaxes(-1, -2), g_col)
+        if i == 1:
+            share = share.reshape(share.shape[:-1])
+    else:
+        share = F.matmul(g, b.swapaxes(-1, -2)) if i == 0 else F.matmul(a.swapaxes(-1, -2), g)
+    return sum_to_shape(share, args[i].shape)
+
+
+MATMUL = Structural("matmul", _matmul_rule, "dL/dA = dL/dC @ B^T, dL/dB = A^T @ dL/dC")
+
+
+def matmul(a, b):
+    """Matrix product ``a @ b``: 1-d, 2-d and batched (leading dimensions broadcast)."""
+    a, b = _operands(a, b)
+    if a.ndim == 0 or b.ndim == 0:
+        raise ShapeError(f"matmul: operands must have at least one dimension, got shapes {a.shape} and {b.shape}; use * for scalars")
+    try:
+        data = np.matmul(a._data, b._data)
+    except ValueError:
+        k_a = a.shape[-1]
+        k_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
+        raise ShapeError(
+            f"matmul: shapes {a.shape} and {b.shape} do not fit: the last dimension of the first "
+            f"({k_a}) must equal the {'only' if b.ndim == 1 else 'second-to-last'} dimension of the second ({k_b})"
+        ) from None
+    return record(MATMUL, _scalar_or_array(data), (a, b))
+
+
+# ==========================================================================
+# Reductions
+# ==========================================================================
+def _sum_rule(i, g, out, args, ctx, F):
+    # every input element contributes once to its sum: the gradient is copied back
+    axes, keepdims = ctx
+    shape = args[0].shape
+    return F.broadcast_to(_expand_reduced(g, shape, axes, keepdims), shape)
+
+
+SUM = Structural("sum", _sum_rule, "d sum(x)/dx_i = 1")
+
+
+def sum(x, axis=None, keepdims=False):
+    """Sum over `axis` (None for all; an int or a tuple of ints)."""
+    x = as_value(x)
+    axes = _axes(axis, x.ndim, "sum")
+    return record(SUM, _scalar_or_array(x._data.sum(axis=axes, keepdims=keepdims)), (x,), (axes, keepdims))
+
+
+def _mean_rule(i, g, out, args, ctx, F):
+    # d mean(x)/dx_i = 1/n
+    axes, keepdims, count = ctx
+    shape = args[0].shape
+    return F.broadcast_to(_expand_reduced(g, shape, axes, keepdims), shape) / count
+
+
+MEAN = Structural("mean", _mean_rule, "d mean(x)/dx_i = 1/n")
+
+
+def mean(x, axis=None, keepdims=False):
+    """Mean over `axis` (None for all)."""
+    x = as_value(x)
+    axes = _axes(axis, x.ndim, "mean")
+    count = int(np.prod([x.shape[k] for k in axes]))
+    if count == 0:
+        raise ShapeError(f"mean: cannot average over an empty axis of shape {x.shape}")
+    data = x._data.mean(axis=axes, keepdims=keepdims)
+    return record(MEAN, _scalar_or_array(data), (x,), (axes, keepdims, count))
+
+
+def _extreme_rule(i, g, out, args, ctx, F):
+    # the gradient goes to the elements equal to the extreme, split evenly among ties
+    axes, keepdims = ctx
+    x = args[0]
+    shape = x.shape
+    winners = _data(x) == _data(_expand_reduced(out, shape, axes, keepdims))
+    share_of_each = winners / winners.sum(axis=axes, keepdims=True)
+    return share_of_each * _expand_reduced(g, shape, axes, keepdims)
+
+
+MAX = Structural("max", _extreme_rule, "d max(x)/dx_i = 1 for the maximum (split among ties)")
+MIN = Structural("min", _extreme_rule, "d min(x)/dx_i = 1 for the minimum (split among ties)")
+
+
+def _extreme(op, reducer, x, axis, keepdims):
+    x = as_value(x)
+    axes = _axes(axis, x.ndim, op.name)
+    if any(x.shape[k] == 0 for k in axes):
+        raise ShapeError(f"{op.name}: cannot take the {op.name} over an empty axis of shape {x.shape}")
+    return record(op, _scalar_or_array(reducer(x._data, axis=axes, keepdims=keepdims)), (x,), (axes, keepdims))
+
+
+def max(x, axis=None, keepdims=False):
+    """Largest element over `axis`; tied maxima share the gradient equally."""
+    return _extreme(MAX, np.max, x, axis, keepdims)
+
+
+def min(x, axis=None, keepdims=False):
+    """Smallest element over `axis`; tied minima share the gradient equally."""
+    return _extreme(MIN, np.min, x, axis, keepdims)
+
+
+def _var_rule(i, g, out, args, ctx, F):
+    # d var(x)/dx_i = 2 (x_i - mean) / (n - ddof)
+    axes, keepdims, ddof, count = ctx
+    x = args[0]
+    centred = x - x.mean(axis=axes, keepdims=True)
+    return centred * (2 / (count - ddof)) * _expand_reduced(g, x.shape, axes, keepdims)
+
+
+VAR = Structural("var", _var_rule, "d var(x)/dx_i = 2 (x_i - mean) / (n - ddof)")
+
+
+def var(x, axis=None, ddof=0, keepdims=False):
+    """Variance over `axis`; ``ddof=0`` divides by n (NumPy's default), 1 by n - 1."""
+    x = as_value(x)
+    axes = _axes(axis, x.ndim, "var")
+    count = int(np.prod([x.shape[k] for k in axes]))
+    if count - ddof <= 0:
+        raise ShapeError(f"var: {count} elements over axis {axis} of shape {x.shape} are too few for ddof={ddof}")
+    data = x._data.var(axis=axes, ddof=ddof, keepdims=keepdims)
+    return record(VAR, _scalar_or_array(data), (x,), (axes, keepdims, ddof, count))
+
+
+# ==========================================================================
+# Log-sum-exp, softmax, log-softmax: stable by subtracting the maximum
+# ==========================================================================
+def _shifted_by_max(data, axis):
+    """x - max(x) along `axis`, so exp() never overflows (all-(-inf) rows stay -inf)."""
+    peak = np.max(data, axis=axis, keepdims=True)
+    peak = np.where(np.isfinite(peak), peak, 0)
+    return data - peak, peak
+
+
+def _logsumexp_rule(i, g, out, args, ctx, F):
+    # d logsumexp(x)/dx_i = exp(x_i - logsumexp(x)) = softmax(x)_i
+    axes, keepdims = ctx
+    x = args[0]
+    return F.exp(x - _expand_reduced(out, x.shape, axes, keepdims)) * _expand_reduced(g, x.shape, axes, keepdims)
+
+
+LOGSUMEXP = Structural("logsumexp", _logsumexp_rule, "d logsumexp(x)/dx_i = softmax(x)_i")
+
+
+def logsumexp(x, axis=None, keepdims=False):
+    """``log(sum(exp(x)))`` over `axis`, without overflow for large x."""
+    x = as_value(x)
+    axes = _axes(axis, x.ndim, "logsumexp")
+    shifted, peak = _shifted_by_max(x._data, axes)
+    with np.errstate(divide="ignore"):
+        data = np.log(np.exp(shifted).sum(axis=axes, keepdims=True)) + peak
+    if not keepdims:
+        data = data.reshape([n for k, n in enumerate(x.shape) if k not in axes])
+    return record(LOGSUMEXP, _scalar_or_array(data), (x,), (axes, keepdims))
+
+
+def _softmax_rule(i, g, out, args, ctx, F):
+    # ds_i/dx_j = s_i (delta_ij - s_j), so dL/dx = s * (g - sum(g * s))
+    return out * (g - (g * out).sum(axis=ctx, keepdims=True))
+
+
+SOFTMAX = Structural("softmax", _softmax_rule, "ds_i/dx_j = s_i (delta_ij - s_j)")
+
+
+def softmax(x, axis=-1):
+    """``exp(x) / sum(exp(x))`` along `axis`: positive, sums to 1, keeps the order."""
+    x = as_value(x)
+    (axis,) = _axes(axis, x.ndim, "softmax")
+    shifted, _ = _shifted_by_max(x._data, axis)
+    e = np.exp(shifted)
+    return record(SOFTMAX, _scalar_or_array(e / e.sum(axis=axis, keepdims=True)), (x,), axis)
+
+
+def _log_softmax_rule(i, g, out, args, ctx, F):
+    # d log_softmax(x)_i/dx_j = delta_ij - softmax(x)_j
+    return g - F.exp(out) * g.sum(axis=ctx, keepdims=True)
+
+
+LOG_SOFTMAX = Structural("log_softmax", _log_softmax_rule, "d log_softmax(x)_i/dx_j = delta_ij - softmax(x)_j")
+
+
+def log_softmax(x, axis=-1):
+    """``x - logsumexp(x)`` along `axis`, finite for logits of any size."""
+    x = as_value(x)
+    (axis,) = _axes(axis, x.ndim, "log_softmax")
+    shifted, _ = _shifted_by_max(x._data, axis)
+    with np.errstate(divide="ignore"):
+        data = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+    return record(LOG_SOFTMAX, _scalar_or_array(data), (x,), axis)
+
+
+# ==========================================================================
+# Shape operations: the gradient is moved, not changed
+# ==========================================================================
+RESHAPE = Structural("reshape", lambda i, g, out, args, ctx, F: g.reshape(args[0].shape), "gradient reshaped back")
+
+
+def reshape(x, *shape):
+    """Same data in a new shape (one dimension may be -1)."""
+    x = as_value(x)
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    try:
+        data = x._data.reshape(shape)
+    except ValueError:
+        raise ShapeError(f"reshape: cannot reshape shape {x.shape} ({x.size} elements) into {shape}") from None
+    return record(RESHAPE, _scalar_or_array(data), (x,))
+
+
+TRANSPOSE = Structural(
+    "transpose", lambda i, g, out, args, ctx, F: g.transpose(np.argsort(ctx)), "gradient transposed back"
+)
+
+
+def transpose(x, *axes):
+    """Permute the axes (reverse them when none are given), like NumPy."""
+    x = as_value(x)
+    if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+        axes = tuple(axes[0])
+    if not axes:
+        axes = tuple(range(x.ndim))[::-1]
+    if sorted(a % x.ndim if x.ndim else a for a in axes) != list(range(x.ndim)):
+        raise ShapeError(f"transpose: axes {axes} are not a permutation of the {x.ndim} axes of shape {x.shape}")
+    axes = tuple(a % x.ndim for a in axes)
+    return record(TRANSPOSE, x._data.transpose(axes), (x,), axes)
+
+
+def swapaxes(x, axis1, axis2):
+    """Exchange two axes."""
+    x = as_value(x)
+    axes = list(range(x.ndim))
+    axes[axis1], axes[axis2] = axes[axis2], axes[axis1]
+    return transpose(x, axes)
+
+
+BROADCAST_TO = Structural(
+    "broadcast_to", lambda i, g, out, args, ctx, F: sum_to_shape(g, args[0].shape), "gradient summed over the copies"
+)
+
+
+def broadcast_to(x, shape):
+    """Repeat `x` along new or length-1 axes to `shape` (a read-only view)."""
+    x = as_value(x)
+    shape = tuple(shape)
+    try:
+        data = np.broadcast_to(x._data, shape)
+    except ValueError:
+        raise ShapeError(f"broadcast_to: cannot broadcast shape {x.shape} to {shape}") from None
+    return record(BROADCAST_TO, _scalar_or_array(data), (x,))
+
+
+ASTYPE = Structural("astype", lambda i, g, out, args, ctx, F: g.astype(args[0].dtype), "gradient cast back")
+
+
+def astype(x, dtype):
+    """The same numbers in another float dtype."""
+    x = as_value(x)
+    dtype = np.dtype(dtype)
+    if dtype.kind != "f":
+        raise TypeError(f"astype: Values hold floats; {dtype} is not a float dtype")
+    return record(ASTYPE, _scalar_or_array(np.asarray(x._data).astype(dtype)), (x,))
+
+
+# ---- indexing: y = x[index];  dL/dx = zeros with dL/dy added at `index`
+def _is_plain_index(index):
+    """Slices, ints, None and Ellipsis select each element at most once;
+    integer arrays may repeat an element, so their gradients must add up."""
+    parts = index if isinstance(index, tuple) else (index,)
+    for part in parts:
+        if isinstance(part, np.ndarray) and part.dtype == bool and len(parts) == 1:
+            continue
+        if not (part is None or part is Ellipsis or isinstance(part, (slice, int, np.integer))):
+            return False
+    return True
+
+
+def _scatter_data(g, shape, index):
+    """zeros(shape) with g added at `index` (repeated positions accumulate)."""
+    dtype = g.dtype if hasattr(g, "dtype") else np.float64
+    grad = np.zeros(shape, dtype=dtype)
+    if _is_plain_index(index):
+        grad[index] = g
+    else:
+        np.add.at(grad, index, g)
+    return _scalar_or_array(grad)
+
+
+GETITEM = Structural(
+    "getitem", lambda i, g, out, args, ctx, F: F.scatter(g, args[0].shape, ctx), "gradient placed back at the index"
+)
+
+
+def _clean_index(index):
+    if isinstance(index, Value):
+        raise TypeError("indexing: index with NumPy data (ints, slices, int or bool arrays), not a Value")
+    if isinstance(index, list):
+        index = np.asarray(index)
+    if isinstance(index, tuple):
+        index = tuple(np.asarray(p) if isinstance(p, list) else p for p in index)
+    return index
+
+
+def getitem(x, index):
+    """``x[index]`` with NumPy indexing: ints, slices, integer arrays, boolean masks.
+    Repeated integer indices accumulate their gradients."""
+    x = as_value(x)
+    index = _clean_index(index)
+    try:
+        data = x._data[index]
+    except IndexError as exc:
+        raise IndexError(f"getitem: index {index!r} does not fit shape {x.shape}: {exc}") from None
+    return record(GETITEM, _scalar_or_array(np.asarray(data) if np.ndim(data) else data), (x,), index)
+
+
+SCATTER = Structural(
+    "scatter", lambda i, g, out, args, ctx, F: g[ctx[1]], "gradient read back at the index"
+)
+
+
+def scatter(g, shape, index):
+    """zeros(shape) with `g` added at `index`: the backward of indexing, as an
+    operation of its own so that it can be differentiated again."""
+    g = as_value(g)
+    return record(SCATTER, _scatter_data(g._data, shape, index), (g,), (shape, index))
+
+
+# ---- joining
+def _concatenate_rule(i, g, out, args, ctx, F):
+    # each input gets back its own slice of the gradient
+    axis, bounds = ctx
+    start, stop = bounds[i], bounds[i + 1]
+    return g[(slice(None),) * axis + (slice(start, stop),)]
+
+
+CONCATENATE = Structural("concatenate", _concatenate_rule, "each input gets its slice of the gradient")
+
+
+def concatenate(values, axis=0):
+    """Join Values along an existing axis."""
+    values = tuple(as_value(v) for v in values)
+    if not values:
+        raise ValueError("concatenate: needs at least one Value")
+    try:
+        data = np.concatenate([v._data for v in values], axis=axis)
+    except ValueError as exc:
+        raise ShapeError(f"concatenate: shapes {[v.shape for v in values]} do not fit along axis {axis}: {exc}") from None
+    axis = axis % data.ndim
+    bounds = np.concatenate([[0], np.cumsum([v.shape[axis] for v in values])]).tolist()
+    return record(CONCATENATE, data, values, (axis, bounds))
+
+
+STACK = Structural(
+    "stack", lambda i, g, out, args, ctx, F: g[(slice(None),) * ctx + (i,)], "each input gets its slice of the gradient"
+)
+
+
+def stack(values, axis=0):
+    """Join Values of one shape along a new axis."""
+    values = tuple(as_value(v) for v in values)
+    if not values:
+        raise ValueError("stack: needs at least one Value")
+    try:
+        data = np.stack([v._data for v in values], axis=axis)
+    except ValueError as exc:
+        raise ShapeError(f"stack: shapes {[v.shape for v in values]} must all be equal: {exc}") from None
+    return record(STACK, data, values, axis % data.ndim)
+
+
+# ==========================================================================
+# The two math namespaces the rules are written against
+# ==========================================================================
+class ArrayMath:
+    """First-order backward: rules run on NumPy arrays."""
+
+    exp = staticmethod(np.exp)
+    log = staticmethod(np.log)
+    matmul = staticmethod(np.matmul)
+    broadcast_to = staticmethod(np.broadcast_to)
+    sigmoid = staticmethod(_sigmoid_data)
+    scatter = staticmethod(_scatter_data)
+
+    @staticmethod
+    def where(condition, a, b):
+        return np.where(condition, a, b)
+
+
+class ValueMath:
+    """Backward with ``create_graph=True``: rules run on Values and are recorded."""
+
+    exp = staticmethod(exp)
+    log = staticmethod(log)
+    matmul = staticmethod(matmul)
+    broadcast_to = staticmethod(broadcast_to)
+    sigmoid = staticmethod(sigmoid)
+    scatter = staticmethod(scatter)
+    where = staticmethod(where)
+
+
+engine.ARRAY_MATH = ArrayMath
+engine.VALUE_MATH = ValueMath
+
+
+# ==========================================================================
+# Operators and methods on Value
+# ==========================================================================
+def _reflected(fn):
+    return lambda self, other: fn(other, self)
+
+
+def _rtruediv(self, other):
+    # number / Value is reciprocal(Value) * number, as PyTorch computes it
+    return mul(reciprocal(self), other)
+
+
+def _compare(np_fn):
+    # comparisons give plain boolean arrays, never graph nodes
+    return lambda self, other: np_fn(self._data, _data(other))
+
+
+_METHODS = {
+    "__add__": add, "__radd__": _reflected(add),
+    "__sub__": sub, "__rsub__": _reflected(sub),
+    "__mul__": mul, "__rmul__": _reflected(mul),
+    "__truediv__": div, "__rtruediv__": _rtruediv,
+    "__pow__": pow, "__rpow__": _reflected(pow),
+    "__matmul__": matmul, "__rmatmul__": _reflected(matmul),
+    "__neg__": neg, "__pos__": lambda self: self,
+    "__getitem__": getitem,
+    "__lt__": _compare(np.less), "__le__": _compare(np.less_equal),
+    "__gt__": _compare(np.greater), "__ge__": _compare(np.greater_equal),
+    "__eq__": _compare(np.equal), "__ne__": _compare(np.not_equal),
+    "sum": sum, "mean": mean, "max": max, "min": min, "var": var,
+    "exp": exp, "log": log, "log1p": log1p, "sqrt": sqrt, "abs": abs, "__abs__": abs,
+    "tanh": tanh, "sigmoid": sigmoid, "relu": relu, "softplus": softplus, "erf": erf,
+    "clip": clip, "logsumexp": logsumexp, "softmax": softmax, "log_softmax": log_softmax,
+    "reshape": reshape, "transpose": transpose, "swapaxes": swapaxes,
+    "broadcast_to": broadcast_to, "astype": astype,
+}
+for _name, _fn in _METHODS.items():
+    setattr(Value, _name, _fn)
+Value.T = property(lambda self: transpose(self), doc="The Value with its axes reversed (a matrix transposed).")
