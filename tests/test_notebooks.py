@@ -1,0 +1,64 @@
+"""The course notebooks run top to bottom in a fresh Jupyter kernel.
+
+Every worked number in a notebook is checked there with an ``assert``, so a
+notebook that drifts from the engine fails here. The notebooks are committed
+with their outputs; the second test makes sure their cells still match the
+sources in ``notebooks/source/`` they are built from (``python notebooks/build.py``).
+"""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+nbformat = pytest.importorskip("nbformat")
+pytest.importorskip("nbclient")
+pytest.importorskip("ipykernel")
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOK_FILES = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+
+
+def _load_build():
+    spec = importlib.util.spec_from_file_location("notebooks_build", NOTEBOOKS / "build.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+build = _load_build()
+
+
+def test_there_is_a_notebook_for_every_source():
+    sources = {p.stem for p in build.sources()}
+    notebooks = {p.stem for p in NOTEBOOK_FILES}
+    assert sources, "no notebook sources found in notebooks/source/"
+    assert sources == notebooks
+
+
+@pytest.mark.parametrize("source", build.sources(), ids=lambda p: p.stem)
+def test_notebook_matches_its_source(source):
+    assert build.out_of_date(source) == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOK_FILES, ids=lambda p: p.stem)
+def test_notebook_runs_in_a_fresh_kernel(path):
+    from nbclient.exceptions import CellExecutionError
+
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:  # run from the source alone, not from the saved outputs
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+    try:
+        build.execute(nb, cwd=NOTEBOOKS, timeout=120)
+    except CellExecutionError as error:
+        pytest.fail(f"{path.name} failed:\n{error}", pytrace=False)
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert errors == []
+
+
+def test_parse_cells_splits_markdown_and_code():
+    text = "'''module docstring'''\n# %% [markdown]\n# # Title\n#\n# text\n\n# %%\nx = 1\n\n# %%\n\n"
+    assert build.parse_cells(text) == [("markdown", "# Title\n\ntext"), ("code", "x = 1")]
