@@ -1,0 +1,97 @@
+"""Writing the run's files: atomically, so a crash or Ctrl-C never leaves half a file.
+
+Every writer here writes a temporary file in the destination's folder and then
+moves it into place with ``os.replace``, which is atomic on one file system.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import datetime as _dt
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from .errors import AppError
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yield a temporary path next to ``path``; move it onto ``path`` on success.
+
+    For writers that want a file name (matplotlib, graphviz, ``nn.save``). On
+    an exception the temporary file is removed and ``path`` is left untouched.
+
+    >>> with atomic_path("out.txt") as tmp:                  # doctest: +SKIP
+    ...     Path(tmp).write_text("done")
+    """
+    path = Path(path)
+    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
+    os.close(handle)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp)
+        raise
+
+
+def write_text(path, text):
+    """Write ``text`` (UTF-8) to ``path`` atomically; returns the path."""
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def write_json(path, data):
+    """Write ``data`` as indented JSON, atomically; returns the path."""
+    return write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def write_csv(path, rows, columns):
+    """Write a list of dicts as CSV with a header row, atomically.
+
+    >>> write_csv("metrics.csv", [{"epoch": 1, "loss": 0.5}], ["epoch", "loss"])   # doctest: +SKIP
+    """
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator="\n", extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({key: _csv_cell(row.get(key)) for key in columns})
+    return write_text(path, buffer.getvalue())
+
+
+def _csv_cell(value):
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return value
+
+
+def prepare_output_dir(out=None, now=None):
+    """Create the folder a run writes to and return it.
+
+    ``out=None`` means ``runs/<date>_<time>`` under the current folder (with a
+    suffix if two runs start in the same second). An existing folder is reused:
+    files the run writes are replaced, other files are left alone.
+    """
+    if out is None:
+        stamp = (now or _dt.datetime.now()).strftime("%Y-%m-%d_%H%M%S")
+        base = Path("runs") / stamp
+        out, suffix = base, 1
+        while out.exists():
+            suffix += 1
+            out = base.with_name(f"{stamp}-{suffix}")
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise AppError(f"--out {out}: this is a file, not a folder; give a folder name for the run's files")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise AppError(f"--out {out}: cannot create the folder ({exc.strerror})") from None
+    return out

@@ -1,0 +1,92 @@
+"""The run's pictures, drawn with matplotlib's object API and the Agg canvas.
+
+Using ``Figure`` directly (not ``pyplot``) means no window, no global state
+and no change to the backend of a notebook that imports this module.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from .files import atomic_path
+
+_TRAIN, _VAL = "#1f77b4", "#d62728"
+
+
+def _save(figure, path):
+    FigureCanvasAgg(figure)
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+    return path
+
+
+def plot_curves(history, path, best_epoch=None, title=""):
+    """Loss and accuracy per epoch, training and validation, side by side.
+
+    ``history`` is the list of per-epoch metric dicts the training loop keeps
+    (``epoch``, ``train_loss``, ``train_accuracy``, ``val_loss``, ``val_accuracy``).
+    """
+    figure = Figure(figsize=(9, 3.6))
+    loss_axes, accuracy_axes = figure.subplots(1, 2)
+    epochs = [row["epoch"] for row in history]
+    has_val = any(row.get("val_loss") is not None for row in history)
+    for axes, key, label in ((loss_axes, "loss", "cross-entropy loss"), (accuracy_axes, "accuracy", "accuracy")):
+        axes.plot(epochs, [row[f"train_{key}"] for row in history], color=_TRAIN, label="training")
+        if has_val:
+            axes.plot(epochs, [_nan(row.get(f"val_{key}")) for row in history], color=_VAL, label="validation")
+        if best_epoch is not None:
+            axes.axvline(best_epoch, color="0.5", linestyle="--", linewidth=1, label=f"best (epoch {best_epoch})")
+        axes.set_xlabel("epoch")
+        axes.set_ylabel(label)
+        axes.grid(alpha=0.3)
+    loss_axes.set_yscale("log")
+    accuracy_axes.set_ylim(0, 1.02)
+    accuracy_axes.legend(loc="lower right")
+    if title:
+        figure.suptitle(title)
+    return _save(figure, path)
+
+
+def _nan(value):
+    return np.nan if value is None else value
+
+
+def plot_decision_regions(predict, X_train, y_train, X_val, y_val, class_names, feature_names, path, title=""):
+    """Colour the plane by the predicted class and scatter the examples on it.
+
+    ``predict`` maps raw feature rows (n, 2) to class indices; the examples are
+    in the same raw units, so the axes read in the data's own units.
+    """
+    points = np.concatenate([X_train, X_val]) if len(X_val) else X_train
+    low, high = points.min(axis=0), points.max(axis=0)
+    margin = 0.1 * np.where(high > low, high - low, 1.0)
+    grid_x, grid_y = np.meshgrid(
+        np.linspace(low[0] - margin[0], high[0] + margin[0], 200),
+        np.linspace(low[1] - margin[1], high[1] + margin[1], 200),
+    )
+    regions = predict(np.column_stack([grid_x.ravel(), grid_y.ravel()])).reshape(grid_x.shape)
+
+    figure = Figure(figsize=(5.2, 4.6))
+    axes = figure.subplots()
+    count = len(class_names)
+    colours = [f"C{k % 10}" for k in range(count)]
+    from matplotlib.colors import ListedColormap
+
+    cmap = ListedColormap(colours)
+    axes.contourf(grid_x, grid_y, regions, levels=np.arange(count + 1) - 0.5, cmap=cmap, alpha=0.25)
+    for k, name in enumerate(class_names):
+        mask = y_train == k
+        axes.scatter(X_train[mask, 0], X_train[mask, 1], s=14, color=colours[k], edgecolors="white", linewidths=0.4, label=str(name))
+        if len(X_val):
+            mask = y_val == k
+            axes.scatter(X_val[mask, 0], X_val[mask, 1], s=26, color=colours[k], marker="^", edgecolors="black", linewidths=0.6)
+    if len(X_val):
+        axes.scatter([], [], s=26, marker="^", facecolors="none", edgecolors="black", label="validation")
+    axes.set_xlabel(feature_names[0])
+    axes.set_ylabel(feature_names[1])
+    axes.legend(loc="best", fontsize="small", framealpha=0.8)
+    if title:
+        axes.set_title(title)
+    return _save(figure, path)

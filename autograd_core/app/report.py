@@ -1,0 +1,131 @@
+"""How a run talks while it trains: a progress bar, nothing, or JSON lines.
+
+All three reporters have the same methods, so the training loop does not care
+which one it has. The bar goes to stderr (tqdm's habit) and summary lines to
+stdout; JSON lines go to stdout, one object per line, for scripts.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+
+
+class Reporter:
+    """Base reporter: prints human-readable lines to ``stream`` (stdout)."""
+
+    def __init__(self, stream=None):
+        self.stream = stream if stream is not None else sys.stdout
+
+    def info(self, text):
+        """A line of human-readable information (setup, early stopping...)."""
+        print(text, file=self.stream, flush=True)
+
+    def start(self, epochs, batches_per_epoch):
+        pass
+
+    def batch(self, epoch, running_loss, running_accuracy):
+        pass
+
+    def epoch(self, metrics):
+        pass
+
+    def close(self):
+        pass
+
+    def event(self, name, **fields):
+        """A machine-readable event; only the JSON-lines reporter shows these."""
+
+    def finished(self, out_dir, files, summary):
+        self.info(summary)
+        self.info(f"Wrote to {out_dir}:")
+        width = max(len(name) for name in files)
+        for name, path in files.items():
+            self.info(f"  {name:<{width}}  {path}")
+
+
+class BarReporter(Reporter):
+    """A tqdm bar over epochs with the running loss and accuracy (works in notebooks)."""
+
+    def start(self, epochs, batches_per_epoch):
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=epochs, unit="epoch", desc="training", file=sys.stderr, dynamic_ncols=True)
+
+    def batch(self, epoch, running_loss, running_accuracy):
+        # refresh=False: tqdm redraws at its own pace, not after every batch
+        self.bar.set_postfix(loss=f"{running_loss:.4f}", acc=f"{running_accuracy:.1%}", refresh=False)
+
+    def epoch(self, metrics):
+        postfix = {"loss": f"{metrics['train_loss']:.4f}", "acc": f"{metrics['train_accuracy']:.1%}"}
+        if metrics.get("val_loss") is not None:
+            postfix["val_loss"] = f"{metrics['val_loss']:.4f}"
+            postfix["val_acc"] = f"{metrics['val_accuracy']:.1%}"
+        self.bar.set_postfix(postfix, refresh=False)
+        self.bar.update(1)
+
+    def info(self, text):
+        bar = getattr(self, "bar", None)
+        if bar is not None and not bar.disable and not getattr(bar, "_closed", False):
+            bar.write(text, file=self.stream)  # keeps the bar intact below the line
+        else:
+            super().info(text)
+
+    def close(self):
+        bar = getattr(self, "bar", None)
+        if bar is not None:
+            bar.close()
+            bar._closed = True
+
+
+class QuietReporter(Reporter):
+    """Says nothing but the output folder at the end (for scripts that capture it)."""
+
+    def info(self, text):
+        pass
+
+    def finished(self, out_dir, files, summary):
+        print(out_dir, file=self.stream, flush=True)
+
+
+class JsonLinesReporter(Reporter):
+    """One JSON object per line on stdout: ``start``, ``epoch`` per epoch, ``done``."""
+
+    def info(self, text):
+        pass
+
+    def event(self, name, **fields):
+        print(json.dumps({"event": name, **_plain(fields)}), file=self.stream, flush=True)
+
+    def epoch(self, metrics):
+        self.event("epoch", **metrics)
+
+    def finished(self, out_dir, files, summary):
+        pass  # the run sends a `done` event with the files itself
+
+
+def _plain(value):
+    """NumPy scalars and paths to what json understands; NaN to null."""
+    if isinstance(value, dict):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    if isinstance(value, (np.floating, float)):
+        value = float(value)
+        return value if np.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, (str, int, bool)) or value is None:
+        return value
+    return str(value)
+
+
+def make_reporter(quiet=False, jsonl=False, stream=None):
+    """The reporter for the ``--quiet`` / ``--jsonl`` flags (a bar otherwise)."""
+    if jsonl:
+        return JsonLinesReporter(stream)
+    if quiet:
+        return QuietReporter(stream)
+    return BarReporter(stream)

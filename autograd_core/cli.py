@@ -1,0 +1,157 @@
+"""``autograd-core``: train a network, draw its graph, step through its backprop.
+
+Two commands::
+
+    autograd-core train                      # an MLP on iris, with every picture
+    autograd-core graph "(a*b + c) * f" --set a=2 --set b=-3 --set c=10 --set f=-2
+
+``python -m autograd_core`` is the same program. The work itself is in
+:mod:`autograd_core.app`, imported only when a command runs, so the engine
+never depends on ``nn`` or ``optim``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+ACTIVATIONS = ("relu", "leaky_relu", "elu", "selu", "gelu", "tanh", "sigmoid")
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad", "adadelta")
+SCHEDULES = ("none", "step", "exponential", "cosine", "plateau")
+DATASETS = ("iris", "moons", "spirals", "blobs")
+
+
+def _hidden_sizes(text):
+    """'16,16' -> [16, 16]; '' or 'none' -> [] (no hidden layer: softmax regression)."""
+    if text.strip().lower() in ("", "none"):
+        return []
+    sizes = []
+    for part in text.split(","):
+        try:
+            size = int(part)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r}: give layer widths as integers separated by commas, e.g. 16,16") from None
+        if size < 1:
+            raise argparse.ArgumentTypeError(f"{text!r}: every layer needs at least one unit")
+        sizes.append(size)
+    return sizes
+
+
+def _bounded(kind, low, high=None, low_open=False, high_open=True, what=""):
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
+        too_low = value <= low if low_open else value < low
+        too_high = high is not None and (value >= high if high_open else value > high)
+        if too_low or too_high or value != value:  # the last test catches NaN
+            raise argparse.ArgumentTypeError(f"{text!r}: {what}")
+        return value
+
+    return parse
+
+
+def build_parser():
+    """The argument parser for both commands (``build_parser().print_help()``)."""
+    parser = argparse.ArgumentParser(
+        prog="autograd-core",
+        description="Train a small network, draw its computation graph and step through its backpropagation.",
+        epilog="Run 'autograd-core train' for the whole story on iris; 'autograd-core COMMAND -h' for options.",
+    )
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"autograd-core {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    train = commands.add_parser(
+        "train", help="train an MLP and write weights, metrics, plots, its graph and a backprop player",
+        description="Train an MLP classifier and write its weights, metrics.csv, plots, the graph of one "
+                    "training step (SVG) and a backprop player for one example (HTML) to an output folder.",
+    )
+    data = train.add_argument_group("data")
+    source = data.add_mutually_exclusive_group()
+    source.add_argument("--data", choices=DATASETS, default=None, help="a built-in data set (default: iris)")
+    source.add_argument("--csv", metavar="PATH", help="a CSV file: header row, numeric feature columns, one label column")
+    data.add_argument("--label", metavar="COLUMN", help="the label column of --csv (default: the last column)")
+    data.add_argument("--val-split", type=_bounded(float, 0.0, 1.0, what="must be in [0, 1)"), default=0.2,
+                      metavar="FRACTION", help="share of each class held out for validation (default: 0.2; 0 for none)")
+    data.add_argument("--samples", type=_bounded(int, 10, what="at least 10"), default=None, metavar="N",
+                      help="examples to generate for moons, spirals and blobs (default: the data set's own)")
+
+    model = train.add_argument_group("model")
+    model.add_argument("--hidden", type=_hidden_sizes, default=[16, 16], metavar="SIZES",
+                       help="hidden layer widths, comma-separated (default: 16,16; 'none' for no hidden layer)")
+    model.add_argument("--activation", choices=ACTIVATIONS, default="relu", help="hidden-layer activation (default: relu)")
+    model.add_argument("--batchnorm", action="store_true", help="batch normalisation after each hidden linear layer")
+    model.add_argument("--dropout", type=_bounded(float, 0.0, 1.0, what="must be in [0, 1)"), default=0.0,
+                       metavar="P", help="dropout probability after each hidden activation (default: 0)")
+
+    optimisation = train.add_argument_group("optimisation")
+    optimisation.add_argument("--optimizer", choices=OPTIMIZERS, default="adam", help="(default: adam)")
+    optimisation.add_argument("--lr", type=_bounded(float, 0.0, low_open=True, what="must be positive"), default=None,
+                              help="learning rate (default: 0.1 for sgd and adagrad, 1.0 for adadelta, 0.01 otherwise)")
+    optimisation.add_argument("--momentum", type=_bounded(float, 0.0, 1.0, what="must be in [0, 1)"), default=None,
+                              help="momentum for sgd (default 0.9) and rmsprop (default 0)")
+    optimisation.add_argument("--schedule", choices=SCHEDULES, default="none", help="learning-rate schedule (default: none)")
+    optimisation.add_argument("--batch-size", type=_bounded(int, 1, what="at least 1"), default=16, metavar="N",
+                              help="examples per mini-batch (default: 16)")
+    optimisation.add_argument("--epochs", type=_bounded(int, 1, what="at least 1"), default=100, metavar="N",
+                              help="passes over the training data (default: 100)")
+    optimisation.add_argument("--patience", type=_bounded(int, 0, what="0 or more"), default=20, metavar="N",
+                              help="early stopping: stop after N epochs without a better validation loss and keep "
+                                   "the best weights (default: 20; 0 turns it off)")
+    optimisation.add_argument("--seed", type=int, default=0, help="random seed for the split, initialisation, "
+                                                                  "shuffling and dropout (default: 0)")
+
+    output = train.add_argument_group("output")
+    output.add_argument("--out", metavar="DIR", default=None, help="output folder (default: runs/<date>_<time>)")
+    talk = output.add_mutually_exclusive_group()
+    talk.add_argument("--quiet", action="store_true", help="no progress bar; print only the output folder")
+    talk.add_argument("--jsonl", action="store_true", help="print one JSON object per line (start, epoch, done) for scripts")
+
+    graph = commands.add_parser(
+        "graph", help="draw the graph of an expression over named scalars (SVG) and optionally its backprop player",
+        description="Build the graph of an arithmetic expression over named scalars, run backward, and render it. "
+                    "The expression is parsed, never evaluated: only numbers, the --set names, + - * / **, and the "
+                    "engine's functions (exp, log, tanh, sigmoid, relu, ...) are allowed. Name intermediate results "
+                    "with ';'-separated assignments: \"e = a*b; d = e + c; L = d*f\".",
+    )
+    graph.add_argument("expression", help="e.g. \"(a*b + c) * f\" or \"n = x1*w1 + x2*w2 + b; o = tanh(n)\"")
+    graph.add_argument("--set", dest="assignments", action="append", default=[], metavar="NAME=NUMBER",
+                       help="give a name its value (repeat for each name), e.g. --set a=2 --set b=-3")
+    graph.add_argument("-o", "--output", default="graph.svg", metavar="PATH",
+                       help="the picture to write; its extension picks the format: .svg (default), .png or .pdf")
+    graph.add_argument("--html", metavar="PATH", default=None, help="also write the backprop player (self-contained HTML)")
+    graph.add_argument("--no-backward", action="store_true", help="draw the forward graph only (no gradients)")
+    return parser
+
+
+def main(argv=None):
+    """Run the command line; returns the exit status (0 ok, 2 bad input, 130 interrupted).
+
+    >>> main(["graph", "a*b", "--set", "a=2", "--set", "b=3", "-o", "ab.svg"])   # doctest: +SKIP
+    0
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    from .app.errors import AppError
+
+    try:
+        if args.command == "train":
+            from .app.train import train_command
+
+            return train_command(args)
+        from .app.graph import graph_command
+
+        return graph_command(args)
+    except AppError as exc:
+        print(f"autograd-core: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("autograd-core: interrupted", file=sys.stderr)
+        return 130
+
