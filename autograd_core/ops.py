@@ -696,7 +696,7 @@ def reshape(x, *shape):
 
 
 TRANSPOSE = Structural(
-    "transpose", lambda i, g, out, args, ctx, F: g.transpose(np.argsort(ctx)), "gradient transposed back"
+    "transpose", lambda i, g, out, args, ctx, F: g.transpose(tuple(np.argsort(ctx).tolist())), "gradient transposed back"
 )
 
 
