@@ -51,6 +51,7 @@ from .ops import (
     reshape,
     sigmoid,
     softmax,
+    softmax_cross_entropy,
     softplus,
     sqrt,
     stack,
@@ -73,6 +74,6 @@ __all__ = [
     "ShapeError", "GraphFreedError", "AnomalyError", "GradcheckError", "SavedDataModifiedError",
     "abs", "add", "astype", "broadcast_to", "clip", "concatenate", "div", "erf", "exp", "log", "log1p",
     "log_softmax", "logsumexp", "matmul", "max", "maximum", "mean", "min", "minimum", "mul", "neg",
-    "pow", "reciprocal", "relu", "reshape", "sigmoid", "softmax", "softplus", "sqrt", "stack", "sub",
+    "pow", "reciprocal", "relu", "reshape", "sigmoid", "softmax", "softmax_cross_entropy", "softplus", "sqrt", "stack", "sub",
     "sum", "swapaxes", "tanh", "transpose", "var", "where",
 ]

@@ -1,0 +1,163 @@
+"""Activation layers: each one calls its function in ``nn.functional``."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import functional as F
+from .module import Module, Parameter
+
+__all__ = [
+    "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "PReLU", "ELU", "SELU", "GELU", "Softplus", "SiLU",
+    "Softmax", "LogSoftmax", "ACTIVATIONS",
+]
+
+
+class Sigmoid(Module):
+    """``1 / (1 + exp(-x))``; its local gradient is ``s (1 - s)``."""
+
+    def forward(self, x):
+        return F.sigmoid(x)
+
+
+class Tanh(Module):
+    """``tanh(x)``; its local gradient is ``1 - tanh(x)^2``."""
+
+    def forward(self, x):
+        return F.tanh(x)
+
+
+class ReLU(Module):
+    """``max(x, 0)``; its local gradient is 1 where ``x > 0``, else 0.
+
+    >>> ReLU()(np.array([-1.0, 2.0])).data
+    array([0., 2.])
+    """
+
+    def forward(self, x):
+        return F.relu(x)
+
+
+class LeakyReLU(Module):
+    """``x`` where ``x > 0``, else ``negative_slope * x``."""
+
+    def __init__(self, negative_slope=0.01):
+        super().__init__()
+        self.negative_slope = negative_slope
+
+    def forward(self, x):
+        return F.leaky_relu(x, self.negative_slope)
+
+    def extra_repr(self):
+        return f"negative_slope={self.negative_slope}"
+
+
+class PReLU(Module):
+    """Leaky ReLU whose negative slope is learned: one slope, or one per
+    channel (dim 1) with ``num_parameters=C``, starting at ``init``."""
+
+    def __init__(self, num_parameters=1, init=0.25, dtype=np.float64):
+        super().__init__()
+        self.num_parameters = int(num_parameters)
+        self.weight = Parameter(np.full(self.num_parameters, init, dtype=dtype))
+
+    def forward(self, x):
+        return F.prelu(x, self.weight)
+
+    def extra_repr(self):
+        return f"num_parameters={self.num_parameters}"
+
+
+class ELU(Module):
+    """``x`` where ``x > 0``, else ``alpha * (exp(x) - 1)``."""
+
+    def __init__(self, alpha=1.0):
+        super().__init__()
+        self.alpha = alpha
+
+    def forward(self, x):
+        return F.elu(x, self.alpha)
+
+    def extra_repr(self):
+        return f"alpha={self.alpha}"
+
+
+class SELU(Module):
+    """Scaled ELU with the self-normalising constants (scale 1.0507, alpha 1.6733)."""
+
+    def forward(self, x):
+        return F.selu(x)
+
+
+class GELU(Module):
+    """``x * Phi(x)``: exact with ``approximate='none'`` (through erf), or the
+    ``'tanh'`` approximation."""
+
+    def __init__(self, approximate="none"):
+        super().__init__()
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}")
+        self.approximate = approximate
+
+    def forward(self, x):
+        return F.gelu(x, self.approximate)
+
+    def extra_repr(self):
+        return f"approximate={self.approximate!r}"
+
+
+class Softplus(Module):
+    """``log(1 + exp(beta * x)) / beta`` (the identity where ``beta * x > threshold``)."""
+
+    def __init__(self, beta=1.0, threshold=20.0):
+        super().__init__()
+        self.beta, self.threshold = beta, threshold
+
+    def forward(self, x):
+        return F.softplus(x, self.beta, self.threshold)
+
+    def extra_repr(self):
+        return f"beta={self.beta}, threshold={self.threshold}"
+
+
+class SiLU(Module):
+    """``x * sigmoid(x)``."""
+
+    def forward(self, x):
+        return F.silu(x)
+
+
+class Softmax(Module):
+    """``exp(x) / sum(exp(x))`` along ``dim`` (stable for large logits).
+
+    >>> Softmax(dim=1)(np.array([[1.43, -0.4, 0.23]])).data.round(2)
+    array([[0.68, 0.11, 0.21]])
+    """
+
+    def __init__(self, dim=None):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x):
+        return F.softmax(x, self.dim)
+
+    def extra_repr(self):
+        return f"dim={self.dim}"
+
+
+class LogSoftmax(Module):
+    """``x - logsumexp(x)`` along ``dim``."""
+
+    def __init__(self, dim=None):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x):
+        return F.log_softmax(x, self.dim)
+
+    def extra_repr(self):
+        return f"dim={self.dim}"
+
+
+# the activations MLP accepts by name ("relu", "tanh", "leakyrelu", ...)
+ACTIVATIONS = (Sigmoid, Tanh, ReLU, LeakyReLU, PReLU, ELU, SELU, GELU, Softplus, SiLU)

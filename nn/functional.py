@@ -1,0 +1,605 @@
+"""The layers, activations and losses of ``nn`` as plain functions.
+
+Each one is a few ``autograd_core`` operations, so its gradient comes from the
+engine; only the fused softmax-cross-entropy has a rule of its own, and that
+rule is an engine operation (``autograd_core.softmax_cross_entropy``).
+Arguments follow PyTorch's ``torch.nn.functional`` (``dim=``, ``reduction=``).
+Inputs may be Values or NumPy data (data becomes a constant in the graph).
+
+>>> import numpy as np
+>>> from nn import functional as F
+>>> logits = np.array([[1.43, -0.4, 0.23]])       # the iris example of the course
+>>> np.round(F.softmax(logits, dim=1).data, 2)
+array([[0.68, 0.11, 0.21]])
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+import autograd_core as ac
+from autograd_core import Value
+from autograd_core.errors import ShapeError
+
+from ._random import generator_from
+
+__all__ = [
+    "linear", "relu", "sigmoid", "tanh", "leaky_relu", "prelu", "elu", "selu", "gelu", "softplus",
+    "silu", "softmax", "log_softmax", "dropout", "batch_norm", "one_hot", "argmax", "Indices",
+    "cross_entropy", "nll_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits",
+    "mse_loss", "l1_loss", "kl_div", "multi_margin_loss", "entropy", "kl_divergence",
+]
+
+
+def _value(x, what="input"):
+    """Values pass through; NumPy data becomes a constant Value."""
+    if isinstance(x, Value):
+        return x
+    try:
+        return Value(x, requires_grad=False)
+    except TypeError as exc:
+        raise TypeError(f"{what}: {exc}") from None
+
+
+def _data(x):
+    return x.data if isinstance(x, Value) else np.asarray(x)
+
+
+# ==========================================================================
+# Layers
+# ==========================================================================
+def linear(input, weight, bias=None):
+    """``input @ weight.T + bias`` with ``weight`` of shape ``(out, in)`` (PyTorch's layout).
+
+    >>> linear(np.ones((1, 2)), Value([[1.0, 2.0]]), Value([0.5])).data
+    array([[3.5]])
+    """
+    x = _value(input)
+    if x.ndim == 0 or x.shape[-1] != weight.shape[-1]:
+        raise ShapeError(
+            f"linear: input of shape {x.shape} does not fit a weight of shape {tuple(weight.shape)} "
+            f"(out_features, in_features): the input's last dimension must be {weight.shape[-1]}"
+        )
+    out = x @ weight.T
+    return out if bias is None else out + bias
+
+
+# ==========================================================================
+# Activations
+# ==========================================================================
+def relu(input):
+    """``max(x, 0)``; the gradient at 0 is 0 (as PyTorch)."""
+    return ac.relu(_value(input))
+
+
+def sigmoid(input):
+    """``1 / (1 + exp(-x))``."""
+    return ac.sigmoid(_value(input))
+
+
+def tanh(input):
+    """Hyperbolic tangent."""
+    return ac.tanh(_value(input))
+
+
+def leaky_relu(input, negative_slope=0.01):
+    """``x`` where ``x > 0``, else ``negative_slope * x``.
+
+    >>> leaky_relu(np.array([-2.0, 3.0]), 0.1).data
+    array([-0.2,  3. ])
+    """
+    x = _value(input)
+    return ac.where(x.data > 0, x, x * negative_slope)
+
+
+def _channel_shaped(param, x):
+    """A per-channel parameter of shape (C,) laid out to broadcast over (N, C, ...)."""
+    if param.ndim == 1 and param.shape[0] > 1 and x.ndim > 2:
+        return param.reshape((param.shape[0],) + (1,) * (x.ndim - 2))
+    return param
+
+
+def prelu(input, weight):
+    """``x`` where ``x > 0``, else ``weight * x`` (one learnable slope, or one per channel, dim 1)."""
+    x = _value(input)
+    if weight.size > 1 and (x.ndim < 2 or x.shape[1] != weight.size):
+        raise ShapeError(f"prelu: {weight.size} slopes need inputs (N, {weight.size}, ...), got shape {x.shape}")
+    return ac.where(x.data > 0, x, x * _channel_shaped(weight, x))
+
+
+def elu(input, alpha=1.0):
+    """``x`` where ``x > 0``, else ``alpha * (exp(x) - 1)``.
+
+    >>> np.round(elu(np.array([-1.0, 2.0])).data, 4)
+    array([-0.6321,  2.    ])
+    """
+    x = _value(input)
+    # exp of the clipped input: the unused branch must not overflow, or its
+    # zero gradient would meet an infinite local gradient (0 * inf = NaN)
+    negative_part = (ac.clip(x, max=0.0).exp() - 1) * alpha
+    return ac.where(x.data > 0, x, negative_part)
+
+
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def selu(input):
+    """``scale * elu(x, alpha)`` with the self-normalising constants
+    ``alpha = 1.6733``, ``scale = 1.0507``."""
+    return elu(input, _SELU_ALPHA) * _SELU_SCALE
+
+
+_SQRT_HALF = math.sqrt(0.5)
+_SQRT_TWO_OVER_PI = math.sqrt(2 / math.pi)
+
+
+def gelu(input, approximate="none"):
+    """``x * Phi(x)`` with Phi the standard normal CDF: exactly through ``erf``
+    (``approximate='none'``) or through PyTorch's ``tanh`` formula
+    (``approximate='tanh'``).
+
+    >>> round(float(gelu(np.array(1.0)).data), 6)
+    0.841345
+    """
+    x = _value(input)
+    if approximate == "none":
+        return x * 0.5 * (1 + ac.erf(x * _SQRT_HALF))
+    if approximate == "tanh":
+        return x * 0.5 * (1 + ac.tanh((x + 0.044715 * x * x * x) * _SQRT_TWO_OVER_PI))
+    raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+
+
+def softplus(input, beta=1.0, threshold=20.0):
+    """``log(1 + exp(beta * x)) / beta``, and ``x`` itself where ``beta * x > threshold``
+    (as PyTorch, which switches to the identity there)."""
+    x = _value(input)
+    scaled = x * beta if beta != 1 else x
+    smooth = ac.softplus(scaled) / beta if beta != 1 else ac.softplus(scaled)
+    return ac.where(scaled.data > threshold, x, smooth)
+
+
+def silu(input):
+    """``x * sigmoid(x)`` (also called swish)."""
+    x = _value(input)
+    return x * ac.sigmoid(x)
+
+
+def _softmax_dim(x, dim, name):
+    if dim is None:
+        # PyTorch's choice when no dim is given: 0 for 0-, 1- and 3-d inputs, else 1
+        return 0 if x.ndim in (0, 1, 3) else 1
+    if not -x.ndim <= dim < max(x.ndim, 1):
+        raise ShapeError(f"{name}: dim {dim} is out of range for an input of shape {x.shape}")
+    return dim
+
+
+def softmax(input, dim=None):
+    """``exp(x) / sum(exp(x))`` along `dim`, stable for large logits (the max is
+    subtracted first). Pass `dim` (for a batch of rows ``(N, C)`` it is 1).
+
+    >>> softmax(np.array([1000.0, 1000.0]), dim=0).data
+    array([0.5, 0.5])
+    """
+    x = _value(input)
+    return ac.softmax(x, axis=_softmax_dim(x, dim, "softmax"))
+
+
+def log_softmax(input, dim=None):
+    """``x - logsumexp(x)`` along `dim`: finite for logits of any size."""
+    x = _value(input)
+    return ac.log_softmax(x, axis=_softmax_dim(x, dim, "log_softmax"))
+
+
+class Indices(np.ndarray):
+    """Integer indices returned by :func:`argmax`: plain NumPy data with no graph.
+
+    Picking the largest entry is a step function, whose derivative is zero
+    almost everywhere and undefined at ties, so no gradient flows through it.
+    Calling ``backward()`` on it explains this instead of failing obscurely.
+    """
+
+    def backward(self, *args, **kwargs):
+        raise RuntimeError(
+            "argmax has no gradient: choosing the index of the largest entry is a step function "
+            "(its derivative is 0 almost everywhere), so it carries no graph. Train with a smooth "
+            "loss on the logits instead, e.g. cross_entropy(logits, target), and use argmax only "
+            "to read off predictions"
+        )
+
+    @property
+    def requires_grad(self):
+        return False
+
+
+def argmax(input, dim=None, keepdim=False):
+    """Index of the largest entry along `dim` (over everything when None).
+
+    The result is NumPy integer data, **not** a Value: argmax has no gradient
+    (it is a step function), so nothing can be backpropagated through it; use
+    it to read predictions, and ``softmax`` / ``cross_entropy`` to train.
+
+    >>> argmax(np.array([[1.43, -0.4, 0.23]]), dim=1)
+    Indices([0])
+    """
+    data = _data(input)
+    if dim is None:
+        result = np.asarray(np.argmax(data))
+        if keepdim:
+            result = result.reshape((1,) * data.ndim)
+    else:
+        result = np.argmax(data, axis=dim, keepdims=keepdim)
+    return np.asarray(result).view(Indices)
+
+
+def one_hot(indices, num_classes=-1):
+    """Rows of zeros with a 1 at each index: shape ``indices.shape + (num_classes,)``
+    (float64; ``num_classes=-1`` uses ``max(indices) + 1``).
+
+    >>> one_hot(np.array([0, 2]), 3)
+    array([[1., 0., 0.],
+           [0., 0., 1.]])
+    """
+    indices = np.asarray(indices)
+    if indices.dtype.kind not in "iu":
+        raise TypeError(f"one_hot: indices must be integers, got dtype {indices.dtype}")
+    if num_classes < 0:
+        num_classes = int(indices.max()) + 1 if indices.size else 0
+    if indices.size and (indices.min() < 0 or indices.max() >= num_classes):
+        raise IndexError(f"one_hot: indices must lie in [0, {num_classes}), got {indices.min()}..{indices.max()}")
+    return np.eye(num_classes)[indices]
+
+
+# ==========================================================================
+# Regularisation layers
+# ==========================================================================
+def dropout(input, p=0.5, training=True, generator=None):
+    """Inverted dropout: in training, zero each element with probability `p`
+    and scale the kept ones by ``1 / (1 - p)`` so the expected value is
+    unchanged; outside training (or with ``p=0``) return the input as it is.
+    ``p=1`` gives zeros. `generator` (a seed or ``numpy.random.Generator``)
+    defaults to the global one set by ``nn.manual_seed``.
+
+    >>> y = dropout(np.ones(8), p=0.5, generator=0)
+    >>> sorted(set(y.data.tolist()))
+    [0.0, 2.0]
+    """
+    if not 0 <= p <= 1:
+        raise ValueError(f"dropout: p is a probability and must lie in [0, 1], got {p}")
+    x = _value(input)
+    if not training or p == 0:
+        return x
+    if p == 1:
+        return x * 0.0  # every unit dropped; no division by 1 - p = 0
+    keep = generator_from(generator).random(x.shape) >= p
+    mask = keep.astype(x.dtype) * x.dtype.type(1 / (1 - p))
+    return x * mask
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
+               momentum=0.1, eps=1e-5):
+    """Batch normalisation over dim 0 (and dim 2 for ``(N, C, L)``), per channel.
+
+    Training: normalise with the batch mean and the biased batch variance, and
+    update ``running_mean`` / ``running_var`` (NumPy arrays, in place, when
+    given) with ``new = (1 - momentum) * old + momentum * batch``, the running
+    variance using the unbiased batch variance. Evaluation: normalise with the
+    running statistics. Then scale by `weight` and shift by `bias`.
+    """
+    x = _value(input)
+    if x.ndim not in (2, 3):
+        raise ShapeError(f"batch_norm: expects input of shape (N, C) or (N, C, L), got {x.shape}")
+    channels = x.shape[1]
+    axes = (0,) if x.ndim == 2 else (0, 2)
+    stat_shape = (1, channels) if x.ndim == 2 else (1, channels, 1)
+    for name, stat in (("running_mean", running_mean), ("running_var", running_var)):
+        if stat is not None and np.shape(stat) != (channels,):
+            raise ShapeError(f"batch_norm: {name} has shape {np.shape(stat)} but the input has {channels} channels")
+    if training:
+        count = int(np.prod([x.shape[k] for k in axes]))
+        if count <= 1:
+            raise ValueError(
+                f"batch_norm: expected more than 1 value per channel when training, got input of shape "
+                f"{x.shape}; use a larger batch or call .eval()"
+            )
+        mean = x.mean(axis=axes, keepdims=True)
+        centred = x - mean
+        var = (centred * centred).mean(axis=axes, keepdims=True)
+        normalised = centred * (var + eps) ** -0.5
+        if running_mean is not None:
+            running_mean *= 1 - momentum
+            running_mean += momentum * mean.data.reshape(channels)
+        if running_var is not None:
+            running_var *= 1 - momentum
+            running_var += momentum * var.data.reshape(channels) * (count / (count - 1))
+    else:
+        if running_mean is None or running_var is None:
+            raise ValueError("batch_norm: evaluation needs running_mean and running_var (or pass training=True)")
+        scale = (1 / np.sqrt(np.asarray(running_var) + eps)).astype(x.dtype).reshape(stat_shape)
+        normalised = (x - np.asarray(running_mean, dtype=x.dtype).reshape(stat_shape)) * scale
+    if weight is not None:
+        normalised = normalised * _channel_shaped(weight, x)
+    if bias is not None:
+        normalised = normalised + _channel_shaped(bias, x)
+    return normalised
+
+
+# ==========================================================================
+# Losses
+# ==========================================================================
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def _check_reduction(reduction, name, allowed=_REDUCTIONS):
+    if reduction not in allowed:
+        raise ValueError(f"{name}: reduction must be one of {', '.join(map(repr, allowed))}, got {reduction!r}")
+
+
+def _reduce(losses, reduction):
+    if reduction == "none":
+        return losses
+    return losses.sum() if reduction == "sum" else losses.mean()
+
+
+def _class_rows(x, name):
+    """Logits / log-probabilities as (N, C); also says whether the input was a single (C,) row."""
+    if x.ndim == 2:
+        return x, False
+    if x.ndim == 1:
+        return x.reshape(1, x.shape[0]), True
+    raise ShapeError(f"{name}: input must have shape (N, C) or (C,), got {x.shape}")
+
+
+def _class_indices(target, n, classes, ignore_index, name):
+    """Validate integer class targets; return them (N,) and the mask of counted samples."""
+    target = np.asarray(target.data if isinstance(target, Value) else target)
+    if target.dtype.kind == "f" and np.all(target == np.round(target)):
+        target = target.astype(np.int64)
+    if target.dtype.kind not in "iu":
+        raise TypeError(f"{name}: class-index targets must be integers, got dtype {target.dtype}")
+    target = target.reshape(-1) if target.ndim == 0 else target
+    if target.shape != (n,):
+        raise ShapeError(f"{name}: {n} rows of scores need {n} class indices, got target of shape {target.shape}")
+    counted = target != ignore_index
+    bad = counted & ((target < 0) | (target >= classes))
+    if bad.any():
+        raise IndexError(
+            f"{name}: target {int(target[bad][0])} is not a class index in [0, {classes - 1}] "
+            f"(the input has {classes} classes)"
+        )
+    return np.where(counted, target, 0), counted
+
+
+def _class_weights(weight, classes, dtype, name):
+    if weight is None:
+        return np.ones(classes, dtype=dtype)
+    weight = np.asarray(_data(weight), dtype=dtype)
+    if weight.shape != (classes,):
+        raise ShapeError(f"{name}: weight must have one entry per class, shape ({classes},), got {weight.shape}")
+    return weight
+
+
+def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+    """Cross-entropy between ``softmax(input)`` and the targets, from logits ``(N, C)`` or ``(C,)``.
+
+    `target` is either class indices (integers, shape ``(N,)``) or class
+    probabilities (floats, the input's shape). As in PyTorch: `weight` scales
+    each class; with class indices, ``reduction='mean'`` divides by the summed
+    weights of the counted targets and ``ignore_index`` targets count for
+    nothing; ``label_smoothing`` mixes the target with the uniform
+    distribution, ``(1 - eps) * target + eps / C``. Computed by the fused
+    ``autograd_core.softmax_cross_entropy`` (gradient ``p - y``).
+
+    >>> round(float(cross_entropy(np.array([[1.43, -0.4, 0.23]]), np.array([0])).data), 4)   # -log 0.684
+    0.3795
+    """
+    _check_reduction(reduction, "cross_entropy")
+    if not 0 <= label_smoothing <= 1:
+        raise ValueError(f"cross_entropy: label_smoothing must lie in [0, 1], got {label_smoothing}")
+    x, single = _class_rows(_value(input), "cross_entropy")
+    n, classes = x.shape
+    weights = _class_weights(weight, classes, x.dtype, "cross_entropy")
+    target_data = _data(target)
+    if target_data.dtype.kind == "f" and target_data.shape == tuple(_value(input).shape):
+        # class probabilities (a distribution per row)
+        probs = target if isinstance(target, Value) else np.asarray(target_data, dtype=x.dtype)
+        if single:
+            probs = probs.reshape(1, classes)
+        if label_smoothing:
+            probs = probs * (1 - label_smoothing) + label_smoothing / classes
+        if weight is not None:
+            probs = probs * weights
+        losses = ac.softmax_cross_entropy(x, probs, axis=1)
+        if reduction == "mean":
+            return losses.sum() / n
+    else:
+        indices, counted = _class_indices(target, n, classes, ignore_index, "cross_entropy")
+        sample_weights = weights[indices] * counted
+        rows = np.zeros((n, classes), dtype=x.dtype)
+        rows[np.arange(n), indices] = (1 - label_smoothing) * sample_weights
+        if label_smoothing:
+            rows += (label_smoothing / classes) * weights * counted[:, None]
+        losses = ac.softmax_cross_entropy(x, rows, axis=1)
+        if reduction == "mean":
+            return losses.sum() / sample_weights.sum()
+    if reduction == "sum":
+        return losses.sum()
+    return losses.reshape(()) if single else losses
+
+
+def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
+    """Negative log-likelihood of class indices under log-probabilities ``(N, C)``:
+    ``-weight[y] * input[n, y]``; the mean divides by the summed weights of the
+    counted targets (PyTorch's convention). Feed it ``log_softmax`` outputs.
+    """
+    _check_reduction(reduction, "nll_loss")
+    x, single = _class_rows(_value(input), "nll_loss")
+    n, classes = x.shape
+    weights = _class_weights(weight, classes, x.dtype, "nll_loss")
+    indices, counted = _class_indices(target, n, classes, ignore_index, "nll_loss")
+    sample_weights = weights[indices] * counted
+    picks = np.zeros((n, classes), dtype=x.dtype)
+    picks[np.arange(n), indices] = sample_weights
+    losses = -(x * picks).sum(axis=1)
+    if reduction == "mean":
+        return losses.sum() / sample_weights.sum()
+    if reduction == "sum":
+        return losses.sum()
+    return losses.reshape(()) if single else losses
+
+
+def _same_shape(x, y, name):
+    if x.shape != y.shape:
+        raise ShapeError(f"{name}: input has shape {x.shape} but target has shape {y.shape}; they must match")
+
+
+def binary_cross_entropy(input, target, weight=None, reduction="mean"):
+    """``-weight * (y log x + (1 - y) log(1 - x))`` for probabilities `x` in [0, 1].
+
+    Each log is clamped at -100 as in PyTorch, so ``x = 0`` or ``1`` gives a
+    finite loss and a finite gradient.
+    """
+    _check_reduction(reduction, "binary_cross_entropy")
+    x, y = _value(input), _value(target, "target")
+    _same_shape(x, y, "binary_cross_entropy")
+    if np.any((x.data < 0) | (x.data > 1)) or np.any(np.isnan(x.data)):
+        raise ValueError(
+            "binary_cross_entropy: all input elements must be probabilities in [0, 1]; "
+            "for raw scores (logits) use binary_cross_entropy_with_logits"
+        )
+    floor = float(np.exp(np.float64(-100)))  # log(floor) = -100, PyTorch's clamp
+    log_x = ac.clip(x, min=floor).log()
+    log_not_x = ac.clip(1 - x, min=floor).log()
+    losses = -(y * log_x + (1 - y) * log_not_x)
+    if weight is not None:
+        losses = losses * weight
+    return _reduce(losses, reduction)
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean", pos_weight=None):
+    """Binary cross-entropy of ``sigmoid(input)``, computed from the logits as
+    ``(1 - y) x + softplus(-x)`` (times ``1 + (pos_weight - 1) y`` on the second
+    term), which never takes ``log(0)``: stable for logits of any size.
+
+    >>> round(float(binary_cross_entropy_with_logits(np.array([100.0]), np.array([0.0])).data), 6)
+    100.0
+    """
+    _check_reduction(reduction, "binary_cross_entropy_with_logits")
+    x, y = _value(input), _value(target, "target")
+    _same_shape(x, y, "binary_cross_entropy_with_logits")
+    softplus_minus_x = ac.softplus(-x)  # = -log(sigmoid(x))
+    if pos_weight is not None:
+        softplus_minus_x = softplus_minus_x * ((pos_weight - 1) * y + 1)
+    losses = (1 - y) * x + softplus_minus_x
+    if weight is not None:
+        losses = losses * weight
+    return _reduce(losses, reduction)
+
+
+def mse_loss(input, target, reduction="mean"):
+    """Squared error ``(x - y)^2``, averaged by default.
+
+    >>> float(mse_loss(np.array([1.0, 3.0]), np.array([0.0, 0.0])).data)
+    5.0
+    """
+    _check_reduction(reduction, "mse_loss")
+    x, y = _value(input), _value(target, "target")
+    _same_shape(x, y, "mse_loss")
+    difference = x - y
+    return _reduce(difference * difference, reduction)
+
+
+def l1_loss(input, target, reduction="mean"):
+    """Absolute error ``|x - y|``, averaged by default."""
+    _check_reduction(reduction, "l1_loss")
+    x, y = _value(input), _value(target, "target")
+    _same_shape(x, y, "l1_loss")
+    return _reduce(ac.abs(x - y), reduction)
+
+
+def kl_div(input, target, reduction="mean", log_target=False):
+    """PyTorch's KL-divergence loss: `input` holds log-probabilities, `target`
+    probabilities (log-probabilities if ``log_target``); pointwise
+    ``target * (log target - input)``, 0 where the target is 0.
+    ``reduction='batchmean'`` divides the sum by the batch size, which gives
+    the true KL divergence per sample; ``'mean'`` divides by every element.
+    """
+    _check_reduction(reduction, "kl_div", _REDUCTIONS + ("batchmean",))
+    x, t = _value(input), _value(target, "target")
+    _same_shape(x, t, "kl_div")
+    if log_target:
+        pointwise = ac.exp(t) * (t - x)
+    else:
+        positive = t.data > 0
+        pointwise = t * (ac.where(positive, t, 1.0).log() - x)
+    if reduction == "batchmean":
+        return pointwise.sum() / (x.shape[0] if x.ndim else 1)
+    return _reduce(pointwise, reduction)
+
+
+def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, reduction="mean"):
+    """Multi-class hinge loss (PyTorch's ``multi_margin_loss``): for each sample,
+    ``sum over i != y of max(0, margin - x[y] + x[i])^p / C``, times ``weight[y]``.
+
+    >>> round(float(multi_margin_loss(np.array([[0.1, 0.2, 0.4, 0.8]]), np.array([3])).data), 4)
+    0.325
+    """
+    _check_reduction(reduction, "multi_margin_loss")
+    if p not in (1, 2):
+        raise ValueError(f"multi_margin_loss: p must be 1 or 2, got {p}")
+    x, single = _class_rows(_value(input), "multi_margin_loss")
+    n, classes = x.shape
+    indices, _ = _class_indices(target, n, classes, None, "multi_margin_loss")
+    is_target = np.zeros((n, classes), dtype=bool)
+    is_target[np.arange(n), indices] = True
+    target_score = (x * is_target).sum(axis=1, keepdims=True)
+    hinge = ac.relu(margin - target_score + x)
+    if p == 2:
+        hinge = hinge * hinge
+    scale = (~is_target).astype(x.dtype) / classes
+    if weight is not None:
+        scale = scale * _class_weights(weight, classes, x.dtype, "multi_margin_loss")[indices][:, None]
+    losses = (hinge * scale).sum(axis=1)
+    if reduction == "none":
+        return losses.reshape(()) if single else losses
+    return _reduce(losses, reduction)
+
+
+# ==========================================================================
+# Information measures of probability vectors
+# ==========================================================================
+def _log_base(base):
+    return 1.0 if base is None else math.log(base)
+
+
+def entropy(p, dim=-1, base=None):
+    """Shannon entropy ``H(p) = -sum_i p_i log p_i`` along `dim`, with ``0 log 0 = 0``.
+
+    Natural log by default (nats); ``base=2`` gives bits. Differentiable.
+
+    >>> float(entropy(np.array([0.5, 0.5]), base=2).data)
+    1.0
+    """
+    p = _value(p, "entropy")
+    positive = p.data > 0
+    # log of p where p > 0 and of 1 elsewhere: no log(0) in the graph at all
+    terms = p * ac.where(positive, p, 1.0).log()
+    return -terms.sum(axis=dim) / _log_base(base)
+
+
+def kl_divergence(p, q, dim=-1, base=None):
+    """Kullback-Leibler divergence ``D_KL(p || q) = sum_i p_i log(p_i / q_i)``
+    along `dim`: 0 when ``p == q``, terms with ``p_i = 0`` count 0, infinite when
+    ``q_i = 0 < p_i``. Not symmetric. Natural log unless `base` is given.
+
+    >>> round(float(kl_divergence(np.array([1.0, 0.0]), np.array([0.7, 0.3])).data), 4)   # -log 0.7
+    0.3567
+    """
+    p, q = _value(p, "kl_divergence"), _value(q, "kl_divergence")
+    _same_shape(p, q, "kl_divergence")
+    positive = p.data > 0
+    with np.errstate(divide="ignore"):
+        log_ratio = ac.where(positive, p, 1.0).log() - ac.where(positive, q, 1.0).log()
+    return (p * log_ratio).sum(axis=dim) / _log_base(base)

@@ -1,0 +1,488 @@
+"""``Module`` and ``Parameter``: how layers hold their weights and find each other.
+
+A Module keeps its Parameters, buffers (non-learned state such as BatchNorm's
+running mean) and child Modules in three ordered dictionaries, filled simply by
+assigning attributes, as in PyTorch::
+
+    class TwoLayer(Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1 = Linear(4, 8)      # a child: its parameters become fc1.weight, fc1.bias
+            self.fc2 = Linear(8, 3)
+
+        def forward(self, x):
+            return self.fc2(self.fc1(x).relu())
+
+Calling a module runs ``forward`` inside ``autograd_core.name_scope(path)``,
+where ``path`` is its dotted name from the model being called ("fc1",
+"0", "encoder.fc1"), so graph drawings can group each layer's nodes.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict, namedtuple
+
+import numpy as np
+
+from autograd_core import Value, name_scope
+
+__all__ = ["Module", "Parameter", "Sequential", "ModuleList", "Identity", "Flatten"]
+
+
+class Parameter(Value):
+    """A Value that a Module learns: it always requires grad and owns its data.
+
+    It is found by ``Module.parameters()`` when assigned as a Module attribute;
+    its ``label`` becomes its dotted name ("0.weight") for graph drawings,
+    unless you gave it a label of your own.
+
+    >>> w = Parameter([1.0, 2.0])
+    >>> w.requires_grad, w.shape
+    (True, (2,))
+    """
+
+    __slots__ = ("_auto_label",)
+
+    def __init__(self, data, requires_grad=True, label=None):
+        array = np.array(data.data if isinstance(data, Value) else data)  # an own copy
+        if array.dtype.kind in "biu":
+            array = array.astype(np.float64)
+        super().__init__(array, requires_grad=requires_grad, label=label)
+        self._auto_label = None
+
+    def __repr__(self):
+        return "Parameter containing:\n" + super().__repr__()
+
+
+def _set_auto_label(param, name, only_if_unlabelled=False):
+    """Label a Parameter with its dotted name, never overwriting a user's own label."""
+    if param.label is None or (not only_if_unlabelled and param.label == param._auto_label):
+        param.label = name
+        param._auto_label = name
+
+
+# The module whose forward is running in this thread, and its path, so a child
+# called inside it can work out its own dotted path.
+class _CallStack(threading.local):
+    frames = None
+
+
+_calls = _CallStack()
+
+_IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+
+
+class Module:
+    """Base class of every layer and model.
+
+    Subclasses call ``super().__init__()`` first, assign Parameters, buffers
+    and child Modules as attributes, and define ``forward``. Calling the module
+    calls ``forward``.
+
+    >>> from nn import Linear, ReLU, Sequential
+    >>> model = Sequential(Linear(2, 3), ReLU(), Linear(3, 1))
+    >>> [name for name, _ in model.named_parameters()]
+    ['0.weight', '0.bias', '2.weight', '2.bias']
+    """
+
+    def __init__(self):
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_non_persistent", set())
+        object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "training", True)
+
+    # ---- attributes ------------------------------------------------------
+    def _check_initialised(self, name):
+        if "_parameters" not in self.__dict__:
+            raise AttributeError(
+                f"cannot assign {name!r} before Module.__init__() is called: "
+                f"call super().__init__() first in {type(self).__name__}.__init__"
+            )
+
+    def __setattr__(self, name, value):
+        d = self.__dict__
+        if isinstance(value, Parameter):
+            self._check_initialised(name)
+            self._forget(name)
+            d["_parameters"][name] = value
+            _set_auto_label(value, name)
+        elif isinstance(value, Module):
+            self._check_initialised(name)
+            self._forget(name)
+            d["_modules"][name] = value
+            for child_name, param in value._named_parameters():
+                _set_auto_label(param, f"{name}.{child_name}")
+        elif "_parameters" in d and name in d["_parameters"]:
+            if value is not None:
+                raise TypeError(f"cannot assign {type(value).__name__} to parameter {name!r} (a Parameter or None is expected)")
+            d["_parameters"][name] = None
+        elif "_modules" in d and name in d["_modules"]:
+            if value is not None:
+                raise TypeError(f"cannot assign {type(value).__name__} to child module {name!r} (a Module or None is expected)")
+            d["_modules"][name] = None
+        elif "_buffers" in d and name in d["_buffers"]:
+            d["_buffers"][name] = None if value is None else np.asarray(value)
+        else:
+            object.__setattr__(self, name, value)
+
+    def _forget(self, name):
+        d = self.__dict__
+        d.pop(name, None)
+        for registry in (d["_parameters"], d["_buffers"], d["_modules"]):
+            registry.pop(name, None)
+
+    def __getattr__(self, name):
+        # only called when normal lookup fails: look in the three registries
+        d = self.__dict__
+        for registry in ("_parameters", "_buffers", "_modules"):
+            if registry in d and name in d[registry]:
+                return d[registry][name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __delattr__(self, name):
+        d = self.__dict__
+        for registry in ("_parameters", "_buffers", "_modules"):
+            if name in d.get(registry, ()):
+                del d[registry][name]
+                return
+        object.__delattr__(self, name)
+
+    def register_parameter(self, name, param):
+        """Add a Parameter (or None) under `name`, like assigning ``self.name = param``."""
+        if param is None:
+            self._check_initialised(name)
+            self._forget(name)
+            self.__dict__["_parameters"][name] = None
+        elif not isinstance(param, Parameter):
+            raise TypeError(f"register_parameter: {name!r} must be a Parameter or None, got {type(param).__name__}")
+        else:
+            setattr(self, name, param)
+
+    def register_buffer(self, name, array, persistent=True):
+        """Keep a NumPy array that is state but not learned (e.g. a running mean).
+        Persistent buffers are part of ``state_dict()``."""
+        self._check_initialised(name)
+        self._forget(name)
+        self.__dict__["_buffers"][name] = None if array is None else np.asarray(array)
+        if not persistent:
+            self._non_persistent.add(name)
+
+    def add_module(self, name, module):
+        """Add a child Module under `name` (names may be digits, as in Sequential)."""
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"add_module: {name!r} must be a Module, got {type(module).__name__}")
+        if module is None:
+            self._check_initialised(name)
+            self._forget(name)
+            self.__dict__["_modules"][name] = None
+        else:
+            setattr(self, name, module)
+
+    # ---- walking the tree (iteratively, in definition order) --------------
+    def named_modules(self, prefix=""):
+        """``(dotted name, module)`` for this module (name ``prefix``, "" by
+        default) and every descendant, each module once."""
+        seen = set()
+        stack = [(prefix, self)]
+        while stack:
+            name, module = stack.pop()
+            if id(module) in seen:
+                continue
+            seen.add(id(module))
+            yield name, module
+            children = [
+                (f"{name}.{child_name}" if name else child_name, child)
+                for child_name, child in module._modules.items() if child is not None
+            ]
+            stack.extend(reversed(children))
+
+    def modules(self):
+        for _, module in self.named_modules():
+            yield module
+
+    def named_children(self):
+        for name, child in self._modules.items():
+            if child is not None:
+                yield name, child
+
+    def children(self):
+        for _, child in self.named_children():
+            yield child
+
+    def _named_parameters(self, prefix="", recurse=True):
+        seen = set()
+        modules = self.named_modules(prefix) if recurse else [(prefix, self)]
+        for module_name, module in modules:
+            for name, param in module._parameters.items():
+                if param is None or id(param) in seen:
+                    continue
+                seen.add(id(param))
+                yield (f"{module_name}.{name}" if module_name else name), param
+
+    def named_parameters(self, prefix="", recurse=True):
+        """``(dotted name, Parameter)`` pairs, PyTorch-style ("0.weight", "fc1.bias"),
+        each shared Parameter once. A Parameter still without a label gets its name."""
+        for name, param in self._named_parameters(prefix, recurse):
+            _set_auto_label(param, name, only_if_unlabelled=True)
+            yield name, param
+
+    def parameters(self, recurse=True):
+        """Every learnable Parameter, each once (what an optimizer is given)."""
+        for _, param in self.named_parameters(recurse=recurse):
+            yield param
+
+    def named_buffers(self, prefix="", recurse=True):
+        modules = self.named_modules(prefix) if recurse else [(prefix, self)]
+        for module_name, module in modules:
+            for name, buffer in module._buffers.items():
+                if buffer is not None:
+                    yield (f"{module_name}.{name}" if module_name else name), buffer
+
+    def buffers(self, recurse=True):
+        for _, buffer in self.named_buffers(recurse=recurse):
+            yield buffer
+
+    def apply(self, fn):
+        """Call ``fn(module)`` on every descendant and on this module (children first)."""
+        for module in reversed(list(self.modules())):
+            fn(module)
+        return self
+
+    # ---- modes and gradients ------------------------------------------------
+    def train(self, mode=True):
+        """Training mode (Dropout drops, BatchNorm uses batch statistics); returns self."""
+        for module in self.modules():
+            object.__setattr__(module, "training", bool(mode))
+        return self
+
+    def eval(self):
+        """Evaluation mode (Dropout is the identity, BatchNorm uses running statistics)."""
+        return self.train(False)
+
+    def zero_grad(self, set_to_none=True):
+        """Forget every parameter's gradient (``None`` by default, as PyTorch)."""
+        for param in self.parameters():
+            param.zero_grad(set_to_none=set_to_none)
+
+    def astype(self, dtype):
+        """Convert every Parameter and floating buffer to `dtype` (e.g. ``np.float32``); returns self."""
+        dtype = np.dtype(dtype)
+        for param in self.parameters():
+            param.data = param.data.astype(dtype)
+        for module in self.modules():
+            for name, buffer in module._buffers.items():
+                if buffer is not None and buffer.dtype.kind == "f":
+                    module._buffers[name] = buffer.astype(dtype)
+        return self
+
+    # ---- state ---------------------------------------------------------------
+    def state_dict(self):
+        """An ordered ``{dotted name: NumPy array}`` of every Parameter and
+        persistent buffer (copies), with PyTorch's names, so it can be compared
+        with or loaded from a PyTorch model of the same architecture."""
+        state = OrderedDict()
+        for module_name, module in self.named_modules():
+            prefix = f"{module_name}." if module_name else ""
+            for name, param in module._parameters.items():
+                if param is not None:
+                    state[prefix + name] = np.array(param.data)
+            for name, buffer in module._buffers.items():
+                if buffer is not None and name not in module._non_persistent:
+                    state[prefix + name] = np.array(buffer)
+        return state
+
+    def load_state_dict(self, state_dict, strict=True):
+        """Copy arrays from `state_dict` into this module's Parameters and buffers.
+
+        Values may be NumPy arrays, or anything ``numpy.asarray`` understands
+        (a PyTorch tensor after ``.detach()``; tensors are detached here). With
+        ``strict=True`` every name must match exactly; any shape mismatch is an
+        error naming the entry and both shapes. Returns the missing and
+        unexpected names.
+        """
+        targets = OrderedDict()
+        for module_name, module in self.named_modules():
+            prefix = f"{module_name}." if module_name else ""
+            for name, param in module._parameters.items():
+                if param is not None:
+                    targets[prefix + name] = ("parameter", module, name)
+            for name, buffer in module._buffers.items():
+                if buffer is not None and name not in module._non_persistent:
+                    targets[prefix + name] = ("buffer", module, name)
+        missing = [k for k in targets if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in targets]
+        problems = []
+        if strict and missing:
+            problems.append(f"missing keys: {', '.join(missing)}")
+        if strict and unexpected:
+            problems.append(f"unexpected keys: {', '.join(unexpected)}")
+        arrays = {}
+        for key, (kind, module, name) in targets.items():
+            if key not in state_dict:
+                continue
+            array = _to_array(state_dict[key], key)
+            current = module._parameters[name] if kind == "parameter" else module._buffers[name]
+            expected = tuple(current.shape)
+            if array.shape != expected:
+                problems.append(f"{key}: shape {array.shape} in the state dict, {expected} in the model")
+            arrays[key] = array
+        if problems:
+            raise ValueError(
+                f"load_state_dict into {type(self).__name__}: the state dict does not fit the model; "
+                + "; ".join(problems)
+            )
+        for key, array in arrays.items():
+            kind, module, name = targets[key]
+            if kind == "parameter":
+                param = module._parameters[name]
+                param.data = np.array(array, dtype=param.dtype)
+            else:
+                module._buffers[name] = np.array(array, dtype=module._buffers[name].dtype)
+        return _IncompatibleKeys(missing, unexpected)
+
+    # ---- calling -------------------------------------------------------------
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} must define forward()")
+
+    def __call__(self, *args, **kwargs):
+        frames = _calls.frames
+        if frames is None:
+            frames = _calls.frames = []
+        if frames:
+            parent, parent_path = frames[-1]
+            name = _child_name(parent, self)
+            path = parent_path if name is None else (f"{parent_path}.{name}" if parent_path else name)
+        else:
+            path = ""  # the model being called: its children are named from here
+        frames.append((self, path))
+        try:
+            if path:
+                with name_scope(path):
+                    return self.forward(*args, **kwargs)
+            return self.forward(*args, **kwargs)
+        finally:
+            frames.pop()
+
+    # ---- display -------------------------------------------------------------
+    def extra_repr(self):
+        """The arguments shown between the parentheses of ``repr``."""
+        return ""
+
+    def __repr__(self):
+        extra = self.extra_repr()
+        children = list(self.named_children())
+        if not children:
+            return f"{type(self).__name__}({extra})"
+        lines = [f"{type(self).__name__}(" + (extra if extra else "")]
+        for name, child in children:
+            child_text = repr(child).replace("\n", "\n  ")
+            lines.append(f"  ({name}): {child_text}")
+        return "\n".join(lines) + "\n)"
+
+
+def _child_name(parent, child):
+    for name, module in parent._modules.items():
+        if module is child:
+            return name
+    return None
+
+
+def _to_array(value, key):
+    if hasattr(value, "detach") and hasattr(value, "cpu"):  # a PyTorch tensor
+        value = value.detach().cpu().numpy()
+    elif isinstance(value, Value):
+        value = value.data
+    try:
+        return np.asarray(value)
+    except Exception as exc:
+        raise TypeError(f"load_state_dict: entry {key!r} is not array data ({type(value).__name__}: {exc})") from None
+
+
+class Sequential(Module):
+    """Modules applied one after another; children are named "0", "1", ...
+
+    >>> from nn import Linear, Tanh
+    >>> net = Sequential(Linear(2, 4), Tanh(), Linear(4, 1))
+    >>> net(np.zeros((5, 2))).shape
+    (5, 1)
+    """
+
+    def __init__(self, *modules):
+        super().__init__()
+        if len(modules) == 1 and isinstance(modules[0], (dict, OrderedDict)):
+            for name, module in modules[0].items():
+                self.add_module(name, module)
+        else:
+            for index, module in enumerate(modules):
+                self.add_module(str(index), module)
+
+    def forward(self, x):
+        for module in self._modules.values():
+            if module is not None:
+                x = module(x)
+        return x
+
+    def __getitem__(self, index):
+        modules = list(self._modules.values())
+        if isinstance(index, slice):
+            return Sequential(*modules[index])
+        return modules[index]
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def append(self, module):
+        self.add_module(str(len(self._modules)), module)
+        return self
+
+
+class ModuleList(Module):
+    """A list of Modules whose parameters the parent can see (named "0", "1", ...)."""
+
+    def __init__(self, modules=()):
+        super().__init__()
+        for module in modules:
+            self.append(module)
+
+    def append(self, module):
+        self.add_module(str(len(self._modules)), module)
+        return self
+
+    def __getitem__(self, index):
+        return list(self._modules.values())[index]
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+
+class Identity(Module):
+    """Returns its input unchanged (a placeholder layer)."""
+
+    def forward(self, x):
+        return x
+
+
+class Flatten(Module):
+    """Flattens dims ``start_dim..end_dim`` into one (by default all but the batch dim)."""
+
+    def __init__(self, start_dim=1, end_dim=-1):
+        super().__init__()
+        self.start_dim, self.end_dim = start_dim, end_dim
+
+    def forward(self, x):
+        x = x if isinstance(x, Value) else Value(x, requires_grad=False)
+        start = self.start_dim % x.ndim
+        end = self.end_dim % x.ndim
+        shape = x.shape[:start] + (-1,) + x.shape[end + 1:]
+        return x.reshape(shape)
+
+    def extra_repr(self):
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"

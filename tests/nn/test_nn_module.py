@@ -1,0 +1,198 @@
+"""Module, Parameter, Sequential, MLP: discovery, names, modes, state dicts, scopes."""
+
+import numpy as np
+import pytest
+
+import nn
+from autograd_core import Value
+
+
+class TwoLayer(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(4, 5)
+        self.fc2 = nn.Linear(5, 3)
+        self.scale = nn.Parameter(np.array(2.0))
+        self.register_buffer("calls", np.array(0))
+
+    def forward(self, x):
+        return self.fc2(self.fc1(x).relu()) * self.scale
+
+
+class Encoder(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.encoder = TwoLayer()
+        self.head = nn.Sequential(nn.Linear(3, 2), nn.Tanh())
+
+    def forward(self, x):
+        return self.head(self.encoder(x))
+
+
+def test_parameters_found_from_attributes_with_pytorch_names():
+    model = Encoder()
+    names = [name for name, _ in model.named_parameters()]
+    assert names == ["encoder.scale", "encoder.fc1.weight", "encoder.fc1.bias", "encoder.fc2.weight",
+                     "encoder.fc2.bias", "head.0.weight", "head.0.bias"]
+    assert all(isinstance(p, nn.Parameter) and p.requires_grad for p in model.parameters())
+    assert sum(p.size for p in model.parameters()) == 4 * 5 + 5 + 5 * 3 + 3 + 1 + 3 * 2 + 2
+
+
+def test_parameter_order_follows_pytorch_own_params_first():
+    model = Encoder()
+    names = [name for name, _ in model.encoder.named_parameters()]
+    # PyTorch lists a module's own parameters before its children's
+    assert names == ["scale", "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"]
+
+
+def test_shared_parameter_listed_once():
+    layer = nn.Linear(2, 2)
+    model = nn.Sequential(layer, nn.ReLU(), layer)
+    assert len(list(model.parameters())) == 2
+
+
+def test_labels_are_dotted_names_and_user_labels_survive():
+    model = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1))
+    assert model[0].weight.label == "0.weight"
+    assert model[2].bias.label == "2.bias"
+    outer = Encoder()
+    assert outer.encoder.fc1.weight.label == "encoder.fc1.weight"
+    assert outer.head[0].weight.label == "head.0.weight"
+    mine = nn.Linear(2, 2)
+    mine.weight.label = "W"
+    wrapper = nn.Sequential(mine)
+    assert wrapper[0].weight.label == "W" and wrapper[0].bias.label == "0.bias"
+
+
+def test_forward_runs_in_module_path_scopes():
+    model = Encoder()
+    out = model(np.ones((2, 4)))
+    assert out.scope == "head.1"
+    scopes = set()
+    stack, seen = [out], set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if node.inputs:
+            scopes.add(node.scope)
+        stack.extend(node.inputs)
+    assert {"encoder.fc1", "encoder.fc2", "encoder", "head.0", "head.1"} <= scopes
+    seq = nn.Sequential(nn.Linear(2, 2), nn.ReLU())
+    y = seq(np.ones((1, 2)))
+    assert y.scope == "1" and y.inputs[0].scope == "0"
+
+
+def test_train_eval_propagate_and_return_self():
+    model = nn.MLP([3, 4, 2], batchnorm=True, dropout=0.5)
+    assert model.eval() is model
+    assert not any(m.training for m in model.modules())
+    model.train()
+    assert all(m.training for m in model.modules())
+
+
+def test_zero_grad_forgets_every_gradient():
+    model = nn.MLP([3, 4, 2])
+    nn.CrossEntropyLoss()(model(np.ones((2, 3))), np.array([0, 1])).backward()
+    assert all(p.grad is not None for p in model.parameters())
+    model.zero_grad()
+    assert all(p.grad is None for p in model.parameters())
+    model.zero_grad(set_to_none=False)
+    assert all(np.all(p.grad == 0) for p in model.parameters())
+
+
+def test_state_dict_roundtrip_and_strict_errors():
+    source, target = nn.MLP([4, 6, 3], batchnorm=True), nn.MLP([4, 6, 3], batchnorm=True)
+    source(np.random.default_rng(0).normal(size=(8, 4)))  # moves the running statistics
+    state = source.state_dict()
+    assert list(state) == ["0.weight", "0.bias", "1.weight", "1.bias", "1.running_mean", "1.running_var",
+                           "1.num_batches_tracked", "3.weight", "3.bias"]
+    target.load_state_dict(state)
+    for key, value in target.state_dict().items():
+        np.testing.assert_array_equal(value, state[key])
+    x = np.ones((2, 4))
+    np.testing.assert_array_equal(source.eval()(x).data, target.eval()(x).data)
+
+    with pytest.raises(ValueError, match=r"0\.weight: shape \(6, 4\) in the state dict, \(7, 4\) in the model"):
+        nn.MLP([4, 7, 3], batchnorm=True).load_state_dict(state)
+    del state["3.bias"]
+    state["extra"] = np.zeros(1)
+    with pytest.raises(ValueError, match=r"missing keys: 3\.bias.*unexpected keys: extra"):
+        target.load_state_dict(state)
+    result = target.load_state_dict(state, strict=False)
+    assert result.missing_keys == ["3.bias"] and result.unexpected_keys == ["extra"]
+
+
+def test_state_dict_is_a_copy():
+    layer = nn.Linear(2, 2)
+    state = layer.state_dict()
+    state["weight"][...] = 99
+    assert not np.any(layer.weight.data == 99)
+
+
+def test_repr_is_readable():
+    text = repr(nn.Sequential(nn.Linear(2, 3), nn.LeakyReLU(0.2)))
+    assert text == (
+        "Sequential(\n  (0): Linear(in_features=2, out_features=3, bias=True)\n"
+        "  (1): LeakyReLU(negative_slope=0.2)\n)"
+    )
+
+
+def test_assigning_before_init_says_what_to_do():
+    class Broken(nn.Module):
+        def __init__(self):
+            self.w = nn.Parameter([1.0])
+
+    with pytest.raises(AttributeError, match="super\\(\\).__init__\\(\\)"):
+        Broken()
+
+
+def test_parameter_copies_and_promotes():
+    data = np.array([1, 2])
+    p = nn.Parameter(data)
+    assert p.dtype == np.float64 and p.requires_grad
+    data[0] = 5
+    assert p.data[0] == 1
+    assert nn.Parameter(np.zeros(2, dtype=np.float32)).dtype == np.float32
+
+
+def test_mlp_layout_and_activation_names():
+    model = nn.MLP([4, 8, 8, 3], activation="tanh", batchnorm=True, dropout=0.2)
+    kinds = [type(m).__name__ for m in model]
+    assert kinds == ["Linear", "BatchNorm1d", "Tanh", "Dropout", "Linear", "BatchNorm1d", "Tanh", "Dropout", "Linear"]
+    assert [type(m).__name__ for m in nn.MLP([2, 3, 1], activation=nn.ELU)] == ["Linear", "ELU", "Linear"]
+    with pytest.raises(ValueError, match="unknown activation 'swishy'"):
+        nn.MLP([2, 3, 1], activation="swishy")
+    assert model(np.ones((5, 4))).shape == (5, 3)
+
+
+def test_module_accepts_values_and_arrays():
+    layer = nn.Linear(3, 2)
+    x = Value(np.ones((4, 3)))
+    out = layer(x)
+    out.sum().backward()
+    np.testing.assert_allclose(x.grad, np.tile(layer.weight.data.sum(axis=0), (4, 1)))
+    np.testing.assert_allclose(layer(np.ones((4, 3))).data, out.data)
+
+
+def test_linear_shape_error_names_both_shapes():
+    with pytest.raises(ValueError, match=r"linear: input of shape \(2, 5\).*weight of shape \(3, 4\)"):
+        nn.Linear(4, 3)(np.ones((2, 5)))
+
+
+def test_manual_seed_makes_initialisation_repeatable():
+    nn.manual_seed(7)
+    a = nn.MLP([3, 5, 2]).state_dict()
+    nn.manual_seed(7)
+    b = nn.MLP([3, 5, 2]).state_dict()
+    c = nn.MLP([3, 5, 2]).state_dict()
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    assert not np.array_equal(a["0.weight"], c["0.weight"])
+
+
+def test_astype_converts_parameters_and_buffers():
+    model = nn.MLP([2, 3, 1], batchnorm=True).astype(np.float32)
+    assert all(p.dtype == np.float32 for p in model.parameters())
+    assert model[1].running_mean.dtype == np.float32
+    assert model(np.ones((4, 2), dtype=np.float32)).dtype == np.float32
