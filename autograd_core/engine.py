@@ -185,7 +185,12 @@ def _constant_like(x, other):
     if isinstance(x, (int, float)) and not isinstance(x, bool) and other is not None:
         dtype = other._data.dtype
         return dtype.type(x)
-    return as_data(x, "constant")
+    data = as_data(x, "constant")
+    # integer and boolean arrays (masks, labels) take the float dtype of the
+    # Value they meet, as in PyTorch, so that a float32 graph stays float32
+    if other is not None and data.dtype != other._data.dtype and np.asarray(x).dtype.kind in _PROMOTED_KINDS:
+        data = data.astype(other._data.dtype)
+    return data
 
 
 # --------------------------------------------------------------------------
@@ -290,6 +295,16 @@ class Value:
         if self._data.ndim == 0:
             raise TypeError("len() of a scalar Value (shape ())")
         return len(self._data)
+
+    def __iter__(self):
+        # without this, Python would iterate a scalar through __getitem__ and find nothing
+        if self._data.ndim == 0:
+            raise TypeError("iteration over a scalar Value (shape ()); use v.item() for its number")
+        return (self[k] for k in range(len(self._data)))
+
+    def __bool__(self):
+        # NumPy's rule: one element is true when nonzero; more are ambiguous and raise
+        return bool(self._data)
 
     def item(self):
         """The value of a one-element Value as a Python float."""
@@ -459,7 +474,7 @@ def _check_finite(array, message, node):
     array = np.asarray(array)
     if array.dtype.kind == "f" and not np.isfinite(array).all():
         bad = "NaN" if np.isnan(array).any() else "Inf"
-        where = node._trace or "an unknown place"
+        where = node._trace or "an unknown place (it was created outside detect_anomaly(); create it inside to see where)"
         raise AnomalyError(message.format(bad=bad) + f" (the operation was created at {where})")
 
 

@@ -26,7 +26,8 @@ def numerical_gradient(fn, inputs, index, eps=1e-6):
     """Central-difference gradient of the scalar objective of fn with respect
     to ``inputs[index]``, computed in float64."""
     x = inputs[index]
-    base = np.array(x.data, dtype=np.float64)
+    # C order, so that reshape(-1) below is a view we can perturb (a transposed input is not)
+    base = np.array(x.data, dtype=np.float64, order="C")
     numeric = np.zeros_like(base)
     flat = base.reshape(-1)
     for k in range(flat.size):

@@ -228,8 +228,9 @@ def reciprocal(x):
 
 
 # y = x**n for a constant n:  dy/dx = n * x**(n-1)
+# (x**0 is the constant 1, so its gradient is 0 even at x = 0, where n x**(n-1) would be 0 * inf)
 POW_CONST = Elementwise(
-    "pow", lambda i, out, args, ctx, F: ctx * args[0] ** (ctx - 1), "d(x^n)/dx = n x^(n-1)"
+    "pow", lambda i, out, args, ctx, F: 0.0 if ctx == 0 else ctx * args[0] ** (ctx - 1), "d(x^n)/dx = n x^(n-1)"
 )
 
 
@@ -237,7 +238,9 @@ POW_CONST = Elementwise(
 def _pow_local(i, out, args, ctx, F):
     a, b = args
     if i == 0:
-        return b * a ** (b - 1)
+        # where b == 0, a**b is the constant 1: gradient 0, also at a == 0 (PyTorch's convention)
+        with np.errstate(divide="ignore", invalid="ignore"):  # 0 * 0**-1, masked out below
+            return F.where(_data(b) == 0, 0.0, b * a ** (b - 1))
     # where a == 0 and b >= 0, a**b does not move with b (PyTorch's convention)
     return F.where((_data(a) == 0) & (_data(b) >= 0), 0.0, out * F.log(F.where(_data(a) == 0, 1.0, a)))
 
