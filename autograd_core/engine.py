@@ -221,7 +221,7 @@ class Value:
 
     __slots__ = (
         "_data", "grad", "requires_grad", "label", "_op", "_inputs", "_ctx",
-        "_id", "_version", "_input_versions", "_freed", "_scope", "_trace",
+        "_id", "_version", "_input_versions", "_freed", "_scope", "_trace", "_guard",
         "__weakref__",
     )
 
@@ -243,18 +243,24 @@ class Value:
         self._freed = False
         self._scope = _modes.scope
         self._trace = None
+        self._guard = None  # see _watch_in_place_writes
 
     # ---- data and its description ------------------------------------------
     @property
     def data(self):
         """The NumPy data. Assigning a new array bumps the Value's version so a
-        pending backward that saved the old one notices."""
+        pending backward that saved the old one notices; writing into the
+        array in place (``v.data[0] = 5``) while a pending backward needs it
+        is noticed at that backward (see ``_watch_in_place_writes``)."""
+        if self._guard is True:
+            _watch_in_place_writes(self)
         return self._data
 
     @data.setter
     def data(self, new):
         self._data = new if type(new) is np.ndarray and new.dtype.kind == "f" else as_data(new)
         self._version += 1
+        self._guard = None  # the version bump already tells every pending backward
 
     @property
     def shape(self):
@@ -314,10 +320,10 @@ class Value:
 
     def numpy(self):
         """The data as a NumPy array (shared, not copied)."""
-        return np.asarray(self._data)
+        return np.asarray(self.data)
 
     def __array__(self, dtype=None, copy=None):
-        array = np.asarray(self._data)
+        array = np.asarray(self.data)
         return array if dtype is None else array.astype(dtype)
 
     def __float__(self):
@@ -325,7 +331,7 @@ class Value:
 
     def detach(self):
         """A constant Value sharing this one's data, outside any graph."""
-        return Value(self._data, requires_grad=False, label=self.label)
+        return Value(self.data, requires_grad=False, label=self.label)
 
     def zero_grad(self, set_to_none=True):
         """Forget the gradient: ``None`` by default (as PyTorch), zeros if asked."""
@@ -412,7 +418,16 @@ def record(op, data, inputs, ctx=None):
         out._op = op
         out._inputs = inputs
         out._ctx = ctx
-        out._input_versions = tuple([inp._version for inp in inputs])
+        # Remember each input's version, and mark the inputs and the output as
+        # saved for backward (`_guard`), so in-place writes are noticed.
+        versions = []
+        for inp in inputs:
+            if inp._guard is not None and inp._guard is not True:
+                _settle_snapshot(inp)
+            versions.append(inp._version)
+            inp._guard = True
+        out._input_versions = tuple(versions)
+        out._guard = True
         out._scope = modes.scope
     else:
         out.requires_grad = False
@@ -420,6 +435,7 @@ def record(op, data, inputs, ctx=None):
         out._inputs = ()
         out._ctx = None
         out._input_versions = None
+        out._guard = None
         out._scope = modes.scope
     if modes.anomaly:
         out._trace = _user_frame()
@@ -444,7 +460,41 @@ def _constant(data):
     out._freed = False
     out._scope = _modes.scope
     out._trace = None
+    out._guard = None
     return out
+
+
+# --------------------------------------------------------------------------
+# Guarding saved data against in-place writes
+#
+# A node reads its inputs' (and its own) data again at backward, so that data
+# must not change in between. Assigning `v.data = ...` bumps `v._version`,
+# which every node compares with the version it saw. A write *into* the array
+# (`v.data[0] = 5`, `v.data -= 1`) cannot be seen by NumPy, so: while a
+# pending backward has saved a Value (`_guard is True`), handing its array
+# out through `.data` / `.numpy()` / `detach()` first keeps a copy of it
+# (`_guard` becomes that copy), and the backward compares the array with the
+# copy. Nothing is copied on the usual path: backward() un-marks what it
+# frees, so an optimizer step after backward() touches `.data` for free.
+# --------------------------------------------------------------------------
+def _watch_in_place_writes(value):
+    data = value._data
+    if type(data) is np.ndarray and data.flags.writeable and data.size:
+        value._guard = data.copy()
+    else:
+        value._guard = None  # NumPy scalars, empty and read-only arrays cannot be written into
+
+
+def _changed_since_snapshot(value):
+    return not np.array_equal(value._data, value._guard, equal_nan=True)
+
+
+def _settle_snapshot(value):
+    """A new node saves `value` after its array was handed out: if the array
+    changed since, older nodes that saved it must see a new version."""
+    if _changed_since_snapshot(value):
+        value._version += 1
+    value._guard = True
 
 
 def as_value(x, like=None):
@@ -515,14 +565,30 @@ def _check_not_freed_or_modified(node):
             f"backward through the graph a second time: the '{node._op.name}' node was freed by an "
             f"earlier backward(). Pass retain_graph=True to the first backward() (or grad()) to keep it"
         )
+    guard = node._guard
+    if guard is not None and guard is not True and _changed_since_snapshot(node):
+        _raise_modified(node, node, "modified in place (through .data)")
+    if node._version:  # an output is created at version 0
+        _raise_modified(node, node, f"changed: .data was assigned or written into (version 0 then, {node._version} now)")
     for inp, version in zip(node._inputs, node._input_versions):
+        guard = inp._guard
+        if guard is not None and guard is not True and _changed_since_snapshot(inp):
+            inp._version += 1  # so that other nodes that saved it notice too
+            inp._guard = True
+            _raise_modified(inp, node, "modified in place (through .data)")
         if inp._version != version:
-            name = f"'{inp.label}'" if inp.label else f"of shape {inp.shape}"
-            raise SavedDataModifiedError(
-                f"the data of the Value {name} was replaced after '{node._op.name}' used it in the forward "
-                f"pass (version {version} then, {inp._version} now), so its gradient would be wrong. "
-                f"Update parameters after backward(), or run the forward pass again"
-            )
+            _raise_modified(inp, node, f"changed: .data was assigned or written into (version {version} then, {inp._version} now)")
+
+
+def _raise_modified(value, node, how):
+    name = f"'{value.label}' " if value.label else ""
+    whose = "the output of" if value is node else "an input of"
+    raise SavedDataModifiedError(
+        f"backward(): the data of the Value {name}(shape {value.shape}, {value.dtype}), {whose} "
+        f"'{node._op.name}', was {how} after '{node._op.name}' saved it in the forward pass, so the "
+        f"gradient would be wrong. Change .data only after backward() (as optimizers do), or run the "
+        f"forward pass again"
+    )
 
 
 def _backpropagate(outputs, seeds, retain_graph, create_graph, on_node=None):
@@ -545,6 +611,7 @@ def _backpropagate(outputs, seeds, retain_graph, create_graph, on_node=None):
     for output, seed in zip(outputs, seeds):
         _accumulate(gradients, output, seed, None)
     anomaly = _modes.anomaly
+    release = not retain_graph
     if mode is not None:
         mode.__enter__()
     try:
@@ -564,6 +631,8 @@ def _backpropagate(outputs, seeds, retain_graph, create_graph, on_node=None):
                 out, args = node._data, [inp._data for inp in inputs]
             contributions = [] if on_node is not None else None
             for i, inp in enumerate(inputs):
+                if release:
+                    inp._guard = None  # no longer saved (see _watch_in_place_writes)
                 if not inp.requires_grad:
                     continue  # constants cost nothing
                 share = op.contribution(i, upstream, out, args, node._ctx, math)
@@ -579,6 +648,7 @@ def _backpropagate(outputs, seeds, retain_graph, create_graph, on_node=None):
             if not retain_graph:
                 node._freed = True
                 node._ctx = None
+                node._guard = None  # nothing saved any more: .data is handed out without copies
     finally:
         if mode is not None:
             mode.__exit__(None, None, None)
