@@ -26,11 +26,11 @@ class Newton(Optimizer):
     Newton's step only goes downhill when ``H`` is positive definite. When it
     is not (a saddle point, a concave region), the ``fallback`` decides:
 
-    * ``"levenberg"`` (default): raise ``lambda`` from ``damping`` (tenfold
-      each time, starting from ``1e-3 * max(1, max |H_ii|)``) until
-      ``H + lambda I`` is positive definite: a step between Newton's and a
-      short gradient step (Levenberg-Marquardt damping). Near a saddle this
-      moves away from it.
+    * ``"levenberg"`` (default): add ``lambda = 2 |e_min| + 1e-3 max(1, |e|_max)``
+      to ``damping``, where ``e`` are the eigenvalues of ``H + damping I``, so
+      the most negative curvature becomes positive (Levenberg damping: a step
+      between Newton's and a short gradient step). Near a saddle this moves
+      away from it, downhill along the negative curvature.
     * ``"gradient"``: take a plain gradient step ``w <- w - lr * g``.
     * ``None``: solve ``H d = -g`` anyway (pure Newton; it is attracted to
       saddle points, as the course notes warn).
@@ -105,15 +105,17 @@ class Newton(Optimizer):
                 return np.linalg.solve(H + damping * identity, -g), damping
             except np.linalg.LinAlgError:  # singular: the least-squares Newton step
                 return np.linalg.lstsq(H + damping * identity, -g, rcond=None)[0], damping
-        next_damping = 1e-3 * max(1.0, float(np.abs(np.diag(H)).max(initial=0.0)))
-        for _ in range(60):
-            try:
-                factor = np.linalg.cholesky(H + damping * identity)  # fails unless positive definite
-            except np.linalg.LinAlgError:
-                if fallback == "gradient":
-                    return -g, None
-                damping = max(10 * damping, next_damping)
-                continue
-            # solve (H + lambda I) d = -g with the Cholesky factor L L^T
-            return -np.linalg.solve(factor.T, np.linalg.solve(factor, g)), damping
-        raise FloatingPointError("Newton.step: could not make the Hessian positive definite (does it hold NaN or Inf?)")
+        shifted = H + damping * identity
+        if not np.all(np.isfinite(shifted)):
+            raise FloatingPointError("Newton.step: the Hessian holds NaN or Inf; check the loss (detect_anomaly() helps)")
+        eigenvalues = np.linalg.eigvalsh(shifted)  # ascending; n is small
+        lowest, scale = eigenvalues[0], max(1.0, float(np.abs(eigenvalues).max()))
+        if lowest <= 1e-10 * scale:  # not (safely) positive definite
+            if fallback == "gradient":
+                return -g, None
+            # Levenberg: add lambda = 2|lowest| (+ a little), so the most negative
+            # curvature is mirrored to positive and the step goes downhill
+            damping += 2 * abs(lowest) + 1e-3 * scale
+            shifted = H + damping * identity
+        factor = np.linalg.cholesky(shifted)  # L L^T = H + lambda I
+        return -np.linalg.solve(factor.T, np.linalg.solve(factor, g)), damping
