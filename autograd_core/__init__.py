@@ -64,13 +64,15 @@ from .ops import (
     where,
 )
 from .gradcheck import gradcheck
+from .stepper import BackpropStepper
+from .viz import draw_graph, render_graph
 from .functional import hessian, hvp, jacobian
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Value", "grad", "no_grad", "enable_grad", "is_grad_enabled", "detect_anomaly", "name_scope",
-    "topological_order", "gradcheck", "hessian", "hvp", "jacobian",
+    "topological_order", "gradcheck", "draw_graph", "render_graph", "BackpropStepper", "hessian", "hvp", "jacobian",
     "ShapeError", "GraphFreedError", "AnomalyError", "GradcheckError", "SavedDataModifiedError",
     "abs", "add", "astype", "broadcast_to", "clip", "concatenate", "div", "erf", "exp", "log", "log1p",
     "log_softmax", "logsumexp", "matmul", "max", "maximum", "mean", "min", "minimum", "mul", "neg",

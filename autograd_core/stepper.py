@@ -1,0 +1,489 @@
+"""Backpropagation one step at a time, and a player to watch it in a notebook.
+
+:class:`BackpropStepper` runs the engine's own backward loop once, with its
+``on_node`` hook, and keeps what happened at every node: the upstream
+gradient, and for each input the local gradient recorded on the forward pass
+and the product added to that input's grad. The steps therefore come in the
+order, and with the numbers, of ``backward()`` itself. With
+``mode="forward"`` it steps through the forward pass instead: each node's
+value in the order it was computed.
+
+In Jupyter the stepper displays as a player (its ``_repr_html_``): the graph
+with the current node and edges highlighted, the explanation under it,
+first / previous / next / last buttons, a slider and the arrow keys.
+``save_html(path)`` writes the same player as a standalone page. The page is
+self-contained: one inline SVG and a small inline script, nothing fetched.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from . import engine
+from .engine import Value
+from .viz import (
+    INFIX,
+    collect_values,
+    NO_GRAD,
+    NOT_COMPUTED,
+    _build,
+    describe_array,
+    display_names,
+    format_number,
+    render_source,
+    svg_for_html,
+    write_atomic,
+)
+
+__all__ = ["BackpropStepper", "BackwardStep", "ForwardStep"]
+
+_ASSETS = Path(__file__).resolve().parent
+
+
+def _copy(x):
+    return x.copy() if isinstance(x, np.ndarray) else x
+
+
+def _is_scalar(*arrays):
+    return all(np.ndim(a) == 0 for a in arrays)
+
+
+def _rule_for_input(op, i, n_inputs):
+    """The part of an op's formula that is about input i (``d(a*b)/da = b``)."""
+    pieces = op.formula.split(", ")
+    return pieces[i] if len(pieces) == n_inputs else op.formula
+
+
+def expression(node, names, with_values=False, digits=4):
+    """How `node` was computed, as a lecture writes it: ``a * b``, ``tanh(n)``;
+    with numbers instead of names when `with_values` (scalars only)."""
+    def show(inp):
+        if with_values and inp.ndim == 0:
+            return format_number(inp._data, digits)
+        return names[id(inp)]
+
+    op = node._op.name
+    inputs = node._inputs
+    if op == "pow" and len(inputs) == 1 and node._ctx is not None:
+        return f"{show(inputs[0])} ** {format_number(node._ctx, digits).removesuffix('.0')}"
+    if op in INFIX and len(inputs) == 2:
+        return f"{show(inputs[0])} {INFIX[op]} {show(inputs[1])}"
+    if op == "neg":
+        return f"-{show(inputs[0])}"
+    return f"{op}({', '.join(show(inp) for inp in inputs)})"
+
+
+class BackwardStep:
+    """One node of the backward pass.
+
+    ``node`` passes its gradient ``upstream`` (dL/dnode, complete by now) back
+    to its inputs; ``contributions`` holds one ``(input, local_gradient,
+    product)`` triple per input that needs a gradient: ``product`` is what is
+    added to that input's grad. ``local_gradient`` is d node / d input as
+    recorded on the forward pass (for a matrix product: the other operand;
+    None for other structural ops such as sum or reshape, whose rule is
+    ``node.op`` 's formula).
+    """
+
+    __slots__ = ("index", "node", "upstream", "contributions", "input_indices", "_stepper")
+
+    def __init__(self, index, node, upstream, contributions, input_indices, stepper):
+        self.index = index
+        self.node = node
+        self.upstream = upstream
+        self.contributions = contributions
+        self.input_indices = input_indices
+        self._stepper = stepper
+
+    def explain(self):
+        """The step in words and numbers, e.g.
+        ``dL/da += dL/de * de/da = -2.0 * -3.0 = 6.0``."""
+        return self._stepper._explain_backward(self)
+
+    def __repr__(self):
+        return f"<BackwardStep {self.index + 1}: {self._stepper.names[id(self.node)]}>"
+
+
+class ForwardStep:
+    """One operation of the forward pass: ``node`` computed from ``inputs``;
+    ``value`` is its data."""
+
+    __slots__ = ("index", "node", "inputs", "value", "_stepper")
+
+    def __init__(self, index, node, stepper):
+        self.index = index
+        self.node = node
+        self.inputs = node._inputs
+        self.value = node._data
+        self._stepper = stepper
+
+    def explain(self):
+        """The step in words and numbers, e.g. ``e = a * b = 2.0 * -3.0 = -6.0``."""
+        return self._stepper._explain_forward(self)
+
+    def __repr__(self):
+        return f"<ForwardStep {self.index + 1}: {self._stepper.names[id(self.node)]}>"
+
+
+class BackpropStepper:
+    """The backward pass from `root`, one node at a time, in the engine's order.
+
+    Creating the stepper runs the engine's backward loop once (freeing the
+    graph afterwards unless ``retain_graph=True``, as ``backward()`` does) and
+    records every step; ``.grad`` is written when you step past the last step
+    (or call ``finish()``), and is then exactly what ``root.backward()`` would
+    have left. Iterate over it, index it, or call ``step()`` repeatedly.
+    ``mode="forward"`` steps through the forward pass instead (no backward is
+    run and no grad is touched).
+
+    In a notebook it displays as an interactive player; ``save_html(path)``
+    writes that player to a self-contained HTML file.
+
+    >>> a = Value(2.0, label="a"); b = Value(-3.0, label="b")
+    >>> c = Value(10.0, label="c"); f = Value(-2.0, label="f")
+    >>> e = a * b; e.label = "e"; d = e + c; d.label = "d"
+    >>> L = d * f; L.label = "L"
+    >>> stepper = BackpropStepper(L)
+    >>> print(stepper[-1].explain().splitlines()[1])
+    dL/da += dL/de * de/da = -2.0 * -3.0 = 6.0
+    >>> for step in stepper: pass
+    >>> a.grad
+    np.float64(6.0)
+    """
+
+    def __init__(self, root, grad=None, retain_graph=False, mode="backward", digits=4, max_nodes=200,
+                 direction="LR"):
+        if not isinstance(root, Value):
+            raise TypeError(f"BackpropStepper: root must be a Value, got {type(root).__name__}")
+        if mode not in ("backward", "forward"):
+            raise ValueError(f"BackpropStepper: mode must be 'backward' or 'forward', got {mode!r}")
+        self.root = root
+        self.mode = mode
+        self.digits = digits
+        self.max_nodes = max_nodes
+        self.direction = direction
+        self.position = 0  # how many steps have been taken with step()
+        self._finished = False
+        self._gradients = None
+        self.values = collect_values([root])
+        self.names = display_names(self.values, root)
+        if mode == "forward":
+            self.steps = [ForwardStep(k, v, self) for k, v in enumerate(v for v in self.values if v._op is not None)]
+            return
+        if not root.requires_grad:
+            raise RuntimeError(
+                "BackpropStepper: the root does not require grad, so no graph leads to it "
+                "(it was made from constants or inside no_grad()); mode='forward' still steps through it"
+            )
+        self.seed = engine._seed_gradient(root, grad, "BackpropStepper")
+        self.previous_grads = {id(v): _copy(v.grad) for v in self.values if v._op is None and v.grad is not None}
+        self.steps = []
+        self._gradients = engine._backpropagate([root], [self.seed], retain_graph, False, on_node=self._record)
+
+    # ---- recording (called by the engine's loop after each node) ----------
+    def _record(self, node, upstream, pairs):
+        op = node._op
+        out = node._data
+        args = [inp._data for inp in node._inputs]
+        contributions, indices = [], []
+        j = 0
+        for i, inp in enumerate(node._inputs):
+            if j >= len(pairs) or pairs[j][0] is not inp:
+                continue
+            share = pairs[j][1]
+            j += 1
+            if op.name == "matmul":
+                local = args[1 - i]  # the local gradient of a matrix product: the other operand
+            else:
+                local = op.local_gradient(i, out, args, node._ctx, engine.ARRAY_MATH)
+                if type(local) is int:  # +1 / -1 written as a number in the rule
+                    local = node.dtype.type(local)
+            contributions.append((inp, local, _copy(share)))
+            indices.append(i)
+        self.steps.append(BackwardStep(len(self.steps), node, _copy(upstream), contributions, indices, self))
+
+    # ---- stepping ----------------------------------------------------------
+    def __len__(self):
+        return len(self.steps)
+
+    def __getitem__(self, index):
+        return self.steps[index]
+
+    def __iter__(self):
+        for step in self.steps:
+            yield step
+        self.finish()
+
+    def step(self):
+        """Take the next step and return it (None when there are no more).
+        Taking the last one writes the grads."""
+        if self.position >= len(self.steps):
+            self.finish()
+            return None
+        step = self.steps[self.position]
+        self.position += 1
+        if self.position == len(self.steps):
+            self.finish()
+        return step
+
+    def finish(self):
+        """Write every ``.grad`` as ``root.backward()`` would (once; forward
+        mode writes nothing). Returns the stepper."""
+        if self.mode == "backward" and not self._finished:
+            self._finished = True
+            engine._store_gradients(self._gradients, False)
+        return self
+
+    def __repr__(self):
+        return f"<BackpropStepper {self.mode}: {len(self.steps)} steps to {self.names[id(self.root)]}>"
+
+    # ---- words -------------------------------------------------------------
+    def _d(self, value):
+        return f"d{self.names[id(self.root)]}/d{self.names[id(value)]}"
+
+    def _num(self, x):
+        return format_number(x, self.digits)
+
+    def _arr(self, x):
+        return describe_array(x, self.digits, one_line=True)[0]
+
+    def _explain_backward(self, step):
+        names, node, up = self.names, step.node, step.upstream
+        R = names[id(self.root)]
+        y = names[id(node)]
+        receivers = " and ".join(names[id(inp)] for inp, _, _ in step.contributions) or "no input that needs a grad"
+        upstream_text = self._num(up) if np.ndim(up) == 0 else self._arr(up)
+        if node is self.root:
+            origin = f" (the start: {R} moves one for one with itself)" if np.ndim(up) == 0 and float(up) == 1 else " (the seed)"
+        else:
+            origin = ""
+        lines = [f"Step {step.index + 1} of {len(self.steps)}: {y} = {expression(node, names)}; "
+                 f"{self._d(node)} = {upstream_text}{origin} goes back to {receivers}"]
+        received, totals = self._receipt_counts()
+        for (inp, local, product), i in zip(step.contributions, step.input_indices):
+            x = names[id(inp)]
+            rule = _rule_for_input(node._op, i, len(node._inputs))
+            if local is not None and node._op.name != "matmul" and _is_scalar(up, local, product, inp._data):
+                line = (f"{self._d(inp)} += {self._d(node)} * d{y}/d{x} = "
+                        f"{self._num(up)} * {self._num(local)} = {self._num(product)}")
+            elif local is not None and node._op.name != "matmul":
+                shapes = f"{np.shape(up)} * {np.shape(local)}"
+                if np.shape(product) != np.broadcast_shapes(np.shape(up), np.shape(local)):
+                    shapes += f", summed back to {inp.shape}"
+                line = (f"{self._d(inp)} += {self._d(node)} * d{y}/d{x}   elementwise, {rule}; {shapes}\n"
+                        f"      = {self._arr(product)}")
+            elif _is_scalar(product):
+                line = f"{self._d(inp)} += {self._num(product)}   (rule: {rule})"
+            else:
+                where = ""
+                if node._op.name == "matmul":
+                    a, b = node._inputs
+                    where = f" with A = {names[id(a)]} {a.shape}, B = {names[id(b)]} {b.shape}, C = {y}"
+                line = (f"{self._d(inp)} += rule {rule}{where}; {self._d(node)} {np.shape(up)} -> {inp.shape}\n"
+                        f"      = {self._arr(product)}")
+            key = (step.index, id(inp), i)
+            if totals[id(inp)] > 1:
+                running = received[key]
+                shown = self._num(running) if np.ndim(running) == 0 else self._arr(running)
+                line += (f"\n      ({x} feeds {totals[id(inp)]} operations: this is contribution "
+                         f"{self._receipt_number[key]} of {totals[id(inp)]}; {self._d(inp)} so far = {shown})")
+            lines.append(line)
+        if step.index == len(self.steps) - 1:
+            lines.append("Done: every gradient is complete (stepping past here writes them into .grad).")
+        return "\n".join(lines)
+
+    def _receipt_counts(self):
+        """For each contribution: the input's running gradient after it, and
+        how many contributions each input receives in total (cached)."""
+        if getattr(self, "_receipts", None) is None:
+            running, received, totals, number = {}, {}, {}, {}
+            for step in self.steps:
+                for (inp, _, product), i in zip(step.contributions, step.input_indices):
+                    key = id(inp)
+                    running[key] = product if key not in running else running[key] + product
+                    totals[key] = totals.get(key, 0) + 1
+                    received[(step.index, key, i)] = running[key]
+                    number[(step.index, key, i)] = totals[key]
+            self._receipts = (received, totals)
+            self._receipt_number = number
+        return self._receipts
+
+    def _explain_forward(self, step):
+        node, names = step.node, self.names
+        y = names[id(node)]
+        header = f"Step {step.index + 1} of {len(self.steps)}: "
+        if all(inp.ndim == 0 for inp in node._inputs) and node.ndim == 0:
+            return (header + f"{y} = {expression(node, names)} = "
+                    f"{expression(node, names, with_values=True, digits=self.digits)} = {self._num(node._data)}")
+        shapes = ", ".join(f"{names[id(inp)]} {inp.shape}" for inp in node._inputs)
+        return header + f"{y} = {expression(node, names)}   from {shapes}\n      = {self._arr(node._data)}"
+
+    # ---- the player --------------------------------------------------------
+    def _value_text(self, value, data):
+        if self.mode == "forward":
+            if data is None:
+                return "data: not computed yet"
+            return "data " + describe_array(data, self.digits, one_line=True)[0]
+        if not value.requires_grad:
+            return NO_GRAD
+        if data is None:
+            return NOT_COMPUTED
+        return "grad " + describe_array(data, self.digits, one_line=True)[0]
+
+    def _frames(self):
+        """Frame 0 (before the first step) and one frame per step: the ids to
+        highlight, the text changes of the boxes, and the explanation.
+        Element ids are relative to the drawing's prefix."""
+        values = self.values
+        if self.mode == "forward":
+            state = {id(v): (v._data if v._op is None else None) for v in values}
+            intro = ("Forward pass: the inputs and parameters (blue) are given; each step computes one "
+                     "operation from values already known, in the order the program ran them.")
+            frames = [{"c": [], "r": [], "e": [], "t": {}, "x": intro}]
+            for step in self.steps:
+                node = step.node
+                state[id(node)] = node._data
+                frames.append({"c": [("box", node), ("op", node)], "r": [("box", inp) for inp in node._inputs],
+                               "e": [("in", node, i) for i in range(len(node._inputs))] + [("out", node)],
+                               "t": {id(node): self._value_text(node, node._data)}, "x": step.explain()})
+            return state, frames
+        R = self.names[id(self.root)]
+        previous = self.previous_grads
+        state = {id(v): previous.get(id(v)) for v in values}
+        for v in values:
+            if v._op is not None:
+                state[id(v)] = None
+        state[id(self.root)] = self.seed if id(self.root) not in previous else previous[id(self.root)] + self.seed
+        intro = (f"Backward pass from {R}. Every grad starts as not computed; the start is "
+                 f"d{R}/d{R} = 1 ({R} moves one for one with itself). Each step takes a node whose gradient is "
+                 f"complete and passes it back to its inputs: upstream gradient times local gradient.")
+        if previous:
+            intro += (f"\nNote: {', '.join(self.names[k] for k in previous)} already held a grad from an earlier "
+                      f"backward(); leaves add to it (call zero_grad() first to start from nothing).")
+        frames = [{"c": [], "r": [("box", self.root)], "e": [], "t": {id(self.root): self._value_text(self.root, state[id(self.root)])},
+                   "x": intro}]
+        for step in self.steps:
+            texts = {}
+            for inp, _, product in step.contributions:
+                state[id(inp)] = product if state[id(inp)] is None else state[id(inp)] + product
+                texts[id(inp)] = self._value_text(inp, state[id(inp)])
+            node = step.node
+            frames.append({"c": [("box", node), ("op", node)], "r": [("box", inp) for inp, _, _ in step.contributions],
+                           "e": [("in", node, i) for i in step.input_indices] + [("out", node)],
+                           "t": texts, "x": step.explain()})
+        return state, frames
+
+    def player_html(self, standalone=False):
+        """The player as HTML: a fragment for a notebook, or a whole page."""
+        prefix = "agc" + uuid.uuid4().hex[:10]
+        final_state, frames = self._frames()
+        # every text each box will show, so the layout makes room for the widest
+        texts_of = {}
+        initial_texts = {}
+        for v in self.values:
+            if self.mode == "forward" or v.requires_grad:
+                initial = self._value_text(v, (v._data if v._op is None else None) if self.mode == "forward"
+                                           else (self.previous_grads.get(id(v)) if v._op is None else None))
+                initial_texts[id(v)] = initial
+                texts_of[id(v)] = [initial]
+        for frame in frames:
+            for key, text in frame["t"].items():
+                texts_of.setdefault(key, []).append(text)
+        widest = {key: max(texts, key=len) for key, texts in texts_of.items()}
+        graph, layout = _build(self.root, self.direction, show_grads=self.mode == "backward",
+                               max_nodes=self.max_nodes, digits=self.digits, id_prefix=prefix + "_",
+                               last_field=widest)
+        svg = render_source(graph.source, "svg").decode("utf-8")
+        final_texts = {key: self._value_text(v, final_state[id(v)]) for v in self.values
+                       for key in [id(v)] if key in widest}
+        dynamic = {key: layout.box[key] for key in widest if key in layout.individual}
+        svg = _tag_dynamic_texts(svg, {box: final_texts[key] for key, box in dynamic.items()})
+        svg = re.sub(r"<title>[^<]*</title>\n?", "", svg)
+
+        def element(ref):
+            kind, value = ref[0], ref[1]
+            if kind == "box":
+                return layout.box.get(id(value))
+            if kind == "op":
+                return layout.op_node.get(id(value))
+            if kind == "out":
+                return layout.result_edge.get(id(value))
+            return layout.input_edge.get((id(value), ref[2]))
+
+        data = {
+            "initial": {dynamic[key] + "t": initial_texts[key] for key in dynamic},
+            "frames": [
+                {"c": sorted({e for e in map(element, f["c"]) if e}), "r": sorted({e for e in map(element, f["r"]) if e}),
+                 "e": sorted({e for e in map(element, f["e"]) if e}),
+                 "t": {dynamic[key] + "t": text for key, text in f["t"].items() if key in dynamic}, "x": f["x"]}
+                for f in frames
+            ],
+        }
+        return _player_page(prefix, svg_for_html(svg), data, self, standalone)
+
+    def _repr_html_(self):
+        return self.player_html(standalone=False)
+
+    def save_html(self, path):
+        """Write the player to `path` as a self-contained HTML page (nothing is
+        fetched when it is opened); return the Path."""
+        return write_atomic(Path(path), self.player_html(standalone=True).encode("utf-8"))
+
+
+def _tag_dynamic_texts(svg, final_texts):
+    """Give the last text line of each listed box an id (box id + 't') so the
+    player's script can change it, and show the final state meanwhile."""
+    def retag(match):
+        box_id, classes, body = html.unescape(match.group(1)), match.group(2), match.group(3)
+        last = body.rfind("<text")
+        if box_id not in final_texts or last < 0:
+            return match.group(0)
+        opening_end = body.find(">", last)
+        closing = body.find("</text>", last)
+        text = html.escape(final_texts[box_id], quote=False)
+        body = f'{body[:opening_end]} id="{box_id}t">{text}{body[closing:]}'
+        return f'<g id="{box_id}" class="node{classes}">{body}</g>'
+
+    return re.sub(r'<g id="([^"]+)" class="node([^"]*)">(.*?)</g>', retag, svg, flags=re.S)
+
+
+def _player_page(prefix, svg, data, stepper, standalone):
+    css = (_ASSETS / "player.css").read_text(encoding="utf-8").replace("#PLAYER", f"#{prefix}")
+    script = (_ASSETS / "player.js").read_text(encoding="utf-8")
+    payload = json.dumps(data, ensure_ascii=False).replace("</", "<\\/").replace("<!--", "<\\!--")
+    steps = data["frames"]
+    listed = steps[:500]
+    items = "".join(f"<li><pre>{html.escape(f['x'])}</pre></li>" for f in listed)
+    if len(steps) > len(listed):
+        items += f"<li>… and {len(steps) - len(listed)} more steps</li>"
+    title = f"{'Backward' if stepper.mode == 'backward' else 'Forward'} pass of {stepper.names[id(stepper.root)]}"
+    fragment = f"""<div class="agc-player" id="{prefix}" tabindex="0" aria-label="{html.escape(title)} player">
+<style>{css}</style>
+<div class="agc-title">{html.escape(title)}: {len(steps) - 1} steps</div>
+<div class="agc-graph">{svg}</div>
+<div class="agc-controls" style="display:none">
+<button type="button" data-go="first" title="first (Home)">&laquo; first</button>
+<button type="button" data-go="prev" title="previous (&#x2190;)">&lsaquo; prev</button>
+<input type="range" min="0" max="{len(steps) - 1}" value="0" step="1" aria-label="step">
+<button type="button" data-go="next" title="next (&#x2192;)">next &rsaquo;</button>
+<button type="button" data-go="last" title="last (End)">last &raquo;</button>
+<span class="agc-counter"></span>
+</div>
+<pre class="agc-explain" aria-live="polite" style="display:none"></pre>
+<ol class="agc-steps" start="0">{items}</ol>
+<script>
+var AGC_PLAYER_DATA_{prefix} = {payload};
+{script.replace("__PLAYER_ID__", prefix)}
+</script>
+</div>"""
+    if not standalone:
+        return fragment
+    return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
+            f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"></head>\n"
+            f"<body style=\"margin:16px\">\n{fragment}\n</body></html>\n")
