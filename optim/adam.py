@@ -65,15 +65,19 @@ class Adam(Optimizer):
         m *= beta1  # m_t = beta1 m_{t-1} + (1 - beta1) g_t
         m += (1 - beta1) * g
         v *= beta2  # v_t = beta2 v_{t-1} + (1 - beta2) g_t^2
-        v += (1 - beta2) * g * g
+        v += (1 - beta2) * np.square(g)
         if group["amsgrad"]:
             v_max = state.setdefault("max_exp_avg_sq", np.zeros(p.shape, dtype=p.dtype))
             np.maximum(v_max, v, out=v_max)
             v = v_max
-        # bias correction: m and v start at 0, so early averages are too small by (1 - beta^t)
-        m_hat = m / (1 - beta1**t)
-        v_hat = v / (1 - beta2**t)
-        _apply(p, lr * m_hat / (np.sqrt(v_hat) + eps))
+        # bias correction: m and v start at 0, so early averages are too small by (1 - beta^t):
+        #   m_hat = m_t / (1 - beta1^t),  v_hat = v_t / (1 - beta2^t)
+        #   w_t = w_{t-1} - lr * m_hat / (sqrt(v_hat) + eps)      (below with few temporary arrays)
+        denominator = np.sqrt(v / (1 - beta2**t))  # sqrt(v_hat)
+        denominator += eps
+        step = m * (lr / (1 - beta1**t))  # lr * m_hat
+        step /= denominator
+        _apply(p, step)
 
 
 class AdamW(Adam):

@@ -53,18 +53,21 @@ class RMSprop(Optimizer):
         alpha = group["alpha"]
         square_avg = state["square_avg"]
         square_avg *= alpha  # v_t = alpha v_{t-1} + (1 - alpha) g_t^2
-        square_avg += (1 - alpha) * g * g
+        square_avg += (1 - alpha) * np.square(g)
         if group["centered"]:
             grad_avg = state["grad_avg"]
             grad_avg *= alpha  # m_t = alpha m_{t-1} + (1 - alpha) g_t
             grad_avg += (1 - alpha) * g
-            denominator = np.sqrt(square_avg - grad_avg * grad_avg) + group["eps"]
+            denominator = np.sqrt(square_avg - np.square(grad_avg))  # sqrt(v_t - m_t^2) + eps
         else:
-            denominator = np.sqrt(square_avg) + group["eps"]
+            denominator = np.sqrt(square_avg)  # sqrt(v_t) + eps
+        denominator += group["eps"]
+        scaled_gradient = g / denominator
         if group["momentum"] > 0:
             velocity = state.setdefault("momentum_buffer", np.zeros(p.shape, dtype=p.dtype))
             velocity *= group["momentum"]  # b_t = mu b_{t-1} + g_t / denominator
-            velocity += g / denominator
+            velocity += scaled_gradient
             _apply(p, group["lr"] * velocity)
         else:
-            _apply(p, group["lr"] * g / denominator)
+            scaled_gradient *= group["lr"]  # lr * g_t / denominator
+            _apply(p, scaled_gradient)

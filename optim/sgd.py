@@ -54,6 +54,6 @@ class SGD(Optimizer):
                 velocity = state["momentum_buffer"] = np.array(g, dtype=p.dtype, copy=True)
             else:  # v_t = mu v_{t-1} + (1 - dampening) g_t
                 velocity *= mu
-                velocity += (1 - group["dampening"]) * g
+                velocity += (1 - group["dampening"]) * g if group["dampening"] else g
             g = g + mu * velocity if group["nesterov"] else velocity
         _apply(p, group["lr"] * g)
