@@ -383,8 +383,13 @@ class Module:
 
 
 def _child_name(parent, child):
+    """The dotted name of `child` inside `parent`: a direct child, or a deeper
+    descendant called directly (a layer of a ModuleList the parent loops over)."""
     for name, module in parent._modules.items():
         if module is child:
+            return name
+    for name, module in parent.named_modules():
+        if module is child and name:
             return name
     return None
 

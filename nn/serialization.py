@@ -63,6 +63,14 @@ def _as_state_dict(obj):
     raise TypeError(f"nn.save: expects a Module or a state dict (a mapping of names to arrays), got {type(obj).__name__}")
 
 
+def _existing_mode(path):
+    """The permission bits of the file being replaced, or the default for a new file."""
+    try:
+        return os.stat(path).st_mode & 0o777
+    except OSError:
+        return 0o644  # rw-r--r--, what open() gives under the usual umask
+
+
 def save(obj, path):
     """Write a Module's ``state_dict()`` (or a state dict itself) to `path` as ``.npz``,
     atomically. The path is used as given (``.npz`` is the customary suffix).
@@ -87,6 +95,8 @@ def save(obj, path):
             np.savez(file, **arrays)
             file.flush()
             os.fsync(file.fileno())
+        # mkstemp makes the file private (0600); give it the permissions a plain open() would
+        os.chmod(temporary, _existing_mode(path))
         os.replace(temporary, path)
     except BaseException:
         try:

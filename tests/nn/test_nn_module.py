@@ -84,6 +84,25 @@ def test_forward_runs_in_module_path_scopes():
     assert y.scope == "1" and y.inputs[0].scope == "0"
 
 
+def test_layers_of_a_module_list_get_their_full_path():
+    class Stack(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layers = nn.ModuleList([nn.Linear(2, 2), nn.Linear(2, 1)])
+
+        def forward(self, x):
+            for layer in self.layers:
+                x = layer(x)
+            return x
+
+    model = Stack()
+    out = model(np.ones((3, 2)))
+    assert out.scope == "layers.1"
+    assert [name for name, _ in model.named_parameters()] == [
+        "layers.0.weight", "layers.0.bias", "layers.1.weight", "layers.1.bias"]
+    assert model.layers[1].weight.label == "layers.1.weight"
+
+
 def test_train_eval_propagate_and_return_self():
     model = nn.MLP([3, 4, 2], batchnorm=True, dropout=0.5)
     assert model.eval() is model
