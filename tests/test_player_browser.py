@@ -1,0 +1,167 @@
+"""The backprop player in a real headless Chromium (Debian's, driven by Playwright)."""
+
+import os
+
+import pytest
+
+import autograd_core as ag
+from autograd_core import BackpropStepper
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+CHROMIUM = "/usr/bin/chromium"
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="no /usr/bin/chromium"),
+]
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    page = browser.new_page()
+    page.errors = []
+    page.requests = []
+    page.on("pageerror", lambda error: page.errors.append(str(error)))
+    page.on("request", lambda request: page.requests.append(request.url))
+    yield page
+    assert page.errors == []
+    page.close()
+
+
+def lecture_graph():
+    a = ag.Value(2.0, label="a")
+    b = ag.Value(-3.0, label="b")
+    c = ag.Value(10.0, label="c")
+    f = ag.Value(-2.0, label="f")
+    e = a * b
+    e.label = "e"
+    d = e + c
+    d.label = "d"
+    L = d * f
+    L.label = "L"
+    return L, dict(a=a, b=b, c=c, d=d, e=e, f=f, L=L)
+
+
+def box_text(page, player, value):
+    """The last line (grad or data) of a Value's box as the page shows it now."""
+    return page.locator(f'#{player} [id$="_v{value._id}t"]').text_content()
+
+
+def current_boxes(page, player):
+    return page.eval_on_selector_all(f"#{player} g.agc-value.agc-current", "els => els.map(e => e.id)")
+
+
+def test_saved_player_steps_through_backprop(page, tmp_path):
+    L, v = lecture_graph()
+    path = BackpropStepper(L).save_html(tmp_path / "lecture.html")
+    page.goto(path.as_uri())
+    player = page.get_attribute(".agc-player", "id")
+    assert page.get_attribute(f"#{player}", "data-frame") == "0"
+    assert page.is_visible(f"#{player} .agc-controls") and not page.is_visible(f"#{player} .agc-steps")
+    # before the first step: only the seed dL/dL = 1 is known
+    assert box_text(page, player, v["L"]) == "grad 1.0"
+    assert box_text(page, player, v["a"]) == "grad: not computed yet"
+    assert "agc-pending" in page.get_attribute(f'#{player} [id$="_v{v["a"]._id}t"]', "class")
+    assert current_boxes(page, player) == []
+
+    page.click(f"#{player} [data-go=next]")
+    assert current_boxes(page, player) == [f"{player}_v{v['L']._id}"]
+    assert box_text(page, player, v["d"]) == "grad -2.0" and box_text(page, player, v["f"]) == "grad 4.0"
+    assert box_text(page, player, v["e"]) == "grad: not computed yet"
+    page.click(f"#{player} [data-go=next]")
+    assert current_boxes(page, player) == [f"{player}_v{v['d']._id}"]  # the highlight moved back
+    highlighted_edges = page.eval_on_selector_all(f"#{player} g.edge.agc-edge", "els => els.length")
+    assert highlighted_edges == 3  # e -> +, c -> +, + -> d
+    assert "dL/de += dL/dd * dd/de = -2.0 * 1.0 = -2.0" in page.text_content(f"#{player} .agc-explain")
+
+    page.click(f"#{player} [data-go=last]")
+    final = {name: box_text(page, player, v[name]) for name in ["a", "b", "c", "f"]}
+    assert final == {"a": "grad 6.0", "b": "grad -4.0", "c": "grad -2.0", "f": "grad 4.0"}
+    assert "dL/da += dL/de * de/da = -2.0 * -3.0 = 6.0" in page.text_content(f"#{player} .agc-explain")
+    assert page.is_disabled(f"#{player} [data-go=next]")
+
+    page.click(f"#{player} [data-go=first]")
+    assert box_text(page, player, v["a"]) == "grad: not computed yet"  # going back undoes the texts
+    assert page.is_disabled(f"#{player} [data-go=prev]")
+    assert all(url.startswith("file:") for url in page.requests), page.requests
+
+
+def test_keyboard_and_slider(page, tmp_path):
+    L, v = lecture_graph()
+    path = BackpropStepper(L).save_html(tmp_path / "keys.html")
+    page.goto(path.as_uri())
+    player = page.get_attribute(".agc-player", "id")
+    page.focus(f"#{player}")
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    assert page.get_attribute(f"#{player}", "data-frame") == "2"
+    page.keyboard.press("ArrowLeft")
+    assert page.get_attribute(f"#{player}", "data-frame") == "1"
+    page.keyboard.press("End")
+    assert page.get_attribute(f"#{player}", "data-frame") == "3"
+    page.keyboard.press("Home")
+    assert page.get_attribute(f"#{player}", "data-frame") == "0"
+    page.fill(f"#{player} input[type=range]", "3")
+    assert page.get_attribute(f"#{player}", "data-frame") == "3"
+    assert box_text(page, player, v["b"]) == "grad -4.0"
+
+
+def test_two_notebook_outputs_on_one_page_play_independently(page):
+    """As nbconvert exports a notebook: the outputs' HTML placed in one page."""
+    L, v = lecture_graph()
+    stepper = BackpropStepper(L)
+    forward = BackpropStepper(L, mode="forward")
+    page.set_content(f"<html><body><div class='output'>{stepper._repr_html_()}</div>"
+                     f"<div class='output'>{forward._repr_html_()}</div></body></html>")
+    first, second = page.eval_on_selector_all(".agc-player", "els => els.map(e => e.id)")
+    page.click(f"#{second} [data-go=last]")
+    assert page.get_attribute(f"#{second}", "data-frame") == "3"
+    assert page.get_attribute(f"#{first}", "data-frame") == "0"
+    assert box_text(page, second, v["L"]) == "data -8.0"  # forward mode: values appear
+    page.click(f"#{second} [data-go=first]")
+    assert box_text(page, second, v["e"]) == "data: not computed yet"
+    assert box_text(page, second, v["a"]) == "data 2.0"  # inputs are given from the start
+
+
+def test_player_inserted_like_jupyterlab_does(page):
+    """JupyterLab sets innerHTML (scripts do not run) and then re-creates each
+    script element; the player must find itself and start."""
+    L, v = lecture_graph()
+    fragment = BackpropStepper(L)._repr_html_()
+    page.set_content("<html><body><div id='host'></div></body></html>")
+    page.evaluate(
+        """html => {
+            const host = document.getElementById('host');
+            host.innerHTML = html;
+            for (const old of host.querySelectorAll('script')) {
+                const fresh = document.createElement('script');
+                fresh.textContent = old.textContent;
+                old.parentNode.replaceChild(fresh, old);
+            }
+        }""",
+        fragment,
+    )
+    player = page.get_attribute(".agc-player", "id")
+    page.click(f"#{player} [data-go=last]")
+    assert box_text(page, player, v["a"]) == "grad 6.0"
+
+
+def test_without_javascript_the_steps_are_listed(browser, tmp_path):
+    L, v = lecture_graph()
+    path = BackpropStepper(L).save_html(tmp_path / "nojs.html")
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    page.goto(path.as_uri())
+    assert page.is_visible(".agc-steps") and not page.is_visible(".agc-controls")
+    assert "dL/da += dL/de * de/da = -2.0 * -3.0 = 6.0" in page.text_content(".agc-steps")
+    context.close()
