@@ -19,6 +19,10 @@ class SGD(Optimizer):
         w_t = w_{t-1} - lr * v_t                       (or, with nesterov=True,
         w_t = w_{t-1} - lr * (g_t + mu * v_t))         a look-ahead step)
 
+    The lecture writes ``v_t = mu v_{t-1} + lr g_t, w_t = w_{t-1} - v_t``: the
+    same weights while lr is constant (PyTorch's form keeps lr outside the
+    velocity, so changing lr takes effect at once).
+
     ``weight_decay`` adds ``weight_decay * w`` to the gradient (L2 regularisation);
     ``maximize=True`` climbs instead of descending. Defaults are PyTorch's.
 

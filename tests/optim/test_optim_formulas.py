@@ -152,3 +152,24 @@ def test_adam_weight_decay_is_added_to_the_gradient():
 def test_maximize_climbs():
     w = run(lambda ps: optim.SGD(ps, lr=0.1, maximize=True), 1)
     np.testing.assert_allclose(w, [1.0 + 0.4, -2.0 - 0.2])
+
+
+def test_lecture_batch_gd_update_of_a_and_b():
+    # course notes: a = 0.45 - 0.01 * 3.30 = 0.42, b = 0.75 - 0.01 * 1.545 = 0.73 (rounded)
+    a, b = Value(0.45), Value(0.75)
+    a.grad, b.grad = np.float64(3.30), np.float64(1.545)
+    optim.SGD([a, b], lr=0.01).step()
+    assert float(a.data) == pytest.approx(0.417, abs=1e-15)
+    assert float(b.data) == pytest.approx(0.73455, abs=1e-15)
+    assert round(float(a.data), 2) == 0.42 and round(float(b.data), 2) == 0.73
+
+
+def test_momentum_matches_the_lectures_form_with_lr_inside_the_velocity():
+    # lecture: v_t = gamma v_{t-1} + lr g_t, w_t = w_{t-1} - v_t; PyTorch keeps lr outside:
+    # the two give the same weights while lr is constant
+    lr, gamma = 0.05, 0.9
+    w, v = list(START), [0.0, 0.0]
+    for _ in range(6):
+        v = [gamma * vi + lr * gi for vi, gi in zip(v, grad_f(w))]
+        w = [wi - vi for wi, vi in zip(w, v)]
+    check(lambda ps: optim.SGD(ps, lr=lr, momentum=gamma), w, 6)
