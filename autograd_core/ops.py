@@ -238,9 +238,10 @@ POW_CONST = Elementwise(
 def _pow_local(i, out, args, ctx, F):
     a, b = args
     if i == 0:
-        # where b == 0, a**b is the constant 1: gradient 0, also at a == 0 (PyTorch's convention)
-        with np.errstate(divide="ignore", invalid="ignore"):  # 0 * 0**-1, masked out below
-            return F.where(_data(b) == 0, 0.0, b * a ** (b - 1))
+        # at a == 0 with b == 0, b * a**(b-1) is 0 * inf: a**0 is the constant 1 there, so the
+        # gradient is 0 (PyTorch's convention); everywhere else the formula stands as it is
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return F.where((_data(b) == 0) & (_data(a) == 0), 0.0, b * a ** (b - 1))
     # where a == 0 and b >= 0, a**b does not move with b (PyTorch's convention)
     return F.where((_data(a) == 0) & (_data(b) >= 0), 0.0, out * F.log(F.where(_data(a) == 0, 1.0, a)))
 
