@@ -238,10 +238,13 @@ class Optimizer:
             restored = {}
             for key, value in entry.items():
                 value = copy.deepcopy(value)
-                if isinstance(value, np.ndarray) and value.shape == p.shape and value.dtype.kind == "f":
-                    value = value.astype(p.dtype, copy=False)
-                elif isinstance(value, np.ndarray) and value.ndim and key not in self._free_shape_state:
-                    raise ValueError(f"{name}.load_state_dict: state '{key}' of parameter {index} has shape {value.shape}, the parameter has shape {p.shape}")
+                if isinstance(value, np.ndarray) and key not in self._free_shape_state:
+                    if value.shape != p.shape:
+                        raise ValueError(
+                            f"{name}.load_state_dict: state '{key}' of parameter {index} has shape {value.shape}, "
+                            f"but the parameter has shape {p.shape}; build the optimizer over the same parameters in the same order"
+                        )
+                    value = value.astype(p.dtype, copy=False)  # the parameter's float dtype
                 restored[key] = value
             new_state[p] = restored
         self.state = new_state

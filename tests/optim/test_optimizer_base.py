@@ -199,6 +199,12 @@ def test_load_state_dict_checks_the_layout():
         optim.Adam([a]).load_state_dict(saved)
     with pytest.raises(ValueError, match="shape"):
         optim.Adam([b, a]).load_state_dict(saved)
+    scalar = Value(1.0)
+    opt = optim.SGD([scalar], lr=0.1, momentum=0.9)
+    scalar.backward()
+    opt.step()
+    with pytest.raises(ValueError, match=r"shape \(\)"):
+        optim.SGD([Value(np.ones(2))], lr=0.1, momentum=0.9).load_state_dict(opt.state_dict())
 
 
 def test_state_dict_uses_pytorchs_layout():
