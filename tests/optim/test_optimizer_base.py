@@ -241,3 +241,25 @@ MODULES = [optim, optim.optimizer, optim.sgd, optim.adagrad, optim.rmsprop, opti
 def test_docstring_examples_run(module):
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_step_with_a_closure_returns_its_loss():
+    w = Value(np.array([2.0]))
+    opt = optim.SGD([w], lr=0.25)
+
+    def closure():
+        opt.zero_grad()
+        loss = (w * w).sum()
+        loss.backward()
+        return loss
+
+    loss = opt.step(closure)
+    assert loss.item() == 4.0
+    np.testing.assert_allclose(w.data, [1.0])  # 2 - 0.25 * 4
+
+
+def test_step_accepts_a_gradient_from_create_graph_backward():
+    w = Value(np.array([1.0, 2.0]))
+    (w**3).sum().backward(create_graph=True)  # .grad is a Value: 3 w^2
+    optim.SGD([w], lr=0.1).step()
+    np.testing.assert_allclose(w.data, [1.0 - 0.3, 2.0 - 1.2])
