@@ -72,15 +72,18 @@ def test_scalar_results_are_float64_scalars_like_python_numbers():
 
 
 def test_same_results_as_micrograd_itself():
-    """Where micrograd is installed, its own engine agrees (it has no dtype
-    subtleties: Python floats are float64)."""
+    """Where micrograd is installed, its own engine agrees. Not bit for bit:
+    micrograd walks each node's inputs from a Python set, so the order in
+    which it adds up gradients (and the last bit of b.grad in test_more_ops)
+    changes from run to run; PyTorch's order, which this engine matches, does not."""
     micrograd_engine = pytest.importorskip("micrograd.engine")
     x, y = micrograd_sanity_check(Value)
     xm, ym = micrograd_sanity_check(micrograd_engine.Value)
     assert (y.data, x.grad) == (ym.data, xm.grad)
     a, b, g = micrograd_more_ops(Value)
     am, bm, gm = micrograd_more_ops(micrograd_engine.Value)
-    assert (g.data, a.grad, b.grad) == (gm.data, am.grad, bm.grad)
+    assert g.data == gm.data
+    assert a.grad == pytest.approx(am.grad, rel=1e-15) and b.grad == pytest.approx(bm.grad, rel=1e-15)
 
 
 def test_plus_equals_builds_a_new_node_and_keeps_the_old_one():
