@@ -402,38 +402,43 @@ _ERFC_TAIL_Q = (2.56852019228982242e00, 1.87295284992346725e00, 5.27905102951428
 
 
 def _cody_ratio(t, p, q):
-    """Cody's nested evaluation of the rational function P(t)/Q(t) (Q monic)."""
+    """Cody's nested evaluation of the rational function P(t)/Q(t) (Q monic), in place."""
     n = len(q)
-    num, den = p[n] * t, t
+    num = p[n] * t
+    den = t.copy()
     for k in range(n - 1):
-        num, den = (num + p[k]) * t, (den + q[k]) * t
-    return (num + p[n - 1]) / (den + q[n - 1])
-
-
-def _exp_minus_square(y):
-    # exp(-y^2) with y^2 split into an exact part and a small remainder, so the
-    # rounding error of y*y is not magnified by exp for large y
-    head = np.trunc(y * 16) / 16
-    return np.exp(-head * head) * np.exp(-(y - head) * (y + head))
+        num += p[k]
+        num *= t
+        den += q[k]
+        den *= t
+    num += p[n - 1]
+    den += q[n - 1]
+    num /= den
+    return num
 
 
 def _erf_data(x):
+    # Each range's formula runs on the whole array, clipped into its range (so
+    # nothing overflows), and np.where picks per element: cheaper than gathering
+    # and scattering each range's elements. A range no element needs is skipped.
     y = np.abs(np.asarray(x, dtype=np.float64))
-    result = np.empty_like(y)
-    small = y <= 0.46875
-    middle = (y > 0.46875) & (y <= 4.0)
-    tail = y > 4.0  # NaN is in no range and stays NaN below
-    ys = y[small]
-    result[small] = ys * _cody_ratio(ys * ys, _ERF_SMALL_P, _ERF_SMALL_Q)
-    ym = y[middle]
-    result[middle] = 1 - _exp_minus_square(ym) * _cody_ratio(ym, _ERFC_MID_P, _ERFC_MID_Q)
-    yt = np.minimum(y[tail], 6.0)  # erf(x) rounds to 1 beyond 6
-    inverse_square = 1 / (yt * yt)
-    erfc_tail = (1 / math.sqrt(math.pi) - inverse_square * _cody_ratio(inverse_square, _ERFC_TAIL_P, _ERFC_TAIL_Q)) / yt
-    result[tail] = 1 - _exp_minus_square(yt) * erfc_tail
-    result[np.isnan(y)] = np.nan
-    result = np.copysign(result, x).astype(np.result_type(x), copy=False)
-    return _scalar_or_array(result)
+    result = np.ones_like(y)
+    in_tail = y > 4.0
+    if in_tail.any():  # erfc(y) = exp(-y^2) / y * (1/sqrt(pi) - R(1/y^2)/y^2); erf rounds to 1 beyond 6
+        yt = np.clip(y, 4.0, 6.0)
+        inverse_square = 1 / (yt * yt)
+        erfc = (1 / math.sqrt(math.pi) - inverse_square * _cody_ratio(inverse_square, _ERFC_TAIL_P, _ERFC_TAIL_Q)) / yt
+        result = np.where(in_tail, 1 - np.exp(-yt * yt) * erfc, result)
+    in_middle = (y > 0.46875) & (y <= 4.0)
+    if in_middle.any():  # erfc(y) = exp(-y^2) R(y) <= 0.5 here, so rounding y*y barely moves erf
+        ym = np.clip(y, 0.46875, 4.0)
+        result = np.where(in_middle, 1 - np.exp(-ym * ym) * _cody_ratio(ym, _ERFC_MID_P, _ERFC_MID_Q), result)
+    in_small = y <= 0.46875
+    if in_small.any():  # erf(y) = y R(y^2)
+        ys = np.minimum(y, 0.46875)
+        result = np.where(in_small, ys * _cody_ratio(ys * ys, _ERF_SMALL_P, _ERF_SMALL_Q), result)
+    result = np.where(np.isnan(y), np.nan, result)
+    return _scalar_or_array(np.copysign(result, x).astype(np.result_type(x), copy=False))
 
 
 def erf(x):
