@@ -213,6 +213,11 @@ class Indices(np.ndarray):
     def requires_grad(self):
         return False
 
+    def __array_wrap__(self, array, context=None, return_scalar=False):
+        # results computed from indices (predictions == labels, .mean()) are plain NumPy data
+        array = np.asarray(array).view(np.ndarray)
+        return array[()] if return_scalar else array
+
 
 def argmax(input, dim=None, keepdim=False):
     """Index of the largest entry along `dim` (over everything when None).

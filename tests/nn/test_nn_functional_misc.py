@@ -24,6 +24,8 @@ def test_argmax_returns_indices_without_a_graph():
     assert picked.dtype.kind == "i" and not picked.requires_grad
     with pytest.raises(RuntimeError, match="argmax has no gradient"):
         picked.backward()
+    accuracy = (picked == np.array([0, 1])).mean()
+    assert type(accuracy) is np.float64 and accuracy == 0.5  # derived results are plain NumPy
     assert int(F.argmax(scores)) == 5
     assert F.argmax(scores, dim=0, keepdim=True).shape == (1, 3)
 
