@@ -30,6 +30,15 @@
       if (el) { el.classList.add(cls); marked.push([el, cls]); }
     });
   }
+  var graph = player.querySelector(".agc-graph");
+  function centre(elementId) {
+    // a big graph is shown at its natural size in a scrolling box: bring the step into view
+    var el = elementId && element(elementId);
+    if (!el || graph.scrollWidth <= graph.clientWidth && graph.scrollHeight <= graph.clientHeight) { return; }
+    var view = graph.getBoundingClientRect(), spot = el.getBoundingClientRect();
+    graph.scrollLeft += (spot.left + spot.width / 2) - (view.left + view.width / 2);
+    graph.scrollTop += (spot.top + spot.height / 2) - (view.top + view.height / 2);
+  }
   function show(k) {
     k = Math.max(0, Math.min(last, k));
     current = k;
@@ -51,6 +60,7 @@
     mark(frame.c, "agc-current");
     mark(frame.e, "agc-edge");
     explain.textContent = frame.x;
+    centre(frame.c[0] || frame.r[0]);
     slider.value = String(k);
     counter.textContent = k === 0 ? "start (" + last + " steps)" : "step " + k + " of " + last;
     buttons.first.disabled = buttons.prev.disabled = k === 0;

@@ -37,7 +37,6 @@ from .viz import (
     display_names,
     format_number,
     render_source,
-    svg_for_html,
     write_atomic,
 )
 
@@ -425,7 +424,8 @@ class BackpropStepper:
                 for f in frames
             ],
         }
-        return _player_page(prefix, svg_for_html(svg), data, self, standalone)
+        svg = svg[svg.find("<svg"):]  # natural size: the player scrolls to the current step
+        return _player_page(prefix, svg, data, self, standalone)
 
     def _repr_html_(self):
         return self.player_html(standalone=False)

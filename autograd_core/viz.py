@@ -160,31 +160,36 @@ def _top_scope(scope):
 
 # Coarser and coarser ways to say "these nodes repeat one structure". Each key
 # is a function of the previous level's key, so folds nest. Labeled leaves
-# (parameters) are kept individually for as long as possible.
-def _key_motif(v):
-    if v.label and v._op is None:
+# (parameters) are kept individually for as long as possible (`keep` True),
+# unless there are so many that they alone would crowd the drawing.
+def _is_named_leaf(v, keep):
+    return keep and v.label and v._op is None
+
+
+def _key_motif(v, keep):
+    if _is_named_leaf(v, keep):
         return None
     inputs = tuple((inp._op.name if inp._op is not None else _kind(inp), inp.shape) for inp in v._inputs)
     return (v._scope, _kind(v), v.op, v.shape, v.dtype.str, inputs)
 
 
-def _key_shape(v):
-    return None if (v.label and v._op is None) else (v._scope, _kind(v), v.op, v.shape)
+def _key_shape(v, keep):
+    return None if _is_named_leaf(v, keep) else (v._scope, _kind(v), v.op, v.shape)
 
 
-def _key_op(v):
-    return None if (v.label and v._op is None) else (v._scope, _kind(v), v.op)
+def _key_op(v, keep):
+    return None if _is_named_leaf(v, keep) else (v._scope, _kind(v), v.op)
 
 
-def _key_op_with_params(v):
+def _key_op_with_params(v, keep):
     return (v._scope, _kind(v), v.op)
 
 
-def _key_top_scope(v):
+def _key_top_scope(v, keep):
     return (_top_scope(v._scope), _kind(v))
 
 
-def _key_kind(v):
+def _key_kind(v, keep):
     return (_kind(v),)
 
 
@@ -210,12 +215,13 @@ def _fold(values, root, max_nodes):
             continue
         protected.add(index_of[id(v)])
         queue.extend(v._inputs)
+    keep_named = sum(1 for v in values if v.label and v._op is None) <= max_nodes // 2
     count = n
     next_part = n
     for level in _FOLD_LEVELS:
         if count <= max_nodes:
             break
-        keys = [None if k in protected else level(v) for k, v in enumerate(values)]
+        keys = [None if k in protected else level(v, keep_named) for k, v in enumerate(values)]
         buckets = {}
         for k, key in enumerate(keys):
             if key is not None:

@@ -247,3 +247,23 @@ def test_value_displays_its_graph_in_a_notebook():
 def test_root_must_be_a_value():
     with pytest.raises(TypeError, match="root must be a Value"):
         draw_graph(3.0)
+
+
+def test_many_named_parameters_fold_too_and_few_stay_individual():
+    weights = [ag.Value(float(k), label=f"w{k}") for k in range(300)]
+    total = weights[0]
+    for w in weights[1:]:
+        total = total + w * 2.0
+    graph = draw_graph(total, max_nodes=60)
+    individual = len(box_labels(graph))
+    summaries = [int(n.replace(",", "")) for n in re.findall(r'label="([\d,]+) × ', graph.source)]
+    assert individual + len(summaries) <= 60
+    assert individual + sum(summaries) == len(viz.collect_values([total]))
+    assert any("inputs / parameters" in line for line in graph.source.splitlines())
+    # with few parameters they keep their own boxes while the rest folds
+    few = [ag.Value(float(k), label=f"p{k}") for k in range(3)]
+    y = few[0]
+    for _ in range(200):
+        y = y * few[1] + few[2]
+    names = {fields(label)[0] for label in box_labels(draw_graph(y, max_nodes=40)).values()}
+    assert {"p0", "p1", "p2"} <= names
