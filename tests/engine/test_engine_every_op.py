@@ -75,3 +75,17 @@ def test_every_op_object_is_tested_by_some_case():
     tested = {id(case.op_object) for case in ALL_CASES}
     untested = [repr(op) for op in all_registered_ops() if id(op) not in tested]
     assert not untested, f"no case builds a node with these ops: {untested}"
+
+
+@pytest.mark.parametrize("case", [c for c in ALL_CASES if c.id != "astype float64"], ids=lambda c: c.id)
+@settings(max_examples=5, deadline=None, derandomize=True)
+@given(data=st.data())
+def test_float32_inputs_give_float32_outputs_and_gradients(case, data):
+    arrays, params = case.draw(data, case.elements)
+    values = [Value(a.astype(np.float32)) for a in arrays]
+    out = case.build(params, *values)
+    assert out.dtype == np.float32
+    grads = ac.grad((out * _weights(data, out.shape)).sum(), values, allow_unused=True)
+    for value, g in zip(values, grads):
+        if g is not None:
+            assert g.dtype == np.float32 and g.shape == value.shape
