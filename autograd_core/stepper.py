@@ -37,6 +37,7 @@ from .viz import (
     display_names,
     format_number,
     render_source,
+    rule_for_input,
     write_atomic,
 )
 
@@ -51,12 +52,6 @@ def _copy(x):
 
 def _is_scalar(*arrays):
     return all(np.ndim(a) == 0 for a in arrays)
-
-
-def _rule_for_input(op, i, n_inputs):
-    """The part of an op's formula that is about input i (``d(a*b)/da = b``)."""
-    pieces = op.formula.split(", ")
-    return pieces[i] if len(pieces) == n_inputs else op.formula
 
 
 def expression(node, names, with_values=False, digits=4):
@@ -267,7 +262,7 @@ class BackpropStepper:
         received, totals = self._receipt_counts()
         for (inp, local, product), i in zip(step.contributions, step.input_indices):
             x = names[id(inp)]
-            rule = _rule_for_input(node._op, i, len(node._inputs))
+            rule = rule_for_input(node._op, i, len(node._inputs))
             if local is not None and node._op.name != "matmul" and _is_scalar(up, local, product, inp._data):
                 line = (f"{self._d(inp)} += {self._d(node)} * d{y}/d{x} = "
                         f"{self._num(up)} * {self._num(local)} = {self._num(product)}")

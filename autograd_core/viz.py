@@ -283,6 +283,29 @@ def _field(lines):
     return "\\n".join(_RECORD_SPECIAL.sub(r"\\\1", line) for line in lines)
 
 
+def rule_for_input(op, i, n_inputs):
+    """The part of an op's formula about input i: ``d(a*b)/db = a`` from
+    ``d(a*b)/da = b, d(a*b)/db = a``; the whole formula when it does not have
+    one part per input. Parts are split at top-level ", d" or ", /d"."""
+    formula = op.formula
+    pieces, depth, start = [], 0, 0
+    for k, ch in enumerate(formula):
+        if ch in "([":
+            depth += 1
+        elif ch in ")]":
+            depth -= 1
+        elif depth == 0 and formula.startswith(", ", k) and formula[k + 2:k + 3] in ("d", "/"):
+            pieces.append(formula[start:k])
+            start = k + 2
+    pieces.append(formula[start:])
+    if len(pieces) != n_inputs:
+        return formula
+    piece = pieces[i]
+    if piece.startswith("/"):  # "d where(c,a,b)/da = c, /db = not c": repeat the numerator
+        piece = pieces[0][:pieces[0].index("/d")] + piece
+    return piece
+
+
 def _local_gradient_label(node, i, names, digits):
     """The text on the edge from input i to `node`'s operation: d node / d input."""
     op = node._op
@@ -292,14 +315,12 @@ def _local_gradient_label(node, i, names, digits):
     except Exception:  # e.g. the graph was freed by backward(): the op's context is gone
         return None
     if local is None:  # structural: show the rule for this input
-        pieces = op.formula.split(", ")
-        return pieces[i] if len(pieces) == len(node._inputs) else op.formula
+        return rule_for_input(op, i, len(node._inputs))
     local = np.asarray(local, dtype=node.dtype)
     if local.ndim == 0:
         return f"d{out_name}/d{in_name} = {format_number(local, digits)}"
     # a tensor of local gradients is too long for an edge: show its rule
-    pieces = op.formula.split(", ")
-    return pieces[i] if len(pieces) == len(node._inputs) else op.formula
+    return rule_for_input(op, i, len(node._inputs))
 
 
 def _array_math():

@@ -267,3 +267,27 @@ def test_many_named_parameters_fold_too_and_few_stay_individual():
         y = y * few[1] + few[2]
     names = {fields(label)[0] for label in box_labels(draw_graph(y, max_nodes=40)).values()}
     assert {"p0", "p1", "p2"} <= names
+
+
+def test_readme_viz_example_runs(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    start = text.index("<!-- section: viz (issue 3) -->")
+    section = text[start:text.index("<!-- section:", start + 1)]
+    block = re.search(r"```python\n(.*?)```", section, flags=re.S).group(1)
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    exec(compile(block, "README viz example", "exec"), namespace)
+    assert [float(namespace[k].grad) for k in "abcf"] == [6.0, -4.0, -2.0, 4.0]
+    assert "</svg>" in (tmp_path / "lecture.svg").read_text()
+    assert "agc-player" in (tmp_path / "backprop.html").read_text()
+
+
+def test_rule_for_input_splits_only_between_inputs():
+    from autograd_core.ops import OPS
+
+    assert viz.rule_for_input(OPS["mul"], 1, 2) == "d(a*b)/db = a"
+    assert viz.rule_for_input(OPS["where"], 1, 2) == "d where(c,a,b)/db = not c"
+    ce = OPS["softmax_cross_entropy"]
+    assert viz.rule_for_input(ce, 0, 2) == ce.formula  # its comma sits inside parentheses
