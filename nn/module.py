@@ -78,7 +78,9 @@ class Module:
 
     Subclasses call ``super().__init__()`` first, assign Parameters, buffers
     and child Modules as attributes, and define ``forward``. Calling the module
-    calls ``forward``.
+    calls ``forward``. As in PyTorch, only ``Parameter`` attributes are learned:
+    wrap a weight in ``Parameter(...)``, a plain ``Value`` attribute is a constant
+    to the module.
 
     >>> from nn import Linear, ReLU, Sequential
     >>> model = Sequential(Linear(2, 3), ReLU(), Linear(3, 1))

@@ -215,3 +215,26 @@ def test_astype_converts_parameters_and_buffers():
     assert all(p.dtype == np.float32 for p in model.parameters())
     assert model[1].running_mean.dtype == np.float32
     assert model(np.ones((4, 2), dtype=np.float32)).dtype == np.float32
+
+
+def test_float32_models_stay_float32_end_to_end():
+    model = nn.MLP([4, 8, 3], batchnorm=True, dropout=0.2, activation="gelu", dtype=np.float32)
+    X, y = nn.data.load_iris()
+    out = model(X.astype(np.float32))
+    loss = nn.CrossEntropyLoss(label_smoothing=0.1)(out, y)
+    loss.backward()
+    assert out.dtype == loss.dtype == np.float32
+    assert all(p.grad.dtype == np.float32 for p in model.parameters())
+    assert model[1].running_var.dtype == np.float32
+    for loss_fn in (nn.BCEWithLogitsLoss(), nn.MSELoss(), nn.KLDivLoss(reduction="batchmean")):
+        assert loss_fn(out, np.full(out.shape, 0.3, dtype=np.float32)).dtype == np.float32
+
+
+def test_plain_values_are_not_parameters():
+    class Holder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.constant = Value(np.ones(2))  # as in PyTorch, only Parameters are learned
+            self.weight = nn.Parameter(np.ones(2))
+
+    assert [name for name, _ in Holder().named_parameters()] == ["weight"]
