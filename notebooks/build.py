@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import tempfile
 import time
@@ -85,12 +86,36 @@ def execute(nb: nbformat.NotebookNode, cwd: Path = NOTEBOOKS, timeout: int = CEL
     return nb
 
 
+_ADDRESS = re.compile(r" at 0x[0-9a-f]+>")
+_PLAYER_ID = re.compile(r"agc[0-9a-f]{10}")  # the backprop player's random element id
+
+
+def make_reproducible(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Replace what differs from run to run and carries no meaning (object
+    addresses in plain-text reprs, the players' random HTML ids) so that
+    re-building an unchanged notebook gives a byte-identical file."""
+    player_ids: dict[str, str] = {}
+
+    def renumber(match):
+        return player_ids.setdefault(match.group(0), f"agc{len(player_ids):010d}")
+
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if isinstance(data.get("text/plain"), str):
+                data["text/plain"] = _ADDRESS.sub(">", data["text/plain"])
+            if isinstance(data.get("text/html"), str):
+                data["text/html"] = _PLAYER_ID.sub(renumber, data["text/html"])
+    return nb
+
+
 def write_atomically(nb: nbformat.NotebookNode, target: Path) -> None:
     """Write the notebook to a temporary file beside ``target``, then rename it."""
     fd, tmp = tempfile.mkstemp(prefix=target.name, suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             nbformat.write(nb, handle)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a notebook is an ordinary readable file
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -133,7 +158,7 @@ def main(argv=None) -> int:
         return 1 if problems else 0
     for src in chosen:
         start = time.perf_counter()
-        nb = execute(notebook_from_source(src))
+        nb = make_reproducible(execute(notebook_from_source(src)))
         write_atomically(nb, NOTEBOOKS / f"{src.stem}.ipynb")
         print(f"{src.stem}.ipynb  executed in {time.perf_counter() - start:.1f} s")
     return 0

@@ -15,7 +15,7 @@
 
 # %%
 import numpy as np
-from autograd_core import Value, grad, gradcheck
+from autograd_core import BackpropStepper, Value, draw_graph, grad, gradcheck
 
 np.set_printoptions(precision=4, suppress=True)
 
@@ -67,13 +67,54 @@ for node in (e, d, L):
 # * ∂L/∂e = ∂L/∂d · 1 = −2  and  ∂L/∂c = ∂L/∂d · 1 = −2  (addition passes the gradient through unchanged)
 # * ∂L/∂a = ∂L/∂e · b = (−2)(−3) = 6  and  ∂L/∂b = ∂L/∂e · a = (−2)(2) = −4  (multiplication swaps the inputs)
 
-# %%
-by_hand = {"a": 6.0, "b": -4.0, "c": -2.0, "f": 4.0, "d": -2.0, "e": -2.0}
+# %% [markdown]
+# The graph as the engine sees it (before any backward pass, so no gradients yet). Each edge carries
+# its local gradient.
 
-L.backward()
+# %%
+draw_graph(L, show_local_gradients=True)
+
+# %% [markdown]
+# ### The same, one step at a time
+#
+# `BackpropStepper` runs the engine's own backward loop and records each node it visits: the
+# upstream gradient arriving at the node, and for each input the local gradient and their product.
+
+# %%
+stepper = BackpropStepper(L, retain_graph=True)
+for step in stepper:
+    print(step.explain())
+
+by_hand = {"a": 6.0, "b": -4.0, "c": -2.0, "f": 4.0, "d": -2.0, "e": -2.0}
 for v in (a, b, c, f, d, e):
-    print(f"dL/d{v.label} = {float(v.grad):5.1f}   (by hand: {by_hand[v.label]})")
-    assert float(v.grad) == by_hand[v.label]
+    assert float(v.grad) == by_hand[v.label], v.label
+
+# the first step starts from dL/dL = 1 at L; the last one reaches a and b through the multiply
+assert stepper[0].node is L and float(stepper[0].upstream) == 1.0
+(inp, local, product), _ = stepper[-1].contributions
+assert inp is a and float(local) == -3.0 and float(product) == 6.0
+
+# %% [markdown]
+# In Jupyter the stepper is also a small player: press the buttons to walk through the steps on
+# the drawn graph.
+
+# %%
+stepper
+
+# %% [markdown]
+# After the backward pass every box shows its gradient, the numbers we worked out by hand.
+
+# %%
+draw_graph(L)
+
+# %% [markdown]
+# `L.backward()` gives exactly the same gradients as the stepper (a fresh graph, since the
+# leaves' `.grad` accumulate across backward passes):
+
+# %%
+a2, b2, c2, f2 = Value(2.0), Value(-3.0), Value(10.0), Value(-2.0)
+((a2 * b2 + c2) * f2).backward()
+assert [float(v.grad) for v in (a2, b2, c2, f2)] == [6.0, -4.0, -2.0, 4.0]
 
 # %% [markdown]
 # ### What a gradient means: nudge and watch
@@ -120,6 +161,9 @@ expected = {"x1": 0.36 * -3.0, "w1": 0.36 * 2.0, "x2": 0.36 * 1.0, "w2": 0.36 * 
 for v in (x1, w1, x2, w2, bias):
     print(f"do/d{v.label:2} = {float(v.grad):6.3f}")
     assert abs(float(v.grad) - expected[v.label]) < 1e-12
+
+# %%
+draw_graph(o, show_local_gradients=True)
 
 # %% [markdown]
 # `w2` gets **zero** gradient: its input `x2` is 0, so changing `w2` changes nothing.

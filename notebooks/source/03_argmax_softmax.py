@@ -138,3 +138,59 @@ assert round(0.135 / 423.5, 5) == 0.00032 and round(20.0 / 423.5, 3) == 0.047
 # softmax only looks at differences: adding a constant changes nothing,
 # which is why the engine subtracts the max before exp (no overflow for large logits)
 assert np.allclose(softmax(Value(np.array([1006.0, 998.0, 1003.0]))).data, s.data)
+
+# %% [markdown]
+# ## Why the "probabilities" should not be trusted too far
+#
+# Softmax's outputs look like probabilities, but they are whatever the trained weights make them,
+# and the trained weights depend on the random weights training started from. We train the same
+# small network (petal width and sepal width in, three species out, as in the video) on the iris
+# data from four different random starts, to about the same accuracy, and ask each one about the
+# same flower: petal width 1.6 cm and sepal width 2.8 cm, between versicolor and virginica.
+
+# %%
+import nn
+import optim
+from autograd_core import no_grad
+
+iris = nn.data.load_iris()
+widths = iris.X[:, [iris.feature_names.index("petal_width"), iris.feature_names.index("sepal_width")]]
+low, high = widths.min(axis=0), widths.max(axis=0)
+X = Value((widths - low) / (high - low), requires_grad=False)   # scaled to [0, 1]
+flower = Value((np.array([[1.6, 2.8]]) - low) / (high - low), requires_grad=False)
+
+results = []
+for seed in (0, 1, 2, 3):
+    nn.manual_seed(seed)
+    model = nn.MLP([2, 4, 3])
+    opt = optim.Adam(model.parameters(), lr=0.05)
+    loss_fn = nn.CrossEntropyLoss()
+    for epoch in range(60):
+        opt.zero_grad()
+        loss = loss_fn(model(X), iris.y)
+        loss.backward()
+        opt.step()
+    with no_grad():
+        accuracy = (model(X).data.argmax(axis=1) == iris.y).mean()
+        probs = softmax(model(flower)).data[0]
+    results.append((seed, accuracy, probs))
+    print(f"seed {seed}: training accuracy {accuracy:.1%},  softmax for the flower {probs.round(3)}")
+
+accuracies = np.array([r[1] for r in results])
+versicolor = np.array([r[2][1] for r in results])
+assert accuracies.min() > 0.94                       # every run is a good classifier...
+assert versicolor.max() - versicolor.min() > 0.05    # ...yet they disagree on how sure to be
+
+fig, ax = plt.subplots(figsize=(6, 3))
+width = 0.2
+for k, (seed, _, probs) in enumerate(results):
+    ax.bar(np.arange(3) + (k - 1.5) * width, probs, width, label=f"seed {seed}")
+ax.set_xticks(range(3), classes)
+ax.set(ylabel="softmax output", title="one flower, four equally good networks")
+ax.legend()
+plt.show()
+
+# %% [markdown]
+# All four networks classify about 95% of the flowers correctly, yet one is 57% "sure" the flower is
+# versicolor and another puts virginica ahead. Softmax's outputs rank the classes and train well
+# with cross-entropy; reading them as calibrated probabilities needs more care than that.
