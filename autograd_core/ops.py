@@ -68,7 +68,7 @@ class Elementwise(Op):
 
     def contribution(self, i, g, out, args, ctx, F):
         local = self.rule(i, out, args, ctx, F)
-        if type(local) is int:  # +1 or -1: no multiplication needed
+        if type(local) is int and (local == 1 or local == -1):  # no multiplication needed
             share = g if local == 1 else -g
         else:
             share = g * local

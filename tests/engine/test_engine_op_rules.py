@@ -1,0 +1,55 @@
+"""The contract between the engine and an operation's gradient rule."""
+
+import numpy as np
+import pytest
+
+import autograd_core as ac
+from autograd_core import Value, grad
+from autograd_core.engine import record
+from autograd_core.ops import OPS, Elementwise, Structural
+
+
+@pytest.fixture
+def scratch_op():
+    """Make a throwaway Op and take it out of the registry afterwards."""
+    made = []
+
+    def make(kind, name, rule, formula="test"):
+        op = kind(name, rule, formula)
+        made.append(name)
+        return op
+
+    yield make
+    for name in made:
+        OPS.pop(name, None)
+
+
+@pytest.mark.parametrize("constant", [0, 2, -3, 1, -1])
+def test_an_integer_local_gradient_is_multiplied_not_taken_as_a_sign(scratch_op, constant):
+    """Regression: any int other than 1 was treated as -1 (so a rule returning
+    0 or 2 gave -g)."""
+    op = scratch_op(Elementwise, "times_const_test", lambda i, out, args, ctx, F: constant)
+    x = Value(np.array([1.0, 2.0]))
+    y = record(op, x.data * constant, (x,))
+    (g,) = grad((y * np.array([1.0, 10.0])).sum(), x)
+    np.testing.assert_array_equal(g, np.array([1.0, 10.0]) * constant)
+
+
+def test_elementwise_ops_expose_their_local_gradient_and_formula():
+    x = Value(0.5)
+    t = x.tanh()
+    local = t._op.local_gradient(0, t.data, [x.data], t._ctx, ac.engine.ARRAY_MATH)
+    assert local == pytest.approx(1 - np.tanh(0.5) ** 2)
+    assert "1 - tanh(x)^2" in t._op.formula
+
+
+def test_structural_ops_have_no_local_gradient_but_a_formula():
+    m = Value(np.ones((2, 2))) @ Value(np.ones((2, 2)))
+    assert isinstance(m._op, Structural)
+    assert m._op.local_gradient(0, m.data, [], None, None) is None
+    assert "B^T" in m._op.formula
+
+
+def test_every_registered_op_has_a_formula_and_a_unique_name():
+    for name, op in OPS.items():
+        assert op.name == name and op.formula
