@@ -107,12 +107,12 @@ class Module:
         d = self.__dict__
         if isinstance(value, Parameter):
             self._check_initialised(name)
-            self._forget(name)
+            self._forget(name, keep="_parameters")
             d["_parameters"][name] = value
             _set_auto_label(value, name)
         elif isinstance(value, Module):
             self._check_initialised(name)
-            self._forget(name)
+            self._forget(name, keep="_modules")
             d["_modules"][name] = value
             for child_name, param in value._named_parameters():
                 _set_auto_label(param, f"{name}.{child_name}")
@@ -129,11 +129,14 @@ class Module:
         else:
             object.__setattr__(self, name, value)
 
-    def _forget(self, name):
+    def _forget(self, name, keep=None):
+        """Drop `name` from the instance and the registries (except `keep`, so a
+        reassigned parameter keeps its place in the order, as in PyTorch)."""
         d = self.__dict__
         d.pop(name, None)
-        for registry in (d["_parameters"], d["_buffers"], d["_modules"]):
-            registry.pop(name, None)
+        for registry in ("_parameters", "_buffers", "_modules"):
+            if registry != keep:
+                d[registry].pop(name, None)
 
     def __getattr__(self, name):
         # only called when normal lookup fails: look in the three registries

@@ -238,3 +238,12 @@ def test_plain_values_are_not_parameters():
             self.weight = nn.Parameter(np.ones(2))
 
     assert [name for name, _ in Holder().named_parameters()] == ["weight"]
+
+
+def test_reassigned_parameter_keeps_its_place():
+    layer = nn.Linear(2, 3)
+    layer.weight = nn.Parameter(np.zeros((3, 2)))
+    assert [name for name, _ in layer.named_parameters()] == ["weight", "bias"]
+    assert not layer.weight.data.any()
+    with pytest.raises(TypeError, match="cannot assign ndarray to parameter 'bias'"):
+        layer.bias = np.zeros(3)
