@@ -282,6 +282,21 @@ class Module:
                     module._buffers[name] = buffer.astype(dtype)
         return self
 
+    def double(self):
+        """Parameters and buffers in float64 (as PyTorch's ``.double()``); returns self."""
+        return self.astype(np.float64)
+
+    def float(self):
+        """Parameters and buffers in float32 (as PyTorch's ``.float()``); returns self."""
+        return self.astype(np.float32)
+
+    def requires_grad_(self, requires_grad=True):
+        """Freeze (``False``) or unfreeze every Parameter; returns self.
+        A frozen parameter gets no gradient and costs nothing in backward."""
+        for param in self.parameters():
+            param.requires_grad = bool(requires_grad)
+        return self
+
     # ---- state ---------------------------------------------------------------
     def state_dict(self):
         """An ordered ``{dotted name: NumPy array}`` of every Parameter and

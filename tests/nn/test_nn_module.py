@@ -247,3 +247,12 @@ def test_reassigned_parameter_keeps_its_place():
     assert not layer.weight.data.any()
     with pytest.raises(TypeError, match="cannot assign ndarray to parameter 'bias'"):
         layer.bias = np.zeros(3)
+
+
+def test_frozen_layers_get_no_gradient():
+    model = nn.MLP([3, 4, 2])
+    model[0].requires_grad_(False)
+    nn.CrossEntropyLoss()(model(np.ones((2, 3))), np.array([0, 1])).backward()
+    assert model[0].weight.grad is None and model[0].bias.grad is None
+    assert model[2].weight.grad is not None
+    assert model.float()[0].weight.dtype == np.float32 and model.double()[0].weight.dtype == np.float64
