@@ -89,7 +89,11 @@ def _shape(tensor):
 
 
 def uniform_(tensor, a=0.0, b=1.0, generator=None):
-    """Fill with draws from U(a, b)."""
+    """Fill with draws from U(a, b).
+
+    >>> bool(np.all(np.abs(uniform_(np.empty(100), -0.1, 0.1, generator=0)) <= 0.1))
+    True
+    """
     return _fill(tensor, generator_from(generator).uniform(a, b, _shape(tensor)))
 
 
@@ -99,12 +103,21 @@ def normal_(tensor, mean=0.0, std=1.0, generator=None):
 
 
 def constant_(tensor, val):
-    """Fill with `val`."""
+    """Fill with `val`.
+
+    >>> constant_(np.empty(2), 0.5)
+    array([0.5, 0.5])
+    """
     return _fill(tensor, np.full(_shape(tensor), val))
 
 
 def zeros_(tensor):
-    """Fill with 0."""
+    """Fill with 0.
+
+    >>> from nn import Parameter
+    >>> zeros_(Parameter(np.ones(2))).data
+    array([0., 0.])
+    """
     return constant_(tensor, 0.0)
 
 

@@ -60,7 +60,13 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
 
 
 def clip_grad_value_(parameters, clip_value):
-    """Clamp every gradient entry to ``[-clip_value, clip_value]`` in place."""
+    """Clamp every gradient entry to ``[-clip_value, clip_value]``.
+
+    >>> from nn import Parameter
+    >>> w = Parameter([0.0, 0.0]); w.grad = np.array([-3.0, 0.5])
+    >>> clip_grad_value_([w], 1.0); w.grad
+    array([-1. ,  0.5])
+    """
     clip_value = float(clip_value)
     for p in _parameter_list(parameters):
         if p.grad is not None:

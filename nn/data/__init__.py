@@ -186,6 +186,10 @@ def make_moons(n_samples=100, noise=0.0, shuffle=True, seed=None):
     """Two interleaving half circles in 2-d: class 0 the upper arc
     ``(cos t, sin t)``, class 1 the lower arc ``(1 - cos t, 1/2 - sin t)``,
     ``t`` in ``[0, pi]``, plus Gaussian noise of std `noise`. Returns ``(X, y)``.
+
+    >>> X, y = make_moons(100, noise=0.1, seed=0)
+    >>> X.shape, np.bincount(y).tolist()
+    ((100, 2), [50, 50])
     """
     n_upper, n_lower = _split_counts(n_samples, 2, "make_moons")
     rng = generator_from(seed)
@@ -206,6 +210,10 @@ def make_spirals(n_samples=300, n_classes=3, noise=0.2, turns=1.0, shuffle=True,
     linear classifier cannot separate). Arm ``k`` has radius growing from 0
     to 1 and angle ``2 pi turns r + 2 pi k / n_classes``, plus Gaussian noise
     of std `noise` on the angle. Returns ``(X, y)``.
+
+    >>> X, y = make_spirals(300, n_classes=3, seed=0)
+    >>> X.shape, np.bincount(y).tolist()
+    ((300, 2), [100, 100, 100])
     """
     counts = _split_counts(n_samples, n_classes, "make_spirals")
     rng = generator_from(seed)
@@ -223,6 +231,10 @@ def make_blobs(n_samples=100, centers=3, n_features=2, cluster_std=1.0, center_b
     """Gaussian clusters: `centers` is a number of clusters (centres drawn
     uniformly in `center_box`) or an array of centres; each point is its
     centre plus N(0, cluster_std^2) noise. Returns ``(X, y)``.
+
+    >>> X, y = make_blobs(100, centers=3, seed=0)
+    >>> X.shape, np.bincount(y).tolist()
+    ((100, 2), [34, 33, 33])
     """
     rng = generator_from(seed)
     if isinstance(centers, (int, np.integer)):
