@@ -7,84 +7,99 @@
   var id = "__PLAYER_ID__";
   var data = window["AGC_PLAYER_DATA_" + id];
   var here = document.currentScript;
-  var player = (here && here.closest && here.closest(".agc-player")) || document.getElementById(id);
-  if (!player || !data || player.getAttribute("data-agc-ready")) { return; }
-  player.setAttribute("data-agc-ready", "1");
-  var frames = data.frames;
-  var last = frames.length - 1;
-  var cache = {};
-  function element(elementId) {
-    if (!(elementId in cache)) { cache[elementId] = player.querySelector('[id="' + elementId + '"]'); }
-    return cache[elementId];
+  var tries = 0;
+  function find() {
+    return (here && here.closest && here.closest(".agc-player")) || document.getElementById(id);
   }
-  var slider = player.querySelector(".agc-controls input");
-  var counter = player.querySelector(".agc-counter");
-  var explain = player.querySelector(".agc-explain");
-  var buttons = {};
-  Array.prototype.forEach.call(player.querySelectorAll("[data-go]"), function (b) { buttons[b.getAttribute("data-go")] = b; });
-  var marked = [];
-  var current = 0;
-  function mark(ids, cls) {
-    ids.forEach(function (elementId) {
-      var el = element(elementId);
-      if (el) { el.classList.add(cls); marked.push([el, cls]); }
-    });
-  }
-  var graph = player.querySelector(".agc-graph");
-  function centre(elementId) {
-    // a big graph is shown at its natural size in a scrolling box: bring the step into view
-    var el = elementId && element(elementId);
-    if (!el || graph.scrollWidth <= graph.clientWidth && graph.scrollHeight <= graph.clientHeight) { return; }
-    var view = graph.getBoundingClientRect(), spot = el.getBoundingClientRect();
-    graph.scrollLeft += (spot.left + spot.width / 2) - (view.left + view.width / 2);
-    graph.scrollTop += (spot.top + spot.height / 2) - (view.top + view.height / 2);
-  }
-  function show(k) {
-    k = Math.max(0, Math.min(last, k));
-    current = k;
-    marked.forEach(function (m) { m[0].classList.remove(m[1]); });
-    marked = [];
-    var texts = {};
-    var key;
-    for (key in data.initial) { texts[key] = data.initial[key]; }
-    for (var j = 0; j <= k; j++) { for (key in frames[j].t) { texts[key] = frames[j].t[key]; } }
-    for (key in texts) {
-      var el = element(key);
-      if (el) {
-        el.textContent = texts[key];
-        el.classList.toggle("agc-pending", texts[key].indexOf("not computed") >= 0);
-      }
+  function start() {
+    var player = find();
+    if (!player) {
+      // some front ends run output scripts before attaching the output to the page: wait for it
+      if (tries++ < 100) { setTimeout(start, 50); }
+      return;
     }
-    var frame = frames[k];
-    mark(frame.r, "agc-receive");
-    mark(frame.c, "agc-current");
-    mark(frame.e, "agc-edge");
-    explain.textContent = frame.x;
-    centre(frame.c[0] || frame.r[0]);
-    slider.value = String(k);
-    counter.textContent = k === 0 ? "start (" + last + " steps)" : "step " + k + " of " + last;
-    buttons.first.disabled = buttons.prev.disabled = k === 0;
-    buttons.next.disabled = buttons.last.disabled = k === last;
-    player.setAttribute("data-frame", String(k));
+    if (!data || player.getAttribute("data-agc-ready")) { return; }
+    player.setAttribute("data-agc-ready", "1");
+    run(player);
   }
-  var moves = {
-    first: function () { return 0; }, prev: function () { return current - 1; },
-    next: function () { return current + 1; }, last: function () { return last; }
-  };
-  Object.keys(buttons).forEach(function (name) {
-    buttons[name].addEventListener("click", function () { show(moves[name]()); });
-  });
-  slider.addEventListener("input", function () { show(parseInt(slider.value, 10)); });
-  var keys = { ArrowLeft: "prev", ArrowRight: "next", Home: "first", End: "last" };
-  player.addEventListener("keydown", function (event) {
-    var name = keys[event.key];
-    if (!name || event.target === slider) { return; }
-    event.preventDefault();
-    event.stopPropagation();  // keep notebook shortcuts from also acting on the key
-    show(moves[name]());
-  });
-  player.querySelector(".agc-controls").style.display = "";
-  explain.style.display = "";
-  player.querySelector(".agc-steps").style.display = "none";
-  show(0);
+  function run(player) {
+    var frames = data.frames;
+    var last = frames.length - 1;
+    var cache = {};
+    function element(elementId) {
+      if (!(elementId in cache)) { cache[elementId] = player.querySelector('[id="' + elementId + '"]'); }
+      return cache[elementId];
+    }
+    var slider = player.querySelector(".agc-controls input");
+    var counter = player.querySelector(".agc-counter");
+    var explain = player.querySelector(".agc-explain");
+    var buttons = {};
+    Array.prototype.forEach.call(player.querySelectorAll("[data-go]"), function (b) { buttons[b.getAttribute("data-go")] = b; });
+    var marked = [];
+    var current = 0;
+    function mark(ids, cls) {
+      ids.forEach(function (elementId) {
+        var el = element(elementId);
+        if (el) { el.classList.add(cls); marked.push([el, cls]); }
+      });
+    }
+    var graph = player.querySelector(".agc-graph");
+    function centre(elementId) {
+      // a big graph is shown at its natural size in a scrolling box: bring the step into view
+      var el = elementId && element(elementId);
+      if (!el || graph.scrollWidth <= graph.clientWidth && graph.scrollHeight <= graph.clientHeight) { return; }
+      var view = graph.getBoundingClientRect(), spot = el.getBoundingClientRect();
+      graph.scrollLeft += (spot.left + spot.width / 2) - (view.left + view.width / 2);
+      graph.scrollTop += (spot.top + spot.height / 2) - (view.top + view.height / 2);
+    }
+    function show(k) {
+      k = Math.max(0, Math.min(last, k));
+      current = k;
+      marked.forEach(function (m) { m[0].classList.remove(m[1]); });
+      marked = [];
+      var texts = {};
+      var key;
+      for (key in data.initial) { texts[key] = data.initial[key]; }
+      for (var j = 0; j <= k; j++) { for (key in frames[j].t) { texts[key] = frames[j].t[key]; } }
+      for (key in texts) {
+        var el = element(key);
+        if (el) {
+          el.textContent = texts[key];
+          el.classList.toggle("agc-pending", texts[key].indexOf("not computed") >= 0);
+        }
+      }
+      var frame = frames[k];
+      mark(frame.r, "agc-receive");
+      mark(frame.c, "agc-current");
+      mark(frame.e, "agc-edge");
+      explain.textContent = frame.x;
+      centre(frame.c[0] || frame.r[0]);
+      slider.value = String(k);
+      counter.textContent = k === 0 ? "start (" + last + " steps)" : "step " + k + " of " + last;
+      buttons.first.disabled = buttons.prev.disabled = k === 0;
+      buttons.next.disabled = buttons.last.disabled = k === last;
+      player.setAttribute("data-frame", String(k));
+    }
+    var moves = {
+      first: function () { return 0; }, prev: function () { return current - 1; },
+      next: function () { return current + 1; }, last: function () { return last; }
+    };
+    Object.keys(buttons).forEach(function (name) {
+      buttons[name].addEventListener("click", function () { show(moves[name]()); });
+    });
+    slider.addEventListener("input", function () { show(parseInt(slider.value, 10)); });
+    var keys = { ArrowLeft: "prev", ArrowRight: "next", Home: "first", End: "last" };
+    player.addEventListener("keydown", function (event) {
+      var name = keys[event.key];
+      if (!name || event.target === slider) { return; }
+      event.preventDefault();
+      event.stopPropagation();  // keep notebook shortcuts from also acting on the key
+      show(moves[name]());
+    });
+    player.querySelector(".agc-controls").style.display = "";
+    explain.style.display = "";
+    player.querySelector(".agc-steps").style.display = "none";
+    show(0);
+  }
+  start();
 })();

@@ -165,3 +165,26 @@ def test_without_javascript_the_steps_are_listed(browser, tmp_path):
     assert page.is_visible(".agc-steps") and not page.is_visible(".agc-controls")
     assert "dL/da += dL/de * de/da = -2.0 * -3.0 = 6.0" in page.text_content(".agc-steps")
     context.close()
+
+
+def test_player_started_before_its_output_is_attached(page):
+    """Classic Jupyter runs output scripts (without document.currentScript)
+    before attaching the output to the page; the player waits for it."""
+    L, v = lecture_graph()
+    fragment = BackpropStepper(L)._repr_html_()
+    page.set_content("<html><body><div id='host'></div></body></html>")
+    page.evaluate(
+        """html => {
+            const detached = document.createElement('div');
+            detached.innerHTML = html;
+            for (const old of detached.querySelectorAll('script')) {
+                (0, eval)(old.textContent);  // global eval: no currentScript, output not in the page yet
+            }
+            setTimeout(() => document.getElementById('host').appendChild(detached), 120);
+        }""",
+        fragment,
+    )
+    player = page.get_attribute(".agc-player", "id")
+    page.wait_for_selector(f"#{player}[data-agc-ready]")
+    page.click(f"#{player} [data-go=last]")
+    assert box_text(page, player, v["b"]) == "grad -4.0"
