@@ -38,6 +38,7 @@ from .viz import (
     format_number,
     render_source,
     rule_for_input,
+    values_text,
     write_atomic,
 )
 
@@ -328,7 +329,7 @@ class BackpropStepper:
             return NO_GRAD
         if data is None:
             return NOT_COMPUTED
-        return "grad " + describe_array(data, self.digits, one_line=True)[0]
+        return "grad " + values_text(data, self.digits)
 
     def _frames(self):
         """Frame 0 (before the first step) and one frame per step: the ids to

@@ -74,6 +74,13 @@ def describe_array(array, digits=4, small=6, one_line=False):
     return lines
 
 
+def values_text(array, digits=4):
+    """One line for a grad (or a value whose shape is shown elsewhere): the
+    number, the values when few, else min / mean / max; no shape or dtype."""
+    lines = describe_array(array, digits)
+    return " ".join(line.strip() for line in (lines if len(lines) == 1 else lines[1:]))
+
+
 NOT_COMPUTED = "grad: not computed yet"
 NO_GRAD = "no grad (constant)"
 
@@ -84,7 +91,7 @@ def grad_text(value, digits=4):
         return NO_GRAD
     if value.grad is None:
         return NOT_COMPUTED
-    return "grad " + describe_array(value.grad, digits, one_line=True)[0]
+    return "grad " + values_text(value.grad, digits)
 
 
 # Operations drawn as a symbol in their small node (the rest show their name).
