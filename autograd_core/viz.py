@@ -287,7 +287,7 @@ _RECORD_SPECIAL = re.compile(r'([{}|<>"\\])')
 
 def _field(lines):
     """One field of a record label: special characters escaped, lines centred."""
-    return "\\n".join(_RECORD_SPECIAL.sub(r"\\\1", line) for line in lines)
+    return "\\n".join(_RECORD_SPECIAL.sub(r"\\\1", " ".join(line.splitlines())) for line in lines)
 
 
 def rule_for_input(op, i, n_inputs):
