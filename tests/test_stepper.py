@@ -220,3 +220,17 @@ def test_player_html_is_self_contained_with_one_frame_per_step(tmp_path):
     path = stepper.save_html(tmp_path / "player.html")
     page = path.read_text()
     assert page.startswith("<!DOCTYPE html>") and "<svg" in page and "grad 6.0" in page
+
+
+def test_last_frame_shows_exactly_the_grads_backward_leaves():
+    loss, leaves = mlp_loss(seed=5)
+    leaves[1].grad = np.full((3, 4), 0.5)  # a leftover grad: the player must show the accumulated one
+    stepper = BackpropStepper(loss)
+    _, frames = stepper._frames()
+    shown = {}
+    for frame in frames:
+        shown.update(frame["t"])
+    stepper.finish()
+    for value in stepper.values:
+        if value.requires_grad:
+            assert shown[id(value)] == ag.viz.grad_text(value), stepper.names[id(value)]
