@@ -225,3 +225,264 @@ def test_output_dir_refuses_a_file(tmp_path):
     with pytest.raises(AppError, match="is a file"):
         prepare_output_dir(tmp_path / "f")
     assert prepare_output_dir(tmp_path / "new" / "run").is_dir()
+
+
+# --------------------------------------------------------------------------
+# End to end: `train` and `graph` on a small budget
+# --------------------------------------------------------------------------
+_VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+
+
+def assert_well_formed_html(text):
+    """Every non-void element is closed in order; nothing is fetched from elsewhere."""
+    from html.parser import HTMLParser
+
+    class Checker(HTMLParser):
+        def __init__(self):
+            super().__init__(convert_charrefs=True)
+            self.open, self.tags = [], set()
+
+        def handle_starttag(self, tag, attrs):
+            self.tags.add(tag)
+            attributes = dict(attrs)
+            assert not (tag in ("script", "img", "iframe") and attributes.get("src")), f"<{tag}> loads {attributes['src']}"
+            assert not (tag == "link" and attributes.get("href")), "<link> loads an external file"
+            if tag not in _VOID:
+                self.open.append(tag)
+
+        def handle_startendtag(self, tag, attrs):
+            self.tags.add(tag)
+
+        def handle_endtag(self, tag):
+            if tag in _VOID:
+                return
+            assert self.open and self.open[-1] == tag, f"</{tag}> closes <{self.open[-1] if self.open else None}>"
+            self.open.pop()
+
+    checker = Checker()
+    checker.feed(text)
+    checker.close()
+    assert checker.open == [], f"unclosed elements: {checker.open}"
+    return checker.tags
+
+
+def assert_svg(path):
+    root = ET.parse(path).getroot()
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
+    return root
+
+
+def assert_png(path):
+    import matplotlib.image
+
+    data = Path(path).read_bytes()
+    assert data[:8] == PNG_SIGNATURE
+    image = matplotlib.image.imread(path)
+    assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
+    assert image[..., :3].std() > 0.01  # not a blank canvas
+    return image
+
+
+def _quiet_run(**options):
+    from autograd_core.app.report import QuietReporter
+    from autograd_core.app.train import TrainConfig, run
+    import io
+
+    stream = io.StringIO()
+    return run(TrainConfig(**options), QuietReporter(stream)), stream.getvalue()
+
+
+@pytest.fixture(scope="module")
+def iris_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("iris")
+    result, printed = _quiet_run(out=str(out), epochs=12, patience=3, seed=1)
+    return result, printed, out
+
+
+def test_train_writes_every_file_and_prints_the_folder(iris_run):
+    result, printed, out = iris_run
+    assert printed.strip() == str(out)
+    expected = {"weights", "run settings", "metrics", "curves", "graph", "backprop player"}
+    assert set(result.files) == expected  # four features: no decision-region plot
+    for path in result.files.values():
+        assert Path(path).parent == out and Path(path).stat().st_size > 0
+    assert not [name for name in os.listdir(out) if name.endswith(".tmp") or ".tmp." in name]
+
+
+def test_weights_reload_and_predict_the_same(iris_run):
+    import nn
+
+    from autograd_core import Value, no_grad
+    from autograd_core.app.train import load_run
+
+    result, _, out = iris_run
+    state = nn.load(out / "model.npz")
+    assert list(state) == list(result.model.state_dict())
+    model, settings = load_run(out)
+    raw = result.dataset.X
+    X = (raw - np.array(settings["data"]["mean"])) / np.array(settings["data"]["std"])
+    result.model.eval()
+    with no_grad():
+        expected = result.model(Value(X, requires_grad=False)).data
+        reloaded = model(Value(X, requires_grad=False)).data
+    np.testing.assert_array_equal(reloaded, expected)
+    assert settings["data"]["classes"] == ["setosa", "versicolor", "virginica"]
+    # and the predictions are those of a trained model, not of a random one
+    assert (expected.argmax(axis=1) == result.dataset.y).mean() > 0.8
+
+
+def test_metrics_csv_parses_and_matches_the_history(iris_run):
+    import csv
+
+    result, _, out = iris_run
+    rows = list(csv.DictReader((out / "metrics.csv").open()))
+    assert [int(row["epoch"]) for row in rows] == list(range(1, len(result.history) + 1))
+    for row, kept in zip(rows, result.history):
+        for key in ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr"):
+            assert float(row[key]) == pytest.approx(kept[key], rel=1e-5)
+        assert 0 <= float(row["train_accuracy"]) <= 1 and float(row["train_loss"]) > 0
+    # the loss falls during training
+    assert float(rows[-1]["train_loss"]) < float(rows[0]["train_loss"])
+
+
+def test_early_stopping_keeps_the_best_epochs_weights(iris_run):
+    result, _, _ = iris_run
+    if result.best_epoch is None:
+        pytest.skip("no validation loss was recorded")
+    best = result.history[result.best_epoch - 1]
+    assert best["val_loss"] == min(row["val_loss"] for row in result.history)
+    assert result.final["val_loss"] == pytest.approx(best["val_loss"], rel=1e-9)
+
+
+def test_graph_svg_has_module_clusters_and_player_html_is_self_contained(iris_run):
+    _, _, out = iris_run
+    svg = assert_svg(out / "graph.svg")
+    titles = [element.text for element in svg.iter("{http://www.w3.org/2000/svg}title")]
+    assert any(title and title.startswith("cluster") for title in titles)
+    text = "".join(svg.itertext())
+    assert "loss" in text and "0.weight" in text
+    tags = assert_well_formed_html((out / "backprop.html").read_text(encoding="utf-8"))
+    assert {"html", "svg", "script"} <= tags
+
+
+def test_curves_png_opens(iris_run):
+    _, _, out = iris_run
+    assert_png(out / "curves.png")
+
+
+def test_csv_two_feature_run_draws_decision_regions(tmp_path):
+    rng = np.random.default_rng(0)
+    X = np.concatenate([rng.normal(-2, 0.5, (30, 2)), rng.normal(2, 0.5, (30, 2))])
+    labels = ["left"] * 30 + ["right"] * 30
+    lines = ["width,kind,height"] + [f"{x:.4f},{k},{y:.4f}" for (x, y), k in zip(X, labels)]
+    (tmp_path / "two.csv").write_text("\n".join(lines) + "\n")
+    result, _ = _quiet_run(csv=str(tmp_path / "two.csv"), label="kind", out=str(tmp_path / "run"), epochs=8,
+                           hidden=[4], batchnorm=True, dropout=0.1, optimizer="sgd", schedule="plateau")
+    assert result.dataset.feature_names == ["width", "height"]
+    assert result.final["val_accuracy"] == 1.0  # two well-separated blobs
+    image = assert_png(result.files["decision regions"])
+    assert image.shape[1] > 300
+
+
+def test_every_optimizer_and_schedule_is_wired():
+    import optim
+
+    from autograd_core import Value
+    from autograd_core.app.train import DEFAULT_LR, TrainConfig, _build_optimizer, _build_schedule
+
+    for name, cls in [("sgd", optim.SGD), ("adam", optim.Adam), ("adamw", optim.AdamW), ("rmsprop", optim.RMSprop),
+                      ("adagrad", optim.Adagrad), ("adadelta", optim.Adadelta)]:
+        opt = _build_optimizer(TrainConfig(optimizer=name), [Value(np.ones(2))])
+        assert type(opt) is cls and opt.param_groups[0]["lr"] == DEFAULT_LR[name]
+    sgd = _build_optimizer(TrainConfig(optimizer="sgd", lr=0.3), [Value(np.ones(2))])
+    assert sgd.param_groups[0]["lr"] == 0.3 and sgd.param_groups[0]["momentum"] == 0.9
+    with pytest.raises(AppError, match="--momentum applies to sgd and rmsprop"):
+        _build_optimizer(TrainConfig(optimizer="adam", momentum=0.5), [Value(np.ones(2))])
+    for schedule, cls in [("step", optim.lr_scheduler.StepLR), ("exponential", optim.lr_scheduler.ExponentialLR),
+                          ("cosine", optim.lr_scheduler.CosineAnnealingLR),
+                          ("plateau", optim.lr_scheduler.ReduceLROnPlateau)]:
+        opt = _build_optimizer(TrainConfig(), [Value(np.ones(2))])
+        assert type(_build_schedule(TrainConfig(schedule=schedule, epochs=30), opt)) is cls
+    # the exponential schedule ends at a hundredth of the starting rate
+    opt = _build_optimizer(TrainConfig(lr=1.0), [Value(np.ones(2))])
+    scheduler = _build_schedule(TrainConfig(schedule="exponential", epochs=30), opt)
+    for _ in range(30):
+        opt.step()
+        scheduler.step()
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.01)
+
+
+@pytest.mark.slow
+def test_defaults_reach_95_percent_on_iris(tmp_path):
+    result, _ = _quiet_run(out=str(tmp_path))
+    assert result.final["val_accuracy"] >= 0.95
+    assert result.final["train_accuracy"] >= 0.95
+
+
+def test_bad_csv_through_the_command_line_exits_2_with_the_reason(tmp_path, capsys):
+    (tmp_path / "bad.csv").write_text("a,b,label\n1,2,x\n3,four,y\n")
+    status = cli.main(["train", "--csv", str(tmp_path / "bad.csv"), "--out", str(tmp_path / "run"), "--quiet"])
+    assert status == 2
+    err = capsys.readouterr().err
+    assert err.startswith("autograd-core: error:") and "row 3, column 'b': 'four' is not a number" in err
+    assert "Traceback" not in err
+
+
+def test_graph_command_writes_svg_html_and_the_lecture_gradients(tmp_path, capsys):
+    svg_path, html_path = tmp_path / "lecture.svg", tmp_path / "lecture.html"
+    status = cli.main(["graph", "e = a*b; d = e + c; L = d*f", "--set", "a=2", "--set", "b=-3", "--set", "c=10",
+                       "--set", "f=-2", "-o", str(svg_path), "--html", str(html_path)])
+    assert status == 0
+    out = capsys.readouterr().out
+    assert "L = -8; dL/da = 6, dL/db = -4, dL/dc = -2, dL/df = 4" in out
+    svg = assert_svg(svg_path)
+    text = " ".join(svg.itertext())
+    for name in ("a", "b", "e", "d", "L"):
+        assert name in text.split()
+    assert_well_formed_html(html_path.read_text(encoding="utf-8"))
+
+
+def test_graph_command_refuses_code_and_exits_2(tmp_path, capsys):
+    status = cli.main(["graph", "__import__('os').getcwd()", "--set", "a=1", "-o", str(tmp_path / "g.svg")])
+    assert status == 2
+    assert "is not allowed" in capsys.readouterr().err
+    assert not (tmp_path / "g.svg").exists()
+
+
+# --------------------------------------------------------------------------
+# Processes: the console entry, JSON lines, Ctrl-C
+# --------------------------------------------------------------------------
+def _app(*args, **popen):
+    return subprocess.Popen([sys.executable, "-m", "autograd_core", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **popen)
+
+
+def test_ctrl_c_stops_after_the_current_batch_and_writes_what_it_has(tmp_path):
+    out = tmp_path / "run"
+    process = _app("train", "--data", "spirals", "--samples", "600", "--epochs", "100000", "--patience", "0",
+                   "--batch-size", "8", "--out", str(out), "--jsonl")
+    events = []
+    deadline = time.monotonic() + 60
+    try:
+        for line in process.stdout:
+            events.append(json.loads(line))
+            if events[-1]["event"] == "epoch" and events[-1]["epoch"] >= 2:
+                process.send_signal(signal.SIGINT)
+                break
+            assert time.monotonic() < deadline, "no epoch within a minute"
+        rest, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    events += [json.loads(line) for line in rest.splitlines()]
+    assert process.returncode == 130, err
+    assert "Traceback" not in err
+    done = events[-1]
+    assert done["event"] == "done" and done["stopped"] == "interrupted"
+    epochs = [event for event in events if event["event"] == "epoch"]
+    assert done["epochs"] == len(epochs) >= 2
+    rows = (out / "metrics.csv").read_text().splitlines()
+    assert len(rows) == 1 + len(epochs)
+    for name in ("model.npz", "curves.png", "decision_regions.png", "graph.svg", "backprop.html"):
+        assert (out / name).stat().st_size > 0
+    assert_png(out / "decision_regions.png")

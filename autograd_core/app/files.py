@@ -12,7 +12,7 @@ import datetime as _dt
 import io
 import json
 import os
-import tempfile
+import secrets
 from pathlib import Path
 
 from .errors import AppError
@@ -29,8 +29,9 @@ def atomic_path(path):
     ...     Path(tmp).write_text("done")
     """
     path = Path(path)
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
-    os.close(handle)
+    # A fresh name, not a pre-created file (mkstemp would make it private, 0600):
+    # the writer creates it with the usual permissions.
+    tmp = str(path.with_name(f".{path.stem}.{os.getpid()}.{secrets.token_hex(4)}.tmp{path.suffix}"))
     try:
         yield tmp
         os.replace(tmp, path)

@@ -21,6 +21,8 @@ def graph_command(args, stream=None):
             raise AppError(f"--set {text!r}: {name!r} was already given a value ({variables[name]:g})")
         variables[name] = value
     root, leaves = build_graph(args.expression, variables)
+    if root.label is None:
+        root.label = "out"
     unused = sorted(set(variables) - _names_used(root))
     if unused:
         print(f"note: --set {', '.join(unused)} not used in the expression", file=sys.stderr)
@@ -40,17 +42,18 @@ def graph_command(args, stream=None):
             raise AppError("expression: backward needs a single number as the result")
         root.backward(retain_graph=True)
     render_graph(root, output, format=graph_format)
-    print(f"graph          {output}", file=stream)
+    print(f"graph           {output}", file=stream)
     if args.html:
         from .. import BackpropStepper
 
         fresh_root, _ = build_graph(args.expression, variables)  # the player runs its own backward
+        fresh_root.label = root.label
         BackpropStepper(fresh_root).save_html(args.html)
         print(f"backprop player {args.html}", file=stream)
     value = float(root.data)
-    grads = ", ".join(f"d{root.label or 'out'}/d{name} = {float(leaf.grad):.6g}" for name, leaf in leaves.items()
+    grads = ", ".join(f"d{root.label}/d{name} = {float(leaf.grad):.6g}" for name, leaf in leaves.items()
                       if leaf.grad is not None)
-    print(f"{root.label or 'result'} = {value:.6g}" + (f"; {grads}" if grads else ""), file=stream)
+    print(f"{root.label} = {value:.6g}" + (f"; {grads}" if grads else ""), file=stream)
     return 0
 
 

@@ -33,7 +33,7 @@ import numpy as np
 
 from .data import BUILTIN, Dataset, load_csv, split_and_standardise
 from .errors import AppError
-from .files import atomic_path, prepare_output_dir, write_csv, write_json
+from .files import prepare_output_dir, write_csv, write_json
 from .report import make_reporter
 
 DEFAULT_LR = {"sgd": 0.1, "adagrad": 0.1, "adadelta": 1.0, "adam": 0.01, "adamw": 0.01, "rmsprop": 0.01}
@@ -119,19 +119,20 @@ def _libraries():
 
 def _load_builtin(name, samples, seed):
     nn, _ = _libraries()
-    loaders = {"iris": nn.data.load_iris, "moons": nn.data.make_moons,
-               "spirals": nn.data.make_spirals, "blobs": nn.data.make_blobs}
-    kwargs = {} if name == "iris" else {"seed": seed}
-    if samples is not None:
-        if name == "iris":
+    if name == "iris":
+        if samples is not None:
             raise AppError("--samples: iris has its own 150 examples; --samples is for moons, spirals and blobs")
-        kwargs["n_samples"] = samples
-    loaded = loaders[name](**kwargs)
-    X, y = np.asarray(loaded[0], dtype=np.float64), np.asarray(loaded[1]).astype(np.int64)
-    feature_names = getattr(loaded, "feature_names", None) or [f"x{i + 1}" for i in range(X.shape[1])]
-    class_names = getattr(loaded, "class_names", None) or getattr(loaded, "target_names", None)
-    class_names = list(class_names) if class_names is not None else [str(k) for k in range(int(y.max()) + 1)]
-    return Dataset(X, y, list(feature_names), class_names, name=name)
+        iris = nn.data.load_iris()
+        return Dataset(iris.X, iris.y, iris.feature_names, iris.target_names, name="iris")
+    samples = 300 if samples is None else samples
+    generated = {
+        "moons": lambda: nn.data.make_moons(samples, noise=0.2, seed=seed),
+        "spirals": lambda: nn.data.make_spirals(samples, n_classes=3, noise=0.2, seed=seed),
+        "blobs": lambda: nn.data.make_blobs(samples, centers=3, seed=seed),
+    }
+    X, y = generated[name]()
+    classes = [f"class {k}" for k in range(int(y.max()) + 1)]
+    return Dataset(np.asarray(X, dtype=np.float64), np.asarray(y, dtype=np.int64), ["x1", "x2"], classes, name=name)
 
 
 def build_model(sizes, activation, batchnorm, dropout):
@@ -155,6 +156,8 @@ def _build_optimizer(config, parameters):
 
 
 def _build_schedule(config, optimizer):
+    if config.schedule == "none":
+        return None
     _, optim = _libraries()
     schedulers = optim.lr_scheduler
     if config.schedule == "step":
@@ -165,16 +168,24 @@ def _build_schedule(config, optimizer):
         return schedulers.CosineAnnealingLR(optimizer, T_max=config.epochs)
     if config.schedule == "plateau":
         return schedulers.ReduceLROnPlateau(optimizer, mode="min", factor=0.5, patience=5)
-    return None
+    raise AppError(f"--schedule {config.schedule!r}: choose none, step, exponential, cosine or plateau")
 
 
 def _current_lr(optimizer):
     return float(optimizer.param_groups[0]["lr"])
 
 
-def _early_stopping(patience, model):
+def _early_stopping(patience):
+    """Decides when the validation loss has stopped improving. The run keeps
+    the best state dict itself, so batch-norm running statistics come back
+    with the weights."""
     _, optim = _libraries()
     return optim.EarlyStopping(patience=patience, min_delta=0.0, mode="min")
+
+
+def _best_epoch(early):
+    """The best epoch so far, 1-based (EarlyStopping counts its steps from 0)."""
+    return None if early.best_epoch is None else early.best_epoch + 1
 
 
 # ==========================================================================
@@ -260,7 +271,7 @@ def run(config, reporter=None):
     optimizer = _build_optimizer(config, list(model.parameters()))
     schedule = _build_schedule(config, optimizer)
     loss_fn = nn.CrossEntropyLoss()
-    early = _early_stopping(config.patience, model) if (has_val and config.patience > 0) else None
+    early = _early_stopping(config.patience) if (has_val and config.patience > 0) else None
 
     n_train = len(split.X_train)
     batches = -(-n_train // config.batch_size)
@@ -272,7 +283,7 @@ def run(config, reporter=None):
     reporter.event("start", data=dataset.name, train_examples=n_train, val_examples=len(split.X_val),
                    features=dataset.X.shape[1], classes=dataset.class_names, sizes=sizes, out=str(out_dir))
 
-    history, stopped, best_epoch = [], "finished", None
+    history, stopped, best_epoch, best_state = [], "finished", None, None
     stop = _StopRequest()
     reporter.start(config.epochs, batches)
     try:
@@ -316,15 +327,19 @@ def run(config, reporter=None):
                 monitored = row["val_loss"] if has_val else row["train_loss"]
                 if schedule is not None:
                     schedule.step(monitored) if config.schedule == "plateau" else schedule.step()
-                if early is not None and early.step(monitored, model.parameters()):
-                    stopped = "early"
-                    break
+                if early is not None:
+                    should_stop = early.step(monitored)
+                    if _best_epoch(early) == epoch:
+                        best_state = _copy_state(model)
+                    if should_stop:
+                        stopped = "early"
+                        break
     finally:
         reporter.close()
 
-    if early is not None and early.best_epoch is not None:
-        early.restore(model.parameters())
-        best_epoch = early.best_epoch
+    if best_state is not None:
+        model.load_state_dict(best_state)
+        best_epoch = _best_epoch(early)
     if stopped == "early":
         reporter.info(f"Early stopping: no better validation loss for {config.patience} epochs; "
                       f"kept the weights of epoch {best_epoch}")
@@ -358,8 +373,7 @@ def write_outputs(out_dir, config, dataset, split, model, loss_fn, history, best
 
     files = {}
     path = out_dir / FILE_NAMES["weights"]
-    with atomic_path(path) as tmp:
-        nn.save(model.state_dict(), tmp)
+    nn.save(model.state_dict(), path)  # nn.save writes atomically itself
     files["weights"] = path
 
     settings = {
@@ -397,7 +411,7 @@ def _write_graph_and_player(out_dir, split, model, loss_fn, batch_size):
     """
     import autograd_core as ag
 
-    state = {name: np.array(value, copy=True) for name, value in _state_arrays(model).items()}
+    state = _copy_state(model)
     files = {}
     try:
         model.train()
@@ -408,7 +422,7 @@ def _write_graph_and_player(out_dir, split, model, loss_fn, batch_size):
         model.zero_grad()
         loss.backward(retain_graph=True)
         path = out_dir / FILE_NAMES["graph"]
-        ag.render_graph(loss, path, format="svg")
+        ag.render_graph(loss, path, format="svg", direction="TB")  # top to bottom: layers read downwards
         files["graph"] = path
 
         model.eval()
@@ -425,8 +439,9 @@ def _write_graph_and_player(out_dir, split, model, loss_fn, batch_size):
     return files
 
 
-def _state_arrays(model):
-    return {name: (value.data if hasattr(value, "data") else value) for name, value in model.state_dict().items()}
+def _copy_state(model):
+    """A state dict whose arrays do not change when the model trains on."""
+    return {name: np.array(getattr(value, "data", value), copy=True) for name, value in model.state_dict().items()}
 
 
 def load_run(out_dir):
