@@ -96,6 +96,16 @@
       event.stopPropagation();  // keep notebook shortcuts from also acting on the key
       show(moves[name]());
     });
+    // a graph up to 1.6 times wider than the player is scaled to fit; a bigger one keeps its
+    // size and scrolls (the zoom button switches)
+    var zoom = player.querySelector("[data-zoom]");
+    var svg = graph.querySelector("svg");
+    function fit(on) {
+      graph.classList.toggle("agc-fit", on);
+      zoom.textContent = on ? "actual size" : "fit to width";
+    }
+    zoom.addEventListener("click", function () { fit(!graph.classList.contains("agc-fit")); centre((frames[current].c[0] || frames[current].r[0])); });
+    fit(svg && svg.getBoundingClientRect().width <= graph.clientWidth * 1.6);
     player.querySelector(".agc-controls").style.display = "";
     explain.style.display = "";
     player.querySelector(".agc-steps").style.display = "none";

@@ -470,6 +470,7 @@ def _player_page(prefix, svg, data, stepper, standalone):
 <button type="button" data-go="next" title="next (&#x2192;)">next &rsaquo;</button>
 <button type="button" data-go="last" title="last (End)">last &raquo;</button>
 <span class="agc-counter"></span>
+<button type="button" data-zoom="1" title="scale the graph to the player's width, or show it at its size">fit to width</button>
 </div>
 <pre class="agc-explain" aria-live="polite" style="display:none"></pre>
 <ol class="agc-steps" start="0">{items}</ol>

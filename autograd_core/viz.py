@@ -691,14 +691,6 @@ def render_graph(root, path, format="svg", renderer="auto", **options):
     return write_atomic(path, render_source(graph.source, format, renderer))
 
 
-def svg_for_html(svg_text):
-    """SVG text ready to inline in HTML: without the XML prolog and DOCTYPE,
-    scaled down to fit its container."""
-    start = svg_text.find("<svg")
-    svg_text = svg_text[start:] if start >= 0 else svg_text
-    return re.sub(r"<svg\b", '<svg style="max-width:100%;height:auto"', svg_text, count=1)
-
-
 # --------------------------------------------------------------------------
 # Rich display of a Value in Jupyter
 # --------------------------------------------------------------------------
@@ -712,7 +704,8 @@ def _value_repr_html(self):
         svg = draw_graph(self).to_svg()
     except RendererNotFoundError as exc:
         return text + f"<pre style='color:#a33'>{html.escape(str(exc))}</pre>"
-    return text + f"<div style='overflow:auto'>{svg_for_html(svg)}</div>"
+    # natural size in a scrolling box: a wide graph scaled to the cell's width would be unreadable
+    return text + f"<div style='overflow:auto;max-height:80vh'>{svg[svg.find('<svg'):]}</div>"
 
 
 Value._repr_html_ = _value_repr_html

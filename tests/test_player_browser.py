@@ -188,3 +188,17 @@ def test_player_started_before_its_output_is_attached(page):
     page.wait_for_selector(f"#{player}[data-agc-ready]")
     page.click(f"#{player} [data-go=last]")
     assert box_text(page, player, v["b"]) == "grad -4.0"
+
+
+def test_small_graph_fits_and_zoom_button_switches(page, tmp_path):
+    L, v = lecture_graph()
+    page.set_viewport_size({"width": 1400, "height": 800})
+    page.goto(BackpropStepper(L).save_html(tmp_path / "zoom.html").as_uri())
+    player = page.get_attribute(".agc-player", "id")
+    graph = f"#{player} .agc-graph"
+    assert "agc-fit" in page.get_attribute(graph, "class")
+    width = page.eval_on_selector(f"{graph} svg", "svg => svg.getBoundingClientRect().width")
+    assert width <= page.eval_on_selector(graph, "g => g.clientWidth")
+    page.click(f"#{player} [data-zoom]")
+    assert "agc-fit" not in page.get_attribute(graph, "class")
+    assert page.text_content(f"#{player} [data-zoom]") == "fit to width"
