@@ -2,6 +2,8 @@
 parser, atomic files, and end-to-end runs of `train` and `graph` on a small budget."""
 
 import json
+import re
+import shlex
 import os
 import signal
 import subprocess
@@ -486,3 +488,44 @@ def test_ctrl_c_stops_after_the_current_batch_and_writes_what_it_has(tmp_path):
     for name in ("model.npz", "curves.png", "decision_regions.png", "graph.svg", "backprop.html"):
         assert (out / name).stat().st_size > 0
     assert_png(out / "decision_regions.png")
+
+
+# --------------------------------------------------------------------------
+# The README's quick start and cli section say what the app does
+# --------------------------------------------------------------------------
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def _cli_section():
+    text = README.read_text(encoding="utf-8")
+    start = text.index("<!-- section: cli (issue 6) -->")
+    return text[start:text.index("<!-- section:", start + 1)]
+
+
+def test_quick_start_installs_and_runs_the_main_job_and_shows_its_pictures():
+    text = README.read_text(encoding="utf-8")
+    quick_start = text[text.index("## Quick start"):]
+    first_command = re.search(r"```bash\n(.*?)\n", quick_start).group(1)
+    assert first_command.startswith("pip install") and "autograd-core train" in first_command
+    for picture in re.findall(r"\]\((docs/[^)]+)\)", text):
+        path = README.parent / picture
+        assert path.exists(), picture
+        assert_png(path) if picture.endswith(".png") else assert_svg(path)
+
+
+def test_readme_graph_example_prints_what_it_says(tmp_path, capsys):
+    section = _cli_section()
+    block = re.search(r"autograd-core graph (.*?)\n# (.*?)\n", section.replace("\\\n", " "), flags=re.S)
+    argv = shlex.split(block.group(1))
+    argv = [str(tmp_path / arg) if arg.endswith((".svg", ".html")) else arg for arg in argv]
+    assert cli.main(["graph", *argv]) == 0
+    assert block.group(2) in capsys.readouterr().out
+
+
+def test_readme_reload_example_runs(iris_run):
+    _, _, out = iris_run
+    code = re.findall(r"```python\n(.*?)```", _cli_section(), flags=re.S)[0]
+    code = re.sub(r'load_run\("[^"]+"\)', f"load_run({str(out)!r})", code)
+    namespace = {}
+    exec(compile(code, "README cli example", "exec"), namespace)
+    assert namespace["settings"]["data"]["classes"][0] == "setosa"
