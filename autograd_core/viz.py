@@ -28,6 +28,7 @@ from pathlib import Path
 import graphviz
 import numpy as np
 
+from . import engine
 from .engine import Value
 
 __all__ = ["draw_graph", "render_graph", "renderer_name", "RendererNotFoundError", "GraphDrawing"]
@@ -318,7 +319,7 @@ def _local_gradient_label(node, i, names, digits):
     op = node._op
     out_name, in_name = names[id(node)], names[id(node._inputs[i])]
     try:
-        local = op.local_gradient(i, node._data, [inp._data for inp in node._inputs], node._ctx, _array_math())
+        local = op.local_gradient(i, node._data, [inp._data for inp in node._inputs], node._ctx, engine.ARRAY_MATH)
     except Exception:  # e.g. the graph was freed by backward(): the op's context is gone
         return None
     if local is None:  # structural: show the rule for this input
@@ -328,12 +329,6 @@ def _local_gradient_label(node, i, names, digits):
         return f"d{out_name}/d{in_name} = {format_number(local, digits)}"
     # a tensor of local gradients is too long for an edge: show its rule
     return rule_for_input(op, i, len(node._inputs))
-
-
-def _array_math():
-    from .ops import ArrayMath
-
-    return ArrayMath
 
 
 class GraphDrawing(graphviz.Digraph):
@@ -414,8 +409,8 @@ def _build(root, direction="LR", show_grads=True, show_local_gradients=False, cl
     # the statements of each cluster, and of the top level (scope None)
     bodies = {}
 
-    def add(scope, statement_fn):
-        bodies.setdefault(scope, []).append(statement_fn)
+    def add(scope, statement):
+        bodies.setdefault(scope, []).append(statement)
 
     summary_ids = {}
     for key, group in members.items():
@@ -468,7 +463,6 @@ def _build(root, direction="LR", show_grads=True, show_local_gradients=False, cl
     for k, v in enumerate(values):
         if v._op is None:
             continue
-        head_part = part[k]
         head_individual = id(v) in layout.individual
         for i, inp in enumerate(v._inputs):
             tail = layout.box[id(inp)]
@@ -486,10 +480,10 @@ def _build(root, direction="LR", show_grads=True, show_local_gradients=False, cl
             key = (tail, head)
             entry = merged.get(key)
             if entry is None:
-                entry = merged[key] = [f"{p}q{len(merged)}", 0, head_part]
+                entry = merged[key] = [f"{p}q{len(merged)}", 0]
             entry[1] += 1
             layout.input_edge[(id(v), i)] = entry[0]
-    for (tail, head), (edge_id, count, _) in merged.items():
+    for (tail, head), (edge_id, count) in merged.items():
         attrs = {"id": edge_id, "style": "bold" if count > 1 else "solid"}
         if count > 1:
             attrs["label"] = f"×{count:,}"
