@@ -84,16 +84,32 @@
       first: function () { return 0; }, prev: function () { return current - 1; },
       next: function () { return current + 1; }, last: function () { return last; }
     };
-    Object.keys(buttons).forEach(function (name) {
-      buttons[name].addEventListener("click", function () { show(moves[name]()); });
+    var play = player.querySelector("[data-play]");
+    var timer = null;
+    function stop() {
+      if (timer !== null) { clearInterval(timer); timer = null; }
+      play.textContent = "play \u25B6";
+    }
+    play.addEventListener("click", function () {
+      if (timer !== null) { stop(); return; }
+      if (current === last) { show(0); }
+      play.textContent = "pause";
+      timer = setInterval(function () {
+        show(current + 1);
+        if (current === last) { stop(); }
+      }, 900);
     });
-    slider.addEventListener("input", function () { show(parseInt(slider.value, 10)); });
+    Object.keys(buttons).forEach(function (name) {
+      buttons[name].addEventListener("click", function () { stop(); show(moves[name]()); });
+    });
+    slider.addEventListener("input", function () { stop(); show(parseInt(slider.value, 10)); });
     var keys = { ArrowLeft: "prev", ArrowRight: "next", Home: "first", End: "last" };
     player.addEventListener("keydown", function (event) {
       var name = keys[event.key];
       if (!name || event.target === slider) { return; }
       event.preventDefault();
       event.stopPropagation();  // keep notebook shortcuts from also acting on the key
+      stop();
       show(moves[name]());
     });
     // a graph up to 1.6 times wider than the player is scaled to fit; a bigger one keeps its

@@ -469,6 +469,7 @@ def _player_page(prefix, svg, data, stepper, standalone):
 <input type="range" min="0" max="{len(steps) - 1}" value="0" step="1" aria-label="step">
 <button type="button" data-go="next" title="next (&#x2192;)">next &rsaquo;</button>
 <button type="button" data-go="last" title="last (End)">last &raquo;</button>
+<button type="button" data-play="1" title="step through by itself">play &#x25B6;</button>
 <span class="agc-counter"></span>
 <button type="button" data-zoom="1" title="scale the graph to the player's width, or show it at its size">fit to width</button>
 </div>

@@ -216,3 +216,14 @@ def test_player_drawn_by_the_webassembly_graphviz(page, tmp_path, monkeypatch):
     assert current_boxes(page, player) == [f"{player}_v{v['L']._id}"]
     page.click(f"#{player} [data-go=last]")
     assert [box_text(page, player, v[k]) for k in "abcf"] == ["grad 6.0", "grad -4.0", "grad -2.0", "grad 4.0"]
+
+
+def test_play_steps_through_by_itself_and_stops_at_the_end(page, tmp_path):
+    L, v = lecture_graph()
+    page.goto(BackpropStepper(L).save_html(tmp_path / "play.html").as_uri())
+    player = page.get_attribute(".agc-player", "id")
+    page.click(f"#{player} [data-play]")
+    assert page.text_content(f"#{player} [data-play]") == "pause"
+    page.wait_for_function(f"document.getElementById('{player}').getAttribute('data-frame') === '3'", timeout=10000)
+    page.wait_for_function(f"document.querySelector('#{player} [data-play]').textContent.startsWith('play')")
+    assert box_text(page, player, v["a"]) == "grad 6.0"
