@@ -304,7 +304,7 @@ def iris_run(tmp_path_factory):
 def test_train_writes_every_file_and_prints_the_folder(iris_run):
     result, printed, out = iris_run
     assert printed.strip() == str(out)
-    expected = {"weights", "run settings", "metrics", "curves", "graph", "backprop player"}
+    expected = {"weights", "settings", "metrics", "curves", "graph", "backprop_player"}
     assert set(result.files) == expected  # four features: no decision-region plot
     for path in result.files.values():
         assert Path(path).parent == out and Path(path).stat().st_size > 0
@@ -382,7 +382,7 @@ def test_csv_two_feature_run_draws_decision_regions(tmp_path):
                            hidden=[4], batchnorm=True, dropout=0.1, optimizer="sgd", schedule="plateau")
     assert result.dataset.feature_names == ["width", "height"]
     assert result.final["val_accuracy"] == 1.0  # two well-separated blobs
-    image = assert_png(result.files["decision regions"])
+    image = assert_png(result.files["decision_regions"])
     assert image.shape[1] > 300
 
 

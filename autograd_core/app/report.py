@@ -43,7 +43,7 @@ class Reporter:
         self.info(f"Wrote to {out_dir}:")
         width = max(len(name) for name in files)
         for name, path in files.items():
-            self.info(f"  {name:<{width}}  {path}")
+            self.info(f"  {name.replace('_', ' '):<{width}}  {path}")
 
 
 class BarReporter(Reporter):

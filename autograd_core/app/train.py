@@ -41,12 +41,12 @@ METRIC_COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accu
 
 FILE_NAMES = {
     "weights": "model.npz",
-    "run settings": "run.json",
+    "settings": "run.json",
     "metrics": "metrics.csv",
     "curves": "curves.png",
-    "decision regions": "decision_regions.png",
+    "decision_regions": "decision_regions.png",
     "graph": "graph.svg",
-    "backprop player": "backprop.html",
+    "backprop_player": "backprop.html",
 }
 
 
@@ -252,6 +252,8 @@ def run(config, reporter=None):
     nn, _ = _libraries()
     reporter = reporter or make_reporter()
     if config.csv is not None:
+        if config.samples is not None:
+            raise AppError("--samples sets the size of the generated data sets (moons, spirals, blobs), not of a --csv file")
         dataset = load_csv(config.csv, config.label)
     else:
         if config.label is not None:
@@ -277,8 +279,10 @@ def run(config, reporter=None):
     batches = -(-n_train // config.batch_size)
     reporter.info(f"{dataset.name}: {n_train} training / {len(split.X_val)} validation examples, "
                   f"{dataset.X.shape[1]} features, {dataset.num_classes} classes")
-    reporter.info(f"MLP {'-'.join(map(str, sizes))} ({config.activation}"
-                  f"{', batch norm' if config.batchnorm else ''}{f', dropout {config.dropout:g}' if config.dropout else ''}), "
+    layers = [config.activation] if config.hidden else ["no hidden layer"]
+    layers += (["batch norm"] if config.batchnorm and config.hidden else [])
+    layers += ([f"dropout {config.dropout:g}"] if config.dropout and config.hidden else [])
+    reporter.info(f"MLP {'-'.join(map(str, sizes))} ({', '.join(layers)}), "
                   f"{config.optimizer} lr={_current_lr(optimizer):g}, batch {config.batch_size}, up to {config.epochs} epochs")
     reporter.event("start", data=dataset.name, train_examples=n_train, val_examples=len(split.X_val),
                    features=dataset.X.shape[1], classes=dataset.class_names, sizes=sizes, out=str(out_dir))
@@ -385,7 +389,7 @@ def write_outputs(out_dir, config, dataset, split, model, loss_fn, history, best
         "training": {key: value for key, value in vars(config).items() if key != "out"},
         "epochs_run": len(history), "best_epoch": best_epoch,
     }
-    files["run settings"] = write_json(out_dir / FILE_NAMES["run settings"], settings)
+    files["settings"] = write_json(out_dir / FILE_NAMES["settings"], settings)
     files["metrics"] = write_csv(out_dir / FILE_NAMES["metrics"], history, METRIC_COLUMNS)
     if history:
         files["curves"] = plots.plot_curves(history, out_dir / FILE_NAMES["curves"], best_epoch=best_epoch,
@@ -393,9 +397,9 @@ def write_outputs(out_dir, config, dataset, split, model, loss_fn, history, best
     if dataset.X.shape[1] == 2:
         raw_train = split.X_train * split.std + split.mean
         raw_val = split.X_val * split.std + split.mean
-        files["decision regions"] = plots.plot_decision_regions(
+        files["decision_regions"] = plots.plot_decision_regions(
             lambda X: predict_classes(model, split.standardise(X)), raw_train, split.y_train, raw_val, split.y_val,
-            dataset.class_names, dataset.feature_names, out_dir / FILE_NAMES["decision regions"],
+            dataset.class_names, dataset.feature_names, out_dir / FILE_NAMES["decision_regions"],
             title=f"{dataset.name}: decision regions",
         )
     files.update(_write_graph_and_player(out_dir, split, model, loss_fn, config.batch_size))
@@ -430,9 +434,9 @@ def _write_graph_and_player(out_dir, split, model, loss_fn, batch_size):
         x_one = ag.Value(split.X_train[:1], requires_grad=False, label="x")
         loss_one = loss_fn(model(x_one), split.y_train[:1])
         loss_one.label = "loss"
-        path = out_dir / FILE_NAMES["backprop player"]
+        path = out_dir / FILE_NAMES["backprop_player"]
         ag.BackpropStepper(loss_one).save_html(path)
-        files["backprop player"] = path
+        files["backprop_player"] = path
     finally:
         model.zero_grad()
         model.load_state_dict(state)
@@ -457,7 +461,7 @@ def load_run(out_dir):
 
     nn, _ = _libraries()
     out_dir = Path(out_dir)
-    settings = json.loads((out_dir / FILE_NAMES["run settings"]).read_text(encoding="utf-8"))
+    settings = json.loads((out_dir / FILE_NAMES["settings"]).read_text(encoding="utf-8"))
     spec = settings["model"]
     model = build_model(spec["sizes"], spec["activation"], spec["batchnorm"], spec["dropout"])
     model.load_state_dict(nn.load(out_dir / FILE_NAMES["weights"]))
