@@ -128,7 +128,8 @@ def build_parser():
 
 
 def main(argv=None):
-    """Run the command line; returns the exit status (0 ok, 2 bad input, 130 interrupted).
+    """Run the command line; returns the exit status (0 ok, 1 training diverged,
+    2 bad input, 130 interrupted).
 
     >>> main(["graph", "a*b", "--set", "a=2", "--set", "b=3", "-o", "ab.svg"])   # doctest: +SKIP
     0

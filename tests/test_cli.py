@@ -529,3 +529,22 @@ def test_readme_reload_example_runs(iris_run):
     namespace = {}
     exec(compile(code, "README cli example", "exec"), namespace)
     assert namespace["settings"]["data"]["classes"][0] == "setosa"
+
+
+def test_a_nan_loss_stops_the_run_before_it_spoils_the_weights(tmp_path, monkeypatch):
+    import nn
+
+    calls = {"count": 0}
+
+    class LossTurningNaN(nn.CrossEntropyLoss):
+        def __call__(self, logits, target):
+            calls["count"] += 1
+            loss = super().__call__(logits, target)
+            return loss * float("nan") if calls["count"] > 20 else loss
+
+    monkeypatch.setattr(nn, "CrossEntropyLoss", LossTurningNaN)
+    result, _ = _quiet_run(out=str(tmp_path), epochs=50, patience=0)
+    assert result.stopped == "diverged"
+    assert 1 <= len(result.history) < 50
+    for name, value in result.model.state_dict().items():
+        assert np.isfinite(np.asarray(getattr(value, "data", value))).all(), name

@@ -102,7 +102,7 @@ def train_command(args):
     config = TrainConfig.from_args(args)
     reporter = make_reporter(quiet=args.quiet, jsonl=args.jsonl)
     result = run(config, reporter)
-    return 130 if result.stopped == "interrupted" else 0
+    return {"interrupted": 130, "diverged": 1}.get(result.stopped, 0)
 
 
 # ==========================================================================
@@ -303,13 +303,13 @@ def run(config, reporter=None):
                     xb, yb = split.X_train[index], split.y_train[index]
                     logits = model(ag.Value(xb, requires_grad=False))
                     loss = loss_fn(logits, yb)
+                    batch_loss = float(loss.data)
+                    if not np.isfinite(batch_loss):  # stop before a NaN step spoils the weights
+                        stopped = "diverged"
+                        break
                     optimizer.zero_grad()
                     loss.backward()
                     optimizer.step()
-                    batch_loss = float(loss.data)
-                    if not np.isfinite(batch_loss):
-                        stopped = "diverged"
-                        break
                     seen += len(index)
                     loss_sum += batch_loss * len(index)
                     correct += int((np.argmax(logits.data, axis=1) == yb).sum())
@@ -329,8 +329,10 @@ def run(config, reporter=None):
                 if stopped != "finished":
                     break
                 monitored = row["val_loss"] if has_val else row["train_loss"]
-                if schedule is not None:
-                    schedule.step(monitored) if config.schedule == "plateau" else schedule.step()
+                if config.schedule == "plateau":
+                    schedule.step(monitored)  # it watches the loss
+                elif schedule is not None:
+                    schedule.step()
                 if early is not None:
                     should_stop = early.step(monitored)
                     if _best_epoch(early) == epoch:
@@ -348,9 +350,12 @@ def run(config, reporter=None):
         reporter.info(f"Early stopping: no better validation loss for {config.patience} epochs; "
                       f"kept the weights of epoch {best_epoch}")
     elif stopped == "diverged":
-        reporter.info(f"Stopped: the loss became NaN or infinite in epoch {len(history) + 1}; try a smaller --lr")
+        reporter.info(f"Stopped: the loss became NaN or infinite in epoch {len(history) + 1}; "
+                      f"try a smaller --lr")
     elif stopped == "interrupted":
         reporter.info(f"Interrupted in epoch {len(history)}; writing what there is")
+    if best_epoch is not None and stopped in ("diverged", "interrupted"):
+        reporter.info(f"Kept the weights of the best epoch so far, {best_epoch}")
 
     final = {}
     if history:
@@ -358,9 +363,12 @@ def run(config, reporter=None):
         if has_val:
             final["val_loss"], final["val_accuracy"] = _evaluate(model, loss_fn, split.X_val, split.y_val)
     files = write_outputs(out_dir, config, dataset, split, model, loss_fn, history, best_epoch, sizes)
-    summary = (f"Final accuracy: training {final.get('train_accuracy', float('nan')):.1%}"
-               + (f", validation {final['val_accuracy']:.1%}" if "val_accuracy" in final else "")
-               + f" after {len(history)} epochs" + (f" (best epoch {best_epoch})" if best_epoch else ""))
+    if history:
+        summary = (f"Final accuracy: training {final['train_accuracy']:.1%}"
+                   + (f", validation {final['val_accuracy']:.1%}" if "val_accuracy" in final else "")
+                   + f" after {len(history)} epochs" + (f" (best epoch {best_epoch})" if best_epoch else ""))
+    else:
+        summary = "No epoch was completed; the weights are the initial ones"
     reporter.event("done", stopped=stopped, epochs=len(history), best_epoch=best_epoch, out=str(out_dir),
                    files={name: str(path) for name, path in files.items()}, **final)
     reporter.finished(out_dir, files, summary)
