@@ -140,6 +140,11 @@ def split_and_standardise(dataset, val_split, rng):
 
     Every class keeps the same share of examples in the validation part (at
     least one when ``val_split > 0`` and the class has two or more).
+
+    >>> X = np.arange(20.0).reshape(10, 2); y = np.array([0] * 5 + [1] * 5)
+    >>> split = split_and_standardise(Dataset(X, y, ["a", "b"], ["p", "q"]), 0.2, np.random.default_rng(0))
+    >>> len(split.X_train), np.bincount(split.y_val).tolist()
+    (8, [1, 1])
     """
     if not 0.0 <= val_split < 1.0:
         raise AppError(f"--val-split {val_split}: must be in [0, 1), e.g. 0.2 for a fifth of the data")

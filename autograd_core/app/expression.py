@@ -66,6 +66,8 @@ def parse_assignment(text):
         value = float(number)
     except ValueError:
         raise AppError(f"--set {text!r}: {number.strip()!r} is not a number") from None
+    if not math.isfinite(value):
+        raise AppError(f"--set {text!r}: give a finite number (not inf or nan)")
     return name, value
 
 

@@ -42,14 +42,22 @@ def atomic_path(path):
 
 
 def write_text(path, text):
-    """Write ``text`` (UTF-8) to ``path`` atomically; returns the path."""
+    """Write ``text`` (UTF-8) to ``path`` atomically; returns the path.
+
+    >>> write_text("notes.txt", "trained on iris\\n")            # doctest: +SKIP
+    PosixPath('notes.txt')
+    """
     with atomic_path(path) as tmp:
         Path(tmp).write_text(text, encoding="utf-8")
     return Path(path)
 
 
 def write_json(path, data):
-    """Write ``data`` as indented JSON, atomically; returns the path."""
+    """Write ``data`` as indented JSON, atomically; returns the path.
+
+    >>> write_json("run.json", {"epochs": 100})                 # doctest: +SKIP
+    PosixPath('run.json')
+    """
     return write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 

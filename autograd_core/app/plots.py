@@ -27,6 +27,10 @@ def plot_curves(history, path, best_epoch=None, title=""):
 
     ``history`` is the list of per-epoch metric dicts the training loop keeps
     (``epoch``, ``train_loss``, ``train_accuracy``, ``val_loss``, ``val_accuracy``).
+
+    >>> history = [{"epoch": 1, "train_loss": 1.0, "train_accuracy": 0.5, "val_loss": 1.1, "val_accuracy": 0.4},
+    ...            {"epoch": 2, "train_loss": 0.5, "train_accuracy": 0.8, "val_loss": 0.6, "val_accuracy": 0.7}]
+    >>> plot_curves(history, "curves.png", best_epoch=2)          # doctest: +SKIP
     """
     figure = Figure(figsize=(9, 3.6))
     loss_axes, accuracy_axes = figure.subplots(1, 2)
@@ -58,6 +62,9 @@ def plot_decision_regions(predict, X_train, y_train, X_val, y_val, class_names, 
 
     ``predict`` maps raw feature rows (n, 2) to class indices; the examples are
     in the same raw units, so the axes read in the data's own units.
+
+    >>> plot_decision_regions(lambda X: (X[:, 0] > 0).astype(int), X, y, X[:0], y[:0],
+    ...                       ["left", "right"], ["x1", "x2"], "regions.png")     # doctest: +SKIP
     """
     points = np.concatenate([X_train, X_val]) if len(X_val) else X_train
     low, high = points.min(axis=0), points.max(axis=0)

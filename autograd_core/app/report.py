@@ -123,7 +123,11 @@ def _plain(value):
 
 
 def make_reporter(quiet=False, jsonl=False, stream=None):
-    """The reporter for the ``--quiet`` / ``--jsonl`` flags (a bar otherwise)."""
+    """The reporter for the ``--quiet`` / ``--jsonl`` flags (a bar otherwise).
+
+    >>> type(make_reporter(jsonl=True)).__name__
+    'JsonLinesReporter'
+    """
     if jsonl:
         return JsonLinesReporter(stream)
     if quiet:

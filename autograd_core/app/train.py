@@ -136,7 +136,11 @@ def _load_builtin(name, samples, seed):
 
 
 def build_model(sizes, activation, batchnorm, dropout):
-    """The MLP of a run: ``sizes`` = [inputs, *hidden, classes]."""
+    """The MLP of a run: ``sizes`` = [inputs, *hidden, classes].
+
+    >>> build_model([4, 16, 3], "tanh", batchnorm=False, dropout=0.0)[0]   # doctest: +SKIP
+    Linear(in_features=4, out_features=16, bias=True)
+    """
     nn, _ = _libraries()
     return nn.MLP(sizes, activation=activation, batchnorm=batchnorm, dropout=dropout)
 
@@ -233,7 +237,11 @@ def _evaluate(model, loss_fn, X, y, batch_size=1024):
 
 
 def predict_classes(model, X_standardised):
-    """Class indices for standardised features (eval mode, no graph)."""
+    """Class indices for standardised features (eval mode, no graph).
+
+    >>> predict_classes(model, split.X_val)                      # doctest: +SKIP
+    array([0, 2, 1, ...])
+    """
     import autograd_core as ag
 
     model.eval()
