@@ -28,7 +28,7 @@ import operator
 import numpy as np
 
 from . import engine
-from .engine import Value, as_value, record
+from .engine import Value, _constant, as_value, record
 from .errors import ShapeError
 
 __all__ = [
@@ -72,7 +72,8 @@ class Elementwise(Op):
             share = g if local == 1 else -g
         else:
             share = g * local
-        return sum_to_shape(share, args[i].shape)
+        shape = args[i].shape
+        return share if share.shape == shape else sum_to_shape(share, shape)
 
 
 class Structural(Op):
@@ -111,11 +112,36 @@ def sum_to_shape(g, shape):
 # --------------------------------------------------------------------------
 def _operands(a, b):
     """Make both operands Values; a Python number takes the other's dtype."""
+    # fast paths for the commonest cases: two Values, and a Value with a float
+    if isinstance(a, Value):
+        if isinstance(b, Value):
+            return a, b
+        if type(b) is float:
+            return a, _constant(a._data.dtype.type(b))
     if not isinstance(a, Value):
         a = as_value(a, b if isinstance(b, Value) else None)
     if not isinstance(b, Value):
         b = as_value(b, a)
     return a, b
+
+
+def _binary(op, fn, a, b):
+    """Compute ``fn(a, b)`` elementwise and record it; `a` or `b` may be a number.
+
+    A Python number is computed with as it is: NumPy then keeps the Value's
+    dtype and takes its fast path for scalars, with the same result as the
+    number cast to that dtype (NEP 50), which is what the graph records.
+    """
+    if isinstance(a, Value):
+        if type(b) is float or type(b) is int:
+            data = a._data
+            return record(op, fn(data, b), (a, _constant(data.dtype.type(b))))
+    elif type(a) is float or type(a) is int:
+        if isinstance(b, Value):
+            data = b._data
+            return record(op, fn(a, data), (_constant(data.dtype.type(a)), b))
+    a, b = _operands(a, b)
+    return record(op, _broadcast(op.name, fn, a, b), (a, b))
 
 
 def _broadcast(name, fn, a, b):
@@ -138,15 +164,29 @@ def _axes(axis, ndim, name):
     """Normalise `axis` (None, int or tuple) to a sorted tuple of positive axes."""
     if axis is None:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else axis
+    if not isinstance(axes, (tuple, list)):
+        raise TypeError(f"{name}: axis must be None, an int or a tuple of ints, got {axis!r}")
     normalised = []
     for ax in axes:
+        if not isinstance(ax, (int, np.integer)) or isinstance(ax, bool):
+            raise TypeError(f"{name}: axis must be None, an int or a tuple of ints, got {axis!r}")
         if not -ndim <= ax < builtins.max(ndim, 1) or (ndim == 0 and ax not in (0, -1)):
             raise ShapeError(f"{name}: axis {ax} is out of range for an input with {ndim} dimensions")
         normalised.append(ax % ndim if ndim else 0)
     if len(set(normalised)) != len(normalised):
         raise ShapeError(f"{name}: repeated axis in {axis}")
+    if ndim == 0:
+        return ()  # a 0-d input has no axes to reduce: axis 0 or -1 means all of it (as in PyTorch)
     return tuple(sorted(normalised))
+
+
+def _one_axis(axis, ndim, name):
+    """The single axis softmax-like operations work along, as a positive int."""
+    if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
+        raise TypeError(f"{name}: axis must be one int (it normalises along one axis), got {axis!r}")
+    _axes(axis, ndim, name)  # range check
+    return axis % ndim if ndim else 0
 
 
 def _kept_shape(shape, axes):
@@ -169,8 +209,7 @@ ADD = Elementwise("add", lambda i, out, args, ctx, F: 1, "d(a+b)/da = 1, d(a+b)/
 
 def add(a, b):
     """Elementwise ``a + b`` with NumPy broadcasting."""
-    a, b = _operands(a, b)
-    return record(ADD, _broadcast("add", operator.add, a, b), (a, b))
+    return _binary(ADD, operator.add, a, b)
 
 
 # c = a - b:  dc/da = 1,  dc/db = -1
@@ -179,8 +218,7 @@ SUB = Elementwise("sub", lambda i, out, args, ctx, F: 1 if i == 0 else -1, "d(a-
 
 def sub(a, b):
     """Elementwise ``a - b`` with NumPy broadcasting."""
-    a, b = _operands(a, b)
-    return record(SUB, _broadcast("sub", operator.sub, a, b), (a, b))
+    return _binary(SUB, operator.sub, a, b)
 
 
 # c = a * b:  dc/da = b,  dc/db = a
@@ -189,8 +227,7 @@ MUL = Elementwise("mul", lambda i, out, args, ctx, F: args[1] if i == 0 else arg
 
 def mul(a, b):
     """Elementwise ``a * b`` with NumPy broadcasting."""
-    a, b = _operands(a, b)
-    return record(MUL, _broadcast("mul", operator.mul, a, b), (a, b))
+    return _binary(MUL, operator.mul, a, b)
 
 
 # c = a / b:  dc/da = 1/b,  dc/db = -a/b**2 = -c/b
@@ -204,8 +241,7 @@ DIV = Elementwise("div", _div_local, "d(a/b)/da = 1/b, d(a/b)/db = -a/b^2")
 
 def div(a, b):
     """Elementwise ``a / b`` with NumPy broadcasting."""
-    a, b = _operands(a, b)
-    return record(DIV, _broadcast("div", operator.truediv, a, b), (a, b))
+    return _binary(DIV, operator.truediv, a, b)
 
 
 # y = -x:  dy/dx = -1
@@ -670,6 +706,8 @@ def var(x, axis=None, ddof=0, keepdims=False):
 # ==========================================================================
 def _shifted_by_max(data, axis):
     """x - max(x) along `axis`, so exp() never overflows (all-(-inf) rows stay -inf)."""
+    if data.size == 0:  # nothing to shift (and np.max refuses an empty axis)
+        return data, np.zeros_like(data.sum(axis=axis, keepdims=True))
     peak = np.max(data, axis=axis, keepdims=True)
     peak = np.where(np.isfinite(peak), peak, 0)
     return data - peak, peak
@@ -708,7 +746,7 @@ SOFTMAX = Structural("softmax", _softmax_rule, "ds_i/dx_j = s_i (delta_ij - s_j)
 def softmax(x, axis=-1):
     """``exp(x) / sum(exp(x))`` along `axis`: positive, sums to 1, keeps the order."""
     x = as_value(x)
-    (axis,) = _axes(axis, x.ndim, "softmax")
+    axis = _one_axis(axis, x.ndim, "softmax")
     shifted, _ = _shifted_by_max(x._data, axis)
     e = np.exp(shifted)
     return record(SOFTMAX, _scalar_or_array(e / e.sum(axis=axis, keepdims=True)), (x,), axis)
@@ -725,7 +763,7 @@ LOG_SOFTMAX = Structural("log_softmax", _log_softmax_rule, "d log_softmax(x)_i/d
 def log_softmax(x, axis=-1):
     """``x - logsumexp(x)`` along `axis`, finite for logits of any size."""
     x = as_value(x)
-    (axis,) = _axes(axis, x.ndim, "log_softmax")
+    axis = _one_axis(axis, x.ndim, "log_softmax")
     shifted, _ = _shifted_by_max(x._data, axis)
     with np.errstate(divide="ignore"):
         data = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
@@ -772,7 +810,7 @@ def softmax_cross_entropy(logits, targets, axis=-1):
             f"softmax_cross_entropy: logits have shape {x.shape} but targets {y.shape}; targets must be "
             f"one row of class weights per row of logits (for class indices, use nn.functional.cross_entropy)"
         )
-    (axis,) = _axes(axis, x.ndim, "softmax_cross_entropy")
+    axis = _one_axis(axis, x.ndim, "softmax_cross_entropy")
     shifted, _ = _shifted_by_max(x._data, axis)
     with np.errstate(divide="ignore"):
         log_p = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
@@ -795,6 +833,8 @@ def reshape(x, *shape):
         data = x._data.reshape(shape)
     except ValueError:
         raise ShapeError(f"reshape: cannot reshape shape {x.shape} ({x.size} elements) into {shape}") from None
+    except TypeError:
+        raise TypeError(f"reshape: the new shape must be ints (one may be -1), got {shape!r}") from None
     return record(RESHAPE, _scalar_or_array(data), (x,))
 
 
@@ -810,7 +850,9 @@ def transpose(x, *axes):
         axes = tuple(axes[0])
     if not axes:
         axes = tuple(range(x.ndim))[::-1]
-    if sorted(a % x.ndim if x.ndim else a for a in axes) != list(range(x.ndim)):
+    if not all(isinstance(a, (int, np.integer)) and -x.ndim <= a < x.ndim for a in axes) or sorted(
+        a % x.ndim for a in axes
+    ) != list(range(x.ndim)):
         raise ShapeError(f"transpose: axes {axes} are not a permutation of the {x.ndim} axes of shape {x.shape}")
     axes = tuple(a % x.ndim for a in axes)
     return record(TRANSPOSE, x._data.transpose(axes), (x,), axes)
@@ -819,6 +861,9 @@ def transpose(x, *axes):
 def swapaxes(x, axis1, axis2):
     """Exchange two axes."""
     x = as_value(x)
+    for axis in (axis1, axis2):
+        if not isinstance(axis, (int, np.integer)) or not -x.ndim <= axis < x.ndim:
+            raise ShapeError(f"swapaxes: axis {axis!r} is out of range for shape {x.shape}")
     axes = list(range(x.ndim))
     axes[axis1], axes[axis2] = axes[axis2], axes[axis1]
     return transpose(x, axes)
@@ -832,10 +877,10 @@ BROADCAST_TO = Structural(
 def broadcast_to(x, shape):
     """Repeat `x` along new or length-1 axes to `shape` (a read-only view)."""
     x = as_value(x)
-    shape = tuple(shape)
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
     try:
         data = np.broadcast_to(x._data, shape)
-    except ValueError:
+    except (ValueError, TypeError):
         raise ShapeError(f"broadcast_to: cannot broadcast shape {x.shape} to {shape}") from None
     return record(BROADCAST_TO, _scalar_or_array(data), (x,))
 
@@ -846,7 +891,10 @@ ASTYPE = Structural("astype", lambda i, g, out, args, ctx, F: g.astype(args[0].d
 def astype(x, dtype):
     """The same numbers in another float dtype."""
     x = as_value(x)
-    dtype = np.dtype(dtype)
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"astype: {dtype!r} is not a dtype; use float16, float32 or float64") from None
     if dtype.kind != "f":
         raise TypeError(f"astype: Values hold floats; {dtype} is not a float dtype")
     return record(ASTYPE, _scalar_or_array(np.asarray(x._data).astype(dtype)), (x,))

@@ -1,0 +1,57 @@
+"""Regression tests for what the fuzzer found: bad arguments get a documented
+exception naming the operation, and edge shapes get PyTorch's answers."""
+
+import numpy as np
+import pytest
+
+import autograd_core as ac
+from autograd_core import ShapeError, Value
+
+
+@pytest.mark.parametrize("call, error, words", [
+    (lambda x: x.transpose(5), ShapeError, "transpose"),            # was silently taken as axis 0
+    (lambda x: x.transpose(-2), ShapeError, "transpose"),
+    (lambda x: x.swapaxes(0, 5), ShapeError, "swapaxes"),          # was IndexError: list index out of range
+    (lambda x: x.sum(axis=1.5), TypeError, "sum: axis must be"),    # was TypeError: 'float' object is not iterable
+    (lambda x: x.mean(axis="a"), TypeError, "mean: axis must be"),
+    (lambda x: x.max(axis=True), TypeError, "max: axis must be"),
+    (lambda x: ac.softmax(x, axis=None), TypeError, "softmax: axis must be one int"),  # was: too many values to unpack
+    (lambda x: ac.log_softmax(x, axis=(0,)), TypeError, "log_softmax: axis must be one int"),
+    (lambda x: x.reshape("a"), TypeError, "reshape"),               # was NumPy's message alone
+    (lambda x: x.astype("banana"), TypeError, "astype"),
+])
+def test_bad_arguments_raise_documented_errors_naming_the_operation(call, error, words):
+    with pytest.raises(error, match=words):
+        call(Value(np.zeros(3)))
+
+
+def test_broadcast_to_takes_an_int_shape_like_numpy():
+    y = ac.broadcast_to(Value(np.array([2.0])), 3)  # was TypeError: 'int' object is not iterable
+    np.testing.assert_array_equal(y.data, [2.0, 2.0, 2.0])
+
+
+def test_softmax_family_over_an_empty_axis_is_empty_not_a_numpy_error():
+    torch = pytest.importorskip("torch")
+    data = np.zeros((3, 0))
+    for ours, theirs in [(ac.softmax, torch.softmax), (ac.log_softmax, torch.log_softmax)]:
+        x = Value(data)
+        y = ours(x, axis=-1)
+        assert y.shape == tuple(theirs(torch.from_numpy(data), dim=-1).shape) == (3, 0)
+        y.sum().backward()
+        assert x.grad.shape == (3, 0)
+    x = Value(data)
+    lse = ac.logsumexp(x, axis=-1)  # log(0) = -inf, as torch.logsumexp
+    np.testing.assert_array_equal(lse.data, torch.logsumexp(torch.from_numpy(data), dim=-1).numpy())
+    np.testing.assert_array_equal(lse.data, [-np.inf] * 3)
+
+
+@pytest.mark.parametrize("method", ["sum", "mean", "max", "min", "logsumexp"])
+def test_axis_zero_of_a_0d_value_means_all_of_it_as_in_pytorch(method):
+    torch = pytest.importorskip("torch")
+    x = Value(2.5)
+    y = getattr(x, method)(axis=0)  # mean, max... raised NumPy's AxisError
+    expected = getattr(torch, method)(torch.tensor(2.5, dtype=torch.float64, requires_grad=True), 0)
+    expected = expected[0] if isinstance(expected, tuple) else expected
+    assert y.shape == () and float(y.data) == pytest.approx(float(expected))
+    y.backward()
+    assert float(x.grad) == 1.0
