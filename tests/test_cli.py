@@ -548,3 +548,16 @@ def test_a_nan_loss_stops_the_run_before_it_spoils_the_weights(tmp_path, monkeyp
     assert 1 <= len(result.history) < 50
     for name, value in result.model.state_dict().items():
         assert np.isfinite(np.asarray(getattr(value, "data", value))).all(), name
+
+
+def test_without_a_graphviz_renderer_the_run_warns_and_writes_the_rest(tmp_path, monkeypatch, capsys):
+    from autograd_core import viz
+
+    monkeypatch.setattr(viz, "renderer_name", lambda: None)
+    result, _ = _quiet_run(out=str(tmp_path), epochs=2)
+    assert "graph" not in result.files and "backprop_player" not in result.files
+    assert {"weights", "metrics", "curves"} <= set(result.files)
+    err = capsys.readouterr().err
+    assert err.startswith("warning: no graph.svg or backprop.html") and "graphviz" in err.lower()
+    assert cli.main(["graph", "a*a", "--set", "a=3", "-o", str(tmp_path / "g.svg")]) == 2
+    assert "autograd-core: error: No Graphviz renderer found" in capsys.readouterr().err

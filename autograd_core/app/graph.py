@@ -36,20 +36,26 @@ def graph_command(args, stream=None):
         _check_folder(Path(args.html))
 
     from .. import render_graph
+    from ..viz import RendererNotFoundError
 
     if not args.no_backward:
         if root.size != 1:  # cannot happen with scalars, kept for a clear message
             raise AppError("expression: backward needs a single number as the result")
         root.backward(retain_graph=True)
-    render_graph(root, output, format=graph_format)
-    print(f"graph           {output}", file=stream)
-    if args.html:
-        from .. import BackpropStepper
+    try:
+        render_graph(root, output, format=graph_format)
+        print(f"graph           {output}", file=stream)
+        if args.html:
+            from .. import BackpropStepper
 
-        fresh_root, _ = build_graph(args.expression, variables)  # the player runs its own backward
-        fresh_root.label = root.label
-        BackpropStepper(fresh_root).save_html(args.html)
-        print(f"backprop player {args.html}", file=stream)
+            fresh_root, _ = build_graph(args.expression, variables)  # the player runs its own backward
+            fresh_root.label = root.label
+            BackpropStepper(fresh_root).save_html(args.html)
+            print(f"backprop player {args.html}", file=stream)
+    except RendererNotFoundError as exc:
+        raise AppError(str(exc)) from None
+    except ValueError as exc:  # a format the available renderer cannot write
+        raise AppError(f"-o {output}: {exc}") from None
     value = float(root.data)
     grads = ", ".join(f"d{root.label}/d{name} = {float(leaf.grad):.6g}" for name, leaf in leaves.items()
                       if leaf.grad is not None)

@@ -23,6 +23,10 @@ class Reporter:
         """A line of human-readable information (setup, early stopping...)."""
         print(text, file=self.stream, flush=True)
 
+    def warn(self, text):
+        """A problem the run works around (always shown, on stderr)."""
+        print(f"warning: {text}", file=sys.stderr, flush=True)
+
     def start(self, epochs, batches_per_epoch):
         pass
 
@@ -101,6 +105,9 @@ class JsonLinesReporter(Reporter):
 
     def epoch(self, metrics):
         self.event("epoch", **metrics)
+
+    def warn(self, text):
+        self.event("warning", message=text)
 
     def finished(self, out_dir, files, summary):
         pass  # the run sends a `done` event with the files itself

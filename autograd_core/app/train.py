@@ -370,7 +370,7 @@ def run(config, reporter=None):
         final["train_loss"], final["train_accuracy"] = _evaluate(model, loss_fn, split.X_train, split.y_train)
         if has_val:
             final["val_loss"], final["val_accuracy"] = _evaluate(model, loss_fn, split.X_val, split.y_val)
-    files = write_outputs(out_dir, config, dataset, split, model, loss_fn, history, best_epoch, sizes)
+    files = write_outputs(out_dir, config, dataset, split, model, loss_fn, history, best_epoch, sizes, reporter)
     if history:
         summary = (f"Final accuracy: training {final['train_accuracy']:.1%}"
                    + (f", validation {final['val_accuracy']:.1%}" if "val_accuracy" in final else "")
@@ -386,7 +386,7 @@ def run(config, reporter=None):
 # ==========================================================================
 # Writing the run's files
 # ==========================================================================
-def write_outputs(out_dir, config, dataset, split, model, loss_fn, history, best_epoch, sizes):
+def write_outputs(out_dir, config, dataset, split, model, loss_fn, history, best_epoch, sizes, reporter):
     """Write every file of the run; returns {description: path}."""
     nn, _ = _libraries()
     from . import plots
@@ -418,18 +418,20 @@ def write_outputs(out_dir, config, dataset, split, model, loss_fn, history, best
             dataset.class_names, dataset.feature_names, out_dir / FILE_NAMES["decision_regions"],
             title=f"{dataset.name}: decision regions",
         )
-    files.update(_write_graph_and_player(out_dir, split, model, loss_fn, config.batch_size))
+    files.update(_write_graph_and_player(out_dir, split, model, loss_fn, config.batch_size, reporter))
     return files
 
 
-def _write_graph_and_player(out_dir, split, model, loss_fn, batch_size):
+def _write_graph_and_player(out_dir, split, model, loss_fn, batch_size, reporter):
     """The graph of one training step (a mini-batch through the model in train
     mode, its loss and backward) and the backprop player for one example.
 
     Both passes would change the model (batch-norm running statistics, the
-    gradients), so its state is put back afterwards.
+    gradients), so its state is put back afterwards. Without a Graphviz
+    renderer both are skipped with a warning; the other files are written.
     """
     import autograd_core as ag
+    from autograd_core.viz import RendererNotFoundError
 
     state = _copy_state(model)
     files = {}
@@ -453,6 +455,8 @@ def _write_graph_and_player(out_dir, split, model, loss_fn, batch_size):
         path = out_dir / FILE_NAMES["backprop_player"]
         ag.BackpropStepper(loss_one).save_html(path)
         files["backprop_player"] = path
+    except RendererNotFoundError as exc:
+        reporter.warn(f"no graph.svg or backprop.html: {exc}")
     finally:
         model.zero_grad()
         model.load_state_dict(state)
