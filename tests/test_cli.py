@@ -561,3 +561,15 @@ def test_without_a_graphviz_renderer_the_run_warns_and_writes_the_rest(tmp_path,
     assert err.startswith("warning: no graph.svg or backprop.html") and "graphviz" in err.lower()
     assert cli.main(["graph", "a*a", "--set", "a=3", "-o", str(tmp_path / "g.svg")]) == 2
     assert "autograd-core: error: No Graphviz renderer found" in capsys.readouterr().err
+
+
+def test_default_mode_shows_a_progress_bar_and_prints_where_each_file_went(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert cli.main(["train", "--data", "blobs", "--samples", "60", "--epochs", "3", "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "3/3" in captured.err and "loss=" in captured.err and "val_acc=" in captured.err  # tqdm's bar
+    lines = captured.out.splitlines()
+    assert lines[0].startswith("blobs: 48 training / 12 validation examples, 2 features, 3 classes")
+    written = {line.split()[-1] for line in lines[lines.index(f"Wrote to {out}:") + 1:]}
+    assert written == {str(path) for path in out.iterdir()}
+    assert len(written) == 7  # two features: the decision regions too
