@@ -5,6 +5,8 @@ central difference (which is a different, equally arbitrary number there):
 relu'(0) = 0, clip's bounds count as inside, tied maxima/minima share evenly.
 """
 
+import os
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -16,7 +18,9 @@ from autograd_core.gradcheck import numerical_gradient
 
 from engine_op_cases import ALL_CASES, all_registered_ops, ops_in_graph
 
-EVERY_OP = settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
+# a fixed, fast sample in the suite; ENGINE_HYPOTHESIS_EXAMPLES=500 explores randomly for longer
+DEEP = int(os.environ.get("ENGINE_HYPOTHESIS_EXAMPLES", "0"))
+EVERY_OP = settings(max_examples=DEEP or 20, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=not DEEP)
 
 
 def _weights(data, shape):

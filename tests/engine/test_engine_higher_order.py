@@ -4,6 +4,7 @@ central differences of first derivatives, and against second derivatives
 worked out by hand."""
 
 import math
+import os
 
 import numpy as np
 import pytest
@@ -15,7 +16,9 @@ from autograd_core import Value, grad
 
 from engine_op_cases import ALL_CASES, all_registered_ops
 
-SECOND_ORDER = settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
+# a fixed, fast sample in the suite; ENGINE_HYPOTHESIS_EXAMPLES=500 explores randomly for longer
+DEEP = int(os.environ.get("ENGINE_HYPOTHESIS_EXAMPLES", "0"))
+SECOND_ORDER = settings(max_examples=DEEP or 8, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=not DEEP)
 
 
 def _first_derivative_along(objective, arrays, directions):
