@@ -241,3 +241,22 @@ def test_transpose_rule_under_create_graph():
     (g,) = grad((x.T * x.T).sum(), x, create_graph=True)
     (d2,) = grad(g.sum(), x)
     np.testing.assert_array_equal(d2, np.full((2, 3), 2.0))
+
+
+def test_gradient_is_differentiable_with_respect_to_grad_outputs():
+    # g = J^T v for y = x**2: g = 2 x v, so dg/dv = 2x and dg/dx = 2v (the double-backward trick)
+    x = Value(np.array([1.0, 2.0, 3.0]))
+    v = Value(np.array([1.0, -1.0, 2.0]))
+    (g,) = grad(x**2, x, grad_outputs=v, create_graph=True)
+    np.testing.assert_array_equal(g.data, [2.0, -4.0, 12.0])
+    dv, dx = grad(g.sum(), [v, x])
+    np.testing.assert_array_equal(dv, [2.0, 4.0, 6.0])
+    np.testing.assert_array_equal(dx, [2.0, -2.0, 4.0])
+
+
+def test_second_derivatives_stay_float32():
+    x = Value(np.array([1.0, 2.0], dtype=np.float32))
+    (g,) = grad((x**3).sum(), x, create_graph=True)
+    (h,) = grad(g.sum(), x)
+    assert g.dtype == np.float32 and h.dtype == np.float32
+    np.testing.assert_array_equal(h, [6.0, 12.0])
