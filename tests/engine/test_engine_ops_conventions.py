@@ -143,6 +143,21 @@ def test_stable_ops_match_pytorch_at_large_logits():
         np.testing.assert_allclose(x.grad, xt.grad.numpy(), rtol=1e-12, atol=1e-15)
 
 
+def test_fused_softmax_cross_entropy_is_stable_and_matches_pytorch():
+    torch = pytest.importorskip("torch")
+    if not hasattr(ac.ops, "softmax_cross_entropy"):
+        pytest.skip("no fused cross-entropy op in this version")
+    targets = np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
+    x = Value(LOGITS)
+    loss = ac.ops.softmax_cross_entropy(x, targets)
+    loss.sum().backward()
+    xt = torch.tensor(LOGITS, requires_grad=True)
+    losst = torch.nn.functional.cross_entropy(xt, torch.tensor(targets), reduction="none")
+    losst.sum().backward()
+    np.testing.assert_allclose(loss.data, losst.detach().numpy(), rtol=1e-14)
+    np.testing.assert_allclose(x.grad, xt.grad.numpy(), rtol=1e-12, atol=1e-15)
+
+
 def test_sigmoid_and_softplus_are_finite_far_out():
     x = Value(np.array([-800.0, 800.0]))
     np.testing.assert_array_equal(x.sigmoid().data, [0.0, 1.0])
