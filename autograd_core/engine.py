@@ -42,10 +42,29 @@ __all__ = [
 # Modes. They live in a thread-local object, so `no_grad()` in one thread does
 # not switch off recording in another.
 # --------------------------------------------------------------------------
+class _ModeState:
+    """One thread's modes, as plain attributes: `record` reads them on every
+    operation, and a thread-local's attributes cost several times more."""
+
+    __slots__ = ("grad_enabled", "anomaly", "scope")
+
+    def __init__(self):
+        self.grad_enabled = True
+        self.anomaly = False
+        self.scope = None  # the name of the innermost `name_scope`, e.g. an nn module's path
+
+
+def _mode_property(name):
+    return property(lambda self: getattr(self.state, name), lambda self, value: setattr(self.state, name, value))
+
+
 class _Modes(threading.local):
-    grad_enabled = True
-    anomaly = False
-    scope = None  # the name of the innermost `name_scope`, e.g. an nn module's path
+    def __init__(self):
+        self.state = _ModeState()  # runs once in each thread that uses the engine
+
+    grad_enabled = _mode_property("grad_enabled")
+    anomaly = _mode_property("anomaly")
+    scope = _mode_property("scope")
 
 
 _modes = _Modes()
@@ -197,6 +216,7 @@ def _constant_like(x, other):
 # The Value
 # --------------------------------------------------------------------------
 _next_id = itertools.count().__next__
+_new_value = object.__new__  # Value has no __new__ of its own: skip the lookup
 
 
 class Value:
@@ -221,7 +241,7 @@ class Value:
 
     __slots__ = (
         "_data", "grad", "requires_grad", "label", "_op", "_inputs", "_ctx",
-        "_id", "_version", "_input_versions", "_freed", "_scope", "_trace", "_guard",
+        "_id", "_version", "_input_versions", "_freed", "_scope", "_trace", "_guard", "_epoch",
         "__weakref__",
     )
 
@@ -244,6 +264,7 @@ class Value:
         self._scope = _modes.scope
         self._trace = None
         self._guard = None  # see _watch_in_place_writes
+        self._epoch = _data_epoch[0]
 
     # ---- data and its description ------------------------------------------
     @property
@@ -260,6 +281,7 @@ class Value:
     def data(self, new):
         self._data = new if type(new) is np.ndarray and new.dtype.kind == "f" else as_data(new)
         self._version += 1
+        _data_epoch[0] += 1
         self._guard = None  # the version bump already tells every pending backward
 
     @property
@@ -404,7 +426,9 @@ def record(op, data, inputs, ctx=None):
 
     Every operation in ``ops.py`` ends with a call to this.
     """
-    out = Value.__new__(Value)
+    # This runs once per operation, so it is written for speed: one read of
+    # the thread-local modes, plain loops instead of any(...) and genexprs.
+    out = _new_value(Value)
     out._data = data
     out.grad = None
     out.label = None
@@ -412,8 +436,16 @@ def record(op, data, inputs, ctx=None):
     out._freed = False
     out._trace = None
     out._id = _next_id()
-    modes = _modes
-    if modes.grad_enabled and any(inp.requires_grad for inp in inputs):
+    out._epoch = _data_epoch[0]
+    modes = _modes.state
+    out._scope = modes.scope
+    tracked = False
+    if modes.grad_enabled:
+        for inp in inputs:
+            if inp.requires_grad:
+                tracked = True
+                break
+    if tracked:
         out.requires_grad = True
         out._op = op
         out._inputs = inputs
@@ -422,13 +454,13 @@ def record(op, data, inputs, ctx=None):
         # saved for backward (`_guard`), so in-place writes are noticed.
         versions = []
         for inp in inputs:
-            if inp._guard is not None and inp._guard is not True:
+            guard = inp._guard
+            if guard is not None and guard is not True:
                 _settle_snapshot(inp)
             versions.append(inp._version)
             inp._guard = True
         out._input_versions = tuple(versions)
         out._guard = True
-        out._scope = modes.scope
     else:
         out.requires_grad = False
         out._op = None
@@ -436,7 +468,6 @@ def record(op, data, inputs, ctx=None):
         out._ctx = None
         out._input_versions = None
         out._guard = None
-        out._scope = modes.scope
     if modes.anomaly:
         out._trace = _user_frame()
         _check_finite(data, f"{op.name} produced {{bad}} in its forward output", out)
@@ -446,7 +477,7 @@ def record(op, data, inputs, ctx=None):
 def _constant(data):
     """A Value that holds data and never requires a gradient (no checks: the
     caller already made `data` valid)."""
-    out = Value.__new__(Value)
+    out = _new_value(Value)
     out._data = data
     out.grad = None
     out.requires_grad = False
@@ -458,9 +489,10 @@ def _constant(data):
     out._version = 0
     out._input_versions = None
     out._freed = False
-    out._scope = _modes.scope
+    out._scope = _modes.state.scope
     out._trace = None
     out._guard = None
+    out._epoch = _data_epoch[0]
     return out
 
 
@@ -477,7 +509,15 @@ def _constant(data):
 # copy. Nothing is copied on the usual path: backward() un-marks what it
 # frees, so an optimizer step after backward() touches `.data` for free.
 # --------------------------------------------------------------------------
+# Every change that a pending backward must notice (a new version, a snapshot
+# taken before an array is handed out) bumps this counter. A node recorded
+# since the last bump (`node._epoch` equal to it) has nothing to check, which
+# spares the backward pass a loop over the inputs of every node.
+_data_epoch = [0]
+
+
 def _watch_in_place_writes(value):
+    _data_epoch[0] += 1
     data = value._data
     if type(data) is np.ndarray and data.flags.writeable and data.size:
         value._guard = data.copy()
@@ -494,6 +534,7 @@ def _settle_snapshot(value):
     changed since, older nodes that saved it must see a new version."""
     if _changed_since_snapshot(value):
         value._version += 1
+        _data_epoch[0] += 1
     value._guard = True
 
 
@@ -542,18 +583,19 @@ def topological_order(roots):
     the results that use it, so sorting by that number, newest first, is a
     valid order for the backward pass.
     """
+    # `seen` holds the nodes themselves: Values hash by identity (their `==`
+    # compares data, but a set only calls it for equal hashes, i.e. the same object)
     seen = set()
     stack = [root for root in roots if root.requires_grad]
     nodes = []
     while stack:
         node = stack.pop()
-        key = id(node)
-        if key in seen:
+        if node in seen:
             continue
-        seen.add(key)
+        seen.add(node)
         nodes.append(node)
         for inp in node._inputs:
-            if inp.requires_grad and id(inp) not in seen:
+            if inp.requires_grad and inp not in seen:
                 stack.append(inp)
     nodes.sort(key=_by_creation, reverse=True)
     return nodes
@@ -569,7 +611,7 @@ def _check_not_freed_or_modified(node):
     if guard is not None and guard is not True and _changed_since_snapshot(node):
         _raise_modified(node, node, "modified in place (through .data)")
     if node._version:  # an output is created at version 0
-        _raise_modified(node, node, f"changed: .data was assigned or written into (version 0 then, {node._version} now)")
+        _raise_modified(node, node, f"replaced (version 0 then, {node._version} now)")
     for inp, version in zip(node._inputs, node._input_versions):
         guard = inp._guard
         if guard is not None and guard is not True and _changed_since_snapshot(inp):
@@ -577,7 +619,7 @@ def _check_not_freed_or_modified(node):
             inp._guard = True
             _raise_modified(inp, node, "modified in place (through .data)")
         if inp._version != version:
-            _raise_modified(inp, node, f"changed: .data was assigned or written into (version {version} then, {inp._version} now)")
+            _raise_modified(inp, node, f"replaced (version {version} then, {inp._version} now)")
 
 
 def _raise_modified(value, node, how):
@@ -611,7 +653,7 @@ def _backpropagate(outputs, seeds, retain_graph, create_graph, on_node=None):
     for output, seed in zip(outputs, seeds):
         _accumulate(gradients, output, seed, None)
     anomaly = _modes.anomaly
-    release = not retain_graph
+    epoch = _data_epoch
     if mode is not None:
         mode.__enter__()
     try:
@@ -622,25 +664,25 @@ def _backpropagate(outputs, seeds, retain_graph, create_graph, on_node=None):
             entry = gradients.get(id(node))
             if entry is None:
                 continue  # no gradient flows through this node
-            _check_not_freed_or_modified(node)
+            if node._freed or node._epoch != epoch[0]:
+                _check_not_freed_or_modified(node)  # raises if saved data changed since
             upstream = entry[1]
             inputs = node._inputs
             if create_graph:
                 out, args = node, inputs
             else:
                 out, args = node._data, [inp._data for inp in inputs]
+            ctx = node._ctx
             contributions = [] if on_node is not None else None
             for i, inp in enumerate(inputs):
-                if release:
-                    inp._guard = None  # no longer saved (see _watch_in_place_writes)
                 if not inp.requires_grad:
                     continue  # constants cost nothing
-                share = op.contribution(i, upstream, out, args, node._ctx, math)
+                share = op.contribution(i, upstream, out, args, ctx, math)
                 if share is None:
                     continue
                 if anomaly:
                     _check_finite(share, f"{op.name} produced {{bad}} in the gradient for its input {i} during backward", node)
-                _accumulate(gradients, inp, share, upstream)
+                _accumulate(gradients, inp, share)
                 if contributions is not None:
                     contributions.append((inp, share))
             if on_node is not None:
@@ -649,27 +691,28 @@ def _backpropagate(outputs, seeds, retain_graph, create_graph, on_node=None):
                 node._freed = True
                 node._ctx = None
                 node._guard = None  # nothing saved any more: .data is handed out without copies
+                for inp in inputs:
+                    inp._guard = None
     finally:
         if mode is not None:
             mode.__exit__(None, None, None)
     return gradients
 
 
-def _accumulate(gradients, node, share, upstream):
+def _accumulate(gradients, node, share, upstream=None):
     """Add one input's share into its running gradient.
 
     The first share is stored as it is (it may be a view of another node's
     gradient); the second makes a new array; later ones add in place.
     """
     dtype = node._data.dtype
-    if isinstance(share, Value):
-        if share._data.dtype != dtype:
-            share = share.astype(dtype)
-    elif share.dtype != dtype:
+    share_dtype = share.dtype  # a Value (create_graph=True) has .dtype and .astype too
+    if share_dtype is not dtype and share_dtype != dtype:
         share = share.astype(dtype)
-    entry = gradients.get(id(node))
+    key = id(node)
+    entry = gradients.get(key)
     if entry is None:
-        gradients[id(node)] = [node, share, False]
+        gradients[key] = [node, share, False]
     elif entry[2] and type(entry[1]) is np.ndarray:
         entry[1] += share
     else:
