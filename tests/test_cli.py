@@ -573,3 +573,15 @@ def test_default_mode_shows_a_progress_bar_and_prints_where_each_file_went(tmp_p
     written = {line.split()[-1] for line in lines[lines.index(f"Wrote to {out}:") + 1:]}
     assert written == {str(path) for path in out.iterdir()}
     assert len(written) == 7  # two features: the decision regions too
+
+
+def test_the_same_seed_repeats_a_run_exactly_and_another_seed_does_not(tmp_path):
+    options = dict(data="moons", samples=80, epochs=3, dropout=0.2)
+    first, _ = _quiet_run(out=str(tmp_path / "a"), seed=5, **options)
+    again, _ = _quiet_run(out=str(tmp_path / "b"), seed=5, **options)
+    other, _ = _quiet_run(out=str(tmp_path / "c"), seed=6, **options)
+    strip = lambda history: [{k: v for k, v in row.items() if k != "seconds"} for row in history]  # noqa: E731
+    assert strip(first.history) == strip(again.history)
+    assert strip(first.history) != strip(other.history)
+    for name, value in first.model.state_dict().items():
+        np.testing.assert_array_equal(np.asarray(value), np.asarray(again.model.state_dict()[name]))
