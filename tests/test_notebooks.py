@@ -59,6 +59,27 @@ def test_notebook_runs_in_a_fresh_kernel(path):
     assert errors == []
 
 
+def test_a_failing_assert_in_a_notebook_fails_the_run():
+    from nbclient.exceptions import CellExecutionError
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("x = 0.627"), nbformat.v4.new_code_cell("assert round(x, 2) == 0.62")]
+    with pytest.raises(CellExecutionError, match="AssertionError"):
+        build.execute(nb, cwd=NOTEBOOKS, timeout=60)
+
+
+def test_make_reproducible_removes_addresses_and_random_player_ids():
+    nb = nbformat.v4.new_notebook()
+    out = nbformat.v4.new_output(
+        "execute_result",
+        data={"text/plain": "<GraphDrawing at 0x7f36b5714890>", "text/html": '<div id="agc0c1506398a">#agc0c1506398a'},
+    )
+    nb.cells = [nbformat.v4.new_code_cell("x", outputs=[out])]
+    data = build.make_reproducible(nb).cells[0].outputs[0]["data"]
+    assert data["text/plain"] == "<GraphDrawing>"
+    assert data["text/html"] == '<div id="agc0000000000">#agc0000000000'
+
+
 def test_parse_cells_splits_markdown_and_code():
     text = "'''module docstring'''\n# %% [markdown]\n# # Title\n#\n# text\n\n# %%\nx = 1\n\n# %%\n\n"
     assert build.parse_cells(text) == [("markdown", "# Title\n\ntext"), ("code", "x = 1")]

@@ -25,6 +25,13 @@ one_hot = (raw == raw.max()).astype(float)
 print({name: int(v) for name, v in zip(classes, one_hot)})
 assert one_hot.tolist() == [1.0, 0.0, 0.0]
 
+# the library's argmax returns plain integer indices, not a Value: nothing to backpropagate through
+import nn.functional as F
+
+prediction = F.argmax(Value(raw[None, :]), dim=1)
+print("nn.functional.argmax:", classes[int(prediction[0])], "| a Value?", isinstance(prediction, Value))
+assert int(prediction[0]) == 0 and not isinstance(prediction, Value)
+
 # %% [markdown]
 # ### Argmax has no useful gradient
 #
