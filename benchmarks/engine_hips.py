@@ -1,0 +1,98 @@
+"""HIPS autograd: functions of NumPy arrays, differentiated by tracing."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import workloads as W
+
+NAME = "hips"
+WORKLOADS = ("mlp", "mlp_bn", "tiny", "chain")
+
+
+def available():
+    try:
+        import autograd  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def make_step(workload, dtype=np.float32, batch=None):
+    if workload in ("mlp", "tiny", "mlp_bn"):
+        sizes, default_batch = (W.TINY_SIZES, 32) if workload == "tiny" else (W.MLP_SIZES, 128)
+        return _mlp_step(sizes, batch or default_batch, dtype, workload == "mlp_bn")
+    if workload == "chain":
+        return _chain_step()
+    raise NotImplementedError(workload)
+
+
+def _mlp_step(sizes, batch, dtype, with_bn):
+    import autograd.numpy as anp
+    from autograd import value_and_grad
+    from autograd.scipy.special import logsumexp
+
+    x, y, layers = W.mlp_data(sizes, batch, dtype)
+    onehot = np.eye(sizes[-1], dtype=dtype)[y]
+    hidden = sizes[1:-1]
+    params = [p for layer in layers for p in layer]
+    if with_bn:
+        params += [np.ones(n, dtype) for n in hidden] + [np.zeros(n, dtype) for n in hidden]
+    masks = W.dropout_masks(sizes, batch, dtype) if with_bn else None
+    n_layers = len(layers)
+    lr = dtype(W.LEARNING_RATE)
+    counter = [0]
+
+    def loss_fn(params, mask_set):
+        h = x
+        for k in range(n_layers):
+            z = anp.dot(h, params[2 * k]) + params[2 * k + 1]
+            if k == n_layers - 1:
+                h = z
+                break
+            if with_bn:
+                gamma, beta = params[2 * n_layers + k], params[2 * n_layers + len(hidden) + k]
+                mu = anp.mean(z, axis=0)
+                var = anp.var(z, axis=0)
+                z = (z - mu) / anp.sqrt(var + W.BN_EPS) * gamma + beta
+                h = anp.maximum(z, 0) * mask_set[k]
+            else:
+                h = anp.maximum(z, 0)
+        log_p = h - logsumexp(h, axis=1, keepdims=True)
+        return -anp.sum(log_p * onehot) / batch
+
+    loss_and_grad = value_and_grad(loss_fn)
+
+    def step():
+        mask_set = masks[counter[0] % len(masks)] if with_bn else None
+        counter[0] += 1
+        loss, grads = loss_and_grad(params, mask_set)
+        for p, g in zip(params, grads):
+            p -= lr * g
+        return loss
+
+    return step
+
+
+def _chain_step():
+    import autograd.numpy as anp
+    from autograd import grad
+
+    n = W.CHAIN_LENGTH
+
+    def chain(y):
+        for k in range(n):
+            kind = k % 4
+            if kind == 0:
+                y = y * 1.01
+            elif kind == 1:
+                y = y + 0.01
+            elif kind == 2:
+                y = anp.tanh(y)
+            else:
+                y = y - 0.005
+        return anp.sum(y)
+
+    gradient = grad(chain)
+    x = W.chain_input()
+    return lambda: gradient(x)

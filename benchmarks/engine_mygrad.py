@@ -1,0 +1,89 @@
+"""MyGrad: NumPy-backed tensors with backpropagation."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import workloads as W
+
+NAME = "mygrad"
+WORKLOADS = ("mlp", "mlp_bn", "tiny", "chain")
+
+
+def available():
+    try:
+        import mygrad  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def make_step(workload, dtype=np.float32, batch=None):
+    if workload in ("mlp", "tiny", "mlp_bn"):
+        sizes, default_batch = (W.TINY_SIZES, 32) if workload == "tiny" else (W.MLP_SIZES, 128)
+        return _mlp_step(sizes, batch or default_batch, dtype, workload == "mlp_bn")
+    if workload == "chain":
+        return _chain_step()
+    raise NotImplementedError(workload)
+
+
+def _mlp_step(sizes, batch, dtype, with_bn):
+    import mygrad as mg
+    from mygrad.nnet import batchnorm, relu, softmax_crossentropy
+
+    x_data, y, layers_data = W.mlp_data(sizes, batch, dtype)
+    x = mg.tensor(x_data, constant=True)
+    layers = [(mg.tensor(w), mg.tensor(b)) for w, b in layers_data]
+    hidden = sizes[1:-1]
+    gammas = [mg.tensor(np.ones(n, dtype)) for n in hidden]
+    betas = [mg.tensor(np.zeros(n, dtype)) for n in hidden]
+    params = [p for layer in layers for p in layer] + (gammas + betas if with_bn else [])
+    masks = W.dropout_masks(sizes, batch, dtype) if with_bn else None
+    lr = dtype(W.LEARNING_RATE)
+    counter = [0]
+
+    def step():
+        h = x
+        for k, (w, b) in enumerate(layers):
+            z = mg.matmul(h, w) + b
+            if k == len(layers) - 1:
+                h = z
+                break
+            if with_bn:
+                z = batchnorm(z, gamma=gammas[k], beta=betas[k], eps=W.BN_EPS)
+                h = relu(z) * masks[counter[0] % len(masks)][k]
+            else:
+                h = relu(z)
+        counter[0] += 1
+        loss = softmax_crossentropy(h, y)
+        loss.backward()
+        for p in params:
+            p.data -= lr * p.grad
+        return loss
+
+    return step
+
+
+def _chain_step():
+    import mygrad as mg
+
+    x = mg.tensor(W.chain_input())
+    n = W.CHAIN_LENGTH
+
+    def step():
+        y = x
+        for k in range(n):
+            kind = k % 4
+            if kind == 0:
+                y = y * 1.01
+            elif kind == 1:
+                y = y + 0.01
+            elif kind == 2:
+                y = mg.tanh(y)
+            else:
+                y = y - 0.005
+        total = mg.sum(y)
+        total.backward()
+        return total
+
+    return step

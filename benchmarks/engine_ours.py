@@ -1,0 +1,178 @@
+"""autograd_core, written as a user of the course would write each workload.
+
+Two flavours of (a) and (b): from the engine's raw operations (matmul, relu,
+log_softmax), and from ``nn`` / ``optim`` when those packages are installed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import workloads as W
+
+NAME = "ours"
+WORKLOADS = ("mlp", "mlp_bn", "tiny", "chain", "scalar")
+
+
+def available():
+    try:
+        import autograd_core  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def nn_available():
+    """True when nn (Linear, BatchNorm1d, Dropout, CrossEntropyLoss) and optim.SGD exist."""
+    try:
+        import nn
+        import optim
+
+        nn.Linear, nn.BatchNorm1d, nn.Dropout, nn.ReLU, nn.Sequential, nn.CrossEntropyLoss, optim.SGD  # noqa: B018
+    except (ImportError, AttributeError):
+        return False
+    return True
+
+
+def make_step(workload, dtype=np.float32, batch=None, flavour="raw"):
+    if workload in ("mlp", "tiny", "mlp_bn"):
+        sizes, default_batch = (W.TINY_SIZES, 32) if workload == "tiny" else (W.MLP_SIZES, 128)
+        build = _nn_step if flavour == "nn" else _raw_step
+        return build(sizes, batch or default_batch, dtype, with_bn=workload == "mlp_bn")
+    if workload == "chain":
+        return _chain_step()
+    if workload == "scalar":
+        from autograd_core import Value
+
+        from .scalar_mlp import make_scalar_step
+
+        return make_scalar_step(Value, _reset_grad)
+    raise NotImplementedError(workload)
+
+
+def _reset_grad(p):
+    p.grad = None
+
+
+def _raw_step(sizes, batch, dtype, with_bn=False):
+    import autograd_core as ag
+    from autograd_core import Value
+
+    x_data, y, layers_data = W.mlp_data(sizes, batch, dtype)
+    x = Value(x_data, requires_grad=False)
+    onehot = np.eye(sizes[-1], dtype=dtype)[y]
+    layers = [(Value(w), Value(b)) for w, b in layers_data]
+    hidden = sizes[1:-1]
+    gammas = [Value(np.ones(n, dtype)) for n in hidden]
+    betas = [Value(np.zeros(n, dtype)) for n in hidden]
+    masks = W.dropout_masks(sizes, batch, dtype) if with_bn else None
+    params = [p for layer in layers for p in layer] + (gammas + betas if with_bn else [])
+    lr = dtype(W.LEARNING_RATE)
+    counter = [0]
+
+    def step():
+        h = x
+        for k, (w, b) in enumerate(layers):
+            z = h @ w + b
+            if k == len(layers) - 1:
+                h = z
+                break
+            if with_bn:
+                mu = z.mean(axis=0)
+                centred = z - mu
+                var = (centred * centred).mean(axis=0)
+                z = centred / (var + W.BN_EPS).sqrt() * gammas[k] + betas[k]
+                h = z.relu() * masks[counter[0] % len(masks)][k]
+            else:
+                h = z.relu()
+        counter[0] += 1
+        # cross-entropy as the course writes it: -sum(Y * log softmax(z)) / N
+        loss = -(h.log_softmax(axis=1) * onehot).sum() / batch
+        for p in params:
+            p.grad = None
+        loss.backward()
+        with ag.no_grad():
+            for p in params:
+                p.data -= lr * p.grad
+        return loss
+
+    return step
+
+
+def _nn_step(sizes, batch, dtype, with_bn=False):
+    import nn
+    import optim
+    from autograd_core import Value
+
+    x_data, y, layers_data = W.mlp_data(sizes, batch, dtype)
+    x = Value(x_data, requires_grad=False)
+    modules = []
+    for k, (w, b) in enumerate(layers_data):
+        linear = nn.Linear(w.shape[0], w.shape[1])
+        # PyTorch's layout: weight is (out, in) and the layer computes x @ W^T + b
+        linear.weight.data = np.ascontiguousarray(w.T)
+        linear.bias.data = b.copy()
+        modules.append(linear)
+        if k < len(layers_data) - 1:
+            if with_bn:
+                modules.append(nn.BatchNorm1d(w.shape[1]))
+                _cast_parameters(modules[-1], dtype)
+            modules.append(nn.ReLU())
+            if with_bn:
+                modules.append(nn.Dropout(W.DROPOUT_P))
+    model = nn.Sequential(*modules)
+    model.train()
+    loss_fn = nn.CrossEntropyLoss()
+    optimizer = optim.SGD(model.parameters(), lr=W.LEARNING_RATE)
+
+    def step():
+        optimizer.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    return step
+
+
+def _cast_parameters(module, dtype):
+    for p in module.parameters():
+        p.data = p.data.astype(dtype)
+    for name in ("running_mean", "running_var"):
+        buffer = getattr(module, name, None)
+        if isinstance(buffer, np.ndarray):
+            setattr(module, name, buffer.astype(dtype))
+
+
+def _chain_step():
+    from autograd_core import Value
+
+    x = Value(W.chain_input())
+    n = W.CHAIN_LENGTH
+
+    def step():
+        y = x
+        for k in range(n):
+            kind = k % 4
+            if kind == 0:
+                y = y * 1.01
+            elif kind == 1:
+                y = y + 0.01
+            elif kind == 2:
+                y = y.tanh()
+            else:
+                y = y - 0.005
+        total = y.sum()
+        x.grad = None
+        total.backward()
+        return total
+
+    return step
+
+
+def depth_ok(n):
+    from autograd_core import Value
+
+    from .scalar_mlp import chain_depth_ok
+
+    return chain_depth_ok(Value, n)

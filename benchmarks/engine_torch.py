@@ -1,0 +1,93 @@
+"""PyTorch on the CPU with 2 threads, written the idiomatic way (nn.Linear,
+F.cross_entropy, optim.SGD). Run in a process of its own: its thread pool and
+OpenBLAS's fight over the cores when they share one."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import workloads as W
+
+NAME = "pytorch"
+WORKLOADS = ("mlp", "mlp_bn", "tiny", "chain")
+THREADS = 2
+
+
+def available():
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _torch():
+    import torch
+
+    torch.set_num_threads(THREADS)
+    return torch
+
+
+def make_step(workload, dtype=np.float32, batch=None):
+    if workload in ("mlp", "tiny", "mlp_bn"):
+        sizes, default_batch = (W.TINY_SIZES, 32) if workload == "tiny" else (W.MLP_SIZES, 128)
+        return _mlp_step(sizes, batch or default_batch, dtype, workload == "mlp_bn")
+    if workload == "chain":
+        return _chain_step()
+    raise NotImplementedError(workload)
+
+
+def _mlp_step(sizes, batch, dtype, with_bn):
+    torch = _torch()
+    x_data, y_data, layers_data = W.mlp_data(sizes, batch, dtype)
+    x, y = torch.from_numpy(x_data), torch.from_numpy(y_data)
+    modules = []
+    for k, (w, b) in enumerate(layers_data):
+        linear = torch.nn.Linear(w.shape[0], w.shape[1], dtype=x.dtype)
+        with torch.no_grad():
+            linear.weight.copy_(torch.from_numpy(w.T.copy()))
+            linear.bias.copy_(torch.from_numpy(b))
+        modules.append(linear)
+        if k < len(layers_data) - 1:
+            if with_bn:
+                modules.append(torch.nn.BatchNorm1d(w.shape[1], eps=W.BN_EPS, momentum=W.BN_MOMENTUM, dtype=x.dtype))
+            modules.append(torch.nn.ReLU())
+            if with_bn:
+                modules.append(torch.nn.Dropout(W.DROPOUT_P))
+    model = torch.nn.Sequential(*modules).train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=W.LEARNING_RATE)
+    cross_entropy = torch.nn.functional.cross_entropy
+
+    def step():
+        optimizer.zero_grad()
+        loss = cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    return step
+
+
+def _chain_step():
+    torch = _torch()
+    x = torch.tensor(W.chain_input(), requires_grad=True)
+    n = W.CHAIN_LENGTH
+
+    def step():
+        y = x
+        for k in range(n):
+            kind = k % 4
+            if kind == 0:
+                y = y * 1.01
+            elif kind == 1:
+                y = y + 0.01
+            elif kind == 2:
+                y = y.tanh()
+            else:
+                y = y - 0.005
+        total = y.sum()
+        x.grad = None
+        total.backward()
+        return total
+
+    return step

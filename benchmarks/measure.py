@@ -1,0 +1,78 @@
+"""How a figure is taken: median per-step times over interleaved rounds, and
+peak resident memory of a fresh process."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+
+# Python's garbage collector stays on throughout (as users run their code):
+# an engine that makes reference cycles pays for them here.
+
+
+def time_steps(steps, rounds=15, block_seconds=0.05, warmup=2):
+    """Time several engines' ``step()`` on one workload, interleaved.
+
+    Each engine gets a block of `k` steps per round (k chosen so a block takes
+    about `block_seconds`), the engines take turns round by round (so a slow
+    spell of the machine hits them all alike), and the figure is the median
+    over rounds of the time per step. Returns {name: {"median_ms", "p25_ms",
+    "p75_ms", "rounds", "steps_per_round"}}.
+    """
+    repeats = {}
+    for name, step in steps.items():
+        for _ in range(warmup):
+            step()
+        start = time.perf_counter()
+        step()
+        single = time.perf_counter() - start
+        repeats[name] = max(1, int(block_seconds / max(single, 1e-9)))
+    samples = {name: [] for name in steps}
+    for _ in range(rounds):
+        for name, step in steps.items():
+            k = repeats[name]
+            start = time.perf_counter()
+            for _ in range(k):
+                step()
+            samples[name].append((time.perf_counter() - start) / k * 1e3)
+    return {name: _summary(times, repeats[name]) for name, times in samples.items()}
+
+
+def _summary(times_ms, k):
+    times = sorted(times_ms)
+    quartiles = statistics.quantiles(times, n=4) if len(times) > 1 else [times[0]] * 3
+    return {
+        "median_ms": statistics.median(times),
+        "p25_ms": quartiles[0],
+        "p75_ms": quartiles[2],
+        "rounds": len(times),
+        "steps_per_round": k,
+    }
+
+
+# ---- memory: the kernel's count of resident pages (RSS), because PyTorch's
+# allocations are invisible to tracemalloc; VmHWM is the peak since the last
+# reset, which writing "5" to /proc/self/clear_refs performs.
+def _status_kib(field):
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"{field} not found in /proc/self/status")
+
+
+def reset_peak_rss():
+    """Make the current RSS the new peak; returns it in KiB."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    return _status_kib("VmRSS")
+
+
+def peak_rss_kib():
+    return _status_kib("VmHWM")
+
+
+def rss_measurable():
+    """True on Linux with /proc/self/clear_refs writable."""
+    return os.path.exists("/proc/self/clear_refs") and os.access("/proc/self/clear_refs", os.W_OK)

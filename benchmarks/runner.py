@@ -1,0 +1,318 @@
+"""The benchmark runner: every workload for every engine present, one table,
+one JSON file.
+
+    python -m benchmarks                 # full run (a few minutes)
+    python -m benchmarks --quick         # smoke run: every code path, few repeats
+    python -m benchmarks --only a_f32,d  # some rows only
+
+In-process engines are timed together, interleaved (``measure.time_steps``);
+PyTorch runs in a process of its own; each memory figure comes from a fresh
+process per engine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import workloads as W
+from .cases import CASES, timing_settings
+from .engines import ENGINE_MODULES, OWN_PROCESS, load, step_for, supports
+from .measure import rss_measurable, time_steps
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+COLUMNS = ["ours", "ours-nn", "numpy", "pytorch", "hips", "mygrad", "micrograd"]
+MEMORY_CASES = {"f_f32": np.float32, "f_f64": np.float64}
+MEMORY_TARGET = 1.2
+ALL_IDS = list(CASES) + list(MEMORY_CASES) + ["g"]
+
+
+def available_engines():
+    """Engines importable here; "ours-nn" when nn and optim have the layers."""
+    present = [name for name in ENGINE_MODULES if load(name).available()]
+    if "ours" in present and load("ours").nn_available():
+        present.insert(1, "ours-nn")
+    return present
+
+
+def _run_worker(args, timeout=900):
+    """Run ``python -m benchmarks.worker ARGS`` and parse its last output line."""
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.worker", *args],
+        cwd=root, capture_output=True, text=True, timeout=timeout,
+    )
+    if done.returncode != 0:
+        return {"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def run_timings(case_ids, engines, quick, log):
+    """{case_id: {engine: summary}} for the timed cases."""
+    results = {case_id: {} for case_id in case_ids}
+    info = {}
+    for case_id in case_ids:
+        case = CASES[case_id]
+        steps = {}
+        for engine in engines:
+            if engine in OWN_PROCESS or not supports(engine, case.workload):
+                continue
+            try:
+                steps[engine] = step_for(engine, case.workload, case.dtype)
+            except Exception as exc:  # a missing piece skips that engine, not the run
+                results[case_id][engine] = {"error": f"{type(exc).__name__}: {exc}"}
+        log(f"  {case_id}: {', '.join(steps)}")
+        results[case_id].update(time_steps(steps, **timing_settings(quick)))
+    for engine in engines:
+        if engine not in OWN_PROCESS:
+            continue
+        wanted = [c for c in case_ids if supports(engine, CASES[c].workload)]
+        if not wanted:
+            continue
+        log(f"  {engine} (own process): {', '.join(wanted)}")
+        out = _run_worker(["time", engine, ",".join(wanted)] + (["--quick"] if quick else []))
+        if "error" in out:
+            for c in wanted:
+                results[c][engine] = {"error": out["error"]}
+            continue
+        info.update(out["info"])
+        for c, summary in out["results"].items():
+            results[c][engine] = summary
+    return results, info
+
+
+def run_memory(dtype_ids, engines, log):
+    """{case_id: {engine: {"peak_above_imports_mib": ...}}}, a fresh process each."""
+    results = {}
+    if not rss_measurable():
+        log("  memory: /proc/self/clear_refs is not writable here; skipped")
+        return results
+    for case_id in dtype_ids:
+        dtype_name = np.dtype(MEMORY_CASES[case_id]).name
+        results[case_id] = {}
+        for engine in engines:
+            if not supports(engine, "mlp"):
+                continue
+            log(f"  {case_id}: {engine}")
+            results[case_id][engine] = _run_worker(["memory", engine, dtype_name, str(W.MEMORY_BATCH)])
+    return results
+
+
+def run_depth(engines, quick, log):
+    """Depth reached by a chain of additions: ours at the target length (the
+    time it takes too), micrograd's largest depth that still works."""
+    results = {}
+    if "ours" in engines:
+        n = W.DEPTH_TARGET_QUICK if quick else W.DEPTH_TARGET
+        log(f"  g: ours, chain of {n:,}")
+        start = time.perf_counter()
+        ok = load("ours").depth_ok(n)
+        results["ours"] = {"depth": n if ok else 0, "reached_target": ok, "seconds": time.perf_counter() - start}
+    if "micrograd" in engines:
+        log("  g: micrograd, searching its largest depth")
+        results["micrograd"] = {"depth": _largest_working_depth(load("micrograd").depth_ok)}
+    return results
+
+
+def _largest_working_depth(depth_ok, limit=1_000_000):
+    """Doubling then bisection for the largest n with depth_ok(n)."""
+    good, bad = 0, 1
+    while bad <= limit and depth_ok(bad):
+        good, bad = bad, bad * 2
+    if bad > limit:
+        return good
+    while bad - good > 1:
+        middle = (good + bad) // 2
+        good, bad = (middle, bad) if depth_ok(middle) else (good, middle)
+    return good
+
+
+# ---- reporting -------------------------------------------------------------
+def _figure(case_id, summary):
+    if summary is None or "error" in summary:
+        return None
+    if case_id in MEMORY_CASES:
+        return summary.get("peak_above_imports_mib")
+    if case_id == "g":
+        return summary.get("depth")
+    case = CASES[case_id]
+    scale = 1e3 / case.per if case.unit == "us/op" else 1.0
+    return summary["median_ms"] * scale
+
+
+def targets(results, quick=False):
+    """{case_id: {"ratio", "target", "met", "reference"}} for ours against each case's reference."""
+    verdicts = {}
+    for case_id, row in results.items():
+        if case_id == "g":
+            depth = _figure("g", row.get("ours"))
+            goal = W.DEPTH_TARGET_QUICK if quick else W.DEPTH_TARGET
+            if depth is not None:
+                verdicts[case_id] = {"value": depth, "target": goal, "met": depth >= goal}
+            continue
+        if case_id in MEMORY_CASES:
+            reference, target = "numpy", MEMORY_TARGET
+        else:
+            reference, target = CASES[case_id].reference, CASES[case_id].target
+        ref = _figure(case_id, row.get(reference))
+        for engine in ("ours", "ours-nn"):
+            ours = _figure(case_id, row.get(engine))
+            if ours is None or not ref:
+                continue
+            ratio = ours / ref
+            verdicts[case_id if engine == "ours" else f"{case_id} (nn)"] = {
+                "reference": reference, "ratio": ratio, "target": target, "met": ratio <= target,
+            }
+    return verdicts
+
+
+def _title(case_id):
+    if case_id in MEMORY_CASES:
+        return f"(f) peak memory of (a), batch {W.MEMORY_BATCH}, {np.dtype(MEMORY_CASES[case_id]).name}"
+    if case_id == "g":
+        return "(g) chain depth that backpropagates"
+    return CASES[case_id].title
+
+
+def _unit(case_id):
+    if case_id in MEMORY_CASES:
+        return "MiB"
+    if case_id == "g":
+        return "nodes"
+    return CASES[case_id].unit
+
+
+def format_table(results, verdicts):
+    present = [c for c in COLUMNS if any(c in row for row in results.values())]
+    width = max(len(_title(c)) for c in results) + 2
+    header = f"{'workload':<{width}}{'unit':<9}" + "".join(f"{c:>11}" for c in present) + "   ours/ref  target"
+    lines = [header, "-" * len(header)]
+    for case_id, row in results.items():
+        cells = []
+        for engine in present:
+            value = _figure(case_id, row.get(engine))
+            if value is None:
+                cells.append(f"{'err' if engine in row else '-':>11}")
+            elif case_id == "g":
+                cells.append(f"{value:>11,}")
+            else:
+                cells.append(f"{value:>11.3g}" if value < 100 else f"{value:>11.0f}")
+        verdict = verdicts.get(case_id)
+        if verdict and "ratio" in verdict:
+            tail = f"   {verdict['ratio']:>8.2f}  <= {verdict['target']:<5} {'ok' if verdict['met'] else 'MISSED'}"
+        elif verdict:
+            tail = f"   {'':>8}  >= {verdict['target']:,} {'ok' if verdict['met'] else 'MISSED'}"
+        else:
+            tail = ""
+        lines.append(f"{_title(case_id):<{width}}{_unit(case_id):<9}" + "".join(cells) + tail)
+        nn_verdict = verdicts.get(f"{case_id} (nn)")
+        if nn_verdict:
+            lines.append(f"{'':<{width}}{'':<9}{'ours-nn / ' + nn_verdict['reference']:>{11 * len(present)}}"
+                         f"   {nn_verdict['ratio']:>8.2f}  <= {nn_verdict['target']:<5} {'ok' if nn_verdict['met'] else 'MISSED'}")
+    return "\n".join(lines)
+
+
+def machine_info():
+    cpu = platform.processor()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    blas = ""
+    try:
+        config = np.show_config(mode="dicts")
+        blas_info = config["Build Dependencies"]["blas"]
+        blas = f"{blas_info.get('name')} {blas_info.get('version')}"
+    except Exception:
+        pass
+    return {
+        "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "blas": blas,
+        "malloc_env": {k: v for k, v in os.environ.items() if k.startswith("MALLOC_")},
+    }
+
+
+def write_json_atomically(data, path):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=2, default=float)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="few repeats, short depth chain: a smoke run")
+    parser.add_argument("--only", default="", help=f"comma-separated rows among {','.join(ALL_IDS)}")
+    parser.add_argument("--engines", default="", help="comma-separated engines (default: all present)")
+    parser.add_argument("--output", default=None, help="JSON path (default benchmarks/results/latest.json)")
+    args = parser.parse_args(argv)
+
+    wanted = [c.strip() for c in args.only.split(",") if c.strip()] or ALL_IDS
+    unknown = [c for c in wanted if c not in ALL_IDS]
+    if unknown:
+        parser.error(f"unknown rows {unknown}; choose among {ALL_IDS}")
+    engines = available_engines()
+    missing = [e for e in ENGINE_MODULES if e not in engines]
+    if args.engines:
+        chosen = [e.strip() for e in args.engines.split(",")]
+        engines = [e for e in engines if e in chosen]
+    log = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
+    log(f"engines: {', '.join(engines)}" + (f" (not installed: {', '.join(missing)})" if missing else ""))
+
+    started = time.time()
+    timed = [c for c in wanted if c in CASES]
+    results, info = run_timings(timed, engines, args.quick, log)
+    memory_ids = [c for c in wanted if c in MEMORY_CASES]
+    if args.quick:
+        memory_ids = memory_ids[:1]
+    results.update(run_memory(memory_ids, engines, log))
+    if "g" in wanted:
+        results["g"] = run_depth(engines, args.quick, log)
+    results = {c: results[c] for c in ALL_IDS if c in results}
+    verdicts = targets(results, args.quick)
+    table = format_table(results, verdicts)
+    print(table)
+
+    report = {
+        "command": "python -m benchmarks " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "quick": args.quick,
+        "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+        "seconds": round(time.time() - started, 1),
+        "machine": {**machine_info(), **info},
+        "engines": engines,
+        "not_installed": missing,
+        "memory_method": (
+            "resident memory (RSS, from /proc/self/status): peak (VmHWM) over steps 2-4 minus the RSS "
+            "right after the imports, in a fresh process per engine; the first step's peak is kept too"
+        ),
+        "results": results,
+        "targets": verdicts,
+        "table": table,
+    }
+    path = args.output or RESULTS_DIR / "latest.json"
+    write_json_atomically(report, path)
+    log(f"wrote {path}")
+    return report

@@ -1,0 +1,78 @@
+"""Run one engine's measurements in this process and print them as JSON on
+the last line of stdout: the runner starts it for engines that need a process
+of their own (timings) and for every memory figure (a fresh process each).
+
+    python -m benchmarks.worker time pytorch a_f32,d [--quick]
+    python -m benchmarks.worker memory ours float32 1024
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+
+def _time(engine, case_ids, quick):
+    from . import cases
+    from .engines import step_for
+    from .measure import time_steps
+
+    results = {}
+    for case_id in case_ids:
+        case = cases.CASES[case_id]
+        try:
+            step = step_for(engine, case.workload, case.dtype)
+        except NotImplementedError:
+            continue
+        results[case_id] = time_steps({engine: step}, **cases.timing_settings(quick))[engine]
+    extra = {}
+    if engine == "pytorch":
+        import torch
+
+        extra = {"torch_version": torch.__version__, "torch_threads": torch.get_num_threads()}
+    return {"results": results, "info": extra}
+
+
+def _memory(engine, dtype_name, batch):
+    import numpy as np
+
+    from .engines import load, step_for
+    from .measure import peak_rss_kib, reset_peak_rss
+
+    base = "ours" if engine == "ours-nn" else engine
+    load(base).available()  # imports the engine's library: counted as "imports"
+    if engine == "ours-nn":
+        import nn  # noqa: F401
+        import optim  # noqa: F401
+    if engine == "pytorch":
+        import torch
+
+        torch.set_num_threads(2)
+    baseline = reset_peak_rss()
+    step = step_for(engine, "mlp", np.dtype(dtype_name).type, batch)
+    step()  # the first step also pays one-time costs (thread pools, BLAS buffers, caches)
+    first_peak = peak_rss_kib()
+    reset_peak_rss()
+    for _ in range(3):
+        step()
+    peak = peak_rss_kib()
+    return {
+        "peak_above_imports_mib": (peak - baseline) / 1024,  # steady state: steps 2-4
+        "first_step_peak_above_imports_mib": (first_peak - baseline) / 1024,
+        "baseline_mib": baseline / 1024,
+    }
+
+
+def main(argv):
+    mode = argv[0]
+    if mode == "time":
+        out = _time(argv[1], argv[2].split(","), "--quick" in argv)
+    elif mode == "memory":
+        out = _memory(argv[1], argv[2], int(argv[3]))
+    else:
+        raise SystemExit(f"worker: unknown mode {mode!r} (time or memory)")
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,84 @@
+"""What is measured: the workloads, their sizes and their data.
+
+Every engine builds the same network from the same arrays (made here with a
+fixed seed), so the engines differ only in how they compute.
+
+(a) mlp      MLP 784-256-256-10, ReLU, softmax cross-entropy, SGD step, batch 128
+(b) mlp_bn   the same with BatchNorm1d (before each ReLU) and Dropout(0.2) after it
+(c) tiny     MLP 2-16-16-3, batch 32 (per-operation overhead dominates)
+(d) chain    1,000 elementwise operations on shape (10,), forward and backward
+(e) scalar   MLP 2-16-16-1 of scalar Values over 50 points (micrograd's setting)
+(f) memory   peak memory of (a) at batch 1024, a fresh process per engine
+(g) depth    the longest chain that backpropagates without failing
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+LEARNING_RATE = 0.01
+DROPOUT_P = 0.2
+BN_EPS = 1e-5
+BN_MOMENTUM = 0.1
+
+MLP_SIZES = (784, 256, 256, 10)
+TINY_SIZES = (2, 16, 16, 3)
+SCALAR_SIZES = (2, 16, 16, 1)
+
+CHAIN_LENGTH = 1000  # (d): operations per forward pass
+CHAIN_SHAPE = (10,)
+SCALAR_POINTS = 50  # (e)
+MEMORY_BATCH = 1024  # (f)
+DEPTH_TARGET = 1_000_000  # (g)
+DEPTH_TARGET_QUICK = 10_000
+
+
+def mlp_data(sizes, batch, dtype, seed=0):
+    """Inputs, integer labels and He-initialised layers [(W, b), ...] with W of
+    shape (fan_in, fan_out), so a layer is ``x @ W + b``."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((batch, sizes[0])).astype(dtype)
+    y = rng.integers(0, sizes[-1], size=batch)
+    layers = []
+    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+        w = (rng.standard_normal((fan_in, fan_out)) * np.sqrt(2.0 / fan_in)).astype(dtype)
+        layers.append((w, np.zeros(fan_out, dtype=dtype)))
+    return x, y, layers
+
+
+def dropout_masks(sizes, batch, dtype, count=8, seed=1):
+    """Pre-drawn inverted-dropout masks (kept / (1 - p)) for each hidden layer,
+    cycled through by the engines that take masks (so every engine pays the
+    same for random numbers: nothing, inside the timed step)."""
+    rng = np.random.default_rng(seed)
+    scale = 1.0 / (1.0 - DROPOUT_P)
+    return [
+        [((rng.random((batch, n)) >= DROPOUT_P) * scale).astype(dtype) for n in sizes[1:-1]]
+        for _ in range(count)
+    ]
+
+
+# (d): the chain cycles through these four operations; it stays bounded
+# (tanh every fourth step), so no engine meets overflow.
+CHAIN_CYCLE = ("mul 1.01", "add 0.01", "tanh", "sub 0.005")
+
+
+def chain_input():
+    return np.linspace(-1.0, 1.0, CHAIN_SHAPE[0])
+
+
+def scalar_data(seed=0):
+    """50 points in 2-d with labels +-1 (two interleaved half-moons, as in
+    micrograd's demo, drawn with NumPy) and the initial MLP weights."""
+    rng = np.random.default_rng(seed)
+    n = SCALAR_POINTS
+    angle = rng.uniform(0, np.pi, n)
+    upper = np.arange(n) % 2 == 0
+    xs = np.where(upper, np.cos(angle), 1 - np.cos(angle))
+    ys = np.where(upper, np.sin(angle), 0.5 - np.sin(angle))
+    points = np.stack([xs, ys], axis=1) + rng.normal(0, 0.1, (n, 2))
+    labels = np.where(upper, 1.0, -1.0)
+    weights = []  # per layer: a list of neurons, each (w list, b)
+    for fan_in, fan_out in zip(SCALAR_SIZES[:-1], SCALAR_SIZES[1:]):
+        weights.append([(rng.uniform(-1, 1, fan_in).tolist(), 0.0) for _ in range(fan_out)])
+    return points.tolist(), labels.tolist(), weights

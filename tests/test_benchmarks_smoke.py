@@ -1,0 +1,79 @@
+"""The benchmark suite runs: every engine computes the same thing, and the
+quick mode goes through every code path once. No timing is asserted here
+(speed is measured only by ``python -m benchmarks``)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from benchmarks import engines, runner
+from benchmarks import workloads as W
+
+
+def _present(names):
+    return [name for name in names if engines.load(name).available()]
+
+
+@pytest.mark.parametrize("workload", ["mlp", "tiny"])
+def test_every_engine_computes_the_same_first_loss(workload):
+    # same data and weights: the first step's loss agrees across engines in float64
+    # (ln 10 ~ 2.3 for 10 classes at initialisation, so the check is not vacuous)
+    losses = {}
+    for name in _present(["ours", "numpy", "pytorch", "hips", "mygrad"]):
+        loss = engines.step_for(name, workload, np.float64)()
+        losses[name] = float(loss.item() if hasattr(loss, "item") else loss)
+    assert {"ours", "numpy"} <= set(losses)
+    reference = losses["numpy"]
+    assert 0.5 < reference < 20
+    for name, value in losses.items():
+        assert value == pytest.approx(reference, rel=1e-9), name
+
+
+def test_ours_and_handwritten_numpy_take_the_same_sgd_step():
+    ours, by_hand = engines.step_for("ours", "mlp", np.float64), engines.step_for("numpy", "mlp", np.float64)
+    first = (float(ours().item()), by_hand())
+    second = (float(ours().item()), by_hand())
+    assert second[0] == pytest.approx(second[1], rel=1e-9)
+    assert second[0] != first[0]  # the step changed the weights
+
+
+def test_batchnorm_dropout_workload_agrees_with_numpy():
+    ours = engines.step_for("ours", "mlp_bn", np.float64)
+    by_hand = engines.step_for("numpy", "mlp_bn", np.float64)
+    for _ in range(2):
+        assert float(ours().item()) == pytest.approx(by_hand(), rel=1e-8)
+
+
+def test_chain_gradient_agrees_with_numpy():
+    total, grad = engines.step_for("numpy", "chain", np.float64)()
+    from autograd_core import Value
+
+    x = Value(W.chain_input())
+    y = x
+    for k in range(W.CHAIN_LENGTH):
+        y = [lambda v: v * 1.01, lambda v: v + 0.01, lambda v: v.tanh(), lambda v: v - 0.005][k % 4](y)
+    y.sum().backward()
+    assert float(y.sum().item()) == pytest.approx(float(total), rel=1e-12)
+    np.testing.assert_allclose(x.grad, grad, rtol=1e-12)
+
+
+def test_scalar_mlp_matches_micrograd():
+    pytest.importorskip("micrograd")
+    ours, theirs = engines.step_for("ours", "scalar", np.float64), engines.step_for("micrograd", "scalar", np.float64)
+    for _ in range(2):
+        assert float(ours().item()) == pytest.approx(theirs().data, rel=1e-12)
+
+
+def test_quick_run_writes_a_table_and_json(tmp_path, capsys):
+    out = tmp_path / "quick.json"
+    present = _present(["ours", "numpy", "micrograd"])
+    report = runner.main(["--quick", "--only", "a_f32,c,d,f_f32,g", "--engines", ",".join(present), "--output", str(out)])
+    table = capsys.readouterr().out
+    assert "(a) MLP 784-256-256-10" in table and "(g) chain depth" in table
+    saved = json.loads(out.read_text())
+    assert saved["quick"] is True and saved["results"]["a_f32"]["ours"]["median_ms"] > 0
+    assert saved["results"]["g"]["ours"]["reached_target"] is True
+    assert report["targets"]["a_f32"]["reference"] == "numpy"
+    if runner.rss_measurable():
+        assert saved["results"]["f_f32"]["ours"]["peak_above_imports_mib"] > 1  # the batch alone is 3 MiB
