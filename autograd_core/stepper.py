@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from . import engine
+from ._files import atomic_write
 from .engine import Value
 from .viz import (
     INFIX,
@@ -39,7 +40,6 @@ from .viz import (
     render_source,
     rule_for_input,
     values_text,
-    write_atomic,
 )
 
 __all__ = ["BackpropStepper", "BackwardStep", "ForwardStep"]
@@ -429,7 +429,7 @@ class BackpropStepper:
     def save_html(self, path):
         """Write the player to `path` as a self-contained HTML page (nothing is
         fetched when it is opened); return the Path."""
-        return write_atomic(Path(path), self.player_html(standalone=True).encode("utf-8"))
+        return atomic_write(path, self.player_html(standalone=True), make_parents=True)
 
 
 def _tag_dynamic_texts(svg, final_texts):

@@ -17,11 +17,9 @@ summary box ``N × op``, and the graph's title says what was folded.
 from __future__ import annotations
 
 import html
-import os
 import re
 import shutil
 import subprocess
-import tempfile
 from collections import deque
 from pathlib import Path
 
@@ -29,6 +27,7 @@ import graphviz
 import numpy as np
 
 from . import engine
+from ._files import atomic_write
 from .engine import Value
 
 __all__ = ["draw_graph", "render_graph", "renderer_name", "RendererNotFoundError", "GraphDrawing"]
@@ -649,23 +648,6 @@ def render_source(source, format="svg", renderer="auto"):
     raise ValueError(f"render_graph: renderer must be 'auto', 'dot' or 'wasm', got {renderer!r}")
 
 
-def write_atomic(path, data):
-    """Write bytes to `path` through a temporary file in the same folder, so a
-    reader never sees half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-    return path
-
-
 def render_graph(root, path, format="svg", renderer="auto", **options):
     """Draw the graph behind `root` and write it to `path`; return the Path.
 
@@ -682,7 +664,7 @@ def render_graph(root, path, format="svg", renderer="auto", **options):
     path = Path(path)
     if not path.suffix:
         path = path.with_name(f"{path.name}.{format}")
-    return write_atomic(path, render_source(graph.source, format, renderer))
+    return atomic_write(path, render_source(graph.source, format, renderer), make_parents=True)
 
 
 # --------------------------------------------------------------------------

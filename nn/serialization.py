@@ -14,7 +14,6 @@ never leaves a broken file where a good one was.
 from __future__ import annotations
 
 import os
-import tempfile
 import zipfile
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -22,6 +21,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from autograd_core import Value
+from autograd_core._files import atomic_write
 
 from .module import Module
 
@@ -63,14 +63,6 @@ def _as_state_dict(obj):
     raise TypeError(f"nn.save: expects a Module or a state dict (a mapping of names to arrays), got {type(obj).__name__}")
 
 
-def _existing_mode(path):
-    """The permission bits of the file being replaced, or the default for a new file."""
-    try:
-        return os.stat(path).st_mode & 0o777
-    except OSError:
-        return 0o644  # rw-r--r--, what open() gives under the usual umask
-
-
 def save(obj, path):
     """Write a Module's ``state_dict()`` (or a state dict itself) to `path` as ``.npz``,
     atomically. The path is used as given (``.npz`` is the customary suffix).
@@ -85,25 +77,10 @@ def save(obj, path):
     """
     state = _as_state_dict(obj)
     path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
     arrays = dict(state)
     arrays[_FORMAT_KEY] = np.array(_FORMAT_NAME)
     arrays[_VERSION_KEY] = np.array(FORMAT_VERSION)
-    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp-" + os.path.basename(path), suffix=".npz")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            np.savez(file, **arrays)
-            file.flush()
-            os.fsync(file.fileno())
-        # mkstemp makes the file private (0600); give it the permissions a plain open() would
-        os.chmod(temporary, _existing_mode(path))
-        os.replace(temporary, path)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        raise
+    atomic_write(path, lambda file: np.savez(file, **arrays))
 
 
 def load(path, module=None, strict=True):
