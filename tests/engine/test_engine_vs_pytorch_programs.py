@@ -171,3 +171,36 @@ def test_random_programs_agree_with_pytorch(program):
             continue
         assert ours.grad is not None, f"leaf {k} got no gradient"
         np.testing.assert_allclose(ours.grad, theirs.grad.numpy(), rtol=1e-9, atol=1e-12, err_msg=f"leaf {k}")
+
+
+@settings(max_examples=DEEP or 30, deadline=None, derandomize=not DEEP, suppress_health_check=[HealthCheck.too_slow])
+@given(program=programs())
+def test_random_programs_second_derivatives_agree_with_pytorch(program):
+    """Hessian-vector products through create_graph=True, against torch's double backward."""
+    _, out_shape, seed = program
+    rng = np.random.default_rng(seed)
+    data = [rng.standard_normal(shape) for shape in LEAF_SHAPES]
+    weights = rng.standard_normal(out_shape)
+    directions = [rng.standard_normal(shape) for shape in LEAF_SHAPES]
+
+    leaves = [Value(d) for d in data]
+    out = run(program, leaves, "engine")
+    grads = ac.grad((out * weights).sum(), leaves, create_graph=True, allow_unused=True)
+    along = [(g * v).sum() for g, v in zip(grads, directions) if isinstance(g, Value) and g.requires_grad]
+
+    leaves_t = [torch.tensor(d, requires_grad=True) for d in data]
+    out_t = run(program, leaves_t, "torch")
+    grads_t = torch.autograd.grad((out_t * torch.tensor(weights)).sum(), leaves_t, create_graph=True, allow_unused=True)
+    along_t = [(g * torch.tensor(v)).sum() for g, v in zip(grads_t, directions) if g is not None and g.requires_grad]
+
+    for g, g_t in zip(grads, grads_t):
+        if g_t is not None:
+            np.testing.assert_allclose(np.asarray(g.data if isinstance(g, Value) else g), g_t.detach().numpy(), rtol=1e-9, atol=1e-12)
+    if not along_t:
+        return
+    hvp_t = torch.autograd.grad(sum(along_t), leaves_t, allow_unused=True)
+    hvp = ac.grad(ac.stack(along).sum(), leaves, allow_unused=True) if along else [None] * len(leaves)
+    for k, (ours, theirs) in enumerate(zip(hvp, hvp_t)):
+        theirs = np.zeros(np.shape(data[k])) if theirs is None else theirs.numpy(force=True)  # may be a ZeroTensor
+        ours = np.zeros(np.shape(data[k])) if ours is None else np.asarray(ours)
+        np.testing.assert_allclose(ours, theirs, rtol=1e-8, atol=1e-11, err_msg=f"leaf {k}")
