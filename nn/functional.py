@@ -103,7 +103,9 @@ def leaky_relu(input, negative_slope=0.01):
     array([-0.2,  3. ])
     """
     x = _value(input)
-    return ac.where(x.data > 0, x, x * negative_slope)
+    # `x > 0` is a plain boolean array; reading `x.data` here would make the
+    # engine keep a copy of x (it guards data a pending backward needs)
+    return ac.where(x > 0, x, x * negative_slope)
 
 
 def _channel_shaped(param, x):
@@ -122,7 +124,7 @@ def prelu(input, weight):
     x = _value(input)
     if weight.size > 1 and (x.ndim < 2 or x.shape[1] != weight.size):
         raise ShapeError(f"prelu: {weight.size} slopes need inputs (N, {weight.size}, ...), got shape {x.shape}")
-    return ac.where(x.data > 0, x, x * _channel_shaped(weight, x))
+    return ac.where(x > 0, x, x * _channel_shaped(weight, x))
 
 
 def elu(input, alpha=1.0):
@@ -135,7 +137,7 @@ def elu(input, alpha=1.0):
     # exp of the clipped input: the unused branch must not overflow, or its
     # zero gradient would meet an infinite local gradient (0 * inf = NaN)
     negative_part = (ac.clip(x, max=0.0).exp() - 1) * alpha
-    return ac.where(x.data > 0, x, negative_part)
+    return ac.where(x > 0, x, negative_part)
 
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
@@ -182,7 +184,7 @@ def softplus(input, beta=1.0, threshold=20.0):
     x = _value(input)
     scaled = x * beta if beta != 1 else x
     smooth = ac.softplus(scaled) / beta if beta != 1 else ac.softplus(scaled)
-    return ac.where(scaled.data > threshold, x, smooth)
+    return ac.where(scaled > threshold, x, smooth)
 
 
 def silu(input):
