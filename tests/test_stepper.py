@@ -9,21 +9,7 @@ import autograd_core as ag
 from autograd_core import BackpropStepper, GraphFreedError, engine
 
 
-def lecture_graph():
-    a = ag.Value(2.0, label="a")
-    b = ag.Value(-3.0, label="b")
-    c = ag.Value(10.0, label="c")
-    f = ag.Value(-2.0, label="f")
-    e = a * b
-    e.label = "e"
-    d = e + c
-    d.label = "d"
-    L = d * f
-    L.label = "L"
-    return L, dict(a=a, b=b, c=c, d=d, e=e, f=f, L=L)
-
-
-def test_lecture_graph_steps_numbers_and_order():
+def test_lecture_graph_steps_numbers_and_order(lecture_graph):
     L, v = lecture_graph()
     stepper = BackpropStepper(L)
     assert [step.node for step in stepper] == [v["L"], v["d"], v["e"]]
@@ -41,7 +27,7 @@ def test_lecture_graph_steps_numbers_and_order():
     assert grads == {"a": 6.0, "b": -4.0, "c": -2.0, "f": 4.0}
 
 
-def test_grads_written_only_at_the_end_and_equal_to_backward():
+def test_grads_written_only_at_the_end_and_equal_to_backward(lecture_graph):
     L, v = lecture_graph()
     stepper = BackpropStepper(L)
     assert v["a"].grad is None
@@ -148,7 +134,7 @@ def test_a_value_used_several_times_says_which_contribution():
     assert a.grad == 7.0
 
 
-def test_graph_freed_like_backward_unless_retained():
+def test_graph_freed_like_backward_unless_retained(lecture_graph):
     L, v = lecture_graph()
     BackpropStepper(L).finish()
     with pytest.raises(GraphFreedError):
@@ -159,7 +145,7 @@ def test_graph_freed_like_backward_unless_retained():
     assert v["a"].grad == 12.0  # leaves accumulate, as with two backward() calls
 
 
-def test_leaf_grads_accumulate_like_backward():
+def test_leaf_grads_accumulate_like_backward(lecture_graph):
     L, v = lecture_graph()
     v["a"].grad = np.float64(1.0)
     stepper = BackpropStepper(L)
@@ -182,7 +168,7 @@ def test_non_scalar_root_needs_grad_and_then_matches_backward():
         BackpropStepper(ag.Value(1.0, requires_grad=False) * 2)
 
 
-def test_forward_mode_steps_in_creation_order_with_values():
+def test_forward_mode_steps_in_creation_order_with_values(lecture_graph):
     L, v = lecture_graph()
     forward = BackpropStepper(L, mode="forward")
     assert [step.node for step in forward] == [v["e"], v["d"], v["L"]]
@@ -199,7 +185,7 @@ def test_forward_mode_steps_in_creation_order_with_values():
         BackpropStepper(L, mode="sideways")
 
 
-def test_player_html_is_self_contained_with_one_frame_per_step(tmp_path):
+def test_player_html_is_self_contained_with_one_frame_per_step(lecture_graph, tmp_path):
     L, v = lecture_graph()
     stepper = BackpropStepper(L)
     fragment = stepper._repr_html_()

