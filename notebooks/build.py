@@ -92,14 +92,17 @@ _PLAYER_ID = re.compile(r"agc[0-9a-f]{10}")  # the backprop player's random elem
 
 def make_reproducible(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """Replace what differs from run to run and carries no meaning (object
-    addresses in plain-text reprs, the players' random HTML ids) so that
-    re-building an unchanged notebook gives a byte-identical file."""
+    addresses in plain-text reprs, the players' random HTML ids, how printed
+    text happened to be split into chunks) so that re-building an unchanged
+    notebook gives a byte-identical file."""
     player_ids: dict[str, str] = {}
 
     def renumber(match):
         return player_ids.setdefault(match.group(0), f"agc{len(player_ids):010d}")
 
     for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = _merge_streams(cell.outputs)
         for output in cell.get("outputs", []):
             data = output.get("data", {})
             if isinstance(data.get("text/plain"), str):
@@ -107,6 +110,19 @@ def make_reproducible(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
             if isinstance(data.get("text/html"), str):
                 data["text/html"] = _PLAYER_ID.sub(renumber, data["text/html"])
     return nb
+
+
+def _merge_streams(outputs):
+    """Join consecutive stdout (or stderr) chunks into one output."""
+    merged = []
+    for output in outputs:
+        previous = merged[-1] if merged else None
+        if (output.output_type == "stream" and previous is not None and previous.output_type == "stream"
+                and previous.name == output.name):
+            previous.text += output.text
+        else:
+            merged.append(output)
+    return merged
 
 
 def write_atomically(nb: nbformat.NotebookNode, target: Path) -> None:

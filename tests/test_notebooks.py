@@ -83,3 +83,12 @@ def test_make_reproducible_removes_addresses_and_random_player_ids():
 def test_parse_cells_splits_markdown_and_code():
     text = "'''module docstring'''\n# %% [markdown]\n# # Title\n#\n# text\n\n# %%\nx = 1\n\n# %%\n\n"
     assert build.parse_cells(text) == [("markdown", "# Title\n\ntext"), ("code", "x = 1")]
+
+
+def test_make_reproducible_joins_printed_chunks():
+    nb = nbformat.v4.new_notebook()
+    chunks = [nbformat.v4.new_output("stream", name="stdout", text=t) for t in ("a\n", "b\n")]
+    chunks.append(nbformat.v4.new_output("stream", name="stderr", text="warning\n"))
+    nb.cells = [nbformat.v4.new_code_cell("print('a'); print('b')", outputs=chunks)]
+    outputs = build.make_reproducible(nb).cells[0].outputs
+    assert [(o.name, o.text) for o in outputs] == [("stdout", "a\nb\n"), ("stderr", "warning\n")]
