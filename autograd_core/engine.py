@@ -411,7 +411,10 @@ def _seed_gradient(output, grad, where):
         return np.ones_like(output._data)[()]
     if isinstance(grad, Value):
         grad = grad._data
-    grad = np.asarray(grad, dtype=output.dtype)
+    try:
+        grad = np.asarray(grad, dtype=output.dtype)
+    except (ValueError, TypeError):
+        raise TypeError(f"{where}: grad must be numbers of shape {output.shape}, got {type(grad).__name__}") from None
     if grad.shape != output.shape:
         raise ShapeError(f"{where}: grad has shape {grad.shape}, but the output has shape {output.shape}")
     return grad[()] if grad.ndim == 0 else grad
@@ -750,6 +753,9 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     >>> float(dy.data), float(d2y)
     (27.0, 18.0)
     """
+    for what, given in (("outputs", outputs), ("inputs", inputs)):
+        if not isinstance(given, Value) and (not hasattr(given, "__iter__") or isinstance(given, (str, dict))):
+            raise TypeError(f"grad(): {what} must be a Value or a list of Values, got {type(given).__name__}")
     outputs = [outputs] if isinstance(outputs, Value) else list(outputs)
     single_input = isinstance(inputs, Value)
     inputs = [inputs] if single_input else list(inputs)

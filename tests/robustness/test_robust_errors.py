@@ -55,3 +55,21 @@ def test_axis_zero_of_a_0d_value_means_all_of_it_as_in_pytorch(method):
     assert y.shape == () and float(y.data) == pytest.approx(float(expected))
     y.backward()
     assert float(x.grad) == 1.0
+
+
+def test_backward_and_grad_refuse_junk_with_their_own_names():
+    y = Value(np.ones(3)) * 2
+    with pytest.raises(TypeError, match=r"backward\(\): grad must be numbers of shape \(3,\), got str"):
+        y.backward("a")  # was: could not convert string to float
+    with pytest.raises(TypeError, match=r"grad\(\): outputs must be a Value or a list of Values, got int"):
+        ac.grad(3, Value(1.0))  # was: 'int' object is not iterable
+    with pytest.raises(TypeError, match=r"grad\(\): inputs must be"):
+        ac.grad(y.sum(), {"x": 1})
+
+
+def test_grad_still_takes_any_iterable_of_values():
+    w = Value(np.array([1.0, 2.0]))
+    b = Value(0.5)
+    (gw, gb) = ac.grad((w * 3).sum() + b, (v for v in [w, b]))  # e.g. model.parameters(), a generator
+    np.testing.assert_array_equal(gw, [3.0, 3.0])
+    assert gb == 1.0
