@@ -616,3 +616,39 @@ def _run_recording(steps, recorder, inputs):
             continue
         pool.append(result)
     return pool[-1]
+
+
+# ---------------------------------------------------------------------------
+# detect_anomaly: the first operation to make NaN or Inf is named
+# ---------------------------------------------------------------------------
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@settings(FUZZ, max_examples=500)
+@given(data=st.data())
+def test_inside_detect_anomaly_every_result_is_finite_or_the_operation_is_named(data):
+    pool = [v for v in (_leaf(data) for _ in range(data.draw(st.integers(1, 2), label="leaves"))) if v is not None]
+    assume(pool)
+    with ac.detect_anomaly():
+        for _ in range(data.draw(st.integers(1, 4), label="steps")):
+            name, apply = data.draw(st.sampled_from(OPERATIONS), label="operation")
+            try:
+                result, _ = apply(data, pool)
+            except ac.AnomalyError as exc:
+                assert any(part in str(exc) for part in name.split("/")), f"{name}: {exc}"
+                assert "NaN" in str(exc) or "Inf" in str(exc)
+                return
+            except OP_ERRORS as exc:
+                _assert_documented(exc, name, OP_ERRORS)
+                continue
+            assert np.isfinite(result.data).all(), f"{name} made NaN/Inf inside detect_anomaly without raising"
+            pool.append(result)
+        out = pool[-1]
+        if not out.requires_grad:
+            return
+        try:
+            out.backward(np.ones(out.shape, dtype=out.dtype))
+        except ac.AnomalyError as exc:
+            assert "during backward" in str(exc) and ("NaN" in str(exc) or "Inf" in str(exc))
+            return
+    for leaf in pool:
+        if leaf.grad is not None and leaf.is_leaf:
+            assert np.isfinite(leaf.grad).all(), "a NaN/Inf gradient got through detect_anomaly"
