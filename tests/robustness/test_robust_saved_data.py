@@ -179,3 +179,24 @@ def test_no_grad_results_are_not_guarded():
     x.data[0] = 4.0  # nothing was recorded, nothing to protect
     assert y.requires_grad is False
     np.testing.assert_array_equal(y.data, [0.5, -2.0, 6.0])
+
+
+@pytest.mark.parametrize("optimizer_name", ["SGD", "Adam", "RMSprop"])
+def test_an_optimizer_step_between_forward_and_backward_is_named(optimizer_name):
+    nn = pytest.importorskip("nn")
+    optim = pytest.importorskip("optim")
+    nn.manual_seed(0)
+    model = nn.Sequential(nn.Linear(2, 3), nn.Tanh(), nn.Linear(3, 1))
+    optimizer = getattr(optim, optimizer_name)(model.parameters(), lr=0.1)
+    X = Value(np.ones((4, 2)), requires_grad=False)
+    model(X).sum().backward()  # gradients from an earlier step
+    loss = model(X).sum()
+    optimizer.step()  # too early: the new graph saved the weights
+    with pytest.raises(SavedDataModifiedError, match=r"'\d\.(weight|bias)' \(shape \(\d, ?\d?\),? float64\)"):
+        loss.backward()
+    # the usual order works, and after it the parameters moved
+    before = [p.data.copy() for p in model.parameters()]
+    optimizer.zero_grad()
+    model(X).sum().backward()
+    optimizer.step()
+    assert all(not np.array_equal(b, p.data) for b, p in zip(before, model.parameters()))
