@@ -614,7 +614,7 @@ def _check_not_freed_or_modified(node):
     if guard is not None and guard is not True and _changed_since_snapshot(node):
         _raise_modified(node, node, "modified in place (through .data)")
     if node._version:  # an output is created at version 0
-        _raise_modified(node, node, f"replaced (version 0 then, {node._version} now)")
+        _raise_modified(node, node, f"changed: .data was assigned or written into (version 0 then, {node._version} now)")
     for inp, version in zip(node._inputs, node._input_versions):
         guard = inp._guard
         if guard is not None and guard is not True and _changed_since_snapshot(inp):
@@ -622,7 +622,7 @@ def _check_not_freed_or_modified(node):
             inp._guard = True
             _raise_modified(inp, node, "modified in place (through .data)")
         if inp._version != version:
-            _raise_modified(inp, node, f"replaced (version {version} then, {inp._version} now)")
+            _raise_modified(inp, node, f"changed: .data was assigned or written into (version {version} then, {inp._version} now)")
 
 
 def _raise_modified(value, node, how):
