@@ -135,23 +135,45 @@ class detect_anomaly(ContextDecorator):
         return False
 
 
+class _TitledScope(str):
+    """A scope name that also carries the display titles of itself and of the
+    scopes around it (``{"0": "Linear(4, 16)"}``), for drawings. Nodes keep a
+    reference to it as their ``_scope``, so titles cost nothing per operation."""
+
+    def __new__(cls, name, titles):
+        scope = super().__new__(cls, name)
+        scope.titles = titles
+        return scope
+
+    def __reduce__(self):  # copy / pickle a Value made in a titled scope
+        return (_TitledScope, (str(self), self.titles))
+
+
 class name_scope(ContextDecorator):
     """Tag every node created inside with a name (``nn`` uses the module path).
 
-    Graph drawings group the nodes of one scope into a labelled cluster.
+    Graph drawings group the nodes of one scope into a labelled cluster; an
+    optional `title` is shown after the name (``nn`` passes the layer:
+    ``0: Linear(4, 16)``).
 
-    >>> with name_scope("layer1"):
+    >>> with name_scope("layer1", title="hidden layer"):
     ...     y = Value(1.0) * 2
     >>> y.scope
     'layer1'
     """
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, title: str | None = None):
+        if title is not None and not isinstance(title, str):
+            raise TypeError(f"name_scope: title must be a string or None, got {type(title).__name__}")
         self.name = name
+        self.title = title
 
     def __enter__(self):
         self._previous = _modes.scope
-        _modes.scope = self.name
+        titles = getattr(self._previous, "titles", None)
+        if self.title is not None:
+            titles = {**(titles or {}), self.name: self.title}
+        _modes.scope = _TitledScope(self.name, titles) if titles else self.name
         return self
 
     def __exit__(self, *exc):

@@ -488,7 +488,7 @@ def _build(root, direction="LR", show_grads=True, show_local_gradients=False, cl
             attrs["label"] = f"×{count:,}"
         add(None, ("edge", tail, head, attrs))
 
-    _emit(graph, bodies, clusters, p)
+    _emit(graph, bodies, clusters, p, _scope_titles(values))
     notes = []
     if layout.folded:
         notes.append(
@@ -514,7 +514,15 @@ def _scope_from_label(value, scopes):
     return matches[0] if len(matches) == 1 else None
 
 
-def _emit(graph, bodies, clusters, prefix):
+def _scope_titles(values):
+    """{scope: title} from the ``name_scope(name, title=...)`` the nodes were made in."""
+    titles = {}
+    for scope in {id(v._scope): v._scope for v in values if v._scope}.values():
+        titles.update(getattr(scope, "titles", None) or {})
+    return titles
+
+
+def _emit(graph, bodies, clusters, prefix, titles):
     """Put the statements into nested clusters (scope ``a.b`` inside ``a``),
     innermost first, because a subgraph is copied into its parent when added."""
     def put(target, statement):
@@ -534,7 +542,8 @@ def _emit(graph, bodies, clusters, prefix):
     subgraphs = {}
     for number, scope in enumerate(sorted(all_scopes)):
         sub = graphviz.Digraph(name=f"cluster_{number}")
-        sub.attr(label=scope.split(".")[-1], style="rounded,dashed", color="#8a8a8a", fontcolor="#555555",
+        name = scope.split(".")[-1]
+        sub.attr(label=f"{name}: {titles[scope]}" if titles.get(scope) else name, style="rounded,dashed", color="#8a8a8a", fontcolor="#555555",
                  fontsize="11", id=f"{prefix}c{number}", labeljust="l")
         subgraphs[scope] = sub
     for scope, statements in bodies.items():
@@ -559,7 +568,8 @@ def draw_graph(root, direction="LR", show_grads=True, show_local_gradients=False
     Options: ``direction`` ``"LR"`` or ``"TB"``; ``show_grads``;
     ``show_local_gradients`` writes d out / d input on each input edge (or
     the rule, for matmul, sum and other structural ops); ``clusters`` groups
-    the nodes made inside one ``name_scope`` (an nn module) in a labelled box;
+    the nodes made inside one ``name_scope`` (an nn module) in a box labelled
+    with its name and title (``0: Linear(4, 16)``);
     beyond ``max_nodes`` Values, repeated structure is folded into summary
     boxes (``max_nodes=None`` draws all); ``digits`` significant digits.
 

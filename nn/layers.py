@@ -45,6 +45,9 @@ class Linear(Module):
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 
+    def _title(self):
+        return f"Linear({self.in_features}, {self.out_features}" + ("" if self.bias is not None else ", bias=False") + ")"
+
 
 class BatchNorm1d(Module):
     """Batch normalisation of ``(N, C)`` (or ``(N, C, L)``) inputs, per channel.
@@ -111,6 +114,9 @@ class BatchNorm1d(Module):
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
                 f"track_running_stats={self.track_running_stats}")
+
+    def _title(self):
+        return f"BatchNorm1d({self.num_features})"
 
 
 class Dropout(Module):

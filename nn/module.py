@@ -15,7 +15,8 @@ assigning attributes, as in PyTorch::
 
 Calling a module runs ``forward`` inside ``autograd_core.name_scope(path)``,
 where ``path`` is its dotted name from the model being called ("fc1",
-"0", "encoder.fc1"), so graph drawings can group each layer's nodes.
+"0", "encoder.fc1"), so graph drawings can group each layer's nodes in a
+cluster titled by the layer (``0: Linear(4, 16)``).
 """
 
 from __future__ import annotations
@@ -379,7 +380,7 @@ class Module:
         frames.append((self, path))
         try:
             if path:
-                with name_scope(path):
+                with name_scope(path, title=self._title()):
                     return self.forward(*args, **kwargs)
             return self.forward(*args, **kwargs)
         finally:
@@ -389,6 +390,11 @@ class Module:
     def extra_repr(self):
         """The arguments shown between the parentheses of ``repr``."""
         return ""
+
+    def _title(self):
+        """The module in one short line, for its cluster in graph drawings
+        (``0: ReLU()``): a container by its class, a layer as its repr."""
+        return type(self).__name__ if self._modules else f"{type(self).__name__}({self.extra_repr()})"
 
     def __repr__(self):
         extra = self.extra_repr()

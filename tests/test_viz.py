@@ -108,7 +108,7 @@ def cluster_of_nodes(source):
             if stack:
                 stack.pop()
         elif stack and stack[-1] is None and " label=" in line and "[" not in line:
-            stack[-1] = re.search(r"label=(\S+)", line).group(1).strip('"')
+            stack[-1] = re.search(r'label=("[^"]*"|\S+)', line).group(1).strip('"')
         else:
             match = re.match(r"(\w+) \[", line)
             if match:
@@ -131,6 +131,28 @@ def test_clusters_follow_name_scope_nested_and_parameter_labels():
     assert where[f"v{L._id}"] == () and where[f"v{x._id}"] == ()
     flat = cluster_of_nodes(draw_graph(L, clusters=False).source)
     assert set(flat.values()) == {()}
+
+
+def test_cluster_titles_from_name_scope_nested_and_untitled():
+    x = ag.Value(np.ones((4, 3)), requires_grad=False, label="x")
+    W = ag.Value(np.ones((3, 2)), label="W")
+    with ag.name_scope("block", title="residual block"):
+        with ag.name_scope("block.lin", title="x @ W"):
+            h = x @ W
+        with ag.name_scope("block.act"):  # no title: the name alone
+            y = h.tanh()
+    L = y.mean()
+    where = cluster_of_nodes(draw_graph(L).source)
+    assert where[f"v{h._id}"] == ("block: residual block", "lin: x @ W")
+    assert where[f"v{y._id}"] == ("block: residual block", "act")
+    assert h.scope == "block.lin" and y.scope == "block.act" and L.scope is None
+    # the title belongs to the nodes made in that scope, not to the name: another graph
+    # whose scope is also called "block" keeps its own (here: no) title
+    with ag.name_scope("block"):
+        other = (x @ W).sum()
+    assert set(cluster_of_nodes(draw_graph(other).source).values()) == {(), ("block",)}
+    with pytest.raises(TypeError, match="name_scope: title must be a string"):
+        ag.name_scope("block", title=3)
 
 
 def long_chain(steps):

@@ -1,5 +1,7 @@
 """Module, Parameter, Sequential, MLP: discovery, names, modes, state dicts, scopes."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -82,6 +84,24 @@ def test_forward_runs_in_module_path_scopes():
     seq = nn.Sequential(nn.Linear(2, 2), nn.ReLU())
     y = seq(np.ones((1, 2)))
     assert y.scope == "1" and y.inputs[0].scope == "0"
+
+
+def cluster_labels(source):
+    """The labels of the clusters (id c0, c1, ...) in a drawing's DOT source."""
+    return sorted(label.strip('"') for label in re.findall(r' id=c\d+ label=("[^"]*"|\S+)', source))
+
+
+def test_graph_clusters_are_titled_by_the_layer():
+    from autograd_core import draw_graph
+
+    model = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 3, bias=False), nn.BatchNorm1d(3))
+    source = draw_graph(model(np.ones((2, 4))).sum()).source
+    assert cluster_labels(source) == ["0: Linear(4, 16)", "1: ReLU()", "2: Linear(16, 3, bias=False)",
+                                      "3: BatchNorm1d(3)"]
+    nested = Encoder()
+    source = draw_graph(nested(np.ones((2, 4))).sum()).source
+    assert cluster_labels(source) == ["0: Linear(3, 2)", "1: Tanh()", "encoder: TwoLayer", "fc1: Linear(4, 5)",
+                                      "fc2: Linear(5, 3)", "head: Sequential"]
 
 
 def test_layers_of_a_module_list_get_their_full_path():
