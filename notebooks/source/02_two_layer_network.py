@@ -14,7 +14,7 @@
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
-from autograd_core import Value, grad, no_grad
+from autograd_core import Value, draw_graph, grad, no_grad
 
 np.set_printoptions(precision=4, suppress=True)
 
@@ -65,6 +65,14 @@ for j in range(3):
     terms = " + ".join(f"({xi:.1f}*{wi:.1f})" for xi, wi in zip(x.data, W1.data[j]))
     print(f"hidden {j + 1}: {terms} + 0.1 = {A1.data[j]:.2f}   sigmoid -> {H1.data[j]:.3f}")
 print(f"output  : W2 . H1 + 0.1 = {A2.item():.4f}   sigmoid -> {H2.item():.3f}")
+
+# %% [markdown]
+# The same computation as a graph: with vectors, the whole hidden layer is one matrix product, one
+# addition and one sigmoid, however many units it has.
+
+# %%
+A1.label, H1.label, A2.label, H2.label = "A1", "H1", "A2", "H2"
+draw_graph(H2)
 
 # %% [markdown]
 # ### The engine catches a slip in the notes
