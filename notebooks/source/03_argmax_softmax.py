@@ -74,9 +74,9 @@ plt.show()
 #
 # softmax(z)ᵢ = e^{zᵢ} / Σⱼ e^{zⱼ}. For the iris outputs the engine gives **0.684, 0.110, 0.206**.
 #
-# The video shows 0.69, 0.10, 0.21. It computes from the network's unrounded outputs and rounds its
-# answers loosely; from the values printed on screen the exact figures are those above. No choice
-# of raw outputs that round to 1.43, −0.4 and 0.23 gives 0.10 for versicolor (its smallest
+# The video shows 0.69, 0.10, 0.21. It presumably worked from the network's unrounded outputs and
+# rounded its answers loosely; from the values printed on screen the exact figures are those above.
+# No choice of raw outputs that round to 1.43, −0.4 and 0.23 gives 0.10 for versicolor (its smallest
 # possible value is 0.109), so the difference is rounding, not a different formula.
 
 # %%
@@ -107,8 +107,8 @@ assert smallest_versicolor > 0.105
 # * ∂p_setosa/∂z_virginica = −0.684 × 0.206 = **−0.141**
 #
 # The video works from its rounded probabilities (0.69, 0.10, 0.21) and shows 0.21, −0.07 and −0.15.
-# The engine does not use these formulas at all: it differentiates exp, sum and divide (or its
-# softmax rule) and lands on the same numbers.
+# The engine's softmax has its own backward rule (a vector-Jacobian product); differentiating
+# exp, sum and divide one step at a time lands on the same numbers.
 
 # %%
 (dp_setosa,) = grad(softmax(z)[0], z)
