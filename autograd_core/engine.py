@@ -367,8 +367,16 @@ class Value:
         return np.asarray(self.data)
 
     def __array__(self, dtype=None, copy=None):
+        # NumPy's protocol: copy=True (what np.array(v) asks) must not share the
+        # data, or a saved "snapshot" of a parameter would change as it trains
+        if copy:
+            return np.array(self._data, dtype=dtype, copy=True)
         array = np.asarray(self.data)
-        return array if dtype is None else array.astype(dtype)
+        if dtype is None or array.dtype == dtype:
+            return array
+        if copy is False:
+            raise ValueError(f"Value.__array__: converting {array.dtype} to {np.dtype(dtype)} needs a copy (copy=False)")
+        return array.astype(dtype)
 
     def __float__(self):
         return float(self.item())

@@ -200,3 +200,15 @@ def test_an_optimizer_step_between_forward_and_backward_is_named(optimizer_name)
     model(X).sum().backward()
     optimizer.step()
     assert all(not np.array_equal(b, p.data) for b, p in zip(before, model.parameters()))
+
+
+def test_np_array_of_a_value_is_a_copy_and_np_asarray_shares():
+    # np.array(v) asks for a copy (copy=True); it used to share v's data, so a
+    # history of weights kept with np.array(w) changed as w trained
+    w = Value(np.array([1.0, 2.0]), label="w")
+    history = [np.array(w)]
+    w.data -= 0.5
+    np.testing.assert_array_equal(history[0], [1.0, 2.0])
+    assert not np.shares_memory(np.array(w, copy=True), w.data)
+    assert np.shares_memory(np.asarray(w), w.data)  # asarray: no copy, as documented for .numpy()
+    assert np.array(w, dtype=np.float32).dtype == np.float32
