@@ -39,6 +39,7 @@ def test_there_is_a_notebook_for_every_source():
 @pytest.mark.parametrize("source", build.sources(), ids=lambda p: p.stem)
 def test_notebook_matches_its_source(source):
     assert build.out_of_date(source) == []
+    nbformat.validate(nbformat.read(NOTEBOOKS / f"{source.stem}.ipynb", as_version=4))
 
 
 @pytest.mark.slow
