@@ -26,6 +26,9 @@ class Linear(Module):
 
     def __init__(self, in_features, out_features, bias=True, dtype=np.float64):
         super().__init__()
+        for name, size in (("in_features", in_features), ("out_features", out_features)):
+            if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 0:
+                raise ValueError(f"Linear: {name} must be a whole number >= 0, got {size!r}")
         self.in_features, self.out_features = int(in_features), int(out_features)
         self.weight = Parameter(np.empty((self.out_features, self.in_features), dtype=dtype))
         self.bias = Parameter(np.empty(self.out_features, dtype=dtype)) if bias else None

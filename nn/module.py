@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict, namedtuple
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -323,6 +324,11 @@ class Module:
         error naming the entry and both shapes. Returns the missing and
         unexpected names.
         """
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(
+                f"load_state_dict into {type(self).__name__}: expects a mapping of names to arrays "
+                f"(from state_dict() or nn.load(path)), got {type(state_dict).__name__}"
+            )
         targets = OrderedDict()
         for module_name, module in self.named_modules():
             prefix = f"{module_name}." if module_name else ""

@@ -21,6 +21,14 @@ from .module import Module
 __all__ = ["clip_grad_norm_", "clip_grad_value_", "max_norm_", "l1_penalty", "l2_penalty"]
 
 
+def _non_negative(where, name, value):
+    """`value` as a float; a negative or NaN bound would flip or wipe the gradients silently."""
+    value = float(value)
+    if not value >= 0:
+        raise ValueError(f"{where}: {name} must be a number >= 0, got {value}")
+    return value
+
+
 def _parameter_list(parameters):
     if isinstance(parameters, Module):
         return list(parameters.parameters())
@@ -38,6 +46,7 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     ``max_norm / (norm + 1e-6)`` (PyTorch's formula). Returns the total norm
     before clipping.
     """
+    max_norm = _non_negative("clip_grad_norm_", "max_norm", max_norm)
     params = [p for p in _parameter_list(parameters) if p.grad is not None]
     if not params:
         return np.float64(0.0)
@@ -67,7 +76,7 @@ def clip_grad_value_(parameters, clip_value):
     >>> clip_grad_value_([w], 1.0); w.grad
     array([-1. ,  0.5])
     """
-    clip_value = float(clip_value)
+    clip_value = _non_negative("clip_grad_value_", "clip_value", clip_value)
     for p in _parameter_list(parameters):
         if p.grad is not None:
             p.grad = np.clip(p.grad, -clip_value, clip_value)
@@ -90,6 +99,7 @@ def max_norm_(weights, max_norm, eps=1e-7):
     array([[0.6, 0.8],
            [0.3, 0.4]])
     """
+    max_norm = _non_negative("max_norm_", "max_norm", max_norm)
     if isinstance(weights, Module):
         params = [p for p in weights.parameters() if p.ndim >= 2]
     else:

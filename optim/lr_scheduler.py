@@ -140,6 +140,8 @@ class ExponentialLR(LRScheduler):
     """
 
     def __init__(self, optimizer, gamma, last_epoch=-1):
+        if not gamma > 0:
+            raise ValueError(f"ExponentialLR: gamma multiplies the lr every epoch and must be > 0, got {gamma}")
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
 
@@ -278,7 +280,13 @@ class ReduceLROnPlateau:
 
     def step(self, metrics):
         """Record one epoch's metric (a number, or a one-element Value) and maybe reduce the lr."""
-        current = float(metrics)
+        try:
+            current = float(metrics)
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"ReduceLROnPlateau.step: metrics must be the epoch's number to watch (e.g. the validation "
+                f"loss), got {type(metrics).__name__}"
+            ) from None
         self.last_epoch += 1
         if self.is_better(current, self.best):
             self.best = current

@@ -59,7 +59,18 @@ class Optimizer:
             )
         if isinstance(params, (set, frozenset)):
             raise TypeError(f"{type(self).__name__}: params must be an ordered iterable (a list), not a set: the order fixes state_dict()")
-        param_groups = list(params)
+        if callable(getattr(params, "parameters", None)):  # an nn Module (optim does not import nn)
+            raise TypeError(
+                f"{type(self).__name__}: params must be an iterable of Values, got the module "
+                f"{type(params).__name__} itself; pass model.parameters()"
+            )
+        try:
+            param_groups = list(params)
+        except TypeError:
+            raise TypeError(
+                f"{type(self).__name__}: params must be an iterable of Values (e.g. [w, b] or "
+                f"model.parameters()), got {type(params).__name__}"
+            ) from None
         if not param_groups:
             raise ValueError(f"{type(self).__name__}: got an empty parameter list; pass the Values to optimize, e.g. [w, b]")
         if not isinstance(param_groups[0], dict):
@@ -217,6 +228,12 @@ class Optimizer:
         in the same group layout.
         """
         name = type(self).__name__
+        if not isinstance(state_dict, dict) or not {"state", "param_groups"} <= set(state_dict):
+            raise ValueError(
+                f"{name}.load_state_dict: expects the dict made by optimizer.state_dict(), with 'state' and "
+                f"'param_groups' entries, got {type(state_dict).__name__}"
+                + (f" with keys {sorted(map(str, state_dict))}" if isinstance(state_dict, dict) else "")
+            )
         saved_groups = state_dict["param_groups"]
         if len(saved_groups) != len(self.param_groups):
             raise ValueError(f"{name}.load_state_dict: the saved state has {len(saved_groups)} parameter groups, this optimizer has {len(self.param_groups)}")

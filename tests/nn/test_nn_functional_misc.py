@@ -179,6 +179,21 @@ def test_clip_grad_value():
     np.testing.assert_array_equal(p.grad, [-1.0, 0.5, 1.0])
 
 
+@pytest.mark.parametrize("clip", [
+    lambda params: nn.utils.clip_grad_norm_(params, -1.0),
+    lambda params: nn.utils.clip_grad_norm_(params, float("nan")),
+    lambda params: nn.utils.clip_grad_value_(params, -1.0),
+    lambda params: nn.utils.max_norm_(params, -1.0),
+])
+def test_negative_bounds_are_refused_before_touching_anything(clip):
+    p = nn.Parameter(np.array([[3.0, 4.0]]))
+    p.grad = np.array([[3.0, 4.0]])
+    with pytest.raises(ValueError, match=r"(max_norm|clip_value) must be a number >= 0"):
+        clip([p])
+    np.testing.assert_array_equal(p.grad, [[3.0, 4.0]])  # not flipped to -0.6, -0.8
+    np.testing.assert_array_equal(p.data, [[3.0, 4.0]])
+
+
 def test_max_norm_rescales_only_rows_over_the_limit():
     model = nn.Sequential(nn.Linear(2, 2))
     model[0].weight.data = np.array([[3.0, 4.0], [0.3, 0.4]])

@@ -86,6 +86,18 @@ def test_forward_runs_in_module_path_scopes():
     assert y.scope == "1" and y.inputs[0].scope == "0"
 
 
+@pytest.mark.parametrize("sizes", [(-1, 2), (2.5, 2), (4, "3"), (True, 2)])
+def test_linear_refuses_sizes_that_are_not_whole_numbers(sizes):
+    with pytest.raises(ValueError, match=r"Linear: (in|out)_features must be a whole number >= 0"):
+        nn.Linear(*sizes)
+
+
+def test_load_state_dict_refuses_what_is_not_a_mapping():
+    layer = nn.Linear(2, 1)
+    with pytest.raises(TypeError, match=r"load_state_dict into Linear: expects a mapping of names to arrays.*got list"):
+        layer.load_state_dict([np.ones((1, 2)), np.ones(1)])
+
+
 def cluster_labels(source):
     """The labels of the clusters (id c0, c1, ...) in a drawing's DOT source."""
     return sorted(label.strip('"') for label in re.findall(r' id=c\d+ label=("[^"]*"|\S+)', source))

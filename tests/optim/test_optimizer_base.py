@@ -152,10 +152,29 @@ def test_changing_a_groups_lr_takes_effect():
     (Value(1.0), "single Value"),
     ({Value(1.0)}, "not a set"),
     ([{"params": []}], "empty 'params'"),
+    (3, "iterable of Values.*got int"),
 ])
 def test_bad_params_are_refused_clearly(bad, match):
     with pytest.raises((TypeError, ValueError), match=match):
         optim.SGD(bad, lr=0.1)
+
+
+def test_a_model_instead_of_its_parameters_says_to_call_parameters():
+    import nn
+
+    for model in (nn.Linear(2, 1), nn.Sequential(nn.Linear(2, 1))):
+        with pytest.raises(TypeError, match=rf"got the module {type(model).__name__} itself; pass model.parameters\(\)"):
+            optim.SGD(model, lr=0.1)
+
+
+def test_load_state_dict_refuses_what_is_not_an_optimizer_state():
+    import nn
+
+    opt = optim.SGD([Value(np.ones(2))], lr=0.1)
+    with pytest.raises(ValueError, match=r"SGD.load_state_dict: expects the dict made by optimizer.state_dict\(\).*keys \['bias', 'weight'\]"):
+        opt.load_state_dict(nn.Linear(2, 1).state_dict())  # a model's state dict, not the optimizer's
+    with pytest.raises(ValueError, match="got list"):
+        opt.load_state_dict([1, 2])
 
 
 def test_non_leaf_and_duplicate_parameters_are_refused():
