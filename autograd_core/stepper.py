@@ -30,6 +30,7 @@ from ._files import atomic_write
 from .engine import Value
 from .viz import (
     INFIX,
+    check_digits,
     collect_values,
     NO_GRAD,
     NOT_COMPUTED,
@@ -158,6 +159,7 @@ class BackpropStepper:
             raise TypeError(f"BackpropStepper: root must be a Value, got {type(root).__name__}")
         if mode not in ("backward", "forward"):
             raise ValueError(f"BackpropStepper: mode must be 'backward' or 'forward', got {mode!r}")
+        check_digits("BackpropStepper", digits)
         self.root = root
         self.mode = mode
         self.digits = digits

@@ -47,6 +47,12 @@ def format_number(x, digits=4):
     return text
 
 
+def check_digits(where, digits):
+    """Refuse a number of significant digits that would print nothing sensible."""
+    if isinstance(digits, bool) or not isinstance(digits, (int, np.integer)) or digits < 1:
+        raise ValueError(f"{where}: digits is the number of significant digits shown, a whole number >= 1; got {digits!r}")
+
+
 def _shape_text(shape):
     return "(" + ", ".join(str(n) for n in shape) + ("," if len(shape) == 1 else "") + ")"
 
@@ -374,6 +380,7 @@ def _build(root, direction="LR", show_grads=True, show_local_gradients=False, cl
         raise ValueError(f"draw_graph: direction must be 'LR' (left to right) or 'TB' (top to bottom), got {direction!r}")
     if max_nodes is not None and max_nodes < 1:
         raise ValueError(f"draw_graph: max_nodes must be a positive number or None, got {max_nodes}")
+    check_digits("draw_graph", digits)
     values = collect_values([root])
     names = display_names(values, root)
     part = _fold(values, root, max_nodes)

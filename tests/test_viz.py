@@ -155,6 +155,16 @@ def test_cluster_titles_from_name_scope_nested_and_untitled():
         ag.name_scope("block", title=3)
 
 
+@pytest.mark.parametrize("digits", [0, -2, 2.5, "4"])
+def test_digits_must_be_a_whole_number_of_at_least_one(lecture_graph, digits):
+    L, _ = lecture_graph()
+    with pytest.raises(ValueError, match=r"draw_graph: digits is the number of significant digits"):
+        draw_graph(L, digits=digits)
+    with pytest.raises(ValueError, match=r"BackpropStepper: digits"):
+        ag.BackpropStepper(L, digits=digits)
+    assert "data 2.0" in draw_graph(L, digits=1).source and "data -6.0" in draw_graph(L, digits=1).source
+
+
 def long_chain(steps):
     x = ag.Value(0.5, label="x")
     y = x
