@@ -188,7 +188,7 @@ versicolor = np.array([r[2][1] for r in results])
 assert accuracies.min() > 0.94                       # every run is a good classifier...
 assert versicolor.max() - versicolor.min() > 0.05    # ...yet they disagree on how sure to be
 decisions = {int(np.argmax(r[2])) for r in results}
-assert round(versicolor.max(), 2) == 0.57 and decisions == {1, 2}   # and even on the answer
+assert versicolor.max() > 0.55 and decisions == {1, 2}   # and even on the answer
 
 fig, ax = plt.subplots(figsize=(6, 3))
 width = 0.2
@@ -200,6 +200,6 @@ ax.legend()
 plt.show()
 
 # %% [markdown]
-# All four networks classify about 95% of the flowers correctly, yet one is 57% "sure" the flower is
-# versicolor and another puts virginica ahead. Softmax's outputs rank the classes and train well
+# All four networks classify about 95% of the flowers correctly, yet one is well over half "sure" the
+# flower is versicolor and another puts virginica ahead. Softmax's outputs rank the classes and train well
 # with cross-entropy; reading them as calibrated probabilities needs more care than that.
