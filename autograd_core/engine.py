@@ -488,10 +488,12 @@ def record(op, data, inputs, ctx=None):
         versions = []
         for inp in inputs:
             guard = inp._guard
-            if guard is not None and guard is not True:
+            if guard is None:
+                inp._guard = True
+            elif guard is not True:  # its array was handed out: compare it, keep watching
                 _settle_snapshot(inp)
+                out._epoch = -1  # so this node is always checked at backward
             versions.append(inp._version)
-            inp._guard = True
         out._input_versions = tuple(versions)
         out._guard = True
     else:
@@ -564,11 +566,12 @@ def _changed_since_snapshot(value):
 
 def _settle_snapshot(value):
     """A new node saves `value` after its array was handed out: if the array
-    changed since, older nodes that saved it must see a new version."""
+    changed since, older nodes that saved it must see a new version. The copy
+    stays (renewed if it changed): whoever holds the array may still write."""
     if _changed_since_snapshot(value):
         value._version += 1
         _data_epoch[0] += 1
-    value._guard = True
+        value._guard = value._data.copy()
 
 
 def as_value(x, like=None):

@@ -212,3 +212,14 @@ def test_np_array_of_a_value_is_a_copy_and_np_asarray_shares():
     assert not np.shares_memory(np.array(w, copy=True), w.data)
     assert np.shares_memory(np.asarray(w), w.data)  # asarray: no copy, as documented for .numpy()
     assert np.array(w, dtype=np.float32).dtype == np.float32
+
+
+@pytest.mark.parametrize("which", ["later graph", "earlier graph"])
+def test_a_write_through_an_array_taken_between_two_forward_passes_is_seen_by_both(which):
+    x, w = _weights()
+    first = (x * w).sum()
+    array = x.data  # handed out after the first forward pass
+    second = (x * w * 2.0).sum()  # saves x again
+    array[0] = 5.0  # written after both forward passes
+    with pytest.raises(SavedDataModifiedError, match="'x'"):
+        (second if which == "later graph" else first).backward()
