@@ -14,14 +14,22 @@ __all__ = [
 
 
 class Sigmoid(Module):
-    """``1 / (1 + exp(-x))``; its local gradient is ``s (1 - s)``."""
+    """``1 / (1 + exp(-x))``; its local gradient is ``s (1 - s)``.
+
+    >>> Sigmoid()(np.array([0.0, 1e4])).data
+    array([0.5, 1. ])
+    """
 
     def forward(self, x):
         return F.sigmoid(x)
 
 
 class Tanh(Module):
-    """``tanh(x)``; its local gradient is ``1 - tanh(x)^2``."""
+    """``tanh(x)``; its local gradient is ``1 - tanh(x)^2``.
+
+    >>> Tanh()(np.array([0.0, -1e4])).data
+    array([ 0., -1.])
+    """
 
     def forward(self, x):
         return F.tanh(x)
@@ -39,7 +47,11 @@ class ReLU(Module):
 
 
 class LeakyReLU(Module):
-    """``x`` where ``x > 0``, else ``negative_slope * x``."""
+    """``x`` where ``x > 0``, else ``negative_slope * x``.
+
+    >>> LeakyReLU(0.1)(np.array([-2.0, 3.0])).data
+    array([-0.2,  3. ])
+    """
 
     def __init__(self, negative_slope=0.01):
         super().__init__()
@@ -54,7 +66,12 @@ class LeakyReLU(Module):
 
 class PReLU(Module):
     """Leaky ReLU whose negative slope is learned: one slope, or one per
-    channel (dim 1) with ``num_parameters=C``, starting at ``init``."""
+    channel (dim 1) with ``num_parameters=C``, starting at ``init``.
+
+    >>> act = PReLU()
+    >>> act(np.array([-2.0, 3.0])).data, act.weight.data
+    (array([-0.5,  3. ]), array([0.25]))
+    """
 
     def __init__(self, num_parameters=1, init=0.25, dtype=np.float64):
         super().__init__()
@@ -69,7 +86,11 @@ class PReLU(Module):
 
 
 class ELU(Module):
-    """``x`` where ``x > 0``, else ``alpha * (exp(x) - 1)``."""
+    """``x`` where ``x > 0``, else ``alpha * (exp(x) - 1)``.
+
+    >>> ELU(alpha=2.0)(np.array([-1e4, 3.0])).data
+    array([-2.,  3.])
+    """
 
     def __init__(self, alpha=1.0):
         super().__init__()
@@ -83,7 +104,11 @@ class ELU(Module):
 
 
 class SELU(Module):
-    """Scaled ELU with the self-normalising constants (scale 1.0507, alpha 1.6733)."""
+    """Scaled ELU with the self-normalising constants (scale 1.0507, alpha 1.6733).
+
+    >>> SELU()(np.array([-1e4, 0.0, 1.0])).data.round(4)        # -scale * alpha, 0, scale
+    array([-1.7581,  0.    ,  1.0507])
+    """
 
     def forward(self, x):
         return F.selu(x)
@@ -91,7 +116,11 @@ class SELU(Module):
 
 class GELU(Module):
     """``x * Phi(x)``: exact with ``approximate='none'`` (through erf), or the
-    ``'tanh'`` approximation."""
+    ``'tanh'`` approximation.
+
+    >>> GELU()(np.array([-1e4, 0.0, 1e4])).data.tolist()    # 0 far left, x far right
+    [-0.0, 0.0, 10000.0]
+    """
 
     def __init__(self, approximate="none"):
         super().__init__()
@@ -107,7 +136,11 @@ class GELU(Module):
 
 
 class Softplus(Module):
-    """``log(1 + exp(beta * x)) / beta`` (the identity where ``beta * x > threshold``)."""
+    """``log(1 + exp(beta * x)) / beta`` (the identity where ``beta * x > threshold``).
+
+    >>> Softplus()(np.array([0.0, 30.0])).data.round(4)        # log 2, and 30 itself
+    array([ 0.6931, 30.    ])
+    """
 
     def __init__(self, beta=1.0, threshold=20.0):
         super().__init__()
@@ -121,7 +154,11 @@ class Softplus(Module):
 
 
 class SiLU(Module):
-    """``x * sigmoid(x)``."""
+    """``x * sigmoid(x)``.
+
+    >>> SiLU()(np.array([0.0, 2.0])).data.round(4)              # 0, 2 * sigmoid(2)
+    array([0.    , 1.7616])
+    """
 
     def forward(self, x):
         return F.silu(x)
@@ -146,7 +183,11 @@ class Softmax(Module):
 
 
 class LogSoftmax(Module):
-    """``x - logsumexp(x)`` along ``dim``."""
+    """``x - logsumexp(x)`` along ``dim``.
+
+    >>> LogSoftmax(dim=1)(np.array([[0.0, 0.0]])).data.round(4)  # log(1/2) twice
+    array([[-0.6931, -0.6931]])
+    """
 
     def __init__(self, dim=None):
         super().__init__()

@@ -37,6 +37,7 @@ class Linear(Module):
         self.reset_parameters()
 
     def reset_parameters(self):
+        """Draw new weights and bias, as at construction (from the global generator)."""
         init.kaiming_uniform_(self.weight, a=math.sqrt(5))
         if self.bias is not None:
             bound = 1 / math.sqrt(self.in_features) if self.in_features > 0 else 0.0
@@ -88,6 +89,7 @@ class BatchNorm1d(Module):
             self.register_buffer("num_batches_tracked", None)
 
     def reset_running_stats(self):
+        """Forget the running statistics: mean 0, variance 1, no batches seen."""
         if self.track_running_stats:
             self.running_mean[...] = 0
             self.running_var[...] = 1

@@ -15,8 +15,14 @@ __all__ = [
 
 
 class _Loss(Module):
+    _reductions = ("mean", "sum", "none")
+
     def __init__(self, reduction="mean"):
         super().__init__()
+        if reduction not in self._reductions:  # refused here, not at the first call in a training loop
+            raise ValueError(
+                f"{type(self).__name__}: reduction must be one of {', '.join(map(repr, self._reductions))}, got {reduction!r}"
+            )
         self.reduction = reduction
 
     def extra_repr(self):
@@ -44,7 +50,13 @@ class CrossEntropyLoss(_Loss):
 
 
 class NLLLoss(_Loss):
-    """Negative log-likelihood of class indices under log-probabilities (after ``LogSoftmax``)."""
+    """Negative log-likelihood of class indices under log-probabilities (after ``LogSoftmax``).
+
+    >>> import numpy as np
+    >>> log_probs = np.log(np.array([[0.5, 0.5], [0.25, 0.75]]))
+    >>> round(float(NLLLoss()(log_probs, np.array([0, 0])).data), 4)   # (log 2 + log 4) / 2
+    1.0397
+    """
 
     def __init__(self, weight=None, ignore_index=-100, reduction="mean"):
         super().__init__(reduction)
@@ -55,7 +67,12 @@ class NLLLoss(_Loss):
 
 
 class BCELoss(_Loss):
-    """Binary cross-entropy of probabilities in [0, 1] (logs clamped at -100, as PyTorch)."""
+    """Binary cross-entropy of probabilities in [0, 1] (logs clamped at -100, as PyTorch).
+
+    >>> import numpy as np
+    >>> round(float(BCELoss()(np.array([0.5, 0.5]), np.array([1.0, 0.0])).data), 4)   # log 2
+    0.6931
+    """
 
     def __init__(self, weight=None, reduction="mean"):
         super().__init__(reduction)
@@ -66,7 +83,14 @@ class BCELoss(_Loss):
 
 
 class BCEWithLogitsLoss(_Loss):
-    """Binary cross-entropy of ``sigmoid(logits)``, computed stably from the logits."""
+    """Binary cross-entropy of ``sigmoid(logits)``, computed stably from the logits.
+
+    >>> import numpy as np
+    >>> round(float(BCEWithLogitsLoss()(np.array([0.0]), np.array([1.0])).data), 4)   # log 2
+    0.6931
+    >>> float(BCEWithLogitsLoss()(np.array([-1e4]), np.array([1.0])).data)          # no log(0)
+    10000.0
+    """
 
     def __init__(self, weight=None, reduction="mean", pos_weight=None):
         super().__init__(reduction)
@@ -77,14 +101,24 @@ class BCEWithLogitsLoss(_Loss):
 
 
 class MSELoss(_Loss):
-    """Mean squared error ``mean((x - y)^2)``."""
+    """Mean squared error ``mean((x - y)^2)``.
+
+    >>> import numpy as np
+    >>> float(MSELoss()(np.array([1.0, 2.0]), np.array([0.0, 0.0])).data)   # (1 + 4) / 2
+    2.5
+    """
 
     def forward(self, input, target):
         return F.mse_loss(input, target, self.reduction)
 
 
 class L1Loss(_Loss):
-    """Mean absolute error ``mean(|x - y|)``."""
+    """Mean absolute error ``mean(|x - y|)``.
+
+    >>> import numpy as np
+    >>> float(L1Loss()(np.array([1.0, -3.0]), np.array([0.0, 0.0])).data)  # (1 + 3) / 2
+    2.0
+    """
 
     def forward(self, input, target):
         return F.l1_loss(input, target, self.reduction)
@@ -92,7 +126,15 @@ class L1Loss(_Loss):
 
 class KLDivLoss(_Loss):
     """KL divergence with log-probability inputs (PyTorch's ``KLDivLoss``);
-    use ``reduction='batchmean'`` for the mathematically correct mean."""
+    use ``reduction='batchmean'`` for the mathematically correct mean.
+
+    >>> import numpy as np
+    >>> log_q = np.log(np.array([[0.5, 0.5]])); p = np.array([[1.0, 0.0]])
+    >>> round(float(KLDivLoss(reduction="batchmean")(log_q, p).data), 4)   # 1 * log(1 / 0.5)
+    0.6931
+    """
+
+    _reductions = ("mean", "sum", "none", "batchmean")
 
     def __init__(self, reduction="mean", log_target=False):
         super().__init__(reduction)
@@ -103,7 +145,13 @@ class KLDivLoss(_Loss):
 
 
 class MultiMarginLoss(_Loss):
-    """Multi-class hinge loss: ``sum over i != y of max(0, margin - x[y] + x[i])^p / C``."""
+    """Multi-class hinge loss: ``sum over i != y of max(0, margin - x[y] + x[i])^p / C``.
+
+    >>> import numpy as np
+    >>> x = np.array([[0.1, 0.2, 0.4, 0.8]])
+    >>> round(float(MultiMarginLoss()(x, np.array([3])).data), 4)  # (0.3 + 0.4 + 0.6) / 4
+    0.325
+    """
 
     def __init__(self, p=1, margin=1.0, weight=None, reduction="mean"):
         super().__init__(reduction)

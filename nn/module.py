@@ -206,15 +206,28 @@ class Module:
             stack.extend(reversed(children))
 
     def modules(self):
+        """This module and every descendant, each once (as ``named_modules`` without the names).
+
+        >>> from nn import Linear, ReLU
+        >>> [type(m).__name__ for m in Sequential(Linear(2, 3), ReLU()).modules()]
+        ['Sequential', 'Linear', 'ReLU']
+        """
         for _, module in self.named_modules():
             yield module
 
     def named_children(self):
+        """``(name, module)`` for the direct children only (not grandchildren).
+
+        >>> from nn import Linear, ReLU
+        >>> [name for name, _ in Sequential(Linear(2, 3), ReLU()).named_children()]
+        ['0', '1']
+        """
         for name, child in self._modules.items():
             if child is not None:
                 yield name, child
 
     def children(self):
+        """The direct child modules, in the order they were assigned."""
         for _, child in self.named_children():
             yield child
 
@@ -241,6 +254,12 @@ class Module:
             yield param
 
     def named_buffers(self, prefix="", recurse=True):
+        """``(dotted name, array)`` for the non-learned state (BatchNorm's running statistics).
+
+        >>> from nn import BatchNorm1d
+        >>> [name for name, _ in Sequential(BatchNorm1d(3)).named_buffers()]
+        ['0.running_mean', '0.running_var', '0.num_batches_tracked']
+        """
         modules = self.named_modules(prefix) if recurse else [(prefix, self)]
         for module_name, module in modules:
             for name, buffer in module._buffers.items():
@@ -248,6 +267,7 @@ class Module:
                     yield (f"{module_name}.{name}" if module_name else name), buffer
 
     def buffers(self, recurse=True):
+        """The buffer arrays (``named_buffers`` without the names)."""
         for _, buffer in self.named_buffers(recurse=recurse):
             yield buffer
 
@@ -371,6 +391,8 @@ class Module:
 
     # ---- calling -------------------------------------------------------------
     def forward(self, *args, **kwargs):
+        """The computation; every subclass defines it. Call the module (``model(x)``),
+        not ``forward``, so the graph gets the module's scope for drawings."""
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *args, **kwargs):
@@ -474,12 +496,24 @@ class Sequential(Module):
         return iter(self._modules.values())
 
     def append(self, module):
+        """Add `module` as the last step, named by its position; returns the Sequential."""
         self.add_module(str(len(self._modules)), module)
         return self
 
 
 class ModuleList(Module):
-    """A list of Modules whose parameters the parent can see (named "0", "1", ...)."""
+    """A list of Modules whose parameters the parent can see (named "0", "1", ...).
+
+    Unlike Sequential it has no ``forward``: the parent calls the layers itself.
+
+    >>> from nn import Linear
+    >>> layers = ModuleList([Linear(2, 2), Linear(2, 1)])
+    >>> x = np.ones((4, 2))
+    >>> for layer in layers:
+    ...     x = layer(x)
+    >>> x.shape, len(list(layers.parameters()))
+    ((4, 1), 4)
+    """
 
     def __init__(self, modules=()):
         super().__init__()
@@ -487,6 +521,7 @@ class ModuleList(Module):
             self.append(module)
 
     def append(self, module):
+        """Add `module` at the end, named by its position; returns the list."""
         self.add_module(str(len(self._modules)), module)
         return self
 
@@ -501,14 +536,22 @@ class ModuleList(Module):
 
 
 class Identity(Module):
-    """Returns its input unchanged (a placeholder layer)."""
+    """Returns its input unchanged (a placeholder layer).
+
+    >>> Identity()(np.array([1.0, 2.0]))
+    array([1., 2.])
+    """
 
     def forward(self, x):
         return x
 
 
 class Flatten(Module):
-    """Flattens dims ``start_dim..end_dim`` into one (by default all but the batch dim)."""
+    """Flattens dims ``start_dim..end_dim`` into one (by default all but the batch dim).
+
+    >>> Flatten()(np.zeros((5, 2, 3))).shape
+    (5, 6)
+    """
 
     def __init__(self, start_dim=1, end_dim=-1):
         super().__init__()

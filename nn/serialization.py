@@ -35,7 +35,16 @@ _FORMAT_NAME = "autograd_core.nn state_dict"
 
 class CheckpointError(ValueError):
     """A file given to ``nn.load`` is truncated, not an ``nn.save`` file, or of
-    an unknown format version; the message names the file and the problem."""
+    an unknown format version; the message names the file and the problem.
+
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "notes.npz")
+    >>> with open(path, "w") as file:
+    ...     _ = file.write("not an archive")
+    >>> load(path)                                    # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    nn.serialization.CheckpointError: nn.load: '...notes.npz' (14 bytes) is not a readable nn.save archive: ...
+    """
 
 
 def _as_state_dict(obj):
@@ -89,6 +98,14 @@ def load(path, module=None, strict=True):
     With `module`, also load it into that Module (``load_state_dict`` with
     `strict`, which names any missing, unexpected or wrongly shaped entry) and
     return the module. A truncated or foreign file raises :class:`CheckpointError`.
+
+    >>> import os, tempfile
+    >>> from nn import Linear, save
+    >>> path = os.path.join(tempfile.mkdtemp(), "layer.npz")
+    >>> trained = Linear(2, 1); save(trained, path)
+    >>> fresh = load(path, module=Linear(2, 1))
+    >>> bool((fresh.weight.data == trained.weight.data).all())
+    True
     """
     path = os.fspath(path)
     if not os.path.exists(path):

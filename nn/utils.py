@@ -45,6 +45,14 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     exceeds `max_norm`, each gradient is multiplied by
     ``max_norm / (norm + 1e-6)`` (PyTorch's formula). Returns the total norm
     before clipping.
+
+    >>> from nn import Parameter
+    >>> a = Parameter([0.0]); a.grad = np.array([6.0])
+    >>> b = Parameter([0.0]); b.grad = np.array([8.0])
+    >>> float(clip_grad_norm_([a, b], max_norm=5.0))      # sqrt(6^2 + 8^2)
+    10.0
+    >>> np.round(np.concatenate([a.grad, b.grad]), 4)      # halved together, direction kept
+    array([3., 4.])
     """
     max_norm = _non_negative("clip_grad_norm_", "max_norm", max_norm)
     params = [p for p in _parameter_list(parameters) if p.grad is not None]
@@ -121,6 +129,13 @@ def l1_penalty(parameters, coefficient=1.0):
 
     Pass only the weights to leave biases unpenalised:
     ``[p for name, p in model.named_parameters() if name.endswith("weight")]``.
+
+    >>> from nn import Parameter
+    >>> w = Parameter([1.0, -2.0])
+    >>> penalty = l1_penalty([w], 0.1); round(float(penalty.data), 4)    # 0.1 * (1 + 2)
+    0.3
+    >>> penalty.backward(); w.grad                          # coefficient * sign(w)
+    array([ 0.1, -0.1])
     """
     params = _parameter_list(parameters)
     if not params:

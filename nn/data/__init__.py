@@ -26,7 +26,12 @@ __all__ = ["DataLoader", "ArrayDataset", "LabelledData", "load_iris", "make_moon
 
 class ArrayDataset:
     """Equal-length arrays seen as a dataset: item ``i`` is ``(a[i], b[i], ...)``
-    (like PyTorch's ``TensorDataset``)."""
+    (like PyTorch's ``TensorDataset``).
+
+    >>> data = ArrayDataset(np.arange(6.0).reshape(3, 2), np.array([0, 1, 1]))
+    >>> len(data), data[2]
+    (3, (array([4., 5.]), np.int64(1)))
+    """
 
     def __init__(self, *arrays):
         if not arrays:
@@ -60,6 +65,12 @@ class DataLoader:
     batch when it is smaller than `batch_size`.
 
     Batches are NumPy arrays; layers and losses accept them directly.
+
+    >>> X, y = np.arange(10.0).reshape(5, 2), np.array([0, 1, 0, 1, 1])
+    >>> [xb.shape for xb, yb in DataLoader((X, y), batch_size=2)]
+    [(2, 2), (2, 2), (1, 2)]
+    >>> len(DataLoader((X, y), batch_size=2, drop_last=True))
+    2
     """
 
     def __init__(self, dataset, batch_size=1, shuffle=False, seed=None, drop_last=False):
@@ -117,7 +128,13 @@ def _collate(items):
 
 class LabelledData:
     """Features ``X`` (float64, one row per sample) and integer labels ``y``,
-    with names; unpacks as ``X, y = data``."""
+    with names; unpacks as ``X, y = data``.
+
+    >>> data = load_iris()
+    >>> X, y = data
+    >>> X.shape, data.feature_names[0], data.target_names
+    ((150, 4), 'sepal_length', ['setosa', 'versicolor', 'virginica'])
+    """
 
     def __init__(self, X, y, feature_names=(), target_names=(), description=""):
         self.X, self.y = X, y

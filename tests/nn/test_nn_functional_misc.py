@@ -179,6 +179,19 @@ def test_clip_grad_value():
     np.testing.assert_array_equal(p.grad, [-1.0, 0.5, 1.0])
 
 
+@pytest.mark.parametrize("make", [nn.CrossEntropyLoss, nn.NLLLoss, nn.MSELoss, nn.BCELoss, nn.KLDivLoss])
+def test_loss_layers_refuse_an_unknown_reduction_when_built(make):
+    with pytest.raises(ValueError, match=rf"{make.__name__}: reduction must be one of 'mean', 'sum', 'none'.*got 'avg'"):
+        make(reduction="avg")
+    assert make(reduction="sum").reduction == "sum"
+
+
+def test_only_kl_div_takes_batchmean():
+    assert nn.KLDivLoss(reduction="batchmean").reduction == "batchmean"
+    with pytest.raises(ValueError, match="MSELoss: reduction must be"):
+        nn.MSELoss(reduction="batchmean")
+
+
 @pytest.mark.parametrize("clip", [
     lambda params: nn.utils.clip_grad_norm_(params, -1.0),
     lambda params: nn.utils.clip_grad_norm_(params, float("nan")),
