@@ -8,6 +8,8 @@ import numpy as np
 
 from autograd_core import Value
 
+from .optimizer import metric_number
+
 __all__ = ["EarlyStopping"]
 
 
@@ -67,7 +69,7 @@ class EarlyStopping:
 
     def step(self, metric):
         """Record this epoch's metric (a number or a one-element Value); return True when it is time to stop."""
-        metric = float(metric)
+        metric = metric_number("EarlyStopping.step", metric)
         if math.isnan(metric):
             raise ValueError("EarlyStopping.step: the metric is NaN; training has diverged (try a smaller learning rate)")
         self.epoch += 1
@@ -93,10 +95,12 @@ class EarlyStopping:
             p.data = best.copy()[()] if best.ndim == 0 else best.copy()
 
     def state_dict(self):
+        """The counters, the best metric and copies of the best parameters, to save with a checkpoint."""
         state = {key: value for key, value in self.__dict__.items() if key != "params"}
         if self.best_params is not None:
             state["best_params"] = [b.copy() for b in self.best_params]
         return state
 
     def load_state_dict(self, state_dict):
+        """Resume from :meth:`state_dict` (the watched params stay those given at creation)."""
         self.__dict__.update(state_dict)

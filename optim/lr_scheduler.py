@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 
-from .optimizer import Optimizer
+from .optimizer import Optimizer, metric_number
 
 __all__ = [
     "LRScheduler", "StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR", "LinearLR",
@@ -36,7 +36,16 @@ class LRScheduler:
     """Base class: subclasses give ``get_lr()``, the new lr of each group at ``last_epoch``.
 
     On creation each group remembers its starting ``initial_lr`` (the
-    ``base_lrs``) and the schedule takes its step 0.
+    ``base_lrs``) and the schedule takes its step 0. A subclass computes the
+    next lr from the current one (chainable, as PyTorch's):
+
+    >>> import numpy as np; from autograd_core import Value; from optim import SGD
+    >>> class Halve(LRScheduler):
+    ...     def get_lr(self):
+    ...         return [lr * (0.5 if self.last_epoch > 0 else 1.0) for lr in self._current_lrs()]
+    >>> opt = SGD([Value(np.zeros(1))], lr=1.0)
+    >>> s = Halve(opt); opt.step(); s.step(); opt.step(); s.step(); s.get_last_lr()
+    [0.25]
     """
 
     def __init__(self, optimizer, last_epoch=-1):
@@ -58,6 +67,7 @@ class LRScheduler:
         self.step()
 
     def get_lr(self):
+        """The lr of each group at ``last_epoch``; every schedule defines it."""
         raise NotImplementedError
 
     def get_last_lr(self):
@@ -79,6 +89,7 @@ class LRScheduler:
         return {key: value for key, value in self.__dict__.items() if key != "optimizer"}
 
     def load_state_dict(self, state_dict):
+        """Resume from :meth:`state_dict` (load the optimizer's state too)."""
         self.__dict__.update(state_dict)
 
 
@@ -280,13 +291,7 @@ class ReduceLROnPlateau:
 
     def step(self, metrics):
         """Record one epoch's metric (a number, or a one-element Value) and maybe reduce the lr."""
-        try:
-            current = float(metrics)
-        except (TypeError, ValueError):
-            raise TypeError(
-                f"ReduceLROnPlateau.step: metrics must be the epoch's number to watch (e.g. the validation "
-                f"loss), got {type(metrics).__name__}"
-            ) from None
+        current = metric_number("ReduceLROnPlateau.step", metrics)
         self.last_epoch += 1
         if self.is_better(current, self.best):
             self.best = current
@@ -310,8 +315,5 @@ class ReduceLROnPlateau:
         """The learning rate of each group after the latest ``step()``."""
         return list(self._last_lr)
 
-    def state_dict(self):
-        return {key: value for key, value in self.__dict__.items() if key != "optimizer"}
-
-    def load_state_dict(self, state_dict):
-        self.__dict__.update(state_dict)
+    state_dict = LRScheduler.state_dict
+    load_state_dict = LRScheduler.load_state_dict

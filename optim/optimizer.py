@@ -45,6 +45,19 @@ class Optimizer:
 
     Per-parameter state (momentum buffers, running averages, step counts) is
     in ``optimizer.state[param]``, a dict of NumPy arrays and numbers.
+
+    A new optimizer gives its defaults and writes ``_update``: plain gradient
+    descent with a fixed step, ``p <- p - lr * g``:
+
+    >>> class PlainGD(Optimizer):
+    ...     def __init__(self, params, lr=0.1):
+    ...         super().__init__(params, dict(lr=lr))
+    ...     def _update(self, p, g, group, state):
+    ...         p.data = p.data - group["lr"] * g
+    >>> w = Value(3.0)
+    >>> opt = PlainGD([w], lr=0.25)
+    >>> (w * w).backward(); opt.step(); float(w.data)      # 3 - 0.25 * 6
+    1.5
     """
 
     def __init__(self, params, defaults):
@@ -281,6 +294,18 @@ class Optimizer:
                     lines.append(f"    {key}: {group[key]}")
         lines.append(")")
         return "\n".join(lines)
+
+
+def metric_number(where, metric):
+    """A watched metric (a number, or a one-element Value such as a loss) as a float,
+    or a TypeError naming `where` (``"EarlyStopping.step"``)."""
+    try:
+        return float(metric)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"{where}: metric must be the epoch's number to watch (e.g. the validation loss), "
+            f"got {type(metric).__name__}"
+        ) from None
 
 
 def _apply(p, step):

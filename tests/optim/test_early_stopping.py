@@ -91,3 +91,5 @@ def test_errors_are_clear():
         optim.EarlyStopping(params=[Value(1.0)]).restore_best()
     with pytest.raises(ValueError, match="NaN"):
         optim.EarlyStopping().step(float("nan"))
+    with pytest.raises(TypeError, match="EarlyStopping.step: metric must be the epoch's number .* got NoneType"):
+        optim.EarlyStopping().step(None)

@@ -75,7 +75,7 @@ def test_scheduler_needs_an_optimizer_and_valid_arguments():
     with pytest.raises(ValueError, match="ExponentialLR: gamma .* must be > 0, got -0.5"):
         lr_scheduler.ExponentialLR(opt, gamma=-0.5)  # would make the lr negative every other epoch
     plateau = lr_scheduler.ReduceLROnPlateau(opt)
-    with pytest.raises(TypeError, match="ReduceLROnPlateau.step: metrics must be .* got NoneType"):
+    with pytest.raises(TypeError, match="ReduceLROnPlateau.step: metric must be .* got NoneType"):
         plateau.step(None)
     plateau.step(Value(0.5))  # a loss Value is a number
     assert plateau.best == 0.5
