@@ -85,6 +85,12 @@ class BackwardStep:
     recorded on the forward pass (for a matrix product: the other operand;
     None for other structural ops such as sum or reshape, whose rule is
     ``node.op`` 's formula).
+
+    >>> a = Value(2.0, label="a"); b = Value(-3.0, label="b")
+    >>> e = a * b; e.label = "e"
+    >>> step = BackpropStepper(e)[0]
+    >>> [(x.label, float(local), float(product)) for x, local, product in step.contributions]
+    [('a', -3.0, -3.0), ('b', 2.0, 2.0)]
     """
 
     __slots__ = ("index", "node", "upstream", "contributions", "input_indices", "_stepper")
@@ -108,7 +114,13 @@ class BackwardStep:
 
 class ForwardStep:
     """One operation of the forward pass: ``node`` computed from ``inputs``;
-    ``value`` is its data."""
+    ``value`` is its data.
+
+    >>> a = Value(2.0, label="a"); b = Value(-3.0, label="b")
+    >>> e = a * b; e.label = "e"
+    >>> BackpropStepper(e, mode="forward")[0].explain()
+    'Step 1 of 1: e = a * b = 2.0 * -3.0 = -6.0'
+    """
 
     __slots__ = ("index", "node", "inputs", "value", "_stepper")
 

