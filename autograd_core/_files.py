@@ -43,6 +43,10 @@ def atomic_write(path, data, *, encoding="utf-8", make_parents=False):
     path = Path(path)
     if make_parents:
         path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_dir():
+        raise IsADirectoryError(f"cannot write {str(path)!r}: it is a folder; give a file name inside it")
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"cannot write {str(path)!r}: the folder {str(path.parent)!r} does not exist; create it first")
     try:
         mode = os.stat(path).st_mode & 0o7777  # replacing a file keeps its permissions, as open() does
     except OSError:

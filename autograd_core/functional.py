@@ -37,6 +37,8 @@ def _fresh_leaf(x, where):
 
 
 def _call(fn, x, where):
+    if not callable(fn):
+        raise TypeError(f"{where}: fn must be a function of one Value (e.g. lambda v: (v ** 2).sum()), got {type(fn).__name__}")
     with enable_grad():
         y = fn(x)
     if not isinstance(y, Value):

@@ -75,6 +75,8 @@ class PReLU(Module):
 
     def __init__(self, num_parameters=1, init=0.25, dtype=np.float64):
         super().__init__()
+        if isinstance(num_parameters, bool) or not isinstance(num_parameters, (int, np.integer)) or num_parameters < 1:
+            raise ValueError(f"PReLU: num_parameters is 1 or the number of channels, a whole number >= 1; got {num_parameters!r}")
         self.num_parameters = int(num_parameters)
         self.weight = Parameter(np.full(self.num_parameters, init, dtype=dtype))
 
@@ -144,6 +146,8 @@ class Softplus(Module):
 
     def __init__(self, beta=1.0, threshold=20.0):
         super().__init__()
+        if beta == 0:
+            raise ValueError(f"Softplus: beta must not be 0 (the result is divided by it), got {beta}")
         self.beta, self.threshold = beta, threshold
 
     def forward(self, x):

@@ -181,6 +181,8 @@ def softplus(input, beta=1.0, threshold=20.0):
     >>> round(float(softplus(np.array(0.0)).data), 4)      # log 2
     0.6931
     """
+    if beta == 0:
+        raise ValueError(f"softplus: beta must not be 0 (the result is divided by it), got {beta}")
     x = _value(input)
     scaled = x * beta if beta != 1 else x
     smooth = ac.softplus(scaled) / beta if beta != 1 else ac.softplus(scaled)

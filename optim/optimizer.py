@@ -137,6 +137,8 @@ class Optimizer:
     def _validate_group(self, group, where):
         """Check hyperparameters; subclasses extend this with their own checks."""
         lr = group.get("lr")
+        if isinstance(lr, (str, bytes)):
+            raise TypeError(f"{type(self).__name__}: lr={lr!r} in {where} must be a number, not a string")
         if lr is not None and lr is not required and not lr >= 0:
             raise ValueError(f"{type(self).__name__}: invalid learning rate lr={lr} in {where}; it must be >= 0")
 

@@ -98,6 +98,15 @@ def test_missing_folder_is_created_only_when_asked(tmp_path):
     assert atomic_write(tmp_path / "new" / "out.txt", "x", make_parents=True).read_text() == "x"
 
 
+def test_a_missing_folder_or_a_folder_as_target_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"cannot write '.*out.txt': the folder '.*nowhere' does not exist"):
+        atomic_write(tmp_path / "nowhere" / "out.txt", "x")
+    with pytest.raises(IsADirectoryError, match=r"it is a folder; give a file name inside it"):
+        atomic_write(tmp_path, "x")
+    assert os.listdir(tmp_path) == []
+    assert not any(name.startswith(".tmp-") for name in os.listdir(tmp_path.parent))  # nothing written beside it
+
+
 def test_data_of_another_type_is_named(tmp_path):
     with pytest.raises(TypeError, match=r"atomic_write: data must be bytes, str or a function.*got dict"):
         atomic_write(tmp_path / "out.txt", {"a": 1})

@@ -186,6 +186,15 @@ def test_loss_layers_refuse_an_unknown_reduction_when_built(make):
     assert make(reduction="sum").reduction == "sum"
 
 
+def test_activation_options_that_cannot_work_are_refused():
+    with pytest.raises(ValueError, match="Softplus: beta must not be 0"):
+        nn.Softplus(beta=0)
+    with pytest.raises(ValueError, match="softplus: beta must not be 0"):
+        F.softplus(np.ones(2), beta=0.0)
+    with pytest.raises(ValueError, match="PReLU: num_parameters is 1 or the number of channels"):
+        nn.PReLU(0)
+
+
 def test_only_kl_div_takes_batchmean():
     assert nn.KLDivLoss(reduction="batchmean").reduction == "batchmean"
     with pytest.raises(ValueError, match="MSELoss: reduction must be"):

@@ -90,6 +90,12 @@ def test_hessian_needs_a_scalar_function():
         hessian(lambda v: v * v, np.ones(2))
 
 
+@pytest.mark.parametrize("whole_derivative", [jacobian, hessian])
+def test_fn_that_is_not_a_function_is_named(whole_derivative):
+    with pytest.raises(TypeError, match=rf"{whole_derivative.__name__}: fn must be a function of one Value.*got ndarray"):
+        whole_derivative(np.ones(2), np.ones(2))  # arguments swapped
+
+
 def test_gradient_and_hessian_over_several_parameters():
     x, w = Value(np.array([1.0, 2.0])), Value(3.0)
     # f = w * (x0^2 + x1^3): g = (2 w x0, 3 w x1^2, x0^2 + x1^3)

@@ -159,6 +159,11 @@ def test_bad_params_are_refused_clearly(bad, match):
         optim.SGD(bad, lr=0.1)
 
 
+def test_a_learning_rate_given_as_text_is_refused():
+    with pytest.raises(TypeError, match=r"SGD: lr='0.1' in defaults must be a number, not a string"):
+        optim.SGD([Value(1.0)], lr="0.1")
+
+
 def test_a_model_instead_of_its_parameters_says_to_call_parameters():
     import nn
 
