@@ -75,7 +75,16 @@ def expression(node, names, with_values=False, digits=4):
     return f"{op}({', '.join(show(inp) for inp in inputs)})"
 
 
-class BackwardStep:
+class _Step:
+    """What both kinds of step share: their position, their node, their stepper."""
+
+    __slots__ = ("index", "node", "_stepper")
+
+    def __repr__(self):
+        return f"<{type(self).__name__} {self.index + 1}: {self._stepper.names[id(self.node)]}>"
+
+
+class BackwardStep(_Step):
     """One node of the backward pass.
 
     ``node`` passes its gradient ``upstream`` (dL/dnode, complete by now) back
@@ -93,7 +102,7 @@ class BackwardStep:
     [('a', -3.0, -3.0), ('b', 2.0, 2.0)]
     """
 
-    __slots__ = ("index", "node", "upstream", "contributions", "input_indices", "_stepper")
+    __slots__ = ("upstream", "contributions", "input_indices")
 
     def __init__(self, index, node, upstream, contributions, input_indices, stepper):
         self.index = index
@@ -108,11 +117,8 @@ class BackwardStep:
         ``dL/da += dL/de * de/da = -2.0 * -3.0 = 6.0``."""
         return self._stepper._explain_backward(self)
 
-    def __repr__(self):
-        return f"<BackwardStep {self.index + 1}: {self._stepper.names[id(self.node)]}>"
 
-
-class ForwardStep:
+class ForwardStep(_Step):
     """One operation of the forward pass: ``node`` computed from ``inputs``;
     ``value`` is its data.
 
@@ -122,7 +128,7 @@ class ForwardStep:
     'Step 1 of 1: e = a * b = 2.0 * -3.0 = -6.0'
     """
 
-    __slots__ = ("index", "node", "inputs", "value", "_stepper")
+    __slots__ = ("inputs", "value")
 
     def __init__(self, index, node, stepper):
         self.index = index
@@ -134,9 +140,6 @@ class ForwardStep:
     def explain(self):
         """The step in words and numbers, e.g. ``e = a * b = 2.0 * -3.0 = -6.0``."""
         return self._stepper._explain_forward(self)
-
-    def __repr__(self):
-        return f"<ForwardStep {self.index + 1}: {self._stepper.names[id(self.node)]}>"
 
 
 class BackpropStepper:

@@ -7,6 +7,7 @@ import pytest
 
 import nn
 from autograd_core import Value
+from autograd_core.viz import collect_values
 
 
 class TwoLayer(nn.Module):
@@ -70,16 +71,7 @@ def test_forward_runs_in_module_path_scopes():
     model = Encoder()
     out = model(np.ones((2, 4)))
     assert out.scope == "head.1"
-    scopes = set()
-    stack, seen = [out], set()
-    while stack:
-        node = stack.pop()
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        if node.inputs:
-            scopes.add(node.scope)
-        stack.extend(node.inputs)
+    scopes = {node.scope for node in collect_values([out]) if node.inputs}
     assert {"encoder.fc1", "encoder.fc2", "encoder", "head.0", "head.1"} <= scopes
     seq = nn.Sequential(nn.Linear(2, 2), nn.ReLU())
     y = seq(np.ones((1, 2)))
