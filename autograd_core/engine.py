@@ -768,7 +768,28 @@ def _store_gradients(gradients, create_graph):
         if node.grad is None:
             node.grad = gradient
         else:
-            node.grad = node.grad + gradient
+            node.grad = _add_to_grad(node, gradient)
+
+
+def _add_to_grad(leaf, gradient):
+    """``leaf.grad + gradient``, refusing a ``.grad`` set by hand to something
+    that would change the gradient's shape or dtype (micrograd's ``p.grad = 0``
+    is fine)."""
+    name = f"'{leaf.label}' " if leaf.label else ""
+    try:
+        total = leaf.grad + gradient
+    except (TypeError, ValueError):
+        total = None
+    if total is None or getattr(total, "shape", np.shape(total)) != leaf.shape:
+        numeric = hasattr(leaf.grad, "shape") or isinstance(leaf.grad, (int, float))
+        held = f"shape {np.shape(leaf.grad)}" if numeric else type(leaf.grad).__name__
+        raise (ShapeError if numeric else TypeError)(
+            f"backward(): cannot add the new gradient to the .grad of the Value {name}(shape {leaf.shape}): "
+            f".grad holds {held}. Reset it with zero_grad() (or set it to 0 or to an array of shape {leaf.shape})"
+        )
+    if total.dtype != leaf._data.dtype:
+        total = total.astype(leaf._data.dtype)  # a float32 Value keeps float32 gradients
+    return total
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=False):

@@ -73,3 +73,26 @@ def test_grad_still_takes_any_iterable_of_values():
     (gw, gb) = ac.grad((w * 3).sum() + b, (v for v in [w, b]))  # e.g. model.parameters(), a generator
     np.testing.assert_array_equal(gw, [3.0, 3.0])
     assert gb == 1.0
+
+
+@pytest.mark.parametrize("wrong, error, held", [
+    (np.zeros((3, 1)), ShapeError, r"shape \(3, 1\)"),  # was: .grad silently became (3, 3)
+    (np.zeros(5), ShapeError, r"shape \(5,\)"),        # was: NumPy's broadcast error
+    ("abc", TypeError, "str"),                          # was: UFuncTypeError
+])
+def test_a_grad_set_by_hand_to_the_wrong_shape_is_refused_at_backward(wrong, error, held):
+    w = Value(np.ones(3), label="w")
+    w.grad = wrong
+    with pytest.raises(error, match=rf"\.grad of the Value 'w' \(shape \(3,\)\): \.grad holds {held}"):
+        (w * 2).sum().backward()
+
+
+def test_micrograd_style_grad_reset_to_zero_still_accumulates_and_keeps_dtype():
+    w = Value(np.ones(3, dtype=np.float32))
+    w.grad = 0  # how micrograd zeroes gradients
+    (w * 2).sum().backward()
+    np.testing.assert_array_equal(w.grad, [2.0, 2.0, 2.0])
+    assert w.grad.dtype == np.float32
+    w.grad = np.zeros(3)  # float64 zeros set by hand: the float32 Value keeps float32 gradients
+    (w * 3).sum().backward()
+    assert w.grad.dtype == np.float32 and w.grad.tolist() == [3.0, 3.0, 3.0]
