@@ -129,7 +129,7 @@ def build_parser():
 
 def main(argv=None):
     """Run the command line; returns the exit status (0 ok, 1 training diverged,
-    2 bad input, 130 interrupted).
+    2 bad input, 130 interrupted, 141 stdout closed by its reader).
 
     >>> main(["graph", "a*b", "--set", "a=2", "--set", "b=3", "-o", "ab.svg"])   # doctest: +SKIP
     0
@@ -155,4 +155,20 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("autograd-core: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader of stdout went away (`autograd-core train --jsonl | head`):
+        # stop quietly, as other Unix tools do, and keep Python from printing a
+        # second error when it flushes stdout at exit.
+        _silence_stdout()
+        return 141
+
+
+def _silence_stdout():
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout without a file descriptor (a notebook, a test's capture)
+        pass
 

@@ -19,7 +19,7 @@ from autograd_core import cli
 from autograd_core.app.data import Dataset, load_csv, split_and_standardise
 from autograd_core.app.errors import AppError
 from autograd_core.app.expression import build_graph, parse_assignment
-from autograd_core.app.files import atomic_path, prepare_output_dir, write_csv
+from autograd_core.app.files import prepare_output_dir, write_csv, write_file, write_text
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -149,8 +149,8 @@ def test_expression_functions_and_precedence_follow_python():
 
 @pytest.mark.parametrize("text, message", [
     ("__import__('os').system('echo hacked')", "this kind of call (only f(x) with an allowed f, or x.f()) is not allowed"),
-    ("__import__('os')", "'__import__', which is not one of the allowed functions"),
-    ("eval('1')", "'eval', which is not one of the allowed functions"),
+    ("__import__('os')", "calling '__import__' (not one of the allowed functions)"),
+    ("eval('1')", "calling 'eval' (not one of the allowed functions)"),
     ("a.__class__", "attribute access is not allowed"),
     ("a[0]", "indexing is not allowed"),
     ("(lambda: a)()", "this kind of call"),
@@ -203,15 +203,28 @@ def test_bad_set_assignments_are_refused(text, message):
 # --------------------------------------------------------------------------
 # Files
 # --------------------------------------------------------------------------
-def test_atomic_path_leaves_the_old_file_when_writing_fails(tmp_path):
+def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
     target = tmp_path / "metrics.csv"
     target.write_text("old")
+
+    def crash(file):
+        file.write(b"half")
+        raise RuntimeError("crash while writing")
+
     with pytest.raises(RuntimeError):
-        with atomic_path(target) as tmp:
-            Path(tmp).write_text("half")
-            raise RuntimeError("crash while writing")
+        write_file(target, crash)
     assert target.read_text() == "old"
     assert os.listdir(tmp_path) == ["metrics.csv"]
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    umask = os.umask(0o022)
+    try:
+        path = write_text(tmp_path / "run.json", "{}\n")
+    finally:
+        os.umask(umask)
+    assert path.read_text() == "{}\n"
+    assert path.stat().st_mode & 0o777 == 0o644  # not a private 0600 temporary file
 
 
 def test_write_csv_round_trips(tmp_path):
@@ -488,6 +501,22 @@ def test_ctrl_c_stops_after_the_current_batch_and_writes_what_it_has(tmp_path):
     for name in ("model.npz", "curves.png", "decision_regions.png", "graph.svg", "backprop.html"):
         assert (out / name).stat().st_size > 0
     assert_png(out / "decision_regions.png")
+
+
+def test_jsonl_into_a_reader_that_stops_early_exits_quietly(tmp_path):
+    # `autograd-core train --jsonl | head -n 1`: the pipe closes under the run
+    process = _app("train", "--epochs", "100000", "--patience", "0", "--jsonl", "--out", str(tmp_path / "run"))
+    try:
+        first = json.loads(process.stdout.readline())
+        process.stdout.close()
+        process.wait(timeout=60)
+        err = process.stderr.read()
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert first["event"] == "start"
+    assert process.returncode == 141
+    assert "Traceback" not in err and "BrokenPipe" not in err, err
 
 
 # --------------------------------------------------------------------------

@@ -182,7 +182,7 @@ class _Builder:
             if len(args) != 2:
                 _wrong(node, f"{name}() takes two arguments, got {len(args)}")
             return TWO_INPUT_FUNCTIONS[name](self._operand(args[0]), self._operand(args[1]))
-        _refuse(node, f"a call to {name!r}, which is not one of the allowed functions")
+        _refuse(node, f"calling {name!r} (not one of the allowed functions)")
 
 
 def _describe(node):

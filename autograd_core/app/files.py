@@ -1,44 +1,33 @@
 """Writing the run's files: atomically, so a crash or Ctrl-C never leaves half a file.
 
-Every writer here writes a temporary file in the destination's folder and then
-moves it into place with ``os.replace``, which is atomic on one file system.
+Every writer here goes through the package's one helper,
+:func:`autograd_core._files.atomic_write`: a temporary file in the
+destination's folder, flushed to disk, then moved into place with
+``os.replace`` (atomic on one file system).
 """
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import datetime as _dt
 import io
 import json
-import os
-import secrets
 from pathlib import Path
 
+from .._files import atomic_write
 from .errors import AppError
 
 
-@contextlib.contextmanager
-def atomic_path(path):
-    """Yield a temporary path next to ``path``; move it onto ``path`` on success.
+def write_file(path, writer):
+    """Write ``path`` atomically by calling ``writer(binary_file)``; returns the path.
 
-    For writers that want a file name (matplotlib, graphviz, ``nn.save``). On
-    an exception the temporary file is removed and ``path`` is left untouched.
+    For writers that take an open file (matplotlib's ``savefig``). If the
+    writer raises, ``path`` is left as it was and no temporary file remains.
 
-    >>> with atomic_path("out.txt") as tmp:                  # doctest: +SKIP
-    ...     Path(tmp).write_text("done")
+    >>> write_file("curves.png", lambda file: figure.savefig(file, format="png"))   # doctest: +SKIP
+    PosixPath('curves.png')
     """
-    path = Path(path)
-    # A fresh name, not a pre-created file (mkstemp would make it private, 0600):
-    # the writer creates it with the usual permissions.
-    tmp = str(path.with_name(f".{path.stem}.{os.getpid()}.{secrets.token_hex(4)}.tmp{path.suffix}"))
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(tmp)
-        raise
+    return atomic_write(path, writer)
 
 
 def write_text(path, text):
@@ -47,9 +36,7 @@ def write_text(path, text):
     >>> write_text("notes.txt", "trained on iris\\n")            # doctest: +SKIP
     PosixPath('notes.txt')
     """
-    with atomic_path(path) as tmp:
-        Path(tmp).write_text(text, encoding="utf-8")
-    return Path(path)
+    return atomic_write(path, text)
 
 
 def write_json(path, data):

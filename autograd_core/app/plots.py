@@ -10,16 +10,14 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from .files import atomic_path
+from .files import write_file
 
 _TRAIN, _VAL = "#1f77b4", "#d62728"
 
 
 def _save(figure, path):
     FigureCanvasAgg(figure)
-    with atomic_path(path) as tmp:
-        figure.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-    return path
+    return write_file(path, lambda file: figure.savefig(file, format="png", dpi=110, bbox_inches="tight"))
 
 
 def plot_curves(history, path, best_epoch=None, title=""):
