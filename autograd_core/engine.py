@@ -718,7 +718,8 @@ def _backpropagate(outputs, seeds, retain_graph, create_graph, on_node=None):
                     continue
                 if anomaly:
                     _check_finite(share, f"{op.name} produced {{bad}} in the gradient for its input {i} during backward", node)
-                _accumulate(gradients, inp, share)
+                # (the stepper keeps every share it is shown: none may be added into in place)
+                _accumulate(gradients, inp, share, upstream if on_node is None else None)
                 if contributions is not None:
                     contributions.append((inp, share))
             if on_node is not None:
@@ -738,17 +739,25 @@ def _backpropagate(outputs, seeds, retain_graph, create_graph, on_node=None):
 def _accumulate(gradients, node, share, upstream=None):
     """Add one input's share into its running gradient.
 
-    The first share is stored as it is (it may be a view of another node's
-    gradient); the second makes a new array; later ones add in place.
+    The first share is stored as it is. It is *owned* (added into in place
+    later, and handed to a leaf's ``.grad`` without a copy) when a rule has
+    just made it: a new array, not the `upstream` gradient passed through and
+    not a view of another array. Otherwise the second share makes a new
+    array, and later ones add in place.
     """
-    dtype = node._data.dtype
-    share_dtype = share.dtype  # a Value (create_graph=True) has .dtype and .astype too
-    if share_dtype is not dtype and share_dtype != dtype:
-        share = share.astype(dtype)
+    data = node._data
+    # a NumPy scalar of the data's own type has its dtype (and reading .dtype
+    # off a scalar is slow); arrays and Values (create_graph) are checked
+    if type(share) is not type(data) or type(data) is np.ndarray:
+        dtype = data.dtype
+        share_dtype = share.dtype  # a Value (create_graph=True) has .dtype and .astype too
+        if share_dtype is not dtype and share_dtype != dtype:
+            share = share.astype(dtype)
     key = id(node)
     entry = gradients.get(key)
     if entry is None:
-        gradients[key] = [node, share, False]
+        fresh = upstream is not None and type(share) is np.ndarray and share.base is None and share is not upstream
+        gradients[key] = [node, share, fresh]
     elif entry[2] and type(entry[1]) is np.ndarray:
         entry[1] += share
     else:

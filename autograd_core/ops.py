@@ -133,6 +133,8 @@ def _binary(op, fn, a, b):
     number cast to that dtype (NEP 50), which is what the graph records.
     """
     if isinstance(a, Value):
+        if isinstance(b, Value):
+            return record(op, _broadcast(op.name, fn, a, b), (a, b))
         if type(b) is float or type(b) is int:
             data = a._data
             return record(op, fn(data, b), (a, _constant(data.dtype.type(b))))
