@@ -136,17 +136,20 @@ class detect_anomaly(ContextDecorator):
 
 
 class _TitledScope(str):
-    """A scope name that also carries the display titles of itself and of the
-    scopes around it (``{"0": "Linear(4, 16)"}``), for drawings. Nodes keep a
-    reference to it as their ``_scope``, so titles cost nothing per operation."""
-
-    def __new__(cls, name, titles):
-        scope = super().__new__(cls, name)
-        scope.titles = titles
-        return scope
+    """A scope name with a display title for drawings (a string, or a function
+    that returns one when the graph is drawn), and the titled scope it was
+    opened in (``outer``), so the titles of enclosing clusters are found too.
+    Nodes keep a reference to it as their ``_scope``: no cost per operation."""
 
     def __reduce__(self):  # copy / pickle a Value made in a titled scope
-        return (_TitledScope, (str(self), self.titles))
+        return (_titled_scope, (str(self), self.title, self.outer))
+
+
+def _titled_scope(name, title, outer):
+    scope = _TitledScope(name)
+    scope.title = title
+    scope.outer = outer
+    return scope
 
 
 class name_scope(ContextDecorator):
@@ -154,7 +157,8 @@ class name_scope(ContextDecorator):
 
     Graph drawings group the nodes of one scope into a labelled cluster; an
     optional `title` is shown after the name (``nn`` passes the layer:
-    ``0: Linear(4, 16)``).
+    ``0: Linear(4, 16)``). It may be a function returning the title, called
+    only when a graph is drawn.
 
     >>> with name_scope("layer1", title="hidden layer"):
     ...     y = Value(1.0) * 2
@@ -162,18 +166,19 @@ class name_scope(ContextDecorator):
     'layer1'
     """
 
-    def __init__(self, name: str, title: str | None = None):
-        if title is not None and not isinstance(title, str):
-            raise TypeError(f"name_scope: title must be a string or None, got {type(title).__name__}")
+    def __init__(self, name: str, title=None):
+        if not (title is None or isinstance(title, str) or callable(title)):
+            raise TypeError(f"name_scope: title must be a string, a function returning one, or None; got {type(title).__name__}")
         self.name = name
         self.title = title
 
     def __enter__(self):
-        self._previous = _modes.scope
-        titles = getattr(self._previous, "titles", None)
-        if self.title is not None:
-            titles = {**(titles or {}), self.name: self.title}
-        _modes.scope = _TitledScope(self.name, titles) if titles else self.name
+        self._previous = previous = _modes.scope
+        outer = previous if type(previous) is _TitledScope else None
+        if self.title is None and outer is None:
+            _modes.scope = self.name
+        else:
+            _modes.scope = _titled_scope(self.name, self.title, outer)
         return self
 
     def __exit__(self, *exc):

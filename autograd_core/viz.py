@@ -530,10 +530,17 @@ def _scope_from_label(value, scopes):
 
 
 def _scope_titles(values):
-    """{scope: title} from the ``name_scope(name, title=...)`` the nodes were made in."""
+    """{scope: title} from the ``name_scope(name, title=...)`` the nodes were made
+    in and the titled scopes around those (a title may be a function: call it)."""
     titles = {}
-    for scope in {id(v._scope): v._scope for v in values if v._scope}.values():
-        titles.update(getattr(scope, "titles", None) or {})
+    pending = list({id(v._scope): v._scope for v in values if getattr(v._scope, "outer", False) is not False}.values())
+    while pending:
+        scope = pending.pop()
+        if scope is None or scope in titles:
+            continue
+        title = scope.title() if callable(scope.title) else scope.title
+        titles[str(scope)] = None if title is None else str(title)
+        pending.append(scope.outer)
     return titles
 
 

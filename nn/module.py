@@ -408,7 +408,7 @@ class Module:
         frames.append((self, path))
         try:
             if path:
-                with name_scope(path, title=self._title()):
+                with name_scope(path, title=self._title):  # the title is made only if the graph is drawn
                     return self.forward(*args, **kwargs)
             return self.forward(*args, **kwargs)
         finally:

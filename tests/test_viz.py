@@ -1,5 +1,6 @@
 """draw_graph / render_graph: what the boxes say, clusters, folding, renderers."""
 
+import copy
 import re
 import shutil
 import subprocess
@@ -151,8 +152,23 @@ def test_cluster_titles_from_name_scope_nested_and_untitled():
     with ag.name_scope("block"):
         other = (x @ W).sum()
     assert set(cluster_of_nodes(draw_graph(other).source).values()) == {(), ("block",)}
-    with pytest.raises(TypeError, match="name_scope: title must be a string"):
+    with pytest.raises(TypeError, match="name_scope: title must be a string, a function returning one, or None"):
         ag.name_scope("block", title=3)
+
+
+def test_a_cluster_title_may_be_a_function_called_when_drawing():
+    calls = []
+
+    def title():
+        calls.append(1)
+        return "made when drawn"
+
+    with ag.name_scope("late", title=title):
+        y = ag.Value(2.0, label="x") * 3
+    assert calls == []  # recording the graph does not build titles
+    assert set(cluster_of_nodes(draw_graph(y).source).values()) == {(), ("late: made when drawn",)}
+    copied = copy.deepcopy(y)  # a titled scope survives copying a Value
+    assert copied.scope == "late" and copied._scope.title() == "made when drawn"
 
 
 @pytest.mark.parametrize("digits", [0, -2, 2.5, "4"])
