@@ -30,7 +30,7 @@ from ._files import atomic_write
 from .engine import Value
 from .viz import (
     INFIX,
-    check_digits,
+    check_layout_options,
     collect_values,
     NO_GRAD,
     NOT_COMPUTED,
@@ -174,7 +174,7 @@ class BackpropStepper:
             raise TypeError(f"BackpropStepper: root must be a Value, got {type(root).__name__}")
         if mode not in ("backward", "forward"):
             raise ValueError(f"BackpropStepper: mode must be 'backward' or 'forward', got {mode!r}")
-        check_digits("BackpropStepper", digits)
+        check_layout_options("BackpropStepper", direction, max_nodes, digits)
         self.root = root
         self.mode = mode
         self.digits = digits

@@ -47,8 +47,12 @@ def format_number(x, digits=4):
     return text
 
 
-def check_digits(where, digits):
-    """Refuse a number of significant digits that would print nothing sensible."""
+def check_layout_options(where, direction, max_nodes, digits):
+    """Refuse drawing options that cannot work, naming `where` they were given."""
+    if direction not in ("LR", "TB", "RL", "BT"):
+        raise ValueError(f"{where}: direction must be 'LR' (left to right) or 'TB' (top to bottom), got {direction!r}")
+    if max_nodes is not None and max_nodes < 1:
+        raise ValueError(f"{where}: max_nodes must be a positive number or None, got {max_nodes}")
     if isinstance(digits, bool) or not isinstance(digits, (int, np.integer)) or digits < 1:
         raise ValueError(f"{where}: digits is the number of significant digits shown, a whole number >= 1; got {digits!r}")
 
@@ -384,11 +388,7 @@ def _build(root, direction="LR", show_grads=True, show_local_gradients=False, cl
     """
     if not isinstance(root, Value):
         raise TypeError(f"draw_graph: root must be a Value, got {type(root).__name__}")
-    if direction not in ("LR", "TB", "RL", "BT"):
-        raise ValueError(f"draw_graph: direction must be 'LR' (left to right) or 'TB' (top to bottom), got {direction!r}")
-    if max_nodes is not None and max_nodes < 1:
-        raise ValueError(f"draw_graph: max_nodes must be a positive number or None, got {max_nodes}")
-    check_digits("draw_graph", digits)
+    check_layout_options("draw_graph", direction, max_nodes, digits)
     values = collect_values([root])
     names = display_names(values, root)
     part = _fold(values, root, max_nodes)

@@ -156,6 +156,13 @@ def test_cluster_titles_from_name_scope_nested_and_untitled():
         ag.name_scope("block", title=3)
 
 
+@pytest.mark.parametrize("option", [dict(direction="up"), dict(max_nodes=0)])
+def test_the_stepper_refuses_drawing_options_when_made_not_when_shown(lecture_graph, option):
+    L, _ = lecture_graph()
+    with pytest.raises(ValueError, match=rf"BackpropStepper: {next(iter(option))} must be"):
+        ag.BackpropStepper(L, **option)
+
+
 def test_a_cluster_title_may_be_a_function_called_when_drawing():
     calls = []
 
