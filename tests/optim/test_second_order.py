@@ -146,6 +146,13 @@ def test_lbfgs_without_line_search_solves_a_quadratic():
     np.testing.assert_allclose(w.data, 0.0, atol=1e-7)
 
 
+@pytest.mark.parametrize("option", ["history_size", "max_iter", "max_eval"])
+def test_lbfgs_refuses_counts_below_one(option):
+    # history_size=0 used to fail inside step() with an IndexError
+    with pytest.raises(ValueError, match=rf"LBFGS: {option} must be a whole number >= 1, got 0"):
+        optim.LBFGS([Value(np.ones(2))], **{option: 0})
+
+
 def test_lbfgs_resumes_from_its_state_dict():
     def run(split):
         w = Value(np.array([-1.5, 2.0]))
