@@ -78,6 +78,9 @@
       counter.textContent = k === 0 ? "start (" + last + " steps)" : "step " + k + " of " + last;
       buttons.first.disabled = buttons.prev.disabled = k === 0;
       buttons.next.disabled = buttons.last.disabled = k === last;
+      // a button that just got disabled drops the focus to <body>; keep it on
+      // the player so the arrow keys go on working
+      if (document.activeElement && document.activeElement.disabled) { player.focus(); }
       player.setAttribute("data-frame", String(k));
     }
     var moves = {

@@ -82,6 +82,17 @@ def test_saved_player_steps_through_backprop(lecture_graph, page, tmp_path):
     assert all(url.startswith("file:") for url in page.requests), page.requests
 
 
+def test_arrow_keys_still_work_after_the_last_button_disables_itself(lecture_graph, page, tmp_path):
+    L, v = lecture_graph()
+    path = BackpropStepper(L).save_html(tmp_path / "focus.html")
+    page.goto(path.as_uri())
+    player = page.get_attribute(".agc-player", "id")
+    page.click(f"#{player} [data-go=last]")  # disables itself: the focus must not fall to <body>
+    assert page.get_attribute(f"#{player}", "data-frame") == "3"
+    page.keyboard.press("ArrowLeft")
+    assert page.get_attribute(f"#{player}", "data-frame") == "2"
+
+
 def test_keyboard_and_slider(lecture_graph, page, tmp_path):
     L, v = lecture_graph()
     path = BackpropStepper(L).save_html(tmp_path / "keys.html")
