@@ -334,7 +334,9 @@ def _power(data, pool):
     a = _pick(data, pool)
     exponent = data.draw(st.sampled_from([2, 3, 0.5, -1, 0, 2.5]), label="exponent")
     with np.errstate(all="ignore"):
-        expected = _arr(a) ** (a.dtype.type(exponent) if isinstance(exponent, float) else exponent)
+        # on a.data itself: NumPy's scalar and array powers differ at the edges
+        # ((-inf) ** 0.5 is inf for a NumPy scalar, nan for an array)
+        expected = a.data ** (a.dtype.type(exponent) if isinstance(exponent, float) else exponent)
     return a**exponent, expected
 
 
