@@ -697,6 +697,10 @@ def _backpropagate(outputs, seeds, retain_graph, create_graph, on_node=None):
     epoch = _data_epoch
     if mode is not None:
         mode.__enter__()
+    # Gradients are inf or NaN by design at some points (sqrt at 0, log at 0): the
+    # backward pass stays quiet about them, as PyTorch does; detect_anomaly() reports them.
+    quiet = np.errstate(divide="ignore", invalid="ignore", over="ignore")
+    quiet.__enter__()
     try:
         for node in order:
             op = node._op
@@ -736,6 +740,7 @@ def _backpropagate(outputs, seeds, retain_graph, create_graph, on_node=None):
                 for inp in inputs:
                     inp._guard = None
     finally:
+        quiet.__exit__(None, None, None)
         if mode is not None:
             mode.__exit__(None, None, None)
     return gradients

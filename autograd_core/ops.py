@@ -35,7 +35,7 @@ __all__ = [
     "add", "sub", "mul", "div", "neg", "pow", "reciprocal", "exp", "log", "log1p",
     "sqrt", "abs", "tanh", "sigmoid", "relu", "softplus", "erf", "clip", "maximum",
     "minimum", "where", "matmul", "sum", "mean", "max", "min", "var", "logsumexp",
-    "softmax", "log_softmax", "softmax_cross_entropy", "reshape", "transpose", "swapaxes", "broadcast_to",
+    "softmax", "log_softmax", "softmax_cross_entropy", "binary_cross_entropy", "reshape", "transpose", "swapaxes", "broadcast_to",
     "concatenate", "stack", "getitem", "astype", "OPS",
 ]
 
@@ -820,6 +820,45 @@ def softmax_cross_entropy(logits, targets, axis=-1):
     return record(SOFTMAX_CROSS_ENTROPY, _scalar_or_array(data), (x, y), (axis, log_p))
 
 
+# l = -(y log p + (1 - y) log(1 - p)), each log clamped at -100 (PyTorch's BCELoss):
+#   dl/dp = (p - y) / (p (1 - p)), the denominator kept >= 1e-12 so that a
+#           confidently wrong p of exactly 0 or 1 still gets a (huge, finite) gradient
+#   dl/dy = log(1 - p) - log(p), with the same clamps
+_BCE_LOG_FLOOR = -100.0
+_BCE_EPS = float(np.float32(1e-12))  # PyTorch keeps this epsilon as a float32 (9.99999996e-13)
+
+
+def _binary_cross_entropy_local(i, out, args, ctx, F):
+    p, y = args
+    if i == 0:
+        return (p - y) / F.maximum(p * (1 - p), _BCE_EPS)
+    return F.maximum(F.log(1 - p), _BCE_LOG_FLOOR) - F.maximum(F.log(p), _BCE_LOG_FLOOR)
+
+
+BINARY_CROSS_ENTROPY = Elementwise(
+    "binary_cross_entropy", _binary_cross_entropy_local, "d BCE(p, y)/dp = (p - y) / (p (1 - p))"
+)
+
+
+def binary_cross_entropy(probs, targets):
+    """Elementwise binary cross-entropy ``-(y log p + (1 - y) log(1 - p))`` of
+    probabilities `probs` against `targets`, each log clamped at -100 as in
+    PyTorch, so ``p = 0`` or ``1`` gives a finite loss and a finite gradient.
+
+    >>> round(float(binary_cross_entropy(Value(0.8), 1.0).data), 4)   # -log 0.8
+    0.2231
+    """
+    p, y = _operands(probs, targets)
+    with np.errstate(divide="ignore"):
+        log_p = np.maximum(np.log(p._data), _BCE_LOG_FLOOR)
+        log_not_p = np.maximum(np.log1p(-p._data), _BCE_LOG_FLOOR)
+    try:
+        data = -(y._data * log_p + (1 - y._data) * log_not_p)
+    except ValueError:
+        raise ShapeError(f"binary_cross_entropy: probs {p.shape} and targets {y.shape} cannot be broadcast together") from None
+    return record(BINARY_CROSS_ENTROPY, _scalar_or_array(data), (p, y))
+
+
 # ==========================================================================
 # Shape operations: the gradient is moved, not changed
 # ==========================================================================
@@ -1019,6 +1058,7 @@ class ArrayMath:
     broadcast_to = staticmethod(np.broadcast_to)
     sigmoid = staticmethod(_sigmoid_data)
     scatter = staticmethod(_scatter_data)
+    maximum = staticmethod(np.maximum)
 
     @staticmethod
     def where(condition, a, b):
@@ -1035,6 +1075,7 @@ class ValueMath:
     sigmoid = staticmethod(sigmoid)
     scatter = staticmethod(scatter)
     where = staticmethod(where)
+    maximum = staticmethod(maximum)
 
 
 engine.ARRAY_MATH = ArrayMath

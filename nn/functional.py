@@ -528,10 +528,7 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
             "binary_cross_entropy: all input elements must be probabilities in [0, 1]; "
             "for raw scores (logits) use binary_cross_entropy_with_logits"
         )
-    floor = float(np.exp(np.float64(-100)))  # log(floor) = -100, PyTorch's clamp
-    log_x = ac.clip(x, min=floor).log()
-    log_not_x = ac.clip(1 - x, min=floor).log()
-    losses = -(y * log_x + (1 - y) * log_not_x)
+    losses = ac.binary_cross_entropy(x, y)  # fused: logs clamped at -100, PyTorch's gradient at 0 and 1
     if weight is not None:
         losses = losses * weight
     return _reduce(losses, reduction)

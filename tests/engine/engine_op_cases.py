@@ -388,6 +388,23 @@ if hasattr(ops, "softmax_cross_entropy"):
                lambda p, x, y: ops.softmax_cross_entropy(x, y, axis=p["axis"]), cross_entropy_reference, elements=WIDE)
     )
 
+def draw_binary_cross_entropy(data, elements):
+    shape = data.draw(shapes())
+    probs = array_of(data, shape, elements)
+    targets = array_of(data, shape, st.floats(0.0, 1.0))
+    return [probs, targets], {}
+
+
+def binary_cross_entropy_reference(params, p, y):
+    return -(y * np.log(p) + (1 - y) * np.log(1 - p))
+
+
+ALL_CASES.append(
+    OpCase("binary_cross_entropy", "binary_cross_entropy", draw_binary_cross_entropy,
+           lambda p, x, y: ac.binary_cross_entropy(x, y), binary_cross_entropy_reference,
+           elements=st.floats(0.1, 0.9))
+)
+
 CASES_BY_ID = {case.id: case for case in ALL_CASES}
 
 
