@@ -29,23 +29,29 @@ def time_steps(steps, rounds=15, block_seconds=0.05, warmup=2):
         single = time.perf_counter() - start
         repeats[name] = max(1, int(block_seconds / max(single, 1e-9)))
     samples = {name: [] for name in steps}
+    cpu_samples = {name: [] for name in steps}
     for _ in range(rounds):
         for name, step in steps.items():
             k = repeats[name]
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             for _ in range(k):
                 step()
             samples[name].append((time.perf_counter() - start) / k * 1e3)
-    return {name: _summary(times, repeats[name]) for name, times in samples.items()}
+            cpu_samples[name].append((time.process_time() - cpu_start) / k * 1e3)
+    return {name: _summary(samples[name], cpu_samples[name], repeats[name]) for name in steps}
 
 
-def _summary(times_ms, k):
+def _summary(times_ms, cpu_ms, k):
+    """Wall-clock median and quartiles, and the median CPU time of this process
+    (all its threads): on a busy machine the CPU time is the steadier figure."""
     times = sorted(times_ms)
     quartiles = statistics.quantiles(times, n=4) if len(times) > 1 else [times[0]] * 3
     return {
         "median_ms": statistics.median(times),
         "p25_ms": quartiles[0],
         "p75_ms": quartiles[2],
+        "min_ms": times[0],
+        "cpu_median_ms": statistics.median(cpu_ms),
         "rounds": len(times),
         "steps_per_round": k,
     }

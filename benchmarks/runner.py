@@ -137,6 +137,10 @@ def _largest_working_depth(depth_ok, limit=1_000_000):
 
 
 # ---- reporting -------------------------------------------------------------
+CLOCK_KEYS = {"wall": "median_ms", "cpu": "cpu_median_ms"}
+_clock = ["wall"]  # which median the table and the ratios use (--clock)
+
+
 def _figure(case_id, summary):
     if summary is None or "error" in summary:
         return None
@@ -146,7 +150,7 @@ def _figure(case_id, summary):
         return summary.get("depth")
     case = CASES[case_id]
     scale = 1e3 / case.per if case.unit == "us/op" else 1.0
-    return summary["median_ms"] * scale
+    return summary[CLOCK_KEYS[_clock[0]]] * scale
 
 
 def targets(results, quick=False):
@@ -268,7 +272,11 @@ def main(argv=None):
     parser.add_argument("--only", default="", help=f"comma-separated rows among {','.join(ALL_IDS)}")
     parser.add_argument("--engines", default="", help="comma-separated engines (default: all present)")
     parser.add_argument("--output", default=None, help="JSON path (default benchmarks/results/latest.json)")
+    parser.add_argument("--clock", choices=sorted(CLOCK_KEYS), default="wall",
+                        help="the median the table uses: wall-clock (default) or this process's CPU time, "
+                             "steadier when other programs load the machine (both are in the JSON)")
     args = parser.parse_args(argv)
+    _clock[0] = args.clock
 
     wanted = [c.strip() for c in args.only.split(",") if c.strip()] or ALL_IDS
     unknown = [c for c in wanted if c not in ALL_IDS]
@@ -294,11 +302,16 @@ def main(argv=None):
     results = {c: results[c] for c in ALL_IDS if c in results}
     verdicts = targets(results, args.quick)
     table = format_table(results, verdicts)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    table += f"\n{args.clock} clock, medians; load average {load:.1f} on {os.cpu_count()} cores"
+    if load > (os.cpu_count() or 1):
+        table += " (busy: other programs shared the cores, wall-clock figures are unreliable; try --clock cpu)"
     print(table)
 
     report = {
         "command": "python -m benchmarks " + " ".join(argv if argv is not None else sys.argv[1:]),
         "quick": args.quick,
+        "clock": args.clock,
         "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
         "seconds": round(time.time() - started, 1),
         "machine": {**machine_info(), **info},
