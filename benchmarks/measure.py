@@ -3,6 +3,7 @@ peak resident memory of a fresh process."""
 
 from __future__ import annotations
 
+import gc
 import os
 import statistics
 import time
@@ -11,7 +12,7 @@ import time
 # an engine that makes reference cycles pays for them here.
 
 
-def time_steps(steps, rounds=15, block_seconds=0.05, warmup=2):
+def time_steps(steps, rounds=15, block_seconds=0.05, warmup=2, charge_gc=False):
     """Time several engines' ``step()`` on one workload, interleaved.
 
     Each engine gets a block of `k` steps per round (k chosen so a block takes
@@ -19,6 +20,11 @@ def time_steps(steps, rounds=15, block_seconds=0.05, warmup=2):
     spell of the machine hits them all alike), and the figure is the median
     over rounds of the time per step. Returns {name: {"median_ms", "p25_ms",
     "p75_ms", "rounds", "steps_per_round"}}.
+
+    Each block starts from a collected heap, so no engine pays for another's
+    reference cycles. With `charge_gc` each block ends with ``gc.collect()``,
+    timed: the engine pays for all the garbage it made, cycles included
+    (micrograd's closures make cycles; its cost is mostly their collection).
     """
     repeats = {}
     for name, step in steps.items():
@@ -33,9 +39,12 @@ def time_steps(steps, rounds=15, block_seconds=0.05, warmup=2):
     for _ in range(rounds):
         for name, step in steps.items():
             k = repeats[name]
+            gc.collect()
             start, cpu_start = time.perf_counter(), time.process_time()
             for _ in range(k):
                 step()
+            if charge_gc:
+                gc.collect()
             samples[name].append((time.perf_counter() - start) / k * 1e3)
             cpu_samples[name].append((time.process_time() - cpu_start) / k * 1e3)
     return {name: _summary(samples[name], cpu_samples[name], repeats[name]) for name in steps}

@@ -71,7 +71,7 @@ def run_timings(case_ids, engines, quick, log):
             except Exception as exc:  # a missing piece skips that engine, not the run
                 results[case_id][engine] = {"error": f"{type(exc).__name__}: {exc}"}
         log(f"  {case_id}: {', '.join(steps)}")
-        results[case_id].update(time_steps(steps, **timing_settings(quick)))
+        results[case_id].update(time_steps(steps, charge_gc=case.charge_gc, **timing_settings(quick)))
     for engine in engines:
         if engine not in OWN_PROCESS:
             continue

@@ -24,7 +24,7 @@ def _time(engine, case_ids, quick):
             step = step_for(engine, case.workload, case.dtype)
         except NotImplementedError:
             continue
-        results[case_id] = time_steps({engine: step}, **cases.timing_settings(quick))[engine]
+        results[case_id] = time_steps({engine: step}, charge_gc=case.charge_gc, **cases.timing_settings(quick))[engine]
     extra = {}
     if engine == "pytorch":
         import torch
