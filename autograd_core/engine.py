@@ -71,7 +71,14 @@ _modes = _Modes()
 
 
 def is_grad_enabled() -> bool:
-    """True when operations record the graph in this thread."""
+    """True when operations record the graph in this thread.
+
+    >>> is_grad_enabled()
+    True
+    >>> with no_grad():
+    ...     print(is_grad_enabled())
+    False
+    """
     return _modes.grad_enabled
 
 
@@ -105,7 +112,14 @@ class no_grad(_GradMode):
 
 
 class enable_grad(_GradMode):
-    """Switch recording back on inside a ``no_grad()`` block."""
+    """Switch recording back on inside a ``no_grad()`` block.
+
+    >>> with no_grad():
+    ...     with enable_grad():
+    ...         y = Value(2.0) * 3
+    >>> y.requires_grad
+    True
+    """
 
     _enabled = True
 
@@ -623,6 +637,10 @@ def topological_order(roots):
     are numbered as they are created, and an input is always created before
     the results that use it, so sorting by that number, newest first, is a
     valid order for the backward pass.
+
+    >>> a = Value(2.0, label="a"); b = a * 3; b.label = "b"; c = b + a; c.label = "c"
+    >>> [v.label for v in topological_order([c])]      # outputs first; the constant 3 is left out
+    ['c', 'b', 'a']
     """
     # `seen` holds the nodes themselves: Values hash by identity (their `==`
     # compares data, but a set only calls it for equal hashes, i.e. the same object)

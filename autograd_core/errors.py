@@ -9,6 +9,11 @@ class ShapeError(ValueError):
     """Operand shapes do not fit the operation (broadcasting, matmul, reshape...).
 
     The message names the operation and every shape involved.
+
+    >>> from autograd_core import Value
+    >>> Value([1.0, 2.0]) + Value([1.0, 2.0, 3.0])    # doctest: +IGNORE_EXCEPTION_DETAIL
+    Traceback (most recent call last):
+    ShapeError: add: shapes (2,) and (3,) cannot be broadcast together (trailing dimensions must be equal or 1)
     """
 
 
@@ -16,19 +21,46 @@ class GraphFreedError(RuntimeError):
     """A backward pass reached a part of the graph that an earlier backward freed.
 
     Pass ``retain_graph=True`` to the first ``backward()`` to keep it.
+
+    >>> from autograd_core import Value
+    >>> x = Value(2.0); y = x * x; y.backward()
+    >>> y.backward()                                  # doctest: +IGNORE_EXCEPTION_DETAIL
+    Traceback (most recent call last):
+    GraphFreedError: backward through the graph a second time: the 'mul' node was freed by an earlier backward(). ...
     """
 
 
 class AnomalyError(FloatingPointError):
     """Raised inside ``detect_anomaly()`` by the first operation whose forward
-    output or backward gradient holds NaN or Inf."""
+    output or backward gradient holds NaN or Inf.
+
+    >>> from autograd_core import Value, detect_anomaly
+    >>> with detect_anomaly():                        # sqrt's gradient at 0 is inf
+    ...     Value(0.0).sqrt().backward()              # doctest: +IGNORE_EXCEPTION_DETAIL
+    Traceback (most recent call last):
+    AnomalyError: sqrt produced Inf in the gradient for its input 0 during backward ...
+    """
 
 
 class GradcheckError(AssertionError):
     """``gradcheck`` found an analytic gradient that disagrees with central
-    differences; the message names the input, the index and both values."""
+    differences; the message names the input, the index and both values.
+
+    >>> from autograd_core import Value, gradcheck
+    >>> gradcheck(lambda x: x.relu(), [Value(0.0)])   # doctest: +IGNORE_EXCEPTION_DETAIL
+    Traceback (most recent call last):
+    GradcheckError: gradcheck: input 0 of shape (), index (): analytic gradient 0 but central difference 0.5 ...
+    """
 
 
 class SavedDataModifiedError(RuntimeError):
     """The data of a Value that a pending backward still needs was replaced or
-    modified in place between the forward pass and ``backward()``."""
+    modified in place between the forward pass and ``backward()``.
+
+    >>> from autograd_core import Value
+    >>> x = Value(2.0); y = x * x
+    >>> x.data = 5.0                                  # mul saved x = 2 for its gradient
+    >>> y.backward()                                  # doctest: +IGNORE_EXCEPTION_DETAIL
+    Traceback (most recent call last):
+    SavedDataModifiedError: backward(): the data of the Value (shape (), float64), an input of 'mul', was changed ...
+    """

@@ -24,7 +24,12 @@ def _scalar_objective(fn, inputs, projection_seed=0):
 
 def numerical_gradient(fn, inputs, index, eps=1e-6):
     """Central-difference gradient of the scalar objective of fn with respect
-    to ``inputs[index]``, computed in float64."""
+    to ``inputs[index]``, computed in float64.
+
+    >>> x = Value([1.0, 2.0])
+    >>> np.round(numerical_gradient(lambda v: (v * v).sum(), [x], 0), 6).tolist()   # 2 x
+    [2.0, 4.0]
+    """
     x = inputs[index]
     # C order, so that reshape(-1) below is a view we can perturb (a transposed input is not)
     base = np.array(x.data, dtype=np.float64, order="C")

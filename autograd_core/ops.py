@@ -210,7 +210,13 @@ ADD = Elementwise("add", lambda i, out, args, ctx, F: 1, "d(a+b)/da = 1, d(a+b)/
 
 
 def add(a, b):
-    """Elementwise ``a + b`` with NumPy broadcasting."""
+    """Elementwise ``a + b`` with NumPy broadcasting.
+
+    >>> a = Value([1.0, 2.0]); b = Value(10.0)
+    >>> c = add(a, b); c.sum().backward()
+    >>> c.data.tolist(), a.grad.tolist(), float(b.grad)   # b was broadcast to both: its gradient sums them
+    ([11.0, 12.0], [1.0, 1.0], 2.0)
+    """
     return _binary(ADD, operator.add, a, b)
 
 
@@ -219,7 +225,13 @@ SUB = Elementwise("sub", lambda i, out, args, ctx, F: 1 if i == 0 else -1, "d(a-
 
 
 def sub(a, b):
-    """Elementwise ``a - b`` with NumPy broadcasting."""
+    """Elementwise ``a - b`` with NumPy broadcasting.
+
+    >>> a = Value(5.0); b = Value(3.0)
+    >>> c = sub(a, b); c.backward()
+    >>> float(c.data), float(a.grad), float(b.grad)
+    (2.0, 1.0, -1.0)
+    """
     return _binary(SUB, operator.sub, a, b)
 
 
@@ -228,7 +240,13 @@ MUL = Elementwise("mul", lambda i, out, args, ctx, F: args[1] if i == 0 else arg
 
 
 def mul(a, b):
-    """Elementwise ``a * b`` with NumPy broadcasting."""
+    """Elementwise ``a * b`` with NumPy broadcasting.
+
+    >>> a = Value(2.0); b = Value(-3.0)
+    >>> c = mul(a, b); c.backward()
+    >>> float(c.data), float(a.grad), float(b.grad)   # dc/da = b, dc/db = a
+    (-6.0, -3.0, 2.0)
+    """
     return _binary(MUL, operator.mul, a, b)
 
 
@@ -242,7 +260,13 @@ DIV = Elementwise("div", _div_local, "d(a/b)/da = 1/b, d(a/b)/db = -a/b^2")
 
 
 def div(a, b):
-    """Elementwise ``a / b`` with NumPy broadcasting."""
+    """Elementwise ``a / b`` with NumPy broadcasting.
+
+    >>> a = Value(1.0); b = Value(4.0)
+    >>> c = div(a, b); c.backward()
+    >>> float(c.data), float(a.grad), float(b.grad)   # 1/b and -a/b**2
+    (0.25, 0.25, -0.0625)
+    """
     return _binary(DIV, operator.truediv, a, b)
 
 
@@ -251,7 +275,12 @@ NEG = Elementwise("neg", lambda i, out, args, ctx, F: -1, "d(-x)/dx = -1")
 
 
 def neg(x):
-    """Elementwise ``-x``."""
+    """Elementwise ``-x``.
+
+    >>> x = Value(3.0); y = neg(x); y.backward()
+    >>> float(y.data), float(x.grad)
+    (-3.0, -1.0)
+    """
     return record(NEG, -x._data, (x,))
 
 
@@ -260,7 +289,12 @@ RECIPROCAL = Elementwise("reciprocal", lambda i, out, args, ctx, F: -(out * out)
 
 
 def reciprocal(x):
-    """Elementwise ``1 / x`` (what ``number / Value`` computes, as in PyTorch)."""
+    """Elementwise ``1 / x`` (what ``number / Value`` computes, as in PyTorch).
+
+    >>> x = Value(2.0); y = reciprocal(x); y.backward()
+    >>> float(y.data), float(x.grad)                  # -1/x**2
+    (0.5, -0.25)
+    """
     x = as_value(x)
     return record(RECIPROCAL, 1 / x._data, (x,))
 
@@ -288,7 +322,13 @@ POW = Elementwise("pow", _pow_local, "d(a^b)/da = b a^(b-1), d(a^b)/db = a^b log
 
 
 def pow(base, exponent):
-    """Elementwise ``base ** exponent``; a number exponent is a constant."""
+    """Elementwise ``base ** exponent``; a number exponent is a constant.
+
+    >>> a = Value(2.0); b = Value(3.0)
+    >>> y = pow(a, b); y.backward()
+    >>> float(y.data), float(a.grad), round(float(b.grad), 4)   # b a^(b-1) = 12, a^b log(a) = 8 log 2
+    (8.0, 12.0, 5.5452)
+    """
     if isinstance(base, Value) and not isinstance(exponent, Value):
         exponent_data = np.asarray(exponent)
         if exponent_data.ndim == 0 and exponent_data.dtype.kind in "biuf":
@@ -316,7 +356,12 @@ EXP = Elementwise("exp", lambda i, out, args, ctx, F: out, "d exp(x)/dx = exp(x)
 
 
 def exp(x):
-    """Elementwise ``e ** x``."""
+    """Elementwise ``e ** x``.
+
+    >>> x = Value(1.0); y = exp(x); y.backward()
+    >>> round(float(y.data), 4), round(float(x.grad), 4)   # the gradient is exp(x) itself
+    (2.7183, 2.7183)
+    """
     x = as_value(x)
     with np.errstate(over="ignore"):
         return record(EXP, np.exp(x._data), (x,))
@@ -328,7 +373,12 @@ LOG = Elementwise("log", lambda i, out, args, ctx, F: 1 / args[0], "d log(x)/dx 
 
 def log(x):
     """Elementwise natural logarithm (NaN for negatives, -inf at 0, as NumPy;
-    run inside ``detect_anomaly()`` to stop there)."""
+    run inside ``detect_anomaly()`` to stop there).
+
+    >>> x = Value(2.0); y = log(x); y.backward()
+    >>> round(float(y.data), 4), float(x.grad)        # 1/x
+    (0.6931, 0.5)
+    """
     x = as_value(x)
     with np.errstate(divide="ignore", invalid="ignore"):
         return record(LOG, np.log(x._data), (x,))
@@ -339,7 +389,14 @@ LOG1P = Elementwise("log1p", lambda i, out, args, ctx, F: 1 / (1 + args[0]), "d 
 
 
 def log1p(x):
-    """Elementwise ``log(1 + x)``, accurate for small x."""
+    """Elementwise ``log(1 + x)``, accurate for small x.
+
+    >>> x = Value(1e-20); y = log1p(x); y.backward()
+    >>> float(y.data), float(log(1 + x).data)         # 1 + 1e-20 rounds to 1 before log sees it
+    (1e-20, 0.0)
+    >>> float(x.grad)                                 # 1/(1 + x)
+    1.0
+    """
     x = as_value(x)
     with np.errstate(divide="ignore", invalid="ignore"):
         return record(LOG1P, np.log1p(x._data), (x,))
@@ -350,7 +407,12 @@ SQRT = Elementwise("sqrt", lambda i, out, args, ctx, F: 1 / (2 * out), "d sqrt(x
 
 
 def sqrt(x):
-    """Elementwise square root (its gradient at 0 is inf, as in PyTorch)."""
+    """Elementwise square root (its gradient at 0 is inf, as in PyTorch).
+
+    >>> x = Value(4.0); y = sqrt(x); y.backward()
+    >>> float(y.data), float(x.grad)                  # 1/(2 sqrt(x))
+    (2.0, 0.25)
+    """
     x = as_value(x)
     with np.errstate(divide="ignore", invalid="ignore"):
         return record(SQRT, np.sqrt(x._data), (x,))
@@ -361,7 +423,12 @@ ABS = Elementwise("abs", lambda i, out, args, ctx, F: np.sign(_data(args[0])), "
 
 
 def abs(x):
-    """Elementwise absolute value; its gradient at 0 is 0."""
+    """Elementwise absolute value; its gradient at 0 is 0.
+
+    >>> x = Value([-2.0, 0.0, 3.0]); abs(x).sum().backward()
+    >>> x.grad.tolist()                               # sign(x), and 0 at the kink
+    [-1.0, 0.0, 1.0]
+    """
     x = as_value(x)
     return record(ABS, np.abs(x._data), (x,))
 
@@ -371,7 +438,12 @@ TANH = Elementwise("tanh", lambda i, out, args, ctx, F: 1 - out**2, "d tanh(x)/d
 
 
 def tanh(x):
-    """Elementwise hyperbolic tangent."""
+    """Elementwise hyperbolic tangent.
+
+    >>> x = Value(0.5); t = tanh(x); t.backward()
+    >>> round(float(t.data), 4), round(float(x.grad), 4)   # the gradient is 1 - t**2
+    (0.4621, 0.7864)
+    """
     x = as_value(x)
     return record(TANH, np.tanh(x._data), (x,))
 
@@ -387,7 +459,12 @@ def _sigmoid_data(x):
 
 
 def sigmoid(x):
-    """Elementwise logistic function ``1 / (1 + exp(-x))``, finite for any x."""
+    """Elementwise logistic function ``1 / (1 + exp(-x))``, finite for any x.
+
+    >>> x = Value(0.0); s = sigmoid(x); s.backward()
+    >>> float(s.data), float(x.grad)                  # s (1 - s), largest at 0
+    (0.5, 0.25)
+    """
     x = as_value(x)
     return record(SIGMOID, _sigmoid_data(x._data), (x,))
 
@@ -397,7 +474,12 @@ RELU = Elementwise("relu", lambda i, out, args, ctx, F: _data(out) > 0, "d relu(
 
 
 def relu(x):
-    """Elementwise ``max(x, 0)``; its gradient at 0 is 0."""
+    """Elementwise ``max(x, 0)``; its gradient at 0 is 0.
+
+    >>> x = Value([-1.0, 0.0, 2.0]); y = relu(x); y.sum().backward()
+    >>> y.data.tolist(), x.grad.tolist()              # the gradient at the kink x = 0 is 0
+    ([0.0, 0.0, 2.0], [0.0, 0.0, 1.0])
+    """
     x = as_value(x)
     data = x._data
     # a scalar takes the fast path; NaN stays NaN either way
@@ -411,7 +493,14 @@ SOFTPLUS = Elementwise("softplus", lambda i, out, args, ctx, F: F.sigmoid(args[0
 
 
 def softplus(x):
-    """Elementwise ``log(1 + exp(x))``, computed without overflow for any x."""
+    """Elementwise ``log(1 + exp(x))``, computed without overflow for any x.
+
+    >>> x = Value(0.0); y = softplus(x); y.backward()
+    >>> round(float(y.data), 4), float(x.grad)        # log 2, and the gradient sigmoid(0)
+    (0.6931, 0.5)
+    >>> float(softplus(Value(1000.0)).data)           # no overflow: about x for large x
+    1000.0
+    """
     x = as_value(x)
     return record(SOFTPLUS, np.logaddexp(x._data.dtype.type(0), x._data), (x,))
 
@@ -480,7 +569,12 @@ def _erf_data(x):
 
 
 def erf(x):
-    """Elementwise error function (used by the exact GELU)."""
+    """Elementwise error function (used by the exact GELU).
+
+    >>> x = Value(0.5); y = erf(x); y.backward()
+    >>> round(float(y.data), 4), round(float(x.grad), 4)   # 2/sqrt(pi) exp(-x**2)
+    (0.5205, 0.8788)
+    """
     x = as_value(x)
     return record(ERF, _erf_data(x._data), (x,))
 
@@ -501,7 +595,12 @@ CLIP = Elementwise("clip", _clip_local, "d clip(x)/dx = 1 inside [lo, hi], else 
 
 
 def clip(x, min=None, max=None):
-    """Elementwise clamp to ``[min, max]`` (either may be None)."""
+    """Elementwise clamp to ``[min, max]`` (either may be None).
+
+    >>> x = Value([-2.0, 0.0, 1.0, 3.0]); y = clip(x, 0.0, 1.0); y.sum().backward()
+    >>> y.data.tolist(), x.grad.tolist()              # bounds inclusive: gradient 1 at x = 0 and at x = 1
+    ([0.0, 0.0, 1.0, 1.0], [0.0, 1.0, 1.0, 0.0])
+    """
     x = as_value(x)
     if min is None and max is None:
         raise ValueError("clip: give at least one of min and max")
@@ -524,7 +623,13 @@ MAXIMUM = Elementwise("maximum", _maximum_local, "d max(a,b)/da = 1 if a > b, 1/
 
 
 def maximum(a, b):
-    """Elementwise larger of ``a`` and ``b``; ties share the gradient equally."""
+    """Elementwise larger of ``a`` and ``b``; ties share the gradient equally.
+
+    >>> a = Value([1.0, 2.0, 3.0]); b = Value([2.0, 2.0, 2.0])
+    >>> m = maximum(a, b); m.sum().backward()
+    >>> m.data.tolist(), a.grad.tolist(), b.grad.tolist()   # the tie splits its gradient
+    ([2.0, 2.0, 3.0], [0.0, 0.5, 1.0], [1.0, 0.5, 0.0])
+    """
     a, b = _operands(a, b)
     return record(MAXIMUM, _broadcast("maximum", np.maximum, a, b), (a, b))
 
@@ -539,7 +644,13 @@ MINIMUM = Elementwise("minimum", _minimum_local, "d min(a,b)/da = 1 if a < b, 1/
 
 
 def minimum(a, b):
-    """Elementwise smaller of ``a`` and ``b``; ties share the gradient equally."""
+    """Elementwise smaller of ``a`` and ``b``; ties share the gradient equally.
+
+    >>> a = Value([1.0, 2.0, 3.0]); b = Value([2.0, 2.0, 2.0])
+    >>> m = minimum(a, b); m.sum().backward()
+    >>> m.data.tolist(), a.grad.tolist(), b.grad.tolist()   # the tie splits its gradient
+    ([1.0, 2.0, 2.0], [1.0, 0.5, 0.0], [0.0, 0.5, 1.0])
+    """
     a, b = _operands(a, b)
     return record(MINIMUM, _broadcast("minimum", np.minimum, a, b), (a, b))
 
@@ -550,7 +661,13 @@ WHERE = Elementwise("where", lambda i, out, args, ctx, F: ctx if i == 0 else ~ct
 
 def where(condition, a, b):
     """Elementwise ``a`` where `condition` holds, else ``b`` (condition is data,
-    not differentiated)."""
+    not differentiated).
+
+    >>> x = Value([-1.0, 0.0, 2.0])
+    >>> y = where(x > 0, x, 0.0); y.sum().backward()
+    >>> y.data.tolist(), x.grad.tolist()              # only the branch taken gets gradient (x = 0: the 0.0)
+    ([0.0, 0.0, 2.0], [0.0, 0.0, 1.0])
+    """
     condition = np.asarray(_data(condition), dtype=bool)
     a, b = _operands(a, b)
     try:
@@ -592,7 +709,15 @@ MATMUL = Structural("matmul", _matmul_rule, "dL/dA = dL/dC @ B^T, dL/dB = A^T @ 
 
 
 def matmul(a, b):
-    """Matrix product ``a @ b``: 1-d, 2-d and batched (leading dimensions broadcast)."""
+    """Matrix product ``a @ b``: 1-d, 2-d and batched (leading dimensions broadcast).
+
+    >>> A = Value(np.ones((2, 3))); B = Value(np.ones((3, 4)))
+    >>> C = matmul(A, B); C.sum().backward()
+    >>> C.shape, A.grad.shape, B.grad.shape           # (2, 3) @ (3, 4) -> (2, 4); each grad has its input's shape
+    ((2, 4), (2, 3), (3, 4))
+    >>> float(A.grad[0, 0])                           # dL/dA = dL/dC @ B.T: a sum over the 4 columns
+    4.0
+    """
     a, b = _operands(a, b)
     if a.ndim == 0 or b.ndim == 0:
         raise ShapeError(f"matmul: operands must have at least one dimension, got shapes {a.shape} and {b.shape}; use * for scalars")
@@ -622,7 +747,13 @@ SUM = Structural("sum", _sum_rule, "d sum(x)/dx_i = 1")
 
 
 def sum(x, axis=None, keepdims=False):
-    """Sum over `axis` (None for all; an int or a tuple of ints)."""
+    """Sum over `axis` (None for all; an int or a tuple of ints).
+
+    >>> x = Value([[1.0, 2.0], [3.0, 4.0]])
+    >>> s = sum(x, axis=0); s.sum().backward()
+    >>> s.data.tolist(), x.grad.tolist()              # every element counts once
+    ([4.0, 6.0], [[1.0, 1.0], [1.0, 1.0]])
+    """
     x = as_value(x)
     axes = _axes(axis, x.ndim, "sum")
     return record(SUM, _scalar_or_array(x._data.sum(axis=axes, keepdims=keepdims)), (x,), (axes, keepdims))
@@ -639,7 +770,12 @@ MEAN = Structural("mean", _mean_rule, "d mean(x)/dx_i = 1/n")
 
 
 def mean(x, axis=None, keepdims=False):
-    """Mean over `axis` (None for all)."""
+    """Mean over `axis` (None for all).
+
+    >>> x = Value([1.0, 2.0, 3.0, 6.0]); m = mean(x); m.backward()
+    >>> float(m.data), x.grad.tolist()                # each element gets 1/n
+    (3.0, [0.25, 0.25, 0.25, 0.25])
+    """
     x = as_value(x)
     axes = _axes(axis, x.ndim, "mean")
     count = int(np.prod([x.shape[k] for k in axes]))
@@ -672,12 +808,22 @@ def _extreme(op, reducer, x, axis, keepdims):
 
 
 def max(x, axis=None, keepdims=False):
-    """Largest element over `axis`; tied maxima share the gradient equally."""
+    """Largest element over `axis`; tied maxima share the gradient equally.
+
+    >>> x = Value([1.0, 3.0, 3.0]); m = max(x); m.backward()
+    >>> float(m.data), x.grad.tolist()                # the two tied maxima split the gradient
+    (3.0, [0.0, 0.5, 0.5])
+    """
     return _extreme(MAX, np.max, x, axis, keepdims)
 
 
 def min(x, axis=None, keepdims=False):
-    """Smallest element over `axis`; tied minima share the gradient equally."""
+    """Smallest element over `axis`; tied minima share the gradient equally.
+
+    >>> x = Value([[4.0, 1.0], [2.0, 5.0]]); m = min(x, axis=1); m.sum().backward()
+    >>> m.data.tolist(), x.grad.tolist()              # each row's smallest element gets the gradient
+    ([1.0, 2.0], [[0.0, 1.0], [1.0, 0.0]])
+    """
     return _extreme(MIN, np.min, x, axis, keepdims)
 
 
@@ -693,7 +839,14 @@ VAR = Structural("var", _var_rule, "d var(x)/dx_i = 2 (x_i - mean) / (n - ddof)"
 
 
 def var(x, axis=None, ddof=0, keepdims=False):
-    """Variance over `axis`; ``ddof=0`` divides by n (NumPy's default), 1 by n - 1."""
+    """Variance over `axis`; ``ddof=0`` divides by n (NumPy's default), 1 by n - 1.
+
+    >>> x = Value([1.0, 2.0, 3.0, 6.0]); v = var(x); v.backward()
+    >>> float(v.data), x.grad.tolist()                # mean 3: (4+1+0+9)/4, gradient 2 (x - 3)/4
+    (3.5, [-1.0, -0.5, 0.0, 1.5])
+    >>> round(float(var(x, ddof=1).data), 4)          # 14/3
+    4.6667
+    """
     x = as_value(x)
     axes = _axes(axis, x.ndim, "var")
     count = int(np.prod([x.shape[k] for k in axes]))
@@ -726,7 +879,14 @@ LOGSUMEXP = Structural("logsumexp", _logsumexp_rule, "d logsumexp(x)/dx_i = soft
 
 
 def logsumexp(x, axis=None, keepdims=False):
-    """``log(sum(exp(x)))`` over `axis`, without overflow for large x."""
+    """``log(sum(exp(x)))`` over `axis`, without overflow for large x.
+
+    >>> x = Value([0.0, np.log(3.0)]); y = logsumexp(x); y.backward()
+    >>> round(float(y.data), 4), np.round(x.grad, 4).tolist()   # log(1 + 3); the gradient is softmax(x)
+    (1.3863, [0.25, 0.75])
+    >>> round(float(logsumexp(Value([1000.0, 1000.0])).data), 4)   # 1000 + log 2, no overflow
+    1000.6931
+    """
     x = as_value(x)
     axes = _axes(axis, x.ndim, "logsumexp")
     shifted, peak = _shifted_by_max(x._data, axes)
@@ -746,7 +906,14 @@ SOFTMAX = Structural("softmax", _softmax_rule, "ds_i/dx_j = s_i (delta_ij - s_j)
 
 
 def softmax(x, axis=-1):
-    """``exp(x) / sum(exp(x))`` along `axis`: positive, sums to 1, keeps the order."""
+    """``exp(x) / sum(exp(x))`` along `axis`: positive, sums to 1, keeps the order.
+
+    >>> x = Value([1.0, 2.0, 3.0]); p = softmax(x); p[2].backward()
+    >>> np.round(p.data, 4).tolist()
+    [0.09, 0.2447, 0.6652]
+    >>> np.round(x.grad, 4).tolist()                  # d p_2/dx_j = p_2 (delta_2j - p_j): sums to 0
+    [-0.0599, -0.1628, 0.2227]
+    """
     x = as_value(x)
     axis = _one_axis(axis, x.ndim, "softmax")
     shifted, _ = _shifted_by_max(x._data, axis)
@@ -763,7 +930,14 @@ LOG_SOFTMAX = Structural("log_softmax", _log_softmax_rule, "d log_softmax(x)_i/d
 
 
 def log_softmax(x, axis=-1):
-    """``x - logsumexp(x)`` along `axis`, finite for logits of any size."""
+    """``x - logsumexp(x)`` along `axis`, finite for logits of any size.
+
+    >>> x = Value([1.0, 2.0, 3.0]); y = log_softmax(x); y[2].backward()
+    >>> np.round(y.data, 4).tolist()
+    [-2.4076, -1.4076, -0.4076]
+    >>> np.round(x.grad, 4).tolist()                  # delta_2j - softmax(x)_j
+    [-0.09, -0.2447, 0.3348]
+    """
     x = as_value(x)
     axis = _one_axis(axis, x.ndim, "log_softmax")
     shifted, _ = _shifted_by_max(x._data, axis)
@@ -866,7 +1040,13 @@ RESHAPE = Structural("reshape", lambda i, g, out, args, ctx, F: g.reshape(args[0
 
 
 def reshape(x, *shape):
-    """Same data in a new shape (one dimension may be -1)."""
+    """Same data in a new shape (one dimension may be -1).
+
+    >>> x = Value([0.0, 1.0, 2.0, 3.0, 4.0, 5.0]); y = reshape(x, 2, 3); y.shape
+    (2, 3)
+    >>> (y * y).sum().backward(); x.grad.tolist()     # 2 x, back in x's shape
+    [0.0, 2.0, 4.0, 6.0, 8.0, 10.0]
+    """
     x = as_value(x)
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
@@ -885,7 +1065,13 @@ TRANSPOSE = Structural(
 
 
 def transpose(x, *axes):
-    """Permute the axes (reverse them when none are given), like NumPy."""
+    """Permute the axes (reverse them when none are given), like NumPy.
+
+    >>> x = Value([[1.0, 2.0, 3.0]]); y = transpose(x); y.shape
+    (3, 1)
+    >>> (y * Value([[1.0], [10.0], [100.0]])).sum().backward(); x.grad.tolist()   # transposed back
+    [[1.0, 10.0, 100.0]]
+    """
     x = as_value(x)
     if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
         axes = tuple(axes[0])
@@ -900,7 +1086,13 @@ def transpose(x, *axes):
 
 
 def swapaxes(x, axis1, axis2):
-    """Exchange two axes."""
+    """Exchange two axes.
+
+    >>> x = Value(np.zeros((2, 3, 4))); y = swapaxes(x, 0, 2); y.shape
+    (4, 3, 2)
+    >>> y.sum().backward(); x.grad.shape              # the gradient is swapped back
+    (2, 3, 4)
+    """
     x = as_value(x)
     for axis in (axis1, axis2):
         if not isinstance(axis, (int, np.integer)) or not -x.ndim <= axis < x.ndim:
@@ -916,7 +1108,13 @@ BROADCAST_TO = Structural(
 
 
 def broadcast_to(x, shape):
-    """Repeat `x` along new or length-1 axes to `shape` (a read-only view)."""
+    """Repeat `x` along new or length-1 axes to `shape` (a read-only view).
+
+    >>> x = Value([1.0, 2.0]); y = broadcast_to(x, (3, 2)); y.data.tolist()
+    [[1.0, 2.0], [1.0, 2.0], [1.0, 2.0]]
+    >>> y.sum().backward(); x.grad.tolist()           # three copies: the gradient sums them
+    [3.0, 3.0]
+    """
     x = as_value(x)
     shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
     try:
@@ -930,7 +1128,13 @@ ASTYPE = Structural("astype", lambda i, g, out, args, ctx, F: g.astype(args[0].d
 
 
 def astype(x, dtype):
-    """The same numbers in another float dtype."""
+    """The same numbers in another float dtype.
+
+    >>> x = Value([1.5, 2.5]); y = astype(x, np.float32); str(y.dtype)
+    'float32'
+    >>> (y * 2).sum().backward(); str(x.grad.dtype), x.grad.tolist()   # the gradient is cast back
+    ('float64', [2.0, 2.0])
+    """
     x = as_value(x)
     try:
         dtype = np.dtype(dtype)
@@ -982,7 +1186,13 @@ def _clean_index(index):
 
 def getitem(x, index):
     """``x[index]`` with NumPy indexing: ints, slices, integer arrays, boolean masks.
-    Repeated integer indices accumulate their gradients."""
+    Repeated integer indices accumulate their gradients.
+
+    >>> x = Value([1.0, 2.0, 3.0]); y = getitem(x, [0, 0, 2]); y.data.tolist()
+    [1.0, 1.0, 3.0]
+    >>> y.sum().backward(); x.grad.tolist()           # index 0 was taken twice: its gradients add up
+    [2.0, 0.0, 1.0]
+    """
     x = as_value(x)
     index = _clean_index(index)
     try:
@@ -1016,7 +1226,13 @@ CONCATENATE = Structural("concatenate", _concatenate_rule, "each input gets its 
 
 
 def concatenate(values, axis=0):
-    """Join Values along an existing axis."""
+    """Join Values along an existing axis.
+
+    >>> a = Value([1.0, 2.0]); b = Value([3.0]); c = concatenate([a, b]); c.data.tolist()
+    [1.0, 2.0, 3.0]
+    >>> (c * Value([10.0, 20.0, 30.0])).sum().backward(); a.grad.tolist(), b.grad.tolist()   # each its slice
+    ([10.0, 20.0], [30.0])
+    """
     values = tuple(as_value(v) for v in values)
     if not values:
         raise ValueError("concatenate: needs at least one Value")
@@ -1035,7 +1251,13 @@ STACK = Structural(
 
 
 def stack(values, axis=0):
-    """Join Values of one shape along a new axis."""
+    """Join Values of one shape along a new axis.
+
+    >>> a = Value([1.0, 2.0]); b = Value([3.0, 4.0]); s = stack([a, b]); s.data.tolist()   # a new first axis
+    [[1.0, 2.0], [3.0, 4.0]]
+    >>> (s * Value([[1.0], [10.0]])).sum().backward(); a.grad.tolist(), b.grad.tolist()    # each its row
+    ([1.0, 1.0], [10.0, 10.0])
+    """
     values = tuple(as_value(v) for v in values)
     if not values:
         raise ValueError("stack: needs at least one Value")

@@ -1,5 +1,6 @@
-"""Every public class and function of nn, optim, the drawing and the stepper
-shows a short example, and the examples of the drawing modules run."""
+"""Every public class and function of nn, optim, the engine, its operations and
+errors, the drawing and the stepper shows a short example, and the examples
+of autograd_core's modules run."""
 
 import doctest
 import importlib
@@ -12,6 +13,7 @@ import autograd_core.viz
 RUN = [  # nn's and optim's run in their folders
     "autograd_core", "autograd_core.engine", "autograd_core.ops", "autograd_core.gradcheck",
     "autograd_core.functional", "autograd_core.viz", "autograd_core.stepper", "autograd_core._files",
+    "autograd_core.errors",
 ]
 NEEDS_RENDERER = {"autograd_core.viz", "autograd_core.stepper"}
 
@@ -20,7 +22,7 @@ DOCUMENTED = [
     "nn.serialization", "nn.data", "optim", "optim.optimizer", "optim.sgd", "optim.adam", "optim.adagrad",
     "optim.adadelta", "optim.rmsprop", "optim.lbfgs", "optim.newton", "optim.lr_scheduler",
     "optim.early_stopping", "autograd_core.viz", "autograd_core.stepper", "autograd_core.functional",
-    "autograd_core._files",
+    "autograd_core._files", "autograd_core.engine", "autograd_core.ops", "autograd_core.errors", "autograd_core.gradcheck",
 ]
 
 
