@@ -35,6 +35,7 @@ from .ops import (
     exp,
     log,
     log1p,
+    linear,
     log_softmax,
     logsumexp,
     matmul,
@@ -76,7 +77,7 @@ __all__ = [
     "topological_order", "gradcheck", "draw_graph", "render_graph", "BackpropStepper", "hessian", "hvp", "jacobian",
     "ShapeError", "GraphFreedError", "AnomalyError", "GradcheckError", "SavedDataModifiedError",
     "abs", "add", "astype", "broadcast_to", "clip", "concatenate", "div", "erf", "exp", "log", "log1p",
-    "log_softmax", "logsumexp", "matmul", "max", "maximum", "mean", "min", "minimum", "mul", "neg",
+    "linear", "log_softmax", "logsumexp", "matmul", "max", "maximum", "mean", "min", "minimum", "mul", "neg",
     "pow", "reciprocal", "relu", "reshape", "sigmoid", "softmax", "softmax_cross_entropy", "binary_cross_entropy", "softplus", "sqrt", "stack", "sub",
     "sum", "swapaxes", "tanh", "transpose", "var", "where",
 ]

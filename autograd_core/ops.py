@@ -32,7 +32,7 @@ from .engine import Value, _constant, as_value, record
 from .errors import ShapeError
 
 __all__ = [
-    "add", "sub", "mul", "div", "neg", "pow", "reciprocal", "exp", "log", "log1p",
+    "linear", "add", "sub", "mul", "div", "neg", "pow", "reciprocal", "exp", "log", "log1p",
     "sqrt", "abs", "tanh", "sigmoid", "relu", "softplus", "erf", "clip", "maximum",
     "minimum", "where", "matmul", "sum", "mean", "max", "min", "var", "logsumexp",
     "softmax", "log_softmax", "softmax_cross_entropy", "binary_cross_entropy", "reshape", "transpose", "swapaxes", "broadcast_to",
@@ -731,6 +731,56 @@ def matmul(a, b):
             f"({k_a}) must equal the {'only' if b.ndim == 1 else 'second-to-last'} dimension of the second ({k_b})"
         ) from None
     return record(MATMUL, _scalar_or_array(data), (a, b))
+
+
+def _linear_rule(i, g, out, args, ctx, F):
+    # y = x W^T + b, every leading dimension of x a batch dimension:
+    #   dL/dx = dL/dy @ W,   dL/dW = dL/dy^T @ x (summed over the batch),   dL/db = dL/dy summed over the batch
+    # (dL/dW comes out as a fresh (out, in) array: no transposed view to copy into the weight's .grad)
+    x, weight = args[0], args[1]
+    if i == 0:
+        return F.matmul(g, weight)
+    g_rows = g.reshape(-1, weight.shape[0])
+    if i == 1:
+        return F.matmul(g_rows.swapaxes(-1, -2), x.reshape(-1, weight.shape[1]))
+    return g_rows.sum(axis=0)
+
+
+LINEAR = Structural("linear", _linear_rule, "dL/dx = dL/dy @ W, dL/dW = dL/dy^T @ x, dL/db = sum(dL/dy)")
+
+
+def linear(x, weight, bias=None):
+    """The affine map of a neural-network layer, ``x @ weight.T + bias``, with
+    ``weight`` of shape ``(out, in)`` (PyTorch's layout) and ``bias`` of shape
+    ``(out,)``; every leading dimension of `x` is a batch dimension. One node
+    in the graph, where ``x @ weight.T + bias`` would make three.
+
+    >>> x = Value([[1.0, 2.0]]); W = Value([[0.5, -1.0], [2.0, 0.0]]); b = Value([0.1, 0.2])
+    >>> y = linear(x, W, b)
+    >>> y.data.tolist()
+    [[-1.4, 2.2]]
+    >>> y.sum().backward(); W.grad.tolist(), b.grad.tolist()   # dL/dW = dL/dy^T @ x
+    ([[1.0, 2.0], [1.0, 2.0]], [1.0, 1.0])
+    """
+    x, weight = as_value(x), as_value(weight)
+    if weight.ndim != 2:
+        raise ShapeError(f"linear: weight must have shape (out_features, in_features), got {weight.shape}")
+    if x.ndim == 0 or x.shape[-1] != weight.shape[1]:
+        raise ShapeError(
+            f"linear: input of shape {x.shape} does not fit a weight of shape {weight.shape} "
+            f"(out_features, in_features): the input's last dimension must be {weight.shape[1]}"
+        )
+    data = x._data @ weight._data.T
+    if bias is None:
+        return record(LINEAR, data, (x, weight))
+    bias = as_value(bias, weight)
+    if bias.shape != (weight.shape[0],):
+        raise ShapeError(f"linear: bias must have shape ({weight.shape[0]},) for a weight of shape {weight.shape}, got {bias.shape}")
+    if np.result_type(data, bias._data) == data.dtype:
+        data += bias._data  # into the fresh product: one array fewer per layer
+    else:
+        data = data + bias._data
+    return record(LINEAR, data, (x, weight, bias))
 
 
 # ==========================================================================

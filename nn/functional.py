@@ -56,14 +56,7 @@ def linear(input, weight, bias=None):
     >>> linear(np.ones((1, 2)), Value([[1.0, 2.0]]), Value([0.5])).data
     array([[3.5]])
     """
-    x = _value(input)
-    if x.ndim == 0 or x.shape[-1] != weight.shape[-1]:
-        raise ShapeError(
-            f"linear: input of shape {x.shape} does not fit a weight of shape {tuple(weight.shape)} "
-            f"(out_features, in_features): the input's last dimension must be {weight.shape[-1]}"
-        )
-    out = x @ weight.T
-    return out if bias is None else out + bias
+    return ac.linear(_value(input), weight, bias)  # one engine op: dW = dy^T x comes out in W's own layout
 
 
 # ==========================================================================

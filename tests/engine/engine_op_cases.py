@@ -173,6 +173,16 @@ def draw_matmul(data, elements):
     return [array_of(data, a_shape, elements), array_of(data, b_shape, elements)], {"kind": kind}
 
 
+# ---- linear: x @ W.T + b ------------------------------------------------------
+def draw_linear(data, elements, with_bias=True):
+    n_in, n_out = data.draw(st.integers(1, 3)), data.draw(st.integers(1, 3))
+    batch = data.draw(st.sampled_from([(), (2,), (2, 3)]))
+    arrays = [array_of(data, batch + (n_in,), elements), array_of(data, (n_out, n_in), elements)]
+    if with_bias:
+        arrays.append(array_of(data, (n_out,), elements))
+    return arrays, {}
+
+
 # ---- indexing ---------------------------------------------------------------
 def draw_index(data, elements):
     shape = data.draw(shapes(min_dims=1, max_dims=3, max_side=4))
@@ -337,6 +347,9 @@ ALL_CASES = [
            lambda p, a, b: np.where(p["condition"], a, b)),
     # matrix product
     OpCase("matmul", "matmul", draw_matmul, lambda p, a, b: a @ b, lambda p, a, b: a @ b),
+    OpCase("linear", "linear", draw_linear, lambda p, x, w, b: ac.linear(x, w, b), lambda p, x, w, b: x @ w.T + b),
+    OpCase("linear_no_bias", "linear", lambda data, elements: draw_linear(data, elements, with_bias=False),
+           lambda p, x, w: ac.linear(x, w), lambda p, x, w: x @ w.T),
     # reductions
     OpCase("sum", "sum", reduction(), lambda p, a: a.sum(**p), lambda p, a: np.sum(a, **p)),
     OpCase("mean", "mean", reduction(), lambda p, a: a.mean(**p), lambda p, a: np.mean(a, **p)),
