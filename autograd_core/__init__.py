@@ -56,6 +56,7 @@ from .ops import (
     binary_cross_entropy,
     softplus,
     sqrt,
+    standardize,
     stack,
     sub,
     sum,
@@ -78,6 +79,6 @@ __all__ = [
     "ShapeError", "GraphFreedError", "AnomalyError", "GradcheckError", "SavedDataModifiedError",
     "abs", "add", "astype", "broadcast_to", "clip", "concatenate", "div", "erf", "exp", "log", "log1p",
     "linear", "log_softmax", "logsumexp", "matmul", "max", "maximum", "mean", "min", "minimum", "mul", "neg",
-    "pow", "reciprocal", "relu", "reshape", "sigmoid", "softmax", "softmax_cross_entropy", "binary_cross_entropy", "softplus", "sqrt", "stack", "sub",
+    "pow", "reciprocal", "relu", "reshape", "sigmoid", "softmax", "softmax_cross_entropy", "binary_cross_entropy", "softplus", "sqrt", "standardize", "stack", "sub",
     "sum", "swapaxes", "tanh", "transpose", "var", "where",
 ]

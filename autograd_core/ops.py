@@ -32,7 +32,7 @@ from .engine import Value, _constant, as_value, record
 from .errors import ShapeError
 
 __all__ = [
-    "linear", "add", "sub", "mul", "div", "neg", "pow", "reciprocal", "exp", "log", "log1p",
+    "linear", "standardize", "add", "sub", "mul", "div", "neg", "pow", "reciprocal", "exp", "log", "log1p",
     "sqrt", "abs", "tanh", "sigmoid", "relu", "softplus", "erf", "clip", "maximum",
     "minimum", "where", "matmul", "sum", "mean", "max", "min", "var", "logsumexp",
     "softmax", "log_softmax", "softmax_cross_entropy", "binary_cross_entropy", "reshape", "transpose", "swapaxes", "broadcast_to",
@@ -904,6 +904,49 @@ def var(x, axis=None, ddof=0, keepdims=False):
         raise ShapeError(f"var: {count} elements over axis {axis} of shape {x.shape} are too few for ddof={ddof}")
     data = x._data.var(axis=axes, ddof=ddof, keepdims=keepdims)
     return record(VAR, _scalar_or_array(data), (x,), (axes, keepdims, ddof, count))
+
+
+def _standardize_rule(i, g, out, args, ctx, F):
+    # z = (x - mean) / sqrt(var + eps), mean and (biased) var taken over `axes`:
+    #   dL/dx = (g - mean(g) - z * mean(g * z)) / sqrt(var + eps)
+    # (the mean and the variance depend on every x: hence the two mean terms)
+    axes, eps, inv_std = ctx
+    x = args[0]
+    if isinstance(x, Value):  # create_graph: 1/sqrt(var + eps) as a node of x, to differentiate it again
+        inv_std = (x.var(axis=axes, keepdims=True) + eps) ** -0.5
+    return (g - g.mean(axis=axes, keepdims=True) - out * (g * out).mean(axis=axes, keepdims=True)) * inv_std
+
+
+STANDARDIZE = Structural(
+    "standardize", _standardize_rule, "dL/dx = (g - mean(g) - z mean(g z)) / sqrt(var + eps)"
+)
+
+
+def standardize(x, axis=0, eps=1e-5, return_stats=False):
+    """``(x - mean) / sqrt(var + eps)`` over `axis`, the normalising step of batch
+    normalisation, as one operation (fewer passes over the data than composing
+    mean, var and sqrt). The variance is the biased one (divides by n). With
+    ``return_stats=True`` also returns the mean and the variance (NumPy arrays,
+    reduced axes kept), for running statistics.
+
+    >>> x = Value([[1.0], [2.0], [6.0]])                # mean 3, variance 14/3
+    >>> z = standardize(x, axis=0, eps=0.0)
+    >>> [round(v, 4) for v in z.data.ravel().tolist()]
+    [-0.9258, -0.4629, 1.3887]
+    >>> z[0, 0].backward()                               # moving every x together leaves z alone:
+    >>> round(float(x.grad.sum()), 12)                   # the gradient sums to 0
+    0.0
+    """
+    x = as_value(x)
+    axes = _axes(axis, x.ndim, "standardize")
+    if int(np.prod([x.shape[k] for k in axes])) == 0:
+        raise ShapeError(f"standardize: cannot normalise over an empty axis of shape {x.shape}")
+    mean = x._data.mean(axis=axes, keepdims=True)
+    centred = x._data - mean
+    variance = (centred * centred).mean(axis=axes, keepdims=True)
+    inv_std = 1 / np.sqrt(variance + eps)
+    out = record(STANDARDIZE, centred * inv_std, (x,), (axes, eps, inv_std))
+    return (out, mean, variance) if return_stats else out
 
 
 # ==========================================================================

@@ -350,16 +350,14 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
                 f"batch_norm: expected more than 1 value per channel when training, got input of shape "
                 f"{x.shape}; use a larger batch or call .eval()"
             )
-        mean = x.mean(axis=axes, keepdims=True)
-        centred = x - mean
-        var = (centred * centred).mean(axis=axes, keepdims=True)
-        normalised = centred * (var + eps) ** -0.5
+        # (x - mean) / sqrt(var + eps) with the batch's mean and biased variance, as one engine op
+        normalised, mean, var = ac.standardize(x, axis=axes, eps=eps, return_stats=True)
         if running_mean is not None:
             running_mean *= 1 - momentum
-            running_mean += momentum * mean.data.reshape(channels)
+            running_mean += momentum * mean.reshape(channels)
         if running_var is not None:
             running_var *= 1 - momentum
-            running_var += momentum * var.data.reshape(channels) * (count / (count - 1))
+            running_var += momentum * var.reshape(channels) * (count / (count - 1))
     else:
         if running_mean is None or running_var is None:
             raise ValueError("batch_norm: evaluation needs running_mean and running_var (or pass training=True)")

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
+from hypothesis import assume
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -181,6 +182,25 @@ def draw_linear(data, elements, with_bias=True):
     if with_bias:
         arrays.append(array_of(data, (n_out,), elements))
     return arrays, {}
+
+
+# ---- standardize: batch normalisation's (x - mean) / sqrt(var + eps) -------------
+def draw_standardize(data, elements):
+    kind = data.draw(st.sampled_from(["(N, C) over 0", "(N, C, L) over 0 and 2", "(N,) over all"]))
+    shape, axis = {
+        "(N, C) over 0": ((data.draw(st.integers(2, 4)), data.draw(st.integers(1, 3))), 0),
+        "(N, C, L) over 0 and 2": ((data.draw(st.integers(2, 3)), 2, data.draw(st.integers(1, 3))), (0, 2)),
+        "(N,) over all": ((data.draw(st.integers(2, 5)),), None),
+    }[kind]
+    x = array_of(data, shape, elements)
+    # near-constant groups make 1/sqrt(var + eps) huge: central differences lose their digits there
+    assume(bool(np.all(x.var(axis=axis) > 0.05)))
+    return [x], {"axis": axis}
+
+
+def standardize_reference(params, x):
+    mean = x.mean(axis=params["axis"], keepdims=True)
+    return (x - mean) / np.sqrt(x.var(axis=params["axis"], keepdims=True) + 1e-5)
 
 
 # ---- indexing ---------------------------------------------------------------
@@ -347,6 +367,8 @@ ALL_CASES = [
            lambda p, a, b: np.where(p["condition"], a, b)),
     # matrix product
     OpCase("matmul", "matmul", draw_matmul, lambda p, a, b: a @ b, lambda p, a, b: a @ b),
+    OpCase("standardize", "standardize", draw_standardize, lambda p, x: ac.standardize(x, axis=p["axis"]),
+           standardize_reference, elements=WIDE),
     OpCase("linear", "linear", draw_linear, lambda p, x, w, b: ac.linear(x, w, b), lambda p, x, w, b: x @ w.T + b),
     OpCase("linear_no_bias", "linear", lambda data, elements: draw_linear(data, elements, with_bias=False),
            lambda p, x, w: ac.linear(x, w), lambda p, x, w: x @ w.T),
