@@ -18,11 +18,12 @@ import os
 import platform
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+from autograd_core._files import atomic_write
 
 from . import workloads as W
 from .cases import CASES, timing_settings
@@ -252,18 +253,7 @@ def machine_info():
 
 
 def write_json_atomically(data, path):
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2, default=float)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    return atomic_write(path, json.dumps(data, indent=2, default=float) + "\n", make_parents=True)
 
 
 def main(argv=None):
