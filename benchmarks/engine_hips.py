@@ -11,17 +11,13 @@ WORKLOADS = ("mlp", "mlp_bn", "tiny", "chain")
 
 
 def available():
-    try:
-        import autograd  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return W.importable("autograd")
 
 
 def make_step(workload, dtype=np.float32, batch=None):
     if workload in ("mlp", "tiny", "mlp_bn"):
-        sizes, default_batch = (W.TINY_SIZES, 32) if workload == "tiny" else (W.MLP_SIZES, 128)
-        return _mlp_step(sizes, batch or default_batch, dtype, workload == "mlp_bn")
+        sizes, batch = W.mlp_shape(workload, batch)
+        return _mlp_step(sizes, batch, dtype, workload == "mlp_bn")
     if workload == "chain":
         return _chain_step()
     raise NotImplementedError(workload)

@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import workloads as W
+
 NAME = "micrograd"
 WORKLOADS = ("scalar",)
 
 
 def available():
-    try:
-        import micrograd.engine  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return W.importable("micrograd.engine")
 
 
 def _reset_grad(p):

@@ -17,8 +17,8 @@ def available():
 
 def make_step(workload, dtype=np.float32, batch=None):
     if workload in ("mlp", "tiny"):
-        sizes, default_batch = (W.MLP_SIZES, 128) if workload == "mlp" else (W.TINY_SIZES, 32)
-        return _mlp_step(sizes, batch or default_batch, dtype)
+        sizes, batch = W.mlp_shape(workload, batch)
+        return _mlp_step(sizes, batch, dtype)
     if workload == "mlp_bn":
         return _mlp_bn_step(W.MLP_SIZES, batch or 128, dtype)
     if workload == "chain":

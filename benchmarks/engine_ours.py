@@ -15,11 +15,7 @@ WORKLOADS = ("mlp", "mlp_bn", "tiny", "chain", "scalar")
 
 
 def available():
-    try:
-        import autograd_core  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return W.importable("autograd_core")
 
 
 def nn_available():
@@ -36,9 +32,9 @@ def nn_available():
 
 def make_step(workload, dtype=np.float32, batch=None, flavour="raw"):
     if workload in ("mlp", "tiny", "mlp_bn"):
-        sizes, default_batch = (W.TINY_SIZES, 32) if workload == "tiny" else (W.MLP_SIZES, 128)
+        sizes, batch = W.mlp_shape(workload, batch)
         build = _nn_step if flavour == "nn" else _raw_step
-        return build(sizes, batch or default_batch, dtype, with_bn=workload == "mlp_bn")
+        return build(sizes, batch, dtype, with_bn=workload == "mlp_bn")
     if workload == "chain":
         return _chain_step()
     if workload == "scalar":

@@ -14,11 +14,7 @@ THREADS = 2
 
 
 def available():
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return W.importable("torch")
 
 
 def _torch():
@@ -30,8 +26,8 @@ def _torch():
 
 def make_step(workload, dtype=np.float32, batch=None):
     if workload in ("mlp", "tiny", "mlp_bn"):
-        sizes, default_batch = (W.TINY_SIZES, 32) if workload == "tiny" else (W.MLP_SIZES, 128)
-        return _mlp_step(sizes, batch or default_batch, dtype, workload == "mlp_bn")
+        sizes, batch = W.mlp_shape(workload, batch)
+        return _mlp_step(sizes, batch, dtype, workload == "mlp_bn")
     if workload == "chain":
         return _chain_step()
     raise NotImplementedError(workload)

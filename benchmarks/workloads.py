@@ -14,6 +14,8 @@ fixed seed), so the engines differ only in how they compute.
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 
 LEARNING_RATE = 0.01
@@ -23,6 +25,22 @@ BN_MOMENTUM = 0.1
 
 MLP_SIZES = (784, 256, 256, 10)
 TINY_SIZES = (2, 16, 16, 3)
+
+
+def importable(module):
+    """True when `module` imports: a peer that is not installed is skipped."""
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        return False
+    return True
+
+
+def mlp_shape(workload, batch=None):
+    """Layer sizes and batch of an MLP workload: "tiny" is 2-16-16-3 at batch
+    32, "mlp" and "mlp_bn" are 784-256-256-10 at batch 128."""
+    sizes, default_batch = (TINY_SIZES, 32) if workload == "tiny" else (MLP_SIZES, 128)
+    return sizes, batch or default_batch
 SCALAR_SIZES = (2, 16, 16, 1)
 
 CHAIN_LENGTH = 1000  # (d): operations per forward pass
