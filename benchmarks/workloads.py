@@ -85,6 +85,22 @@ def chain_input():
     return np.linspace(-1.0, 1.0, CHAIN_SHAPE[0])
 
 
+def chain_forward(y, tanh):
+    """The CHAIN_CYCLE applied CHAIN_LENGTH times to `y`, with the engine's own
+    `tanh`; every autograd engine runs this same loop."""
+    for k in range(CHAIN_LENGTH):
+        kind = k % 4
+        if kind == 0:
+            y = y * 1.01
+        elif kind == 1:
+            y = y + 0.01
+        elif kind == 2:
+            y = tanh(y)
+        else:
+            y = y - 0.005
+    return y
+
+
 def scalar_data(seed=0):
     """50 points in 2-d with labels +-1 (two interleaved half-moons, as in
     micrograd's demo, drawn with NumPy) and the initial MLP weights."""
