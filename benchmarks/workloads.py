@@ -76,18 +76,15 @@ def dropout_masks(sizes, batch, dtype, count=8, seed=1):
     ]
 
 
-# (d): the chain cycles through these four operations; it stays bounded
-# (tanh every fourth step), so no engine meets overflow.
-CHAIN_CYCLE = ("mul 1.01", "add 0.01", "tanh", "sub 0.005")
-
-
 def chain_input():
     return np.linspace(-1.0, 1.0, CHAIN_SHAPE[0])
 
 
 def chain_forward(y, tanh):
-    """The CHAIN_CYCLE applied CHAIN_LENGTH times to `y`, with the engine's own
-    `tanh`; every autograd engine runs this same loop."""
+    """Workload (d): CHAIN_LENGTH operations cycling through ``* 1.01``,
+    ``+ 0.01``, ``tanh``, ``- 0.005`` (the tanh keeps it bounded, so no engine
+    meets overflow), with the engine's own `tanh`; every autograd engine runs
+    this same loop."""
     for k in range(CHAIN_LENGTH):
         kind = k % 4
         if kind == 0:

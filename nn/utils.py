@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import numpy as np
 
-import autograd_core as ac
 from autograd_core import Value
 
 from .module import Module

@@ -1,6 +1,5 @@
 """Learning-rate schedules: worked sequences, and PyTorch's sequences when it is installed."""
 
-import math
 
 import numpy as np
 import pytest

@@ -27,7 +27,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import autograd_core as ac
-from autograd_core import GraphFreedError, SavedDataModifiedError, ShapeError, Value, no_grad
+from autograd_core import GraphFreedError, SavedDataModifiedError, Value, no_grad
 
 FUZZ = settings(
     max_examples=1500, deadline=None, derandomize=True, database=None,
