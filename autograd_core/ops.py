@@ -1111,11 +1111,17 @@ def binary_cross_entropy(probs, targets):
     """Elementwise binary cross-entropy ``-(y log p + (1 - y) log(1 - p))`` of
     probabilities `probs` against `targets`, each log clamped at -100 as in
     PyTorch, so ``p = 0`` or ``1`` gives a finite loss and a finite gradient.
+    A `probs` outside [0, 1] (or NaN) is refused with a ValueError.
 
     >>> round(float(binary_cross_entropy(Value(0.8), 1.0).data), 4)   # -log 0.8
     0.2231
     """
     p, y = _operands(probs, targets)
+    if not np.all((p._data >= 0) & (p._data <= 1)):  # NaN fails both comparisons too
+        raise ValueError(
+            "binary_cross_entropy: all input elements must be probabilities in [0, 1]; "
+            "for raw scores (logits) use binary_cross_entropy_with_logits"
+        )
     with np.errstate(divide="ignore"):
         log_p = np.maximum(np.log(p._data), _BCE_LOG_FLOOR)
         log_not_p = np.maximum(np.log1p(-p._data), _BCE_LOG_FLOOR)

@@ -514,12 +514,8 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     _check_reduction(reduction, "binary_cross_entropy")
     x, y = _value(input), _value(target, "target")
     _same_shape(x, y, "binary_cross_entropy")
-    if np.any((x.data < 0) | (x.data > 1)) or np.any(np.isnan(x.data)):
-        raise ValueError(
-            "binary_cross_entropy: all input elements must be probabilities in [0, 1]; "
-            "for raw scores (logits) use binary_cross_entropy_with_logits"
-        )
-    losses = ac.binary_cross_entropy(x, y)  # fused: logs clamped at -100, PyTorch's gradient at 0 and 1
+    # fused: probabilities checked, logs clamped at -100, PyTorch's gradient at 0 and 1
+    losses = ac.binary_cross_entropy(x, y)
     if weight is not None:
         losses = losses * weight
     return _reduce(losses, reduction)

@@ -180,3 +180,9 @@ def test_grad_argument_errors():
 def test_indexing_with_a_value_is_refused():
     with pytest.raises(TypeError, match="not a Value"):
         Value(np.ones(3))[Value(1.0)]
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.5, np.nan])
+def test_binary_cross_entropy_refuses_what_is_not_a_probability(bad):
+    with pytest.raises(ValueError, match=r"binary_cross_entropy: .*probabilities in \[0, 1\].*with_logits"):
+        ac.binary_cross_entropy(Value([0.5, bad]), [1.0, 0.0])
