@@ -583,7 +583,7 @@ def kl_div(input, target, reduction="mean", log_target=False):
     if log_target:
         pointwise = ac.exp(t) * (t - x)
     else:
-        positive = t.data > 0
+        positive = t > 0  # a plain boolean array, read without copying guarded data
         pointwise = t * (ac.where(positive, t, 1.0).log() - x)
     if reduction == "batchmean":
         return pointwise.sum() / (x.shape[0] if x.ndim else 1)
@@ -634,7 +634,7 @@ def entropy(p, dim=-1, base=None):
     1.0
     """
     p = _value(p, "entropy")
-    positive = p.data > 0
+    positive = p > 0  # a plain boolean array, read without copying guarded data
     # log of p where p > 0 and of 1 elsewhere: no log(0) in the graph at all
     terms = p * ac.where(positive, p, 1.0).log()
     return -terms.sum(axis=dim) / _log_base(base)
@@ -650,7 +650,7 @@ def kl_divergence(p, q, dim=-1, base=None):
     """
     p, q = _value(p, "kl_divergence"), _value(q, "kl_divergence")
     _same_shape(p, q, "kl_divergence")
-    positive = p.data > 0
+    positive = p > 0  # a plain boolean array, read without copying guarded data
     with np.errstate(divide="ignore"):
         log_ratio = ac.where(positive, p, 1.0).log() - ac.where(positive, q, 1.0).log()
     return (p * log_ratio).sum(axis=dim) / _log_base(base)
