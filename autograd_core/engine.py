@@ -441,8 +441,8 @@ class Value:
                 "(it was made from constants or inside no_grad())"
             )
         seed = _seed_gradient(self, grad, "backward()")
-        gradients = _backpropagate([self], [seed], retain_graph, create_graph, on_node=None)
-        _store_gradients(gradients, create_graph)
+        gradients, owned = _backpropagate([self], [seed], retain_graph, create_graph, on_node=None)
+        _store_gradients(gradients, owned, create_graph)
 
 
 def _format_scalar(x):
@@ -502,9 +502,10 @@ def record(op, data, inputs, ctx=None):
         out._op = op
         out._inputs = inputs
         out._ctx = ctx
-        # Remember each input's version, and mark the inputs and the output as
-        # saved for backward (`_guard`), so in-place writes are noticed.
-        versions = []
+        # Mark the inputs and the output as saved for backward (`_guard`), so
+        # in-place writes are noticed, and remember the inputs' versions: None
+        # while all are still 0, the usual case, which spares a tuple per node.
+        changed = False
         for inp in inputs:
             guard = inp._guard
             if guard is None:
@@ -512,8 +513,9 @@ def record(op, data, inputs, ctx=None):
             elif guard is not True:  # its array was handed out: compare it, keep watching
                 _settle_snapshot(inp)
                 out._epoch = -1  # so this node is always checked at backward
-            versions.append(inp._version)
-        out._input_versions = tuple(versions)
+            if inp._version:
+                changed = True
+        out._input_versions = tuple([inp._version for inp in inputs]) if changed else None
         out._guard = True
     else:
         out.requires_grad = False
@@ -671,7 +673,7 @@ def _check_not_freed_or_modified(node):
         _raise_modified(node, node, "modified in place (through .data)")
     if node._version:  # an output is created at version 0
         _raise_modified(node, node, f"changed: .data was assigned or written into (version 0 then, {node._version} now)")
-    for inp, version in zip(node._inputs, node._input_versions):
+    for inp, version in zip(node._inputs, node._input_versions or itertools.repeat(0)):
         guard = inp._guard
         if guard is not None and guard is not True and _changed_since_snapshot(inp):
             inp._version += 1  # so that other nodes that saved it notice too
@@ -693,8 +695,10 @@ def _raise_modified(value, node, how):
 
 
 def _backpropagate(outputs, seeds, retain_graph, create_graph, on_node=None):
-    """Run the backward pass; return {id(node): (node, gradient)} for every
-    node reached. Touches no ``.grad``: callers decide what to store.
+    """Run the backward pass; return ``(gradients, owned)``: {node: gradient}
+    for every node reached, and the set of nodes whose gradient array this
+    pass made itself (see `_accumulate`). Touches no ``.grad``: callers decide
+    what to store.
 
     `on_node`, when given, is called as ``on_node(node, upstream,
     contributions)`` after each node is processed (the stepper's hook).
@@ -708,9 +712,12 @@ def _backpropagate(outputs, seeds, retain_graph, create_graph, on_node=None):
         math = ARRAY_MATH
         mode = None
     order = topological_order(outputs)
-    gradients = {}  # id(node) -> [node, gradient, owned]
+    # Keyed by the nodes themselves: Values hash by identity (their `==` compares
+    # data, but a dict only calls it for equal hashes, i.e. the same object).
+    gradients = {}
+    owned = set()
     for output, seed in zip(outputs, seeds):
-        _accumulate(gradients, output, seed, None)
+        _accumulate(gradients, owned, output, seed, None)
     anomaly = _modes.anomaly
     epoch = _data_epoch
     if mode is not None:
@@ -724,12 +731,11 @@ def _backpropagate(outputs, seeds, retain_graph, create_graph, on_node=None):
             op = node._op
             if op is None:
                 continue  # a leaf: nothing further back
-            entry = gradients.get(id(node))
-            if entry is None:
+            upstream = gradients.get(node)
+            if upstream is None:
                 continue  # no gradient flows through this node
             if node._freed or node._epoch != epoch[0]:
                 _check_not_freed_or_modified(node)  # raises if saved data changed since
-            upstream = entry[1]
             inputs = node._inputs
             if create_graph:
                 out, args = node, inputs
@@ -746,7 +752,7 @@ def _backpropagate(outputs, seeds, retain_graph, create_graph, on_node=None):
                 if anomaly:
                     _check_finite(share, f"{op.name} produced {{bad}} in the gradient for its input {i} during backward", node)
                 # (the stepper keeps every share it is shown: none may be added into in place)
-                _accumulate(gradients, inp, share, upstream if on_node is None else None)
+                _accumulate(gradients, owned, inp, share, upstream if on_node is None else None)
                 if contributions is not None:
                     contributions.append((inp, share))
             if on_node is not None:
@@ -761,10 +767,10 @@ def _backpropagate(outputs, seeds, retain_graph, create_graph, on_node=None):
         quiet.__exit__(None, None, None)
         if mode is not None:
             mode.__exit__(None, None, None)
-    return gradients
+    return gradients, owned
 
 
-def _accumulate(gradients, node, share, upstream=None):
+def _accumulate(gradients, owned, node, share, upstream=None):
     """Add one input's share into its running gradient.
 
     The first share is stored as it is. It is *owned* (added into in place
@@ -781,26 +787,26 @@ def _accumulate(gradients, node, share, upstream=None):
         share_dtype = share.dtype  # a Value (create_graph=True) has .dtype and .astype too
         if share_dtype is not dtype and share_dtype != dtype:
             share = share.astype(dtype)
-    key = id(node)
-    entry = gradients.get(key)
-    if entry is None:
-        fresh = upstream is not None and type(share) is np.ndarray and share.base is None and share is not upstream
-        gradients[key] = [node, share, fresh]
-    elif entry[2] and type(entry[1]) is np.ndarray:
-        entry[1] += share
+    total = gradients.get(node)
+    if total is None:
+        gradients[node] = share
+        if upstream is not None and type(share) is np.ndarray and share.base is None and share is not upstream:
+            owned.add(node)
+    elif type(total) is np.ndarray and node in owned:
+        total += share
     else:
-        entry[1] = entry[1] + share
-        entry[2] = True
+        gradients[node] = total + share
+        owned.add(node)
 
 
-def _store_gradients(gradients, create_graph):
+def _store_gradients(gradients, owned, create_graph):
     """Write a backward pass's results into ``.grad``: leaves accumulate,
     every other node gets this pass's gradient."""
-    for node, gradient, owned in gradients.values():
+    for node, gradient in gradients.items():
         if node._op is not None:
             node.grad = gradient._data if isinstance(gradient, Value) else gradient
             continue
-        if not create_graph and isinstance(gradient, np.ndarray) and not (owned and gradient.flags.writeable):
+        if not create_graph and isinstance(gradient, np.ndarray) and not (node in owned and gradient.flags.writeable):
             gradient = gradient.copy()  # a leaf's .grad is its own, writable array
         if node.grad is None:
             node.grad = gradient
@@ -872,11 +878,11 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
             seed = _seed_gradient(out, g, "grad()")
             seeds.append(_constant(seed) if create_graph else seed)
     live = [(o, s) for o, s in zip(outputs, seeds) if o.requires_grad]
-    gradients = _backpropagate([o for o, _ in live], [s for _, s in live], retain_graph, create_graph)
+    gradients, _ = _backpropagate([o for o, _ in live], [s for _, s in live], retain_graph, create_graph)
     result = []
     for i, x in enumerate(inputs):
-        entry = gradients.get(id(x))
-        if entry is None:
+        gradient = gradients.get(x)
+        if gradient is None:
             if not allow_unused:
                 raise ValueError(
                     f"grad(): input {i} (shape {x.shape}) is not used to compute the outputs; "
@@ -884,7 +890,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
                 )
             result.append(None)
         else:
-            result.append(entry[1])
+            result.append(gradient)
     return tuple(result)
 
 

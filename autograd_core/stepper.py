@@ -249,7 +249,7 @@ class BackpropStepper:
         mode writes nothing). Returns the stepper."""
         if self.mode == "backward" and not self._finished:
             self._finished = True
-            engine._store_gradients(self._gradients, False)
+            engine._store_gradients(*self._gradients, False)
         return self
 
     def __repr__(self):
