@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+from heapq import heappop, heappush
 import traceback
 from contextlib import ContextDecorator
 from operator import attrgetter
@@ -711,12 +712,18 @@ def _backpropagate(outputs, seeds, retain_graph, create_graph, on_node=None):
     else:
         math = ARRAY_MATH
         mode = None
-    order = topological_order(outputs)
     # Keyed by the nodes themselves: Values hash by identity (their `==` compares
     # data, but a dict only calls it for equal hashes, i.e. the same object).
     gradients = {}
     owned = set()
+    # The nodes a gradient has reached wait in a heap, newest first. Creation
+    # order is a topological order (an input is created before the nodes that
+    # use it), so when a node comes out, every node that uses it has already
+    # passed its gradient back. No separate sort, and no recursion.
+    waiting = []
     for output, seed in zip(outputs, seeds):
+        if output._op is not None and output not in gradients:
+            heappush(waiting, (-output._id, output))
         _accumulate(gradients, owned, output, seed, None)
     anomaly = _modes.anomaly
     epoch = _data_epoch
@@ -727,13 +734,10 @@ def _backpropagate(outputs, seeds, retain_graph, create_graph, on_node=None):
     quiet = np.errstate(divide="ignore", invalid="ignore", over="ignore")
     quiet.__enter__()
     try:
-        for node in order:
+        while waiting:
+            node = heappop(waiting)[1]
             op = node._op
-            if op is None:
-                continue  # a leaf: nothing further back
-            upstream = gradients.get(node)
-            if upstream is None:
-                continue  # no gradient flows through this node
+            upstream = gradients[node]
             if node._freed or node._epoch != epoch[0]:
                 _check_not_freed_or_modified(node)  # raises if saved data changed since
             inputs = node._inputs
@@ -751,6 +755,8 @@ def _backpropagate(outputs, seeds, retain_graph, create_graph, on_node=None):
                     continue
                 if anomaly:
                     _check_finite(share, f"{op.name} produced {{bad}} in the gradient for its input {i} during backward", node)
+                if inp._op is not None and inp not in gradients:
+                    heappush(waiting, (-inp._id, inp))  # its first gradient: it will be visited
                 # (the stepper keeps every share it is shown: none may be added into in place)
                 _accumulate(gradients, owned, inp, share, upstream if on_node is None else None)
                 if contributions is not None:
