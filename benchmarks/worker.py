@@ -14,17 +14,24 @@ import sys
 
 def _time(engine, case_ids, quick):
     from . import cases
-    from .engines import step_for
+    from .engines import step_for, supports
     from .measure import time_steps
 
     results = {}
     for case_id in case_ids:
         case = cases.CASES[case_id]
         try:
-            step = step_for(engine, case.workload, case.dtype)
+            steps = {engine: step_for(engine, case.workload, case.dtype)}
         except NotImplementedError:
             continue
-        results[case_id] = time_steps({engine: step}, charge_gc=case.charge_gc, **cases.timing_settings(quick))[engine]
+        # hand-written NumPy again, interleaved with the engine: the anchor that
+        # relates this process's figures to the main process's (see runner.anchor)
+        if engine != "numpy" and supports("numpy", case.workload):
+            steps["numpy"] = step_for("numpy", case.workload, case.dtype)
+        timed = time_steps(steps, charge_gc=case.charge_gc, **cases.timing_settings(quick))
+        results[case_id] = timed[engine]
+        if "numpy" in timed:
+            results[case_id]["numpy_same_process"] = timed["numpy"]
     extra = {}
     if engine == "pytorch":
         import torch

@@ -77,3 +77,15 @@ def test_quick_run_writes_a_table_and_json(tmp_path, capsys):
     assert report["targets"]["a_f32"]["reference"] == "numpy"
     if runner.rss_measurable():
         assert saved["results"]["f_f32"]["ours"]["peak_above_imports_mib"] > 1  # the batch alone is 3 MiB
+
+
+def test_a_figure_from_another_process_is_scaled_by_numpy_timed_in_both():
+    # PyTorch's process ran in a slow spell: NumPy took 2.0 ms there, 1.0 ms here
+    there = {"median_ms": 6.0, "cpu_median_ms": 5.0, "p25_ms": 5.0, "p75_ms": 7.0, "min_ms": 4.0,
+             "numpy_same_process": {"median_ms": 2.0, "cpu_median_ms": 2.5}}
+    here = {"median_ms": 1.0, "cpu_median_ms": 1.0}
+    scaled = runner.anchor(there, here)
+    assert scaled["median_ms"] == 3.0 and scaled["raw_median_ms"] == 6.0
+    assert scaled["cpu_median_ms"] == 2.0 and scaled["min_ms"] == 2.0
+    assert scaled["anchor_factor"] == 0.5
+    assert runner.anchor(there, None) is there  # no NumPy here (not installed / not chosen): left raw
