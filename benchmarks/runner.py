@@ -320,8 +320,8 @@ def main(argv=None):
     anchored = [c for c, row in results.items() if isinstance(row.get("pytorch"), dict) and "anchor_factor" in row["pytorch"]]
     if anchored:
         factors = ", ".join(f"{c} x{results[c]['pytorch']['anchor_factor']:.2f}" for c in anchored)
-        table += (f"\npytorch ran in its own process; its figures are put on this process's clock by hand-written "
-                  f"NumPy timed in both ({factors}; raw figures in the JSON)")
+        table += (f"\npytorch ran in its own process; where it is the reference, its figures are put on this "
+                  f"process's clock by hand-written NumPy timed in both ({factors}; raw figures in the JSON)")
     if load > (os.cpu_count() or 1):
         table += " (busy: other programs shared the cores, wall-clock figures are unreliable; try --clock cpu)"
     print(table)

@@ -24,9 +24,11 @@ def _time(engine, case_ids, quick):
             steps = {engine: step_for(engine, case.workload, case.dtype)}
         except NotImplementedError:
             continue
-        # hand-written NumPy again, interleaved with the engine: the anchor that
-        # relates this process's figures to the main process's (see runner.anchor)
-        if engine != "numpy" and supports("numpy", case.workload):
+        # Where this engine is the reference of a target, hand-written NumPy is
+        # timed again, interleaved with it: the anchor that puts this process's
+        # figures on the main process's clock (see runner.anchor). Only there:
+        # on the BLAS-bound rows PyTorch's threads would slow NumPy's here.
+        if case.reference == engine and supports("numpy", case.workload):
             steps["numpy"] = step_for("numpy", case.workload, case.dtype)
         timed = time_steps(steps, charge_gc=case.charge_gc, **cases.timing_settings(quick))
         results[case_id] = timed[engine]
