@@ -49,6 +49,20 @@ def test_dropout_scales_kept_units_and_is_identity_in_eval():
     np.testing.assert_array_equal(layer(x).data, x)
 
 
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_dropout_keeps_the_dtype_and_the_keep_rate_in_every_float_dtype(dtype):
+    # float32 data is masked from float32 draws; float16 and float64 from float64 draws
+    x = Value(np.ones((400, 250), dtype=dtype))
+    y = F.dropout(x, p=0.3, generator=1)
+    assert y.dtype == dtype
+    kept = y.data != 0
+    assert kept.mean() == pytest.approx(0.7, abs=0.005)
+    np.testing.assert_allclose(y.data[kept].astype(np.float64), 1 / 0.7, rtol=1e-3)
+    y.backward(np.ones(y.shape, dtype))  # (a float16 sum of 100,000 elements would overflow)
+    assert x.grad.dtype == dtype
+    np.testing.assert_array_equal(x.grad, y.data)  # the gradient is the mask itself
+
+
 def test_dropout_p_one_and_zero_and_reproducibility():
     x = Value(np.ones((3, 4)))
     out = F.dropout(x, p=1.0)
