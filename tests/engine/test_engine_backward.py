@@ -233,3 +233,15 @@ def test_backward_is_quiet_where_a_gradient_is_infinite_by_design():
         warnings.simplefilter("error")  # a RuntimeWarning from NumPy would fail here
         y.backward()
     assert x.grad == np.inf  # d sqrt(x)/dx at 0, as PyTorch gives
+
+
+def test_outputs_that_feed_each_other_or_repeat_each_count_once_per_mention():
+    # the backward pass visits nodes newest first from a heap: an output that is
+    # also an input of another output, or one named twice, must still be visited once
+    x = Value(1.5)
+    y = x * 2
+    z = y * 3
+    gx, gy = grad([y, z], [x, y], retain_graph=True)
+    assert (float(gx), float(gy)) == (8.0, 4.0)  # dz/dx + dy/dx = 6 + 2; dz/dy + dy/dy = 3 + 1
+    (gx,) = grad([z, y, z], [x])
+    assert float(gx) == 14.0  # 6 + 2 + 6
