@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import itertools
 import threading
-from heapq import heappop, heappush
 import traceback
 from contextlib import ContextDecorator
+from heapq import heappop, heappush
 from operator import attrgetter
 from pathlib import Path
 
