@@ -722,9 +722,7 @@ def _backpropagate(outputs, seeds, retain_graph, create_graph, on_node=None):
     # passed its gradient back. No separate sort, and no recursion.
     waiting = []
     for output, seed in zip(outputs, seeds):
-        if output._op is not None and output not in gradients:
-            heappush(waiting, (-output._id, output))
-        _accumulate(gradients, owned, output, seed, None)
+        _accumulate(gradients, owned, waiting, output, seed, None)
     anomaly = _modes.anomaly
     epoch = _data_epoch
     if mode is not None:
@@ -755,10 +753,8 @@ def _backpropagate(outputs, seeds, retain_graph, create_graph, on_node=None):
                     continue
                 if anomaly:
                     _check_finite(share, f"{op.name} produced {{bad}} in the gradient for its input {i} during backward", node)
-                if inp._op is not None and inp not in gradients:
-                    heappush(waiting, (-inp._id, inp))  # its first gradient: it will be visited
                 # (the stepper keeps every share it is shown: none may be added into in place)
-                _accumulate(gradients, owned, inp, share, upstream if on_node is None else None)
+                _accumulate(gradients, owned, waiting, inp, share, upstream if on_node is None else None)
                 if contributions is not None:
                     contributions.append((inp, share))
             if on_node is not None:
@@ -776,14 +772,15 @@ def _backpropagate(outputs, seeds, retain_graph, create_graph, on_node=None):
     return gradients, owned
 
 
-def _accumulate(gradients, owned, node, share, upstream=None):
+def _accumulate(gradients, owned, waiting, node, share, upstream=None):
     """Add one input's share into its running gradient.
 
-    The first share is stored as it is. It is *owned* (added into in place
-    later, and handed to a leaf's ``.grad`` without a copy) when a rule has
-    just made it: a new array, not the `upstream` gradient passed through and
-    not a view of another array. Otherwise the second share makes a new
-    array, and later ones add in place.
+    The first share is stored as it is, and a node made by an operation then
+    joins the `waiting` heap, to be visited in its turn. The share is *owned*
+    (added into in place later, and handed to a leaf's ``.grad`` without a
+    copy) when a rule has just made it: a new array, not the `upstream`
+    gradient passed through and not a view of another array. Otherwise the
+    second share makes a new array, and later ones add in place.
     """
     data = node._data
     # a NumPy scalar of the data's own type has its dtype (and reading .dtype
@@ -796,6 +793,8 @@ def _accumulate(gradients, owned, node, share, upstream=None):
     total = gradients.get(node)
     if total is None:
         gradients[node] = share
+        if node._op is not None:
+            heappush(waiting, (-node._id, node))
         if upstream is not None and type(share) is np.ndarray and share.base is None and share is not upstream:
             owned.add(node)
     elif type(total) is np.ndarray and node in owned:
