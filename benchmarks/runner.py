@@ -104,13 +104,11 @@ def anchor(summary, numpy_here):
     there = summary.get("numpy_same_process")
     if not there or not numpy_here or "error" in numpy_here:
         return summary
-    scaled = dict(summary)
+    wall, cpu = (numpy_here[clock] / there[clock] for clock in ("median_ms", "cpu_median_ms"))
+    scaled = dict(summary, anchor_factor=wall)
     for key in ("median_ms", "cpu_median_ms", "p25_ms", "p75_ms", "min_ms"):
-        clock = "cpu_median_ms" if key == "cpu_median_ms" else "median_ms"
-        factor = numpy_here[clock] / there[clock]
         scaled["raw_" + key] = summary[key]
-        scaled[key] = summary[key] * factor
-    scaled["anchor_factor"] = numpy_here["median_ms"] / there["median_ms"]
+        scaled[key] = summary[key] * (cpu if key == "cpu_median_ms" else wall)
     return scaled
 
 
