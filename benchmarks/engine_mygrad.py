@@ -15,12 +15,7 @@ def available():
 
 
 def make_step(workload, dtype=np.float32, batch=None):
-    if workload in ("mlp", "tiny", "mlp_bn"):
-        sizes, batch = W.mlp_shape(workload, batch)
-        return _mlp_step(sizes, batch, dtype, workload == "mlp_bn")
-    if workload == "chain":
-        return _chain_step()
-    raise NotImplementedError(workload)
+    return W.peer_step(workload, dtype, batch, _mlp_step, _chain_step)
 
 
 def _mlp_step(sizes, batch, dtype, with_bn):

@@ -41,6 +41,19 @@ def mlp_shape(workload, batch=None):
     32, "mlp" and "mlp_bn" are 784-256-256-10 at batch 128."""
     sizes, default_batch = (TINY_SIZES, 32) if workload == "tiny" else (MLP_SIZES, 128)
     return sizes, batch or default_batch
+
+
+def peer_step(workload, dtype, batch, mlp_step, chain_step):
+    """``make_step`` of a peer whose MLP workloads share one builder,
+    ``mlp_step(sizes, batch, dtype, with_bn)``, beside ``chain_step()``."""
+    if workload in ("mlp", "tiny", "mlp_bn"):
+        sizes, batch = mlp_shape(workload, batch)
+        return mlp_step(sizes, batch, dtype, workload == "mlp_bn")
+    if workload == "chain":
+        return chain_step()
+    raise NotImplementedError(workload)
+
+
 SCALAR_SIZES = (2, 16, 16, 1)
 
 CHAIN_LENGTH = 1000  # (d): operations per forward pass
