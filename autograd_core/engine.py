@@ -695,11 +695,40 @@ def _raise_modified(value, node, how):
     )
 
 
+def sum_to_shape(g, shape):
+    """Sum a broadcast gradient back to the shape of the input it belongs to.
+
+    NumPy broadcasting prepends axes and stretches axes of length 1; the
+    gradient of a stretched input is the sum over the stretched copies.
+    """
+    g_shape = g.shape
+    if g_shape == shape:
+        return g
+    if shape == ():
+        return g.sum()
+    lead = len(g_shape) - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + k for k, n in enumerate(shape) if n == 1 and g_shape[lead + k] != 1
+    )
+    return g.sum(axis=axes, keepdims=True).reshape(shape)
+
+
+_data_of = attrgetter("_data")
+_ndarray = np.ndarray
+
+
 def _backpropagate(outputs, seeds, retain_graph, create_graph, on_node=None):
     """Run the backward pass; return ``(gradients, owned)``: {node: gradient}
     for every node reached, and the set of nodes whose gradient array this
-    pass made itself (see `_accumulate`). Touches no ``.grad``: callers decide
-    what to store.
+    pass made itself. Touches no ``.grad``: callers decide what to store.
+
+    Each input's share is added into its running gradient. The first share
+    is stored as it is, and a node made by an operation then joins the
+    `waiting` heap, to be visited in its turn. The share is *owned* (added
+    into in place later, and handed to a leaf's ``.grad`` without a copy)
+    when a rule has just made it: a new array, not the upstream gradient
+    passed through and not a view of another array. Otherwise the second
+    share makes a new array, and later ones add in place.
 
     `on_node`, when given, is called as ``on_node(node, upstream,
     contributions)`` after each node is processed (the stepper's hook).
@@ -722,86 +751,102 @@ def _backpropagate(outputs, seeds, retain_graph, create_graph, on_node=None):
     # passed its gradient back. No separate sort, and no recursion.
     waiting = []
     for output, seed in zip(outputs, seeds):
-        _accumulate(gradients, owned, waiting, output, seed, None)
+        if seed.dtype != output.dtype:
+            seed = seed.astype(output.dtype)
+        total = gradients.get(output)
+        if total is None:
+            gradients[output] = seed
+            if output._op is not None:
+                heappush(waiting, (-output._id, output))
+        else:  # the same output twice: the seeds add (never in place: the caller's arrays)
+            gradients[output] = total + seed
     anomaly = _modes.anomaly
     epoch = _data_epoch
+    free = not retain_graph
+    # the stepper keeps every share it is shown, so none may be added into in place
+    may_own = on_node is None
     if mode is not None:
         mode.__enter__()
     # Gradients are inf or NaN by design at some points (sqrt at 0, log at 0): the
     # backward pass stays quiet about them, as PyTorch does; detect_anomaly() reports them.
     quiet = np.errstate(divide="ignore", invalid="ignore", over="ignore")
     quiet.__enter__()
+    # This loop runs once per node, its body once per input: it is written for
+    # speed (locals, no helper calls on the usual path), and reads top to bottom
+    # as the backward pass is taught.
     try:
         while waiting:
             node = heappop(waiting)[1]
-            op = node._op
             upstream = gradients[node]
-            if node._freed or node._epoch != epoch[0]:
+            if node._epoch != epoch[0] or node._freed:
                 _check_not_freed_or_modified(node)  # raises if saved data changed since
+            op = node._op
             inputs = node._inputs
+            ctx = node._ctx
             if create_graph:
                 out, args = node, inputs
             else:
-                out, args = node._data, [inp._data for inp in inputs]
-            ctx = node._ctx
+                out, args = node._data, tuple(map(_data_of, inputs))
+            local_rule = op.local_rule
             contributions = [] if on_node is not None else None
-            for i, inp in enumerate(inputs):
+            i = -1
+            for inp in inputs:
+                i += 1
+                if free:
+                    inp._guard = None  # nothing saved any more: .data is handed out without copies
                 if not inp.requires_grad:
                     continue  # constants cost nothing
-                share = op.contribution(i, upstream, out, args, ctx, math)
-                if share is None:
-                    continue
+                if local_rule is not None:
+                    # elementwise: upstream times the local gradient, summed back
+                    # to the input's shape (broadcasting is handled here, once)
+                    local = local_rule(i, out, args, ctx, math)
+                    if type(local) is int and (local == 1 or local == -1):  # no multiplication needed
+                        share = upstream if local == 1 else -upstream
+                    else:
+                        share = upstream * local
+                    shape = args[i].shape
+                    if share.shape != shape:
+                        share = sum_to_shape(share, shape)
+                else:
+                    share = op.rule(i, upstream, out, args, ctx, math)  # a vector-Jacobian product
+                    if share is None:
+                        continue
                 if anomaly:
                     _check_finite(share, f"{op.name} produced {{bad}} in the gradient for its input {i} during backward", node)
-                # (the stepper keeps every share it is shown: none may be added into in place)
-                _accumulate(gradients, owned, waiting, inp, share, upstream if on_node is None else None)
+                # add the share into the input's running gradient. A NumPy scalar of the
+                # data's own type has its dtype (and reading .dtype off a scalar is
+                # slow); arrays and Values (create_graph) are checked
+                data = inp._data
+                if type(data) is _ndarray or type(share) is not type(data):
+                    dtype = data.dtype
+                    share_dtype = share.dtype  # a Value (create_graph=True) has .dtype and .astype too
+                    if share_dtype is not dtype and share_dtype != dtype:
+                        share = share.astype(dtype)
+                total = gradients.get(inp)
+                if total is None:
+                    gradients[inp] = share
+                    if inp._op is not None:
+                        heappush(waiting, (-inp._id, inp))
+                    if share is not upstream and type(share) is _ndarray and share.base is None and may_own:
+                        owned.add(inp)  # a new array made by the rule: later shares may add into it
+                elif type(total) is _ndarray and inp in owned:
+                    total += share
+                else:
+                    gradients[inp] = total + share
+                    owned.add(inp)
                 if contributions is not None:
                     contributions.append((inp, share))
             if on_node is not None:
                 on_node(node, upstream, contributions)
-            if not retain_graph:
+            if free:
                 node._freed = True
                 node._ctx = None
-                node._guard = None  # nothing saved any more: .data is handed out without copies
-                for inp in inputs:
-                    inp._guard = None
+                node._guard = None
     finally:
         quiet.__exit__(None, None, None)
         if mode is not None:
             mode.__exit__(None, None, None)
     return gradients, owned
-
-
-def _accumulate(gradients, owned, waiting, node, share, upstream=None):
-    """Add one input's share into its running gradient.
-
-    The first share is stored as it is, and a node made by an operation then
-    joins the `waiting` heap, to be visited in its turn. The share is *owned*
-    (added into in place later, and handed to a leaf's ``.grad`` without a
-    copy) when a rule has just made it: a new array, not the `upstream`
-    gradient passed through and not a view of another array. Otherwise the
-    second share makes a new array, and later ones add in place.
-    """
-    data = node._data
-    # a NumPy scalar of the data's own type has its dtype (and reading .dtype
-    # off a scalar is slow); arrays and Values (create_graph) are checked
-    if type(share) is not type(data) or type(data) is np.ndarray:
-        dtype = data.dtype
-        share_dtype = share.dtype  # a Value (create_graph=True) has .dtype and .astype too
-        if share_dtype is not dtype and share_dtype != dtype:
-            share = share.astype(dtype)
-    total = gradients.get(node)
-    if total is None:
-        gradients[node] = share
-        if node._op is not None:
-            heappush(waiting, (-node._id, node))
-        if upstream is not None and type(share) is np.ndarray and share.base is None and share is not upstream:
-            owned.add(node)
-    elif type(total) is np.ndarray and node in owned:
-        total += share
-    else:
-        gradients[node] = total + share
-        owned.add(node)
 
 
 def _store_gradients(gradients, owned, create_graph):

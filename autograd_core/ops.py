@@ -28,7 +28,7 @@ import operator
 import numpy as np
 
 from . import engine
-from .engine import Value, _constant, as_value, record
+from .engine import Value, _constant, as_value, record, sum_to_shape
 from .errors import ShapeError
 
 __all__ = [
@@ -43,14 +43,19 @@ OPS = {}  # name -> Op, for documentation, tests and the graph renderer
 
 
 class Op:
-    """An operation's identity and gradient rule, shared by all its nodes."""
+    """An operation's identity and gradient rule, shared by all its nodes.
 
-    __slots__ = ("name", "rule", "formula")
+    ``local_rule`` is the rule when it gives a local gradient (elementwise
+    ops: the engine multiplies it by the upstream gradient), None when it
+    gives the product itself (structural ops)."""
+
+    __slots__ = ("name", "rule", "formula", "local_rule")
 
     def __init__(self, name, rule, formula):
         self.name = name
         self.rule = rule
         self.formula = formula  # the derivative as a lecture writes it, for display
+        self.local_rule = None
         OPS[name] = self
 
     def __repr__(self):
@@ -59,52 +64,28 @@ class Op:
 
 class Elementwise(Op):
     """``rule(i, out, args, ctx, F)`` returns the local gradient d out / d args[i]
-    (an array broadcastable to the output, or the number 1 or -1)."""
+    (an array broadcastable to the output, or the number 1 or -1). The engine
+    multiplies the upstream gradient by it and sums the product back to the
+    input's shape."""
 
     __slots__ = ()
+
+    def __init__(self, name, rule, formula):
+        super().__init__(name, rule, formula)
+        self.local_rule = rule
 
     def local_gradient(self, i, out, args, ctx, F):
         return self.rule(i, out, args, ctx, F)
 
-    def contribution(self, i, g, out, args, ctx, F):
-        local = self.rule(i, out, args, ctx, F)
-        if type(local) is int and (local == 1 or local == -1):  # no multiplication needed
-            share = g if local == 1 else -g
-        else:
-            share = g * local
-        shape = args[i].shape
-        return share if share.shape == shape else sum_to_shape(share, shape)
-
 
 class Structural(Op):
     """``rule(i, g, out, args, ctx, F)`` returns the upstream gradient times the
-    Jacobian, already in the shape of args[i]."""
+    Jacobian, already in the shape of args[i] (or None: no gradient)."""
 
     __slots__ = ()
 
     def local_gradient(self, i, out, args, ctx, F):
         return None  # a Jacobian: shown as the op's formula instead
-
-    def contribution(self, i, g, out, args, ctx, F):
-        return self.rule(i, g, out, args, ctx, F)
-
-
-def sum_to_shape(g, shape):
-    """Sum a broadcast gradient back to the shape of the input it belongs to.
-
-    NumPy broadcasting prepends axes and stretches axes of length 1; the
-    gradient of a stretched input is the sum over the stretched copies.
-    """
-    g_shape = g.shape
-    if g_shape == shape:
-        return g
-    if shape == ():
-        return g.sum()
-    lead = len(g_shape) - len(shape)
-    axes = tuple(range(lead)) + tuple(
-        lead + k for k, n in enumerate(shape) if n == 1 and g_shape[lead + k] != 1
-    )
-    return g.sum(axis=axes, keepdims=True).reshape(shape)
 
 
 # --------------------------------------------------------------------------
