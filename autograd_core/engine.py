@@ -16,8 +16,9 @@ the backward pass is itself recorded and can be differentiated again.
 
 from __future__ import annotations
 
+import contextvars
+import copy
 import itertools
-import threading
 import traceback
 from contextlib import ContextDecorator
 from heapq import heappop, heappush
@@ -40,35 +41,53 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------
-# Modes. They live in a thread-local object, so `no_grad()` in one thread does
-# not switch off recording in another.
+# Modes. They live in a context variable, so `no_grad()` in one thread (or
+# asyncio task) does not switch off recording in another; each thread starts
+# with the defaults. The modes object is never changed in place: entering a
+# mode sets a copy, leaving it sets the previous object back.
 # --------------------------------------------------------------------------
 class _ModeState:
-    """One thread's modes, as plain attributes: `record` reads them on every
-    operation, and a thread-local's attributes cost several times more."""
+    """The modes of one context, as plain attributes: `record` reads them on
+    every operation, with one call to get this object."""
 
     __slots__ = ("grad_enabled", "anomaly", "scope")
 
-    def __init__(self):
-        self.grad_enabled = True
-        self.anomaly = False
-        self.scope = None  # the name of the innermost `name_scope`, e.g. an nn module's path
+    def __init__(self, grad_enabled=True, anomaly=False, scope=None):
+        self.grad_enabled = grad_enabled
+        self.anomaly = anomaly
+        self.scope = scope  # the name of the innermost `name_scope`, e.g. an nn module's path
 
 
-def _mode_property(name):
-    return property(lambda self: getattr(self.state, name), lambda self, value: setattr(self.state, name, value))
+_mode_state = contextvars.ContextVar("autograd_core_modes", default=_ModeState())
+_current_modes = _mode_state.get
 
 
-class _Modes(threading.local):
-    def __init__(self):
-        self.state = _ModeState()  # runs once in each thread that uses the engine
+def _enter_mode(name, value):
+    """Make the modes with `name` set to `value` current; return the modes
+    they replace, for `_leave_mode`."""
+    previous = _current_modes()
+    modes = _ModeState(previous.grad_enabled, previous.anomaly, previous.scope)
+    setattr(modes, name, value)
+    _mode_state.set(modes)
+    return previous
 
-    grad_enabled = _mode_property("grad_enabled")
-    anomaly = _mode_property("anomaly")
-    scope = _mode_property("scope")
+
+def _leave_mode(previous):
+    _mode_state.set(previous)
 
 
-_modes = _Modes()
+class _ModeSwitch(ContextDecorator):
+    """What no_grad, enable_grad, detect_anomaly and name_scope share: a
+    context manager that is also a decorator. Used as a decorator, each call
+    gets a fresh copy (`_recreate_cm`), so a decorated function that calls
+    itself restores the right modes at every level."""
+
+    def _recreate_cm(self):
+        return copy.copy(self)
+
+    def __exit__(self, *exc):
+        _leave_mode(self._previous)
+        return False
 
 
 def is_grad_enabled() -> bool:
@@ -80,20 +99,15 @@ def is_grad_enabled() -> bool:
     ...     print(is_grad_enabled())
     False
     """
-    return _modes.grad_enabled
+    return _current_modes().grad_enabled
 
 
-class _GradMode(ContextDecorator):
+class _GradMode(_ModeSwitch):
     _enabled = True
 
     def __enter__(self):
-        self._previous = _modes.grad_enabled
-        _modes.grad_enabled = self._enabled
+        self._previous = _enter_mode("grad_enabled", self._enabled)
         return self
-
-    def __exit__(self, *exc):
-        _modes.grad_enabled = self._previous
-        return False
 
 
 class no_grad(_GradMode):
@@ -125,7 +139,7 @@ class enable_grad(_GradMode):
     _enabled = True
 
 
-class detect_anomaly(ContextDecorator):
+class detect_anomaly(_ModeSwitch):
     """Context manager that stops at the first NaN or Inf.
 
     Inside it, every operation remembers where user code created it; the first
@@ -141,13 +155,8 @@ class detect_anomaly(ContextDecorator):
     """
 
     def __enter__(self):
-        self._previous = _modes.anomaly
-        _modes.anomaly = True
+        self._previous = _enter_mode("anomaly", True)
         return self
-
-    def __exit__(self, *exc):
-        _modes.anomaly = self._previous
-        return False
 
 
 class _TitledScope(str):
@@ -167,7 +176,7 @@ def _titled_scope(name, title, outer):
     return scope
 
 
-class name_scope(ContextDecorator):
+class name_scope(_ModeSwitch):
     """Tag every node created inside with a name (``nn`` uses the module path).
 
     Graph drawings group the nodes of one scope into a labelled cluster; an
@@ -188,17 +197,14 @@ class name_scope(ContextDecorator):
         self.title = title
 
     def __enter__(self):
-        self._previous = previous = _modes.scope
+        previous = _current_modes().scope
         outer = previous if type(previous) is _TitledScope else None
         if self.title is None and outer is None:
-            _modes.scope = self.name
+            scope = self.name
         else:
-            _modes.scope = _titled_scope(self.name, self.title, outer)
+            scope = _titled_scope(self.name, self.title, outer)
+        self._previous = _enter_mode("scope", scope)
         return self
-
-    def __exit__(self, *exc):
-        _modes.scope = self._previous
-        return False
 
 
 # --------------------------------------------------------------------------
@@ -303,7 +309,7 @@ class Value:
         self._version = 0  # bumped whenever `data` is assigned
         self._input_versions = None
         self._freed = False
-        self._scope = _modes.scope
+        self._scope = _current_modes().scope
         self._trace = None
         self._guard = None  # see _watch_in_place_writes
         self._epoch = _data_epoch[0]
@@ -480,7 +486,7 @@ def record(op, data, inputs, ctx=None):
     Every operation in ``ops.py`` ends with a call to this.
     """
     # This runs once per operation, so it is written for speed: one read of
-    # the thread-local modes, plain loops instead of any(...) and genexprs.
+    # the modes, plain loops instead of any(...) and genexprs.
     out = _new_value(Value)
     out._data = data
     out.grad = None
@@ -490,7 +496,7 @@ def record(op, data, inputs, ctx=None):
     out._trace = None
     out._id = _next_id()
     out._epoch = _data_epoch[0]
-    modes = _modes.state
+    modes = _current_modes()
     out._scope = modes.scope
     tracked = False
     if modes.grad_enabled:
@@ -546,7 +552,7 @@ def _constant(data):
     out._version = 0
     out._input_versions = None
     out._freed = False
-    out._scope = _modes.state.scope
+    out._scope = _current_modes().scope
     out._trace = None
     out._guard = None
     out._epoch = _data_epoch[0]
@@ -760,7 +766,7 @@ def _backpropagate(outputs, seeds, retain_graph, create_graph, on_node=None):
                 heappush(waiting, (-output._id, output))
         else:  # the same output twice: the seeds add (never in place: the caller's arrays)
             gradients[output] = total + seed
-    anomaly = _modes.anomaly
+    anomaly = _current_modes().anomaly
     epoch = _data_epoch
     free = not retain_graph
     # the stepper keeps every share it is shown, so none may be added into in place

@@ -34,6 +34,21 @@ def test_no_grad_is_restored_after_an_exception_and_works_as_a_decorator():
     assert not evaluate(Value(1.0)).requires_grad
 
 
+def test_a_decorated_function_that_calls_itself_restores_the_modes_at_every_level():
+    @no_grad()
+    def depth_under_no_grad(n):
+        return depth_under_no_grad(n - 1) if n else ac.is_grad_enabled()
+
+    @ac.name_scope("block")
+    def scoped(n):
+        return scoped(n - 1) if n else (Value(1.0) * 2).scope
+
+    assert depth_under_no_grad(3) is False
+    assert ac.is_grad_enabled()  # one shared context manager would leave it switched off here
+    assert scoped(2) == "block"
+    assert (Value(1.0) * 2).scope is None
+
+
 def test_enable_grad_inside_no_grad():
     w = Value(1.0)
     with no_grad():
