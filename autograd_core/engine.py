@@ -290,7 +290,7 @@ class Value:
     __slots__ = (
         "_data", "grad", "requires_grad", "label", "_op", "_inputs", "_ctx",
         "_id", "_version", "_input_versions", "_freed", "_scope", "_trace", "_guard", "_epoch",
-        "__weakref__",
+        "_number", "__weakref__",
     )
 
     # `ndarray + Value` must defer to Value.__radd__ instead of letting NumPy
@@ -355,7 +355,9 @@ class Value:
 
     @property
     def inputs(self):
-        """The Values this one was computed from (empty for a leaf)."""
+        """The Values this one was computed from (empty for a leaf); a
+        Python number in the expression shows as a constant Value."""
+        expand_number(self)
         return self._inputs
 
     @property
@@ -535,6 +537,38 @@ def record(op, data, inputs, ctx=None):
         out._trace = _user_frame()
         _check_finite(data, f"{op.name} produced {{bad}} in its forward output", out)
     return out
+
+
+def record_with_number(op, data, x, number):
+    """`record` for an op that keeps a Python number on the node (see
+    ``ops.WithNumber``): `x` is its one Value input, `number` the number as
+    a NumPy scalar of x's dtype."""
+    _next_id()  # the creation number of the constant this number becomes in `expand_number`
+    out = record(op, data, (x,), number)
+    out._number = number
+    return out
+
+
+def expand_number(node):
+    """Give a node that keeps a Python number (``x * 1.01``) its classic
+    form: the binary op with the number as a constant input, created just
+    before the node. The gradients are the same; graph views (``inputs``,
+    drawings, the stepper) call this so that they all show the constant."""
+    op = node._op
+    if op is None or op.expands_to is None:
+        return
+    binary, position = op.expands_to
+    constant = _constant(node._number)
+    constant._id = node._id - 1  # reserved by record_with_number
+    constant._scope = node._scope
+    constant._epoch = node._epoch
+    x = node._inputs[0]
+    node._inputs = (x, constant) if position == 1 else (constant, x)
+    versions = node._input_versions
+    if versions is not None:
+        node._input_versions = versions + (0,) if position == 1 else (0,) + versions
+    node._op = binary
+    node._ctx = None  # the binary rule reads the number from the constant
 
 
 def _constant(data):

@@ -28,7 +28,7 @@ import operator
 import numpy as np
 
 from . import engine
-from .engine import Value, _constant, as_value, record, sum_to_shape
+from .engine import Value, _constant, as_value, record, record_with_number, sum_to_shape
 from .errors import ShapeError
 
 __all__ = [
@@ -47,16 +47,19 @@ class Op:
 
     ``local_rule`` is the rule when it gives a local gradient (elementwise
     ops: the engine multiplies it by the upstream gradient), None when it
-    gives the product itself (structural ops)."""
+    gives the product itself (structural ops). ``expands_to`` is None except
+    for the ops that keep a Python number on the node (see `WithNumber`)."""
 
-    __slots__ = ("name", "rule", "formula", "local_rule")
+    __slots__ = ("name", "rule", "formula", "local_rule", "expands_to")
 
-    def __init__(self, name, rule, formula):
+    def __init__(self, name, rule, formula, register=True):
         self.name = name
         self.rule = rule
         self.formula = formula  # the derivative as a lecture writes it, for display
         self.local_rule = None
-        OPS[name] = self
+        self.expands_to = None
+        if register:
+            OPS[name] = self
 
     def __repr__(self):
         return f"<{type(self).__name__} {self.name}: {self.formula}>"
@@ -70,8 +73,8 @@ class Elementwise(Op):
 
     __slots__ = ()
 
-    def __init__(self, name, rule, formula):
-        super().__init__(name, rule, formula)
+    def __init__(self, name, rule, formula, register=True):
+        super().__init__(name, rule, formula, register)
         self.local_rule = rule
 
     def local_gradient(self, i, out, args, ctx, F):
@@ -111,18 +114,27 @@ def _binary(op, fn, a, b):
 
     A Python number is computed with as it is: NumPy then keeps the Value's
     dtype and takes its fast path for scalars, with the same result as the
-    number cast to that dtype (NEP 50), which is what the graph records.
+    number cast to that dtype (NEP 50), which is what the graph records. The
+    number stays on the node (see `WithNumber`) where the op has that form.
     """
     if isinstance(a, Value):
         if isinstance(b, Value):
             return record(op, _broadcast(op.name, fn, a, b), (a, b))
         if type(b) is float or type(b) is int:
             data = a._data
-            return record(op, fn(data, b), (a, _constant(data.dtype.type(b))))
+            number = data.dtype.type(b)
+            kept = _NUMBER_ON_RIGHT.get(op)
+            if kept is not None:
+                return record_with_number(kept, fn(data, b), a, number)
+            return record(op, fn(data, b), (a, _constant(number)))
     elif type(a) is float or type(a) is int:
         if isinstance(b, Value):
             data = b._data
-            return record(op, fn(a, data), (_constant(data.dtype.type(a)), b))
+            number = data.dtype.type(a)
+            kept = _NUMBER_ON_LEFT.get(op)
+            if kept is not None:
+                return record_with_number(kept, fn(a, data), b, number)
+            return record(op, fn(a, data), (_constant(number), b))
     a, b = _operands(a, b)
     return record(op, _broadcast(op.name, fn, a, b), (a, b))
 
@@ -249,6 +261,45 @@ def div(a, b):
     (0.25, 0.25, -0.0625)
     """
     return _binary(DIV, operator.truediv, a, b)
+
+
+# --------------------------------------------------------------------------
+# A Python number in an expression: x * 1.01, 1 - x
+#
+# The number is not made into a node of its own: the result keeps it (as
+# PyTorch keeps a scalar operand), which spares a Value per operation on the
+# paths where operations are smallest (scalar graphs, long elementwise chains).
+# Anything that looks at the graph (Value.inputs, drawings, the stepper)
+# sees the classic form, the binary op with the number as a constant input:
+# engine.expand_number() turns the node into it when it is first looked at.
+# --------------------------------------------------------------------------
+class WithNumber(Elementwise):
+    """`binary` with a Python number as its input `position` (0 or 1), kept on
+    the node; ``rule(i, out, args, k, F)`` gives the local gradient for the
+    one Value input ``args[0]``, the number being ``k``."""
+
+    __slots__ = ()
+
+    def __init__(self, binary, position, rule):
+        super().__init__(binary.name, rule, binary.formula, register=False)
+        self.expands_to = (binary, position)
+
+
+# a + k, k + a:  d/da = 1
+# a - k: d/da = 1;  k - a: d/da = -1
+# a * k, k * a:  d/da = k
+# a / k:  d/da = 1/k   (k / a is computed as reciprocal(a) * k)
+_NUMBER_ON_RIGHT = {
+    ADD: WithNumber(ADD, 1, lambda i, out, args, k, F: 1),
+    SUB: WithNumber(SUB, 1, lambda i, out, args, k, F: 1),
+    MUL: WithNumber(MUL, 1, lambda i, out, args, k, F: k),
+    DIV: WithNumber(DIV, 1, lambda i, out, args, k, F: 1 / k),
+}
+_NUMBER_ON_LEFT = {
+    ADD: WithNumber(ADD, 0, lambda i, out, args, k, F: 1),
+    SUB: WithNumber(SUB, 0, lambda i, out, args, k, F: -1),
+    MUL: WithNumber(MUL, 0, lambda i, out, args, k, F: k),
+}
 
 
 # y = -x:  dy/dx = -1

@@ -133,6 +133,7 @@ def collect_values(roots):
             continue
         seen.add(id(node))
         found.append(node)
+        engine.expand_number(node)  # a number kept on the node becomes its constant input
         stack.extend(inp for inp in node._inputs if id(inp) not in seen)
     found.sort(key=lambda v: v._id)
     return found
