@@ -524,7 +524,12 @@ def record(op, data, inputs, ctx=None):
                 out._epoch = -1  # so this node is always checked at backward
             if inp._version:
                 changed = True
-        out._input_versions = tuple([inp._version for inp in inputs]) if changed else None
+        if not changed:
+            out._input_versions = None
+        elif len(inputs) == 2:  # a parameter updated by an optimizer meets its first op, e.g. x @ W
+            out._input_versions = (inputs[0]._version, inputs[1]._version)
+        else:
+            out._input_versions = tuple([inp._version for inp in inputs])
         out._guard = True
     else:
         out.requires_grad = False
