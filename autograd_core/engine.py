@@ -263,7 +263,9 @@ def _constant_like(x, other):
 # --------------------------------------------------------------------------
 # The Value
 # --------------------------------------------------------------------------
-_next_id = itertools.count().__next__
+# Creation numbers are even: the odd number just before a node is kept for
+# the constant that a Python number it holds may become (see expand_number).
+_next_id = itertools.count(0, 2).__next__
 _new_value = object.__new__  # Value has no __new__ of its own: skip the lookup
 
 
@@ -546,9 +548,7 @@ def record(op, data, inputs, ctx=None):
 
 def record_with_number(op, data, x, number):
     """`record` for an op that keeps a Python number on the node (see
-    ``ops.WithNumber``): `x` is its one Value input, `number` the number as
-    a NumPy scalar of x's dtype."""
-    _next_id()  # the creation number of the constant this number becomes in `expand_number`
+    ``ops.WithNumber``): `x` is its one Value input, `number` the int or float."""
     out = record(op, data, (x,), number)
     out._number = number
     return out
@@ -563,8 +563,8 @@ def expand_number(node):
     if op is None or op.expands_to is None:
         return
     binary, position = op.expands_to
-    constant = _constant(node._number)
-    constant._id = node._id - 1  # reserved by record_with_number
+    constant = _constant(node._data.dtype.type(node._number))  # the number in the node's dtype, as NumPy computed with it
+    constant._id = node._id - 1  # odd: kept free for it (see _next_id)
     constant._scope = node._scope
     constant._epoch = node._epoch
     x = node._inputs[0]

@@ -122,19 +122,17 @@ def _binary(op, fn, a, b):
             return record(op, _broadcast(op.name, fn, a, b), (a, b))
         if type(b) is float or type(b) is int:
             data = a._data
-            number = data.dtype.type(b)
             kept = _NUMBER_ON_RIGHT.get(op)
             if kept is not None:
-                return record_with_number(kept, fn(data, b), a, number)
-            return record(op, fn(data, b), (a, _constant(number)))
+                return record_with_number(kept, fn(data, b), a, b)
+            return record(op, fn(data, b), (a, _constant(data.dtype.type(b))))
     elif type(a) is float or type(a) is int:
         if isinstance(b, Value):
             data = b._data
-            number = data.dtype.type(a)
             kept = _NUMBER_ON_LEFT.get(op)
             if kept is not None:
-                return record_with_number(kept, fn(a, data), b, number)
-            return record(op, fn(a, data), (_constant(number), b))
+                return record_with_number(kept, fn(a, data), b, a)
+            return record(op, fn(a, data), (_constant(data.dtype.type(a)), b))
     a, b = _operands(a, b)
     return record(op, _broadcast(op.name, fn, a, b), (a, b))
 
@@ -276,7 +274,9 @@ def div(a, b):
 class WithNumber(Elementwise):
     """`binary` with a Python number as its input `position` (0 or 1), kept on
     the node; ``rule(i, out, args, k, F)`` gives the local gradient for the
-    one Value input ``args[0]``, the number being ``k``."""
+    one Value input ``args[0]``, the number being ``k``, an int or float:
+    NumPy computes with it in the other operand's dtype (NEP 50), as it did
+    in the forward pass."""
 
     __slots__ = ()
 
@@ -293,7 +293,8 @@ _NUMBER_ON_RIGHT = {
     ADD: WithNumber(ADD, 1, lambda i, out, args, k, F: 1),
     SUB: WithNumber(SUB, 1, lambda i, out, args, k, F: 1),
     MUL: WithNumber(MUL, 1, lambda i, out, args, k, F: k),
-    DIV: WithNumber(DIV, 1, lambda i, out, args, k, F: 1 / k),
+    # 1/k in a's dtype: NumPy's division (inf for k = 0, where Python's would raise)
+    DIV: WithNumber(DIV, 1, lambda i, out, args, k, F: 1 / args[0].dtype.type(k)),
 }
 _NUMBER_ON_LEFT = {
     ADD: WithNumber(ADD, 0, lambda i, out, args, k, F: 1),

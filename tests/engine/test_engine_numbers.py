@@ -63,6 +63,16 @@ def test_the_graph_shows_the_number_as_a_constant_input_created_just_before():
     assert x._id < constant._id < y._id
     z = 1 - x
     assert z.inputs[0].data == 1.0 and z.inputs[1] is x
+    w = Value(np.ones(2, dtype=np.float32)) * 0.1
+    assert w.inputs[1].dtype == np.float32 and w.inputs[1].data == np.float32(0.1)
+
+
+def test_division_by_a_zero_number_gives_inf_as_numpy_does():
+    x = Value(np.array([1.0, 2.0]))
+    with np.errstate(divide="ignore"):
+        y = x / 0.0
+        y.sum().backward()
+    assert np.isinf(y.data).all() and np.isinf(x.grad).all()
 
 
 def test_a_drawing_after_backward_shows_the_number():
