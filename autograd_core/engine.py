@@ -291,7 +291,7 @@ class Value:
 
     __slots__ = (
         "_data", "grad", "requires_grad", "label", "_op", "_inputs", "_ctx",
-        "_id", "_version", "_input_versions", "_freed", "_scope", "_trace", "_guard", "_epoch",
+        "_id", "_version", "_input_versions", "_scope", "_trace", "_guard", "_epoch",
         "_number", "__weakref__",
     )
 
@@ -310,9 +310,7 @@ class Value:
         self._id = _next_id()  # creation order = a topological order of the graph
         self._version = 0  # bumped whenever `data` is assigned
         self._input_versions = None
-        self._freed = False
         self._scope = _current_modes().scope
-        self._trace = None
         self._guard = None  # see _watch_in_place_writes
         self._epoch = _data_epoch[0]
 
@@ -496,8 +494,6 @@ def record(op, data, inputs, ctx=None):
     out.grad = None
     out.label = None
     out._version = 0
-    out._freed = False
-    out._trace = None
     out._id = _next_id()
     out._epoch = _data_epoch[0]
     modes = _current_modes()
@@ -541,21 +537,14 @@ def record(op, data, inputs, ctx=None):
         out._input_versions = None
         out._guard = None
     if modes.anomaly:
-        out._trace = _user_frame()
+        out._trace = _user_frame()  # the slot is set only here: read it with getattr(node, "_trace", None)
         _check_finite(data, f"{op.name} produced {{bad}} in its forward output", out)
     return out
 
 
-def record_with_number(op, data, x, number):
-    """`record` for an op that keeps a Python number on the node (see
-    ``ops.WithNumber``): `x` is its one Value input, `number` the int or float."""
-    out = record(op, data, (x,), number)
-    out._number = number
-    return out
-
-
 def expand_number(node):
-    """Give a node that keeps a Python number (``x * 1.01``) its classic
+    """Give a node that keeps a Python number (``x * 1.01``, recorded by
+    ``ops._binary`` with the number as its context and in ``_number``) its classic
     form: the binary op with the number as a constant input, created just
     before the node. The gradients are the same; graph views (``inputs``,
     drawings, the stepper) call this so that they all show the constant."""
@@ -590,9 +579,7 @@ def _constant(data):
     out._id = _next_id()
     out._version = 0
     out._input_versions = None
-    out._freed = False
     out._scope = _current_modes().scope
-    out._trace = None
     out._guard = None
     out._epoch = _data_epoch[0]
     return out
@@ -616,6 +603,7 @@ def _constant(data):
 # since the last bump (`node._epoch` equal to it) has nothing to check, which
 # spares the backward pass a loop over the inputs of every node.
 _data_epoch = [0]
+_FREED = None  # the `_epoch` of a node whose backward freed it: never equal to the counter
 
 
 def _watch_in_place_writes(value):
@@ -668,7 +656,7 @@ def _check_finite(array, message, node):
     array = np.asarray(array)
     if array.dtype.kind == "f" and not np.isfinite(array).all():
         bad = "NaN" if np.isnan(array).any() else "Inf"
-        where = node._trace or "an unknown place (it was created outside detect_anomaly(); create it inside to see where)"
+        where = getattr(node, "_trace", None) or "an unknown place (it was created outside detect_anomaly(); create it inside to see where)"
         raise AnomalyError(message.format(bad=bad) + f" (the operation was created at {where})")
 
 
@@ -709,7 +697,7 @@ def topological_order(roots):
 
 
 def _check_not_freed_or_modified(node):
-    if node._freed:
+    if node._epoch is _FREED:
         raise GraphFreedError(
             f"backward through the graph a second time: the '{node._op.name}' node was freed by an "
             f"earlier backward(). Pass retain_graph=True to the first backward() (or grad()) to keep it"
@@ -823,8 +811,8 @@ def _backpropagate(outputs, seeds, retain_graph, create_graph, on_node=None):
         while waiting:
             node = heappop(waiting)[1]
             upstream = gradients[node]
-            if node._epoch != epoch[0] or node._freed:
-                _check_not_freed_or_modified(node)  # raises if saved data changed since
+            if node._epoch != epoch[0]:  # freed, or data changed somewhere since it was recorded
+                _check_not_freed_or_modified(node)  # raises if it was this node's saved data
             op = node._op
             inputs = node._inputs
             ctx = node._ctx
@@ -892,7 +880,7 @@ def _backpropagate(outputs, seeds, retain_graph, create_graph, on_node=None):
             if on_node is not None:
                 on_node(node, upstream, contributions)
             if free:
-                node._freed = True
+                node._epoch = _FREED
                 node._ctx = None
                 node._guard = None
     finally:

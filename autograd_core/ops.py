@@ -28,7 +28,7 @@ import operator
 import numpy as np
 
 from . import engine
-from .engine import Value, _constant, as_value, record, record_with_number, sum_to_shape
+from .engine import Value, _constant, as_value, record, sum_to_shape
 from .errors import ShapeError
 
 __all__ = [
@@ -124,14 +124,18 @@ def _binary(op, fn, a, b):
             data = a._data
             kept = _NUMBER_ON_RIGHT.get(op)
             if kept is not None:
-                return record_with_number(kept, fn(data, b), a, b)
+                out = record(kept, fn(data, b), (a,), b)
+                out._number = b  # for engine.expand_number: ctx is let go at backward
+                return out
             return record(op, fn(data, b), (a, _constant(data.dtype.type(b))))
     elif type(a) is float or type(a) is int:
         if isinstance(b, Value):
             data = b._data
             kept = _NUMBER_ON_LEFT.get(op)
             if kept is not None:
-                return record_with_number(kept, fn(a, data), b, a)
+                out = record(kept, fn(a, data), (b,), a)
+                out._number = a
+                return out
             return record(op, fn(a, data), (_constant(data.dtype.type(a)), b))
     a, b = _operands(a, b)
     return record(op, _broadcast(op.name, fn, a, b), (a, b))
