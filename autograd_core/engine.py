@@ -757,11 +757,11 @@ def _backpropagate(outputs, seeds, retain_graph, create_graph, on_node=None):
 
     Each input's share is added into its running gradient. The first share
     is stored as it is, and a node made by an operation then joins the
-    `waiting` heap, to be visited in its turn. The share is *owned* (added
-    into in place later, and handed to a leaf's ``.grad`` without a copy)
-    when a rule has just made it: a new array, not the upstream gradient
-    passed through and not a view of another array. Otherwise the second
-    share makes a new array, and later ones add in place.
+    `waiting` heap, to be visited in its turn. A leaf's first share is
+    *owned* (handed to its ``.grad`` without a copy, and added into in place
+    by later shares) when a rule has just made it: a new array, not the
+    upstream gradient passed through and not a view of another array. The
+    second share of any node makes a new array, and later ones add into it.
 
     `on_node`, when given, is called as ``on_node(node, upstream,
     contributions)`` after each node is processed (the stepper's hook).
@@ -816,12 +816,12 @@ def _backpropagate(outputs, seeds, retain_graph, create_graph, on_node=None):
             op = node._op
             inputs = node._inputs
             ctx = node._ctx
+            n_inputs = len(inputs)
             if create_graph:
                 out, args = node, inputs
             else:
                 out = node._data
                 # (spelled out for one and two inputs: a quarter of the cost of tuple(map(...)))
-                n_inputs = len(inputs)
                 if n_inputs == 1:
                     args = (inputs[0]._data,)
                 elif n_inputs == 2:
@@ -845,9 +845,10 @@ def _backpropagate(outputs, seeds, retain_graph, create_graph, on_node=None):
                         share = upstream if local == 1 else -upstream
                     else:
                         share = upstream * local
-                    shape = args[i].shape
-                    if share.shape != shape:
-                        share = sum_to_shape(share, shape)
+                    if n_inputs > 1:  # one input has the output's shape: nothing was broadcast
+                        shape = args[i].shape
+                        if share.shape != shape:
+                            share = sum_to_shape(share, shape)
                 else:
                     share = op.rule(i, upstream, out, args, ctx, math)  # a vector-Jacobian product
                     if share is None:
@@ -868,8 +869,8 @@ def _backpropagate(outputs, seeds, retain_graph, create_graph, on_node=None):
                     gradients[inp] = share
                     if inp._op is not None:
                         heappush(waiting, (-inp._id, inp))
-                    if share is not upstream and type(share) is _ndarray and share.base is None and may_own:
-                        owned.add(inp)  # a new array made by the rule: later shares may add into it
+                    elif may_own and share is not upstream and type(share) is _ndarray and share.base is None:
+                        owned.add(inp)  # a leaf's gradient that a rule just made: its .grad without a copy
                 elif type(total) is _ndarray and inp in owned:
                     total += share
                 else:
@@ -895,7 +896,7 @@ def _store_gradients(gradients, owned, create_graph):
     every other node gets this pass's gradient."""
     for node, gradient in gradients.items():
         if node._op is not None:
-            node.grad = gradient._data if isinstance(gradient, Value) else gradient
+            node.grad = gradient._data if create_graph and isinstance(gradient, Value) else gradient
             continue
         if not create_graph and isinstance(gradient, np.ndarray) and not (node in owned and gradient.flags.writeable):
             gradient = gradient.copy()  # a leaf's .grad is its own, writable array
