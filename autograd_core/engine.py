@@ -845,7 +845,9 @@ def _backpropagate(outputs, seeds, retain_graph, create_graph, on_node=None):
                         share = upstream if local == 1 else -upstream
                     else:
                         share = upstream * local
-                    if n_inputs > 1:  # one input has the output's shape: nothing was broadcast
+                    # broadcasting needs two inputs and an array share (a NumPy scalar
+                    # has shape (), and so has every input that broadcasts to it)
+                    if n_inputs > 1 and (type(share) is _ndarray or create_graph):
                         shape = args[i].shape
                         if share.shape != shape:
                             share = sum_to_shape(share, shape)
