@@ -43,8 +43,8 @@ __all__ = [
 # --------------------------------------------------------------------------
 # Modes. They live in a context variable, so `no_grad()` in one thread (or
 # asyncio task) does not switch off recording in another; each thread starts
-# with the defaults. The modes object is never changed in place: entering a
-# mode sets a copy, leaving it sets the previous object back.
+# with the defaults. The modes object is never changed in place: entering or
+# leaving a mode sets a copy with that one mode changed.
 # --------------------------------------------------------------------------
 class _ModeState:
     """The modes of one context, as plain attributes: `record` reads them on
@@ -63,17 +63,15 @@ _current_modes = _mode_state.get
 
 
 def _enter_mode(name, value):
-    """Make the modes with `name` set to `value` current; return the modes
-    they replace, for `_leave_mode`."""
-    previous = _current_modes()
-    modes = _ModeState(previous.grad_enabled, previous.anomaly, previous.scope)
+    """Make current a copy of the modes with `name` set to `value`; return
+    the value it replaces, for the exit to set back (only that one mode: a
+    generator may leave its `no_grad()` inside another mode's block)."""
+    current = _current_modes()
+    previous = getattr(current, name)
+    modes = _ModeState(current.grad_enabled, current.anomaly, current.scope)
     setattr(modes, name, value)
     _mode_state.set(modes)
     return previous
-
-
-def _leave_mode(previous):
-    _mode_state.set(previous)
 
 
 class _ModeSwitch(ContextDecorator):
@@ -82,11 +80,13 @@ class _ModeSwitch(ContextDecorator):
     gets a fresh copy (`_recreate_cm`), so a decorated function that calls
     itself restores the right modes at every level."""
 
+    _mode = None  # the name of the mode this switch sets
+
     def _recreate_cm(self):
         return copy.copy(self)
 
     def __exit__(self, *exc):
-        _leave_mode(self._previous)
+        _enter_mode(self._mode, self._previous)
         return False
 
 
@@ -103,6 +103,7 @@ def is_grad_enabled() -> bool:
 
 
 class _GradMode(_ModeSwitch):
+    _mode = "grad_enabled"
     _enabled = True
 
     def __enter__(self):
@@ -154,6 +155,8 @@ class detect_anomaly(_ModeSwitch):
     AnomalyError: log produced NaN in its forward output ...
     """
 
+    _mode = "anomaly"
+
     def __enter__(self):
         self._previous = _enter_mode("anomaly", True)
         return self
@@ -195,6 +198,8 @@ class name_scope(_ModeSwitch):
             raise TypeError(f"name_scope: title must be a string, a function returning one, or None; got {type(title).__name__}")
         self.name = name
         self.title = title
+
+    _mode = "scope"
 
     def __enter__(self):
         previous = _current_modes().scope
@@ -829,12 +834,14 @@ def _backpropagate(outputs, seeds, retain_graph, create_graph, on_node=None):
                 else:
                     args = tuple(map(_data_of, inputs))
             local_rule = op.local_rule
+            # broadcasting needs two inputs (or an op that may broadcast its one
+            # input) and an array share: a NumPy scalar has shape (), and so has
+            # every input that broadcasts to it
+            check_shape = n_inputs > 1 or not op.keeps_shape
             contributions = [] if on_node is not None else None
             i = -1
             for inp in inputs:
                 i += 1
-                if free:
-                    inp._guard = None  # nothing saved any more: .data is handed out without copies
                 if not inp.requires_grad:
                     continue  # constants cost nothing
                 if local_rule is not None:
@@ -845,9 +852,7 @@ def _backpropagate(outputs, seeds, retain_graph, create_graph, on_node=None):
                         share = upstream if local == 1 else -upstream
                     else:
                         share = upstream * local
-                    # broadcasting needs two inputs and an array share (a NumPy scalar
-                    # has shape (), and so has every input that broadcasts to it)
-                    if n_inputs > 1 and (type(share) is _ndarray or create_graph):
+                    if check_shape and (type(share) is _ndarray or create_graph):
                         shape = args[i].shape
                         if share.shape != shape:
                             share = sum_to_shape(share, shape)
@@ -885,7 +890,9 @@ def _backpropagate(outputs, seeds, retain_graph, create_graph, on_node=None):
             if free:
                 node._epoch = _FREED
                 node._ctx = None
-                node._guard = None
+                node._guard = None  # nothing saved any more: .data is handed out without copies
+                for inp in inputs:
+                    inp._guard = None
     finally:
         quiet.__exit__(None, None, None)
         if mode is not None:
@@ -967,6 +974,8 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     seeds = []
     for out, g in zip(outputs, grad_outputs):
         if create_graph and isinstance(g, Value):
+            if g.shape != out.shape:
+                raise ShapeError(f"grad(): grad_outputs has shape {g.shape}, but the output has shape {out.shape}")
             seeds.append(g)
         else:
             seed = _seed_gradient(out, g, "grad()")

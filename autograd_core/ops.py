@@ -48,9 +48,12 @@ class Op:
     ``local_rule`` is the rule when it gives a local gradient (elementwise
     ops: the engine multiplies it by the upstream gradient), None when it
     gives the product itself (structural ops). ``expands_to`` is None except
-    for the ops that keep a Python number on the node (see `WithNumber`)."""
+    for the ops that keep a Python number on the node (see `WithNumber`).
+    ``keeps_shape`` is True for an elementwise op whose one-input nodes have
+    their input's shape (tanh, exp, x * k...): the engine then has nothing to
+    sum back; an op defined outside this module is always checked."""
 
-    __slots__ = ("name", "rule", "formula", "local_rule", "expands_to")
+    __slots__ = ("name", "rule", "formula", "local_rule", "expands_to", "keeps_shape")
 
     def __init__(self, name, rule, formula, register=True):
         self.name = name
@@ -58,6 +61,7 @@ class Op:
         self.formula = formula  # the derivative as a lecture writes it, for display
         self.local_rule = None
         self.expands_to = None
+        self.keeps_shape = False
         if register:
             OPS[name] = self
 
@@ -295,6 +299,7 @@ class WithNumber(Elementwise):
     def __init__(self, binary, position, rule):
         super().__init__(binary.name, rule, binary.formula, register=False)
         self.expands_to = (binary, position)
+        self.keeps_shape = True  # a number broadcasts to the Value's shape
 
 
 # a + k, k + a:  d/da = 1
@@ -1150,6 +1155,12 @@ def _binary_cross_entropy_local(i, out, args, ctx, F):
 BINARY_CROSS_ENTROPY = Elementwise(
     "binary_cross_entropy", _binary_cross_entropy_local, "d BCE(p, y)/dp = (p - y) / (p (1 - p))"
 )
+
+# one-input elementwise ops whose result has the input's shape (clip is not
+# among them: array bounds can broadcast the result beyond its input)
+for _op in (NEG, RECIPROCAL, POW_CONST, EXP, LOG, LOG1P, SQRT, ABS, TANH, SIGMOID, RELU, SOFTPLUS, ERF):
+    _op.keeps_shape = True
+del _op
 
 
 def binary_cross_entropy(probs, targets):

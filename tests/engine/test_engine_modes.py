@@ -130,3 +130,19 @@ def test_reflected_operators_with_numpy_arrays_give_values():
 def test_a_value_cannot_be_used_as_data():
     with pytest.raises(TypeError, match="detach"):
         Value(Value(1.0))
+
+
+def test_a_generator_leaving_no_grad_inside_another_mode_restores_only_its_own_mode():
+    def batches():
+        with no_grad():
+            yield 1
+            yield 2
+
+    g = batches()
+    next(g)  # no_grad entered here
+    with ac.name_scope("block"):
+        for _ in g:  # ... and left here, inside the name scope
+            pass
+        assert ac.is_grad_enabled()
+        assert (Value(1.0) * Value(2.0)).scope == "block"
+    assert ac.is_grad_enabled() and (Value(1.0) * 2).scope is None

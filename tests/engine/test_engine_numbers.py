@@ -122,3 +122,22 @@ def test_a_node_is_given_its_classic_form_once():
     first = y.inputs
     engine.expand_number(y)
     assert y.inputs is first
+
+
+def test_an_elementwise_op_from_outside_that_broadcasts_its_one_input_is_summed_back():
+    from autograd_core.engine import record
+    from autograd_core.ops import Elementwise
+
+    scale_by = Elementwise("scale_by_rows", lambda i, out, args, ctx, F: ctx, "d(x c)/dx = c", register=False)
+    rows = np.arange(6.0).reshape(2, 3)
+    x = Value(np.ones(3))
+    record(scale_by, x.data * rows, (x,), rows).sum().backward()
+    np.testing.assert_array_equal(x.grad, [3.0, 5.0, 7.0])
+
+
+def test_a_value_seed_of_the_wrong_shape_is_refused():
+    from autograd_core.errors import ShapeError
+
+    x = Value(np.ones(3))
+    with pytest.raises(ShapeError, match="grad_outputs has shape"):
+        ac.grad(x * 2.0, x, grad_outputs=Value(np.ones((2, 3))), create_graph=True)

@@ -223,3 +223,18 @@ def test_a_write_through_an_array_taken_between_two_forward_passes_is_seen_by_bo
     array[0] = 5.0  # written after both forward passes
     with pytest.raises(SavedDataModifiedError, match="'x'"):
         (second if which == "later graph" else first).backward()
+
+
+def test_a_backward_stopped_by_an_error_keeps_watching_its_inputs():
+    import autograd_core as ac
+    from autograd_core import Value
+    from autograd_core.errors import AnomalyError, SavedDataModifiedError
+
+    x = Value(np.array([0.0, 1.0]))
+    with ac.detect_anomaly():
+        y = x ** 0.5
+        with pytest.raises(AnomalyError):
+            y.backward(np.ones(2))  # d sqrt(x)/dx is inf at 0: stops before the node is freed
+    x.data[0] = 4.0  # a write into the array that y's rule still needs
+    with pytest.raises(SavedDataModifiedError):
+        y.backward(np.ones(2))
