@@ -834,10 +834,11 @@ def _backpropagate(outputs, seeds, retain_graph, create_graph, on_node=None):
                 else:
                     args = tuple(map(_data_of, inputs))
             local_rule = op.local_rule
-            # broadcasting needs two inputs (or an op that may broadcast its one
-            # input) and an array share: a NumPy scalar has shape (), and so has
-            # every input that broadcasts to it
-            check_shape = n_inputs > 1 or not op.keeps_shape
+            # A one-input op that mirrors its input (tanh, x * 2...) gives shares
+            # in the input's shape and dtype: nothing to sum back or cast. Else
+            # broadcasting needs an array share: a NumPy scalar has shape (), and
+            # so has every input that broadcasts to it.
+            checked = n_inputs > 1 or not op.mirrors_input or create_graph
             contributions = [] if on_node is not None else None
             i = -1
             for inp in inputs:
@@ -852,7 +853,7 @@ def _backpropagate(outputs, seeds, retain_graph, create_graph, on_node=None):
                         share = upstream if local == 1 else -upstream
                     else:
                         share = upstream * local
-                    if check_shape and (type(share) is _ndarray or create_graph):
+                    if checked and (type(share) is _ndarray or create_graph):
                         shape = args[i].shape
                         if share.shape != shape:
                             share = sum_to_shape(share, shape)
@@ -866,7 +867,7 @@ def _backpropagate(outputs, seeds, retain_graph, create_graph, on_node=None):
                 # data's own type has its dtype (and reading .dtype off a scalar is
                 # slow); arrays and Values (create_graph) are checked
                 data = inp._data
-                if type(data) is _ndarray or type(share) is not type(data):
+                if checked and (type(data) is _ndarray or type(share) is not type(data)):
                     dtype = data.dtype
                     share_dtype = share.dtype  # a Value (create_graph=True) has .dtype and .astype too
                     if share_dtype is not dtype and share_dtype != dtype:

@@ -49,11 +49,12 @@ class Op:
     ops: the engine multiplies it by the upstream gradient), None when it
     gives the product itself (structural ops). ``expands_to`` is None except
     for the ops that keep a Python number on the node (see `WithNumber`).
-    ``keeps_shape`` is True for an elementwise op whose one-input nodes have
-    their input's shape (tanh, exp, x * k...): the engine then has nothing to
-    sum back; an op defined outside this module is always checked."""
+    ``mirrors_input`` is True for an elementwise op whose one-input nodes
+    have their input's shape and dtype, and local gradients that keep them
+    (tanh, exp, x * k...): the engine then has nothing to sum back or cast;
+    an op defined outside this module is always checked."""
 
-    __slots__ = ("name", "rule", "formula", "local_rule", "expands_to", "keeps_shape")
+    __slots__ = ("name", "rule", "formula", "local_rule", "expands_to", "mirrors_input")
 
     def __init__(self, name, rule, formula, register=True):
         self.name = name
@@ -61,7 +62,7 @@ class Op:
         self.formula = formula  # the derivative as a lecture writes it, for display
         self.local_rule = None
         self.expands_to = None
-        self.keeps_shape = False
+        self.mirrors_input = False
         if register:
             OPS[name] = self
 
@@ -299,7 +300,7 @@ class WithNumber(Elementwise):
     def __init__(self, binary, position, rule):
         super().__init__(binary.name, rule, binary.formula, register=False)
         self.expands_to = (binary, position)
-        self.keeps_shape = True  # a number broadcasts to the Value's shape
+        self.mirrors_input = True  # a number takes the Value's shape and dtype
 
 
 # a + k, k + a:  d/da = 1
@@ -1159,7 +1160,7 @@ BINARY_CROSS_ENTROPY = Elementwise(
 # one-input elementwise ops whose result has the input's shape (clip is not
 # among them: array bounds can broadcast the result beyond its input)
 for _op in (NEG, RECIPROCAL, POW_CONST, EXP, LOG, LOG1P, SQRT, ABS, TANH, SIGMOID, RELU, SOFTPLUS, ERF):
-    _op.keeps_shape = True
+    _op.mirrors_input = True
 del _op
 
 

@@ -141,3 +141,30 @@ def test_a_value_seed_of_the_wrong_shape_is_refused():
     x = Value(np.ones(3))
     with pytest.raises(ShapeError, match="grad_outputs has shape"):
         ac.grad(x * 2.0, x, grad_outputs=Value(np.ones((2, 3))), create_graph=True)
+
+
+MIRRORING = {  # every op the engine trusts to keep its one input's shape and dtype
+    "neg": lambda x: -x, "reciprocal": ac.reciprocal, "pow": lambda x: x ** 2.5, "exp": ac.exp,
+    "log": ac.log, "log1p": ac.log1p, "sqrt": ac.sqrt, "abs": ac.abs, "tanh": ac.tanh,
+    "sigmoid": ac.sigmoid, "relu": ac.relu, "softplus": ac.softplus, "erf": ac.erf,
+    "x + k": lambda x: x + 1.5, "k - x": lambda x: 1.5 - x, "x * k": lambda x: x * 3, "x / k": lambda x: x / 7.0,
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("name", MIRRORING)
+def test_the_ops_that_skip_the_checks_give_gradients_in_their_inputs_shape_and_dtype(name, dtype):
+    x = Value(np.array([[0.5, 1.5, 2.0]], dtype=dtype))
+    y = MIRRORING[name](x)
+    assert y._op.mirrors_input, f"{name} is not marked: the test list is stale"
+    local = y._op.local_rule(0, y.data, (x.data,), y._ctx, engine.ARRAY_MATH)
+    share = np.ones_like(y.data) * local
+    assert share.dtype == dtype and share.shape == x.shape
+    y.backward(np.ones_like(y.data))
+    assert x.grad.dtype == dtype and x.grad.shape == x.shape
+
+
+def test_every_op_marked_as_mirroring_is_tested():
+    marked = {op.name for op in ac.ops.OPS.values() if op.mirrors_input}
+    tested = {MIRRORING[name](Value(np.ones(2)))._op.name for name in MIRRORING}
+    assert marked <= tested
