@@ -745,10 +745,10 @@ def sum_to_shape(g, shape):
     if shape == ():
         return g.sum()
     lead = len(g_shape) - len(shape)
-    axes = tuple(range(lead)) + tuple(
-        lead + k for k, n in enumerate(shape) if n == 1 and g_shape[lead + k] != 1
-    )
-    return g.sum(axis=axes, keepdims=True).reshape(shape)
+    stretched = tuple(lead + k for k, n in enumerate(shape) if n == 1 and g_shape[lead + k] != 1)
+    if not stretched:  # only prepended axes (a bias added to a batch): the sum has the shape already,
+        return g.sum(axis=tuple(range(lead)))  # and is a new array (no reshaped view), which a leaf's .grad can take as it is
+    return g.sum(axis=tuple(range(lead)) + stretched, keepdims=True).reshape(shape)
 
 
 _data_of = attrgetter("_data")
