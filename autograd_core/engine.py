@@ -58,7 +58,7 @@ class _ModeState:
         self.scope = scope  # the name of the innermost `name_scope`, e.g. an nn module's path
 
 
-_mode_state = contextvars.ContextVar("autograd_core_modes", default=_ModeState())
+_mode_state = contextvars.ContextVar("autograd_core_modes", default=_ModeState())  # noqa: B039 (never changed in place: see _enter_mode)
 _current_modes = _mode_state.get
 
 
