@@ -58,11 +58,11 @@ class _ModeState:
         self.scope = scope  # the name of the innermost `name_scope`, e.g. an nn module's path
 
 
-_mode_state = contextvars.ContextVar("autograd_core_modes", default=_ModeState())  # noqa: B039 (never changed in place: see _enter_mode)
+_mode_state = contextvars.ContextVar("autograd_core_modes", default=_ModeState())  # noqa: B039 (never changed in place: see _set_mode)
 _current_modes = _mode_state.get
 
 
-def _enter_mode(name, value):
+def _set_mode(name, value):
     """Make current a copy of the modes with `name` set to `value`; return
     the value it replaces, for the exit to set back (only that one mode: a
     generator may leave its `no_grad()` inside another mode's block)."""
@@ -82,11 +82,19 @@ class _ModeSwitch(ContextDecorator):
 
     _mode = None  # the name of the mode this switch sets
 
+    def _value(self):
+        """The value the mode takes inside the block."""
+        raise NotImplementedError
+
     def _recreate_cm(self):
         return copy.copy(self)
 
+    def __enter__(self):
+        self._previous = _set_mode(self._mode, self._value())
+        return self
+
     def __exit__(self, *exc):
-        _enter_mode(self._mode, self._previous)
+        _set_mode(self._mode, self._previous)
         return False
 
 
@@ -106,9 +114,8 @@ class _GradMode(_ModeSwitch):
     _mode = "grad_enabled"
     _enabled = True
 
-    def __enter__(self):
-        self._previous = _enter_mode("grad_enabled", self._enabled)
-        return self
+    def _value(self):
+        return self._enabled
 
 
 class no_grad(_GradMode):
@@ -157,9 +164,8 @@ class detect_anomaly(_ModeSwitch):
 
     _mode = "anomaly"
 
-    def __enter__(self):
-        self._previous = _enter_mode("anomaly", True)
-        return self
+    def _value(self):
+        return True
 
 
 class _TitledScope(str):
@@ -201,15 +207,13 @@ class name_scope(_ModeSwitch):
 
     _mode = "scope"
 
-    def __enter__(self):
-        previous = _current_modes().scope
-        outer = previous if type(previous) is _TitledScope else None
+    def _value(self):
+        # a title, or an enclosing titled scope, makes the scope a _TitledScope
+        outer = _current_modes().scope
+        outer = outer if type(outer) is _TitledScope else None
         if self.title is None and outer is None:
-            scope = self.name
-        else:
-            scope = _titled_scope(self.name, self.title, outer)
-        self._previous = _enter_mode("scope", scope)
-        return self
+            return self.name
+        return _titled_scope(self.name, self.title, outer)
 
 
 # --------------------------------------------------------------------------
