@@ -556,7 +556,15 @@ def expand_number(node):
     ``ops._binary`` with the number as its context and in ``_number``) its classic
     form: the binary op with the number as a constant input, created just
     before the node. The gradients are the same; graph views (``inputs``,
-    drawings, the stepper) call this so that they all show the constant."""
+    drawings, the stepper) call this so that they all show the constant.
+
+    >>> x = Value(2.0); y = x * 3
+    >>> y._number, len(y._inputs)                      # the 3 is kept on the node: one input
+    (3, 1)
+    >>> expand_number(y)
+    >>> [float(v.data) for v in y._inputs]             # now x * constant(3.0)
+    [2.0, 3.0]
+    """
     op = node._op
     if op is None or op.expands_to is None:
         return
@@ -742,6 +750,12 @@ def sum_to_shape(g, shape):
 
     NumPy broadcasting prepends axes and stretches axes of length 1; the
     gradient of a stretched input is the sum over the stretched copies.
+
+    >>> g = np.ones((4, 2, 3))                        # the gradient of b + x, x of shape (4, 2, 3)
+    >>> sum_to_shape(g, (3,)).tolist()                # b of shape (3,): prepended axes summed
+    [8.0, 8.0, 8.0]
+    >>> sum_to_shape(g, (2, 1)).tolist()              # b of shape (2, 1): the stretched axis too
+    [[12.0], [12.0]]
     """
     g_shape = g.shape
     if g_shape == shape:
