@@ -199,6 +199,11 @@ def _one_axis(axis, ndim, name):
     return axis % ndim if ndim else 0
 
 
+def _count(shape, axes):
+    """How many elements a reduction over `axes` takes in (Python ints: no NumPy call)."""
+    return math.prod([shape[k] for k in axes])
+
+
 def _kept_shape(shape, axes):
     """The shape of a reduction's result with keepdims=True."""
     return tuple(1 if k in axes else n for k, n in enumerate(shape))
@@ -261,7 +266,9 @@ def mul(a, b):
 # c = a / b:  dc/da = 1/b,  dc/db = -a/b**2 = -c/b
 def _div_local(i, out, args, ctx, F):
     a, b = args
-    return 1 / b if i == 0 else -(out / b)
+    # c / -b, not -(c / b): the sign goes on b, often small (a divisor broadcast
+    # over a batch), instead of a second pass over c
+    return 1 / b if i == 0 else out / -b
 
 
 DIV = Elementwise("div", _div_local, "d(a/b)/da = 1/b, d(a/b)/db = -a/b^2")
@@ -864,7 +871,8 @@ def _mean_rule(i, g, out, args, ctx, F):
     # d mean(x)/dx_i = 1/n
     axes, keepdims, count = ctx
     shape = args[0].shape
-    return F.broadcast_to(_expand_reduced(g, shape, axes, keepdims), shape) / count
+    # divided before it is broadcast: one pass over the reduced gradient, not the input's shape
+    return F.broadcast_to(_expand_reduced(g, shape, axes, keepdims) / count, shape)
 
 
 MEAN = Structural("mean", _mean_rule, "d mean(x)/dx_i = 1/n")
@@ -879,7 +887,7 @@ def mean(x, axis=None, keepdims=False):
     """
     x = as_value(x)
     axes = _axes(axis, x.ndim, "mean")
-    count = int(np.prod([x.shape[k] for k in axes]))
+    count = _count(x.shape, axes)
     if count == 0:
         raise ShapeError(f"mean: cannot average over an empty axis of shape {x.shape}")
     data = x._data.mean(axis=axes, keepdims=keepdims)
@@ -933,7 +941,7 @@ def _var_rule(i, g, out, args, ctx, F):
     axes, keepdims, ddof, count = ctx
     x = args[0]
     centred = x - x.mean(axis=axes, keepdims=True)
-    return centred * (2 / (count - ddof)) * _expand_reduced(g, x.shape, axes, keepdims)
+    return centred * (_expand_reduced(g, x.shape, axes, keepdims) * (2 / (count - ddof)))  # the reduced g scaled first
 
 
 VAR = Structural("var", _var_rule, "d var(x)/dx_i = 2 (x_i - mean) / (n - ddof)")
@@ -950,7 +958,7 @@ def var(x, axis=None, ddof=0, keepdims=False):
     """
     x = as_value(x)
     axes = _axes(axis, x.ndim, "var")
-    count = int(np.prod([x.shape[k] for k in axes]))
+    count = _count(x.shape, axes)
     if count - ddof <= 0:
         raise ShapeError(f"var: {count} elements over axis {axis} of shape {x.shape} are too few for ddof={ddof}")
     data = x._data.var(axis=axes, ddof=ddof, keepdims=keepdims)
@@ -990,7 +998,7 @@ def standardize(x, axis=0, eps=1e-5, return_stats=False):
     """
     x = as_value(x)
     axes = _axes(axis, x.ndim, "standardize")
-    if int(np.prod([x.shape[k] for k in axes])) == 0:
+    if _count(x.shape, axes) == 0:
         raise ShapeError(f"standardize: cannot normalise over an empty axis of shape {x.shape}")
     mean = x._data.mean(axis=axes, keepdims=True)
     centred = x._data - mean

@@ -347,7 +347,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         if stat is not None and np.shape(stat) != (channels,):
             raise ShapeError(f"batch_norm: {name} has shape {np.shape(stat)} but the input has {channels} channels")
     if training:
-        count = int(np.prod([x.shape[k] for k in axes]))
+        count = math.prod([x.shape[k] for k in axes])
         if count <= 1:
             raise ValueError(
                 f"batch_norm: expected more than 1 value per channel when training, got input of shape "
