@@ -29,10 +29,9 @@ def _mlp_step(sizes, batch, dtype, with_bn):
     params = [p for layer in layers for p in layer]
     if with_bn:
         params += [np.ones(n, dtype) for n in hidden] + [np.zeros(n, dtype) for n in hidden]
-    masks = W.dropout_masks(sizes, batch, dtype) if with_bn else None
+    new_masks = W.dropout_mask_source(sizes, batch, dtype) if with_bn else None
     n_layers = len(layers)
     lr = dtype(W.LEARNING_RATE)
-    counter = [0]
 
     def loss_fn(params, mask_set):
         h = x
@@ -55,8 +54,7 @@ def _mlp_step(sizes, batch, dtype, with_bn):
     loss_and_grad = value_and_grad(loss_fn)
 
     def step():
-        mask_set = masks[counter[0] % len(masks)] if with_bn else None
-        counter[0] += 1
+        mask_set = new_masks() if with_bn else None
         loss, grads = loss_and_grad(params, mask_set)
         for p, g in zip(params, grads):
             p -= lr * g

@@ -29,11 +29,11 @@ def _mlp_step(sizes, batch, dtype, with_bn):
     gammas = [mg.tensor(np.ones(n, dtype)) for n in hidden]
     betas = [mg.tensor(np.zeros(n, dtype)) for n in hidden]
     params = [p for layer in layers for p in layer] + (gammas + betas if with_bn else [])
-    masks = W.dropout_masks(sizes, batch, dtype) if with_bn else None
+    new_masks = W.dropout_mask_source(sizes, batch, dtype) if with_bn else None
     lr = dtype(W.LEARNING_RATE)
-    counter = [0]
 
     def step():
+        masks = new_masks() if with_bn else None
         h = x
         for k, (w, b) in enumerate(layers):
             z = mg.matmul(h, w) + b
@@ -42,10 +42,9 @@ def _mlp_step(sizes, batch, dtype, with_bn):
                 break
             if with_bn:
                 z = batchnorm(z, gamma=gammas[k], beta=betas[k], eps=W.BN_EPS)
-                h = relu(z) * masks[counter[0] % len(masks)][k]
+                h = relu(z) * masks[k]
             else:
                 h = relu(z)
-        counter[0] += 1
         loss = softmax_crossentropy(h, y)
         loss.backward()
         for p in params:

@@ -76,13 +76,11 @@ def _mlp_bn_step(sizes, batch, dtype):
     gammas = [np.ones(n, dtype) for n in hidden]
     betas = [np.zeros(n, dtype) for n in hidden]
     running = [[np.zeros(n, dtype), np.ones(n, dtype)] for n in hidden]
-    masks = W.dropout_masks(sizes, batch, dtype)
+    new_masks = W.dropout_mask_source(sizes, batch, dtype)
     lr, eps, m = dtype(W.LEARNING_RATE), dtype(W.BN_EPS), dtype(W.BN_MOMENTUM)
-    counter = [0]
 
     def step():
-        mask_set = masks[counter[0] % len(masks)]
-        counter[0] += 1
+        mask_set = new_masks()
         saved = []
         h = x
         for k, (w, b) in enumerate(layers[:-1]):

@@ -61,12 +61,12 @@ def _raw_step(sizes, batch, dtype, with_bn=False):
     hidden = sizes[1:-1]
     gammas = [Value(np.ones(n, dtype)) for n in hidden]
     betas = [Value(np.zeros(n, dtype)) for n in hidden]
-    masks = W.dropout_masks(sizes, batch, dtype) if with_bn else None
+    new_masks = W.dropout_mask_source(sizes, batch, dtype) if with_bn else None
     params = [p for layer in layers for p in layer] + (gammas + betas if with_bn else [])
     lr = dtype(W.LEARNING_RATE)
-    counter = [0]
 
     def step():
+        masks = new_masks() if with_bn else None
         h = x
         for k, (w, b) in enumerate(layers):
             z = h @ w + b
@@ -78,10 +78,9 @@ def _raw_step(sizes, batch, dtype, with_bn=False):
                 centred = z - mu
                 var = (centred * centred).mean(axis=0)
                 z = centred / (var + W.BN_EPS).sqrt() * gammas[k] + betas[k]
-                h = z.relu() * masks[counter[0] % len(masks)][k]
+                h = z.relu() * masks[k]
             else:
                 h = z.relu()
-        counter[0] += 1
         # cross-entropy as the course writes it: -sum(Y * log softmax(z)) / N
         loss = -(h.log_softmax(axis=1) * onehot).sum() / batch
         for p in params:

@@ -77,16 +77,22 @@ def mlp_data(sizes, batch, dtype, seed=0):
     return x, y, layers
 
 
-def dropout_masks(sizes, batch, dtype, count=8, seed=1):
-    """Pre-drawn inverted-dropout masks (kept / (1 - p)) for each hidden layer,
-    cycled through by the engines that take masks (so every engine pays the
-    same for random numbers: nothing, inside the timed step)."""
+def dropout_mask_source(sizes, batch, dtype, seed=1):
+    """A function that draws new inverted-dropout masks (kept / (1 - p)), one
+    per hidden layer, each time it is called. The engines that take masks call
+    it inside the timed step, as training must (``nn.Dropout`` and
+    ``torch.nn.Dropout`` draw inside theirs), and draw the way
+    ``nn.functional.dropout`` does: uniforms in the data's precision, compared
+    with p, times 1 / (1 - p) in the data's dtype."""
     rng = np.random.default_rng(seed)
-    scale = 1.0 / (1.0 - DROPOUT_P)
-    return [
-        [((rng.random((batch, n)) >= DROPOUT_P) * scale).astype(dtype) for n in sizes[1:-1]]
-        for _ in range(count)
-    ]
+    shapes = [(batch, n) for n in sizes[1:-1]]
+    uniform_dtype = np.float32 if dtype == np.float32 else np.float64
+    scale = np.dtype(dtype).type(1.0 / (1.0 - DROPOUT_P))
+
+    def new_masks():
+        return [(rng.random(shape, dtype=uniform_dtype) >= DROPOUT_P) * scale for shape in shapes]
+
+    return new_masks
 
 
 def chain_input():

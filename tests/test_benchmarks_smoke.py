@@ -89,3 +89,17 @@ def test_a_figure_from_another_process_is_scaled_by_numpy_timed_in_both():
     assert scaled["cpu_median_ms"] == 2.0 and scaled["min_ms"] == 2.0
     assert scaled["anchor_factor"] == 0.5
     assert runner.anchor(there, None) is there  # no NumPy here (not installed / not chosen): left raw
+
+
+def test_dropout_masks_are_drawn_anew_each_step_and_alike_for_every_engine():
+    # every engine that takes masks draws from its own source with the same seed
+    source, twin = W.dropout_mask_source(W.MLP_SIZES, 128, np.float32), W.dropout_mask_source(W.MLP_SIZES, 128, np.float32)
+    first = source()
+    for mask, same in zip(first, twin()):
+        np.testing.assert_array_equal(mask, same)
+    second = source()
+    assert not np.array_equal(first[0], second[0])  # a new draw every step, as training makes
+    mask = first[0]
+    assert mask.shape == (128, 256) and mask.dtype == np.float32
+    assert set(np.unique(mask).tolist()) == {0.0, 1.25}  # inverted dropout: kept / (1 - 0.2)
+    assert 0.77 < (mask != 0).mean() < 0.83  # 32,768 draws: the kept share is 0.8 to within 0.03
