@@ -806,8 +806,12 @@ def _backpropagate(outputs, seeds, retain_graph, create_graph, on_node=None):
     # The nodes a gradient has reached wait in a heap, newest first. Creation
     # order is a topological order (an input is created before the nodes that
     # use it), so when a node comes out, every node that uses it has already
-    # passed its gradient back. No separate sort, and no recursion.
+    # passed its gradient back. No separate sort, and no recursion. The heap
+    # holds negated creation numbers, and `queued` the node of each: ints
+    # compare several times faster than (number, node) tuples, and a wide
+    # graph (a scalar MLP) spent an eighth of its step ordering tuples.
     waiting = []
+    queued = {}
     for output, seed in zip(outputs, seeds):
         if seed.dtype != output.dtype:
             seed = seed.astype(output.dtype)
@@ -815,7 +819,9 @@ def _backpropagate(outputs, seeds, retain_graph, create_graph, on_node=None):
         if total is None:
             gradients[output] = seed
             if output._op is not None:
-                heappush(waiting, (-output._id, output))
+                key = -output._id
+                heappush(waiting, key)
+                queued[key] = output
         else:  # the same output twice: the seeds add (never in place: the caller's arrays)
             gradients[output] = total + seed
     anomaly = _current_modes().anomaly
@@ -834,7 +840,7 @@ def _backpropagate(outputs, seeds, retain_graph, create_graph, on_node=None):
     # as the backward pass is taught.
     try:
         while waiting:
-            node = heappop(waiting)[1]
+            node = queued.pop(heappop(waiting))
             upstream = gradients[node]
             if node._epoch != epoch[0]:  # freed, or data changed somewhere since it was recorded
                 _check_not_freed_or_modified(node)  # raises if it was this node's saved data
@@ -896,7 +902,9 @@ def _backpropagate(outputs, seeds, retain_graph, create_graph, on_node=None):
                 if total is None:
                     gradients[inp] = share
                     if inp._op is not None:
-                        heappush(waiting, (-inp._id, inp))
+                        key = -inp._id
+                        heappush(waiting, key)
+                        queued[key] = inp
                     elif may_own and share is not upstream and type(share) is _ndarray and share.base is None:
                         owned.add(inp)  # a leaf's gradient that a rule just made: its .grad without a copy
                 elif type(total) is _ndarray and inp in owned:
