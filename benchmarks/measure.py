@@ -8,6 +8,11 @@ import os
 import statistics
 import time
 
+try:
+    import resource  # page-fault counts: Unix only
+except ImportError:
+    resource = None
+
 # Python's garbage collector stays on throughout (as users run their code):
 # an engine that makes reference cycles pays for them here.
 
@@ -19,7 +24,11 @@ def time_steps(steps, rounds=15, block_seconds=0.05, warmup=2, charge_gc=False):
     about `block_seconds`), the engines take turns round by round (so a slow
     spell of the machine hits them all alike), and the figure is the median
     over rounds of the time per step. Returns {name: {"median_ms", "p25_ms",
-    "p75_ms", "rounds", "steps_per_round"}}.
+    "p75_ms", "rounds", "steps_per_round", "faults_per_step", ...}}.
+
+    ``faults_per_step`` is the median over rounds of the minor page faults per
+    step: memory the allocator handed back to the system and took again,
+    which costs time that no instruction count shows.
 
     Each block starts from a collected heap, so no engine pays for another's
     reference cycles. With `charge_gc` each block ends with ``gc.collect()``,
@@ -36,10 +45,12 @@ def time_steps(steps, rounds=15, block_seconds=0.05, warmup=2, charge_gc=False):
         repeats[name] = max(1, int(block_seconds / max(single, 1e-9)))
     samples = {name: [] for name in steps}
     cpu_samples = {name: [] for name in steps}
+    fault_samples = {name: [] for name in steps}
     for _ in range(rounds):
         for name, step in steps.items():
             k = repeats[name]
             gc.collect()
+            faults_start = _minor_faults()
             start, cpu_start = time.perf_counter(), time.process_time()
             for _ in range(k):
                 step()
@@ -47,10 +58,15 @@ def time_steps(steps, rounds=15, block_seconds=0.05, warmup=2, charge_gc=False):
                 gc.collect()
             samples[name].append((time.perf_counter() - start) / k * 1e3)
             cpu_samples[name].append((time.process_time() - cpu_start) / k * 1e3)
-    return {name: _summary(samples[name], cpu_samples[name], repeats[name]) for name in steps}
+            fault_samples[name].append((_minor_faults() - faults_start) / k)
+    return {name: _summary(samples[name], cpu_samples[name], repeats[name], fault_samples[name]) for name in steps}
 
 
-def _summary(times_ms, cpu_ms, k):
+def _minor_faults():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt if resource else 0
+
+
+def _summary(times_ms, cpu_ms, k, faults=None):
     """Wall-clock median and quartiles, and the median CPU time of this process
     (all its threads): on a busy machine the CPU time is the steadier figure."""
     times = sorted(times_ms)
@@ -63,6 +79,7 @@ def _summary(times_ms, cpu_ms, k):
         "cpu_median_ms": statistics.median(cpu_ms),
         "rounds": len(times),
         "steps_per_round": k,
+        "faults_per_step": statistics.median(faults) if faults and resource else None,
     }
 
 

@@ -244,7 +244,19 @@ def format_table(results, verdicts):
         if nn_verdict:
             lines.append(f"{'':<{width}}{'':<9}{'ours-nn / ' + nn_verdict['reference']:>{11 * len(present)}}"
                          f"   {nn_verdict['ratio']:>8.2f}  <= {nn_verdict['target']:<5} {'ok' if nn_verdict['met'] else 'MISSED'}")
+        faults = _faults_line(row, present)
+        if faults:
+            lines.append(f"{'  page faults per step':<{width}}{'':<9}" + faults)
     return "\n".join(lines)
+
+
+def _faults_line(row, present):
+    """The cells of a row's page faults per step, when any engine took one or
+    more: they are where wall-clock time and instruction counts part ways."""
+    counts = [row.get(engine, {}).get("faults_per_step") if isinstance(row.get(engine), dict) else None for engine in present]
+    if not any(count is not None and count >= 1 for count in counts):
+        return ""
+    return "".join(f"{'-' if count is None else f'{count:.0f}':>11}" for count in counts)
 
 
 def machine_info():

@@ -3,11 +3,12 @@ quick mode goes through every code path once. No timing is asserted here
 (speed is measured only by ``python -m benchmarks``)."""
 
 import json
+import mmap
 
 import numpy as np
 import pytest
 
-from benchmarks import engines, runner
+from benchmarks import engines, measure, runner
 from benchmarks import workloads as W
 
 
@@ -103,3 +104,22 @@ def test_dropout_masks_are_drawn_anew_each_step_and_alike_for_every_engine():
     assert mask.shape == (128, 256) and mask.dtype == np.float32
     assert set(np.unique(mask).tolist()) == {0.0, 1.25}  # inverted dropout: kept / (1 - 0.2)
     assert 0.77 < (mask != 0).mean() < 0.83  # 32,768 draws: the kept share is 0.8 to within 0.03
+
+
+@pytest.mark.skipif(measure.resource is None, reason="page faults are counted with the resource module (Unix)")
+def test_page_faults_per_step_are_counted_and_shown_under_the_row():
+    # each step maps 1,024 fresh pages and writes one byte into each
+    def fresh_memory():
+        pages = mmap.mmap(-1, 1024 * mmap.PAGESIZE)
+        pages[:: mmap.PAGESIZE] = b"\x01" * 1024
+        pages.close()
+
+    def no_memory():
+        sum(range(100))
+
+    summary = measure.time_steps({"fresh": fresh_memory, "none": no_memory}, rounds=3, block_seconds=0.01, warmup=1)
+    assert 1000 <= summary["fresh"]["faults_per_step"] < 1100
+    assert summary["none"]["faults_per_step"] < 1
+    line = runner._faults_line({"ours": summary["fresh"], "numpy": summary["none"]}, ["ours", "numpy", "pytorch"])
+    assert line.split() == [f"{summary['fresh']['faults_per_step']:.0f}", "0", "-"]
+    assert runner._faults_line({"ours": summary["none"]}, ["ours"]) == ""  # nobody faulted: no line
