@@ -90,11 +90,20 @@ class _ModeSwitch(ContextDecorator):
         return copy.copy(self)
 
     def __enter__(self):
-        self._previous = _set_mode(self._mode, self._value())
+        before = _current_modes()
+        inside = _ModeState(before.grad_enabled, before.anomaly, before.scope)
+        setattr(inside, self._mode, self._value())
+        self._before, self._inside = before, inside
+        _mode_state.set(inside)
         return self
 
     def __exit__(self, *exc):
-        _set_mode(self._mode, self._previous)
+        if _current_modes() is self._inside:
+            # the usual case, nothing changed modes inside the block: put the
+            # modes object from before back (every nn module call passes here)
+            _mode_state.set(self._before)
+        else:
+            _set_mode(self._mode, getattr(self._before, self._mode))
         return False
 
 

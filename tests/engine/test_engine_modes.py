@@ -146,3 +146,18 @@ def test_a_generator_leaving_no_grad_inside_another_mode_restores_only_its_own_m
         assert ac.is_grad_enabled()
         assert (Value(1.0) * Value(2.0)).scope == "block"
     assert ac.is_grad_enabled() and (Value(1.0) * 2).scope is None
+
+
+def test_a_scope_left_while_a_generator_keeps_no_grad_on_restores_only_the_scope():
+    def batches():
+        with no_grad():
+            yield 1
+            yield 2
+
+    with ac.name_scope("outer"):
+        g = batches()
+        next(g)  # no_grad entered inside the scope
+    assert not ac.is_grad_enabled()  # still the generator's no_grad ...
+    assert Value(1.0).scope is None  # ... but the scope is gone
+    list(g)
+    assert ac.is_grad_enabled() and (Value(1.0) * 2).scope is None
