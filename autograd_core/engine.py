@@ -209,20 +209,28 @@ class name_scope(_ModeSwitch):
     """
 
     def __init__(self, name: str, title=None):
-        if not (title is None or isinstance(title, str) or callable(title)):
+        if title is not None and not isinstance(title, str) and not callable(title):
             raise TypeError(f"name_scope: title must be a string, a function returning one, or None; got {type(title).__name__}")
         self.name = name
         self.title = title
 
     _mode = "scope"
 
-    def _value(self):
-        # a title, or an enclosing titled scope, makes the scope a _TitledScope
-        outer = _current_modes().scope
-        outer = outer if type(outer) is _TitledScope else None
+    def __enter__(self):
+        # _ModeSwitch.__enter__ written out for this one mode: every nn module
+        # call enters a scope, and the generic path cost it a third more
+        before = _current_modes()
+        outer = before.scope
+        if type(outer) is not _TitledScope:
+            outer = None
         if self.title is None and outer is None:
-            return self.name
-        return _titled_scope(self.name, self.title, outer)
+            scope = self.name
+        else:  # a title, or an enclosing titled scope, makes the scope a _TitledScope
+            scope = _titled_scope(self.name, self.title, outer)
+        inside = _ModeState(before.grad_enabled, before.anomaly, scope)
+        self._before, self._inside = before, inside
+        _mode_state.set(inside)
+        return self
 
 
 # --------------------------------------------------------------------------
