@@ -110,35 +110,26 @@ class Module:
         if isinstance(value, Parameter):
             self._check_initialised(name)
             self._forget(name, keep="_parameters")
-            self._register("_parameters", name, value)
+            d["_parameters"][name] = value
             _set_auto_label(value, name)
         elif isinstance(value, Module):
             self._check_initialised(name)
             self._forget(name, keep="_modules")
-            self._register("_modules", name, value)
+            d["_modules"][name] = value
             for child_name, param in value._named_parameters():
                 _set_auto_label(param, f"{name}.{child_name}")
         elif "_parameters" in d and name in d["_parameters"]:
             if value is not None:
                 raise TypeError(f"cannot assign {type(value).__name__} to parameter {name!r} (a Parameter or None is expected)")
-            self._register("_parameters", name, None)
+            d["_parameters"][name] = None
         elif "_modules" in d and name in d["_modules"]:
             if value is not None:
                 raise TypeError(f"cannot assign {type(value).__name__} to child module {name!r} (a Module or None is expected)")
-            self._register("_modules", name, None)
+            d["_modules"][name] = None
         elif "_buffers" in d and name in d["_buffers"]:
-            self._register("_buffers", name, None if value is None else np.asarray(value))
+            d["_buffers"][name] = None if value is None else np.asarray(value)
         else:
             object.__setattr__(self, name, value)
-
-    def _register(self, registry, name, value):
-        """Keep `value` in a registry (which ``parameters()``, ``state_dict()``
-        and the rest walk) and, as the same object, in the instance dict, so
-        ``self.weight`` is a plain attribute read: through ``__getattr__`` it
-        took 25 times as long, a cost paid on every forward pass."""
-        d = self.__dict__
-        d[registry][name] = value
-        d[name] = value
 
     def _forget(self, name, keep=None):
         """Drop `name` from the instance and the registries (except `keep`, so a
@@ -150,8 +141,7 @@ class Module:
                 d[registry].pop(name, None)
 
     def __getattr__(self, name):
-        # only called when normal lookup fails: registered names are plain attributes
-        # too (`_register`), so this finds only what was written into a registry directly
+        # only called when normal lookup fails: look in the three registries
         d = self.__dict__
         for registry in ("_parameters", "_buffers", "_modules"):
             if registry in d and name in d[registry]:
@@ -163,7 +153,6 @@ class Module:
         for registry in ("_parameters", "_buffers", "_modules"):
             if name in d.get(registry, ()):
                 del d[registry][name]
-                d.pop(name, None)
                 return
         object.__delattr__(self, name)
 
@@ -172,7 +161,7 @@ class Module:
         if param is None:
             self._check_initialised(name)
             self._forget(name)
-            self._register("_parameters", name, None)
+            self.__dict__["_parameters"][name] = None
         elif not isinstance(param, Parameter):
             raise TypeError(f"register_parameter: {name!r} must be a Parameter or None, got {type(param).__name__}")
         else:
@@ -183,7 +172,7 @@ class Module:
         Persistent buffers are part of ``state_dict()``."""
         self._check_initialised(name)
         self._forget(name)
-        self._register("_buffers", name, None if array is None else np.asarray(array))
+        self.__dict__["_buffers"][name] = None if array is None else np.asarray(array)
         if not persistent:
             self._non_persistent.add(name)
 
@@ -194,7 +183,7 @@ class Module:
         if module is None:
             self._check_initialised(name)
             self._forget(name)
-            self._register("_modules", name, None)
+            self.__dict__["_modules"][name] = None
         else:
             setattr(self, name, module)
 
@@ -312,7 +301,7 @@ class Module:
         for module in self.modules():
             for name, buffer in module._buffers.items():
                 if buffer is not None and buffer.dtype.kind == "f":
-                    module._register("_buffers", name, buffer.astype(dtype))
+                    module._buffers[name] = buffer.astype(dtype)
         return self
 
     def double(self):
@@ -397,7 +386,7 @@ class Module:
                 param = module._parameters[name]
                 param.data = np.array(array, dtype=param.dtype)
             else:
-                module._register("_buffers", name, np.array(array, dtype=module._buffers[name].dtype))
+                module._buffers[name] = np.array(array, dtype=module._buffers[name].dtype)
         return _IncompatibleKeys(missing, unexpected)
 
     # ---- calling -------------------------------------------------------------

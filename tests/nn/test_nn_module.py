@@ -273,44 +273,6 @@ def test_reassigned_parameter_keeps_its_place():
         layer.bias = np.zeros(3)
 
 
-def test_attribute_reads_always_see_the_registries():
-    # registered names are mirrored as plain attributes for speed; every way of
-    # changing a registry must change the attribute with it
-    bn = nn.BatchNorm1d(3)
-    model = nn.Sequential(nn.Linear(2, 3), bn)
-    layer = model[0]
-
-    def agree(module):
-        for registry in ("_parameters", "_buffers", "_modules"):
-            for name, value in getattr(module, registry).items():
-                assert getattr(module, name) is value, (registry, name)
-
-    layer.weight = nn.Parameter(np.full((3, 2), 2.0))
-    assert layer.weight.data[0, 0] == 2.0
-    layer.bias = None
-    assert layer.bias is None and layer._parameters["bias"] is None
-    layer.register_parameter("bias", nn.Parameter(np.ones(3)))
-    assert layer.bias.data.tolist() == [1.0, 1.0, 1.0]
-    bn.running_mean = np.full(3, 5.0)
-    assert bn.running_mean.tolist() == [5.0, 5.0, 5.0]
-    model.load_state_dict({**model.state_dict(), "1.running_var": np.full(3, 7.0)})
-    assert bn.running_var.tolist() == [7.0, 7.0, 7.0]
-    model.astype(np.float32)
-    assert bn.running_var.dtype == np.float32 and layer.weight.dtype == np.float32
-    agree(layer)
-    agree(bn)
-    agree(model)
-    del layer.bias
-    assert "bias" not in layer._parameters
-    with pytest.raises(AttributeError, match="no attribute 'bias'"):
-        layer.bias  # noqa: B018
-    layer.bias = nn.Parameter(np.zeros(3))
-    model.add_module("1", None)
-    assert model._modules["1"] is None and getattr(model, "1") is None
-    agree(layer)
-    agree(model)
-
-
 def test_frozen_layers_get_no_gradient():
     model = nn.MLP([3, 4, 2])
     model[0].requires_grad_(False)
