@@ -484,9 +484,11 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
             # into the rows (l_i is linear in them): one node fewer in the graph
             if total_weight:
                 rows /= total_weight
-            else:
-                rows[...] = np.nan  # every target ignored: the mean of nothing, NaN as in PyTorch
-            return ac.softmax_cross_entropy(x, rows, axis=1).sum()
+                return ac.softmax_cross_entropy(x, rows, axis=1).sum()
+            # a total weight of 0 (every target ignored, or weights that cancel):
+            # divide after the sum, for the NaN or infinity PyTorch gives
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return ac.softmax_cross_entropy(x, rows, axis=1).sum() / x.dtype.type(total_weight)
         losses = ac.softmax_cross_entropy(x, rows, axis=1)
     if reduction == "sum":
         return losses.sum()

@@ -252,3 +252,12 @@ def test_penalties_add_to_a_loss_with_the_right_gradient():
     w.grad = None
     l1.backward()
     np.testing.assert_allclose(w.grad, [[0.5, -0.5]])
+
+
+def test_cross_entropy_mean_over_a_zero_total_weight_divides_by_it_as_pytorch():
+    logits = Value([[1.0, 2.0], [3.0, 0.0]])
+    # weights that cancel: a finite sum of losses over 0, -inf here (PyTorch gives the same)
+    cancelled = F.cross_entropy(logits, np.array([0, 1]), weight=np.array([1.0, -1.0]))
+    assert float(cancelled.data) == -np.inf
+    # every target ignored: 0 / 0
+    assert np.isnan(float(F.cross_entropy(logits, np.array([-100, -100])).data))

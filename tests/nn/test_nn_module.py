@@ -273,6 +273,22 @@ def test_reassigned_parameter_keeps_its_place():
         layer.bias = np.zeros(3)
 
 
+def test_the_registries_are_what_attribute_reads_see():
+    # as in PyTorch, code that edits a registry directly (layer surgery) is seen by
+    # attribute reads, and a shallow copy that reassigns a parameter changes both
+    layer = nn.Linear(2, 3)
+    weight = nn.Parameter(np.zeros((3, 2)))
+    layer._parameters["weight"] = weight
+    assert layer.weight is weight
+    del layer._parameters["bias"]
+    with pytest.raises(AttributeError, match="no attribute 'bias'"):
+        layer.bias  # noqa: B018
+    model = nn.Sequential(nn.Linear(2, 3), nn.ReLU())
+    model._modules["1"] = nn.Tanh()
+    assert isinstance(getattr(model, "1"), nn.Tanh)
+    assert np.allclose(model(np.ones((1, 2))).data, np.tanh(model[0](np.ones((1, 2))).data))
+
+
 def test_frozen_layers_get_no_gradient():
     model = nn.MLP([3, 4, 2])
     model[0].requires_grad_(False)
