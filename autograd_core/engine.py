@@ -82,8 +82,8 @@ class _ModeSwitch(ContextDecorator):
 
     _mode = None  # the name of the mode this switch sets
 
-    def _value(self):
-        """The value the mode takes inside the block."""
+    def _value(self, before):
+        """The value the mode takes inside the block (`before`: the modes found at entry)."""
         raise NotImplementedError
 
     def _recreate_cm(self):
@@ -92,7 +92,7 @@ class _ModeSwitch(ContextDecorator):
     def __enter__(self):
         before = _current_modes()
         inside = _ModeState(before.grad_enabled, before.anomaly, before.scope)
-        setattr(inside, self._mode, self._value())
+        setattr(inside, self._mode, self._value(before))
         self._before, self._inside = before, inside
         _mode_state.set(inside)
         return self
@@ -123,7 +123,7 @@ class _GradMode(_ModeSwitch):
     _mode = "grad_enabled"
     _enabled = True
 
-    def _value(self):
+    def _value(self, before):
         return self._enabled
 
 
@@ -173,7 +173,7 @@ class detect_anomaly(_ModeSwitch):
 
     _mode = "anomaly"
 
-    def _value(self):
+    def _value(self, before):
         return True
 
 
@@ -216,21 +216,14 @@ class name_scope(_ModeSwitch):
 
     _mode = "scope"
 
-    def __enter__(self):
-        # _ModeSwitch.__enter__ written out for this one mode: every nn module
-        # call enters a scope, and the generic path cost it a third more
-        before = _current_modes()
+    def _value(self, before):
+        # a title, or an enclosing titled scope, makes the scope a _TitledScope
         outer = before.scope
         if type(outer) is not _TitledScope:
             outer = None
         if self.title is None and outer is None:
-            scope = self.name
-        else:  # a title, or an enclosing titled scope, makes the scope a _TitledScope
-            scope = _titled_scope(self.name, self.title, outer)
-        inside = _ModeState(before.grad_enabled, before.anomaly, scope)
-        self._before, self._inside = before, inside
-        _mode_state.set(inside)
-        return self
+            return self.name
+        return _titled_scope(self.name, self.title, outer)
 
 
 # --------------------------------------------------------------------------
