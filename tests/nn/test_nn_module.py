@@ -275,7 +275,7 @@ def test_reassigned_parameter_keeps_its_place():
 
 def test_the_registries_are_what_attribute_reads_see():
     # as in PyTorch, code that edits a registry directly (layer surgery) is seen by
-    # attribute reads, and a shallow copy that reassigns a parameter changes both
+    # attribute reads and by forward
     layer = nn.Linear(2, 3)
     weight = nn.Parameter(np.zeros((3, 2)))
     layer._parameters["weight"] = weight
