@@ -466,10 +466,21 @@ def _tag_dynamic_texts(svg, final_texts):
     return re.sub(r'<g id="([^"]+)" class="node([^"]*)">(.*?)</g>', retag, svg, flags=re.S)
 
 
+def _script_json(data):
+    """`data` as a JavaScript literal safe inside ``<script>``: every ``<``,
+    ``>`` and ``&`` is a ``\\u`` escape, so no text in it (``</script>``,
+    ``<!--``) can end or change the script element; line and paragraph
+    separators are escaped too."""
+    text = json.dumps(data, ensure_ascii=False)
+    for char in "<>&\u2028\u2029":
+        text = text.replace(char, f"\\u{ord(char):04x}")
+    return text
+
+
 def _player_page(prefix, svg, data, stepper, standalone):
     css = (_ASSETS / "player.css").read_text(encoding="utf-8").replace("#PLAYER", f"#{prefix}")
     script = (_ASSETS / "player.js").read_text(encoding="utf-8")
-    payload = json.dumps(data, ensure_ascii=False).replace("</", "<\\/").replace("<!--", "<\\!--")
+    payload = _script_json(data)
     steps = data["frames"]
     listed = steps[:500]
     items = "".join(f"<li><pre>{html.escape(f['x'])}</pre></li>" for f in listed)

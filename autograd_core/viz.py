@@ -287,18 +287,55 @@ def _summary_label(members, show_grads, digits):
             if len(with_grad) < len(needing):
                 lines.append(f"({len(needing) - len(with_grad)} not computed yet)")
     lines.append("(folded: repeated structure)")
-    return "\n".join(lines)
+    return "\\n".join(dot_text(line) for line in lines)
 
 
 # --------------------------------------------------------------------------
 # Building the Digraph
 # --------------------------------------------------------------------------
-_RECORD_SPECIAL = re.compile(r'([{}|<>"\\])')
+# Every user string (labels, scope names and titles, op names, formulas) goes
+# through dot_text before it reaches DOT, and nothing else writes user text
+# into a DOT label. Why each replacement:
+# - `&`, `<`, `>` and `"` become the entities Graphviz decodes in labels, so
+#   the text cannot end the quoted string, cannot start an HTML-like label
+#   (the graphviz package passes `<...>` through unquoted, which let a name
+#   such as `<x> URL="javascript:..." class=<y>` add attributes), and shows as
+#   typed;
+# - a backslash is doubled: alone it would start an escape (`\N`, `\l`) or, at
+#   the end, swallow the closing quote;
+# - line breaks become DOT's `\n`; other control characters a space;
+# - in record boxes `{`, `|` and `}` are escaped too (they draw fields).
+_DOT_REPLACEMENTS = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "\\": "\\\\", "\n": "\\n"}
+_DOT_SPECIAL = re.compile(r'\r\n?|[&<>"\\\n]|[\x00-\x09\x0b-\x1f\x7f]')
+_RECORD_SPECIAL = re.compile(r"([{}|])")
+
+
+def dot_text(text, record=False):
+    r"""`text` (any user string) escaped for a DOT label; `record` for a field
+    of a record box. Returns a ``graphviz.nohtml`` string, so the graphviz
+    package never reads it as an HTML-like label.
+
+    >>> print(dot_text('<b> URL="x"\\'))
+    &lt;b&gt; URL=&quot;x&quot;\\
+    >>> print(dot_text("{a|b}", record=True))
+    \{a\|b\}
+    """
+    def replace(match):
+        found = match.group(0)
+        if found in _DOT_REPLACEMENTS:
+            return _DOT_REPLACEMENTS[found]
+        return "\\n" if found.startswith("\r") else " "
+
+    text = _DOT_SPECIAL.sub(replace, str(text))
+    if record:
+        text = _RECORD_SPECIAL.sub(r"\\\1", text)
+    return graphviz.nohtml(text)
 
 
 def _field(lines):
-    """One field of a record label: special characters escaped, lines centred."""
-    return "\\n".join(_RECORD_SPECIAL.sub(r"\\\1", " ".join(line.splitlines())) for line in lines)
+    """One field of a record label: each line escaped (a line break inside a
+    line becomes a space), lines centred."""
+    return "\\n".join(dot_text(" ".join(str(line).splitlines()), record=True) for line in lines)
 
 
 def rule_for_input(op, i, n_inputs):
@@ -466,7 +503,7 @@ def _build(root, direction="LR", show_grads=True, show_local_gradients=False, cl
             op_id = f"{p}o{v._id}"
             layout.op_node[id(v)] = op_id
             symbol = op_symbol(v)
-            add(scope, ("node", op_id, dict(label=symbol, shape="circle" if len(symbol) <= 2 else "ellipse",
+            add(scope, ("node", op_id, dict(label=dot_text(symbol), shape="circle" if len(symbol) <= 2 else "ellipse",
                                             style="filled", fillcolor="#eeeeee", color="#777777", margin="0.02",
                                             width="0.3", id=op_id, **{"class": "agc-op"})))
             result_id = f"{p}r{v._id}"
@@ -488,7 +525,7 @@ def _build(root, direction="LR", show_grads=True, show_local_gradients=False, cl
                 if show_local_gradients:
                     text = _local_gradient_label(v, i, names, digits)
                     if text:
-                        attrs["label"] = text
+                        attrs["label"] = dot_text(text)
                 add(None, ("edge", tail, head, attrs))
                 layout.input_edge[(id(v), i)] = edge_id
                 continue
@@ -514,7 +551,7 @@ def _build(root, direction="LR", show_grads=True, show_local_gradients=False, cl
     if show_grads and any(v.requires_grad and v.grad is None for v in values) and last_field is None:
         notes.append(f"grad: not computed yet = no backward pass has reached this node (call {names[id(root)]}.backward()).")
     if notes:
-        graph.attr(label="\n".join(notes) + "\n", fontsize="11", fontcolor="#444444")
+        graph.attr(label="\\n".join(dot_text(note) for note in notes) + "\\n", fontsize="11", fontcolor="#444444")
     return graph, layout
 
 
@@ -566,7 +603,8 @@ def _emit(graph, bodies, clusters, prefix, titles):
     for number, scope in enumerate(sorted(all_scopes)):
         sub = graphviz.Digraph(name=f"cluster_{number}")
         name = scope.split(".")[-1]
-        sub.attr(label=f"{name}: {titles[scope]}" if titles.get(scope) else name, style="rounded,dashed", color="#8a8a8a", fontcolor="#555555",
+        title = f"{name}: {titles[scope]}" if titles.get(scope) else name
+        sub.attr(label=dot_text(title), style="rounded,dashed", color="#8a8a8a", fontcolor="#555555",
                  fontsize="11", id=f"{prefix}c{number}", labeljust="l")
         subgraphs[scope] = sub
     for scope, statements in bodies.items():
