@@ -270,14 +270,14 @@ class BackpropStepper:
         R = names[id(self.root)]
         y = names[id(node)]
         receivers = " and ".join(names[id(inp)] for inp, _, _ in step.contributions) or "no input that needs a grad"
-        upstream_text = self._num(up) if np.ndim(up) == 0 else self._arr(up)
+        header = f"Step {step.index + 1} of {len(self.steps)}: {y} = {expression(node, names)}; "
         if node is self.root:
-            origin = f" (the start: {R} moves one for one with itself)" if np.ndim(up) == 0 and float(up) == 1 else " (the seed)"
+            # the seed on a line of its own: every product below starts from it
+            lines = [header + f"its gradient goes back to {receivers}", self._seed_line(up)]
         else:
-            origin = ""
-        lines = [f"Step {step.index + 1} of {len(self.steps)}: {y} = {expression(node, names)}; "
-                 f"{self._d(node)} = {upstream_text}{origin} goes back to {receivers}"]
-        received, totals = self._receipt_counts()
+            upstream_text = self._num(up) if np.ndim(up) == 0 else self._arr(up)
+            lines = [header + f"{self._d(node)} = {upstream_text} goes back to {receivers}"]
+        received, totals, operations = self._receipt_counts()
         for (inp, local, product), i in zip(step.contributions, step.input_indices):
             x = names[id(inp)]
             rule = rule_for_input(node._op, i, len(node._inputs))
@@ -300,29 +300,45 @@ class BackpropStepper:
                 line = (f"{self._d(inp)} += rule {rule}{where}; {self._d(node)} {np.shape(up)} -> {inp.shape}\n"
                         f"      = {self._arr(product)}")
             key = (step.index, id(inp), i)
-            if totals[id(inp)] > 1:
+            uses = totals[id(inp)]
+            if uses > 1:
                 running = received[key]
                 shown = self._num(running) if np.ndim(running) == 0 else self._arr(running)
-                line += (f"\n      ({x} feeds {totals[id(inp)]} operations: this is contribution "
-                         f"{self._receipt_number[key]} of {totals[id(inp)]}; {self._d(inp)} so far = {shown})")
+                count = operations[id(inp)]
+                used = (f"{x} is used by {uses} operations" if count == uses else
+                        f"{x} is used {uses} times, by {count} operation{'s' if count > 1 else ''}")
+                line += (f"\n      ({used}: this is contribution {self._receipt_number[key]} of {uses}; "
+                         f"{self._d(inp)} so far = {shown})")
             lines.append(line)
         if step.index == len(self.steps) - 1:
             lines.append("Done: every gradient is complete (stepping past here writes them into .grad).")
         return "\n".join(lines)
 
+    def _seed_line(self, seed):
+        """``dL/dL = 1`` and where it comes from: the first line of the first step."""
+        R = self.names[id(self.root)]
+        if np.ndim(seed) == 0 and float(seed) == 1:
+            return f"{self._d(self.root)} = 1   (the seed: {R} moves one for one with itself)"
+        shown = self._num(seed) if np.ndim(seed) == 0 else self._arr(seed)
+        return f"{self._d(self.root)} = {shown}   (the seed: the grad given to backward)"
+
     def _receipt_counts(self):
-        """For each contribution: the input's running gradient after it, and
-        how many contributions each input receives in total (cached)."""
+        """For each contribution: the input's running gradient after it; for
+        each input, how many contributions it receives in total (its uses)
+        and from how many operations (cached). ``y = x*x + x`` uses x three
+        times, in two operations."""
         if getattr(self, "_receipts", None) is None:
-            running, received, totals, number = {}, {}, {}, {}
+            running, received, totals, number, steps_of = {}, {}, {}, {}, {}
             for step in self.steps:
                 for (inp, _, product), i in zip(step.contributions, step.input_indices):
                     key = id(inp)
                     running[key] = product if key not in running else running[key] + product
                     totals[key] = totals.get(key, 0) + 1
+                    steps_of.setdefault(key, set()).add(step.index)
                     received[(step.index, key, i)] = running[key]
                     number[(step.index, key, i)] = totals[key]
-            self._receipts = (received, totals)
+            operations = {key: len(found) for key, found in steps_of.items()}
+            self._receipts = (received, totals, operations)
             self._receipt_number = number
         return self._receipts
 
