@@ -481,29 +481,41 @@ class _Layout:
         self.individual = set()  # id(value) of Values drawn in their own box
         self.values = []
         self.names = {}
-        self.folded = 0
+        self.folded = 0  # how many Values are drawn in summary boxes
+        self.summaries = 0  # how many summary boxes
 
 
 def _build(root, direction="LR", show_grads=True, show_local_gradients=False, clusters=True,
            max_nodes=200, digits=4, id_prefix="", last_field=None):
     """Lay out the drawing; return (GraphDrawing, _Layout).
 
-    `last_field` maps id(value) to the text of the box's last field, replacing
-    the grad (or data) line (the player sizes boxes for its widest frame).
+    Three passes over the Values, oldest first: the cluster pass decides the
+    scope each box is drawn in, the box pass writes a box per Value (or per
+    folded group) and a node per operation, the edge pass joins inputs to
+    operations. `last_field` maps id(value) to the text of the box's last
+    field, replacing the grad (or data) line (the player sizes boxes for its
+    widest frame).
     """
     if not isinstance(root, Value):
         raise TypeError(f"draw_graph: root must be a Value, got {type(root).__name__}")
     check_layout_options("draw_graph", direction, max_nodes, digits)
     values = collect_values([root])
-    names = display_names(values, root)
-    part = _fold(values, root, max_nodes)
-    n = len(values)
-    p = id_prefix
-    layout = _Layout(p)
-    layout.values, layout.names = values, names
-    horizontal = direction in ("LR", "RL")
+    layout = _Layout(id_prefix)
+    layout.values, layout.names = values, display_names(values, root)
+    groups = _groups(values, _fold(values, root, max_nodes))
+    bodies = {}  # scope (None: the top level) -> the DOT statements drawn in it
+    scope_of = _cluster_pass(groups, values, clusters)
+    _box_pass(groups, scope_of, root, layout, bodies, direction, show_grads, digits, last_field)
+    _edge_pass(values, layout, bodies, show_local_gradients, digits)
 
-    graph = GraphDrawing(
+    graph = _new_drawing(direction)
+    _emit(graph, bodies, clusters, id_prefix, _scope_titles(values))
+    _add_notes(graph, layout, root, max_nodes, show_grads and last_field is None)
+    return graph, layout
+
+
+def _new_drawing(direction):
+    return GraphDrawing(
         "autograd",
         graph_attr={"rankdir": direction, "fontname": "Helvetica", "fontsize": "12", "nodesep": "0.25",
                     "ranksep": "0.35", "bgcolor": "white", "labelloc": "t", "labeljust": "l"},
@@ -512,114 +524,150 @@ def _build(root, direction="LR", show_grads=True, show_local_gradients=False, cl
                    "fontcolor": "#1f5fbf"},
     )
 
-    # which cluster (scope) each part is drawn in
-    scopes = {v._scope for v in values if v._scope}
-    part_scope = {}
-    members = {}
+
+def _groups(values, part):
+    """{part: the Values drawn as it}; a part of one Value not folded with others
+    has the Value's index as its key, a folded part a key >= len(values)."""
+    groups = {}
     for k, v in enumerate(values):
-        members.setdefault(part[k], []).append(v)
-    for key, group in members.items():
+        groups.setdefault(part[k], []).append(v)
+    return groups
+
+
+def _add(bodies, scope, statement):
+    bodies.setdefault(scope, []).append(statement)
+
+
+# ---- pass 1: clusters ----------------------------------------------------
+def _cluster_pass(groups, values, clusters):
+    """{part: the scope its box is drawn in, or None}: the scope its Values
+    share; for a parameter made outside any scope, the scope its label names."""
+    if not clusters:
+        return {key: None for key in groups}
+    scopes = {v._scope for v in values if v._scope}
+    scope_of = {}
+    for key, group in groups.items():
         group_scopes = {v._scope for v in group}
         scope = group_scopes.pop() if len(group_scopes) == 1 else None
-        if scope is None and len(group) == 1 and clusters:
+        if scope is None and len(group) == 1:
             scope = _scope_from_label(group[0], scopes)
-        part_scope[key] = scope if clusters else None
+        scope_of[key] = scope
+    return scope_of
 
-    # the statements of each cluster, and of the top level (scope None)
-    bodies = {}
 
-    def add(scope, statement):
-        bodies.setdefault(scope, []).append(statement)
-
-    summary_ids = {}
-    for key, group in members.items():
-        scope = part_scope[key]
+# ---- pass 2: boxes and operation nodes --------------------------------------
+def _box_pass(groups, scope_of, root, layout, bodies, direction, show_grads, digits, last_field):
+    """A box per Value with the node of its operation, or one summary box
+    per folded group; records in `layout` where each Value went."""
+    p = layout.prefix
+    n = len(layout.values)
+    for key, group in groups.items():
+        scope = scope_of[key]
         if key >= n or len(group) > 1:
-            node_id = f"{p}s{len(summary_ids)}"
-            summary_ids[key] = node_id
+            node_id = f"{p}s{layout.summaries}"
+            layout.summaries += 1
             layout.folded += len(group)
-            label = _summary_label(group, show_grads, digits)
-            add(scope, ("node", node_id, dict(label=label, shape="box3d", style="filled", fillcolor="#ece6ff",
-                                              color="#6b5bb5", id=node_id)))
+            _add(bodies, scope, ("node", node_id, _summary_box(group, node_id, show_grads, digits)))
             for v in group:
-                layout.box[id(v)] = node_id
-                layout.op_node[id(v)] = node_id
+                layout.box[id(v)] = layout.op_node[id(v)] = node_id
             continue
         v = group[0]
-        layout.individual.add(id(v))
         box_id = f"{p}v{v._id}"
+        layout.individual.add(id(v))
         layout.box[id(v)] = box_id
-        fields = [_field([names[id(v)]])]
-        data_lines = describe_array(v._data, digits)
-        fields.append(_field(["data " + data_lines[0]] + data_lines[1:]) if v.ndim == 0 else _field(data_lines))
-        if show_grads:
-            fields.append(_field([grad_text(v, digits)]))
-        if last_field is not None and id(v) in last_field:
-            fields[-1] = _field([last_field[id(v)]])
-        label = " | ".join(fields)
-        if horizontal:
-            label = "{ " + label + " }"
-        kind = _kind(v)
-        fill = {"leaf": "#deebff", "const": "#f0f0f0", "op": "#ffffff"}[kind]
-        attrs = dict(label=label, shape="record", style="rounded,filled", fillcolor=fill, id=box_id,
-                     color="#333333" if kind != "const" else "#999999", **{"class": "agc-value"})
-        if v is root:
-            attrs.update(penwidth="2", fillcolor="#fff3d0")
-        add(scope, ("node", box_id, attrs))
+        last = last_field.get(id(v)) if last_field is not None else None
+        label = _box_label(v, layout.names[id(v)], show_grads, digits, last, direction in ("LR", "RL"))
+        _add(bodies, scope, ("node", box_id, _value_box(v, label, box_id, v is root)))
         if v._op is not None:
-            op_id = f"{p}o{v._id}"
+            op_id, result_id = f"{p}o{v._id}", f"{p}r{v._id}"
             layout.op_node[id(v)] = op_id
-            symbol = op_symbol(v)
-            add(scope, ("node", op_id, dict(label=dot_text(symbol), shape="circle" if len(symbol) <= 2 else "ellipse",
-                                            style="filled", fillcolor="#eeeeee", color="#777777", margin="0.02",
-                                            width="0.3", id=op_id, **{"class": "agc-op"})))
-            result_id = f"{p}r{v._id}"
             layout.result_edge[id(v)] = result_id
-            add(scope, ("edge", op_id, box_id, dict(id=result_id)))
+            _add(bodies, scope, ("node", op_id, _op_node(v, op_id)))
+            _add(bodies, scope, ("edge", op_id, box_id, dict(id=result_id)))
 
-    # edges from inputs to operations, merged where folding made them repeat
-    merged = {}
-    for k, v in enumerate(values):
+
+def _box_label(v, name, show_grads, digits, last, horizontal):
+    """The record label of a Value's box: name | data | grad (or `last`)."""
+    data_lines = describe_array(v._data, digits)
+    if v.ndim == 0:
+        data_lines = ["data " + data_lines[0]] + data_lines[1:]
+    fields = [_field([name]), _field(data_lines)]
+    if show_grads:
+        fields.append(_field([grad_text(v, digits)]))
+    if last is not None:
+        fields[-1] = _field([last])
+    label = " | ".join(fields)
+    return "{ " + label + " }" if horizontal else label
+
+
+_FILL = {"leaf": "#deebff", "const": "#f0f0f0", "op": "#ffffff"}
+
+
+def _value_box(v, label, box_id, is_root):
+    kind = _kind(v)
+    attrs = dict(label=label, shape="record", style="rounded,filled", fillcolor=_FILL[kind], id=box_id,
+                 color="#333333" if kind != "const" else "#999999", **{"class": "agc-value"})
+    if is_root:
+        attrs.update(penwidth="2", fillcolor="#fff3d0")
+    return attrs
+
+
+def _op_node(v, op_id):
+    symbol = op_symbol(v)
+    return dict(label=dot_text(symbol), shape="circle" if len(symbol) <= 2 else "ellipse", style="filled",
+                fillcolor="#eeeeee", color="#777777", margin="0.02", width="0.3", id=op_id, **{"class": "agc-op"})
+
+
+def _summary_box(group, node_id, show_grads, digits):
+    return dict(label=_summary_label(group, show_grads, digits), shape="box3d", style="filled",
+                fillcolor="#ece6ff", color="#6b5bb5", id=node_id)
+
+
+# ---- pass 3: edges from inputs to operations ----------------------------------
+def _edge_pass(values, layout, bodies, show_local_gradients, digits):
+    """An edge from each input's box to its operation's node; where folding
+    makes an edge repeat, one bold edge says how many it stands for."""
+    p = layout.prefix
+    merged = {}  # (tail, head) -> [edge id, how many edges it stands for]
+    for v in values:
         if v._op is None:
             continue
-        head_individual = id(v) in layout.individual
+        head = layout.op_node[id(v)]
         for i, inp in enumerate(v._inputs):
             tail = layout.box[id(inp)]
-            head = layout.op_node[id(v)]
-            if head_individual and id(inp) in layout.individual:
+            if id(v) in layout.individual and id(inp) in layout.individual:
                 edge_id = f"{p}e{v._id}_{i}"
                 attrs = {"id": edge_id}
-                if show_local_gradients:
-                    text = _local_gradient_label(v, i, names, digits)
-                    if text:
-                        attrs["label"] = dot_text(text)
-                add(None, ("edge", tail, head, attrs))
-                layout.input_edge[(id(v), i)] = edge_id
-                continue
-            key = (tail, head)
-            entry = merged.get(key)
-            if entry is None:
-                entry = merged[key] = [f"{p}q{len(merged)}", 0]
-            entry[1] += 1
-            layout.input_edge[(id(v), i)] = entry[0]
+                text = _local_gradient_label(v, i, layout.names, digits) if show_local_gradients else None
+                if text:
+                    attrs["label"] = dot_text(text)
+                _add(bodies, None, ("edge", tail, head, attrs))
+            else:
+                entry = merged.setdefault((tail, head), [f"{p}q{len(merged)}", 0])
+                entry[1] += 1
+                edge_id = entry[0]
+            layout.input_edge[(id(v), i)] = edge_id
     for (tail, head), (edge_id, count) in merged.items():
         attrs = {"id": edge_id, "style": "bold" if count > 1 else "solid"}
         if count > 1:
             attrs["label"] = f"×{count:,}"
-        add(None, ("edge", tail, head, attrs))
+        _add(bodies, None, ("edge", tail, head, attrs))
 
-    _emit(graph, bodies, clusters, p, _scope_titles(values))
+
+def _add_notes(graph, layout, root, max_nodes, note_missing_grads):
+    """The drawing's title: what was folded, and what "not computed yet" means."""
+    values = layout.values
     notes = []
     if layout.folded:
         notes.append(
-            f"Folded to fit max_nodes={max_nodes}: {layout.folded:,} of {n:,} values are drawn as "
-            f"{len(summary_ids)} summary boxes (3-D boxes, 'N × op'). draw_graph(..., max_nodes=None) draws every node."
+            f"Folded to fit max_nodes={max_nodes}: {layout.folded:,} of {len(values):,} values are drawn as "
+            f"{layout.summaries} summary boxes (3-D boxes, 'N × op'). draw_graph(..., max_nodes=None) draws every node."
         )
-    if show_grads and any(v.requires_grad and v.grad is None for v in values) and last_field is None:
-        notes.append(f"grad: not computed yet = no backward pass has reached this node (call {names[id(root)]}.backward()).")
+    if note_missing_grads and any(v.requires_grad and v.grad is None for v in values):
+        notes.append(f"grad: not computed yet = no backward pass has reached this node "
+                     f"(call {layout.names[id(root)]}.backward()).")
     if notes:
         graph.attr(label="\\n".join(dot_text(note) for note in notes) + "\\n", fontsize="11", fontcolor="#444444")
-    return graph, layout
 
 
 def _scope_from_label(value, scopes):
