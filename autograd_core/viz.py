@@ -726,7 +726,7 @@ def _emit(graph, bodies, clusters, prefix, titles):
         target = subgraphs[scope] if scope else graph
         for statement in statements:
             put(target, statement)
-    for scope in sorted(all_scopes, key=lambda s: -s.count(".")):
+    for scope in sorted(all_scopes, key=lambda s: (-s.count("."), s)):  # by name too: the same source every run
         parent = scope.rsplit(".", 1)[0] if "." in scope else None
         (subgraphs[parent] if parent else graph).subgraph(subgraphs[scope])
 
