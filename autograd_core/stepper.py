@@ -40,7 +40,7 @@ from .viz import (
     format_number,
     render_source,
     rule_for_input,
-    values_text,
+    grad_lines,
 )
 
 __all__ = ["BackpropStepper", "BackwardStep", "ForwardStep"]
@@ -263,7 +263,7 @@ class BackpropStepper:
         return format_number(x, self.digits)
 
     def _arr(self, x):
-        return describe_array(x, self.digits, one_line=True)[0]
+        return describe_array(x, self.digits, small=6, one_line=True)[0]  # a sentence keeps to a few numbers
 
     def _explain_backward(self, step):
         names, node, up = self.names, step.node, step.upstream
@@ -354,15 +354,18 @@ class BackpropStepper:
 
     # ---- the player --------------------------------------------------------
     def _value_text(self, value, data):
+        """The last field of a box in the player (lines joined by newlines):
+        its data (forward) or grad (backward) at this point of the pass."""
         if self.mode == "forward":
             if data is None:
                 return "data: not computed yet"
-            return "data " + describe_array(data, self.digits, one_line=True)[0]
+            lines = describe_array(data, self.digits)
+            return "\n".join(["data " + lines[0]] + lines[1:])
         if not value.requires_grad:
             return NO_GRAD
         if data is None:
             return NOT_COMPUTED
-        return "grad " + values_text(data, self.digits)
+        return "\n".join(grad_lines(data, self.digits))
 
     def _frames(self):
         """Frame 0 (before the first step) and one frame per step: the ids to
@@ -423,15 +426,23 @@ class BackpropStepper:
         for frame in frames:
             for key, text in frame["t"].items():
                 texts_of.setdefault(key, []).append(text)
-        widest = {key: max(texts, key=len) for key, texts in texts_of.items()}
+        # a box's last field gets as many lines as its longest text, each as wide as its widest line
+        line_count = {key: max(text.count("\n") + 1 for text in texts) for key, texts in texts_of.items()}
+        widest = {key: max((line for text in texts for line in text.split("\n")), key=len)
+                  for key, texts in texts_of.items()}
         graph, layout = _build(self.root, self.direction, show_grads=self.mode == "backward",
                                max_nodes=self.max_nodes, digits=self.digits, id_prefix=prefix + "_",
-                               last_field=widest)
+                               last_field={key: [widest[key]] * line_count[key] for key in widest})
         svg = render_source(graph.source, "svg").decode("utf-8")
-        final_texts = {key: self._value_text(v, final_state[id(v)]) for v in self.values
-                       for key in [id(v)] if key in widest}
         dynamic = {key: layout.box[key] for key in widest if key in layout.individual}
-        svg = _tag_dynamic_texts(svg, {box: final_texts[key] for key, box in dynamic.items()})
+
+        def lines_of(key, text):
+            """{element id: line} for the text elements of the box's last field."""
+            return dict(zip(_line_ids(dynamic[key], line_count[key]), _centred_lines(text, line_count[key])))
+
+        final = {key: lines_of(key, self._value_text(v, final_state[id(v)])) for v in self.values
+                 for key in [id(v)] if key in dynamic}
+        svg = _tag_dynamic_texts(svg, {dynamic[key]: lines for key, lines in final.items()})
         svg = re.sub(r"<title>[^<]*</title>\n?", "", svg)
 
         def element(ref):
@@ -445,11 +456,12 @@ class BackpropStepper:
             return layout.input_edge.get((id(value), ref[2]))
 
         data = {
-            "initial": {dynamic[key] + "t": initial_texts[key] for key in dynamic},
+            "initial": {k: line for key in dynamic for k, line in lines_of(key, initial_texts[key]).items()},
             "frames": [
                 {"c": sorted({e for e in map(element, f["c"]) if e}), "r": sorted({e for e in map(element, f["r"]) if e}),
                  "e": sorted({e for e in map(element, f["e"]) if e}),
-                 "t": {dynamic[key] + "t": text for key, text in f["t"].items() if key in dynamic}, "x": f["x"]}
+                 "t": {k: line for key, text in f["t"].items() if key in dynamic
+                       for k, line in lines_of(key, text).items()}, "x": f["x"]}
                 for f in frames
             ],
         }
@@ -465,19 +477,42 @@ class BackpropStepper:
         return atomic_write(path, self.player_html(standalone=True), make_parents=True)
 
 
-def _tag_dynamic_texts(svg, final_texts):
-    """Give the last text line of each listed box an id (box id + 't') so the
-    player's script can change it, and show the final state meanwhile."""
+def _line_ids(box_id, count):
+    """The element ids of the lines of a box's last field: box id + 't' for the
+    first, + 't1', 't2', ... for the others."""
+    return [f"{box_id}t{k or ''}" for k in range(count)]
+
+
+def _centred_lines(text, count):
+    """`text` in `count` lines, centred vertically (blank lines around it)."""
+    lines = text.split("\n")
+    top = (count - len(lines)) // 2
+    return [""] * top + lines + [""] * (count - len(lines) - top)
+
+
+_TEXT = re.compile(r"<text\b([^>]*)>.*?</text>", flags=re.S)
+
+
+def _tag_dynamic_texts(svg, final_lines):
+    """Give the text elements of the last field of each listed box their ids
+    (see _line_ids), so the player's script can change them, and show the
+    final state meanwhile. `final_lines`: {box id: {element id: line}}."""
     def retag(match):
         box_id, classes, body = html.unescape(match.group(1)), match.group(2), match.group(3)
-        last = body.rfind("<text")
-        if box_id not in final_texts or last < 0:
+        lines = final_lines.get(box_id)
+        texts = list(_TEXT.finditer(body))
+        if not lines or len(texts) < len(lines):
             return match.group(0)
-        opening_end = body.find(">", last)
-        closing = body.find("</text>", last)
-        text = html.escape(final_texts[box_id], quote=False)
-        body = f'{body[:opening_end]} id="{box_id}t">{text}{body[closing:]}'
-        return f'<g id="{box_id}" class="node{classes}">{body}</g>'
+        # the last field's lines are the box's last text elements
+        wanted = dict(zip((text.start() for text in texts[-len(lines):]), lines.items()))
+
+        def replace(text):
+            if text.start() not in wanted:
+                return text.group(0)
+            element_id, line = wanted[text.start()]
+            return f'<text{text.group(1)} id="{element_id}">{html.escape(line, quote=False)}</text>'
+
+        return f'<g id="{box_id}" class="node{classes}">{_TEXT.sub(replace, body)}</g>'
 
     return re.sub(r'<g id="([^"]+)" class="node([^"]*)">(.*?)</g>', retag, svg, flags=re.S)
 

@@ -62,21 +62,55 @@ def _shape_text(shape):
     return "(" + ", ".join(str(n) for n in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
-def describe_array(array, digits=4, small=6, one_line=False):
-    """Lines describing an array: the number for a scalar; shape and dtype, then
-    the values when there are at most `small` of them, else min / mean / max."""
+# Arrays this small are shown number by number: up to 8 x 8, a vector up to 16
+# (in lines of 8). Bigger ones as min / mean / max.
+SMALL_ROWS, SMALL_COLUMNS, SMALL_VECTOR = 8, 8, 16
+
+
+def _shown_in_full(array, small):
+    if small is not None:
+        return array.size <= small
+    if array.ndim == 1:
+        return array.size <= SMALL_VECTOR
+    if array.ndim == 2:
+        return array.shape[0] <= SMALL_ROWS and array.shape[1] <= SMALL_COLUMNS
+    return array.size <= 6
+
+
+def _number_lines(array, digits):
+    """The numbers of a small array, a row of a matrix per line (a vector in
+    lines of 8), bracketed as NumPy prints them."""
+    if array.ndim == 2:
+        lines = ["[" + " ".join(format_number(v, digits) for v in row) + "]" for row in array]
+    elif array.ndim == 1:
+        numbers = [format_number(v, digits) for v in array]
+        lines = [" ".join(numbers[k:k + SMALL_COLUMNS]) for k in range(0, len(numbers), SMALL_COLUMNS)]
+    else:
+        text = np.array2string(array, separator=" ", formatter={"float_kind": lambda v: format_number(v, digits)})
+        return text.splitlines()
+    lines[0] = "[" + lines[0]
+    lines[-1] += "]"
+    return lines
+
+
+def describe_array(array, digits=4, small=None, one_line=False):
+    """Lines describing an array: the number for a scalar; shape and dtype,
+    then the values when the array is small (up to 8 x 8, a vector up to 16;
+    at most `small` values when `small` is given), else min / mean / max.
+
+    >>> describe_array(np.array([[1.0, -2.0], [3.0, 0.5]]))
+    ['(2, 2) float64', '[[1.0 -2.0]', '[3.0 0.5]]']
+    >>> describe_array(np.arange(100.0), one_line=True)
+    ['(100,) float64 min 0.0  mean 49.5  max 99.0']
+    """
     array = np.asarray(array)
     if array.ndim == 0:
         return [format_number(array, digits)]
     head = f"{_shape_text(array.shape)} {array.dtype}"
     if array.size == 0:
         lines = [head, "empty"]
-    elif array.size <= small:
-        text = np.array2string(
-            array, precision=digits, separator=" ", suppress_small=True,
-            formatter={"float_kind": lambda v: format_number(v, digits)},
-        )
-        lines = [head] + text.splitlines()
+    elif _shown_in_full(array, small):
+        lines = [head] + _number_lines(array, digits)
     else:
         lines = [head, f"min {format_number(array.min(), digits)}  mean {format_number(array.mean(), digits)}"
                        f"  max {format_number(array.max(), digits)}"]
@@ -85,10 +119,10 @@ def describe_array(array, digits=4, small=6, one_line=False):
     return lines
 
 
-def values_text(array, digits=4):
+def values_text(array, digits=4, small=6):
     """One line for a grad (or a value whose shape is shown elsewhere): the
     number, the values when few, else min / mean / max; no shape or dtype."""
-    lines = describe_array(array, digits)
+    lines = describe_array(array, digits, small)
     return " ".join(line.strip() for line in (lines if len(lines) == 1 else lines[1:]))
 
 
@@ -96,13 +130,29 @@ NOT_COMPUTED = "grad: not computed yet"
 NO_GRAD = "no grad (constant)"
 
 
+def grad_lines(grad, digits=4):
+    """The grad field of a box, as lines: ``grad 6.0``; ``grad [1.0 2.0]``;
+    a small matrix under ``grad``, a row per line; else ``grad min ... max``.
+
+    >>> grad_lines(np.array([[1.0, 2.0], [3.0, 4.0]]))
+    ['grad', '[[1.0 2.0]', '[3.0 4.0]]']
+    """
+    lines = describe_array(grad, digits)
+    if len(lines) == 1:
+        return ["grad " + lines[0]]
+    if len(lines) == 2:
+        return ["grad " + lines[1]]
+    return ["grad"] + lines[1:]
+
+
 def grad_text(value, digits=4):
-    """The grad line of a box: the number(s), or say plainly that there is none yet."""
+    """The grad field of a box: the number(s) (a line per row of a small
+    matrix), or say plainly that there is none yet."""
     if not value.requires_grad:
         return NO_GRAD
     if value.grad is None:
         return NOT_COMPUTED
-    return "grad " + values_text(value.grad, digits)
+    return "\n".join(grad_lines(value.grad, digits))
 
 
 # Operations drawn as a symbol in their small node (the rest show their name).
@@ -492,8 +542,8 @@ def _build(root, direction="LR", show_grads=True, show_local_gradients=False, cl
     Three passes over the Values, oldest first: the cluster pass decides the
     scope each box is drawn in, the box pass writes a box per Value (or per
     folded group) and a node per operation, the edge pass joins inputs to
-    operations. `last_field` maps id(value) to the text of the box's last
-    field, replacing the grad (or data) line (the player sizes boxes for its
+    operations. `last_field` maps id(value) to the lines of the box's last
+    field, replacing the grad (or data) lines (the player sizes boxes for its
     widest frame).
     """
     if not isinstance(root, Value):
@@ -593,9 +643,9 @@ def _box_label(v, name, show_grads, digits, last, horizontal):
         data_lines = ["data " + data_lines[0]] + data_lines[1:]
     fields = [_field([name]), _field(data_lines)]
     if show_grads:
-        fields.append(_field([grad_text(v, digits)]))
+        fields.append(_field(grad_text(v, digits).split("\n")))
     if last is not None:
-        fields[-1] = _field([last])
+        fields[-1] = _field(last)
     label = " | ".join(fields)
     return "{ " + label + " }" if horizontal else label
 

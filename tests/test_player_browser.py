@@ -365,3 +365,66 @@ def test_a_hostile_svg_drawing_runs_nothing_when_opened(page, tmp_path):
     page.evaluate("document.querySelectorAll('*').forEach(e => e.dispatchEvent(new MouseEvent('click', {bubbles: true})))")
     assert_nothing_ran(page, title)
     assert page.url == path.as_uri()
+
+
+# ---- big graphs and small tensors ----------------------------------------------
+def first_step_of_an_mlp():
+    """One example through a 4-16-3 MLP and its cross-entropy, as a training run's player shows it."""
+    import numpy as np
+
+    import nn
+
+    nn.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 3))
+    x = ag.Value(np.random.default_rng(0).normal(size=(1, 4)), requires_grad=False, label="x")
+    loss = nn.CrossEntropyLoss()(model(x), np.array([2]))
+    loss.label = "loss"
+    return loss
+
+
+def test_the_names_of_the_boxes_receiving_gradient_stay_in_view_at_1280_px(page, tmp_path):
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.goto(BackpropStepper(first_step_of_an_mlp()).save_html(tmp_path / "mlp.html").as_uri())
+    player = page.get_attribute(".agc-player", "id")
+    graph = f"#{player} .agc-graph"
+    assert page.eval_on_selector(graph, "g => g.scrollWidth > g.clientWidth * 1.6")  # big: shown at its size
+    frames = page.evaluate(f"window['AGC_PLAYER_DATA_{player}'].frames")
+    checked = 0
+    for k, frame in enumerate(frames):
+        page.fill(f"#{player} input[type=range]", str(k))
+        outside = page.evaluate(
+            """([graph, ids]) => {
+                const box = document.querySelector(graph), view = box.getBoundingClientRect();
+                const left = view.left + box.clientLeft, top = view.top + box.clientTop;
+                return ids.filter(id => {
+                    const name = document.getElementById(id).querySelector('text').getBoundingClientRect();
+                    return name.left < left - 1 || name.right > left + box.clientWidth + 1
+                        || name.top < top - 1 || name.bottom > top + box.clientHeight + 1;
+                });
+            }""",
+            [graph, frame["r"]],
+        )
+        assert outside == [], (k, outside)
+        checked += len(frame["r"])
+    assert checked >= 8  # every receiver of every step, the weights and biases among them
+
+
+def test_a_small_matrix_grad_appears_row_by_row(page, tmp_path):
+    import numpy as np
+
+    W = ag.Value(np.array([[1.0, -2.0, 0.5], [3.0, 4.5, -1.0]]), label="W")
+    x = ag.Value(np.array([2.0, -1.0, 4.0]), requires_grad=False, label="x")
+    loss = ((W * x).sum(axis=1) ** 2).sum()
+    loss.label = "loss"
+    page.goto(BackpropStepper(loss).save_html(tmp_path / "matrix.html").as_uri())
+    player = page.get_attribute(".agc-player", "id")
+
+    def lines():
+        return [page.text_content(f'#{player} [id="{player}_v{W._id}t{k or ""}"]') for k in range(3)]
+
+    assert lines() == ["", "grad: not computed yet", ""]  # centred in the room of three lines
+    page.click(f"#{player} [data-go=last]")
+    # dloss/dW = 2 (W x) x^T with W x = [6, -2.5]
+    assert lines() == ["grad", "[[24.0 -12.0 48.0]", "[-10.0 5.0 -20.0]]"]
+    page.click(f"#{player} [data-go=first]")
+    assert lines() == ["", "grad: not computed yet", ""]

@@ -330,3 +330,34 @@ def test_rule_for_input_splits_only_between_inputs():
     assert viz.rule_for_input(OPS["where"], 1, 2) == "d where(c,a,b)/db = not c"
     ce = OPS["softmax_cross_entropy"]
     assert viz.rule_for_input(ce, 0, 2) == ce.formula  # its comma sits inside parentheses
+
+
+def test_small_tensors_show_their_numbers_up_to_8_by_8():
+    from autograd_core.viz import describe_array, grad_lines
+
+    m = np.arange(1.0, 10.0).reshape(3, 3)
+    assert describe_array(m) == ["(3, 3) float64", "[[1.0 2.0 3.0]", "[4.0 5.0 6.0]", "[7.0 8.0 9.0]]"]
+    assert len(describe_array(np.zeros((8, 8)))) == 9  # a line per row
+    assert "min" in describe_array(np.zeros((9, 8)))[1] and "min" in describe_array(np.zeros((2, 9)))[1]
+    vector = describe_array(np.arange(16.0))  # a vector up to 16, in lines of 8
+    assert vector[1] == "[0.0 1.0 2.0 3.0 4.0 5.0 6.0 7.0" and vector[2] == "8.0 9.0 10.0 11.0 12.0 13.0 14.0 15.0]"
+    assert "mean 8.0" in describe_array(np.arange(17.0))[1]
+    assert grad_lines(np.float64(2.5)) == ["grad 2.5"]
+    assert grad_lines(np.array([1.0, -2.0])) == ["grad [1.0 -2.0]"]
+    assert grad_lines(m) == ["grad", "[[1.0 2.0 3.0]", "[4.0 5.0 6.0]", "[7.0 8.0 9.0]]"]
+
+
+def test_a_small_matrix_box_shows_data_and_grad_row_by_row():
+    W = ag.Value(np.array([[1.0, -2.0, 0.5], [3.0, 4.5, -1.0]]), label="W")
+    x = ag.Value(np.array([2.0, -1.0, 4.0]), label="x")
+    loss = ((W * x).sum(axis=1) ** 2).sum()
+    loss.backward()
+    # dloss/dW[i, j] = 2 (W x)_i x_j with W x = [6, -2.5]
+    expected = 2 * (W.data @ x.data)[:, None] * x.data[None, :]
+    label = next(label for label in box_labels(draw_graph(loss)).values() if fields(label)[0] == "W")
+    data_field, grad_field = fields(label)[1:]
+    assert data_field.split("\\n") == ["(2, 3) float64", "[[1.0 -2.0 0.5]", "[3.0 4.5 -1.0]]"]
+    rows = grad_field.split("\\n")
+    assert rows[0] == "grad" and len(rows) == 3
+    shown = np.array([[float(v) for v in row.strip("[]").split()] for row in rows[1:]])
+    assert np.array_equal(shown, expected) and shown[0, 0] == 24.0
