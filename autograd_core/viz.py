@@ -976,10 +976,11 @@ def _checked_image(data, format):
 
 
 def _format_for(path, format, where):
-    """The format to write: `format`, else the file name's suffix, else svg."""
+    """The format to write: `format`, else the file name's suffix when it names
+    an image format, else svg."""
     suffix = path.suffix[1:].lower()
     if format is None:
-        return suffix or "svg"
+        return suffix if suffix in _KNOWN_SUFFIXES else "svg"
     format = str(format).lower()
     if suffix and suffix != format and suffix in _KNOWN_SUFFIXES:
         raise ValueError(f"{where}: the file {path.name!r} is named .{suffix} but format={format!r}; "

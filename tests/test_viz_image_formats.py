@@ -53,6 +53,7 @@ def test_with_dot_the_suffix_chooses_the_format(lecture_graph, tmp_path):
     assert render_graph(L, tmp_path / "g.pdf").read_bytes()[:4] == PDF
     assert "</svg>" in render_graph(L, tmp_path / "g.svg").read_text()
     assert render_graph(L, tmp_path / "g", format="png").name == "g.png"
+    assert "</svg>" in render_graph(L, tmp_path / "lecture.graph").read_text()  # not an image suffix: SVG
 
 
 @needs_wasm
