@@ -121,3 +121,14 @@ def test_dot_text_escapes_every_special_character():
     assert dot_text("{a|b}") == "{a|b}"  # only record boxes draw fields
     # the graphviz package would pass "<...>" through unquoted as an HTML-like label
     assert dot_text("<x>") == "&lt;x&gt;" and type(dot_text("<x>")).__name__ == "NoHtml"
+
+
+@pytest.mark.parametrize("text", HOSTILE, ids=HOSTILE_IDS)
+def test_hostile_strings_render_to_png_and_pdf(text, monkeypatch):
+    drawing = draw_graph(hostile_graph(text), show_local_gradients=True)
+    for renderer in renderers():
+        if renderer == "wasm":
+            monkeypatch.setenv("PATH", "")  # PNG and PDF drawn from the WebAssembly Graphviz's SVG
+        assert drawing.pipe("png")[:8] == b"\x89PNG\r\n\x1a\n"
+        assert drawing.pipe("pdf")[:4] == b"%PDF"
+        monkeypatch.undo()
