@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import os
+import stat
 import zipfile
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -128,6 +129,8 @@ def load(path, module=None, strict=True, *, max_bytes=DEFAULT_MAX_BYTES):
         raise FileNotFoundError(f"nn.load: no such file: {path!r}")
     if os.path.isdir(path):
         raise IsADirectoryError(f"nn.load: {path!r} is a directory; give the path of an .npz file written by nn.save")
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        raise CheckpointError(f"nn.load: {path!r} is not a regular file (a device or a pipe); give an .npz file written by nn.save")
     expected = _expected_entries(module)
     try:
         with zipfile.ZipFile(path) as archive:

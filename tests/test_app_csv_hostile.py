@@ -188,3 +188,11 @@ def test_the_notebooks_extra_brings_ipywidgets():
     with open(os.path.join(root, "pyproject.toml"), "rb") as file:
         extras = tomllib.load(file)["project"]["optional-dependencies"]
     assert any(requirement.split(">")[0].split("=")[0].strip() == "ipywidgets" for requirement in extras["notebooks"])
+
+
+def test_a_column_of_ids_is_not_taken_for_classes(tmp_path, monkeypatch):
+    path = tmp_path / "ids.csv"
+    path.write_text("a,b,id\n" + "".join(f"{k},{k},row{k}\n" for k in range(50)))
+    monkeypatch.setattr(app_data, "MAX_CLASSES", 40)
+    with pytest.raises(AppError, match=r"column 'id' holds 50 different labels, more than the 40 classes"):
+        load_csv(path)

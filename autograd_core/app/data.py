@@ -56,6 +56,7 @@ class Split:
 MAX_CSV_BYTES = 256 << 20     # a CSV file larger than this is refused before it is read
 MAX_LINE_BYTES = 1 << 20      # one line of the file (a /dev/zero or a binary file has none shorter)
 MAX_CELLS = 32_000_000        # feature values (256 MB as float64)
+MAX_CLASSES = 10_000          # more distinct labels than this is a column of ids or numbers, not classes
 
 
 def load_csv(path, label=None):
@@ -90,6 +91,10 @@ def load_csv(path, label=None):
     feature_names = [name for i, name in enumerate(header) if i != label_index]
     features = np.frombuffer(values, dtype=np.float64).reshape(len(labels), len(feature_names)).copy()
     class_names = _sorted_labels(set(labels))
+    if len(class_names) > MAX_CLASSES:
+        raise AppError(f"{where}: column {label!r} holds {len(class_names):,} different labels, more than the "
+                       f"{MAX_CLASSES:,} classes a run trains; is it an id or a measurement? name the label column "
+                       f"with --label")
     if len(class_names) < 2:
         raise AppError(f"{where}: column {label!r} holds a single class ({class_names[0]!r}); a classifier needs at least two")
     index = {name: k for k, name in enumerate(class_names)}

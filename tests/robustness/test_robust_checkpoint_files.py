@@ -229,3 +229,22 @@ def test_the_next_save_removes_temporary_files_of_dead_writers_only(tmp_path):
     nn.save({"weight": np.ones(2)}, long_target)
     assert sorted(os.listdir(tmp_path)) == sorted(kept + ["model.npz", long_target.name])
     assert remove_stale_temporaries(target) == []
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_a_device_or_a_pipe_is_refused_without_reading(tmp_path):
+    pipe = tmp_path / "pipe.npz"
+    os.mkfifo(pipe)  # opening it for reading would wait for a writer forever
+    with pytest.raises(nn.CheckpointError, match="is not a regular file"):
+        nn.load(pipe)
+    if os.path.exists("/dev/zero"):
+        with pytest.raises(nn.CheckpointError, match="is not a regular file"):
+            nn.load("/dev/zero")
+
+
+def test_a_huge_npy_header_is_refused(tmp_path):
+    path = tmp_path / "header.npz"
+    header = b"\x93NUMPY\x02\x00" + (200_000).to_bytes(4, "little") + b"{" + b" " * 199_999
+    _write_zip(path, {"weight.npy": header})
+    with pytest.raises(nn.CheckpointError, match="'weight' has no readable .npy header"):
+        nn.load(path)
