@@ -331,66 +331,80 @@ class _Outcome:
 
 
 def fit(config, trainer, split, rng, reporter, out_dir):
-    """The epochs: train, evaluate, schedule the learning rate, stop early.
+    """The epochs: train, measure, schedule the learning rate, stop early.
 
     Keeps the best weights (batch-norm statistics included) and puts them back
     at the end; before the first update it records the backprop player of
     that first step.
     """
-    has_val = len(split.X_val) > 0
     n_train = len(split.X_train)
     outcome, best_state, stop = _Outcome(history=[]), None, _StopRequest()
     reporter.start(config.epochs, -(-n_train // config.batch_size))
     try:
         with stop.installed(reporter):
             for epoch in range(1, config.epochs + 1):
-                started = time.perf_counter()
                 order = rng.permutation(n_train)
                 if epoch == 1:
                     first = order[:config.batch_size]
                     outcome.player = _record_first_step(trainer, split.X_train[first], split.y_train[first],
                                                         out_dir / FILE_NAMES["backprop_player"], reporter)
-                running, lr = _RunningMetrics(), _current_lr(trainer.optimizer)
-
-                def after_batch(loss, logits, yb):
-                    running.add(loss, logits, yb)
-                    reporter.batch(epoch, running.loss, running.accuracy)
-                    return stop.requested
-
-                why = train_epoch(trainer.model, trainer.loss_fn, trainer.optimizer,
-                                  _minibatches(split.X_train, split.y_train, config.batch_size, order), after_batch)
+                row, why = _run_epoch(epoch, order, config, trainer, split, reporter, stop)
                 if why is not None:
                     outcome.stopped = why
-                if running.seen == 0:
+                if row is None:
                     break
-                row = {"epoch": epoch, "train_loss": running.loss, "train_accuracy": running.accuracy,
-                       "val_loss": None, "val_accuracy": None, "lr": lr}
-                if has_val:
-                    row["val_loss"], row["val_accuracy"] = _evaluate(trainer.model, trainer.loss_fn,
-                                                                     split.X_val, split.y_val)
-                row["seconds"] = time.perf_counter() - started
                 outcome.history.append(row)
                 reporter.epoch(row)
-                if outcome.stopped != "finished":
+                if why is not None:
                     break
-                monitored = row["val_loss"] if has_val else row["train_loss"]
-                if config.schedule == "plateau":
-                    trainer.schedule.step(monitored)  # it watches the loss
-                elif trainer.schedule is not None:
-                    trainer.schedule.step()
-                if trainer.early is not None:
-                    should_stop = trainer.early.step(monitored)
-                    if _best_epoch(trainer.early) == epoch:
-                        best_state = _copy_state(trainer.model)
-                    if should_stop:
-                        outcome.stopped = "early"
-                        break
+                improved, should_stop = _schedule_and_watch(config, trainer, row)
+                if improved:
+                    best_state = _copy_state(trainer.model)
+                if should_stop:
+                    outcome.stopped = "early"
+                    break
     finally:
         reporter.close()
     if best_state is not None:
         trainer.model.load_state_dict(best_state)
         outcome.best_epoch = _best_epoch(trainer.early)
     return outcome
+
+
+def _run_epoch(epoch, order, config, trainer, split, reporter, stop):
+    """Train one epoch and measure it: (its metrics row, or None when no
+    mini-batch ran; why it stopped early, or None)."""
+    started, running, lr = time.perf_counter(), _RunningMetrics(), _current_lr(trainer.optimizer)
+
+    def after_batch(loss, logits, yb):
+        running.add(loss, logits, yb)
+        reporter.batch(epoch, running.loss, running.accuracy)
+        return stop.requested
+
+    why = train_epoch(trainer.model, trainer.loss_fn, trainer.optimizer,
+                      _minibatches(split.X_train, split.y_train, config.batch_size, order), after_batch)
+    if running.seen == 0:
+        return None, why
+    row = {"epoch": epoch, "train_loss": running.loss, "train_accuracy": running.accuracy,
+           "val_loss": None, "val_accuracy": None, "lr": lr}
+    if len(split.X_val):
+        row["val_loss"], row["val_accuracy"] = _evaluate(trainer.model, trainer.loss_fn, split.X_val, split.y_val)
+    row["seconds"] = time.perf_counter() - started
+    return row, why
+
+
+def _schedule_and_watch(config, trainer, row):
+    """The learning-rate schedule's and early stopping's turn after an epoch:
+    (is this the best epoch so far, should training stop)."""
+    monitored = row["val_loss"] if row["val_loss"] is not None else row["train_loss"]
+    if config.schedule == "plateau":
+        trainer.schedule.step(monitored)  # it watches the loss
+    elif trainer.schedule is not None:
+        trainer.schedule.step()
+    if trainer.early is None:
+        return False, False
+    should_stop = trainer.early.step(monitored)
+    return _best_epoch(trainer.early) == row["epoch"], should_stop
 
 
 def load_data(config):
