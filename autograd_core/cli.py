@@ -140,6 +140,7 @@ def main(argv=None):
         parser.print_help()
         return 0
     from .app.errors import AppError
+    from .app.report import terminal_safe
 
     try:
         if args.command == "train":
@@ -150,7 +151,7 @@ def main(argv=None):
 
         return graph_command(args)
     except AppError as exc:
-        print(f"autograd-core: error: {exc}", file=sys.stderr)
+        print(f"autograd-core: error: {terminal_safe(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("autograd-core: interrupted", file=sys.stderr)

@@ -196,3 +196,14 @@ def test_a_column_of_ids_is_not_taken_for_classes(tmp_path, monkeypatch):
     monkeypatch.setattr(app_data, "MAX_CLASSES", 40)
     with pytest.raises(AppError, match=r"column 'id' holds 50 different labels, more than the 40 classes"):
         load_csv(path)
+
+
+def test_a_file_name_cannot_send_escape_sequences_to_the_terminal(tmp_path, capsys):
+    folder = tmp_path / "in\x1b]0;owned\x07side"
+    folder.mkdir()
+    path = folder / "data.csv"
+    path.write_text("a,b,label\n1,2,x\n3,oops,y\n")
+    assert cli.main(["train", "--csv", str(path), "--epochs", "1", "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "\x07" not in err
+    assert "in\\x1b]0;owned\\x07side" in err

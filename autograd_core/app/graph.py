@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .errors import AppError
 from .expression import build_graph, parse_assignment
+from .report import terminal_safe
 
 FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf"}
 
@@ -44,7 +45,7 @@ def graph_command(args, stream=None):
         root.backward(retain_graph=True)
     with _writing("-o", output):
         render_graph(root, output, format=graph_format)
-    print(f"graph           {output}", file=stream)
+    print(f"graph           {terminal_safe(output)}", file=stream)
     if args.html:
         from .. import BackpropStepper
 
@@ -52,7 +53,7 @@ def graph_command(args, stream=None):
         fresh_root.label = root.label
         with _writing("--html", args.html):
             BackpropStepper(fresh_root).save_html(args.html)
-        print(f"backprop player {args.html}", file=stream)
+        print(f"backprop player {terminal_safe(args.html)}", file=stream)
     value = float(root.data)
     grads = ", ".join(f"d{root.label}/d{name} = {float(leaf.grad):.6g}" for name, leaf in leaves.items()
                       if leaf.grad is not None)

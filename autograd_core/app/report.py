@@ -8,9 +8,24 @@ stdout; JSON lines go to stdout, one object per line, for scripts.
 from __future__ import annotations
 
 import json
+import re
 import sys
 
 import numpy as np
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def terminal_safe(text):
+    r"""`text` with control characters shown as ``\xNN``, so a file or class
+    name cannot send escape sequences to the user's terminal (newlines and
+    tabs stay).
+
+    >>> terminal_safe("data\x1b]0;hi\x07.csv")
+    'data\\x1b]0;hi\\x07.csv'
+    """
+    return _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", str(text))
 
 
 class Reporter:
@@ -21,11 +36,11 @@ class Reporter:
 
     def info(self, text):
         """A line of human-readable information (setup, early stopping...)."""
-        print(text, file=self.stream, flush=True)
+        print(terminal_safe(text), file=self.stream, flush=True)
 
     def warn(self, text):
         """A problem the run works around (always shown, on stderr)."""
-        print(f"warning: {text}", file=sys.stderr, flush=True)
+        print(f"warning: {terminal_safe(text)}", file=sys.stderr, flush=True)
 
     def start(self, epochs, batches_per_epoch):
         pass
@@ -90,7 +105,7 @@ class BarReporter(Reporter):
     def info(self, text):
         bar = getattr(self, "bar", None)
         if bar is not None and not bar.disable and not getattr(bar, "_closed", False):
-            bar.write(text, file=self.stream)  # keeps the bar intact below the line
+            bar.write(terminal_safe(text), file=self.stream)  # keeps the bar intact below the line
         else:
             super().info(text)
 
