@@ -5,6 +5,12 @@ One helper for every writer of the package (``render_graph``,
 file in the target's folder, is flushed to disk, and is moved over the target
 with ``os.replace`` (atomic on one file system). On any error, Ctrl-C
 included, the temporary file is removed and the target is left as it was.
+
+A writer killed outright (SIGKILL, power loss) cannot clean up: its
+``.tmp-<pid>-<token>-<name>.tmp`` stays. The next write to the same target
+removes those whose process is gone. Liveness is asked of this machine's
+kernel, so a folder shared between machines or containers may keep a dead
+writer's file (never loses a live one's). On Windows nothing is removed.
 """
 
 from __future__ import annotations

@@ -8,7 +8,15 @@ read it: ``numpy.load(path)``.
 
 Writes are atomic: the archive is written to a temporary file in the same
 directory and moved over the target with ``os.replace``, so a crash mid-write
-never leaves a broken file where a good one was.
+never leaves a broken file where a good one was; the temporary file a killed
+writer leaves is removed by the next save to the same name.
+
+Reads never unpickle and check before they decode: the sizes the archive
+declares (``max_bytes`` in all, 1 GiB by default), every ``.npy`` header
+(numeric dtype, a shape matching the member's size) and, given a module or a
+state dict, the expected names, shapes and dtypes. So a small file that
+would unpack to gigabytes, or a header that claims a huge shape, is a
+``CheckpointError`` that costs neither time nor memory.
 """
 
 from __future__ import annotations
@@ -36,8 +44,10 @@ _FORMAT_NAME = "autograd_core.nn state_dict"
 
 
 class CheckpointError(ValueError):
-    """A file given to ``nn.load`` is truncated, not an ``nn.save`` file, or of
-    an unknown format version; the message names the file and the problem.
+    """A file given to ``nn.load`` is truncated, damaged, too large, not an
+    ``nn.save`` file (a PyTorch file, a pickle, a plain archive), of an unknown
+    format version, or does not fit the model; the message names the file and
+    the problem.
 
     >>> import os, tempfile
     >>> path = os.path.join(tempfile.mkdtemp(), "notes.npz")
