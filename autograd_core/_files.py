@@ -7,14 +7,15 @@ with ``os.replace`` (atomic on one file system). On any error, Ctrl-C
 included, the temporary file is removed and the target is left as it was.
 
 A writer killed outright (SIGKILL, power loss) cannot clean up: its
-``.tmp-<pid>-<token>-<name>.tmp`` stays. The next write to the same target
-removes those whose process is gone. Liveness is asked of this machine's
-kernel, so a folder shared between machines or containers may keep a dead
-writer's file (never loses a live one's). On Windows nothing is removed.
+``.tmp-<pid>@<host>-<token>-<name>.tmp`` stays. The next write to the same
+target, on the same machine and in the same container, removes those whose
+process is gone; other machines' files in a shared folder are left alone.
+On Windows nothing is removed.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import secrets
@@ -23,20 +24,38 @@ from pathlib import Path
 __all__ = ["atomic_write", "remove_stale_temporaries"]
 
 NAME_MAX = 255  # bytes in one file name on Linux, macOS and Windows file systems
-_TEMPORARY = re.compile(r"\.tmp-(?P<pid>[0-9]+)-[0-9a-f]{8}-(?P<name>.*)\.tmp\Z", re.DOTALL)
+_TEMPORARY = re.compile(r"\.tmp-(?P<pid>[0-9]+)@(?P<host>[0-9a-f]{6})-[0-9a-f]{8}-(?P<name>.*)\.tmp\Z", re.DOTALL)
 _OLD_TEMPORARY = re.compile(r"\.tmp-(?P<name>.*)\.(?P<pid>[0-9]+)-[0-9a-f]{8}\.tmp\Z", re.DOTALL)  # earlier releases
 
 
-def _temporary_name(name, pid, token):
-    """``.tmp-<pid>-<token>-<name>.tmp``, the target's name cut so the whole
-    stays within NAME_MAX bytes (a legal 250-byte target name stays writable).
+def _temporary_name(name, pid, token, host=None):
+    """``.tmp-<pid>@<host>-<token>-<name>.tmp``, the target's name cut so the
+    whole stays within NAME_MAX bytes (a legal 250-byte target name stays
+    writable).
 
-    The pid says which process writes it, so a later write can tell a file
-    left by a killed writer from one that is being written.
+    The pid and a tag of the machine and pid namespace (<host>) say which
+    process writes it, so a later write can tell a file left by a killed
+    writer from one that is being written, here or on another machine
+    sharing the folder.
     """
-    prefix, suffix = f".tmp-{pid}-{token}-", ".tmp"
+    prefix, suffix = f".tmp-{pid}@{host or _host_tag()}-{token}-", ".tmp"
     room = NAME_MAX - len(prefix) - len(suffix)
     return prefix + os.fsdecode(os.fsencode(name)[:room]) + suffix
+
+
+@functools.lru_cache(maxsize=1)
+def _host_tag():
+    """Six hex digits naming this machine (host name, boot) and pid namespace (container)."""
+    import hashlib
+    import socket
+
+    parts = [socket.gethostname()]
+    for source in ("/proc/sys/kernel/random/boot_id", "/proc/self/ns/pid"):
+        try:
+            parts.append(os.readlink(source) if source.endswith("/pid") else Path(source).read_text().strip())
+        except OSError:
+            pass
+    return hashlib.sha1("|".join(parts).encode("utf-8", "surrogateescape")).hexdigest()[:6]
 
 
 def atomic_write(path, data, *, encoding="utf-8", make_parents=False):
@@ -126,6 +145,8 @@ def remove_stale_temporaries(path):
         match = _TEMPORARY.match(entry) or _OLD_TEMPORARY.match(entry)
         if match is None or not _same_target(entry, match["name"], path.name):
             continue
+        if match.re is _TEMPORARY and match["host"] != _host_tag():
+            continue  # another machine's or container's writer: its pids are not ours to ask about
         if _process_is_running(int(match["pid"])):
             continue
         try:

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import nn
-from autograd_core._files import NAME_MAX, _temporary_name, remove_stale_temporaries
+from autograd_core._files import NAME_MAX, _host_tag, _temporary_name, remove_stale_temporaries
 
 FORMAT = {"__autograd_core_format__": np.array("autograd_core.nn state_dict"),
           "__autograd_core_version__": np.array(1)}
@@ -215,12 +215,14 @@ def _dead_pid():
 def test_the_next_save_removes_temporary_files_of_dead_writers_only(tmp_path):
     target = tmp_path / "model.npz"
     dead, alive = _dead_pid(), os.getppid()
+    other_host = "000000" if _host_tag() != "000000" else "111111"
     long_target = tmp_path / ("x" * 250 + ".npz")
     left_by_dead = [_temporary_name("model.npz", dead, "0123abcd"),
                     f".tmp-model.npz.{dead}-89abcdef.tmp",  # the name earlier releases gave
                     _temporary_name(long_target.name, dead, "0123abcd")]
     kept = [_temporary_name("model.npz", alive, "0123abcd"),       # a writer still running
             _temporary_name("other.npz", dead, "0123abcd"),        # another target's
+            _temporary_name("model.npz", dead, "0123abcd", host=other_host),  # another machine's or container's
             ".tmp-notes.txt", "model.npz.tmp"]                     # not ours at all
     for name in left_by_dead + kept:
         (tmp_path / name).write_bytes(b"partial")
