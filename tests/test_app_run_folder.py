@@ -159,3 +159,15 @@ def test_recording_the_player_does_not_change_the_training(tmp_path, monkeypatch
     assert "backprop_player" not in without.files
     for a, b in zip(with_player.model.state_dict().values(), without.model.state_dict().values()):
         np.testing.assert_array_equal(getattr(a, "data", a), getattr(b, "data", b))
+
+
+def test_batch_norm_never_trains_on_a_batch_of_one(tmp_path):
+    # 120 training examples in batches of 17 leave one example over: it is left out
+    result = run(TrainConfig(out=str(tmp_path / "a"), epochs=2, batchnorm=True, batch_size=17),
+                 QuietReporter(io.StringIO()))
+    assert len(result.history) == 2 and "backprop_player" in result.files
+    with pytest.raises(AppError, match="--batchnorm needs mini-batches of two or more examples"):
+        run(TrainConfig(out=str(tmp_path / "b"), epochs=1, batchnorm=True, batch_size=1), QuietReporter(io.StringIO()))
+    # without batch norm a batch of one is a plain SGD step
+    assert len(run(TrainConfig(out=str(tmp_path / "c"), epochs=1, batch_size=1),
+                   QuietReporter(io.StringIO())).history) == 1

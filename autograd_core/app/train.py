@@ -222,10 +222,13 @@ def train_epoch(model, loss_fn, optimizer, batches, after_batch=None):
     return None
 
 
-def _minibatches(X, y, batch_size, order):
+def _minibatches(X, y, batch_size, order, smallest=1):
+    """The mini-batches in `order`; a last one smaller than `smallest` is left
+    out (batch norm cannot train on a batch of one example)."""
     for start in range(0, len(order), batch_size):
         index = order[start:start + batch_size]
-        yield X[index], y[index]
+        if len(index) >= smallest:
+            yield X[index], y[index]
 
 
 class _StopRequest:
@@ -381,8 +384,8 @@ def _run_epoch(epoch, order, config, trainer, split, reporter, stop):
         reporter.batch(epoch, running.loss, running.accuracy)
         return stop.requested
 
-    why = train_epoch(trainer.model, trainer.loss_fn, trainer.optimizer,
-                      _minibatches(split.X_train, split.y_train, config.batch_size, order), after_batch)
+    batches = _minibatches(split.X_train, split.y_train, config.batch_size, order, 2 if config.batchnorm else 1)
+    why = train_epoch(trainer.model, trainer.loss_fn, trainer.optimizer, batches, after_batch)
     if running.seen == 0:
         return None, why
     row = {"epoch": epoch, "train_loss": running.loss, "train_accuracy": running.accuracy,
@@ -432,6 +435,10 @@ def run(config, reporter=None):
     rng = np.random.default_rng(config.seed)
     nn.manual_seed(config.seed)
     split = split_and_standardise(dataset, config.val_split, rng)
+    if config.batchnorm and config.hidden and min(config.batch_size, len(split.X_train)) < 2:
+        raise AppError(f"--batchnorm needs mini-batches of two or more examples (batch norm divides by the batch's "
+                       f"spread); use --batch-size 2 or more (it is {config.batch_size}, with "
+                       f"{len(split.X_train)} training examples)")
     out_dir = prepare_output_dir(config.out)
     sizes = [dataset.X.shape[1], *config.hidden, dataset.num_classes]
     trainer = _build_trainer(config, sizes, has_val=len(split.X_val) > 0)
