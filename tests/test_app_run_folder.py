@@ -171,3 +171,23 @@ def test_batch_norm_never_trains_on_a_batch_of_one(tmp_path):
     # without batch norm a batch of one is a plain SGD step
     assert len(run(TrainConfig(out=str(tmp_path / "c"), epochs=1, batch_size=1),
                    QuietReporter(io.StringIO())).history) == 1
+
+
+def test_sizes_that_would_not_fit_in_memory_are_refused_up_front(tmp_path, capsys):
+    from autograd_core import cli
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(AppError, match=r"MLP 4-100000000-3 would have 800,000,003 parameters, more than the 50,000,000"):
+            run(TrainConfig(out=str(tmp_path / "a"), epochs=1, hidden=[100_000_000]), QuietReporter(io.StringIO()))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 << 20
+    assert not (tmp_path / "a").exists()
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--data", "moons", "--samples", "1000000000"])
+    assert "--samples: '1000000000': from 10 to 1,000,000" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--hidden", ",".join(["4"] * 65)])
+    assert "65 hidden layers: at most 64" in capsys.readouterr().err

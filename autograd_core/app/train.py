@@ -37,6 +37,7 @@ from .errors import AppError
 from .files import prepare_output_dir, write_csv, write_json
 from .report import make_reporter
 
+MAX_PARAMETERS = 50_000_000  # 400 MB of float64 weights, before gradients and optimizer state
 DEFAULT_LR = {"sgd": 0.1, "adagrad": 0.1, "adadelta": 1.0, "adam": 0.01, "adamw": 0.01, "rmsprop": 0.01}
 METRIC_COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds")
 
@@ -439,8 +440,12 @@ def run(config, reporter=None):
         raise AppError(f"--batchnorm needs mini-batches of two or more examples (batch norm divides by the batch's "
                        f"spread); use --batch-size 2 or more (it is {config.batch_size}, with "
                        f"{len(split.X_train)} training examples)")
-    out_dir = prepare_output_dir(config.out)
     sizes = [dataset.X.shape[1], *config.hidden, dataset.num_classes]
+    parameters = sum((n_in + 1) * n_out for n_in, n_out in zip(sizes[:-1], sizes[1:]))
+    if parameters > MAX_PARAMETERS:
+        raise AppError(f"MLP {'-'.join(map(str, sizes))} would have {parameters:,} parameters, more than the "
+                       f"{MAX_PARAMETERS:,} a run trains; choose smaller --hidden widths")
+    out_dir = prepare_output_dir(config.out)
     trainer = _build_trainer(config, sizes, has_val=len(split.X_val) > 0)
     _announce(config, dataset, split, sizes, trainer, out_dir, reporter)
 
