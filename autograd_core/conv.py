@@ -1,0 +1,704 @@
+"""Convolution, pooling and padding: each one operation with its gradient beside it.
+
+A convolution is a matrix product in disguise. ``im2col`` lays every window
+of the (padded) input out as one row, so that
+
+    Y = im2col(X) @ W^T          (rows: every output pixel; columns: C*kh*kw)
+
+and the gradients are the two products of ``matmul`` plus a scatter back:
+
+    dL/dW = im2col(X)^T @ dL/dY            (one BLAS product)
+    dL/dX = col2im(dL/dY @ W)              (each window's gradient added back
+                                            where the window came from)
+    dL/db = dL/dY summed over batch and pixels
+
+``im2col`` here is a *strided view* (``numpy.lib.stride_tricks.as_strided``):
+no Python loop over pixels, one copy when the rows are made contiguous for
+the product. ``col2im`` loops over the kh*kw kernel offsets only (9 for a
+3x3 kernel), each a strided add over the whole batch.
+
+Pooling uses the same windows: max pooling sends the gradient to the first
+largest element of each window (PyTorch's rule), average pooling spreads it
+evenly over the window. ``pad`` copies borders (constant, reflect, replicate,
+circular) and sends the gradient of every copy back to where it came from.
+
+The rules follow ``ops.py``: ``rule(i, g, out, args, ctx, F)`` with NumPy
+arrays in a first-order backward, Values with ``create_graph=True``; there
+the rules are built from `unfold` and `fold` (each the other's gradient), so
+every operation here can be differentiated again.
+
+Names, arguments and defaults are PyTorch's (``torch.nn.functional``); shapes
+are ``(N, C, H, W)`` for images and ``(N, C, L)`` for sequences.
+
+>>> import numpy as np
+>>> from autograd_core import Value
+>>> x = Value(np.arange(16.0).reshape(1, 1, 4, 4))
+>>> w = Value(np.ones((1, 1, 2, 2)))                  # sums each 2x2 window
+>>> y = conv2d(x, w, stride=2)
+>>> y.data[0, 0].tolist()
+[[10.0, 18.0], [42.0, 50.0]]
+>>> y.sum().backward(); w.grad[0, 0].tolist()          # dL/dW = im2col(X)^T @ dL/dY: each tap sums its pixels
+[[20.0, 24.0], [36.0, 40.0]]
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import NamedTuple
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from .engine import Value, as_value, record
+from .errors import ShapeError
+from .ops import Structural, matmul
+
+__all__ = [
+    "conv1d", "conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "pad", "unfold", "fold",
+    "im2col", "col2im",
+]
+
+
+# ==========================================================================
+# Geometry: where the windows are
+# ==========================================================================
+class Windows(NamedTuple):
+    """Where the windows of a convolution or a pooling lie, per spatial axis:
+    kernel size, stride, dilation, padding before and after, the input's size
+    (unpadded) and the number of windows (the output size)."""
+
+    kernel: tuple
+    stride: tuple
+    dilation: tuple
+    pads: tuple  # ((before, after), ...)
+    in_sizes: tuple
+    out_sizes: tuple
+
+    @property
+    def padded_sizes(self):
+        return tuple(n + lo + hi for n, (lo, hi) in zip(self.in_sizes, self.pads))
+
+    @property
+    def unpadded(self):
+        """The index that cuts the padding off a padded (N, C, ...) array."""
+        return (slice(None), slice(None)) + tuple(slice(lo, lo + n) for n, (lo, _) in zip(self.in_sizes, self.pads))
+
+
+def _ints(value, n, op, name, minimum):
+    """An int or a sequence of `n` ints, each >= minimum, as a tuple of n ints."""
+    values = (value,) * n if isinstance(value, (int, np.integer)) and not isinstance(value, bool) else value
+    try:
+        values = tuple(values)
+    except TypeError:
+        values = None
+    if (
+        values is None or len(values) != n
+        or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= minimum for v in values)
+    ):
+        raise ValueError(f"{op}: {name} must be an int >= {minimum} or {n} of them, got {value!r}")
+    return tuple(int(v) for v in values)
+
+
+def _geometry(op, spatial, kernel, stride, dilation, pads, ceil_mode=False):
+    """The Windows of a kernel sliding over `spatial` sizes, or a ShapeError
+    naming the op when the kernel does not fit in the padded input."""
+    out_sizes, all_pads = [], []
+    for n, k, s, d, (lo, hi) in zip(spatial, kernel, stride, dilation, pads):
+        span = d * (k - 1) + 1  # the dilated kernel's extent
+        room = n + lo + hi - span
+        if room < 0:
+            raise ShapeError(
+                f"{op}: the kernel {tuple(kernel)} (dilated extent {span}) is larger than the padded input "
+                f"(spatial size {tuple(spatial)}, padded to {n + lo + hi} along this axis); "
+                f"use a smaller kernel, more padding or a larger input"
+            )
+        count = (room + s - 1) // s + 1 if ceil_mode else room // s + 1
+        if ceil_mode and (count - 1) * s >= n + lo:
+            count -= 1  # PyTorch: the last window must start inside the input or its left padding
+        extra = max(0, (count - 1) * s + span - (n + lo + hi))  # ceil_mode's windows past the end
+        out_sizes.append(count)
+        all_pads.append((lo, hi + extra))
+    return Windows(tuple(kernel), tuple(stride), tuple(dilation), tuple(all_pads), tuple(spatial), tuple(out_sizes))
+
+
+def _padded(x, geo, fill=0):
+    """`x` (N, C, ...) with the geometry's padding, filled with `fill` (no copy without padding)."""
+    if not any(lo or hi for lo, hi in geo.pads):
+        return x
+    out = np.full(x.shape[:2] + geo.padded_sizes, fill, dtype=x.dtype)
+    out[geo.unpadded] = x
+    return out
+
+
+def window_view(x, geo, fill=0):
+    """All windows of `x` (N, C, *spatial) as a read-only strided view of shape
+    (N, C, *kernel, *out_sizes): element [n, c, i, j, p, q] is the input pixel
+    under kernel tap (i, j) of window (p, q). No copy but the padding.
+
+    >>> x = np.arange(9.0).reshape(1, 1, 3, 3)
+    >>> geo = _geometry("demo", (3, 3), (2, 2), (1, 1), (1, 1), ((0, 0), (0, 0)))
+    >>> window_view(x, geo)[0, 0, :, :, 0, 0].tolist()     # the window at the top left
+    [[0.0, 1.0], [3.0, 4.0]]
+    """
+    xp = _padded(x, geo, fill)
+    strides_nc, strides_sp = xp.strides[:2], xp.strides[2:]
+    tap = tuple(st * d for st, d in zip(strides_sp, geo.dilation))
+    step = tuple(st * s for st, s in zip(strides_sp, geo.stride))
+    return as_strided(xp, xp.shape[:2] + geo.kernel + geo.out_sizes, strides_nc + tap + step, writeable=False)
+
+
+def im2col(x, geo):
+    """The windows of `x` as rows, for one matrix product: shape
+    (N * out pixels, C * kernel taps), row (n, p, q) holding window (p, q) of
+    image n, channels first, then the kernel taps. One copy (the view made
+    contiguous); no loop.
+
+    >>> x = np.arange(9.0).reshape(1, 1, 3, 3)
+    >>> geo = _geometry("demo", (3, 3), (2, 2), (1, 1), (1, 1), ((0, 0), (0, 0)))
+    >>> im2col(x, geo).tolist()                          # four windows of four pixels
+    [[0.0, 1.0, 3.0, 4.0], [1.0, 2.0, 4.0, 5.0], [3.0, 4.0, 6.0, 7.0], [4.0, 5.0, 7.0, 8.0]]
+    """
+    view = window_view(x, geo)
+    nd = len(geo.kernel)
+    # (N, C, *k, *out) -> (N, *out, C, *k): the row order of the product
+    order = (0,) + tuple(range(2 + nd, 2 + 2 * nd)) + (1,) + tuple(range(2, 2 + nd))
+    return view.transpose(order).reshape(x.shape[0] * math.prod(geo.out_sizes), -1)
+
+
+def col2im(taps, geo, dtype=None):
+    """The adjoint of the window view: `taps` of shape (N, C, *kernel, *out_sizes)
+    (any strides) added back onto an (N, C, *spatial) image where each came
+    from, overlapping windows adding up; the padding is cut off. One strided
+    add per kernel tap, over the whole batch.
+
+    >>> geo = _geometry("demo", (3, 3), (2, 2), (1, 1), (1, 1), ((0, 0), (0, 0)))
+    >>> col2im(np.ones((1, 1, 2, 2, 2, 2)), geo)[0, 0].tolist()   # how many windows cover each pixel
+    [[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]]
+    """
+    n, c = taps.shape[:2]
+    image = np.zeros((n, c) + geo.padded_sizes, dtype=dtype or taps.dtype)
+    for offset in itertools.product(*[range(k) for k in geo.kernel]):
+        target = (slice(None), slice(None)) + tuple(
+            slice(o * d, o * d + s * (count - 1) + 1, s)
+            for o, d, s, count in zip(offset, geo.dilation, geo.stride, geo.out_sizes)
+        )
+        image[target] += taps[(slice(None), slice(None)) + offset]
+    return image[geo.unpadded]
+
+
+def _taps_layout(rows, n, c, geo):
+    """Rows (N * out pixels, C * taps) as taps (N, C, *kernel, *out) (a view when it can be)."""
+    nd = len(geo.kernel)
+    taps = rows.reshape((n,) + geo.out_sizes + (c,) + geo.kernel)
+    order = (0, 1 + nd) + tuple(range(2 + nd, 2 + 2 * nd)) + tuple(range(1, 1 + nd))
+    return taps.transpose(order)
+
+
+# ==========================================================================
+# unfold and fold: im2col and col2im as operations (PyTorch's layout)
+# ==========================================================================
+# unfold: (N, C, *spatial) -> (N, C*taps, L), L = number of windows; a
+# rearrangement that copies each pixel into every window that covers it, so
+# its gradient adds the copies back: col2im. fold is exactly that adjoint, and
+# its gradient is unfold again.
+def _unfold_rule(i, g, out, args, ctx, F):
+    return _fold_any(g, ctx)
+
+
+def _fold_rule(i, g, out, args, ctx, F):
+    return _unfold_any(g, ctx)
+
+
+UNFOLD = Structural("unfold", _unfold_rule, "dL/dX = col2im(dL/dY) (each window's gradient added back where it came from)")
+FOLD = Structural("fold", _fold_rule, "dL/dcols = im2col(dL/dY)")
+
+
+def _unfold_data(x, geo):
+    n, c = x.shape[:2]
+    rows = im2col(x, geo).reshape(n, math.prod(geo.out_sizes), c * math.prod(geo.kernel))
+    return rows.transpose(0, 2, 1)
+
+
+def _fold_data(cols, geo, c):
+    n = cols.shape[0]
+    taps = cols.reshape((n, c) + geo.kernel + geo.out_sizes)
+    return col2im(taps, geo)
+
+
+def _unfold_any(x, geo):
+    """unfold of an array or (create_graph) of a Value."""
+    if isinstance(x, Value):
+        return record(UNFOLD, _unfold_data(x._data, geo), (x,), geo)
+    return _unfold_data(x, geo)
+
+
+def _fold_any(cols, geo):
+    c = cols.shape[1] // math.prod(geo.kernel)
+    if isinstance(cols, Value):
+        return record(FOLD, _fold_data(cols._data, geo, c), (cols,), geo)
+    return _fold_data(cols, geo, c)
+
+
+def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
+    """im2col as an operation (``torch.nn.functional.unfold``): the sliding
+    windows of ``input`` (N, C, H, W) as columns, shape (N, C*kh*kw, L) with L
+    windows, channel-major then kernel taps. A convolution is then
+    ``W.reshape(O, -1) @ unfold(x)``: this is for seeing that; `conv2d` does it
+    in one node.
+
+    >>> x = Value(np.arange(16.0).reshape(1, 1, 4, 4))
+    >>> cols = unfold(x, 2, stride=2)
+    >>> cols.shape, cols.data[0, :, 0].tolist()        # 4 taps x 4 windows; the first window
+    ((1, 4, 4), [0.0, 1.0, 4.0, 5.0])
+    >>> cols.sum().backward(); x.grad[0, 0, 0].tolist()   # every pixel is in one window
+    [1.0, 1.0, 1.0, 1.0]
+    """
+    x = as_value(input)
+    geo = _window_args("unfold", x, 4, kernel_size, stride, padding, dilation)
+    return record(UNFOLD, _unfold_data(x._data, geo), (x,), geo)
+
+
+def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
+    """col2im as an operation (``torch.nn.functional.fold``): columns (N, C*kh*kw, L)
+    added back onto an (N, C, *output_size) image, overlaps summed; the adjoint
+    of `unfold`.
+
+    >>> cols = Value(np.ones((1, 4, 9)))                 # 2x2 windows, stride 1, over a 4x4 image
+    >>> fold(cols, (4, 4), 2).data[0, 0].tolist()       # how many windows cover each pixel
+    [[1.0, 2.0, 2.0, 1.0], [2.0, 4.0, 4.0, 2.0], [2.0, 4.0, 4.0, 2.0], [1.0, 2.0, 2.0, 1.0]]
+    """
+    cols = as_value(input)
+    size = _ints(output_size, 2, "fold", "output_size", 1)
+    kernel = _ints(kernel_size, 2, "fold", "kernel_size", 1)
+    if cols.ndim != 3 or cols.shape[1] % math.prod(kernel):
+        raise ShapeError(
+            f"fold: input must have shape (N, C * {kernel[0]} * {kernel[1]}, L), got {cols.shape}"
+        )
+    c = cols.shape[1] // math.prod(kernel)
+    geo = _window_args("fold", _Shape((cols.shape[0], c) + size), 4, kernel, stride, padding, dilation)
+    if math.prod(geo.out_sizes) != cols.shape[2]:
+        raise ShapeError(
+            f"fold: an output of size {size} with kernel {kernel} has {math.prod(geo.out_sizes)} windows "
+            f"{geo.out_sizes}, but the input {cols.shape} has L = {cols.shape[2]}"
+        )
+    return record(FOLD, _fold_data(cols._data, geo, c), (cols,), geo)
+
+
+class _Shape(NamedTuple):
+    shape: tuple
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+
+def _window_args(op, x, ndim, kernel_size, stride, padding, dilation, ceil_mode=False):
+    """Check an (N, C, *spatial) input of `ndim` dimensions and the window
+    arguments; return the Windows. `padding` may be an int or a tuple (both
+    sides alike) or pairs per axis (internal)."""
+    if x.ndim != ndim:
+        layout = "(N, C, H, W)" if ndim == 4 else "(N, C, L)"
+        raise ShapeError(f"{op}: expects input of shape {layout}, got {x.shape}")
+    nd = ndim - 2
+    kernel = _ints(kernel_size, nd, op, "kernel_size", 1)
+    stride = kernel if stride is None else _ints(stride, nd, op, "stride", 1)
+    dilation = _ints(dilation, nd, op, "dilation", 1)
+    if isinstance(padding, tuple) and padding and isinstance(padding[0], tuple):
+        pads = padding
+    else:
+        pads = tuple((p, p) for p in _ints(padding, nd, op, "padding", 0))
+    return _geometry(op, x.shape[2:], kernel, stride, dilation, pads, ceil_mode)
+
+
+# ==========================================================================
+# Convolution
+# ==========================================================================
+# Y = im2col(X) @ W^T + b, per group of channels (groups=1: one product):
+#   dL/dW = dL/dY^T @ im2col(X)       (in W's layout: im2col(X)^T @ dL/dY transposed)
+#   dL/dX = col2im(dL/dY @ W)
+#   dL/db = dL/dY summed over the batch and every output pixel
+# ctx = (geo, groups, rows): rows is im2col(X) from the forward pass (None with create_graph).
+def _grouped_output(g, groups):
+    """dL/dY (N, O, *out) as (groups, N * out pixels, O / groups)."""
+    nd = g.ndim - 2
+    rows = g.transpose((0,) + tuple(range(2, 2 + nd)) + (1,))
+    rows = rows.reshape(-1, groups, g.shape[1] // groups)
+    return rows.transpose(1, 0, 2)
+
+
+def _conv_rule(i, g, out, args, ctx, F):
+    geo, groups, rows = ctx
+    x, weight = args[0], args[1]
+    if i == 2:  # the bias: every output pixel of its channel
+        return g.sum(axis=(0,) + tuple(range(2, g.ndim)))
+    n, c = x.shape[:2]
+    out_channels = weight.shape[0]
+    grad_rows = _grouped_output(g, groups)  # (groups, M, O/groups)
+    w_rows = weight.reshape(groups, out_channels // groups, -1)  # (groups, O/groups, C/groups * taps)
+    if i == 1:
+        if isinstance(x, Value):  # create_graph: im2col as a node, to differentiate through it
+            rows = _unfold_any(x, geo).transpose(0, 2, 1).reshape(-1, c * math.prod(geo.kernel))
+        x_rows = rows.reshape(rows.shape[0], groups, -1).transpose(1, 0, 2)  # (groups, M, C/groups * taps)
+        return matmul(grad_rows.transpose(0, 2, 1), x_rows).reshape(weight.shape) if isinstance(g, Value) else \
+            np.matmul(grad_rows.transpose(0, 2, 1), x_rows).reshape(weight.shape)
+    # i == 0: the input; each window's gradient dL/dY @ W, added back where it came from
+    if isinstance(g, Value):
+        grad_windows = matmul(grad_rows, w_rows).transpose(1, 0, 2)  # (M, groups, C/groups * taps)
+        cols = grad_windows.reshape(n, -1, c * math.prod(geo.kernel)).transpose(0, 2, 1)
+        return _fold_any(cols, geo)
+    grad_windows = np.matmul(grad_rows, w_rows)  # (groups, M, C/groups * taps)
+    if groups == 1:
+        grad_windows = grad_windows[0]
+    else:
+        grad_windows = grad_windows.transpose(1, 0, 2).reshape(grad_windows.shape[1], -1)
+    return col2im(_taps_layout(grad_windows, n, c, geo), geo)
+
+
+_CONV_FORMULA = "dL/dX = col2im(dL/dY @ W), dL/dW = im2col(X)^T @ dL/dY, dL/db = sum(dL/dY)"
+CONV2D = Structural("conv2d", _conv_rule, _CONV_FORMULA)
+CONV1D = Structural("conv1d", _conv_rule, _CONV_FORMULA)
+
+
+def _conv_padding(op, padding, kernel, dilation, stride, nd):
+    """PyTorch's padding argument: an int, a tuple, "valid" (none) or "same"
+    (the output keeps the input's size; stride 1 only; an odd total puts the
+    extra row after)."""
+    if isinstance(padding, str):
+        if padding == "valid":
+            return ((0, 0),) * nd
+        if padding == "same":
+            if any(s != 1 for s in stride):
+                raise ValueError(f"{op}: padding='same' is not supported for strided convolutions (stride={stride})")
+            pads = []
+            for k, d in zip(kernel, dilation):
+                total = d * (k - 1)
+                pads.append((total // 2, total - total // 2))
+            return tuple(pads)
+        raise ValueError(f"{op}: padding must be 'valid', 'same', an int or a tuple of ints, got {padding!r}")
+    return tuple((p, p) for p in _ints(padding, nd, op, "padding", 0))
+
+
+def _conv(op, nd, input, weight, bias, stride, padding, dilation, groups):
+    x, w = as_value(input), as_value(weight)
+    layout = "(N, C, H, W)" if nd == 2 else "(N, C, L)"
+    w_layout = "(out_channels, in_channels / groups, kH, kW)" if nd == 2 else "(out_channels, in_channels / groups, kL)"
+    if w.ndim != nd + 2:
+        raise ShapeError(f"{op}: weight must have shape {w_layout}, got {w.shape}")
+    unbatched = x.ndim == nd + 1
+    if unbatched:  # (C, H, W): one image, as PyTorch allows
+        x = x.reshape((1,) + x.shape)
+    if x.ndim != nd + 2:
+        raise ShapeError(f"{op}: expects input of shape {layout} (or one image without N), got {x.shape}")
+    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
+        raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
+    out_channels, in_per_group = w.shape[:2]
+    if x.shape[1] % groups or out_channels % groups:
+        raise ValueError(
+            f"{op}: groups={groups} must divide both the input channels ({x.shape[1]}) and the output "
+            f"channels ({out_channels}) (input {x.shape}, weight {w.shape})"
+        )
+    if x.shape[1] != in_per_group * groups:
+        raise ShapeError(
+            f"{op}: the input has {x.shape[1]} channels (shape {x.shape}) but the weight {w.shape} expects "
+            f"{in_per_group * groups} (in_channels / groups = {in_per_group}, groups = {groups})"
+        )
+    kernel = w.shape[2:]
+    stride = _ints(stride, nd, op, "stride", 1)
+    dilation = _ints(dilation, nd, op, "dilation", 1)
+    pads = _conv_padding(op, padding, kernel, dilation, stride, nd)
+    geo = _geometry(op, x.shape[2:], kernel, stride, dilation, pads)
+    n = x.shape[0]
+    dtype = np.result_type(x._data, w._data)
+    rows = im2col(x._data.astype(dtype, copy=False), geo)  # (M, C * taps): the one copy of the windows
+    w_rows = w._data.reshape(groups, out_channels // groups, -1)
+    if groups == 1:
+        y = rows @ w_rows[0].T  # one BLAS product: (M, C*taps) @ (C*taps, O)
+    else:
+        y = np.matmul(rows.reshape(rows.shape[0], groups, -1).transpose(1, 0, 2), w_rows.transpose(0, 2, 1))
+        y = y.transpose(1, 0, 2).reshape(rows.shape[0], out_channels)
+    inputs = (x, w)
+    if bias is not None:
+        b = as_value(bias, w)
+        if b.shape != (out_channels,):
+            raise ShapeError(f"{op}: bias must have shape ({out_channels},) for a weight of shape {w.shape}, got {b.shape}")
+        y += b._data  # into the fresh product
+        inputs = (x, w, b)
+    # (M, O) -> (N, O, *out): a transposed view, channels last in memory (no copy)
+    y = y.reshape((n,) + geo.out_sizes + (out_channels,))
+    y = y.transpose((0, nd + 1) + tuple(range(1, nd + 1)))
+    out = record(CONV2D if nd == 2 else CONV1D, y, inputs, (geo, groups, rows))
+    return out.reshape(out.shape[1:]) if unbatched else out
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """2-d convolution (cross-correlation, as in every deep-learning library) of
+    ``input`` (N, C, H, W) with ``weight`` (O, C/groups, kH, kW), plus ``bias`` (O,).
+    ``padding`` is an int, a pair, "valid" or "same"; ``groups`` splits the
+    channels into independent convolutions. One node in the graph: im2col of
+    the input, one matrix product, and its rule ``dL/dW = im2col(X)^T @ dL/dY``.
+
+    >>> x = Value(np.arange(9.0).reshape(1, 1, 3, 3))
+    >>> w = Value(np.array([[[[1.0, 0.0], [0.0, -1.0]]]]))      # top-left minus bottom-right
+    >>> y = conv2d(x, w, Value([0.5]))
+    >>> y.data[0, 0].tolist()
+    [[-3.5, -3.5], [-3.5, -3.5]]
+    >>> conv2d(x, w, padding="same").shape                     # the input's size kept
+    (1, 1, 3, 3)
+    """
+    return _conv("conv2d", 2, input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """1-d convolution of ``input`` (N, C, L) with ``weight`` (O, C/groups, k),
+    the same operation as `conv2d` along one axis.
+
+    >>> x = Value([[[1.0, 2.0, 3.0, 4.0]]])
+    >>> y = conv1d(x, Value([[[1.0, -1.0]]]))                  # differences of neighbours
+    >>> y.data.tolist()
+    [[[-1.0, -1.0, -1.0]]]
+    """
+    return _conv("conv1d", 1, input, weight, bias, stride, padding, dilation, groups)
+
+
+# ==========================================================================
+# Pooling
+# ==========================================================================
+def _pool_args(op, x, kernel_size, stride, padding, dilation, ceil_mode):
+    if x.ndim not in (3, 4):
+        raise ShapeError(f"{op}: expects input of shape (N, C, H, W) or (C, H, W), got {x.shape}")
+    kernel = _ints(kernel_size, 2, op, "kernel_size", 1)
+    stride = kernel if stride is None or stride == () or stride == [] else _ints(stride, 2, op, "stride", 1)
+    dilation = _ints(dilation, 2, op, "dilation", 1)
+    padding = _ints(padding, 2, op, "padding", 0)
+    for p, k, d in zip(padding, kernel, dilation):
+        if p > (d * (k - 1) + 1) // 2:
+            raise ValueError(
+                f"{op}: padding {padding} must be at most half the kernel size {kernel} (dilated: "
+                f"{tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))})"
+            )
+    shape = x.shape if x.ndim == 4 else (1,) + x.shape
+    return _geometry(op, shape[2:], kernel, stride, dilation, tuple((p, p) for p in padding), ceil_mode)
+
+
+# y = max of each window:  dL/dx = dL/dy at the first largest element of its window, 0 elsewhere
+def _max_pool_rule(i, g, out, args, ctx, F):
+    geo, winner = ctx  # winner: the index of the first maximum in each flattened window
+    taps = math.prod(geo.kernel)
+    if isinstance(g, Value):
+        chosen = (np.arange(taps).reshape((taps,) + (1,) * g.ndim) == winner).astype(g.dtype)  # (taps, N, C, *out)
+        spread = chosen * g  # each window's gradient on its winner
+        n, c = g.shape[:2]
+        cols = spread.transpose((1, 2, 0, 3, 4)).reshape(n, c * taps, -1)
+        return _fold_any(cols, geo)
+    spread = np.zeros((taps,) + g.shape, dtype=g.dtype)
+    np.put_along_axis(spread, winner[None].astype(np.intp), g[None], axis=0)
+    taps_view = spread.reshape(geo.kernel + g.shape).transpose((2, 3, 0, 1, 4, 5))  # (N, C, kh, kw, oh, ow)
+    return col2im(taps_view, geo)
+
+
+MAX_POOL2D = Structural("max_pool2d", _max_pool_rule, "dL/dx = dL/dy at each window's maximum, 0 elsewhere")
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    """The largest value of each window of ``input`` (N, C, H, W), per channel;
+    ``stride`` defaults to the kernel size. Padding counts as -inf. The
+    gradient goes to the first maximum of each window (as in PyTorch).
+
+    >>> x = Value(np.array([[[[1.0, 2.0, 5.0, 0.0], [3.0, 4.0, 1.0, 1.0]]]]))
+    >>> y = max_pool2d(x, 2)
+    >>> y.data.tolist()
+    [[[[4.0, 5.0]]]]
+    >>> y.sum().backward(); x.grad[0, 0].tolist()
+    [[0.0, 0.0, 1.0, 0.0], [0.0, 1.0, 0.0, 0.0]]
+    """
+    if return_indices:
+        raise NotImplementedError("max_pool2d: return_indices=True is not supported; the gradient needs no indices")
+    x = as_value(input)
+    geo = _pool_args("max_pool2d", x, kernel_size, stride, padding, dilation, ceil_mode)
+    unbatched = x.ndim == 3
+    if unbatched:
+        x = x.reshape((1,) + x.shape)
+    view = window_view(x._data, geo, fill=-np.inf)  # (N, C, kh, kw, oh, ow)
+    taps = math.prod(geo.kernel)
+    flat = view.reshape((x.shape[0], x.shape[1], taps) + geo.out_sizes)  # one copy
+    winner = flat.argmax(axis=2)  # the first maximum, as PyTorch picks it (a NaN counts as the maximum)
+    data = np.take_along_axis(flat, winner[:, :, None], axis=2)[:, :, 0]
+    small = np.uint8 if taps <= 256 else np.intp  # kept until backward: the smallest index type
+    out = record(MAX_POOL2D, data, (x,), (geo, winner.astype(small)))
+    return out.reshape(out.shape[1:]) if unbatched else out
+
+
+# y = mean of each window:  dL/dx = dL/dy / divisor, spread evenly over the window
+def _avg_pool_rule(i, g, out, args, ctx, F):
+    geo, divisor = ctx
+    scaled = g / divisor  # (N, C, oh, ow)
+    if isinstance(g, Value):
+        n, c = g.shape[:2]
+        taps = math.prod(geo.kernel)
+        spread = scaled.reshape((n, c, 1) + geo.out_sizes).broadcast_to((n, c, taps) + geo.out_sizes)
+        return _fold_any(spread.reshape(n, c * taps, -1), geo)
+    taps_view = np.broadcast_to(scaled[:, :, None, None], g.shape[:2] + geo.kernel + geo.out_sizes)
+    return col2im(taps_view, geo, dtype=g.dtype)
+
+
+AVG_POOL2D = Structural("avg_pool2d", _avg_pool_rule, "dL/dx = dL/dy / (window size), spread over the window")
+
+
+def _avg_divisor(geo, count_include_pad, dtype):
+    """PyTorch's divisor per output pixel: the window clipped to the padded input
+    (count_include_pad) or to the input itself; an outer product over axes."""
+    divisor = np.ones((), dtype=np.int64)
+    for n, k, s, (lo, _), count in zip(geo.in_sizes, geo.kernel, geo.stride, geo.pads, geo.out_sizes):
+        start = np.arange(count) * s - lo
+        end = np.minimum(start + k, n + lo)
+        if not count_include_pad:
+            start, end = np.maximum(start, 0), np.minimum(end, n)
+        divisor = np.multiply.outer(divisor, end - start)
+    return divisor.astype(dtype)
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    """The mean of each window of ``input`` (N, C, H, W), per channel; ``stride``
+    defaults to the kernel size. Zero padding counts in the mean unless
+    ``count_include_pad=False``; windows that ``ceil_mode`` lets run past the
+    padding are averaged over their part inside (PyTorch's rule).
+
+    >>> x = Value(np.array([[[[1.0, 2.0, 5.0, 0.0], [3.0, 4.0, 1.0, 1.0]]]]))
+    >>> avg_pool2d(x, 2).data.tolist()
+    [[[[2.5, 1.75]]]]
+    """
+    x = as_value(input)
+    geo = _pool_args("avg_pool2d", x, kernel_size, stride, padding, 1, ceil_mode)
+    unbatched = x.ndim == 3
+    if unbatched:
+        x = x.reshape((1,) + x.shape)
+    if divisor_override is not None:
+        if isinstance(divisor_override, bool) or not isinstance(divisor_override, (int, np.integer)) or divisor_override < 1:
+            raise ValueError(f"avg_pool2d: divisor_override must be a positive int, got {divisor_override!r}")
+        divisor = x.dtype.type(divisor_override)
+    else:
+        divisor = _avg_divisor(geo, count_include_pad, x.dtype)
+    data = window_view(x._data, geo).sum(axis=(2, 3)) / divisor
+    out = record(AVG_POOL2D, data, (x,), (geo, divisor))
+    return out.reshape(out.shape[1:]) if unbatched else out
+
+
+# y = A_h @ x @ A_w^T, A's rows averaging each output's span of rows (columns):
+#   dL/dx = A_h^T @ dL/dy @ A_w
+def _adaptive_rule(i, g, out, args, ctx, F):
+    rows, cols = ctx
+    return F.matmul(F.matmul(rows.T, g), cols)
+
+
+ADAPTIVE_AVG_POOL2D = Structural(
+    "adaptive_avg_pool2d", _adaptive_rule, "dL/dx = A_h^T @ dL/dy @ A_w (spread evenly over each output's span)"
+)
+
+
+def _averaging_matrix(n_in, n_out, dtype):
+    """(n_out, n_in): row i averages inputs floor(i n_in / n_out) .. ceil((i+1) n_in / n_out) - 1."""
+    matrix = np.zeros((n_out, n_in), dtype=dtype)
+    for i in range(n_out):  # one row per output size (a loop over outputs, not pixels)
+        start, end = (i * n_in) // n_out, -((-(i + 1) * n_in) // n_out)
+        matrix[i, start:end] = 1 / (end - start)
+    return matrix
+
+
+def adaptive_avg_pool2d(input, output_size):
+    """Average pooling to a fixed output size (``output_size`` an int, a pair,
+    None in a pair keeps that axis): output (i, j) is the mean of rows
+    floor(i H / oh) .. ceil((i+1) H / oh) - 1 and the same for columns.
+    ``output_size=1`` is global average pooling.
+
+    >>> x = Value(np.arange(8.0).reshape(1, 2, 2, 2))
+    >>> adaptive_avg_pool2d(x, 1).data.ravel().tolist()       # each channel's mean
+    [1.5, 5.5]
+    """
+    x = as_value(input)
+    if x.ndim not in (3, 4):
+        raise ShapeError(f"adaptive_avg_pool2d: expects input of shape (N, C, H, W) or (C, H, W), got {x.shape}")
+    sizes = (output_size, output_size) if output_size is None or isinstance(output_size, (int, np.integer)) else tuple(output_size)
+    if len(sizes) != 2:
+        raise ValueError(f"adaptive_avg_pool2d: output_size must be an int or a pair, got {output_size!r}")
+    sizes = tuple(x.shape[-2 + k] if s is None else s for k, s in enumerate(sizes))
+    sizes = _ints(sizes, 2, "adaptive_avg_pool2d", "output_size", 1)
+    if min(x.shape[-2:]) < 1:
+        raise ShapeError(f"adaptive_avg_pool2d: the input {x.shape} has an empty spatial axis")
+    rows = _averaging_matrix(x.shape[-2], sizes[0], x.dtype)
+    cols = _averaging_matrix(x.shape[-1], sizes[1], x.dtype)
+    data = rows @ x._data @ cols.T
+    return record(ADAPTIVE_AVG_POOL2D, data, (x,), (rows, cols))
+
+
+# ==========================================================================
+# Padding
+# ==========================================================================
+# y = x with borders added. constant: the gradient is the inner part of dL/dy;
+# reflect / replicate / circular: each border element is a copy of some x
+# element, so its gradient is added to that element's (a scatter-add per axis).
+_NUMPY_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
+def _pad_rule(i, g, out, args, ctx, F):
+    mode, widths, sources = ctx
+    if mode == "constant":
+        return g[tuple(slice(lo, g.shape[k] - hi) for k, (lo, hi) in enumerate(widths))]
+    shape = list(g.shape)
+    for axis in reversed(range(len(widths))):
+        if sources[axis] is None:
+            continue
+        shape[axis] -= sum(widths[axis])
+        g = F.scatter(g, tuple(shape), (slice(None),) * axis + (sources[axis],))
+    return g
+
+
+PAD = Structural("pad", _pad_rule, "dL/dx = dL/dy of each element and of its border copies, added up")
+
+
+def pad(input, pad, mode="constant", value=0.0):
+    """Add borders, PyTorch's way (``torch.nn.functional.pad``): `pad` lists
+    (before, after) widths from the *last* axis backwards, e.g. ``(1, 1, 2, 0)``
+    pads the last axis by 1 on each side and the one before by 2 at the top.
+    ``mode`` is "constant" (filled with ``value``), "reflect" (mirrored, the
+    edge not repeated), "replicate" (the edge repeated) or "circular".
+
+    >>> x = Value([[1.0, 2.0, 3.0]])
+    >>> pad(x, (2, 1), mode="reflect").data.tolist()
+    [[3.0, 2.0, 1.0, 2.0, 3.0, 2.0]]
+    >>> y = pad(x, (1, 1), mode="replicate"); y.sum().backward(); x.grad.tolist()   # the edges were copied
+    [[2.0, 1.0, 2.0]]
+    """
+    x = as_value(input)
+    widths_given = _ints(tuple(pad), len(pad), "pad", "pad", 0) if isinstance(pad, (tuple, list)) else None
+    if widths_given is None or len(widths_given) % 2 or len(widths_given) // 2 > x.ndim:
+        raise ValueError(
+            f"pad: pad must be an even number of non-negative ints (before, after) for at most {x.ndim} "
+            f"axes of the input {x.shape}, last axis first; got {pad!r}"
+        )
+    if mode not in ("constant", *_NUMPY_MODES):
+        raise ValueError(f"pad: mode must be 'constant', 'reflect', 'replicate' or 'circular', got {mode!r}")
+    padded_axes = len(widths_given) // 2
+    widths = [(0, 0)] * (x.ndim - padded_axes) + [
+        (widths_given[2 * k], widths_given[2 * k + 1]) for k in reversed(range(padded_axes))
+    ]
+    if mode == "constant":
+        data = np.pad(x._data, widths, mode="constant", constant_values=value)
+        return record(PAD, data, (x,), (mode, tuple(widths), None))
+    if mode != "constant" and padded_axes > x.ndim - 1:
+        raise ValueError(f"pad: mode {mode!r} pads at most the last {x.ndim - 1} axes of the input {x.shape}")
+    sources = []
+    for k, (n, (lo, hi)) in enumerate(zip(x.shape, widths)):
+        if not (lo or hi):
+            sources.append(None)
+            continue
+        limit = n - 1 if mode == "reflect" else n
+        if max(lo, hi) > limit or n == 0:
+            raise ShapeError(
+                f"pad: {mode} padding of ({lo}, {hi}) on an axis of size {n} (input {x.shape}) needs widths "
+                f"at most {limit}"
+            )
+        sources.append(np.pad(np.arange(n), (lo, hi), mode=_NUMPY_MODES[mode]))  # where each element is copied from
+    data = np.pad(x._data, widths, mode=_NUMPY_MODES[mode])
+    return record(PAD, data, (x,), (mode, tuple(widths), tuple(sources)))
