@@ -66,7 +66,10 @@ __all__ = [
 class Windows(NamedTuple):
     """Where the windows of a convolution or a pooling lie, per spatial axis:
     kernel size, stride, dilation, padding before and after, the input's size
-    (unpadded) and the number of windows (the output size)."""
+    (unpadded) and the number of windows (the output size); and, worked out
+    once, the padded size, the index of the unpadded part of a padded
+    channels-last image, and for each kernel tap the slice of that image it
+    reads in every window."""
 
     kernel: tuple
     stride: tuple
@@ -74,15 +77,9 @@ class Windows(NamedTuple):
     pads: tuple  # ((before, after), ...)
     in_sizes: tuple
     out_sizes: tuple
-
-    @property
-    def padded_sizes(self):
-        return tuple(n + lo + hi for n, (lo, hi) in zip(self.in_sizes, self.pads))
-
-    @property
-    def unpadded(self):
-        """The index that cuts the padding off a padded (N, C, ...) array."""
-        return (slice(None), slice(None)) + tuple(slice(lo, lo + n) for n, (lo, _) in zip(self.in_sizes, self.pads))
+    padded_sizes: tuple
+    inner: tuple
+    tap_slices: tuple  # ((tap offset, slice of the padded (N, *padded, C) image), ...)
 
 
 def _ints(value, n, op, name, minimum):
@@ -119,80 +116,112 @@ def _geometry(op, spatial, kernel, stride, dilation, pads, ceil_mode=False):
         extra = max(0, (count - 1) * s + span - (n + lo + hi))  # ceil_mode's windows past the end
         out_sizes.append(count)
         all_pads.append((lo, hi + extra))
-    return Windows(tuple(kernel), tuple(stride), tuple(dilation), tuple(all_pads), tuple(spatial), tuple(out_sizes))
+    padded = tuple(n + lo + hi for n, (lo, hi) in zip(spatial, all_pads))
+    inner = (slice(None),) + tuple(slice(lo, lo + n) for n, (lo, _) in zip(spatial, all_pads)) + (slice(None),)
+    tap_slices = tuple(
+        (offset, (slice(None),) + tuple(
+            slice(o * d, o * d + s * (count - 1) + 1, s) for o, d, s, count in zip(offset, dilation, stride, out_sizes)
+        ) + (slice(None),))
+        for offset in itertools.product(*[range(k) for k in kernel])
+    )
+    return Windows(tuple(kernel), tuple(stride), tuple(dilation), tuple(all_pads), tuple(spatial), tuple(out_sizes),
+                   padded, inner, tap_slices)
 
 
-def _padded(x, geo, fill=0):
-    """`x` (N, C, ...) with the geometry's padding, filled with `fill` (no copy without padding)."""
+# A layer calls its operation with the same shapes and arguments batch after
+# batch: the checked geometry is kept, keyed by them (bounded; arguments that
+# cannot be dict keys, such as lists, are worked out every time).
+_GEOMETRY_CACHE = {}
+
+
+def _cached_geometry(key, make):
+    try:
+        geo = _GEOMETRY_CACHE.get(key)
+    except TypeError:
+        return make()
+    if geo is None:
+        geo = make()  # raises on bad arguments: only valid ones are kept
+        if len(_GEOMETRY_CACHE) >= 256:
+            _GEOMETRY_CACHE.clear()
+        _GEOMETRY_CACHE[key] = geo
+    return geo
+
+
+def _channels_last(x):
+    """(N, C, *spatial) as a view (N, *spatial, C)."""
+    return x.transpose((0,) + tuple(range(2, x.ndim)) + (1,))
+
+
+def _channels_first(x):
+    """(N, *spatial, C) as a view (N, C, *spatial)."""
+    return x.transpose((0, x.ndim - 1) + tuple(range(1, x.ndim - 1)))
+
+
+def _padded_channels_last(x, geo, fill=0):
+    """`x` (N, C, *spatial) with the geometry's padding, as (N, *padded, C):
+    channels last in memory, so that each pixel's channels lie side by side
+    for the window copies. No copy without padding."""
     if not any(lo or hi for lo, hi in geo.pads):
-        return x
-    out = np.full(x.shape[:2] + geo.padded_sizes, fill, dtype=x.dtype)
-    out[geo.unpadded] = x
+        return _channels_last(x)
+    shape = (x.shape[0],) + geo.padded_sizes + (x.shape[1],)
+    out = np.zeros(shape, dtype=x.dtype) if fill == 0 else np.full(shape, fill, dtype=x.dtype)
+    out[geo.inner] = _channels_last(x)
     return out
 
 
 def window_view(x, geo, fill=0):
     """All windows of `x` (N, C, *spatial) as a read-only strided view of shape
-    (N, C, *kernel, *out_sizes): element [n, c, i, j, p, q] is the input pixel
-    under kernel tap (i, j) of window (p, q). No copy but the padding.
+    (N, *out_sizes, *kernel, C): element [n, p, q, i, j, c] is the pixel under
+    kernel tap (i, j) of window (p, q), channel c. No copy but the padding.
 
     >>> x = np.arange(9.0).reshape(1, 1, 3, 3)
     >>> geo = _geometry("demo", (3, 3), (2, 2), (1, 1), (1, 1), ((0, 0), (0, 0)))
-    >>> window_view(x, geo)[0, 0, :, :, 0, 0].tolist()     # the window at the top left
+    >>> window_view(x, geo)[0, 0, 0, :, :, 0].tolist()     # the window at the top left
     [[0.0, 1.0], [3.0, 4.0]]
     """
-    xp = _padded(x, geo, fill)
-    strides_nc, strides_sp = xp.strides[:2], xp.strides[2:]
+    xp = _padded_channels_last(x, geo, fill)  # (N, *padded, C)
+    strides_sp = xp.strides[1:-1]
     tap = tuple(st * d for st, d in zip(strides_sp, geo.dilation))
     step = tuple(st * s for st, s in zip(strides_sp, geo.stride))
-    return as_strided(xp, xp.shape[:2] + geo.kernel + geo.out_sizes, strides_nc + tap + step, writeable=False)
+    shape = (xp.shape[0],) + geo.out_sizes + geo.kernel + (xp.shape[-1],)
+    return as_strided(xp, shape, (xp.strides[0],) + step + tap + (xp.strides[-1],), writeable=False)
 
 
 def im2col(x, geo):
     """The windows of `x` as rows, for one matrix product: shape
-    (N * out pixels, C * kernel taps), row (n, p, q) holding window (p, q) of
-    image n, channels first, then the kernel taps. One copy (the view made
-    contiguous); no loop.
+    (N * out pixels, kernel taps * C), row (n, p, q) holding window (p, q) of
+    image n, tap by tap, the channels of each tap side by side. One copy (the
+    view made contiguous); no loop.
 
     >>> x = np.arange(9.0).reshape(1, 1, 3, 3)
     >>> geo = _geometry("demo", (3, 3), (2, 2), (1, 1), (1, 1), ((0, 0), (0, 0)))
     >>> im2col(x, geo).tolist()                          # four windows of four pixels
     [[0.0, 1.0, 3.0, 4.0], [1.0, 2.0, 4.0, 5.0], [3.0, 4.0, 6.0, 7.0], [4.0, 5.0, 7.0, 8.0]]
     """
-    view = window_view(x, geo)
-    nd = len(geo.kernel)
-    # (N, C, *k, *out) -> (N, *out, C, *k): the row order of the product
-    order = (0,) + tuple(range(2 + nd, 2 + 2 * nd)) + (1,) + tuple(range(2, 2 + nd))
-    return view.transpose(order).reshape(x.shape[0] * math.prod(geo.out_sizes), -1)
+    return window_view(x, geo).reshape(x.shape[0] * math.prod(geo.out_sizes), -1)
 
 
 def col2im(taps, geo, dtype=None):
-    """The adjoint of the window view: `taps` of shape (N, C, *kernel, *out_sizes)
-    (any strides) added back onto an (N, C, *spatial) image where each came
-    from, overlapping windows adding up; the padding is cut off. One strided
-    add per kernel tap, over the whole batch.
+    """The adjoint of the window view: `taps` of shape (N, *out_sizes, *kernel, C)
+    (any strides) added back onto an image where each came from, overlapping
+    windows adding up; the padding is cut off. Returns (N, C, *spatial) (a
+    view of a channels-last array). One strided add per kernel tap, over the
+    whole batch.
 
     >>> geo = _geometry("demo", (3, 3), (2, 2), (1, 1), (1, 1), ((0, 0), (0, 0)))
-    >>> col2im(np.ones((1, 1, 2, 2, 2, 2)), geo)[0, 0].tolist()   # how many windows cover each pixel
+    >>> col2im(np.ones((1, 2, 2, 2, 2, 1)), geo)[0, 0].tolist()   # how many windows cover each pixel
     [[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]]
     """
-    n, c = taps.shape[:2]
-    image = np.zeros((n, c) + geo.padded_sizes, dtype=dtype or taps.dtype)
-    for offset in itertools.product(*[range(k) for k in geo.kernel]):
-        target = (slice(None), slice(None)) + tuple(
-            slice(o * d, o * d + s * (count - 1) + 1, s)
-            for o, d, s, count in zip(offset, geo.dilation, geo.stride, geo.out_sizes)
-        )
-        image[target] += taps[(slice(None), slice(None)) + offset]
-    return image[geo.unpadded]
-
-
-def _taps_layout(rows, n, c, geo):
-    """Rows (N * out pixels, C * taps) as taps (N, C, *kernel, *out) (a view when it can be)."""
     nd = len(geo.kernel)
-    taps = rows.reshape((n,) + geo.out_sizes + (c,) + geo.kernel)
-    order = (0, 1 + nd) + tuple(range(2 + nd, 2 + 2 * nd)) + tuple(range(1, 1 + nd))
-    return taps.transpose(order)
+    image = np.zeros((taps.shape[0],) + geo.padded_sizes + (taps.shape[-1],), dtype=dtype or taps.dtype)
+    for offset, target in geo.tap_slices:
+        image[target] += taps[(slice(None),) * (1 + nd) + offset]
+    return _channels_first(image[geo.inner])
+
+
+def _taps_of_rows(rows, n, c, geo):
+    """Rows (N * out pixels, taps * C) as taps (N, *out, *kernel, C) (a view)."""
+    return rows.reshape((n,) + geo.out_sizes + geo.kernel + (c,))
 
 
 # ==========================================================================
@@ -215,15 +244,20 @@ FOLD = Structural("fold", _fold_rule, "dL/dcols = im2col(dL/dY)")
 
 
 def _unfold_data(x, geo):
+    """(N, C, *spatial) -> (N, C * taps, L), channel-major (PyTorch's layout)."""
     n, c = x.shape[:2]
-    rows = im2col(x, geo).reshape(n, math.prod(geo.out_sizes), c * math.prod(geo.kernel))
-    return rows.transpose(0, 2, 1)
+    nd = len(geo.kernel)
+    view = window_view(x, geo)  # (N, *out, *k, C)
+    order = (0, 1 + 2 * nd) + tuple(range(1 + nd, 1 + 2 * nd)) + tuple(range(1, 1 + nd))
+    return view.transpose(order).reshape(n, c * math.prod(geo.kernel), math.prod(geo.out_sizes))
 
 
 def _fold_data(cols, geo, c):
     n = cols.shape[0]
-    taps = cols.reshape((n, c) + geo.kernel + geo.out_sizes)
-    return col2im(taps, geo)
+    nd = len(geo.kernel)
+    taps = cols.reshape((n, c) + geo.kernel + geo.out_sizes)  # -> (N, *out, *k, C) as a view
+    order = (0,) + tuple(range(2 + nd, 2 + 2 * nd)) + tuple(range(2, 2 + nd)) + (1,)
+    return col2im(taps.transpose(order), geo)
 
 
 def _unfold_any(x, geo):
@@ -320,11 +354,24 @@ def _window_args(op, x, ndim, kernel_size, stride, padding, dilation, ceil_mode=
 #   dL/db = dL/dY summed over the batch and every output pixel
 # ctx = (geo, groups, rows): rows is im2col(X) from the forward pass (None with create_graph).
 def _grouped_output(g, groups):
-    """dL/dY (N, O, *out) as (groups, N * out pixels, O / groups)."""
-    nd = g.ndim - 2
-    rows = g.transpose((0,) + tuple(range(2, 2 + nd)) + (1,))
-    rows = rows.reshape(-1, groups, g.shape[1] // groups)
+    """dL/dY (N, O, *out) as (groups, N * out pixels, O / groups) (a view when it can be)."""
+    rows = _channels_last(g).reshape(-1, groups, g.shape[1] // groups)
     return rows.transpose(1, 0, 2)
+
+
+def _grouped_rows(rows, groups, taps):
+    """im2col rows (M, taps * C) as (groups, M, taps * C / groups)."""
+    if groups == 1:
+        return rows[None]
+    m = rows.shape[0]
+    return rows.reshape(m, taps, groups, -1).transpose(2, 0, 1, 3).reshape(groups, m, -1)
+
+
+def _grouped_weight(weight, groups):
+    """W (O, C/groups, *kernel) as (groups, O/groups, taps * C/groups), the taps
+    in the order of the im2col rows (each tap's channels side by side)."""
+    moved = weight.transpose((0,) + tuple(range(2, weight.ndim)) + (1,))
+    return moved.reshape(groups, weight.shape[0] // groups, -1)
 
 
 def _conv_rule(i, g, out, args, ctx, F):
@@ -333,26 +380,30 @@ def _conv_rule(i, g, out, args, ctx, F):
     if i == 2:  # the bias: every output pixel of its channel
         return g.sum(axis=(0,) + tuple(range(2, g.ndim)))
     n, c = x.shape[:2]
-    out_channels = weight.shape[0]
-    grad_rows = _grouped_output(g, groups)  # (groups, M, O/groups)
-    w_rows = weight.reshape(groups, out_channels // groups, -1)  # (groups, O/groups, C/groups * taps)
-    if i == 1:
-        if isinstance(x, Value):  # create_graph: im2col as a node, to differentiate through it
-            rows = _unfold_any(x, geo).transpose(0, 2, 1).reshape(-1, c * math.prod(geo.kernel))
-        x_rows = rows.reshape(rows.shape[0], groups, -1).transpose(1, 0, 2)  # (groups, M, C/groups * taps)
-        return matmul(grad_rows.transpose(0, 2, 1), x_rows).reshape(weight.shape) if isinstance(g, Value) else \
-            np.matmul(grad_rows.transpose(0, 2, 1), x_rows).reshape(weight.shape)
-    # i == 0: the input; each window's gradient dL/dY @ W, added back where it came from
-    if isinstance(g, Value):
+    taps = math.prod(geo.kernel)
+    if isinstance(g, Value):  # create_graph: built from unfold / fold, to differentiate through them
+        grad_rows = g.transpose((0,) + tuple(range(2, g.ndim)) + (1,)).reshape(-1, groups, g.shape[1] // groups)
+        grad_rows = grad_rows.transpose(1, 0, 2)  # (groups, M, O/groups)
+        w_rows = weight.reshape(groups, weight.shape[0] // groups, -1)  # channel-major, as unfold
+        if i == 1:
+            x_rows = _unfold_any(x, geo).transpose(0, 2, 1).reshape(-1, groups, c // groups * taps).transpose(1, 0, 2)
+            return matmul(grad_rows.transpose(0, 2, 1), x_rows).reshape(weight.shape)
         grad_windows = matmul(grad_rows, w_rows).transpose(1, 0, 2)  # (M, groups, C/groups * taps)
-        cols = grad_windows.reshape(n, -1, c * math.prod(geo.kernel)).transpose(0, 2, 1)
+        cols = grad_windows.reshape(n, -1, c * taps).transpose(0, 2, 1)
         return _fold_any(cols, geo)
-    grad_windows = np.matmul(grad_rows, w_rows)  # (groups, M, C/groups * taps)
+    grad_rows = _grouped_output(g, groups)  # (groups, M, O/groups)
+    if i == 1:  # dL/dW = dL/dY^T @ im2col(X), per group, back in W's layout
+        grad_w = np.matmul(grad_rows.transpose(0, 2, 1), _grouped_rows(rows, groups, taps))
+        grad_w = grad_w.reshape((weight.shape[0],) + geo.kernel + (weight.shape[1],))
+        return grad_w.transpose((0, weight.ndim - 1) + tuple(range(1, weight.ndim - 1)))
+    # i == 0: each window's gradient dL/dY @ W, added back where it came from
+    grad_windows = np.matmul(grad_rows, _grouped_weight(weight, groups))  # (groups, M, taps * C/groups)
     if groups == 1:
         grad_windows = grad_windows[0]
     else:
-        grad_windows = grad_windows.transpose(1, 0, 2).reshape(grad_windows.shape[1], -1)
-    return col2im(_taps_layout(grad_windows, n, c, geo), geo)
+        m = grad_windows.shape[1]
+        grad_windows = grad_windows.reshape(groups, m, taps, -1).transpose(1, 2, 0, 3).reshape(m, -1)
+    return col2im(_taps_of_rows(grad_windows, n, c, geo), geo)
 
 
 _CONV_FORMULA = "dL/dX = col2im(dL/dY @ W), dL/dW = im2col(X)^T @ dL/dY, dL/db = sum(dL/dY)"
@@ -404,18 +455,22 @@ def _conv(op, nd, input, weight, bias, stride, padding, dilation, groups):
             f"{in_per_group * groups} (in_channels / groups = {in_per_group}, groups = {groups})"
         )
     kernel = w.shape[2:]
-    stride = _ints(stride, nd, op, "stride", 1)
-    dilation = _ints(dilation, nd, op, "dilation", 1)
-    pads = _conv_padding(op, padding, kernel, dilation, stride, nd)
-    geo = _geometry(op, x.shape[2:], kernel, stride, dilation, pads)
+
+    def make():
+        strides = _ints(stride, nd, op, "stride", 1)
+        dilations = _ints(dilation, nd, op, "dilation", 1)
+        pads = _conv_padding(op, padding, kernel, dilations, strides, nd)
+        return _geometry(op, x.shape[2:], kernel, strides, dilations, pads)
+
+    geo = _cached_geometry((op, x.shape, kernel, stride, padding, dilation), make)
     n = x.shape[0]
     dtype = np.result_type(x._data, w._data)
-    rows = im2col(x._data.astype(dtype, copy=False), geo)  # (M, C * taps): the one copy of the windows
-    w_rows = w._data.reshape(groups, out_channels // groups, -1)
+    rows = im2col(x._data.astype(dtype, copy=False), geo)  # (M, taps * C): the one copy of the windows
+    w_rows = _grouped_weight(w._data, groups)
     if groups == 1:
-        y = rows @ w_rows[0].T  # one BLAS product: (M, C*taps) @ (C*taps, O)
+        y = rows @ w_rows[0].T  # one BLAS product: (M, taps*C) @ (taps*C, O)
     else:
-        y = np.matmul(rows.reshape(rows.shape[0], groups, -1).transpose(1, 0, 2), w_rows.transpose(0, 2, 1))
+        y = np.matmul(_grouped_rows(rows, groups, math.prod(kernel)), w_rows.transpose(0, 2, 1))
         y = y.transpose(1, 0, 2).reshape(rows.shape[0], out_channels)
     inputs = (x, w)
     if bias is not None:
@@ -483,18 +538,34 @@ def _pool_args(op, x, kernel_size, stride, padding, dilation, ceil_mode):
 
 # y = max of each window:  dL/dx = dL/dy at the first largest element of its window, 0 elsewhere
 def _max_pool_rule(i, g, out, args, ctx, F):
-    geo, winner = ctx  # winner: the index of the first maximum in each flattened window
+    geo, winner = ctx  # winner (N, oh, ow, C): the tap of the first maximum of each window
     taps = math.prod(geo.kernel)
     if isinstance(g, Value):
-        chosen = (np.arange(taps).reshape((taps,) + (1,) * g.ndim) == winner).astype(g.dtype)  # (taps, N, C, *out)
-        spread = chosen * g  # each window's gradient on its winner
+        chosen = np.arange(taps).reshape((taps, 1, 1, 1, 1)) == _channels_first(winner)  # (taps, N, C, oh, ow)
+        spread = chosen.astype(g.dtype) * g  # each window's gradient on its winner
         n, c = g.shape[:2]
         cols = spread.transpose((1, 2, 0, 3, 4)).reshape(n, c * taps, -1)
         return _fold_any(cols, geo)
-    spread = np.zeros((taps,) + g.shape, dtype=g.dtype)
-    np.put_along_axis(spread, winner[None].astype(np.intp), g[None], axis=0)
-    taps_view = spread.reshape(geo.kernel + g.shape).transpose((2, 3, 0, 1, 4, 5))  # (N, C, kh, kw, oh, ow)
-    return col2im(taps_view, geo)
+    g_last = _channels_last(g)
+    shape = (g.shape[0],) + geo.padded_sizes + (g.shape[1],)
+    if _tiles_exactly(geo):  # every pixel in exactly one window: each tap writes its own pixels
+        image = np.empty(shape, dtype=g.dtype)
+        for t, (offset, target) in enumerate(geo.tap_slices):
+            np.multiply(g_last, winner == t, out=image[target])
+        return _channels_first(image)
+    image = np.zeros(shape, dtype=g.dtype)
+    for t, (offset, target) in enumerate(geo.tap_slices):
+        image[target] += g_last * (winner == t)
+    return _channels_first(image[geo.inner])
+
+
+def _tiles_exactly(geo):
+    """True when the windows cover the input exactly once: no padding, no
+    dilation, stride = kernel, and the windows end at the input's end."""
+    return all(
+        lo == hi == 0 and d == 1 and s == k and count * k == n
+        for (lo, hi), d, s, k, count, n in zip(geo.pads, geo.dilation, geo.stride, geo.kernel, geo.out_sizes, geo.in_sizes)
+    )
 
 
 MAX_POOL2D = Structural("max_pool2d", _max_pool_rule, "dL/dx = dL/dy at each window's maximum, 0 elsewhere")
@@ -515,17 +586,24 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     if return_indices:
         raise NotImplementedError("max_pool2d: return_indices=True is not supported; the gradient needs no indices")
     x = as_value(input)
-    geo = _pool_args("max_pool2d", x, kernel_size, stride, padding, dilation, ceil_mode)
+    geo = _cached_geometry(
+        ("max_pool2d", x.shape, kernel_size, stride, padding, dilation, ceil_mode),
+        lambda: _pool_args("max_pool2d", x, kernel_size, stride, padding, dilation, ceil_mode),
+    )
     unbatched = x.ndim == 3
     if unbatched:
         x = x.reshape((1,) + x.shape)
-    view = window_view(x._data, geo, fill=-np.inf)  # (N, C, kh, kw, oh, ow)
-    taps = math.prod(geo.kernel)
-    flat = view.reshape((x.shape[0], x.shape[1], taps) + geo.out_sizes)  # one copy
-    winner = flat.argmax(axis=2)  # the first maximum, as PyTorch picks it (a NaN counts as the maximum)
-    data = np.take_along_axis(flat, winner[:, :, None], axis=2)[:, :, 0]
-    small = np.uint8 if taps <= 256 else np.intp  # kept until backward: the smallest index type
-    out = record(MAX_POOL2D, data, (x,), (geo, winner.astype(small)))
+    view = window_view(x._data, geo, fill=-np.inf)  # (N, oh, ow, kh, kw, C)
+    # the maximum tap by tap, over the whole batch at once; `winner` keeps the
+    # first tap that reached it (a later tap must be strictly larger to win)
+    best = view[:, :, :, 0, 0].copy()
+    winner = np.zeros(best.shape, dtype=np.uint8 if math.prod(geo.kernel) <= 256 else np.intp)
+    for t, (offset, _) in enumerate(geo.tap_slices):
+        if t:
+            tap = view[(slice(None),) * 3 + offset]
+            np.putmask(winner, tap > best, t)
+            np.maximum(best, tap, out=best)
+    out = record(MAX_POOL2D, _channels_first(best), (x,), (geo, winner))
     return out.reshape(out.shape[1:]) if unbatched else out
 
 
@@ -538,7 +616,8 @@ def _avg_pool_rule(i, g, out, args, ctx, F):
         taps = math.prod(geo.kernel)
         spread = scaled.reshape((n, c, 1) + geo.out_sizes).broadcast_to((n, c, taps) + geo.out_sizes)
         return _fold_any(spread.reshape(n, c * taps, -1), geo)
-    taps_view = np.broadcast_to(scaled[:, :, None, None], g.shape[:2] + geo.kernel + geo.out_sizes)
+    share = _channels_last(scaled)
+    taps_view = np.broadcast_to(share[:, :, :, None, None, :], share.shape[:3] + geo.kernel + share.shape[3:])
     return col2im(taps_view, geo, dtype=g.dtype)
 
 
@@ -570,7 +649,10 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
     [[[[2.5, 1.75]]]]
     """
     x = as_value(input)
-    geo = _pool_args("avg_pool2d", x, kernel_size, stride, padding, 1, ceil_mode)
+    geo = _cached_geometry(
+        ("avg_pool2d", x.shape, kernel_size, stride, padding, ceil_mode),
+        lambda: _pool_args("avg_pool2d", x, kernel_size, stride, padding, 1, ceil_mode),
+    )
     unbatched = x.ndim == 3
     if unbatched:
         x = x.reshape((1,) + x.shape)
@@ -580,7 +662,7 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
         divisor = x.dtype.type(divisor_override)
     else:
         divisor = _avg_divisor(geo, count_include_pad, x.dtype)
-    data = window_view(x._data, geo).sum(axis=(2, 3)) / divisor
+    data = _channels_first(window_view(x._data, geo).sum(axis=(3, 4))) / divisor
     out = record(AVG_POOL2D, data, (x,), (geo, divisor))
     return out.reshape(out.shape[1:]) if unbatched else out
 
