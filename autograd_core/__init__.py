@@ -22,7 +22,7 @@ from .engine import (
     no_grad,
     topological_order,
 )
-from .errors import AnomalyError, GradcheckError, GraphFreedError, SavedDataModifiedError, ShapeError
+from .errors import AnomalyError, GradcheckError, GraphDroppedWarning, GraphFreedError, SavedDataModifiedError, ShapeError
 from .ops import (
     abs,
     add,
@@ -76,7 +76,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Value", "grad", "no_grad", "enable_grad", "is_grad_enabled", "detect_anomaly", "name_scope",
     "topological_order", "gradcheck", "draw_graph", "render_graph", "BackpropStepper", "hessian", "hvp", "jacobian",
-    "ShapeError", "GraphFreedError", "AnomalyError", "GradcheckError", "SavedDataModifiedError",
+    "ShapeError", "GraphFreedError", "GraphDroppedWarning", "AnomalyError", "GradcheckError", "SavedDataModifiedError",
     "abs", "add", "astype", "broadcast_to", "clip", "concatenate", "div", "erf", "exp", "log", "log1p",
     "linear", "log_softmax", "logsumexp", "matmul", "max", "maximum", "mean", "min", "minimum", "mul", "neg",
     "pow", "reciprocal", "relu", "reshape", "sigmoid", "softmax", "softmax_cross_entropy", "binary_cross_entropy", "softplus", "sqrt", "standardize", "stack", "sub",

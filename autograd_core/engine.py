@@ -20,6 +20,7 @@ import contextvars
 import copy
 import itertools
 import traceback
+import warnings
 from contextlib import ContextDecorator
 from heapq import heappop, heappush
 from operator import attrgetter
@@ -27,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import AnomalyError, GraphFreedError, SavedDataModifiedError, ShapeError
+from .errors import AnomalyError, GraphDroppedWarning, GraphFreedError, SavedDataModifiedError, ShapeError
 
 __all__ = [
     "Value",
@@ -123,6 +124,15 @@ class _GradMode(_ModeSwitch):
     _mode = "grad_enabled"
     _enabled = True
 
+    def __new__(cls, function=None):
+        # `@no_grad` without parentheses (PyTorch accepts it): decorate at once
+        switch = super().__new__(cls)
+        if function is None:
+            return switch
+        if not callable(function):
+            raise TypeError(f"{cls.__name__}() takes no arguments (or, as a decorator, a function), got {type(function).__name__}")
+        return switch(function)
+
     def _value(self, before):
         return self._enabled
 
@@ -137,6 +147,14 @@ class no_grad(_GradMode):
     >>> with no_grad():
     ...     y = w * 3
     >>> y.requires_grad
+    False
+
+    As a decorator, with or without parentheses:
+
+    >>> @no_grad
+    ... def evaluate(v):
+    ...     return v * 2
+    >>> evaluate(w).requires_grad
     False
     """
 
@@ -314,9 +332,29 @@ class Value:
         "_number", "__weakref__",
     )
 
-    # `ndarray + Value` must defer to Value.__radd__ instead of letting NumPy
-    # loop over the Value as if it were an array of objects.
-    __array_ufunc__ = None
+    # ---- NumPy meets a Value -------------------------------------------------
+    # NumPy would otherwise turn the Value into a plain array (through
+    # __array__) and compute a result that has no graph behind it: the
+    # gradient would be silently lost. So NumPy functions and ufuncs called
+    # with a Value are refused with the engine operation to use instead,
+    # except the operators, which NumPy routes here for `ndarray + Value`:
+    # those run the Value's own reflected operator, as Python would.
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        reflected = _REFLECTED_UFUNCS.get(ufunc.__name__)
+        if (
+            reflected is not None and method == "__call__" and not kwargs
+            and len(inputs) == 2 and inputs[1] is self and not isinstance(inputs[0], Value)
+        ):
+            return getattr(self, reflected)(inputs[0])
+        raise TypeError(_numpy_refusal(f"np.{ufunc.__name__}", ufunc.__name__, method, kwargs))
+
+    def __array_function__(self, func, types, args, kwargs):
+        name = func.__name__
+        if name in _DESCRIPTIVE_FUNCTIONS:  # np.shape(v), np.ndim(v), np.size(v): no data flows
+            return func(*[a._data if isinstance(a, Value) else a for a in args], **kwargs)
+        module = func.__module__ or "numpy"
+        qualified = "np.linalg." + name if "linalg" in module else "np." + name
+        raise TypeError(_numpy_refusal(qualified, name, "__call__", {}))
 
     def __init__(self, data, requires_grad=True, label=None):
         self._data = as_data(data)
@@ -426,7 +464,56 @@ class Value:
         return array.astype(dtype)
 
     def __float__(self):
+        """``float(v)`` (and ``math.exp(v)``, which calls it) gives a plain Python
+        number, as PyTorch does for a one-element tensor. That number is
+        outside the graph: used again in an expression it is a constant, and
+        no gradient flows through it. So for a Value that requires grad,
+        while recording is on, a :class:`GraphDroppedWarning` says so (once
+        per place in your code); use ``v.item()`` when a number is what you
+        want, or the engine's operation (``v.exp()``...) to stay in the graph.
+
+        >>> import math, warnings
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     y = math.exp(Value(0.0))
+        >>> y, caught[0].category.__name__
+        (1.0, 'GraphDroppedWarning')
+        """
+        if self.requires_grad and _current_modes().grad_enabled:
+            warnings.warn(
+                "float() of a Value that requires grad (also through math.exp(v), math.log(v)...) gives a "
+                "plain number outside the graph: no gradient will flow through it. Use the engine's "
+                "operation to stay in the graph (v.exp(), v.log(), v.sqrt(), v.tanh()...), or v.item() "
+                "(or float(v.detach())) when a constant number is what you want",
+                GraphDroppedWarning,
+                stacklevel=2,
+            )
         return float(self.item())
+
+    def __reduce_ex__(self, protocol):
+        """Pickling and copying. A leaf keeps its data, ``requires_grad``,
+        label and ``.grad``; the result of an operation is pickled as a new
+        leaf holding its data (what PyTorch does with a non-leaf tensor: the
+        graph behind it is not pickled, ``requires_grad`` is kept). Either way
+        the copy is a new node with its own place in creation order.
+
+        >>> import pickle
+        >>> x = Value([1.0, 2.0]); y = pickle.loads(pickle.dumps(x * 2))
+        >>> y.data.tolist(), y.requires_grad, y.is_leaf
+        ([2.0, 4.0], True, True)
+        """
+        if self._op is not None:
+            return (_unpickled_leaf, (self._data, self.requires_grad, self.label, self._scope))
+        return super().__reduce_ex__(protocol)
+
+    def __setstate__(self, state):
+        _, slots = state
+        for name, value in slots.items():
+            object.__setattr__(self, name, value)
+        # a new node: its own creation number, nothing saved for a backward
+        self._id = _next_id()
+        self._guard = None
+        self._epoch = _data_epoch[0]
 
     def detach(self):
         """A constant Value sharing this one's data, outside any graph."""
@@ -471,6 +558,64 @@ class Value:
         seed = _seed_gradient(self, grad, "backward()")
         gradients, owned = _backpropagate([self], [seed], retain_graph, create_graph, on_node=None)
         _store_gradients(gradients, owned, create_graph)
+
+
+def _unpickled_leaf(data, requires_grad, label, scope):
+    leaf = Value(data, requires_grad=requires_grad, label=label)
+    leaf._scope = scope  # drawings still group it with its layer
+    return leaf
+
+
+# ufuncs that are Python operators: `ndarray + Value` reaches Value.__array_ufunc__
+# as np.add(ndarray, Value), and runs Value.__radd__ as Python would have
+_REFLECTED_UFUNCS = {
+    "add": "__radd__", "subtract": "__rsub__", "multiply": "__rmul__", "true_divide": "__rtruediv__",
+    "divide": "__rtruediv__", "power": "__rpow__", "matmul": "__rmatmul__",
+    "less": "__gt__", "less_equal": "__ge__", "greater": "__lt__", "greater_equal": "__le__",
+    "equal": "__eq__", "not_equal": "__ne__",
+}
+_DESCRIPTIVE_FUNCTIONS = frozenset({"shape", "ndim", "size"})
+
+# what to use instead of a NumPy function or ufunc called with a Value
+_ENGINE_EQUIVALENT = {
+    "clip": "v.clip(lo, hi) (or autograd_core.clip(v, lo, hi))",
+    "where": "autograd_core.where(condition, a, b)",
+    "concatenate": "autograd_core.concatenate([a, b], axis=0)",
+    "stack": "autograd_core.stack([a, b], axis=0)",
+    "dot": "a @ b (or autograd_core.matmul(a, b))",
+    "matmul": "a @ b (or autograd_core.matmul(a, b))",
+    "sum": "v.sum(axis=None, keepdims=False)",
+    "mean": "v.mean(axis=None, keepdims=False)",
+    "var": "v.var(axis=None, ddof=0)",
+    "std": "v.var(axis=..., ddof=...).sqrt()",
+    "max": "v.max(axis=None)", "amax": "v.max(axis=None)", "min": "v.min(axis=None)", "amin": "v.min(axis=None)",
+    "maximum": "autograd_core.maximum(a, b)", "minimum": "autograd_core.minimum(a, b)",
+    "norm": "(v ** 2).sum().sqrt()",
+    "reshape": "v.reshape(shape)", "transpose": "v.transpose(axes) (or v.T)", "swapaxes": "v.swapaxes(a, b)",
+    "broadcast_to": "v.broadcast_to(shape)",
+    "exp": "v.exp()", "log": "v.log()", "log1p": "v.log1p()", "sqrt": "v.sqrt()", "absolute": "v.abs() (or abs(v))",
+    "abs": "v.abs() (or abs(v))", "tanh": "v.tanh()", "negative": "-v", "reciprocal": "1 / v",
+    "add": "a + b", "subtract": "a - b", "multiply": "a * b", "true_divide": "a / b", "divide": "a / b",
+    "power": "a ** b", "square": "v * v (or v ** 2)",
+    "logaddexp": "autograd_core.logsumexp(autograd_core.stack([a, b]), axis=0)",
+    "sort": None, "argsort": None, "cumsum": None, "prod": None,
+}
+
+
+def _numpy_refusal(called, name, method, kwargs):
+    """The message for a NumPy function or ufunc called with a Value."""
+    what = f"{called}(...)" if method == "__call__" else f"{called}.{method}(...)"
+    head = f"{what} got a Value: NumPy would compute on its data and drop the graph, so its gradient would be lost."
+    if "out" in kwargs:
+        return f"{head} A Value's data cannot be written through out= either: compute a new Value instead."
+    if name in _ENGINE_EQUIVALENT:
+        use = _ENGINE_EQUIVALENT[name]
+        if use is None:
+            return (f"{head} The engine has no {name} yet: use v.data (or v.detach()) for a constant copy "
+                    f"if you do not need its gradient.")
+        return f"{head} Use the engine's operation: {use}."
+    return (f"{head} Use the engine's operation of that name (see autograd_core.ops.OPS), or pass "
+            f"v.data (or v.detach()) when you want a constant without gradient.")
 
 
 def _format_scalar(x):
@@ -969,6 +1114,11 @@ def _add_to_grad(leaf, gradient):
         raise (ShapeError if numeric else TypeError)(
             f"backward(): cannot add the new gradient to the .grad of the Value {name}(shape {leaf.shape}): "
             f".grad holds {held}. Reset it with zero_grad() (or set it to 0 or to an array of shape {leaf.shape})"
+        )
+    if total.dtype.kind != "f":  # a complex .grad set by hand: casting would drop the imaginary part
+        raise TypeError(
+            f"backward(): the .grad of the Value {name}(shape {leaf.shape}, {leaf.dtype}) holds {np.asarray(leaf.grad).dtype} "
+            f"numbers; gradients are real. Reset it with zero_grad() (or set it to real numbers)"
         )
     if total.dtype != leaf._data.dtype:
         total = total.astype(leaf._data.dtype)  # a float32 Value keeps float32 gradients

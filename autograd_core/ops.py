@@ -181,7 +181,7 @@ def _axes(axis, ndim, name):
     for ax in axes:
         if not isinstance(ax, (int, np.integer)) or isinstance(ax, bool):
             raise TypeError(f"{name}: axis must be None, an int or a tuple of ints, got {axis!r}")
-        if not -ndim <= ax < builtins.max(ndim, 1) or (ndim == 0 and ax not in (0, -1)):
+        if not -builtins.max(ndim, 1) <= ax < builtins.max(ndim, 1):  # a 0-d input takes 0 and -1, as in PyTorch
             raise ShapeError(f"{name}: axis {ax} is out of range for an input with {ndim} dimensions")
         normalised.append(ax % ndim if ndim else 0)
     if len(set(normalised)) != len(normalised):
@@ -196,7 +196,7 @@ def _one_axis(axis, ndim, name):
     if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
         raise TypeError(f"{name}: axis must be one int (it normalises along one axis), got {axis!r}")
     _axes(axis, ndim, name)  # range check
-    return axis % ndim if ndim else 0
+    return axis % ndim if ndim else None  # a 0-d input: the one element is the whole axis (softmax of it is 1)
 
 
 def _count(shape, axes):
@@ -372,8 +372,11 @@ def _pow_local(i, out, args, ctx, F):
         # gradient is 0 (PyTorch's convention); everywhere else the formula stands as it is
         with np.errstate(divide="ignore", invalid="ignore"):
             return F.where((_data(b) == 0) & (_data(a) == 0), 0.0, b * a ** (b - 1))
-    # where a == 0 and b >= 0, a**b does not move with b (PyTorch's convention)
-    return F.where((_data(a) == 0) & (_data(b) >= 0), 0.0, out * F.log(F.where(_data(a) == 0, 1.0, a)))
+    # where a == 0 and b >= 0, a**b does not move with b (PyTorch's convention); where a == 0
+    # and b < 0, a**b log(a) = inf * -inf = -inf (PyTorch's too). The log is taken of 1 where its
+    # result is not used, so a second derivative meets no inf there.
+    flat = (_data(a) == 0) & (_data(b) >= 0)
+    return F.where(flat, 0.0, out * F.log(F.where(flat, 1.0, a)))
 
 
 POW = Elementwise("pow", _pow_local, "d(a^b)/da = b a^(b-1), d(a^b)/db = a^b log(a)")
@@ -872,7 +875,16 @@ def _mean_rule(i, g, out, args, ctx, F):
     axes, keepdims, count = ctx
     shape = args[0].shape
     # divided before it is broadcast: one pass over the reduced gradient, not the input's shape
-    return F.broadcast_to(_expand_reduced(g, shape, axes, keepdims) / count, shape)
+    return F.broadcast_to(_divide_by_count(_expand_reduced(g, shape, axes, keepdims), count), shape)
+
+
+def _divide_by_count(g, count):
+    """g / count, where count is a number of elements. float16 cannot hold a
+    count above 65504 (it would become inf, and the gradient 0): there 1/count
+    is computed in float64 and then cast, as PyTorch does."""
+    if g.dtype == np.float16 and count > 2048:  # 2048: float16 holds every integer up to it
+        return g * float(1 / count)
+    return g / count
 
 
 MEAN = Structural("mean", _mean_rule, "d mean(x)/dx_i = 1/n")
