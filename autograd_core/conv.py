@@ -22,10 +22,14 @@ largest element of each window (PyTorch's rule), average pooling spreads it
 evenly over the window. ``pad`` copies borders (constant, reflect, replicate,
 circular) and sends the gradient of every copy back to where it came from.
 
-The rules follow ``ops.py``: ``rule(i, g, out, args, ctx, F)`` with NumPy
-arrays in a first-order backward, Values with ``create_graph=True``; there
-the rules are built from `unfold` and `fold` (each the other's gradient), so
-every operation here can be differentiated again.
+Each operation is declared once in the engine's registry (``ops.Op``): its
+NumPy forward, one gradient rule per input, the formula. The rules get NumPy
+arrays in a first-order backward and Values with ``create_graph=True``; there
+they are built from `unfold` and `fold` (each the other's gradient), so every
+operation here can be differentiated again. Nothing but the inputs and the
+parameters (the geometry of the windows) is kept for the backward pass: the
+rules recompute what they need (the im2col rows for dL/dW, the winner of each
+max-pooling window).
 
 Names, arguments and defaults are PyTorch's (``torch.nn.functional``); shapes
 are ``(N, C, H, W)`` for images and ``(N, C, L)`` for sequences.
@@ -50,13 +54,13 @@ from typing import NamedTuple
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from .engine import Value, as_value, record
+from .engine import Value, as_value
 from .errors import ShapeError
-from .ops import Structural, matmul
+from .ops import F, Op
 
 __all__ = [
     "conv1d", "conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "pad", "unfold", "fold",
-    "im2col", "col2im",
+    "im2col", "col2im", "window_view",
 ]
 
 
@@ -231,18 +235,6 @@ def _taps_of_rows(rows, n, c, geo):
 # rearrangement that copies each pixel into every window that covers it, so
 # its gradient adds the copies back: col2im. fold is exactly that adjoint, and
 # its gradient is unfold again.
-def _unfold_rule(i, g, out, args, ctx, F):
-    return _fold_any(g, ctx)
-
-
-def _fold_rule(i, g, out, args, ctx, F):
-    return _unfold_any(g, ctx)
-
-
-UNFOLD = Structural("unfold", _unfold_rule, "dL/dX = col2im(dL/dY) (each window's gradient added back where it came from)")
-FOLD = Structural("fold", _fold_rule, "dL/dcols = im2col(dL/dY)")
-
-
 def _unfold_data(x, geo):
     """(N, C, *spatial) -> (N, C * taps, L), channel-major (PyTorch's layout)."""
     n, c = x.shape[:2]
@@ -252,28 +244,39 @@ def _unfold_data(x, geo):
     return view.transpose(order).reshape(n, c * math.prod(geo.kernel), math.prod(geo.out_sizes))
 
 
-def _fold_data(cols, geo, c):
-    n = cols.shape[0]
+def _fold_data(cols, geo):
+    n, c = cols.shape[0], cols.shape[1] // math.prod(geo.kernel)
     nd = len(geo.kernel)
     taps = cols.reshape((n, c) + geo.kernel + geo.out_sizes)  # -> (N, *out, *k, C) as a view
     order = (0,) + tuple(range(2 + nd, 2 + 2 * nd)) + tuple(range(2, 2 + nd)) + (1,)
     return col2im(taps.transpose(order), geo)
 
 
+# unfold copies each pixel into every window that covers it, so its gradient
+# adds the copies back (col2im); fold is exactly that adjoint, and its
+# gradient is unfold again.
+UNFOLD = Op(
+    "unfold", _unfold_data, inputs="x", code="im2col(x, geo)  # (N, C*kh*kw, L)",
+    d_x=lambda g, x, out, geo: _fold_any(g, geo),
+    formula="dL/dX = col2im(dL/dY) (each window's gradient added back where it came from)",
+)
+FOLD = Op(
+    "fold", _fold_data, inputs="cols", code="col2im(cols, geo)  # (N, C, H, W)",
+    d_cols=lambda g, cols, out, geo: _unfold_any(g, geo),
+    formula="dL/dcols = im2col(dL/dY)",
+)
+
+
 def _unfold_any(x, geo):
     """unfold of an array or (create_graph) of a Value."""
-    if isinstance(x, Value):
-        return record(UNFOLD, _unfold_data(x._data, geo), (x,), geo)
-    return _unfold_data(x, geo)
+    return UNFOLD.apply(x, geo=geo) if isinstance(x, Value) else _unfold_data(x, geo)
 
 
 def _fold_any(cols, geo):
-    c = cols.shape[1] // math.prod(geo.kernel)
-    if isinstance(cols, Value):
-        return record(FOLD, _fold_data(cols._data, geo, c), (cols,), geo)
-    return _fold_data(cols, geo, c)
+    return FOLD.apply(cols, geo=geo) if isinstance(cols, Value) else _fold_data(cols, geo)
 
 
+@UNFOLD.public
 def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
     """im2col as an operation (``torch.nn.functional.unfold``): the sliding
     windows of ``input`` (N, C, H, W) as columns, shape (N, C*kh*kw, L) with L
@@ -290,9 +293,10 @@ def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
     """
     x = as_value(input)
     geo = _window_args("unfold", x, 4, kernel_size, stride, padding, dilation)
-    return record(UNFOLD, _unfold_data(x._data, geo), (x,), geo)
+    return UNFOLD.apply(x, geo=geo)
 
 
+@FOLD.public
 def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
     """col2im as an operation (``torch.nn.functional.fold``): columns (N, C*kh*kw, L)
     added back onto an (N, C, *output_size) image, overlaps summed; the adjoint
@@ -316,7 +320,7 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
             f"fold: an output of size {size} with kernel {kernel} has {math.prod(geo.out_sizes)} windows "
             f"{geo.out_sizes}, but the input {cols.shape} has L = {cols.shape[2]}"
         )
-    return record(FOLD, _fold_data(cols._data, geo, c), (cols,), geo)
+    return FOLD.apply(cols, geo=geo)
 
 
 class _Shape(NamedTuple):
@@ -374,30 +378,41 @@ def _grouped_weight(weight, groups):
     return moved.reshape(groups, weight.shape[0] // groups, -1)
 
 
-def _conv_rule(i, g, out, args, ctx, F):
-    geo, groups, rows = ctx
-    x, weight = args[0], args[1]
-    if i == 2:  # the bias: every output pixel of its channel
-        return g.sum(axis=(0,) + tuple(range(2, g.ndim)))
+def _conv_data(x, weight, bias=None, *, geo, groups):
+    """Y = im2col(X) @ W^T + b: (N, C, *spatial) -> (N, O, *out), channels last in memory."""
+    nd = x.ndim - 2
+    dtype = np.result_type(x, weight)
+    rows = im2col(x.astype(dtype, copy=False), geo)  # (M, taps * C): the one copy of the windows
+    w_rows = _grouped_weight(weight, groups)
+    if groups == 1:
+        y = rows @ w_rows[0].T  # one BLAS product: (M, taps*C) @ (taps*C, O)
+    else:
+        y = np.matmul(_grouped_rows(rows, groups, math.prod(geo.kernel)), w_rows.transpose(0, 2, 1))
+        y = y.transpose(1, 0, 2).reshape(rows.shape[0], weight.shape[0])
+    if bias is not None:
+        y += bias  # into the fresh product
+    # (M, O) -> (N, O, *out): a transposed view, channels last in memory (no copy)
+    return _channels_first(y.reshape((x.shape[0],) + geo.out_sizes + (weight.shape[0],)))
+
+
+# Y = im2col(X) @ W^T + b, per group of channels (groups=1: one product):
+#   dL/dX = col2im(dL/dY @ W)           each window's gradient, added back where it came from
+#   dL/dW = dL/dY^T @ im2col(X)         in W's layout (im2col(X)^T @ dL/dY, transposed)
+#   dL/db = dL/dY summed over the batch and every output pixel
+def _grad_rows_of(g, groups):
+    """dL/dY (N, O, *out) of a Value (create_graph) as (groups, M, O/groups)."""
+    rows = g.transpose((0,) + tuple(range(2, g.ndim)) + (1,)).reshape(-1, groups, g.shape[1] // groups)
+    return rows.transpose(1, 0, 2)
+
+
+def _conv_d_x(g, x, weight, *bias_and_out, geo, groups):
     n, c = x.shape[:2]
     taps = math.prod(geo.kernel)
-    if isinstance(g, Value):  # create_graph: built from unfold / fold, to differentiate through them
-        grad_rows = g.transpose((0,) + tuple(range(2, g.ndim)) + (1,)).reshape(-1, groups, g.shape[1] // groups)
-        grad_rows = grad_rows.transpose(1, 0, 2)  # (groups, M, O/groups)
+    if isinstance(g, Value):  # create_graph: through fold, to differentiate again
         w_rows = weight.reshape(groups, weight.shape[0] // groups, -1)  # channel-major, as unfold
-        if i == 1:
-            x_rows = _unfold_any(x, geo).transpose(0, 2, 1).reshape(-1, groups, c // groups * taps).transpose(1, 0, 2)
-            return matmul(grad_rows.transpose(0, 2, 1), x_rows).reshape(weight.shape)
-        grad_windows = matmul(grad_rows, w_rows).transpose(1, 0, 2)  # (M, groups, C/groups * taps)
-        cols = grad_windows.reshape(n, -1, c * taps).transpose(0, 2, 1)
-        return _fold_any(cols, geo)
-    grad_rows = _grouped_output(g, groups)  # (groups, M, O/groups)
-    if i == 1:  # dL/dW = dL/dY^T @ im2col(X), per group, back in W's layout
-        grad_w = np.matmul(grad_rows.transpose(0, 2, 1), _grouped_rows(rows, groups, taps))
-        grad_w = grad_w.reshape((weight.shape[0],) + geo.kernel + (weight.shape[1],))
-        return grad_w.transpose((0, weight.ndim - 1) + tuple(range(1, weight.ndim - 1)))
-    # i == 0: each window's gradient dL/dY @ W, added back where it came from
-    grad_windows = np.matmul(grad_rows, _grouped_weight(weight, groups))  # (groups, M, taps * C/groups)
+        grad_windows = F.matmul(_grad_rows_of(g, groups), w_rows).transpose(1, 0, 2)  # (M, groups, C/groups * taps)
+        return _fold_any(grad_windows.reshape(n, -1, c * taps).transpose(0, 2, 1), geo)
+    grad_windows = np.matmul(_grouped_output(g, groups), _grouped_weight(weight, groups))  # (groups, M, taps*C/groups)
     if groups == 1:
         grad_windows = grad_windows[0]
     else:
@@ -406,9 +421,31 @@ def _conv_rule(i, g, out, args, ctx, F):
     return col2im(_taps_of_rows(grad_windows, n, c, geo), geo)
 
 
+def _conv_d_weight(g, x, weight, *bias_and_out, geo, groups):
+    c = x.shape[1]
+    taps = math.prod(geo.kernel)
+    if isinstance(g, Value):  # create_graph: im2col as a node, to differentiate through it
+        x_rows = _unfold_any(x, geo).transpose(0, 2, 1).reshape(-1, groups, c // groups * taps).transpose(1, 0, 2)
+        return F.matmul(_grad_rows_of(g, groups).transpose(0, 2, 1), x_rows).reshape(weight.shape)
+    rows = im2col(x.astype(g.dtype, copy=False), geo)  # the forward's rows again: nothing was kept
+    grad_w = np.matmul(_grouped_output(g, groups).transpose(0, 2, 1), _grouped_rows(rows, groups, taps))
+    grad_w = grad_w.reshape((weight.shape[0],) + geo.kernel + (weight.shape[1],))
+    return grad_w.transpose((0, weight.ndim - 1) + tuple(range(1, weight.ndim - 1)))
+
+
+def _conv_d_bias(g, x, weight, bias, out, geo, groups):
+    return g.sum(axis=(0,) + tuple(range(2, g.ndim)))
+
+
 _CONV_FORMULA = "dL/dX = col2im(dL/dY @ W), dL/dW = im2col(X)^T @ dL/dY, dL/db = sum(dL/dY)"
-CONV2D = Structural("conv2d", _conv_rule, _CONV_FORMULA)
-CONV1D = Structural("conv1d", _conv_rule, _CONV_FORMULA)
+CONV2D = Op(
+    "conv2d", _conv_data, inputs="x, weight, bias", code="im2col(x, geo) @ weight_rows.T + bias  # (N, O, H', W')",
+    d_x=_conv_d_x, d_weight=_conv_d_weight, d_bias=_conv_d_bias, formula=_CONV_FORMULA, output="Y",
+)
+CONV1D = Op(
+    "conv1d", _conv_data, inputs="x, weight, bias", code="im2col(x, geo) @ weight_rows.T + bias  # (N, O, L')",
+    d_x=_conv_d_x, d_weight=_conv_d_weight, d_bias=_conv_d_bias, formula=_CONV_FORMULA, output="Y",
+)
 
 
 def _conv_padding(op, padding, kernel, dilation, stride, nd):
@@ -431,61 +468,50 @@ def _conv_padding(op, padding, kernel, dilation, stride, nd):
 
 
 def _conv(op, nd, input, weight, bias, stride, padding, dilation, groups):
+    name = op.name
     x, w = as_value(input), as_value(weight)
     layout = "(N, C, H, W)" if nd == 2 else "(N, C, L)"
     w_layout = "(out_channels, in_channels / groups, kH, kW)" if nd == 2 else "(out_channels, in_channels / groups, kL)"
     if w.ndim != nd + 2:
-        raise ShapeError(f"{op}: weight must have shape {w_layout}, got {w.shape}")
+        raise ShapeError(f"{name}: weight must have shape {w_layout}, got {w.shape}")
     unbatched = x.ndim == nd + 1
     if unbatched:  # (C, H, W): one image, as PyTorch allows
         x = x.reshape((1,) + x.shape)
     if x.ndim != nd + 2:
-        raise ShapeError(f"{op}: expects input of shape {layout} (or one image without N), got {x.shape}")
+        raise ShapeError(f"{name}: expects input of shape {layout} (or one image without N), got {x.shape}")
     if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
-        raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
+        raise ValueError(f"{name}: groups must be a positive int, got {groups!r}")
     out_channels, in_per_group = w.shape[:2]
     if x.shape[1] % groups or out_channels % groups:
         raise ValueError(
-            f"{op}: groups={groups} must divide both the input channels ({x.shape[1]}) and the output "
+            f"{name}: groups={groups} must divide both the input channels ({x.shape[1]}) and the output "
             f"channels ({out_channels}) (input {x.shape}, weight {w.shape})"
         )
     if x.shape[1] != in_per_group * groups:
         raise ShapeError(
-            f"{op}: the input has {x.shape[1]} channels (shape {x.shape}) but the weight {w.shape} expects "
+            f"{name}: the input has {x.shape[1]} channels (shape {x.shape}) but the weight {w.shape} expects "
             f"{in_per_group * groups} (in_channels / groups = {in_per_group}, groups = {groups})"
         )
     kernel = w.shape[2:]
 
     def make():
-        strides = _ints(stride, nd, op, "stride", 1)
-        dilations = _ints(dilation, nd, op, "dilation", 1)
-        pads = _conv_padding(op, padding, kernel, dilations, strides, nd)
-        return _geometry(op, x.shape[2:], kernel, strides, dilations, pads)
+        strides = _ints(stride, nd, name, "stride", 1)
+        dilations = _ints(dilation, nd, name, "dilation", 1)
+        pads = _conv_padding(name, padding, kernel, dilations, strides, nd)
+        return _geometry(name, x.shape[2:], kernel, strides, dilations, pads)
 
-    geo = _cached_geometry((op, x.shape, kernel, stride, padding, dilation), make)
-    n = x.shape[0]
-    dtype = np.result_type(x._data, w._data)
-    rows = im2col(x._data.astype(dtype, copy=False), geo)  # (M, taps * C): the one copy of the windows
-    w_rows = _grouped_weight(w._data, groups)
-    if groups == 1:
-        y = rows @ w_rows[0].T  # one BLAS product: (M, taps*C) @ (taps*C, O)
+    geo = _cached_geometry((name, x.shape, kernel, stride, padding, dilation), make)
+    if bias is None:
+        out = op.apply(x, w, geo=geo, groups=int(groups))
     else:
-        y = np.matmul(_grouped_rows(rows, groups, math.prod(kernel)), w_rows.transpose(0, 2, 1))
-        y = y.transpose(1, 0, 2).reshape(rows.shape[0], out_channels)
-    inputs = (x, w)
-    if bias is not None:
         b = as_value(bias, w)
         if b.shape != (out_channels,):
-            raise ShapeError(f"{op}: bias must have shape ({out_channels},) for a weight of shape {w.shape}, got {b.shape}")
-        y += b._data  # into the fresh product
-        inputs = (x, w, b)
-    # (M, O) -> (N, O, *out): a transposed view, channels last in memory (no copy)
-    y = y.reshape((n,) + geo.out_sizes + (out_channels,))
-    y = y.transpose((0, nd + 1) + tuple(range(1, nd + 1)))
-    out = record(CONV2D if nd == 2 else CONV1D, y, inputs, (geo, groups, rows))
+            raise ShapeError(f"{name}: bias must have shape ({out_channels},) for a weight of shape {w.shape}, got {b.shape}")
+        out = op.apply(x, w, b, geo=geo, groups=int(groups))
     return out.reshape(out.shape[1:]) if unbatched else out
 
 
+@CONV2D.public
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """2-d convolution (cross-correlation, as in every deep-learning library) of
     ``input`` (N, C, H, W) with ``weight`` (O, C/groups, kH, kW), plus ``bias`` (O,).
@@ -501,9 +527,10 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     >>> conv2d(x, w, padding="same").shape                     # the input's size kept
     (1, 1, 3, 3)
     """
-    return _conv("conv2d", 2, input, weight, bias, stride, padding, dilation, groups)
+    return _conv(CONV2D, 2, input, weight, bias, stride, padding, dilation, groups)
 
 
+@CONV1D.public
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """1-d convolution of ``input`` (N, C, L) with ``weight`` (O, C/groups, k),
     the same operation as `conv2d` along one axis.
@@ -513,7 +540,7 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     >>> y.data.tolist()
     [[[-1.0, -1.0, -1.0]]]
     """
-    return _conv("conv1d", 1, input, weight, bias, stride, padding, dilation, groups)
+    return _conv(CONV1D, 1, input, weight, bias, stride, padding, dilation, groups)
 
 
 # ==========================================================================
@@ -536,26 +563,50 @@ def _pool_args(op, x, kernel_size, stride, padding, dilation, ceil_mode):
     return _geometry(op, shape[2:], kernel, stride, dilation, tuple((p, p) for p in padding), ceil_mode)
 
 
+def _max_pool_data(x, geo):
+    """The maximum tap by tap, over the whole batch at once (padding counts as -inf)."""
+    view = window_view(x, geo, fill=-np.inf)  # (N, oh, ow, kh, kw, C)
+    taps = iter(geo.tap_slices)
+    best = view[(slice(None),) * 3 + next(taps)[0]].copy()
+    for offset, _ in taps:
+        np.maximum(best, view[(slice(None),) * 3 + offset], out=best)
+    return _channels_first(best)
+
+
+def _first_winners(x, out, geo):
+    """Per window, a boolean mask per tap: the first tap (in row order) equal to
+    the window's maximum, as PyTorch picks it; found again from x and y."""
+    view = window_view(x, geo, fill=-np.inf)
+    best = _channels_last(out)
+    free = None  # windows whose winner is still to be found
+    for t, (offset, target) in enumerate(geo.tap_slices):
+        hit = view[(slice(None),) * 3 + offset] == best
+        if free is None:
+            free = ~hit
+        else:
+            hit &= free
+            if t < len(geo.tap_slices) - 1:
+                free &= ~hit
+        yield hit, target
+
+
 # y = max of each window:  dL/dx = dL/dy at the first largest element of its window, 0 elsewhere
-def _max_pool_rule(i, g, out, args, ctx, F):
-    geo, winner = ctx  # winner (N, oh, ow, C): the tap of the first maximum of each window
-    taps = math.prod(geo.kernel)
-    if isinstance(g, Value):
-        chosen = np.arange(taps).reshape((taps, 1, 1, 1, 1)) == _channels_first(winner)  # (taps, N, C, oh, ow)
-        spread = chosen.astype(g.dtype) * g  # each window's gradient on its winner
+def _max_pool_d_x(g, x, out, geo):
+    if isinstance(g, Value):  # create_graph: each window's gradient on its winner, through fold
+        hits = np.stack([_channels_first(hit) for hit, _ in _first_winners(x._data, out._data, geo)], axis=2)
         n, c = g.shape[:2]
-        cols = spread.transpose((1, 2, 0, 3, 4)).reshape(n, c * taps, -1)
-        return _fold_any(cols, geo)
+        spread = hits.astype(g.dtype) * g.reshape((n, c, 1) + g.shape[2:])  # (N, C, taps, oh, ow)
+        return _fold_any(spread.reshape(n, c * hits.shape[2], -1), geo)
     g_last = _channels_last(g)
     shape = (g.shape[0],) + geo.padded_sizes + (g.shape[1],)
     if _tiles_exactly(geo):  # every pixel in exactly one window: each tap writes its own pixels
         image = np.empty(shape, dtype=g.dtype)
-        for t, (offset, target) in enumerate(geo.tap_slices):
-            np.multiply(g_last, winner == t, out=image[target])
+        for hit, target in _first_winners(x, out, geo):
+            np.multiply(g_last, hit, out=image[target])
         return _channels_first(image)
     image = np.zeros(shape, dtype=g.dtype)
-    for t, (offset, target) in enumerate(geo.tap_slices):
-        image[target] += g_last * (winner == t)
+    for hit, target in _first_winners(x, out, geo):
+        image[target] += g_last * hit
     return _channels_first(image[geo.inner])
 
 
@@ -568,9 +619,13 @@ def _tiles_exactly(geo):
     )
 
 
-MAX_POOL2D = Structural("max_pool2d", _max_pool_rule, "dL/dx = dL/dy at each window's maximum, 0 elsewhere")
+MAX_POOL2D = Op(
+    "max_pool2d", _max_pool_data, inputs="x", code="window_view(x, geo).max(axis=(kh, kw))",
+    d_x=_max_pool_d_x, formula="dL/dx = dL/dy at each window's maximum, 0 elsewhere",
+)
 
 
+@MAX_POOL2D.public
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
     """The largest value of each window of ``input`` (N, C, H, W), per channel;
     ``stride`` defaults to the kernel size. Padding counts as -inf. The
@@ -593,23 +648,16 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     unbatched = x.ndim == 3
     if unbatched:
         x = x.reshape((1,) + x.shape)
-    view = window_view(x._data, geo, fill=-np.inf)  # (N, oh, ow, kh, kw, C)
-    # the maximum tap by tap, over the whole batch at once; `winner` keeps the
-    # first tap that reached it (a later tap must be strictly larger to win)
-    best = view[:, :, :, 0, 0].copy()
-    winner = np.zeros(best.shape, dtype=np.uint8 if math.prod(geo.kernel) <= 256 else np.intp)
-    for t, (offset, _) in enumerate(geo.tap_slices):
-        if t:
-            tap = view[(slice(None),) * 3 + offset]
-            np.putmask(winner, tap > best, t)
-            np.maximum(best, tap, out=best)
-    out = record(MAX_POOL2D, _channels_first(best), (x,), (geo, winner))
+    out = MAX_POOL2D.apply(x, geo=geo)
     return out.reshape(out.shape[1:]) if unbatched else out
 
 
 # y = mean of each window:  dL/dx = dL/dy / divisor, spread evenly over the window
-def _avg_pool_rule(i, g, out, args, ctx, F):
-    geo, divisor = ctx
+def _avg_pool_data(x, geo, divisor):
+    return _channels_first(window_view(x, geo).sum(axis=(3, 4))) / divisor
+
+
+def _avg_pool_d_x(g, x, out, geo, divisor):
     scaled = g / divisor  # (N, C, oh, ow)
     if isinstance(g, Value):
         n, c = g.shape[:2]
@@ -621,7 +669,10 @@ def _avg_pool_rule(i, g, out, args, ctx, F):
     return col2im(taps_view, geo, dtype=g.dtype)
 
 
-AVG_POOL2D = Structural("avg_pool2d", _avg_pool_rule, "dL/dx = dL/dy / (window size), spread over the window")
+AVG_POOL2D = Op(
+    "avg_pool2d", _avg_pool_data, inputs="x", code="window_view(x, geo).sum(axis=(kh, kw)) / divisor",
+    d_x=_avg_pool_d_x, formula="dL/dx = dL/dy / (window size), spread over the window",
+)
 
 
 def _avg_divisor(geo, count_include_pad, dtype):
@@ -637,6 +688,7 @@ def _avg_divisor(geo, count_include_pad, dtype):
     return divisor.astype(dtype)
 
 
+@AVG_POOL2D.public
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                divisor_override=None):
     """The mean of each window of ``input`` (N, C, H, W), per channel; ``stride``
@@ -662,20 +714,16 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
         divisor = x.dtype.type(divisor_override)
     else:
         divisor = _avg_divisor(geo, count_include_pad, x.dtype)
-    data = _channels_first(window_view(x._data, geo).sum(axis=(3, 4))) / divisor
-    out = record(AVG_POOL2D, data, (x,), (geo, divisor))
+    out = AVG_POOL2D.apply(x, geo=geo, divisor=divisor)
     return out.reshape(out.shape[1:]) if unbatched else out
 
 
 # y = A_h @ x @ A_w^T, A's rows averaging each output's span of rows (columns):
 #   dL/dx = A_h^T @ dL/dy @ A_w
-def _adaptive_rule(i, g, out, args, ctx, F):
-    rows, cols = ctx
-    return F.matmul(F.matmul(rows.T, g), cols)
-
-
-ADAPTIVE_AVG_POOL2D = Structural(
-    "adaptive_avg_pool2d", _adaptive_rule, "dL/dx = A_h^T @ dL/dy @ A_w (spread evenly over each output's span)"
+ADAPTIVE_AVG_POOL2D = Op(
+    "adaptive_avg_pool2d", lambda x, rows, cols: rows @ x @ cols.T, inputs="x", code="rows @ x @ cols.T",
+    d_x=lambda g, x, out, rows, cols: F.matmul(F.matmul(rows.T, g), cols),
+    formula="dL/dx = A_h^T @ dL/dy @ A_w (spread evenly over each output's span)",
 )
 
 
@@ -688,6 +736,7 @@ def _averaging_matrix(n_in, n_out, dtype):
     return matrix
 
 
+@ADAPTIVE_AVG_POOL2D.public
 def adaptive_avg_pool2d(input, output_size):
     """Average pooling to a fixed output size (``output_size`` an int, a pair,
     None in a pair keeps that axis): output (i, j) is the mean of rows
@@ -710,8 +759,7 @@ def adaptive_avg_pool2d(input, output_size):
         raise ShapeError(f"adaptive_avg_pool2d: the input {x.shape} has an empty spatial axis")
     rows = _averaging_matrix(x.shape[-2], sizes[0], x.dtype)
     cols = _averaging_matrix(x.shape[-1], sizes[1], x.dtype)
-    data = rows @ x._data @ cols.T
-    return record(ADAPTIVE_AVG_POOL2D, data, (x,), (rows, cols))
+    return ADAPTIVE_AVG_POOL2D.apply(x, rows=rows, cols=cols)
 
 
 # ==========================================================================
@@ -723,22 +771,34 @@ def adaptive_avg_pool2d(input, output_size):
 _NUMPY_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 
 
-def _pad_rule(i, g, out, args, ctx, F):
-    mode, widths, sources = ctx
+def _pad_data(x, mode, widths, value):
+    if mode == "constant":
+        return np.pad(x, widths, mode="constant", constant_values=value)
+    return np.pad(x, widths, mode=_NUMPY_MODES[mode])
+
+
+def _pad_d_x(g, x, out, mode, widths, value):
     if mode == "constant":
         return g[tuple(slice(lo, g.shape[k] - hi) for k, (lo, hi) in enumerate(widths))]
     shape = list(g.shape)
     for axis in reversed(range(len(widths))):
-        if sources[axis] is None:
+        lo, hi = widths[axis]
+        if not (lo or hi):
             continue
-        shape[axis] -= sum(widths[axis])
-        g = F.scatter(g, tuple(shape), (slice(None),) * axis + (sources[axis],))
+        n = shape[axis] - lo - hi
+        sources = np.pad(np.arange(n), (lo, hi), mode=_NUMPY_MODES[mode])  # where each element was copied from
+        shape[axis] = n
+        g = F.scatter(g, tuple(shape), (slice(None),) * axis + (sources,))
     return g
 
 
-PAD = Structural("pad", _pad_rule, "dL/dx = dL/dy of each element and of its border copies, added up")
+PAD = Op(
+    "pad", _pad_data, inputs="x", code="np.pad(x, widths, mode)",
+    d_x=_pad_d_x, formula="dL/dx = dL/dy of each element and of its border copies, added up",
+)
 
 
+@PAD.public
 def pad(input, pad, mode="constant", value=0.0):
     """Add borders, PyTorch's way (``torch.nn.functional.pad``): `pad` lists
     (before, after) widths from the *last* axis backwards, e.g. ``(1, 1, 2, 0)``
@@ -766,14 +826,11 @@ def pad(input, pad, mode="constant", value=0.0):
         (widths_given[2 * k], widths_given[2 * k + 1]) for k in reversed(range(padded_axes))
     ]
     if mode == "constant":
-        data = np.pad(x._data, widths, mode="constant", constant_values=value)
-        return record(PAD, data, (x,), (mode, tuple(widths), None))
+        return PAD.apply(x, mode=mode, widths=tuple(widths), value=value)
     if mode != "constant" and padded_axes > x.ndim - 1:
         raise ValueError(f"pad: mode {mode!r} pads at most the last {x.ndim - 1} axes of the input {x.shape}")
-    sources = []
-    for k, (n, (lo, hi)) in enumerate(zip(x.shape, widths)):
+    for n, (lo, hi) in zip(x.shape, widths):
         if not (lo or hi):
-            sources.append(None)
             continue
         limit = n - 1 if mode == "reflect" else n
         if max(lo, hi) > limit or n == 0:
@@ -781,6 +838,4 @@ def pad(input, pad, mode="constant", value=0.0):
                 f"pad: {mode} padding of ({lo}, {hi}) on an axis of size {n} (input {x.shape}) needs widths "
                 f"at most {limit}"
             )
-        sources.append(np.pad(np.arange(n), (lo, hi), mode=_NUMPY_MODES[mode]))  # where each element is copied from
-    data = np.pad(x._data, widths, mode=_NUMPY_MODES[mode])
-    return record(PAD, data, (x,), (mode, tuple(widths), tuple(sources)))
+    return PAD.apply(x, mode=mode, widths=tuple(widths), value=0.0)
