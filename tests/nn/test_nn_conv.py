@@ -128,8 +128,11 @@ def test_errors_name_the_layer_and_the_shapes():
         nn.Conv2d(3, 8, 3)(np.zeros((2, 4, 8, 8)))
     with pytest.raises(ValueError, match=r"Conv2d: groups=3 must divide in_channels \(4\) and out_channels \(6\)"):
         nn.Conv2d(4, 6, 3, groups=3)
-    with pytest.raises(ShapeError, match=r"conv2d: the kernel \(5, 5\).*larger than the padded input.*\(3, 3\)"):
+    with pytest.raises(ShapeError, match=r"Conv2d\(1, 2, 5x5\): conv2d: the kernel \(5, 5\).*larger than the padded "
+                                         r"input.*\(3, 3\)"):
         nn.Conv2d(1, 2, 5)(np.zeros((1, 1, 3, 3)))
+    with pytest.raises(ShapeError, match=r"MaxPool2d\(kernel_size=4.*\): max_pool2d: the kernel \(4, 4\)"):
+        nn.MaxPool2d(4)(np.zeros((1, 1, 3, 3)))
     with pytest.raises(ShapeError, match=r"BatchNorm2d\(3\): expected input of shape \(N, 3, H, W\), got \(2, 3\)"):
         nn.BatchNorm2d(3)(np.zeros((2, 3)))
     with pytest.raises(ValueError, match="Conv1d: padding_mode must be one of"):
