@@ -12,9 +12,9 @@ and the gradients are the two products of ``matmul`` plus a scatter back:
                                             where the window came from)
     dL/db = dL/dY summed over batch and pixels
 
-``im2col`` here is a *strided view* (``numpy.lib.stride_tricks.as_strided``):
-no Python loop over pixels, one copy when the rows are made contiguous for
-the product. ``col2im`` loops over the kh*kw kernel offsets only (9 for a
+``im2col`` here is a *strided view* (``numpy.lib.stride_tricks.as_strided``)
+of the image kept channels-last: no Python loop over pixels, one copy when
+the rows are made contiguous for the product. ``col2im`` loops over the kh*kw kernel offsets only (9 for a
 3x3 kernel), each a strided add over the whole batch.
 
 Pooling uses the same windows: max pooling sends the gradient to the first
@@ -362,11 +362,8 @@ def _window_args(op, x, ndim, kernel_size, stride, padding, dilation, ceil_mode=
 # ==========================================================================
 # Convolution
 # ==========================================================================
-# Y = im2col(X) @ W^T + b, per group of channels (groups=1: one product):
-#   dL/dW = dL/dY^T @ im2col(X)       (in W's layout: im2col(X)^T @ dL/dY transposed)
-#   dL/dX = col2im(dL/dY @ W)
-#   dL/db = dL/dY summed over the batch and every output pixel
-# ctx = (geo, groups, rows): rows is im2col(X) from the forward pass (None with create_graph).
+# The matrices of a convolution with `groups` groups of channels: each group is
+# its own product (groups=1, the usual case: one product).
 def _grouped_output(g, groups):
     """dL/dY (N, O, *out) as (groups, N * out pixels, O / groups) (a view when it can be)."""
     rows = _channels_last(g).reshape(-1, groups, g.shape[1] // groups)

@@ -52,6 +52,21 @@ def test_a_pytorch_state_dict_loads_and_gives_the_same_outputs_and_gradients(pad
     np.testing.assert_allclose(ours(x).data, theirs(torch.from_numpy(x)).detach().numpy(), rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("padding_mode", ["reflect", "replicate", "circular"])
+def test_same_padding_with_a_border_mode_matches_pytorch(padding_mode):
+    torch = pytest.importorskip("torch")
+    theirs = torch.nn.Conv2d(2, 3, (3, 4), padding="same", dilation=(2, 1), padding_mode=padding_mode).double()
+    ours = nn.Conv2d(2, 3, (3, 4), padding="same", dilation=(2, 1), padding_mode=padding_mode)
+    ours.load_state_dict({name: t.detach().numpy() for name, t in theirs.state_dict().items()})
+    x = np.random.default_rng(4).standard_normal((2, 2, 6, 7))
+    x_theirs = torch.tensor(x, requires_grad=True)
+    x_ours = Value(x)
+    np.testing.assert_allclose(ours(x_ours).data, theirs(x_theirs).detach().numpy(), rtol=1e-12, atol=1e-12)
+    ours(x_ours).sum().backward()
+    theirs(x_theirs).sum().backward()
+    np.testing.assert_allclose(x_ours.grad, x_theirs.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
 def test_reprs_match_pytorch():
     torch = pytest.importorskip("torch")
     pairs = [
