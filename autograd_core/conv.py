@@ -12,9 +12,9 @@ and the gradients are the two products of ``matmul`` plus a scatter back:
                                             where the window came from)
     dL/db = dL/dY summed over batch and pixels
 
-``im2col`` here is a *strided view* (``numpy.lib.stride_tricks.as_strided``):
-no Python loop over pixels, one copy when the rows are made contiguous for
-the product. ``col2im`` loops over the kh*kw kernel offsets only (9 for a
+``im2col`` here is a *strided view* (``numpy.lib.stride_tricks.as_strided``)
+of the image kept channels-last: no Python loop over pixels, one copy when
+the rows are made contiguous for the product. ``col2im`` loops over the kh*kw kernel offsets only (9 for a
 3x3 kernel), each a strided add over the whole batch.
 
 Pooling uses the same windows: max pooling sends the gradient to the first
@@ -84,6 +84,7 @@ class Windows(NamedTuple):
     padded_sizes: tuple
     inner: tuple
     tap_slices: tuple  # ((tap offset, slice of the padded (N, *padded, C) image), ...)
+    tiles: bool  # the windows cover the input exactly once (no padding or dilation, stride = kernel)
 
 
 def _ints(value, n, op, name, minimum):
@@ -128,8 +129,12 @@ def _geometry(op, spatial, kernel, stride, dilation, pads, ceil_mode=False):
         ) + (slice(None),))
         for offset in itertools.product(*[range(k) for k in kernel])
     )
+    tiles = all(
+        lo == hi == 0 and d == 1 and s == k and count * k == n
+        for (lo, hi), d, s, k, count, n in zip(all_pads, dilation, stride, kernel, out_sizes, spatial)
+    )
     return Windows(tuple(kernel), tuple(stride), tuple(dilation), tuple(all_pads), tuple(spatial), tuple(out_sizes),
-                   padded, inner, tap_slices)
+                   padded, inner, tap_slices, tiles)
 
 
 # A layer calls its operation with the same shapes and arguments batch after
@@ -188,7 +193,12 @@ def window_view(x, geo, fill=0):
     tap = tuple(st * d for st, d in zip(strides_sp, geo.dilation))
     step = tuple(st * s for st, s in zip(strides_sp, geo.stride))
     shape = (xp.shape[0],) + geo.out_sizes + geo.kernel + (xp.shape[-1],)
-    return as_strided(xp, shape, (xp.strides[0],) + step + tap + (xp.strides[-1],), writeable=False)
+    strides = (xp.strides[0],) + step + tap + (xp.strides[-1],)
+    if xp.flags.c_contiguous:  # the usual case: a view of the array itself, without as_strided's Python layers
+        view = np.ndarray(shape, xp.dtype, xp, 0, strides)
+        view.flags.writeable = False
+        return view
+    return as_strided(xp, shape, strides, writeable=False)
 
 
 def im2col(x, geo):
@@ -352,11 +362,8 @@ def _window_args(op, x, ndim, kernel_size, stride, padding, dilation, ceil_mode=
 # ==========================================================================
 # Convolution
 # ==========================================================================
-# Y = im2col(X) @ W^T + b, per group of channels (groups=1: one product):
-#   dL/dW = dL/dY^T @ im2col(X)       (in W's layout: im2col(X)^T @ dL/dY transposed)
-#   dL/dX = col2im(dL/dY @ W)
-#   dL/db = dL/dY summed over the batch and every output pixel
-# ctx = (geo, groups, rows): rows is im2col(X) from the forward pass (None with create_graph).
+# The matrices of a convolution with `groups` groups of channels: each group is
+# its own product (groups=1, the usual case: one product).
 def _grouped_output(g, groups):
     """dL/dY (N, O, *out) as (groups, N * out pixels, O / groups) (a view when it can be)."""
     rows = _channels_last(g).reshape(-1, groups, g.shape[1] // groups)
@@ -599,7 +606,7 @@ def _max_pool_d_x(g, x, out, geo):
         return _fold_any(spread.reshape(n, c * hits.shape[2], -1), geo)
     g_last = _channels_last(g)
     shape = (g.shape[0],) + geo.padded_sizes + (g.shape[1],)
-    if _tiles_exactly(geo):  # every pixel in exactly one window: each tap writes its own pixels
+    if geo.tiles:  # every pixel in exactly one window: each tap writes its own pixels
         image = np.empty(shape, dtype=g.dtype)
         for hit, target in _first_winners(x, out, geo):
             np.multiply(g_last, hit, out=image[target])
@@ -608,15 +615,6 @@ def _max_pool_d_x(g, x, out, geo):
     for hit, target in _first_winners(x, out, geo):
         image[target] += g_last * hit
     return _channels_first(image[geo.inner])
-
-
-def _tiles_exactly(geo):
-    """True when the windows cover the input exactly once: no padding, no
-    dilation, stride = kernel, and the windows end at the input's end."""
-    return all(
-        lo == hi == 0 and d == 1 and s == k and count * k == n
-        for (lo, hi), d, s, k, count, n in zip(geo.pads, geo.dilation, geo.stride, geo.kernel, geo.out_sizes, geo.in_sizes)
-    )
 
 
 MAX_POOL2D = Op(

@@ -406,8 +406,10 @@ class BackpropStepper:
                            "t": texts, "x": step.explain()})
         return state, frames
 
-    def player_html(self, standalone=False):
-        """The player as HTML: a fragment for a notebook, or a whole page."""
+    def player_html(self, standalone=False, caption=None):
+        """The player as HTML: a fragment for a notebook, or a whole page.
+        `caption` is plain text shown under the title (escaped: it may say
+        anything, e.g. which training step was recorded)."""
         prefix = "agc" + uuid.uuid4().hex[:10]
         final_state, frames = self._frames()
         # every text each box will show, so the layout makes room for the widest
@@ -462,15 +464,24 @@ class BackpropStepper:
             ],
         }
         svg = svg[svg.find("<svg"):]  # natural size: the player scrolls to the current step
-        return _player_page(prefix, svg, data, self, standalone)
+        return _player_page(prefix, svg, data, self, standalone, caption)
 
     def _repr_html_(self):
         return self.player_html(standalone=False)
 
-    def save_html(self, path):
+    def save_html(self, path, caption=None):
         """Write the player to `path` as a self-contained HTML page (nothing is
-        fetched when it is opened); return the Path."""
-        return atomic_write(path, self.player_html(standalone=True), make_parents=True)
+        fetched when it is opened); return the Path. `caption`, plain text, is
+        shown under the title.
+
+        >>> import tempfile, pathlib
+        >>> from autograd_core import Value
+        >>> x = Value(2.0, label="x"); y = x * x
+        >>> page = BackpropStepper(y).save_html(pathlib.Path(tempfile.mkdtemp()) / "p.html", caption="a <b> & c")
+        >>> "a &lt;b&gt; &amp; c" in page.read_text()
+        True
+        """
+        return atomic_write(path, self.player_html(standalone=True, caption=caption), make_parents=True)
 
 
 def _line_ids(box_id, count):
@@ -524,7 +535,7 @@ def _script_json(data):
     return text
 
 
-def _player_page(prefix, svg, data, stepper, standalone):
+def _player_page(prefix, svg, data, stepper, standalone, caption=None):
     css = (_ASSETS / "player.css").read_text(encoding="utf-8").replace("#PLAYER", f"#{prefix}")
     script = (_ASSETS / "player.js").read_text(encoding="utf-8")
     payload = _script_json(data)
@@ -537,6 +548,7 @@ def _player_page(prefix, svg, data, stepper, standalone):
     fragment = f"""<div class="agc-player" id="{prefix}" tabindex="0" aria-label="{html.escape(title)} player">
 <style>{css}</style>
 <div class="agc-title">{html.escape(title)}: {len(steps) - 1} steps</div>
+{"" if caption is None else f'<p class="agc-caption">{html.escape(str(caption))}</p>'}
 <div class="agc-graph">{svg}</div>
 <div class="agc-controls" style="display:none">
 <button type="button" data-go="first" title="first (Home)">&laquo; first</button>

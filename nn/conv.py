@@ -32,6 +32,17 @@ from .module import Module, Parameter
 __all__ = ["Conv1d", "Conv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "BatchNorm2d", "Dropout2d"]
 
 
+class _NamesItself:
+    """A shape error from the operation inside a layer is reported with the
+    layer's name in front: ``Conv2d(1, 2, 5x5): conv2d: the kernel ...``."""
+
+    def _run(self, fn, *args):
+        try:
+            return fn(*args)
+        except ShapeError as error:
+            raise ShapeError(f"{self._title()}: {error}") from None
+
+
 def _n_tuple(value, n, layer, name, minimum):
     values = (value,) * n if isinstance(value, (int, np.integer)) and not isinstance(value, bool) else value
     try:
@@ -43,7 +54,7 @@ def _n_tuple(value, n, layer, name, minimum):
     return values
 
 
-class _ConvNd(Module):
+class _ConvNd(_NamesItself, Module):
     """What Conv1d and Conv2d share: the arguments, the parameters, PyTorch's
     initialisation and repr. ``weight`` has shape (out_channels,
     in_channels / groups, *kernel_size); ``bias`` (out_channels,)."""
@@ -124,8 +135,8 @@ class _ConvNd(Module):
             widths = self._border_widths()
             if widths is not None and any(widths):
                 x = F.pad(x, widths, mode=self.padding_mode)
-            return conv(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
-        return conv(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+            return self._run(conv, x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+        return self._run(conv, x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
     def extra_repr(self):
         text = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
@@ -174,7 +185,7 @@ class Conv1d(_ConvNd):
     _dims = 1
 
 
-class MaxPool2d(Module):
+class MaxPool2d(_NamesItself, Module):
     """The largest value of each ``kernel_size`` window, per channel; ``stride``
     defaults to the kernel size.
 
@@ -194,14 +205,15 @@ class MaxPool2d(Module):
         self.return_indices = False
 
     def forward(self, x):
-        return F.max_pool2d(F._value(x), self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode)
+        return self._run(F.max_pool2d, F._value(x), self.kernel_size, self.stride, self.padding, self.dilation,
+                         self.ceil_mode)
 
     def extra_repr(self):
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
                 f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
 
 
-class AvgPool2d(Module):
+class AvgPool2d(_NamesItself, Module):
     """The mean of each ``kernel_size`` window, per channel (zero padding counted
     unless ``count_include_pad=False``).
 
@@ -218,14 +230,14 @@ class AvgPool2d(Module):
         self.count_include_pad, self.divisor_override = count_include_pad, divisor_override
 
     def forward(self, x):
-        return F.avg_pool2d(F._value(x), self.kernel_size, self.stride, self.padding, self.ceil_mode,
-                            self.count_include_pad, self.divisor_override)
+        return self._run(F.avg_pool2d, F._value(x), self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                         self.count_include_pad, self.divisor_override)
 
     def extra_repr(self):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
-class AdaptiveAvgPool2d(Module):
+class AdaptiveAvgPool2d(_NamesItself, Module):
     """Average pooling to a fixed output size; ``AdaptiveAvgPool2d(1)`` is global
     average pooling (one number per channel).
 
@@ -238,7 +250,7 @@ class AdaptiveAvgPool2d(Module):
         self.output_size = output_size
 
     def forward(self, x):
-        return F.adaptive_avg_pool2d(F._value(x), self.output_size)
+        return self._run(F.adaptive_avg_pool2d, F._value(x), self.output_size)
 
     def extra_repr(self):
         return f"output_size={self.output_size}"

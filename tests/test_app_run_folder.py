@@ -123,8 +123,8 @@ def test_the_player_shows_the_first_training_step(tmp_path, monkeypatch):
     recorded = {}
 
     class Recording(ag.BackpropStepper):
-        def save_html(self, path):
-            written = super().save_html(path)
+        def save_html(self, path, caption=None):
+            written = super().save_html(path, caption=caption)
             for _ in self:  # stepping past the end writes .grad, as backward() would
                 pass
             recorded.update({id(v): np.array(v.grad) for v in self.values if v.is_leaf and v.grad is not None})
@@ -143,7 +143,7 @@ def test_the_player_shows_the_first_training_step(tmp_path, monkeypatch):
         steps += 1
     assert steps == 4
     page = (tmp_path / "backprop.html").read_text()
-    assert '<p class="run-caption"' in page
+    assert '<p class="agc-caption">' in page
     assert "Training step 1 (epoch 1, mini-batch 1 of 120 examples), before the first update" in page
 
 

@@ -26,7 +26,6 @@ Ctrl-C stops after the current mini-batch; the run then writes what it has.
 from __future__ import annotations
 
 import contextlib
-import re
 import signal
 import threading
 import time
@@ -743,7 +742,6 @@ def _record_first_step(trainer, xb, yb, path, reporter):
     are large enough to see. The model's state and the random generator
     (dropout) are put back, so the real first step is the same one.
     Returns the path, or None when no Graphviz renderer is available."""
-    import html
 
     import autograd_core as ag
     from autograd_core.viz import RendererNotFoundError
@@ -757,11 +755,9 @@ def _record_first_step(trainer, xb, yb, path, reporter):
         x = ag.Value(xb, requires_grad=False, label=f"x (batch of {len(xb)})")
         loss = trainer.loss_fn(model(x), yb)
         loss.label = "loss"
-        ag.BackpropStepper(loss).save_html(path)  # records the backward pass; leaves .grad alone
         caption = (f"Training step 1 (epoch 1, mini-batch 1 of {len(xb)} examples), before the first update: "
                    f"the gradients the optimizer's first step uses.")
-        _add_caption(path, html.escape(caption))
-        return path
+        return ag.BackpropStepper(loss).save_html(path, caption=caption)  # records the backward pass; leaves .grad alone
     except RendererNotFoundError as exc:
         reporter.warn(f"no backprop.html: {exc}")
         return None
@@ -772,18 +768,6 @@ def _record_first_step(trainer, xb, yb, path, reporter):
         generator.bit_generator.state = random_state
         model.zero_grad()
         model.load_state_dict(state)
-
-
-def _add_caption(path, caption_html):
-    """Put an (escaped) caption line at the top of a saved player page."""
-    from .files import write_text
-
-    page = Path(path).read_text(encoding="utf-8")
-    body = re.search(r"<body[^>]*>", page)
-    if body is None:
-        return
-    line = f'\n<p class="run-caption" style="font:14px sans-serif;margin:0 0 8px">{caption_html}</p>'
-    write_text(path, page[:body.end()] + line + page[body.end():])
 
 
 def _copy_state(model):

@@ -52,6 +52,21 @@ def test_a_pytorch_state_dict_loads_and_gives_the_same_outputs_and_gradients(pad
     np.testing.assert_allclose(ours(x).data, theirs(torch.from_numpy(x)).detach().numpy(), rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("padding_mode", ["reflect", "replicate", "circular"])
+def test_same_padding_with_a_border_mode_matches_pytorch(padding_mode):
+    torch = pytest.importorskip("torch")
+    theirs = torch.nn.Conv2d(2, 3, (3, 4), padding="same", dilation=(2, 1), padding_mode=padding_mode).double()
+    ours = nn.Conv2d(2, 3, (3, 4), padding="same", dilation=(2, 1), padding_mode=padding_mode)
+    ours.load_state_dict({name: t.detach().numpy() for name, t in theirs.state_dict().items()})
+    x = np.random.default_rng(4).standard_normal((2, 2, 6, 7))
+    x_theirs = torch.tensor(x, requires_grad=True)
+    x_ours = Value(x)
+    np.testing.assert_allclose(ours(x_ours).data, theirs(x_theirs).detach().numpy(), rtol=1e-12, atol=1e-12)
+    ours(x_ours).sum().backward()
+    theirs(x_theirs).sum().backward()
+    np.testing.assert_allclose(x_ours.grad, x_theirs.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
 def test_reprs_match_pytorch():
     torch = pytest.importorskip("torch")
     pairs = [
@@ -128,8 +143,11 @@ def test_errors_name_the_layer_and_the_shapes():
         nn.Conv2d(3, 8, 3)(np.zeros((2, 4, 8, 8)))
     with pytest.raises(ValueError, match=r"Conv2d: groups=3 must divide in_channels \(4\) and out_channels \(6\)"):
         nn.Conv2d(4, 6, 3, groups=3)
-    with pytest.raises(ShapeError, match=r"conv2d: the kernel \(5, 5\).*larger than the padded input.*\(3, 3\)"):
+    with pytest.raises(ShapeError, match=r"Conv2d\(1, 2, 5x5\): conv2d: the kernel \(5, 5\).*larger than the padded "
+                                         r"input.*\(3, 3\)"):
         nn.Conv2d(1, 2, 5)(np.zeros((1, 1, 3, 3)))
+    with pytest.raises(ShapeError, match=r"MaxPool2d\(kernel_size=4.*\): max_pool2d: the kernel \(4, 4\)"):
+        nn.MaxPool2d(4)(np.zeros((1, 1, 3, 3)))
     with pytest.raises(ShapeError, match=r"BatchNorm2d\(3\): expected input of shape \(N, 3, H, W\), got \(2, 3\)"):
         nn.BatchNorm2d(3)(np.zeros((2, 3)))
     with pytest.raises(ValueError, match="Conv1d: padding_mode must be one of"):
