@@ -281,9 +281,9 @@ plt.show()
 # * **Saturation is what tanh pays for, and this network barely saturates.** tanh learns slowly
 #   when its inputs are large, where its slope 1 − tanh² is nearly zero. With standardised pixels
 #   and PyTorch's initialisation (weights of about ±1/√fan-in), the pre-activations start small,
-#   where tanh(z) ≈ z and its slope is close to 1: early in training a tanh network behaves almost
-#   like a linear one with the same gradients as a ReLU network. Two activation layers deep, there
-#   is little room for small slopes to compound.
+#   where tanh(z) ≈ z and its slope is close to 1 (measured below): early in training the tanh
+#   network passes gradients back almost as well as the ReLU network. Two activation layers deep,
+#   there is little room for small slopes to compound.
 # * **The task is easy.** Going from 90% error (guessing) to 25% on these digits takes a few epochs
 #   of 16 mini-batch steps each. On CIFAR-10 (50,000 colour photos of 32×32 pixels) it took the
 #   paper's network many epochs; a ratio of two small numbers measured to a quarter of an epoch is
@@ -297,3 +297,22 @@ plt.show()
 # So the qualitative finding carries over (ReLU trains faster), while the size of the effect belongs
 # to deeper networks trained for longer on larger, harder data sets, where saturated tanh units are
 # common and their small gradients multiply through many layers.
+
+# %% [markdown]
+# The first point, measured: the average slope of each tanh layer of the untrained network over the
+# 500 images, and the share of units whose input is beyond ±2 (where the slope is below 0.08).
+
+# %%
+for seed in seeds:
+    nn.manual_seed(seed)
+    untrained = digits_cnn(nn.Tanh)
+    h, slopes, saturated = inputs, [], []
+    with no_grad():
+        for layer in untrained:
+            before, h = h, layer(h)
+            if isinstance(layer, nn.Tanh):
+                slopes.append(float(np.mean(1 - h.data ** 2)))
+                saturated.append(float(np.mean(np.abs(before.data) > 2)))
+    print(f"seed {seed}: mean tanh slope {slopes[0]:.2f} (first layer), {slopes[1]:.2f} (second); "
+          f"beyond ±2: {saturated[0]:.2%}, {saturated[1]:.2%}")
+    assert min(slopes) > 0.7 and max(saturated) < 0.01
