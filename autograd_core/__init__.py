@@ -25,6 +25,7 @@ from .engine import (
 from .errors import AnomalyError, GradcheckError, GraphDroppedWarning, GraphFreedError, SavedDataModifiedError, ShapeError
 from . import ops
 from .ops import OPS
+from . import conv  # convolution, pooling and padding: declared in the registry, exported below with the rest
 from .gradcheck import gradcheck
 from .stepper import BackpropStepper
 from .viz import draw_graph, render_graph

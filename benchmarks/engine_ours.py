@@ -11,7 +11,7 @@ import numpy as np
 from . import workloads as W
 
 NAME = "ours"
-WORKLOADS = ("mlp", "mlp_bn", "tiny", "chain", "scalar")
+WORKLOADS = ("mlp", "mlp_bn", "tiny", "chain", "scalar", "cnn")
 
 
 def available():
@@ -37,6 +37,8 @@ def make_step(workload, dtype=np.float32, batch=None, flavour="raw"):
         return build(sizes, batch, dtype, with_bn=workload == "mlp_bn")
     if workload == "chain":
         return _chain_step()
+    if workload == "cnn":
+        return (_cnn_nn_step if flavour == "nn" else _cnn_raw_step)(batch or W.CNN_BATCH, dtype)
     if workload == "scalar":
         from autograd_core import Value
 
@@ -149,6 +151,64 @@ def _chain_step():
         x.grad = None
         total.backward()
         return total
+
+    return step
+
+
+def _cnn_raw_step(batch, dtype):
+    import autograd_core as ag
+    from autograd_core import Value
+    from autograd_core.conv import conv2d, max_pool2d
+
+    x_data, y, layers_data = W.cnn_data(batch, dtype)
+    x = Value(x_data, requires_grad=False)
+    onehot = np.eye(W.CNN_CLASSES, dtype=dtype)[y]
+    (w1, b1), (w2, b2), (w3, b3) = layers = [(Value(w), Value(b)) for w, b in layers_data]
+    params = [p for layer in layers for p in layer]
+    lr = dtype(W.LEARNING_RATE)
+
+    def step():
+        h = max_pool2d(conv2d(x, w1, b1, padding=1).relu(), 2)
+        h = max_pool2d(conv2d(h, w2, b2, padding=1).relu(), 2)
+        logits = ag.linear(h.reshape(batch, -1), w3, b3)
+        loss = -(logits.log_softmax(axis=1) * onehot).sum() / batch
+        for p in params:
+            p.grad = None
+        loss.backward()
+        with ag.no_grad():
+            for p in params:
+                p.data -= lr * p.grad
+        return loss
+
+    return step
+
+
+def _cnn_nn_step(batch, dtype):
+    import nn
+    import optim
+    from autograd_core import Value
+
+    x_data, y, layers_data = W.cnn_data(batch, dtype)
+    x = Value(x_data, requires_grad=False)
+    (c_in, c_mid, c_out), k = W.CNN_CHANNELS, W.CNN_KERNEL
+    model = nn.Sequential(
+        nn.Conv2d(c_in, c_mid, k, padding=1, dtype=dtype), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(c_mid, c_out, k, padding=1, dtype=dtype), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(c_out * 2 * 2, W.CNN_CLASSES, dtype=dtype),
+    )
+    for layer, (w, b) in zip((model[0], model[3], model[7]), layers_data):
+        layer.weight.data = w.copy()
+        layer.bias.data = b.copy()
+    model.train()
+    loss_fn = nn.CrossEntropyLoss()
+    optimizer = optim.SGD(model.parameters(), lr=W.LEARNING_RATE)
+
+    def step():
+        optimizer.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        optimizer.step()
+        return loss
 
     return step
 

@@ -31,6 +31,6 @@ def step_for(engine, workload, dtype, batch=None):
 
 def supports(engine, workload):
     base = "ours" if engine == "ours-nn" else engine
-    if engine == "ours-nn" and workload not in ("mlp", "mlp_bn", "tiny"):
+    if engine == "ours-nn" and workload not in ("mlp", "mlp_bn", "tiny", "cnn"):
         return False
     return workload in load(base).WORKLOADS

@@ -4,6 +4,7 @@ of their own (timings) and for every memory figure (a fresh process each).
 
     python -m benchmarks.worker time pytorch a_f32,d [--quick]
     python -m benchmarks.worker memory ours float32 1024
+    python -m benchmarks.worker memory ours-nn float32 64 cnn
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def _time(engine, case_ids, quick):
     return {"results": results, "info": extra}
 
 
-def _memory(engine, dtype_name, batch):
+def _memory(engine, dtype_name, batch, workload="mlp"):
     import numpy as np
 
     from .engines import load, step_for
@@ -57,8 +58,14 @@ def _memory(engine, dtype_name, batch):
         import torch
 
         torch.set_num_threads(2)
+    if workload == "cnn":
+        # every engine reads the digits through nn.data: the import and the file's
+        # parsing (whose scratch the allocator keeps) are not the step's memory
+        from .workloads import cnn_data
+
+        cnn_data(batch)
     baseline = reset_peak_rss()
-    step = step_for(engine, "mlp", np.dtype(dtype_name).type, batch)
+    step = step_for(engine, workload, np.dtype(dtype_name).type, batch)
     step()  # the first step also pays one-time costs (thread pools, BLAS buffers, caches)
     first_peak = peak_rss_kib()
     reset_peak_rss()
@@ -77,7 +84,7 @@ def main(argv):
     if mode == "time":
         out = _time(argv[1], argv[2].split(","), "--quick" in argv)
     elif mode == "memory":
-        out = _memory(argv[1], argv[2], int(argv[3]))
+        out = _memory(argv[1], argv[2], int(argv[3]), *argv[4:5])
     else:
         raise SystemExit(f"worker: unknown mode {mode!r} (time or memory)")
     print(json.dumps(out))

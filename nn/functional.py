@@ -21,6 +21,7 @@ import numpy as np
 
 import autograd_core as ac
 from autograd_core import Value
+from autograd_core.conv import adaptive_avg_pool2d, avg_pool2d, conv1d, conv2d, fold, max_pool2d, pad, unfold
 from autograd_core.errors import ShapeError
 
 from ._random import generator_from
@@ -30,6 +31,7 @@ __all__ = [
     "silu", "softmax", "log_softmax", "dropout", "batch_norm", "one_hot", "argmax", "Indices",
     "cross_entropy", "nll_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits",
     "mse_loss", "l1_loss", "kl_div", "multi_margin_loss", "entropy", "kl_divergence",
+    "conv1d", "conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "pad", "unfold", "fold", "dropout2d",
 ]
 
 
@@ -323,9 +325,34 @@ def dropout(input, p=0.5, training=True, generator=None):
     return x * mask
 
 
+def dropout2d(input, p=0.5, training=True, generator=None):
+    """Channel dropout for images: in training, zero each whole channel of
+    ``input`` (N, C, H, W) (or (C, H, W)) with probability `p` and scale the
+    kept ones by ``1 / (1 - p)``; neighbouring pixels are too alike for
+    dropping single ones to regularise much.
+
+    >>> y = dropout2d(np.ones((1, 8, 2, 2)), p=0.5, generator=0)
+    >>> sorted(set(y.data[0, :, 0, 0].tolist())), bool((y.data == y.data[:, :, :1, :1]).all())
+    ([0.0, 2.0], True)
+    """
+    if not 0 <= p <= 1:
+        raise ValueError(f"dropout2d: p is a probability and must lie in [0, 1], got {p}")
+    x = _value(input)
+    if x.ndim not in (3, 4):
+        raise ShapeError(f"dropout2d: expects input of shape (N, C, H, W) or (C, H, W), got {x.shape}")
+    if not training or p == 0:
+        return x
+    if p == 1:
+        return x * 0.0
+    draw = np.float32 if x.dtype == np.float32 else np.float64
+    keep = generator_from(generator).random(x.shape[:-2] + (1, 1), dtype=draw) >= p  # one draw per channel
+    return x * (keep * x.dtype.type(1 / (1 - p)))
+
+
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
                momentum=0.1, eps=1e-5):
-    """Batch normalisation over dim 0 (and dim 2 for ``(N, C, L)``), per channel.
+    """Batch normalisation over dim 0 and every dim after the channels
+    (``(N, C)``, ``(N, C, L)``, ``(N, C, H, W)``), per channel.
 
     Training: normalise with the batch mean and the biased batch variance, and
     update ``running_mean`` / ``running_var`` (NumPy arrays, in place, when
@@ -338,11 +365,11 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
            [ 1.]])
     """
     x = _value(input)
-    if x.ndim not in (2, 3):
-        raise ShapeError(f"batch_norm: expects input of shape (N, C) or (N, C, L), got {x.shape}")
+    if x.ndim < 2:
+        raise ShapeError(f"batch_norm: expects input of shape (N, C), (N, C, L) or (N, C, H, W), got {x.shape}")
     channels = x.shape[1]
-    axes = (0,) if x.ndim == 2 else (0, 2)
-    stat_shape = (1, channels) if x.ndim == 2 else (1, channels, 1)
+    axes = (0,) + tuple(range(2, x.ndim))
+    stat_shape = (1, channels) + (1,) * (x.ndim - 2)
     for name, stat in (("running_mean", running_mean), ("running_var", running_var)):
         if stat is not None and np.shape(stat) != (channels,):
             raise ShapeError(f"batch_norm: {name} has shape {np.shape(stat)} but the input has {channels} channels")

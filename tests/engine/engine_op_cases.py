@@ -461,3 +461,247 @@ def ops_in_graph(root):
         if op is not None:
             found[id(op)] = op
     return found
+
+
+# ---- convolution, pooling, padding (autograd_core.conv) ------------------------
+# References are written out with loops over output pixels (small shapes), so
+# they share nothing with the engine's im2col. GRID values keep every sum
+# exact; max pooling gets distinct values (no ties) from a permutation.
+from autograd_core import conv as conv_ops  # noqa: E402  (registers the operations)
+
+
+def conv_reference(params, x, w, b=None):
+    stride, dilation, groups, pads = params["stride"], params["dilation"], params["groups"], params["pads"]
+    nd = x.ndim - 2
+    xp = np.pad(x, [(0, 0), (0, 0)] + list(pads))
+    out_ch, in_per_group = w.shape[:2]
+    kernel = w.shape[2:]
+    out_sizes = [(xp.shape[2 + k] - dilation[k] * (kernel[k] - 1) - 1) // stride[k] + 1 for k in range(nd)]
+    y = np.zeros((x.shape[0], out_ch, *out_sizes))
+    per_group_out = out_ch // groups
+    for o in range(out_ch):
+        first = (o // per_group_out) * in_per_group
+        for pos in np.ndindex(*out_sizes):
+            window = xp[(slice(None), slice(first, first + in_per_group)) + tuple(
+                slice(pos[k] * stride[k], pos[k] * stride[k] + dilation[k] * (kernel[k] - 1) + 1, dilation[k])
+                for k in range(nd))]
+            y[(slice(None), o) + pos] = (window * w[o]).reshape(x.shape[0], -1).sum(axis=1)
+    if b is not None:
+        y += b.reshape((1, -1) + (1,) * nd)
+    return y
+
+
+def draw_conv(nd):
+    def draw(data, elements):
+        groups = data.draw(st.sampled_from([1, 2]))
+        in_per_group, out_per_group = data.draw(st.integers(1, 2)), data.draw(st.integers(1, 2))
+        kernel = tuple(data.draw(st.integers(1, 3)) for _ in range(nd))
+        stride = tuple(data.draw(st.integers(1, 2)) for _ in range(nd))
+        dilation = tuple(data.draw(st.integers(1, 2)) for _ in range(nd))
+        same = all(s == 1 for s in stride) and data.draw(st.booleans())
+        if same:
+            padding = "same"
+            pads = tuple(((d * (k - 1)) // 2, d * (k - 1) - (d * (k - 1)) // 2) for k, d in zip(kernel, dilation))
+        else:
+            padding = tuple(data.draw(st.integers(0, 2)) for _ in range(nd))
+            pads = tuple((p, p) for p in padding)
+        sizes = tuple(
+            max(1, d * (k - 1) + 1 - lo - hi + data.draw(st.integers(0, 2)))
+            for k, d, (lo, hi) in zip(kernel, dilation, pads)
+        )
+        x = array_of(data, (data.draw(st.integers(1, 2)), groups * in_per_group) + sizes, elements)
+        w = array_of(data, (groups * out_per_group, in_per_group) + kernel, elements)
+        arrays = [x, w]
+        if data.draw(st.booleans()):
+            arrays.append(array_of(data, (groups * out_per_group,), elements))
+        params = {"stride": stride, "dilation": dilation, "groups": groups, "padding": padding, "pads": pads}
+        return arrays, params
+
+    return draw
+
+
+def build_conv(fn):
+    def build(p, x, w, b=None):
+        return fn(x, w, b, stride=p["stride"], padding=p["padding"], dilation=p["dilation"], groups=p["groups"])
+
+    return build
+
+
+def draw_pool(with_dilation):
+    def draw(data, elements):
+        kernel = (data.draw(st.integers(1, 3)), data.draw(st.integers(1, 3)))
+        stride = (data.draw(st.integers(1, 3)), data.draw(st.integers(1, 3)))
+        dilation = (data.draw(st.integers(1, 2)), data.draw(st.integers(1, 2))) if with_dilation else (1, 1)
+        padding = tuple(data.draw(st.integers(0, (d * (k - 1) + 1) // 2)) for k, d in zip(kernel, dilation))
+        sizes = tuple(d * (k - 1) + 1 + data.draw(st.integers(0, 3)) for k, d in zip(kernel, dilation))
+        shape = (data.draw(st.integers(1, 2)), data.draw(st.integers(1, 2))) + sizes
+        if with_dilation:  # distinct values, far apart: no ties for the maximum
+            seed = data.draw(st.integers(0, 2**32 - 1))
+            x = np.random.default_rng(seed).permutation(math.prod(shape)).reshape(shape) * 0.25 - 1.0
+        else:
+            x = array_of(data, shape, elements)
+        params = {"kernel_size": kernel, "stride": stride, "padding": padding, "ceil_mode": data.draw(st.booleans())}
+        if with_dilation:
+            params["dilation"] = dilation
+        else:
+            params["count_include_pad"] = data.draw(st.booleans())
+        return [x], params
+
+    return draw
+
+
+def _pool_windows(p, x):
+    """Per output pixel: the index of its window (clipped to the input) and the
+    window's extent in the padded input (clipped to it), PyTorch's bounds."""
+    kernel, stride, padding = p["kernel_size"], p["stride"], p["padding"]
+    dilation = p.get("dilation", (1, 1))
+    counts = []
+    for k in range(2):
+        span = dilation[k] * (kernel[k] - 1) + 1
+        room = x.shape[2 + k] + 2 * padding[k] - span
+        count = -(-room // stride[k]) + 1 if p["ceil_mode"] else room // stride[k] + 1
+        if p["ceil_mode"] and (count - 1) * stride[k] >= x.shape[2 + k] + padding[k]:
+            count -= 1
+        counts.append(count)
+    for pos in np.ndindex(*counts):
+        taps = []
+        extent = 1
+        for k in range(2):
+            start = pos[k] * stride[k] - padding[k]
+            rows = [start + t * dilation[k] for t in range(kernel[k])]
+            taps.append([r for r in rows if 0 <= r < x.shape[2 + k]])
+            extent *= min(start + kernel[k], x.shape[2 + k] + padding[k]) - start
+        yield pos, np.ix_(*taps), extent, counts
+
+
+def max_pool_reference(p, x):
+    out = None
+    for pos, index, _, counts in _pool_windows(p, x):
+        out = np.zeros(x.shape[:2] + tuple(counts)) if out is None else out
+        out[(slice(None), slice(None)) + pos] = x[:, :, index[0], index[1]].max(axis=(2, 3))
+    return out
+
+
+def avg_pool_reference(p, x):
+    out = None
+    for pos, index, extent, counts in _pool_windows(p, x):
+        out = np.zeros(x.shape[:2] + tuple(counts)) if out is None else out
+        window = x[:, :, index[0], index[1]]
+        divisor = extent if p["count_include_pad"] else window.shape[2] * window.shape[3]
+        out[(slice(None), slice(None)) + pos] = window.sum(axis=(2, 3)) / divisor
+    return out
+
+
+def draw_adaptive(data, elements):
+    shape = (data.draw(st.integers(1, 2)), data.draw(st.integers(1, 2)), data.draw(st.integers(1, 5)), data.draw(st.integers(1, 5)))
+    size = (data.draw(st.integers(1, 4)), data.draw(st.integers(1, 4)))
+    return [array_of(data, shape, elements)], {"output_size": size}
+
+
+def adaptive_reference(p, x):
+    (oh, ow), (h, w) = p["output_size"], x.shape[2:]
+    out = np.zeros(x.shape[:2] + (oh, ow))
+    for i, j in np.ndindex(oh, ow):
+        rows = slice(i * h // oh, -(-(i + 1) * h // oh))
+        cols = slice(j * w // ow, -(-(j + 1) * w // ow))
+        out[:, :, i, j] = x[:, :, rows, cols].mean(axis=(2, 3))
+    return out
+
+
+def draw_pad(data, elements):
+    mode = data.draw(st.sampled_from(["constant", "reflect", "replicate", "circular"]))
+    shape = (data.draw(st.integers(1, 2)), data.draw(st.integers(1, 2)), data.draw(st.integers(2, 4)), data.draw(st.integers(2, 4)))
+    axes = data.draw(st.integers(1, 2))
+    widths = []
+    for k in range(axes):
+        n = shape[-1 - k]
+        limit = n - 1 if mode == "reflect" else n
+        widths += [data.draw(st.integers(0, limit)), data.draw(st.integers(0, limit))]
+    return [array_of(data, shape, elements)], {"pad": tuple(widths), "mode": mode, "value": 0.5 if mode == "constant" else 0.0}
+
+
+def pad_reference(p, x):
+    widths = p["pad"]
+    pairs = [(0, 0)] * (x.ndim - len(widths) // 2) + [(widths[2 * k], widths[2 * k + 1]) for k in reversed(range(len(widths) // 2))]
+    out = np.full(tuple(n + lo + hi for n, (lo, hi) in zip(x.shape, pairs)), p["value"])
+    # every output position reads the input element its mode maps it to
+    for pos in np.ndindex(*out.shape):
+        source = []
+        for k, (lo, _) in enumerate(pairs):
+            i, n = pos[k] - lo, x.shape[k]
+            if 0 <= i < n:
+                source.append(i)
+            elif p["mode"] == "constant":
+                source = None
+                break
+            elif p["mode"] == "reflect":
+                source.append(-i if i < 0 else 2 * (n - 1) - i)
+            elif p["mode"] == "replicate":
+                source.append(min(max(i, 0), n - 1))
+            else:
+                source.append(i % n)
+        if source is not None:
+            out[pos] = x[tuple(source)]
+    return out
+
+
+def draw_unfold(data, elements):
+    kernel = (data.draw(st.integers(1, 3)), data.draw(st.integers(1, 3)))
+    params = {"kernel_size": kernel, "dilation": (data.draw(st.integers(1, 2)), 1),
+              "padding": (data.draw(st.integers(0, 1)), data.draw(st.integers(0, 1))),
+              "stride": (data.draw(st.integers(1, 2)), data.draw(st.integers(1, 2)))}
+    sizes = tuple(d * (k - 1) + 1 + data.draw(st.integers(0, 2)) for k, d in zip(kernel, params["dilation"]))
+    return [array_of(data, (data.draw(st.integers(1, 2)), data.draw(st.integers(1, 2))) + sizes, elements)], params
+
+
+def unfold_reference(p, x):
+    # a 1x1-channel convolution per kernel tap picks that tap out of every window
+    kh, kw = p["kernel_size"]
+    c = x.shape[1]
+    columns = []
+    for ch in range(c):
+        for t in range(kh * kw):
+            w = np.zeros((1, 1, kh, kw))
+            w.reshape(-1)[t] = 1.0
+            y = conv_reference({"stride": p["stride"], "dilation": p["dilation"], "groups": 1,
+                                "pads": tuple((q, q) for q in p["padding"])}, x[:, ch:ch + 1], w)
+            columns.append(y.reshape(x.shape[0], -1))
+    return np.stack(columns, axis=1)
+
+
+def draw_fold(data, elements):
+    (image,), params = draw_unfold(data, elements)
+    params = dict(params, output_size=image.shape[2:])
+    geo = conv_ops._window_args("fold", image, 4, params["kernel_size"], params["stride"], params["padding"], params["dilation"])
+    cols = array_of(data, (image.shape[0], image.shape[1] * math.prod(params["kernel_size"]), math.prod(geo.out_sizes)), elements)
+    return [cols], params
+
+
+def fold_reference(p, cols):
+    # fold is unfold's adjoint: <fold(c), x> = <c, unfold(x)> for every x; build it column by column
+    c = cols.shape[1] // math.prod(p["kernel_size"])
+    shape = (cols.shape[0], c) + tuple(p["output_size"])
+    out = np.zeros(shape)
+    unfold_params = {k: p[k] for k in ("kernel_size", "dilation", "padding", "stride")}
+    for pos in np.ndindex(*shape[1:]):
+        basis = np.zeros((1,) + shape[1:])
+        basis[(0,) + pos] = 1.0
+        picked = unfold_reference(unfold_params, basis)[0]  # where pixel pos lands among the columns
+        out[(slice(None),) + pos] = (cols * picked).sum(axis=(1, 2))
+    return out
+
+
+ALL_CASES += [
+    OpCase("conv2d", "conv2d", draw_conv(2), build_conv(conv_ops.conv2d), conv_reference, elements=GRID),
+    OpCase("conv1d", "conv1d", draw_conv(1), build_conv(conv_ops.conv1d), conv_reference, elements=GRID),
+    OpCase("max_pool2d", "max_pool2d", draw_pool(True), lambda p, x: conv_ops.max_pool2d(x, **p), max_pool_reference),
+    OpCase("avg_pool2d", "avg_pool2d", draw_pool(False), lambda p, x: conv_ops.avg_pool2d(x, **p), avg_pool_reference,
+           elements=GRID),
+    OpCase("adaptive_avg_pool2d", "adaptive_avg_pool2d", draw_adaptive,
+           lambda p, x: conv_ops.adaptive_avg_pool2d(x, p["output_size"]), adaptive_reference, elements=GRID),
+    OpCase("pad", "pad", draw_pad, lambda p, x: conv_ops.pad(x, p["pad"], p["mode"], p["value"]), pad_reference,
+           elements=GRID),
+    OpCase("unfold", "unfold", draw_unfold, lambda p, x: conv_ops.unfold(x, **p), unfold_reference, elements=GRID),
+    OpCase("fold", "fold", draw_fold, lambda p, x: conv_ops.fold(x, **p), fold_reference, elements=GRID),
+]
+CASES_BY_ID = {case.id: case for case in ALL_CASES}
