@@ -244,11 +244,11 @@ def hostile_graph():
     """L built from Values, scopes, a titled scope and a user-declared op,
     every one named with a payload."""
     import numpy as np
-    from autograd_core import engine
-    from autograd_core.ops import Elementwise
+    from autograd_core.ops import Op
 
     def custom(name):
-        return Elementwise(name, lambda i, out, args, ctx, F: 2 * args[0], f"d{name}/dx = 2x", register=False)
+        return Op(name, lambda x: x ** 2, inputs="x", elementwise=True, d_x=lambda x, out: 2 * x,
+                  formula=f"d{name}/dx = 2x", register=False)
 
     x = ag.Value(1.5, label=HOSTILE_NAMES[0])
     w = ag.Value(np.array([0.5, -1.0]), label=HOSTILE_NAMES[1])
@@ -258,7 +258,7 @@ def hostile_graph():
         y = y * 1.0
         y.label = HOSTILE_NAMES[4]
     with ag.name_scope(HOSTILE_NAMES[5], title=HOSTILE_NAMES[6]):
-        z = engine.record(custom(HOSTILE_NAMES[3]), np.float64(y.data) ** 2, [y])
+        z = custom(HOSTILE_NAMES[3]).apply(y)
         L = (z * w).sum()
     L.label = HOSTILE_NAMES[6]
     return L
