@@ -13,7 +13,7 @@ import autograd_core.viz
 RUN = [  # nn's and optim's run in their folders
     "autograd_core", "autograd_core.engine", "autograd_core.ops", "autograd_core.gradcheck",
     "autograd_core.functional", "autograd_core.viz", "autograd_core.stepper", "autograd_core._files",
-    "autograd_core.errors",
+    "autograd_core.errors", "autograd_core.ops_math", "autograd_core.ops_select",
 ]
 NEEDS_RENDERER = {"autograd_core.viz", "autograd_core.stepper"}
 
@@ -23,6 +23,7 @@ DOCUMENTED = [
     "optim.adadelta", "optim.rmsprop", "optim.lbfgs", "optim.newton", "optim.lr_scheduler",
     "optim.early_stopping", "autograd_core.viz", "autograd_core.stepper", "autograd_core.functional",
     "autograd_core._files", "autograd_core.engine", "autograd_core.ops", "autograd_core.errors", "autograd_core.gradcheck",
+    "autograd_core.ops_math", "autograd_core.ops_select",
 ]
 
 
