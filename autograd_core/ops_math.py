@@ -376,7 +376,8 @@ def _celu_data(x, alpha):
 
 CELU = Op(
     "celu", _celu_data, inputs="x", elementwise=True, code="np.where(x > 0, x, alpha * np.expm1(x / alpha))",
-    d_x=lambda x, out, alpha: F.where(_data(x) > 0, 1.0, out / alpha + 1),  # e^(x/alpha) = celu/alpha + 1 there
+    # e^(x/alpha) of min(x, 0), so that the branch not taken cannot overflow
+    d_x=lambda x, out, alpha: F.where(_data(x) > 0, 1.0, F.exp(-F.maximum(-x, 0.0) / alpha)),
     formula="d celu(x)/dx = 1 if x > 0, else exp(x / alpha)",
 )
 

@@ -13,7 +13,29 @@ built from ``autograd_core`` operations, with PyTorch's names and formulas.
 
 from . import data, functional, init, utils
 from ._random import get_generator, manual_seed
-from .activations import ELU, GELU, SELU, LeakyReLU, LogSoftmax, PReLU, ReLU, Sigmoid, SiLU, Softmax, Softplus, Tanh
+from .activations import (
+    CELU,
+    ELU,
+    GELU,
+    SELU,
+    Hardsigmoid,
+    Hardswish,
+    Hardtanh,
+    LeakyReLU,
+    LogSigmoid,
+    LogSoftmax,
+    Mish,
+    PReLU,
+    ReLU,
+    ReLU6,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Softmin,
+    Softplus,
+    Softsign,
+    Tanh,
+)
 from .layers import MLP, BatchNorm1d, Dropout, Linear
 from .losses import (
     BCELoss,
@@ -32,6 +54,7 @@ __all__ = [
     "Module", "Parameter", "Sequential", "ModuleList", "Identity", "Flatten",
     "Linear", "BatchNorm1d", "Dropout", "MLP",
     "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "PReLU", "ELU", "SELU", "GELU", "Softplus", "SiLU",
+    "ReLU6", "Hardtanh", "Hardsigmoid", "Hardswish", "Mish", "CELU", "Softsign", "LogSigmoid", "Softmin",
     "Softmax", "LogSoftmax",
     "CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss", "MSELoss", "L1Loss", "KLDivLoss",
     "MultiMarginLoss",
