@@ -270,7 +270,7 @@ def _sort_data(x, axis, descending):
 SORT = Op(
     "sort", _sort_data, inputs="x", code="np.take_along_axis(x, np.argsort(x, axis, kind='stable'), axis)",
     d_x=lambda g, x, out, axis, descending: _scatter_add_into(g, x.shape, axis, _order(_data(x), axis, descending)),
-    formula="each gradient goes back to where its element came from",
+    formula="each gradient goes back to where its element came from", methods=("sort",),
 )
 
 
@@ -301,7 +301,7 @@ TOPK = Op(
     "topk", lambda x, k, axis, largest: np.take_along_axis(x, _topk_indices(x, k, axis, largest), axis=axis),
     inputs="x", code="np.take_along_axis(x, np.argsort(-x, axis, kind='stable')[..., :k], axis)",
     d_x=lambda g, x, out, k, axis, largest: _scatter_add_into(g, x.shape, axis, _topk_indices(_data(x), k, axis, largest)),
-    formula="each gradient goes back to where its element came from; the others get 0",
+    formula="each gradient goes back to where its element came from; the others get 0", methods=("topk",),
 )
 
 
@@ -414,9 +414,9 @@ def _scatter_add_data(x, src, axis, index):
 
 
 GATHER = Op(
-    "gather", _gather_data, inputs="x", code="np.take_along_axis(x, index, axis)",
+    "gather", _gather_data, inputs="x", code="np.take_along_axis(x, index, axis)", numpy=("gather", "take_along_axis"),
     d_x=lambda g, x, out, axis, index: _scatter_add_into(g, x.shape, axis, index),
-    formula="dL/dx: each gradient added back at the position it was read from",
+    formula="dL/dx: each gradient added back at the position it was read from", methods=("gather",),
 )
 
 
@@ -502,7 +502,7 @@ ROLL = Op(
     "roll", lambda x, shift, axis: np.roll(x, shift, axis=axis), inputs="x", code="np.roll(x, shift, axis=axis)",
     d_x=lambda g, x, out, shift, axis: ROLL.apply(g, shift=_negated(shift), axis=axis) if isinstance(g, Value)
     else np.roll(g, _negated(shift), axis=axis),
-    formula="the gradient rolled back by -shift",
+    formula="the gradient rolled back by -shift", methods=("roll",),
 )
 
 
@@ -543,7 +543,7 @@ REPEAT = Op(
     "repeat", lambda x, repeats, axis: np.repeat(x, repeats, axis=axis), inputs="x",
     code="np.repeat(x, repeats, axis=axis)",
     d_x=_repeat_d_x,
-    formula="dL/dx_i = sum of the gradients of its copies",
+    formula="dL/dx_i = sum of the gradients of its copies", methods=("repeat",),
 )
 
 
@@ -588,7 +588,7 @@ def _tile_d_x(g, x, out, reps):
 TILE = Op(
     "tile", lambda x, reps: np.tile(x, reps), inputs="x", code="np.tile(x, reps)",
     d_x=_tile_d_x,
-    formula="dL/dx = the sum of the gradients of every copy",
+    formula="dL/dx = the sum of the gradients of every copy", methods=("tile",),
 )
 
 
@@ -652,7 +652,7 @@ def _triangle(np_fn, name):
     op = Op(
         name, lambda x, k: np_fn(x, k), inputs="x", code=f"np.{name}(x, k)",
         d_x=lambda g, x, out, k: op.apply(g, k=k) if isinstance(g, Value) else np_fn(g, k),
-        formula=f"dL/dx = {name}(dL/dy): the zeroed elements get no gradient",
+        formula=f"dL/dx = {name}(dL/dy): the zeroed elements get no gradient", methods=(name,),
     )
     return op
 
@@ -851,8 +851,4 @@ for _fn in (argmax, argmin, argsort, any, all, isnan, isinf, isfinite):
     if _fn not in (any, all):
         _export(_fn)
     setattr(Value, _fn.__name__, _fn)
-for _op, _names in ((SORT, ("sort",)), (TOPK, ("topk",)), (ROLL, ("roll",)), (REPEAT, ("repeat",)),
-                    (TILE, ("tile",)), (TRIL, ("tril",)), (TRIU, ("triu",)), (GATHER, ("gather",))):
-    for _name in _names:
-        setattr(Value, _name, _op.function)
-del _fn, _op, _names, _name
+del _fn
