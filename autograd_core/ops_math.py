@@ -178,11 +178,12 @@ def sign(x):
     return SIGN.apply(as_value(x))
 
 
-# y = log(e^a + e^b):  dy/da = e^(a - y),  dy/db = e^(b - y)   (softmax of the pair)
+# y = log(e^a + e^b):  dy/da = e^a / (e^a + e^b) = sigmoid(a - b),  dy/db = sigmoid(b - a)
+# (the softmax of the pair; from a - b rather than e^(a - y), which carries y's rounding)
 LOGADDEXP = Op(
     "logaddexp", np.logaddexp, inputs="a, b", elementwise=True, code="np.logaddexp(a, b)",
-    d_a=lambda a, b, out: F.exp(a - out),
-    d_b=lambda a, b, out: F.exp(b - out),
+    d_a=lambda a, b, out: F.sigmoid(a - b),
+    d_b=lambda a, b, out: F.sigmoid(b - a),
     formula="d log(e^a + e^b)/da = e^a / (e^a + e^b)",
 )
 

@@ -105,18 +105,22 @@ def _exclusive_cumprod(x, axis):
 # Statistics
 # ==========================================================================
 # s = std(x) = sqrt(var(x)):  ds/dx_i = (x_i - mean) / ((n - ddof) s)
-# (0/0 = NaN where every element is equal, as in PyTorch)
+# Where every element is equal (s = 0) that is 0/0: the gradient is 0 there, as in PyTorch
+# (the division is by 1 there, so that no inf or NaN is made even in a second derivative)
 def _std_d_x(g, x, out, axis, ddof, keepdims):
     centred = x - x.mean(axis=axis, keepdims=True)
     scale = 1 / (_count(x.shape, axis) - ddof)
-    return centred * (_expand_reduced(g, x.shape, axis, keepdims) * scale / _expand_reduced(out, x.shape, axis, keepdims))
+    s = _expand_reduced(out, x.shape, axis, keepdims)
+    flat = _data(s) == 0
+    per_group = _expand_reduced(g, x.shape, axis, keepdims) * scale / F.where(flat, 1.0, s)
+    return centred * F.where(flat, 0.0, per_group)
 
 
 STD = Op(
     "std", lambda x, axis, ddof, keepdims: _scalar_or_array(x.std(axis=axis, ddof=ddof, keepdims=keepdims)),
     inputs="x", code="x.std(axis=axis, ddof=ddof, keepdims=keepdims)",
     d_x=_std_d_x,
-    formula="d std(x)/dx_i = (x_i - mean) / ((n - ddof) std)", methods=("std",),
+    formula="d std(x)/dx_i = (x_i - mean) / ((n - ddof) std), 0 where std = 0", methods=("std",),
 )
 
 
