@@ -24,7 +24,7 @@ from .engine import (
 )
 from .errors import AnomalyError, GradcheckError, GraphDroppedWarning, GraphFreedError, SavedDataModifiedError, ShapeError
 from . import ops
-from . import ops_math, ops_select  # more operations: they register themselves in ops.OPS
+from . import ops_math, ops_select  # noqa: F401  (more operations: they register themselves in ops.OPS)
 from .ops import OPS
 from .gradcheck import gradcheck
 from .stepper import BackpropStepper

@@ -14,6 +14,7 @@ import math
 import numpy as np
 
 from .engine import Value, as_value
+from .errors import ShapeError
 from .ops import F, Op, _binary, _data, _operands, _scalar_or_array, softplus, tanh
 
 
@@ -224,8 +225,6 @@ def lerp(start, end, weight):
     """
     start, end = _operands(start, end)
     weight = weight if isinstance(weight, Value) else as_value(weight, start)
-    from .errors import ShapeError
-
     try:
         return LERP.apply(start, end, weight)
     except ValueError:

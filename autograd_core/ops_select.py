@@ -29,7 +29,17 @@ import numpy as np
 
 from .engine import Value, as_value
 from .errors import ShapeError
-from .ops import F, Op, _axes, _count, _data, _expand_reduced, _export, _scalar_or_array
+from .ops import (
+    F,
+    Op,
+    _axes,
+    _count,
+    _data,
+    _expand_reduced,
+    _export,
+    _scalar_or_array,
+    concatenate,
+)
 
 # --------------------------------------------------------------------------
 # Helpers that work on arrays and on Values (create_graph=True)
@@ -69,10 +79,6 @@ def _gather_along(x, axis, index):
     return GATHER.apply(x, axis=axis, index=index) if isinstance(x, Value) else _gather_data(x, axis, index)
 
 
-def _sum(x, axis, keepdims=False):
-    return x.sum(axis=axis, keepdims=keepdims)
-
-
 def _moved_to_end(x, axes):
     """x with the `axes` moved to the end and flattened into one: shape (..., n)."""
     rest = [k for k in range(x.ndim) if k not in axes]
@@ -95,8 +101,6 @@ def _exclusive_cumprod(x, axis):
     ones = np.ones(ones_shape, dtype=_data(x).dtype)
     head = x[(slice(None),) * axis + (slice(None, -1),)]
     if isinstance(x, Value):
-        from .ops import concatenate
-
         return _cumprod(concatenate([ones, head], axis=axis), axis)
     return _cumprod(np.concatenate([ones, head], axis=axis), axis)
 
@@ -272,7 +276,7 @@ def _sort_data(x, axis, descending):
 
 
 SORT = Op(
-    "sort", _sort_data, inputs="x", code="np.take_along_axis(x, np.argsort(x, axis, kind='stable'), axis)",
+    "sort", _sort_data, inputs="x", code="np.take_along_axis(x, np.argsort(-x if descending else x, axis, kind='stable'), axis)",
     d_x=lambda g, x, out, axis, descending: _scatter_add_into(g, x.shape, axis, _order(_data(x), axis, descending)),
     formula="each gradient goes back to where its element came from", methods=("sort",),
 )
@@ -303,7 +307,7 @@ def _topk_indices(x, k, axis, largest):
 
 TOPK = Op(
     "topk", lambda x, k, axis, largest: np.take_along_axis(x, _topk_indices(x, k, axis, largest), axis=axis),
-    inputs="x", code="np.take_along_axis(x, np.argsort(-x, axis, kind='stable')[..., :k], axis)",
+    inputs="x", code="np.take_along_axis(x, np.argsort(-x if largest else x, axis, kind='stable')[first k along axis], axis)",
     d_x=lambda g, x, out, k, axis, largest: _scatter_add_into(g, x.shape, axis, _topk_indices(_data(x), k, axis, largest)),
     formula="each gradient goes back to where its element came from; the others get 0", methods=("topk",),
 )

@@ -532,7 +532,7 @@ def _positions_as_rows(x, target, name):
     flattened to match: class indices ``(N, d1, ...)``, or class probabilities
     of the input's shape. Returns the rows, the targets and ``(N, d1, ...)``,
     the shape of a loss per position."""
-    n, classes, positions = x.shape[0], x.shape[1], (x.shape[0],) + x.shape[2:]
+    classes, positions = x.shape[1], (x.shape[0],) + x.shape[2:]
     classes_last = (0,) + tuple(range(2, x.ndim)) + (1,)
     rows = x.transpose(classes_last).reshape(-1, classes)
     target_data = _data(target)

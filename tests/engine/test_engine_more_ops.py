@@ -7,7 +7,15 @@ import numpy as np
 import pytest
 
 import autograd_core as ac
-from autograd_core import OPS, BackpropStepper, ShapeError, Value, draw_graph, gradcheck, grad
+from autograd_core import (
+    OPS,
+    BackpropStepper,
+    ShapeError,
+    Value,
+    draw_graph,
+    grad,
+    gradcheck,
+)
 
 
 # ---- statistics: zeros, constant groups ---------------------------------------
