@@ -13,30 +13,9 @@ built from ``autograd_core`` operations, with PyTorch's names and formulas.
 
 from . import data, functional, init, utils
 from ._random import get_generator, manual_seed
-from .activations import (
-    CELU,
-    ELU,
-    GELU,
-    SELU,
-    Hardsigmoid,
-    Hardswish,
-    Hardtanh,
-    LeakyReLU,
-    LogSigmoid,
-    LogSoftmax,
-    Mish,
-    PReLU,
-    ReLU,
-    ReLU6,
-    Sigmoid,
-    SiLU,
-    Softmax,
-    Softmin,
-    Softplus,
-    Softsign,
-    Tanh,
-)
+from .activations import ELU, GELU, SELU, LeakyReLU, LogSoftmax, PReLU, ReLU, Sigmoid, SiLU, Softmax, Softplus, Tanh
 from .layers import MLP, BatchNorm1d, Dropout, Linear
+from .activations import CELU, LogSigmoid, Hardsigmoid, Hardswish, Hardtanh, Mish, ReLU6, Softmin, Softsign  # noqa: E402,I001
 from .losses import (
     BCELoss,
     BCEWithLogitsLoss,

@@ -440,28 +440,6 @@ ALL_CASES.append(
            elements=st.floats(0.1, 0.9))
 )
 
-CASES_BY_ID = {case.id: case for case in ALL_CASES}
-
-
-def all_registered_ops():
-    """Every Op object the engine defines: the OPS registry plus any Op bound
-    at module level (two ops may share a display name, like the two pows)."""
-    found = {id(op): op for op in ops.OPS.values()}
-    for value in vars(ops).values():
-        if isinstance(value, ops.Op):
-            found[id(value)] = value
-    return list(found.values())
-
-
-def ops_in_graph(root):
-    """The Op objects of every node behind `root`."""
-    found = {}
-    for node in ac.topological_order([root]):
-        op = node._op
-        if op is not None:
-            found[id(op)] = op
-    return found
-
 
 # ==========================================================================
 # The operations of ops_math.py and ops_select.py
@@ -698,4 +676,26 @@ ALL_CASES += [
     OpCase("tile", "tile", draw_tile, lambda p, a: ac.tile(a, p["reps"]), lambda p, a: np.tile(a, p["reps"])),
     OpCase("diag", "diag", draw_diag, lambda p, a: ac.diag(a, p["k"]), lambda p, a: np.diag(a, p["k"])),
 ]
+
+
 CASES_BY_ID = {case.id: case for case in ALL_CASES}
+
+
+def all_registered_ops():
+    """Every Op object the engine defines: the OPS registry plus any Op bound
+    at module level (two ops may share a display name, like the two pows)."""
+    found = {id(op): op for op in ops.OPS.values()}
+    for value in vars(ops).values():
+        if isinstance(value, ops.Op):
+            found[id(value)] = value
+    return list(found.values())
+
+
+def ops_in_graph(root):
+    """The Op objects of every node behind `root`."""
+    found = {}
+    for node in ac.topological_order([root]):
+        op = node._op
+        if op is not None:
+            found[id(op)] = op
+    return found
