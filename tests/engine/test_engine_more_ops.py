@@ -141,6 +141,18 @@ def test_einsum_gradient_of_a_letter_summed_in_one_operand():
     assert A.grad.tolist() == [[10.0, 100.0]] * 3 and b.grad.tolist() == [9.0, 12.0]
 
 
+def test_large_einsum_takes_the_blas_path_and_replays_it_bit_for_bit():
+    rng = np.random.default_rng(0)
+    q, k = Value(rng.standard_normal((4, 32, 40))), Value(rng.standard_normal((4, 48, 40)))
+    scores = ac.einsum("bqd,bkd->bqk", q, k)
+    assert scores._params["optimize"] is True
+    replay = scores._op.forward(*[v.data for v in scores.inputs], **scores._params)
+    assert np.array_equal(replay, scores.data)
+    np.testing.assert_allclose(scores.data, q.data @ k.data.transpose(0, 2, 1), rtol=1e-12)
+    small = ac.einsum("ij,jk->ik", Value(np.ones((2, 3))), Value(np.ones((3, 2))))
+    assert small._params["optimize"] is False  # planning would cost more than the product
+
+
 def test_einsum_errors_name_the_operation():
     with pytest.raises(ValueError, match="einsum: a letter repeated within one operand"):
         ac.einsum("ii->", Value(np.eye(2)))
