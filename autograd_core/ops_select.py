@@ -432,7 +432,9 @@ def _checked_index(x, axis, index, name, what="input"):
     index = np.asarray(_data(index))
     if index.dtype.kind not in "iu":
         raise TypeError(f"{name}: index must hold integers, got dtype {index.dtype}")
-    if index.ndim != builtins.max(x.ndim, 1) and not (x.ndim == 0 and index.ndim <= 1):
+    if x.ndim == 0:
+        raise ShapeError(f"{name}: the {what} needs at least one dimension, got a 0-d Value")
+    if index.ndim != x.ndim:
         raise ShapeError(f"{name}: index must have as many dimensions as the {what} ({x.ndim}), got shape {index.shape}")
     for k, n in enumerate(index.shape):
         if k != axis and n > x.shape[k]:
@@ -440,9 +442,9 @@ def _checked_index(x, axis, index, name, what="input"):
                 f"{name}: index of shape {index.shape} is larger than the {what} of shape {x.shape} "
                 f"in dimension {k} (only dimension {axis}, the axis, may differ)"
             )
-    if index.size and (index.min() < -x.shape[axis] or index.max() >= x.shape[axis]):
+    if index.size and (index.min() < 0 or index.max() >= x.shape[axis]):  # no negative indices, as in PyTorch
         raise IndexError(f"{name}: index values must lie in [0, {x.shape[axis] - 1}] along axis {axis} of shape {x.shape}")
-    return np.where(index < 0, index + x.shape[axis], index)
+    return index
 
 
 @GATHER.public
@@ -459,7 +461,7 @@ def gather(x, axis, index):
     [[0.0, 2.0], [1.0, 1.0]]
     """
     x = as_value(x)
-    ax = _one_axis_of(x, axis, "gather")
+    ax = _one_axis_of(x, axis, "gather") if x.ndim else 0
     return GATHER.apply(x, axis=ax, index=_checked_index(x, ax, index, "gather"))
 
 
@@ -492,7 +494,7 @@ def scatter_add(x, axis, index, src):
     """
     x = as_value(x)
     src = as_value(src, x)
-    ax = _one_axis_of(x, axis, "scatter_add")
+    ax = _one_axis_of(x, axis, "scatter_add") if x.ndim else 0
     index = _checked_index(x, ax, index, "scatter_add")
     if src.ndim != index.ndim or builtins.any(n > s for n, s in zip(index.shape, src.shape)):
         raise ShapeError(f"scatter_add: src of shape {src.shape} must be at least as large as index {index.shape} in every dimension")

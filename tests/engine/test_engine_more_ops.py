@@ -181,6 +181,10 @@ def test_index_errors_name_the_operation():
     x = Value(np.zeros((2, 3)))
     with pytest.raises(IndexError, match=r"gather: index values must lie in \[0, 2\]"):
         ac.gather(x, 1, np.array([[3], [0]]))
+    with pytest.raises(IndexError, match=r"gather: index values must lie in \[0, 2\]"):
+        ac.gather(x, 1, np.array([[-1], [0]]))  # no negative indices, as in PyTorch
+    with pytest.raises(ShapeError, match="gather: the input needs at least one dimension"):
+        ac.gather(Value(1.0), 0, np.array(0))
     with pytest.raises(TypeError, match="gather: index must hold integers"):
         ac.gather(x, 1, np.array([[0.0], [1.0]]))
     with pytest.raises(ShapeError, match="gather: index must have as many dimensions"):
