@@ -45,7 +45,9 @@ That is all: ``cube`` and ``v.cube()`` work, it is exported by
 ``gradcheck`` and ``create_graph=True`` use its rule. A structural rule takes
 the upstream gradient first: ``d_x=lambda g, x, out, axis: ...``. An op with
 any number of inputs (``concatenate``) declares ``inputs="*values"`` and one
-rule ``d_each=lambda i, g, *values, out, **params: ...`` for input ``i``.
+rule ``d_each=lambda i, g, *values_and_out, **params: ...`` for input ``i``
+(its last positional argument is the output). An input that may be left out
+(``linear``'s bias) is declared last; its rules then take ``*rest``.
 
 The contract other code builds on (``autograd_core.compile`` replays it):
 ``OPS`` maps a name to its Op; ``op.forward(*input_arrays, **params)`` is pure
