@@ -229,8 +229,7 @@ def _cumprod_d_x(g, x, out, axis):
     safe_x = F.where(before_first, x, 1.0)  # the division only where it is used
     part_before = _reverse_cumsum(g * out, axis) / safe_x
     # at the first zero: prefix product before it, times sum_{j >= z} g_j prod_{z < k <= j} x_k
-    ones_up_to_zero = F.where(seen_zero == 0, 1.0, F.where(first_zero, 1.0, x))  # x_k after z, 1 up to z
-    after_zero_products = _cumprod(ones_up_to_zero, axis)
+    after_zero_products = _cumprod(F.where(before_first | first_zero, 1.0, x), axis)  # 1 up to z, then x_k
     tail = _reverse_cumsum(F.where(seen_zero >= 1, g * after_zero_products, 0.0), axis)
     at_zero = _exclusive_cumprod(x, axis) * tail
     return F.where(before_first, part_before, F.where(first_zero, at_zero, 0.0))
