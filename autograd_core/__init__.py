@@ -24,6 +24,7 @@ from .engine import (
 )
 from .errors import AnomalyError, GradcheckError, GraphDroppedWarning, GraphFreedError, SavedDataModifiedError, ShapeError
 from . import ops
+from . import ops_math, ops_select  # noqa: F401  (more operations: they register themselves in ops.OPS)
 from .ops import OPS
 from . import conv  # convolution, pooling and padding: declared in the registry, exported below with the rest
 from .gradcheck import gradcheck
@@ -45,3 +46,7 @@ for _name in ops.__all__:
         globals()[_name] = getattr(ops, _name)
         __all__.append(_name)
 del _name
+# Python's any and all keep their names inside ops.py, so these two are exported from here
+from .ops_select import all, any  # noqa: E402,A004
+
+__all__ += ["any", "all"]
