@@ -1,0 +1,1068 @@
+"""Compile a training step: trace it once with the eager engine, replay it as flat NumPy.
+
+>>> import numpy as np, autograd_core as ag
+>>> w = ag.Value(np.array([1.0, -2.0]), label="w")
+>>> step = ag.compile(lambda x: (ag.tanh(x * w) ** 2).sum())
+>>> loss = step(np.array([0.5, 0.25]))      # the first call traces (runs eagerly, records)
+>>> loss.backward(); g_first = w.grad.copy(); w.grad = None
+>>> loss = step(np.array([0.5, 0.25]))      # later calls replay the recorded program
+>>> loss.backward(); bool(np.array_equal(w.grad, g_first)), step.cache_info().traces
+(True, 1)
+
+How it works, in four steps:
+
+1. **Trace.** The first call with a given *signature* (argument shapes and
+   dtypes, Python-number arguments, the train/eval modes of the modules the
+   function reaches) runs the function with the eager engine. Array arguments
+   go in as Values that record every operation made from them.
+2. **Linearise the forward.** The graph behind the result, oldest node first,
+   becomes one line of NumPy per node: ``Z1 = X @ w_0_weight.T + w_0_bias``.
+   Leaves (parameters) are *arguments* of that program: they are read afresh
+   at every call, so optimizer updates are seen.
+3. **Linearise the backward.** The engine's backward loop is run once, on the
+   traced arrays, and each thing it does (call a gradient rule, sum a share
+   back to its input's shape, add it to a running gradient) is written down
+   as a line: the same rules, in the same order, so the same numbers.
+4. **Replay.** Later calls run the two programs: one Python function each, no
+   Value per operation, no walk over nodes.
+
+Arrays the step makes outside the engine's operations (a dropout mask, one-hot
+rows from class labels, a comparison ``x > 0`` fed to ``where``) are recorded
+with `host_array` and recomputed at every call; see ``docs/compile.md``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import keyword
+import re
+import sys
+import types
+import warnings
+from collections import namedtuple
+
+import numpy as np
+
+from . import engine, ops
+from .engine import Value
+
+__all__ = ["compile", "host_array", "effect", "Compiled", "CompileError", "is_tracing"]
+
+
+class CompileError(RuntimeError):
+    """A function that cannot be compiled as written (the message says why and what to do)."""
+
+
+CacheInfo = namedtuple("CacheInfo", "traces calls replays")
+
+# ==========================================================================
+# Tracing: the record of one eager run
+# ==========================================================================
+_trace = None  # the _Trace being recorded, or None
+
+
+def is_tracing():
+    """True while `compile` is recording a function's first call."""
+    return _trace is not None
+
+
+def host_array(fn, *inputs):
+    """``fn(*inputs)``: an array made in NumPy, outside the engine's operations,
+    that a compiled step must make again at every call (a dropout mask, one-hot
+    rows from class labels). `inputs` are arrays or Values the array is made
+    from; outside tracing this is just ``fn(*inputs)``.
+
+    >>> import numpy as np
+    >>> host_array(lambda y: np.eye(3)[y], np.array([2, 0])).tolist()
+    [[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]]
+    """
+    arrays = [x._data if isinstance(x, Value) else x for x in inputs]
+    data = fn(*arrays)
+    if _trace is not None:
+        _trace.hosts.append((data, fn, inputs))
+    return data
+
+
+def effect(fn, *inputs):
+    """Call ``fn(*inputs)`` for what it does, not for a result (batch norm's running
+    statistics): a compiled step calls it again at every replay, with the same
+    inputs recomputed. `inputs` are Values (or arrays); ``fn`` gets their data.
+
+    >>> import numpy as np
+    >>> seen = []
+    >>> effect(lambda a: seen.append(float(a.sum())), np.array([1.0, 2.0])); seen
+    [3.0]
+    """
+    arrays = [x._data if isinstance(x, Value) else x for x in inputs]
+    fn(*arrays)
+    if _trace is not None:
+        _trace.effects.append((fn, inputs))
+
+
+def _user_line():
+    """'file:line: code' of the innermost frame outside this package and nn."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if not any(part in filename for part in _OURS) and "contextlib" not in filename:
+            try:
+                import linecache
+
+                code = linecache.getline(filename, frame.f_lineno).strip()
+            except Exception:  # noqa: BLE001 (a line we cannot read is only left out)
+                code = ""
+            return f"{filename}:{frame.f_lineno}" + (f": {code}" if code else "")
+        frame = frame.f_back
+    return "an unknown line"
+
+
+_OURS = (engine.__file__.rsplit("engine.py", 1)[0], "/nn/", "/optim/")
+
+
+def _refuse(what, fix):
+    def refused(self, *args):
+        raise CompileError(
+            f"compile: {what} reads a traced value's data while tracing, at {_user_line()}. "
+            f"The compiled step would replay whatever that read decided on the first call. {fix}"
+        )
+    return refused
+
+
+_IF_FIX = (
+    "Move the check out of the compiled function (test the returned loss after the call), "
+    "or compute both branches and pick with ag.where(condition, a, b)."
+)
+
+
+class _TracedMask(np.ndarray):
+    """The result of comparing a traced Value (``x > 0``): an array that `where`
+    can use and a compiled step recomputes, but that refuses to drive Python
+    control flow."""
+
+    def __bool__(self):
+        _refuse("`if` (or bool()) on a comparison", _IF_FIX)(self)
+
+
+def _compare(np_fn):
+    def compare(self, other):
+        data = host_array(lambda a, b: np_fn(a, b), self, other)
+        if not isinstance(data, np.ndarray):  # a 0-d comparison is a NumPy bool
+            data = np.asarray(data)
+        mask = data.view(_TracedMask)
+        _trace.hosts.append((mask, _trace.hosts[-1][1], _trace.hosts[-1][2]))
+        return mask
+    return compare
+
+
+_PATCHES = {
+    "__bool__": _refuse("`if`, `while`, `and`/`or` or bool()", _IF_FIX),
+    "__float__": _refuse("float()", "Return the value from the function and read it after the call."),
+    "__int__": _refuse("int()", "Return the value from the function and read it after the call."),
+    "__index__": _refuse("using a Value as an index", "Index with NumPy data instead."),
+    "item": _refuse(".item()", "Return the value from the function and read .item() after the call."),
+    "__gt__": _compare(np.greater),
+    "__ge__": _compare(np.greater_equal),
+    "__lt__": _compare(np.less),
+    "__le__": _compare(np.less_equal),
+}
+
+
+class _Trace:
+    """What one traced call saw besides the graph: host arrays and effects."""
+
+    def __init__(self):
+        self.hosts = []  # (array, fn, inputs)
+        self.effects = []  # (fn, inputs)
+        self.saved = {}
+
+    def __enter__(self):
+        global _trace
+        if _trace is not None:
+            raise CompileError("compile: a compiled function called another while tracing; compile the outer one only")
+        _trace = self
+        for name, patch in _PATCHES.items():
+            self.saved[name] = Value.__dict__.get(name)
+            setattr(Value, name, patch)
+        return self
+
+    def __exit__(self, *exc):
+        global _trace
+        _trace = None
+        for name, original in self.saved.items():
+            if original is None:
+                delattr(Value, name)
+            else:
+                setattr(Value, name, original)
+
+
+# ==========================================================================
+# Names: from labels, parameter names and argument names
+# ==========================================================================
+def _identifier(text, fallback):
+    name = re.sub(r"\W+", "_", str(text)).strip("_") if text is not None else ""
+    if not name:
+        name = fallback
+    if name[0].isdigit():
+        name = "w_" + name  # a parameter of a Sequential's layer 0: w_0_weight
+    if keyword.iskeyword(name) or name in _RESERVED:
+        name += "_"
+    return name
+
+
+_RESERVED = {"np", "ops", "engine", "forward", "backward", "saved", "dloss", "effects", "hosts"}
+
+
+class _Names:
+    def __init__(self):
+        self.taken = set(_RESERVED)
+
+    def new(self, wanted):
+        name = wanted
+        k = 1
+        while name in self.taken:
+            k += 1
+            name = f"{wanted}_{k}"
+        self.taken.add(name)
+        return name
+
+
+def _modules_reached(fn, args):
+    """Modules (objects with ``training`` and ``named_modules``) the function
+    can reach: its closure, the globals it names, a bound method's object and
+    the arguments. Returned as [(name, module)], top-level modules only."""
+    found = []
+    seen = set()
+
+    def consider(name, obj):
+        if hasattr(obj, "named_parameters") and hasattr(obj, "training") and id(obj) not in seen:
+            seen.add(id(obj))
+            found.append((name, obj))
+
+    target = inspect.unwrap(fn)
+    if isinstance(target, types.MethodType):
+        consider("self", target.__self__)
+        target = target.__func__
+    if not isinstance(target, types.FunctionType) and hasattr(target, "__call__"):
+        consider("model", target)  # a module (or other callable object) compiled itself
+        target = getattr(type(target), "forward", None) or type(target).__call__
+    code = getattr(target, "__code__", None)
+    if code is not None:
+        for name, cell in zip(code.co_freevars, target.__closure__ or ()):
+            try:
+                consider(name, cell.cell_contents)
+            except ValueError:  # an empty cell
+                pass
+        for name in code.co_names:
+            if name in target.__globals__:
+                consider(name, target.__globals__[name])
+    for k, arg in enumerate(args):
+        consider(f"arg{k}", arg)
+    return found
+
+
+def _arrays_held(fn):
+    """ids of the NumPy arrays a function holds in its closure or names as globals:
+    constants of the caller's, not made from the arguments."""
+    target = inspect.unwrap(fn)
+    target = getattr(target, "__func__", target)
+    code = getattr(target, "__code__", None)
+    held = set()
+    if code is None:
+        return held
+    candidates = []
+    for cell in target.__closure__ or ():
+        try:
+            candidates.append(cell.cell_contents)
+        except ValueError:
+            pass
+    candidates += [target.__globals__[n] for n in code.co_names if n in target.__globals__]
+    for obj in candidates:
+        if isinstance(obj, np.ndarray):
+            held.add(id(obj))
+    return held
+
+
+def _module_modes(modules):
+    return tuple(m.training for _, top in modules for _, m in top.named_modules())
+
+
+# ==========================================================================
+# The forward pass of each operation as a line of NumPy
+# ==========================================================================
+# Each entry: op name -> fn(node, inputs) returning the expression computing
+# the node's data from its inputs' names (and, for the few ops whose gradient
+# rule reads something the forward pass computed, `ctx`, the expression of
+# that too). Every expression computes exactly what the op in ops.py computes.
+_S = "_s"  # ops._scalar_or_array in the program's namespace: 0-d results as NumPy scalars
+
+
+def _binary_line(symbol):
+    return lambda node, a, c: f"{a[0]} {symbol} {a[1]}"
+
+
+def _pow_const_line(node, a, c):
+    n = node._ctx
+    if isinstance(n, float):
+        return f"{a[0]} ** {c(node._data.dtype.type(n))}"
+    return f"{a[0]} ** {n!r}"
+
+
+def _relu_line(node, a, c):
+    if node._data.ndim == 0:
+        return f"_relu0({a[0]})"
+    return f"np.maximum({a[0]}, 0)"
+
+
+def _reduce_line(method):
+    def line(node, a, c):
+        axes, keepdims = node._ctx[0], node._ctx[1]
+        if method == "var":
+            return f"{_S}({a[0]}.var(axis={axes!r}, ddof={node._ctx[2]!r}, keepdims={keepdims!r}))"
+        if axes == tuple(range(node._inputs[0]._data.ndim)) and not keepdims:
+            return f"{_S}({a[0]}.{method}())" if method in ("sum", "mean") else f"{_S}(np.{method}({a[0]}, axis={axes!r}))"
+        if method in ("max", "min"):
+            return f"{_S}(np.{method}({a[0]}, axis={axes!r}, keepdims={keepdims!r}))"
+        return f"{_S}({a[0]}.{method}(axis={axes!r}, keepdims={keepdims!r}))"
+    return line
+
+
+def _linear_line(node, a, c):
+    if len(a) == 2:
+        return f"{a[0]} @ {a[1]}.T"
+    return f"_linear({a[0]}, {a[1]}, {a[2]})"
+
+
+def _where_line(node, a, c):
+    return f"_where({c(node._ctx, 'condition')}, {a[0]}, {a[1]})"
+
+
+_FORWARD = {
+    "add": _binary_line("+"),
+    "sub": _binary_line("-"),
+    "mul": _binary_line("*"),
+    "div": _binary_line("/"),
+    "neg": lambda node, a, c: f"-{a[0]}",
+    "reciprocal": lambda node, a, c: f"1 / {a[0]}",
+    "exp": lambda node, a, c: f"np.exp({a[0]})",
+    "log": lambda node, a, c: f"np.log({a[0]})",
+    "log1p": lambda node, a, c: f"np.log1p({a[0]})",
+    "sqrt": lambda node, a, c: f"np.sqrt({a[0]})",
+    "abs": lambda node, a, c: f"np.abs({a[0]})",
+    "tanh": lambda node, a, c: f"np.tanh({a[0]})",
+    "sigmoid": lambda node, a, c: f"_sigmoid({a[0]})",
+    "relu": _relu_line,
+    "softplus": lambda node, a, c: f"np.logaddexp({c(node._data.dtype.type(0))}, {a[0]})",
+    "erf": lambda node, a, c: f"_erf({a[0]})",
+    "clip": lambda node, a, c: f"_clip({a[0]}, {c(node._ctx[0])}, {c(node._ctx[1])})",
+    "maximum": lambda node, a, c: f"np.maximum({a[0]}, {a[1]})",
+    "minimum": lambda node, a, c: f"np.minimum({a[0]}, {a[1]})",
+    "where": _where_line,
+    "matmul": lambda node, a, c: f"{_S}(np.matmul({a[0]}, {a[1]}))" if node._data.ndim == 0 else f"{a[0]} @ {a[1]}",
+    "linear": _linear_line,
+    "sum": _reduce_line("sum"),
+    "mean": _reduce_line("mean"),
+    "max": _reduce_line("max"),
+    "min": _reduce_line("min"),
+    "var": _reduce_line("var"),
+    "logsumexp": lambda node, a, c: f"_logsumexp({a[0]}, {node._ctx[0]!r}, {node._ctx[1]!r})",
+    "softmax": lambda node, a, c: f"_softmax({a[0]}, {node._ctx!r})",
+    "log_softmax": lambda node, a, c: f"_log_softmax({a[0]}, {node._ctx!r})",
+    "binary_cross_entropy": lambda node, a, c: f"_bce({a[0]}, {a[1]})",
+    "reshape": lambda node, a, c: f"{_S}({a[0]}.reshape({node._data.shape!r}))",
+    "transpose": lambda node, a, c: f"{a[0]}.transpose({node._ctx!r})",
+    "broadcast_to": lambda node, a, c: f"{_S}(np.broadcast_to({a[0]}, {node._data.shape!r}))",
+    "astype": lambda node, a, c: f"{_S}(np.asarray({a[0]}).astype(np.{node._data.dtype}))",
+    "getitem": lambda node, a, c: f"_getitem({a[0]}, {c(node._ctx, 'index')})",
+    "scatter": lambda node, a, c: f"ops._scatter_data({a[0]}, {node._ctx[0]!r}, {c(node._ctx[1], 'index')})",
+    "concatenate": lambda node, a, c: f"np.concatenate([{', '.join(a)}], axis={node._ctx[0]!r})",
+    "stack": lambda node, a, c: f"np.stack([{', '.join(a)}], axis={node._ctx!r})",
+}
+# Ops whose gradient rule reads an array the forward pass made (kept in ctx):
+# their line computes (data, ctx).
+_FORWARD_WITH_CTX = {
+    "standardize": lambda node, a, c: f"_standardize({a[0]}, {node._ctx[0]!r}, {node._ctx[1]!r})",
+    "softmax_cross_entropy": lambda node, a, c: f"_softmax_cross_entropy({a[0]}, {a[1]}, {node._ctx[0]!r})",
+}
+
+
+def _number_line(node, a, c):
+    """A node that keeps a Python number (``x * 1.01``): the number written as NumPy computed with it."""
+    binary, position = node._op.expands_to
+    symbol = {"add": "+", "sub": "-", "mul": "*", "div": "/"}[binary.name]
+    k = repr(node._ctx)
+    return f"{a[0]} {symbol} {k}" if position == 1 else f"{k} {symbol} {a[0]}"
+
+
+# Helpers the program calls: each computes what its op in ops.py computes.
+def _relu0(x):
+    return x.dtype.type(0) if x <= 0 else x
+
+
+def _linear(x, weight, bias):
+    data = x @ weight.T
+    if np.result_type(data, bias) == data.dtype:
+        data += bias
+        return data
+    return data + bias
+
+
+def _where(condition, a, b):
+    data = np.where(np.asarray(condition, dtype=bool), a, b)
+    if data.dtype != np.result_type(a, b):
+        data = data.astype(np.result_type(a, b))
+    return ops._scalar_or_array(data)
+
+
+def _clip(x, lo, hi):
+    data = x
+    if lo is not None:
+        data = np.maximum(data, lo)
+    if hi is not None:
+        data = np.minimum(data, hi)
+    return ops._scalar_or_array(np.asarray(data, dtype=x.dtype))
+
+
+def _logsumexp(x, axes, keepdims):
+    shifted, peak = ops._shifted_by_max(x, axes)
+    data = np.log(np.exp(shifted).sum(axis=axes, keepdims=True)) + peak
+    if not keepdims:
+        data = data.reshape([n for k, n in enumerate(x.shape) if k not in axes])
+    return ops._scalar_or_array(data)
+
+
+def _softmax(x, axis):
+    shifted, _ = ops._shifted_by_max(x, axis)
+    e = np.exp(shifted)
+    return ops._scalar_or_array(e / e.sum(axis=axis, keepdims=True))
+
+
+def _log_softmax(x, axis):
+    shifted, _ = ops._shifted_by_max(x, axis)
+    return ops._scalar_or_array(shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True)))
+
+
+def _softmax_cross_entropy(x, y, axis):
+    shifted, _ = ops._shifted_by_max(x, axis)
+    log_p = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+    return ops._scalar_or_array(-(y * log_p).sum(axis=axis)), (axis, log_p)
+
+
+def _standardize(x, axes, eps):
+    mean = x.mean(axis=axes, keepdims=True)
+    centred = x - mean
+    variance = (centred * centred).mean(axis=axes, keepdims=True)
+    inv_std = 1 / np.sqrt(variance + eps)
+    return centred * inv_std, (axes, eps, inv_std)
+
+
+def _bce(p, y):
+    log_p = np.maximum(np.log(p), ops._BCE_LOG_FLOOR)
+    log_not_p = np.maximum(np.log1p(-p), ops._BCE_LOG_FLOOR)
+    return ops._scalar_or_array(-(y * log_p + (1 - y) * log_not_p))
+
+
+def _getitem(x, index):
+    data = x[index]
+    return ops._scalar_or_array(np.asarray(data) if np.ndim(data) else data)
+
+
+def _accumulate_into_grad(leaf, gradient, owned):
+    """What backward() does with a leaf's gradient: store it, or add it to ``.grad``."""
+    if isinstance(gradient, np.ndarray) and not (owned and gradient.flags.writeable):
+        gradient = gradient.copy()
+    leaf.grad = gradient if leaf.grad is None else engine._add_to_grad(leaf, gradient)
+
+
+_HELPERS = {
+    "np": np, "ops": ops, "_s": ops._scalar_or_array, "_sum_to_shape": engine.sum_to_shape,
+    "_relu0": _relu0, "_linear": _linear, "_where": _where, "_clip": _clip, "_logsumexp": _logsumexp,
+    "_softmax": _softmax, "_log_softmax": _log_softmax, "_softmax_cross_entropy": _softmax_cross_entropy,
+    "_standardize": _standardize, "_bce": _bce, "_getitem": _getitem, "_sigmoid": ops._sigmoid_data,
+    "_erf": ops._erf_data, "_F": engine.ARRAY_MATH,
+}
+
+
+# ==========================================================================
+# Building the program from one traced call
+# ==========================================================================
+class _Program:
+    """The forward and backward programs of one signature, as Python source
+    and as the functions compiled from it."""
+
+    def __init__(self):
+        self.names = _Names()
+        self.namespace = dict(_HELPERS)
+        self.forward_lines = []
+        self.backward_lines = []
+        self.by_identity = {}
+        self.kept = []
+
+    def constant(self, value, hint="c"):
+        """An expression for a value fixed at trace time: written out when short."""
+        if value is None or isinstance(value, (bool, int, float, str, slice)):
+            return repr(value)
+        if isinstance(value, np.generic) and value.dtype.kind in "fc":
+            return f"np.{value.dtype}({value.item()!r})"
+        if isinstance(value, tuple) and all(isinstance(v, (int, slice, type(None))) for v in value):
+            return repr(value)
+        known = self.by_identity.get(id(value))
+        if known is not None:
+            return known
+        name = self.names.new(f"_{hint}")
+        self.namespace[name] = value
+        self.by_identity[id(value)] = name
+        self.kept.append(value)  # so its id stays its own while the program lives
+        return name
+
+
+class _Builder:
+    """Linearise one traced call into a `_Program`."""
+
+    def __init__(self, fn, loss, arg_values, raw_args, modules, trace, start_id):
+        self.program = _Program()
+        self.loss = loss
+        self.trace = trace
+        self.start_id = start_id
+        self.var = {}  # id(Value) -> its name in the program
+        self.dynamic = {}  # id(array) -> expression that recomputes it at each call (arguments, host arrays)
+        self.params = []  # names of the forward function's parameters, in order
+        self.arg_slots = []  # (position in the call, name)
+        self.leaves = []  # Values read afresh at every call: (name, Value)
+        self.host_steps = []
+        self.warned = []
+        self.trace_env = {}  # name -> its array in the traced call (for the first call's backward)
+        self.done_effects = set()
+        self.ctx_name = {}
+        self._name_args(fn, arg_values, raw_args)
+        self._name_parameters(modules)
+        self.held = _arrays_held(fn)
+
+    # ---- naming ------------------------------------------------------------
+    def _name_args(self, fn, arg_values, raw_args):
+        try:
+            arg_names = list(inspect.signature(fn).parameters)
+        except (TypeError, ValueError):
+            arg_names = []
+        for k, raw in enumerate(raw_args):
+            wanted = arg_names[k] if k < len(arg_names) and arg_names[k] not in ("args", "kwargs") else f"arg{k}"
+            value = arg_values[k]
+            if isinstance(value, Value):
+                name = self.program.names.new(_identifier(wanted, f"arg{k}"))
+                self.var[id(value)] = name
+                self.dynamic[id(value._data)] = name
+                self.trace_env[name] = value._data
+                self.params.append(name)
+                self.arg_slots.append((k, name))
+            elif isinstance(raw, np.ndarray):
+                name = self.program.names.new(_identifier(wanted, f"arg{k}"))
+                self.dynamic[id(raw)] = name
+                self.trace_env[name] = raw
+                self.params.append(name)
+                self.arg_slots.append((k, name))
+
+    def _name_parameters(self, modules):
+        self.param_names = {}
+        for top_name, module in modules:
+            for name, p in module.named_parameters():
+                self.param_names.setdefault(id(p), _identifier(f"{top_name}_{name}", "p"))
+
+    def name_of(self, value, fallback):
+        known = self.var.get(id(value))
+        if known is not None:
+            return known
+        wanted = self.param_names.get(id(value)) or (value.label if value.label is not None else fallback)
+        name = self.program.names.new(_identifier(wanted, fallback))
+        self.var[id(value)] = name
+        return name
+
+    # ---- values fixed at trace time, or recomputed --------------------------
+    def expression(self, value, hint="c"):
+        """The expression of a non-Value that a node keeps (a condition, an index, a bound)."""
+        dyn = self._dynamic_of(value) or (self._host(value) if isinstance(value, np.ndarray) else None)
+        if dyn is not None:
+            return dyn
+        if isinstance(value, tuple):
+            parts = [self.expression(v, hint) for v in value]
+            return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
+        if isinstance(value, np.ndarray) and value.size > 1:
+            self._warn_frozen(f"an array of shape {value.shape} kept by an operation ({hint})")
+        return self.program.constant(value, hint)
+
+    def _dynamic_of(self, array):
+        if not isinstance(array, np.ndarray):
+            return None
+        for candidate in (array, array.base):
+            if candidate is not None and id(candidate) in self.dynamic:
+                return self.dynamic[id(candidate)]
+        return None
+
+    def _warn_frozen(self, what):
+        self.warned.append(what)
+
+    def _host(self, array):
+        """If `array` came from host_array during tracing, emit its recomputation; return its name."""
+        for k, (data, fn, inputs) in enumerate(self.trace.hosts):
+            if data is array or (isinstance(array, np.ndarray) and array.base is data and data is not None):
+                name = self.program.names.new(f"host_{k}")
+                fn_name = self.program.constant(fn, "host_fn")
+                args = [self.input_expression(x) for x in inputs]
+                self.program.forward_lines.append(f"{name} = {fn_name}({', '.join(args)})")
+                self.trace_env[name] = data
+                self.dynamic[id(data)] = name
+                if isinstance(array, np.ndarray) and array is not data:
+                    self.dynamic[id(array)] = name
+                return name
+        return None
+
+    def input_expression(self, x):
+        """The expression of a host function's input: a traced Value, an argument, or a constant."""
+        if isinstance(x, Value):
+            if id(x) not in self.var and x._op is not None:
+                # made by operations outside the loss's graph (x in `where(x > 0, ...)`): emit them too
+                self.build_forward([n for n in engine.topological_order([x])[::-1] if id(n) not in self.var and n._op is not None])
+            if id(x) in self.var:
+                return self.var[id(x)]
+            return self.leaf_or_constant(x)
+        dyn = self._dynamic_of(x)
+        if dyn is not None:
+            return dyn
+        return self.program.constant(x, "host_input")
+
+    def leaf_or_constant(self, value):
+        """A Value without an op: a leaf (read at every call), or a constant."""
+        if id(value) in self.var:
+            return self.var[id(value)]
+        if value.requires_grad or value.label is not None and value._id < self.start_id:
+            name = self.name_of(value, "leaf")
+            self.trace_env[name] = value._data
+            self.params.append(name)
+            self.leaves.append((name, value))
+            return name
+        dyn = self._dynamic_of(value._data) or self._host(value._data)
+        if dyn is not None:
+            self.var[id(value)] = dyn
+            return dyn
+        if value._id < self.start_id or id(value._data) in self.held:  # a buffer or an array the caller holds
+            name = self.name_of(value, "const")
+            self.trace_env[name] = value._data
+            self.params.append(name)
+            self.leaves.append((name, value))
+            return name
+        data = value._data
+        if isinstance(data, np.ndarray) and data.size > 1:
+            self._warn_frozen(f"an array of shape {data.shape} made during the call outside the engine's operations")
+        expr = self.program.constant(data, "const")
+        self.var[id(value)] = expr
+        return expr
+
+    # ---- forward ------------------------------------------------------------
+    def build_forward(self, nodes):
+        """One line per node, oldest first; returns the names of (node data, ctx) saved for backward."""
+        lines = self.program.forward_lines
+        for node in nodes:  # oldest first
+            if id(node) in self.var:
+                continue
+            inputs = [self.var[id(i)] if id(i) in self.var else self.leaf_or_constant(i) for i in node._inputs]
+            name = self.name_of(node, node._op.name)
+            op = node._op
+            c = self.expression
+            if op.expands_to is not None:
+                lines.append(f"{name} = {_number_line(node, inputs, c)}")
+            elif op.name in _FORWARD_WITH_CTX and op is ops.OPS.get(op.name):
+                ctx = self.program.names.new(f"{name}_ctx")
+                self.ctx_name[id(node)] = ctx
+                self.trace_env[ctx] = node._ctx
+                lines.append(f"{name}, {ctx} = {_FORWARD_WITH_CTX[op.name](node, inputs, c)}")
+            elif op.name in _FORWARD and op is ops.OPS.get(op.name):
+                lines.append(f"{name} = {_FORWARD[op.name](node, inputs, c)}")
+            elif op.name == "pow" and op is ops.POW_CONST:
+                lines.append(f"{name} = {_pow_const_line(node, inputs, c)}")
+            elif op.name == "pow":
+                lines.append(f"{name} = {inputs[0]} ** {inputs[1]}")
+            else:
+                raise CompileError(
+                    f"compile: the operation {op.name!r} (made at {getattr(node, '_trace', None) or 'the traced call'}) "
+                    f"has no program form; run this function eagerly (call it without compile)"
+                )
+            self.trace_env[name] = node._data
+            self._emit_effects_after(node)
+
+    def _emit_effects_after(self, node):
+        pending = []
+        for k, (fn, inputs) in enumerate(self.trace.effects):
+            if k in self.done_effects:
+                continue
+            if all(not isinstance(x, Value) or id(x) in self.var or x._op is None for x in inputs):
+                fn_name = self.program.constant(fn, "effect")
+                args = [self.input_expression(x) for x in inputs]
+                self.program.forward_lines.append(f"{fn_name}({', '.join(args)})")
+                self.done_effects.add(k)
+        return pending
+
+    # ---- backward -------------------------------------------------------------
+    def build_backward(self, nodes, real_leaves):
+        """Run the engine's backward loop once on the traced arrays, writing each
+        step down as a line (same rules, same order, same numbers)."""
+        lines = self.program.backward_lines
+        needed = set(id(leaf) for leaf in real_leaves)
+        for node in nodes:  # oldest first: a node is needed when an input is
+            if any(id(i) in needed for i in node._inputs):
+                needed.add(id(node))
+        grads = {}  # id(Value) -> (name of its running gradient, its current array, whether a rule made it)
+        loss = self.loss
+        grads[id(loss)] = ("d" + self.var[id(loss)], self.loss_seed, False)
+        order = sorted((n for n in nodes if id(n) in needed), key=lambda n: n._id, reverse=True)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            for node in order:
+                if id(node) not in grads:
+                    continue
+                g_name, g, _ = grads[id(node)]
+                self._backward_node(node, g_name, g, grads, needed)
+        self.leaf_grads = []
+        for leaf in real_leaves:
+            if id(leaf) in grads:
+                name, value, owned = grads[id(leaf)]
+                self.leaf_grads.append((self.var[id(leaf)], leaf, name, owned))
+        return grads
+
+    def _backward_node(self, node, g_name, g, grads, needed):
+        lines = self.program.backward_lines
+        op = node._op
+        out_name = self.var[id(node)]
+        out = node._data
+        inputs = node._inputs
+        args = tuple(i._data for i in inputs)
+        arg_names = [self.var.get(id(i)) or self.leaf_or_constant(i) for i in inputs]
+        ctx = node._ctx
+        ctx_expr = self.ctx_name.get(id(node)) or self._ctx_expression(node)
+        args_expr = "(" + ", ".join(arg_names) + ("," if len(arg_names) == 1 else "") + ")"
+        checked = len(inputs) > 1 or not op.mirrors_input
+        local_rule = op.local_rule
+        rule_name = self.program.constant(local_rule if local_rule is not None else op.rule, f"rule_{_identifier(op.name, 'op')}")
+        for i, inp in enumerate(inputs):
+            if id(inp) not in needed or not inp.requires_grad:
+                continue
+            share_name = self.program.names.new(f"d{arg_names[i]}" if id(inp) not in grads else f"d{arg_names[i]}_part")
+            formula = f"  # {op.formula}"
+            if local_rule is not None:
+                local = local_rule(i, out, args, ctx, engine.ARRAY_MATH)
+                if type(local) is int and local in (1, -1):
+                    share = g if local == 1 else -g
+                    expr = g_name if local == 1 else f"-{g_name}"
+                else:
+                    share = g * local
+                    expr = f"{g_name} * {rule_name}({i}, {out_name}, {args_expr}, {ctx_expr}, _F)"
+                if checked and type(share) is np.ndarray and share.shape != args[i].shape:
+                    share = engine.sum_to_shape(share, args[i].shape)
+                    expr = f"_sum_to_shape({expr}, {args[i].shape!r})"
+            else:
+                share = op.rule(i, g, out, args, ctx, engine.ARRAY_MATH)
+                if share is None:
+                    continue
+                expr = f"{rule_name}({i}, {g_name}, {out_name}, {args_expr}, {ctx_expr}, _F)"
+            data = inp._data
+            if checked and (type(data) is np.ndarray or type(share) is not type(data)):
+                if share.dtype != data.dtype:
+                    share = share.astype(data.dtype)
+                    expr = f"({expr}).astype(np.{data.dtype})"
+            made = share is not g and type(share) is np.ndarray and share.base is None
+            if id(inp) not in grads:
+                lines.append(f"{share_name} = {expr}{formula}")
+                grads[id(inp)] = (share_name, share, made)
+            else:
+                total_name, total, _ = grads[id(inp)]
+                lines.append(f"{share_name} = {expr}{formula}")
+                new_name = self.program.names.new(total_name.split("_part")[0] + "_sum")
+                lines.append(f"{new_name} = {total_name} + {share_name}")
+                grads[id(inp)] = (new_name, total + share, True)
+
+    def _ctx_expression(self, node):
+        ctx = node._ctx
+        if node._op.expands_to is not None:
+            return repr(ctx)
+        return self.expression(ctx, "ctx")
+
+
+# ==========================================================================
+# The compiled function
+# ==========================================================================
+class _Signature:
+    """One traced call made into programs: forward(*inputs) -> (loss, saved);
+    backward(saved, dloss) -> leaf gradients."""
+
+    def __init__(self, source, namespace, arg_slots, leaves, leaf_grads, loss_name, saved_names, loss_node):
+        self.source = source
+        self.namespace = namespace
+        exec(compile_source(source), namespace)  # noqa: S102 (our own generated program)
+        self.forward = namespace["forward"]
+        self.backward = namespace["backward"]
+        self.arg_slots = arg_slots
+        self.leaves = leaves
+        self.leaf_grads = leaf_grads
+        self.loss_dtype = loss_node._data.dtype
+        self.loss_shape = loss_node._data.shape
+
+
+def compile_source(source):
+    return builtins_compile(source, "<autograd_core.compile program>", "exec")
+
+
+builtins_compile = __builtins__["compile"] if isinstance(__builtins__, dict) else __builtins__.compile
+
+
+class CompiledResult(Value):
+    """The result of a compiled call: its data, and a ``backward()`` that runs the
+    compiled backward program (filling the leaves' ``.grad`` as eager does).
+    It is the end of the compiled graph: call ``backward()`` on it directly."""
+
+    __slots__ = ("_signature", "_saved")
+
+    def backward(self, grad=None, retain_graph=False, create_graph=False):
+        """Run the compiled backward pass; leaves accumulate ``.grad`` as in eager mode."""
+        if create_graph:
+            raise CompileError(
+                "compile: backward(create_graph=True) needs eager mode (the compiled program computes arrays, "
+                "not a graph); call the function without compile, or use ag.grad on an eager result"
+            )
+        if self._saved is None:
+            raise engine.GraphFreedError(
+                "backward(): this compiled result's backward already ran and its saved arrays were freed; "
+                "pass retain_graph=True to the first backward() to run it twice"
+            )
+        seed = engine._seed_gradient(self, grad, "backward()")
+        if engine._current_modes().anomaly:
+            raise CompileError(
+                "compile: detect_anomaly() needs eager mode to say which operation produced a NaN or inf; "
+                "call the function inside detect_anomaly() without compile (step.eager(...))"
+            )
+        signature = self._signature
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            gradients = signature.backward(self._saved, seed)
+        for (leaf, owned), gradient in zip(signature.leaf_grads, gradients):
+            _accumulate_into_grad(leaf, gradient, owned)
+        if not retain_graph:
+            self._saved = None
+
+
+def _result(signature, data, saved):
+    out = object.__new__(CompiledResult)
+    out._data = data
+    out.grad = None
+    out.requires_grad = True
+    out.label = None
+    out._op = None
+    out._inputs = ()
+    out._ctx = None
+    out._id = engine._next_id()
+    out._version = 0
+    out._input_versions = None
+    out._scope = None
+    out._guard = None
+    out._epoch = engine._data_epoch[0]
+    out._signature = signature
+    out._saved = saved
+    return out
+
+
+class Compiled:
+    """A function compiled by `compile`: call it like the function."""
+
+    def __init__(self, fn, warn_frozen=True):
+        if not callable(fn):
+            raise TypeError(f"compile: expects a function returning a one-element Value, got {type(fn).__name__}")
+        self.fn = fn
+        self.warn_frozen = warn_frozen
+        self._signatures = {}
+        self._modules = None
+        self._calls = 0
+        self._replays = 0
+        self._last = None
+        try:
+            self._parameters = inspect.signature(fn)
+        except (TypeError, ValueError):
+            self._parameters = None
+
+    # ---- the call --------------------------------------------------------------
+    def __call__(self, *args, **kwargs):
+        if kwargs:
+            raise TypeError(f"compile: pass the arguments of {self._name()} by position (got keywords {sorted(kwargs)})")
+        self._check_count(args)
+        if engine._current_modes().anomaly:
+            return self.fn(*args)  # detect_anomaly(): eager mode says which operation went wrong
+        if self._modules is None:
+            self._modules = _modules_reached(self.fn, args)
+        key = self._key(args)
+        self._calls += 1
+        signature = self._signatures.get(key)
+        if signature is None:
+            return self._trace(key, args)
+        self._replays += 1
+        self._last = signature
+        inputs = [None] * len(signature.arg_slots)
+        for slot, (k, _) in enumerate(signature.arg_slots):
+            arg = args[k]
+            inputs[slot] = arg._data if isinstance(arg, Value) else arg
+        for _, leaf in signature.leaves:
+            inputs.append(leaf._data)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            loss, saved = signature.forward(*inputs)
+        return _result(signature, loss, saved)
+
+    def eager(self, *args):
+        """Run the function eagerly (no compilation): for `detect_anomaly()` and the stepper."""
+        return self.fn(*args)
+
+    def cache_info(self):
+        """How many signatures were traced, calls made, calls replayed."""
+        return CacheInfo(len(self._signatures), self._calls, self._replays)
+
+    def source(self, *args):
+        """The forward and backward program of the last traced signature (or of
+        the signature of `args`), as runnable Python."""
+        signature = self._last
+        if args:
+            signature = self._signatures.get(self._key(args))
+        if signature is None:
+            raise CompileError("compile: source() needs a traced call first: call the compiled function once")
+        return signature.source
+
+    def _name(self):
+        return getattr(self.fn, "__name__", type(self.fn).__name__)
+
+    def _check_count(self, args):
+        if self._parameters is None:
+            return
+        try:
+            self._parameters.bind(*args)
+        except TypeError as exc:
+            raise TypeError(f"compile: {self._name()}{self._parameters} cannot take {len(args)} arguments: {exc}") from None
+
+    def _key(self, args):
+        parts = []
+        for k, arg in enumerate(args):
+            if isinstance(arg, Value):
+                parts.append(("Value", arg._data.shape, arg._data.dtype.str, arg.requires_grad))
+            elif isinstance(arg, np.ndarray):
+                parts.append(("array", arg.shape, arg.dtype.str))
+            elif isinstance(arg, (bool, int, float, str, type(None))):
+                parts.append(("static", type(arg).__name__, arg))
+            elif hasattr(arg, "named_parameters"):
+                parts.append(("module", id(arg)))
+            else:
+                raise TypeError(
+                    f"compile: argument {k} of {self._name()} is a {type(arg).__name__}; a compiled function takes "
+                    f"NumPy arrays, Values, modules and Python numbers (convert lists with np.asarray)"
+                )
+        return tuple(parts), _module_modes(self._modules)
+
+    # ---- tracing -------------------------------------------------------------------
+    def _trace(self, key, args):
+        start_id = engine._next_id()
+        arg_values = []
+        call_args = []
+        for arg in args:
+            if isinstance(arg, np.ndarray) and arg.dtype.kind == "f":
+                value = Value(arg, requires_grad=True)  # so every operation made from it is recorded
+                arg_values.append(value)
+                call_args.append(value)
+            elif isinstance(arg, Value):
+                value = arg if arg.requires_grad else Value(arg._data, requires_grad=True, label=arg.label)
+                arg_values.append(value)
+                call_args.append(value)
+            else:
+                arg_values.append(None)
+                call_args.append(arg)
+        with _Trace() as trace:
+            loss = self.fn(*call_args)
+        if not isinstance(loss, Value):
+            raise CompileError(f"compile: {self._name()} must return a Value (the loss), got {type(loss).__name__}")
+        if loss._data.size != 1:
+            raise CompileError(
+                f"compile: {self._name()} must return a one-element Value (the loss), got shape {loss.shape}; "
+                f"reduce it with .sum() or .mean()"
+            )
+        nodes = engine.topological_order([loss])[::-1]  # oldest first
+        builder = _Builder(self.fn, loss, arg_values, args, self._modules, trace, start_id)
+        real_leaves = []
+        for node in nodes:
+            if node._op is None and node.requires_grad:
+                is_arg = any(node is v for v in arg_values) and not any(node is a for a in args)
+                if not is_arg:
+                    real_leaves.append(node)
+        op_nodes = [n for n in nodes if n._op is not None]
+        if not op_nodes:
+            raise CompileError(f"compile: {self._name()} returned a Value made by no operation: nothing to compile")
+        for leaf in real_leaves:
+            builder.leaf_or_constant(leaf)
+        builder.build_forward(op_nodes)
+        for k, (fn, inputs) in enumerate(trace.effects):
+            if k not in builder.done_effects:
+                fn_name = builder.program.constant(fn, "effect")
+                builder.program.forward_lines.append(f"{fn_name}({', '.join(builder.input_expression(x) for x in inputs)})")
+        builder.loss_seed = engine._seed_gradient(loss, None, "backward()")
+        builder.build_backward(op_nodes, real_leaves)
+        signature = self._assemble(builder, loss, op_nodes)
+        if builder.warned and self.warn_frozen:
+            warnings.warn(
+                f"compile: {self._name()} made {len(builder.warned)} array(s) outside the engine's operations "
+                f"({builder.warned[0]}); a compiled step keeps them as they were at the first call. If they "
+                f"depend on the arguments, make them with autograd_core.compile.host_array",
+                stacklevel=3,
+            )
+        self._signatures[key] = signature
+        self._last = signature
+        saved = self._saved_from_trace(builder, signature, loss, op_nodes)
+        return _result(signature, loss._data, saved)
+
+    def _assemble(self, builder, loss, op_nodes):
+        program = builder.program
+        loss_name = builder.var[id(loss)]
+        saved = []
+        for line in program.backward_lines:
+            for token in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", line.split("  #")[0]):
+                if token not in saved and self._is_forward_name(builder, token):
+                    saved.append(token)
+        builder.saved_names = saved
+        params = ", ".join(builder.params)
+        forward = [f"def forward({params}):"] + ["    " + line for line in program.forward_lines]
+        forward.append(f"    return {loss_name}, ({', '.join(saved)}{',' if len(saved) == 1 else ''})")
+        backward = ["def backward(saved, d" + loss_name + "):"]
+        if saved:
+            backward.append(f"    {', '.join(saved)}{',' if len(saved) == 1 else ''} = saved")
+        backward += ["    " + line for line in program.backward_lines]
+        results = [name for _, _, name, _ in builder.leaf_grads]
+        backward.append(f"    return ({', '.join(results)}{',' if len(results) == 1 else ''})")
+        source = "\n".join(forward) + "\n\n\n" + "\n".join(backward) + "\n"
+        signature = _Signature(
+            source, program.namespace, builder.arg_slots, builder.leaves,
+            [(leaf, owned) for _, leaf, _, owned in builder.leaf_grads], loss_name, saved, loss,
+        )
+        return signature
+
+    @staticmethod
+    def _is_forward_name(builder, token):
+        return token in builder.trace_env
+
+    def _saved_from_trace(self, builder, signature, loss, op_nodes):
+        return tuple(builder.trace_env[name] for name in builder.saved_names)
+
+
+def compile(fn):  # noqa: A001 (the name the course uses: ag.compile)
+    """Compile `fn` (arrays in, a one-element Value out) into a step that
+    traces once per argument signature and then replays flat NumPy.
+
+    >>> import numpy as np, autograd_core as ag
+    >>> w = ag.Value(np.array([0.5]), label="w")
+    >>> step = ag.compile(lambda x: ((x * w) ** 2).sum())
+    >>> float(step(np.array([2.0])).data), float(step(np.array([4.0])).data)
+    (1.0, 4.0)
+    """
+    return Compiled(fn)
+
+
+# `autograd_core.compile` is this function once the package is imported; these
+# keep the module's helpers reachable through it (ag.compile.host_array).
+compile.host_array = host_array
+compile.effect = effect
+compile.CompileError = CompileError
+compile.is_tracing = is_tracing
