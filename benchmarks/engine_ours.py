@@ -30,13 +30,22 @@ def nn_available():
     return True
 
 
+def compile_available():
+    """True when autograd_core.compile exists (the ours-compiled column)."""
+    import autograd_core
+
+    return callable(getattr(autograd_core, "compile", None)) and nn_available()
+
+
 def make_step(workload, dtype=np.float32, batch=None, flavour="raw"):
+    compiled = flavour == "compiled"
     if workload in ("mlp", "tiny", "mlp_bn"):
         sizes, batch = W.mlp_shape(workload, batch)
-        build = _nn_step if flavour == "nn" else _raw_step
-        return build(sizes, batch, dtype, with_bn=workload == "mlp_bn")
+        if flavour in ("nn", "compiled"):
+            return _nn_step(sizes, batch, dtype, with_bn=workload == "mlp_bn", compiled=compiled)
+        return _raw_step(sizes, batch, dtype, with_bn=workload == "mlp_bn")
     if workload == "chain":
-        return _chain_step()
+        return _chain_step(compiled)
     if workload == "scalar":
         from autograd_core import Value
 
@@ -94,7 +103,7 @@ def _raw_step(sizes, batch, dtype, with_bn=False):
     return step
 
 
-def _nn_step(sizes, batch, dtype, with_bn=False):
+def _nn_step(sizes, batch, dtype, with_bn=False, compiled=False):
     import nn
     import optim
     from autograd_core import Value
@@ -119,10 +128,13 @@ def _nn_step(sizes, batch, dtype, with_bn=False):
     model.train()
     loss_fn = nn.CrossEntropyLoss()
     optimizer = optim.SGD(model.parameters(), lr=W.LEARNING_RATE)
+    forward = _compiled(lambda x, y: loss_fn(model(x), y)) if compiled else (lambda x, y: loss_fn(model(x), y))
+    if compiled:
+        x = x_data
 
     def step():
         optimizer.zero_grad()
-        loss = loss_fn(model(x), y)
+        loss = forward(x, y)
         loss.backward()
         optimizer.step()
         return loss
@@ -139,13 +151,22 @@ def _cast_parameters(module, dtype):
             setattr(module, name, buffer.astype(dtype))
 
 
-def _chain_step():
+def _compiled(fn):
+    import autograd_core as ag
+
+    return ag.compile(fn)
+
+
+def _chain_step(compiled=False):
     from autograd_core import Value
 
     x = Value(W.chain_input())
+    forward = lambda: W.chain_forward(x, Value.tanh).sum()  # noqa: E731
+    if compiled:
+        forward = _compiled(forward)
 
     def step():
-        total = W.chain_forward(x, Value.tanh).sum()
+        total = forward()
         x.grad = None
         total.backward()
         return total

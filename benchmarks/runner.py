@@ -31,7 +31,7 @@ from .engines import ENGINE_MODULES, OWN_PROCESS, load, step_for, supports
 from .measure import rss_measurable, time_steps
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-COLUMNS = ["ours", "ours-nn", "numpy", "pytorch", "hips", "mygrad", "micrograd"]
+COLUMNS = ["ours", "ours-nn", "ours-compiled", "numpy", "pytorch", "hips", "mygrad", "micrograd"]
 MEMORY_CASES = {"f_f32": np.float32, "f_f64": np.float64}
 MEMORY_TARGET = 1.2
 ALL_IDS = list(CASES) + list(MEMORY_CASES) + ["g"]
@@ -42,6 +42,8 @@ def available_engines():
     present = [name for name in ENGINE_MODULES if load(name).available()]
     if "ours" in present and load("ours").nn_available():
         present.insert(1, "ours-nn")
+    if "ours" in present and load("ours").compile_available():
+        present.insert(present.index("ours") + 1 + ("ours-nn" in present), "ours-compiled")
     return present
 
 
