@@ -66,11 +66,11 @@ def is_tracing():
     return _trace is not None
 
 
-def host_array(fn, *inputs):
+def host_array(fn, *inputs, name=None):
     """``fn(*inputs)``: an array made in NumPy, outside the engine's operations,
     that a compiled step must make again at every call (a dropout mask, one-hot
     rows from class labels). `inputs` are arrays or Values the array is made
-    from; outside tracing this is just ``fn(*inputs)``.
+    from; `name` names it in ``source()``. Outside tracing this is just ``fn(*inputs)``.
 
     >>> import numpy as np
     >>> host_array(lambda y: np.eye(3)[y], np.array([2, 0])).tolist()
@@ -80,6 +80,7 @@ def host_array(fn, *inputs):
     data = fn(*arrays)
     if _trace is not None:
         _trace.hosts.append((data, fn, inputs))
+        _trace.host_names[id(data)] = name
     return data
 
 
@@ -145,7 +146,7 @@ class _TracedMask(np.ndarray):
 
 def _compare(np_fn):
     def compare(self, other):
-        data = host_array(lambda a, b: np_fn(a, b), self, other)
+        data = host_array(lambda a, b: np_fn(a, b), self, other, name="condition")
         if not isinstance(data, np.ndarray):  # a 0-d comparison is a NumPy bool
             data = np.asarray(data)
         mask = data.view(_TracedMask)
@@ -172,6 +173,7 @@ class _Trace:
 
     def __init__(self):
         self.hosts = []  # (array, fn, inputs)
+        self.host_names = {}  # id(array) -> the name host_array was given
         self.effects = []  # (fn, inputs)
         self.saved = {}
 
@@ -329,6 +331,8 @@ def _reduce_line(method):
 def _linear_line(node, a, c):
     if len(a) == 2:
         return f"{a[0]} @ {a[1]}.T"
+    if np.result_type(node._data, node._inputs[2]._data) == node._data.dtype:
+        return f"{a[0]} @ {a[1]}.T + {a[2]}"  # the same numbers as ops.linear's product += bias
     return f"_linear({a[0]}, {a[1]}, {a[2]})"
 
 
@@ -393,6 +397,77 @@ def _number_line(node, a, c):
     return f"{a[0]} {symbol} {k}" if position == 1 else f"{k} {symbol} {a[0]}"
 
 
+def _formula_for(op, i, n_inputs):
+    """The lecture formula of an op, the part for input i when it lists one per input."""
+    parts = op.formula.split(", ")
+    return parts[i] if n_inputs > 1 and len(parts) == n_inputs else op.formula
+
+
+_ACTIVATIONS = {"tanh", "sigmoid", "relu", "softplus", "erf", "exp"}
+
+# --------------------------------------------------------------------------
+# The backward lines, written as a course writes them. Each expression computes
+# exactly what the op's rule computes (the same NumPy calls on the same
+# operands), so the numbers are the engine's; any other case calls the rule.
+# --------------------------------------------------------------------------
+def _local_expression(node, i, a, out, local):
+    """The local gradient of an elementwise node for input i, as an expression, or None."""
+    op = node._op
+    name = op.name
+    if op.expands_to is not None:  # a number kept on the node: the local gradient is a number
+        if isinstance(local, (int, float)) and not isinstance(local, bool):
+            return repr(local)
+        if isinstance(local, np.generic):
+            return f"np.{local.dtype}({local.item()!r})"
+        return None
+    if op is ops.POW_CONST:
+        n = node._ctx
+        return None if n == 0 else f"({n!r} * {a[0]} ** {n - 1!r})"
+    if name == "mul":
+        return a[1] if i == 0 else a[0]
+    if name == "div":
+        return f"(1 / {a[1]})" if i == 0 else f"({out} / -{a[1]})"
+    simple = {
+        "tanh": f"(1 - {out}**2)", "sigmoid": f"({out} * (1 - {out}))", "relu": f"({out} > 0)",
+        "exp": out, "log": f"(1 / {a[0]})", "sqrt": f"(1 / (2 * {out}))", "reciprocal": f"-({out} * {out})",
+        "log1p": f"(1 / (1 + {a[0]}))",
+    }
+    return simple.get(name)
+
+
+def _sum_to_shape_expression(expr, g_shape, shape):
+    """engine.sum_to_shape(expr, shape) written out for a bias (only leading axes summed)."""
+    lead = len(g_shape) - len(shape)
+    if shape and lead > 0 and all(g_shape[lead + k] == n for k, n in enumerate(shape)):
+        axes = tuple(range(lead))
+        if not expr.isidentifier():
+            expr = f"({expr})"
+        return f"{expr}.sum(axis={axes[0] if len(axes) == 1 else axes!r})"
+    return f"_sum_to_shape({expr}, {shape!r})"
+
+
+def _structural_expression(node, i, g, g_value, a, saved):
+    """The vector-Jacobian product of a structural node for input i, or None."""
+    name = node._op.name
+    inputs = node._inputs
+    x = inputs[0]._data
+    if name == "matmul" and x.ndim == 2 and inputs[1]._data.ndim == 2:
+        return f"{g} @ {a[1]}.T" if i == 0 else f"{a[0]}.T @ {g}"
+    if name == "linear" and x.ndim == 2:
+        return (f"{g} @ {a[1]}", f"{g}.T @ {a[0]}", f"{g}.sum(axis=0)")[i]
+    if name in ("sum", "mean"):
+        axes, keepdims = node._ctx[0], node._ctx[1]
+        if axes == tuple(range(x.ndim)) and not keepdims:
+            scaled = g if name == "sum" else f"{g} / {node._ctx[2]!r}"
+            return f"np.broadcast_to({scaled}, {x.shape!r})"
+    if name == "reshape":
+        return f"{g}.reshape({x.shape!r})"
+    if name == "softmax_cross_entropy" and i == 0 and saved is not None and x.ndim == 2 and node._ctx[0] == 1:
+        Y = a[1]
+        return f"{g}.reshape(({x.shape[0]}, 1)) * (np.exp({saved}) * {Y}.sum(axis=1, keepdims=True) - {Y})"
+    return None
+
+
 # Helpers the program calls: each computes what its op in ops.py computes.
 def _relu0(x):
     return x.dtype.type(0) if x <= 0 else x
@@ -442,9 +517,10 @@ def _log_softmax(x, axis):
 
 
 def _softmax_cross_entropy(x, y, axis):
+    """The per-row losses, and log softmax(x), which the gradient reads."""
     shifted, _ = ops._shifted_by_max(x, axis)
     log_p = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
-    return ops._scalar_or_array(-(y * log_p).sum(axis=axis)), (axis, log_p)
+    return ops._scalar_or_array(-(y * log_p).sum(axis=axis)), log_p
 
 
 def _standardize(x, axes, eps):
@@ -452,7 +528,7 @@ def _standardize(x, axes, eps):
     centred = x - mean
     variance = (centred * centred).mean(axis=axes, keepdims=True)
     inv_std = 1 / np.sqrt(variance + eps)
-    return centred * inv_std, (axes, eps, inv_std)
+    return centred * inv_std, inv_std
 
 
 def _bce(p, y):
@@ -533,6 +609,8 @@ class _Builder:
         self.trace_env = {}  # name -> its array in the traced call (for the first call's backward)
         self.done_effects = set()
         self.ctx_name = {}
+        self.saved_array = {}  # id(node) -> the name of the array its forward line saved for its rule
+        self.preferred = {}  # id(node) -> a name as a course writes it (Z1, A1, P, loss)
         self._name_args(fn, arg_values, raw_args)
         self._name_parameters(modules)
         self.held = _arrays_held(fn)
@@ -570,7 +648,7 @@ class _Builder:
         known = self.var.get(id(value))
         if known is not None:
             return known
-        wanted = self.param_names.get(id(value)) or (value.label if value.label is not None else fallback)
+        wanted = self.param_names.get(id(value)) or value.label or self.preferred.get(id(value)) or fallback
         name = self.program.names.new(_identifier(wanted, fallback))
         self.var[id(value)] = name
         return name
@@ -603,8 +681,8 @@ class _Builder:
         """If `array` came from host_array during tracing, emit its recomputation; return its name."""
         for k, (data, fn, inputs) in enumerate(self.trace.hosts):
             if data is array or (isinstance(array, np.ndarray) and array.base is data and data is not None):
-                name = self.program.names.new(f"host_{k}")
-                fn_name = self.program.constant(fn, "host_fn")
+                name = self.program.names.new(self.trace.host_names.get(id(data)) or f"host_{k}")
+                fn_name = self.program.constant(fn, _identifier(getattr(fn, "__name__", ""), "host_fn").strip("_") or "host_fn")
                 args = [self.input_expression(x) for x in inputs]
                 self.program.forward_lines.append(f"{name} = {fn_name}({', '.join(args)})")
                 self.trace_env[name] = data
@@ -655,6 +733,30 @@ class _Builder:
         self.var[id(value)] = expr
         return expr
 
+    def name_like_a_course(self, nodes, loss):
+        """Z1 = X @ W1 + b1, A1 = act(Z1), ..., P = softmax(Z), loss: names for unlabeled nodes."""
+        layer = 0
+        role = {}  # id(node) -> "Z" or "A" and its layer
+        for node in nodes:  # oldest first
+            name, inputs = node._op.name, node._inputs
+            first = role.get(id(inputs[0])) if inputs else None
+            if name in ("linear", "matmul"):
+                layer += 1
+                role[id(node)] = ("Z" if name == "linear" else "XW", layer)
+            elif name == "add" and first is not None and first[0] == "XW" and len(inputs) == 2 and inputs[1]._op is None:
+                role[id(node)] = ("Z", first[1])
+            elif name in _ACTIVATIONS and first is not None and first[0] == "Z":
+                role[id(node)] = ("A", first[1])
+            elif name == "softmax":
+                self.preferred[id(node)] = "P"
+            elif name == "softmax_cross_entropy":
+                self.preferred[id(node)] = "losses"
+        for node in nodes:
+            if id(node) in role:
+                kind, k = role[id(node)]
+                self.preferred[id(node)] = f"{kind}{k}"
+        self.preferred[id(loss)] = "loss"
+
     # ---- forward ------------------------------------------------------------
     def build_forward(self, nodes):
         """One line per node, oldest first; returns the names of (node data, ctx) saved for backward."""
@@ -669,9 +771,12 @@ class _Builder:
             if op.expands_to is not None:
                 lines.append(f"{name} = {_number_line(node, inputs, c)}")
             elif op.name in _FORWARD_WITH_CTX and op is ops.OPS.get(op.name):
-                ctx = self.program.names.new(f"{name}_ctx")
-                self.ctx_name[id(node)] = ctx
-                self.trace_env[ctx] = node._ctx
+                saved_name = "log_P" if op.name == "softmax_cross_entropy" else f"{name}_inv_std"
+                ctx = self.program.names.new(saved_name)
+                static = node._ctx[:-1]
+                self.ctx_name[id(node)] = f"({', '.join(map(repr, static))}, {ctx})"
+                self.saved_array[id(node)] = ctx
+                self.trace_env[ctx] = node._ctx[-1]
                 lines.append(f"{name}, {ctx} = {_FORWARD_WITH_CTX[op.name](node, inputs, c)}")
             elif op.name in _FORWARD and op is ops.OPS.get(op.name):
                 lines.append(f"{name} = {_FORWARD[op.name](node, inputs, c)}")
@@ -693,9 +798,9 @@ class _Builder:
             if k in self.done_effects:
                 continue
             if all(not isinstance(x, Value) or id(x) in self.var or x._op is None for x in inputs):
-                fn_name = self.program.constant(fn, "effect")
+                fn_name = self.program.constant(fn, _identifier(getattr(fn, "__name__", ""), "effect").strip("_") or "effect")
                 args = [self.input_expression(x) for x in inputs]
-                self.program.forward_lines.append(f"{fn_name}({', '.join(args)})")
+                self.program.forward_lines.append(f"{fn_name}({', '.join(args)})  # an effect, done at every call")
                 self.done_effects.add(k)
         return pending
 
@@ -738,42 +843,51 @@ class _Builder:
         args_expr = "(" + ", ".join(arg_names) + ("," if len(arg_names) == 1 else "") + ")"
         checked = len(inputs) > 1 or not op.mirrors_input
         local_rule = op.local_rule
-        rule_name = self.program.constant(local_rule if local_rule is not None else op.rule, f"rule_{_identifier(op.name, 'op')}")
+        rule = local_rule if local_rule is not None else op.rule
         for i, inp in enumerate(inputs):
             if id(inp) not in needed or not inp.requires_grad:
                 continue
-            share_name = self.program.names.new(f"d{arg_names[i]}" if id(inp) not in grads else f"d{arg_names[i]}_part")
-            formula = f"  # {op.formula}"
             if local_rule is not None:
                 local = local_rule(i, out, args, ctx, engine.ARRAY_MATH)
-                if type(local) is int and local in (1, -1):
+                if type(local) is int and local in (1, -1):  # no multiplication: the upstream gradient as it is
                     share = g if local == 1 else -g
                     expr = g_name if local == 1 else f"-{g_name}"
                 else:
                     share = g * local
-                    expr = f"{g_name} * {rule_name}({i}, {out_name}, {args_expr}, {ctx_expr}, _F)"
+                    readable = _local_expression(node, i, arg_names, out_name, local)
+                    if readable is None:
+                        rule_name = self.program.constant(rule, f"rule_{_identifier(op.name, 'op')}")
+                        readable = f"{rule_name}({i}, {out_name}, {args_expr}, {ctx_expr}, _F)"
+                    expr = f"{g_name} * {readable}"
                 if checked and type(share) is np.ndarray and share.shape != args[i].shape:
+                    expr = _sum_to_shape_expression(expr, share.shape, args[i].shape)
                     share = engine.sum_to_shape(share, args[i].shape)
-                    expr = f"_sum_to_shape({expr}, {args[i].shape!r})"
             else:
                 share = op.rule(i, g, out, args, ctx, engine.ARRAY_MATH)
                 if share is None:
                     continue
-                expr = f"{rule_name}({i}, {g_name}, {out_name}, {args_expr}, {ctx_expr}, _F)"
+                expr = _structural_expression(node, i, g_name, g, arg_names, self.saved_array.get(id(node)))
+                if expr is None:
+                    rule_name = self.program.constant(rule, f"rule_{_identifier(op.name, 'op')}")
+                    expr = f"{rule_name}({i}, {g_name}, {out_name}, {args_expr}, {ctx_expr}, _F)"
             data = inp._data
             if checked and (type(data) is np.ndarray or type(share) is not type(data)):
                 if share.dtype != data.dtype:
                     share = share.astype(data.dtype)
                     expr = f"({expr}).astype(np.{data.dtype})"
             made = share is not g and type(share) is np.ndarray and share.base is None
+            formula = f"  # {_formula_for(op, i, len(inputs))}"
             if id(inp) not in grads:
+                if share is g:  # the upstream gradient passed through (a + b): no line, the same name
+                    grads[id(inp)] = (g_name, share, False)
+                    continue
+                share_name = self.program.names.new(f"d{arg_names[i]}")
                 lines.append(f"{share_name} = {expr}{formula}")
                 grads[id(inp)] = (share_name, share, made)
             else:
                 total_name, total, _ = grads[id(inp)]
-                lines.append(f"{share_name} = {expr}{formula}")
-                new_name = self.program.names.new(total_name.split("_part")[0] + "_sum")
-                lines.append(f"{new_name} = {total_name} + {share_name}")
+                new_name = self.program.names.new(f"d{arg_names[i]}")
+                lines.append(f"{new_name} = {total_name} + {expr}{formula}, added to what {arg_names[i]} got before")
                 grads[id(inp)] = (new_name, total + share, True)
 
     def _ctx_expression(self, node):
@@ -992,6 +1106,7 @@ class Compiled:
         op_nodes = [n for n in nodes if n._op is not None]
         if not op_nodes:
             raise CompileError(f"compile: {self._name()} returned a Value made by no operation: nothing to compile")
+        builder.name_like_a_course(op_nodes, loss)
         for leaf in real_leaves:
             builder.leaf_or_constant(leaf)
         builder.build_forward(op_nodes)

@@ -326,7 +326,7 @@ def dropout(input, p=0.5, training=True, generator=None):
         keep = generator_from(generator).random(shape, dtype=draw) >= p
         return keep * scale  # bool times a scalar of x's dtype: the mask in x's dtype, in one pass
 
-    return x * host_array(draw_mask)
+    return x * host_array(draw_mask, name="mask")
 
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
@@ -371,15 +371,19 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
                 old_var += momentum * var.reshape(channels) * (count / (count - 1))
 
         if is_tracing():  # an effect: a compiled step updates the statistics at every call, from its own batch
-            effect(lambda data: update_running_stats(*_batch_stats(data, axes)), x)
+            def update_running_statistics(data):
+                update_running_stats(*_batch_stats(data, axes))
+
+            effect(update_running_statistics, x)
         else:
             update_running_stats(mean, var)
     else:
         if running_mean is None or running_var is None:
             raise ValueError("batch_norm: evaluation needs running_mean and running_var (or pass training=True)")
         # host arrays: a compiled step reads the running statistics afresh at every call
-        scale = host_array(lambda var: (1 / np.sqrt(np.asarray(var) + eps)).astype(x.dtype).reshape(stat_shape), running_var)
-        shift = host_array(lambda mean: np.asarray(mean, dtype=x.dtype).reshape(stat_shape), running_mean)
+        scale = host_array(lambda var: (1 / np.sqrt(np.asarray(var) + eps)).astype(x.dtype).reshape(stat_shape),
+                           running_var, name="inv_std")
+        shift = host_array(lambda mean: np.asarray(mean, dtype=x.dtype).reshape(stat_shape), running_mean, name="mean")
         normalised = (x - shift) * scale
     if weight is not None:
         normalised = normalised * _channel_shaped(weight, x)
@@ -510,7 +514,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
             return rows
 
         found = {}
-        rows = host_array(target_rows, target)  # a compiled step makes the rows from each call's targets
+        rows = host_array(target_rows, target, name="Y")  # a compiled step makes the rows from each call's targets
         total_weight = found["total_weight"]
         if reduction == "mean":
             if total_weight:
