@@ -284,10 +284,6 @@ def _arrays_held(fn):
     return held
 
 
-def _module_modes(modules):
-    return tuple(m.training for _, top in modules for _, m in top.named_modules())
-
-
 # ==========================================================================
 # The forward pass of each operation as a line of NumPy
 # ==========================================================================
@@ -400,7 +396,9 @@ def _number_line(node, a, c):
 def _formula_for(op, i, n_inputs):
     """The lecture formula of an op, the part for input i when it lists one per input."""
     parts = op.formula.split(", ")
-    return parts[i] if n_inputs > 1 and len(parts) == n_inputs else op.formula
+    if n_inputs > 1 and len(parts) == n_inputs and all("=" in part for part in parts):
+        return parts[i]
+    return op.formula
 
 
 _ACTIVATIONS = {"tanh", "sigmoid", "relu", "softplus", "erf", "exp"}
@@ -446,7 +444,7 @@ def _sum_to_shape_expression(expr, g_shape, shape):
     return f"_sum_to_shape({expr}, {shape!r})"
 
 
-def _structural_expression(node, i, g, g_value, a, saved):
+def _structural_expression(node, i, g, g_value, a, saved, scalar_g=False):
     """The vector-Jacobian product of a structural node for input i, or None."""
     name = node._op.name
     inputs = node._inputs
@@ -464,7 +462,8 @@ def _structural_expression(node, i, g, g_value, a, saved):
         return f"{g}.reshape({x.shape!r})"
     if name == "softmax_cross_entropy" and i == 0 and saved is not None and x.ndim == 2 and node._ctx[0] == 1:
         Y = a[1]
-        return f"{g}.reshape(({x.shape[0]}, 1)) * (np.exp({saved}) * {Y}.sum(axis=1, keepdims=True) - {Y})"
+        g = g if scalar_g else f"{g}.reshape(({x.shape[0]}, 1))"
+        return f"{g} * (np.exp({saved}) * {Y}.sum(axis=1, keepdims=True) - {Y})"
     return None
 
 
@@ -610,6 +609,7 @@ class _Builder:
         self.done_effects = set()
         self.ctx_name = {}
         self.saved_array = {}  # id(node) -> the name of the array its forward line saved for its rule
+        self.uniform = {}  # gradient name -> shape, for a gradient kept as one number (see _backward_node)
         self.preferred = {}  # id(node) -> a name as a course writes it (Z1, A1, P, loss)
         self._name_args(fn, arg_values, raw_args)
         self._name_parameters(modules)
@@ -844,48 +844,77 @@ class _Builder:
         checked = len(inputs) > 1 or not op.mirrors_input
         local_rule = op.local_rule
         rule = local_rule if local_rule is not None else op.rule
+        # A gradient every element of which is one number (below a sum or a mean
+        # over everything) is kept as that number: multiplying by it gives the
+        # same values as multiplying by its broadcast copy, without making one.
+        g_uniform = g_name in self.uniform
+        g_full = f"np.broadcast_to({g_name}, {self.uniform[g_name]!r})" if g_uniform else g_name
         for i, inp in enumerate(inputs):
             if id(inp) not in needed or not inp.requires_grad:
                 continue
+            uniform = False
             if local_rule is not None:
                 local = local_rule(i, out, args, ctx, engine.ARRAY_MATH)
+                sums = False
                 if type(local) is int and local in (1, -1):  # no multiplication: the upstream gradient as it is
                     share = g if local == 1 else -g
-                    expr = g_name if local == 1 else f"-{g_name}"
+                    sums = checked and type(share) is np.ndarray and share.shape != args[i].shape
+                    gx = g_full if sums else g_name
+                    expr = gx if local == 1 else f"-{gx}"
+                    uniform = g_uniform and not sums
                 else:
                     share = g * local
+                    sums = checked and type(share) is np.ndarray and share.shape != args[i].shape
                     readable = _local_expression(node, i, arg_names, out_name, local)
                     if readable is None:
                         rule_name = self.program.constant(rule, f"rule_{_identifier(op.name, 'op')}")
                         readable = f"{rule_name}({i}, {out_name}, {args_expr}, {ctx_expr}, _F)"
-                    expr = f"{g_name} * {readable}"
-                if checked and type(share) is np.ndarray and share.shape != args[i].shape:
+                    local_is_full = isinstance(local, np.ndarray) and local.shape == np.shape(share)
+                    local_is_number = not isinstance(local, np.ndarray)
+                    gx = g_name if g_uniform and (local_is_full or (local_is_number and not sums)) else g_full
+                    expr = f"{gx} * {readable}"
+                    uniform = g_uniform and local_is_number and not sums
+                if sums:
                     expr = _sum_to_shape_expression(expr, share.shape, args[i].shape)
                     share = engine.sum_to_shape(share, args[i].shape)
             else:
                 share = op.rule(i, g, out, args, ctx, engine.ARRAY_MATH)
                 if share is None:
                     continue
-                expr = _structural_expression(node, i, g_name, g, arg_names, self.saved_array.get(id(node)))
+                expr = None
+                if op.name in ("sum", "mean") and ctx[0] == tuple(range(args[0].ndim)) and not ctx[1]:
+                    # d sum/dx is the upstream number everywhere; d mean/dx that number over n
+                    expr = g_name if op.name == "sum" else f"{g_name} / {ctx[2]!r}"
+                    uniform = True
+                elif g_uniform and op.name == "softmax_cross_entropy":
+                    expr = _structural_expression(node, i, g_name, g, arg_names, self.saved_array.get(id(node)), scalar_g=True)
+                if expr is None:
+                    expr = _structural_expression(node, i, g_full, g, arg_names, self.saved_array.get(id(node)))
                 if expr is None:
                     rule_name = self.program.constant(rule, f"rule_{_identifier(op.name, 'op')}")
-                    expr = f"{rule_name}({i}, {g_name}, {out_name}, {args_expr}, {ctx_expr}, _F)"
+                    expr = f"{rule_name}({i}, {g_full}, {out_name}, {args_expr}, {ctx_expr}, _F)"
             data = inp._data
             if checked and (type(data) is np.ndarray or type(share) is not type(data)):
                 if share.dtype != data.dtype:
                     share = share.astype(data.dtype)
+                    if uniform:
+                        expr, uniform = f"np.broadcast_to({expr}, {args[i].shape!r})", False
                     expr = f"({expr}).astype(np.{data.dtype})"
             made = share is not g and type(share) is np.ndarray and share.base is None
             formula = f"  # {_formula_for(op, i, len(inputs))}"
             if id(inp) not in grads:
-                if share is g:  # the upstream gradient passed through (a + b): no line, the same name
+                if share is g and expr == g_name:  # the upstream gradient passed through (a + b): no line, the same name
                     grads[id(inp)] = (g_name, share, False)
                     continue
                 share_name = self.program.names.new(f"d{arg_names[i]}")
                 lines.append(f"{share_name} = {expr}{formula}")
+                if uniform:
+                    self.uniform[share_name] = np.shape(args[i])
                 grads[id(inp)] = (share_name, share, made)
             else:
                 total_name, total, _ = grads[id(inp)]
+                if uniform and total_name in self.uniform:
+                    expr = f"np.broadcast_to({expr}, {args[i].shape!r})"
                 new_name = self.program.names.new(f"d{arg_names[i]}")
                 lines.append(f"{new_name} = {total_name} + {expr}{formula}, added to what {arg_names[i]} got before")
                 grads[id(inp)] = (new_name, total + share, True)
@@ -1000,15 +1029,19 @@ class Compiled:
     def __call__(self, *args, **kwargs):
         if kwargs:
             raise TypeError(f"compile: pass the arguments of {self._name()} by position (got keywords {sorted(kwargs)})")
-        self._check_count(args)
         if engine._current_modes().anomaly:
+            self._check_count(args)
             return self.fn(*args)  # detect_anomaly(): eager mode says which operation went wrong
         if self._modules is None:
+            self._check_count(args)
             self._modules = _modules_reached(self.fn, args)
+            # every module below them, once: their train/eval modes are part of the key
+            self._all_modules = [m for _, top in self._modules for _, m in top.named_modules()]
         key = self._key(args)
         self._calls += 1
         signature = self._signatures.get(key)
         if signature is None:
+            self._check_count(args)  # (a wrong count is a new key: checked here, not on every call)
             return self._trace(key, args)
         self._replays += 1
         self._last = signature
@@ -1018,8 +1051,7 @@ class Compiled:
             inputs[slot] = arg._data if isinstance(arg, Value) else arg
         for _, leaf in signature.leaves:
             inputs.append(leaf._data)
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            loss, saved = signature.forward(*inputs)
+        loss, saved = signature.forward(*inputs)  # NumPy warns here as the eager forward pass would
         return _result(signature, loss, saved)
 
     def eager(self, *args):
@@ -1067,7 +1099,7 @@ class Compiled:
                     f"compile: argument {k} of {self._name()} is a {type(arg).__name__}; a compiled function takes "
                     f"NumPy arrays, Values, modules and Python numbers (convert lists with np.asarray)"
                 )
-        return tuple(parts), _module_modes(self._modules)
+        return tuple(parts), tuple([m.training for m in self._all_modules])
 
     # ---- tracing -------------------------------------------------------------------
     def _trace(self, key, args):
@@ -1145,7 +1177,8 @@ class Compiled:
         if saved:
             backward.append(f"    {', '.join(saved)}{',' if len(saved) == 1 else ''} = saved")
         backward += ["    " + line for line in program.backward_lines]
-        results = [name for _, _, name, _ in builder.leaf_grads]
+        results = [f"np.broadcast_to({name}, {leaf.shape!r})" if name in builder.uniform else name
+                   for _, leaf, name, _ in builder.leaf_grads]
         backward.append(f"    return ({', '.join(results)}{',' if len(results) == 1 else ''})")
         source = "\n".join(forward) + "\n\n\n" + "\n".join(backward) + "\n"
         signature = _Signature(
