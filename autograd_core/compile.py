@@ -467,6 +467,102 @@ def _structural_expression(node, i, g, g_value, a, saved, scalar_g=False):
     return None
 
 
+# --------------------------------------------------------------------------
+# The program that runs: the same lines, the larger results written with out=
+# into buffers made once per signature (NumPy then allocates nothing for them)
+# --------------------------------------------------------------------------
+_UFUNCS = {"add": "np.add", "sub": "np.subtract", "mul": "np.multiply", "div": "np.divide",
+           "tanh": "np.tanh", "exp": "np.exp"}
+
+
+def _writable_result(data):
+    return type(data) is np.ndarray and data.ndim > 0 and data.size > 1
+
+
+def _fast_forward(node, name, a):
+    """The forward line writing into a buffer ({buf}), or None."""
+    data = node._data
+    if not _writable_result(data):
+        return None
+    op = node._op.name
+    ins = [i._data for i in node._inputs]
+    if any(type(x) is not np.ndarray for x in ins):
+        return None
+    if op == "matmul" and ins[0].ndim == 2 and ins[1].ndim == 2:
+        return f"{name} = np.matmul({a[0]}, {a[1]}, out={{buf}})"
+    if op == "linear" and ins[0].ndim == 2:
+        if len(a) == 2:
+            return f"{name} = np.matmul({a[0]}, {a[1]}.T, out={{buf}})"
+        if np.result_type(data, ins[2]) == data.dtype:
+            return f"{name} = np.matmul({a[0]}, {a[1]}.T, out={{buf}}); np.add({name}, {a[2]}, out={name})"
+        return None
+    if op == "relu":
+        return f"{name} = np.maximum({a[0]}, 0, out={{buf}})"
+    if op in _UFUNCS and node._op.expands_to is None and np.result_type(*ins) == data.dtype:
+        return f"{name} = {_UFUNCS[op]}({', '.join(a)}, out={{buf}})"
+    return None
+
+
+def _fast_backward(node, i, target, g_name, g_uniform, a, expr, share, arg):
+    """The backward line writing into a buffer ({buf}), or None."""
+    if not _writable_result(share) or share.shape != np.shape(arg) or share.dtype != arg.dtype or g_uniform:
+        return None
+    op = node._op.name
+    ins = [x._data for x in node._inputs]
+    if op == "matmul" and i == 0 and ins[0].ndim == 2 and ins[1].ndim == 2:
+        return f"{target} = np.matmul({g_name}, {a[1]}.T, out={{buf}})"
+    if op == "linear" and i == 0 and ins[0].ndim == 2:
+        return f"{target} = np.matmul({g_name}, {a[1]}, out={{buf}})"
+    match = re.fullmatch(rf"{re.escape(g_name)} \* (\w+|\((\w+) > 0\))", expr)
+    if match:
+        local = match.group(2) + " > 0" if match.group(2) else match.group(1)
+        return f"{target} = np.multiply({g_name}, {local}, out={{buf}})"
+    return None
+
+
+def _plan_buffers(builder):
+    """Give each buffered line a buffer: forward results one each (the backward
+    pass reads them); backward results share by liveness: a buffer whose value
+    is not read again is taken by the next result of its shape and dtype.
+    Returns (forward lines, backward lines, {buffer name: array})."""
+    program = builder.program
+    buffers = {}
+    returned = {name for _, _, name, _ in builder.leaf_grads}
+    forward = list(program.forward_lines)
+    for k, (name, fast, shape, dtype) in builder.fast_forward.items():
+        if name in returned:
+            continue
+        buf = f"_buf_{name}"
+        buffers[buf] = np.empty(shape, dtype)
+        forward[k] = fast.replace("{buf}", buf)
+    backward = list(program.backward_lines)
+    last_use = {}
+    for k, line in enumerate(backward):
+        for token in re.findall(r"[A-Za-z_]\w*", line.split("  #")[0]):
+            last_use[token] = k
+    free = {}  # (shape, dtype) -> buffer names no value needs any more
+    holder = {}  # value name -> its buffer
+    for k, line in enumerate(backward):
+        for name in [n for n in holder if last_use.get(n, -1) < k]:
+            buf = holder.pop(name)
+            free.setdefault((buffers[buf].shape, buffers[buf].dtype.str), []).append(buf)
+        planned = builder.fast_backward.get(k)
+        if planned is None:
+            continue
+        name, fast, shape, dtype = planned
+        if name in returned:
+            continue
+        pool = free.get((tuple(shape), np.dtype(dtype).str))
+        if pool:
+            buf = pool.pop()
+        else:
+            buf = f"_buf_{len(buffers)}"
+            buffers[buf] = np.empty(shape, dtype)
+        holder[name] = buf
+        backward[k] = fast.replace("{buf}", buf) + "  # " + line.split("  # ", 1)[-1]
+    return forward, backward, buffers
+
+
 # Helpers the program calls: each computes what its op in ops.py computes.
 def _relu0(x):
     return x.dtype.type(0) if x <= 0 else x
@@ -609,6 +705,8 @@ class _Builder:
         self.done_effects = set()
         self.ctx_name = {}
         self.saved_array = {}  # id(node) -> the name of the array its forward line saved for its rule
+        self.fast_forward = {}  # line number -> (name, the line writing into {buf}, shape, dtype)
+        self.fast_backward = {}
         self.uniform = {}  # gradient name -> shape, for a gradient kept as one number (see _backward_node)
         self.preferred = {}  # id(node) -> a name as a course writes it (Z1, A1, P, loss)
         self._name_args(fn, arg_values, raw_args)
@@ -780,6 +878,9 @@ class _Builder:
                 lines.append(f"{name}, {ctx} = {_FORWARD_WITH_CTX[op.name](node, inputs, c)}")
             elif op.name in _FORWARD and op is ops.OPS.get(op.name):
                 lines.append(f"{name} = {_FORWARD[op.name](node, inputs, c)}")
+                fast = _fast_forward(node, name, inputs)
+                if fast is not None:
+                    self.fast_forward[len(lines) - 1] = (name, fast, node._data.shape, node._data.dtype)
             elif op.name == "pow" and op is ops.POW_CONST:
                 lines.append(f"{name} = {_pow_const_line(node, inputs, c)}")
             elif op.name == "pow":
@@ -908,6 +1009,9 @@ class _Builder:
                     continue
                 share_name = self.program.names.new(f"d{arg_names[i]}")
                 lines.append(f"{share_name} = {expr}{formula}")
+                fast = _fast_backward(node, i, share_name, g_name, g_uniform, arg_names, expr, share, args[i])
+                if fast is not None and inp._op is not None:  # (a leaf's gradient becomes its .grad: never a buffer)
+                    self.fast_backward[len(lines) - 1] = (share_name, fast, share.shape, share.dtype)
                 if uniform:
                     self.uniform[share_name] = np.shape(args[i])
                 grads[id(inp)] = (share_name, share, made)
@@ -933,15 +1037,18 @@ class _Signature:
     """One traced call made into programs: forward(*inputs) -> (loss, saved);
     backward(saved, dloss) -> leaf gradients."""
 
-    def __init__(self, source, namespace, arg_slots, leaves, leaf_grads, loss_name, saved_names, loss_node):
-        self.source = source
-        self.namespace = namespace
-        exec(compile_source(source), namespace)  # noqa: S102 (our own generated program)
+    def __init__(self, source, runs, namespace, source_namespace, arg_slots, leaves, leaf_grads, buffered, loss_node):
+        self.source = source  # what source() shows: plain NumPy, one line per operation
+        self.runs = runs  # what runs: the same lines, the larger results written into buffers
+        self.namespace = source_namespace  # what `source` needs to run (helpers, rules, constants)
+        exec(compile_source(runs), namespace)  # noqa: S102 (our own generated program)
         self.forward = namespace["forward"]
         self.backward = namespace["backward"]
         self.arg_slots = arg_slots
         self.leaves = leaves
         self.leaf_grads = leaf_grads
+        self.buffered = buffered
+        self.generation = 0  # counts replays: a result's saved arrays live in buffers until the next one
         self.loss_dtype = loss_node._data.dtype
         self.loss_shape = loss_node._data.shape
 
@@ -958,7 +1065,7 @@ class CompiledResult(Value):
     compiled backward program (filling the leaves' ``.grad`` as eager does).
     It is the end of the compiled graph: call ``backward()`` on it directly."""
 
-    __slots__ = ("_signature", "_saved")
+    __slots__ = ("_signature", "_saved", "_generation")
 
     def backward(self, grad=None, retain_graph=False, create_graph=False):
         """Run the compiled backward pass; leaves accumulate ``.grad`` as in eager mode."""
@@ -971,6 +1078,11 @@ class CompiledResult(Value):
             raise engine.GraphFreedError(
                 "backward(): this compiled result's backward already ran and its saved arrays were freed; "
                 "pass retain_graph=True to the first backward() to run it twice"
+            )
+        if self._generation is not None and self._generation != self._signature.generation:
+            raise CompileError(
+                "compile: a later call of the compiled step reused the buffers this result's backward() reads; "
+                "call backward() on a result before calling the step again (or run the function eagerly)"
             )
         seed = engine._seed_gradient(self, grad, "backward()")
         if engine._current_modes().anomaly:
@@ -987,7 +1099,7 @@ class CompiledResult(Value):
             self._saved = None
 
 
-def _result(signature, data, saved):
+def _result(signature, data, saved, generation=None):
     out = object.__new__(CompiledResult)
     out._data = data
     out.grad = None
@@ -1004,6 +1116,7 @@ def _result(signature, data, saved):
     out._epoch = engine._data_epoch[0]
     out._signature = signature
     out._saved = saved
+    out._generation = generation
     return out
 
 
@@ -1052,7 +1165,10 @@ class Compiled:
         for _, leaf in signature.leaves:
             inputs.append(leaf._data)
         loss, saved = signature.forward(*inputs)  # NumPy warns here as the eager forward pass would
-        return _result(signature, loss, saved)
+        if not signature.buffered:
+            return _result(signature, loss, saved)
+        signature.generation += 1
+        return _result(signature, loss, saved, signature.generation)
 
     def eager(self, *args):
         """Run the function eagerly (no compilation): for `detect_anomaly()` and the stepper."""
@@ -1171,19 +1287,27 @@ class Compiled:
                     saved.append(token)
         builder.saved_names = saved
         params = ", ".join(builder.params)
-        forward = [f"def forward({params}):"] + ["    " + line for line in program.forward_lines]
-        forward.append(f"    return {loss_name}, ({', '.join(saved)}{',' if len(saved) == 1 else ''})")
-        backward = ["def backward(saved, d" + loss_name + "):"]
-        if saved:
-            backward.append(f"    {', '.join(saved)}{',' if len(saved) == 1 else ''} = saved")
-        backward += ["    " + line for line in program.backward_lines]
         results = [f"np.broadcast_to({name}, {leaf.shape!r})" if name in builder.uniform else name
                    for _, leaf, name, _ in builder.leaf_grads]
-        backward.append(f"    return ({', '.join(results)}{',' if len(results) == 1 else ''})")
-        source = "\n".join(forward) + "\n\n\n" + "\n".join(backward) + "\n"
+
+        def program_text(forward_lines, backward_lines):
+            forward = [f"def forward({params}):"] + ["    " + line for line in forward_lines]
+            forward.append(f"    return {loss_name}, ({', '.join(saved)}{',' if len(saved) == 1 else ''})")
+            backward = ["def backward(saved, d" + loss_name + "):"]
+            if saved:
+                backward.append(f"    {', '.join(saved)}{',' if len(saved) == 1 else ''} = saved")
+            backward += ["    " + line for line in backward_lines]
+            backward.append(f"    return ({', '.join(results)}{',' if len(results) == 1 else ''})")
+            return "\n".join(forward) + "\n\n\n" + "\n".join(backward) + "\n"
+
+        fast_forward, fast_backward, buffers = _plan_buffers(builder)
+        source = program_text(program.forward_lines, program.backward_lines)
+        runs = program_text(fast_forward, fast_backward)
+        namespace = dict(program.namespace)
+        namespace.update(buffers)
         signature = _Signature(
-            source, program.namespace, builder.arg_slots, builder.leaves,
-            [(leaf, owned) for _, leaf, _, owned in builder.leaf_grads], loss_name, saved, loss,
+            source, runs, namespace, program.namespace, builder.arg_slots, builder.leaves,
+            [(leaf, owned) for _, leaf, _, owned in builder.leaf_grads], bool(buffers), loss,
         )
         return signature
 

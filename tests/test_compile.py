@@ -264,3 +264,34 @@ def test_source_is_runnable_and_gives_the_replay_numbers():
     assert float(loss_src) == float(replay.data)
     for g, p in zip(grads_src, model.parameters()):
         np.testing.assert_array_equal(g, p.grad)
+
+
+def test_replays_write_into_buffers_planned_once_and_refuse_a_stale_backward():
+    nn.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 3))
+    X = np.random.default_rng(0).normal(size=(16, 4))
+    y = np.arange(16) % 3
+    step = ag.compile(lambda X, y: F.cross_entropy(model(X), y))
+    step(X, y).backward()
+    runs = step._last.runs
+    assert runs.count("out=_buf_") >= 5  # forward results and backward temporaries
+    # backward temporaries share buffers: fewer buffers than buffered lines
+    buffers = set(__import__("re").findall(r"out=(_buf_\w+)", runs))
+    assert len(buffers) < runs.count("out=_buf_")
+    first = step(X, y)
+    step(X, y).backward()  # a second replay reuses the buffers the first one's backward needs
+    with pytest.raises(CompileError, match="before calling the step again"):
+        first.backward()
+    # the gradients handed out are the leaves' own arrays, not buffers a later replay writes into
+    for p in model.parameters():
+        p.grad = None
+    step(X, y).backward()
+    grads = [p.grad for p in model.parameters()]
+    kept = [g.copy() for g in grads]
+    for p in model.parameters():
+        p.grad = None
+    step(X, y).backward()
+    for g, g_then, p in zip(grads, kept, model.parameters()):
+        assert not np.shares_memory(g, p.grad)
+        np.testing.assert_array_equal(g, g_then)  # untouched by the later replay
+        np.testing.assert_array_equal(p.grad, g_then)  # same data, same gradient
