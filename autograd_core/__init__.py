@@ -22,50 +22,9 @@ from .engine import (
     no_grad,
     topological_order,
 )
-from .errors import AnomalyError, GradcheckError, GraphFreedError, SavedDataModifiedError, ShapeError
-from .ops import (
-    abs,
-    add,
-    astype,
-    broadcast_to,
-    clip,
-    concatenate,
-    div,
-    erf,
-    exp,
-    log,
-    log1p,
-    linear,
-    log_softmax,
-    logsumexp,
-    matmul,
-    max,
-    maximum,
-    mean,
-    min,
-    minimum,
-    mul,
-    neg,
-    pow,
-    reciprocal,
-    relu,
-    reshape,
-    sigmoid,
-    softmax,
-    softmax_cross_entropy,
-    binary_cross_entropy,
-    softplus,
-    sqrt,
-    standardize,
-    stack,
-    sub,
-    sum,
-    swapaxes,
-    tanh,
-    transpose,
-    var,
-    where,
-)
+from .errors import AnomalyError, GradcheckError, GraphDroppedWarning, GraphFreedError, SavedDataModifiedError, ShapeError
+from . import ops
+from .ops import OPS
 from .gradcheck import gradcheck
 from .stepper import BackpropStepper
 from .viz import draw_graph, render_graph
@@ -77,9 +36,12 @@ __version__ = "0.1.0"
 __all__ = [
     "Value", "grad", "no_grad", "enable_grad", "is_grad_enabled", "detect_anomaly", "name_scope",
     "topological_order", "compile", "gradcheck", "draw_graph", "render_graph", "BackpropStepper", "hessian", "hvp", "jacobian",
-    "ShapeError", "GraphFreedError", "AnomalyError", "GradcheckError", "SavedDataModifiedError",
-    "abs", "add", "astype", "broadcast_to", "clip", "concatenate", "div", "erf", "exp", "log", "log1p",
-    "linear", "log_softmax", "logsumexp", "matmul", "max", "maximum", "mean", "min", "minimum", "mul", "neg",
-    "pow", "reciprocal", "relu", "reshape", "sigmoid", "softmax", "softmax_cross_entropy", "binary_cross_entropy", "softplus", "sqrt", "standardize", "stack", "sub",
-    "sum", "swapaxes", "tanh", "transpose", "var", "where",
+    "ShapeError", "GraphFreedError", "GraphDroppedWarning", "AnomalyError", "GradcheckError", "SavedDataModifiedError",
 ]
+# Every operation's function (add, matmul, softmax...) is exported as declared in
+# the registry; an op declared later, in another module, adds itself (ops._export).
+for _name in ops.__all__:
+    if _name not in ("OPS", "Op", "F"):
+        globals()[_name] = getattr(ops, _name)
+        __all__.append(_name)
+del _name

@@ -287,110 +287,35 @@ def _arrays_held(fn):
 # ==========================================================================
 # The forward pass of each operation as a line of NumPy
 # ==========================================================================
-# Each entry: op name -> fn(node, inputs) returning the expression computing
-# the node's data from its inputs' names (and, for the few ops whose gradient
-# rule reads something the forward pass computed, `ctx`, the expression of
-# that too). Every expression computes exactly what the op in ops.py computes.
-_S = "_s"  # ops._scalar_or_array in the program's namespace: 0-d results as NumPy scalars
-
-
-def _binary_line(symbol):
-    return lambda node, a, c: f"{a[0]} {symbol} {a[1]}"
-
-
-def _pow_const_line(node, a, c):
-    n = node._ctx
-    if isinstance(n, float):
-        return f"{a[0]} ** {c(node._data.dtype.type(n))}"
-    return f"{a[0]} ** {n!r}"
-
-
-def _relu_line(node, a, c):
-    if node._data.ndim == 0:
-        return f"_relu0({a[0]})"
-    return f"np.maximum({a[0]}, 0)"
-
-
-def _reduce_line(method):
-    def line(node, a, c):
-        axes, keepdims = node._ctx[0], node._ctx[1]
-        if method == "var":
-            return f"{_S}({a[0]}.var(axis={axes!r}, ddof={node._ctx[2]!r}, keepdims={keepdims!r}))"
-        if axes == tuple(range(node._inputs[0]._data.ndim)) and not keepdims:
-            return f"{_S}({a[0]}.{method}())" if method in ("sum", "mean") else f"{_S}(np.{method}({a[0]}, axis={axes!r}))"
-        if method in ("max", "min"):
-            return f"{_S}(np.{method}({a[0]}, axis={axes!r}, keepdims={keepdims!r}))"
-        return f"{_S}({a[0]}.{method}(axis={axes!r}, keepdims={keepdims!r}))"
-    return line
-
-
-def _linear_line(node, a, c):
-    if len(a) == 2:
+# A node's line computes op.forward(*inputs, **params), the registry's own
+# NumPy forward. Where that forward is one plain NumPy expression, the line
+# is written as that expression (Z1 = X @ W1 + b1); otherwise it calls the
+# forward by the op's name, with the op's `code` as a comment.
+def _plain_forward(node, a):
+    """The forward as a plain expression computing exactly what op.forward computes, or None."""
+    name = node._op.name
+    data = node._data
+    array_result = type(data) is np.ndarray and data.ndim > 0
+    if name in _OPERATORS and len(a) == 2:
+        return f"{a[0]} {_OPERATORS[name]} {a[1]}"
+    if name == "neg":
+        return f"-{a[0]}"
+    if name == "tanh":
+        return f"np.tanh({a[0]})"
+    if name == "relu" and array_result:
+        return f"np.maximum({a[0]}, 0)"
+    if name == "matmul" and array_result:
+        return f"{a[0]} @ {a[1]}"
+    if name == "linear" and len(a) == 2:
         return f"{a[0]} @ {a[1]}.T"
-    if np.result_type(node._data, node._inputs[2]._data) == node._data.dtype:
-        return f"{a[0]} @ {a[1]}.T + {a[2]}"  # the same numbers as ops.linear's product += bias
-    return f"_linear({a[0]}, {a[1]}, {a[2]})"
+    if name == "linear" and np.result_type(data, node._inputs[2]._data) == data.dtype:
+        return f"{a[0]} @ {a[1]}.T + {a[2]}"  # (the forward adds the bias into the product: the same numbers)
+    if name == "transpose":
+        return f"{a[0]}.transpose({node._params['axes']!r})"
+    return None
 
 
-def _where_line(node, a, c):
-    return f"_where({c(node._ctx, 'condition')}, {a[0]}, {a[1]})"
-
-
-_FORWARD = {
-    "add": _binary_line("+"),
-    "sub": _binary_line("-"),
-    "mul": _binary_line("*"),
-    "div": _binary_line("/"),
-    "neg": lambda node, a, c: f"-{a[0]}",
-    "reciprocal": lambda node, a, c: f"1 / {a[0]}",
-    "exp": lambda node, a, c: f"np.exp({a[0]})",
-    "log": lambda node, a, c: f"np.log({a[0]})",
-    "log1p": lambda node, a, c: f"np.log1p({a[0]})",
-    "sqrt": lambda node, a, c: f"np.sqrt({a[0]})",
-    "abs": lambda node, a, c: f"np.abs({a[0]})",
-    "tanh": lambda node, a, c: f"np.tanh({a[0]})",
-    "sigmoid": lambda node, a, c: f"_sigmoid({a[0]})",
-    "relu": _relu_line,
-    "softplus": lambda node, a, c: f"np.logaddexp({c(node._data.dtype.type(0))}, {a[0]})",
-    "erf": lambda node, a, c: f"_erf({a[0]})",
-    "clip": lambda node, a, c: f"_clip({a[0]}, {c(node._ctx[0])}, {c(node._ctx[1])})",
-    "maximum": lambda node, a, c: f"np.maximum({a[0]}, {a[1]})",
-    "minimum": lambda node, a, c: f"np.minimum({a[0]}, {a[1]})",
-    "where": _where_line,
-    "matmul": lambda node, a, c: f"{_S}(np.matmul({a[0]}, {a[1]}))" if node._data.ndim == 0 else f"{a[0]} @ {a[1]}",
-    "linear": _linear_line,
-    "sum": _reduce_line("sum"),
-    "mean": _reduce_line("mean"),
-    "max": _reduce_line("max"),
-    "min": _reduce_line("min"),
-    "var": _reduce_line("var"),
-    "logsumexp": lambda node, a, c: f"_logsumexp({a[0]}, {node._ctx[0]!r}, {node._ctx[1]!r})",
-    "softmax": lambda node, a, c: f"_softmax({a[0]}, {node._ctx!r})",
-    "log_softmax": lambda node, a, c: f"_log_softmax({a[0]}, {node._ctx!r})",
-    "binary_cross_entropy": lambda node, a, c: f"_bce({a[0]}, {a[1]})",
-    "reshape": lambda node, a, c: f"{_S}({a[0]}.reshape({node._data.shape!r}))",
-    "transpose": lambda node, a, c: f"{a[0]}.transpose({node._ctx!r})",
-    "broadcast_to": lambda node, a, c: f"{_S}(np.broadcast_to({a[0]}, {node._data.shape!r}))",
-    "astype": lambda node, a, c: f"{_S}(np.asarray({a[0]}).astype(np.{node._data.dtype}))",
-    "getitem": lambda node, a, c: f"_getitem({a[0]}, {c(node._ctx, 'index')})",
-    "scatter": lambda node, a, c: f"ops._scatter_data({a[0]}, {node._ctx[0]!r}, {c(node._ctx[1], 'index')})",
-    "concatenate": lambda node, a, c: f"np.concatenate([{', '.join(a)}], axis={node._ctx[0]!r})",
-    "stack": lambda node, a, c: f"np.stack([{', '.join(a)}], axis={node._ctx!r})",
-}
-# Ops whose gradient rule reads an array the forward pass made (kept in ctx):
-# their line computes (data, ctx).
-_FORWARD_WITH_CTX = {
-    "standardize": lambda node, a, c: f"_standardize({a[0]}, {node._ctx[0]!r}, {node._ctx[1]!r})",
-    "softmax_cross_entropy": lambda node, a, c: f"_softmax_cross_entropy({a[0]}, {a[1]}, {node._ctx[0]!r})",
-}
-
-
-def _number_line(node, a, c):
-    """A node that keeps a Python number (``x * 1.01``): the number written as NumPy computed with it."""
-    binary, position = node._op.expands_to
-    symbol = {"add": "+", "sub": "-", "mul": "*", "div": "/"}[binary.name]
-    k = repr(node._ctx)
-    return f"{a[0]} {symbol} {k}" if position == 1 else f"{k} {symbol} {a[0]}"
+_OPERATORS = {"add": "+", "sub": "-", "mul": "*", "div": "/"}
 
 
 def _formula_for(op, i, n_inputs):
@@ -408,18 +333,11 @@ _ACTIVATIONS = {"tanh", "sigmoid", "relu", "softplus", "erf", "exp"}
 # exactly what the op's rule computes (the same NumPy calls on the same
 # operands), so the numbers are the engine's; any other case calls the rule.
 # --------------------------------------------------------------------------
-def _local_expression(node, i, a, out, local):
-    """The local gradient of an elementwise node for input i, as an expression, or None."""
-    op = node._op
-    name = op.name
-    if op.expands_to is not None:  # a number kept on the node: the local gradient is a number
-        if isinstance(local, (int, float)) and not isinstance(local, bool):
-            return repr(local)
-        if isinstance(local, np.generic):
-            return f"np.{local.dtype}({local.item()!r})"
-        return None
-    if op is ops.POW_CONST:
-        n = node._ctx
+def _local_expression(node, i, a, out):
+    """The local gradient of an elementwise node for input i, as the NumPy its rule computes, or None."""
+    name = node._op.name
+    if name == "pow" and node._op.inputs == ("x",):  # x ** n for a number n
+        n = node._params["exponent"]
         return None if n == 0 else f"({n!r} * {a[0]} ** {n - 1!r})"
     if name == "mul":
         return a[1] if i == 0 else a[0]
@@ -444,26 +362,22 @@ def _sum_to_shape_expression(expr, g_shape, shape):
     return f"_sum_to_shape({expr}, {shape!r})"
 
 
-def _structural_expression(node, i, g, g_value, a, saved, scalar_g=False):
-    """The vector-Jacobian product of a structural node for input i, or None."""
+def _structural_expression(node, i, g, a, scalar_g=False):
+    """The vector-Jacobian product of a structural node for input i, as the NumPy its rule computes, or None."""
     name = node._op.name
     inputs = node._inputs
     x = inputs[0]._data
+    params = node._params
     if name == "matmul" and x.ndim == 2 and inputs[1]._data.ndim == 2:
         return f"{g} @ {a[1]}.T" if i == 0 else f"{a[0]}.T @ {g}"
     if name == "linear" and x.ndim == 2:
         return (f"{g} @ {a[1]}", f"{g}.T @ {a[0]}", f"{g}.sum(axis=0)")[i]
-    if name in ("sum", "mean"):
-        axes, keepdims = node._ctx[0], node._ctx[1]
-        if axes == tuple(range(x.ndim)) and not keepdims:
-            scaled = g if name == "sum" else f"{g} / {node._ctx[2]!r}"
-            return f"np.broadcast_to({scaled}, {x.shape!r})"
     if name == "reshape":
         return f"{g}.reshape({x.shape!r})"
-    if name == "softmax_cross_entropy" and i == 0 and saved is not None and x.ndim == 2 and node._ctx[0] == 1:
+    if name == "softmax_cross_entropy" and i == 0 and x.ndim == 2 and params["axis"] == 1:
         Y = a[1]
         g = g if scalar_g else f"{g}.reshape(({x.shape[0]}, 1))"
-        return f"{g} * (np.exp({saved}) * {Y}.sum(axis=1, keepdims=True) - {Y})"
+        return f"{g} * (np.exp(log_softmax({a[0]}, 1)) * {Y}.sum(axis=1, keepdims=True) - {Y})"
     return None
 
 
@@ -498,7 +412,7 @@ def _fast_forward(node, name, a):
         return None
     if op == "relu":
         return f"{name} = np.maximum({a[0]}, 0, out={{buf}})"
-    if op in _UFUNCS and node._op.expands_to is None and np.result_type(*ins) == data.dtype:
+    if op in _UFUNCS and len(ins) == len(a) and np.result_type(*ins) == data.dtype:
         return f"{name} = {_UFUNCS[op]}({', '.join(a)}, out={{buf}})"
     return None
 
@@ -563,93 +477,17 @@ def _plan_buffers(builder):
     return forward, backward, buffers
 
 
-# Helpers the program calls: each computes what its op in ops.py computes.
-def _relu0(x):
-    return x.dtype.type(0) if x <= 0 else x
-
-
-def _linear(x, weight, bias):
-    data = x @ weight.T
-    if np.result_type(data, bias) == data.dtype:
-        data += bias
-        return data
-    return data + bias
-
-
-def _where(condition, a, b):
-    data = np.where(np.asarray(condition, dtype=bool), a, b)
-    if data.dtype != np.result_type(a, b):
-        data = data.astype(np.result_type(a, b))
-    return ops._scalar_or_array(data)
-
-
-def _clip(x, lo, hi):
-    data = x
-    if lo is not None:
-        data = np.maximum(data, lo)
-    if hi is not None:
-        data = np.minimum(data, hi)
-    return ops._scalar_or_array(np.asarray(data, dtype=x.dtype))
-
-
-def _logsumexp(x, axes, keepdims):
-    shifted, peak = ops._shifted_by_max(x, axes)
-    data = np.log(np.exp(shifted).sum(axis=axes, keepdims=True)) + peak
-    if not keepdims:
-        data = data.reshape([n for k, n in enumerate(x.shape) if k not in axes])
-    return ops._scalar_or_array(data)
-
-
-def _softmax(x, axis):
-    shifted, _ = ops._shifted_by_max(x, axis)
-    e = np.exp(shifted)
-    return ops._scalar_or_array(e / e.sum(axis=axis, keepdims=True))
-
-
-def _log_softmax(x, axis):
-    shifted, _ = ops._shifted_by_max(x, axis)
-    return ops._scalar_or_array(shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True)))
-
-
-def _softmax_cross_entropy(x, y, axis):
-    """The per-row losses, and log softmax(x), which the gradient reads."""
-    shifted, _ = ops._shifted_by_max(x, axis)
-    log_p = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
-    return ops._scalar_or_array(-(y * log_p).sum(axis=axis)), log_p
-
-
-def _standardize(x, axes, eps):
-    mean = x.mean(axis=axes, keepdims=True)
-    centred = x - mean
-    variance = (centred * centred).mean(axis=axes, keepdims=True)
-    inv_std = 1 / np.sqrt(variance + eps)
-    return centred * inv_std, inv_std
-
-
-def _bce(p, y):
-    log_p = np.maximum(np.log(p), ops._BCE_LOG_FLOOR)
-    log_not_p = np.maximum(np.log1p(-p), ops._BCE_LOG_FLOOR)
-    return ops._scalar_or_array(-(y * log_p + (1 - y) * log_not_p))
-
-
-def _getitem(x, index):
-    data = x[index]
-    return ops._scalar_or_array(np.asarray(data) if np.ndim(data) else data)
-
-
-def _accumulate_into_grad(leaf, gradient, owned):
-    """What backward() does with a leaf's gradient: store it, or add it to ``.grad``."""
-    if isinstance(gradient, np.ndarray) and not (owned and gradient.flags.writeable):
+def _accumulate_into_grad(leaf, gradient):
+    """What backward() does with a leaf's gradient: a view or a read-only array
+    is copied (a .grad is the leaf's own array); then store it or add it."""
+    if type(gradient) is np.ndarray and (gradient.base is not None or not gradient.flags.writeable):
         gradient = gradient.copy()
     leaf.grad = gradient if leaf.grad is None else engine._add_to_grad(leaf, gradient)
 
 
 _HELPERS = {
-    "np": np, "ops": ops, "_s": ops._scalar_or_array, "_sum_to_shape": engine.sum_to_shape,
-    "_relu0": _relu0, "_linear": _linear, "_where": _where, "_clip": _clip, "_logsumexp": _logsumexp,
-    "_softmax": _softmax, "_log_softmax": _log_softmax, "_softmax_cross_entropy": _softmax_cross_entropy,
-    "_standardize": _standardize, "_bce": _bce, "_getitem": _getitem, "_sigmoid": ops._sigmoid_data,
-    "_erf": ops._erf_data, "_F": engine.ARRAY_MATH,
+    "np": np, "_s": ops._scalar_or_array, "_sum_to_shape": engine.sum_to_shape,
+    "log_softmax": ops._log_softmax_data,
 }
 
 
@@ -703,8 +541,6 @@ class _Builder:
         self.warned = []
         self.trace_env = {}  # name -> its array in the traced call (for the first call's backward)
         self.done_effects = set()
-        self.ctx_name = {}
-        self.saved_array = {}  # id(node) -> the name of the array its forward line saved for its rule
         self.fast_forward = {}  # line number -> (name, the line writing into {buf}, shape, dtype)
         self.fast_backward = {}
         self.uniform = {}  # gradient name -> shape, for a gradient kept as one number (see _backward_node)
@@ -865,31 +701,18 @@ class _Builder:
             inputs = [self.var[id(i)] if id(i) in self.var else self.leaf_or_constant(i) for i in node._inputs]
             name = self.name_of(node, node._op.name)
             op = node._op
-            c = self.expression
-            if op.expands_to is not None:
-                lines.append(f"{name} = {_number_line(node, inputs, c)}")
-            elif op.name in _FORWARD_WITH_CTX and op is ops.OPS.get(op.name):
-                saved_name = "log_P" if op.name == "softmax_cross_entropy" else f"{name}_inv_std"
-                ctx = self.program.names.new(saved_name)
-                static = node._ctx[:-1]
-                self.ctx_name[id(node)] = f"({', '.join(map(repr, static))}, {ctx})"
-                self.saved_array[id(node)] = ctx
-                self.trace_env[ctx] = node._ctx[-1]
-                lines.append(f"{name}, {ctx} = {_FORWARD_WITH_CTX[op.name](node, inputs, c)}")
-            elif op.name in _FORWARD and op is ops.OPS.get(op.name):
-                lines.append(f"{name} = {_FORWARD[op.name](node, inputs, c)}")
-                fast = _fast_forward(node, name, inputs)
-                if fast is not None:
-                    self.fast_forward[len(lines) - 1] = (name, fast, node._data.shape, node._data.dtype)
-            elif op.name == "pow" and op is ops.POW_CONST:
-                lines.append(f"{name} = {_pow_const_line(node, inputs, c)}")
-            elif op.name == "pow":
-                lines.append(f"{name} = {inputs[0]} ** {inputs[1]}")
+            params = ", ".join(f"{k}={self.expression(v, k)}" for k, v in node._params.items())
+            plain = _plain_forward(node, inputs)
+            if plain is not None:
+                lines.append(f"{name} = {plain}")
             else:
-                raise CompileError(
-                    f"compile: the operation {op.name!r} (made at {getattr(node, '_trace', None) or 'the traced call'}) "
-                    f"has no program form; run this function eagerly (call it without compile)"
-                )
+                forward = self.program.constant(op.forward, _identifier(op.name, "op"))
+                call = ", ".join(inputs + ([params] if params else []))
+                comment = f"  # {op.code}" if op.code else ""
+                lines.append(f"{name} = {forward}({call}){comment}")
+            fast = _fast_forward(node, name, inputs)
+            if fast is not None:
+                self.fast_forward[len(lines) - 1] = (name, fast, node._data.shape, node._data.dtype)
             self.trace_env[name] = node._data
             self._emit_effects_after(node)
 
@@ -932,19 +755,20 @@ class _Builder:
         return grads
 
     def _backward_node(self, node, g_name, g, grads, needed):
+        """One node of the engine's backward loop (engine.backpropagate), run on
+        the traced arrays and written down: for each input, the share (upstream
+        times the local gradient summed back to the input's shape, or the
+        op's vector-Jacobian product), cast to the input's dtype, added to the
+        input's running gradient."""
         lines = self.program.backward_lines
         op = node._op
         out_name = self.var[id(node)]
         out = node._data
         inputs = node._inputs
-        args = tuple(i._data for i in inputs)
+        params = node._params
+        args = [i._data for i in inputs]
         arg_names = [self.var.get(id(i)) or self.leaf_or_constant(i) for i in inputs]
-        ctx = node._ctx
-        ctx_expr = self.ctx_name.get(id(node)) or self._ctx_expression(node)
-        args_expr = "(" + ", ".join(arg_names) + ("," if len(arg_names) == 1 else "") + ")"
-        checked = len(inputs) > 1 or not op.mirrors_input
-        local_rule = op.local_rule
-        rule = local_rule if local_rule is not None else op.rule
+        params_expr = "".join(f", {k}={self.expression(v, k)}" for k, v in params.items())
         # A gradient every element of which is one number (below a sum or a mean
         # over everything) is kept as that number: multiplying by it gives the
         # same values as multiplying by its broadcast copy, without making one.
@@ -953,58 +777,61 @@ class _Builder:
         for i, inp in enumerate(inputs):
             if id(inp) not in needed or not inp.requires_grad:
                 continue
+            rule = op.grads[i]
             uniform = False
-            if local_rule is not None:
-                local = local_rule(i, out, args, ctx, engine.ARRAY_MATH)
-                sums = False
-                if type(local) is int and local in (1, -1):  # no multiplication: the upstream gradient as it is
-                    share = g if local == 1 else -g
-                    sums = checked and type(share) is np.ndarray and share.shape != args[i].shape
+            if op.elementwise:
+                local = rule(*args, out, **params)
+                share = g * local
+                sums = np.shape(share) != inp.shape
+                if type(local) is int and local in (1, -1):  # upstream x 1: the upstream gradient as it is
                     gx = g_full if sums else g_name
                     expr = gx if local == 1 else f"-{gx}"
                     uniform = g_uniform and not sums
                 else:
-                    share = g * local
-                    sums = checked and type(share) is np.ndarray and share.shape != args[i].shape
-                    readable = _local_expression(node, i, arg_names, out_name, local)
+                    readable = _local_expression(node, i, arg_names, out_name)
                     if readable is None:
-                        rule_name = self.program.constant(rule, f"rule_{_identifier(op.name, 'op')}")
-                        readable = f"{rule_name}({i}, {out_name}, {args_expr}, {ctx_expr}, _F)"
+                        rule_name = self.program.constant(rule, f"d_{_identifier(op.name, 'op')}_{op.inputs[min(i, len(op.inputs) - 1)].strip('*')}")
+                        readable = f"{rule_name}({', '.join(arg_names)}, {out_name}{params_expr})"
                     local_is_full = isinstance(local, np.ndarray) and local.shape == np.shape(share)
                     local_is_number = not isinstance(local, np.ndarray)
                     gx = g_name if g_uniform and (local_is_full or (local_is_number and not sums)) else g_full
                     expr = f"{gx} * {readable}"
                     uniform = g_uniform and local_is_number and not sums
                 if sums:
-                    expr = _sum_to_shape_expression(expr, share.shape, args[i].shape)
-                    share = engine.sum_to_shape(share, args[i].shape)
+                    expr = _sum_to_shape_expression(expr, np.shape(share), inp.shape)
+                share = engine.sum_to_shape(share, inp.shape)
             else:
-                share = op.rule(i, g, out, args, ctx, engine.ARRAY_MATH)
+                share = rule(g, *args, out, **params)
                 if share is None:
                     continue
                 expr = None
-                if op.name in ("sum", "mean") and ctx[0] == tuple(range(args[0].ndim)) and not ctx[1]:
+                if op.name in ("sum", "mean") and params["axis"] == tuple(range(args[0].ndim)) and not params["keepdims"]:
                     # d sum/dx is the upstream number everywhere; d mean/dx that number over n
-                    expr = g_name if op.name == "sum" else f"{g_name} / {ctx[2]!r}"
+                    count = args[0].size
+                    if op.name == "sum":
+                        expr = g_name
+                    elif np.result_type(g) == np.float16 and count > 2048:
+                        expr = f"{g_name} * {float(1 / count)!r}"
+                    else:
+                        expr = f"{g_name} / {count!r}"
                     uniform = True
                 elif g_uniform and op.name == "softmax_cross_entropy":
-                    expr = _structural_expression(node, i, g_name, g, arg_names, self.saved_array.get(id(node)), scalar_g=True)
+                    expr = _structural_expression(node, i, g_name, arg_names, scalar_g=True)
                 if expr is None:
-                    expr = _structural_expression(node, i, g_full, g, arg_names, self.saved_array.get(id(node)))
+                    expr = _structural_expression(node, i, g_full, arg_names)
                 if expr is None:
-                    rule_name = self.program.constant(rule, f"rule_{_identifier(op.name, 'op')}")
-                    expr = f"{rule_name}({i}, {g_full}, {out_name}, {args_expr}, {ctx_expr}, _F)"
-            data = inp._data
-            if checked and (type(data) is np.ndarray or type(share) is not type(data)):
-                if share.dtype != data.dtype:
-                    share = share.astype(data.dtype)
-                    if uniform:
-                        expr, uniform = f"np.broadcast_to({expr}, {args[i].shape!r})", False
-                    expr = f"({expr}).astype(np.{data.dtype})"
-            made = share is not g and type(share) is np.ndarray and share.base is None
+                    rule_name = self.program.constant(rule, f"d_{_identifier(op.name, 'op')}_{op.inputs[min(i, len(op.inputs) - 1)].strip('*')}")
+                    call_args = ", ".join([g_full] + arg_names + [out_name])
+                    expr = f"{rule_name}({call_args}{params_expr})"
+            if share.dtype != inp.dtype:
+                share = share.astype(inp.dtype)
+                if uniform:
+                    expr, uniform = f"np.broadcast_to({expr}, {inp.shape!r})", False
+                expr = f"({expr}).astype(np.{inp.dtype})"
             formula = f"  # {_formula_for(op, i, len(inputs))}"
             if id(inp) not in grads:
-                if share is g and expr == g_name:  # the upstream gradient passed through (a + b): no line, the same name
+                same_shape = not uniform or self.uniform.get(g_name) == inp.shape
+                if expr == g_name and same_shape:  # the upstream gradient passed through (a + b): no line, the same name
                     grads[id(inp)] = (g_name, share, False)
                     continue
                 share_name = self.program.names.new(f"d{arg_names[i]}")
@@ -1013,21 +840,15 @@ class _Builder:
                 if fast is not None and inp._op is not None:  # (a leaf's gradient becomes its .grad: never a buffer)
                     self.fast_backward[len(lines) - 1] = (share_name, fast, share.shape, share.dtype)
                 if uniform:
-                    self.uniform[share_name] = np.shape(args[i])
-                grads[id(inp)] = (share_name, share, made)
+                    self.uniform[share_name] = inp.shape
+                grads[id(inp)] = (share_name, share, True)
             else:
                 total_name, total, _ = grads[id(inp)]
                 if uniform and total_name in self.uniform:
-                    expr = f"np.broadcast_to({expr}, {args[i].shape!r})"
+                    expr = f"np.broadcast_to({expr}, {inp.shape!r})"
                 new_name = self.program.names.new(f"d{arg_names[i]}")
                 lines.append(f"{new_name} = {total_name} + {expr}{formula}, added to what {arg_names[i]} got before")
                 grads[id(inp)] = (new_name, total + share, True)
-
-    def _ctx_expression(self, node):
-        ctx = node._ctx
-        if node._op.expands_to is not None:
-            return repr(ctx)
-        return self.expression(ctx, "ctx")
 
 
 # ==========================================================================
@@ -1093,8 +914,8 @@ class CompiledResult(Value):
         signature = self._signature
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             gradients = signature.backward(self._saved, seed)
-        for (leaf, owned), gradient in zip(signature.leaf_grads, gradients):
-            _accumulate_into_grad(leaf, gradient, owned)
+        for leaf, gradient in zip(signature.leaf_grads, gradients):
+            _accumulate_into_grad(leaf, gradient)
         if not retain_graph:
             self._saved = None
 
@@ -1107,7 +928,7 @@ def _result(signature, data, saved, generation=None):
     out.label = None
     out._op = None
     out._inputs = ()
-    out._ctx = None
+    out._params = None
     out._id = engine._next_id()
     out._version = 0
     out._input_versions = None
@@ -1307,7 +1128,7 @@ class Compiled:
         namespace.update(buffers)
         signature = _Signature(
             source, runs, namespace, program.namespace, builder.arg_slots, builder.leaves,
-            [(leaf, owned) for _, leaf, _, owned in builder.leaf_grads], bool(buffers), loss,
+            [leaf for _, leaf, _, _ in builder.leaf_grads], bool(buffers), loss,
         )
         return signature
 

@@ -66,8 +66,8 @@ def expression(node, names, with_values=False, digits=4):
 
     op = node._op.name
     inputs = node._inputs
-    if op == "pow" and len(inputs) == 1 and node._ctx is not None:
-        return f"{show(inputs[0])} ** {format_number(node._ctx, digits).removesuffix('.0')}"
+    if op == "pow" and len(inputs) == 1 and "exponent" in node._params:
+        return f"{show(inputs[0])} ** {format_number(node._params['exponent'], digits).removesuffix('.0')}"
     if op in INFIX and len(inputs) == 2:
         return f"{show(inputs[0])} {INFIX[op]} {show(inputs[1])}"
     if op == "neg":
@@ -196,27 +196,21 @@ class BackpropStepper:
         self.seed = engine._seed_gradient(root, grad, "BackpropStepper")
         self.previous_grads = {id(v): _copy(v.grad) for v in self.values if v._op is None and v.grad is not None}
         self.steps = []
-        self._gradients = engine._backpropagate([root], [self.seed], retain_graph, False, on_node=self._record)
+        self._gradients = engine.backpropagate([root], [self.seed], retain_graph, on_node=self._record)
 
     # ---- recording (called by the engine's loop after each node) ----------
-    def _record(self, node, upstream, pairs):
-        op = node._op
-        out = node._data
-        args = [inp._data for inp in node._inputs]
+    def _record(self, node, upstream, shares):
+        """Called by the engine's backward loop after each node: keep what
+        happened there, with each input's local gradient as the op gives it
+        for display (None where only the formula can say it)."""
         contributions, indices = [], []
-        j = 0
+        position = {id(inp): [] for inp, _ in shares}
         for i, inp in enumerate(node._inputs):
-            if j >= len(pairs) or pairs[j][0] is not inp:
-                continue
-            share = pairs[j][1]
-            j += 1
-            if op.name == "matmul":
-                local = args[1 - i]  # the local gradient of a matrix product: the other operand
-            else:
-                local = op.local_gradient(i, out, args, node._ctx, engine.ARRAY_MATH)
-                if type(local) is int:  # +1 / -1 written as a number in the rule
-                    local = node.dtype.type(local)
-            contributions.append((inp, local, _copy(share)))
+            if id(inp) in position:
+                position[id(inp)].append(i)
+        for inp, share in shares:
+            i = position[id(inp)].pop(0)  # an input used twice (x * x) gets one share per use
+            contributions.append((inp, node._op.local_gradient(node, i), _copy(share)))
             indices.append(i)
         self.steps.append(BackwardStep(len(self.steps), node, _copy(upstream), contributions, indices, self))
 
@@ -249,7 +243,7 @@ class BackpropStepper:
         mode writes nothing). Returns the stepper."""
         if self.mode == "backward" and not self._finished:
             self._finished = True
-            engine._store_gradients(*self._gradients, False)
+            engine._store_gradients(self._gradients, [self.seed])
         return self
 
     def __repr__(self):
@@ -281,10 +275,11 @@ class BackpropStepper:
         for (inp, local, product), i in zip(step.contributions, step.input_indices):
             x = names[id(inp)]
             rule = rule_for_input(node._op, i, len(node._inputs))
-            if local is not None and node._op.name != "matmul" and _is_scalar(up, local, product, inp._data):
+            elementwise = node._op.elementwise
+            if local is not None and elementwise and _is_scalar(up, local, product, inp._data):
                 line = (f"{self._d(inp)} += {self._d(node)} * d{y}/d{x} = "
                         f"{self._num(up)} * {self._num(local)} = {self._num(product)}")
-            elif local is not None and node._op.name != "matmul":
+            elif local is not None and elementwise:
                 shapes = f"{np.shape(up)} * {np.shape(local)}"
                 if np.shape(product) != np.broadcast_shapes(np.shape(up), np.shape(local)):
                     shapes += f", summed back to {inp.shape}"
@@ -294,9 +289,10 @@ class BackpropStepper:
                 line = f"{self._d(inp)} += {self._num(product)}   (rule: {rule})"
             else:
                 where = ""
-                if node._op.name == "matmul":
-                    a, b = node._inputs
-                    where = f" with A = {names[id(a)]} {a.shape}, B = {names[id(b)]} {b.shape}, C = {y}"
+                if node._op.output is not None:  # the formula names the operands with letters of its own (C = A @ B)
+                    where = " with " + ", ".join(
+                        f"{letter} = {names[id(v)]} {v.shape}" for letter, v in zip(node._op.inputs, node._inputs)
+                    ) + f", {node._op.output} = {y}"
                 line = (f"{self._d(inp)} += rule {rule}{where}; {self._d(node)} {np.shape(up)} -> {inp.shape}\n"
                         f"      = {self._arr(product)}")
             key = (step.index, id(inp), i)

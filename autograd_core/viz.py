@@ -113,8 +113,8 @@ INFIX = {"add": "+", "sub": "-", "mul": "*", "div": "/", "matmul": "@", "pow": "
 def op_symbol(node):
     """What the operation's node shows: a symbol for arithmetic, else its name."""
     name = node._op.name
-    if name == "pow" and isinstance(node._ctx, (int, float, np.number)):
-        exponent = float(node._ctx)
+    if name == "pow" and "exponent" in node._params:
+        exponent = float(node._params["exponent"])
         return f"^{int(exponent)}" if exponent.is_integer() else f"^{format_number(exponent)}"
     return _SYMBOLS.get(name, name)
 
@@ -133,7 +133,6 @@ def collect_values(roots):
             continue
         seen.add(id(node))
         found.append(node)
-        engine.expand_number(node)  # a number kept on the node becomes its constant input
         stack.extend(inp for inp in node._inputs if id(inp) not in seen)
     found.sort(key=lambda v: v._id)
     return found
@@ -328,11 +327,8 @@ def _local_gradient_label(node, i, names, digits):
     """The text on the edge from input i to `node`'s operation: d node / d input."""
     op = node._op
     out_name, in_name = names[id(node)], names[id(node._inputs[i])]
-    try:
-        local = op.local_gradient(i, node._data, [inp._data for inp in node._inputs], node._ctx, engine.ARRAY_MATH)
-    except Exception:  # e.g. the graph was freed by backward(): the op's context is gone
-        return None
-    if local is None:  # structural: show the rule for this input
+    local = op.local_gradient(node, i)
+    if local is None or not op.elementwise:  # structural: show the rule for this input
         return rule_for_input(op, i, len(node._inputs))
     local = np.asarray(local, dtype=node.dtype)
     if local.ndim == 0:

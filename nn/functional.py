@@ -489,7 +489,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
             probs = probs * weights
         losses = ac.softmax_cross_entropy(x, probs, axis=1)
         if reduction == "mean":
-            return losses.sum() / n
+            return losses.mean()  # (not sum / n: a float16 sum of many rows overflows)
     else:
         # class indices: each row of `rows` is the one-hot target times the sample's weight
         def target_rows(target):
@@ -505,11 +505,15 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
                 rows[np.arange(n), indices] = (1 - label_smoothing) * sample_weights
                 if label_smoothing:
                     rows += (label_smoothing / classes) * every * counted[:, None]
-                total_weight = sample_weights.sum()
+                # (summed in float64 for float16 data, which holds no total above 65504)
+                total_weight = sample_weights.sum(dtype=np.float64 if x.dtype == np.float16 else None)
             if reduction == "mean" and total_weight:
                 # the weighted mean sum_i w_i l_i / sum_i w_i, with the division put
                 # into the rows (l_i is linear in them): one node fewer in the graph
-                rows /= total_weight
+                if rows.dtype == np.float16:  # 1/total in float64, then cast: float16 cannot hold a total above 65504
+                    rows *= 1 / float(total_weight)
+                else:
+                    rows /= total_weight
             found["total_weight"] = total_weight
             return rows
 

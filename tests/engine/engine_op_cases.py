@@ -454,12 +454,10 @@ def all_registered_ops():
 
 
 def ops_in_graph(root):
-    """The Op objects of every node behind `root`; a node that keeps a Python
-    number (``2.5 + a``) counts as the binary op it stands for."""
+    """The Op objects of every node behind `root`."""
     found = {}
     for node in ac.topological_order([root]):
         op = node._op
         if op is not None:
-            op = op.expands_to[0] if op.expands_to is not None else op
             found[id(op)] = op
     return found
