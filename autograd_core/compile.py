@@ -661,7 +661,8 @@ class _Builder:
             self.leaves.append((name, value))
             return name
         data = value._data
-        if isinstance(data, np.ndarray) and data.size > 1:
+        # (a broadcast copy of one number, such as the seed ag.grad spreads over a sum, depends on nothing)
+        if isinstance(data, np.ndarray) and data.size > 1 and 0 not in data.strides:
             self._warn_frozen(f"an array of shape {data.shape} made during the call outside the engine's operations")
         expr = self.program.constant(data, "const")
         self.var[id(value)] = expr

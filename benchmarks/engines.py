@@ -9,13 +9,14 @@ ENGINE_MODULES = {
     "ours": "benchmarks.engine_ours",
     "numpy": "benchmarks.engine_numpy",
     "pytorch": "benchmarks.engine_torch",
+    "jax": "benchmarks.engine_jax",
     "hips": "benchmarks.engine_hips",
     "mygrad": "benchmarks.engine_mygrad",
     "micrograd": "benchmarks.engine_micrograd",
 }
 
 # engines run in a process of their own (their thread pools fight OpenBLAS's)
-OWN_PROCESS = {"pytorch"}
+OWN_PROCESS = {"pytorch", "jax"}
 
 
 def load(name):

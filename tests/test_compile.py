@@ -295,3 +295,28 @@ def test_replays_write_into_buffers_planned_once_and_refuse_a_stale_backward():
         assert not np.shares_memory(g, p.grad)
         np.testing.assert_array_equal(g, g_then)  # untouched by the later replay
         np.testing.assert_array_equal(p.grad, g_then)  # same data, same gradient
+
+
+def test_a_gradient_penalty_made_with_grad_create_graph_is_compiled_too():
+    """The backward graph ag.grad(create_graph=True) records is made of registry nodes like any other."""
+    rng = np.random.default_rng(4)
+    W = Value(rng.normal(size=(3, 2)), label="W")
+
+    def penalised(x):
+        x_value = x
+        out = ag.tanh(ag.matmul(x_value, W)).sum()
+        (dx,) = ag.grad(out, [x_value], create_graph=True)
+        return out + (dx * dx).sum()
+
+    x = rng.normal(size=(4, 3))
+    eager = penalised(Value(x))
+    eager.backward()
+    eager_grad = W.grad.copy()
+    W.grad = None
+    step = ag.compile(penalised)
+    for _ in range(2):
+        loss = step(x)
+        loss.backward()
+        np.testing.assert_allclose(float(loss.data), float(eager.data), rtol=1e-14)
+        np.testing.assert_allclose(W.grad, eager_grad, rtol=1e-12, atol=1e-15)
+        W.grad = None
