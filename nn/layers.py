@@ -197,6 +197,14 @@ class MLP(Sequential):
     """
 
     def __init__(self, sizes, activation="relu", batchnorm=False, dropout=0.0, bias=True, dtype=np.float64):
+        if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):
+            raise TypeError(f"MLP: sizes must be a list of layer widths such as [4, 16, 3], got {type(sizes).__name__}")
+        sizes = list(sizes)
+        for k, size in enumerate(sizes):
+            # the rule nn.Linear applies: a whole number, not a bool, a float or a string
+            if isinstance(size, bool) or not isinstance(size, (int, np.integer)):
+                raise TypeError(f"MLP: sizes[{k}] is {size!r} ({type(size).__name__}); every width must be an int, "
+                                f"e.g. [4, 16, 3]")
         sizes = [int(n) for n in sizes]
         if len(sizes) < 2 or min(sizes) < 1:
             raise ValueError(f"MLP: sizes must list at least an input and an output width (all >= 1), got {sizes}")
