@@ -441,7 +441,7 @@ def _plan_buffers(builder):
     Returns (forward lines, backward lines, {buffer name: array})."""
     program = builder.program
     buffers = {}
-    returned = {name for _, _, name, _ in builder.leaf_grads}
+    returned = {name for _, _, name, _ in builder.leaf_grads} | set(builder.extra_names)  # handed out: never buffers
     forward = list(program.forward_lines)
     for k, (name, fast, shape, dtype) in builder.fast_forward.items():
         if name in returned:
@@ -986,11 +986,16 @@ class Compiled:
             inputs[slot] = arg._data if isinstance(arg, Value) else arg
         for _, leaf in signature.leaves:
             inputs.append(leaf._data)
-        loss, saved = signature.forward(*inputs)  # NumPy warns here as the eager forward pass would
-        if not signature.buffered:
-            return _result(signature, loss, saved)
-        signature.generation += 1
-        return _result(signature, loss, saved, signature.generation)
+        if signature.extras:
+            loss, saved, extras = signature.forward(*inputs)
+        else:
+            loss, saved = signature.forward(*inputs)  # NumPy warns here as the eager forward pass would
+        if signature.buffered:
+            signature.generation += 1
+        result = _result(signature, loss, saved, signature.generation if signature.buffered else None)
+        if signature.extras:
+            return (result,) + tuple(Value(v, requires_grad=False) for v in extras)
+        return result
 
     def eager(self, *args):
         """Run the function eagerly (no compilation): for `detect_anomaly()` and the stepper."""
@@ -1058,8 +1063,14 @@ class Compiled:
                 call_args.append(arg)
         with _Trace() as trace:
             loss = self.fn(*call_args)
+        extras = ()
+        if isinstance(loss, tuple) and loss and all(isinstance(v, Value) for v in loss):
+            loss, extras = loss[0], loss[1:]  # (loss, logits, ...): the others come back as data
         if not isinstance(loss, Value):
-            raise CompileError(f"compile: {self._name()} must return a Value (the loss), got {type(loss).__name__}")
+            raise CompileError(
+                f"compile: {self._name()} must return a Value (the loss), or a tuple of Values whose first is "
+                f"the loss, got {type(loss).__name__}"
+            )
         if loss._data.size != 1:
             raise CompileError(
                 f"compile: {self._name()} must return a one-element Value (the loss), got shape {loss.shape}; "
@@ -1080,6 +1091,7 @@ class Compiled:
         for leaf in real_leaves:
             builder.leaf_or_constant(leaf)
         builder.build_forward(op_nodes)
+        builder.extra_names = [builder.input_expression(v) for v in extras]
         for k, (fn, inputs) in enumerate(trace.effects):
             if k not in builder.done_effects:
                 fn_name = builder.program.constant(fn, "effect")
@@ -1097,7 +1109,10 @@ class Compiled:
         self._signatures[key] = signature
         self._last = signature
         saved = self._saved_from_trace(builder, signature, loss, op_nodes)
-        return _result(signature, loss._data, saved)
+        result = _result(signature, loss._data, saved)
+        if extras:
+            return (result,) + tuple(Value(v._data, requires_grad=False) for v in extras)
+        return result
 
     def _assemble(self, builder, loss, op_nodes):
         program = builder.program
@@ -1114,7 +1129,8 @@ class Compiled:
 
         def program_text(forward_lines, backward_lines):
             forward = [f"def forward({params}):"] + ["    " + line for line in forward_lines]
-            forward.append(f"    return {loss_name}, ({', '.join(saved)}{',' if len(saved) == 1 else ''})")
+            extras = f", ({', '.join(builder.extra_names)},)" if builder.extra_names else ""
+            forward.append(f"    return {loss_name}, ({', '.join(saved)}{',' if len(saved) == 1 else ''}){extras}")
             backward = ["def backward(saved, d" + loss_name + "):"]
             if saved:
                 backward.append(f"    {', '.join(saved)}{',' if len(saved) == 1 else ''} = saved")
@@ -1131,6 +1147,7 @@ class Compiled:
             source, runs, namespace, program.namespace, builder.arg_slots, builder.leaves,
             [leaf for _, leaf, _, _ in builder.leaf_grads], bool(buffers), loss,
         )
+        signature.extras = bool(builder.extra_names)
         return signature
 
     @staticmethod

@@ -320,3 +320,28 @@ def test_a_gradient_penalty_made_with_grad_create_graph_is_compiled_too():
         np.testing.assert_allclose(float(loss.data), float(eager.data), rtol=1e-14)
         np.testing.assert_allclose(W.grad, eager_grad, rtol=1e-12, atol=1e-15)
         W.grad = None
+
+
+def test_a_function_may_return_the_loss_and_other_values_which_come_back_as_data():
+    nn.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 5), nn.Tanh(), nn.Linear(5, 3))
+    X = np.random.default_rng(2).normal(size=(6, 4))
+    y = np.array([0, 1, 2, 0, 1, 2])
+
+    def loss_and_logits(X, y):
+        logits = model(X)
+        return F.cross_entropy(logits, y), logits
+
+    step = ag.compile(loss_and_logits)
+    kept = []
+    for _ in range(3):
+        loss, logits = step(X, y)
+        kept.append(logits.data)
+        eager_logits = model(X).data
+        np.testing.assert_array_equal(logits.data, eager_logits)
+        assert not logits.requires_grad
+        loss.backward()
+        for p in model.parameters():
+            p.data = p.data - 0.1 * p.grad
+            p.grad = None
+    assert not np.array_equal(kept[0], kept[2])  # each call's own logits, not a buffer overwritten later
