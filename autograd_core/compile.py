@@ -312,6 +312,11 @@ def _plain_forward(node, a):
         return f"{a[0]} @ {a[1]}.T + {a[2]}"  # (the forward adds the bias into the product: the same numbers)
     if name == "transpose":
         return f"{a[0]}.transpose({node._params['axes']!r})"
+    if name in ("sum", "mean"):  # (a reduction over every axis is a NumPy scalar: no _s needed)
+        axis, keepdims = node._params["axis"], node._params["keepdims"]
+        if not keepdims and axis == tuple(range(node._inputs[0]._data.ndim)):
+            return f"{a[0]}.{name}(axis={axis!r})"
+        return f"_s({a[0]}.{name}(axis={axis!r}, keepdims={keepdims!r}))"
     return None
 
 
@@ -678,6 +683,10 @@ class _Builder:
             if name in ("linear", "matmul"):
                 layer += 1
                 role[id(node)] = ("Z" if name == "linear" else "XW", layer)
+                if name == "matmul":  # X @ W1 -> X_W1, A1 @ W2 -> A1_W2, from the operands' names
+                    left, right = (self._known_name(i, role) for i in inputs)
+                    if left and right:
+                        self.preferred[id(node)] = f"{left}_{right}"
             elif name == "add" and first is not None and first[0] == "XW" and len(inputs) == 2 and inputs[1]._op is None:
                 role[id(node)] = ("Z", first[1])
             elif name in _ACTIVATIONS and first is not None and first[0] == "Z":
@@ -687,10 +696,19 @@ class _Builder:
             elif name == "softmax_cross_entropy":
                 self.preferred[id(node)] = "losses"
         for node in nodes:
-            if id(node) in role:
+            if id(node) in role and id(node) not in self.preferred:
                 kind, k = role[id(node)]
                 self.preferred[id(node)] = f"{kind}{k}"
         self.preferred[id(loss)] = "loss"
+
+    def _known_name(self, value, role):
+        if id(value) in self.var:
+            return self.var[id(value)]
+        if value.label:
+            return _identifier(value.label, "")
+        if id(value) in role and role[id(value)][0] in ("Z", "A"):
+            return f"{role[id(value)][0]}{role[id(value)][1]}"
+        return self.param_names.get(id(value))
 
     # ---- forward ------------------------------------------------------------
     def build_forward(self, nodes):
