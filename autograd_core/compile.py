@@ -720,6 +720,14 @@ class _Builder:
             inputs = [self.var[id(i)] if id(i) in self.var else self.leaf_or_constant(i) for i in node._inputs]
             name = self.name_of(node, node._op.name)
             op = node._op
+            if getattr(op, "random", False) or getattr(op, "forward", None) is None:
+                raise CompileError(
+                    f"compile: the operation {op.name!r} "
+                    + ("draws random numbers or has effects, which a replay would repeat blindly"
+                       if getattr(op, "random", False) else "has no NumPy forward to replay")
+                    + "; run this function eagerly (call it without compile), or draw the random numbers with "
+                    "autograd_core.compile.host_array"
+                )
             params = ", ".join(f"{k}={self.expression(v, k)}" for k, v in node._params.items())
             plain = _plain_forward(node, inputs)
             if plain is not None:

@@ -345,3 +345,14 @@ def test_a_function_may_return_the_loss_and_other_values_which_come_back_as_data
             p.data = p.data - 0.1 * p.grad
             p.grad = None
     assert not np.array_equal(kept[0], kept[2])  # each call's own logits, not a buffer overwritten later
+
+
+def test_an_operation_marked_random_is_refused_and_names_itself():
+    from autograd_core.ops import Op
+
+    noisy = Op("noisy_identity_for_a_test", lambda x: x + 0.0, inputs="x", elementwise=True,
+               d_x=lambda x, out: 1, formula="d x/dx = 1", random=True, register=False)
+    w = Value(np.ones(3))
+    step = ag.compile(lambda: noisy.apply(w).sum())
+    with pytest.raises(CompileError, match="'noisy_identity_for_a_test' draws random numbers.*eagerly"):
+        step()
