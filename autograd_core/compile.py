@@ -33,6 +33,7 @@ with `host_array` and recomputed at every call; see ``docs/compile.md``.
 
 from __future__ import annotations
 
+import builtins
 import inspect
 import keyword
 import re
@@ -712,7 +713,7 @@ class _Builder:
 
     # ---- forward ------------------------------------------------------------
     def build_forward(self, nodes):
-        """One line per node, oldest first; returns the names of (node data, ctx) saved for backward."""
+        """One line per node, oldest first (and, as soon as their inputs are ready, the effects)."""
         lines = self.program.forward_lines
         for node in nodes:  # oldest first
             if id(node) in self.var:
@@ -741,19 +742,18 @@ class _Builder:
             if fast is not None:
                 self.fast_forward[len(lines) - 1] = (name, fast, node._data.shape, node._data.dtype)
             self.trace_env[name] = node._data
-            self._emit_effects_after(node)
+            self.emit_effects()
 
-    def _emit_effects_after(self, node):
-        pending = []
+    def emit_effects(self, all_left=False):
+        """The effects whose inputs are computed (or, at the end, all that are left), in the order they happened."""
         for k, (fn, inputs) in enumerate(self.trace.effects):
             if k in self.done_effects:
                 continue
-            if all(not isinstance(x, Value) or id(x) in self.var or x._op is None for x in inputs):
+            if all_left or all(not isinstance(x, Value) or id(x) in self.var or x._op is None for x in inputs):
                 fn_name = self.program.constant(fn, _identifier(getattr(fn, "__name__", ""), "effect").strip("_") or "effect")
                 args = [self.input_expression(x) for x in inputs]
                 self.program.forward_lines.append(f"{fn_name}({', '.join(args)})  # an effect, done at every call")
                 self.done_effects.add(k)
-        return pending
 
     # ---- backward -------------------------------------------------------------
     def build_backward(self, nodes, real_leaves):
@@ -889,7 +889,8 @@ class _Signature:
         self.source = source  # what source() shows: plain NumPy, one line per operation
         self.runs = runs  # what runs: the same lines, the larger results written into buffers
         self.namespace = source_namespace  # what `source` needs to run (helpers, rules, constants)
-        exec(compile_source(runs), namespace)  # noqa: S102 (our own generated program)
+        # (builtins.compile: this module's own `compile` is the public function below)
+        exec(builtins.compile(runs, "<autograd_core.compile program>", "exec"), namespace)  # noqa: S102
         self.forward = namespace["forward"]
         self.backward = namespace["backward"]
         self.arg_slots = arg_slots
@@ -901,20 +902,67 @@ class _Signature:
         self.loss_shape = loss_node._data.shape
 
 
-def compile_source(source):
-    return builtins_compile(source, "<autograd_core.compile program>", "exec")
-
-
-builtins_compile = __builtins__["compile"] if isinstance(__builtins__, dict) else __builtins__.compile
-
-
-class CompiledResult(Value):
+class CompiledResult:
     """The result of a compiled call: its data, and a ``backward()`` that runs the
     compiled backward program (filling the leaves' ``.grad`` as eager does).
-    It is the end of the compiled graph: call ``backward()`` on it directly."""
 
-    __slots__ = ("_signature", "_saved", "_generation")
+    It ends the compiled graph: it is not a Value, so no operation can be
+    built on it (that operation would be outside the program, and its
+    gradient lost); tools that walk a graph (``BackpropStepper``,
+    ``draw_graph``) need an eager result: ``step.eager(*args)``.
+    """
 
+    __slots__ = ("_data", "grad", "_signature", "_saved", "_generation")
+    requires_grad = True
+    label = None
+
+    def __init__(self, signature, data, saved, generation=None):
+        self._data = data
+        self.grad = None
+        self._signature = signature
+        self._saved = saved
+        self._generation = generation
+
+    # ---- what a loss is read for --------------------------------------------
+    @property
+    def data(self):
+        return self._data
+
+    @property
+    def shape(self):
+        return np.shape(self._data)
+
+    @property
+    def dtype(self):
+        return self._data.dtype
+
+    @property
+    def size(self):
+        return np.size(self._data)
+
+    def item(self):
+        return self._data.item()
+
+    def __float__(self):
+        return float(self._data)
+
+    def numpy(self):
+        return np.asarray(self._data)
+
+    def __repr__(self):
+        return f"CompiledResult(data={self._data!r})"
+
+    def _ends_the_graph(self, *args):
+        raise CompileError(
+            "compile: a compiled result ends the compiled graph: no operation can be built on it. Put the "
+            "operation inside the compiled function (return the Value you need), or run the function eagerly"
+        )
+
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __truediv__ = __rtruediv__ = _ends_the_graph
+    __pow__ = __matmul__ = __neg__ = __getitem__ = _ends_the_graph
+    __array_ufunc__ = None  # NumPy defers to the operators above
+
+    # ---- the backward pass --------------------------------------------------------
     def backward(self, grad=None, retain_graph=False, create_graph=False):
         """Run the compiled backward pass; leaves accumulate ``.grad`` as in eager mode."""
         if create_graph:
@@ -932,12 +980,12 @@ class CompiledResult(Value):
                 "compile: a later call of the compiled step reused the buffers this result's backward() reads; "
                 "call backward() on a result before calling the step again (or run the function eagerly)"
             )
-        seed = engine._seed_gradient(self, grad, "backward()")
         if engine._current_modes().anomaly:
             raise CompileError(
                 "compile: detect_anomaly() needs eager mode to say which operation produced a NaN or inf; "
                 "call the function inside detect_anomaly() without compile (step.eager(...))"
             )
+        seed = engine._seed_gradient(self, grad, "backward()")
         signature = self._signature
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             gradients = signature.backward(self._saved, seed)
@@ -948,24 +996,7 @@ class CompiledResult(Value):
 
 
 def _result(signature, data, saved, generation=None):
-    out = object.__new__(CompiledResult)
-    out._data = data
-    out.grad = None
-    out.requires_grad = True
-    out.label = None
-    out._op = None
-    out._inputs = ()
-    out._params = None
-    out._id = engine._next_id()
-    out._version = 0
-    out._input_versions = None
-    out._scope = None
-    out._guard = None
-    out._epoch = engine._data_epoch[0]
-    out._signature = signature
-    out._saved = saved
-    out._generation = generation
-    return out
+    return CompiledResult(signature, data, saved, generation)
 
 
 class Compiled:
@@ -1118,10 +1149,7 @@ class Compiled:
             builder.leaf_or_constant(leaf)
         builder.build_forward(op_nodes)
         builder.extra_names = [builder.input_expression(v) for v in extras]
-        for k, (fn, inputs) in enumerate(trace.effects):
-            if k not in builder.done_effects:
-                fn_name = builder.program.constant(fn, "effect")
-                builder.program.forward_lines.append(f"{fn_name}({', '.join(builder.input_expression(x) for x in inputs)})")
+        builder.emit_effects(all_left=True)
         builder.loss_seed = engine._seed_gradient(loss, None, "backward()")
         builder.build_backward(op_nodes, real_leaves)
         signature = self._assemble(builder, loss, op_nodes)
@@ -1134,7 +1162,7 @@ class Compiled:
             )
         self._signatures[key] = signature
         self._last = signature
-        saved = self._saved_from_trace(builder, signature, loss, op_nodes)
+        saved = tuple(builder.trace_env[name] for name in builder.saved_names)  # the traced call's own arrays
         result = _result(signature, loss._data, saved)
         if extras:
             return (result,) + tuple(Value(v._data, requires_grad=False) for v in extras)
@@ -1146,7 +1174,7 @@ class Compiled:
         saved = []
         for line in program.backward_lines:
             for token in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", line.split("  #")[0]):
-                if token not in saved and self._is_forward_name(builder, token):
+                if token not in saved and token in builder.trace_env:  # a name the forward program defines
                     saved.append(token)
         builder.saved_names = saved
         params = ", ".join(builder.params)
@@ -1175,13 +1203,6 @@ class Compiled:
         )
         signature.extras = bool(builder.extra_names)
         return signature
-
-    @staticmethod
-    def _is_forward_name(builder, token):
-        return token in builder.trace_env
-
-    def _saved_from_trace(self, builder, signature, loss, op_nodes):
-        return tuple(builder.trace_env[name] for name in builder.saved_names)
 
 
 def compile(fn):  # noqa: A001 (the name the course uses: ag.compile)

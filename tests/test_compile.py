@@ -356,3 +356,16 @@ def test_an_operation_marked_random_is_refused_and_names_itself():
     step = ag.compile(lambda: noisy.apply(w).sum())
     with pytest.raises(CompileError, match="'noisy_identity_for_a_test' draws random numbers.*eagerly"):
         step()
+
+
+def test_a_compiled_result_ends_the_graph_and_graph_tools_ask_for_an_eager_one():
+    w = Value(np.array([1.0, 2.0]))
+    step = ag.compile(lambda: (w * w).sum())
+    loss = step()
+    with pytest.raises(CompileError, match="ends the compiled graph"):
+        loss * 2  # noqa: B018 (its gradient would be lost: refused)
+    with pytest.raises(TypeError, match="must be a Value"):
+        ag.BackpropStepper(loss)
+    with pytest.raises(CompileError, match="create_graph=True"):
+        loss.backward(create_graph=True)
+    assert float(loss) == 5.0 and loss.item() == 5.0 and loss.shape == ()
