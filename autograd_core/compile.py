@@ -423,6 +423,18 @@ def _fast_forward(node, name, a):
     return None
 
 
+def _fast_leaf_gradient(node, i, target, g_name, g_uniform, a, share, arg):
+    """The line writing a weight's gradient (dW = A.T @ dZ) into {buf}, or None."""
+    if not _writable_result(share) or share.shape != np.shape(arg) or share.dtype != arg.dtype or g_uniform:
+        return None
+    ins = [x._data for x in node._inputs]
+    if node._op.name == "matmul" and i == 1 and ins[0].ndim == 2 and ins[1].ndim == 2:
+        return f"{target} = np.matmul({a[0]}.T, {g_name}, out={{buf}})"
+    if node._op.name == "linear" and i == 1 and ins[0].ndim == 2:
+        return f"{target} = np.matmul({g_name}.T, {a[0]}, out={{buf}})"
+    return None
+
+
 def _fast_backward(node, i, target, g_name, g_uniform, a, expr, share, arg):
     """The backward line writing into a buffer ({buf}), or None."""
     if not _writable_result(share) or share.shape != np.shape(arg) or share.dtype != arg.dtype or g_uniform:
@@ -480,7 +492,28 @@ def _plan_buffers(builder):
             buffers[buf] = np.empty(shape, dtype)
         holder[name] = buf
         backward[k] = fast.replace("{buf}", buf) + "  # " + line.split("  # ", 1)[-1]
+    # a leaf's gradient (its last share only: the one its .grad receives) goes into a recycled array
+    pool = []
+    for k, (name, fast, shape, dtype) in builder.fast_leaf.items():
+        if name in returned and name not in builder.uniform:
+            pool.append(None)
+            backward[k] = (fast.replace("{buf}", f"_recycled(_gradients, {len(pool) - 1}, {tuple(shape)!r}, np.{np.dtype(dtype)})")
+                           + "  # " + backward[k].split("  # ", 1)[-1])
+    if pool:
+        buffers["_gradients"] = pool
     return forward, backward, buffers
+
+
+def _recycled(pool, k, shape, dtype):
+    """An array for a weight's gradient: the one the last call handed out, when
+    nothing holds it any more (optimizer.zero_grad() set the .grad to None),
+    else a new one. A new array of a large gradient costs the kernel a page
+    fault per 4 KiB every step; a recycled one costs nothing."""
+    array = pool[k]
+    # 3 references: the pool's, `array` here, and getrefcount's own argument
+    if array is None or sys.getrefcount(array) > 3:
+        array = pool[k] = np.empty(shape, dtype)
+    return array
 
 
 def _accumulate_into_grad(leaf, gradient):
@@ -492,7 +525,7 @@ def _accumulate_into_grad(leaf, gradient):
 
 
 _HELPERS = {
-    "np": np, "_s": ops._scalar_or_array, "_sum_to_shape": engine.sum_to_shape,
+    "np": np, "_s": ops._scalar_or_array, "_sum_to_shape": engine.sum_to_shape, "_recycled": _recycled,
     "log_softmax": ops._log_softmax_data,
 }
 
@@ -549,6 +582,7 @@ class _Builder:
         self.done_effects = set()
         self.fast_forward = {}  # line number -> (name, the line writing into {buf}, shape, dtype)
         self.fast_backward = {}
+        self.fast_leaf = {}  # the same, for a leaf's gradient (see _recycled)
         self.uniform = {}  # gradient name -> shape, for a gradient kept as one number (see _backward_node)
         self.preferred = {}  # id(node) -> a name as a course writes it (Z1, A1, P, loss)
         self._name_args(fn, arg_values, raw_args)
@@ -864,8 +898,12 @@ class _Builder:
                 share_name = self.program.names.new(f"d{arg_names[i]}")
                 lines.append(f"{share_name} = {expr}{formula}")
                 fast = _fast_backward(node, i, share_name, g_name, g_uniform, arg_names, expr, share, args[i])
-                if fast is not None and inp._op is not None:  # (a leaf's gradient becomes its .grad: never a buffer)
+                if fast is not None and inp._op is not None:
                     self.fast_backward[len(lines) - 1] = (share_name, fast, share.shape, share.dtype)
+                elif fast is None and inp._op is None and op.name in ("linear", "matmul"):
+                    fast = _fast_leaf_gradient(node, i, share_name, g_name, g_uniform, arg_names, share, args[i])
+                    if fast is not None:  # a weight's gradient: into a recycled array (see _recycled)
+                        self.fast_leaf[len(lines) - 1] = (share_name, fast, share.shape, share.dtype)
                 if uniform:
                     self.uniform[share_name] = inp.shape
                 grads[id(inp)] = (share_name, share, True)

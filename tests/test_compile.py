@@ -369,3 +369,29 @@ def test_a_compiled_result_ends_the_graph_and_graph_tools_ask_for_an_eager_one()
     with pytest.raises(CompileError, match="create_graph=True"):
         loss.backward(create_graph=True)
     assert float(loss) == 5.0 and loss.item() == 5.0 and loss.shape == ()
+
+
+def test_a_weight_gradient_nobody_holds_is_recycled_and_one_still_held_is_not():
+    nn.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    X = np.random.default_rng(5).normal(size=(16, 4))
+    y = np.arange(16) % 3
+    step = ag.compile(lambda X, y: F.cross_entropy(model(X), y))
+    weight = model[0].weight
+    addresses = []
+    for k in range(4):
+        weight.grad = None  # what optimizer.zero_grad() does
+        step(X, y).backward()
+        addresses.append(weight.grad.__array_interface__["data"][0])
+        eager_grad = None
+        if k == 3:
+            held = weight.grad  # a reference kept by the caller
+            weight.grad = None
+            step(X, y).backward()
+            assert weight.grad is not held  # not written into the array the caller holds
+            weight.grad = None
+            eager = F.cross_entropy(model(X), y)
+            eager.backward()
+            eager_grad = weight.grad
+            np.testing.assert_array_equal(held, eager_grad)
+    assert len(set(addresses[1:])) == 1  # replays after the first reuse one array
