@@ -218,13 +218,15 @@ _RESERVED = {"np", "ops", "engine", "forward", "backward", "saved", "dloss", "ef
 class _Names:
     def __init__(self):
         self.taken = set(_RESERVED)
+        self.count = {}  # wanted name -> how many times it was asked for (a graph may have 10,000 'mul's)
 
     def new(self, wanted):
         name = wanted
-        k = 1
+        k = self.count.get(wanted, 1)
         while name in self.taken:
             k += 1
             name = f"{wanted}_{k}"
+        self.count[wanted] = k
         self.taken.add(name)
         return name
 
@@ -1209,11 +1211,12 @@ class Compiled:
     def _assemble(self, builder, loss, op_nodes):
         program = builder.program
         loss_name = builder.var[id(loss)]
-        saved = []
+        saved = {}  # (a dict: ordered, and a fast `in`)
         for line in program.backward_lines:
             for token in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", line.split("  #")[0]):
                 if token not in saved and token in builder.trace_env:  # a name the forward program defines
-                    saved.append(token)
+                    saved[token] = None
+        saved = list(saved)
         builder.saved_names = saved
         params = ", ".join(builder.params)
         results = [f"np.broadcast_to({name}, {leaf.shape!r})" if name in builder.uniform else name

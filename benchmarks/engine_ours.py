@@ -46,6 +46,8 @@ def make_step(workload, dtype=np.float32, batch=None, flavour="raw"):
         return _raw_step(sizes, batch, dtype, with_bn=workload == "mlp_bn")
     if workload == "chain":
         return _chain_step(compiled)
+    if workload == "scalar" and compiled:
+        return _scalar_compiled_step()
     if workload == "scalar":
         from autograd_core import Value
 
@@ -149,6 +151,41 @@ def _cast_parameters(module, dtype):
         buffer = getattr(module, name, None)
         if isinstance(buffer, np.ndarray):
             setattr(module, name, buffer.astype(dtype))
+
+
+def _scalar_compiled_step():
+    """(e) through autograd_core.compile: the network and loss of
+    scalar_mlp.make_scalar_step, its forward and backward traced once (some
+    65,000 NumPy scalar lines) and replayed; the update as there."""
+    from autograd_core import Value
+
+    points, labels, weights = W.scalar_data()
+    layers = [[([Value(w) for w in ws], Value(b)) for ws, b in layer] for layer in weights]
+    params = [p for layer in layers for ws, b in layer for p in (*ws, b)]
+    inputs = [[Value(c, requires_grad=False) for c in point] for point in points]
+
+    def forward(x):
+        for depth, layer in enumerate(layers):
+            out = [sum((wi * xi for wi, xi in zip(ws, x)), b) for ws, b in layer]
+            x = out if depth == len(layers) - 1 else [act.relu() for act in out]
+        return x[0]
+
+    def loss_fn():
+        losses = [(1 + -yi * forward(x)).relu() for x, yi in zip(inputs, labels)]
+        return sum(losses) * (1.0 / len(losses)) + 1e-4 * sum(p * p for p in params)
+
+    compiled = _compiled(loss_fn)
+
+    def step():
+        loss = compiled()
+        for p in params:
+            p.grad = None
+        loss.backward()
+        for p in params:
+            p.data = p.data - W.LEARNING_RATE * p.grad
+        return loss
+
+    return step
 
 
 def _compiled(fn):

@@ -36,6 +36,6 @@ def supports(engine, workload):
     base = "ours" if engine in ("ours-nn", "ours-compiled") else engine
     if engine == "ours-nn" and workload not in ("mlp", "mlp_bn", "tiny"):
         return False
-    if engine == "ours-compiled" and workload not in ("mlp", "mlp_bn", "tiny", "chain"):
+    if engine == "ours-compiled" and workload not in ("mlp", "mlp_bn", "tiny", "chain", "scalar"):
         return False
     return workload in load(base).WORKLOADS
