@@ -24,7 +24,9 @@ How it works, in four steps:
    back to its input's shape, add it to a running gradient) is written down
    as a line: the same rules, in the same order, so the same numbers.
 4. **Replay.** Later calls run the two programs: one Python function each, no
-   Value per operation, no walk over nodes.
+   Value per operation, no walk over nodes. The program that runs is the
+   printed one with its larger results written with ``out=`` into buffers
+   planned once (see `_plan_buffers`).
 
 Arrays the step makes outside the engine's operations (a dropout mask, one-hot
 rows from class labels, a comparison ``x > 0`` fed to ``where``) are recorded
@@ -455,27 +457,46 @@ def _fast_backward(node, i, target, g_name, g_uniform, a, expr, share, arg):
 
 
 def _plan_buffers(builder):
-    """Give each buffered line a buffer: forward results one each (the backward
-    pass reads them); backward results share by liveness: a buffer whose value
-    is not read again is taken by the next result of its shape and dtype.
-    Returns (forward lines, backward lines, {buffer name: array})."""
+    """Give each buffered line a buffer. Forward results get one each; in the
+    backward pass a buffer whose value is read no more (a backward temporary,
+    or a forward result the backward pass is done with) is taken by the next
+    result of its shape and dtype. A result computed without out= may be a
+    view of its inputs (a reshape, a transpose, a rule's slice), so its inputs'
+    buffers stay taken while it is read.
+    Returns (forward lines, backward lines, {buffer name: array}, whether
+    backward temporaries reuse forward buffers)."""
     program = builder.program
     buffers = {}
     returned = {name for _, _, name, _ in builder.leaf_grads} | set(builder.extra_names)  # handed out: never buffers
     forward = list(program.forward_lines)
+    forward_holder = {}  # forward value name -> its buffer
     for k, (name, fast, shape, dtype) in builder.fast_forward.items():
         if name in returned:
             continue
         buf = f"_buf_{name}"
         buffers[buf] = np.empty(shape, dtype)
         forward[k] = fast.replace("{buf}", buf)
+        forward_holder[name] = buf
     backward = list(program.backward_lines)
-    last_use = {}
+    end = len(backward)
+    last_use = {name: end for name in returned}  # (read after the last line: by the return)
     for k, line in enumerate(backward):
-        for token in re.findall(r"[A-Za-z_]\w*", line.split("  #")[0]):
-            last_use[token] = k
+        for token in _tokens(line):
+            last_use[token] = max(last_use.get(token, -1), k)
+    # a view keeps what it views: its inputs are read as long as it is (newest first, so chains carry)
+    views = [(line, k in builder.fast_backward) for k, line in enumerate(backward)]
+    views = [(line, buffered) for line, buffered in reversed(views)]
+    forward_views = [(line, k in builder.fast_forward) for k, line in enumerate(program.forward_lines)][::-1]
+    for line, buffered in views + forward_views:
+        if buffered or " = " not in line.split("  #")[0]:
+            continue
+        target, expression = line.split("  #")[0].split(" = ", 1)
+        reach = max(last_use.get(t.strip(), -1) for t in target.split(","))
+        for token in _tokens(expression):
+            last_use[token] = max(last_use.get(token, -1), reach)
     free = {}  # (shape, dtype) -> buffer names no value needs any more
-    holder = {}  # value name -> its buffer
+    holder = dict(forward_holder)  # value name -> its buffer
+    reuses_forward = False
     for k, line in enumerate(backward):
         for name in [n for n in holder if last_use.get(n, -1) < k]:
             buf = holder.pop(name)
@@ -489,6 +510,7 @@ def _plan_buffers(builder):
         pool = free.get((tuple(shape), np.dtype(dtype).str))
         if pool:
             buf = pool.pop()
+            reuses_forward = reuses_forward or buf in forward_holder.values()
         else:
             buf = f"_buf_{len(buffers)}"
             buffers[buf] = np.empty(shape, dtype)
@@ -503,7 +525,12 @@ def _plan_buffers(builder):
                            + "  # " + backward[k].split("  # ", 1)[-1])
     if pool:
         buffers["_gradients"] = pool
-    return forward, backward, buffers
+    return forward, backward, buffers, reuses_forward
+
+
+def _tokens(line):
+    """The names a program line reads or writes (its comment left out)."""
+    return re.findall(r"[A-Za-z_]\w*", line.split("  #")[0])
 
 
 def _recycled(pool, k, shape, dtype):
@@ -1011,6 +1038,12 @@ class CompiledResult:
                 "not a graph); call the function without compile, or use ag.grad on an eager result"
             )
         if self._saved is None:
+            if self._generation == -1:
+                raise CompileError(
+                    "compile: this compiled step's backward pass writes its temporaries over the forward results "
+                    "it is done with, so it runs once per call even with retain_graph=True; call the step again "
+                    "for another backward(), or run the function eagerly"
+                )
             raise engine.GraphFreedError(
                 "backward(): this compiled result's backward already ran and its saved arrays were freed; "
                 "pass retain_graph=True to the first backward() to run it twice"
@@ -1033,6 +1066,10 @@ class CompiledResult:
             _accumulate_into_grad(leaf, gradient)
         if not retain_graph:
             self._saved = None
+        elif self._generation is not None and signature.reuses_forward:
+            # this backward wrote its temporaries over forward results it was done with: a second one cannot run
+            self._saved = None
+            self._generation = -1
 
 
 def _result(signature, data, saved, generation=None):
@@ -1233,7 +1270,7 @@ class Compiled:
             backward.append(f"    return ({', '.join(results)}{',' if len(results) == 1 else ''})")
             return "\n".join(forward) + "\n\n\n" + "\n".join(backward) + "\n"
 
-        fast_forward, fast_backward, buffers = _plan_buffers(builder)
+        fast_forward, fast_backward, buffers, reuses_forward = _plan_buffers(builder)
         source = program_text(program.forward_lines, program.backward_lines)
         runs = program_text(fast_forward, fast_backward)
         namespace = dict(program.namespace)
@@ -1243,6 +1280,7 @@ class Compiled:
             [leaf for _, leaf, _, _ in builder.leaf_grads], bool(buffers), loss,
         )
         signature.extras = bool(builder.extra_names)
+        signature.reuses_forward = reuses_forward
         return signature
 
 

@@ -381,9 +381,10 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         if running_mean is None or running_var is None:
             raise ValueError("batch_norm: evaluation needs running_mean and running_var (or pass training=True)")
         # host arrays: a compiled step reads the running statistics afresh at every call
-        scale = host_array(lambda var: (1 / np.sqrt(np.asarray(var) + eps)).astype(x.dtype).reshape(stat_shape),
+        dtype = x.dtype  # (the functions below keep the dtype, not the Value x and the graph behind it)
+        scale = host_array(lambda var: (1 / np.sqrt(np.asarray(var) + eps)).astype(dtype).reshape(stat_shape),
                            running_var, name="inv_std")
-        shift = host_array(lambda mean: np.asarray(mean, dtype=x.dtype).reshape(stat_shape), running_mean, name="mean")
+        shift = host_array(lambda mean: np.asarray(mean, dtype=dtype).reshape(stat_shape), running_mean, name="mean")
         normalised = (x - shift) * scale
     if weight is not None:
         normalised = normalised * _channel_shaped(weight, x)
@@ -492,21 +493,23 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
             return losses.mean()  # (not sum / n: a float16 sum of many rows overflows)
     else:
         # class indices: each row of `rows` is the one-hot target times the sample's weight
+        dtype = x.dtype  # (target_rows keeps the dtype, not the Value x and the graph behind it)
+
         def target_rows(target):
             indices, counted = _class_indices(target, n, classes, ignore_index, "cross_entropy")
-            rows = np.zeros((n, classes), dtype=x.dtype)
+            rows = np.zeros((n, classes), dtype=dtype)
             if weights is None and not label_smoothing and counted.all():
                 # the usual case, apart: the general one below costs a small network a tenth of its step
                 rows[np.arange(n), indices] = 1
                 total_weight = n
             else:
-                every = np.ones(classes, dtype=x.dtype) if weights is None else weights
+                every = np.ones(classes, dtype=dtype) if weights is None else weights
                 sample_weights = every[indices] * counted
                 rows[np.arange(n), indices] = (1 - label_smoothing) * sample_weights
                 if label_smoothing:
                     rows += (label_smoothing / classes) * every * counted[:, None]
                 # (summed in float64 for float16 data, which holds no total above 65504)
-                total_weight = sample_weights.sum(dtype=np.float64 if x.dtype == np.float16 else None)
+                total_weight = sample_weights.sum(dtype=np.float64 if dtype == np.float16 else None)
             if reduction == "mean" and total_weight:
                 # the weighted mean sum_i w_i l_i / sum_i w_i, with the division put
                 # into the rows (l_i is linear in them): one node fewer in the graph
