@@ -395,3 +395,25 @@ def test_a_weight_gradient_nobody_holds_is_recycled_and_one_still_held_is_not():
             eager_grad = weight.grad
             np.testing.assert_array_equal(held, eager_grad)
     assert len(set(addresses[1:])) == 1  # replays after the first reuse one array
+
+
+def test_a_backward_that_reuses_forward_buffers_runs_once_and_says_why_on_a_second_try():
+    nn.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 3))
+    X = np.random.default_rng(0).normal(size=(16, 4))
+    y = np.arange(16) % 3
+    step = ag.compile(lambda X, y: F.cross_entropy(model(X), y))
+    step(X, y).backward()
+    assert step._last.reuses_forward
+    for p in model.parameters():
+        p.grad = None
+    loss = step(X, y)
+    loss.backward(retain_graph=True)
+    first = [p.grad.copy() for p in model.parameters()]
+    with pytest.raises(CompileError, match="runs once per call"):
+        loss.backward()
+    for p, g in zip(model.parameters(), first):  # the one backward gave eager's gradients
+        p.grad = None
+    F.cross_entropy(model(X), y).backward()
+    for p, g in zip(model.parameters(), first):
+        np.testing.assert_array_equal(p.grad, g)
