@@ -27,7 +27,7 @@ Rules use operators and methods that both have (``+``, ``*``, ``.sum(axis=)``,
 How to declare an operation (from any module; ``nn`` or a convolution module
 can do it too)::
 
-    from autograd_core.ops import Op, F
+    from autograd_core.ops import Op, as_value
 
     CUBE = Op(
         "cube", lambda x: x ** 3, inputs="x", elementwise=True,
@@ -45,7 +45,9 @@ That is all: ``cube`` and ``v.cube()`` work, it is exported by
 ``gradcheck`` and ``create_graph=True`` use its rule. A structural rule takes
 the upstream gradient first: ``d_x=lambda g, x, out, axis: ...``. An op with
 any number of inputs (``concatenate``) declares ``inputs="*values"`` and one
-rule ``d_each=lambda i, g, *values, out, **params: ...`` for input ``i``.
+rule ``d_each=lambda i, g, *values_and_out, **params: ...`` for input ``i``
+(its last positional argument is the output). An input that may be left out
+(``linear``'s bias) is declared last; its rules then take ``*rest``.
 
 The contract other code builds on (``autograd_core.compile`` replays it):
 ``OPS`` maps a name to its Op; ``op.forward(*input_arrays, **params)`` is pure
@@ -131,6 +133,10 @@ class Op:
 
     def apply(self, *inputs, **params):
         """Run the forward on the inputs' data and record the result (inputs are Values)."""
+        if len(inputs) == 1:  # the commonest cases, without a list
+            return record(self, self.forward(inputs[0]._data, **params), inputs, params or _NO_PARAMS)
+        if len(inputs) == 2:
+            return record(self, self.forward(inputs[0]._data, inputs[1]._data, **params), inputs, params or _NO_PARAMS)
         return record(self, self.forward(*[v._data for v in inputs], **params), inputs, params or _NO_PARAMS)
 
     def public(self, fn):
@@ -257,10 +263,24 @@ def _operands(a, b):
 
 def _binary(op, a, b):
     """Record ``op`` of `a` and `b` with NumPy broadcasting; either may be a
-    number or an array, which becomes a constant input in the Value's dtype
-    (NumPy would compute with the number in that dtype too: NEP 50)."""
-    if not isinstance(a, Value) or not isinstance(b, Value):
-        a, b = _operands(a, b)
+    number or an array, which becomes a constant input in the Value's dtype."""
+    if isinstance(a, Value):
+        if isinstance(b, Value):  # the commonest case
+            try:
+                data = op.forward(a._data, b._data)
+            except ValueError:
+                raise _cannot_broadcast(op.name, a, b) from None
+            return record(op, data, (a, b), _NO_PARAMS)
+        if type(b) is float or type(b) is int:
+            # x * 1.01: NumPy computes with the number in x's dtype (NEP 50), taking its fast
+            # path for Python numbers; the constant input holds that number in that dtype,
+            # so the op's forward on the inputs' data gives these very bits
+            data = a._data
+            return record(op, op.forward(data, b), (a, _constant(data.dtype.type(b))), _NO_PARAMS)
+    elif isinstance(b, Value) and (type(a) is float or type(a) is int):  # 1 - x, the same on the left
+        data = b._data
+        return record(op, op.forward(a, data), (_constant(data.dtype.type(a)), b), _NO_PARAMS)
+    a, b = _operands(a, b)
     try:
         data = op.forward(a._data, b._data)
     except ValueError:
