@@ -450,3 +450,27 @@ def test_views_among_buffered_results_keep_their_buffers_while_read():
             np.testing.assert_array_equal(p.grad, g)
         for p in (W1, W2, W3):
             p.data = p.data - 0.01 * p.grad
+
+
+def test_modules_and_python_numbers_as_arguments():
+    nn.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2))
+    X = np.random.default_rng(1).normal(size=(5, 3))
+
+    def scaled(model, X, scale):
+        return (model(X) * scale).sum()
+
+    step = ag.compile(scaled)
+    for scale in (1.0, 2.0, 2.0):
+        for p in model.parameters():
+            p.grad = None
+        step(model, X, scale).backward()
+        got = [p.grad.copy() for p in model.parameters()]
+        for p in model.parameters():
+            p.grad = None
+        scaled(model, Value(X), scale).backward()
+        for p, g in zip(model.parameters(), got):
+            np.testing.assert_array_equal(p.grad, g)
+    assert step.cache_info().traces == 2  # a Python number is part of the signature
+    with pytest.raises(TypeError, match="by position"):
+        step(model, X, scale=1.0)
