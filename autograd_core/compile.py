@@ -1149,6 +1149,17 @@ class Compiled:
             raise CompileError("compile: source() needs a traced call first: call the compiled function once")
         return signature.source
 
+    def program(self, *args):
+        """``source()`` run as Python: a dict with its ``forward`` and ``backward``
+        functions (and the helpers, rules and constants the source names), to
+        call by hand: ``forward(*arguments, *parameters) -> (loss, saved)``,
+        ``backward(saved, dloss) -> the parameters' gradients``."""
+        signature = self._last if not args else self._signatures.get(self._key(args))
+        source = self.source(*args)
+        namespace = dict(signature.namespace)
+        exec(builtins.compile(source, "<autograd_core.compile source()>", "exec"), namespace)  # noqa: S102
+        return namespace
+
     def _name(self):
         return getattr(self.fn, "__name__", type(self.fn).__name__)
 
