@@ -24,6 +24,8 @@ from autograd_core import Value
 from autograd_core.conv import adaptive_avg_pool2d, avg_pool2d, conv1d, conv2d, fold, max_pool2d, pad, unfold
 from autograd_core.errors import ShapeError
 
+from autograd_core.compile import effect, host_array, is_tracing
+
 from ._random import generator_from
 
 __all__ = [
@@ -415,9 +417,13 @@ def dropout(input, p=0.5, training=True, generator=None):
     # float32 draws for float32 data: half the random bits, about 4x faster
     # (a float32 uniform still resolves probabilities to 2^-24)
     draw = np.float32 if x.dtype == np.float32 else np.float64
-    keep = generator_from(generator).random(x.shape, dtype=draw) >= p
-    mask = keep * x.dtype.type(1 / (1 - p))  # bool times a scalar of x's dtype: the mask in x's dtype, in one pass
-    return x * mask
+    shape, scale = x.shape, x.dtype.type(1 / (1 - p))
+
+    def draw_mask():  # a host array: a compiled step draws a new mask at every call, from the same generator
+        keep = generator_from(generator).random(shape, dtype=draw) >= p
+        return keep * scale  # bool times a scalar of x's dtype: the mask in x's dtype, in one pass
+
+    return x * host_array(draw_mask, name="mask")
 
 
 def dropout2d(input, p=0.5, training=True, generator=None):
@@ -477,22 +483,43 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
             )
         # (x - mean) / sqrt(var + eps) with the batch's mean and biased variance, as one engine op
         normalised, mean, var = ac.standardize(x, axis=axes, eps=eps, return_stats=True)
-        if running_mean is not None:
-            running_mean *= 1 - momentum
-            running_mean += momentum * mean.reshape(channels)
-        if running_var is not None:
-            running_var *= 1 - momentum
-            running_var += momentum * var.reshape(channels) * (count / (count - 1))
+
+        def update_running_stats(mean, var, old_mean=running_mean, old_var=running_var):  # in place
+            if old_mean is not None:
+                old_mean *= 1 - momentum
+                old_mean += momentum * mean.reshape(channels)
+            if old_var is not None:
+                old_var *= 1 - momentum
+                old_var += momentum * var.reshape(channels) * (count / (count - 1))
+
+        if is_tracing():  # an effect: a compiled step updates the statistics at every call, from its own batch
+            def update_running_statistics(data):
+                update_running_stats(*_batch_stats(data, axes))
+
+            effect(update_running_statistics, x)
+        else:
+            update_running_stats(mean, var)
     else:
         if running_mean is None or running_var is None:
             raise ValueError("batch_norm: evaluation needs running_mean and running_var (or pass training=True)")
-        scale = (1 / np.sqrt(np.asarray(running_var) + eps)).astype(x.dtype).reshape(stat_shape)
-        normalised = (x - np.asarray(running_mean, dtype=x.dtype).reshape(stat_shape)) * scale
+        # host arrays: a compiled step reads the running statistics afresh at every call
+        dtype = x.dtype  # (the functions below keep the dtype, not the Value x and the graph behind it)
+        scale = host_array(lambda var: (1 / np.sqrt(np.asarray(var) + eps)).astype(dtype).reshape(stat_shape),
+                           running_var, name="inv_std")
+        shift = host_array(lambda mean: np.asarray(mean, dtype=dtype).reshape(stat_shape), running_mean, name="mean")
+        normalised = (x - shift) * scale
     if weight is not None:
         normalised = normalised * _channel_shaped(weight, x)
     if bias is not None:
         normalised = normalised + _channel_shaped(bias, x)
     return normalised
+
+
+def _batch_stats(data, axes):
+    """The batch mean and biased variance, computed as ``standardize`` computes them."""
+    mean = data.mean(axis=axes, keepdims=True)
+    centred = data - mean
+    return mean, (centred * centred).mean(axis=axes, keepdims=True)
 
 
 # ==========================================================================
@@ -614,28 +641,38 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
             return losses.mean()  # (not sum / n: a float16 sum of many rows overflows)
     else:
         # class indices: each row of `rows` is the one-hot target times the sample's weight
-        indices, counted = _class_indices(target, n, classes, ignore_index, "cross_entropy")
-        rows = np.zeros((n, classes), dtype=x.dtype)
-        if weights is None and not label_smoothing and counted.all():
-            # the usual case, apart: the general one below costs a small network a tenth of its step
-            rows[np.arange(n), indices] = 1
-            total_weight = n
-        else:
-            weights = np.ones(classes, dtype=x.dtype) if weights is None else weights
-            sample_weights = weights[indices] * counted
-            rows[np.arange(n), indices] = (1 - label_smoothing) * sample_weights
-            if label_smoothing:
-                rows += (label_smoothing / classes) * weights * counted[:, None]
-            # (summed in float64 for float16 data, which holds no total above 65504)
-            total_weight = sample_weights.sum(dtype=np.float64 if x.dtype == np.float16 else None)
-        if reduction == "mean":
-            # the weighted mean sum_i w_i l_i / sum_i w_i, with the division put
-            # into the rows (l_i is linear in them): one node fewer in the graph
-            if total_weight:
+        dtype = x.dtype  # (target_rows keeps the dtype, not the Value x and the graph behind it)
+
+        def target_rows(target):
+            indices, counted = _class_indices(target, n, classes, ignore_index, "cross_entropy")
+            rows = np.zeros((n, classes), dtype=dtype)
+            if weights is None and not label_smoothing and counted.all():
+                # the usual case, apart: the general one below costs a small network a tenth of its step
+                rows[np.arange(n), indices] = 1
+                total_weight = n
+            else:
+                every = np.ones(classes, dtype=dtype) if weights is None else weights
+                sample_weights = every[indices] * counted
+                rows[np.arange(n), indices] = (1 - label_smoothing) * sample_weights
+                if label_smoothing:
+                    rows += (label_smoothing / classes) * every * counted[:, None]
+                # (summed in float64 for float16 data, which holds no total above 65504)
+                total_weight = sample_weights.sum(dtype=np.float64 if dtype == np.float16 else None)
+            if reduction == "mean" and total_weight:
+                # the weighted mean sum_i w_i l_i / sum_i w_i, with the division put
+                # into the rows (l_i is linear in them): one node fewer in the graph
                 if rows.dtype == np.float16:  # 1/total in float64, then cast: float16 cannot hold a total above 65504
                     rows *= 1 / float(total_weight)
                 else:
                     rows /= total_weight
+            found["total_weight"] = total_weight
+            return rows
+
+        found = {}
+        rows = host_array(target_rows, target, name="Y")  # a compiled step makes the rows from each call's targets
+        total_weight = found["total_weight"]
+        if reduction == "mean":
+            if total_weight:
                 return ac.softmax_cross_entropy(x, rows, axis=1).sum()
             # a total weight of 0 (every target ignored, or weights that cancel):
             # divide after the sum, for the NaN or infinity PyTorch gives
