@@ -662,7 +662,7 @@ class _Builder:
         dyn = self._dynamic_of(value) or (self._host(value) if isinstance(value, np.ndarray) else None)
         if dyn is not None:
             return dyn
-        if isinstance(value, tuple):
+        if type(value) is tuple:  # a named tuple (a convolution's geometry) is kept whole, as a constant
             parts = [self.expression(v, hint) for v in value]
             return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
         if isinstance(value, np.ndarray) and value.size > 1:
