@@ -24,18 +24,20 @@ from .engine import (
 )
 from .errors import AnomalyError, GradcheckError, GraphDroppedWarning, GraphFreedError, SavedDataModifiedError, ShapeError
 from . import ops
+from . import ops_math, ops_select  # noqa: F401  (more operations: they register themselves in ops.OPS)
 from .ops import OPS
 from . import conv  # convolution, pooling and padding: declared in the registry, exported below with the rest
 from .gradcheck import gradcheck
 from .stepper import BackpropStepper
 from .viz import draw_graph, render_graph
 from .functional import hessian, hvp, jacobian
+from .compile import compile  # noqa: E402 (the function; the module stays importable as autograd_core.compile)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Value", "grad", "no_grad", "enable_grad", "is_grad_enabled", "detect_anomaly", "name_scope",
-    "topological_order", "gradcheck", "draw_graph", "render_graph", "BackpropStepper", "hessian", "hvp", "jacobian",
+    "topological_order", "compile", "gradcheck", "draw_graph", "render_graph", "BackpropStepper", "hessian", "hvp", "jacobian",
     "ShapeError", "GraphFreedError", "GraphDroppedWarning", "AnomalyError", "GradcheckError", "SavedDataModifiedError",
 ]
 # Every operation's function (add, matmul, softmax...) is exported as declared in
@@ -45,3 +47,7 @@ for _name in ops.__all__:
         globals()[_name] = getattr(ops, _name)
         __all__.append(_name)
 del _name
+# Python's any and all keep their names inside ops.py, so these two are exported from here
+from .ops_select import all, any  # noqa: E402,A004
+
+__all__ += ["any", "all"]

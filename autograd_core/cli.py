@@ -142,6 +142,9 @@ def build_parser():
                                    "the best weights (default: 20; 0 turns it off)")
     optimisation.add_argument("--seed", type=int, default=0, help="random seed for the split, initialisation, "
                                                                   "shuffling and dropout (default: 0)")
+    optimisation.add_argument("--eager", action="store_true", default=None,
+                              help="run every step through the eager engine instead of the compiled step "
+                                   "(same numbers, slower; see docs/compile.md)")
 
     output = train.add_argument_group("output")
     output.add_argument("--out", metavar="DIR", default=None, help="output folder (default: runs/<date>_<time>)")

@@ -600,7 +600,6 @@ _ENGINE_EQUIVALENT = {
     "sum": "v.sum(axis=None, keepdims=False)",
     "mean": "v.mean(axis=None, keepdims=False)",
     "var": "v.var(axis=None, ddof=0)",
-    "std": "v.var(axis=..., ddof=...).sqrt()",
     "max": "v.max(axis=None)", "amax": "v.max(axis=None)", "min": "v.min(axis=None)", "amin": "v.min(axis=None)",
     "maximum": "autograd_core.maximum(a, b)", "minimum": "autograd_core.minimum(a, b)",
     "norm": "(v ** 2).sum().sqrt()",
@@ -610,9 +609,27 @@ _ENGINE_EQUIVALENT = {
     "abs": "v.abs() (or abs(v))", "tanh": "v.tanh()", "negative": "-v", "reciprocal": "1 / v",
     "add": "a + b", "subtract": "a - b", "multiply": "a * b", "true_divide": "a / b", "divide": "a / b",
     "power": "a ** b", "square": "v * v (or v ** 2)",
-    "logaddexp": "autograd_core.logsumexp(autograd_core.stack([a, b]), axis=0)",
-    "sort": None, "argsort": None, "cumsum": None, "prod": None,
+    # what the engine does not have (an operation in the registry is found there: see _registry_equivalent)
+    "median": None, "percentile": None, "quantile": None,
 }
+
+
+def _registry_equivalent(name):
+    """How to call the engine's replacement of NumPy's `name`: an operation
+    of the registry that declares it (``Op.numpy``), or a function the
+    package exports under that name (argsort, isnan...: indices and booleans).
+    None when there is neither."""
+    import autograd_core
+    from .ops import OPS
+
+    for op in OPS.values():
+        if name in op.numpy and op.function is not None:
+            method = next((m for m in op.methods if not m.startswith("__")), None)
+            call = f"autograd_core.{op.function.__name__}(...)"
+            return f"{call} (or v.{method}(...))" if method else call
+    if name in getattr(autograd_core, "__all__", ()) and callable(getattr(autograd_core, name, None)):
+        return f"autograd_core.{name}(...)"
+    return None
 
 
 def _numpy_refusal(called, name, method, kwargs):
@@ -621,8 +638,8 @@ def _numpy_refusal(called, name, method, kwargs):
     head = f"{what} got a Value: NumPy would compute on its data and drop the graph, so its gradient would be lost."
     if "out" in kwargs:
         return f"{head} A Value's data cannot be written through out= either: compute a new Value instead."
-    if name in _ENGINE_EQUIVALENT:
-        use = _ENGINE_EQUIVALENT[name]
+    use = _ENGINE_EQUIVALENT.get(name) or _registry_equivalent(name)
+    if name in _ENGINE_EQUIVALENT or use is not None:
         if use is None:
             return (f"{head} The engine has no {name} yet: use v.data (or v.detach()) for a constant copy "
                     f"if you do not need its gradient.")

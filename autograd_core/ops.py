@@ -55,7 +55,9 @@ NumPy (no Values, no graph) and returns the output data; every recorded node
 ``v`` has ``v._op``, ``v._inputs`` (Values) and ``v._params`` (a dict, never
 written after recording) with ``v._op.forward(*[i._data for i in v._inputs],
 **v._params)`` equal to ``v._data`` bit for bit. ``op.code`` shows the forward
-as a line of NumPy, for printed programs. ``op.random`` marks an op that
+as a line of NumPy, for printed programs. ``op.numpy`` names the NumPy functions the op replaces (its own name unless
+declared: ``numpy=("take_along_axis",)``), so that ``np.sort(v)`` is refused
+with the engine's ``sort`` named. ``op.random`` marks an op that
 draws random numbers or has effects (none in the engine today).
 """
 
@@ -104,7 +106,7 @@ class Op:
     """
 
     def __init__(self, name, forward, *, inputs, formula, elementwise=False, code=None, methods=(),
-                 reflected=(), shown_local=None, output=None, random=False, register=True, **rules):
+                 reflected=(), shown_local=None, output=None, random=False, register=True, numpy=None, **rules):
         self.name = name
         self.forward = forward
         self.inputs = tuple(part.strip() for part in inputs.split(",")) if isinstance(inputs, str) else tuple(inputs)
@@ -116,6 +118,7 @@ class Op:
         self.shown_local = shown_local
         self.output = output
         self.random = random  # draws random numbers or has effects: a compiled program may not replay it blindly
+        self.numpy = (name,) if numpy is None else tuple(numpy)  # the NumPy functions it replaces (np.sort(v) names it)
         self.function = None  # the public function, set by the @op.public decorator
         self.variadic = len(self.inputs) == 1 and self.inputs[0].startswith("*")
         if self.variadic:

@@ -31,7 +31,7 @@ from .engines import ENGINE_MODULES, OWN_PROCESS, load, step_for, supports
 from .measure import rss_measurable, time_steps
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-COLUMNS = ["ours", "ours-nn", "numpy", "pytorch", "hips", "mygrad", "micrograd"]
+COLUMNS = ["ours", "ours-nn", "ours-compiled", "numpy", "pytorch", "jax", "hips", "mygrad", "micrograd"]
 MEMORY_CASES = {"f_f32": np.float32, "f_f64": np.float64, "h_mem": np.float32}
 MEMORY_TARGET = 1.2
 # memory rows of other workloads than (a) at batch 1024: (workload, batch, target)
@@ -44,6 +44,8 @@ def available_engines():
     present = [name for name in ENGINE_MODULES if load(name).available()]
     if "ours" in present and load("ours").nn_available():
         present.insert(1, "ours-nn")
+    if "ours" in present and load("ours").compile_available():
+        present.insert(present.index("ours") + 1 + ("ours-nn" in present), "ours-compiled")
     return present
 
 
@@ -193,12 +195,12 @@ def targets(results, quick=False):
         else:
             reference, target = CASES[case_id].reference, CASES[case_id].target
         ref = _figure(case_id, row.get(reference))
-        for engine in ("ours", "ours-nn"):
+        for engine in ("ours", "ours-nn", "ours-compiled"):
             ours = _figure(case_id, row.get(engine))
             if ours is None or not ref:
                 continue
             ratio = ours / ref
-            verdicts[case_id if engine == "ours" else f"{case_id} (nn)"] = {
+            verdicts[case_id if engine == "ours" else f"{case_id} ({engine[5:]})"] = {
                 "reference": reference, "ratio": ratio, "target": target, "met": ratio <= target,
             }
     return verdicts
@@ -245,10 +247,11 @@ def format_table(results, verdicts):
         else:
             tail = ""
         lines.append(f"{_title(case_id):<{width}}{_unit(case_id):<9}" + "".join(cells) + tail)
-        nn_verdict = verdicts.get(f"{case_id} (nn)")
-        if nn_verdict:
-            lines.append(f"{'':<{width}}{'':<9}{'ours-nn / ' + nn_verdict['reference']:>{11 * len(present)}}"
-                         f"   {nn_verdict['ratio']:>8.2f}  <= {nn_verdict['target']:<5} {'ok' if nn_verdict['met'] else 'MISSED'}")
+        for flavour in ("nn", "compiled"):
+            nn_verdict = verdicts.get(f"{case_id} ({flavour})")
+            if nn_verdict:
+                lines.append(f"{'':<{width}}{'':<9}{f'ours-{flavour} / ' + nn_verdict['reference']:>{11 * len(present)}}"
+                             f"   {nn_verdict['ratio']:>8.2f}  <= {nn_verdict['target']:<5} {'ok' if nn_verdict['met'] else 'MISSED'}")
         faults = _faults_line(row, present)
         if faults:
             lines.append(f"{'  page faults per step':<{width}}{'':<9}" + faults)

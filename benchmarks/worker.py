@@ -29,7 +29,8 @@ def _time(engine, case_ids, quick):
         # timed again, interleaved with it: the anchor that puts this process's
         # figures on the main process's clock (see runner.anchor). Only there:
         # on the BLAS-bound rows PyTorch's threads would slow NumPy's here.
-        if case.reference == engine and supports("numpy", case.workload):
+        # (JAX is a peer on every row: anchored on every row)
+        if (case.reference == engine or engine == "jax") and supports("numpy", case.workload):
             steps["numpy"] = step_for("numpy", case.workload, case.dtype)
         timed = time_steps(steps, charge_gc=case.charge_gc, **cases.timing_settings(quick))
         results[case_id] = timed[engine]
@@ -40,6 +41,10 @@ def _time(engine, case_ids, quick):
         import torch
 
         extra = {"torch_version": torch.__version__, "torch_threads": torch.get_num_threads()}
+    if engine == "jax":
+        import jax
+
+        extra = {"jax_version": jax.__version__}
     return {"results": results, "info": extra}
 
 
@@ -49,9 +54,9 @@ def _memory(engine, dtype_name, batch, workload="mlp"):
     from .engines import load, step_for
     from .measure import peak_rss_kib, reset_peak_rss
 
-    base = "ours" if engine == "ours-nn" else engine
+    base = "ours" if engine in ("ours-nn", "ours-compiled") else engine
     load(base).available()  # imports the engine's library: counted as "imports"
-    if engine == "ours-nn":
+    if engine in ("ours-nn", "ours-compiled"):
         import nn  # noqa: F401
         import optim  # noqa: F401
     if engine == "pytorch":

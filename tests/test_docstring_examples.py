@@ -16,6 +16,8 @@ RUN = [  # nn's and optim's run in their folders
     "autograd_core.errors", "autograd_core.conv",
 ]
 NEEDS_RENDERER = {"autograd_core.viz", "autograd_core.stepper"}
+OPERATION_MODULES = ["autograd_core.ops_math", "autograd_core.ops_select"]  # operations declared outside ops.py
+RUN += OPERATION_MODULES
 
 DOCUMENTED = [
     "nn", "nn.module", "nn.layers", "nn.activations", "nn.losses", "nn.functional", "nn.init", "nn.utils",
@@ -25,6 +27,9 @@ DOCUMENTED = [
     "autograd_core._files", "autograd_core.engine", "autograd_core.ops", "autograd_core.errors", "autograd_core.gradcheck",
     "autograd_core.conv", "nn.conv",
 ]
+
+
+DOCUMENTED += OPERATION_MODULES
 
 
 @pytest.mark.parametrize("name", RUN)

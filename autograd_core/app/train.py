@@ -82,6 +82,7 @@ class TrainConfig:
     patience: int = 20
     seed: int = 0
     out: str | None = None
+    eager: bool = False  # True: no compiled training step (see autograd_core.compile)
 
     @classmethod
     def from_args(cls, args):
@@ -269,12 +270,14 @@ def _best_epoch(early):
 # ==========================================================================
 # Training
 # ==========================================================================
-def train_epoch(model, loss_fn, optimizer, batches, after_batch=None):
+def train_epoch(model, loss_fn, optimizer, batches, after_batch=None, step=None):
     """One pass over the mini-batches: the training loop of the lecture.
 
     Returns None, or why it stopped early: ``"diverged"`` (the loss is not
     finite, so no step is taken with it) or ``"interrupted"`` (``after_batch``,
-    which does the bookkeeping, returned True).
+    which does the bookkeeping, returned True). `step`, when given, is the
+    forward pass compiled (``ag.compile``: ``(x, y) -> (loss, logits)``); the
+    numbers are the same.
 
     >>> train_epoch(model, nn.CrossEntropyLoss(), optimizer, [(X, y)])   # doctest: +SKIP
     """
@@ -283,8 +286,11 @@ def train_epoch(model, loss_fn, optimizer, batches, after_batch=None):
     model.train()
     for xb, yb in batches:
         optimizer.zero_grad()                               # forget the previous step's gradients
-        logits = model(ag.Value(xb, requires_grad=False))   # forward
-        loss = loss_fn(logits, yb)                          # loss
+        if step is not None:
+            loss, logits = step(xb, yb)                     # forward and loss, compiled
+        else:
+            logits = model(ag.Value(xb, requires_grad=False))   # forward
+            loss = loss_fn(logits, yb)                      # loss
         if not np.isfinite(float(loss.data)):
             return "diverged"                               # before a NaN step spoils the weights
         loss.backward()                                     # backward: d loss / d every parameter
@@ -386,15 +392,25 @@ class _Trainer:
     optimizer: object
     schedule: object
     early: object
+    step: object = None  # the compiled forward (x, y) -> (loss, logits), or None: eager
 
 
 def _build_trainer(config, spec, has_val):
+    import autograd_core as ag
+
     nn, _ = _libraries()
     model = build_network(spec)
     optimizer = _build_optimizer(config, list(model.parameters()))
     schedule = _build_schedule(config, optimizer)
     early = _early_stopping(config.patience) if (has_val and config.patience > 0) else None
-    return _Trainer(model, nn.CrossEntropyLoss(), optimizer, schedule, early)
+    loss_fn = nn.CrossEntropyLoss()
+
+    def loss_and_logits(x, y):
+        logits = model(x)
+        return loss_fn(logits, y), logits
+
+    step = None if config.eager else ag.compile(loss_and_logits)  # traced once per batch shape, then replayed
+    return _Trainer(model, loss_fn, optimizer, schedule, early, step)
 
 
 @dataclass
@@ -457,7 +473,7 @@ def _run_epoch(epoch, order, config, trainer, split, reporter, stop):
         return stop.requested
 
     batches = _minibatches(split.X_train, split.y_train, config.batch_size, order, 2 if config.batchnorm else 1)
-    why = train_epoch(trainer.model, trainer.loss_fn, trainer.optimizer, batches, after_batch)
+    why = train_epoch(trainer.model, trainer.loss_fn, trainer.optimizer, batches, after_batch, trainer.step)
     if running.seen == 0:
         return None, why
     row = {"epoch": epoch, "train_loss": running.loss, "train_accuracy": running.accuracy,
