@@ -17,3 +17,5 @@ def test_optim_page_examples_run():
         exec(compile(block, str(PAGE), "exec"), namespace)
     assert namespace["checkpoint"]["param_groups"][1]["weight_decay"] == 0.0
     assert namespace["loss"].item() < 1.0986  # below chance level, log(3): it trained
+    # f = x^2 y + 3 y^2 at (1, 2): f_xx = 2y, f_xy = 2x, f_yy = 6
+    np.testing.assert_allclose(namespace["H"], [[4.0, 2.0], [2.0, 6.0]], rtol=1e-12)
