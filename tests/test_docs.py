@@ -159,6 +159,20 @@ def test_readme_stepper_example_explains_the_last_step_and_writes_the_player(tmp
     assert "<svg" in page and "<script" in page
 
 
+def test_readme_graph_command_draws_the_neuron(tmp_path, capsys):
+    from autograd_core import cli
+
+    text = README.read_text(encoding="utf-8")
+    (command,) = re.findall(r"^autograd-core graph (.*)$", text, flags=re.M)
+    argv = shlex.split(command)
+    argv[argv.index("-o") + 1] = str(tmp_path / argv[argv.index("-o") + 1])
+    assert cli.main(["graph", *argv]) == 0
+    # o = tanh(x1 w1 + x2 w2 + b) = tanh(0.8813...) = 1/sqrt(2); do/dx1 = (1 - o^2) w1 = -1.5
+    printed = capsys.readouterr().out
+    assert "o = 0.707107" in printed and "do/dx1 = -1.5" in printed
+    assert "</svg>" in (tmp_path / "neuron.svg").read_text(encoding="utf-8")
+
+
 # --------------------------------------------------------------------------
 # The examples of the docs pages (the engine's, optim's, the CLI's and the
 # drawings' examples are run by tests beside their code)
