@@ -13,8 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "benchmarks" / "README.md"
 LATEST = ROOT / "benchmarks" / "results" / "latest.json"
 
-COLUMN_NAMES = {"ours": "ours", "ours-nn": "ours-nn", "numpy": "NumPy by hand", "pytorch": "PyTorch",
-                "hips": "HIPS", "mygrad": "MyGrad", "micrograd": "micrograd"}
+COLUMN_NAMES = {"numpy": "NumPy by hand", "pytorch": "PyTorch", "hips": "HIPS", "mygrad": "MyGrad"}
 REFERENCE_NAMES = {"numpy": "NumPy", "pytorch": "PyTorch", "micrograd": "micrograd"}
 UNITS = {"ms/step": "ms", "us/op": "µs"}
 
@@ -63,7 +62,7 @@ def _render(run, runner):
         f"Python {machine['python']}, NumPy {machine['numpy']} ({machine['blas']}){torch}, load average {load:.1f}; "
         f"medians of {rounds} interleaved rounds, {run['clock']} clock.{quick}",
         "",
-        "| workload | unit | " + " | ".join(COLUMN_NAMES[c] for c in columns) + " | ours / reference | target |",
+        "| workload | unit | " + " | ".join(COLUMN_NAMES.get(c, c) for c in columns) + " | ours / reference | target |",
         "|" + "---|" * (len(columns) + 4),
     ]
     verdicts = run["targets"]

@@ -122,7 +122,7 @@ def test_every_link_leads_to_a_file_of_the_repository(page):
 def test_every_docs_page_is_linked_from_the_readme():
     text = README.read_text(encoding="utf-8")
     for page in (ROOT / "docs").glob("*.md"):
-        assert f"](docs/{page.name})" in text, page.name
+        assert f"](docs/{page.name})" in text, f"docs/{page.name} is not linked from README.md's Documentation list"
     assert "](benchmarks/README.md)" in text
 
 
