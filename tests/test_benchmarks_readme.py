@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "benchmarks" / "README.md"
 LATEST = ROOT / "benchmarks" / "results" / "latest.json"
 
-COLUMN_NAMES = {"numpy": "NumPy by hand", "pytorch": "PyTorch", "hips": "HIPS", "mygrad": "MyGrad"}
+COLUMN_NAMES = {"numpy": "NumPy by hand", "pytorch": "PyTorch", "jax": "JAX", "hips": "HIPS", "mygrad": "MyGrad"}
 REFERENCE_NAMES = {"numpy": "NumPy", "pytorch": "PyTorch", "micrograd": "micrograd"}
 UNITS = {"ms/step": "ms", "us/op": "µs"}
 
@@ -72,11 +72,14 @@ def _render(run, runner):
         for engine in columns:
             value = runner._figure(case_id, row.get(engine))
             cells.append("–" if value is None else f"{value:,}" if case_id == "g" else _number(value))
-        ours, nn = verdicts.get(case_id), verdicts.get(f"{case_id} (nn)")
+        ours = verdicts.get(case_id)
+        # the other flavours of our engine ("a_f32 (nn)", "a_f32 (compiled)"), in the JSON's order
+        flavours = [(key[len(case_id) + 2:-1], verdict) for key, verdict in verdicts.items()
+                    if key.startswith(f"{case_id} (") and key.endswith(")")]
         if ours and "ratio" in ours:
-            ratio = f"{ours['ratio']:.2f}" + (f" (nn {nn['ratio']:.2f})" if nn else "")
+            ratio = f"{ours['ratio']:.2f}" + "".join(f" ({name} {v['ratio']:.2f})" for name, v in flavours)
             target = (f"≤ {ours['target']} vs {REFERENCE_NAMES.get(ours['reference'], ours['reference'])}: "
-                      f"{mark[ours['met']]}" + (f" (nn {mark[nn['met']]})" if nn else ""))
+                      f"{mark[ours['met']]}" + "".join(f" ({name} {mark[v['met']]})" for name, v in flavours))
         elif ours:
             ratio, target = "–", f"≥ {ours['target']:,}: {mark[ours['met']]}"
         else:
