@@ -22,63 +22,32 @@ from .engine import (
     no_grad,
     topological_order,
 )
-from .errors import AnomalyError, GradcheckError, GraphFreedError, SavedDataModifiedError, ShapeError
-from .ops import (
-    abs,
-    add,
-    astype,
-    broadcast_to,
-    clip,
-    concatenate,
-    div,
-    erf,
-    exp,
-    log,
-    log1p,
-    linear,
-    log_softmax,
-    logsumexp,
-    matmul,
-    max,
-    maximum,
-    mean,
-    min,
-    minimum,
-    mul,
-    neg,
-    pow,
-    reciprocal,
-    relu,
-    reshape,
-    sigmoid,
-    softmax,
-    softmax_cross_entropy,
-    binary_cross_entropy,
-    softplus,
-    sqrt,
-    standardize,
-    stack,
-    sub,
-    sum,
-    swapaxes,
-    tanh,
-    transpose,
-    var,
-    where,
-)
+from .errors import AnomalyError, GradcheckError, GraphDroppedWarning, GraphFreedError, SavedDataModifiedError, ShapeError
+from . import ops
+from . import ops_math, ops_select  # noqa: F401  (more operations: they register themselves in ops.OPS)
+from .ops import OPS
+from . import conv  # convolution, pooling and padding: declared in the registry, exported below with the rest
 from .gradcheck import gradcheck
 from .stepper import BackpropStepper
 from .viz import draw_graph, render_graph
 from .functional import hessian, hvp, jacobian
+from .compile import compile  # noqa: E402 (the function; the module stays importable as autograd_core.compile)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Value", "grad", "no_grad", "enable_grad", "is_grad_enabled", "detect_anomaly", "name_scope",
-    "topological_order", "gradcheck", "draw_graph", "render_graph", "BackpropStepper", "hessian", "hvp", "jacobian",
-    "ShapeError", "GraphFreedError", "AnomalyError", "GradcheckError", "SavedDataModifiedError",
-    "abs", "add", "astype", "broadcast_to", "clip", "concatenate", "div", "erf", "exp", "log", "log1p",
-    "linear", "log_softmax", "logsumexp", "matmul", "max", "maximum", "mean", "min", "minimum", "mul", "neg",
-    "pow", "reciprocal", "relu", "reshape", "sigmoid", "softmax", "softmax_cross_entropy", "binary_cross_entropy", "softplus", "sqrt", "standardize", "stack", "sub",
-    "sum", "swapaxes", "tanh", "transpose", "var", "where",
+    "topological_order", "compile", "gradcheck", "draw_graph", "render_graph", "BackpropStepper", "hessian", "hvp", "jacobian",
+    "ShapeError", "GraphFreedError", "GraphDroppedWarning", "AnomalyError", "GradcheckError", "SavedDataModifiedError",
 ]
+# Every operation's function (add, matmul, softmax...) is exported as declared in
+# the registry; an op declared later, in another module, adds itself (ops._export).
+for _name in ops.__all__:
+    if _name not in ("OPS", "Op", "F"):
+        globals()[_name] = getattr(ops, _name)
+        __all__.append(_name)
+del _name
+# Python's any and all keep their names inside ops.py, so these two are exported from here
+from .ops_select import all, any  # noqa: E402,A004
+
+__all__ += ["any", "all"]

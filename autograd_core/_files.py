@@ -5,15 +5,57 @@ One helper for every writer of the package (``render_graph``,
 file in the target's folder, is flushed to disk, and is moved over the target
 with ``os.replace`` (atomic on one file system). On any error, Ctrl-C
 included, the temporary file is removed and the target is left as it was.
+
+A writer killed outright (SIGKILL, power loss) cannot clean up: its
+``.tmp-<pid>@<host>-<token>-<name>.tmp`` stays. The next write to the same
+target, on the same machine and in the same container, removes those whose
+process is gone; other machines' files in a shared folder are left alone.
+On Windows nothing is removed.
 """
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 import secrets
 from pathlib import Path
 
-__all__ = ["atomic_write"]
+__all__ = ["atomic_write", "remove_stale_temporaries"]
+
+NAME_MAX = 255  # bytes in one file name on Linux, macOS and Windows file systems
+_TEMPORARY = re.compile(r"\.tmp-(?P<pid>[0-9]+)@(?P<host>[0-9a-f]{6})-[0-9a-f]{8}-(?P<name>.*)\.tmp\Z", re.DOTALL)
+_OLD_TEMPORARY = re.compile(r"\.tmp-(?P<name>.*)\.(?P<pid>[0-9]+)-[0-9a-f]{8}\.tmp\Z", re.DOTALL)  # earlier releases
+
+
+def _temporary_name(name, pid, token, host=None):
+    """``.tmp-<pid>@<host>-<token>-<name>.tmp``, the target's name cut so the
+    whole stays within NAME_MAX bytes (a legal 250-byte target name stays
+    writable).
+
+    The pid and a tag of the machine and pid namespace (<host>) say which
+    process writes it, so a later write can tell a file left by a killed
+    writer from one that is being written, here or on another machine
+    sharing the folder.
+    """
+    prefix, suffix = f".tmp-{pid}@{host or _host_tag()}-{token}-", ".tmp"
+    room = NAME_MAX - len(prefix) - len(suffix)
+    return prefix + os.fsdecode(os.fsencode(name)[:room]) + suffix
+
+
+@functools.lru_cache(maxsize=1)
+def _host_tag():
+    """Six hex digits naming this machine (host name, boot) and pid namespace (container)."""
+    import hashlib
+    import socket
+
+    parts = [socket.gethostname()]
+    for source in ("/proc/sys/kernel/random/boot_id", "/proc/self/ns/pid"):
+        try:
+            parts.append(os.readlink(source) if source.endswith("/pid") else Path(source).read_text().strip())
+        except OSError:
+            pass
+    return hashlib.sha1("|".join(parts).encode("utf-8", "surrogateescape")).hexdigest()[:6]
 
 
 def atomic_write(path, data, *, encoding="utf-8", make_parents=False):
@@ -51,10 +93,10 @@ def atomic_write(path, data, *, encoding="utf-8", make_parents=False):
         mode = os.stat(path).st_mode & 0o7777  # replacing a file keeps its permissions, as open() does
     except OSError:
         mode = None
+    remove_stale_temporaries(path)
     # A fresh name opened with O_EXCL and 0o666, so the kernel applies the umask
-    # (tempfile.mkstemp would make the file private, 0o600). ".tmp-" ... ".tmp"
-    # marks it as temporary to anyone who looks at the folder mid-write.
-    temporary = path.with_name(f".tmp-{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+    # (tempfile.mkstemp would make the file private, 0o600).
+    temporary = path.with_name(_temporary_name(path.name, os.getpid(), secrets.token_hex(4)))
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
     handle = os.open(temporary, flags, 0o666)
     try:
@@ -75,3 +117,62 @@ def atomic_write(path, data, *, encoding="utf-8", make_parents=False):
             pass
         raise
     return path
+
+
+def remove_stale_temporaries(path):
+    """Remove the temporary files of `path` whose writer process is gone.
+
+    A writer killed mid-write (SIGKILL, power loss) cannot clean up; its
+    ``.tmp-<pid>-...`` file stays beside the target. The next write to the
+    same target removes every such file whose pid is no longer running on
+    this machine (``os.kill(pid, 0)``); files of running writers are left
+    alone. Returns the names removed.
+
+    >>> import os, tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> dead = _temporary_name("model.npz", 2**22 + 1, "0123abcd")   # above Linux's pid_max
+    >>> open(os.path.join(folder, dead), "w").close()
+    >>> remove_stale_temporaries(os.path.join(folder, "model.npz")) == [dead]
+    True
+    """
+    path = Path(path)
+    removed = []
+    try:
+        entries = [entry.name for entry in os.scandir(path.parent) if entry.name.startswith(".tmp-")]
+    except OSError:
+        return removed
+    for entry in entries:
+        match = _TEMPORARY.match(entry) or _OLD_TEMPORARY.match(entry)
+        if match is None or not _same_target(entry, match["name"], path.name):
+            continue
+        if match.re is _TEMPORARY and match["host"] != _host_tag():
+            continue  # another machine's or container's writer: its pids are not ours to ask about
+        if _process_is_running(int(match["pid"])):
+            continue
+        try:
+            os.unlink(path.parent / entry)
+            removed.append(entry)
+        except OSError:
+            pass  # another writer removed it first, or the folder is read-only
+    return removed
+
+
+def _same_target(entry, recorded, name):
+    # A temporary name of exactly NAME_MAX bytes had the target's name cut: a prefix.
+    return recorded == name or (len(os.fsencode(entry)) == NAME_MAX and name.startswith(recorded))
+
+
+def _process_is_running(pid):
+    if os.name == "nt":
+        return True  # os.kill(pid, 0) would end the process on Windows; leave the files there
+    if pid == os.getpid():
+        return True
+    if pid <= 0:
+        return True  # 0 and negative pids address process groups; never treat them as dead
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True  # someone else's process (or a pid we cannot ask about): leave its file
+    return True

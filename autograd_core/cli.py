@@ -19,6 +19,8 @@ ACTIVATIONS = ("relu", "leaky_relu", "elu", "selu", "gelu", "tanh", "sigmoid")
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad", "adadelta")
 SCHEDULES = ("none", "step", "exponential", "cosine", "plateau")
 DATASETS = ("iris", "moons", "spirals", "blobs")
+MAX_HIDDEN_LAYERS = 64
+MAX_SAMPLES = 1_000_000
 
 
 def _hidden_sizes(text):
@@ -34,6 +36,8 @@ def _hidden_sizes(text):
         if size < 1:
             raise argparse.ArgumentTypeError(f"{text!r}: every layer needs at least one unit")
         sizes.append(size)
+    if len(sizes) > MAX_HIDDEN_LAYERS:
+        raise argparse.ArgumentTypeError(f"{len(sizes)} hidden layers: at most {MAX_HIDDEN_LAYERS}")
     return sizes
 
 
@@ -76,7 +80,8 @@ def build_parser():
     data.add_argument("--label", metavar="COLUMN", help="the label column of --csv (default: the last column)")
     data.add_argument("--val-split", type=_bounded(float, 0.0, 1.0, what="must be in [0, 1)"), default=0.2,
                       metavar="FRACTION", help="share of each class held out for validation (default: 0.2; 0 for none)")
-    data.add_argument("--samples", type=_bounded(int, 10, what="at least 10"), default=None, metavar="N",
+    data.add_argument("--samples", type=_bounded(int, 10, MAX_SAMPLES, high_open=False,
+                                                 what=f"from 10 to {MAX_SAMPLES:,}"), default=None, metavar="N",
                       help="examples to generate for moons, spirals and blobs (default: the data set's own)")
 
     model = train.add_argument_group("model")
@@ -103,6 +108,9 @@ def build_parser():
                                    "the best weights (default: 20; 0 turns it off)")
     optimisation.add_argument("--seed", type=int, default=0, help="random seed for the split, initialisation, "
                                                                   "shuffling and dropout (default: 0)")
+    optimisation.add_argument("--eager", action="store_true", default=None,
+                              help="run every step through the eager engine instead of the compiled step "
+                                   "(same numbers, slower; see docs/compile.md)")
 
     output = train.add_argument_group("output")
     output.add_argument("--out", metavar="DIR", default=None, help="output folder (default: runs/<date>_<time>)")
@@ -140,6 +148,7 @@ def main(argv=None):
         parser.print_help()
         return 0
     from .app.errors import AppError
+    from .app.report import terminal_safe
 
     try:
         if args.command == "train":
@@ -150,7 +159,7 @@ def main(argv=None):
 
         return graph_command(args)
     except AppError as exc:
-        print(f"autograd-core: error: {exc}", file=sys.stderr)
+        print(f"autograd-core: error: {terminal_safe(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("autograd-core: interrupted", file=sys.stderr)

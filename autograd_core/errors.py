@@ -64,3 +64,20 @@ class SavedDataModifiedError(RuntimeError):
     Traceback (most recent call last):
     SavedDataModifiedError: backward(): the data of the Value (shape (), float64), an input of 'mul', was changed ...
     """
+
+
+class GraphDroppedWarning(UserWarning):
+    """A Value that requires grad was turned into a plain Python number
+    (``float(v)``, or ``math.exp(v)`` which calls it): the number is outside
+    the graph and no gradient flows through it. Use ``v.item()`` when the
+    number is what you want, or the engine's operation (``v.exp()``) to stay
+    in the graph.
+
+    >>> import warnings
+    >>> from autograd_core import Value
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("error")
+    ...     float(Value(2.0) * 3)                     # doctest: +IGNORE_EXCEPTION_DETAIL
+    Traceback (most recent call last):
+    GraphDroppedWarning: float() of a Value that requires grad ...
+    """

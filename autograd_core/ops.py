@@ -1,22 +1,64 @@
 """Every operation of the engine: its forward pass and, beside it, its gradient.
 
-Two kinds of operation:
+An operation is declared ONCE, as an :class:`Op`: its name, its NumPy
+forward, one gradient rule per input, the formula as a lecture writes it, and
+flags. The Value methods and operators, ``__all__`` here and the package's
+exports are derived from these declarations. Two kinds of operation:
 
-* **Elementwise** ops (``a * b``, ``tanh``, ...) give their *local gradient*:
-  how the output moves when one input moves, element by element (for
-  ``c = a * b``: ``dc/da = b``; for ``t = tanh(x)``: ``1 - t**2``). The engine
-  multiplies it by the upstream gradient and sums the product back to the
-  input's shape (broadcasting is handled there, once).
+* **Elementwise** ops (``a * b``, ``tanh``, ...) give, per input, the *local
+  gradient*: how the output moves when that input moves, element by element
+  (for ``c = a * b``: ``dc/da = b``). The engine multiplies it by the
+  upstream gradient and sums the product back to the input's shape
+  (broadcasting is handled there, once).
 * **Structural** ops (``matmul``, ``sum``, ``reshape``, ``softmax``, ...) mix
-  elements, so their local gradient is a Jacobian too big to write out; they
-  give the product directly (a vector-Jacobian product: for ``C = A @ B``,
-  ``dL/dA = dL/dC @ B.T``).
+  elements, so their local gradient is a Jacobian too big to write out; their
+  rule takes the upstream gradient ``g`` first and returns the product, in the
+  input's shape (a vector-Jacobian product: for ``C = A @ B``,
+  ``dL/dA = g @ B.T``).
 
-Each rule takes ``(i, g, out, args, ctx, F)``: which input, the upstream
-gradient, the op's output, its inputs, the op's context (an axis, an index...)
-and a math namespace ``F``. In a first-order pass they are NumPy arrays and
-``F`` is NumPy; with ``create_graph=True`` they are Values and ``F`` is this
-module, so the same rule builds a differentiable graph.
+A rule receives the op's inputs, its output ``out`` and its parameters (the
+non-Value arguments: an axis, an index...) by keyword. In a first-order
+backward pass they are NumPy arrays; with ``create_graph=True`` they are
+Values, so the same rule builds a graph that can be differentiated again.
+Rules use operators and methods that both have (``+``, ``*``, ``.sum(axis=)``,
+``.reshape``) and, for functions, the namespace ``F`` (``F.exp``, ``F.where``,
+``F.matmul``...), which calls NumPy on arrays and the engine on Values.
+
+How to declare an operation (from any module; ``nn`` or a convolution module
+can do it too)::
+
+    from autograd_core.ops import Op, as_value
+
+    CUBE = Op(
+        "cube", lambda x: x ** 3, inputs="x", elementwise=True,
+        d_x=lambda x, out: 3 * x * x,            # d(x^3)/dx = 3 x^2, the local gradient
+        formula="d(x^3)/dx = 3 x^2",
+        methods=("cube",),                       # so that v.cube() works
+    )
+
+    @CUBE.public
+    def cube(x):                                 # its docstring and checks go here
+        return CUBE.apply(as_value(x))
+
+That is all: ``cube`` and ``v.cube()`` work, it is exported by
+``autograd_core`` (and listed in ``ops.__all__``), drawings, the stepper,
+``gradcheck`` and ``create_graph=True`` use its rule. A structural rule takes
+the upstream gradient first: ``d_x=lambda g, x, out, axis: ...``. An op with
+any number of inputs (``concatenate``) declares ``inputs="*values"`` and one
+rule ``d_each=lambda i, g, *values_and_out, **params: ...`` for input ``i``
+(its last positional argument is the output). An input that may be left out
+(``linear``'s bias) is declared last; its rules then take ``*rest``.
+
+The contract other code builds on (``autograd_core.compile`` replays it):
+``OPS`` maps a name to its Op; ``op.forward(*input_arrays, **params)`` is pure
+NumPy (no Values, no graph) and returns the output data; every recorded node
+``v`` has ``v._op``, ``v._inputs`` (Values) and ``v._params`` (a dict, never
+written after recording) with ``v._op.forward(*[i._data for i in v._inputs],
+**v._params)`` equal to ``v._data`` bit for bit. ``op.code`` shows the forward
+as a line of NumPy, for printed programs. ``op.numpy`` names the NumPy functions the op replaces (its own name unless
+declared: ``numpy=("take_along_axis",)``), so that ``np.sort(v)`` is refused
+with the engine's ``sort`` named. ``op.random`` marks an op that
+draws random numbers or has effects (none in the engine today).
 """
 
 from __future__ import annotations
@@ -24,76 +66,184 @@ from __future__ import annotations
 import builtins
 import math
 import operator
+import sys
+from functools import partial
 
 import numpy as np
 
 from . import engine
 from .engine import Value, _constant, as_value, record, sum_to_shape
 from .errors import ShapeError
+from .special import erf_data
 
-__all__ = [
-    "linear", "standardize", "add", "sub", "mul", "div", "neg", "pow", "reciprocal", "exp", "log", "log1p",
-    "sqrt", "abs", "tanh", "sigmoid", "relu", "softplus", "erf", "clip", "maximum",
-    "minimum", "where", "matmul", "sum", "mean", "max", "min", "var", "logsumexp",
-    "softmax", "log_softmax", "softmax_cross_entropy", "binary_cross_entropy", "reshape", "transpose", "swapaxes", "broadcast_to",
-    "concatenate", "stack", "getitem", "astype", "OPS",
-]
-
-OPS = {}  # name -> Op, for documentation, tests and the graph renderer
+OPS = {}  # name -> Op: every operation, for the methods and exports, drawings, the stepper, compile
+__all__ = ["OPS", "Op", "F"]  # + the function of every op, added as it is declared (see Op.public)
+_NO_PARAMS = {}  # the params of an op without any (shared: params are never written after recording)
 
 
 class Op:
-    """An operation's identity and gradient rule, shared by all its nodes.
+    """One operation: its name, its NumPy forward, one gradient rule per
+    input, the lecture formula, and flags (see the module docstring).
 
-    ``local_rule`` is the rule when it gives a local gradient (elementwise
-    ops: the engine multiplies it by the upstream gradient), None when it
-    gives the product itself (structural ops). ``expands_to`` is None except
-    for the ops that keep a Python number on the node (see `WithNumber`).
-    ``mirrors_input`` is True for an elementwise op whose one-input nodes
-    have their input's shape and dtype, and local gradients that keep them
-    (tanh, exp, x * k...): the engine then has nothing to sum back or cast;
-    an op defined outside this module is always checked."""
+    ``grads[i]`` is the gradient rule for input i. ``elementwise`` says which
+    kind of rule it is: a local gradient (multiplied by the upstream
+    gradient by the engine) or a vector-Jacobian product (given the upstream
+    gradient). ``methods`` are the Value methods and operators that call the
+    op's function; ``reflected`` the reflected operators (``__radd__``).
+    ``shown_local`` gives, for structural ops that have one to show, the
+    local gradient drawings and the stepper display (matmul: the other operand).
+    ``output`` names the output in the formula when the formula uses letters
+    of its own (``C`` of ``C = A @ B``).
 
-    __slots__ = ("name", "rule", "formula", "local_rule", "expands_to", "mirrors_input")
+    >>> op = OPS["mul"]
+    >>> op.name, op.elementwise, op.formula
+    ('mul', True, 'd(a*b)/da = b, d(a*b)/db = a')
+    >>> op.forward(np.array([2.0, 3.0]), np.array([4.0, 5.0])).tolist()   # pure NumPy
+    [8.0, 15.0]
+    >>> a, b = np.array(2.0), np.array(4.0)
+    >>> float(op.grads[0](a, b, a * b)), float(op.grads[1](a, b, a * b))   # d(a*b)/da = b, d(a*b)/db = a
+    (4.0, 2.0)
+    """
 
-    def __init__(self, name, rule, formula, register=True):
+    def __init__(self, name, forward, *, inputs, formula, elementwise=False, code=None, methods=(),
+                 reflected=(), shown_local=None, output=None, random=False, register=True, numpy=None, **rules):
         self.name = name
-        self.rule = rule
+        self.forward = forward
+        self.inputs = tuple(part.strip() for part in inputs.split(",")) if isinstance(inputs, str) else tuple(inputs)
         self.formula = formula  # the derivative as a lecture writes it, for display
-        self.local_rule = None
-        self.expands_to = None
-        self.mirrors_input = False
+        self.elementwise = elementwise
+        self.code = code  # the forward as a line of NumPy, where `forward` is a helper or a lambda
+        self.methods = tuple(methods)
+        self.reflected = tuple(reflected)
+        self.shown_local = shown_local
+        self.output = output
+        self.random = random  # draws random numbers or has effects: a compiled program may not replay it blindly
+        self.numpy = (name,) if numpy is None else tuple(numpy)  # the NumPy functions it replaces (np.sort(v) names it)
+        self.function = None  # the public function, set by the @op.public decorator
+        self.variadic = len(self.inputs) == 1 and self.inputs[0].startswith("*")
+        if self.variadic:
+            each = rules.pop("d_each")
+            self.grads = _EachInput(each)
+        else:
+            self.grads = tuple(rules.pop(f"d_{name_}") for name_ in self.inputs)
+        if rules:
+            raise TypeError(f"Op {name!r}: unknown arguments {sorted(rules)} (rules are d_<input name>)")
         if register:
             OPS[name] = self
 
     def __repr__(self):
-        return f"<{type(self).__name__} {self.name}: {self.formula}>"
+        return f"<Op {self.name}: {self.formula}>"
+
+    def apply(self, *inputs, **params):
+        """Run the forward on the inputs' data and record the result (inputs are Values)."""
+        if len(inputs) == 1:  # the commonest cases, without a list
+            return record(self, self.forward(inputs[0]._data, **params), inputs, params or _NO_PARAMS)
+        if len(inputs) == 2:
+            return record(self, self.forward(inputs[0]._data, inputs[1]._data, **params), inputs, params or _NO_PARAMS)
+        return record(self, self.forward(*[v._data for v in inputs], **params), inputs, params or _NO_PARAMS)
+
+    def public(self, fn):
+        """Decorator: `fn` is the op's public function (``op.function``). Installs its methods on
+        Value and exports it from ``ops`` and from the ``autograd_core`` package."""
+        self.function = fn
+        fn.op = self
+        for method in self.methods:
+            setattr(Value, method, fn)
+        for method in self.reflected:
+            setattr(Value, method, _reflected(fn))
+        _export(fn)
+        return fn
+
+    def local_gradient(self, node, i):
+        """d node / d input i at a recorded node, as NumPy data, for display
+        (drawings, the stepper): the rule of an elementwise op; the
+        ``shown_local`` of a structural op that has one; None otherwise (the
+        formula says it)."""
+        args = [inp._data for inp in node._inputs]
+        if self.elementwise:
+            local = self.grads[i](*args, node._data, **node._params)
+            return np.asarray(local, dtype=node.dtype)[()] if np.ndim(local) == 0 else np.asarray(local)
+        if self.shown_local is not None:
+            return self.shown_local(i, *args)
+        return None
 
 
-class Elementwise(Op):
-    """``rule(i, out, args, ctx, F)`` returns the local gradient d out / d args[i]
-    (an array broadcastable to the output, or the number 1 or -1). The engine
-    multiplies the upstream gradient by it and sums the product back to the
-    input's shape."""
+class _EachInput:
+    """The rules of an op with any number of inputs: ``grads[i]`` is its one
+    rule with i filled in."""
 
-    __slots__ = ()
+    def __init__(self, rule):
+        self.rule = rule
 
-    def __init__(self, name, rule, formula, register=True):
-        super().__init__(name, rule, formula, register)
-        self.local_rule = rule
-
-    def local_gradient(self, i, out, args, ctx, F):
-        return self.rule(i, out, args, ctx, F)
+    def __getitem__(self, i):
+        return partial(self.rule, i)
 
 
-class Structural(Op):
-    """``rule(i, g, out, args, ctx, F)`` returns the upstream gradient times the
-    Jacobian, already in the shape of args[i] (or None: no gradient)."""
+def _reflected(fn):
+    return lambda self, other: fn(other, self)
 
-    __slots__ = ()
 
-    def local_gradient(self, i, out, args, ctx, F):
-        return None  # a Jacobian: shown as the op's formula instead
+def _export(fn):
+    """Make an op's function a name of ``ops`` and of the ``autograd_core``
+    package (for ops declared after the package was imported too)."""
+    name = fn.__name__
+    module = sys.modules[__name__]
+    if getattr(module, name, fn) is fn and name not in __all__:
+        setattr(module, name, fn)
+        __all__.append(name)
+    package = sys.modules.get(__package__)
+    if package is not None and hasattr(package, "__all__") and name not in package.__all__:
+        setattr(package, name, fn)
+        package.__all__.append(name)
+
+
+class F:
+    """The functions gradient rules call: NumPy on arrays, the engine's
+    operations on Values (``create_graph=True``), so one rule serves both.
+
+    >>> F.exp(np.array(0.0))                        # an array: NumPy
+    np.float64(1.0)
+    >>> F.exp(Value(0.0)).op                        # a Value: the engine's exp, recorded
+    'exp'
+    """
+
+    @staticmethod
+    def exp(x):
+        return exp(x) if isinstance(x, Value) else np.exp(x)
+
+    @staticmethod
+    def log(x):
+        return log(x) if isinstance(x, Value) else np.log(x)
+
+    @staticmethod
+    def sigmoid(x):
+        return sigmoid(x) if isinstance(x, Value) else _sigmoid_data(x)
+
+    @staticmethod
+    def matmul(a, b):
+        return matmul(a, b) if isinstance(a, Value) or isinstance(b, Value) else np.matmul(a, b)
+
+    @staticmethod
+    def maximum(a, b):
+        return maximum(a, b) if isinstance(a, Value) or isinstance(b, Value) else np.maximum(a, b)
+
+    @staticmethod
+    def where(condition, a, b):
+        if isinstance(a, Value) or isinstance(b, Value):
+            return where(condition, a, b)
+        return np.where(condition, a, b)
+
+    @staticmethod
+    def broadcast_to(x, shape):
+        return broadcast_to(x, shape) if isinstance(x, Value) else np.broadcast_to(x, shape)
+
+    @staticmethod
+    def scatter(g, shape, index):
+        return scatter(g, shape=shape, index=index) if isinstance(g, Value) else _scatter_data(g, shape, index)
+
+    @staticmethod
+    def log_softmax(x, axis):
+        return log_softmax(x, axis) if isinstance(x, Value) else _log_softmax_data(x, axis)
 
 
 # --------------------------------------------------------------------------
@@ -114,47 +264,31 @@ def _operands(a, b):
     return a, b
 
 
-def _binary(op, fn, a, b):
-    """Compute ``fn(a, b)`` elementwise and record it; `a` or `b` may be a number.
-
-    A Python number is computed with as it is: NumPy then keeps the Value's
-    dtype and takes its fast path for scalars, with the same result as the
-    number cast to that dtype (NEP 50), which is what the graph records. The
-    number stays on the node (see `WithNumber`) where the op has that form.
-    """
+def _binary(op, a, b):
+    """Record ``op`` of `a` and `b` with NumPy broadcasting; either may be a
+    number or an array, which becomes a constant input in the Value's dtype."""
     if isinstance(a, Value):
-        if isinstance(b, Value):
-            try:  # (_broadcast written out: the commonest case of all, one call fewer)
-                data = fn(a._data, b._data)
+        if isinstance(b, Value):  # the commonest case
+            try:
+                data = op.forward(a._data, b._data)
             except ValueError:
                 raise _cannot_broadcast(op.name, a, b) from None
-            return record(op, data, (a, b))
+            return record(op, data, (a, b), _NO_PARAMS)
         if type(b) is float or type(b) is int:
+            # x * 1.01: NumPy computes with the number in x's dtype (NEP 50), taking its fast
+            # path for Python numbers; the constant input holds that number in that dtype,
+            # so the op's forward on the inputs' data gives these very bits
             data = a._data
-            kept = _NUMBER_ON_RIGHT.get(op)
-            if kept is not None:
-                out = record(kept, fn(data, b), (a,), b)
-                out._number = b  # for engine.expand_number: ctx is let go at backward
-                return out
-            return record(op, fn(data, b), (a, _constant(data.dtype.type(b))))
-    elif type(a) is float or type(a) is int:
-        if isinstance(b, Value):
-            data = b._data
-            kept = _NUMBER_ON_LEFT.get(op)
-            if kept is not None:
-                out = record(kept, fn(a, data), (b,), a)
-                out._number = a
-                return out
-            return record(op, fn(a, data), (_constant(data.dtype.type(a)), b))
+            return record(op, op.forward(data, b), (a, _constant(data.dtype.type(b))), _NO_PARAMS)
+    elif isinstance(b, Value) and (type(a) is float or type(a) is int):  # 1 - x, the same on the left
+        data = b._data
+        return record(op, op.forward(a, data), (_constant(data.dtype.type(a)), b), _NO_PARAMS)
     a, b = _operands(a, b)
-    return record(op, _broadcast(op.name, fn, a, b), (a, b))
-
-
-def _broadcast(name, fn, a, b):
     try:
-        return fn(a._data, b._data)
+        data = op.forward(a._data, b._data)
     except ValueError:
-        raise _cannot_broadcast(name, a, b) from None
+        raise _cannot_broadcast(op.name, a, b) from None
+    return record(op, data, (a, b), _NO_PARAMS)
 
 
 def _cannot_broadcast(name, a, b):
@@ -181,7 +315,7 @@ def _axes(axis, ndim, name):
     for ax in axes:
         if not isinstance(ax, (int, np.integer)) or isinstance(ax, bool):
             raise TypeError(f"{name}: axis must be None, an int or a tuple of ints, got {axis!r}")
-        if not -ndim <= ax < builtins.max(ndim, 1) or (ndim == 0 and ax not in (0, -1)):
+        if not -builtins.max(ndim, 1) <= ax < builtins.max(ndim, 1):  # a 0-d input takes 0 and -1, as in PyTorch
             raise ShapeError(f"{name}: axis {ax} is out of range for an input with {ndim} dimensions")
         normalised.append(ax % ndim if ndim else 0)
     if len(set(normalised)) != len(normalised):
@@ -196,7 +330,7 @@ def _one_axis(axis, ndim, name):
     if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
         raise TypeError(f"{name}: axis must be one int (it normalises along one axis), got {axis!r}")
     _axes(axis, ndim, name)  # range check
-    return axis % ndim if ndim else 0
+    return axis % ndim if ndim else None  # a 0-d input: the one element is the whole axis (softmax of it is 1)
 
 
 def _count(shape, axes):
@@ -219,9 +353,15 @@ def _expand_reduced(g, in_shape, axes, keepdims):
 # ==========================================================================
 
 # c = a + b:  dc/da = 1,  dc/db = 1
-ADD = Elementwise("add", lambda i, out, args, ctx, F: 1, "d(a+b)/da = 1, d(a+b)/db = 1")
+ADD = Op(
+    "add", operator.add, inputs="a, b", elementwise=True, code="a + b",
+    d_a=lambda a, b, out: 1,
+    d_b=lambda a, b, out: 1,
+    formula="d(a+b)/da = 1, d(a+b)/db = 1", methods=("__add__",), reflected=("__radd__",),
+)
 
 
+@ADD.public
 def add(a, b):
     """Elementwise ``a + b`` with NumPy broadcasting.
 
@@ -230,13 +370,19 @@ def add(a, b):
     >>> c.data.tolist(), a.grad.tolist(), float(b.grad)   # b was broadcast to both: its gradient sums them
     ([11.0, 12.0], [1.0, 1.0], 2.0)
     """
-    return _binary(ADD, operator.add, a, b)
+    return _binary(ADD, a, b)
 
 
 # c = a - b:  dc/da = 1,  dc/db = -1
-SUB = Elementwise("sub", lambda i, out, args, ctx, F: 1 if i == 0 else -1, "d(a-b)/da = 1, d(a-b)/db = -1")
+SUB = Op(
+    "sub", operator.sub, inputs="a, b", elementwise=True, code="a - b",
+    d_a=lambda a, b, out: 1,
+    d_b=lambda a, b, out: -1,
+    formula="d(a-b)/da = 1, d(a-b)/db = -1", methods=("__sub__",), reflected=("__rsub__",),
+)
 
 
+@SUB.public
 def sub(a, b):
     """Elementwise ``a - b`` with NumPy broadcasting.
 
@@ -245,13 +391,19 @@ def sub(a, b):
     >>> float(c.data), float(a.grad), float(b.grad)
     (2.0, 1.0, -1.0)
     """
-    return _binary(SUB, operator.sub, a, b)
+    return _binary(SUB, a, b)
 
 
 # c = a * b:  dc/da = b,  dc/db = a
-MUL = Elementwise("mul", lambda i, out, args, ctx, F: args[1] if i == 0 else args[0], "d(a*b)/da = b, d(a*b)/db = a")
+MUL = Op(
+    "mul", operator.mul, inputs="a, b", elementwise=True, code="a * b",
+    d_a=lambda a, b, out: b,
+    d_b=lambda a, b, out: a,
+    formula="d(a*b)/da = b, d(a*b)/db = a", methods=("__mul__",), reflected=("__rmul__",),
+)
 
 
+@MUL.public
 def mul(a, b):
     """Elementwise ``a * b`` with NumPy broadcasting.
 
@@ -260,20 +412,20 @@ def mul(a, b):
     >>> float(c.data), float(a.grad), float(b.grad)   # dc/da = b, dc/db = a
     (-6.0, -3.0, 2.0)
     """
-    return _binary(MUL, operator.mul, a, b)
+    return _binary(MUL, a, b)
 
 
 # c = a / b:  dc/da = 1/b,  dc/db = -a/b**2 = -c/b
-def _div_local(i, out, args, ctx, F):
-    a, b = args
-    # c / -b, not -(c / b): the sign goes on b, often small (a divisor broadcast
-    # over a batch), instead of a second pass over c
-    return 1 / b if i == 0 else out / -b
+# (c / -b, not -(c / b): the sign goes on b, often small, a divisor broadcast over a batch)
+DIV = Op(
+    "div", operator.truediv, inputs="a, b", elementwise=True, code="a / b",
+    d_a=lambda a, b, out: 1 / b,
+    d_b=lambda a, b, out: out / -b,
+    formula="d(a/b)/da = 1/b, d(a/b)/db = -a/b^2", methods=("__truediv__",),
+)
 
 
-DIV = Elementwise("div", _div_local, "d(a/b)/da = 1/b, d(a/b)/db = -a/b^2")
-
-
+@DIV.public
 def div(a, b):
     """Elementwise ``a / b`` with NumPy broadcasting.
 
@@ -282,56 +434,18 @@ def div(a, b):
     >>> float(c.data), float(a.grad), float(b.grad)   # 1/b and -a/b**2
     (0.25, 0.25, -0.0625)
     """
-    return _binary(DIV, operator.truediv, a, b)
-
-
-# --------------------------------------------------------------------------
-# A Python number in an expression: x * 1.01, 1 - x
-#
-# The number is not made into a node of its own: the result keeps it (as
-# PyTorch keeps a scalar operand), which spares a Value per operation on the
-# paths where operations are smallest (scalar graphs, long elementwise chains).
-# Anything that looks at the graph (Value.inputs, drawings, the stepper)
-# sees the classic form, the binary op with the number as a constant input:
-# engine.expand_number() turns the node into it when it is first looked at.
-# --------------------------------------------------------------------------
-class WithNumber(Elementwise):
-    """`binary` with a Python number as its input `position` (0 or 1), kept on
-    the node; ``rule(i, out, args, k, F)`` gives the local gradient for the
-    one Value input ``args[0]``, the number being ``k``, an int or float:
-    NumPy computes with it in the other operand's dtype (NEP 50), as it did
-    in the forward pass."""
-
-    __slots__ = ()
-
-    def __init__(self, binary, position, rule):
-        super().__init__(binary.name, rule, binary.formula, register=False)
-        self.expands_to = (binary, position)
-        self.mirrors_input = True  # a number takes the Value's shape and dtype
-
-
-# a + k, k + a:  d/da = 1
-# a - k: d/da = 1;  k - a: d/da = -1
-# a * k, k * a:  d/da = k
-# a / k:  d/da = 1/k   (k / a is computed as reciprocal(a) * k)
-_NUMBER_ON_RIGHT = {
-    ADD: WithNumber(ADD, 1, lambda i, out, args, k, F: 1),
-    SUB: WithNumber(SUB, 1, lambda i, out, args, k, F: 1),
-    MUL: WithNumber(MUL, 1, lambda i, out, args, k, F: k),
-    # 1/k in a's dtype: NumPy's division (inf for k = 0, where Python's would raise)
-    DIV: WithNumber(DIV, 1, lambda i, out, args, k, F: 1 / args[0].dtype.type(k)),
-}
-_NUMBER_ON_LEFT = {
-    ADD: WithNumber(ADD, 0, lambda i, out, args, k, F: 1),
-    SUB: WithNumber(SUB, 0, lambda i, out, args, k, F: -1),
-    MUL: WithNumber(MUL, 0, lambda i, out, args, k, F: k),
-}
+    return _binary(DIV, a, b)
 
 
 # y = -x:  dy/dx = -1
-NEG = Elementwise("neg", lambda i, out, args, ctx, F: -1, "d(-x)/dx = -1")
+NEG = Op(
+    "neg", operator.neg, inputs="x", elementwise=True, code="-x",
+    d_x=lambda x, out: -1,
+    formula="d(-x)/dx = -1", methods=("__neg__",),
+)
 
 
+@NEG.public
 def neg(x):
     """Elementwise ``-x``.
 
@@ -339,13 +453,18 @@ def neg(x):
     >>> float(y.data), float(x.grad)
     (-3.0, -1.0)
     """
-    return record(NEG, -x._data, (x,))
+    return NEG.apply(as_value(x))
 
 
 # y = 1/x:  dy/dx = -1/x**2 = -y*y
-RECIPROCAL = Elementwise("reciprocal", lambda i, out, args, ctx, F: -(out * out), "d(1/x)/dx = -1/x^2")
+RECIPROCAL = Op(
+    "reciprocal", lambda x: 1 / x, inputs="x", elementwise=True, code="1 / x",
+    d_x=lambda x, out: -(out * out),
+    formula="d(1/x)/dx = -1/x^2",
+)
 
 
+@RECIPROCAL.public
 def reciprocal(x):
     """Elementwise ``1 / x`` (what ``number / Value`` computes, as in PyTorch).
 
@@ -353,32 +472,56 @@ def reciprocal(x):
     >>> float(y.data), float(x.grad)                  # -1/x**2
     (0.5, -0.25)
     """
-    x = as_value(x)
-    return record(RECIPROCAL, 1 / x._data, (x,))
+    return RECIPROCAL.apply(as_value(x))
 
 
 # y = x**n for a constant n:  dy/dx = n * x**(n-1)
 # (x**0 is the constant 1, so its gradient is 0 even at x = 0, where n x**(n-1) would be 0 * inf)
-POW_CONST = Elementwise(
-    "pow", lambda i, out, args, ctx, F: 0.0 if ctx == 0 else ctx * args[0] ** (ctx - 1), "d(x^n)/dx = n x^(n-1)"
+def _power_of_number(x, exponent):
+    # a float exponent in x's dtype (NumPy's scalar path); an int exponent as it is (exact powers)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return x ** x.dtype.type(exponent) if isinstance(exponent, float) else x ** exponent
+
+
+POW_CONST = Op(
+    "pow", _power_of_number, inputs="x", elementwise=True, code="x ** exponent",
+    d_x=lambda x, out, exponent: 0.0 if exponent == 0 else exponent * x ** (exponent - 1),
+    formula="d(x^n)/dx = n x^(n-1)",
+    register=False,  # shares the name "pow" (and the function) with POW below: one registry entry each name
 )
 
 
 # y = a**b for Values a, b:  dy/da = b * a**(b-1),  dy/db = a**b * log(a)
-def _pow_local(i, out, args, ctx, F):
-    a, b = args
-    if i == 0:
-        # at a == 0 with b == 0, b * a**(b-1) is 0 * inf: a**0 is the constant 1 there, so the
-        # gradient is 0 (PyTorch's convention); everywhere else the formula stands as it is
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return F.where((_data(b) == 0) & (_data(a) == 0), 0.0, b * a ** (b - 1))
-    # where a == 0 and b >= 0, a**b does not move with b (PyTorch's convention)
-    return F.where((_data(a) == 0) & (_data(b) >= 0), 0.0, out * F.log(F.where(_data(a) == 0, 1.0, a)))
+def _pow_d_base(a, b, out):
+    # at a == 0 with b == 0, b * a**(b-1) is 0 * inf: a**0 is the constant 1 there, so the
+    # gradient is 0 (PyTorch's convention); everywhere else the formula stands as it is
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return F.where((_data(b) == 0) & (_data(a) == 0), 0.0, b * a ** (b - 1))
 
 
-POW = Elementwise("pow", _pow_local, "d(a^b)/da = b a^(b-1), d(a^b)/db = a^b log(a)")
+def _pow_d_exponent(a, b, out):
+    # where a == 0 and b >= 0, a**b does not move with b (PyTorch's convention); where a == 0
+    # and b < 0, a**b log(a) = inf * -inf = -inf (PyTorch's too). The log is taken of 1 where its
+    # result is not used, so a second derivative meets no inf there.
+    flat = (_data(a) == 0) & (_data(b) >= 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return F.where(flat, 0.0, out * F.log(F.where(flat, 1.0, a)))
 
 
+def _power(a, b):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return a ** b
+
+
+POW = Op(
+    "pow", _power, inputs="a, b", elementwise=True, code="a ** b",
+    d_a=_pow_d_base,
+    d_b=_pow_d_exponent,
+    formula="d(a^b)/da = b a^(b-1), d(a^b)/db = a^b log(a)", methods=("__pow__",), reflected=("__rpow__",),
+)
+
+
+@POW.public
 def pow(base, exponent):
     """Elementwise ``base ** exponent``; a number exponent is a constant.
 
@@ -390,14 +533,8 @@ def pow(base, exponent):
     if isinstance(base, Value) and not isinstance(exponent, Value):
         exponent_data = np.asarray(exponent)
         if exponent_data.ndim == 0 and exponent_data.dtype.kind in "biuf":
-            n = exponent_data.item()
-            with np.errstate(divide="ignore", invalid="ignore"):
-                data = base._data ** base._data.dtype.type(n) if isinstance(n, float) else base._data ** n
-            return record(POW_CONST, data, (base,), n)
-    base, exponent = _operands(base, exponent)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        data = _broadcast("pow", operator.pow, base, exponent)
-    return record(POW, data, (base, exponent))
+            return POW_CONST.apply(base, exponent=exponent_data.item())
+    return _binary(POW, base, exponent)
 
 
 def _data(x):
@@ -410,9 +547,19 @@ def _data(x):
 # ==========================================================================
 
 # y = exp(x):  dy/dx = exp(x) = y
-EXP = Elementwise("exp", lambda i, out, args, ctx, F: out, "d exp(x)/dx = exp(x)")
+def _exp_data(x):
+    with np.errstate(over="ignore"):
+        return np.exp(x)
 
 
+EXP = Op(
+    "exp", _exp_data, inputs="x", elementwise=True, code="np.exp(x)",
+    d_x=lambda x, out: out,
+    formula="d exp(x)/dx = exp(x)", methods=("exp",),
+)
+
+
+@EXP.public
 def exp(x):
     """Elementwise ``e ** x``.
 
@@ -420,15 +567,23 @@ def exp(x):
     >>> round(float(y.data), 4), round(float(x.grad), 4)   # the gradient is exp(x) itself
     (2.7183, 2.7183)
     """
-    x = as_value(x)
-    with np.errstate(over="ignore"):
-        return record(EXP, np.exp(x._data), (x,))
+    return EXP.apply(as_value(x))
 
 
 # y = log(x):  dy/dx = 1/x
-LOG = Elementwise("log", lambda i, out, args, ctx, F: 1 / args[0], "d log(x)/dx = 1/x")
+def _log_data(x):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.log(x)
 
 
+LOG = Op(
+    "log", _log_data, inputs="x", elementwise=True, code="np.log(x)",
+    d_x=lambda x, out: 1 / x,
+    formula="d log(x)/dx = 1/x", methods=("log",),
+)
+
+
+@LOG.public
 def log(x):
     """Elementwise natural logarithm (NaN for negatives, -inf at 0, as NumPy;
     run inside ``detect_anomaly()`` to stop there).
@@ -437,15 +592,23 @@ def log(x):
     >>> round(float(y.data), 4), float(x.grad)        # 1/x
     (0.6931, 0.5)
     """
-    x = as_value(x)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return record(LOG, np.log(x._data), (x,))
+    return LOG.apply(as_value(x))
 
 
 # y = log(1 + x):  dy/dx = 1/(1 + x)
-LOG1P = Elementwise("log1p", lambda i, out, args, ctx, F: 1 / (1 + args[0]), "d log(1+x)/dx = 1/(1+x)")
+def _log1p_data(x):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.log1p(x)
 
 
+LOG1P = Op(
+    "log1p", _log1p_data, inputs="x", elementwise=True, code="np.log1p(x)",
+    d_x=lambda x, out: 1 / (1 + x),
+    formula="d log(1+x)/dx = 1/(1+x)", methods=("log1p",),
+)
+
+
+@LOG1P.public
 def log1p(x):
     """Elementwise ``log(1 + x)``, accurate for small x.
 
@@ -455,15 +618,23 @@ def log1p(x):
     >>> float(x.grad)                                 # 1/(1 + x)
     1.0
     """
-    x = as_value(x)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return record(LOG1P, np.log1p(x._data), (x,))
+    return LOG1P.apply(as_value(x))
 
 
 # y = sqrt(x):  dy/dx = 1/(2 sqrt(x)) = 1/(2y)
-SQRT = Elementwise("sqrt", lambda i, out, args, ctx, F: 1 / (2 * out), "d sqrt(x)/dx = 1/(2 sqrt(x))")
+def _sqrt_data(x):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.sqrt(x)
 
 
+SQRT = Op(
+    "sqrt", _sqrt_data, inputs="x", elementwise=True, code="np.sqrt(x)",
+    d_x=lambda x, out: 1 / (2 * out),
+    formula="d sqrt(x)/dx = 1/(2 sqrt(x))", methods=("sqrt",),
+)
+
+
+@SQRT.public
 def sqrt(x):
     """Elementwise square root (its gradient at 0 is inf, as in PyTorch).
 
@@ -471,15 +642,18 @@ def sqrt(x):
     >>> float(y.data), float(x.grad)                  # 1/(2 sqrt(x))
     (2.0, 0.25)
     """
-    x = as_value(x)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return record(SQRT, np.sqrt(x._data), (x,))
+    return SQRT.apply(as_value(x))
 
 
 # y = |x|:  dy/dx = sign(x), and 0 at x = 0 (the subgradient PyTorch uses)
-ABS = Elementwise("abs", lambda i, out, args, ctx, F: np.sign(_data(args[0])), "d|x|/dx = sign(x) (0 at 0)")
+ABS = Op(
+    "abs", np.abs, inputs="x", elementwise=True, code="np.abs(x)",
+    d_x=lambda x, out: np.sign(_data(x)),
+    formula="d|x|/dx = sign(x) (0 at 0)", methods=("abs", "__abs__"),
+)
 
 
+@ABS.public
 def abs(x):
     """Elementwise absolute value; its gradient at 0 is 0.
 
@@ -487,14 +661,18 @@ def abs(x):
     >>> x.grad.tolist()                               # sign(x), and 0 at the kink
     [-1.0, 0.0, 1.0]
     """
-    x = as_value(x)
-    return record(ABS, np.abs(x._data), (x,))
+    return ABS.apply(as_value(x))
 
 
 # t = tanh(x):  dt/dx = 1 - t**2
-TANH = Elementwise("tanh", lambda i, out, args, ctx, F: 1 - out**2, "d tanh(x)/dx = 1 - tanh(x)^2")
+TANH = Op(
+    "tanh", np.tanh, inputs="x", elementwise=True, code="np.tanh(x)",
+    d_x=lambda x, out: 1 - out**2,
+    formula="d tanh(x)/dx = 1 - tanh(x)^2", methods=("tanh",),
+)
 
 
+@TANH.public
 def tanh(x):
     """Elementwise hyperbolic tangent.
 
@@ -502,20 +680,24 @@ def tanh(x):
     >>> round(float(t.data), 4), round(float(x.grad), 4)   # the gradient is 1 - t**2
     (0.4621, 0.7864)
     """
-    x = as_value(x)
-    return record(TANH, np.tanh(x._data), (x,))
+    return TANH.apply(as_value(x))
 
 
 # s = sigmoid(x) = 1/(1 + e^-x):  ds/dx = s (1 - s)
-SIGMOID = Elementwise("sigmoid", lambda i, out, args, ctx, F: out * (1 - out), "d sigmoid(x)/dx = s(1 - s)")
-
-
 def _sigmoid_data(x):
     # exp(-x) overflows to inf for x < -709 and 1/(1 + inf) = 0 is the right limit
     with np.errstate(over="ignore"):
         return 1 / (1 + np.exp(-x))
 
 
+SIGMOID = Op(
+    "sigmoid", _sigmoid_data, inputs="x", elementwise=True, code="1 / (1 + np.exp(-x))",
+    d_x=lambda x, out: out * (1 - out),
+    formula="d sigmoid(x)/dx = s(1 - s)", methods=("sigmoid",),
+)
+
+
+@SIGMOID.public
 def sigmoid(x):
     """Elementwise logistic function ``1 / (1 + exp(-x))``, finite for any x.
 
@@ -523,14 +705,24 @@ def sigmoid(x):
     >>> float(s.data), float(x.grad)                  # s (1 - s), largest at 0
     (0.5, 0.25)
     """
-    x = as_value(x)
-    return record(SIGMOID, _sigmoid_data(x._data), (x,))
+    return SIGMOID.apply(as_value(x))
 
 
 # y = max(x, 0):  dy/dx = 1 where x > 0, else 0 (0 at the kink, as PyTorch)
-RELU = Elementwise("relu", lambda i, out, args, ctx, F: _data(out) > 0, "d relu(x)/dx = 1 if x > 0 else 0")
+def _relu_data(x):
+    if x.ndim == 0:  # a scalar: no ufunc call (NaN stays NaN either way)
+        return x.dtype.type(0) if x <= 0 else x
+    return np.maximum(x, 0)
 
 
+RELU = Op(
+    "relu", _relu_data, inputs="x", elementwise=True, code="np.maximum(x, 0)",
+    d_x=lambda x, out: _data(out) > 0,
+    formula="d relu(x)/dx = 1 if x > 0 else 0", methods=("relu",),
+)
+
+
+@RELU.public
 def relu(x):
     """Elementwise ``max(x, 0)``; its gradient at 0 is 0.
 
@@ -538,18 +730,19 @@ def relu(x):
     >>> y.data.tolist(), x.grad.tolist()              # the gradient at the kink x = 0 is 0
     ([0.0, 0.0, 2.0], [0.0, 0.0, 1.0])
     """
-    x = as_value(x)
-    data = x._data
-    # a scalar takes the fast path; NaN stays NaN either way
-    if data.ndim == 0:
-        return record(RELU, data.dtype.type(0) if data <= 0 else data, (x,))
-    return record(RELU, np.maximum(data, 0), (x,))
+    return RELU.apply(as_value(x))
 
 
 # y = log(1 + e^x):  dy/dx = sigmoid(x)
-SOFTPLUS = Elementwise("softplus", lambda i, out, args, ctx, F: F.sigmoid(args[0]), "d softplus(x)/dx = sigmoid(x)")
+SOFTPLUS = Op(
+    "softplus", lambda x: np.logaddexp(x.dtype.type(0), x), inputs="x", elementwise=True,
+    code="np.logaddexp(0, x)",
+    d_x=lambda x, out: F.sigmoid(x),
+    formula="d softplus(x)/dx = sigmoid(x)", methods=("softplus",),
+)
 
 
+@SOFTPLUS.public
 def softplus(x):
     """Elementwise ``log(1 + exp(x))``, computed without overflow for any x.
 
@@ -559,73 +752,19 @@ def softplus(x):
     >>> float(softplus(Value(1000.0)).data)           # no overflow: about x for large x
     1000.0
     """
-    x = as_value(x)
-    return record(SOFTPLUS, np.logaddexp(x._data.dtype.type(0), x._data), (x,))
+    return SOFTPLUS.apply(as_value(x))
 
 
-# y = erf(x):  dy/dx = 2/sqrt(pi) * exp(-x**2)
+# y = erf(x):  dy/dx = 2/sqrt(pi) * exp(-x**2)   (the numerics of erf are in special.py)
 _TWO_OVER_SQRT_PI = 2 / math.sqrt(math.pi)
-ERF = Elementwise("erf", lambda i, out, args, ctx, F: _TWO_OVER_SQRT_PI * F.exp(-(args[0] * args[0])), "d erf(x)/dx = 2/sqrt(pi) exp(-x^2)")
-
-# NumPy has no erf. W. J. Cody's rational approximations (Math. Comp. 23, 1969)
-# give it to about 1e-16 relative, vectorised: x P(x^2)/Q(x^2) near 0, and
-# erf = 1 - erfc with erfc(x) = exp(-x^2) R(x) further out.
-_ERF_SMALL_P = (3.16112374387056560e00, 1.13864154151050156e02, 3.77485237685302021e02,
-                3.20937758913846947e03, 1.85777706184603153e-1)
-_ERF_SMALL_Q = (2.36012909523441209e01, 2.44024637934444173e02, 1.28261652607737228e03,
-                2.84423683343917062e03)
-_ERFC_MID_P = (5.64188496988670089e-1, 8.88314979438837594e00, 6.61191906371416295e01,
-               2.98635138197400131e02, 8.81952221241769090e02, 1.71204761263407058e03,
-               2.05107837782607147e03, 1.23033935479799725e03, 2.15311535474403846e-8)
-_ERFC_MID_Q = (1.57449261107098347e01, 1.17693950891312499e02, 5.37181101862009858e02,
-               1.62138957456669019e03, 3.29079923573345963e03, 4.36261909014324716e03,
-               3.43936767414372164e03, 1.23033935480374942e03)
-_ERFC_TAIL_P = (3.05326634961232344e-1, 3.60344899949804439e-1, 1.25781726111229246e-1,
-                1.60837851487422766e-2, 6.58749161529837803e-4, 1.63153871373020978e-2)
-_ERFC_TAIL_Q = (2.56852019228982242e00, 1.87295284992346725e00, 5.27905102951428412e-1,
-                6.05183413124413191e-2, 2.33520497626869185e-3)
+ERF = Op(
+    "erf", erf_data, inputs="x", elementwise=True, code="special.erf_data(x)",
+    d_x=lambda x, out: _TWO_OVER_SQRT_PI * F.exp(-(x * x)),
+    formula="d erf(x)/dx = 2/sqrt(pi) exp(-x^2)", methods=("erf",),
+)
 
 
-def _cody_ratio(t, p, q):
-    """Cody's nested evaluation of the rational function P(t)/Q(t) (Q monic), in place."""
-    n = len(q)
-    num = p[n] * t
-    den = t.copy()
-    for k in range(n - 1):
-        num += p[k]
-        num *= t
-        den += q[k]
-        den *= t
-    num += p[n - 1]
-    den += q[n - 1]
-    num /= den
-    return num
-
-
-def _erf_data(x):
-    # Each range's formula runs on the whole array, clipped into its range (so
-    # nothing overflows), and np.where picks per element: cheaper than gathering
-    # and scattering each range's elements. A range no element needs is skipped.
-    y = np.abs(np.asarray(x, dtype=np.float64))
-    result = np.ones_like(y)
-    in_tail = y > 4.0
-    if in_tail.any():  # erfc(y) = exp(-y^2) / y * (1/sqrt(pi) - R(1/y^2)/y^2); erf rounds to 1 beyond 6
-        yt = np.clip(y, 4.0, 6.0)
-        inverse_square = 1 / (yt * yt)
-        erfc = (1 / math.sqrt(math.pi) - inverse_square * _cody_ratio(inverse_square, _ERFC_TAIL_P, _ERFC_TAIL_Q)) / yt
-        result = np.where(in_tail, 1 - np.exp(-yt * yt) * erfc, result)
-    in_middle = (y > 0.46875) & (y <= 4.0)
-    if in_middle.any():  # erfc(y) = exp(-y^2) R(y) <= 0.5 here, so rounding y*y barely moves erf
-        ym = np.clip(y, 0.46875, 4.0)
-        result = np.where(in_middle, 1 - np.exp(-ym * ym) * _cody_ratio(ym, _ERFC_MID_P, _ERFC_MID_Q), result)
-    in_small = y <= 0.46875
-    if in_small.any():  # erf(y) = y R(y^2)
-        ys = np.minimum(y, 0.46875)
-        result = np.where(in_small, ys * _cody_ratio(ys * ys, _ERF_SMALL_P, _ERF_SMALL_Q), result)
-    result = np.where(np.isnan(y), np.nan, result)
-    return _scalar_or_array(np.copysign(result, x).astype(np.result_type(x), copy=False))
-
-
+@ERF.public
 def erf(x):
     """Elementwise error function (used by the exact GELU).
 
@@ -633,25 +772,37 @@ def erf(x):
     >>> round(float(y.data), 4), round(float(x.grad), 4)   # 2/sqrt(pi) exp(-x**2)
     (0.5205, 0.8788)
     """
-    x = as_value(x)
-    return record(ERF, _erf_data(x._data), (x,))
+    return ERF.apply(as_value(x))
 
 
 # y = clip(x, lo, hi):  dy/dx = 1 where lo <= x <= hi, else 0 (bounds inclusive, as PyTorch)
-def _clip_local(i, out, args, ctx, F):
-    lo, hi = ctx
-    x = _data(args[0])
+def _clip_data(x, min, max):
+    data = x
+    if min is not None:
+        data = np.maximum(data, min)
+    if max is not None:
+        data = np.minimum(data, max)
+    return _scalar_or_array(np.asarray(data, dtype=x.dtype))
+
+
+def _clip_d_x(x, out, min, max):
+    x = _data(x)
     inside = np.ones(np.shape(x), dtype=bool)
-    if lo is not None:
-        inside &= x >= lo
-    if hi is not None:
-        inside &= x <= hi
+    if min is not None:
+        inside &= x >= min
+    if max is not None:
+        inside &= x <= max
     return inside
 
 
-CLIP = Elementwise("clip", _clip_local, "d clip(x)/dx = 1 inside [lo, hi], else 0")
+CLIP = Op(
+    "clip", _clip_data, inputs="x", elementwise=True, code="np.clip(x, min, max)",
+    d_x=_clip_d_x,
+    formula="d clip(x)/dx = 1 inside [lo, hi], else 0", methods=("clip",),
+)
 
 
+@CLIP.public
 def clip(x, min=None, max=None):
     """Elementwise clamp to ``[min, max]`` (either may be None).
 
@@ -662,24 +813,24 @@ def clip(x, min=None, max=None):
     x = as_value(x)
     if min is None and max is None:
         raise ValueError("clip: give at least one of min and max")
-    data = x._data
-    if min is not None:
-        data = np.maximum(data, min)
-    if max is not None:
-        data = np.minimum(data, max)
-    return record(CLIP, _scalar_or_array(np.asarray(data, dtype=x.dtype)), (x,), (min, max))
+    return CLIP.apply(x, min=min, max=max)
 
 
 # m = maximum(a, b):  dm/da = 1 where a > b, 1/2 at ties (PyTorch splits ties evenly)
-def _maximum_local(i, out, args, ctx, F):
-    a, b = _data(args[0]), _data(args[1])
-    mine, other = (a, b) if i == 0 else (b, a)
+def _wins(mine, other):
+    mine, other = _data(mine), _data(other)
     return (mine > other) + 0.5 * (mine == other)
 
 
-MAXIMUM = Elementwise("maximum", _maximum_local, "d max(a,b)/da = 1 if a > b, 1/2 if a == b, else 0")
+MAXIMUM = Op(
+    "maximum", np.maximum, inputs="a, b", elementwise=True, code="np.maximum(a, b)",
+    d_a=lambda a, b, out: _wins(a, b),
+    d_b=lambda a, b, out: _wins(b, a),
+    formula="d max(a,b)/da = 1 if a > b, 1/2 if a == b, else 0",
+)
 
 
+@MAXIMUM.public
 def maximum(a, b):
     """Elementwise larger of ``a`` and ``b``; ties share the gradient equally.
 
@@ -688,19 +839,19 @@ def maximum(a, b):
     >>> m.data.tolist(), a.grad.tolist(), b.grad.tolist()   # the tie splits its gradient
     ([2.0, 2.0, 3.0], [0.0, 0.5, 1.0], [1.0, 0.5, 0.0])
     """
-    a, b = _operands(a, b)
-    return record(MAXIMUM, _broadcast("maximum", np.maximum, a, b), (a, b))
+    return _binary(MAXIMUM, a, b)
 
 
-def _minimum_local(i, out, args, ctx, F):
-    a, b = _data(args[0]), _data(args[1])
-    mine, other = (a, b) if i == 0 else (b, a)
-    return (mine < other) + 0.5 * (mine == other)
+# m = minimum(a, b):  dm/da = 1 where a < b, 1/2 at ties
+MINIMUM = Op(
+    "minimum", np.minimum, inputs="a, b", elementwise=True, code="np.minimum(a, b)",
+    d_a=lambda a, b, out: _wins(b, a),
+    d_b=lambda a, b, out: _wins(a, b),
+    formula="d min(a,b)/da = 1 if a < b, 1/2 if a == b, else 0",
+)
 
 
-MINIMUM = Elementwise("minimum", _minimum_local, "d min(a,b)/da = 1 if a < b, 1/2 if a == b, else 0")
-
-
+@MINIMUM.public
 def minimum(a, b):
     """Elementwise smaller of ``a`` and ``b``; ties share the gradient equally.
 
@@ -709,14 +860,25 @@ def minimum(a, b):
     >>> m.data.tolist(), a.grad.tolist(), b.grad.tolist()   # the tie splits its gradient
     ([1.0, 2.0, 2.0], [1.0, 0.5, 0.0], [0.0, 0.5, 1.0])
     """
-    a, b = _operands(a, b)
-    return record(MINIMUM, _broadcast("minimum", np.minimum, a, b), (a, b))
+    return _binary(MINIMUM, a, b)
 
 
 # y = where(cond, a, b):  dy/da = cond,  dy/db = not cond
-WHERE = Elementwise("where", lambda i, out, args, ctx, F: ctx if i == 0 else ~ctx, "d where(c,a,b)/da = c, /db = not c")
+def _where_data(a, b, condition):
+    data = np.where(condition, a, b)
+    dtype = np.result_type(a, b)
+    return _scalar_or_array(data if data.dtype == dtype else data.astype(dtype))
 
 
+WHERE = Op(
+    "where", _where_data, inputs="a, b", elementwise=True, code="np.where(condition, a, b)",
+    d_a=lambda a, b, out, condition: condition,
+    d_b=lambda a, b, out, condition: ~condition,
+    formula="d where(c,a,b)/da = c, /db = not c",
+)
+
+
+@WHERE.public
 def where(condition, a, b):
     """Elementwise ``a`` where `condition` holds, else ``b`` (condition is data,
     not differentiated).
@@ -729,43 +891,56 @@ def where(condition, a, b):
     condition = np.asarray(_data(condition), dtype=bool)
     a, b = _operands(a, b)
     try:
-        data = np.where(condition, a._data, b._data)
+        return WHERE.apply(a, b, condition=condition)
     except ValueError:
         raise ShapeError(
             f"where: condition {condition.shape}, a {a.shape} and b {b.shape} cannot be broadcast together"
         ) from None
-    if data.dtype != np.result_type(a._data, b._data):
-        data = data.astype(np.result_type(a._data, b._data))
-    return record(WHERE, _scalar_or_array(data), (a, b), condition)
 
 
 # ==========================================================================
 # Matrix product
 # ==========================================================================
-def _matmul_rule(i, g, out, args, ctx, F):
-    # C = A @ B:  dL/dA = dL/dC @ B^T,  dL/dB = A^T @ dL/dC
-    # A 1-d operand acts as a row (on the left) or a column (on the right).
-    a, b = args
+# C = A @ B:  dL/dA = dL/dC @ B^T,  dL/dB = A^T @ dL/dC
+# A 1-d operand acts as a row (on the left) or a column (on the right); every
+# share is summed back over broadcast batch dimensions.
+def _matmul_d_a(g, a, b, out):
     if a.ndim == 1 and b.ndim == 1:  # dot product: a scalar
-        return g * b if i == 0 else g * a
+        return g * b
     if a.ndim == 1:  # (k,) @ (..., k, m) -> (..., m)
-        g_row = g.reshape(g.shape[:-1] + (1, g.shape[-1]))
-        share = F.matmul(g_row, b.swapaxes(-1, -2)) if i == 0 else a.reshape(-1, 1) * g_row
-        if i == 0:
-            share = share.reshape(share.shape[:-2] + (share.shape[-1],))
+        share = F.matmul(g.reshape(g.shape[:-1] + (1, g.shape[-1])), b.swapaxes(-1, -2))
+        share = share.reshape(share.shape[:-2] + (share.shape[-1],))
     elif b.ndim == 1:  # (..., n, k) @ (k,) -> (..., n)
-        g_col = g.reshape(g.shape + (1,))
-        share = g_col * b if i == 0 else F.matmul(a.swapaxes(-1, -2), g_col)
-        if i == 1:
-            share = share.reshape(share.shape[:-1])
+        share = g.reshape(g.shape + (1,)) * b
     else:
-        share = F.matmul(g, b.swapaxes(-1, -2)) if i == 0 else F.matmul(a.swapaxes(-1, -2), g)
-    return sum_to_shape(share, args[i].shape)
+        share = F.matmul(g, b.swapaxes(-1, -2))
+    return sum_to_shape(share, a.shape)
 
 
-MATMUL = Structural("matmul", _matmul_rule, "dL/dA = dL/dC @ B^T, dL/dB = A^T @ dL/dC")
+def _matmul_d_b(g, a, b, out):
+    if a.ndim == 1 and b.ndim == 1:
+        return g * a
+    if a.ndim == 1:
+        share = a.reshape(-1, 1) * g.reshape(g.shape[:-1] + (1, g.shape[-1]))
+    elif b.ndim == 1:
+        share = F.matmul(a.swapaxes(-1, -2), g.reshape(g.shape + (1,)))
+        share = share.reshape(share.shape[:-1])
+    else:
+        share = F.matmul(a.swapaxes(-1, -2), g)
+    return sum_to_shape(share, b.shape)
 
 
+MATMUL = Op(
+    "matmul", lambda a, b: _scalar_or_array(np.matmul(a, b)), inputs="A, B", code="A @ B",
+    d_A=_matmul_d_a,
+    d_B=_matmul_d_b,
+    formula="dL/dA = dL/dC @ B^T, dL/dB = A^T @ dL/dC", output="C",
+    methods=("__matmul__",), reflected=("__rmatmul__",),
+    shown_local=lambda i, a, b: b if i == 0 else a,  # the local gradient of a product: the other operand
+)
+
+
+@MATMUL.public
 def matmul(a, b):
     """Matrix product ``a @ b``: 1-d, 2-d and batched (leading dimensions broadcast).
 
@@ -780,7 +955,7 @@ def matmul(a, b):
     if a.ndim == 0 or b.ndim == 0:
         raise ShapeError(f"matmul: operands must have at least one dimension, got shapes {a.shape} and {b.shape}; use * for scalars")
     try:
-        data = np.matmul(a._data, b._data)
+        return MATMUL.apply(a, b)
     except ValueError:
         k_a = a.shape[-1]
         k_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
@@ -788,25 +963,36 @@ def matmul(a, b):
             f"matmul: shapes {a.shape} and {b.shape} do not fit: the last dimension of the first "
             f"({k_a}) must equal the {'only' if b.ndim == 1 else 'second-to-last'} dimension of the second ({k_b})"
         ) from None
-    return record(MATMUL, _scalar_or_array(data), (a, b))
 
 
-def _linear_rule(i, g, out, args, ctx, F):
-    # y = x W^T + b, every leading dimension of x a batch dimension:
-    #   dL/dx = dL/dy @ W,   dL/dW = dL/dy^T @ x (summed over the batch),   dL/db = dL/dy summed over the batch
-    # (dL/dW comes out as a fresh (out, in) array: no transposed view to copy into the weight's .grad)
-    x, weight = args[0], args[1]
-    if i == 0:
-        return F.matmul(g, weight)
+# y = x W^T + b, every leading dimension of x a batch dimension:
+#   dL/dx = dL/dy @ W,   dL/dW = dL/dy^T @ x (summed over the batch),   dL/db = dL/dy summed over the batch
+# (dL/dW comes out as a fresh (out, in) array: no transposed view to copy into the weight's .grad)
+def _linear_data(x, weight, bias=None):
+    data = x @ weight.T
+    if bias is None:
+        return data
+    if np.result_type(data, bias) == data.dtype:
+        data += bias  # into the fresh product: one array fewer per layer
+        return data
+    return data + bias
+
+
+def _linear_d_weight(g, x, weight, *bias_and_out):
     g_rows = g.reshape(-1, weight.shape[0])
-    if i == 1:
-        return F.matmul(g_rows.swapaxes(-1, -2), x.reshape(-1, weight.shape[1]))
-    return g_rows.sum(axis=0)
+    return F.matmul(g_rows.swapaxes(-1, -2), x.reshape(-1, weight.shape[1]))
 
 
-LINEAR = Structural("linear", _linear_rule, "dL/dx = dL/dy @ W, dL/dW = dL/dy^T @ x, dL/db = sum(dL/dy)")
+LINEAR = Op(
+    "linear", _linear_data, inputs="x, weight, bias", code="x @ weight.T + bias",
+    d_x=lambda g, x, weight, *bias_and_out: F.matmul(g, weight),
+    d_weight=_linear_d_weight,
+    d_bias=lambda g, x, weight, bias, out: g.reshape(-1, weight.shape[0]).sum(axis=0),
+    formula="dL/dx = dL/dy @ W, dL/dW = dL/dy^T @ x, dL/db = sum(dL/dy)",
+)
 
 
+@LINEAR.public
 def linear(x, weight, bias=None):
     """The affine map of a neural-network layer, ``x @ weight.T + bias``, with
     ``weight`` of shape ``(out, in)`` (PyTorch's layout) and ``bias`` of shape
@@ -828,32 +1014,27 @@ def linear(x, weight, bias=None):
             f"linear: input of shape {x.shape} does not fit a weight of shape {weight.shape} "
             f"(out_features, in_features): the input's last dimension must be {weight.shape[1]}"
         )
-    data = x._data @ weight._data.T
     if bias is None:
-        return record(LINEAR, data, (x, weight))
+        return LINEAR.apply(x, weight)
     bias = as_value(bias, weight)
     if bias.shape != (weight.shape[0],):
         raise ShapeError(f"linear: bias must have shape ({weight.shape[0]},) for a weight of shape {weight.shape}, got {bias.shape}")
-    if np.result_type(data, bias._data) == data.dtype:
-        data += bias._data  # into the fresh product: one array fewer per layer
-    else:
-        data = data + bias._data
-    return record(LINEAR, data, (x, weight, bias))
+    return LINEAR.apply(x, weight, bias)
 
 
 # ==========================================================================
 # Reductions
 # ==========================================================================
-def _sum_rule(i, g, out, args, ctx, F):
-    # every input element contributes once to its sum: the gradient is copied back
-    axes, keepdims = ctx
-    shape = args[0].shape
-    return F.broadcast_to(_expand_reduced(g, shape, axes, keepdims), shape)
+# s = sum(x):  ds/dx_i = 1, so every input element gets the upstream gradient copied back
+SUM = Op(
+    "sum", lambda x, axis, keepdims: _scalar_or_array(x.sum(axis=axis, keepdims=keepdims)), inputs="x",
+    code="x.sum(axis=axis, keepdims=keepdims)",
+    d_x=lambda g, x, out, axis, keepdims: F.broadcast_to(_expand_reduced(g, x.shape, axis, keepdims), x.shape),
+    formula="d sum(x)/dx_i = 1", methods=("sum",),
+)
 
 
-SUM = Structural("sum", _sum_rule, "d sum(x)/dx_i = 1")
-
-
+@SUM.public
 def sum(x, axis=None, keepdims=False):
     """Sum over `axis` (None for all; an int or a tuple of ints).
 
@@ -863,21 +1044,33 @@ def sum(x, axis=None, keepdims=False):
     ([4.0, 6.0], [[1.0, 1.0], [1.0, 1.0]])
     """
     x = as_value(x)
-    axes = _axes(axis, x.ndim, "sum")
-    return record(SUM, _scalar_or_array(x._data.sum(axis=axes, keepdims=keepdims)), (x,), (axes, keepdims))
+    return SUM.apply(x, axis=_axes(axis, x.ndim, "sum"), keepdims=keepdims)
 
 
-def _mean_rule(i, g, out, args, ctx, F):
-    # d mean(x)/dx_i = 1/n
-    axes, keepdims, count = ctx
-    shape = args[0].shape
-    # divided before it is broadcast: one pass over the reduced gradient, not the input's shape
-    return F.broadcast_to(_expand_reduced(g, shape, axes, keepdims) / count, shape)
+# m = mean(x):  dm/dx_i = 1/n   (divided before it is broadcast: one pass over the reduced gradient)
+def _mean_d_x(g, x, out, axis, keepdims):
+    count = _count(x.shape, axis)
+    return F.broadcast_to(_divide_by_count(_expand_reduced(g, x.shape, axis, keepdims), count), x.shape)
 
 
-MEAN = Structural("mean", _mean_rule, "d mean(x)/dx_i = 1/n")
+def _divide_by_count(g, count):
+    """g / count, where count is a number of elements. float16 cannot hold a
+    count above 65504 (it would become inf, and the gradient 0): there 1/count
+    is computed in float64 and then cast, as PyTorch does."""
+    if g.dtype == np.float16 and count > 2048:  # 2048: float16 holds every integer up to it
+        return g * float(1 / count)
+    return g / count
 
 
+MEAN = Op(
+    "mean", lambda x, axis, keepdims: _scalar_or_array(x.mean(axis=axis, keepdims=keepdims)), inputs="x",
+    code="x.mean(axis=axis, keepdims=keepdims)",
+    d_x=_mean_d_x,
+    formula="d mean(x)/dx_i = 1/n", methods=("mean",),
+)
+
+
+@MEAN.public
 def mean(x, axis=None, keepdims=False):
     """Mean over `axis` (None for all).
 
@@ -887,35 +1080,41 @@ def mean(x, axis=None, keepdims=False):
     """
     x = as_value(x)
     axes = _axes(axis, x.ndim, "mean")
-    count = _count(x.shape, axes)
-    if count == 0:
+    if _count(x.shape, axes) == 0:
         raise ShapeError(f"mean: cannot average over an empty axis of shape {x.shape}")
-    data = x._data.mean(axis=axes, keepdims=keepdims)
-    return record(MEAN, _scalar_or_array(data), (x,), (axes, keepdims, count))
+    return MEAN.apply(x, axis=axes, keepdims=keepdims)
 
 
-def _extreme_rule(i, g, out, args, ctx, F):
-    # the gradient goes to the elements equal to the extreme, split evenly among ties
-    axes, keepdims = ctx
-    x = args[0]
-    shape = x.shape
-    winners = _data(x) == _data(_expand_reduced(out, shape, axes, keepdims))
-    share_of_each = winners / winners.sum(axis=axes, keepdims=True)
-    return share_of_each * _expand_reduced(g, shape, axes, keepdims)
+# m = max(x): the gradient goes to the elements equal to the extreme, split evenly among ties
+def _extreme_d_x(g, x, out, axis, keepdims):
+    winners = _data(x) == _data(_expand_reduced(out, x.shape, axis, keepdims))
+    share_of_each = winners / winners.sum(axis=axis, keepdims=True)
+    return share_of_each * _expand_reduced(g, x.shape, axis, keepdims)
 
 
-MAX = Structural("max", _extreme_rule, "d max(x)/dx_i = 1 for the maximum (split among ties)")
-MIN = Structural("min", _extreme_rule, "d min(x)/dx_i = 1 for the minimum (split among ties)")
+MAX = Op(
+    "max", lambda x, axis, keepdims: _scalar_or_array(np.max(x, axis=axis, keepdims=keepdims)), inputs="x",
+    code="np.max(x, axis=axis, keepdims=keepdims)",
+    d_x=_extreme_d_x,
+    formula="d max(x)/dx_i = 1 for the maximum (split among ties)", methods=("max",),
+)
+MIN = Op(
+    "min", lambda x, axis, keepdims: _scalar_or_array(np.min(x, axis=axis, keepdims=keepdims)), inputs="x",
+    code="np.min(x, axis=axis, keepdims=keepdims)",
+    d_x=_extreme_d_x,
+    formula="d min(x)/dx_i = 1 for the minimum (split among ties)", methods=("min",),
+)
 
 
-def _extreme(op, reducer, x, axis, keepdims):
+def _extreme(op, x, axis, keepdims):
     x = as_value(x)
     axes = _axes(axis, x.ndim, op.name)
     if any(x.shape[k] == 0 for k in axes):
         raise ShapeError(f"{op.name}: cannot take the {op.name} over an empty axis of shape {x.shape}")
-    return record(op, _scalar_or_array(reducer(x._data, axis=axes, keepdims=keepdims)), (x,), (axes, keepdims))
+    return op.apply(x, axis=axes, keepdims=keepdims)
 
 
+@MAX.public
 def max(x, axis=None, keepdims=False):
     """Largest element over `axis`; tied maxima share the gradient equally.
 
@@ -923,9 +1122,10 @@ def max(x, axis=None, keepdims=False):
     >>> float(m.data), x.grad.tolist()                # the two tied maxima split the gradient
     (3.0, [0.0, 0.5, 0.5])
     """
-    return _extreme(MAX, np.max, x, axis, keepdims)
+    return _extreme(MAX, x, axis, keepdims)
 
 
+@MIN.public
 def min(x, axis=None, keepdims=False):
     """Smallest element over `axis`; tied minima share the gradient equally.
 
@@ -933,20 +1133,25 @@ def min(x, axis=None, keepdims=False):
     >>> m.data.tolist(), x.grad.tolist()              # each row's smallest element gets the gradient
     ([1.0, 2.0], [[0.0, 1.0], [1.0, 0.0]])
     """
-    return _extreme(MIN, np.min, x, axis, keepdims)
+    return _extreme(MIN, x, axis, keepdims)
 
 
-def _var_rule(i, g, out, args, ctx, F):
-    # d var(x)/dx_i = 2 (x_i - mean) / (n - ddof)
-    axes, keepdims, ddof, count = ctx
-    x = args[0]
-    centred = x - x.mean(axis=axes, keepdims=True)
-    return centred * (_expand_reduced(g, x.shape, axes, keepdims) * (2 / (count - ddof)))  # the reduced g scaled first
+# v = var(x):  dv/dx_i = 2 (x_i - mean) / (n - ddof)
+def _var_d_x(g, x, out, axis, ddof, keepdims):
+    centred = x - x.mean(axis=axis, keepdims=True)
+    scale = 2 / (_count(x.shape, axis) - ddof)
+    return centred * (_expand_reduced(g, x.shape, axis, keepdims) * scale)  # the reduced g scaled first
 
 
-VAR = Structural("var", _var_rule, "d var(x)/dx_i = 2 (x_i - mean) / (n - ddof)")
+VAR = Op(
+    "var", lambda x, axis, ddof, keepdims: _scalar_or_array(x.var(axis=axis, ddof=ddof, keepdims=keepdims)),
+    inputs="x", code="x.var(axis=axis, ddof=ddof, keepdims=keepdims)",
+    d_x=_var_d_x,
+    formula="d var(x)/dx_i = 2 (x_i - mean) / (n - ddof)", methods=("var",),
+)
 
 
+@VAR.public
 def var(x, axis=None, ddof=0, keepdims=False):
     """Variance over `axis`; ``ddof=0`` divides by n (NumPy's default), 1 by n - 1.
 
@@ -961,26 +1166,41 @@ def var(x, axis=None, ddof=0, keepdims=False):
     count = _count(x.shape, axes)
     if count - ddof <= 0:
         raise ShapeError(f"var: {count} elements over axis {axis} of shape {x.shape} are too few for ddof={ddof}")
-    data = x._data.var(axis=axes, ddof=ddof, keepdims=keepdims)
-    return record(VAR, _scalar_or_array(data), (x,), (axes, keepdims, ddof, count))
+    return VAR.apply(x, axis=axes, ddof=ddof, keepdims=keepdims)
 
 
-def _standardize_rule(i, g, out, args, ctx, F):
-    # z = (x - mean) / sqrt(var + eps), mean and (biased) var taken over `axes`:
-    #   dL/dx = (g - mean(g) - z * mean(g * z)) / sqrt(var + eps)
-    # (the mean and the variance depend on every x: hence the two mean terms)
-    axes, eps, inv_std = ctx
-    x = args[0]
+# z = (x - mean) / sqrt(var + eps), mean and (biased) var taken over `axis`:
+#   dL/dx = (g - mean(g) - z * mean(g * z)) / sqrt(var + eps)
+# (the mean and the variance depend on every x: hence the two mean terms)
+def _standardize_parts(x, axis, eps):
+    """The forward's steps: (mean, x - mean, variance, 1 / sqrt(variance + eps))."""
+    mean = x.mean(axis=axis, keepdims=True)
+    centred = x - mean
+    variance = (centred * centred).mean(axis=axis, keepdims=True)
+    return mean, centred, variance, 1 / np.sqrt(variance + eps)
+
+
+def _standardize_data(x, axis, eps):
+    _, centred, _, inv_std = _standardize_parts(x, axis, eps)
+    return centred * inv_std
+
+
+def _standardize_d_x(g, x, out, axis, eps):
     if isinstance(x, Value):  # create_graph: 1/sqrt(var + eps) as a node of x, to differentiate it again
-        inv_std = (x.var(axis=axes, keepdims=True) + eps) ** -0.5
-    return (g - g.mean(axis=axes, keepdims=True) - out * (g * out).mean(axis=axes, keepdims=True)) * inv_std
+        inv_std = (x.var(axis=axis, keepdims=True) + eps) ** -0.5
+    else:
+        inv_std = _standardize_parts(x, axis, eps)[3]
+    return (g - g.mean(axis=axis, keepdims=True) - out * (g * out).mean(axis=axis, keepdims=True)) * inv_std
 
 
-STANDARDIZE = Structural(
-    "standardize", _standardize_rule, "dL/dx = (g - mean(g) - z mean(g z)) / sqrt(var + eps)"
+STANDARDIZE = Op(
+    "standardize", _standardize_data, inputs="x", code="(x - x.mean(axis, keepdims=True)) / np.sqrt(x.var(axis, keepdims=True) + eps)",
+    d_x=_standardize_d_x,
+    formula="dL/dx = (g - mean(g) - z mean(g z)) / sqrt(var + eps)",
 )
 
 
+@STANDARDIZE.public
 def standardize(x, axis=0, eps=1e-5, return_stats=False):
     """``(x - mean) / sqrt(var + eps)`` over `axis`, the normalising step of batch
     normalisation, as one operation (fewer passes over the data than composing
@@ -1000,11 +1220,9 @@ def standardize(x, axis=0, eps=1e-5, return_stats=False):
     axes = _axes(axis, x.ndim, "standardize")
     if _count(x.shape, axes) == 0:
         raise ShapeError(f"standardize: cannot normalise over an empty axis of shape {x.shape}")
-    mean = x._data.mean(axis=axes, keepdims=True)
-    centred = x._data - mean
-    variance = (centred * centred).mean(axis=axes, keepdims=True)
-    inv_std = 1 / np.sqrt(variance + eps)
-    out = record(STANDARDIZE, centred * inv_std, (x,), (axes, eps, inv_std))
+    mean, centred, variance, inv_std = _standardize_parts(x._data, axes, eps)
+    # the same steps as STANDARDIZE.forward, kept here for the statistics
+    out = record(STANDARDIZE, centred * inv_std, (x,), {"axis": axes, "eps": eps})
     return (out, mean, variance) if return_stats else out
 
 
@@ -1020,16 +1238,26 @@ def _shifted_by_max(data, axis):
     return data - peak, peak
 
 
-def _logsumexp_rule(i, g, out, args, ctx, F):
-    # d logsumexp(x)/dx_i = exp(x_i - logsumexp(x)) = softmax(x)_i
-    axes, keepdims = ctx
-    x = args[0]
-    return F.exp(x - _expand_reduced(out, x.shape, axes, keepdims)) * _expand_reduced(g, x.shape, axes, keepdims)
+def _logsumexp_data(x, axis, keepdims):
+    shifted, peak = _shifted_by_max(x, axis)
+    with np.errstate(divide="ignore"):
+        data = np.log(np.exp(shifted).sum(axis=axis, keepdims=True)) + peak
+    if not keepdims:
+        data = data.reshape([n for k, n in enumerate(x.shape) if k not in axis])
+    return _scalar_or_array(data)
 
 
-LOGSUMEXP = Structural("logsumexp", _logsumexp_rule, "d logsumexp(x)/dx_i = softmax(x)_i")
+# d logsumexp(x)/dx_i = exp(x_i - logsumexp(x)) = softmax(x)_i
+LOGSUMEXP = Op(
+    "logsumexp", _logsumexp_data, inputs="x", code="np.log(np.exp(x).sum(axis=axis, keepdims=keepdims))",
+    d_x=lambda g, x, out, axis, keepdims: (
+        F.exp(x - _expand_reduced(out, x.shape, axis, keepdims)) * _expand_reduced(g, x.shape, axis, keepdims)
+    ),
+    formula="d logsumexp(x)/dx_i = softmax(x)_i", methods=("logsumexp",),
+)
 
 
+@LOGSUMEXP.public
 def logsumexp(x, axis=None, keepdims=False):
     """``log(sum(exp(x)))`` over `axis`, without overflow for large x.
 
@@ -1040,23 +1268,23 @@ def logsumexp(x, axis=None, keepdims=False):
     1000.6931
     """
     x = as_value(x)
-    axes = _axes(axis, x.ndim, "logsumexp")
-    shifted, peak = _shifted_by_max(x._data, axes)
-    with np.errstate(divide="ignore"):
-        data = np.log(np.exp(shifted).sum(axis=axes, keepdims=True)) + peak
-    if not keepdims:
-        data = data.reshape([n for k, n in enumerate(x.shape) if k not in axes])
-    return record(LOGSUMEXP, _scalar_or_array(data), (x,), (axes, keepdims))
+    return LOGSUMEXP.apply(x, axis=_axes(axis, x.ndim, "logsumexp"), keepdims=keepdims)
 
 
-def _softmax_rule(i, g, out, args, ctx, F):
-    # ds_i/dx_j = s_i (delta_ij - s_j), so dL/dx = s * (g - sum(g * s))
-    return out * (g - (g * out).sum(axis=ctx, keepdims=True))
+def _softmax_data(x, axis):
+    e = np.exp(_shifted_by_max(x, axis)[0])
+    return _scalar_or_array(e / e.sum(axis=axis, keepdims=True))
 
 
-SOFTMAX = Structural("softmax", _softmax_rule, "ds_i/dx_j = s_i (delta_ij - s_j)")
+# ds_i/dx_j = s_i (delta_ij - s_j), so dL/dx = s * (g - sum(g * s))
+SOFTMAX = Op(
+    "softmax", _softmax_data, inputs="x", code="np.exp(x) / np.exp(x).sum(axis=axis, keepdims=True)",
+    d_x=lambda g, x, out, axis: out * (g - (g * out).sum(axis=axis, keepdims=True)),
+    formula="ds_i/dx_j = s_i (delta_ij - s_j)", methods=("softmax",),
+)
 
 
+@SOFTMAX.public
 def softmax(x, axis=-1):
     """``exp(x) / sum(exp(x))`` along `axis`: positive, sums to 1, keeps the order.
 
@@ -1067,20 +1295,24 @@ def softmax(x, axis=-1):
     [-0.0599, -0.1628, 0.2227]
     """
     x = as_value(x)
-    axis = _one_axis(axis, x.ndim, "softmax")
-    shifted, _ = _shifted_by_max(x._data, axis)
-    e = np.exp(shifted)
-    return record(SOFTMAX, _scalar_or_array(e / e.sum(axis=axis, keepdims=True)), (x,), axis)
+    return SOFTMAX.apply(x, axis=_one_axis(axis, x.ndim, "softmax"))
 
 
-def _log_softmax_rule(i, g, out, args, ctx, F):
-    # d log_softmax(x)_i/dx_j = delta_ij - softmax(x)_j
-    return g - F.exp(out) * g.sum(axis=ctx, keepdims=True)
+def _log_softmax_data(x, axis):
+    shifted, _ = _shifted_by_max(x, axis)
+    with np.errstate(divide="ignore"):
+        return _scalar_or_array(shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True)))
 
 
-LOG_SOFTMAX = Structural("log_softmax", _log_softmax_rule, "d log_softmax(x)_i/dx_j = delta_ij - softmax(x)_j")
+# d log_softmax(x)_i/dx_j = delta_ij - softmax(x)_j
+LOG_SOFTMAX = Op(
+    "log_softmax", _log_softmax_data, inputs="x", code="x - np.log(np.exp(x).sum(axis=axis, keepdims=True))",
+    d_x=lambda g, x, out, axis: g - F.exp(out) * g.sum(axis=axis, keepdims=True),
+    formula="d log_softmax(x)_i/dx_j = delta_ij - softmax(x)_j", methods=("log_softmax",),
+)
 
 
+@LOG_SOFTMAX.public
 def log_softmax(x, axis=-1):
     """``x - logsumexp(x)`` along `axis`, finite for logits of any size.
 
@@ -1091,32 +1323,30 @@ def log_softmax(x, axis=-1):
     [-0.09, -0.2447, 0.3348]
     """
     x = as_value(x)
-    axis = _one_axis(axis, x.ndim, "log_softmax")
-    shifted, _ = _shifted_by_max(x._data, axis)
-    with np.errstate(divide="ignore"):
-        data = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
-    return record(LOG_SOFTMAX, _scalar_or_array(data), (x,), axis)
+    return LOG_SOFTMAX.apply(x, axis=_one_axis(axis, x.ndim, "log_softmax"))
 
 
-def _softmax_cross_entropy_rule(i, g, out, args, ctx, F):
-    # loss = -sum_c y_c log p_c with p = softmax(x):
-    #   d loss/dx = p * sum_c(y_c) - y   (p - y when y is a probability vector)
-    #   d loss/dy = -log p
-    x, y = args
-    axis, log_p = ctx
-    if isinstance(x, Value):  # create_graph: rebuild log p as a node, to differentiate it again
-        log_p = log_softmax(x, axis)
-    g = _expand_reduced(g, x.shape, (axis,), False)
-    if i == 0:
-        return g * (F.exp(log_p) * y.sum(axis=axis, keepdims=True) - y)
-    return -(g * log_p)
+# loss = -sum_c y_c log p_c with p = softmax(x):
+#   d loss/dx = p * sum_c(y_c) - y   (p - y when y is a probability vector)
+#   d loss/dy = -log p
+def _softmax_cross_entropy_data(x, y, axis):
+    return _scalar_or_array(-(y * _log_softmax_data(x, axis)).sum(axis=axis))
 
 
-SOFTMAX_CROSS_ENTROPY = Structural(
-    "softmax_cross_entropy", _softmax_cross_entropy_rule, "d CE(softmax(x), y)/dx = p - y (p = softmax(x))"
+def _per_class(g, x, axis):
+    return _expand_reduced(g, x.shape, () if axis is None else (axis,), False)
+
+
+SOFTMAX_CROSS_ENTROPY = Op(
+    "softmax_cross_entropy", _softmax_cross_entropy_data, inputs="x, y",
+    code="-(y * log_softmax(x, axis)).sum(axis=axis)",
+    d_x=lambda g, x, y, out, axis: _per_class(g, x, axis) * (F.exp(F.log_softmax(x, axis)) * y.sum(axis=axis, keepdims=True) - y),
+    d_y=lambda g, x, y, out, axis: -(_per_class(g, x, axis) * F.log_softmax(x, axis)),
+    formula="d CE(softmax(x), y)/dx = p - y (p = softmax(x))",
 )
 
 
+@SOFTMAX_CROSS_ENTROPY.public
 def softmax_cross_entropy(logits, targets, axis=-1):
     """Cross-entropy of `targets` against ``softmax(logits)`` along `axis`, fused:
     ``-sum(targets * log_softmax(logits), axis)``, with the gradient ``p - y``
@@ -1138,12 +1368,7 @@ def softmax_cross_entropy(logits, targets, axis=-1):
             f"softmax_cross_entropy: logits have shape {x.shape} but targets {y.shape}; targets must be "
             f"one row of class weights per row of logits (for class indices, use nn.functional.cross_entropy)"
         )
-    axis = _one_axis(axis, x.ndim, "softmax_cross_entropy")
-    shifted, _ = _shifted_by_max(x._data, axis)
-    with np.errstate(divide="ignore"):
-        log_p = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
-    data = -(y._data * log_p).sum(axis=axis)
-    return record(SOFTMAX_CROSS_ENTROPY, _scalar_or_array(data), (x, y), (axis, log_p))
+    return SOFTMAX_CROSS_ENTROPY.apply(x, y, axis=_one_axis(axis, x.ndim, "softmax_cross_entropy"))
 
 
 # l = -(y log p + (1 - y) log(1 - p)), each log clamped at -100 (PyTorch's BCELoss):
@@ -1154,24 +1379,23 @@ _BCE_LOG_FLOOR = -100.0
 _BCE_EPS = float(np.float32(1e-12))  # PyTorch keeps this epsilon as a float32 (9.99999996e-13)
 
 
-def _binary_cross_entropy_local(i, out, args, ctx, F):
-    p, y = args
-    if i == 0:
-        return (p - y) / F.maximum(p * (1 - p), _BCE_EPS)
-    return F.maximum(F.log(1 - p), _BCE_LOG_FLOOR) - F.maximum(F.log(p), _BCE_LOG_FLOOR)
+def _binary_cross_entropy_data(p, y):
+    with np.errstate(divide="ignore"):
+        log_p = np.maximum(np.log(p), _BCE_LOG_FLOOR)
+        log_not_p = np.maximum(np.log1p(-p), _BCE_LOG_FLOOR)
+    return _scalar_or_array(-(y * log_p + (1 - y) * log_not_p))
 
 
-BINARY_CROSS_ENTROPY = Elementwise(
-    "binary_cross_entropy", _binary_cross_entropy_local, "d BCE(p, y)/dp = (p - y) / (p (1 - p))"
+BINARY_CROSS_ENTROPY = Op(
+    "binary_cross_entropy", _binary_cross_entropy_data, inputs="p, y", elementwise=True,
+    code="-(y * np.log(p) + (1 - y) * np.log1p(-p))",
+    d_p=lambda p, y, out: (p - y) / F.maximum(p * (1 - p), _BCE_EPS),
+    d_y=lambda p, y, out: F.maximum(F.log(1 - p), _BCE_LOG_FLOOR) - F.maximum(F.log(p), _BCE_LOG_FLOOR),
+    formula="d BCE(p, y)/dp = (p - y) / (p (1 - p))",
 )
 
-# one-input elementwise ops whose result has the input's shape (clip is not
-# among them: array bounds can broadcast the result beyond its input)
-for _op in (NEG, RECIPROCAL, POW_CONST, EXP, LOG, LOG1P, SQRT, ABS, TANH, SIGMOID, RELU, SOFTPLUS, ERF):
-    _op.mirrors_input = True
-del _op
 
-
+@BINARY_CROSS_ENTROPY.public
 def binary_cross_entropy(probs, targets):
     """Elementwise binary cross-entropy ``-(y log p + (1 - y) log(1 - p))`` of
     probabilities `probs` against `targets`, each log clamped at -100 as in
@@ -1187,22 +1411,27 @@ def binary_cross_entropy(probs, targets):
             "binary_cross_entropy: all input elements must be probabilities in [0, 1]; "
             "for raw scores (logits) use binary_cross_entropy_with_logits"
         )
-    with np.errstate(divide="ignore"):
-        log_p = np.maximum(np.log(p._data), _BCE_LOG_FLOOR)
-        log_not_p = np.maximum(np.log1p(-p._data), _BCE_LOG_FLOOR)
     try:
-        data = -(y._data * log_p + (1 - y._data) * log_not_p)
+        return BINARY_CROSS_ENTROPY.apply(p, y)
     except ValueError:
         raise ShapeError(f"binary_cross_entropy: probs {p.shape} and targets {y.shape} cannot be broadcast together") from None
-    return record(BINARY_CROSS_ENTROPY, _scalar_or_array(data), (p, y))
 
 
 # ==========================================================================
 # Shape operations: the gradient is moved, not changed
 # ==========================================================================
-RESHAPE = Structural("reshape", lambda i, g, out, args, ctx, F: g.reshape(args[0].shape), "gradient reshaped back")
+def _reshape_data(x, shape):
+    return _scalar_or_array(x.reshape(shape))
 
 
+RESHAPE = Op(
+    "reshape", _reshape_data, inputs="x", code="x.reshape(shape)",
+    d_x=lambda g, x, out, shape: g.reshape(x.shape),
+    formula="gradient reshaped back", methods=("reshape",),
+)
+
+
+@RESHAPE.public
 def reshape(x, *shape):
     """Same data in a new shape (one dimension may be -1).
 
@@ -1215,19 +1444,21 @@ def reshape(x, *shape):
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
     try:
-        data = x._data.reshape(shape)
+        return RESHAPE.apply(x, shape=shape)
     except ValueError:
         raise ShapeError(f"reshape: cannot reshape shape {x.shape} ({x.size} elements) into {shape}") from None
     except TypeError:
         raise TypeError(f"reshape: the new shape must be ints (one may be -1), got {shape!r}") from None
-    return record(RESHAPE, _scalar_or_array(data), (x,))
 
 
-TRANSPOSE = Structural(
-    "transpose", lambda i, g, out, args, ctx, F: g.transpose(tuple(np.argsort(ctx).tolist())), "gradient transposed back"
+TRANSPOSE = Op(
+    "transpose", lambda x, axes: x.transpose(axes), inputs="x", code="x.transpose(axes)",
+    d_x=lambda g, x, out, axes: g.transpose(tuple(np.argsort(axes).tolist())),
+    formula="gradient transposed back", methods=("transpose",),
 )
 
 
+@TRANSPOSE.public
 def transpose(x, *axes):
     """Permute the axes (reverse them when none are given), like NumPy.
 
@@ -1245,12 +1476,11 @@ def transpose(x, *axes):
         a % x.ndim for a in axes
     ) != list(range(x.ndim)):
         raise ShapeError(f"transpose: axes {axes} are not a permutation of the {x.ndim} axes of shape {x.shape}")
-    axes = tuple(a % x.ndim for a in axes)
-    return record(TRANSPOSE, x._data.transpose(axes), (x,), axes)
+    return TRANSPOSE.apply(x, axes=tuple(a % x.ndim for a in axes))
 
 
 def swapaxes(x, axis1, axis2):
-    """Exchange two axes.
+    """Exchange two axes (a transpose).
 
     >>> x = Value(np.zeros((2, 3, 4))); y = swapaxes(x, 0, 2); y.shape
     (4, 3, 2)
@@ -1266,11 +1496,15 @@ def swapaxes(x, axis1, axis2):
     return transpose(x, axes)
 
 
-BROADCAST_TO = Structural(
-    "broadcast_to", lambda i, g, out, args, ctx, F: sum_to_shape(g, args[0].shape), "gradient summed over the copies"
+BROADCAST_TO = Op(
+    "broadcast_to", lambda x, shape: _scalar_or_array(np.broadcast_to(x, shape)), inputs="x",
+    code="np.broadcast_to(x, shape)",
+    d_x=lambda g, x, out, shape: sum_to_shape(g, x.shape),
+    formula="gradient summed over the copies", methods=("broadcast_to",),
 )
 
 
+@BROADCAST_TO.public
 def broadcast_to(x, shape):
     """Repeat `x` along new or length-1 axes to `shape` (a read-only view).
 
@@ -1282,15 +1516,19 @@ def broadcast_to(x, shape):
     x = as_value(x)
     shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
     try:
-        data = np.broadcast_to(x._data, shape)
+        return BROADCAST_TO.apply(x, shape=shape)
     except (ValueError, TypeError):
         raise ShapeError(f"broadcast_to: cannot broadcast shape {x.shape} to {shape}") from None
-    return record(BROADCAST_TO, _scalar_or_array(data), (x,))
 
 
-ASTYPE = Structural("astype", lambda i, g, out, args, ctx, F: g.astype(args[0].dtype), "gradient cast back")
+ASTYPE = Op(
+    "astype", lambda x, dtype: _scalar_or_array(np.asarray(x).astype(dtype)), inputs="x", code="x.astype(dtype)",
+    d_x=lambda g, x, out, dtype: g.astype(x.dtype),
+    formula="gradient cast back", methods=("astype",),
+)
 
 
+@ASTYPE.public
 def astype(x, dtype):
     """The same numbers in another float dtype.
 
@@ -1306,7 +1544,7 @@ def astype(x, dtype):
         raise TypeError(f"astype: {dtype!r} is not a dtype; use float16, float32 or float64") from None
     if dtype.kind != "f":
         raise TypeError(f"astype: Values hold floats; {dtype} is not a float dtype")
-    return record(ASTYPE, _scalar_or_array(np.asarray(x._data).astype(dtype)), (x,))
+    return ASTYPE.apply(x, dtype=dtype)
 
 
 # ---- indexing: y = x[index];  dL/dx = zeros with dL/dy added at `index`
@@ -1333,8 +1571,15 @@ def _scatter_data(g, shape, index):
     return _scalar_or_array(grad)
 
 
-GETITEM = Structural(
-    "getitem", lambda i, g, out, args, ctx, F: F.scatter(g, args[0].shape, ctx), "gradient placed back at the index"
+def _getitem_data(x, index):
+    data = x[index]
+    return _scalar_or_array(np.asarray(data) if np.ndim(data) else data)
+
+
+GETITEM = Op(
+    "getitem", _getitem_data, inputs="x", code="x[index]",
+    d_x=lambda g, x, out, index: F.scatter(g, x.shape, index),
+    formula="gradient placed back at the index", methods=("__getitem__",),
 )
 
 
@@ -1348,6 +1593,7 @@ def _clean_index(index):
     return index
 
 
+@GETITEM.public
 def getitem(x, index):
     """``x[index]`` with NumPy indexing: ints, slices, integer arrays, boolean masks.
     Repeated integer indices accumulate their gradients.
@@ -1360,35 +1606,49 @@ def getitem(x, index):
     x = as_value(x)
     index = _clean_index(index)
     try:
-        data = x._data[index]
+        return GETITEM.apply(x, index=index)
     except IndexError as exc:
         raise IndexError(f"getitem: index {index!r} does not fit shape {x.shape}: {exc}") from None
-    return record(GETITEM, _scalar_or_array(np.asarray(data) if np.ndim(data) else data), (x,), index)
 
 
-SCATTER = Structural(
-    "scatter", lambda i, g, out, args, ctx, F: g[ctx[1]], "gradient read back at the index"
+# the backward of indexing, as an operation of its own so that it can be differentiated again
+SCATTER = Op(
+    "scatter", _scatter_data, inputs="x", code="np.add.at(np.zeros(shape), index, x)",
+    d_x=lambda g, x, out, shape, index: g[index],
+    formula="gradient read back at the index",
 )
 
 
+@SCATTER.public
 def scatter(g, shape, index):
-    """zeros(shape) with `g` added at `index`: the backward of indexing, as an
-    operation of its own so that it can be differentiated again."""
-    g = as_value(g)
-    return record(SCATTER, _scatter_data(g._data, shape, index), (g,), (shape, index))
+    """zeros(shape) with `g` added at `index` (repeated positions accumulate):
+    the backward of indexing.
+
+    >>> y = scatter(Value([1.0, 2.0]), shape=(3,), index=np.array([0, 0])); y.data.tolist()
+    [3.0, 0.0, 0.0]
+    """
+    return SCATTER.apply(as_value(g), shape=shape, index=index)
 
 
-# ---- joining
-def _concatenate_rule(i, g, out, args, ctx, F):
-    # each input gets back its own slice of the gradient
-    axis, bounds = ctx
-    start, stop = bounds[i], bounds[i + 1]
-    return g[(slice(None),) * axis + (slice(start, stop),)]
+# ---- joining: each input gets back its own slice of the gradient
+def _concatenate_data(*values, axis):
+    return np.concatenate(values, axis=axis)
 
 
-CONCATENATE = Structural("concatenate", _concatenate_rule, "each input gets its slice of the gradient")
+def _concatenate_d_each(i, g, *values_and_out, axis):
+    values = values_and_out[:-1]
+    start = builtins.sum(v.shape[axis] for v in values[:i])
+    return g[(slice(None),) * axis + (slice(start, start + values[i].shape[axis]),)]
 
 
+CONCATENATE = Op(
+    "concatenate", _concatenate_data, inputs="*values", code="np.concatenate(values, axis=axis)",
+    d_each=_concatenate_d_each,
+    formula="each input gets its slice of the gradient",
+)
+
+
+@CONCATENATE.public
 def concatenate(values, axis=0):
     """Join Values along an existing axis.
 
@@ -1400,20 +1660,22 @@ def concatenate(values, axis=0):
     values = tuple(as_value(v) for v in values)
     if not values:
         raise ValueError("concatenate: needs at least one Value")
+    if not isinstance(axis, (int, np.integer)) or not -values[0].ndim <= axis < builtins.max(values[0].ndim, 1):
+        raise ShapeError(f"concatenate: axis {axis!r} is out of range for shapes {[v.shape for v in values]}")
     try:
-        data = np.concatenate([v._data for v in values], axis=axis)
+        return CONCATENATE.apply(*values, axis=int(axis) % builtins.max(values[0].ndim, 1))
     except ValueError as exc:
         raise ShapeError(f"concatenate: shapes {[v.shape for v in values]} do not fit along axis {axis}: {exc}") from None
-    axis = axis % data.ndim
-    bounds = np.concatenate([[0], np.cumsum([v.shape[axis] for v in values])]).tolist()
-    return record(CONCATENATE, data, values, (axis, bounds))
 
 
-STACK = Structural(
-    "stack", lambda i, g, out, args, ctx, F: g[(slice(None),) * ctx + (i,)], "each input gets its slice of the gradient"
+STACK = Op(
+    "stack", lambda *values, axis: np.stack(values, axis=axis), inputs="*values", code="np.stack(values, axis=axis)",
+    d_each=lambda i, g, *values_and_out, axis: g[(slice(None),) * axis + (i,)],
+    formula="each input gets its slice of the gradient",
 )
 
 
+@STACK.public
 def stack(values, axis=0):
     """Join Values of one shape along a new axis.
 
@@ -1425,56 +1687,17 @@ def stack(values, axis=0):
     values = tuple(as_value(v) for v in values)
     if not values:
         raise ValueError("stack: needs at least one Value")
+    if not isinstance(axis, (int, np.integer)) or not -values[0].ndim - 1 <= axis <= values[0].ndim:
+        raise ShapeError(f"stack: axis {axis!r} is out of range for shapes {[v.shape for v in values]}")
     try:
-        data = np.stack([v._data for v in values], axis=axis)
+        return STACK.apply(*values, axis=int(axis) % (values[0].ndim + 1))
     except ValueError as exc:
         raise ShapeError(f"stack: shapes {[v.shape for v in values]} must all be equal: {exc}") from None
-    return record(STACK, data, values, axis % data.ndim)
 
 
 # ==========================================================================
-# The two math namespaces the rules are written against
+# Methods and operators of Value that are not operations of their own
 # ==========================================================================
-class ArrayMath:
-    """First-order backward: rules run on NumPy arrays."""
-
-    exp = staticmethod(np.exp)
-    log = staticmethod(np.log)
-    matmul = staticmethod(np.matmul)
-    broadcast_to = staticmethod(np.broadcast_to)
-    sigmoid = staticmethod(_sigmoid_data)
-    scatter = staticmethod(_scatter_data)
-    maximum = staticmethod(np.maximum)
-
-    @staticmethod
-    def where(condition, a, b):
-        return np.where(condition, a, b)
-
-
-class ValueMath:
-    """Backward with ``create_graph=True``: rules run on Values and are recorded."""
-
-    exp = staticmethod(exp)
-    log = staticmethod(log)
-    matmul = staticmethod(matmul)
-    broadcast_to = staticmethod(broadcast_to)
-    sigmoid = staticmethod(sigmoid)
-    scatter = staticmethod(scatter)
-    where = staticmethod(where)
-    maximum = staticmethod(maximum)
-
-
-engine.ARRAY_MATH = ArrayMath
-engine.VALUE_MATH = ValueMath
-
-
-# ==========================================================================
-# Operators and methods on Value
-# ==========================================================================
-def _reflected(fn):
-    return lambda self, other: fn(other, self)
-
-
 def _rtruediv(self, other):
     # number / Value is reciprocal(Value) * number, as PyTorch computes it
     return mul(reciprocal(self), other)
@@ -1485,25 +1708,12 @@ def _compare(np_fn):
     return lambda self, other: np_fn(self._data, _data(other))
 
 
-_METHODS = {
-    "__add__": add, "__radd__": _reflected(add),
-    "__sub__": sub, "__rsub__": _reflected(sub),
-    "__mul__": mul, "__rmul__": _reflected(mul),
-    "__truediv__": div, "__rtruediv__": _rtruediv,
-    "__pow__": pow, "__rpow__": _reflected(pow),
-    "__matmul__": matmul, "__rmatmul__": _reflected(matmul),
-    "__neg__": neg, "__pos__": lambda self: self,
-    "__getitem__": getitem,
+for _name, _fn in {
+    "__rtruediv__": _rtruediv, "__pos__": lambda self: self, "swapaxes": swapaxes,
     "__lt__": _compare(np.less), "__le__": _compare(np.less_equal),
     "__gt__": _compare(np.greater), "__ge__": _compare(np.greater_equal),
     "__eq__": _compare(np.equal), "__ne__": _compare(np.not_equal),
-    "sum": sum, "mean": mean, "max": max, "min": min, "var": var,
-    "exp": exp, "log": log, "log1p": log1p, "sqrt": sqrt, "abs": abs, "__abs__": abs,
-    "tanh": tanh, "sigmoid": sigmoid, "relu": relu, "softplus": softplus, "erf": erf,
-    "clip": clip, "logsumexp": logsumexp, "softmax": softmax, "log_softmax": log_softmax,
-    "reshape": reshape, "transpose": transpose, "swapaxes": swapaxes,
-    "broadcast_to": broadcast_to, "astype": astype,
-}
-for _name, _fn in _METHODS.items():
+}.items():
     setattr(Value, _name, _fn)
 Value.T = property(lambda self: transpose(self), doc="The Value with its axes reversed (a matrix transposed).")
+__all__.append("swapaxes")

@@ -44,13 +44,42 @@
       });
     }
     var graph = player.querySelector(".agc-graph");
-    function centre(elementId) {
-      // a big graph is shown at its natural size in a scrolling box: bring the step into view
-      var el = elementId && element(elementId);
-      if (!el || graph.scrollWidth <= graph.clientWidth && graph.scrollHeight <= graph.clientHeight) { return; }
-      var view = graph.getBoundingClientRect(), spot = el.getBoundingClientRect();
-      graph.scrollLeft += (spot.left + spot.width / 2) - (view.left + view.width / 2);
-      graph.scrollTop += (spot.top + spot.height / 2) - (view.top + view.height / 2);
+    function union(rects) {
+      if (!rects.length) { return null; }
+      return rects.reduce(function (u, r) {
+        return { left: Math.min(u.left, r.left), right: Math.max(u.right, r.right),
+                 top: Math.min(u.top, r.top), bottom: Math.max(u.bottom, r.bottom) };
+      });
+    }
+    function rects(ids, namesOnly) {
+      // a box's name is its first text: in a wide box it is the part that must stay in view
+      var found = [];
+      ids.forEach(function (elementId) {
+        var el = element(elementId);
+        var part = el && (namesOnly && el.querySelector("text") || el);
+        if (part) { found.push(part.getBoundingClientRect()); }
+      });
+      return found;
+    }
+    function shift(start, size, must, want, lo, hi) {
+      // the new start of the view: centred on what we want to see, but never
+      // hiding what we must see; when that is too big, its beginning
+      var margin = 24;
+      var target = (want[lo] + want[hi]) / 2 - size / 2;
+      var least = must[hi] + margin - size, most = must[lo] - margin;
+      target = least <= most ? Math.min(Math.max(target, least), most) : most;
+      return target - start;
+    }
+    function reveal(frame) {
+      // a big graph is shown at its natural size in a scrolling box: bring the
+      // names of the boxes receiving a gradient into view, and the current node with them
+      if (graph.scrollWidth <= graph.clientWidth && graph.scrollHeight <= graph.clientHeight) { return; }
+      var whole = union(rects(frame.c.concat(frame.r), false));
+      var must = union(rects(frame.r, true)) || whole;
+      if (!must) { return; }
+      var view = graph.getBoundingClientRect();
+      graph.scrollLeft += shift(view.left + graph.clientLeft, graph.clientWidth, must, whole, "left", "right");
+      graph.scrollTop += shift(view.top + graph.clientTop, graph.clientHeight, must, whole, "top", "bottom");
     }
     function show(k) {
       k = Math.max(0, Math.min(last, k));
@@ -73,7 +102,7 @@
       mark(frame.c, "agc-current");
       mark(frame.e, "agc-edge");
       explain.textContent = frame.x;
-      centre(frame.c[0] || frame.r[0]);
+      reveal(frame);
       slider.value = String(k);
       counter.textContent = k === 0 ? "start (" + last + " steps)" : "step " + k + " of " + last;
       buttons.first.disabled = buttons.prev.disabled = k === 0;
@@ -123,7 +152,7 @@
       graph.classList.toggle("agc-fit", on);
       zoom.textContent = on ? "actual size" : "fit to width";
     }
-    zoom.addEventListener("click", function () { fit(!graph.classList.contains("agc-fit")); centre((frames[current].c[0] || frames[current].r[0])); });
+    zoom.addEventListener("click", function () { fit(!graph.classList.contains("agc-fit")); reveal(frames[current]); });
     fit(svg && svg.getBoundingClientRect().width <= graph.clientWidth * 1.6);
     player.querySelector(".agc-controls").style.display = "";
     explain.style.display = "";

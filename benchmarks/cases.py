@@ -34,6 +34,8 @@ CASES = {
              per=W.CHAIN_LENGTH, reference="pytorch", target=0.5),
         Case("e", "(e) scalar MLP 2-16-16-1, 50 points", "scalar", np.float64, reference="micrograd", target=0.25,
              charge_gc=True),
+        Case("h", "(h) digits CNN (conv-pool x2, linear), batch 64, float32", "cnn", np.float32, reference="numpy",
+             target=1.2),
     ]
 }
 

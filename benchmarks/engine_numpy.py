@@ -8,7 +8,7 @@ import numpy as np
 from . import workloads as W
 
 NAME = "numpy"
-WORKLOADS = ("mlp", "mlp_bn", "tiny", "chain")
+WORKLOADS = ("mlp", "mlp_bn", "tiny", "chain", "cnn")
 
 
 def available():
@@ -23,6 +23,8 @@ def make_step(workload, dtype=np.float32, batch=None):
         return _mlp_bn_step(W.MLP_SIZES, batch or 128, dtype)
     if workload == "chain":
         return _chain_step()
+    if workload == "cnn":
+        return _cnn_step(batch or W.CNN_BATCH, dtype)
     raise NotImplementedError(workload)
 
 
@@ -155,5 +157,100 @@ def _chain_step():
                 g = g * (1 - t * t)
             # add / sub pass the gradient through unchanged (no work)
         return total, g
+
+    return step
+
+
+# ---- (h) the digits CNN, by hand: images kept channels-last (N, H, W, C), so
+# im2col is one strided view made contiguous and each convolution one product
+def _im2col_3x3(h):
+    """(N, H, W, C) -> rows (N*H*W, 9*C) of the 3x3 windows, zero padding 1."""
+    n, height, width, c = h.shape
+    padded = np.zeros((n, height + 2, width + 2, c), dtype=h.dtype)
+    padded[:, 1:-1, 1:-1] = h
+    s_n, s_h, s_w, s_c = padded.strides
+    windows = np.lib.stride_tricks.as_strided(
+        padded, (n, height, width, 3, 3, c), (s_n, s_h, s_w, s_h, s_w, s_c), writeable=False)
+    if c == 1:  # one channel: tap by tap, each copy running along whole image rows (faster than 3-pixel runs)
+        rows = np.empty(windows.shape, dtype=h.dtype)
+        for i in range(3):
+            for j in range(3):
+                rows[:, :, :, i, j] = windows[:, :, :, i, j]
+        windows = rows
+    return windows.reshape(n * height * width, 9 * c)
+
+
+def _col2im_3x3(d_rows, shape):
+    """The adjoint of _im2col_3x3: rows (N*H*W, 9*C) added back onto (N, H, W, C)."""
+    n, height, width, c = shape
+    d_windows = d_rows.reshape(n, height, width, 3, 3, c)
+    padded = np.zeros((n, height + 2, width + 2, c), dtype=d_rows.dtype)
+    for i in range(3):
+        for j in range(3):
+            padded[:, i:i + height, j:j + width] += d_windows[:, :, :, i, j]
+    return padded[:, 1:-1, 1:-1]
+
+
+def _pool_2x2(z):
+    """Max over 2x2 blocks of (N, H, W, C), tap by tap over strided views, and
+    which tap won: the first maximum in row order, as PyTorch picks it (the
+    digits have flat regions, so positive ties are common and a plain mask
+    would count them twice)."""
+    best = z[:, 0::2, 0::2].copy()
+    winner = np.zeros(best.shape, dtype=np.uint8)
+    for t, (i, j) in enumerate(((0, 1), (1, 0), (1, 1)), start=1):
+        tap = z[:, i::2, j::2]
+        np.putmask(winner, tap > best, t)
+        np.maximum(best, tap, out=best)
+    return best, winner
+
+
+def _unpool_2x2(d_pooled, winner):
+    """The gradient of _pool_2x2: each block's gradient on its winner."""
+    n, h2, w2, c = d_pooled.shape
+    d_z = np.empty((n, 2 * h2, 2 * w2, c), dtype=d_pooled.dtype)
+    for t, (i, j) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):
+        np.multiply(d_pooled, winner == t, out=d_z[:, i::2, j::2])
+    return d_z
+
+
+def _cnn_step(batch, dtype):
+    x, y, layers = W.cnn_data(batch, dtype)
+    (w1, b1), (w2, b2), (w3, b3) = layers
+    x_last = np.ascontiguousarray(x.transpose(0, 2, 3, 1))  # (N, 8, 8, 1)
+    lr = dtype(W.LEARNING_RATE)
+
+    def conv_layer(h, w, b):
+        rows = _im2col_3x3(h)
+        w_rows = w.transpose(0, 2, 3, 1).reshape(w.shape[0], -1)  # (O, 3*3*C): the rows' tap order
+        z = rows @ w_rows.T
+        z += b
+        return z.reshape(h.shape[:3] + (w.shape[0],)), rows, w_rows
+
+    def step():
+        z1, rows1, _ = conv_layer(x_last, w1, b1)
+        a1 = np.maximum(z1, 0)
+        p1, winner1 = _pool_2x2(a1)
+        z2, rows2, w2_rows = conv_layer(p1, w2, b2)
+        a2 = np.maximum(z2, 0)
+        p2, winner2 = _pool_2x2(a2)
+        flat = p2.transpose(0, 3, 1, 2).reshape(batch, -1)  # PyTorch's flatten order: C, H, W
+        logits = flat @ w3.T + b3
+        loss, d_logits = _softmax_cross_entropy(logits, y)
+        # backward
+        d_w3, d_b3 = d_logits.T @ flat, d_logits.sum(axis=0)
+        d_p2 = (d_logits @ w3).reshape(batch, -1, 2, 2).transpose(0, 2, 3, 1)
+        d_a2 = _unpool_2x2(d_p2, winner2)
+        d_z2 = (d_a2 * (z2 > 0)).reshape(-1, w2.shape[0])
+        d_w2 = (d_z2.T @ rows2).reshape(w2.shape[0], 3, 3, -1).transpose(0, 3, 1, 2)
+        d_b2 = d_z2.sum(axis=0)
+        d_p1 = _col2im_3x3(d_z2 @ w2_rows, p1.shape)
+        d_a1 = _unpool_2x2(d_p1, winner1)
+        d_z1 = (d_a1 * (z1 > 0)).reshape(-1, w1.shape[0])
+        d_w1 = (d_z1.T @ rows1).reshape(w1.shape[0], 3, 3, -1).transpose(0, 3, 1, 2)
+        d_b1 = d_z1.sum(axis=0)
+        for p, g in ((w1, d_w1), (b1, d_b1), (w2, d_w2), (b2, d_b2), (w3, d_w3), (b3, d_b3)):
+            p -= lr * g
+        return loss
 
     return step

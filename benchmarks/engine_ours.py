@@ -11,7 +11,7 @@ import numpy as np
 from . import workloads as W
 
 NAME = "ours"
-WORKLOADS = ("mlp", "mlp_bn", "tiny", "chain", "scalar")
+WORKLOADS = ("mlp", "mlp_bn", "tiny", "chain", "scalar", "cnn")
 
 
 def available():
@@ -30,13 +30,26 @@ def nn_available():
     return True
 
 
+def compile_available():
+    """True when autograd_core.compile exists (the ours-compiled column)."""
+    import autograd_core
+
+    return callable(getattr(autograd_core, "compile", None)) and nn_available()
+
+
 def make_step(workload, dtype=np.float32, batch=None, flavour="raw"):
+    compiled = flavour == "compiled"
     if workload in ("mlp", "tiny", "mlp_bn"):
         sizes, batch = W.mlp_shape(workload, batch)
-        build = _nn_step if flavour == "nn" else _raw_step
-        return build(sizes, batch, dtype, with_bn=workload == "mlp_bn")
+        if flavour in ("nn", "compiled"):
+            return _nn_step(sizes, batch, dtype, with_bn=workload == "mlp_bn", compiled=compiled)
+        return _raw_step(sizes, batch, dtype, with_bn=workload == "mlp_bn")
     if workload == "chain":
-        return _chain_step()
+        return _chain_step(compiled)
+    if workload == "cnn":
+        return (_cnn_nn_step if flavour == "nn" else _cnn_raw_step)(batch or W.CNN_BATCH, dtype)
+    if workload == "scalar" and compiled:
+        return _scalar_compiled_step()
     if workload == "scalar":
         from autograd_core import Value
 
@@ -94,7 +107,7 @@ def _raw_step(sizes, batch, dtype, with_bn=False):
     return step
 
 
-def _nn_step(sizes, batch, dtype, with_bn=False):
+def _nn_step(sizes, batch, dtype, with_bn=False, compiled=False):
     import nn
     import optim
     from autograd_core import Value
@@ -119,10 +132,13 @@ def _nn_step(sizes, batch, dtype, with_bn=False):
     model.train()
     loss_fn = nn.CrossEntropyLoss()
     optimizer = optim.SGD(model.parameters(), lr=W.LEARNING_RATE)
+    forward = _compiled(lambda x, y: loss_fn(model(x), y)) if compiled else (lambda x, y: loss_fn(model(x), y))
+    if compiled:
+        x = x_data
 
     def step():
         optimizer.zero_grad()
-        loss = loss_fn(model(x), y)
+        loss = forward(x, y)
         loss.backward()
         optimizer.step()
         return loss
@@ -139,16 +155,118 @@ def _cast_parameters(module, dtype):
             setattr(module, name, buffer.astype(dtype))
 
 
-def _chain_step():
+def _scalar_compiled_step():
+    """(e) through autograd_core.compile: the network and loss of
+    scalar_mlp.make_scalar_step, its forward and backward traced once (some
+    65,000 NumPy scalar lines) and replayed; the update as there."""
+    from autograd_core import Value
+
+    points, labels, weights = W.scalar_data()
+    layers = [[([Value(w) for w in ws], Value(b)) for ws, b in layer] for layer in weights]
+    params = [p for layer in layers for ws, b in layer for p in (*ws, b)]
+    inputs = [[Value(c, requires_grad=False) for c in point] for point in points]
+
+    def forward(x):
+        for depth, layer in enumerate(layers):
+            out = [sum((wi * xi for wi, xi in zip(ws, x)), b) for ws, b in layer]
+            x = out if depth == len(layers) - 1 else [act.relu() for act in out]
+        return x[0]
+
+    def loss_fn():
+        losses = [(1 + -yi * forward(x)).relu() for x, yi in zip(inputs, labels)]
+        return sum(losses) * (1.0 / len(losses)) + 1e-4 * sum(p * p for p in params)
+
+    compiled = _compiled(loss_fn)
+
+    def step():
+        loss = compiled()
+        for p in params:
+            p.grad = None
+        loss.backward()
+        for p in params:
+            p.data = p.data - W.LEARNING_RATE * p.grad
+        return loss
+
+    return step
+
+
+def _compiled(fn):
+    import autograd_core as ag
+
+    return ag.compile(fn)
+
+
+def _chain_step(compiled=False):
     from autograd_core import Value
 
     x = Value(W.chain_input())
+    forward = lambda: W.chain_forward(x, Value.tanh).sum()  # noqa: E731
+    if compiled:
+        forward = _compiled(forward)
 
     def step():
-        total = W.chain_forward(x, Value.tanh).sum()
+        total = forward()
         x.grad = None
         total.backward()
         return total
+
+    return step
+
+
+def _cnn_raw_step(batch, dtype):
+    import autograd_core as ag
+    from autograd_core import Value
+    from autograd_core.conv import conv2d, max_pool2d
+
+    x_data, y, layers_data = W.cnn_data(batch, dtype)
+    x = Value(x_data, requires_grad=False)
+    onehot = np.eye(W.CNN_CLASSES, dtype=dtype)[y]
+    (w1, b1), (w2, b2), (w3, b3) = layers = [(Value(w), Value(b)) for w, b in layers_data]
+    params = [p for layer in layers for p in layer]
+    lr = dtype(W.LEARNING_RATE)
+
+    def step():
+        h = max_pool2d(conv2d(x, w1, b1, padding=1).relu(), 2)
+        h = max_pool2d(conv2d(h, w2, b2, padding=1).relu(), 2)
+        logits = ag.linear(h.reshape(batch, -1), w3, b3)
+        loss = -(logits.log_softmax(axis=1) * onehot).sum() / batch
+        for p in params:
+            p.grad = None
+        loss.backward()
+        with ag.no_grad():
+            for p in params:
+                p.data -= lr * p.grad
+        return loss
+
+    return step
+
+
+def _cnn_nn_step(batch, dtype):
+    import nn
+    import optim
+    from autograd_core import Value
+
+    x_data, y, layers_data = W.cnn_data(batch, dtype)
+    x = Value(x_data, requires_grad=False)
+    (c_in, c_mid, c_out), k = W.CNN_CHANNELS, W.CNN_KERNEL
+    model = nn.Sequential(
+        nn.Conv2d(c_in, c_mid, k, padding=1, dtype=dtype), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(c_mid, c_out, k, padding=1, dtype=dtype), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(c_out * 2 * 2, W.CNN_CLASSES, dtype=dtype),
+    )
+    for layer, (w, b) in zip((model[0], model[3], model[7]), layers_data):
+        layer.weight.data = w.copy()
+        layer.bias.data = b.copy()
+    model.train()
+    loss_fn = nn.CrossEntropyLoss()
+    optimizer = optim.SGD(model.parameters(), lr=W.LEARNING_RATE)
+
+    def step():
+        optimizer.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        optimizer.step()
+        return loss
 
     return step
 

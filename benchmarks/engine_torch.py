@@ -9,7 +9,7 @@ import numpy as np
 from . import workloads as W
 
 NAME = "pytorch"
-WORKLOADS = ("mlp", "mlp_bn", "tiny", "chain")
+WORKLOADS = ("mlp", "mlp_bn", "tiny", "chain", "cnn")
 THREADS = 2
 
 
@@ -25,6 +25,8 @@ def _torch():
 
 
 def make_step(workload, dtype=np.float32, batch=None):
+    if workload == "cnn":
+        return _cnn_step(batch or W.CNN_BATCH, dtype)
     return W.peer_step(workload, dtype, batch, _mlp_step, _chain_step)
 
 
@@ -68,5 +70,34 @@ def _chain_step():
         x.grad = None
         total.backward()
         return total
+
+    return step
+
+
+def _cnn_step(batch, dtype):
+    torch = _torch()
+    x_data, y_data, layers_data = W.cnn_data(batch, dtype)
+    x, y = torch.from_numpy(x_data), torch.from_numpy(y_data)
+    (c_in, c_mid, c_out), k = W.CNN_CHANNELS, W.CNN_KERNEL
+    nn = torch.nn
+    model = nn.Sequential(
+        nn.Conv2d(c_in, c_mid, k, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(c_mid, c_out, k, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(c_out * 2 * 2, W.CNN_CLASSES),
+    ).to(x.dtype)
+    with torch.no_grad():
+        for layer, (w, b) in zip((model[0], model[3], model[7]), layers_data):
+            layer.weight.copy_(torch.from_numpy(w))
+            layer.bias.copy_(torch.from_numpy(b))
+    model.train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=W.LEARNING_RATE)
+    cross_entropy = torch.nn.functional.cross_entropy
+
+    def step():
+        optimizer.zero_grad()
+        loss = cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+        return loss
 
     return step

@@ -31,9 +31,11 @@ from .engines import ENGINE_MODULES, OWN_PROCESS, load, step_for, supports
 from .measure import rss_measurable, time_steps
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-COLUMNS = ["ours", "ours-nn", "numpy", "pytorch", "hips", "mygrad", "micrograd"]
-MEMORY_CASES = {"f_f32": np.float32, "f_f64": np.float64}
+COLUMNS = ["ours", "ours-nn", "ours-compiled", "numpy", "pytorch", "jax", "hips", "mygrad", "micrograd"]
+MEMORY_CASES = {"f_f32": np.float32, "f_f64": np.float64, "h_mem": np.float32}
 MEMORY_TARGET = 1.2
+# memory rows of other workloads than (a) at batch 1024: (workload, batch, target)
+MEMORY_OF = {"h_mem": ("cnn", W.CNN_BATCH, 1.3)}
 ALL_IDS = list(CASES) + list(MEMORY_CASES) + ["g"]
 
 
@@ -42,6 +44,8 @@ def available_engines():
     present = [name for name in ENGINE_MODULES if load(name).available()]
     if "ours" in present and load("ours").nn_available():
         present.insert(1, "ours-nn")
+    if "ours" in present and load("ours").compile_available():
+        present.insert(present.index("ours") + 1 + ("ours-nn" in present), "ours-compiled")
     return present
 
 
@@ -121,11 +125,12 @@ def run_memory(dtype_ids, engines, log):
     for case_id in dtype_ids:
         dtype_name = np.dtype(MEMORY_CASES[case_id]).name
         results[case_id] = {}
+        workload, batch, _ = MEMORY_OF.get(case_id, ("mlp", W.MEMORY_BATCH, None))
         for engine in engines:
-            if not supports(engine, "mlp"):
+            if not supports(engine, workload):
                 continue
             log(f"  {case_id}: {engine}")
-            results[case_id][engine] = _run_worker(["memory", engine, dtype_name, str(W.MEMORY_BATCH)])
+            results[case_id][engine] = _run_worker(["memory", engine, dtype_name, str(batch), workload])
     return results
 
 
@@ -186,22 +191,24 @@ def targets(results, quick=False):
                 verdicts[case_id] = {"value": depth, "target": goal, "met": depth >= goal}
             continue
         if case_id in MEMORY_CASES:
-            reference, target = "numpy", MEMORY_TARGET
+            reference, target = "numpy", MEMORY_OF.get(case_id, (None, None, MEMORY_TARGET))[2]
         else:
             reference, target = CASES[case_id].reference, CASES[case_id].target
         ref = _figure(case_id, row.get(reference))
-        for engine in ("ours", "ours-nn"):
+        for engine in ("ours", "ours-nn", "ours-compiled"):
             ours = _figure(case_id, row.get(engine))
             if ours is None or not ref:
                 continue
             ratio = ours / ref
-            verdicts[case_id if engine == "ours" else f"{case_id} (nn)"] = {
+            verdicts[case_id if engine == "ours" else f"{case_id} ({engine[5:]})"] = {
                 "reference": reference, "ratio": ratio, "target": target, "met": ratio <= target,
             }
     return verdicts
 
 
 def _title(case_id):
+    if case_id in MEMORY_OF:
+        return f"(h) peak memory of (h), batch {MEMORY_OF[case_id][1]}, float32"
     if case_id in MEMORY_CASES:
         return f"(f) peak memory of (a), batch {W.MEMORY_BATCH}, {np.dtype(MEMORY_CASES[case_id]).name}"
     if case_id == "g":
@@ -240,10 +247,11 @@ def format_table(results, verdicts):
         else:
             tail = ""
         lines.append(f"{_title(case_id):<{width}}{_unit(case_id):<9}" + "".join(cells) + tail)
-        nn_verdict = verdicts.get(f"{case_id} (nn)")
-        if nn_verdict:
-            lines.append(f"{'':<{width}}{'':<9}{'ours-nn / ' + nn_verdict['reference']:>{11 * len(present)}}"
-                         f"   {nn_verdict['ratio']:>8.2f}  <= {nn_verdict['target']:<5} {'ok' if nn_verdict['met'] else 'MISSED'}")
+        for flavour in ("nn", "compiled"):
+            nn_verdict = verdicts.get(f"{case_id} ({flavour})")
+            if nn_verdict:
+                lines.append(f"{'':<{width}}{'':<9}{f'ours-{flavour} / ' + nn_verdict['reference']:>{11 * len(present)}}"
+                             f"   {nn_verdict['ratio']:>8.2f}  <= {nn_verdict['target']:<5} {'ok' if nn_verdict['met'] else 'MISSED'}")
         faults = _faults_line(row, present)
         if faults:
             lines.append(f"{'  page faults per step':<{width}}{'':<9}" + faults)
@@ -285,6 +293,15 @@ def machine_info():
     }
 
 
+def _ratio_to_pytorch_note(results):
+    """(h)'s closing note: how far our CNN step is from PyTorch's."""
+    row = results.get("h", {})
+    torch_ms = _figure("h", row.get("pytorch"))
+    notes = [f"{engine} {_figure('h', row.get(engine)) / torch_ms:.2f}" for engine in ("ours", "ours-nn")
+             if torch_ms and _figure("h", row.get(engine))]
+    return f"\n(h) against PyTorch (time / PyTorch's): {', '.join(notes)}" if notes else ""
+
+
 def write_json_atomically(data, path):
     return atomic_write(path, json.dumps(data, indent=2, default=float) + "\n", make_parents=True)
 
@@ -302,6 +319,8 @@ def main(argv=None):
     _clock[0] = args.clock
 
     wanted = [c.strip() for c in args.only.split(",") if c.strip()] or ALL_IDS
+    if "h" in wanted and "h_mem" not in wanted:  # (h) has a time and a memory target
+        wanted.append("h_mem")
     unknown = [c for c in wanted if c not in ALL_IDS]
     if unknown:
         parser.error(f"unknown rows {unknown}; choose among {ALL_IDS}")
@@ -318,7 +337,7 @@ def main(argv=None):
     results, info = run_timings(timed, engines, args.quick, log)
     memory_ids = [c for c in wanted if c in MEMORY_CASES]
     if args.quick:
-        memory_ids = memory_ids[:1]
+        memory_ids = memory_ids[:1] + [c for c in memory_ids[1:] if c in MEMORY_OF]
     results.update(run_memory(memory_ids, engines, log))
     if "g" in wanted:
         results["g"] = run_depth(engines, args.quick, log)
@@ -332,6 +351,7 @@ def main(argv=None):
         factors = ", ".join(f"{c} x{results[c]['pytorch']['anchor_factor']:.2f}" for c in anchored)
         table += (f"\npytorch ran in its own process; where it is the reference, its figures are put on this "
                   f"process's clock by hand-written NumPy timed in both ({factors}; raw figures in the JSON)")
+    table += _ratio_to_pytorch_note(results)
     if load > (os.cpu_count() or 1):
         table += " (busy: other programs shared the cores, wall-clock figures are unreliable; try --clock cpu)"
     print(table)

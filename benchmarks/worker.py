@@ -4,6 +4,7 @@ of their own (timings) and for every memory figure (a fresh process each).
 
     python -m benchmarks.worker time pytorch a_f32,d [--quick]
     python -m benchmarks.worker memory ours float32 1024
+    python -m benchmarks.worker memory ours-nn float32 64 cnn
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ def _time(engine, case_ids, quick):
         # timed again, interleaved with it: the anchor that puts this process's
         # figures on the main process's clock (see runner.anchor). Only there:
         # on the BLAS-bound rows PyTorch's threads would slow NumPy's here.
-        if case.reference == engine and supports("numpy", case.workload):
+        # (JAX is a peer on every row: anchored on every row)
+        if (case.reference == engine or engine == "jax") and supports("numpy", case.workload):
             steps["numpy"] = step_for("numpy", case.workload, case.dtype)
         timed = time_steps(steps, charge_gc=case.charge_gc, **cases.timing_settings(quick))
         results[case_id] = timed[engine]
@@ -39,26 +41,36 @@ def _time(engine, case_ids, quick):
         import torch
 
         extra = {"torch_version": torch.__version__, "torch_threads": torch.get_num_threads()}
+    if engine == "jax":
+        import jax
+
+        extra = {"jax_version": jax.__version__}
     return {"results": results, "info": extra}
 
 
-def _memory(engine, dtype_name, batch):
+def _memory(engine, dtype_name, batch, workload="mlp"):
     import numpy as np
 
     from .engines import load, step_for
     from .measure import peak_rss_kib, reset_peak_rss
 
-    base = "ours" if engine == "ours-nn" else engine
+    base = "ours" if engine in ("ours-nn", "ours-compiled") else engine
     load(base).available()  # imports the engine's library: counted as "imports"
-    if engine == "ours-nn":
+    if engine in ("ours-nn", "ours-compiled"):
         import nn  # noqa: F401
         import optim  # noqa: F401
     if engine == "pytorch":
         import torch
 
         torch.set_num_threads(2)
+    if workload == "cnn":
+        # every engine reads the digits through nn.data: the import and the file's
+        # parsing (whose scratch the allocator keeps) are not the step's memory
+        from .workloads import cnn_data
+
+        cnn_data(batch)
     baseline = reset_peak_rss()
-    step = step_for(engine, "mlp", np.dtype(dtype_name).type, batch)
+    step = step_for(engine, workload, np.dtype(dtype_name).type, batch)
     step()  # the first step also pays one-time costs (thread pools, BLAS buffers, caches)
     first_peak = peak_rss_kib()
     reset_peak_rss()
@@ -77,7 +89,7 @@ def main(argv):
     if mode == "time":
         out = _time(argv[1], argv[2].split(","), "--quick" in argv)
     elif mode == "memory":
-        out = _memory(argv[1], argv[2], int(argv[3]))
+        out = _memory(argv[1], argv[2], int(argv[3]), *argv[4:5])
     else:
         raise SystemExit(f"worker: unknown mode {mode!r} (time or memory)")
     print(json.dumps(out))

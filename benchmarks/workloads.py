@@ -10,6 +10,9 @@ fixed seed), so the engines differ only in how they compute.
 (e) scalar   MLP 2-16-16-1 of scalar Values over 50 points (micrograd's setting)
 (f) memory   peak memory of (a) at batch 1024, a fresh process per engine
 (g) depth    the longest chain that backpropagates without failing
+(h) cnn      the digits CNN: conv 3x3 (1->16), ReLU, max-pool 2, conv 3x3 (16->32),
+             ReLU, max-pool 2, linear 128->10, softmax cross-entropy, SGD step,
+             batch 64 of the shipped 8x8 digits
 """
 
 from __future__ import annotations
@@ -132,3 +135,32 @@ def scalar_data(seed=0):
     for fan_in, fan_out in zip(SCALAR_SIZES[:-1], SCALAR_SIZES[1:]):
         weights.append([(rng.uniform(-1, 1, fan_in).tolist(), 0.0) for _ in range(fan_out)])
     return points.tolist(), labels.tolist(), weights
+
+
+CNN_CHANNELS = (1, 16, 32)  # (h): input, first and second convolution
+CNN_CLASSES = 10
+CNN_BATCH = 64
+CNN_KERNEL = 3  # every convolution 3x3, stride 1, padding 1; every pooling 2x2
+
+
+def cnn_data(batch=CNN_BATCH, dtype=np.float32, seed=0):
+    """The first `batch` digits as (N, 1, 8, 8) in [0, 1], their labels, and
+    He-initialised layers in PyTorch's layout: [(W1 (16, 1, 3, 3), b1),
+    (W2 (32, 16, 3, 3), b2), (W3 (10, 128), b3)]. The digits repeat when the
+    batch is larger than the data set."""
+    from nn.data import load_digits
+
+    digits = load_digits()
+    take = np.arange(batch) % len(digits.y)
+    x = (digits.images[take] / 16.0).astype(dtype)
+    y = digits.y[take]
+    rng = np.random.default_rng(seed)
+    layers = []
+    for c_in, c_out in zip(CNN_CHANNELS[:-1], CNN_CHANNELS[1:]):
+        fan_in = c_in * CNN_KERNEL * CNN_KERNEL
+        w = rng.standard_normal((c_out, c_in, CNN_KERNEL, CNN_KERNEL)) * np.sqrt(2.0 / fan_in)
+        layers.append((w.astype(dtype), np.zeros(c_out, dtype=dtype)))
+    flat = CNN_CHANNELS[-1] * 2 * 2  # 8x8 pooled twice: 2x2 pixels
+    w = rng.standard_normal((CNN_CLASSES, flat)) * np.sqrt(2.0 / flat)
+    layers.append((w.astype(dtype), np.zeros(CNN_CLASSES, dtype=dtype)))
+    return x, y, layers

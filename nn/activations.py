@@ -9,6 +9,7 @@ from .module import Module, Parameter
 
 __all__ = [
     "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "PReLU", "ELU", "SELU", "GELU", "Softplus", "SiLU",
+    "ReLU6", "Hardtanh", "Hardsigmoid", "Hardswish", "Mish", "CELU", "Softsign", "LogSigmoid", "Softmin",
     "Softmax", "LogSoftmax", "ACTIVATIONS",
 ]
 
@@ -168,6 +169,141 @@ class SiLU(Module):
         return F.silu(x)
 
 
+class _Inplace(Module):
+    """An activation with PyTorch's ``inplace`` argument, which is refused (an
+    operation never overwrites a Value's data)."""
+
+    def __init__(self, inplace=False):
+        super().__init__()
+        if inplace:
+            raise ValueError(f"{type(self).__name__}: inplace=True is not supported; operations never overwrite a Value's data")
+        self.inplace = False
+
+
+class ReLU6(_Inplace):
+    """``min(max(x, 0), 6)``; its local gradient is 1 for ``0 < x < 6``, else 0.
+
+    >>> ReLU6()(np.array([-1.0, 3.0, 9.0])).data
+    array([0., 3., 6.])
+    """
+
+    def forward(self, x):
+        return F.relu6(x)
+
+
+class Hardtanh(_Inplace):
+    """``x`` clamped to ``[min_val, max_val]``; local gradient 1 strictly inside, else 0.
+
+    >>> Hardtanh(-2.0, 2.0)(np.array([-3.0, 1.0, 3.0])).data
+    array([-2.,  1.,  2.])
+    """
+
+    def __init__(self, min_val=-1.0, max_val=1.0, inplace=False):
+        super().__init__(inplace)
+        if min_val > max_val:
+            raise ValueError(f"Hardtanh: min_val ({min_val}) must not exceed max_val ({max_val})")
+        self.min_val, self.max_val = min_val, max_val
+
+    def forward(self, x):
+        return F.hardtanh(x, self.min_val, self.max_val)
+
+    def extra_repr(self):
+        return f"min_val={self.min_val}, max_val={self.max_val}"
+
+
+class Hardsigmoid(_Inplace):
+    """``relu6(x + 3) / 6``; local gradient 1/6 for ``-3 < x < 3``, else 0.
+
+    >>> Hardsigmoid()(np.array([-4.0, 0.0, 4.0])).data
+    array([0. , 0.5, 1. ])
+    """
+
+    def forward(self, x):
+        return F.hardsigmoid(x)
+
+
+class Hardswish(_Inplace):
+    """``x * relu6(x + 3) / 6``; local gradient ``x/3 + 1/2`` for ``-3 < x < 3``.
+
+    >>> Hardswish()(np.array([-4.0, 4.0])).data
+    array([-0.,  4.])
+    """
+
+    def forward(self, x):
+        return F.hardswish(x)
+
+
+class Mish(_Inplace):
+    """``x * tanh(softplus(x))``.
+
+    >>> Mish()(np.array([0.0])).data
+    array([0.])
+    """
+
+    def forward(self, x):
+        return F.mish(x)
+
+
+class CELU(_Inplace):
+    """``x`` for ``x > 0``, else ``alpha * (exp(x / alpha) - 1)``.
+
+    >>> CELU(alpha=0.5)(np.array([-1e4, 2.0])).data
+    array([-0.5,  2. ])
+    """
+
+    def __init__(self, alpha=1.0, inplace=False):
+        super().__init__(inplace)
+        if alpha == 0:
+            raise ValueError("CELU: alpha must not be 0 (x is divided by it)")
+        self.alpha = alpha
+
+    def forward(self, x):
+        return F.celu(x, self.alpha)
+
+    def extra_repr(self):
+        return f"alpha={self.alpha}"
+
+
+class Softsign(Module):
+    """``x / (1 + |x|)``.
+
+    >>> Softsign()(np.array([-1.0, 3.0])).data
+    array([-0.5 ,  0.75])
+    """
+
+    def forward(self, x):
+        return F.softsign(x)
+
+
+class LogSigmoid(Module):
+    """``log(sigmoid(x))``, finite for any x.
+
+    >>> LogSigmoid()(np.array([-1e4])).data
+    array([-10000.])
+    """
+
+    def forward(self, x):
+        return F.logsigmoid(x)
+
+
+class Softmin(Module):
+    """``softmax(-x)`` along ``dim``.
+
+    >>> Softmin(dim=0)(np.array([0.0, np.log(3.0)])).data.round(4)
+    array([0.75, 0.25])
+    """
+
+    def __init__(self, dim=None):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x):
+        return F.softmin(x, self.dim)
+
+    def extra_repr(self):
+        return f"dim={self.dim}"
+
+
 class Softmax(Module):
     """``exp(x) / sum(exp(x))`` along ``dim`` (stable for large logits).
 
@@ -205,4 +341,5 @@ class LogSoftmax(Module):
 
 
 # the activations MLP accepts by name ("relu", "tanh", "leakyrelu", ...)
-ACTIVATIONS = (Sigmoid, Tanh, ReLU, LeakyReLU, PReLU, ELU, SELU, GELU, Softplus, SiLU)
+ACTIVATIONS = (Sigmoid, Tanh, ReLU, LeakyReLU, PReLU, ELU, SELU, GELU, Softplus, SiLU,
+               ReLU6, Hardtanh, Hardsigmoid, Hardswish, Mish, CELU, Softsign, LogSigmoid)

@@ -21,15 +21,20 @@ import numpy as np
 
 import autograd_core as ac
 from autograd_core import Value
+from autograd_core.conv import adaptive_avg_pool2d, avg_pool2d, conv1d, conv2d, fold, max_pool2d, pad, unfold
 from autograd_core.errors import ShapeError
+
+from autograd_core.compile import effect, host_array, is_tracing
 
 from ._random import generator_from
 
 __all__ = [
     "linear", "relu", "sigmoid", "tanh", "leaky_relu", "prelu", "elu", "selu", "gelu", "softplus",
-    "silu", "softmax", "log_softmax", "dropout", "batch_norm", "one_hot", "argmax", "Indices",
+    "silu", "relu6", "hardtanh", "hardsigmoid", "hardswish", "mish", "celu", "softsign", "logsigmoid",
+    "softmin", "softmax", "log_softmax", "dropout", "batch_norm", "one_hot", "argmax", "Indices",
     "cross_entropy", "nll_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits",
     "mse_loss", "l1_loss", "kl_div", "multi_margin_loss", "entropy", "kl_divergence",
+    "conv1d", "conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "pad", "unfold", "fold", "dropout2d",
 ]
 
 
@@ -192,6 +197,100 @@ def silu(input):
     return x * ac.sigmoid(x)
 
 
+def relu6(input, inplace=False):
+    """``min(max(x, 0), 6)``; gradient 1 for 0 < x < 6, else 0 (one engine op).
+
+    >>> relu6(np.array([-1.0, 3.0, 9.0])).data
+    array([0., 3., 6.])
+    """
+    _no_inplace(inplace, "relu6")
+    return ac.relu6(_value(input))
+
+
+def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
+    """``x`` clamped to ``[min_val, max_val]``; gradient 1 strictly inside, else 0.
+
+    >>> hardtanh(np.array([-2.0, 0.5, 2.0])).data
+    array([-1. ,  0.5,  1. ])
+    """
+    _no_inplace(inplace, "hardtanh")
+    return ac.hardtanh(_value(input), min_val, max_val)
+
+
+def hardsigmoid(input, inplace=False):
+    """``relu6(x + 3) / 6``: 0 below -3, 1 above 3, linear between.
+
+    >>> hardsigmoid(np.array([-4.0, 0.0, 4.0])).data
+    array([0. , 0.5, 1. ])
+    """
+    _no_inplace(inplace, "hardsigmoid")
+    return ac.hardsigmoid(_value(input))
+
+
+def hardswish(input, inplace=False):
+    """``x * relu6(x + 3) / 6`` (MobileNetV3).
+
+    >>> hardswish(np.array([-4.0, 1.0, 4.0])).data.round(4)
+    array([-0.    ,  0.6667,  4.    ])
+    """
+    _no_inplace(inplace, "hardswish")
+    return ac.hardswish(_value(input))
+
+
+def mish(input, inplace=False):
+    """``x * tanh(softplus(x))``.
+
+    >>> round(float(mish(np.array(1.0)).data), 4)     # tanh(log(1 + e))
+    0.8651
+    """
+    _no_inplace(inplace, "mish")
+    return ac.mish(_value(input))
+
+
+def celu(input, alpha=1.0, inplace=False):
+    """``x`` for x > 0, else ``alpha * (exp(x / alpha) - 1)``.
+
+    >>> celu(np.array([-1e4, 2.0]), alpha=0.5).data
+    array([-0.5,  2. ])
+    """
+    _no_inplace(inplace, "celu")
+    return ac.celu(_value(input), alpha)
+
+
+def softsign(input):
+    """``x / (1 + |x|)``.
+
+    >>> softsign(np.array([-1.0, 3.0])).data
+    array([-0.5 ,  0.75])
+    """
+    return ac.softsign(_value(input))
+
+
+def logsigmoid(input):
+    """``log(sigmoid(x))``, finite for any x.
+
+    >>> logsigmoid(np.array([0.0, -1e4])).data.round(4).tolist()   # log 1/2, and no overflow far left
+    [-0.6931, -10000.0]
+    """
+    return ac.logsigmoid(_value(input))
+
+
+def softmin(input, dim=None):
+    """``softmax(-x)`` along `dim`: the smallest entries get the largest weights.
+
+    >>> softmin(np.array([0.0, np.log(3.0)]), dim=0).data.round(4)
+    array([0.75, 0.25])
+    """
+    x = _value(input)
+    return ac.softmax(-x, axis=_softmax_dim(x, dim, "softmin"))
+
+
+def _no_inplace(inplace, name):
+    if inplace:
+        raise ValueError(f"{name}: inplace=True is not supported: a Value's data is never overwritten by an operation "
+                         f"(the graph may need it); call it without inplace")
+
+
 def _softmax_dim(x, dim, name):
     if dim is None:
         # PyTorch's choice when no dim is given: 0 for 0-, 1- and 3-d inputs, else 1
@@ -318,14 +417,43 @@ def dropout(input, p=0.5, training=True, generator=None):
     # float32 draws for float32 data: half the random bits, about 4x faster
     # (a float32 uniform still resolves probabilities to 2^-24)
     draw = np.float32 if x.dtype == np.float32 else np.float64
-    keep = generator_from(generator).random(x.shape, dtype=draw) >= p
-    mask = keep * x.dtype.type(1 / (1 - p))  # bool times a scalar of x's dtype: the mask in x's dtype, in one pass
-    return x * mask
+    shape, scale = x.shape, x.dtype.type(1 / (1 - p))
+
+    def draw_mask():  # a host array: a compiled step draws a new mask at every call, from the same generator
+        keep = generator_from(generator).random(shape, dtype=draw) >= p
+        return keep * scale  # bool times a scalar of x's dtype: the mask in x's dtype, in one pass
+
+    return x * host_array(draw_mask, name="mask")
+
+
+def dropout2d(input, p=0.5, training=True, generator=None):
+    """Channel dropout for images: in training, zero each whole channel of
+    ``input`` (N, C, H, W) (or (C, H, W)) with probability `p` and scale the
+    kept ones by ``1 / (1 - p)``; neighbouring pixels are too alike for
+    dropping single ones to regularise much.
+
+    >>> y = dropout2d(np.ones((1, 8, 2, 2)), p=0.5, generator=0)
+    >>> sorted(set(y.data[0, :, 0, 0].tolist())), bool((y.data == y.data[:, :, :1, :1]).all())
+    ([0.0, 2.0], True)
+    """
+    if not 0 <= p <= 1:
+        raise ValueError(f"dropout2d: p is a probability and must lie in [0, 1], got {p}")
+    x = _value(input)
+    if x.ndim not in (3, 4):
+        raise ShapeError(f"dropout2d: expects input of shape (N, C, H, W) or (C, H, W), got {x.shape}")
+    if not training or p == 0:
+        return x
+    if p == 1:
+        return x * 0.0
+    draw = np.float32 if x.dtype == np.float32 else np.float64
+    keep = generator_from(generator).random(x.shape[:-2] + (1, 1), dtype=draw) >= p  # one draw per channel
+    return x * (keep * x.dtype.type(1 / (1 - p)))
 
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
                momentum=0.1, eps=1e-5):
-    """Batch normalisation over dim 0 (and dim 2 for ``(N, C, L)``), per channel.
+    """Batch normalisation over dim 0 and every dim after the channels
+    (``(N, C)``, ``(N, C, L)``, ``(N, C, H, W)``), per channel.
 
     Training: normalise with the batch mean and the biased batch variance, and
     update ``running_mean`` / ``running_var`` (NumPy arrays, in place, when
@@ -338,11 +466,11 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
            [ 1.]])
     """
     x = _value(input)
-    if x.ndim not in (2, 3):
-        raise ShapeError(f"batch_norm: expects input of shape (N, C) or (N, C, L), got {x.shape}")
+    if x.ndim < 2:
+        raise ShapeError(f"batch_norm: expects input of shape (N, C), (N, C, L) or (N, C, H, W), got {x.shape}")
     channels = x.shape[1]
-    axes = (0,) if x.ndim == 2 else (0, 2)
-    stat_shape = (1, channels) if x.ndim == 2 else (1, channels, 1)
+    axes = (0,) + tuple(range(2, x.ndim))
+    stat_shape = (1, channels) + (1,) * (x.ndim - 2)
     for name, stat in (("running_mean", running_mean), ("running_var", running_var)):
         if stat is not None and np.shape(stat) != (channels,):
             raise ShapeError(f"batch_norm: {name} has shape {np.shape(stat)} but the input has {channels} channels")
@@ -355,22 +483,43 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
             )
         # (x - mean) / sqrt(var + eps) with the batch's mean and biased variance, as one engine op
         normalised, mean, var = ac.standardize(x, axis=axes, eps=eps, return_stats=True)
-        if running_mean is not None:
-            running_mean *= 1 - momentum
-            running_mean += momentum * mean.reshape(channels)
-        if running_var is not None:
-            running_var *= 1 - momentum
-            running_var += momentum * var.reshape(channels) * (count / (count - 1))
+
+        def update_running_stats(mean, var, old_mean=running_mean, old_var=running_var):  # in place
+            if old_mean is not None:
+                old_mean *= 1 - momentum
+                old_mean += momentum * mean.reshape(channels)
+            if old_var is not None:
+                old_var *= 1 - momentum
+                old_var += momentum * var.reshape(channels) * (count / (count - 1))
+
+        if is_tracing():  # an effect: a compiled step updates the statistics at every call, from its own batch
+            def update_running_statistics(data):
+                update_running_stats(*_batch_stats(data, axes))
+
+            effect(update_running_statistics, x)
+        else:
+            update_running_stats(mean, var)
     else:
         if running_mean is None or running_var is None:
             raise ValueError("batch_norm: evaluation needs running_mean and running_var (or pass training=True)")
-        scale = (1 / np.sqrt(np.asarray(running_var) + eps)).astype(x.dtype).reshape(stat_shape)
-        normalised = (x - np.asarray(running_mean, dtype=x.dtype).reshape(stat_shape)) * scale
+        # host arrays: a compiled step reads the running statistics afresh at every call
+        dtype = x.dtype  # (the functions below keep the dtype, not the Value x and the graph behind it)
+        scale = host_array(lambda var: (1 / np.sqrt(np.asarray(var) + eps)).astype(dtype).reshape(stat_shape),
+                           running_var, name="inv_std")
+        shift = host_array(lambda mean: np.asarray(mean, dtype=dtype).reshape(stat_shape), running_mean, name="mean")
+        normalised = (x - shift) * scale
     if weight is not None:
         normalised = normalised * _channel_shaped(weight, x)
     if bias is not None:
         normalised = normalised + _channel_shaped(bias, x)
     return normalised
+
+
+def _batch_stats(data, axes):
+    """The batch mean and biased variance, computed as ``standardize`` computes them."""
+    mean = data.mean(axis=axes, keepdims=True)
+    centred = data - mean
+    return mean, (centred * centred).mean(axis=axes, keepdims=True)
 
 
 # ==========================================================================
@@ -431,10 +580,32 @@ def _class_weights(weight, classes, dtype, name):
     return weight
 
 
-def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
-    """Cross-entropy between ``softmax(input)`` and the targets, from logits ``(N, C)`` or ``(C,)``.
+def _positions_as_rows(x, target, name):
+    """Scores ``(N, C, d1, ...)`` (an image of class scores per pixel, as
+    PyTorch's losses take them) as rows ``(N * d1 * ..., C)``, with the targets
+    flattened to match: class indices ``(N, d1, ...)``, or class probabilities
+    of the input's shape. Returns the rows, the targets and ``(N, d1, ...)``,
+    the shape of a loss per position."""
+    classes, positions = x.shape[1], (x.shape[0],) + x.shape[2:]
+    classes_last = (0,) + tuple(range(2, x.ndim)) + (1,)
+    rows = x.transpose(classes_last).reshape(-1, classes)
+    target_data = _data(target)
+    if target_data.dtype.kind == "f" and target_data.shape == x.shape:  # probabilities per position
+        target = target if isinstance(target, Value) else np.asarray(target_data, dtype=x.dtype)
+        return rows, target.transpose(classes_last).reshape(-1, classes), positions
+    if target_data.shape != positions:
+        raise ShapeError(
+            f"{name}: scores of shape {x.shape} (N, C, d1, ...) need class indices of shape {positions} "
+            f"(N, d1, ...) or class probabilities of shape {x.shape}; got target of shape {target_data.shape}"
+        )
+    return rows, target_data.reshape(-1), positions
 
-    `target` is either class indices (integers, shape ``(N,)``) or class
+
+def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+    """Cross-entropy between ``softmax(input)`` and the targets, from logits ``(N, C)``,
+    ``(C,)`` or ``(N, C, d1, d2, ...)`` (a score per class at every position, e.g. per pixel).
+
+    `target` is either class indices (integers, shape ``(N,)``, or ``(N, d1, ...)``) or class
     probabilities (floats, the input's shape). As in PyTorch: `weight` scales
     each class; with class indices, ``reduction='mean'`` divides by the summed
     weights of the counted targets and ``ignore_index`` targets count for
@@ -448,6 +619,10 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     _check_reduction(reduction, "cross_entropy")
     if not 0 <= label_smoothing <= 1:
         raise ValueError(f"cross_entropy: label_smoothing must lie in [0, 1], got {label_smoothing}")
+    if _value(input).ndim > 2:  # (N, C, d1, ...): one row of class scores per position
+        rows, targets, positions = _positions_as_rows(_value(input), target, "cross_entropy")
+        losses = cross_entropy(rows, targets, weight, ignore_index, reduction, label_smoothing)
+        return losses.reshape(positions) if reduction == "none" else losses
     x, single = _class_rows(_value(input), "cross_entropy")
     n, classes = x.shape
     weights = None if weight is None else _class_weights(weight, classes, x.dtype, "cross_entropy")
@@ -463,27 +638,41 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
             probs = probs * weights
         losses = ac.softmax_cross_entropy(x, probs, axis=1)
         if reduction == "mean":
-            return losses.sum() / n
+            return losses.mean()  # (not sum / n: a float16 sum of many rows overflows)
     else:
         # class indices: each row of `rows` is the one-hot target times the sample's weight
-        indices, counted = _class_indices(target, n, classes, ignore_index, "cross_entropy")
-        rows = np.zeros((n, classes), dtype=x.dtype)
-        if weights is None and not label_smoothing and counted.all():
-            # the usual case, apart: the general one below costs a small network a tenth of its step
-            rows[np.arange(n), indices] = 1
-            total_weight = n
-        else:
-            weights = np.ones(classes, dtype=x.dtype) if weights is None else weights
-            sample_weights = weights[indices] * counted
-            rows[np.arange(n), indices] = (1 - label_smoothing) * sample_weights
-            if label_smoothing:
-                rows += (label_smoothing / classes) * weights * counted[:, None]
-            total_weight = sample_weights.sum()
+        dtype = x.dtype  # (target_rows keeps the dtype, not the Value x and the graph behind it)
+
+        def target_rows(target):
+            indices, counted = _class_indices(target, n, classes, ignore_index, "cross_entropy")
+            rows = np.zeros((n, classes), dtype=dtype)
+            if weights is None and not label_smoothing and counted.all():
+                # the usual case, apart: the general one below costs a small network a tenth of its step
+                rows[np.arange(n), indices] = 1
+                total_weight = n
+            else:
+                every = np.ones(classes, dtype=dtype) if weights is None else weights
+                sample_weights = every[indices] * counted
+                rows[np.arange(n), indices] = (1 - label_smoothing) * sample_weights
+                if label_smoothing:
+                    rows += (label_smoothing / classes) * every * counted[:, None]
+                # (summed in float64 for float16 data, which holds no total above 65504)
+                total_weight = sample_weights.sum(dtype=np.float64 if dtype == np.float16 else None)
+            if reduction == "mean" and total_weight:
+                # the weighted mean sum_i w_i l_i / sum_i w_i, with the division put
+                # into the rows (l_i is linear in them): one node fewer in the graph
+                if rows.dtype == np.float16:  # 1/total in float64, then cast: float16 cannot hold a total above 65504
+                    rows *= 1 / float(total_weight)
+                else:
+                    rows /= total_weight
+            found["total_weight"] = total_weight
+            return rows
+
+        found = {}
+        rows = host_array(target_rows, target, name="Y")  # a compiled step makes the rows from each call's targets
+        total_weight = found["total_weight"]
         if reduction == "mean":
-            # the weighted mean sum_i w_i l_i / sum_i w_i, with the division put
-            # into the rows (l_i is linear in them): one node fewer in the graph
             if total_weight:
-                rows /= total_weight
                 return ac.softmax_cross_entropy(x, rows, axis=1).sum()
             # a total weight of 0 (every target ignored, or weights that cancel):
             # divide after the sum, for the NaN or infinity PyTorch gives
@@ -496,7 +685,8 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
 
 
 def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
-    """Negative log-likelihood of class indices under log-probabilities ``(N, C)``:
+    """Negative log-likelihood of class indices under log-probabilities ``(N, C)``
+    (or ``(N, C, d1, ...)`` with targets ``(N, d1, ...)``):
     ``-weight[y] * input[n, y]``; the mean divides by the summed weights of the
     counted targets (PyTorch's convention). Feed it ``log_softmax`` outputs.
 
@@ -504,6 +694,10 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     0.6931
     """
     _check_reduction(reduction, "nll_loss")
+    if _value(input).ndim > 2:  # (N, C, d1, ...): one row of log-probabilities per position
+        rows, targets, positions = _positions_as_rows(_value(input), target, "nll_loss")
+        losses = nll_loss(rows, targets, weight, ignore_index, reduction)
+        return losses.reshape(positions) if reduction == "none" else losses
     x, single = _class_rows(_value(input), "nll_loss")
     n, classes = x.shape
     weights = _class_weights(weight, classes, x.dtype, "nll_loss")

@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 
+from autograd_core.compile import CompileError, effect, is_tracing
+
 from . import functional as F
 from . import init
 from .module import Module, Parameter, Sequential
@@ -105,8 +107,13 @@ class BatchNorm1d(Module):
         momentum = 0.0 if self.momentum is None else self.momentum
         use_batch_stats = self.training or not self.track_running_stats
         if self.training and self.track_running_stats:
-            self.num_batches_tracked = self.num_batches_tracked + 1
+            effect(self._count_batch)  # an effect: a compiled step counts its batches too
             if self.momentum is None:  # cumulative moving average
+                if is_tracing():
+                    raise CompileError(
+                        "BatchNorm1d(momentum=None): the cumulative average's momentum changes at every batch, "
+                        "which a compiled step cannot replay; give a momentum (e.g. 0.1) or run eagerly"
+                    )
                 momentum = 1.0 / float(self.num_batches_tracked)
         update = self.training and self.track_running_stats
         return F.batch_norm(
@@ -115,6 +122,9 @@ class BatchNorm1d(Module):
             self.running_var if (update or not use_batch_stats) else None,
             self.weight, self.bias, use_batch_stats, momentum, self.eps,
         )
+
+    def _count_batch(self):
+        self.num_batches_tracked = self.num_batches_tracked + 1
 
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
@@ -187,6 +197,14 @@ class MLP(Sequential):
     """
 
     def __init__(self, sizes, activation="relu", batchnorm=False, dropout=0.0, bias=True, dtype=np.float64):
+        if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):
+            raise TypeError(f"MLP: sizes must be a list of layer widths such as [4, 16, 3], got {type(sizes).__name__}")
+        sizes = list(sizes)
+        for k, size in enumerate(sizes):
+            # the rule nn.Linear applies: a whole number, not a bool, a float or a string
+            if isinstance(size, bool) or not isinstance(size, (int, np.integer)):
+                raise TypeError(f"MLP: sizes[{k}] is {size!r} ({type(size).__name__}); every width must be an int, "
+                                f"e.g. [4, 16, 3]")
         sizes = [int(n) for n in sizes]
         if len(sizes) < 2 or min(sizes) < 1:
             raise ValueError(f"MLP: sizes must list at least an input and an output width (all >= 1), got {sizes}")

@@ -31,7 +31,8 @@ class _Loss(Module):
 
 class CrossEntropyLoss(_Loss):
     """Cross-entropy from logits ``(N, C)`` against class indices ``(N,)`` or
-    class probabilities ``(N, C)``; optional per-class ``weight``,
+    class probabilities ``(N, C)``, or from ``(N, C, d1, ...)`` against
+    ``(N, d1, ...)`` (a class per position, e.g. per pixel); optional per-class ``weight``,
     ``ignore_index`` and ``label_smoothing`` (PyTorch's semantics).
     The gradient with respect to the logits is ``(softmax - target) / N``.
 
@@ -50,7 +51,8 @@ class CrossEntropyLoss(_Loss):
 
 
 class NLLLoss(_Loss):
-    """Negative log-likelihood of class indices under log-probabilities (after ``LogSoftmax``).
+    """Negative log-likelihood of class indices under log-probabilities (after
+    ``LogSoftmax``), ``(N, C)`` or ``(N, C, d1, ...)`` against ``(N, d1, ...)``.
 
     >>> import numpy as np
     >>> log_probs = np.log(np.array([[0.5, 0.5], [0.25, 0.75]]))

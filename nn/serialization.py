@@ -8,12 +8,22 @@ read it: ``numpy.load(path)``.
 
 Writes are atomic: the archive is written to a temporary file in the same
 directory and moved over the target with ``os.replace``, so a crash mid-write
-never leaves a broken file where a good one was.
+never leaves a broken file where a good one was; the temporary file a killed
+writer leaves is removed by the next save to the same name.
+
+Reads never unpickle and check before they decode: the sizes the archive
+declares (``max_bytes`` in all, 1 GiB by default), every ``.npy`` header
+(numeric dtype, a shape matching the member's size) and, given a module or a
+state dict, the expected names, shapes and dtypes. So a small file that
+would unpack to gigabytes, or a header that claims a huge shape, is a
+``CheckpointError`` that costs neither time nor memory.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import stat
 import zipfile
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -25,7 +35,7 @@ from autograd_core._files import atomic_write
 
 from .module import Module
 
-__all__ = ["save", "load", "CheckpointError", "FORMAT_VERSION"]
+__all__ = ["save", "load", "CheckpointError", "FORMAT_VERSION", "DEFAULT_MAX_BYTES"]
 
 FORMAT_VERSION = 1
 _FORMAT_KEY = "__autograd_core_format__"
@@ -34,8 +44,10 @@ _FORMAT_NAME = "autograd_core.nn state_dict"
 
 
 class CheckpointError(ValueError):
-    """A file given to ``nn.load`` is truncated, not an ``nn.save`` file, or of
-    an unknown format version; the message names the file and the problem.
+    """A file given to ``nn.load`` is truncated, damaged, too large, not an
+    ``nn.save`` file (a PyTorch file, a pickle, a plain archive), of an unknown
+    format version, or does not fit the model; the message names the file and
+    the problem.
 
     >>> import os, tempfile
     >>> path = os.path.join(tempfile.mkdtemp(), "notes.npz")
@@ -92,12 +104,24 @@ def save(obj, path):
     atomic_write(path, lambda file: np.savez(file, **arrays))
 
 
-def load(path, module=None, strict=True):
+DEFAULT_MAX_BYTES = 1 << 30  # 1 GiB of arrays; a course model is a few MB (pass max_bytes= for more)
+_READ_CHUNK = 1 << 20
+
+
+def load(path, module=None, strict=True, *, max_bytes=DEFAULT_MAX_BYTES):
     """Read a file written by ``nn.save``: an ordered ``{name: array}`` state dict.
 
-    With `module`, also load it into that Module (``load_state_dict`` with
-    `strict`, which names any missing, unexpected or wrongly shaped entry) and
-    return the module. A truncated or foreign file raises :class:`CheckpointError`.
+    With `module` (a Module), also load it into that Module
+    (``load_state_dict`` with `strict`, which names any missing, unexpected
+    or wrongly shaped entry) and return the module. `module` may instead be
+    a state dict: the file's entries must then have its shapes and dtypes, and
+    the file's state dict is returned.
+
+    The file is checked before any array is decoded, so a hostile or damaged
+    file costs neither time nor memory: the sizes the archive declares
+    (at most `max_bytes` in all), each ``.npy`` header (a numeric dtype, a
+    shape that matches the member's size and, with `module`, the model's
+    shape). Anything wrong raises :class:`CheckpointError`, naming the entry.
 
     >>> import os, tempfile
     >>> from nn import Linear, save
@@ -106,40 +130,190 @@ def load(path, module=None, strict=True):
     >>> fresh = load(path, module=Linear(2, 1))
     >>> bool((fresh.weight.data == trained.weight.data).all())
     True
+    >>> load(path, module={"weight": np.zeros((1, 3)), "bias": np.zeros(1)})   # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    nn.serialization.CheckpointError: nn.load: '...layer.npz' does not fit the model: weight: shape (1, 2) in the file, (1, 3) in the model
     """
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"nn.load: no such file: {path!r}")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"nn.load: {path!r} is a directory; give the path of an .npz file written by nn.save")
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        raise CheckpointError(f"nn.load: {path!r} is not a regular file (a device or a pipe); give an .npz file written by nn.save")
+    expected = _expected_entries(module)
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            if not isinstance(archive, np.lib.npyio.NpzFile):
-                raise CheckpointError(f"nn.load: {path!r} holds a single .npy array, not an nn.save archive")
-            names = list(archive.files)
-            if _FORMAT_KEY not in names:
-                raise CheckpointError(
-                    f"nn.load: {path!r} is a NumPy archive but was not written by nn.save (it has no "
-                    f"{_FORMAT_KEY!r} entry); read plain archives with numpy.load"
-                )
-            if str(archive[_FORMAT_KEY]) != _FORMAT_NAME:
-                raise CheckpointError(f"nn.load: {path!r} has an unknown format {str(archive[_FORMAT_KEY])!r}")
-            version = int(archive[_VERSION_KEY]) if _VERSION_KEY in names else None
-            if version != FORMAT_VERSION:
-                raise CheckpointError(
-                    f"nn.load: {path!r} has format version {version}, this version of nn reads "
-                    f"version {FORMAT_VERSION}; save it again with a matching version"
-                )
-            state = OrderedDict(
-                (name, archive[name]) for name in names if name not in (_FORMAT_KEY, _VERSION_KEY)
-            )
+        with zipfile.ZipFile(path) as archive:
+            state = _read_archive(archive, path, expected, strict, max_bytes)
     except CheckpointError:
         raise
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, zipfile.LargeZipFile) as exc:
-        size = os.path.getsize(path)
-        raise CheckpointError(
-            f"nn.load: {path!r} ({size} bytes) is not a readable nn.save archive: it is truncated, "
-            f"damaged or another kind of file ({type(exc).__name__}: {exc})"
-        ) from None
-    if module is not None:
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, zipfile.LargeZipFile,
+            NotImplementedError, RuntimeError) as exc:
+        raise CheckpointError(_not_an_archive(path, exc)) from None
+    if isinstance(module, Module):
         module.load_state_dict(state, strict=strict)
         return module
     return state
+
+
+def _expected_entries(module):
+    """{name: (shape, dtype)} of what the file must hold, or None when unknown."""
+    if module is None:
+        return None
+    if isinstance(module, Module):
+        module = module.state_dict()
+    if not isinstance(module, Mapping):
+        raise TypeError(f"nn.load: module must be a Module or a state dict, got {type(module).__name__}")
+    expected = {}
+    for name, value in module.items():
+        array = value.data if isinstance(value, Value) else value
+        shape = tuple(getattr(array, "shape", np.shape(array)))
+        expected[name] = (shape, np.dtype(getattr(array, "dtype", np.asarray(array).dtype)))
+    return expected
+
+
+def _read_archive(archive, path, expected, strict, max_bytes):
+    """Every check first (names, declared sizes, headers), then the arrays."""
+    members = archive.infolist()
+    names = [info.filename for info in members]
+    _refuse_foreign(names, path)
+    if len(set(names)) != len(names):
+        raise CheckpointError(f"nn.load: {path!r} names an entry twice; it was not written by nn.save")
+    total = sum(info.file_size for info in members)
+    if total > max_bytes:
+        raise CheckpointError(
+            f"nn.load: {path!r} would unpack to {total:,} bytes, over the limit of {max_bytes:,} "
+            f"(a damaged or hostile file, or a very large model: pass max_bytes= to allow it)"
+        )
+    headers = {}
+    for info in members:
+        with archive.open(info) as member:
+            headers[info.filename[:-len(".npy")]] = _read_header(member, info, path)
+    if _FORMAT_KEY not in headers:
+        raise CheckpointError(
+            f"nn.load: {path!r} is a NumPy archive but was not written by nn.save (it has no "
+            f"{_FORMAT_KEY!r} entry); read plain archives with numpy.load"
+        )
+    format_name = _read_small(archive, path, headers, _FORMAT_KEY, "U")
+    if format_name != _FORMAT_NAME:
+        raise CheckpointError(f"nn.load: {path!r} has an unknown format {format_name[:80]!r}")
+    version = _read_small(archive, path, headers, _VERSION_KEY, "iu") if _VERSION_KEY in headers else None
+    if version != FORMAT_VERSION:
+        raise CheckpointError(
+            f"nn.load: {path!r} has format version {version}, this version of nn reads "
+            f"version {FORMAT_VERSION}; save it again with a matching version"
+        )
+    entries = {name: header for name, header in headers.items() if name not in (_FORMAT_KEY, _VERSION_KEY)}
+    for name, (shape, dtype, _, _) in entries.items():
+        if dtype.kind not in "biuf":
+            raise CheckpointError(f"nn.load: {path!r}: entry {name!r} has dtype {dtype}; only numeric arrays are loaded")
+    _check_against(entries, expected, path, strict)
+    return OrderedDict((name, _read_data(archive, path, name, entries[name])) for name in entries)
+
+
+def _refuse_foreign(names, path):
+    """A zip that is not an .npz: a PyTorch file gets told how to convert it."""
+    if any(name == "data.pkl" or name.endswith("/data.pkl") for name in names):
+        raise CheckpointError(
+            f"nn.load: {path!r} is a PyTorch file (torch.save), not an nn.save archive; nn.load never "
+            f"unpickles. Convert it once where torch is installed: "
+            f"nn.save(torch.load(path, weights_only=True), 'model.npz') (a state_dict of tensors), "
+            f"or pass {{name: tensor.numpy()}} to module.load_state_dict"
+        )
+    strays = [name for name in names if not name.endswith(".npy")]
+    if strays:
+        raise CheckpointError(
+            f"nn.load: {path!r} is a zip archive but not an nn.save file: it holds {strays[0][:80]!r}, "
+            f"and an .npz holds only .npy arrays"
+        )
+
+
+def _read_header(member, info, path):
+    """(shape, dtype, fortran_order, data offset) from one member's .npy header,
+    checked against the size the archive declares for it; no data is read."""
+    name = info.filename[:-len(".npy")]
+    try:
+        major, minor = np.lib.format.read_magic(member)
+        if (major, minor) == (1, 0):
+            shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(member)
+        elif (major, minor) == (2, 0):
+            shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(member)
+        else:
+            raise ValueError(f".npy format version {major}.{minor}")
+    except (ValueError, EOFError, SyntaxError, TypeError) as exc:
+        raise CheckpointError(f"nn.load: {path!r}: entry {name!r} has no readable .npy header ({exc})") from None
+    if dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None:
+        raise CheckpointError(f"nn.load: {path!r}: entry {name!r} has dtype {dtype}; only plain numeric arrays are loaded")
+    offset = member.tell()
+    claimed = math.prod(shape) * dtype.itemsize
+    if claimed != info.file_size - offset:
+        raise CheckpointError(
+            f"nn.load: {path!r}: entry {name!r} claims shape {shape} of {dtype} ({claimed:,} bytes) but holds "
+            f"{max(info.file_size - offset, 0):,} bytes; the file is damaged or forged"
+        )
+    return shape, dtype, fortran_order, info
+
+
+def _read_small(archive, path, headers, key, kinds):
+    """The format name or version: a 0-d entry of the expected kind, as a Python value."""
+    shape, dtype, _, _ = headers[key]
+    if shape != () or dtype.kind not in kinds or dtype.itemsize > 4096:
+        what = "a single integer" if kinds == "iu" else "a single string"
+        raise CheckpointError(
+            f"nn.load: {path!r}: {key!r} should be {what}, it is shape {shape} of {dtype}; "
+            f"the file was not written by nn.save"
+        )
+    return _read_data(archive, path, key, headers[key]).item()
+
+
+def _check_against(entries, expected, path, strict):
+    """Names (with `strict`), shapes and dtypes against the model's, before any data is read."""
+    if expected is None:
+        return
+    problems = []
+    missing = [name for name in expected if name not in entries]
+    unexpected = [name for name in entries if name not in expected]
+    if strict and missing:
+        problems.append(f"missing keys: {', '.join(missing)}")
+    if strict and unexpected:
+        problems.append(f"unexpected keys: {', '.join(unexpected)}")
+    for name, (shape, dtype, _, _) in entries.items():
+        if name not in expected:
+            continue
+        want_shape, want_dtype = expected[name]
+        if shape != want_shape:
+            problems.append(f"{name}: shape {shape} in the file, {want_shape} in the model")
+        elif not np.can_cast(dtype, want_dtype, casting="same_kind"):
+            problems.append(f"{name}: dtype {dtype} in the file, {want_dtype} in the model")
+    if problems:
+        raise CheckpointError(f"nn.load: {path!r} does not fit the model: " + "; ".join(problems))
+
+
+def _read_data(archive, path, name, header):
+    """Decode one checked member, in bounded chunks into an array of the declared size."""
+    shape, dtype, fortran_order, info = header
+    flat = np.empty(math.prod(shape), dtype=dtype)
+    buffer = flat.view(np.uint8)
+    with archive.open(info) as member:
+        member.seek(info.file_size - buffer.size)  # past the header
+        filled = 0
+        while filled < buffer.size:
+            chunk = member.read(min(_READ_CHUNK, buffer.size - filled))
+            if not chunk:
+                raise CheckpointError(f"nn.load: {path!r}: entry {name!r} is truncated")
+            buffer[filled:filled + len(chunk)] = np.frombuffer(chunk, dtype=np.uint8)
+            filled += len(chunk)
+    return flat.reshape(shape, order="F" if fortran_order else "C")
+
+
+def _not_an_archive(path, exc):
+    size = os.path.getsize(path)
+    with open(path, "rb") as file:
+        start = file.read(8)
+    if start.startswith(b"\x93NUMPY"):
+        return f"nn.load: {path!r} holds a single .npy array, not an nn.save archive (read it with numpy.load)"
+    if start[:1] == b"\x80":
+        return (f"nn.load: {path!r} looks like a Python pickle (an older PyTorch file?), which nn.load never "
+                f"runs; convert it where torch is installed: nn.save(torch.load(path, weights_only=True), 'model.npz')")
+    return (f"nn.load: {path!r} ({size} bytes) is not a readable nn.save archive: it is truncated, "
+            f"damaged or another kind of file ({type(exc).__name__}: {exc})")

@@ -8,6 +8,11 @@ from autograd_core import Value, enable_grad, no_grad
 
 from .optimizer import Optimizer
 
+
+def _number(loss):
+    # the loss as a plain number, on purpose (float() of a Value that requires grad warns)
+    return loss.item() if isinstance(loss, Value) else float(loss)
+
 __all__ = ["LBFGS"]
 
 
@@ -104,7 +109,7 @@ class LBFGS(Optimizer):
         parameters are put back to ``start`` afterwards)."""
         self._move(step_size, direction)
         with enable_grad():
-            loss = float(closure())
+            loss = _number(closure())
         flat_grad = self._flat_grad()
         self._set_params(start)
         return loss, flat_grad
@@ -125,7 +130,7 @@ class LBFGS(Optimizer):
 
         with enable_grad():
             first_loss = closure()
-        loss = float(first_loss)
+        loss = _number(first_loss)
         evals = 1
         state["func_evals"] += 1
         flat_grad = self._flat_grad()
@@ -184,7 +189,7 @@ class LBFGS(Optimizer):
                 converged = False
                 if n_iter != max_iter:  # re-evaluate, except after the last iteration
                     with enable_grad():
-                        loss = float(closure())
+                        loss = _number(closure())
                     flat_grad = self._flat_grad()
                     converged = np.abs(flat_grad).max() <= tolerance_grad
                     used_evals = 1

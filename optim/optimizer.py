@@ -302,7 +302,7 @@ def metric_number(where, metric):
     """A watched metric (a number, or a one-element Value such as a loss) as a float,
     or a TypeError naming `where` (``"EarlyStopping.step"``)."""
     try:
-        return float(metric)
+        return metric.item() if isinstance(metric, Value) else float(metric)  # (item: the number, on purpose)
     except (TypeError, ValueError):
         raise TypeError(
             f"{where}: metric must be the epoch's number to watch (e.g. the validation loss), "

@@ -123,3 +123,20 @@ def test_page_faults_per_step_are_counted_and_shown_under_the_row():
     line = runner._faults_line({"ours": summary["fresh"], "numpy": summary["none"]}, ["ours", "numpy", "pytorch"])
     assert line.split() == [f"{summary['fresh']['faults_per_step']:.0f}", "0", "-"]
     assert runner._faults_line({"ours": summary["none"]}, ["ours"]) == ""  # nobody faulted: no line
+
+
+def test_cnn_row_takes_the_same_sgd_steps_in_every_engine():
+    # (h): the digits CNN by hand in NumPy, on the engine's ops, through nn and in PyTorch, float64:
+    # the same losses over three SGD steps (the flat regions of the digits make ties in max pooling,
+    # so this also checks that every engine sends a tie's gradient to the same, first, element)
+    names = ["numpy", "ours", "ours-nn"] + _present(["pytorch"])
+    steps = {name: engines.step_for(name, "cnn", np.float64) for name in names}
+    for _ in range(3):
+        losses = {}
+        for name, step in steps.items():
+            loss = step()
+            losses[name] = float(loss.item() if hasattr(loss, "item") else loss)
+        reference = losses["numpy"]
+        assert 0.1 < reference < 10
+        for name, value in losses.items():
+            assert value == pytest.approx(reference, rel=1e-9), name

@@ -13,9 +13,11 @@ import autograd_core.viz
 RUN = [  # nn's and optim's run in their folders
     "autograd_core", "autograd_core.engine", "autograd_core.ops", "autograd_core.gradcheck",
     "autograd_core.functional", "autograd_core.viz", "autograd_core.stepper", "autograd_core._files",
-    "autograd_core.errors",
+    "autograd_core.errors", "autograd_core.conv",
 ]
 NEEDS_RENDERER = {"autograd_core.viz", "autograd_core.stepper"}
+OPERATION_MODULES = ["autograd_core.ops_math", "autograd_core.ops_select"]  # operations declared outside ops.py
+RUN += OPERATION_MODULES
 
 DOCUMENTED = [
     "nn", "nn.module", "nn.layers", "nn.activations", "nn.losses", "nn.functional", "nn.init", "nn.utils",
@@ -23,7 +25,11 @@ DOCUMENTED = [
     "optim.adadelta", "optim.rmsprop", "optim.lbfgs", "optim.newton", "optim.lr_scheduler",
     "optim.early_stopping", "autograd_core.viz", "autograd_core.stepper", "autograd_core.functional",
     "autograd_core._files", "autograd_core.engine", "autograd_core.ops", "autograd_core.errors", "autograd_core.gradcheck",
+    "autograd_core.conv", "nn.conv",
 ]
+
+
+DOCUMENTED += OPERATION_MODULES
 
 
 @pytest.mark.parametrize("name", RUN)

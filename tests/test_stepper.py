@@ -132,6 +132,30 @@ def test_a_value_used_several_times_says_which_contribution():
     assert "contribution 1 of 3" in texts and "contribution 3 of 3" in texts
     assert "so far = 7.0" in texts  # 1 + 3 + 3 = 2a + 1
     assert a.grad == 7.0
+    # a * a and + a: two operations, three uses
+    assert texts.count("a is used 3 times, by 2 operations") == 3 and "feeds 3 operations" not in texts
+
+
+def test_uses_in_separate_operations_are_counted_as_operations():
+    a = ag.Value(2.0, label="a")
+    y = a.exp() + a.tanh() + a * 2.0
+    y.label = "y"
+    texts = "\n".join(step.explain() for step in BackpropStepper(y))
+    assert "a is used by 3 operations: this is contribution 3 of 3" in texts
+
+
+def test_the_first_step_starts_with_the_seed_on_its_own_line(lecture_graph):
+    L, v = lecture_graph()
+    lines = BackpropStepper(L)[0].explain().splitlines()
+    assert lines[0] == "Step 1 of 3: L = d * f; its gradient goes back to d and f"
+    assert lines[1] == "dL/dL = 1   (the seed: L moves one for one with itself)"
+    assert lines[2] == "dL/dd += dL/dL * dL/dd = 1.0 * -2.0 = -2.0"
+    # a seed given to backward is shown as given, and the other steps name no seed
+    y = ag.Value(np.array([1.0, 3.0]), label="x") * 2.0
+    y.label = "y"
+    stepper = BackpropStepper(y, grad=np.array([0.5, -1.0]))
+    assert stepper[0].explain().splitlines()[1] == "dy/dy = (2,) float64 [0.5 -1.0]   (the seed: the grad given to backward)"
+    assert "seed" not in BackpropStepper(lecture_graph()[0])[1].explain()
 
 
 def test_graph_freed_like_backward_unless_retained(lecture_graph):

@@ -121,49 +121,80 @@ def build_graph(text, variables):
 
 
 class _Builder:
-    """Turns an allowed expression tree into engine operations."""
+    """Turns an allowed expression tree into engine operations.
+
+    The tree is walked with an explicit stack, not by recursion, so a long
+    sum (``a+a+...+a``, 500 terms, is 500 levels deep) needs no deep Python
+    call stack: each node is checked when it is first reached (outermost
+    first, so an error names the outermost offending part) and combined once
+    its children are done.
+    """
 
     def __init__(self, scope):
         self.scope = scope
 
-    def build(self, node):
-        # Recursion over the *syntax tree* only, whose depth MAX_LENGTH bounds.
+    def build(self, root):
+        done = {}  # id(node) -> its result (a float or a Value)
+        stack = [(root, None)]
+        while stack:
+            node, children = stack.pop()
+            if children is None:  # first visit: check it, then do its children first
+                children = self._check(node)
+                stack.append((node, children))
+                stack.extend((child, None) for child in reversed(children))
+            else:
+                done[id(node)] = self._combine(node, [done.pop(id(child)) for child in children])
+        return done[id(root)]
+
+    def _check(self, node):
+        """Refuse what is not allowed; return the child nodes to build first."""
         if isinstance(node, ast.Constant):
             value = node.value
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 _refuse(node, f"the constant {value!r} (only real numbers are allowed)")
-            if not math.isfinite(value):
-                _refuse(node, f"the constant {value!r} (too large to be a finite number)")
-            return float(value)
+            if not _finite_float(value):
+                shown = repr(value) if len(repr(value)) <= 24 else f"{repr(value)[:12]}... ({len(repr(value))} digits)"
+                _refuse(node, f"the constant {shown} (too large to be a finite number)")
+            return []
         if isinstance(node, ast.Name):
             if node.id in self.scope:
-                return self.scope[node.id]
+                return []
             if node.id in FUNCTIONS or node.id in TWO_INPUT_FUNCTIONS:
                 _wrong(node, f"{node.id!r} is a function; call it, e.g. {node.id}(a)")
             raise AppError(f"expression: unknown name {node.id!r} (column {node.col_offset + 1}); "
                            f"give it a value with --set {node.id}=1.5")
         if isinstance(node, ast.BinOp):
-            operator = BINARY_OPERATORS.get(type(node.op))
-            if operator is None:
+            if type(node.op) not in BINARY_OPERATORS:
                 _refuse(node, f"the operator {_OPERATOR_SYMBOLS.get(type(node.op), type(node.op).__name__)!r}")
-            return operator(self._operand(node.left), self._operand(node.right))
+            return [node.left, node.right]
         if isinstance(node, ast.UnaryOp):
-            operator = UNARY_OPERATORS.get(type(node.op))
-            if operator is None:
+            if type(node.op) not in UNARY_OPERATORS:
                 _refuse(node, f"the operator {_OPERATOR_SYMBOLS.get(type(node.op), type(node.op).__name__)!r}")
-            operand = self.build(node.operand)
-            if isinstance(operand, float):  # -3 is a number, not a graph node
-                return -operand if isinstance(node.op, ast.USub) else operand
-            return operator(operand)
+            return [node.operand]
         if isinstance(node, ast.Call):
-            return self._call(node)
+            name, args = self._call_parts(node)
+            return args
         _refuse(node, _describe(node))
 
-    def _operand(self, node):
-        value = self.build(node)
-        return value if isinstance(value, engine.Value) else engine.Value(value, requires_grad=False)
+    def _combine(self, node, values):
+        """The result of one checked node from its children's results."""
+        if isinstance(node, ast.Constant):
+            return float(node.value)
+        if isinstance(node, ast.Name):
+            return self.scope[node.id]
+        if isinstance(node, ast.BinOp):
+            return BINARY_OPERATORS[type(node.op)](*map(_as_value, values))
+        if isinstance(node, ast.UnaryOp):
+            operand = values[0]
+            if isinstance(operand, float):  # -3 is a number, not a graph node
+                return -operand if isinstance(node.op, ast.USub) else operand
+            return UNARY_OPERATORS[type(node.op)](operand)
+        name, _ = self._call_parts(node)
+        function = FUNCTIONS.get(name) or TWO_INPUT_FUNCTIONS[name]
+        return function(*map(_as_value, values))
 
-    def _call(self, node):
+    def _call_parts(self, node):
+        """(function name, argument nodes) of an allowed call, or an error."""
         if node.keywords:
             _refuse(node, "keyword arguments in a function call")
         if isinstance(node.func, ast.Name):
@@ -177,12 +208,24 @@ class _Builder:
         if name in FUNCTIONS:
             if len(args) != 1:
                 _wrong(node, f"{name}() takes one argument, got {len(args)}")
-            return FUNCTIONS[name](self._operand(args[0]))
-        if name in TWO_INPUT_FUNCTIONS:
+        elif name in TWO_INPUT_FUNCTIONS:
             if len(args) != 2:
                 _wrong(node, f"{name}() takes two arguments, got {len(args)}")
-            return TWO_INPUT_FUNCTIONS[name](self._operand(args[0]), self._operand(args[1]))
-        _refuse(node, f"calling {name!r} (not one of the allowed functions)")
+        else:
+            _refuse(node, f"calling {name!r} (not one of the allowed functions)")
+        return name, list(args)
+
+
+def _as_value(value):
+    return value if isinstance(value, engine.Value) else engine.Value(value, requires_grad=False)
+
+
+def _finite_float(number):
+    """Whether a literal is a finite float (a 400-digit integer is not: float() overflows)."""
+    try:
+        return math.isfinite(float(number))
+    except OverflowError:
+        return False
 
 
 def _describe(node):

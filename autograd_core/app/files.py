@@ -12,6 +12,7 @@ import csv
 import datetime as _dt
 import io
 import json
+import math
 from pathlib import Path
 
 from .._files import atomic_write
@@ -40,12 +41,38 @@ def write_text(path, text):
 
 
 def write_json(path, data):
-    """Write ``data`` as indented JSON, atomically; returns the path.
+    """Write ``data`` as indented, strict JSON, atomically; returns the path.
+
+    Strict: a NaN or infinite number is written as ``null`` (JSON has no
+    NaN or Infinity; Python's ``json`` would write them and other readers
+    refuse the file).
 
     >>> write_json("run.json", {"epochs": 100})                 # doctest: +SKIP
     PosixPath('run.json')
     """
-    return write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+    return write_text(path, json.dumps(_strict(data), indent=2, sort_keys=False, allow_nan=False) + "\n")
+
+
+def _strict(value):
+    """`value` with every non-finite float replaced by None (containers walked with a stack)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if not isinstance(value, (dict, list, tuple)):
+        return value
+    root = [value]
+    stack = [(root, 0)]
+    while stack:
+        container, key = stack.pop()
+        item = container[key]
+        if isinstance(item, float) and not math.isfinite(item):
+            container[key] = None
+        elif isinstance(item, dict):
+            container[key] = dict(item)
+            stack.extend((container[key], k) for k in container[key])
+        elif isinstance(item, (list, tuple)):
+            container[key] = list(item)
+            stack.extend((container[key], k) for k in range(len(container[key])))
+    return root[0]
 
 
 def write_csv(path, rows, columns):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 
 from .errors import AppError
 from .expression import build_graph, parse_assignment
+from .report import terminal_safe
 
 FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf"}
 
@@ -31,31 +33,27 @@ def graph_command(args, stream=None):
     graph_format = FORMATS.get(output.suffix.lower())
     if graph_format is None:
         raise AppError(f"-o {output}: unknown picture format {output.suffix!r}; end the name with .svg, .png or .pdf")
-    _check_folder(output)
+    _check_target("-o", output, "graph.svg")
     if args.html:
-        _check_folder(Path(args.html))
+        _check_target("--html", Path(args.html), "player.html")
 
     from .. import render_graph
-    from ..viz import RendererNotFoundError
 
     if not args.no_backward:
         if root.size != 1:  # cannot happen with scalars, kept for a clear message
             raise AppError("expression: backward needs a single number as the result")
         root.backward(retain_graph=True)
-    try:
+    with _writing("-o", output):
         render_graph(root, output, format=graph_format)
-        print(f"graph           {output}", file=stream)
-        if args.html:
-            from .. import BackpropStepper
+    print(f"graph           {terminal_safe(output)}", file=stream)
+    if args.html:
+        from .. import BackpropStepper
 
-            fresh_root, _ = build_graph(args.expression, variables)  # the player runs its own backward
-            fresh_root.label = root.label
+        fresh_root, _ = build_graph(args.expression, variables)  # the player runs its own backward
+        fresh_root.label = root.label
+        with _writing("--html", args.html):
             BackpropStepper(fresh_root).save_html(args.html)
-            print(f"backprop player {args.html}", file=stream)
-    except RendererNotFoundError as exc:
-        raise AppError(str(exc)) from None
-    except ValueError as exc:  # a format the available renderer cannot write
-        raise AppError(f"-o {output}: {exc}") from None
+        print(f"backprop player {terminal_safe(args.html)}", file=stream)
     value = float(root.data)
     grads = ", ".join(f"d{root.label}/d{name} = {float(leaf.grad):.6g}" for name, leaf in leaves.items()
                       if leaf.grad is not None)
@@ -69,6 +67,28 @@ def _names_used(root):
     return {node.label for node in topological_order([root]) if node.is_leaf and node.label}
 
 
-def _check_folder(path):
-    if not path.parent.exists():
+def _check_target(option, path, example):
+    """A file that can be written: not a folder, in a folder that exists."""
+    try:
+        is_folder, folder_exists = path.is_dir(), path.parent.exists()
+    except OSError as exc:  # a name too long for the file system, say
+        raise AppError(f"{option} {path}: cannot write it ({exc.strerror or exc})") from None
+    if is_folder:
+        raise AppError(f"{option} {path}: this is a folder; give a file name, e.g. {path / example}")
+    if not folder_exists:
         raise AppError(f"{path}: the folder {path.parent} does not exist")
+
+
+@contextlib.contextmanager
+def _writing(option, path):
+    """Errors while writing `path` become one line naming the option and the file."""
+    from ..viz import RendererNotFoundError
+
+    try:
+        yield
+    except RendererNotFoundError as exc:
+        raise AppError(str(exc)) from None
+    except OSError as exc:  # a folder we may not write to, a name too long, a full disk...
+        raise AppError(f"{option} {path}: cannot write it ({exc.strerror or exc})") from None
+    except ValueError as exc:  # a format the available renderer cannot write
+        raise AppError(f"{option} {path}: {exc}") from None

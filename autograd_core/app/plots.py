@@ -13,6 +13,28 @@ from matplotlib.figure import Figure
 from .files import write_file
 
 _TRAIN, _VAL = "#1f77b4", "#d62728"
+MAX_LEGEND_CLASSES = 12  # more classes than this: the legend lists the first ones and "... and K more"
+MAX_LABEL_LENGTH = 80
+
+
+def plain_text(text, limit=MAX_LABEL_LENGTH):
+    r"""`text` as matplotlib will show it literally, for every title, axis label
+    and legend entry that holds a user's string (a file, class or column name).
+
+    A pair of ``$`` would start mathtext (and a malformed formula raises while
+    the figure is saved), so each ``$`` is escaped; control characters become
+    spaces; a long name is cut to `limit` characters, so it cannot widen the
+    picture without bound.
+
+    >>> print(plain_text("price in $ (2024) and $x^$"))
+    price in \$ (2024) and \$x^\$
+    >>> plain_text("a" * 100, limit=10)
+    'aaaaaaa...'
+    """
+    text = "".join(" " if ord(ch) < 32 or ord(ch) == 127 else ch for ch in str(text))
+    if len(text) > limit:
+        text = text[:limit - 3] + "..."
+    return text.replace("$", r"\$")
 
 
 def _save(figure, path):
@@ -47,7 +69,7 @@ def plot_curves(history, path, best_epoch=None, title=""):
     accuracy_axes.set_ylim(0, 1.02)
     accuracy_axes.legend(loc="lower right")
     if title:
-        figure.suptitle(title)
+        figure.suptitle(plain_text(title))
     return _save(figure, path)
 
 
@@ -82,16 +104,20 @@ def plot_decision_regions(predict, X_train, y_train, X_val, y_val, class_names, 
     cmap = ListedColormap(colours)
     axes.contourf(grid_x, grid_y, regions, levels=np.arange(count + 1) - 0.5, cmap=cmap, alpha=0.25)
     for k, name in enumerate(class_names):
+        shown = plain_text(name, limit=40) if k < MAX_LEGEND_CLASSES else None  # None: not in the legend
         mask = y_train == k
-        axes.scatter(X_train[mask, 0], X_train[mask, 1], s=14, color=colours[k], edgecolors="white", linewidths=0.4, label=str(name))
+        axes.scatter(X_train[mask, 0], X_train[mask, 1], s=14, color=colours[k], edgecolors="white", linewidths=0.4,
+                     label=shown)
         if len(X_val):
             mask = y_val == k
             axes.scatter(X_val[mask, 0], X_val[mask, 1], s=26, color=colours[k], marker="^", edgecolors="black", linewidths=0.6)
+    if count > MAX_LEGEND_CLASSES:
+        axes.plot([], [], linestyle="none", label=f"... and {count - MAX_LEGEND_CLASSES} more classes")
     if len(X_val):
         axes.scatter([], [], s=26, marker="^", facecolors="none", edgecolors="black", label="validation")
-    axes.set_xlabel(feature_names[0])
-    axes.set_ylabel(feature_names[1])
+    axes.set_xlabel(plain_text(feature_names[0]))
+    axes.set_ylabel(plain_text(feature_names[1]))
     axes.legend(loc="best", fontsize="small", framealpha=0.8)
     if title:
-        axes.set_title(title)
+        axes.set_title(plain_text(title))
     return _save(figure, path)

@@ -8,9 +8,24 @@ stdout; JSON lines go to stdout, one object per line, for scripts.
 from __future__ import annotations
 
 import json
+import re
 import sys
 
 import numpy as np
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def terminal_safe(text):
+    r"""`text` with control characters shown as ``\xNN``, so a file or class
+    name cannot send escape sequences to the user's terminal (newlines and
+    tabs stay).
+
+    >>> terminal_safe("data\x1b]0;hi\x07.csv")
+    'data\\x1b]0;hi\\x07.csv'
+    """
+    return _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", str(text))
 
 
 class Reporter:
@@ -21,11 +36,11 @@ class Reporter:
 
     def info(self, text):
         """A line of human-readable information (setup, early stopping...)."""
-        print(text, file=self.stream, flush=True)
+        print(terminal_safe(text), file=self.stream, flush=True)
 
     def warn(self, text):
         """A problem the run works around (always shown, on stderr)."""
-        print(f"warning: {text}", file=sys.stderr, flush=True)
+        print(f"warning: {terminal_safe(text)}", file=sys.stderr, flush=True)
 
     def start(self, epochs, batches_per_epoch):
         pass
@@ -51,29 +66,46 @@ class Reporter:
 
 
 class BarReporter(Reporter):
-    """A tqdm bar over epochs with the running loss and accuracy (works in notebooks)."""
+    """A tqdm bar over epochs with the running loss and accuracy (works in notebooks).
+
+    The numbers come before the bar, validation accuracy first, so a narrow
+    terminal (80 columns) cuts the bar and the times, not the accuracy:
+    ``training 12/100, val acc 93.3%, acc 95.0%, loss 0.1234, val loss 0.1456 |##| 00:01<00:08``
+    """
+
+    BAR_FORMAT = "{desc} {n_fmt}/{total_fmt}{postfix} |{bar}| {elapsed}<{remaining}"
+
+    def __init__(self, stream=None, bar_file=None, ncols=None):
+        super().__init__(stream)
+        self.bar_file = bar_file
+        self.ncols = ncols
 
     def start(self, epochs, batches_per_epoch):
         from tqdm.auto import tqdm
 
-        self.bar = tqdm(total=epochs, unit="epoch", desc="training", file=sys.stderr, dynamic_ncols=True)
+        self.bar = tqdm(total=epochs, unit="epoch", desc="training", file=self.bar_file or sys.stderr,
+                        bar_format=self.BAR_FORMAT, ncols=self.ncols, dynamic_ncols=self.ncols is None)
 
     def batch(self, epoch, running_loss, running_accuracy):
         # refresh=False: tqdm redraws at its own pace, not after every batch
-        self.bar.set_postfix(loss=f"{running_loss:.4f}", acc=f"{running_accuracy:.1%}", refresh=False)
+        self.bar.set_postfix_str(self._numbers(None, running_accuracy, running_loss, None), refresh=False)
 
     def epoch(self, metrics):
-        postfix = {"loss": f"{metrics['train_loss']:.4f}", "acc": f"{metrics['train_accuracy']:.1%}"}
-        if metrics.get("val_loss") is not None:
-            postfix["val_loss"] = f"{metrics['val_loss']:.4f}"
-            postfix["val_acc"] = f"{metrics['val_accuracy']:.1%}"
-        self.bar.set_postfix(postfix, refresh=False)
+        self.bar.set_postfix_str(self._numbers(metrics.get("val_accuracy"), metrics["train_accuracy"],
+                                               metrics["train_loss"], metrics.get("val_loss")), refresh=False)
         self.bar.update(1)
+
+    @staticmethod
+    def _numbers(val_accuracy, accuracy, loss, val_loss):
+        parts = [] if val_accuracy is None else [f"val acc {val_accuracy:.1%}"]
+        parts += [f"acc {accuracy:.1%}", f"loss {loss:.4f}"]
+        parts += [] if val_loss is None else [f"val loss {val_loss:.4f}"]
+        return ", ".join(parts)  # tqdm puts ", " before it
 
     def info(self, text):
         bar = getattr(self, "bar", None)
         if bar is not None and not bar.disable and not getattr(bar, "_closed", False):
-            bar.write(text, file=self.stream)  # keeps the bar intact below the line
+            bar.write(terminal_safe(text), file=self.stream)  # keeps the bar intact below the line
         else:
             super().info(text)
 

@@ -14,7 +14,7 @@ then write to the output folder:
 ``curves.png``              training and validation curves
 ``decision_regions.png``    the classes over the plane (two-feature data only)
 ``graph.svg``               the graph of one training step, one cluster per module
-``backprop.html``           the backprop player for one example
+``backprop.html``           the backprop player of the first training step
 ==========================  ==================================================
 
 Ctrl-C stops after the current mini-batch; the run then writes what it has.
@@ -36,9 +36,11 @@ from .errors import AppError
 from .files import prepare_output_dir, write_csv, write_json
 from .report import make_reporter
 
+MAX_PARAMETERS = 50_000_000  # 400 MB of float64 weights, before gradients and optimizer state
 DEFAULT_LR = {"sgd": 0.1, "adagrad": 0.1, "adadelta": 1.0, "adam": 0.01, "adamw": 0.01, "rmsprop": 0.01}
 METRIC_COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds")
 
+RUN_FORMAT = "autograd-core run 1"
 FILE_NAMES = {
     "weights": "model.npz",
     "settings": "run.json",
@@ -72,6 +74,7 @@ class TrainConfig:
     patience: int = 20
     seed: int = 0
     out: str | None = None
+    eager: bool = False  # True: no compiled training step (see autograd_core.compile)
 
     @classmethod
     def from_args(cls, args):
@@ -195,6 +198,45 @@ def _best_epoch(early):
 # ==========================================================================
 # Training
 # ==========================================================================
+def train_epoch(model, loss_fn, optimizer, batches, after_batch=None, step=None):
+    """One pass over the mini-batches: the training loop of the lecture.
+
+    Returns None, or why it stopped early: ``"diverged"`` (the loss is not
+    finite, so no step is taken with it) or ``"interrupted"`` (``after_batch``,
+    which does the bookkeeping, returned True). `step`, when given, is the
+    forward pass compiled (``ag.compile``: ``(x, y) -> (loss, logits)``); the
+    numbers are the same.
+
+    >>> train_epoch(model, nn.CrossEntropyLoss(), optimizer, [(X, y)])   # doctest: +SKIP
+    """
+    import autograd_core as ag
+
+    model.train()
+    for xb, yb in batches:
+        optimizer.zero_grad()                               # forget the previous step's gradients
+        if step is not None:
+            loss, logits = step(xb, yb)                     # forward and loss, compiled
+        else:
+            logits = model(ag.Value(xb, requires_grad=False))   # forward
+            loss = loss_fn(logits, yb)                      # loss
+        if not np.isfinite(float(loss.data)):
+            return "diverged"                               # before a NaN step spoils the weights
+        loss.backward()                                     # backward: d loss / d every parameter
+        optimizer.step()                                    # update: a step against the gradient
+        if after_batch is not None and after_batch(loss, logits, yb):
+            return "interrupted"
+    return None
+
+
+def _minibatches(X, y, batch_size, order, smallest=1):
+    """The mini-batches in `order`; a last one smaller than `smallest` is left
+    out (batch norm cannot train on a batch of one example)."""
+    for start in range(0, len(order), batch_size):
+        index = order[start:start + batch_size]
+        if len(index) >= smallest:
+            yield X[index], y[index]
+
+
 class _StopRequest:
     """Ctrl-C sets a flag that the loop reads after each mini-batch; a second
     Ctrl-C interrupts at once (for a run that is stuck)."""
@@ -219,6 +261,26 @@ class _StopRequest:
             yield self
         finally:
             signal.signal(signal.SIGINT, previous)
+
+
+class _RunningMetrics:
+    """Loss and accuracy over the mini-batches of one epoch so far."""
+
+    def __init__(self):
+        self.seen, self.loss_sum, self.correct = 0, 0.0, 0
+
+    def add(self, loss, logits, yb):
+        self.seen += len(yb)
+        self.loss_sum += float(loss.data) * len(yb)
+        self.correct += int((np.argmax(logits.data, axis=1) == yb).sum())
+
+    @property
+    def loss(self):
+        return self.loss_sum / self.seen
+
+    @property
+    def accuracy(self):
+        return self.correct / self.seen
 
 
 def _evaluate(model, loss_fn, X, y, batch_size=1024):
@@ -249,145 +311,226 @@ def predict_classes(model, X_standardised):
         return np.argmax(model(ag.Value(np.asarray(X_standardised, dtype=np.float64), requires_grad=False)).data, axis=1)
 
 
+@dataclass
+class _Trainer:
+    """What the epochs need: the model and what trains it."""
+
+    model: object
+    loss_fn: object
+    optimizer: object
+    schedule: object
+    early: object
+    step: object = None  # the compiled forward (x, y) -> (loss, logits), or None: eager
+
+
+def _build_trainer(config, sizes, has_val):
+    import autograd_core as ag
+
+    nn, _ = _libraries()
+    model = build_model(sizes, config.activation, config.batchnorm, config.dropout)
+    optimizer = _build_optimizer(config, list(model.parameters()))
+    schedule = _build_schedule(config, optimizer)
+    early = _early_stopping(config.patience) if (has_val and config.patience > 0) else None
+    loss_fn = nn.CrossEntropyLoss()
+
+    def loss_and_logits(x, y):
+        logits = model(x)
+        return loss_fn(logits, y), logits
+
+    step = None if config.eager else ag.compile(loss_and_logits)  # traced once per batch shape, then replayed
+    return _Trainer(model, loss_fn, optimizer, schedule, early, step)
+
+
+@dataclass
+class _Outcome:
+    history: list
+    stopped: str = "finished"
+    best_epoch: int | None = None
+    player: Path | None = None
+
+
+def fit(config, trainer, split, rng, reporter, out_dir):
+    """The epochs: train, measure, schedule the learning rate, stop early.
+
+    Keeps the best weights (batch-norm statistics included) and puts them back
+    at the end; before the first update it records the backprop player of
+    that first step.
+    """
+    n_train = len(split.X_train)
+    outcome, best_state, stop = _Outcome(history=[]), None, _StopRequest()
+    reporter.start(config.epochs, -(-n_train // config.batch_size))
+    try:
+        with stop.installed(reporter):
+            for epoch in range(1, config.epochs + 1):
+                order = rng.permutation(n_train)
+                if epoch == 1:
+                    first = order[:config.batch_size]
+                    outcome.player = _record_first_step(trainer, split.X_train[first], split.y_train[first],
+                                                        out_dir / FILE_NAMES["backprop_player"], reporter)
+                row, why = _run_epoch(epoch, order, config, trainer, split, reporter, stop)
+                if why is not None:
+                    outcome.stopped = why
+                if row is None:
+                    break
+                outcome.history.append(row)
+                reporter.epoch(row)
+                if why is not None:
+                    break
+                improved, should_stop = _schedule_and_watch(config, trainer, row)
+                if improved:
+                    best_state = _copy_state(trainer.model)
+                if should_stop:
+                    outcome.stopped = "early"
+                    break
+    finally:
+        reporter.close()
+    if best_state is not None:
+        trainer.model.load_state_dict(best_state)
+        outcome.best_epoch = _best_epoch(trainer.early)
+    return outcome
+
+
+def _run_epoch(epoch, order, config, trainer, split, reporter, stop):
+    """Train one epoch and measure it: (its metrics row, or None when no
+    mini-batch ran; why it stopped early, or None)."""
+    started, running, lr = time.perf_counter(), _RunningMetrics(), _current_lr(trainer.optimizer)
+
+    def after_batch(loss, logits, yb):
+        running.add(loss, logits, yb)
+        reporter.batch(epoch, running.loss, running.accuracy)
+        return stop.requested
+
+    batches = _minibatches(split.X_train, split.y_train, config.batch_size, order, 2 if config.batchnorm else 1)
+    why = train_epoch(trainer.model, trainer.loss_fn, trainer.optimizer, batches, after_batch, trainer.step)
+    if running.seen == 0:
+        return None, why
+    row = {"epoch": epoch, "train_loss": running.loss, "train_accuracy": running.accuracy,
+           "val_loss": None, "val_accuracy": None, "lr": lr}
+    if len(split.X_val):
+        row["val_loss"], row["val_accuracy"] = _evaluate(trainer.model, trainer.loss_fn, split.X_val, split.y_val)
+    row["seconds"] = time.perf_counter() - started
+    return row, why
+
+
+def _schedule_and_watch(config, trainer, row):
+    """The learning-rate schedule's and early stopping's turn after an epoch:
+    (is this the best epoch so far, should training stop)."""
+    monitored = row["val_loss"] if row["val_loss"] is not None else row["train_loss"]
+    if config.schedule == "plateau":
+        trainer.schedule.step(monitored)  # it watches the loss
+    elif trainer.schedule is not None:
+        trainer.schedule.step()
+    if trainer.early is None:
+        return False, False
+    should_stop = trainer.early.step(monitored)
+    return _best_epoch(trainer.early) == row["epoch"], should_stop
+
+
+def load_data(config):
+    """The run's Dataset: ``--csv`` or a built-in set, with the option checks."""
+    if config.csv is not None:
+        if config.samples is not None:
+            raise AppError("--samples sets the size of the generated data sets (moons, spirals, blobs), not of a --csv file")
+        return load_csv(config.csv, config.label)
+    if config.label is not None:
+        raise AppError("--label names the label column of a --csv file; built-in data sets have their own labels")
+    if config.data not in BUILTIN:
+        raise AppError(f"--data {config.data!r}: choose one of {', '.join(BUILTIN)}")
+    return _load_builtin(config.data, config.samples, config.seed)
+
+
 def run(config, reporter=None):
     """Train as ``config`` says and write the run's files; returns a :class:`RunResult`.
 
     >>> result = run(TrainConfig(epochs=5, out="quick-run"))   # doctest: +SKIP
     >>> sorted(result.files)                                    # doctest: +SKIP
     """
-    import autograd_core as ag
-
     nn, _ = _libraries()
     reporter = reporter or make_reporter()
-    if config.csv is not None:
-        if config.samples is not None:
-            raise AppError("--samples sets the size of the generated data sets (moons, spirals, blobs), not of a --csv file")
-        dataset = load_csv(config.csv, config.label)
-    else:
-        if config.label is not None:
-            raise AppError("--label names the label column of a --csv file; built-in data sets have their own labels")
-        if config.data not in BUILTIN:
-            raise AppError(f"--data {config.data!r}: choose one of {', '.join(BUILTIN)}")
-        dataset = _load_builtin(config.data, config.samples, config.seed)
-
+    dataset = load_data(config)
     rng = np.random.default_rng(config.seed)
     nn.manual_seed(config.seed)
     split = split_and_standardise(dataset, config.val_split, rng)
-    has_val = len(split.X_val) > 0
-    out_dir = prepare_output_dir(config.out)
-
+    if config.batchnorm and config.hidden and min(config.batch_size, len(split.X_train)) < 2:
+        raise AppError(f"--batchnorm needs mini-batches of two or more examples (batch norm divides by the batch's "
+                       f"spread); use --batch-size 2 or more (it is {config.batch_size}, with "
+                       f"{len(split.X_train)} training examples)")
     sizes = [dataset.X.shape[1], *config.hidden, dataset.num_classes]
-    model = build_model(sizes, config.activation, config.batchnorm, config.dropout)
-    optimizer = _build_optimizer(config, list(model.parameters()))
-    schedule = _build_schedule(config, optimizer)
-    loss_fn = nn.CrossEntropyLoss()
-    early = _early_stopping(config.patience) if (has_val and config.patience > 0) else None
+    parameters = sum((n_in + 1) * n_out for n_in, n_out in zip(sizes[:-1], sizes[1:]))
+    if parameters > MAX_PARAMETERS:
+        raise AppError(f"MLP {'-'.join(map(str, sizes))} would have {parameters:,} parameters, more than the "
+                       f"{MAX_PARAMETERS:,} a run trains; choose smaller --hidden widths")
+    out_dir = prepare_output_dir(config.out)
+    trainer = _build_trainer(config, sizes, has_val=len(split.X_val) > 0)
+    _announce(config, dataset, split, sizes, trainer, out_dir, reporter)
 
-    n_train = len(split.X_train)
-    batches = -(-n_train // config.batch_size)
-    reporter.info(f"{dataset.name}: {n_train} training / {len(split.X_val)} validation examples, "
+    outcome = fit(config, trainer, split, rng, reporter, out_dir)
+    _report_stop(config, outcome, reporter)
+    final = _final_metrics(trainer, split) if outcome.history else {}
+    files = write_outputs(out_dir, config, dataset, split, trainer.model, trainer.loss_fn, outcome.history,
+                          outcome.best_epoch, sizes, reporter)
+    if outcome.player is not None:
+        files["backprop_player"] = outcome.player
+    reporter.event("done", stopped=outcome.stopped, epochs=len(outcome.history), best_epoch=outcome.best_epoch,
+                   out=str(out_dir), files={name: str(path) for name, path in files.items()}, **final)
+    reporter.finished(out_dir, files, _summary(outcome, final))
+    return RunResult(trainer.model, outcome.history, files, out_dir, split, dataset, outcome.stopped,
+                     outcome.best_epoch, final)
+
+
+def _announce(config, dataset, split, sizes, trainer, out_dir, reporter):
+    reporter.info(f"{dataset.name}: {len(split.X_train)} training / {len(split.X_val)} validation examples, "
                   f"{dataset.X.shape[1]} features, {dataset.num_classes} classes")
     layers = [config.activation] if config.hidden else ["no hidden layer"]
     layers += (["batch norm"] if config.batchnorm and config.hidden else [])
     layers += ([f"dropout {config.dropout:g}"] if config.dropout and config.hidden else [])
     reporter.info(f"MLP {'-'.join(map(str, sizes))} ({', '.join(layers)}), "
-                  f"{config.optimizer} lr={_current_lr(optimizer):g}, batch {config.batch_size}, up to {config.epochs} epochs")
-    reporter.event("start", data=dataset.name, train_examples=n_train, val_examples=len(split.X_val),
+                  f"{config.optimizer} lr={_current_lr(trainer.optimizer):g}, batch {config.batch_size}, "
+                  f"up to {config.epochs} epochs")
+    reporter.event("start", data=dataset.name, train_examples=len(split.X_train), val_examples=len(split.X_val),
                    features=dataset.X.shape[1], classes=dataset.class_names, sizes=sizes, out=str(out_dir))
 
-    history, stopped, best_epoch, best_state = [], "finished", None, None
-    stop = _StopRequest()
-    reporter.start(config.epochs, batches)
-    try:
-        with stop.installed(reporter):
-            for epoch in range(1, config.epochs + 1):
-                started = time.perf_counter()
-                model.train()
-                order = rng.permutation(n_train)
-                seen, loss_sum, correct = 0, 0.0, 0
-                lr = _current_lr(optimizer)
-                for start in range(0, n_train, config.batch_size):
-                    index = order[start:start + config.batch_size]
-                    xb, yb = split.X_train[index], split.y_train[index]
-                    logits = model(ag.Value(xb, requires_grad=False))
-                    loss = loss_fn(logits, yb)
-                    batch_loss = float(loss.data)
-                    if not np.isfinite(batch_loss):  # stop before a NaN step spoils the weights
-                        stopped = "diverged"
-                        break
-                    optimizer.zero_grad()
-                    loss.backward()
-                    optimizer.step()
-                    seen += len(index)
-                    loss_sum += batch_loss * len(index)
-                    correct += int((np.argmax(logits.data, axis=1) == yb).sum())
-                    reporter.batch(epoch, loss_sum / seen, correct / seen)
-                    if stop.requested:
-                        stopped = "interrupted"
-                        break
-                if seen == 0:
-                    break
-                row = {"epoch": epoch, "train_loss": loss_sum / seen, "train_accuracy": correct / seen,
-                       "val_loss": None, "val_accuracy": None, "lr": lr}
-                if has_val:
-                    row["val_loss"], row["val_accuracy"] = _evaluate(model, loss_fn, split.X_val, split.y_val)
-                row["seconds"] = time.perf_counter() - started
-                history.append(row)
-                reporter.epoch(row)
-                if stopped != "finished":
-                    break
-                monitored = row["val_loss"] if has_val else row["train_loss"]
-                if config.schedule == "plateau":
-                    schedule.step(monitored)  # it watches the loss
-                elif schedule is not None:
-                    schedule.step()
-                if early is not None:
-                    should_stop = early.step(monitored)
-                    if _best_epoch(early) == epoch:
-                        best_state = _copy_state(model)
-                    if should_stop:
-                        stopped = "early"
-                        break
-    finally:
-        reporter.close()
 
-    if best_state is not None:
-        model.load_state_dict(best_state)
-        best_epoch = _best_epoch(early)
-    if stopped == "early":
+def _report_stop(config, outcome, reporter):
+    epochs, best_epoch = len(outcome.history), outcome.best_epoch
+    if outcome.stopped == "early":
         reporter.info(f"Early stopping: no better validation loss for {config.patience} epochs; "
                       f"kept the weights of epoch {best_epoch}")
-    elif stopped == "diverged":
-        reporter.info(f"Stopped: the loss became NaN or infinite in epoch {len(history) + 1}; "
-                      f"try a smaller --lr")
-    elif stopped == "interrupted":
-        reporter.info(f"Interrupted in epoch {len(history)}; writing what there is")
-    if best_epoch is not None and stopped in ("diverged", "interrupted"):
+    elif outcome.stopped == "diverged":
+        reporter.info(f"Stopped: the loss became NaN or infinite in epoch {epochs + 1}; try a smaller --lr")
+    elif outcome.stopped == "interrupted":
+        reporter.info(f"Interrupted in epoch {epochs}; writing what there is")
+    if best_epoch is not None and outcome.stopped in ("diverged", "interrupted"):
         reporter.info(f"Kept the weights of the best epoch so far, {best_epoch}")
 
+
+def _final_metrics(trainer, split):
+    """Loss and accuracy of the kept weights (the best epoch's, with early stopping)."""
     final = {}
-    if history:
-        final["train_loss"], final["train_accuracy"] = _evaluate(model, loss_fn, split.X_train, split.y_train)
-        if has_val:
-            final["val_loss"], final["val_accuracy"] = _evaluate(model, loss_fn, split.X_val, split.y_val)
-    files = write_outputs(out_dir, config, dataset, split, model, loss_fn, history, best_epoch, sizes, reporter)
-    if history:
-        summary = (f"Final accuracy: training {final['train_accuracy']:.1%}"
-                   + (f", validation {final['val_accuracy']:.1%}" if "val_accuracy" in final else "")
-                   + f" after {len(history)} epochs" + (f" (best epoch {best_epoch})" if best_epoch else ""))
-    else:
-        summary = "No epoch was completed; the weights are the initial ones"
-    reporter.event("done", stopped=stopped, epochs=len(history), best_epoch=best_epoch, out=str(out_dir),
-                   files={name: str(path) for name, path in files.items()}, **final)
-    reporter.finished(out_dir, files, summary)
-    return RunResult(model, history, files, out_dir, split, dataset, stopped, best_epoch, final)
+    final["train_loss"], final["train_accuracy"] = _evaluate(trainer.model, trainer.loss_fn, split.X_train, split.y_train)
+    if len(split.X_val):
+        final["val_loss"], final["val_accuracy"] = _evaluate(trainer.model, trainer.loss_fn, split.X_val, split.y_val)
+    return final
+
+
+def _summary(outcome, final):
+    if not outcome.history:
+        return "No epoch was completed; the weights are the initial ones"
+    return (f"Final accuracy: training {final['train_accuracy']:.1%}"
+            + (f", validation {final['val_accuracy']:.1%}" if "val_accuracy" in final else "")
+            + f" after {len(outcome.history)} epochs"
+            + (f" (best epoch {outcome.best_epoch})" if outcome.best_epoch else ""))
 
 
 # ==========================================================================
 # Writing the run's files
 # ==========================================================================
 def write_outputs(out_dir, config, dataset, split, model, loss_fn, history, best_epoch, sizes, reporter):
-    """Write every file of the run; returns {description: path}."""
+    """Write every file of the run; returns {description: path}.
+
+    The weights, run.json and metrics.csv come first; a picture that cannot
+    be drawn is reported as a warning and the run still succeeds.
+    """
     nn, _ = _libraries()
     from . import plots
 
@@ -395,9 +538,8 @@ def write_outputs(out_dir, config, dataset, split, model, loss_fn, history, best
     path = out_dir / FILE_NAMES["weights"]
     nn.save(model.state_dict(), path)  # nn.save writes atomically itself
     files["weights"] = path
-
     settings = {
-        "format": "autograd-core run 1",
+        "format": RUN_FORMAT,
         "model": {"sizes": sizes, "activation": config.activation, "batchnorm": config.batchnorm,
                   "dropout": config.dropout},
         "data": {"name": dataset.name, "features": dataset.feature_names, "classes": [str(c) for c in dataset.class_names],
@@ -407,34 +549,38 @@ def write_outputs(out_dir, config, dataset, split, model, loss_fn, history, best
     }
     files["settings"] = write_json(out_dir / FILE_NAMES["settings"], settings)
     files["metrics"] = write_csv(out_dir / FILE_NAMES["metrics"], history, METRIC_COLUMNS)
+
+    def picture(name, draw):
+        try:
+            files[name] = draw()
+        except Exception as exc:  # the weights are written: a picture must not fail the run
+            reporter.warn(f"no {FILE_NAMES[name]}: {type(exc).__name__}: {exc}")
+
     if history:
-        files["curves"] = plots.plot_curves(history, out_dir / FILE_NAMES["curves"], best_epoch=best_epoch,
-                                            title=f"{dataset.name}: MLP {'-'.join(map(str, sizes))}")
+        picture("curves", lambda: plots.plot_curves(history, out_dir / FILE_NAMES["curves"], best_epoch=best_epoch,
+                                                     title=f"{dataset.name}: MLP {'-'.join(map(str, sizes))}"))
     if dataset.X.shape[1] == 2:
         raw_train = split.X_train * split.std + split.mean
         raw_val = split.X_val * split.std + split.mean
-        files["decision_regions"] = plots.plot_decision_regions(
+        picture("decision_regions", lambda: plots.plot_decision_regions(
             lambda X: predict_classes(model, split.standardise(X)), raw_train, split.y_train, raw_val, split.y_val,
             dataset.class_names, dataset.feature_names, out_dir / FILE_NAMES["decision_regions"],
             title=f"{dataset.name}: decision regions",
-        )
-    files.update(_write_graph_and_player(out_dir, split, model, loss_fn, config.batch_size, reporter))
+        ))
+    picture("graph", lambda: _write_graph(out_dir, split, model, loss_fn, config.batch_size, reporter))
+    if "graph" in files and files["graph"] is None:
+        del files["graph"]
     return files
 
 
-def _write_graph_and_player(out_dir, split, model, loss_fn, batch_size, reporter):
-    """The graph of one training step (a mini-batch through the model in train
-    mode, its loss and backward) and the backprop player for one example.
-
-    Both passes would change the model (batch-norm running statistics, the
-    gradients), so its state is put back afterwards. Without a Graphviz
-    renderer both are skipped with a warning; the other files are written.
-    """
+def _write_graph(out_dir, split, model, loss_fn, batch_size, reporter):
+    """The graph of one training step of the trained model (a mini-batch in
+    train mode, its loss and backward), with the model's state put back after.
+    Without a Graphviz renderer it is skipped with a warning (returns None)."""
     import autograd_core as ag
     from autograd_core.viz import RendererNotFoundError
 
     state = _copy_state(model)
-    files = {}
     try:
         model.train()
         count = min(batch_size, len(split.X_train), 8)
@@ -442,25 +588,50 @@ def _write_graph_and_player(out_dir, split, model, loss_fn, batch_size, reporter
         loss = loss_fn(model(xb), split.y_train[:count])
         loss.label = "loss"
         model.zero_grad()
-        loss.backward(retain_graph=True)
+        loss.backward()
         path = out_dir / FILE_NAMES["graph"]
         ag.render_graph(loss, path, format="svg", direction="TB")  # top to bottom: layers read downwards
-        files["graph"] = path
-
-        model.eval()
-        model.zero_grad()
-        x_one = ag.Value(split.X_train[:1], requires_grad=False, label="x")
-        loss_one = loss_fn(model(x_one), split.y_train[:1])
-        loss_one.label = "loss"
-        path = out_dir / FILE_NAMES["backprop_player"]
-        ag.BackpropStepper(loss_one).save_html(path)
-        files["backprop_player"] = path
+        return path
     except RendererNotFoundError as exc:
-        reporter.warn(f"no graph.svg or backprop.html: {exc}")
+        reporter.warn(f"no graph.svg: {exc}")
+        return None
     finally:
         model.zero_grad()
         model.load_state_dict(state)
-    return files
+
+
+def _record_first_step(trainer, xb, yb, path, reporter):
+    """The backprop player of the first training step: the first mini-batch
+    through the untrained model, before the first update, when the gradients
+    are large enough to see. The model's state and the random generator
+    (dropout) are put back, so the real first step is the same one.
+    Returns the path, or None when no Graphviz renderer is available."""
+
+    import autograd_core as ag
+    from autograd_core.viz import RendererNotFoundError
+
+    nn, _ = _libraries()
+    model = trainer.model
+    state, generator = _copy_state(model), nn.get_generator()
+    random_state = generator.bit_generator.state
+    try:
+        model.train()
+        x = ag.Value(xb, requires_grad=False, label=f"x (batch of {len(xb)})")
+        loss = trainer.loss_fn(model(x), yb)
+        loss.label = "loss"
+        caption = (f"Training step 1 (epoch 1, mini-batch 1 of {len(xb)} examples), before the first update: "
+                   f"the gradients the optimizer's first step uses.")
+        return ag.BackpropStepper(loss).save_html(path, caption=caption)  # records the backward pass; leaves .grad alone
+    except RendererNotFoundError as exc:
+        reporter.warn(f"no backprop.html: {exc}")
+        return None
+    except Exception as exc:  # an optional picture must not stop the training
+        reporter.warn(f"no backprop.html: {type(exc).__name__}: {exc}")
+        return None
+    finally:
+        generator.bit_generator.state = random_state
+        model.zero_grad()
+        model.load_state_dict(state)
 
 
 def _copy_state(model):
@@ -468,22 +639,129 @@ def _copy_state(model):
     return {name: np.array(getattr(value, "data", value), copy=True) for name, value in model.state_dict().items()}
 
 
+MAX_SETTINGS_BYTES = 16 << 20  # run.json of 1,000 classes and 10,000 features is well under 1 MB
+
+
 def load_run(out_dir):
     """Rebuild a trained model from a run folder: ``(model, settings)``.
 
     ``settings["data"]`` holds the standardisation (``mean``, ``std``) and the
-    class names, so new raw features can be classified:
+    class names, so new raw features can be classified. The layer widths come
+    from the weights file (``model.npz``), and ``run.json`` must agree with
+    them; a damaged or edited folder gets an :class:`AppError` saying what is
+    wrong, before any model is built.
 
-    >>> model, settings = load_run("runs/2026-01-01_120000")          # doctest: +SKIP
-    >>> x = (raw - np.array(settings["data"]["mean"])) / np.array(settings["data"]["std"])
+    >>> model, settings = load_run("runs/2026-01-01_120000")   # doctest: +SKIP
+    >>> x = (raw - np.array(settings["data"]["mean"])) / np.array(settings["data"]["std"])   # doctest: +SKIP
     """
-    import json
-
     nn, _ = _libraries()
     out_dir = Path(out_dir)
-    settings = json.loads((out_dir / FILE_NAMES["settings"]).read_text(encoding="utf-8"))
+    settings = _read_settings(out_dir / FILE_NAMES["settings"])
+    weights = out_dir / FILE_NAMES["weights"]
+    try:
+        state = nn.load(weights)
+    except (OSError, nn.CheckpointError) as exc:
+        raise AppError(f"load_run: cannot read the weights: {exc}") from None
+    sizes = _layer_sizes(state, weights)
     spec = settings["model"]
-    model = build_model(spec["sizes"], spec["activation"], spec["batchnorm"], spec["dropout"])
-    model.load_state_dict(nn.load(out_dir / FILE_NAMES["weights"]))
+    if spec["sizes"] != sizes:
+        raise AppError(f"load_run: {out_dir / FILE_NAMES['settings']} says the layer widths are {spec['sizes']}, "
+                       f"but {weights} holds layers of widths {sizes}; the two files are from different runs")
+    _check_data_settings(settings["data"], sizes, out_dir / FILE_NAMES["settings"])
+    model = build_model(sizes, spec["activation"], spec["batchnorm"], spec["dropout"])
+    try:
+        model.load_state_dict(state)
+    except ValueError as exc:
+        raise AppError(f"load_run: {weights} does not fit the model run.json describes: {exc}") from None
     model.eval()
     return model, settings
+
+
+def _read_settings(path):
+    """run.json, parsed as strict JSON and checked key by key."""
+    import json
+
+    try:
+        with open(path, "rb") as file:
+            raw = _read_at_most(file, MAX_SETTINGS_BYTES + 1)
+    except FileNotFoundError:
+        raise AppError(f"load_run: no {path.name} in {path.parent}; is it a folder written by autograd-core train?") from None
+    except OSError as exc:
+        raise AppError(f"load_run: cannot read {path} ({exc.strerror or exc})") from None
+    if len(raw) > MAX_SETTINGS_BYTES:
+        raise AppError(f"load_run: {path} is larger than {MAX_SETTINGS_BYTES:,} bytes; it is not a run's settings")
+
+    def refuse_constant(name):
+        raise ValueError(f"{name} is not valid JSON")
+
+    try:
+        settings = json.loads(raw.decode("utf-8"), parse_constant=refuse_constant)
+    except UnicodeDecodeError as exc:
+        raise AppError(f"load_run: {path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except (ValueError, RecursionError) as exc:
+        raise AppError(f"load_run: {path} is not valid JSON ({exc})") from None
+    _expect(settings, dict, "the file", path)
+    if settings.get("format") != RUN_FORMAT:
+        raise AppError(f"load_run: {path} has format {str(settings.get('format'))[:60]!r}; "
+                       f"this version reads {RUN_FORMAT!r}")
+    model = _expect(settings.get("model"), dict, '"model"', path)
+    sizes = _expect(model.get("sizes"), list, '"model"."sizes"', path)
+    if len(sizes) < 2 or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in sizes):
+        raise AppError(f'load_run: {path}: "model"."sizes" must list two or more whole widths >= 1, '
+                       f"got {str(sizes)[:80]}")
+    activation = _expect(model.get("activation"), str, '"model"."activation"', path)
+    from ..cli import ACTIVATIONS
+
+    if activation not in ACTIVATIONS:
+        raise AppError(f'load_run: {path}: "model"."activation" is {activation[:40]!r}; '
+                       f"expected one of {', '.join(ACTIVATIONS)}")
+    _expect(model.get("batchnorm"), bool, '"model"."batchnorm"', path)
+    dropout = _expect(model.get("dropout"), (int, float), '"model"."dropout"', path)
+    if isinstance(dropout, bool) or not 0.0 <= dropout < 1.0:
+        raise AppError(f'load_run: {path}: "model"."dropout" must be a number in [0, 1), got {dropout!r}')
+    _expect(settings.get("data"), dict, '"data"', path)
+    return settings
+
+
+def _read_at_most(file, limit, chunk=1 << 16):
+    """Up to `limit` bytes, read in chunks (read(limit) would reserve all of it at once)."""
+    parts, size = [], 0
+    while size < limit:
+        part = file.read(min(chunk, limit - size))
+        if not part:
+            break
+        parts.append(part)
+        size += len(part)
+    return b"".join(parts)
+
+
+def _expect(value, kind, where, path):
+    names = {dict: "an object", list: "a list", str: "a string", bool: "true or false", (int, float): "a number"}
+    if value is None or not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+        shown = "missing" if value is None else f"{type(value).__name__} {str(value)[:40]}"
+        raise AppError(f"load_run: {path}: {where} should be {names[kind]}, it is {shown}")
+    return value
+
+
+def _check_data_settings(data, sizes, path):
+    for key, length in (("mean", sizes[0]), ("std", sizes[0]), ("classes", sizes[-1])):
+        values = _expect(data.get(key), list, f'"data"."{key}"', path)
+        if len(values) != length:
+            raise AppError(f'load_run: {path}: "data"."{key}" has {len(values)} entries, the model needs {length}')
+        kind = str if key == "classes" else (int, float)
+        if not all(isinstance(v, kind) and not isinstance(v, bool) for v in values):
+            raise AppError(f'load_run: {path}: "data"."{key}" must hold only {"strings" if kind is str else "numbers"}')
+
+
+def _layer_sizes(state, weights):
+    """The MLP's widths from its Linear weights ("0.weight", "4.weight", ...: 2-D, in layer order)."""
+    linear = sorted((int(name.split(".")[0]), array.shape) for name, array in state.items()
+                    if name.endswith(".weight") and name.split(".")[0].isdigit() and array.ndim == 2)
+    if not linear:
+        raise AppError(f"load_run: {weights} holds no Linear layer weights; it is not an MLP's state dict")
+    sizes = [linear[0][1][1]]
+    for _, (n_out, n_in) in linear:
+        if n_in != sizes[-1]:
+            raise AppError(f"load_run: {weights}: the layers do not chain ({n_in} inputs after a layer of {sizes[-1]})")
+        sizes.append(n_out)
+    return [int(n) for n in sizes]

@@ -440,6 +440,244 @@ ALL_CASES.append(
            elements=st.floats(0.1, 0.9))
 )
 
+
+# ==========================================================================
+# The operations of ops_math.py and ops_select.py
+# ==========================================================================
+FIVE_GRID = st.integers(-24, 24).map(lambda k: k / 4)  # quarter steps over [-6, 6]: every kink of the hard activations
+UNIT = st.floats(-0.9, 0.9)  # inside the domain of arcsin, arccos, arctanh
+ABOVE_ONE = st.floats(1.1, 3.0)
+
+
+def kinks_at(points, convention):
+    """At x in `points` the gradient is `convention(x)` (PyTorch's), times the upstream weight."""
+
+    def kinks(params, arrays, w):
+        (x,) = arrays
+        at = np.isin(x, points)
+        return [(at, np.broadcast_to(w, x.shape) * convention(x))]
+
+    return kinks
+
+
+def away_from(points, bound=1e-3):
+    return lambda p, arrays: bool(np.all(np.abs(arrays[0][..., None] - np.asarray(points)) > bound))
+
+
+def _numpy_hardswish_grad(x):
+    return np.where(x <= -3, 0.0, np.where(x < 3, x / 3 + 0.5, 1.0))
+
+
+def _softplus_np(x):
+    return np.logaddexp(0, x)
+
+
+def draw_lerp(data, elements):
+    result = data.draw(hnp.mutually_broadcastable_shapes(num_shapes=3, max_dims=3, max_side=3))
+    return [array_of(data, s, elements) for s in result.input_shapes], {}
+
+
+def std_draw(data, elements):
+    arrays, params = var_draw(data, elements)
+    (x,) = arrays
+    axis = params["axis"]
+    # a near-constant group makes 1/std huge: central differences lose their digits there
+    assume(x.size > 1 and bool(np.all(x.var(axis=axis) > 0.05)))
+    return arrays, params
+
+
+def one_axis_draw(min_dims=1, distinct=False, max_side=4):
+    def draw(data, elements):
+        shape = data.draw(shapes(min_dims=min_dims, max_side=max_side))
+        axis = data.draw(st.integers(-len(shape), len(shape) - 1))
+        if distinct:  # far apart (0.3 at least): a tie is a kink of sort (see test_engine_more_ops.py)
+            size = int(np.prod(shape))
+            ranks = np.array(data.draw(st.permutations(range(size))), dtype=np.float64).reshape(shape)
+            x = (ranks - size / 2) * 0.4 + array_of(data, shape, st.floats(0.0, 0.1))
+        else:
+            x = array_of(data, shape, elements)
+        return [x], {"axis": axis}
+
+    return draw
+
+
+def draw_sort(data, elements):
+    arrays, params = one_axis_draw(distinct=True)(data, elements)  # ties: see test_engine_more_ops.py
+    params["descending"] = data.draw(st.booleans())
+    return arrays, params
+
+
+def draw_topk(data, elements):
+    arrays, params = one_axis_draw(distinct=True)(data, elements)
+    params["k"] = data.draw(st.integers(0, arrays[0].shape[params["axis"]]))
+    params["largest"] = data.draw(st.booleans())
+    return arrays, params
+
+
+def topk_reference(p, x):
+    order = np.argsort(-x if p["largest"] else x, axis=p["axis"], kind="stable")
+    return np.take_along_axis(x, np.take(order, range(p["k"]), axis=p["axis"]), axis=p["axis"])
+
+
+def draw_gather(data, elements):
+    shape = data.draw(shapes(min_dims=1, max_side=4))
+    axis = data.draw(st.integers(0, len(shape) - 1))
+    index_shape = tuple(data.draw(st.integers(1, 4)) if k == axis else data.draw(st.integers(1, n)) for k, n in enumerate(shape))
+    index = data.draw(hnp.arrays(np.int64, index_shape, elements=st.integers(0, shape[axis] - 1)))
+    return [array_of(data, shape, elements)], {"axis": axis, "index": index}
+
+
+def gather_reference(p, x):
+    index, axis = p["index"], p["axis"]
+    others = tuple(slice(None) if k == axis else slice(0, n) for k, n in enumerate(index.shape))
+    return np.take_along_axis(x[others], index, axis=axis)
+
+
+def draw_scatter_add(data, elements):
+    (x,), params = draw_gather(data, elements)
+    index = params["index"]
+    src_shape = tuple(n + data.draw(st.integers(0, 1)) for n in index.shape)  # src may be larger than index
+    return [x, array_of(data, src_shape, elements)], params
+
+
+def scatter_add_reference(p, x, src):
+    out = x.copy()
+    index, axis = p["index"], p["axis"]
+    for position in np.ndindex(index.shape):  # the definition, element by element (a test: small arrays)
+        target = list(position)
+        target[axis] = index[position]
+        out[tuple(target)] += src[position]
+    return out
+
+
+def draw_roll(data, elements):
+    shape = data.draw(shapes(min_dims=1))
+    kind = data.draw(st.sampled_from(["flat", "one axis", "two axes"]))
+    if kind == "flat" or len(shape) < 2 and kind == "two axes":
+        return [array_of(data, shape, elements)], {"shift": data.draw(st.integers(-4, 4)), "axis": None}
+    if kind == "one axis":
+        return [array_of(data, shape, elements)], {"shift": data.draw(st.integers(-4, 4)), "axis": data.draw(st.integers(-len(shape), len(shape) - 1))}
+    return [array_of(data, shape, elements)], {"shift": (data.draw(st.integers(-3, 3)), data.draw(st.integers(-3, 3))), "axis": (0, -1)}
+
+
+def draw_repeat(data, elements):
+    shape = data.draw(shapes(min_dims=0))
+    axis = None if not shape or data.draw(st.booleans()) else data.draw(st.integers(-len(shape), len(shape) - 1))
+    n = int(np.prod(shape)) if axis is None else shape[axis]
+    repeats = data.draw(st.one_of(st.integers(0, 3), st.lists(st.integers(0, 3), min_size=n, max_size=n)))
+    return [array_of(data, shape, elements)], {"repeats": repeats, "axis": axis}
+
+
+def draw_tile(data, elements):
+    shape = data.draw(shapes(min_dims=0))
+    reps = tuple(data.draw(st.lists(st.integers(1, 3), min_size=1, max_size=3)))
+    return [array_of(data, shape, elements)], {"reps": reps}
+
+
+def draw_diag(data, elements):
+    shape = data.draw(shapes(min_dims=1, max_dims=2, max_side=4))
+    return [array_of(data, shape, elements)], {"k": data.draw(st.integers(-2, 2))}
+
+
+def draw_triangle(data, elements):
+    shape = data.draw(shapes(min_dims=2, max_dims=3, max_side=4))
+    return [array_of(data, shape, elements)], {"k": data.draw(st.integers(-2, 2))}
+
+
+EINSUM_SPECS = [
+    ("ij,jk->ik", [(2, 3), (3, 4)]),
+    ("bqd,bkd->bqk", [(2, 3, 2), (2, 4, 2)]),
+    ("i,i->", [(3,), (3,)]),
+    ("ij->j", [(3, 2)]),
+    ("ij->", [(2, 3)]),
+    ("ij->ji", [(2, 3)]),
+    ("i,j->ij", [(2,), (3,)]),
+    ("ij,k->ijk", [(2, 3), (2,)]),
+    ("...ij,...jk->...ik", [(2, 2, 3), (3, 2)]),
+    ("bij,bjk", [(2, 2, 3), (2, 3, 2)]),
+    ("ij,jk,kl->il", [(2, 3), (3, 2), (2, 2)]),
+    ("ij,j->i", [(2, 3), (1,)]),  # a length-1 axis broadcast against 3
+]
+
+
+def draw_einsum(data, elements):
+    spec, shapes_ = data.draw(st.sampled_from(EINSUM_SPECS))
+    return [array_of(data, s, elements) for s in shapes_], {"spec": spec}
+
+
+def einsum_reference(p, *arrays):
+    return np.einsum(p["spec"], *arrays)
+
+
+def _repeat_reference(p, x):
+    return np.repeat(x, p["repeats"], axis=p["axis"])
+
+
+_between = lambda x, lo, hi: ((x > lo) & (x < hi)) * 1.0  # noqa: E731
+
+ALL_CASES += [
+    # elementwise math (ops_math.py)
+    OpCase("sin", "sin", unary(), lambda p, a: a.sin(), lambda p, a: np.sin(a), elements=WIDE),
+    OpCase("cos", "cos", unary(), lambda p, a: a.cos(), lambda p, a: np.cos(a), elements=WIDE),
+    OpCase("tan", "tan", unary(), lambda p, a: a.tan(), lambda p, a: np.tan(a), elements=st.floats(-1.2, 1.2)),
+    OpCase("arcsin", "arcsin", unary(), lambda p, a: ac.arcsin(a), lambda p, a: np.arcsin(a), elements=UNIT),
+    OpCase("arccos", "arccos", unary(), lambda p, a: ac.arccos(a), lambda p, a: np.arccos(a), elements=UNIT),
+    OpCase("arctan", "arctan", unary(), lambda p, a: a.arctan(), lambda p, a: np.arctan(a), elements=WIDE),
+    OpCase("sinh", "sinh", unary(), lambda p, a: a.sinh(), lambda p, a: np.sinh(a)),
+    OpCase("cosh", "cosh", unary(), lambda p, a: a.cosh(), lambda p, a: np.cosh(a)),
+    OpCase("arcsinh", "arcsinh", unary(), lambda p, a: a.arcsinh(), lambda p, a: np.arcsinh(a), elements=WIDE),
+    OpCase("arccosh", "arccosh", unary(), lambda p, a: a.arccosh(), lambda p, a: np.arccosh(a), elements=ABOVE_ONE),
+    OpCase("arctanh", "arctanh", unary(), lambda p, a: a.arctanh(), lambda p, a: np.arctanh(a), elements=UNIT),
+    OpCase("log2", "log2", unary(), lambda p, a: a.log2(), lambda p, a: np.log2(a), elements=POSITIVE),
+    OpCase("log10", "log10", unary(), lambda p, a: a.log10(), lambda p, a: np.log10(a), elements=POSITIVE),
+    OpCase("exp2", "exp2", unary(), lambda p, a: a.exp2(), lambda p, a: np.exp2(a), elements=WIDE),
+    OpCase("rsqrt", "rsqrt", unary(), lambda p, a: a.rsqrt(), lambda p, a: 1 / np.sqrt(a), elements=POSITIVE),
+    OpCase("sign", "sign", unary(), lambda p, a: a.sign(), lambda p, a: np.sign(a), elements=GRID,
+           smooth_elements=AWAY_FROM_ZERO, kinks=kinks_at([0.0], lambda x: 0.0)),
+    OpCase("logaddexp", "logaddexp", binary(), lambda p, a, b: ac.logaddexp(a, b), lambda p, a, b: np.logaddexp(a, b), elements=WIDE),
+    OpCase("lerp", "lerp", draw_lerp, lambda p, s, e, w: ac.lerp(s, e, w), lambda p, s, e, w: s + w * (e - s)),
+    OpCase("lerp number weight", "lerp", binary(), lambda p, s, e: ac.lerp(s, e, 0.3), lambda p, s, e: s + 0.3 * (e - s)),
+    # activations: PyTorch's gradients at the kinks
+    OpCase("relu6", "relu6", unary(), lambda p, a: ac.relu6(a), lambda p, a: np.clip(a, 0, 6), elements=FIVE_GRID,
+           smooth_elements=st.floats(-2, 8), kinks=kinks_at([0.0, 6.0], lambda x: 0.0), safe=away_from([0.0, 6.0])),
+    OpCase("hardtanh", "hardtanh", unary(), lambda p, a: ac.hardtanh(a, -1.0, 1.5), lambda p, a: np.clip(a, -1.0, 1.5),
+           elements=GRID, smooth_elements=SMOOTH, kinks=kinks_at([-1.0, 1.5], lambda x: 0.0), safe=away_from([-1.0, 1.5])),
+    OpCase("hardsigmoid", "hardsigmoid", unary(), lambda p, a: ac.hardsigmoid(a), lambda p, a: np.clip(a / 6 + 0.5, 0, 1),
+           elements=FIVE_GRID, smooth_elements=st.floats(-5, 5), kinks=kinks_at([-3.0, 3.0], lambda x: 0.0),
+           safe=away_from([-3.0, 3.0])),
+    OpCase("hardswish", "hardswish", unary(), lambda p, a: ac.hardswish(a), lambda p, a: a * np.clip(a / 6 + 0.5, 0, 1),
+           elements=FIVE_GRID, smooth_elements=st.floats(-5, 5), kinks=kinks_at([-3.0, 3.0], _numpy_hardswish_grad),
+           safe=away_from([-3.0, 3.0])),
+    OpCase("mish", "mish", unary(), lambda p, a: ac.mish(a), lambda p, a: a * np.tanh(_softplus_np(a)), elements=WIDE),
+    OpCase("celu", "celu", unary(), lambda p, a: ac.celu(a, alpha=1.5), lambda p, a: np.where(a > 0, a, 1.5 * np.expm1(a / 1.5)),
+           elements=GRID, smooth_elements=AWAY_FROM_ZERO, kinks=kinks_at([0.0], lambda x: 1.0)),
+    OpCase("softsign", "softsign", unary(), lambda p, a: ac.softsign(a), lambda p, a: a / (1 + np.abs(a)), elements=WIDE),
+    OpCase("logsigmoid", "logsigmoid", unary(), lambda p, a: ac.logsigmoid(a), lambda p, a: -np.log1p(np.exp(-a)), elements=WIDE),
+    # statistics and selection (ops_select.py)
+    OpCase("std", "std", std_draw, lambda p, a: a.std(**p), lambda p, a: np.std(a, **p), elements=WIDE),
+    OpCase("prod (zeros included)", "prod", reduction(), lambda p, a: a.prod(**p), lambda p, a: np.prod(a, **p), elements=GRID),
+    OpCase("cumsum", "cumsum", one_axis_draw(), lambda p, a: a.cumsum(p["axis"]), lambda p, a: np.cumsum(a, axis=p["axis"])),
+    OpCase("cumsum flattened", "cumsum", unary(), lambda p, a: ac.cumsum(a), lambda p, a: np.cumsum(a)),
+    OpCase("cumprod (zeros included)", "cumprod", one_axis_draw(), lambda p, a: a.cumprod(p["axis"]),
+           lambda p, a: np.cumprod(a, axis=p["axis"]), elements=GRID),
+    OpCase("sort", "sort", draw_sort, lambda p, a: ac.sort(a, **p),
+           lambda p, a: np.flip(np.sort(a, axis=p["axis"]), axis=p["axis"]) if p["descending"] else np.sort(a, axis=p["axis"])),
+    OpCase("topk", "topk", draw_topk, lambda p, a: ac.topk(a, **p)[0], topk_reference),
+    # attention blocks
+    OpCase("einsum", "einsum", draw_einsum, lambda p, *xs: ac.einsum(p["spec"], *xs), einsum_reference),
+    OpCase("tril", "tril", draw_triangle, lambda p, a: ac.tril(a, p["k"]), lambda p, a: np.tril(a, p["k"])),
+    OpCase("triu", "triu", draw_triangle, lambda p, a: a.triu(p["k"]), lambda p, a: np.triu(a, p["k"])),
+    # indexing
+    OpCase("gather", "gather", draw_gather, lambda p, a: ac.gather(a, p["axis"], p["index"]), gather_reference),
+    OpCase("scatter_add", "scatter_add", draw_scatter_add, lambda p, a, s: ac.scatter_add(a, p["axis"], p["index"], s),
+           scatter_add_reference),
+    OpCase("roll", "roll", draw_roll, lambda p, a: ac.roll(a, p["shift"], p["axis"]), lambda p, a: np.roll(a, p["shift"], p["axis"])),
+    OpCase("repeat", "repeat", draw_repeat, lambda p, a: ac.repeat(a, p["repeats"], p["axis"]), _repeat_reference),
+    OpCase("tile", "tile", draw_tile, lambda p, a: ac.tile(a, p["reps"]), lambda p, a: np.tile(a, p["reps"])),
+    OpCase("diag", "diag", draw_diag, lambda p, a: ac.diag(a, p["k"]), lambda p, a: np.diag(a, p["k"])),
+]
+
+
 CASES_BY_ID = {case.id: case for case in ALL_CASES}
 
 
@@ -454,12 +692,254 @@ def all_registered_ops():
 
 
 def ops_in_graph(root):
-    """The Op objects of every node behind `root`; a node that keeps a Python
-    number (``2.5 + a``) counts as the binary op it stands for."""
+    """The Op objects of every node behind `root`."""
     found = {}
     for node in ac.topological_order([root]):
         op = node._op
         if op is not None:
-            op = op.expands_to[0] if op.expands_to is not None else op
             found[id(op)] = op
     return found
+
+
+# ---- convolution, pooling, padding (autograd_core.conv) ------------------------
+# References are written out with loops over output pixels (small shapes), so
+# they share nothing with the engine's im2col. GRID values keep every sum
+# exact; max pooling gets distinct values (no ties) from a permutation.
+from autograd_core import conv as conv_ops  # noqa: E402  (registers the operations)
+
+
+def conv_reference(params, x, w, b=None):
+    stride, dilation, groups, pads = params["stride"], params["dilation"], params["groups"], params["pads"]
+    nd = x.ndim - 2
+    xp = np.pad(x, [(0, 0), (0, 0)] + list(pads))
+    out_ch, in_per_group = w.shape[:2]
+    kernel = w.shape[2:]
+    out_sizes = [(xp.shape[2 + k] - dilation[k] * (kernel[k] - 1) - 1) // stride[k] + 1 for k in range(nd)]
+    y = np.zeros((x.shape[0], out_ch, *out_sizes))
+    per_group_out = out_ch // groups
+    for o in range(out_ch):
+        first = (o // per_group_out) * in_per_group
+        for pos in np.ndindex(*out_sizes):
+            window = xp[(slice(None), slice(first, first + in_per_group)) + tuple(
+                slice(pos[k] * stride[k], pos[k] * stride[k] + dilation[k] * (kernel[k] - 1) + 1, dilation[k])
+                for k in range(nd))]
+            y[(slice(None), o) + pos] = (window * w[o]).reshape(x.shape[0], -1).sum(axis=1)
+    if b is not None:
+        y += b.reshape((1, -1) + (1,) * nd)
+    return y
+
+
+def draw_conv(nd):
+    def draw(data, elements):
+        groups = data.draw(st.sampled_from([1, 2]))
+        in_per_group, out_per_group = data.draw(st.integers(1, 2)), data.draw(st.integers(1, 2))
+        kernel = tuple(data.draw(st.integers(1, 3)) for _ in range(nd))
+        stride = tuple(data.draw(st.integers(1, 2)) for _ in range(nd))
+        dilation = tuple(data.draw(st.integers(1, 2)) for _ in range(nd))
+        same = all(s == 1 for s in stride) and data.draw(st.booleans())
+        if same:
+            padding = "same"
+            pads = tuple(((d * (k - 1)) // 2, d * (k - 1) - (d * (k - 1)) // 2) for k, d in zip(kernel, dilation))
+        else:
+            padding = tuple(data.draw(st.integers(0, 2)) for _ in range(nd))
+            pads = tuple((p, p) for p in padding)
+        sizes = tuple(
+            max(1, d * (k - 1) + 1 - lo - hi + data.draw(st.integers(0, 2)))
+            for k, d, (lo, hi) in zip(kernel, dilation, pads)
+        )
+        x = array_of(data, (data.draw(st.integers(1, 2)), groups * in_per_group) + sizes, elements)
+        w = array_of(data, (groups * out_per_group, in_per_group) + kernel, elements)
+        arrays = [x, w]
+        if data.draw(st.booleans()):
+            arrays.append(array_of(data, (groups * out_per_group,), elements))
+        params = {"stride": stride, "dilation": dilation, "groups": groups, "padding": padding, "pads": pads}
+        return arrays, params
+
+    return draw
+
+
+def build_conv(fn):
+    def build(p, x, w, b=None):
+        return fn(x, w, b, stride=p["stride"], padding=p["padding"], dilation=p["dilation"], groups=p["groups"])
+
+    return build
+
+
+def draw_pool(with_dilation):
+    def draw(data, elements):
+        kernel = (data.draw(st.integers(1, 3)), data.draw(st.integers(1, 3)))
+        stride = (data.draw(st.integers(1, 3)), data.draw(st.integers(1, 3)))
+        dilation = (data.draw(st.integers(1, 2)), data.draw(st.integers(1, 2))) if with_dilation else (1, 1)
+        padding = tuple(data.draw(st.integers(0, (d * (k - 1) + 1) // 2)) for k, d in zip(kernel, dilation))
+        sizes = tuple(d * (k - 1) + 1 + data.draw(st.integers(0, 3)) for k, d in zip(kernel, dilation))
+        shape = (data.draw(st.integers(1, 2)), data.draw(st.integers(1, 2))) + sizes
+        if with_dilation:  # distinct values, far apart: no ties for the maximum
+            seed = data.draw(st.integers(0, 2**32 - 1))
+            x = np.random.default_rng(seed).permutation(math.prod(shape)).reshape(shape) * 0.25 - 1.0
+        else:
+            x = array_of(data, shape, elements)
+        params = {"kernel_size": kernel, "stride": stride, "padding": padding, "ceil_mode": data.draw(st.booleans())}
+        if with_dilation:
+            params["dilation"] = dilation
+        else:
+            params["count_include_pad"] = data.draw(st.booleans())
+        return [x], params
+
+    return draw
+
+
+def _pool_windows(p, x):
+    """Per output pixel: the index of its window (clipped to the input) and the
+    window's extent in the padded input (clipped to it), PyTorch's bounds."""
+    kernel, stride, padding = p["kernel_size"], p["stride"], p["padding"]
+    dilation = p.get("dilation", (1, 1))
+    counts = []
+    for k in range(2):
+        span = dilation[k] * (kernel[k] - 1) + 1
+        room = x.shape[2 + k] + 2 * padding[k] - span
+        count = -(-room // stride[k]) + 1 if p["ceil_mode"] else room // stride[k] + 1
+        if p["ceil_mode"] and (count - 1) * stride[k] >= x.shape[2 + k] + padding[k]:
+            count -= 1
+        counts.append(count)
+    for pos in np.ndindex(*counts):
+        taps = []
+        extent = 1
+        for k in range(2):
+            start = pos[k] * stride[k] - padding[k]
+            rows = [start + t * dilation[k] for t in range(kernel[k])]
+            taps.append([r for r in rows if 0 <= r < x.shape[2 + k]])
+            extent *= min(start + kernel[k], x.shape[2 + k] + padding[k]) - start
+        yield pos, np.ix_(*taps), extent, counts
+
+
+def max_pool_reference(p, x):
+    out = None
+    for pos, index, _, counts in _pool_windows(p, x):
+        out = np.zeros(x.shape[:2] + tuple(counts)) if out is None else out
+        out[(slice(None), slice(None)) + pos] = x[:, :, index[0], index[1]].max(axis=(2, 3))
+    return out
+
+
+def avg_pool_reference(p, x):
+    out = None
+    for pos, index, extent, counts in _pool_windows(p, x):
+        out = np.zeros(x.shape[:2] + tuple(counts)) if out is None else out
+        window = x[:, :, index[0], index[1]]
+        divisor = extent if p["count_include_pad"] else window.shape[2] * window.shape[3]
+        out[(slice(None), slice(None)) + pos] = window.sum(axis=(2, 3)) / divisor
+    return out
+
+
+def draw_adaptive(data, elements):
+    shape = (data.draw(st.integers(1, 2)), data.draw(st.integers(1, 2)), data.draw(st.integers(1, 5)), data.draw(st.integers(1, 5)))
+    size = (data.draw(st.integers(1, 4)), data.draw(st.integers(1, 4)))
+    return [array_of(data, shape, elements)], {"output_size": size}
+
+
+def adaptive_reference(p, x):
+    (oh, ow), (h, w) = p["output_size"], x.shape[2:]
+    out = np.zeros(x.shape[:2] + (oh, ow))
+    for i, j in np.ndindex(oh, ow):
+        rows = slice(i * h // oh, -(-(i + 1) * h // oh))
+        cols = slice(j * w // ow, -(-(j + 1) * w // ow))
+        out[:, :, i, j] = x[:, :, rows, cols].mean(axis=(2, 3))
+    return out
+
+
+def draw_pad(data, elements):
+    mode = data.draw(st.sampled_from(["constant", "reflect", "replicate", "circular"]))
+    shape = (data.draw(st.integers(1, 2)), data.draw(st.integers(1, 2)), data.draw(st.integers(2, 4)), data.draw(st.integers(2, 4)))
+    axes = data.draw(st.integers(1, 2))
+    widths = []
+    for k in range(axes):
+        n = shape[-1 - k]
+        limit = n - 1 if mode == "reflect" else n
+        widths += [data.draw(st.integers(0, limit)), data.draw(st.integers(0, limit))]
+    return [array_of(data, shape, elements)], {"pad": tuple(widths), "mode": mode, "value": 0.5 if mode == "constant" else 0.0}
+
+
+def pad_reference(p, x):
+    widths = p["pad"]
+    pairs = [(0, 0)] * (x.ndim - len(widths) // 2) + [(widths[2 * k], widths[2 * k + 1]) for k in reversed(range(len(widths) // 2))]
+    out = np.full(tuple(n + lo + hi for n, (lo, hi) in zip(x.shape, pairs)), p["value"])
+    # every output position reads the input element its mode maps it to
+    for pos in np.ndindex(*out.shape):
+        source = []
+        for k, (lo, _) in enumerate(pairs):
+            i, n = pos[k] - lo, x.shape[k]
+            if 0 <= i < n:
+                source.append(i)
+            elif p["mode"] == "constant":
+                source = None
+                break
+            elif p["mode"] == "reflect":
+                source.append(-i if i < 0 else 2 * (n - 1) - i)
+            elif p["mode"] == "replicate":
+                source.append(min(max(i, 0), n - 1))
+            else:
+                source.append(i % n)
+        if source is not None:
+            out[pos] = x[tuple(source)]
+    return out
+
+
+def draw_unfold(data, elements):
+    kernel = (data.draw(st.integers(1, 3)), data.draw(st.integers(1, 3)))
+    params = {"kernel_size": kernel, "dilation": (data.draw(st.integers(1, 2)), 1),
+              "padding": (data.draw(st.integers(0, 1)), data.draw(st.integers(0, 1))),
+              "stride": (data.draw(st.integers(1, 2)), data.draw(st.integers(1, 2)))}
+    sizes = tuple(d * (k - 1) + 1 + data.draw(st.integers(0, 2)) for k, d in zip(kernel, params["dilation"]))
+    return [array_of(data, (data.draw(st.integers(1, 2)), data.draw(st.integers(1, 2))) + sizes, elements)], params
+
+
+def unfold_reference(p, x):
+    # a 1x1-channel convolution per kernel tap picks that tap out of every window
+    kh, kw = p["kernel_size"]
+    c = x.shape[1]
+    columns = []
+    for ch in range(c):
+        for t in range(kh * kw):
+            w = np.zeros((1, 1, kh, kw))
+            w.reshape(-1)[t] = 1.0
+            y = conv_reference({"stride": p["stride"], "dilation": p["dilation"], "groups": 1,
+                                "pads": tuple((q, q) for q in p["padding"])}, x[:, ch:ch + 1], w)
+            columns.append(y.reshape(x.shape[0], -1))
+    return np.stack(columns, axis=1)
+
+
+def draw_fold(data, elements):
+    (image,), params = draw_unfold(data, elements)
+    params = dict(params, output_size=image.shape[2:])
+    geo = conv_ops._window_args("fold", image, 4, params["kernel_size"], params["stride"], params["padding"], params["dilation"])
+    cols = array_of(data, (image.shape[0], image.shape[1] * math.prod(params["kernel_size"]), math.prod(geo.out_sizes)), elements)
+    return [cols], params
+
+
+def fold_reference(p, cols):
+    # fold is unfold's adjoint: <fold(c), x> = <c, unfold(x)> for every x; build it column by column
+    c = cols.shape[1] // math.prod(p["kernel_size"])
+    shape = (cols.shape[0], c) + tuple(p["output_size"])
+    out = np.zeros(shape)
+    unfold_params = {k: p[k] for k in ("kernel_size", "dilation", "padding", "stride")}
+    for pos in np.ndindex(*shape[1:]):
+        basis = np.zeros((1,) + shape[1:])
+        basis[(0,) + pos] = 1.0
+        picked = unfold_reference(unfold_params, basis)[0]  # where pixel pos lands among the columns
+        out[(slice(None),) + pos] = (cols * picked).sum(axis=(1, 2))
+    return out
+
+
+ALL_CASES += [
+    OpCase("conv2d", "conv2d", draw_conv(2), build_conv(conv_ops.conv2d), conv_reference, elements=GRID),
+    OpCase("conv1d", "conv1d", draw_conv(1), build_conv(conv_ops.conv1d), conv_reference, elements=GRID),
+    OpCase("max_pool2d", "max_pool2d", draw_pool(True), lambda p, x: conv_ops.max_pool2d(x, **p), max_pool_reference),
+    OpCase("avg_pool2d", "avg_pool2d", draw_pool(False), lambda p, x: conv_ops.avg_pool2d(x, **p), avg_pool_reference,
+           elements=GRID),
+    OpCase("adaptive_avg_pool2d", "adaptive_avg_pool2d", draw_adaptive,
+           lambda p, x: conv_ops.adaptive_avg_pool2d(x, p["output_size"]), adaptive_reference, elements=GRID),
+    OpCase("pad", "pad", draw_pad, lambda p, x: conv_ops.pad(x, p["pad"], p["mode"], p["value"]), pad_reference,
+           elements=GRID),
+    OpCase("unfold", "unfold", draw_unfold, lambda p, x: conv_ops.unfold(x, **p), unfold_reference, elements=GRID),
+    OpCase("fold", "fold", draw_fold, lambda p, x: conv_ops.fold(x, **p), fold_reference, elements=GRID),
+]
+CASES_BY_ID = {case.id: case for case in ALL_CASES}

@@ -8,7 +8,7 @@ import pytest
 
 import autograd_core as ac
 from autograd_core import GraphFreedError, ShapeError, Value, grad
-from autograd_core.ops import ArrayMath
+from autograd_core.ops import F
 
 
 def test_grad_is_none_before_any_backward():
@@ -155,13 +155,13 @@ class MatmulSpy:
 
     def __init__(self, monkeypatch):
         self.calls = []
-        real = ArrayMath.matmul
+        real = F.matmul
 
         def counting(a, b):
             self.calls.append((np.shape(a), np.shape(b)))
             return real(a, b)
 
-        monkeypatch.setattr(ArrayMath, "matmul", staticmethod(counting))
+        monkeypatch.setattr(F, "matmul", staticmethod(counting))
 
 
 def test_inputs_that_do_not_require_grad_cost_nothing_in_backward(monkeypatch):

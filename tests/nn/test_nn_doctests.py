@@ -6,7 +6,7 @@ import importlib
 import pytest
 
 MODULES = ["nn", "nn._random", "nn.module", "nn.layers", "nn.activations", "nn.losses", "nn.functional",
-           "nn.init", "nn.utils", "nn.serialization", "nn.data"]
+           "nn.init", "nn.utils", "nn.serialization", "nn.data", "nn.conv"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -85,7 +85,7 @@ def test_newer_format_version_is_refused(tmp_path):
 def test_mismatched_architecture_is_named(tmp_path):
     path = tmp_path / "model.npz"
     nn.save(nn.MLP([4, 8, 3]), path)
-    with pytest.raises(ValueError, match=r"0\.weight: shape \(8, 4\) in the state dict, \(9, 4\) in the model"):
+    with pytest.raises(ValueError, match=r"0\.weight: shape \(8, 4\) in the file, \(9, 4\) in the model"):
         nn.load(path, module=nn.MLP([4, 9, 3]))
 
 

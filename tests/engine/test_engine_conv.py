@@ -1,0 +1,305 @@
+"""Convolution, pooling, padding, unfold and fold (autograd_core.conv):
+worked examples by hand, gradients against central differences on small
+float64 cases (stride, padding, dilation, groups, ceil_mode), forward and
+gradients against PyTorch in float64, clear errors, and a convolution seen as
+one node with its rule by the drawing and the stepper."""
+
+import numpy as np
+import pytest
+
+import autograd_core as ac
+from autograd_core import BackpropStepper, Value, gradcheck
+from autograd_core.conv import (
+    adaptive_avg_pool2d, avg_pool2d, col2im, conv1d, conv2d, fold, im2col, max_pool2d, pad, unfold, _geometry,
+)
+from autograd_core.errors import ShapeError
+
+RNG = np.random.default_rng(2024)
+
+
+def _rand(*shape):
+    return RNG.standard_normal(shape)
+
+
+# ---- worked examples --------------------------------------------------------
+def test_conv2d_by_hand_on_a_3x3_image():
+    # a 2x2 kernel over a 3x3 image: four windows, each sum(window * kernel) + bias
+    x = Value(np.array([[[[1.0, 2.0, 0.0], [0.0, 1.0, 3.0], [2.0, 1.0, 1.0]]]]))
+    w = Value(np.array([[[[1.0, -1.0], [2.0, 0.5]]]]))
+    b = Value([0.25])
+    y = conv2d(x, w, b)
+    # top-left window [[1, 2], [0, 1]]: 1 - 2 + 0 + 0.5 + 0.25 = -0.25; and so on
+    np.testing.assert_allclose(y.data[0, 0], [[-0.25, 5.75], [3.75, 0.75]])
+    y.sum().backward()
+    # dL/dW[i, j] = sum of the pixels under tap (i, j) over the four windows
+    np.testing.assert_allclose(w.grad[0, 0], [[1 + 2 + 0 + 1, 2 + 0 + 1 + 3], [0 + 1 + 2 + 1, 1 + 3 + 1 + 1]])
+    assert b.grad.tolist() == [4.0]
+    # dL/dX: every pixel gets the kernel taps that touched it (the centre all four)
+    np.testing.assert_allclose(x.grad[0, 0], [[1.0, 0.0, -1.0], [3.0, 2.5, -0.5], [2.0, 2.5, 0.5]])
+
+
+def test_im2col_rows_and_col2im_adjoint():
+    geo = _geometry("demo", (3, 4), (2, 2), (1, 2), (1, 1), ((1, 0), (0, 1)))
+    x = _rand(2, 3, 3, 4)
+    rows = im2col(x, geo)
+    assert rows.shape == (2 * geo.out_sizes[0] * geo.out_sizes[1], 3 * 4)
+    # col2im is the adjoint of im2col: <im2col(x), r> = <x, col2im(r)>
+    r = _rand(*rows.shape)
+    taps = r.reshape((2,) + geo.out_sizes + geo.kernel + (3,))
+    assert np.sum(rows * r) == pytest.approx(np.sum(x * col2im(taps, geo)), rel=1e-12)
+
+
+def test_max_pool_sends_the_gradient_to_the_first_of_tied_maxima():
+    x = Value(np.array([[[[3.0, 3.0], [1.0, 3.0]]]]))
+    max_pool2d(x, 2).sum().backward()
+    assert x.grad[0, 0].tolist() == [[1.0, 0.0], [0.0, 0.0]]
+
+
+def test_avg_pool_divisors_with_padding_and_ceil_mode():
+    x = Value(np.ones((1, 1, 3, 3)))
+    # kernel 2, stride 2, padding 1: windows over the zero-padded 5x5 image
+    counted = avg_pool2d(x, 2, 2, 1).data[0, 0]
+    np.testing.assert_allclose(counted, [[0.25, 0.5], [0.5, 1.0]])
+    exact = avg_pool2d(x, 2, 2, 1, count_include_pad=False).data[0, 0]
+    np.testing.assert_allclose(exact, np.ones((2, 2)))
+    # ceil_mode adds a window past the end; it averages over its part inside
+    assert avg_pool2d(x, 2, 2, ceil_mode=True).data[0, 0].tolist() == [[1.0, 1.0], [1.0, 1.0]]
+
+
+def test_unfold_then_matmul_is_conv2d():
+    x, w = _rand(2, 3, 5, 4), _rand(4, 3, 2, 3)
+    cols = unfold(Value(x), (2, 3), padding=1, stride=(2, 1))
+    by_hand = (w.reshape(4, -1) @ cols.data).reshape(2, 4, 3, 4)
+    np.testing.assert_allclose(conv2d(x, w, padding=1, stride=(2, 1)).data, by_hand, rtol=1e-12, atol=1e-12)
+
+
+def test_conv1d_equals_conv2d_on_a_one_pixel_high_image():
+    x, w, b = _rand(2, 4, 9), _rand(6, 2, 3), _rand(6)
+    one = conv1d(x, w, b, stride=2, padding=1, dilation=2, groups=2).data
+    two = conv2d(x[:, :, None], w[:, :, None], b, stride=(1, 2), padding=(0, 1), dilation=(1, 2), groups=2).data
+    np.testing.assert_allclose(one, two[:, :, 0], rtol=1e-12)
+
+
+def test_float32_stays_float32():
+    x, w = Value(_rand(2, 1, 6, 6).astype(np.float32)), Value(_rand(3, 1, 3, 3).astype(np.float32))
+    y = max_pool2d(conv2d(x, w, padding="same").relu(), 2)
+    y.sum().backward()
+    assert y.dtype == np.float32 and w.grad.dtype == np.float32 and x.grad.dtype == np.float32
+
+
+def test_unbatched_input_as_in_pytorch():
+    x, w = _rand(2, 5, 5), _rand(3, 2, 3, 3)
+    np.testing.assert_allclose(conv2d(x, w).data, conv2d(x[None], w).data[0])
+    np.testing.assert_allclose(max_pool2d(Value(x), 2).data, max_pool2d(Value(x[None]), 2).data[0])
+
+
+# ---- gradients against central differences ------------------------------------
+CONV_CASES = [
+    dict(stride=1, padding=0, dilation=1, groups=1),
+    dict(stride=2, padding=1, dilation=1, groups=1),
+    dict(stride=(1, 2), padding=(2, 0), dilation=(2, 1), groups=1),
+    dict(stride=1, padding="same", dilation=2, groups=2),
+    dict(stride=2, padding=1, dilation=1, groups=4),
+]
+
+
+@pytest.mark.parametrize("kwargs", CONV_CASES, ids=str)
+def test_conv2d_gradcheck(kwargs):
+    x, w, b = _rand(2, 4, 6, 5), _rand(4, 4 // kwargs["groups"], 3, 2), _rand(4)
+    assert gradcheck(lambda x, w, b: conv2d(x, w, b, **kwargs), [x, w, b])
+
+
+def test_conv1d_gradcheck():
+    assert gradcheck(lambda x, w, b: conv1d(x, w, b, stride=2, padding=2, dilation=2, groups=2),
+                     [_rand(2, 4, 9), _rand(2, 2, 3), _rand(2)])
+
+
+POOL_CASES = [
+    dict(kernel_size=2),
+    dict(kernel_size=3, stride=2, padding=1),
+    dict(kernel_size=3, stride=2, padding=1, ceil_mode=True),
+    dict(kernel_size=(2, 3), stride=(1, 2), ceil_mode=True),
+]
+
+
+@pytest.mark.parametrize("kwargs", POOL_CASES + [dict(kernel_size=2, stride=1, dilation=2, padding=1)], ids=str)
+def test_max_pool2d_gradcheck(kwargs):
+    x = RNG.permutation(2 * 3 * 7 * 6).reshape(2, 3, 7, 6) * 0.1  # distinct values: no ties
+    assert gradcheck(lambda x: max_pool2d(x, **kwargs), [x])
+
+
+@pytest.mark.parametrize("kwargs", POOL_CASES + [dict(kernel_size=3, stride=2, padding=1, ceil_mode=True,
+                                                      count_include_pad=False)], ids=str)
+def test_avg_pool2d_gradcheck(kwargs):
+    assert gradcheck(lambda x: avg_pool2d(x, **kwargs), [_rand(2, 3, 7, 6)])
+
+
+@pytest.mark.parametrize("size", [1, (2, 3), (5, 4)], ids=str)
+def test_adaptive_avg_pool2d_gradcheck(size):
+    assert gradcheck(lambda x: adaptive_avg_pool2d(x, size), [_rand(2, 3, 5, 4)])
+
+
+@pytest.mark.parametrize("mode", ["constant", "reflect", "replicate", "circular"])
+def test_pad_gradcheck(mode):
+    assert gradcheck(lambda x: pad(x, (2, 1, 0, 2), mode=mode), [_rand(2, 3, 4, 3)])
+
+
+def test_unfold_and_fold_gradcheck():
+    assert gradcheck(lambda x: unfold(x, (2, 3), dilation=(2, 1), padding=1, stride=(1, 2)), [_rand(2, 2, 5, 6)])
+    assert gradcheck(lambda c: fold(c, (4, 5), 2, padding=1, stride=2), [_rand(2, 8, 9)])
+
+
+def test_second_derivative_of_conv2d_through_create_graph():
+    # d/dW of (dL/dx . v) for L = sum(conv(x, W)^2): checked against differences of first derivatives
+    x, w, v = _rand(1, 2, 5, 5), _rand(2, 2, 3, 3), _rand(1, 2, 5, 5)
+
+    def first_along(w_data):
+        xv, wv = Value(x), Value(w_data)
+        (gx,) = ac.grad((conv2d(xv, wv, padding=1, stride=2) ** 2).sum(), [xv])
+        return float(np.sum(gx * v))
+
+    xv, wv = Value(x), Value(w)
+    (gx,) = ac.grad((conv2d(xv, wv, padding=1, stride=2) ** 2).sum(), [xv], create_graph=True)
+    (gw,) = ac.grad((gx * v).sum(), [wv])
+    eps = 1e-6
+    for index in [(0, 0, 0, 0), (1, 0, 2, 1), (0, 1, 1, 2)]:
+        up, down = w.copy(), w.copy()
+        up[index] += eps
+        down[index] -= eps
+        assert gw[index] == pytest.approx((first_along(up) - first_along(down)) / (2 * eps), rel=1e-5, abs=1e-7)
+
+
+# ---- against PyTorch -------------------------------------------------------------
+def _against_torch(ours_fn, torch_fn, arrays):
+    torch = pytest.importorskip("torch")
+    ours_in = [Value(a) for a in arrays]
+    theirs_in = [torch.tensor(a, requires_grad=True) for a in arrays]
+    ours, theirs = ours_fn(*ours_in), torch_fn(*theirs_in)
+    np.testing.assert_allclose(ours.data, theirs.detach().numpy(), rtol=1e-10, atol=1e-12)
+    upstream = _rand(*ours.shape)
+    (ours * upstream).sum().backward()
+    (theirs * torch.from_numpy(upstream)).sum().backward()
+    for k, (a, b) in enumerate(zip(ours_in, theirs_in)):
+        np.testing.assert_allclose(a.grad, b.grad.numpy(), rtol=1e-10, atol=1e-12, err_msg=f"input {k}")
+
+
+@pytest.mark.parametrize("kwargs", CONV_CASES + [dict(stride=1, padding="valid", dilation=1, groups=1)], ids=str)
+@pytest.mark.parametrize("bias", [True, False])
+def test_conv2d_matches_pytorch(kwargs, bias):
+    torch = pytest.importorskip("torch")
+    arrays = [_rand(2, 4, 7, 6), _rand(8, 4 // kwargs["groups"], 3, 2)] + ([_rand(8)] if bias else [])
+    _against_torch(lambda *a: conv2d(*a, **kwargs), lambda *a: torch.nn.functional.conv2d(*a, **kwargs), arrays)
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same'")  # PyTorch's note on its own padded copy
+@pytest.mark.parametrize("kwargs", [dict(stride=2, padding=1, dilation=2, groups=2), dict(padding="same")], ids=str)
+def test_conv1d_matches_pytorch(kwargs):
+    torch = pytest.importorskip("torch")
+    arrays = [_rand(2, 4, 11), _rand(6, 4 // kwargs.get("groups", 1), 4), _rand(6)]
+    _against_torch(lambda *a: conv1d(*a, **kwargs), lambda *a: torch.nn.functional.conv1d(*a, **kwargs), arrays)
+
+
+@pytest.mark.parametrize("kwargs", POOL_CASES + [dict(kernel_size=3, dilation=2, padding=1, stride=1)], ids=str)
+def test_max_pool2d_matches_pytorch(kwargs):
+    torch = pytest.importorskip("torch")
+    _against_torch(lambda x: max_pool2d(x, **kwargs), lambda x: torch.nn.functional.max_pool2d(x, **kwargs),
+                   [_rand(2, 3, 7, 8)])
+
+
+def test_max_pool2d_ties_match_pytorch():
+    torch = pytest.importorskip("torch")
+    x = np.round(_rand(2, 3, 6, 6))  # many equal values, as in flat regions of an image
+    _against_torch(lambda x: max_pool2d(x, 3, 2, 1), lambda x: torch.nn.functional.max_pool2d(x, 3, 2, 1), [x])
+
+
+@pytest.mark.parametrize("kwargs", POOL_CASES + [
+    dict(kernel_size=3, stride=2, padding=1, ceil_mode=True, count_include_pad=False),
+    dict(kernel_size=3, stride=1, padding=1, divisor_override=4),
+], ids=str)
+def test_avg_pool2d_matches_pytorch(kwargs):
+    torch = pytest.importorskip("torch")
+    _against_torch(lambda x: avg_pool2d(x, **kwargs), lambda x: torch.nn.functional.avg_pool2d(x, **kwargs),
+                   [_rand(2, 3, 7, 8)])
+
+
+@pytest.mark.parametrize("size", [1, (3, 5), (None, 2), (7, 8)], ids=str)
+def test_adaptive_avg_pool2d_matches_pytorch(size):
+    torch = pytest.importorskip("torch")
+    _against_torch(lambda x: adaptive_avg_pool2d(x, size),
+                   lambda x: torch.nn.functional.adaptive_avg_pool2d(x, size), [_rand(2, 3, 7, 8)])
+
+
+@pytest.mark.parametrize("mode", ["constant", "reflect", "replicate", "circular"])
+def test_pad_matches_pytorch(mode):
+    torch = pytest.importorskip("torch")
+    _against_torch(lambda x: pad(x, (2, 1, 3, 0), mode), lambda x: torch.nn.functional.pad(x, (2, 1, 3, 0), mode),
+                   [_rand(2, 3, 5, 6)])
+
+
+def test_constant_pad_value_matches_pytorch():
+    torch = pytest.importorskip("torch")
+    _against_torch(lambda x: pad(x, (1, 2), value=-1.5), lambda x: torch.nn.functional.pad(x, (1, 2), value=-1.5),
+                   [_rand(3, 4)])
+
+
+def test_unfold_and_fold_match_pytorch():
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    args = dict(dilation=(1, 2), padding=1, stride=2)
+    _against_torch(lambda x: unfold(x, (2, 3), **args), lambda x: F.unfold(x, (2, 3), **args), [_rand(2, 3, 7, 8)])
+    _against_torch(lambda c: fold(c, (7, 8), (2, 3), **args), lambda c: F.fold(c, (7, 8), (2, 3), **args),
+                   [_rand(2, 18, 12)])
+
+
+# ---- errors that name the operation and the shapes ---------------------------
+def test_kernel_larger_than_the_padded_input():
+    with pytest.raises(ShapeError, match=r"conv2d: the kernel \(5, 5\).*larger than the padded input.*\(3, 3\)"):
+        conv2d(_rand(1, 1, 3, 3), _rand(1, 1, 5, 5), padding=0)
+    with pytest.raises(ShapeError, match=r"max_pool2d: the kernel \(4, 4\).*larger"):
+        max_pool2d(_rand(1, 1, 3, 3), 4)
+
+
+def test_channels_that_do_not_match_the_weight():
+    with pytest.raises(ShapeError, match=r"conv2d: the input has 3 channels \(shape \(2, 3, 8, 8\)\) but the weight "
+                                         r"\(4, 2, 3, 3\) expects 2"):
+        conv2d(_rand(2, 3, 8, 8), _rand(4, 2, 3, 3))
+
+
+def test_groups_that_do_not_divide_the_channels():
+    with pytest.raises(ValueError, match=r"conv2d: groups=2 must divide both the input channels \(3\)"):
+        conv2d(_rand(2, 3, 8, 8), _rand(4, 1, 3, 3), groups=2)
+
+
+def test_other_bad_arguments():
+    with pytest.raises(ShapeError, match=r"conv2d: expects input of shape \(N, C, H, W\).*got \(8, 8\)"):
+        conv2d(_rand(8, 8), _rand(1, 1, 3, 3))
+    with pytest.raises(ShapeError, match=r"conv2d: bias must have shape \(4,\)"):
+        conv2d(_rand(1, 1, 5, 5), _rand(4, 1, 3, 3), _rand(3))
+    with pytest.raises(ValueError, match="padding='same' is not supported for strided"):
+        conv2d(_rand(1, 1, 5, 5), _rand(1, 1, 3, 3), stride=2, padding="same")
+    with pytest.raises(ValueError, match=r"conv2d: stride must be an int >= 1"):
+        conv2d(_rand(1, 1, 5, 5), _rand(1, 1, 3, 3), stride=0)
+    with pytest.raises(ValueError, match=r"max_pool2d: padding \(2, 2\) must be at most half the kernel size"):
+        max_pool2d(_rand(1, 1, 5, 5), 2, padding=2)
+    with pytest.raises(ShapeError, match=r"pad: reflect padding of \(3, 0\) on an axis of size 3"):
+        pad(_rand(1, 3), (3, 0), mode="reflect")
+    with pytest.raises(ValueError, match=r"pad: mode must be"):
+        pad(_rand(1, 3), (1, 1), mode="mirror")
+
+
+# ---- one node in the drawing and in the stepper --------------------------------
+def test_a_convolution_is_one_node_with_its_rule_in_the_drawing_and_the_stepper():
+    x = Value(_rand(1, 1, 4, 4), requires_grad=False, label="X")
+    w = Value(_rand(2, 1, 3, 3), label="W")
+    y = conv2d(x, w, padding=1)
+    y.label = "Y"
+    loss = y.sum()
+    ops = [node._op.name for node in ac.topological_order([loss]) if node._op is not None]
+    assert ops.count("conv2d") == 1 and len(ops) == 2  # the sum and one convolution
+    source = ac.draw_graph(loss, show_local_gradients=True).source
+    assert "label=conv2d" in source and "im2col(X)^T @ dL/dY" in source
+    steps = [step for step in BackpropStepper(loss) if step.node is y]
+    assert len(steps) == 1
+    assert "im2col(X)^T @ dL/dY" in steps[0].node._op.formula
+    (weight_share,) = [product for inp, _, product in steps[0].contributions if inp is w]
+    assert weight_share.shape == w.shape
