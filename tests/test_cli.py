@@ -520,15 +520,13 @@ def test_jsonl_into_a_reader_that_stops_early_exits_quietly(tmp_path):
 
 
 # --------------------------------------------------------------------------
-# The README's quick start and cli section say what the app does
+# The README's quick start and docs/cli.md say what the app does
 # --------------------------------------------------------------------------
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 def _cli_section():
-    text = README.read_text(encoding="utf-8")
-    start = text.index("<!-- section: cli (issue 6) -->")
-    return text[start:text.index("<!-- section:", start + 1)]
+    return (README.parent / "docs" / "cli.md").read_text(encoding="utf-8")
 
 
 def test_quick_start_installs_and_runs_the_main_job_and_shows_its_pictures():
@@ -536,7 +534,7 @@ def test_quick_start_installs_and_runs_the_main_job_and_shows_its_pictures():
     quick_start = text[text.index("## Quick start"):]
     first_command = re.search(r"```bash\n(.*?)\n", quick_start).group(1)
     assert first_command.startswith("pip install") and "autograd-core train" in first_command
-    for picture in re.findall(r"\]\((docs/[^)]+)\)", text):
+    for picture in re.findall(r"\]\((docs/[^)]+\.(?:png|svg))\)", text):
         path = README.parent / picture
         assert path.exists(), picture
         assert_png(path) if picture.endswith(".png") else assert_svg(path)

@@ -102,7 +102,7 @@ def test_gradient_noise_escapes_the_saddle_to_a_minimum(seed):
     w = gradient_descent([0.0, 0.0], 300, noise=0.01, seed=seed)
     assert abs(w[0]) < 0.05
     assert abs(abs(w[1]) - np.sqrt(2)) < 0.05
-    assert float(saddle(Value(w))) < -0.99
+    assert saddle(Value(w)).item() < -0.99
 
 
 def test_pure_newton_is_attracted_by_the_saddle_but_levenberg_escapes():
