@@ -3,6 +3,7 @@
 Two commands::
 
     autograd-core train                      # an MLP on iris, with every picture
+    autograd-core train --data digits        # a small CNN on 8x8 handwritten digits
     autograd-core graph "(a*b + c) * f" --set a=2 --set b=-3 --set c=10 --set f=-2
 
 ``python -m autograd_core`` is the same program. The work itself is in
@@ -18,9 +19,32 @@ import sys
 ACTIVATIONS = ("relu", "leaky_relu", "elu", "selu", "gelu", "tanh", "sigmoid")
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad", "adadelta")
 SCHEDULES = ("none", "step", "exponential", "cosine", "plateau")
-DATASETS = ("iris", "moons", "spirals", "blobs")
+DATASETS = ("iris", "moons", "spirals", "blobs", "digits")
+MODELS = ("mlp", "cnn")
 MAX_HIDDEN_LAYERS = 64
 MAX_SAMPLES = 1_000_000
+MAX_CONV_LAYERS = 3  # an 8x8 image halves at each pooling: 4x4, 2x2, 1x1
+MAX_CHANNELS = 512
+
+
+class DefaultWidths(list):
+    """The default ``--hidden`` (16,16): a list like any other, but a run can
+    tell it from widths the user typed (a CNN has no use for them)."""
+
+
+def _channel_counts(text):
+    """'8,16' -> [8, 16]: the CNN's output channels, one per convolution."""
+    counts = []
+    for part in text.split(","):
+        try:
+            counts.append(int(part))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r}: give channel counts as integers separated by commas, e.g. 8,16") from None
+    if not 1 <= len(counts) <= MAX_CONV_LAYERS:
+        raise argparse.ArgumentTypeError(f"{text!r}: from 1 to {MAX_CONV_LAYERS} convolutions (each one halves the image)")
+    if not all(1 <= n <= MAX_CHANNELS for n in counts):
+        raise argparse.ArgumentTypeError(f"{text!r}: every convolution needs from 1 to {MAX_CHANNELS} channels")
+    return counts
 
 
 def _hidden_sizes(text):
@@ -69,13 +93,15 @@ def build_parser():
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     train = commands.add_parser(
-        "train", help="train an MLP and write weights, metrics, plots, its graph and a backprop player",
-        description="Train an MLP classifier and write its weights, metrics.csv, plots, the graph of one "
-                    "training step (SVG) and a backprop player for one example (HTML) to an output folder.",
+        "train", help="train an MLP or a CNN and write weights, metrics, plots, its graph and a backprop player",
+        description="Train an MLP classifier (or a small CNN on images) and write its weights, metrics.csv, "
+                    "plots, the graph of one training step (SVG) and a backprop player of the first training "
+                    "step (HTML) to an output folder.",
     )
     data = train.add_argument_group("data")
     source = data.add_mutually_exclusive_group()
-    source.add_argument("--data", choices=DATASETS, default=None, help="a built-in data set (default: iris)")
+    source.add_argument("--data", choices=DATASETS, default=None,
+                        help="a built-in data set (default: iris); digits: 1,797 8x8 images of handwritten digits")
     source.add_argument("--csv", metavar="PATH", help="a CSV file: header row, numeric feature columns, one label column")
     data.add_argument("--label", metavar="COLUMN", help="the label column of --csv (default: the last column)")
     data.add_argument("--val-split", type=_bounded(float, 0.0, 1.0, what="must be in [0, 1)"), default=0.2,
@@ -85,12 +111,20 @@ def build_parser():
                       help="examples to generate for moons, spirals and blobs (default: the data set's own)")
 
     model = train.add_argument_group("model")
-    model.add_argument("--hidden", type=_hidden_sizes, default=[16, 16], metavar="SIZES",
-                       help="hidden layer widths, comma-separated (default: 16,16; 'none' for no hidden layer)")
+    model.add_argument("--model", choices=MODELS, default=None,
+                       help="mlp: fully connected layers, for any data; cnn: convolutions and pooling, for images "
+                            "(default: cnn for digits, mlp otherwise)")
+    model.add_argument("--hidden", type=_hidden_sizes, default=DefaultWidths([16, 16]), metavar="SIZES",
+                       help="MLP hidden layer widths, comma-separated (default: 16,16; 'none' for no hidden layer)")
+    model.add_argument("--channels", type=_channel_counts, default=None, metavar="COUNTS",
+                       help="CNN: output channels of each 3x3 convolution (each followed by the activation and "
+                            "2x2 max pooling), comma-separated (default: 8,16)")
     model.add_argument("--activation", choices=ACTIVATIONS, default="relu", help="hidden-layer activation (default: relu)")
-    model.add_argument("--batchnorm", action="store_true", help="batch normalisation after each hidden linear layer")
+    model.add_argument("--batchnorm", action="store_true",
+                       help="batch normalisation after each hidden linear layer (CNN: after each convolution)")
     model.add_argument("--dropout", type=_bounded(float, 0.0, 1.0, what="must be in [0, 1)"), default=0.0,
-                       metavar="P", help="dropout probability after each hidden activation (default: 0)")
+                       metavar="P", help="dropout probability after each hidden activation (CNN: before the last "
+                                         "linear layer) (default: 0)")
 
     optimisation = train.add_argument_group("optimisation")
     optimisation.add_argument("--optimizer", choices=OPTIMIZERS, default="adam", help="(default: adam)")

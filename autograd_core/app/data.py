@@ -3,6 +3,10 @@
 A CSV file has a header row, numeric feature columns and one label column
 (numbers or names; each distinct label is a class). Problems are reported with
 the file, the row and the column, and what to do about them.
+
+Images (the digits) are rows of pixels like any table, with their
+``image_shape`` (channels, height, width) beside them: an MLP reads the rows,
+a CNN the images (see :func:`split_and_standardise`).
 """
 
 from __future__ import annotations
@@ -18,18 +22,24 @@ import numpy as np
 
 from .errors import AppError
 
-BUILTIN = ("iris", "moons", "spirals", "blobs")
+BUILTIN = ("iris", "moons", "spirals", "blobs", "digits")
+IMAGE_DATA = ("digits",)  # the built-in sets whose rows are images
 
 
 @dataclass
 class Dataset:
-    """Features ``X`` (n, d) float64, class indices ``y`` (n,) int64, and names."""
+    """Features ``X`` (n, d) float64, class indices ``y`` (n,) int64, and names.
+
+    ``image_shape`` is ``(channels, height, width)`` when each row is an image
+    (its pixels channel by channel, row by row, so ``d = C * H * W``), else None.
+    """
 
     X: np.ndarray
     y: np.ndarray
     feature_names: list
     class_names: list
     name: str = ""
+    image_shape: tuple | None = None
 
     @property
     def num_classes(self):
@@ -38,7 +48,12 @@ class Dataset:
 
 @dataclass
 class Split:
-    """A train/validation split, standardised with the training part's statistics."""
+    """A train/validation split, standardised with the training part's statistics.
+
+    For a CNN the examples are images ``(n, C, H, W)`` and ``mean`` and ``std``
+    have shape ``(C, 1, 1)``: one pair per channel; otherwise rows ``(n, d)``
+    with one pair per feature.
+    """
 
     X_train: np.ndarray
     y_train: np.ndarray
@@ -217,16 +232,26 @@ def _sorted_labels(labels):
         return sorted(labels)
 
 
-def split_and_standardise(dataset, val_split, rng):
+def split_and_standardise(dataset, val_split, rng, images=False):
     """Stratified train/validation split, then standardise with the train statistics.
 
     Every class keeps the same share of examples in the validation part (at
     least one when ``val_split > 0`` and the class has two or more).
 
+    ``images=True`` (for a CNN; ``dataset.image_shape`` must be set) keeps the
+    examples as ``(n, C, H, W)`` images and standardises each channel with one
+    mean and spread over all its pixels, so the picture keeps its contrast;
+    otherwise each feature (pixel) is standardised on its own, as an MLP's
+    inputs are.
+
     >>> X = np.arange(20.0).reshape(10, 2); y = np.array([0] * 5 + [1] * 5)
     >>> split = split_and_standardise(Dataset(X, y, ["a", "b"], ["p", "q"]), 0.2, np.random.default_rng(0))
     >>> len(split.X_train), np.bincount(split.y_val).tolist()
     (8, [1, 1])
+    >>> pictures = Dataset(X, y, ["a", "b"], ["p", "q"], image_shape=(1, 1, 2))
+    >>> split = split_and_standardise(pictures, 0.2, np.random.default_rng(0), images=True)
+    >>> split.X_train.shape, split.mean.shape
+    ((8, 1, 1, 2), (1, 1, 1))
     """
     if not 0.0 <= val_split < 1.0:
         raise AppError(f"--val-split {val_split}: must be in [0, 1), e.g. 0.2 for a fifth of the data")
@@ -240,6 +265,8 @@ def split_and_standardise(dataset, val_split, rng):
         train_index.append(members[n_val:])
     train_index = rng.permutation(np.concatenate(train_index))
     val_index = np.sort(np.concatenate(val_index))
+    if images:
+        return _standardise_images(dataset, train_index, val_index)
     X_train, y_train = dataset.X[train_index], dataset.y[train_index]
     with np.errstate(over="ignore", invalid="ignore"):  # overflow is checked for below, by column
         mean = X_train.mean(axis=0)
@@ -252,6 +279,22 @@ def split_and_standardise(dataset, val_split, rng):
         )
     _check_finite(split, dataset)
     return split
+
+
+def _standardise_images(dataset, train_index, val_index):
+    """The split as (n, C, H, W) images, standardised channel by channel."""
+    if dataset.image_shape is None:
+        raise AppError(f"{dataset.name or 'the data'}: its rows are not images, so it cannot be split into images")
+    images = dataset.X.reshape((len(dataset.X), *dataset.image_shape))
+    X_train = images[train_index]
+    mean = X_train.mean(axis=(0, 2, 3)).reshape(-1, 1, 1)
+    std = X_train.std(axis=(0, 2, 3)).reshape(-1, 1, 1)
+    std = np.where(std > 0, std, 1.0)  # a blank channel stays 0 instead of becoming NaN
+    return Split(
+        X_train=(X_train - mean) / std, y_train=dataset.y[train_index],
+        X_val=(images[val_index] - mean) / std, y_val=dataset.y[val_index],
+        mean=mean, std=std,
+    )
 
 
 def _check_finite(split, dataset):

@@ -121,3 +121,84 @@ def plot_decision_regions(predict, X_train, y_train, X_val, y_val, class_names, 
     if title:
         axes.set_title(plain_text(title))
     return _save(figure, path)
+
+
+MAX_MATRIX_LABELS = 30  # more classes than this: the confusion matrix has no per-class ticks or counts
+
+
+def confusion_counts(y_true, y_pred, num_classes):
+    """``counts[i, j]``: how many examples of class ``i`` were predicted as ``j``.
+
+    >>> confusion_counts(np.array([0, 0, 1, 2]), np.array([0, 1, 1, 2]), 3).tolist()
+    [[1, 1, 0], [0, 1, 0], [0, 0, 1]]
+    """
+    counts = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(counts, (np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)), 1)
+    return counts
+
+
+def plot_confusion_matrix(y_true, y_pred, class_names, path, title=""):
+    """The confusion matrix as a picture: one row per true class, one column per
+    predicted class, each cell the count (the diagonal is what was right).
+
+    >>> plot_confusion_matrix([0, 1, 1], [0, 1, 0], ["cat", "dog"], "confusion.png")   # doctest: +SKIP
+    """
+    count = len(class_names)
+    counts = confusion_counts(y_true, y_pred, count)
+    side = min(3.0 + 0.45 * count, 12.0)
+    figure = Figure(figsize=(side + 1.2, side))
+    axes = figure.subplots()
+    shown = axes.imshow(counts, cmap="Blues", interpolation="nearest")
+    figure.colorbar(shown, ax=axes, fraction=0.046, pad=0.04, label="examples")
+    if count <= MAX_MATRIX_LABELS:
+        names = [plain_text(name, limit=20) for name in class_names]
+        axes.set_xticks(range(count), names, rotation=90 if max(map(len, names)) > 3 else 0)
+        axes.set_yticks(range(count), names)
+        dark = counts.max() / 2 if counts.max() else 1
+        for i in range(count):
+            for j in range(count):
+                if counts[i, j]:
+                    axes.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize="small",
+                              color="white" if counts[i, j] > dark else "black")
+    axes.set_xlabel("predicted class")
+    axes.set_ylabel("true class")
+    correct = int(np.trace(counts))
+    total = int(counts.sum())
+    caption = f"{correct} of {total} right ({correct / total:.1%})" if total else "no examples"
+    axes.set_title(plain_text(f"{title}: {caption}" if title else caption))
+    return _save(figure, path)
+
+
+def plot_misclassified(images, y_true, y_pred, class_names, path, title="", limit=40, columns=8):
+    """A grid of the images the model got wrong (at most `limit`, in their
+    order), each captioned with its true and predicted class.
+
+    ``images`` is ``(n, C, H, W)`` in the data's own units (one channel is
+    drawn in grey, ink dark; three as colour); ``y_true`` and ``y_pred`` are
+    class indices. With nothing wrong the picture says so.
+
+    >>> plot_misclassified(raw_images, y_val, predictions, ["0", "1", ...], "misclassified.png")   # doctest: +SKIP
+    """
+    images, y_true, y_pred = np.asarray(images), np.asarray(y_true), np.asarray(y_pred)
+    wrong = np.flatnonzero(y_true != y_pred)
+    shown = wrong[:limit]
+    rows = max(1, -(-len(shown) // columns))
+    figure = Figure(figsize=(1.3 * columns, 1.5 * rows + 0.6))
+    grid = figure.subplots(rows, columns, squeeze=False)
+    for axes in grid.ravel():
+        axes.set_axis_off()
+    for axes, k in zip(grid.ravel(), shown):
+        picture = images[k]
+        if picture.shape[0] == 3:
+            low, high = picture.min(), picture.max()
+            axes.imshow(np.moveaxis((picture - low) / (high - low if high > low else 1.0), 0, -1))
+        else:
+            axes.imshow(picture[0], cmap="gray_r", interpolation="nearest")
+        axes.set_title(f"true {plain_text(class_names[y_true[k]], limit=12)}\n"
+                       f"predicted {plain_text(class_names[y_pred[k]], limit=12)}", fontsize="small")
+    if len(wrong) == 0:
+        grid[0, 0].text(0, 0.5, f"no misclassified images among {len(y_true)}", transform=grid[0, 0].transAxes,
+                        va="center")
+    heading = f"{len(wrong)} of {len(y_true)} misclassified" + (f", the first {len(shown)}" if len(wrong) > len(shown) else "")
+    figure.suptitle(plain_text(f"{title}: {heading}" if title else heading))
+    return _save(figure, path)

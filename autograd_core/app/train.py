@@ -1,18 +1,21 @@
-"""``autograd-core train``: train an MLP classifier and write everything about it.
+"""``autograd-core train``: train a classifier and write everything about it.
 
 The run, in order: load the data (a built-in set or a CSV), split it
-(stratified) and standardise it with the training statistics, build the MLP,
-train with mini-batches while a reporter shows the loss and accuracy, stop
-early when the validation loss stops improving (keeping the best weights),
-then write to the output folder:
+(stratified) and standardise it with the training statistics, build the model
+(an MLP, or for images a small CNN: convolution, activation and max pooling
+twice, then a linear layer), train with mini-batches while a reporter shows
+the loss and accuracy, stop early when the validation loss stops improving
+(keeping the best weights), then write to the output folder:
 
 ==========================  ==================================================
 ``model.npz``               the weights, a state dict loadable with ``nn.load``
-``run.json``                what is needed to rebuild the model (sizes,
-                            activation, standardisation, class names)
+``run.json``                what is needed to rebuild the model (sizes or
+                            channels, activation, standardisation, class names)
 ``metrics.csv``             loss, accuracy and learning rate per epoch
 ``curves.png``              training and validation curves
 ``decision_regions.png``    the classes over the plane (two-feature data only)
+``confusion_matrix.png``    true against predicted classes (images only)
+``misclassified.png``       the images the model got wrong (images only)
 ``graph.svg``               the graph of one training step, one cluster per module
 ``backprop.html``           the backprop player of the first training step
 ==========================  ==================================================
@@ -31,7 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import BUILTIN, Dataset, load_csv, split_and_standardise
+from ..cli import DefaultWidths
+from .data import BUILTIN, IMAGE_DATA, Dataset, load_csv, split_and_standardise
 from .errors import AppError
 from .files import prepare_output_dir, write_csv, write_json
 from .report import make_reporter
@@ -47,6 +51,8 @@ FILE_NAMES = {
     "metrics": "metrics.csv",
     "curves": "curves.png",
     "decision_regions": "decision_regions.png",
+    "confusion_matrix": "confusion_matrix.png",
+    "misclassified": "misclassified.png",
     "graph": "graph.svg",
     "backprop_player": "backprop.html",
 }
@@ -61,7 +67,9 @@ class TrainConfig:
     label: str | None = None
     samples: int | None = None
     val_split: float = 0.2
-    hidden: list = field(default_factory=lambda: [16, 16])
+    model: str | None = None  # "mlp" or "cnn"; None: cnn for images, mlp otherwise
+    hidden: list = field(default_factory=lambda: DefaultWidths([16, 16]))
+    channels: list | None = None  # the CNN's channels per convolution; None: [8, 16]
     activation: str = "relu"
     batchnorm: bool = False
     dropout: float = 0.0
@@ -127,6 +135,12 @@ def _load_builtin(name, samples, seed):
             raise AppError("--samples: iris has its own 150 examples; --samples is for moons, spirals and blobs")
         iris = nn.data.load_iris()
         return Dataset(iris.X, iris.y, iris.feature_names, iris.target_names, name="iris")
+    if name == "digits":
+        if samples is not None:
+            raise AppError("--samples: digits has its own 1,797 images; --samples is for moons, spirals and blobs")
+        digits = nn.data.load_digits()
+        return Dataset(digits.X, digits.y, digits.feature_names, digits.target_names, name="digits",
+                       image_shape=tuple(digits.images.shape[1:]))
     samples = 300 if samples is None else samples
     generated = {
         "moons": lambda: nn.data.make_moons(samples, noise=0.2, seed=seed),
@@ -146,6 +160,64 @@ def build_model(sizes, activation, batchnorm, dropout):
     """
     nn, _ = _libraries()
     return nn.MLP(sizes, activation=activation, batchnorm=batchnorm, dropout=dropout)
+
+
+CNN_KERNEL = 3          # every convolution: 3x3, padded by 1, so only the pooling shrinks the image
+DEFAULT_CHANNELS = [8, 16]
+
+
+def build_cnn(image_shape, channels, classes, activation="relu", batchnorm=False, dropout=0.0, kernel_size=CNN_KERNEL):
+    """The CNN of a run, LeNet's pattern at the size of 8x8 images: for each
+    entry of ``channels`` a ``kernel_size`` convolution (padding keeps the size),
+    [BatchNorm2d], the activation and 2x2 max pooling; then Flatten,
+    [Dropout] and one Linear to the classes.
+
+    >>> build_cnn((1, 8, 8), [8, 16], 10)            # doctest: +NORMALIZE_WHITESPACE
+    Sequential(
+      (0): Conv2d(1, 8, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))
+      (1): ReLU()
+      (2): MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)
+      (3): Conv2d(8, 16, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))
+      (4): ReLU()
+      (5): MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)
+      (6): Flatten(start_dim=1, end_dim=-1)
+      (7): Linear(in_features=64, out_features=10, bias=True)
+    )
+    """
+    nn, _ = _libraries()
+    make_activation = {"relu": nn.ReLU, "leaky_relu": nn.LeakyReLU, "elu": nn.ELU, "selu": nn.SELU,
+                       "gelu": nn.GELU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}[activation]
+    layers, previous = [], image_shape[0]
+    for count in channels:
+        layers.append(nn.Conv2d(previous, count, kernel_size, padding=kernel_size // 2))
+        if batchnorm:
+            layers.append(nn.BatchNorm2d(count))
+        layers += [make_activation(), nn.MaxPool2d(2)]
+        previous = count
+    layers.append(nn.Flatten())
+    if dropout:
+        layers.append(nn.Dropout(dropout))
+    layers.append(nn.Linear(cnn_features(image_shape, channels), classes))
+    return nn.Sequential(*layers)
+
+
+def cnn_features(image_shape, channels):
+    """How many numbers reach the CNN's linear layer: the last channel count
+    times the image's size after one 2x2 pooling per convolution.
+
+    >>> cnn_features((1, 8, 8), [8, 16])
+    64
+    """
+    height, width = image_shape[1] >> len(channels), image_shape[2] >> len(channels)
+    return channels[-1] * height * width
+
+
+def build_network(spec):
+    """The model run.json's ``"model"`` describes (an MLP or a CNN), untrained."""
+    if spec.get("type", "mlp") == "cnn":
+        return build_cnn(spec["image_shape"], spec["channels"], spec["classes"], spec["activation"],
+                         spec["batchnorm"], spec["dropout"], spec["kernel_size"])
+    return build_model(spec["sizes"], spec["activation"], spec["batchnorm"], spec["dropout"])
 
 
 def _build_optimizer(config, parameters):
@@ -323,11 +395,11 @@ class _Trainer:
     step: object = None  # the compiled forward (x, y) -> (loss, logits), or None: eager
 
 
-def _build_trainer(config, sizes, has_val):
+def _build_trainer(config, spec, has_val):
     import autograd_core as ag
 
     nn, _ = _libraries()
-    model = build_model(sizes, config.activation, config.batchnorm, config.dropout)
+    model = build_network(spec)
     optimizer = _build_optimizer(config, list(model.parameters()))
     schedule = _build_schedule(config, optimizer)
     early = _early_stopping(config.patience) if (has_val and config.patience > 0) else None
@@ -448,27 +520,24 @@ def run(config, reporter=None):
     nn, _ = _libraries()
     reporter = reporter or make_reporter()
     dataset = load_data(config)
+    spec = model_spec(config, dataset)
     rng = np.random.default_rng(config.seed)
     nn.manual_seed(config.seed)
-    split = split_and_standardise(dataset, config.val_split, rng)
-    if config.batchnorm and config.hidden and min(config.batch_size, len(split.X_train)) < 2:
+    split = split_and_standardise(dataset, config.val_split, rng, images=spec["type"] == "cnn")
+    has_norm_layers = spec["type"] == "cnn" or config.hidden
+    if config.batchnorm and has_norm_layers and min(config.batch_size, len(split.X_train)) < 2:
         raise AppError(f"--batchnorm needs mini-batches of two or more examples (batch norm divides by the batch's "
                        f"spread); use --batch-size 2 or more (it is {config.batch_size}, with "
                        f"{len(split.X_train)} training examples)")
-    sizes = [dataset.X.shape[1], *config.hidden, dataset.num_classes]
-    parameters = sum((n_in + 1) * n_out for n_in, n_out in zip(sizes[:-1], sizes[1:]))
-    if parameters > MAX_PARAMETERS:
-        raise AppError(f"MLP {'-'.join(map(str, sizes))} would have {parameters:,} parameters, more than the "
-                       f"{MAX_PARAMETERS:,} a run trains; choose smaller --hidden widths")
     out_dir = prepare_output_dir(config.out)
-    trainer = _build_trainer(config, sizes, has_val=len(split.X_val) > 0)
-    _announce(config, dataset, split, sizes, trainer, out_dir, reporter)
+    trainer = _build_trainer(config, spec, has_val=len(split.X_val) > 0)
+    _announce(config, dataset, split, spec, trainer, out_dir, reporter)
 
     outcome = fit(config, trainer, split, rng, reporter, out_dir)
     _report_stop(config, outcome, reporter)
     final = _final_metrics(trainer, split) if outcome.history else {}
     files = write_outputs(out_dir, config, dataset, split, trainer.model, trainer.loss_fn, outcome.history,
-                          outcome.best_epoch, sizes, reporter)
+                          outcome.best_epoch, spec, reporter)
     if outcome.player is not None:
         files["backprop_player"] = outcome.player
     reporter.event("done", stopped=outcome.stopped, epochs=len(outcome.history), best_epoch=outcome.best_epoch,
@@ -478,17 +547,82 @@ def run(config, reporter=None):
                      outcome.best_epoch, final)
 
 
-def _announce(config, dataset, split, sizes, trainer, out_dir, reporter):
+def model_spec(config, dataset):
+    """run.json's ``"model"``: the kind of network and its sizes, checked against the data.
+
+    An MLP reads any data as rows of features; a CNN needs images. Without
+    ``--model`` images get the CNN and every other data set the MLP.
+    """
+    kind = config.model or ("cnn" if dataset.image_shape is not None else "mlp")
+    if kind not in ("mlp", "cnn"):
+        raise AppError(f"--model {str(kind)[:40]!r}: choose mlp or cnn")
+    common = {"activation": config.activation, "batchnorm": config.batchnorm, "dropout": config.dropout}
+    if kind == "mlp":
+        if config.channels is not None:
+            raise AppError("--channels sets the convolutions of --model cnn; an MLP's layers are set with --hidden")
+        sizes = [dataset.X.shape[1], *config.hidden, dataset.num_classes]
+        parameters = sum((n_in + 1) * n_out for n_in, n_out in zip(sizes[:-1], sizes[1:]))
+        if parameters > MAX_PARAMETERS:
+            raise AppError(f"MLP {'-'.join(map(str, sizes))} would have {parameters:,} parameters, more than the "
+                           f"{MAX_PARAMETERS:,} a run trains; choose smaller --hidden widths")
+        return {"type": "mlp", "sizes": sizes, **common}
+    if dataset.image_shape is None:
+        images = ", ".join(IMAGE_DATA)
+        raise AppError(f"--model cnn needs images, and {str(dataset.name)[:60]!r} is a table of "
+                       f"{dataset.X.shape[1]} features; use --model mlp for it, or --data {images} for a CNN")
+    if not isinstance(config.hidden, DefaultWidths):
+        hint = "" if config.model else f" (for an MLP on {dataset.name}, add --model mlp)"
+        raise AppError(f"--hidden sets the layers of an MLP{hint}; a CNN's are set with --channels "
+                       f"(e.g. --channels 8,16)")
+    return _cnn_spec(config, dataset, common)
+
+
+def _cnn_spec(config, dataset, common):
+    from ..cli import MAX_CHANNELS, MAX_CONV_LAYERS
+
+    channels = list(DEFAULT_CHANNELS if config.channels is None else config.channels)
+    if not (1 <= len(channels) <= MAX_CONV_LAYERS and all(isinstance(n, int) and 1 <= n <= MAX_CHANNELS
+                                                            for n in channels)):
+        raise AppError(f"--channels {channels}: from 1 to {MAX_CONV_LAYERS} convolutions of 1 to {MAX_CHANNELS} "
+                       f"channels each")
+    height, width = dataset.image_shape[1:]
+    if min(height, width) >> len(channels) < 1:
+        raise AppError(f"--channels {','.join(map(str, channels))}: {len(channels)} poolings would shrink the "
+                       f"{height}x{width} images to nothing; use fewer convolutions")
+    return {"type": "cnn", "image_shape": list(dataset.image_shape), "channels": channels,
+            "kernel_size": CNN_KERNEL, "classes": dataset.num_classes, **common}
+
+
+def describe_model(spec):
+    """One line about the network, for the terminal and the pictures' titles.
+
+    >>> describe_model({"type": "mlp", "sizes": [4, 16, 3]})
+    'MLP 4-16-3'
+    >>> describe_model({"type": "cnn", "image_shape": [1, 8, 8], "channels": [8, 16], "kernel_size": 3, "classes": 10})
+    'CNN 1x8x8 > conv8 > pool > conv16 > pool > linear 10'
+    """
+    if spec.get("type", "mlp") == "mlp":
+        return f"MLP {'-'.join(map(str, spec['sizes']))}"
+    blocks = " > ".join(f"conv{count} > pool" for count in spec["channels"])
+    return f"CNN {'x'.join(map(str, spec['image_shape']))} > {blocks} > linear {spec['classes']}"
+
+
+def _announce(config, dataset, split, spec, trainer, out_dir, reporter):
+    features = (f"{'x'.join(map(str, dataset.image_shape))} images" if spec["type"] == "cnn"
+                else f"{dataset.X.shape[1]} features")
     reporter.info(f"{dataset.name}: {len(split.X_train)} training / {len(split.X_val)} validation examples, "
-                  f"{dataset.X.shape[1]} features, {dataset.num_classes} classes")
-    layers = [config.activation] if config.hidden else ["no hidden layer"]
-    layers += (["batch norm"] if config.batchnorm and config.hidden else [])
-    layers += ([f"dropout {config.dropout:g}"] if config.dropout and config.hidden else [])
-    reporter.info(f"MLP {'-'.join(map(str, sizes))} ({', '.join(layers)}), "
+                  f"{features}, {dataset.num_classes} classes")
+    has_layers = spec["type"] == "cnn" or config.hidden
+    layers = [config.activation] if has_layers else ["no hidden layer"]
+    layers += (["batch norm"] if config.batchnorm and has_layers else [])
+    layers += ([f"dropout {config.dropout:g}"] if config.dropout and has_layers else [])
+    reporter.info(f"{describe_model(spec)} ({', '.join(layers)}), "
                   f"{config.optimizer} lr={_current_lr(trainer.optimizer):g}, batch {config.batch_size}, "
                   f"up to {config.epochs} epochs")
+    shape = {"sizes": spec["sizes"]} if spec["type"] == "mlp" else {"channels": spec["channels"]}
     reporter.event("start", data=dataset.name, train_examples=len(split.X_train), val_examples=len(split.X_val),
-                   features=dataset.X.shape[1], classes=dataset.class_names, sizes=sizes, out=str(out_dir))
+                   features=dataset.X.shape[1], classes=dataset.class_names, model=spec["type"], **shape,
+                   out=str(out_dir))
 
 
 def _report_stop(config, outcome, reporter):
@@ -525,7 +659,7 @@ def _summary(outcome, final):
 # ==========================================================================
 # Writing the run's files
 # ==========================================================================
-def write_outputs(out_dir, config, dataset, split, model, loss_fn, history, best_epoch, sizes, reporter):
+def write_outputs(out_dir, config, dataset, split, model, loss_fn, history, best_epoch, spec, reporter):
     """Write every file of the run; returns {description: path}.
 
     The weights, run.json and metrics.csv come first; a picture that cannot
@@ -540,10 +674,9 @@ def write_outputs(out_dir, config, dataset, split, model, loss_fn, history, best
     files["weights"] = path
     settings = {
         "format": RUN_FORMAT,
-        "model": {"sizes": sizes, "activation": config.activation, "batchnorm": config.batchnorm,
-                  "dropout": config.dropout},
+        "model": spec,
         "data": {"name": dataset.name, "features": dataset.feature_names, "classes": [str(c) for c in dataset.class_names],
-                 "mean": split.mean.tolist(), "std": split.std.tolist()},
+                 "mean": split.mean.ravel().tolist(), "std": split.std.ravel().tolist()},
         "training": {key: value for key, value in vars(config).items() if key != "out"},
         "epochs_run": len(history), "best_epoch": best_epoch,
     }
@@ -558,7 +691,7 @@ def write_outputs(out_dir, config, dataset, split, model, loss_fn, history, best
 
     if history:
         picture("curves", lambda: plots.plot_curves(history, out_dir / FILE_NAMES["curves"], best_epoch=best_epoch,
-                                                     title=f"{dataset.name}: MLP {'-'.join(map(str, sizes))}"))
+                                                     title=f"{dataset.name}: {describe_model(spec)}"))
     if dataset.X.shape[1] == 2:
         raw_train = split.X_train * split.std + split.mean
         raw_val = split.X_val * split.std + split.mean
@@ -567,10 +700,29 @@ def write_outputs(out_dir, config, dataset, split, model, loss_fn, history, best
             dataset.class_names, dataset.feature_names, out_dir / FILE_NAMES["decision_regions"],
             title=f"{dataset.name}: decision regions",
         ))
+    if dataset.image_shape is not None:
+        _image_pictures(out_dir, dataset, split, model, picture)
     picture("graph", lambda: _write_graph(out_dir, split, model, loss_fn, config.batch_size, reporter))
     if "graph" in files and files["graph"] is None:
         del files["graph"]
     return files
+
+
+def _image_pictures(out_dir, dataset, split, model, picture):
+    """The confusion matrix and the misclassified images, on the validation
+    images (the training images when nothing is held out)."""
+    from . import plots
+
+    part = "validation" if len(split.X_val) else "training"
+    X, y = (split.X_val, split.y_val) if len(split.X_val) else (split.X_train, split.y_train)
+    predicted = predict_classes(model, X)
+    raw_images = (X * split.std + split.mean).reshape((len(X), *dataset.image_shape))  # back to pixel values
+    picture("confusion_matrix", lambda: plots.plot_confusion_matrix(
+        y, predicted, dataset.class_names, out_dir / FILE_NAMES["confusion_matrix"],
+        title=f"{dataset.name}, {part} images"))
+    picture("misclassified", lambda: plots.plot_misclassified(
+        raw_images, y, predicted, dataset.class_names, out_dir / FILE_NAMES["misclassified"],
+        title=f"{dataset.name}, {part} images"))
 
 
 def _write_graph(out_dir, split, model, loss_fn, batch_size, reporter):
@@ -645,11 +797,12 @@ MAX_SETTINGS_BYTES = 16 << 20  # run.json of 1,000 classes and 10,000 features i
 def load_run(out_dir):
     """Rebuild a trained model from a run folder: ``(model, settings)``.
 
-    ``settings["data"]`` holds the standardisation (``mean``, ``std``) and the
-    class names, so new raw features can be classified. The layer widths come
-    from the weights file (``model.npz``), and ``run.json`` must agree with
-    them; a damaged or edited folder gets an :class:`AppError` saying what is
-    wrong, before any model is built.
+    ``settings["data"]`` holds the standardisation (``mean``, ``std``: one per
+    feature for an MLP, one per channel for a CNN) and the class names, so new
+    raw features or images can be classified. The layer shapes (an MLP's
+    widths, a CNN's channels) come from the weights file (``model.npz``), and
+    ``run.json`` must agree with them; a damaged or edited folder gets an
+    :class:`AppError` saying what is wrong, before any model is built.
 
     >>> model, settings = load_run("runs/2026-01-01_120000")   # doctest: +SKIP
     >>> x = (raw - np.array(settings["data"]["mean"])) / np.array(settings["data"]["std"])   # doctest: +SKIP
@@ -662,13 +815,18 @@ def load_run(out_dir):
         state = nn.load(weights)
     except (OSError, nn.CheckpointError) as exc:
         raise AppError(f"load_run: cannot read the weights: {exc}") from None
-    sizes = _layer_sizes(state, weights)
     spec = settings["model"]
-    if spec["sizes"] != sizes:
-        raise AppError(f"load_run: {out_dir / FILE_NAMES['settings']} says the layer widths are {spec['sizes']}, "
-                       f"but {weights} holds layers of widths {sizes}; the two files are from different runs")
-    _check_data_settings(settings["data"], sizes, out_dir / FILE_NAMES["settings"])
-    model = build_model(sizes, spec["activation"], spec["batchnorm"], spec["dropout"])
+    if spec.get("type", "mlp") == "cnn":
+        _check_cnn_shapes(spec, _cnn_shapes(state, weights), out_dir / FILE_NAMES["settings"], weights)
+        inputs, classes = spec["image_shape"][0], spec["classes"]
+    else:
+        sizes = _layer_sizes(state, weights)
+        if spec["sizes"] != sizes:
+            raise AppError(f"load_run: {out_dir / FILE_NAMES['settings']} says the layer widths are {spec['sizes']}, "
+                           f"but {weights} holds layers of widths {sizes}; the two files are from different runs")
+        inputs, classes = sizes[0], sizes[-1]
+    _check_data_settings(settings["data"], inputs, classes, out_dir / FILE_NAMES["settings"])
+    model = build_network(spec)
     try:
         model.load_state_dict(state)
     except ValueError as exc:
@@ -705,10 +863,16 @@ def _read_settings(path):
         raise AppError(f"load_run: {path} has format {str(settings.get('format'))[:60]!r}; "
                        f"this version reads {RUN_FORMAT!r}")
     model = _expect(settings.get("model"), dict, '"model"', path)
-    sizes = _expect(model.get("sizes"), list, '"model"."sizes"', path)
-    if len(sizes) < 2 or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in sizes):
-        raise AppError(f'load_run: {path}: "model"."sizes" must list two or more whole widths >= 1, '
-                       f"got {str(sizes)[:80]}")
+    kind = model.get("type", "mlp")
+    if kind not in ("mlp", "cnn"):
+        raise AppError(f'load_run: {path}: "model"."type" is {str(kind)[:40]!r}; expected "mlp" or "cnn"')
+    if kind == "mlp":
+        sizes = _expect(model.get("sizes"), list, '"model"."sizes"', path)
+        if len(sizes) < 2 or not all(_is_count(n) for n in sizes):
+            raise AppError(f'load_run: {path}: "model"."sizes" must list two or more whole widths >= 1, '
+                           f"got {str(sizes)[:80]}")
+    else:
+        _check_cnn_settings(model, path)
     activation = _expect(model.get("activation"), str, '"model"."activation"', path)
     from ..cli import ACTIVATIONS
 
@@ -743,8 +907,58 @@ def _expect(value, kind, where, path):
     return value
 
 
-def _check_data_settings(data, sizes, path):
-    for key, length in (("mean", sizes[0]), ("std", sizes[0]), ("classes", sizes[-1])):
+def _is_count(value):
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _check_cnn_settings(model, path):
+    """run.json's description of a CNN: image shape, channels, kernel, classes."""
+    image_shape = _expect(model.get("image_shape"), list, '"model"."image_shape"', path)
+    if len(image_shape) != 3 or not all(_is_count(n) for n in image_shape):
+        raise AppError(f'load_run: {path}: "model"."image_shape" must be [channels, height, width], '
+                       f"got {str(image_shape)[:80]}")
+    channels = _expect(model.get("channels"), list, '"model"."channels"', path)
+    if not channels or not all(_is_count(n) for n in channels):
+        raise AppError(f'load_run: {path}: "model"."channels" must list one or more whole channel counts >= 1, '
+                       f"got {str(channels)[:80]}")
+    for key in ("kernel_size", "classes"):
+        if not _is_count(model.get(key)):
+            raise AppError(f'load_run: {path}: "model"."{key}" must be a whole number >= 1, '
+                           f"got {str(model.get(key))[:40]}")
+
+
+def _cnn_shapes(state, weights):
+    """The CNN's shapes as its weights hold them: (convolution weight shapes,
+    linear weight shape), in layer order ("0.weight", "3.weight", ...)."""
+    layers = sorted((int(name.split(".")[0]), array.shape) for name, array in state.items()
+                    if name.endswith(".weight") and name.split(".")[0].isdigit() and array.ndim in (2, 4))
+    convolutions = [shape for _, shape in layers if len(shape) == 4]
+    linear = [shape for _, shape in layers if len(shape) == 2]
+    if not convolutions or len(linear) != 1 or len(layers[-1][1]) != 2:
+        raise AppError(f"load_run: {weights} does not hold a CNN's weights (convolutions, then one linear layer)")
+    return convolutions, linear[0]
+
+
+def _check_cnn_shapes(spec, shapes, settings_path, weights):
+    """run.json's CNN against the shapes in the weights file."""
+    convolutions, (classes, features) = shapes
+    channels = [shape[0] for shape in convolutions]
+    kernels = {shape[2:] for shape in convolutions}
+    described = (spec["channels"], spec["image_shape"][0], spec["kernel_size"], spec["classes"])
+    found = (channels, convolutions[0][1], next(iter(kernels))[0], classes)
+    if described != found or len(kernels) != 1:
+        raise AppError(f"load_run: {settings_path} describes a CNN of channels {spec['channels']} on "
+                       f"{spec['image_shape'][0]}-channel images with {spec['kernel_size']}x{spec['kernel_size']} "
+                       f"kernels and {spec['classes']} classes, but {weights} holds convolutions of shapes "
+                       f"{[list(s) for s in convolutions]} and {classes} classes; the two files are from different runs")
+    expected = cnn_features(spec["image_shape"], channels)
+    if features != expected:
+        raise AppError(f"load_run: {weights}: the linear layer takes {features} numbers, but {spec['image_shape']} "
+                       f"images through {len(channels)} poolings give {expected}; the two files are from different runs")
+
+
+def _check_data_settings(data, inputs, classes, path):
+    for key, length in (("mean", inputs), ("std", inputs), ("classes", classes)):
         values = _expect(data.get(key), list, f'"data"."{key}"', path)
         if len(values) != length:
             raise AppError(f'load_run: {path}: "data"."{key}" has {len(values)} entries, the model needs {length}')
