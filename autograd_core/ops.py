@@ -133,11 +133,11 @@ class Op:
 
     def apply(self, *inputs, **params):
         """Run the forward on the inputs' data and record the result (inputs are Values)."""
-        if len(inputs) == 1:  # the commonest cases, without a list
-            return record(self, self.forward(inputs[0]._data, **params), inputs, params or _NO_PARAMS)
-        if len(inputs) == 2:
-            return record(self, self.forward(inputs[0]._data, inputs[1]._data, **params), inputs, params or _NO_PARAMS)
-        return record(self, self.forward(*[v._data for v in inputs], **params), inputs, params or _NO_PARAMS)
+        arrays = [v._data for v in inputs]
+        # (most ops have no parameters: a call without an empty **{} costs about
+        # 4% fewer instructions per step of the tiny MLP, benchmark (c))
+        data = self.forward(*arrays, **params) if params else self.forward(*arrays)
+        return record(self, data, inputs, params or _NO_PARAMS)
 
     def public(self, fn):
         """Decorator: `fn` is the op's public function (``op.function``). Installs its methods on
@@ -241,6 +241,10 @@ class F:
     @staticmethod
     def log_softmax(x, axis):
         return log_softmax(x, axis) if isinstance(x, Value) else _log_softmax_data(x, axis)
+
+    @staticmethod
+    def softmax(x, axis):
+        return softmax(x, axis) if isinstance(x, Value) else _softmax_data(x, axis)
 
 
 # --------------------------------------------------------------------------
@@ -1337,7 +1341,7 @@ def _per_class(g, x, axis):
 SOFTMAX_CROSS_ENTROPY = Op(
     "softmax_cross_entropy", _softmax_cross_entropy_data, inputs="x, y",
     code="-(y * log_softmax(x, axis)).sum(axis=axis)",
-    d_x=lambda g, x, y, out, axis: _per_class(g, x, axis) * (F.exp(F.log_softmax(x, axis)) * y.sum(axis=axis, keepdims=True) - y),
+    d_x=lambda g, x, y, out, axis: _per_class(g, x, axis) * (F.softmax(x, axis) * y.sum(axis=axis, keepdims=True) - y),
     d_y=lambda g, x, y, out, axis: -(_per_class(g, x, axis) * F.log_softmax(x, axis)),
     formula="d CE(softmax(x), y)/dx = p - y (p = softmax(x))",
 )
