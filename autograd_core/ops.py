@@ -133,11 +133,11 @@ class Op:
 
     def apply(self, *inputs, **params):
         """Run the forward on the inputs' data and record the result (inputs are Values)."""
-        arrays = [v._data for v in inputs]
-        # (most ops have no parameters: a call without an empty **{} costs about
-        # 4% fewer instructions per step of the tiny MLP, benchmark (c))
-        data = self.forward(*arrays, **params) if params else self.forward(*arrays)
-        return record(self, data, inputs, params or _NO_PARAMS)
+        if len(inputs) == 1:  # the commonest cases, without a list
+            return record(self, self.forward(inputs[0]._data, **params), inputs, params or _NO_PARAMS)
+        if len(inputs) == 2:
+            return record(self, self.forward(inputs[0]._data, inputs[1]._data, **params), inputs, params or _NO_PARAMS)
+        return record(self, self.forward(*[v._data for v in inputs], **params), inputs, params or _NO_PARAMS)
 
     def public(self, fn):
         """Decorator: `fn` is the op's public function (``op.function``). Installs its methods on
