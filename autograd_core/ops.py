@@ -245,6 +245,10 @@ class F:
     def log_softmax(x, axis):
         return log_softmax(x, axis) if isinstance(x, Value) else _log_softmax_data(x, axis)
 
+    @staticmethod
+    def softmax(x, axis):
+        return softmax(x, axis) if isinstance(x, Value) else _softmax_data(x, axis)
+
 
 # --------------------------------------------------------------------------
 # Operands
@@ -1340,7 +1344,7 @@ def _per_class(g, x, axis):
 SOFTMAX_CROSS_ENTROPY = Op(
     "softmax_cross_entropy", _softmax_cross_entropy_data, inputs="x, y",
     code="-(y * log_softmax(x, axis)).sum(axis=axis)",
-    d_x=lambda g, x, y, out, axis: _per_class(g, x, axis) * (F.exp(F.log_softmax(x, axis)) * y.sum(axis=axis, keepdims=True) - y),
+    d_x=lambda g, x, y, out, axis: _per_class(g, x, axis) * (F.softmax(x, axis) * y.sum(axis=axis, keepdims=True) - y),
     d_y=lambda g, x, y, out, axis: -(_per_class(g, x, axis) * F.log_softmax(x, axis)),
     formula="d CE(softmax(x), y)/dx = p - y (p = softmax(x))",
 )
