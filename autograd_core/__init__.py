@@ -25,8 +25,8 @@ from .engine import (
 from .errors import AnomalyError, GradcheckError, GraphDroppedWarning, GraphFreedError, SavedDataModifiedError, ShapeError
 from . import ops
 from . import ops_math, ops_select  # noqa: F401  (more operations: they register themselves in ops.OPS)
-from .ops import OPS
-from . import conv  # convolution, pooling and padding: declared in the registry, exported below with the rest
+from .ops import OPS  # the registry itself: every declared operation by name
+from . import conv  # noqa: F401  convolution, pooling and padding: declared in the registry, exported below with the rest
 from .gradcheck import gradcheck
 from .stepper import BackpropStepper
 from .viz import draw_graph, render_graph
@@ -37,7 +37,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Value", "grad", "no_grad", "enable_grad", "is_grad_enabled", "detect_anomaly", "name_scope",
-    "topological_order", "compile", "gradcheck", "draw_graph", "render_graph", "BackpropStepper", "hessian", "hvp", "jacobian",
+    "topological_order", "OPS", "compile", "gradcheck", "draw_graph", "render_graph", "BackpropStepper", "hessian", "hvp", "jacobian",
     "ShapeError", "GraphFreedError", "GraphDroppedWarning", "AnomalyError", "GradcheckError", "SavedDataModifiedError",
 ]
 # Every operation's function (add, matmul, softmax...) is exported as declared in

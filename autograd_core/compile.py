@@ -387,7 +387,7 @@ def _structural_expression(node, i, g, a, scalar_g=False):
     if name == "softmax_cross_entropy" and i == 0 and x.ndim == 2 and params["axis"] == 1:
         Y = a[1]
         g = g if scalar_g else f"{g}.reshape(({x.shape[0]}, 1))"
-        return f"{g} * (np.exp(log_softmax({a[0]}, 1)) * {Y}.sum(axis=1, keepdims=True) - {Y})"
+        return f"{g} * (softmax({a[0]}, 1) * {Y}.sum(axis=1, keepdims=True) - {Y})"
     return None
 
 
@@ -555,7 +555,7 @@ def _accumulate_into_grad(leaf, gradient):
 
 _HELPERS = {
     "np": np, "_s": ops._scalar_or_array, "_sum_to_shape": engine.sum_to_shape, "_recycled": _recycled,
-    "log_softmax": ops._log_softmax_data,
+    "log_softmax": ops._log_softmax_data, "softmax": ops._softmax_data,
 }
 
 
@@ -822,7 +822,6 @@ class _Builder:
     def build_backward(self, nodes, real_leaves):
         """Run the engine's backward loop once on the traced arrays, writing each
         step down as a line (same rules, same order, same numbers)."""
-        lines = self.program.backward_lines
         needed = set(id(leaf) for leaf in real_leaves)
         for node in nodes:  # oldest first: a node is needed when an input is
             if any(id(i) in needed for i in node._inputs):
@@ -982,6 +981,9 @@ class CompiledResult:
     __slots__ = ("_data", "grad", "_signature", "_saved", "_generation")
     requires_grad = True
     label = None
+    # what grad(), draw_graph and BackpropStepper add to their "must be a Value" error
+    not_a_value_hint = ("; this is the result of a compiled function, which keeps no graph to walk: "
+                        "call step.eager(*args) (or the uncompiled function) for an eager Value")
 
     def __init__(self, signature, data, saved, generation=None):
         self._data = data

@@ -401,7 +401,6 @@ def _grouped_weight(weight, groups):
 
 def _conv_data(x, weight, bias=None, *, geo, groups):
     """Y = im2col(X) @ W^T + b: (N, C, *spatial) -> (N, O, *out), channels last in memory."""
-    nd = x.ndim - 2
     dtype = np.result_type(x, weight)
     rows = im2col(x.astype(dtype, copy=False), geo)  # (M, taps * C): the one copy of the windows
     w_rows = _grouped_weight(weight, groups)

@@ -1157,7 +1157,8 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     """
     for what, given in (("outputs", outputs), ("inputs", inputs)):
         if not isinstance(given, Value) and (not hasattr(given, "__iter__") or isinstance(given, (str, dict))):
-            raise TypeError(f"grad(): {what} must be a Value or a list of Values, got {type(given).__name__}")
+            raise TypeError(f"grad(): {what} must be a Value or a list of Values, got {type(given).__name__}"
+                            f"{getattr(given, 'not_a_value_hint', '')}")
     outputs = [outputs] if isinstance(outputs, Value) else list(outputs)
     single_input = isinstance(inputs, Value)
     inputs = [inputs] if single_input else list(inputs)

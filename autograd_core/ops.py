@@ -71,7 +71,6 @@ from functools import partial
 
 import numpy as np
 
-from . import engine
 from .engine import Value, _constant, as_value, record, sum_to_shape
 from .errors import ShapeError
 from .special import erf_data

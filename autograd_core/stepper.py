@@ -171,7 +171,8 @@ class BackpropStepper:
     def __init__(self, root, grad=None, retain_graph=False, mode="backward", digits=4, max_nodes=200,
                  direction="LR"):
         if not isinstance(root, Value):
-            raise TypeError(f"BackpropStepper: root must be a Value, got {type(root).__name__}")
+            raise TypeError(f"BackpropStepper: root must be a Value, got {type(root).__name__}"
+                            f"{getattr(root, 'not_a_value_hint', '')}")
         if mode not in ("backward", "forward"):
             raise ValueError(f"BackpropStepper: mode must be 'backward' or 'forward', got {mode!r}")
         check_layout_options("BackpropStepper", direction, max_nodes, digits)
@@ -261,7 +262,6 @@ class BackpropStepper:
 
     def _explain_backward(self, step):
         names, node, up = self.names, step.node, step.upstream
-        R = names[id(self.root)]
         y = names[id(node)]
         receivers = " and ".join(names[id(inp)] for inp, _, _ in step.contributions) or "no input that needs a grad"
         header = f"Step {step.index + 1} of {len(self.steps)}: {y} = {expression(node, names)}; "

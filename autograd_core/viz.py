@@ -27,7 +27,6 @@ from pathlib import Path
 import graphviz
 import numpy as np
 
-from . import engine
 from ._files import atomic_write
 from .engine import Value
 
@@ -543,7 +542,8 @@ def _build(root, direction="LR", show_grads=True, show_local_gradients=False, cl
     widest frame).
     """
     if not isinstance(root, Value):
-        raise TypeError(f"draw_graph: root must be a Value, got {type(root).__name__}")
+        raise TypeError(f"draw_graph: root must be a Value, got {type(root).__name__}"
+                        f"{getattr(root, 'not_a_value_hint', '')}")
     check_layout_options("draw_graph", direction, max_nodes, digits)
     values = collect_values([root])
     layout = _Layout(id_prefix)

@@ -6,7 +6,6 @@ import re
 import numpy as np
 import pytest
 
-import autograd_core as ac
 from autograd_core import GradcheckError, Value, gradcheck
 from autograd_core.gradcheck import numerical_gradient
 from autograd_core.ops import Op

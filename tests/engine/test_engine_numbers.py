@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import autograd_core as ac
-from autograd_core import Value, engine, gradcheck
+from autograd_core import Value, gradcheck
 from autograd_core.errors import SavedDataModifiedError
 
 NUMBER_EXPRESSIONS = {

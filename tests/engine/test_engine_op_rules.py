@@ -3,9 +3,7 @@
 import numpy as np
 import pytest
 
-import autograd_core as ac
 from autograd_core import Value, grad
-from autograd_core.engine import record
 from autograd_core.ops import OPS, Op
 
 
