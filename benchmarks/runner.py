@@ -13,6 +13,7 @@ process per engine.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import platform
@@ -37,6 +38,15 @@ MEMORY_TARGET = 1.2
 # memory rows of other workloads than (a) at batch 1024: (workload, batch, target)
 MEMORY_OF = {"h_mem": ("cnn", W.CNN_BATCH, 1.3)}
 ALL_IDS = list(CASES) + list(MEMORY_CASES) + ["g"]
+# ours-compiled's own targets: (row, reference engine, ours-compiled / reference must be <= this).
+# "eager" is the first (tracing) call of a fresh compiled step against an ours-nn step.
+COMPILE_TARGETS = [
+    ("a_f32", "numpy", 0.95), ("a_f32", "jax", 1.2), ("a_f64", "numpy", 0.95), ("a_f64", "jax", 1.2),
+    ("b_f32", "numpy", 1.0), ("b_f64", "numpy", 1.0), ("c", "pytorch", 0.3), ("c", "jax", 1.0),
+    ("d", "pytorch", 0.25), ("e", "micrograd", 0.05), ("f_f32", "numpy", 1.0), ("f_f64", "numpy", 1.0),
+    ("a_f32", "eager", 10), ("c", "eager", 10),
+]
+FIRST_CALL_CASES = sorted({row for row, reference, _ in COMPILE_TARGETS if reference == "eager"})
 
 
 def available_engines():
@@ -114,6 +124,25 @@ def anchor(summary, numpy_here):
         scaled["raw_" + key] = summary[key]
         scaled[key] = summary[key] * (cpu if key == "cpu_median_ms" else wall)
     return scaled
+
+
+def run_first_calls(case_ids, results, quick, log):
+    """The first call of a fresh ours-compiled step (it traces: runs the step
+    eagerly, records it and builds the program), median of 3 fresh steps, kept
+    as ``first_call_ms`` beside that engine's timings."""
+    for case_id in case_ids:
+        cell = results.get(case_id, {}).get("ours-compiled")
+        if not cell or "error" in cell:
+            continue
+        log(f"  {case_id}: ours-compiled, first (tracing) calls")
+        times = []
+        for _ in range(1 if quick else 3):
+            step = step_for("ours-compiled", CASES[case_id].workload, CASES[case_id].dtype)
+            gc.collect()
+            start = time.perf_counter()
+            step()
+            times.append((time.perf_counter() - start) * 1e3)
+        cell["first_call_ms"] = float(np.median(times))
 
 
 def run_memory(dtype_ids, engines, log):
@@ -204,6 +233,36 @@ def targets(results, quick=False):
                 "reference": reference, "ratio": ratio, "target": target, "met": ratio <= target,
             }
     return verdicts
+
+
+def compiled_targets(results):
+    """[{"row", "reference", "ratio", "target", "met"}] for ours-compiled against COMPILE_TARGETS."""
+    verdicts = []
+    for case_id, reference, target in COMPILE_TARGETS:
+        row = results.get(case_id, {})
+        ours = _figure(case_id, row.get("ours-compiled"))
+        if reference == "eager":
+            cell = row.get("ours-compiled") or {}
+            ours, ref = cell.get("first_call_ms"), _figure(case_id, row.get("ours-nn"))
+        else:
+            ref = _figure(case_id, row.get(reference))
+        if ours is None or not ref:
+            continue
+        verdicts.append({"row": case_id, "reference": reference, "ratio": ours / ref, "target": target,
+                         "met": ours / ref <= target})
+    return verdicts
+
+
+def format_compiled_targets(verdicts):
+    """The console lines of ours-compiled against its own targets."""
+    if not verdicts:
+        return ""
+    lines = ["", "ours-compiled against its own targets (ours-compiled / reference; eager: its first, tracing call"
+             " / an ours-nn step)"]
+    for v in verdicts:
+        lines.append(f"  {_title(v['row']):<58}{'vs ' + v['reference']:<14}{v['ratio']:>8.2f}  <= {v['target']:<5} "
+                     f"{'ok' if v['met'] else 'MISSED'}")
+    return "\n".join(lines)
 
 
 def _title(case_id):
@@ -341,9 +400,12 @@ def main(argv=None):
     results.update(run_memory(memory_ids, engines, log))
     if "g" in wanted:
         results["g"] = run_depth(engines, args.quick, log)
+    if "ours-compiled" in engines:
+        run_first_calls([c for c in FIRST_CALL_CASES if c in timed], results, args.quick, log)
     results = {c: results[c] for c in ALL_IDS if c in results}
     verdicts = targets(results, args.quick)
-    table = format_table(results, verdicts)
+    compiled_verdicts = compiled_targets(results)
+    table = format_table(results, verdicts) + format_compiled_targets(compiled_verdicts)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
     table += f"\n{args.clock} clock, medians; load average {load:.1f} on {os.cpu_count()} cores"
     anchored = [c for c, row in results.items() if isinstance(row.get("pytorch"), dict) and "anchor_factor" in row["pytorch"]]
@@ -371,6 +433,7 @@ def main(argv=None):
         ),
         "results": results,
         "targets": verdicts,
+        "compiled_targets": compiled_verdicts,
         "table": table,
     }
     path = args.output or RESULTS_DIR / "latest.json"

@@ -86,6 +86,14 @@ def _render(run, runner):
             ratio, target = "–", "–"
         unit = UNITS.get(runner._unit(case_id), runner._unit(case_id))
         lines.append(f"| {runner._title(case_id)} | {unit} | " + " | ".join(cells) + f" | {ratio} | {target} |")
+    if run.get("compiled_targets"):
+        lines += ["", "`ours-compiled` against its own targets, from the same run:", "",
+                  "| row | against | ours-compiled / reference | target |", "|---|---|---|---|"]
+        for v in run["compiled_targets"]:
+            against = ("its first (tracing) call, in `ours-nn` steps" if v["reference"] == "eager"
+                       else COLUMN_NAMES.get(v["reference"], v["reference"]))
+            lines.append(f"| {runner._title(v['row'])} | {against} | {v['ratio']:.2f} | "
+                         f"≤ {v['target']}: {mark[v['met']]} |")
     return "\n".join(lines)
 
 

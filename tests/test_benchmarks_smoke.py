@@ -80,6 +80,21 @@ def test_quick_run_writes_a_table_and_json(tmp_path, capsys):
         assert saved["results"]["f_f32"]["ours"]["peak_above_imports_mib"] > 1  # the batch alone is 3 MiB
 
 
+def test_compiled_step_is_judged_against_its_own_targets_and_its_first_call():
+    results = {
+        "a_f32": {"ours-compiled": {"median_ms": 0.9, "cpu_median_ms": 0.9, "first_call_ms": 12.0},
+                  "ours-nn": {"median_ms": 1.5, "cpu_median_ms": 1.5},
+                  "numpy": {"median_ms": 1.0, "cpu_median_ms": 1.0}, "jax": {"median_ms": 0.5, "cpu_median_ms": 0.5}},
+        "c": {"ours-compiled": {"median_ms": 0.04, "cpu_median_ms": 0.04}, "pytorch": {"error": "not installed"}},
+    }
+    verdicts = {(v["row"], v["reference"]): v for v in runner.compiled_targets(results)}
+    assert verdicts[("a_f32", "numpy")]["ratio"] == pytest.approx(0.9) and verdicts[("a_f32", "numpy")]["met"]
+    assert verdicts[("a_f32", "jax")]["ratio"] == pytest.approx(1.8) and not verdicts[("a_f32", "jax")]["met"]
+    assert verdicts[("a_f32", "eager")]["ratio"] == pytest.approx(8.0) and verdicts[("a_f32", "eager")]["met"]
+    assert ("c", "pytorch") not in verdicts and ("c", "eager") not in verdicts  # no reference: no verdict
+    assert "vs jax" in runner.format_compiled_targets(list(verdicts.values()))
+
+
 def test_a_figure_from_another_process_is_scaled_by_numpy_timed_in_both():
     # PyTorch's process ran in a slow spell: NumPy took 2.0 ms there, 1.0 ms here
     there = {"median_ms": 6.0, "cpu_median_ms": 5.0, "p25_ms": 5.0, "p75_ms": 7.0, "min_ms": 4.0,
