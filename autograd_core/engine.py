@@ -1098,20 +1098,21 @@ def _store_gradients(gradients, seeds=()):
     every other node gets this pass's gradient. A leaf's ``.grad`` is an
     array of its own: a share that is a view, read-only, the caller's seed
     or another node's gradient passed on is copied first."""
-    others = None
+    held_elsewhere = {id(seed) for seed in seeds}
+    leaves = []
     for node, gradient in gradients.items():
-        if type(gradient) is not np.ndarray:
-            if node._op is not None and isinstance(gradient, Value):  # create_graph=True: leaves keep Values
-                gradient = gradient._data
-        elif node._op is None:
-            if others is None:
-                others = {id(g) for n, g in gradients.items() if n._op is not None} | {id(s) for s in seeds}
-            if gradient.base is not None or not gradient.flags.writeable or id(gradient) in others:
-                gradient = gradient.copy()
-        if node._op is not None or node.grad is None:
-            node.grad = gradient
-        else:
-            node.grad = _add_to_grad(node, gradient)
+        if node._op is None:
+            leaves.append((node, gradient))
+            continue
+        if isinstance(gradient, Value):  # create_graph=True: the node's .grad is data, a leaf's stays a Value
+            gradient = gradient._data
+        node.grad = gradient
+        held_elsewhere.add(id(gradient))
+    for leaf, gradient in leaves:
+        if type(gradient) is np.ndarray and (
+                gradient.base is not None or not gradient.flags.writeable or id(gradient) in held_elsewhere):
+            gradient = gradient.copy()
+        leaf.grad = gradient if leaf.grad is None else _add_to_grad(leaf, gradient)
 
 
 def _add_to_grad(leaf, gradient):
