@@ -240,12 +240,11 @@ def compiled_targets(results):
     verdicts = []
     for case_id, reference, target in COMPILE_TARGETS:
         row = results.get(case_id, {})
-        ours = _figure(case_id, row.get("ours-compiled"))
+        cell = row.get("ours-compiled")
         if reference == "eager":
-            cell = row.get("ours-compiled") or {}
-            ours, ref = cell.get("first_call_ms"), _figure(case_id, row.get("ours-nn"))
+            ours, ref = (cell or {}).get("first_call_ms"), _figure(case_id, row.get("ours-nn"))
         else:
-            ref = _figure(case_id, row.get(reference))
+            ours, ref = _figure(case_id, cell), _figure(case_id, row.get(reference))
         if ours is None or not ref:
             continue
         verdicts.append({"row": case_id, "reference": reference, "ratio": ours / ref, "target": target,

@@ -185,8 +185,9 @@ def build_cnn(image_shape, channels, classes, activation="relu", batchnorm=False
     )
     """
     nn, _ = _libraries()
-    make_activation = {"relu": nn.ReLU, "leaky_relu": nn.LeakyReLU, "elu": nn.ELU, "selu": nn.SELU,
-                       "gelu": nn.GELU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}[activation]
+    from nn.layers import _activation_factory  # the name -> layer lookup nn.MLP uses
+
+    make_activation = _activation_factory(activation)
     layers, previous = [], image_shape[0]
     for count in channels:
         layers.append(nn.Conv2d(previous, count, kernel_size, padding=kernel_size // 2))
