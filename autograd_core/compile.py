@@ -614,6 +614,7 @@ class _Builder:
         self.fast_leaf = {}  # the same, for a leaf's gradient (see _recycled)
         self.uniform = {}  # gradient name -> shape, for a gradient kept as one number (see _backward_node)
         self.preferred = {}  # id(node) -> a name as a course writes it (Z1, A1, P, loss)
+        self.saved_names = {}  # id(node) -> {what its forward saved for the backward: its name}
         self._name_args(fn, arg_values, raw_args)
         self._name_parameters(modules)
         self.held = _arrays_held(fn)
@@ -793,7 +794,12 @@ class _Builder:
                     "autograd_core.compile.host_array"
                 )
             params = ", ".join(f"{k}={self.expression(v, k)}" for k, v in node._params.items())
-            plain = _plain_forward(node, inputs)
+            plain = None if op.saves else _plain_forward(node, inputs)
+            if op.saves:  # the forward also returns what the backward needs again (conv's im2col rows)
+                kept = {key: self.program.names.new(f"{name}_{key}") for key in op.saves}
+                self.saved_names[id(node)] = kept
+                self.trace_env.update({kept_name: node._saved[key] for key, kept_name in kept.items()})
+                name = ", ".join([name, *kept.values()])
             if plain is not None:
                 lines.append(f"{name} = {plain}")
             else:
@@ -801,10 +807,10 @@ class _Builder:
                 call = ", ".join(inputs + ([params] if params else []))
                 comment = f"  # {op.code}" if op.code else ""
                 lines.append(f"{name} = {forward}({call}){comment}")
-            fast = _fast_forward(node, name, inputs)
+            fast = None if op.saves else _fast_forward(node, name, inputs)
             if fast is not None:
                 self.fast_forward[len(lines) - 1] = (name, fast, node._data.shape, node._data.dtype)
-            self.trace_env[name] = node._data
+            self.trace_env[self.var[id(node)]] = node._data
             self.emit_effects()
 
     def emit_effects(self, all_left=False):
@@ -854,10 +860,11 @@ class _Builder:
         out_name = self.var[id(node)]
         out = node._data
         inputs = node._inputs
-        params = node._params
         args = [i._data for i in inputs]
         arg_names = [self.var.get(id(i)) or self.leaf_or_constant(i) for i in inputs]
-        params_expr = "".join(f", {k}={self.expression(v, k)}" for k, v in params.items())
+        params_expr = "".join(f", {k}={self.expression(v, k)}" for k, v in node._params.items())
+        params_expr += "".join(f", {key}={kept}" for key, kept in self.saved_names.get(id(node), {}).items())
+        params = {**node._params, **node._saved} if node._saved else node._params
         # A gradient every element of which is one number (below a sum or a mean
         # over everything) is kept as that number: multiplying by it gives the
         # same values as multiplying by its broadcast copy, without making one.

@@ -26,10 +26,11 @@ Each operation is declared once in the engine's registry (``ops.Op``): its
 NumPy forward, one gradient rule per input, the formula. The rules get NumPy
 arrays in a first-order backward and Values with ``create_graph=True``; there
 they are built from `unfold` and `fold` (each the other's gradient), so every
-operation here can be differentiated again. Nothing but the inputs and the
-parameters (the geometry of the windows) is kept for the backward pass: the
-rules recompute what they need (the im2col rows for dL/dW, the winner of each
-max-pooling window).
+operation here can be differentiated again. A convolution keeps its im2col
+rows for the backward pass (the op ``saves`` them): dL/dW is their product
+with dL/dY, and making them again would cost a second copy of the windows.
+Everything else is recomputed from the inputs and the output (the winner of
+each max-pooling window).
 
 Names, arguments and defaults are PyTorch's (``torch.nn.functional``); shapes
 are ``(N, C, H, W)`` for images and ``(N, C, L)`` for sequences.
@@ -400,7 +401,8 @@ def _grouped_weight(weight, groups):
 
 
 def _conv_data(x, weight, bias=None, *, geo, groups):
-    """Y = im2col(X) @ W^T + b: (N, C, *spatial) -> (N, O, *out), channels last in memory."""
+    """Y = im2col(X) @ W^T + b: (N, C, *spatial) -> (N, O, *out), channels last in
+    memory; and the im2col rows, saved for dL/dW."""
     dtype = np.result_type(x, weight)
     rows = im2col(x.astype(dtype, copy=False), geo)  # (M, taps * C): the one copy of the windows
     w_rows = _grouped_weight(weight, groups)
@@ -412,7 +414,7 @@ def _conv_data(x, weight, bias=None, *, geo, groups):
     if bias is not None:
         y += bias  # into the fresh product
     # (M, O) -> (N, O, *out): a transposed view, channels last in memory (no copy)
-    return _channels_first(y.reshape((x.shape[0],) + geo.out_sizes + (weight.shape[0],)))
+    return _channels_first(y.reshape((x.shape[0],) + geo.out_sizes + (weight.shape[0],))), rows
 
 
 # Y = im2col(X) @ W^T + b, per group of channels (groups=1: one product):
@@ -425,7 +427,7 @@ def _grad_rows_of(g, groups):
     return rows.transpose(1, 0, 2)
 
 
-def _conv_d_x(g, x, weight, *bias_and_out, geo, groups):
+def _conv_d_x(g, x, weight, *bias_and_out, geo, groups, rows):
     n, c = x.shape[:2]
     taps = math.prod(geo.kernel)
     if isinstance(g, Value):  # create_graph: through fold, to differentiate again
@@ -441,29 +443,28 @@ def _conv_d_x(g, x, weight, *bias_and_out, geo, groups):
     return col2im(_taps_of_rows(grad_windows, n, c, geo), geo)
 
 
-def _conv_d_weight(g, x, weight, *bias_and_out, geo, groups):
+def _conv_d_weight(g, x, weight, *bias_and_out, geo, groups, rows):
     c = x.shape[1]
     taps = math.prod(geo.kernel)
     if isinstance(g, Value):  # create_graph: im2col as a node, to differentiate through it
         x_rows = _unfold_any(x, geo).transpose(0, 2, 1).reshape(-1, groups, c // groups * taps).transpose(1, 0, 2)
         return F.matmul(_grad_rows_of(g, groups).transpose(0, 2, 1), x_rows).reshape(weight.shape)
-    rows = im2col(x.astype(g.dtype, copy=False), geo)  # the forward's rows again: nothing was kept
-    grad_w = np.matmul(_grouped_output(g, groups).transpose(0, 2, 1), _grouped_rows(rows, groups, taps))
+    grad_w = np.matmul(_grouped_output(g, groups).transpose(0, 2, 1), _grouped_rows(rows, groups, taps))  # rows: the forward's im2col(X), saved
     grad_w = grad_w.reshape((weight.shape[0],) + geo.kernel + (weight.shape[1],))
     return grad_w.transpose((0, weight.ndim - 1) + tuple(range(1, weight.ndim - 1)))
 
 
-def _conv_d_bias(g, x, weight, bias, out, geo, groups):
+def _conv_d_bias(g, x, weight, bias, out, geo, groups, rows):
     return g.sum(axis=(0,) + tuple(range(2, g.ndim)))
 
 
 _CONV_FORMULA = "dL/dX = col2im(dL/dY @ W), dL/dW = im2col(X)^T @ dL/dY, dL/db = sum(dL/dY)"
 CONV2D = Op(
-    "conv2d", _conv_data, inputs="x, weight, bias", code="im2col(x, geo) @ weight_rows.T + bias  # (N, O, H', W')",
+    "conv2d", _conv_data, inputs="x, weight, bias", saves="rows", code="im2col(x, geo) @ weight_rows.T + bias  # (N, O, H', W')",
     d_x=_conv_d_x, d_weight=_conv_d_weight, d_bias=_conv_d_bias, formula=_CONV_FORMULA, output="Y",
 )
 CONV1D = Op(
-    "conv1d", _conv_data, inputs="x, weight, bias", code="im2col(x, geo) @ weight_rows.T + bias  # (N, O, L')",
+    "conv1d", _conv_data, inputs="x, weight, bias", saves="rows", code="im2col(x, geo) @ weight_rows.T + bias  # (N, O, L')",
     d_x=_conv_d_x, d_weight=_conv_d_weight, d_bias=_conv_d_bias, formula=_CONV_FORMULA, output="Y",
 )
 

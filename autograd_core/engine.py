@@ -339,6 +339,8 @@ class Value:
     ``_op``            the Op that made it (None: a leaf)    _fill (record)            the backward loop, views, compile
     ``_inputs``        the Values it was made from           _fill (record)            the backward loop, views, compile
     ``_params``        the op's non-Value arguments (axis…)  _fill (record)            gradient rules, compile, views
+    ``_saved``         kept by the forward for the backward  _fill (record), freed by  gradient rules, compile
+                       (an op that ``saves``; else None)     the backward
     ``_id``            creation number: the backward order   _fill, unpickling         the backward loop
     ``_version``       bumped when ``.data`` is assigned     ``.data = ...``           in-place checks at backward
     ``_input_versions`` the inputs' versions when recorded   _fill (record)            in-place checks at backward
@@ -352,7 +354,7 @@ class Value:
     """
 
     __slots__ = (
-        "_data", "grad", "requires_grad", "label", "_op", "_inputs", "_params",
+        "_data", "grad", "requires_grad", "label", "_op", "_inputs", "_params", "_saved",
         "_id", "_version", "_input_versions", "_scope", "_trace", "_guard", "_epoch",
         "__weakref__",
     )
@@ -677,7 +679,7 @@ def _seed_gradient(output, grad, where):
 # --------------------------------------------------------------------------
 # Recording an operation
 # --------------------------------------------------------------------------
-def _fill(value, data, requires_grad, label, scope, op=None, inputs=(), params=None, input_versions=None):
+def _fill(value, data, requires_grad, label, scope, op=None, inputs=(), params=None, input_versions=None, saved=None):
     """Set every slot of a new Value (the one place that does; see the table in Value's docstring)."""
     value._data = data
     value.grad = None
@@ -686,6 +688,7 @@ def _fill(value, data, requires_grad, label, scope, op=None, inputs=(), params=N
     value._op = op
     value._inputs = inputs
     value._params = params
+    value._saved = saved
     value._id = _next_id()
     value._version = 0
     value._input_versions = input_versions
@@ -694,11 +697,12 @@ def _fill(value, data, requires_grad, label, scope, op=None, inputs=(), params=N
     value._epoch = _data_epoch[0]
 
 
-def record(op, data, inputs, params):
+def record(op, data, inputs, params, saved=None):
     """Wrap an operation's result in a Value and, when any input requires a
-    gradient and recording is on, remember the op, its inputs and its
-    parameters (the non-Value arguments: an axis, an index...). Every
-    operation ends with a call to this (through ``Op.apply``)."""
+    gradient and recording is on, remember the op, its inputs, its
+    parameters (the non-Value arguments: an axis, an index...) and what its
+    forward saved for the backward. Every operation ends with a call to this
+    (through ``Op.apply``)."""
     modes = _current_modes()
     out = _new_value(Value)
     tracked = False
@@ -728,7 +732,7 @@ def record(op, data, inputs, params):
             versions = (inputs[0]._version, inputs[1]._version)
         else:
             versions = tuple([inp._version for inp in inputs])
-        _fill(out, data, True, None, modes.scope, op, inputs, params, versions)
+        _fill(out, data, True, None, modes.scope, op, inputs, params, versions, saved)
         if snapshot_taken:
             out._epoch = -1  # an input's array was handed out: always check this node at backward
     if modes.anomaly:
@@ -931,6 +935,8 @@ def backpropagate(outputs, seeds, retain_graph=False, create_graph=False, on_nod
             upstream = gradients[node]  # complete: every node that uses it came before
             _check_saved_data(node)  # freed by an earlier backward, or changed in place since?
             op, params, inputs = node._op, node._params, node._inputs
+            if node._saved is not None:  # what the forward kept for the rules (conv's im2col rows)
+                params = {**params, **node._saved}
             args = inputs if create_graph else [inp._data for inp in inputs]
             out = node if create_graph else node._data
             shares = []
@@ -999,6 +1005,8 @@ def _backpropagate_fast(outputs, seeds, retain_graph, create_graph=False):
                 _check_not_freed_or_modified(node)
             op = node._op
             params = node._params
+            if node._saved is not None:
+                params = {**params, **node._saved}
             inputs = node._inputs
             n_inputs = len(inputs)
             if n_inputs == 1:  # (2)
@@ -1044,6 +1052,7 @@ def _backpropagate_fast(outputs, seeds, retain_graph, create_graph=False):
             if not retain_graph:  # (2) _free written out
                 node._epoch = _FREED
                 node._guard = None
+                node._saved = None
                 for inp in inputs:
                     inp._guard = None
     return gradients
@@ -1086,9 +1095,11 @@ def _check_saved_data(node):
 
 def _free(node):
     """Mark a node as used by a backward (a second one through it raises)
-    and stop watching its saved data, so `.data` is handed out without copies."""
+    and stop watching its saved data, so `.data` is handed out without copies;
+    what its forward saved for the backward is let go."""
     node._epoch = _FREED
     node._guard = None
+    node._saved = None
     for inp in node._inputs:
         inp._guard = None
 

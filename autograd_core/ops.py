@@ -49,12 +49,21 @@ rule ``d_each=lambda i, g, *values_and_out, **params: ...`` for input ``i``
 (its last positional argument is the output). An input that may be left out
 (``linear``'s bias) is declared last; its rules then take ``*rest``.
 
+Most rules recompute what they need from the inputs and the output. An op
+whose forward makes something costly that its backward needs again (the
+im2col rows of a convolution, the winner of each max-pooling window) may keep
+it instead, as PyTorch's ``ctx.save_for_backward`` does: it declares
+``saves="rows"``, its forward returns ``(output, rows)``, and its rules get
+``rows=`` by keyword beside the parameters. The node holds it (``v._saved``)
+until a backward pass through it is done: memory traded for time.
+
 The contract other code builds on (``autograd_core.compile`` replays it):
 ``OPS`` maps a name to its Op; ``op.forward(*input_arrays, **params)`` is pure
 NumPy (no Values, no graph) and returns the output data; every recorded node
 ``v`` has ``v._op``, ``v._inputs`` (Values) and ``v._params`` (a dict, never
 written after recording) with ``v._op.forward(*[i._data for i in v._inputs],
-**v._params)`` equal to ``v._data`` bit for bit. ``op.code`` shows the forward
+**v._params)`` equal to ``v._data`` bit for bit (for an op that ``saves``,
+the first item of what it returns). ``op.code`` shows the forward
 as a line of NumPy, for printed programs. ``op.numpy`` names the NumPy functions the op replaces (its own name unless
 declared: ``numpy=("take_along_axis",)``), so that ``np.sort(v)`` is refused
 with the engine's ``sort`` named. ``op.random`` marks an op that
@@ -92,7 +101,9 @@ class Op:
     ``shown_local`` gives, for structural ops that have one to show, the
     local gradient drawings and the stepper display (matmul: the other operand).
     ``output`` names the output in the formula when the formula uses letters
-    of its own (``C`` of ``C = A @ B``).
+    of its own (``C`` of ``C = A @ B``). ``saves`` names what the forward
+    returns after the output, kept on the node for the rules (see the module
+    docstring).
 
     >>> op = OPS["mul"]
     >>> op.name, op.elementwise, op.formula
@@ -105,7 +116,8 @@ class Op:
     """
 
     def __init__(self, name, forward, *, inputs, formula, elementwise=False, code=None, methods=(),
-                 reflected=(), shown_local=None, output=None, random=False, register=True, numpy=None, **rules):
+                 reflected=(), shown_local=None, output=None, random=False, register=True, numpy=None, saves=(),
+                 **rules):
         self.name = name
         self.forward = forward
         self.inputs = tuple(part.strip() for part in inputs.split(",")) if isinstance(inputs, str) else tuple(inputs)
@@ -118,6 +130,7 @@ class Op:
         self.output = output
         self.random = random  # draws random numbers or has effects: a compiled program may not replay it blindly
         self.numpy = (name,) if numpy is None else tuple(numpy)  # the NumPy functions it replaces (np.sort(v) names it)
+        self.saves = tuple(part.strip() for part in saves.split(",")) if isinstance(saves, str) else tuple(saves)
         self.function = None  # the public function, set by the @op.public decorator
         self.variadic = len(self.inputs) == 1 and self.inputs[0].startswith("*")
         if self.variadic:
@@ -135,6 +148,9 @@ class Op:
 
     def apply(self, *inputs, **params):
         """Run the forward on the inputs' data and record the result (inputs are Values)."""
+        if self.saves:  # the forward returns its output and what the backward will need again
+            data, *kept = self.forward(*[v._data for v in inputs], **params)
+            return record(self, data, inputs, params or _NO_PARAMS, dict(zip(self.saves, kept)))
         if len(inputs) == 1:  # the commonest cases, without a list
             return record(self, self.forward(inputs[0]._data, **params), inputs, params or _NO_PARAMS)
         if len(inputs) == 2:
@@ -160,7 +176,7 @@ class Op:
         formula says it)."""
         args = [inp._data for inp in node._inputs]
         if self.elementwise:
-            local = self.grads[i](*args, node._data, **node._params)
+            local = self.grads[i](*args, node._data, **node._params, **(node._saved or _NO_PARAMS))
             return np.asarray(local, dtype=node.dtype)[()] if np.ndim(local) == 0 else np.asarray(local)
         if self.shown_local is not None:
             return self.shown_local(i, *args)

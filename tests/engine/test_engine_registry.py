@@ -25,6 +25,13 @@ def _replays_bit_for_bit(root):
         assert all(isinstance(inp, Value) for inp in node._inputs)
         assert OPS.get(node._op.name) is node._op or node._op.name == "pow"  # pow's number form shares the name
         again = node._op.forward(*[inp._data for inp in node._inputs], **node._params)
+        if node._op.saves:  # (output, what the backward needs again), the latter kept on the node
+            again, *kept = again
+            assert set(node._saved) == set(node._op.saves), node._op.name
+            for key, array in zip(node._op.saves, kept):
+                assert np.array_equal(array, node._saved[key], equal_nan=True), (node._op.name, key)
+        else:
+            assert node._saved is None, node._op.name
         assert type(again) is type(node._data), node._op.name
         assert np.asarray(again).dtype == node.dtype and np.shape(again) == node.shape, node._op.name
         assert np.array_equal(again, node._data, equal_nan=True), node._op.name
@@ -115,3 +122,51 @@ def test_an_operation_with_parameters_and_a_vector_jacobian_product():
     y.sum().backward()
     assert x.grad.tolist() == [[1.0, 1.0], [3.0, 3.0]]
     assert ac.gradcheck(lambda v: scale_rows.apply(v, factor=2.5).sum(), [np.ones(3)])
+
+
+def test_an_operation_that_saves_for_its_backward():
+    # y = x / sum(x): the forward keeps the sum it computed; the rule reads it instead of summing again
+    calls = []
+
+    def forward(x):
+        total = x.sum()
+        calls.append("forward")
+        return x / total, total
+
+    def d_x(g, x, out, total):
+        calls.append("rule")
+        return (g - (g * out).sum()) / total
+
+    normalise = Op("normalise_for_test", forward, inputs="x", saves="total", d_x=d_x,
+                   formula="dL/dx = (g - sum(g * y)) / sum(x)", register=False)
+    x = Value(np.array([1.0, 2.0, 5.0]))
+    y = normalise.apply(x)
+    assert y.data.tolist() == [0.125, 0.25, 0.625] and y._saved == {"total": 8.0}
+    (y * np.array([1.0, 0.0, 0.0])).sum().backward(retain_graph=True)
+    # d(x0 / s)/dx = (1/s - x0/s^2, -x0/s^2, -x0/s^2) with s = 8
+    np.testing.assert_allclose(x.grad, [7 / 64, -1 / 64, -1 / 64])
+    assert y._saved is not None  # kept: the graph was retained
+    x.grad = None
+    (y * np.array([1.0, 0.0, 0.0])).sum().backward()
+    np.testing.assert_allclose(x.grad, [7 / 64, -1 / 64, -1 / 64])
+    assert y._saved is None  # a backward that frees the graph lets it go
+    assert calls == ["forward", "rule", "rule"]  # the sum was computed once
+    with ac.no_grad():
+        assert normalise.apply(x)._saved is None  # nothing recorded, nothing kept
+    assert ac.gradcheck(lambda v: (normalise.apply(v) * np.array([1.0, 2.0, 3.0])).sum(), [np.array([1.0, 2.0, 5.0])])
+
+
+def test_a_convolution_keeps_its_im2col_rows_until_its_backward():
+    from autograd_core.conv import conv2d, im2col
+
+    rng = np.random.default_rng(0)
+    x, w = Value(rng.standard_normal((2, 3, 5, 5)), label="x"), Value(rng.standard_normal((4, 3, 3, 3)))
+    y = conv2d(x, w, padding=1)
+    rows = y._saved["rows"]
+    assert rows.shape == (2 * 5 * 5, 3 * 3 * 3)
+    np.testing.assert_array_equal(rows, im2col(x.data, y._params["geo"]))
+    y.sum().backward()
+    assert y._saved is None
+    # dL/dW = im2col(X)^T @ dL/dY with dL/dY = 1: each tap's sum over every window, in W's layout
+    expected = rows.sum(axis=0).reshape(3, 3, 3).transpose(2, 0, 1)  # rows are (tap i, tap j, channel)
+    np.testing.assert_allclose(w.grad, np.broadcast_to(expected, w.shape), rtol=1e-12)
