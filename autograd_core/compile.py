@@ -372,8 +372,12 @@ def _sum_to_shape_expression(expr, g_shape, shape):
     return f"_sum_to_shape({expr}, {shape!r})"
 
 
-def _structural_expression(node, i, g, a, scalar_g=False):
-    """The vector-Jacobian product of a structural node for input i, as the NumPy its rule computes, or None."""
+_SAVED_NAMES = {"probs": "P"}  # what an op saves, named as a course names it (P = softmax(Z))
+
+
+def _structural_expression(node, i, g, a, scalar_g=False, saved=None):
+    """The vector-Jacobian product of a structural node for input i, as the NumPy its rule computes, or None
+    (`saved`: the names of what the node's forward saved)."""
     name = node._op.name
     inputs = node._inputs
     x = inputs[0]._data
@@ -387,7 +391,7 @@ def _structural_expression(node, i, g, a, scalar_g=False):
     if name == "softmax_cross_entropy" and i == 0 and x.ndim == 2 and params["axis"] == 1:
         Y = a[1]
         g = g if scalar_g else f"{g}.reshape(({x.shape[0]}, 1))"
-        return f"{g} * (softmax({a[0]}, 1) * {Y}.sum(axis=1, keepdims=True) - {Y})"
+        return f"{g} * ({saved['probs']} * {Y}.sum(axis=1, keepdims=True) - {Y})"
     return None
 
 
@@ -555,7 +559,6 @@ def _accumulate_into_grad(leaf, gradient):
 
 _HELPERS = {
     "np": np, "_s": ops._scalar_or_array, "_sum_to_shape": engine.sum_to_shape, "_recycled": _recycled,
-    "log_softmax": ops._log_softmax_data, "softmax": ops._softmax_data,
 }
 
 
@@ -796,7 +799,7 @@ class _Builder:
             params = ", ".join(f"{k}={self.expression(v, k)}" for k, v in node._params.items())
             plain = None if op.saves else _plain_forward(node, inputs)
             if op.saves:  # the forward also returns what the backward needs again (conv's im2col rows)
-                kept = {key: self.program.names.new(f"{name}_{key}") for key in op.saves}
+                kept = {key: self.program.names.new(_SAVED_NAMES.get(key) or f"{name}_{key}") for key in op.saves}
                 self.saved_names[id(node)] = kept
                 self.trace_env.update({kept_name: node._saved[key] for key, kept_name in kept.items()})
                 name = ", ".join([name, *kept.values()])
@@ -863,7 +866,8 @@ class _Builder:
         args = [i._data for i in inputs]
         arg_names = [self.var.get(id(i)) or self.leaf_or_constant(i) for i in inputs]
         params_expr = "".join(f", {k}={self.expression(v, k)}" for k, v in node._params.items())
-        params_expr += "".join(f", {key}={kept}" for key, kept in self.saved_names.get(id(node), {}).items())
+        saved = self.saved_names.get(id(node), {})
+        params_expr += "".join(f", {key}={kept}" for key, kept in saved.items())
         params = {**node._params, **node._saved} if node._saved else node._params
         # A gradient every element of which is one number (below a sum or a mean
         # over everything) is kept as that number: multiplying by it gives the
@@ -912,9 +916,9 @@ class _Builder:
                         expr = f"{g_name} / {count!r}"
                     uniform = True
                 elif g_uniform and op.name == "softmax_cross_entropy":
-                    expr = _structural_expression(node, i, g_name, arg_names, scalar_g=True)
+                    expr = _structural_expression(node, i, g_name, arg_names, scalar_g=True, saved=saved)
                 if expr is None:
-                    expr = _structural_expression(node, i, g_full, arg_names)
+                    expr = _structural_expression(node, i, g_full, arg_names, saved=saved)
                 if expr is None:
                     rule_name = self.program.constant(rule, f"d_{_identifier(op.name, 'op')}_{op.inputs[min(i, len(op.inputs) - 1)].strip('*')}")
                     call_args = ", ".join([g_full] + arg_names + [out_name])

@@ -1345,22 +1345,33 @@ def log_softmax(x, axis=-1):
     return LOG_SOFTMAX.apply(x, axis=_one_axis(axis, x.ndim, "log_softmax"))
 
 
-# loss = -sum_c y_c log p_c with p = softmax(x):
+# loss = -sum_c y_c log p_c with p = softmax(x), kept for the backward (the forward has it):
 #   d loss/dx = p * sum_c(y_c) - y   (p - y when y is a probability vector)
 #   d loss/dy = -log p
 def _softmax_cross_entropy_data(x, y, axis):
-    return _scalar_or_array(-(y * _log_softmax_data(x, axis)).sum(axis=axis))
+    shifted, _ = _shifted_by_max(x, axis)
+    exps = np.exp(shifted)
+    total = exps.sum(axis=axis, keepdims=True)
+    with np.errstate(divide="ignore"):
+        log_p = shifted - np.log(total)
+    return _scalar_or_array(-(y * log_p).sum(axis=axis)), exps / total
 
 
 def _per_class(g, x, axis):
     return _expand_reduced(g, x.shape, () if axis is None else (axis,), False)
 
 
+def _softmax_cross_entropy_d_x(g, x, y, out, axis, probs):
+    if isinstance(x, Value):  # create_graph: p as a node, to be differentiated again
+        probs = F.softmax(x, axis)
+    return _per_class(g, x, axis) * (probs * y.sum(axis=axis, keepdims=True) - y)
+
+
 SOFTMAX_CROSS_ENTROPY = Op(
-    "softmax_cross_entropy", _softmax_cross_entropy_data, inputs="x, y",
+    "softmax_cross_entropy", _softmax_cross_entropy_data, inputs="x, y", saves="probs",
     code="-(y * log_softmax(x, axis)).sum(axis=axis)",
-    d_x=lambda g, x, y, out, axis: _per_class(g, x, axis) * (F.softmax(x, axis) * y.sum(axis=axis, keepdims=True) - y),
-    d_y=lambda g, x, y, out, axis: -(_per_class(g, x, axis) * F.log_softmax(x, axis)),
+    d_x=_softmax_cross_entropy_d_x,
+    d_y=lambda g, x, y, out, axis, probs: -(_per_class(g, x, axis) * F.log_softmax(x, axis)),
     formula="d CE(softmax(x), y)/dx = p - y (p = softmax(x))",
 )
 
