@@ -475,3 +475,26 @@ def test_modules_and_python_numbers_as_arguments():
     assert step.cache_info().traces == 2  # a Python number is part of the signature
     with pytest.raises(TypeError, match="by position"):
         step(model, X, scale=1.0)
+
+
+def test_what_an_op_saves_flows_from_the_forward_to_the_backward_in_the_program():
+    # softmax cross-entropy keeps P = softmax(Z); a convolution keeps its im2col rows
+    nn.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 3, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(3 * 4 * 4, 3))
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(5, 1, 4, 4)), np.array([0, 1, 2, 1, 0])
+    step = ag.compile(lambda X, y: F.cross_entropy(model(X), y))
+    step(X, y).backward()
+    compiled = [p.grad.copy() for p in model.parameters()]
+    source = step.source()
+    assert "losses, P = " in source and "(P * Y.sum(axis=1, keepdims=True) - Y)" in source
+    assert "conv2d, conv2d_rows = " in source and "rows=conv2d_rows" in source
+    for p in model.parameters():
+        p.grad = None
+    F.cross_entropy(model(Value(X, requires_grad=False)), y).backward()
+    for eager, replayed in zip((p.grad for p in model.parameters()), compiled):
+        np.testing.assert_array_equal(replayed, eager)
+    namespace = step.program()
+    loss, saved = namespace["forward"](X, y, *[p.data for p in model.parameters()])
+    for from_source, replayed in zip(namespace["backward"](saved, np.float64(1.0)), compiled):
+        np.testing.assert_array_equal(from_source, replayed)
