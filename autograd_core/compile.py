@@ -617,7 +617,7 @@ class _Builder:
         self.fast_leaf = {}  # the same, for a leaf's gradient (see _recycled)
         self.uniform = {}  # gradient name -> shape, for a gradient kept as one number (see _backward_node)
         self.preferred = {}  # id(node) -> a name as a course writes it (Z1, A1, P, loss)
-        self.saved_names = {}  # id(node) -> {what its forward saved for the backward: its name}
+        self.kept_by_node = {}  # id(node) -> {what its forward kept for a rule: its name in the program}
         self._name_args(fn, arg_values, raw_args)
         self._name_parameters(modules)
         self.held = _arrays_held(fn)
@@ -800,8 +800,8 @@ class _Builder:
             plain = None if op.saves else _plain_forward(node, inputs)
             if op.saves:  # the forward also returns what the backward needs again (conv's im2col rows)
                 kept = {key: self.program.names.new(_SAVED_NAMES.get(key) or f"{name}_{key}") for key in op.saves}
-                self.saved_names[id(node)] = kept
-                self.trace_env.update({kept_name: node._saved[key] for key, kept_name in kept.items()})
+                self.kept_by_node[id(node)] = kept
+                self.trace_env.update({kept_name: (node._saved or {}).get(key) for key, kept_name in kept.items()})
                 name = ", ".join([name, *kept.values()])
             if plain is not None:
                 lines.append(f"{name} = {plain}")
@@ -866,9 +866,7 @@ class _Builder:
         args = [i._data for i in inputs]
         arg_names = [self.var.get(id(i)) or self.leaf_or_constant(i) for i in inputs]
         params_expr = "".join(f", {k}={self.expression(v, k)}" for k, v in node._params.items())
-        saved = self.saved_names.get(id(node), {})
-        params_expr += "".join(f", {key}={kept}" for key, kept in saved.items())
-        params = {**node._params, **node._saved} if node._saved else node._params
+        kept = self.kept_by_node.get(id(node), {})
         # A gradient every element of which is one number (below a sum or a mean
         # over everything) is kept as that number: multiplying by it gives the
         # same values as multiplying by its broadcast copy, without making one.
@@ -878,6 +876,10 @@ class _Builder:
             if id(inp) not in needed or not inp.requires_grad:
                 continue
             rule = op.grads[i]
+            # what the forward kept for this input's rule (conv's rows for dL/dW), passed to that rule only
+            saved = {key: name for key, name in kept.items() if op.saves[key] == op.inputs[i]}
+            params = {**node._params, **{key: (node._saved or {}).get(key) for key in saved}}
+            rule_params_expr = params_expr + "".join(f", {key}={name}" for key, name in saved.items())
             uniform = False
             if op.elementwise:
                 local = rule(*args, out, **params)
@@ -891,7 +893,7 @@ class _Builder:
                     readable = _local_expression(node, i, arg_names, out_name)
                     if readable is None:
                         rule_name = self.program.constant(rule, f"d_{_identifier(op.name, 'op')}_{op.inputs[min(i, len(op.inputs) - 1)].strip('*')}")
-                        readable = f"{rule_name}({', '.join(arg_names)}, {out_name}{params_expr})"
+                        readable = f"{rule_name}({', '.join(arg_names)}, {out_name}{rule_params_expr})"
                     local_is_full = isinstance(local, np.ndarray) and local.shape == np.shape(share)
                     local_is_number = not isinstance(local, np.ndarray)
                     gx = g_name if g_uniform and (local_is_full or (local_is_number and not sums)) else g_full
@@ -922,7 +924,7 @@ class _Builder:
                 if expr is None:
                     rule_name = self.program.constant(rule, f"d_{_identifier(op.name, 'op')}_{op.inputs[min(i, len(op.inputs) - 1)].strip('*')}")
                     call_args = ", ".join([g_full] + arg_names + [out_name])
-                    expr = f"{rule_name}({call_args}{params_expr})"
+                    expr = f"{rule_name}({call_args}{rule_params_expr})"
             if share.dtype != inp.dtype:
                 share = share.astype(inp.dtype)
                 if uniform:

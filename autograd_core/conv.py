@@ -27,10 +27,10 @@ NumPy forward, one gradient rule per input, the formula. The rules get NumPy
 arrays in a first-order backward and Values with ``create_graph=True``; there
 they are built from `unfold` and `fold` (each the other's gradient), so every
 operation here can be differentiated again. A convolution keeps its im2col
-rows for the backward pass (the op ``saves`` them): dL/dW is their product
-with dL/dY, and making them again would cost a second copy of the windows.
-Everything else is recomputed from the inputs and the output (the winner of
-each max-pooling window).
+rows for the backward pass when its weight needs a gradient (the op
+``saves`` them): dL/dW is their product with dL/dY, and making them again
+would cost a second copy of the windows. Everything else is recomputed from
+the inputs and the output (the winner of each max-pooling window).
 
 Names, arguments and defaults are PyTorch's (``torch.nn.functional``); shapes
 are ``(N, C, H, W)`` for images and ``(N, C, L)`` for sequences.
@@ -427,7 +427,7 @@ def _grad_rows_of(g, groups):
     return rows.transpose(1, 0, 2)
 
 
-def _conv_d_x(g, x, weight, *bias_and_out, geo, groups, rows):
+def _conv_d_x(g, x, weight, *bias_and_out, geo, groups, rows=None):
     n, c = x.shape[:2]
     taps = math.prod(geo.kernel)
     if isinstance(g, Value):  # create_graph: through fold, to differentiate again
@@ -443,28 +443,32 @@ def _conv_d_x(g, x, weight, *bias_and_out, geo, groups, rows):
     return col2im(_taps_of_rows(grad_windows, n, c, geo), geo)
 
 
-def _conv_d_weight(g, x, weight, *bias_and_out, geo, groups, rows):
+def _conv_d_weight(g, x, weight, *bias_and_out, geo, groups, rows=None):
     c = x.shape[1]
     taps = math.prod(geo.kernel)
     if isinstance(g, Value):  # create_graph: im2col as a node, to differentiate through it
         x_rows = _unfold_any(x, geo).transpose(0, 2, 1).reshape(-1, groups, c // groups * taps).transpose(1, 0, 2)
         return F.matmul(_grad_rows_of(g, groups).transpose(0, 2, 1), x_rows).reshape(weight.shape)
-    grad_w = np.matmul(_grouped_output(g, groups).transpose(0, 2, 1), _grouped_rows(rows, groups, taps))  # rows: the forward's im2col(X), saved
+    if rows is None:  # not kept by the forward (the weight needed no gradient then)
+        rows = im2col(x.astype(g.dtype, copy=False), geo)
+    grad_w = np.matmul(_grouped_output(g, groups).transpose(0, 2, 1), _grouped_rows(rows, groups, taps))
     grad_w = grad_w.reshape((weight.shape[0],) + geo.kernel + (weight.shape[1],))
     return grad_w.transpose((0, weight.ndim - 1) + tuple(range(1, weight.ndim - 1)))
 
 
-def _conv_d_bias(g, x, weight, bias, out, geo, groups, rows):
+def _conv_d_bias(g, x, weight, bias, out, geo, groups, rows=None):
     return g.sum(axis=(0,) + tuple(range(2, g.ndim)))
 
 
 _CONV_FORMULA = "dL/dX = col2im(dL/dY @ W), dL/dW = im2col(X)^T @ dL/dY, dL/db = sum(dL/dY)"
 CONV2D = Op(
-    "conv2d", _conv_data, inputs="x, weight, bias", saves="rows", code="im2col(x, geo) @ weight_rows.T + bias  # (N, O, H', W')",
+    "conv2d", _conv_data, inputs="x, weight, bias", saves={"rows": "weight"},
+    code="im2col(x, geo) @ weight_rows.T + bias, and the rows  # (N, O, H', W')",
     d_x=_conv_d_x, d_weight=_conv_d_weight, d_bias=_conv_d_bias, formula=_CONV_FORMULA, output="Y",
 )
 CONV1D = Op(
-    "conv1d", _conv_data, inputs="x, weight, bias", saves="rows", code="im2col(x, geo) @ weight_rows.T + bias  # (N, O, L')",
+    "conv1d", _conv_data, inputs="x, weight, bias", saves={"rows": "weight"},
+    code="im2col(x, geo) @ weight_rows.T + bias, and the rows  # (N, O, L')",
     d_x=_conv_d_x, d_weight=_conv_d_weight, d_bias=_conv_d_bias, formula=_CONV_FORMULA, output="Y",
 )
 

@@ -50,12 +50,15 @@ rule ``d_each=lambda i, g, *values_and_out, **params: ...`` for input ``i``
 (``linear``'s bias) is declared last; its rules then take ``*rest``.
 
 Most rules recompute what they need from the inputs and the output. An op
-whose forward makes something costly that its backward needs again (the
-im2col rows of a convolution, the winner of each max-pooling window) may keep
-it instead, as PyTorch's ``ctx.save_for_backward`` does: it declares
-``saves="rows"``, its forward returns ``(output, rows)``, and its rules get
-``rows=`` by keyword beside the parameters. The node holds it (``v._saved``)
-until a backward pass through it is done: memory traded for time.
+whose forward makes something costly that a rule needs again (the im2col
+rows of a convolution, for dL/dW; the softmax inside cross-entropy, for
+dL/dx) may keep it instead, as PyTorch's ``ctx.save_for_backward`` does: it
+declares ``saves={"rows": "weight"}`` (what it keeps, and the input whose
+rule reads it), its forward returns ``(output, rows)``, and its rules take
+``rows=None`` by keyword beside the parameters. The node holds it
+(``v._saved``) only if that input will get a gradient, and until a backward
+pass through the node is done: memory traded for time. A rule given None
+(nothing kept) computes it again.
 
 The contract other code builds on (``autograd_core.compile`` replays it):
 ``OPS`` maps a name to its Op; ``op.forward(*input_arrays, **params)`` is pure
@@ -101,8 +104,8 @@ class Op:
     ``shown_local`` gives, for structural ops that have one to show, the
     local gradient drawings and the stepper display (matmul: the other operand).
     ``output`` names the output in the formula when the formula uses letters
-    of its own (``C`` of ``C = A @ B``). ``saves`` names what the forward
-    returns after the output, kept on the node for the rules (see the module
+    of its own (``C`` of ``C = A @ B``). ``saves`` maps what the forward
+    returns after the output to the input whose rule reads it (see the module
     docstring).
 
     >>> op = OPS["mul"]
@@ -116,7 +119,7 @@ class Op:
     """
 
     def __init__(self, name, forward, *, inputs, formula, elementwise=False, code=None, methods=(),
-                 reflected=(), shown_local=None, output=None, random=False, register=True, numpy=None, saves=(),
+                 reflected=(), shown_local=None, output=None, random=False, register=True, numpy=None, saves=None,
                  **rules):
         self.name = name
         self.forward = forward
@@ -130,7 +133,9 @@ class Op:
         self.output = output
         self.random = random  # draws random numbers or has effects: a compiled program may not replay it blindly
         self.numpy = (name,) if numpy is None else tuple(numpy)  # the NumPy functions it replaces (np.sort(v) names it)
-        self.saves = tuple(part.strip() for part in saves.split(",")) if isinstance(saves, str) else tuple(saves)
+        self.saves = dict(saves or {})  # what the forward also returns -> the input whose rule reads it
+        if not set(self.saves.values()) <= set(self.inputs):
+            raise TypeError(f"Op {name!r}: saves={saves!r} names an input that is not among {self.inputs}")
         self.function = None  # the public function, set by the @op.public decorator
         self.variadic = len(self.inputs) == 1 and self.inputs[0].startswith("*")
         if self.variadic:
@@ -148,9 +153,11 @@ class Op:
 
     def apply(self, *inputs, **params):
         """Run the forward on the inputs' data and record the result (inputs are Values)."""
-        if self.saves:  # the forward returns its output and what the backward will need again
+        if self.saves:  # the forward also returns what a rule needs again: kept if that rule will run
             data, *kept = self.forward(*[v._data for v in inputs], **params)
-            return record(self, data, inputs, params or _NO_PARAMS, dict(zip(self.saves, kept)))
+            saved = {name: array for (name, reader), array in zip(self.saves.items(), kept)
+                     if inputs[self.inputs.index(reader)].requires_grad}
+            return record(self, data, inputs, params or _NO_PARAMS, saved or None)
         if len(inputs) == 1:  # the commonest cases, without a list
             return record(self, self.forward(inputs[0]._data, **params), inputs, params or _NO_PARAMS)
         if len(inputs) == 2:
@@ -1361,17 +1368,17 @@ def _per_class(g, x, axis):
     return _expand_reduced(g, x.shape, () if axis is None else (axis,), False)
 
 
-def _softmax_cross_entropy_d_x(g, x, y, out, axis, probs):
-    if isinstance(x, Value):  # create_graph: p as a node, to be differentiated again
+def _softmax_cross_entropy_d_x(g, x, y, out, axis, probs=None):
+    if probs is None or isinstance(x, Value):  # not kept, or create_graph: p as a node, to differentiate again
         probs = F.softmax(x, axis)
     return _per_class(g, x, axis) * (probs * y.sum(axis=axis, keepdims=True) - y)
 
 
 SOFTMAX_CROSS_ENTROPY = Op(
-    "softmax_cross_entropy", _softmax_cross_entropy_data, inputs="x, y", saves="probs",
-    code="-(y * log_softmax(x, axis)).sum(axis=axis)",
+    "softmax_cross_entropy", _softmax_cross_entropy_data, inputs="x, y", saves={"probs": "x"},
+    code="-(y * log_softmax(x, axis)).sum(axis=axis), and P = softmax(x, axis)",
     d_x=_softmax_cross_entropy_d_x,
-    d_y=lambda g, x, y, out, axis, probs: -(_per_class(g, x, axis) * F.log_softmax(x, axis)),
+    d_y=lambda g, x, y, out, axis, probs=None: -(_per_class(g, x, axis) * F.log_softmax(x, axis)),
     formula="d CE(softmax(x), y)/dx = p - y (p = softmax(x))",
 )
 

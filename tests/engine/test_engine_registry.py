@@ -25,11 +25,13 @@ def _replays_bit_for_bit(root):
         assert all(isinstance(inp, Value) for inp in node._inputs)
         assert OPS.get(node._op.name) is node._op or node._op.name == "pow"  # pow's number form shares the name
         again = node._op.forward(*[inp._data for inp in node._inputs], **node._params)
-        if node._op.saves:  # (output, what the backward needs again), the latter kept on the node
+        if node._op.saves:  # (output, what a rule needs again), the latter kept on the node if that rule will run
             again, *kept = again
-            assert set(node._saved) == set(node._op.saves), node._op.name
-            for key, array in zip(node._op.saves, kept):
-                assert np.array_equal(array, node._saved[key], equal_nan=True), (node._op.name, key)
+            for (key, reader), array in zip(node._op.saves.items(), kept):
+                if node._inputs[node._op.inputs.index(reader)].requires_grad:
+                    assert np.array_equal(array, node._saved[key], equal_nan=True), (node._op.name, key)
+                else:
+                    assert node._saved is None or key not in node._saved, (node._op.name, key)
         else:
             assert node._saved is None, node._op.name
         assert type(again) is type(node._data), node._op.name
@@ -133,11 +135,12 @@ def test_an_operation_that_saves_for_its_backward():
         calls.append("forward")
         return x / total, total
 
-    def d_x(g, x, out, total):
+    def d_x(g, x, out, total=None):
         calls.append("rule")
+        total = x.sum() if total is None else total  # None: not kept, computed again
         return (g - (g * out).sum()) / total
 
-    normalise = Op("normalise_for_test", forward, inputs="x", saves="total", d_x=d_x,
+    normalise = Op("normalise_for_test", forward, inputs="x", saves={"total": "x"}, d_x=d_x,
                    formula="dL/dx = (g - sum(g * y)) / sum(x)", register=False)
     x = Value(np.array([1.0, 2.0, 5.0]))
     y = normalise.apply(x)
@@ -169,4 +172,13 @@ def test_a_convolution_keeps_its_im2col_rows_until_its_backward():
     assert y._saved is None
     # dL/dW = im2col(X)^T @ dL/dY with dL/dY = 1: each tap's sum over every window, in W's layout
     expected = rows.sum(axis=0).reshape(3, 3, 3).transpose(2, 0, 1)  # rows are (tap i, tap j, channel)
+    np.testing.assert_allclose(w.grad, np.broadcast_to(expected, w.shape), rtol=1e-12)
+    # a frozen weight (a fixed filter bank): no rule will read the rows, so the node does not keep them
+    y = conv2d(x, Value(w.data, requires_grad=False), padding=1)
+    assert y._saved is None
+    # a rule given no rows makes them again: the same dL/dW
+    y = conv2d(x, w, padding=1)
+    y._saved = None
+    w.grad = None
+    y.sum().backward()
     np.testing.assert_allclose(w.grad, np.broadcast_to(expected, w.shape), rtol=1e-12)
