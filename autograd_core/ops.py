@@ -133,6 +133,9 @@ class Op:
         self.output = output
         self.random = random  # draws random numbers or has effects: a compiled program may not replay it blindly
         self.numpy = (name,) if numpy is None else tuple(numpy)  # the NumPy functions it replaces (np.sort(v) names it)
+        if saves is not None and not isinstance(saves, dict):
+            raise TypeError(f"Op {name!r}: saves must map what the forward keeps to the input whose rule reads it, "
+                            f"e.g. saves={{'rows': 'weight'}}; got {saves!r}")
         self.saves = dict(saves or {})  # what the forward also returns -> the input whose rule reads it
         if not set(self.saves.values()) <= set(self.inputs):
             raise TypeError(f"Op {name!r}: saves={saves!r} names an input that is not among {self.inputs}")
@@ -154,7 +157,11 @@ class Op:
     def apply(self, *inputs, **params):
         """Run the forward on the inputs' data and record the result (inputs are Values)."""
         if self.saves:  # the forward also returns what a rule needs again: kept if that rule will run
-            data, *kept = self.forward(*[v._data for v in inputs], **params)
+            result = self.forward(*[v._data for v in inputs], **params)
+            if type(result) is not tuple or len(result) != 1 + len(self.saves):
+                raise TypeError(f"{self.name}: an op that saves {tuple(self.saves)} must return (output, "
+                                f"{', '.join(self.saves)}) from its forward, got {type(result).__name__}")
+            data, *kept = result
             saved = {name: array for (name, reader), array in zip(self.saves.items(), kept)
                      if inputs[self.inputs.index(reader)].requires_grad}
             return record(self, data, inputs, params or _NO_PARAMS, saved or None)

@@ -182,3 +182,17 @@ def test_a_convolution_keeps_its_im2col_rows_until_its_backward():
     w.grad = None
     y.sum().backward()
     np.testing.assert_allclose(w.grad, np.broadcast_to(expected, w.shape), rtol=1e-12)
+
+
+def test_a_saving_op_declared_wrongly_is_told_what_to_write():
+    with pytest.raises(TypeError, match=r"saves must map .* saves=\{'rows': 'weight'\}"):
+        Op("bad_saves_for_test", lambda x: (x, x), inputs="x", saves="rows", d_x=lambda g, x, out, rows=None: g,
+           formula="-", register=False)
+    with pytest.raises(TypeError, match="names an input that is not among"):
+        Op("bad_saves_for_test", lambda x: (x, x), inputs="x", saves={"rows": "w"}, d_x=lambda g, x, out, rows=None: g,
+           formula="-", register=False)
+    # a forward that forgets to return what it saves: refused, not unpacked along the array's first axis
+    forgetful = Op("forgetful_for_test", lambda x: x * 2, inputs="x", saves={"rows": "x"},
+                   d_x=lambda g, x, out, rows=None: 2 * g, formula="-", register=False)
+    with pytest.raises(TypeError, match=r"must return \(output, rows\) from its forward, got ndarray"):
+        forgetful.apply(Value(np.ones((2, 3))))
