@@ -1107,8 +1107,9 @@ def _free(node):
 def _store_gradients(gradients, seeds=()):
     """Write a backward pass's results into ``.grad``: leaves accumulate,
     every other node gets this pass's gradient. A leaf's ``.grad`` is an
-    array of its own: a share that is a view, read-only, the caller's seed
-    or another node's gradient passed on is copied first."""
+    array of its own: a share that is a view, read-only, the caller's seed,
+    another node's gradient passed on, or an array already given to another
+    leaf is copied first."""
     held_elsewhere = {id(seed) for seed in seeds}
     leaves = []
     for node, gradient in gradients.items():
@@ -1120,9 +1121,10 @@ def _store_gradients(gradients, seeds=()):
         node.grad = gradient
         held_elsewhere.add(id(gradient))
     for leaf, gradient in leaves:
-        if type(gradient) is np.ndarray and (
-                gradient.base is not None or not gradient.flags.writeable or id(gradient) in held_elsewhere):
-            gradient = gradient.copy()
+        if type(gradient) is np.ndarray:
+            if gradient.base is not None or not gradient.flags.writeable or id(gradient) in held_elsewhere:
+                gradient = gradient.copy()
+            held_elsewhere.add(id(gradient))  # two leaves given the same array get one each
         leaf.grad = gradient if leaf.grad is None else _add_to_grad(leaf, gradient)
 
 

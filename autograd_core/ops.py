@@ -106,7 +106,13 @@ class Op:
     ``output`` names the output in the formula when the formula uses letters
     of its own (``C`` of ``C = A @ B``). ``saves`` maps what the forward
     returns after the output to the input whose rule reads it (see the module
-    docstring).
+    docstring). ``as_numpy`` writes the forward and rules that are helper
+    functions as the one NumPy expression they compute, for the programs
+    ``compile`` prints and runs (``{"forward": "x @ weight.T + bias",
+    "weight": "g.T @ x"}``; names: the inputs, ``out``, ``g``, the
+    parameters); ``compile`` checks it gives the helper's bits and calls
+    the helper where it does not. ``course_name`` is what a course calls
+    the result (``"Z"`` for a layer's product, ``"A"`` for an activation).
 
     >>> op = OPS["mul"]
     >>> op.name, op.elementwise, op.formula
@@ -120,7 +126,7 @@ class Op:
 
     def __init__(self, name, forward, *, inputs, formula, elementwise=False, code=None, methods=(),
                  reflected=(), shown_local=None, output=None, random=False, register=True, numpy=None, saves=None,
-                 **rules):
+                 course_name=None, as_numpy=None, **rules):
         self.name = name
         self.forward = forward
         self.inputs = tuple(part.strip() for part in inputs.split(",")) if isinstance(inputs, str) else tuple(inputs)
@@ -131,6 +137,11 @@ class Op:
         self.reflected = tuple(reflected)
         self.shown_local = shown_local
         self.output = output
+        self.as_numpy = dict(as_numpy or {})  # "forward" and input names -> the same computation as one NumPy expression
+        unknown = set(self.as_numpy) - {"forward", *self.inputs}
+        if unknown:
+            raise TypeError(f"Op {name!r}: as_numpy names {sorted(unknown)}, which are neither 'forward' nor inputs {self.inputs}")
+        self.course_name = course_name  # what a course calls its result: "Z" (a layer's product), "A" (an activation), "P"...
         self.random = random  # draws random numbers or has effects: a compiled program may not replay it blindly
         self.numpy = (name,) if numpy is None else tuple(numpy)  # the NumPy functions it replaces (np.sort(v) names it)
         if saves is not None and not isinstance(saves, dict):
@@ -521,6 +532,7 @@ POW_CONST = Op(
     d_x=lambda x, out, exponent: 0.0 if exponent == 0 else exponent * x ** (exponent - 1),
     formula="d(x^n)/dx = n x^(n-1)",
     register=False,  # shares the name "pow" (and the function) with POW below: one registry entry each name
+    as_numpy={"forward": "x ** exponent", "x": "exponent * x ** (exponent - 1)"},
 )
 
 
@@ -589,6 +601,7 @@ EXP = Op(
     "exp", _exp_data, inputs="x", elementwise=True, code="np.exp(x)",
     d_x=lambda x, out: out,
     formula="d exp(x)/dx = exp(x)", methods=("exp",),
+    as_numpy={"forward": "np.exp(x)"},
 )
 
 
@@ -613,6 +626,7 @@ LOG = Op(
     "log", _log_data, inputs="x", elementwise=True, code="np.log(x)",
     d_x=lambda x, out: 1 / x,
     formula="d log(x)/dx = 1/x", methods=("log",),
+    as_numpy={"forward": "np.log(x)"},
 )
 
 
@@ -664,6 +678,7 @@ SQRT = Op(
     "sqrt", _sqrt_data, inputs="x", elementwise=True, code="np.sqrt(x)",
     d_x=lambda x, out: 1 / (2 * out),
     formula="d sqrt(x)/dx = 1/(2 sqrt(x))", methods=("sqrt",),
+    as_numpy={"forward": "np.sqrt(x)"},
 )
 
 
@@ -702,6 +717,7 @@ TANH = Op(
     "tanh", np.tanh, inputs="x", elementwise=True, code="np.tanh(x)",
     d_x=lambda x, out: 1 - out**2,
     formula="d tanh(x)/dx = 1 - tanh(x)^2", methods=("tanh",),
+    course_name='A',
 )
 
 
@@ -727,6 +743,8 @@ SIGMOID = Op(
     "sigmoid", _sigmoid_data, inputs="x", elementwise=True, code="1 / (1 + np.exp(-x))",
     d_x=lambda x, out: out * (1 - out),
     formula="d sigmoid(x)/dx = s(1 - s)", methods=("sigmoid",),
+    course_name='A',
+    as_numpy={"forward": "1 / (1 + np.exp(-x))"},
 )
 
 
@@ -752,6 +770,8 @@ RELU = Op(
     "relu", _relu_data, inputs="x", elementwise=True, code="np.maximum(x, 0)",
     d_x=lambda x, out: _data(out) > 0,
     formula="d relu(x)/dx = 1 if x > 0 else 0", methods=("relu",),
+    course_name='A',
+    as_numpy={"forward": "np.maximum(x, 0)"},
 )
 
 
@@ -772,6 +792,7 @@ SOFTPLUS = Op(
     code="np.logaddexp(0, x)",
     d_x=lambda x, out: F.sigmoid(x),
     formula="d softplus(x)/dx = sigmoid(x)", methods=("softplus",),
+    course_name='A',
 )
 
 
@@ -970,6 +991,8 @@ MATMUL = Op(
     formula="dL/dA = dL/dC @ B^T, dL/dB = A^T @ dL/dC", output="C",
     methods=("__matmul__",), reflected=("__rmatmul__",),
     shown_local=lambda i, a, b: b if i == 0 else a,  # the local gradient of a product: the other operand
+    course_name='Z',
+    as_numpy={"forward": "A @ B", "A": "g @ B.T", "B": "A.T @ g"},
 )
 
 
@@ -1022,6 +1045,8 @@ LINEAR = Op(
     d_weight=_linear_d_weight,
     d_bias=lambda g, x, weight, bias, out: g.reshape(-1, weight.shape[0]).sum(axis=0),
     formula="dL/dx = dL/dy @ W, dL/dW = dL/dy^T @ x, dL/db = sum(dL/dy)",
+    course_name='Z',
+    as_numpy={"forward": "x @ weight.T + bias", "x": "g @ weight", "weight": "g.T @ x", "bias": "g.sum(axis=0)"},
 )
 
 
@@ -1314,6 +1339,7 @@ SOFTMAX = Op(
     "softmax", _softmax_data, inputs="x", code="np.exp(x) / np.exp(x).sum(axis=axis, keepdims=True)",
     d_x=lambda g, x, out, axis: out * (g - (g * out).sum(axis=axis, keepdims=True)),
     formula="ds_i/dx_j = s_i (delta_ij - s_j)", methods=("softmax",),
+    course_name='P',
 )
 
 
@@ -1387,6 +1413,8 @@ SOFTMAX_CROSS_ENTROPY = Op(
     d_x=_softmax_cross_entropy_d_x,
     d_y=lambda g, x, y, out, axis, probs=None: -(_per_class(g, x, axis) * F.log_softmax(x, axis)),
     formula="d CE(softmax(x), y)/dx = p - y (p = softmax(x))",
+    course_name='losses',
+    as_numpy={"x": "np.expand_dims(g, axis) * (probs * y.sum(axis=axis, keepdims=True) - y)"},
 )
 
 

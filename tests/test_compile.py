@@ -230,15 +230,38 @@ def test_detect_anomaly_runs_eagerly_and_the_stepper_takes_the_eager_result():
     assert len(stepper.values) > 1
 
 
-def test_an_array_made_from_the_arguments_outside_the_engine_is_warned_about():
+def test_reading_a_traced_values_data_outside_the_engine_is_refused_with_the_line():
     w = Value(np.ones(3))
 
     def fn(x):
-        scale = np.exp(np.asarray(x))  # NumPy on the data: frozen at tracing
+        scale = np.exp(np.asarray(x))  # NumPy on the data: would be frozen at tracing
         return (w * scale).sum()
+
+    with pytest.raises(CompileError, match="host_array") as info:
+        ag.compile(fn)(np.zeros(3))
+    assert "np.exp(np.asarray(x))" in str(info.value)  # the user's line
+
+
+def test_an_array_made_during_the_call_outside_the_engine_is_warned_about():
+    w = Value(np.ones(3))
+
+    def fn(x):
+        noise = np.random.default_rng().normal(size=3)  # a new array every call: a replay would keep the first
+        return (w * x * noise).sum()
 
     with pytest.warns(UserWarning, match="host_array"):
         ag.compile(fn)(np.zeros(3))
+
+
+def test_an_array_computed_in_numpy_from_an_integer_argument_is_refused():
+    w = Value(np.ones(3))
+
+    def fn(x, labels):
+        mask = (labels == 1).astype(float)  # NumPy on the labels: a replay could not compute it again
+        return (w * x * mask).sum()
+
+    with pytest.raises(CompileError, match="integer argument"):
+        ag.compile(fn)(np.zeros(3), np.array([0, 1, 1]))
 
 
 def test_source_is_runnable_and_gives_the_replay_numbers():

@@ -1,0 +1,53 @@
+"""Compile a training step: trace it once with the eager engine, replay it as flat NumPy.
+
+>>> import numpy as np, autograd_core as ag
+>>> w = ag.Value(np.array([1.0, -2.0]), label="w")
+>>> step = ag.compile(lambda x: (ag.tanh(x * w) ** 2).sum())
+>>> loss = step(np.array([0.5, 0.25]))      # the first call traces (runs eagerly, records)
+>>> loss.backward(); g_first = w.grad.copy(); w.grad = None
+>>> loss = step(np.array([0.5, 0.25]))      # later calls replay the recorded program
+>>> loss.backward(); bool(np.array_equal(w.grad, g_first)), step.cache_info().traces
+(True, 1)
+
+The rooms, in reading order:
+
+* ``tracer.py``: the first call runs eagerly while the tracer watches what the
+  graph does not show (host arrays, effects) and refuses reads of traced data
+  that would freeze the first call's numbers into the program.
+* ``guards.py``: everything the trace read outside its arguments (modules,
+  parameters, buffers, train/eval modes, numbers), each with the path it was
+  reached by, checked before every replay.
+* ``program.py``: a line is a record (targets, reads, expression); its text
+  is made from the engine's own functions (a lambda's body, or a call).
+* ``writer.py``: the forward lines in the order the call made them; the
+  backward lines written by the engine's backward loop through its
+  ``on_node`` hook; every line checked against the engine's bits.
+* ``planner.py``: buffers written with ``out=``, planned in one pass.
+* ``runtime.py``: the compiled function, its cache, threads, and results.
+"""
+
+from .runtime import CacheInfo, Compiled, CompiledResult
+from .tracer import CompileError, effect, host_array, is_tracing
+
+__all__ = ["compile", "host_array", "effect", "Compiled", "CompiledResult", "CompileError", "is_tracing"]
+
+
+def compile(fn):  # noqa: A001 (the name the course uses: ag.compile)
+    """Compile `fn` (arrays in, a one-element Value out) into a step that
+    traces once per argument signature and then replays flat NumPy.
+
+    >>> import numpy as np, autograd_core as ag
+    >>> w = ag.Value(np.array([0.5]), label="w")
+    >>> step = ag.compile(lambda x: ((x * w) ** 2).sum())
+    >>> float(step(np.array([2.0])).data), float(step(np.array([4.0])).data)
+    (1.0, 4.0)
+    """
+    return Compiled(fn)
+
+
+# `autograd_core.compile` is this function once the package is imported; these
+# keep the package's names reachable through it (ag.compile.host_array).
+compile.host_array = host_array
+compile.effect = effect
+compile.CompileError = CompileError
+compile.is_tracing = is_tracing

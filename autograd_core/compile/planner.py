@@ -1,0 +1,127 @@
+"""The buffer planner: which lines write with ``out=`` into arrays made once.
+
+A line whose expression is one NumPy ufunc or operator (``Z1 = X @ W1``,
+``dZ1 = dA1 * (1 - A1 ** 2)`` at its top) and whose result is an array can
+write into a buffer instead of a new array: NumPy then allocates nothing.
+Forward results get a buffer each (the backward pass may read them);
+backward temporaries take a buffer whose value is read no more (a
+temporary's, or a forward result's the backward pass is done with), found
+by one pass over the lines. A line written without ``out=`` may return a
+view of what it reads (a reshape, a transpose), so what it reads stays
+taken while its result is read. A leaf's gradient goes into the array the
+last call handed out, when nothing holds it any more (see `recycled`).
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from collections import defaultdict
+
+import numpy as np
+
+_UFUNC_OF = {ast.Add: "add", ast.Sub: "subtract", ast.Mult: "multiply", ast.Div: "divide", ast.MatMult: "matmul"}
+
+
+def out_form(expression):
+    """The expression written with ``out={buf}``, or None when its top is not one ufunc call."""
+    node = ast.parse(expression, mode="eval").body
+    if isinstance(node, ast.BinOp) and type(node.op) in _UFUNC_OF:
+        args = [ast.unparse(node.left), ast.unparse(node.right)]
+        return f"np.{_UFUNC_OF[type(node.op)]}({', '.join(args)}, out={{buf}})"
+    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name)
+            and node.func.value.id == "np" and isinstance(getattr(np, node.func.attr, None), np.ufunc)
+            and not node.keywords and not any(isinstance(a, ast.Starred) for a in node.args)):
+        args = [ast.unparse(a) for a in node.args]
+        return f"np.{node.func.attr}({', '.join(args)}, out={{buf}})"
+    return None
+
+
+def _bufferable(line):
+    if len(line.targets) != 1 or line.value is None or line.keep:
+        return None
+    value = line.value[0]
+    if type(value) is not np.ndarray or value.ndim == 0 or value.size <= 1:
+        return None
+    return out_form(line.expression)
+
+
+def plan(forward, backward, returned, recycled_names):
+    """The lines that run (texts), the buffers they write into ({name: (shape, dtype)}),
+    and whether backward temporaries reuse forward buffers."""
+    lines = forward + backward
+    n_forward = len(forward)
+    end = len(lines)
+    forms = [None if line.targets and line.targets[0] in returned and line.targets[0] not in recycled_names
+             else _bufferable(line) for line in lines]
+    last_use = defaultdict(lambda: -1)
+    for name in returned:
+        last_use[name] = end
+    for k, line in enumerate(lines):
+        for name in line.reads:
+            last_use[name] = max(last_use[name], k)
+    # a line without out= may return a view of what it reads: that stays read as long as its result is
+    for k in range(end - 1, -1, -1):
+        if forms[k] is not None:
+            continue
+        reach = max((last_use[t] for t in lines[k].targets), default=-1)
+        for name in lines[k].reads:
+            if last_use[name] < reach:
+                last_use[name] = reach
+    texts = [line.text() for line in lines]
+    buffers = {}
+    free = defaultdict(list)  # (shape, dtype) -> buffers no value needs any more
+    expires = defaultdict(list)  # line number -> buffers whose value is read for the last time before it
+    forward_buffers = set()
+    reuses_forward = False
+    pool = []  # leaf gradients handed out (see recycled)
+    for k, line in enumerate(lines):
+        if k >= n_forward:
+            for buf in expires.pop(k, ()):
+                free[(buffers[buf][0], buffers[buf][1].str)].append(buf)
+        form = forms[k]
+        if form is None:
+            continue
+        target = line.targets[0]
+        value = line.value[0]
+        if target in recycled_names:
+            pool.append(None)
+            texts[k] = line.text(form.replace("{buf}", f"recycled(_gradients, {len(pool) - 1}, "
+                                                       f"{value.shape!r}, np.{value.dtype})"))
+            continue
+        buf = None
+        if k >= n_forward:
+            candidates = free.get((value.shape, value.dtype.str))
+            if candidates:
+                buf = candidates.pop()
+                reuses_forward = reuses_forward or buf in forward_buffers
+        if buf is None:
+            buf = f"_buf_{len(buffers)}"
+            buffers[buf] = (value.shape, value.dtype)
+            if k < n_forward:
+                forward_buffers.add(buf)
+        texts[k] = line.text(form.replace("{buf}", buf))
+        expires[max(last_use[target] + 1, n_forward, k + 1)].append(buf)
+    if pool:
+        buffers["_gradients"] = len(pool)
+    return texts[:n_forward], texts[n_forward:], buffers, reuses_forward
+
+
+def make_buffers(specs):
+    """Fresh arrays for one program instance (each thread has its own)."""
+    made = {}
+    for name, spec in specs.items():
+        made[name] = [None] * spec if name == "_gradients" else np.empty(spec[0], spec[1])
+    return made
+
+
+def recycled(pool, k, shape, dtype):
+    """An array for a weight's gradient: the one the last call handed out, when
+    nothing holds it any more (optimizer.zero_grad() set the .grad to None),
+    else a new one. A new array of a large gradient costs the kernel a page
+    fault per 4 KiB every step; a recycled one costs nothing."""
+    array = pool[k]
+    # 3 references: the pool's, `array` here, and getrefcount's own argument
+    if array is None or sys.getrefcount(array) > 3:
+        array = pool[k] = np.empty(shape, dtype)
+    return array

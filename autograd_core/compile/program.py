@@ -1,0 +1,374 @@
+"""The program: one record per line, names, constants, and the text of a call.
+
+A compiled step is a list of :class:`Line` records (what a line assigns,
+the names it reads, its expression, its comment), printed by
+:func:`render` as the Python that ``source()`` shows and planned by
+``planner.py``. Nothing here knows an operation by name: the text of a line
+is made from the function the engine itself calls (an op's forward, a
+gradient rule), by :func:`call_text`, which writes a lambda's own body with
+its arguments filled in, or a call of the function when its body is more
+than one expression.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import inspect
+import keyword
+import math
+import operator
+import re
+import struct
+import textwrap
+import unicodedata
+
+import numpy as np
+
+
+class Line:
+    """One line of the program: ``targets = expression  # comment``.
+
+    `reads` are the program names the expression reads; `exact` is a second
+    expression computing the same thing by calling the engine's function
+    itself (used when the readable one does not reproduce its bits);
+    `value` is what the traced call computed (checked against the line).
+    """
+
+    __slots__ = ("targets", "expression", "reads", "comment", "exact", "exact_reads", "value", "keep")
+
+    def __init__(self, targets, expression, reads, comment="", exact=None, exact_reads=None, value=None, keep=False):
+        self.targets = tuple(targets)
+        self.expression = expression
+        self.reads = tuple(reads)
+        self.comment = comment
+        self.exact = exact
+        self.exact_reads = tuple(exact_reads) if exact_reads is not None else None
+        self.value = value  # the traced value of each target (a tuple, as targets)
+        self.keep = keep  # an effect or a host array: done at every call even if nothing reads it
+
+    def use_exact(self):
+        self.expression, self.reads, self.exact = self.exact, self.exact_reads, None
+
+    def text(self, expression=None):
+        head = ", ".join(self.targets)
+        body = expression if expression is not None else self.expression
+        line = f"{head} = {body}" if head else body
+        return f"{line}  # {self.comment}" if self.comment else line
+
+
+def render(name, params, lines, returns):
+    """``def name(params): <lines>; return returns`` as text."""
+    out = [f"def {name}({', '.join(params)}):"]
+    out += ["    " + line for line in lines] or ["    pass"]
+    out.append(f"    return {returns}")
+    return "\n".join(out) + "\n"
+
+
+def tuple_text(names):
+    return "(" + ", ".join(names) + ("," if len(names) == 1 else "") + ")"
+
+
+# --------------------------------------------------------------------------
+# Names: every identifier the program defines is ASCII, checked, and unique
+# --------------------------------------------------------------------------
+_RESERVED = (
+    set(keyword.kwlist) | set(keyword.softkwlist) | set(dir(builtins))
+    | {"np", "inf", "nan", "math", "saved", "forward", "backward", "F"}
+)
+
+
+def identifier(text, fallback):
+    """A Python identifier made from a label: NFKC-folded (``W₁`` -> ``W1``),
+    anything but ASCII letters, digits and ``_`` replaced, never a keyword."""
+    name = ""
+    if text is not None:
+        folded = unicodedata.normalize("NFKC", str(text))
+        name = re.sub(r"[^A-Za-z0-9_]+", "_", folded).strip("_")
+    if not name:
+        name = fallback
+    if name[0].isdigit():
+        name = "w_" + name  # a parameter of a Sequential's layer 0: w_0_weight
+    if keyword.iskeyword(name) or name in _RESERVED:
+        name += "_"
+    assert name.isidentifier(), name
+    return name
+
+
+class Names:
+    """Unique program names, counted per wanted name (a graph may have 10,000 'mul's).
+    Names from labels never start with ``_``; helpers and constants always do."""
+
+    def __init__(self):
+        self.taken = set(_RESERVED)
+        self.count = {}
+
+    def new_private(self, hint):
+        return self.new(None, "c", "_" + identifier(hint, "c"))
+
+    def new(self, wanted, fallback="v", exact=None):
+        wanted = exact or identifier(wanted, fallback)
+        name = wanted
+        k = self.count.get(wanted, 1)
+        while name in self.taken:
+            k += 1
+            name = f"{wanted}_{k}"
+        self.count[wanted] = k
+        self.taken.add(name)
+        return name
+
+
+# --------------------------------------------------------------------------
+# Constants: written out when the text reads back exactly, else kept by name
+# --------------------------------------------------------------------------
+_INF_BITS = struct.pack("<d", math.inf)
+_NAN_BITS = struct.pack("<d", math.nan)
+
+
+def _float_text(x):
+    bits = struct.pack("<d", x)
+    if math.isfinite(x):
+        return repr(x)
+    if bits == _INF_BITS:
+        return "inf"
+    if bits == struct.pack("<d", -math.inf):
+        return "-inf"
+    if bits == _NAN_BITS:
+        return "nan"
+    return None  # a NaN of another sign or payload: kept as an object
+
+
+def literal(value):
+    """Text that evaluates (in the program's namespace) to exactly `value`, or None."""
+    kind = type(value)
+    if value is None or kind is bool or kind is int or kind is str or value is Ellipsis:
+        return repr(value) if value is not Ellipsis else "..."
+    if kind is float:
+        return _float_text(value)
+    if kind is tuple or kind is list:
+        parts = [literal(v) for v in value]
+        if any(p is None for p in parts):
+            return None
+        if kind is list:
+            return "[" + ", ".join(parts) + "]"
+        return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
+    if kind is slice:
+        parts = [literal(v) for v in (value.start, value.stop, value.step)]
+        return None if any(p is None for p in parts) else f"slice({', '.join(parts)})"
+    if isinstance(value, np.generic) and getattr(np, kind.__name__, None) is kind:
+        if value.dtype.kind == "f":
+            text = _float_text(float(value))
+            # a float32/16 constant written as its float64 repr rounds back to the same value
+            if text is not None and kind(float(value)).tobytes() == value.tobytes():
+                return f"np.{kind.__name__}({text})"
+            return None
+        if value.dtype.kind in "biu":
+            return f"np.{kind.__name__}({value.item()!r})"
+        return None
+    if isinstance(value, np.dtype) and getattr(np, value.name, None) is value.type:
+        return f"np.dtype({value.name!r})"
+    if isinstance(value, type) and getattr(np, value.__name__, None) is value:
+        return f"np.{value.__name__}"
+    return None
+
+
+# --------------------------------------------------------------------------
+# The text of a call: a lambda's body with its arguments filled in
+# --------------------------------------------------------------------------
+_OPERATORS = {
+    operator.add: ast.Add(), operator.sub: ast.Sub(), operator.mul: ast.Mult(), operator.truediv: ast.Div(),
+    operator.matmul: ast.MatMult(), operator.pow: ast.Pow(), operator.floordiv: ast.FloorDiv(), operator.mod: ast.Mod(),
+}
+_UNARY = {operator.neg: ast.USub(), operator.pos: ast.UAdd()}
+_bodies = {}  # code object -> (the lambda's ast, its parameter names) or None
+
+
+def _lambda_body(fn):
+    """The AST of a lambda's body (found in its source by matching its code), or None."""
+    code = getattr(fn, "__code__", None)
+    if code is None or fn.__name__ != "<lambda>":
+        return None
+    if code in _bodies:
+        return _bodies[code]
+    found = None
+    try:
+        lines, _ = inspect.getsourcelines(code)
+        source = textwrap.dedent("".join(lines))
+        tree = _parse_fragment(source)
+    except (OSError, TypeError, SyntaxError, IndentationError):
+        tree = None
+    if tree is not None:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Lambda) and _same_code(node, code):
+                found = node
+                break
+    _bodies[code] = found
+    return found
+
+
+def _parse_fragment(source):
+    """Parse the lines around a lambda (a keyword argument in a call may be cut mid-call)."""
+    for text in (source, "(" + source.strip().rstrip(",") + ")", "f(" + source.strip().rstrip(",") + ")"):
+        try:
+            return ast.parse(text)
+        except SyntaxError:
+            continue
+    return None
+
+
+def _same_code(node, code):
+    try:
+        compiled = builtins.compile(ast.Expression(node), "<lambda>", "eval")
+    except (SyntaxError, ValueError, TypeError):
+        return False
+    candidate = next((c for c in compiled.co_consts if inspect.iscode(c)), None)
+    return candidate is not None and candidate.co_code == code.co_code and candidate.co_varnames == code.co_varnames
+
+
+class _Fill(ast.NodeTransformer):
+    def __init__(self, bound):
+        self.bound = bound
+
+    def visit_Name(self, node):
+        if isinstance(node.ctx, ast.Load) and node.id in self.bound:
+            return self.bound[node.id]
+        return node
+
+
+class Namespace(dict):
+    """The program's globals: helpers and constants by name, each name one object."""
+
+    def __init__(self, names):
+        super().__init__(np=np, inf=math.inf, nan=math.nan)
+        self.names = names
+        self.by_identity = {}
+        self.kept = []  # constants stay alive while the program lives, so their ids stay theirs
+
+    def bind(self, name, obj):
+        """Make `name` mean `obj`; False when it already means something else."""
+        if name in self:
+            return self[name] is obj
+        if name in self.names.taken and name not in _RESERVED:
+            return False  # a variable of the program has that name
+        self[name] = obj
+        self.names.taken.add(name)
+        return True
+
+    def constant(self, value, hint="c"):
+        """Text for a value fixed when the program was made: a literal, or a name for the object."""
+        text = literal(value)
+        if text is not None:
+            return text
+        known = self.by_identity.get(id(value))
+        if known is not None:
+            return known
+        name = self.names.new_private(hint)
+        self[name] = value
+        self.by_identity[id(value)] = name
+        self.kept.append(value)
+        return name
+
+
+def template_text(template, bound):
+    """An op's ``as_numpy`` expression with its names (inputs, ``out``, ``g``,
+    parameters) filled in; None when it names something not bound."""
+    if template is None:
+        return None
+    body = _parse(template)
+    names = {n.id for n in ast.walk(body) if isinstance(n, ast.Name)}
+    if not names <= set(bound) | {"np"}:
+        return None
+    return ast.unparse(_fold(_Fill({k: _parse(v) for k, v in bound.items() if k in names}).visit(body)))
+
+
+def call_text(fn, args, kwargs, namespace, hint, template=None, bound=None):
+    """The text of ``fn(*args, **kwargs)`` (args: texts) and the call written
+    plainly; the first is the op's declared NumPy expression (`template`,
+    filled from `bound`) or the function's own expression where it has one
+    (a lambda's body, an operator, a NumPy ufunc), else the same as the second."""
+    own = getattr(fn, "__name__", "")
+    if own.isidentifier() and own != "<lambda>" and getattr(fn, "__globals__", {}).get(own) is fn and own.startswith("_") \
+            and namespace.bind(own, fn):
+        name = own  # a helper of the engine's, called by its own name
+    else:
+        name = namespace.constant(fn, hint)
+    plain = f"{name}({', '.join(list(args) + [f'{k}={v}' for k, v in kwargs.items()])})"
+    readable = template_text(template, bound or {}) or _expression_of(fn, args, kwargs, namespace)
+    return (readable if readable is not None else plain), plain
+
+
+def _expression_of(fn, args, kwargs, namespace):
+    if kwargs == {} and fn in _OPERATORS and len(args) == 2:
+        return ast.unparse(ast.BinOp(_parse(args[0]), _OPERATORS[fn], _parse(args[1])))
+    if kwargs == {} and fn in _UNARY and len(args) == 1:
+        return ast.unparse(ast.UnaryOp(_UNARY[fn], _parse(args[0])))
+    if isinstance(fn, np.ufunc) and getattr(np, fn.__name__, None) is fn:
+        return f"np.{fn.__name__}({', '.join(list(args) + [f'{k}={v}' for k, v in kwargs.items()])})"
+    node = _lambda_body(fn)
+    if node is None:
+        return None
+    try:
+        bound = inspect.signature(fn).bind(*args, **kwargs)
+    except TypeError:
+        return None
+    bound.apply_defaults()
+    fills = {}
+    for param, value in bound.arguments.items():
+        kind = inspect.signature(fn).parameters[param].kind
+        if kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
+            if any(isinstance(n, ast.Name) and n.id == param for n in ast.walk(node.body)):
+                return None  # (rules of ops with any number of inputs are called, not written out)
+            continue
+        fills[param] = _parse(value if isinstance(value, str) else namespace.constant(value, param))
+    body = _fold(_Fill(fills).visit(_copy(node.body)))
+    # the names the body reads besides its arguments mean what they mean where the lambda was written
+    free = {n.id for n in ast.walk(body) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    free -= {n.id for n in ast.walk(body) if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)}
+    filled = set()
+    for value in fills.values():
+        filled |= {n.id for n in ast.walk(value) if isinstance(n, ast.Name)}
+    closure = dict(zip(fn.__code__.co_freevars, [c.cell_contents for c in fn.__closure__ or ()]))
+    for name in sorted(free - filled):
+        if name in closure:
+            obj = closure[name]
+        elif name in fn.__globals__:
+            obj = fn.__globals__[name]
+        elif hasattr(builtins, name):
+            obj = getattr(builtins, name)
+        else:
+            return None
+        if not namespace.bind(name, obj):
+            return None
+    return ast.unparse(body)
+
+
+class _Folder(ast.NodeTransformer):
+    """Work out what only Python numbers decide (``0.0 if 2 == 0 else 2 * x ** (2 - 1)``
+    becomes ``2 * x ** 1``): Python computes the same numbers whether the program does or not."""
+
+    def generic_visit(self, node):
+        node = super().generic_visit(node)
+        if isinstance(node, ast.IfExp) and isinstance(node.test, ast.Constant):
+            return node.body if node.test.value else node.orelse
+        if isinstance(node, (ast.BinOp, ast.UnaryOp, ast.Compare, ast.BoolOp)) and all(
+                isinstance(n, (ast.Constant, ast.operator, ast.unaryop, ast.cmpop, ast.boolop, ast.expr_context))
+                or n is node for n in ast.walk(node)):
+            try:
+                value = eval(builtins.compile(ast.Expression(node), "<fold>", "eval"), {"__builtins__": {}})  # noqa: S307
+            except Exception:  # noqa: BLE001 (left as written)
+                return node
+            if type(value) in (int, float, bool) and literal(value) is not None and literal(value) == repr(value):
+                return ast.Constant(value)
+        return node
+
+
+def _fold(node):
+    return ast.fix_missing_locations(_Folder().visit(node))
+
+
+def _parse(text):
+    return ast.parse(text, mode="eval").body
+
+
+def _copy(node):
+    return ast.parse(ast.unparse(node), mode="eval").body

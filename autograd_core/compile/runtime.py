@@ -1,0 +1,618 @@
+"""The runtime: the compiled function, its cache of traced programs, and their results.
+
+A call is keyed by its arguments (shapes, dtypes, Python numbers, modules
+passed); each key holds the programs traced for it, each with its guards
+(``guards.py``: everything the trace read outside its arguments). A call
+replays the first program whose guards hold; when none does, it traces
+again, up to `RETRACE_LIMIT` traces, then warns once, naming what keeps
+changing, and runs the function eagerly from then on.
+
+Threads: tracing is per thread (``tracer.py``) and serialised by a lock;
+each thread replays with program functions and buffers of its own, so one
+thread's replay never writes into arrays another thread's result reads.
+"""
+
+from __future__ import annotations
+
+import builtins
+import inspect
+import threading
+import types
+import warnings
+from collections import namedtuple
+
+import numpy as np
+
+from .. import engine
+from ..engine import Value
+from . import planner
+from .guards import Guards, Sources
+from .program import render, tuple_text
+from .tracer import CompileError, Trace, TracedArgument
+from .writer import Writer, same_bits
+
+CacheInfo = namedtuple("CacheInfo", "traces calls replays")
+RETRACE_LIMIT = 8  # traces of one compiled function before it warns and runs eagerly (torch's cache_size_limit)
+
+
+class CompiledResult:
+    """The result of a compiled call: its data, and a ``backward()`` that runs the
+    compiled backward program (filling the leaves' ``.grad`` as eager does).
+
+    It ends the compiled graph: it is not a Value, so no operation can be
+    built on it (that operation would be outside the program, and its
+    gradient lost); tools that walk a graph (``BackpropStepper``,
+    ``draw_graph``) need an eager result: ``step.eager(*args)``.
+    """
+
+    __slots__ = ("_data", "grad", "_program", "_saved", "_generation", "_targets", "_watched")
+    requires_grad = True
+    label = None
+    # what grad(), draw_graph and BackpropStepper add to their "must be a Value" error
+    not_a_value_hint = ("; this is the result of a compiled function, which keeps no graph to walk: "
+                        "call step.eager(*args) (or the uncompiled function) for an eager Value")
+
+    def __init__(self, program, data, saved, generation, targets, watched):
+        self._data = data
+        self.grad = None
+        self._program = program  # the thread's instance of the program that made it
+        self._saved = saved
+        self._generation = generation
+        self._targets = targets  # the Value each returned gradient belongs to, for this call
+        self._watched = watched  # (Value, its version) read again by the backward: checked for in-place writes
+
+    @property
+    def data(self):
+        return self._data
+
+    @property
+    def shape(self):
+        return np.shape(self._data)
+
+    @property
+    def dtype(self):
+        return self._data.dtype
+
+    @property
+    def size(self):
+        return np.size(self._data)
+
+    def item(self):
+        return self._data.item()
+
+    def __float__(self):
+        return float(self._data)
+
+    def numpy(self):
+        return np.asarray(self._data)
+
+    def __repr__(self):
+        return f"CompiledResult(data={self._data!r})"
+
+    def _ends_the_graph(self, *args):
+        raise CompileError(
+            "compile: a compiled result ends the compiled graph: no operation can be built on it. Put the "
+            "operation inside the compiled function (return the Value you need), or run the function eagerly"
+        )
+
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __truediv__ = __rtruediv__ = _ends_the_graph
+    __pow__ = __matmul__ = __neg__ = __getitem__ = _ends_the_graph
+    __array_ufunc__ = None  # NumPy defers to the operators above
+
+    def backward(self, grad=None, retain_graph=False, create_graph=False):
+        """Run the compiled backward pass; leaves accumulate ``.grad`` as in eager mode."""
+        if create_graph:
+            raise CompileError(
+                "compile: backward(create_graph=True) needs eager mode (the compiled program computes arrays, "
+                "not a graph); call the function without compile, or use ag.grad on an eager result"
+            )
+        program = self._program
+        if self._saved is None:
+            if self._generation == -1:
+                raise CompileError(
+                    "compile: this compiled step's backward pass writes its temporaries over the forward results "
+                    "it is done with, so it runs once per call even with retain_graph=True; call the step again "
+                    "for another backward(), or run the function eagerly"
+                )
+            raise engine.GraphFreedError(
+                "backward(): this compiled result's backward already ran and its saved arrays were freed; "
+                "pass retain_graph=True to the first backward() to run it twice"
+            )
+        if program.buffered and self._generation is not None and self._generation != program.generation:
+            raise CompileError(
+                "compile: a later call of the compiled step (in this thread) reused the buffers this result's "
+                "backward() reads; call backward() on a result before calling the step again (or run eagerly)"
+            )
+        if engine._current_modes().anomaly:
+            raise CompileError(
+                "compile: detect_anomaly() needs eager mode to say which operation produced a NaN or inf; "
+                "call the function inside detect_anomaly() without compile (step.eager(...))"
+            )
+        _check_unchanged(self._watched)
+        seed = engine._seed_gradient(self, grad, "backward()")
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            gradients = program.backward(self._saved, seed)
+        engine._store_gradients(dict(zip(self._targets, gradients)), [seed])
+        if not retain_graph:
+            self._saved = None
+            _stop_watching(self._watched)
+        elif program.buffered and program.reuses_forward:
+            self._saved = None  # its temporaries were written over forward results: a second one cannot run
+            self._generation = -1
+
+
+def _check_unchanged(watched):
+    """Eager's saved-data check for what the compiled backward reads again."""
+    for value, version in watched:
+        guard = value._guard
+        modified = guard is not None and guard is not True and engine._changed_since_snapshot(value)
+        if modified or value._version != version:
+            name = f"'{value.label}' " if value.label else ""
+            raise engine.SavedDataModifiedError(
+                f"backward(): the data of the Value {name}(shape {value.shape}, {value.dtype}) was changed (assigned "
+                f"or written into) after the compiled forward pass read it, so the gradient would be wrong. Change "
+                f".data only after backward() (as optimizers do), or call the step again"
+            )
+
+
+def _stop_watching(watched):
+    for value, _ in watched:
+        value._guard = None
+
+
+class _Instance:
+    """One thread's copy of a program: its functions, buffers and generation."""
+
+    def __init__(self, program):
+        namespace = dict(program.namespace)
+        namespace.update(planner.make_buffers(program.buffers))
+        self.forward = types.FunctionType(program.forward_code, namespace)
+        self.backward = types.FunctionType(program.backward_code, namespace)
+        self.buffered = bool(program.buffers)
+        self.reuses_forward = program.reuses_forward
+        self.generation = 0
+
+
+class _Program:
+    """One traced call made into a forward and a backward program, with the guards it replays under."""
+
+    def __init__(self, build, source, runs, namespace, buffers, reuses_forward, guards, saved_leaves):
+        self.source = source  # what source() shows: plain NumPy, one line per operation
+        self.runs = runs  # what runs: the same lines, larger results written into buffers
+        self.source_namespace = build.namespace
+        self.namespace = namespace
+        self.buffers = buffers
+        self.reuses_forward = reuses_forward
+        self.guards = guards
+        code = builtins.compile(runs, "<autograd_core.compile program>", "exec")
+        functions = {c.co_name: c for c in code.co_consts if inspect.iscode(c)}
+        self.forward_code = functions["forward"]
+        self.backward_code = functions["backward"]
+        self.arg_slots = build.arg_slots
+        self.leaves = [leaf for _, leaf in build.leaves]
+        self.grad_leaves = [target for target, _ in build.grad_leaves]
+        self.saved_leaves = saved_leaves  # leaves whose arrays the backward reads: watched for in-place writes
+        self.extras = bool(build.extra_names)
+        self._local = threading.local()
+
+    def instance(self):
+        inst = getattr(self._local, "instance", None)
+        if inst is None:
+            inst = self._local.instance = _Instance(self)
+        return inst
+
+
+class Compiled:
+    """A function compiled by `compile`: call it like the function."""
+
+    def __init__(self, fn):
+        if not callable(fn):
+            raise TypeError(f"compile: expects a function returning a one-element Value, got {type(fn).__name__}")
+        self.fn = fn
+        self._cache = {}  # key -> [_Program]
+        self._lock = threading.RLock()
+        self._traces = 0
+        self._calls = 0
+        self._replays = 0
+        self._last = None
+        self._gave_up = None  # what kept changing, once RETRACE_LIMIT traces were made
+        try:
+            self._parameters = inspect.signature(fn)
+        except (TypeError, ValueError):
+            self._parameters = None
+
+    # ---- the call ----------------------------------------------------------------
+    def __call__(self, *args, **kwargs):
+        if kwargs:
+            raise TypeError(f"compile: pass the arguments of {self._name()} by position (got keywords {sorted(kwargs)})")
+        if engine._current_modes().anomaly:
+            self._check_count(args)
+            return self.fn(*args)  # detect_anomaly(): eager mode says which operation went wrong
+        key = self._key(args)
+        self._calls += 1
+        program, reason = self._find(key, args)
+        if not engine._current_modes().grad_enabled:  # no_grad(): the forward only, or the function itself
+            if program is None:
+                return self.fn(*args)
+            return self._evaluate(program, args)
+        if program is None:
+            with self._lock:
+                program, reason = self._find(key, args)
+                if program is None:
+                    if self._traces >= RETRACE_LIMIT:
+                        self._give_up(reason)
+                        return self.fn(*args)
+                    self._check_count(args)
+                    return self._trace(key, args)
+        self._replays += 1
+        self._last = program
+        return self._replay(program, args)
+
+    def _find(self, key, args):
+        reason = None
+        for program in self._cache.get(key, ()):
+            reason = program.guards.check(self.fn, args)
+            if reason is None:
+                return program, None
+        return None, reason or "a new signature"
+
+    def _give_up(self, reason):
+        if self._gave_up is None:
+            self._gave_up = reason
+            warnings.warn(
+                f"compile: {self._name()} was traced {RETRACE_LIMIT} times ({reason}); it runs eagerly from now on. "
+                f"Pass what changes as an argument, or compile a function that does not read it",
+                stacklevel=3,
+            )
+
+    def _inputs(self, program, args):
+        inputs = []
+        for k, _ in program.arg_slots:
+            arg = args[k]
+            inputs.append(arg._data if isinstance(arg, Value) else engine.as_data(arg) if arg.dtype.kind == "f" else arg)
+        for leaf in program.leaves:
+            inputs.append(leaf._data)
+        return inputs
+
+    def _replay(self, program, args):
+        inst = program.instance()
+        inputs = self._inputs(program, args)
+        loss, saved, *extras = inst.forward(*inputs)  # NumPy warns here as the eager forward pass would
+        inst.generation += 1
+        watched = []
+        for leaf in program.saved_leaves:
+            if leaf._guard is None:
+                leaf._guard = True  # handing its array out through .data now keeps a copy to compare with
+            watched.append((leaf, leaf._version))
+        targets = [args[t[1]] if type(t) is tuple else t for t in program.grad_leaves]
+        result = CompiledResult(inst, loss, saved, inst.generation, targets, watched)
+        if program.extras:
+            return (result,) + tuple(Value(v, requires_grad=False) for v in extras[0])
+        return result
+
+    def _evaluate(self, program, args):
+        loss, _, *extras = program.instance().forward(*self._inputs(program, args))
+        program.instance().generation += 1
+        result = Value(np.array(loss, copy=True)[()], requires_grad=False)
+        if program.extras:
+            return (result,) + tuple(Value(v, requires_grad=False) for v in extras[0])
+        return result
+
+    def eager(self, *args):
+        """Run the function eagerly (no compilation): for `detect_anomaly()` and the stepper."""
+        return self.fn(*args)
+
+    def cache_info(self):
+        """How many programs were traced, calls made, calls replayed."""
+        return CacheInfo(self._traces, self._calls, self._replays)
+
+    def guards(self, *args):
+        """The guards of the last traced program (or of the one `args` replay), one line each."""
+        return self._program_for(args).guards.describe()
+
+    def source(self, *args):
+        """The forward and backward program of the last traced call (or of the
+        program `args` would replay), as runnable Python."""
+        return self._program_for(args).source
+
+    def program(self, *args):
+        """``source()`` run as Python: a dict with its ``forward`` and ``backward``
+        functions (and the helpers, rules and constants the source names), to
+        call by hand: ``forward(*arguments, *parameters) -> (loss, saved, extras)``,
+        ``backward(saved, dloss) -> the parameters' gradients``."""
+        program = self._program_for(args)
+        namespace = dict(program.source_namespace)
+        exec(builtins.compile(program.source, "<autograd_core.compile source()>", "exec"), namespace)  # noqa: S102
+        return namespace
+
+    def _program_for(self, args):
+        program = self._last
+        if args:
+            program, _ = self._find(self._key(args), args)
+        if program is None:
+            raise CompileError("compile: source() needs a traced call first: call the compiled function once")
+        return program
+
+    def _name(self):
+        return getattr(self.fn, "__name__", type(self.fn).__name__)
+
+    def _check_count(self, args):
+        if self._parameters is None:
+            return
+        try:
+            self._parameters.bind(*args)
+        except TypeError as exc:
+            raise TypeError(f"compile: {self._name()}{self._parameters} cannot take {len(args)} arguments: {exc}") from None
+
+    def _key(self, args):
+        parts = []
+        for k, arg in enumerate(args):
+            if isinstance(arg, Value):
+                parts.append(("Value", arg._data.shape, arg._data.dtype.str, arg.requires_grad, type(arg._data)))
+            elif isinstance(arg, np.ndarray):
+                parts.append(("array", arg.shape, arg.dtype.str, type(arg)))
+            elif isinstance(arg, (bool, int, float, str, type(None))):
+                parts.append(("static", type(arg).__name__, repr(arg)))
+            elif hasattr(arg, "named_parameters"):
+                parts.append(("module", id(arg)))
+            else:
+                raise TypeError(
+                    f"compile: argument {k} of {self._name()} is a {type(arg).__name__}; a compiled function takes "
+                    f"NumPy arrays, Values, modules and Python numbers (convert lists with np.asarray)"
+                )
+        return tuple(parts)
+
+    # ---- tracing -------------------------------------------------------------------
+    def _trace(self, key, args):
+        sources = Sources.walk(self.fn, args)
+        call_args = []
+        for arg in args:
+            if isinstance(arg, np.ndarray) and arg.dtype.kind == "f":
+                call_args.append(Value(arg, requires_grad=True))  # so every operation made from it is recorded
+            elif isinstance(arg, Value):
+                call_args.append(Value(arg._data, requires_grad=True, label=arg.label))
+            elif isinstance(arg, np.ndarray):
+                call_args.append(arg.view(TracedArgument))
+            else:
+                call_args.append(arg)
+        with Trace() as trace:
+            trace.held = lambda array: sources.path_of(array) is not None
+            trace.path_of = sources.path_of
+            result = self.fn(*call_args)
+        loss, extras = self._check_result(result)
+        writer = Writer(self.fn, loss, extras, call_args, args, trace)
+        nodes = _nodes_of([loss, *extras] + [x for r in trace.hosts for x in r.inputs if isinstance(x, Value)],
+                          trace.start_id)
+        if not any(n is loss for n in nodes):
+            raise CompileError(f"compile: {self._name()} returned a Value made by no operation: nothing to compile")
+        writer.preferred = _course_names(nodes, loss)
+        writer.forward(nodes)
+        build = writer.b
+        build.extra_names = [writer.value_name(v) for v in extras]
+        seed = engine._seed_gradient(loss, None, "backward()")
+        writer.backward(seed)
+        grads, build.expected_grads = [], []
+        for target, value in build.grad_leaves:
+            entry = writer.grad.get(id(value))
+            if entry is not None:
+                grads.append((target, entry[0]))
+                build.expected_grads.append(entry[1])
+        build.grad_leaves = grads
+        build.seed_name = writer.seed_name
+        guards = Guards.build(sources, build.used + _held_by_hosts(trace))
+        if guards.unreached:
+            obj = guards.unreached[0]
+            what = f"the Value {obj.label!r}" if isinstance(obj, Value) and obj.label else f"a {type(obj).__name__}"
+            raise CompileError(
+                f"compile: {self._name()} reads {what} (shape {np.shape(obj.data if isinstance(obj, Value) else obj)}) "
+                f"that is not found in its closure, the globals it names, its defaults or its arguments, so a "
+                f"compiled step could not tell if it were replaced. Pass it as an argument, or keep it in a module "
+                f"or a closure the function reads"
+            )
+        if build.frozen:
+            warnings.warn(
+                f"compile: {self._name()} made {len(build.frozen)} array(s) outside the engine's operations "
+                f"({build.frozen[0]}); a compiled step keeps them as they were at the first call. If they depend on "
+                f"the arguments or change between calls, make them with autograd_core.compile.host_array",
+                stacklevel=3,
+            )
+        program = _assemble(build, writer, guards)
+        self._cache.setdefault(key, []).append(program)
+        self._traces += 1
+        self._last = program
+        # the traced call's own result: its backward runs the program on the traced call's arrays (no buffers)
+        saved = tuple(build.trace_env[name] for name in program.saved_names)
+        targets = [args[t[1]] if type(t) is tuple else t for t in program.grad_leaves]
+        result = CompiledResult(program.instance(), loss._data, saved, None, targets, [])
+        if extras:
+            return (result,) + tuple(Value(v._data, requires_grad=False) for v in extras)
+        return result
+
+    def _check_result(self, result):
+        extras = ()
+        if isinstance(result, tuple) and result and all(isinstance(v, Value) for v in result):
+            result, extras = result[0], tuple(result[1:])  # (loss, logits, ...): the others come back as data
+        if not isinstance(result, Value):
+            raise CompileError(
+                f"compile: {self._name()} must return a Value (the loss), or a tuple of Values whose first is "
+                f"the loss, got {type(result).__name__}"
+            )
+        if result._data.size != 1:
+            raise CompileError(
+                f"compile: {self._name()} must return a one-element Value (the loss), got shape {result.shape}; "
+                f"reduce it with .sum() or .mean()"
+            )
+        if result._op is None:
+            raise CompileError(f"compile: {self._name()} returned a Value made by no operation: nothing to compile")
+        return result, extras
+
+
+def _held_by_hosts(trace):
+    """Arrays and Values a host function or an effect holds in its closure or defaults (batch norm's
+    running statistics): the program calls that function again, so they must still be the caller's."""
+    held, seen = [], set()
+    functions = [record.fn for record in trace.hosts]
+    while functions:  # (and the functions those hold: a nested helper's own closure)
+        fn = functions.pop()
+        if id(fn) in seen or not isinstance(fn, types.FunctionType):
+            continue
+        seen.add(id(fn))
+        cells = [c.cell_contents for c in fn.__closure__ or () if _filled(c)]
+        for obj in cells + list(fn.__defaults__ or ()):
+            if isinstance(obj, (np.ndarray, Value)) and obj.size > 1:
+                held.append(obj)
+            elif isinstance(obj, types.FunctionType):
+                functions.append(obj)
+    return held
+
+
+def _filled(cell):
+    try:
+        cell.cell_contents
+    except ValueError:
+        return False
+    return True
+
+
+def _nodes_of(roots, start_id):
+    """The operations made during the call that `roots` depend on, oldest first."""
+    seen = set()
+    stack = [r for r in roots]
+    nodes = []
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if node._op is None or node._id < start_id:
+            continue
+        nodes.append(node)
+        stack.extend(node._inputs)
+    nodes.sort(key=lambda n: n._id)
+    return nodes
+
+
+def _course_names(nodes, loss):
+    """Z1 = X @ W1 + b1, A1 = act(Z1), ..., P, losses, loss: the names a course
+    gives, from what each op declares it computes (``Op(course_name=...)``)."""
+    preferred = {}
+    layer = 0
+    role = {}
+    for node in nodes:
+        name = node._op.course_name
+        if name == "Z":
+            layer += 1
+            role[id(node)] = layer
+            preferred[id(node)] = f"Z{layer}"
+        elif name == "A" and node._inputs and id(node._inputs[0]) in role:
+            preferred[id(node)] = f"A{role[id(node._inputs[0])]}"
+        elif name is not None and name not in ("Z", "A"):
+            preferred[id(node)] = name
+    preferred[id(loss)] = "loss"
+    return preferred
+
+
+def _assemble(build, writer, guards):
+    """Dead lines out, every line checked against the engine, buffers planned, the program made."""
+    returned = {name for _, name in build.grad_leaves}
+    backward = _live(build.backward, returned)
+    forward = build.forward
+    defined = set(build.params)
+    for line in forward:
+        defined.update(line.targets)
+    _check_lines(build, forward, backward)
+    saved = []
+    for line in backward:
+        for name in line.reads:
+            if name in defined and name not in saved:
+                saved.append(name)
+    extras = tuple_text(build.extra_names)
+    grads = tuple_text([name for _, name in build.grad_leaves])
+    loss = build.loss_name
+
+    def text(forward_lines, backward_lines):
+        head = [f"{tuple_text(saved)} = saved"] if saved else []
+        returns = f"{loss}, {tuple_text(saved)}" + (f", {extras}" if build.extra_names else "")
+        return (render("forward", build.params, forward_lines, returns)
+                + "\n\n" + render("backward", ["saved", writer.seed_name], head + backward_lines, grads))
+
+    source = text([line.text() for line in forward], [line.text() for line in backward])
+    recycled = {name for _, name in build.grad_leaves}
+    fast_forward, fast_backward, buffers, reuses_forward = planner.plan(
+        forward, backward, returned | {loss} | set(build.extra_names), recycled)
+    runs = text(fast_forward, fast_backward)
+    namespace = dict(build.namespace)
+    namespace["recycled"] = planner.recycled
+    saved_leaves = [leaf for _, leaf in build.leaves]  # eager's operations save every input they read
+    program = _Program(build, source, runs, namespace, buffers, reuses_forward, guards, saved_leaves)
+    if buffers and not _runs_like_the_engine(program, build):
+        program = _Program(build, source, source, dict(namespace), {}, False, guards, saved_leaves)
+    program.saved_names = saved
+    return program
+
+
+def _live(lines, returned):
+    """The lines whose results are read by what is returned (gradients nobody asked for are not computed)."""
+    live = set(returned)
+    kept = []
+    for line in reversed(lines):
+        if line.keep or any(t in live for t in line.targets):
+            kept.append(line)
+            live.update(line.reads)
+    return kept[::-1]
+
+
+def _host_stubs(build):
+    """The host functions of a program replaced by what the traced call got (the check must not draw
+    new random numbers or update running statistics a second time)."""
+    stubs = {}
+    for name, record in build.host_fns.items():
+        result = record.result
+        stubs[name] = (lambda *a, _r=result: _r)
+    return stubs
+
+
+def _check_lines(build, forward, backward):
+    """Run the lines once on the traced arrays; a line whose result is not the engine's,
+    bit for bit, is written as the call of the engine's own function instead."""
+    lines = forward + backward
+    while True:
+        env = dict(build.namespace)
+        env.update(_host_stubs(build))
+        env.update(build.trace_env)
+        bad = None
+        with np.errstate(all="ignore"):
+            for line in lines:
+                try:
+                    exec(builtins.compile(line.text(), "<autograd_core.compile check>", "exec"), env)  # noqa: S102
+                except Exception:  # noqa: BLE001 (a readable form that fails falls back to the exact one)
+                    bad = line
+                    break
+                if line.value is not None and not line.keep:
+                    got = [env[t] for t in line.targets]
+                    if not all(want is None or same_bits(g, want) for g, want in zip(got, line.value)):
+                        bad = line
+                        break
+        if bad is None:
+            return
+        if bad.exact is None:
+            raise CompileError(
+                f"compile: internal error: the program line `{bad.text()}` does not give the engine's result; "
+                f"please report it, and run the function eagerly meanwhile"
+            )
+        bad.use_exact()
+
+
+def _runs_like_the_engine(program, build):
+    """Whether the planned program (with its buffers) gives the traced call's loss and gradients, bit for bit."""
+    namespace = dict(program.namespace)
+    namespace.update(_host_stubs(build))
+    namespace.update(planner.make_buffers(program.buffers))
+    forward = types.FunctionType(program.forward_code, namespace)
+    backward = types.FunctionType(program.backward_code, namespace)
+    inputs = [build.trace_env[name] for name in build.params]
+    with np.errstate(all="ignore"):
+        loss, saved_arrays, *_ = forward(*inputs)
+        grads = backward(saved_arrays, build.trace_env[build.seed_name])
+    return same_bits(loss, build.trace_env[build.loss_name]) and all(
+        same_bits(got, want) for got, want in zip(grads, build.expected_grads))

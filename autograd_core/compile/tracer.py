@@ -1,0 +1,282 @@
+"""The tracer: what one eager call of a compiled function is watched for.
+
+While a thread traces, every operation is recorded by the eager engine as
+usual; this module adds what the graph alone does not show:
+
+* arrays made in NumPy outside the engine's operations that a replay must
+  make again (`host_array`: a dropout mask, one-hot rows from class labels,
+  the mask of a comparison ``x > 0``), and calls made for what they do
+  (`effect`: batch norm's running statistics), each stamped with its place
+  among the operations so the program replays them in the order they happened;
+* reads of a traced value that would freeze the first call's data into the
+  program (``if loss > 0``, ``float(v)``, ``np.asarray(x)``): refused with a
+  `CompileError` naming the user's line.
+
+The trace is per thread: another thread's eager code runs as usual while one
+thread traces.
+"""
+
+from __future__ import annotations
+
+import linecache
+import sys
+import threading
+
+import numpy as np
+
+from .. import engine
+from ..engine import Value
+
+
+class CompileError(RuntimeError):
+    """A function that cannot be compiled as written (the message says why and what to do)."""
+
+
+_local = threading.local()  # .trace: the _Trace this thread records, or None
+
+
+def current():
+    """The trace this thread is recording, or None."""
+    return getattr(_local, "trace", None)
+
+
+def is_tracing():
+    """True while `compile` is recording a function's first call in this thread."""
+    return getattr(_local, "trace", None) is not None
+
+
+class _HostRecord:
+    """An array made outside the engine (or a call made for its effect), and how to make it again."""
+
+    __slots__ = ("result", "fn", "inputs", "name", "when", "is_effect", "line_name")
+
+    def __init__(self, result, fn, inputs, name, when, is_effect):
+        self.result = result  # the array the traced call got (None for an effect)
+        self.fn = fn
+        self.inputs = inputs
+        self.name = name
+        self.when = when  # creation number of the next node: its place among the operations
+        self.is_effect = is_effect
+        self.line_name = None  # its name in the program, once written
+
+
+def host_array(fn, *inputs, name=None):
+    """``fn(*inputs)``: an array made in NumPy, outside the engine's operations,
+    that a compiled step must make again at every call (a dropout mask, one-hot
+    rows from class labels). `inputs` are arrays or Values the array is made
+    from; `name` names it in ``source()``. Outside tracing this is just ``fn(*inputs)``.
+
+    >>> import numpy as np
+    >>> host_array(lambda y: np.eye(3)[y], np.array([2, 0])).tolist()
+    [[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]]
+    """
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"host_array: name must be a string, got {type(name).__name__}")
+    data = fn(*[_raw(x) for x in inputs])
+    trace = current()
+    if trace is not None:
+        if not isinstance(data, np.ndarray):  # a NumPy scalar: a 0-d array, whose identity the program can follow
+            data = np.asarray(data)
+        trace.record_host(_HostRecord(data, fn, inputs, name, engine._next_id(), False))
+    return data
+
+
+def effect(fn, *inputs):
+    """Call ``fn(*inputs)`` for what it does, not for a result (batch norm's running
+    statistics): a compiled step calls it again at every replay, with the same
+    inputs recomputed. `inputs` are Values (or arrays); ``fn`` gets their data.
+
+    >>> import numpy as np
+    >>> seen = []
+    >>> effect(lambda a: seen.append(float(a.sum())), np.array([1.0, 2.0])); seen
+    [3.0]
+    """
+    fn(*[_raw(x) for x in inputs])
+    trace = current()
+    if trace is not None:
+        trace.record_host(_HostRecord(None, fn, inputs, None, engine._next_id(), True))
+
+
+def _raw(x):
+    if isinstance(x, Value):
+        return x._data
+    if isinstance(x, (_TracedMask, TracedArgument)):
+        return x.view(np.ndarray)
+    return x
+
+
+class TracedArgument(np.ndarray):
+    """An integer array argument (class labels) as the traced call sees it: arrays
+    computed from it in NumPy keep this class, so the writer can tell them from
+    constants and refuse them (a replay could not compute them again)."""
+
+
+# --------------------------------------------------------------------------
+# Reads of traced data: refused, naming the user's line
+# --------------------------------------------------------------------------
+_PACKAGE_DIRS = engine._PACKAGE_DIRS
+
+
+def user_line(depth=1):
+    """'file:line: code' of the innermost frame outside this project (and contextlib)."""
+    frame = sys._getframe(depth)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if not filename.startswith(_PACKAGE_DIRS) and "contextlib" not in filename:
+            code = linecache.getline(filename, frame.f_lineno).strip()
+            return f"{filename}:{frame.f_lineno}" + (f": {code}" if code else "")
+        frame = frame.f_back
+    return "an unknown line"
+
+
+def _called_from_user(depth):
+    """True when the frame `depth` levels up is not this project's code (nn's and
+    optim's reads of their own data are theirs to make traceable)."""
+    return not sys._getframe(depth).f_code.co_filename.startswith(_PACKAGE_DIRS)
+
+
+def _refusal(what, fix):
+    return CompileError(
+        f"compile: {what} reads a traced value's data while tracing, at {user_line(3)}. "
+        f"A compiled step would replay whatever that read gave on the first call. {fix}"
+    )
+
+
+_IF_FIX = (
+    "Move the check out of the compiled function (test the returned loss after the call), "
+    "or compute both branches and pick with ag.where(condition, a, b)."
+)
+_RETURN_FIX = "Return the value from the function and read it after the call."
+_DATA_FIX = (
+    "Compute it with the engine's operations (they are replayed), or with "
+    "autograd_core.compile.host_array(fn, value) (recomputed at every call)."
+)
+
+
+class _TracedMask(np.ndarray):
+    """The result of comparing a traced Value (``x > 0``): an array that `where`
+    can use and a compiled step recomputes, but that refuses to drive Python
+    control flow."""
+
+    def __bool__(self):
+        raise _refusal("`if` (or bool()) on a comparison", _IF_FIX)
+
+
+def _comparison(np_fn, name):
+    def compare(self, other):
+        trace = current()
+        if trace is None:
+            return _ORIGINALS[name](self, other)
+        mask = host_array(np_fn, self, other, name="condition")
+        traced = mask.view(_TracedMask)
+        trace.alias(traced, mask)  # the view the user gets is the host array itself
+        return traced
+    compare.__name__ = name
+    return compare
+
+
+def _refusing(name, what, fix, depth_check=None):
+    def refused(self, *args, **kwargs):
+        trace = current()
+        if trace is not None and (depth_check is None or _called_from_user(2)):
+            raise _refusal(what, fix)
+        return _ORIGINALS[name](self, *args, **kwargs)
+    refused.__name__ = name
+    return refused
+
+
+def _data_property():
+    original = _ORIGINALS["data"]
+
+    def get(self):
+        trace = current()
+        if trace is not None and _called_from_user(2):
+            raise _refusal("`.data` (or np.asarray(v), v.numpy())", _DATA_FIX)
+        return original.fget(self)
+
+    return property(get, original.fset, None, original.__doc__)
+
+
+_ORIGINALS = {}
+_PATCHES = {}
+_patch_lock = threading.Lock()
+_tracing_threads = [0]
+
+
+def _install_patches():
+    """Patch Value's reads for as long as any thread traces; each patch checks
+    whether *its* thread traces and otherwise behaves as the original."""
+    if not _ORIGINALS:
+        for name in ("__bool__", "__float__", "__int__", "__index__", "item", "__gt__", "__ge__", "__lt__",
+                     "__le__", "numpy", "__array__", "tolist"):
+            _ORIGINALS[name] = getattr(Value, name, None)
+        _ORIGINALS["data"] = Value.__dict__["data"]
+        _PATCHES.update({
+            "__bool__": _refusing("__bool__", "`if`, `while`, `and`/`or` or bool()", _IF_FIX),
+            "__float__": _refusing("__float__", "float()", _RETURN_FIX),
+            "__int__": _refusing("__int__", "int()", _RETURN_FIX),
+            "__index__": _refusing("__index__", "using a Value as an index", "Index with NumPy data instead."),
+            "item": _refusing("item", ".item()", _RETURN_FIX),
+            "tolist": _refusing("tolist", ".tolist()", _RETURN_FIX),
+            "numpy": _refusing("numpy", "`.numpy()`", _DATA_FIX, depth_check=True),
+            "__array__": _refusing("__array__", "np.asarray(v) (or another NumPy call on a Value)", _DATA_FIX,
+                                   depth_check=True),
+            "__gt__": _comparison(np.greater, "__gt__"),
+            "__ge__": _comparison(np.greater_equal, "__ge__"),
+            "__lt__": _comparison(np.less, "__lt__"),
+            "__le__": _comparison(np.less_equal, "__le__"),
+            "data": _data_property(),
+        })
+        _ORIGINALS["item"] = Value.item
+    with _patch_lock:
+        if _tracing_threads[0] == 0:
+            for name, patch in _PATCHES.items():
+                if _ORIGINALS.get(name) is not None or name in ("__gt__", "__ge__", "__lt__", "__le__"):
+                    setattr(Value, name, patch)
+        _tracing_threads[0] += 1
+
+
+def _remove_patches():
+    with _patch_lock:
+        _tracing_threads[0] -= 1
+        if _tracing_threads[0] == 0:
+            for name in _PATCHES:
+                original = _ORIGINALS.get(name)
+                if original is None:
+                    if name in Value.__dict__:
+                        delattr(Value, name)
+                else:
+                    setattr(Value, name, original)
+
+
+class Trace:
+    """What one traced call saw besides the graph: host arrays and effects in
+    the order they happened, and which Values were made during the call."""
+
+    def __init__(self):
+        self.hosts = []  # _HostRecord, in the order they happened
+        self.by_result = {}  # id(array the user got) -> its _HostRecord
+        self.start_id = None  # Values numbered from here on were made during the call
+
+    def record_host(self, record):
+        self.hosts.append(record)
+        if record.result is not None:
+            self.by_result[id(record.result)] = record
+
+    def alias(self, view, of):
+        """`view` is `of` seen as another class (a traced mask): the same host array."""
+        self.by_result[id(view)] = self.by_result[id(of)]
+        self.hosts[-1].result = view  # the object the program follows is the one the user holds
+
+    def __enter__(self):
+        if current() is not None:
+            raise CompileError("compile: a compiled function called another while tracing; compile the outer one only")
+        self.start_id = engine._next_id()  # (a number of its own: later Values are numbered above it)
+        _local.trace = self
+        _install_patches()
+        return self
+
+    def __exit__(self, *exc):
+        _local.trace = None
+        _remove_patches()
+        return False

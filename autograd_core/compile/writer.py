@@ -1,0 +1,384 @@
+"""The writer: one traced call made into the lines of a forward and a backward program.
+
+The forward program is the traced call replayed in the order it happened:
+one line per recorded operation (``op.forward`` with its inputs and
+parameters), the host arrays made again and the effects done again where
+they were made. The backward program is written by the engine's own
+backward loop: :func:`engine.backpropagate` runs once on the traced arrays
+and, through its ``on_node`` hook, tells the writer each share it computed;
+the writer writes that share as the loop computed it (the op's rule, times
+the upstream gradient for an elementwise op, summed back to the input's
+shape, cast, added to what the input got before).
+
+Every line is then checked (`check`): the program runs once on the traced
+arrays, and each line must give the bits the engine gave. A readable line
+that does not falls back to calling the engine's function itself.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+
+import numpy as np
+
+from .. import engine
+from ..engine import Value
+from .program import Line, Namespace, Names, call_text, identifier, tuple_text
+import warnings
+
+from .tracer import CompileError, TracedArgument, _TracedMask, user_line
+
+
+def same_bits(a, b):
+    """The same type, dtype, shape and bytes (so -0.0 differs from 0.0, NaN equals itself)."""
+    if type(a) is not type(b) and not (isinstance(a, np.ndarray) and isinstance(b, np.ndarray)):
+        return False
+    a, b = np.asarray(a), np.asarray(b)
+    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
+class Build:
+    """Everything one trace made: the lines, the names, and what the runtime binds."""
+
+    def __init__(self):
+        self.names = Names()
+        self.namespace = Namespace(self.names)
+        self.forward = []  # Line
+        self.backward = []  # Line
+        self.params = []  # names of the forward function's parameters, in order
+        self.arg_slots = []  # (position of the argument in the call, its name)
+        self.leaves = []  # (name, Value): parameters read afresh at every call
+        self.grad_leaves = []  # (Value or ("arg", k), name of its gradient): what backward returns
+        self.trace_env = {}  # program name -> the traced call's array
+        self.loss_name = None
+        self.extra_names = []
+        self.used = []  # objects outside the arguments the trace read: guarded by the runtime
+        self.frozen = []  # arrays made during the call that the program keeps as they were (warned about)
+        self.host_fns = {}  # program name of a host function -> its record (the check replays their results)
+
+
+class Writer:
+    def __init__(self, fn, loss, extras, call_args, raw_args, trace):
+        self.b = Build()
+        self.trace = trace
+        self.loss = loss
+        self.extras = extras
+        self.var = {}  # id(Value) -> its name
+        self.known = {}  # id(array) -> the program name that holds it at every call
+        self.values = {}  # id(Value) -> Value (keeps them alive while ids are keys)
+        self.kept_names = {}  # id(node) -> {what its forward kept: its program name}
+        self.preferred = {}  # id(node) -> a name as a course writes it (Z1, A1, P, losses, loss)
+        self._name_args(fn, call_args, raw_args)
+
+    # ---- arguments and leaves ------------------------------------------------
+    def _name_args(self, fn, call_args, raw_args):
+        try:
+            import inspect
+
+            wanted = [p for p in inspect.signature(fn).parameters if p not in ("args", "kwargs")]
+        except (TypeError, ValueError):
+            wanted = []
+        for k, (arg, raw) in enumerate(zip(call_args, raw_args)):
+            if isinstance(arg, Value):
+                name = self.b.names.new(wanted[k] if k < len(wanted) else f"arg{k}", f"arg{k}")
+                self._define(arg, name)
+                self.b.params.append(name)
+                self.b.arg_slots.append((k, name))
+                if isinstance(raw, Value) and raw.requires_grad:
+                    self.b.grad_leaves.append((("arg", k), arg))
+            elif isinstance(raw, np.ndarray):  # an integer array (class labels): passed as it is
+                name = self.b.names.new(wanted[k] if k < len(wanted) else f"arg{k}", f"arg{k}")
+                self.known[id(raw)] = name
+                self.known[id(arg)] = name  # (the traced view of it the function got)
+                self.b.trace_env[name] = raw
+                self.b.params.append(name)
+                self.b.arg_slots.append((k, name))
+
+    def _define(self, value, name):
+        self.var[id(value)] = name
+        self.values[id(value)] = value
+        self.known.setdefault(id(value._data), name)
+        self.b.trace_env[name] = value._data
+
+    def value_name(self, value):
+        """The program's name (or constant text) for a Value an operation reads."""
+        name = self.var.get(id(value))
+        if name is not None:
+            return name
+        start = self.trace.start_id
+        if value._id < start:  # made before the call: a parameter (or a constant) of the caller's
+            if value._op is not None and value.requires_grad:
+                raise CompileError(
+                    f"compile: the function uses a Value computed before the call ({value.op} of shape {value.shape}), "
+                    f"whose graph lies outside the function: its gradient could not reach that graph. Compute it "
+                    f"inside the function, or pass its .detach() (a constant)"
+                )
+            path = self.trace.path_of(value)  # model.0.weight: the name a reader knows it by
+            name = self.b.names.new(path if path and value.requires_grad else value.label, "leaf")
+            self._define(value, name)
+            self.b.params.append(name)
+            self.b.leaves.append((name, value))
+            self.b.used.append(value)
+            if value.requires_grad:
+                self.b.grad_leaves.append((value, value))
+            return name
+        # made during the call without an operation: a constant, unless it holds an array the program makes
+        data = value._data
+        text = self.array_text(data, "const", made_here=not (isinstance(data, np.ndarray) and self._reachable_constant(data)))
+        self.var[id(value)] = text
+        self.values[id(value)] = value
+        return text
+
+    def array_text(self, data, hint, made_here=False):
+        """The expression of an array (or number) an operation or a host function reads."""
+        if isinstance(data, np.ndarray):
+            known = self.known.get(id(data))
+            if known is not None:
+                return known
+            record = self.trace.by_result.get(id(data))
+            if record is not None:
+                return self.host_line(record)
+            base = data.base
+            while base is not None:
+                if id(base) in self.known or id(base) in self.trace.by_result:
+                    if _same_layout(data, base):  # np.asarray of it: the same numbers, seen as another class
+                        return self.array_text(base, hint, made_here)
+                    raise CompileError(
+                        f"compile: a view of an array the compiled step remakes at every call (shape {data.shape}, "
+                        f"a slice or a transpose made in NumPy) is read at {user_line()}; a replay could not remake "
+                        f"the view. Make it with the engine's operations (v[::-1], v.T), or inside a host_array function"
+                    )
+                base = base.base
+            chain, base = [data], data.base
+            while base is not None:
+                chain.append(base)
+                base = base.base
+            if any(type(a) is TracedArgument for a in chain):
+                raise CompileError(
+                    f"compile: an array computed in NumPy from an integer argument (shape {data.shape}) is read by an "
+                    f"operation (at {user_line()}); a compiled step would keep the first call's numbers. Compute it "
+                    f"with autograd_core.compile.host_array(fn, argument), which every call computes again"
+                )
+            if data.size > 1 and 0 not in data.strides:
+                if made_here:
+                    self.b.frozen.append(f"an array of shape {data.shape} made during the call outside the engine's operations")
+                else:
+                    self.b.used.append(data)  # an array of the caller's: guarded to be the same object at every call
+        elif type(data) is _TracedMask:
+            return self.host_line(self.trace.by_result[id(data)])
+        return self.b.namespace.constant(data, hint)
+
+    def param_text(self, value, hint):
+        """A parameter of an operation (an axis, an index, a condition): arrays inside it are followed."""
+        kind = type(value)
+        if isinstance(value, np.ndarray):
+            return self.array_text(value, hint, made_here=not self._reachable_constant(value))
+        if kind is tuple or kind is list:
+            if any(isinstance(v, (np.ndarray, tuple, list)) for v in value):
+                parts = [self.param_text(v, hint) for v in value]
+                if kind is list:
+                    return "[" + ", ".join(parts) + "]"
+                return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
+        return self.b.namespace.constant(value, hint)
+
+    def _reachable_constant(self, array):
+        return self.trace.held(array)
+
+    # ---- forward -------------------------------------------------------------
+    def host_line(self, record):
+        """The line remaking a host array (once), or doing an effect again; returns its name."""
+        if record.line_name is not None:
+            return record.line_name
+        fn_name = self.b.names.new("_" + identifier(record.name or getattr(record.fn, "__name__", ""), "host") + "_fn")
+        self.b.namespace[fn_name] = record.fn
+        self.b.namespace.kept.append(record.fn)
+        self.b.host_fns[fn_name] = record
+        args = [self.value_name(x) if isinstance(x, Value) else self.param_text(x, "host_input") for x in record.inputs]
+        if record.is_effect:
+            line = Line((), f"{fn_name}({', '.join(args)})", args, "an effect, done again at every call", keep=True)
+            record.line_name = ""
+        else:
+            name = self.b.names.new(record.name or "host", "host")
+            line = Line((name,), f"{fn_name}({', '.join(args)})", args, keep=True, value=(record.result,))
+            record.line_name = name
+            self.known[id(record.result)] = name
+            self.b.trace_env[name] = record.result
+        self.b.forward.append(line)
+        return record.line_name
+
+    def forward(self, nodes):
+        """The lines of the forward program: operations, host arrays and effects, in the order they happened."""
+        hosts = sorted(self.trace.hosts, key=lambda r: r.when)
+        h = 0
+        for node in nodes:  # oldest first
+            while h < len(hosts) and hosts[h].when < node._id:
+                self.host_line(hosts[h])
+                h += 1
+            self.node_line(node)
+        for record in hosts[h:]:
+            self.host_line(record)
+
+    def node_line(self, node):
+        op = node._op
+        if op.random or op.forward is None:
+            raise CompileError(
+                f"compile: the operation {op.name!r} "
+                + ("draws random numbers or has effects, which a replay would repeat blindly" if op.random
+                   else "has no NumPy forward to replay")
+                + "; run this function eagerly (call it without compile), or draw the random numbers with "
+                "autograd_core.compile.host_array"
+            )
+        inputs = [self.value_name(v) for v in node._inputs]
+        params = {k: self.param_text(v, k) for k, v in node._params.items()}
+        name = self.b.names.new(node.label or self.preferred.get(id(node)) or op.name, op.name)
+        targets = [name]
+        values = [node._data]
+        if op.saves:  # the forward also returns what a rule needs again (conv's im2col rows, cross-entropy's P)
+            kept = {}
+            for key in op.saves:
+                kept[key] = self.b.names.new(_SAVED_NAMES.get(key) or f"{name}_{key}")
+                targets.append(kept[key])
+                values.append((node._saved or {}).get(key))
+            self.kept_names[id(node)] = kept
+        bound = dict(zip(op.inputs, inputs), **params)
+        readable, plain = call_text(op.forward, inputs, params, self.b.namespace, op.name,
+                                    op.as_numpy.get("forward"), bound)
+        reads = _names_in(readable, self.b.names)
+        comment = op.code if readable == plain and op.code else ""
+        line = Line(targets, readable, reads, comment, exact=plain if readable != plain else None,
+                    exact_reads=_names_in(plain, self.b.names), value=tuple(values))
+        self.b.forward.append(line)
+        self._define(node, name)
+        for key, kept_name in self.kept_names.get(id(node), {}).items():
+            array = (node._saved or {}).get(key)
+            self.b.trace_env[kept_name] = array
+            if array is not None:
+                self.known.setdefault(id(array), kept_name)
+
+    # ---- backward --------------------------------------------------------------
+    def backward(self, seed):
+        """Run the engine's backward loop on the traced arrays, writing each share down."""
+        self.grad = {}  # id(Value) -> (name of its running gradient, its array)
+        loss_name = self.var[id(self.loss)]
+        self.b.loss_name = loss_name
+        self.seed_name = self.b.names.new("d" + loss_name)
+        self.grad[id(self.loss)] = (self.seed_name, seed)
+        self.b.trace_env[self.seed_name] = seed
+        engine.backpropagate([self.loss], [seed], retain_graph=True, on_node=self.on_node)
+
+    def on_node(self, node, upstream, shares):
+        op = node._op
+        g_name, _ = self.grad[id(node)]
+        args = [inp._data for inp in node._inputs]
+        arg_names = [self.var[id(inp)] for inp in node._inputs]
+        out_name = self.var[id(node)]
+        params = dict(node._params)
+        param_texts = {k: self.param_text(v, k) for k, v in params.items()}
+        kept = self.kept_names.get(id(node), {})
+        for key, array in (node._saved or {}).items():  # the engine passes what the forward kept to the rules
+            params[key] = array
+            param_texts[key] = kept[key]
+        bound = dict(zip(op.inputs, arg_names), out=out_name, g=g_name, **param_texts)
+        pending = list(shares)
+        for i, inp in enumerate(node._inputs):
+            if not inp.requires_grad:
+                continue
+            if not pending or pending[0][0] is not inp:
+                continue  # the rule gave no share (an index input)
+            _, share = pending.pop(0)
+            rule = op.grads[i]
+            template = op.as_numpy.get(op.inputs[i]) if not op.variadic else None
+            hint = f"_d_{op.name}_{op.inputs[min(i, len(op.inputs) - 1)].strip('*')}"
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                passthrough = False
+                if op.elementwise:
+                    local = rule(*args, node._data, **params)
+                    passthrough = type(local) is int and local == 1
+                    if type(local) is int and local in (1, -1):  # upstream times +-1: the upstream itself, or negated
+                        text = plain = g_name if local == 1 else f"-{g_name}"
+                        mine = upstream * local
+                    else:
+                        readable, called = call_text(rule, arg_names + [out_name], param_texts, self.b.namespace, hint,
+                                                     template, bound)
+                        text, plain = _times(g_name, readable), _times(g_name, called)
+                        mine = upstream * local
+                    if np.shape(mine) != inp.shape:
+                        passthrough = False
+                        text = _sum_to_shape_text(text, np.shape(mine), inp.shape)
+                        plain = f"_sum_to_shape({plain}, {inp.shape!r})"
+                        self.b.namespace.bind("_sum_to_shape", engine.sum_to_shape)
+                        mine = engine.sum_to_shape(mine, inp.shape)
+                else:
+                    text, plain = call_text(rule, [g_name] + arg_names + [out_name], param_texts, self.b.namespace, hint,
+                                            template, bound)
+                    mine = rule(upstream, *args, node._data, **params)
+            if mine.dtype != inp.dtype:
+                passthrough = False
+                text, plain = f"({text}).astype(np.{inp.dtype})", f"({plain}).astype(np.{inp.dtype})"
+            formula = _formula_for(op, i, len(node._inputs))
+            self._add_share(inp, text, plain, share, formula, passthrough)
+
+    def _add_share(self, inp, text, plain, share, formula, passthrough):
+        inp_name = self.var[id(inp)]
+        before = self.grad.get(id(inp))
+        if before is None:
+            if passthrough:  # the upstream gradient passed on as it is (a + b): no line, the same name
+                self.grad[id(inp)] = (text, share)
+                return
+            name = self.b.names.new("d" + inp_name)
+            self.b.backward.append(Line((name,), text, _names_in(text, self.b.names), formula,
+                                        exact=plain if plain != text else None,
+                                        exact_reads=_names_in(plain, self.b.names), value=(share,)))
+            self.grad[id(inp)] = (name, share)
+        else:
+            old_name, old = before
+            total = old + share  # what the engine's loop does (_add_share): never in place
+            name = self.b.names.new("d" + inp_name)
+            self.b.backward.append(Line((name,), f"{old_name} + {_wrap(text)}", _names_in(text, self.b.names) + (old_name,),
+                                        f"{formula}, added to what {inp_name} got before",
+                                        exact=f"{old_name} + {_wrap(plain)}" if plain != text else None,
+                                        exact_reads=_names_in(plain, self.b.names) + (old_name,), value=(total,)))
+            self.grad[id(inp)] = (name, total)
+
+
+_SAVED_NAMES = {"probs": "P"}  # what an op keeps, named as a course names it (P = softmax(Z))
+
+
+def _same_layout(a, b):
+    return (a.shape == b.shape and a.strides == b.strides and a.dtype == b.dtype
+            and a.__array_interface__["data"][0] == b.__array_interface__["data"][0])
+
+
+def _times(g, local):
+    return ast.unparse(ast.BinOp(ast.Name(g), ast.Mult(), ast.parse(local, mode="eval").body))
+
+
+def _wrap(text):
+    return text if text.isidentifier() else f"({text})"
+
+
+def _sum_to_shape_text(text, g_shape, shape):
+    """engine.sum_to_shape written out where it sums only leading axes (a bias), else called."""
+    lead = len(g_shape) - len(shape)
+    if shape and lead > 0 and all(g_shape[lead + k] == n for k, n in enumerate(shape)):
+        axes = tuple(range(lead))
+        return f"{_wrap(text)}.sum(axis={axes[0] if len(axes) == 1 else axes!r})"
+    return f"_sum_to_shape({text}, {shape!r})"
+
+
+def _formula_for(op, i, n_inputs):
+    """The lecture formula of an op, the part for input i when it lists one per input."""
+    parts = op.formula.split(", ")
+    if n_inputs > 1 and len(parts) == n_inputs and all("=" in part for part in parts):
+        return parts[i]
+    return op.formula
+
+
+def _names_in(text, names):
+    """The program names an expression reads."""
+    found = []
+    for node in ast.walk(ast.parse(text, mode="eval")):
+        if isinstance(node, ast.Name) and node.id in names.taken and node.id not in found:
+            found.append(node.id)
+    return tuple(found)

@@ -1,0 +1,320 @@
+"""A compiled step changes with the state it read, or says why not: each case was a silent difference once."""
+
+import threading
+import warnings
+
+import numpy as np
+import pytest
+
+import autograd_core as ag
+import nn
+import nn.functional as F
+from autograd_core import Value
+from autograd_core.compile import CompileError, host_array
+
+
+def _mlp(seed=0, batch_norm=False):
+    nn.manual_seed(seed)
+    layers = [nn.Linear(4, 8)] + ([nn.BatchNorm1d(8)] if batch_norm else []) + [nn.Tanh(), nn.Linear(8, 3)]
+    return nn.Sequential(*layers)
+
+
+def _data(n=6, seed=1):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((n, 4)), rng.integers(0, 3, n)
+
+
+def _grads(model):
+    return [None if p.grad is None else p.grad.copy() for p in model.parameters()]
+
+
+def _compiled_and_eager(model, fn, X, y):
+    """The loss and gradients of one compiled call and of the eager function, from the same state."""
+    for p in model.parameters():
+        p.grad = None
+    loss = fn.compiled(X, y)
+    loss.backward()
+    compiled = (np.array(loss.data), _grads(model))
+    for p in model.parameters():
+        p.grad = None
+    loss = fn(X, y)
+    loss.backward()
+    eager = (np.array(loss.data), _grads(model))
+    for p in model.parameters():
+        p.grad = None
+    return compiled, eager
+
+
+def _assert_same(compiled, eager):
+    np.testing.assert_array_equal(compiled[0], eager[0])
+    assert len(compiled[1]) == len(eager[1])
+    for c, e in zip(compiled[1], eager[1]):
+        assert (c is None) == (e is None)
+        if c is not None:
+            np.testing.assert_array_equal(c, e)
+
+
+def _step_for(model):
+    def loss_fn(X, y):
+        return F.cross_entropy(model(X), y)
+
+    loss_fn.compiled = ag.compile(loss_fn)
+    return loss_fn
+
+
+def test_freezing_and_unfreezing_a_layer_after_the_first_call_retraces():
+    model, (X, y) = _mlp(), _data()
+    fn = _step_for(model)
+    _assert_same(*_compiled_and_eager(model, fn, X, y))
+    model[0].weight.requires_grad = False  # freeze: it must get no gradient
+    compiled, eager = _compiled_and_eager(model, fn, X, y)
+    assert compiled[1][0] is None
+    _assert_same(compiled, eager)
+    model[0].weight.requires_grad = True  # unfreeze: it must get one again
+    compiled, eager = _compiled_and_eager(model, fn, X, y)
+    assert compiled[1][0] is not None
+    _assert_same(compiled, eager)
+
+
+def test_load_state_dict_on_batch_norm_reads_and_updates_the_new_running_statistics():
+    model, (X, y) = _mlp(batch_norm=True), _data()
+    other = _mlp(seed=5, batch_norm=True)
+    other[1].running_mean[...] = 3.0
+    other[1].running_var[...] = 0.25
+    fn = _step_for(model)
+    fn.compiled(X, y).backward()
+    model.load_state_dict(other.state_dict())
+    model.eval()
+    _assert_same(*_compiled_and_eager(model, fn, X, y))
+    model.train()
+    before = model[1].running_mean.copy()
+    fn.compiled(X, y).backward()
+    assert not np.array_equal(model[1].running_mean, before)  # the new array is the one updated
+
+
+class _Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(4, 8), nn.Linear(8, 3)
+
+    def forward(self, x):
+        return self.fc2(self.fc1(x).tanh())
+
+
+def test_a_replaced_submodule_and_a_parameter_of_another_dtype_or_shape_are_used():
+    nn.manual_seed(0)
+    model, (X, y) = _Net(), _data()
+    fn = _step_for(model)
+    fn.compiled(X, y).backward()
+    model.fc2 = nn.Linear(8, 3)  # a new last layer
+    _assert_same(*_compiled_and_eager(model, fn, X, y))
+    model.fc1.bias.data = model.fc1.bias.data.astype(np.float32)
+    compiled, eager = _compiled_and_eager(model, fn, X, y)
+    _assert_same(compiled, eager)
+    assert compiled[1][1].dtype == np.float32
+
+
+def test_eval_reached_through_a_plain_object_or_a_default_argument_is_seen():
+    model, (X, y) = _mlp(), _data()
+    model = nn.Sequential(nn.Linear(4, 8), nn.Dropout(0.5), nn.Linear(8, 3))
+
+    class Trainer:
+        def __init__(self, model):
+            self.model = model
+
+        def loss(self, X, y):
+            return F.cross_entropy(self.model(X), y)
+
+    trainer = Trainer(model)
+    step = ag.compile(trainer.loss)
+    step(X, y).backward()
+    model.eval()  # dropout off: the compiled step must equal eager's deterministic loss
+    np.testing.assert_array_equal(step(X, y).data, trainer.loss(X, y).data)
+
+    def with_default(X, y, model=model):
+        return F.cross_entropy(model(X), y)
+
+    model.train()
+    step = ag.compile(with_default)
+    step(X, y).backward()
+    model.eval()
+    np.testing.assert_array_equal(step(X, y).data, with_default(X, y).data)
+
+
+def test_a_closure_number_changed_between_calls_is_read_again():
+    w = Value(np.array([1.0, -2.0]), label="w")
+    beta = 0.5
+
+    def fn(x):
+        return (w * x * beta).sum()
+
+    step = ag.compile(fn)
+    assert float(step(np.array([1.0, 1.0])).data) == -0.5
+    beta = 2.0
+    assert float(step(np.array([1.0, 1.0])).data) == -2.0
+
+
+def test_reading_data_of_a_traced_value_is_refused_and_a_flipped_view_too():
+    w = Value(np.ones(3))
+
+    def scaled(x):
+        s = 1 / np.asarray(x).std()
+        return (w * x * s).sum()
+
+    with pytest.raises(CompileError, match="scaled|np.asarray"):
+        ag.compile(scaled)(np.arange(3.0))
+
+    def flipped(x):
+        return (w * np.asarray(x)[::-1]).sum()
+
+    with pytest.raises(CompileError):
+        ag.compile(flipped)(np.arange(3.0))
+
+
+def test_where_on_a_comparison_of_a_0d_value_recomputes_the_mask():
+    def leaky(z):
+        return ag.where(z > 0, z, 0.1 * z) * 1.0
+
+    step = ag.compile(leaky)
+    assert float(step(np.array(2.0)).data) == 2.0
+    assert float(step(np.array(-2.0)).data) == pytest.approx(-0.2)
+
+
+def test_value_arguments_get_their_own_gradients_at_every_call():
+    w = Value(np.array([1.0, 2.0]))
+    step = ag.compile(lambda x: (x * w).sum())
+    x1, x2 = Value(np.array([1.0, 1.0])), Value(np.array([3.0, 3.0]))
+    step(x1).backward()
+    step(x2).backward()
+    np.testing.assert_array_equal(x1.grad, [1.0, 2.0])
+    np.testing.assert_array_equal(x2.grad, [1.0, 2.0])
+
+
+def test_two_parameters_given_the_same_gradient_get_an_array_each():
+    a, b = Value(np.array([1.0, 2.0])), Value(np.array([3.0, 4.0]))
+    step = ag.compile(lambda x: ((a + b) * x).sum())
+    for _ in range(2):
+        a.grad = b.grad = None
+        step(np.array([1.0, 1.0])).backward()
+        assert a.grad is not b.grad
+        np.testing.assert_array_equal(a.grad, b.grad)
+
+
+def test_an_in_place_write_between_forward_and_backward_is_refused():
+    w = Value(np.array([1.0, 2.0]))
+    step = ag.compile(lambda x: (ag.tanh(x * w)).sum())
+    step(np.array([1.0, 1.0])).backward()
+    loss = step(np.array([1.0, 1.0]))
+    w.data[0] = 5.0
+    with pytest.raises(ag.SavedDataModifiedError):
+        loss.backward()
+
+
+def test_threads_replay_with_buffers_of_their_own():
+    model, (X, y) = _mlp(), _data(n=16)
+    step = ag.compile(lambda X, y: F.cross_entropy(model(X), y))
+    inputs = [_data(n=16, seed=s) for s in range(4)]
+    expected = [float(F.cross_entropy(model(Xi), yi).data) for Xi, yi in inputs]
+    step(*inputs[0])  # traced here
+    wrong = []
+
+    def worker(k):
+        for _ in range(50):
+            Xi, yi = inputs[k]
+            got = float(step(Xi, yi).data)
+            if got != expected[k]:
+                wrong.append((k, got))
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert wrong == []
+
+
+def test_eager_code_in_another_thread_is_not_traced():
+    started, done = threading.Event(), threading.Event()
+    seen = []
+
+    def slow(x):
+        started.set()
+        done.wait(5)
+        return (x * 2.0).sum()
+
+    def other():
+        started.wait(5)
+        v = Value(np.array([1.0, -1.0]))
+        seen.append(bool((v.sum() > -5)))  # eager: no CompileError in this thread
+        done.set()
+
+    t = threading.Thread(target=other)
+    t.start()
+    ag.compile(slow)(np.array([1.0, 2.0]))
+    t.join()
+    assert seen == [True]
+
+
+def test_infinite_constants_and_unicode_labels_make_runnable_programs():
+    w = Value(np.array([1.0, -2.0]), label="W₁")
+    v = Value(np.array([0.5, 0.5]), label="x²")
+    step = ag.compile(lambda x: (ag.clip(x * w, 0, np.inf) + v).sum())
+    for _ in range(3):
+        assert float(step(np.array([1.0, 1.0])).data) == 2.0
+    compile(step.source(), "<source>", "exec")  # the printed program parses
+
+
+def test_a_host_array_name_is_never_pasted_into_the_program():
+    w = Value(np.array([1.0, 2.0]))
+
+    def fn(x):
+        mask = host_array(lambda: np.array([1.0, 0.0]), name="m = __import__('os') #")
+        return (w * x * mask).sum()
+
+    step = ag.compile(fn)
+    step(np.array([1.0, 1.0]))
+    assert "__import__(" not in step.source()  # the name is made an identifier, never code
+    assert float(step(np.array([1.0, 1.0])).data) == 1.0
+
+
+def test_evaluating_under_no_grad_runs_the_forward():
+    model, (X, y) = _mlp(), _data()
+    step = ag.compile(lambda X, y: F.cross_entropy(model(X), y))
+    with ag.no_grad():
+        first = step(X, y)  # not traced yet: the function itself
+    step(X, y).backward()
+    with ag.no_grad():
+        again = step(X, y)  # traced: the forward program only
+    assert not again.requires_grad
+    np.testing.assert_array_equal(first.data, again.data)
+
+
+def test_a_changing_number_retraces_up_to_a_limit_then_runs_eagerly_with_one_warning():
+    w = Value(np.array([1.0]))
+    state = {"k": 0.0}
+
+    def fn(x):
+        return (w * x * state["k"]).sum()
+
+    step = ag.compile(fn)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for k in range(12):
+            state["k"] = float(k)
+            assert float(step(np.array([1.0])).data) == float(k)
+    assert sum("runs eagerly" in str(c.message) for c in caught) == 1
+
+
+def test_zero_d_float32_arguments_match_eager_bit_for_bit():
+    w = Value(np.float32(0.3))
+    step = ag.compile(lambda x: ag.tanh(x * w) * 1.7)
+    for value in (np.float32(0.1), np.float32(-2.5)):
+        eager = ag.tanh(Value(value) * w) * 1.7
+        eager.backward()
+        g = w.grad
+        w.grad = None
+        loss = step(np.array(value, dtype=np.float32))
+        loss.backward()
+        assert np.asarray(loss.data).tobytes() == np.asarray(eager.data).tobytes()
+        assert np.asarray(w.grad).tobytes() == np.asarray(g).tobytes()
+        w.grad = None
