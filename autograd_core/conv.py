@@ -848,10 +848,16 @@ def pad(input, pad, mode="constant", value=0.0):
     for n, (lo, hi) in zip(x.shape, widths):
         if not (lo or hi):
             continue
-        limit = n - 1 if mode == "reflect" else n
-        if max(lo, hi) > limit or n == 0:
+        if n == 0:
+            raise ShapeError(f"pad: {mode} padding of ({lo}, {hi}) copies from an axis of size 0 (input {x.shape}); "
+                             f"the axis needs at least one element")
+        # replicate repeats the edge any number of times; a reflection stops before the far edge
+        # and a circular copy wraps around once at most (PyTorch's limits)
+        limit = {"reflect": n - 1, "circular": n}.get(mode)
+        if limit is not None and max(lo, hi) > limit:
             raise ShapeError(
                 f"pad: {mode} padding of ({lo}, {hi}) on an axis of size {n} (input {x.shape}) needs widths "
-                f"at most {limit}"
+                f"at most {limit}" + (" (less than the axis size)" if mode == "reflect" else "")
+                + "; use replicate or constant padding for wider borders"
             )
     return PAD.apply(x, mode=mode, widths=tuple(widths), value=0.0)

@@ -236,6 +236,34 @@ def test_pad_matches_pytorch(mode):
                    [_rand(2, 3, 5, 6)])
 
 
+
+def test_replicate_padding_wider_than_the_axis_repeats_the_edge():
+    # (0, 7) on 5 elements: the last one copied 7 more times, so its gradient is 4 + 5 + ... + 11 = 60
+    x = Value(np.arange(5.0).reshape(1, 5))
+    y = pad(x, (0, 7), mode="replicate")
+    assert y.data.tolist() == [[0.0, 1.0, 2.0, 3.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0]]
+    (y * np.arange(12.0)).sum().backward()
+    assert x.grad.tolist() == [[0.0, 1.0, 2.0, 3.0, 60.0]]
+    np.testing.assert_array_equal(y.data, np.pad(x.data, ((0, 0), (0, 7)), mode="edge"))
+    with pytest.raises(ShapeError, match=r"pad: replicate padding of \(1, 1\) copies from an axis of size 0"):
+        pad(np.zeros((1, 0)), (1, 1), mode="replicate")
+
+
+@pytest.mark.parametrize("mode, widest", [("replicate", None), ("reflect", 4), ("circular", 5)])
+def test_pad_width_limits_are_pytorchs(mode, widest):
+    torch = pytest.importorskip("torch")
+    x = _rand(2, 3, 5)  # padding the last axis, of 5 elements
+    for width in (4, 5, 7):
+        if widest is None or width <= widest:
+            _against_torch(lambda v: pad(v, (width, 1), mode), lambda t: torch.nn.functional.pad(t, (width, 1), mode), [x])
+            _against_torch(lambda v: pad(v, (0, width), mode), lambda t: torch.nn.functional.pad(t, (0, width), mode), [x])
+        else:
+            with pytest.raises(RuntimeError):
+                torch.nn.functional.pad(torch.tensor(x), (0, width), mode)
+            with pytest.raises(ShapeError, match=rf"pad: {mode} padding of \(0, {width}\) on an axis of size 5 "
+                                                 rf"\(input \(2, 3, 5\)\) needs widths at most {widest}"):
+                pad(x, (0, width), mode)
+
 def test_constant_pad_value_matches_pytorch():
     torch = pytest.importorskip("torch")
     _against_torch(lambda x: pad(x, (1, 2), value=-1.5), lambda x: torch.nn.functional.pad(x, (1, 2), value=-1.5),
