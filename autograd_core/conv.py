@@ -18,7 +18,7 @@ the rows are made contiguous for the product. ``col2im`` loops over the kh*kw ke
 3x3 kernel), each a strided add over the whole batch.
 
 Pooling uses the same windows: max pooling sends the gradient to the first
-largest element of each window (PyTorch's rule), average pooling spreads it
+largest element of each window, or to its last NaN (PyTorch's rule), average pooling spreads it
 evenly over the window. ``pad`` copies borders (constant, reflect, replicate,
 circular) and sends the gradient of every copy back to where it came from.
 
@@ -600,9 +600,12 @@ def _max_pool_data(x, geo):
 
 def _first_winners(x, out, geo):
     """Per window, a boolean mask per tap: the first tap (in row order) equal to
-    the window's maximum, as PyTorch picks it; found again from x and y."""
+    the window's maximum, as PyTorch picks it; found again from x and y. A
+    window holding NaN has the maximum NaN, which equals nothing: its winner is
+    its last NaN (PyTorch's rule too)."""
     view = window_view(x, geo, fill=-np.inf)
     best = _channels_last(out)
+    nan_winners = _last_nans(view, geo) if best.dtype.kind == "f" and np.isnan(best).any() else None
     free = None  # windows whose winner is still to be found
     for t, (offset, target) in enumerate(geo.tap_slices):
         hit = view[(slice(None),) * 3 + offset] == best
@@ -612,10 +615,24 @@ def _first_winners(x, out, geo):
             hit &= free
             if t < len(geo.tap_slices) - 1:
                 free &= ~hit
+        if nan_winners is not None:
+            hit |= nan_winners[t]  # (no tap equals a NaN maximum, so these windows had no hit)
         yield hit, target
 
 
-# y = max of each window:  dL/dx = dL/dy at the first largest element of its window, 0 elsewhere
+def _last_nans(view, geo):
+    """Per tap, the windows whose last NaN (in row order) is under that tap."""
+    lead = (slice(None),) * 3
+    masks, seen = [None] * len(geo.tap_slices), None
+    for t in reversed(range(len(geo.tap_slices))):
+        is_nan = np.isnan(view[lead + geo.tap_slices[t][0]])
+        masks[t] = is_nan if seen is None else is_nan & ~seen
+        seen = is_nan if seen is None else seen | is_nan
+    return masks
+
+
+# y = max of each window:  dL/dx = dL/dy at the first largest element of its window (at its last
+# NaN when it holds NaN, as PyTorch), 0 elsewhere
 def _max_pool_d_x(g, x, out, geo):
     if isinstance(g, Value):  # create_graph: each window's gradient on its winner, through fold
         hits = np.stack([_channels_first(hit) for hit, _ in _first_winners(x._data, out._data, geo)], axis=2)
@@ -645,7 +662,8 @@ MAX_POOL2D = Op(
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
     """The largest value of each window of ``input`` (N, C, H, W), per channel;
     ``stride`` defaults to the kernel size. Padding counts as -inf. The
-    gradient goes to the first maximum of each window (as in PyTorch).
+    gradient goes to the first maximum of each window, or to its last NaN
+    when it holds NaN (as in PyTorch).
 
     >>> x = Value(np.array([[[[1.0, 2.0, 5.0, 0.0], [3.0, 4.0, 1.0, 1.0]]]]))
     >>> y = max_pool2d(x, 2)

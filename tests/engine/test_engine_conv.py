@@ -55,6 +55,39 @@ def test_max_pool_sends_the_gradient_to_the_first_of_tied_maxima():
     assert x.grad[0, 0].tolist() == [[1.0, 0.0], [0.0, 0.0]]
 
 
+
+def test_max_pool_sends_the_gradient_of_a_nan_window_to_its_nan():
+    # window 1 holds [1, nan; nan, 2]: its maximum is NaN and its gradient goes to the last NaN
+    # (row order), as PyTorch's; window 2 [3, 0; 5, 5] sends its gradient to its first 5
+    x = Value(np.array([[[[1.0, np.nan, 3.0, 0.0], [np.nan, 2.0, 5.0, 5.0]]]]))
+    y = max_pool2d(x, 2)
+    assert np.isnan(y.data[0, 0, 0, 0]) and y.data[0, 0, 0, 1] == 5.0
+    (y * np.array([2.0, 3.0])).sum().backward()
+    assert x.grad[0, 0].tolist() == [[0.0, 0.0, 0.0, 0.0], [2.0, 0.0, 3.0, 0.0]]
+    # overlapping windows (stride 1): each NaN window finds its own last NaN
+    x = Value(np.array([[[[1.0, np.nan, 3.0, 0.0], [np.nan, 2.0, 5.0, 5.0]]]]))
+    (max_pool2d(x, 2, stride=1) * np.array([1.0, 10.0, 100.0])).sum().backward()
+    assert x.grad[0, 0].tolist() == [[0.0, 10.0, 0.0, 0.0], [1.0, 0.0, 100.0, 0.0]]
+    # and the same rule when differentiating twice (create_graph)
+    x = Value(np.array([[[[1.0, 2.0], [np.nan, 7.0]]]]))
+    (g,) = ac.grad(max_pool2d(x, 2).sum(), [x], create_graph=True)
+    assert g.data[0, 0].tolist() == [[0.0, 0.0], [1.0, 0.0]]
+
+
+def test_max_pool2d_with_nan_matches_pytorch():
+    torch = pytest.importorskip("torch")
+    x = np.round(_rand(2, 3, 7, 8))
+    x[RNG.random(x.shape) < 0.15] = np.nan
+    ours = Value(x)
+    theirs = torch.tensor(x, requires_grad=True)
+    y, y_t = max_pool2d(ours, 3, 2, 1), torch.nn.functional.max_pool2d(theirs, 3, 2, 1)
+    np.testing.assert_array_equal(y.data, y_t.detach().numpy())
+    assert np.isnan(y.data).any()
+    upstream = _rand(*y.shape)
+    (y * upstream).sum().backward()
+    (y_t * torch.from_numpy(upstream)).sum().backward()
+    np.testing.assert_allclose(ours.grad, theirs.grad.numpy(), rtol=1e-12)
+
 def test_avg_pool_divisors_with_padding_and_ceil_mode():
     x = Value(np.ones((1, 1, 3, 3)))
     # kernel 2, stride 2, padding 1: windows over the zero-padded 5x5 image
