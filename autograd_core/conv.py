@@ -227,7 +227,7 @@ def im2col(x, geo):
         for offset, _ in geo.tap_slices:
             rows[lead + offset] = view[lead + offset]
         view = rows
-    return view.reshape(x.shape[0] * math.prod(geo.out_sizes), -1)
+    return view.reshape(x.shape[0] * math.prod(geo.out_sizes), math.prod(geo.kernel) * view.shape[-1])
 
 
 def col2im(taps, geo, dtype=None):
@@ -389,8 +389,8 @@ def _grouped_rows(rows, groups, taps):
     """im2col rows (M, taps * C) as (groups, M, taps * C / groups)."""
     if groups == 1:
         return rows[None]
-    m = rows.shape[0]
-    return rows.reshape(m, taps, groups, -1).transpose(2, 0, 1, 3).reshape(groups, m, -1)
+    m, per_group = rows.shape[0], rows.shape[1] // (taps * groups)  # (no -1: m is 0 for an empty batch)
+    return rows.reshape(m, taps, groups, per_group).transpose(2, 0, 1, 3).reshape(groups, m, taps * per_group)
 
 
 def _grouped_weight(weight, groups):
@@ -433,13 +433,13 @@ def _conv_d_x(g, x, weight, *bias_and_out, geo, groups, rows=None):
     if isinstance(g, Value):  # create_graph: through fold, to differentiate again
         w_rows = weight.reshape(groups, weight.shape[0] // groups, -1)  # channel-major, as unfold
         grad_windows = F.matmul(_grad_rows_of(g, groups), w_rows).transpose(1, 0, 2)  # (M, groups, C/groups * taps)
-        return _fold_any(grad_windows.reshape(n, -1, c * taps).transpose(0, 2, 1), geo)
+        return _fold_any(grad_windows.reshape(n, math.prod(geo.out_sizes), c * taps).transpose(0, 2, 1), geo)
     grad_windows = np.matmul(_grouped_output(g, groups), _grouped_weight(weight, groups))  # (groups, M, taps*C/groups)
     if groups == 1:
         grad_windows = grad_windows[0]
     else:
         m = grad_windows.shape[1]
-        grad_windows = grad_windows.reshape(groups, m, taps, -1).transpose(1, 2, 0, 3).reshape(m, -1)
+        grad_windows = grad_windows.reshape(groups, m, taps, c // groups).transpose(1, 2, 0, 3).reshape(m, taps * c)
     return col2im(_taps_of_rows(grad_windows, n, c, geo), geo)
 
 
@@ -638,7 +638,7 @@ def _max_pool_d_x(g, x, out, geo):
         hits = np.stack([_channels_first(hit) for hit, _ in _first_winners(x._data, out._data, geo)], axis=2)
         n, c = g.shape[:2]
         spread = hits.astype(g.dtype) * g.reshape((n, c, 1) + g.shape[2:])  # (N, C, taps, oh, ow)
-        return _fold_any(spread.reshape(n, c * hits.shape[2], -1), geo)
+        return _fold_any(spread.reshape(n, c * hits.shape[2], math.prod(geo.out_sizes)), geo)
     g_last = _channels_last(g)
     shape = (g.shape[0],) + geo.padded_sizes + (g.shape[1],)
     if geo.tiles:  # every pixel in exactly one window: each tap writes its own pixels
@@ -697,7 +697,7 @@ def _avg_pool_d_x(g, x, out, geo, divisor):
         n, c = g.shape[:2]
         taps = math.prod(geo.kernel)
         spread = scaled.reshape((n, c, 1) + geo.out_sizes).broadcast_to((n, c, taps) + geo.out_sizes)
-        return _fold_any(spread.reshape(n, c * taps, -1), geo)
+        return _fold_any(spread.reshape(n, c * taps, math.prod(geo.out_sizes)), geo)
     share = _channels_last(scaled)
     taps_view = np.broadcast_to(share[:, :, :, None, None, :], share.shape[:3] + geo.kernel + share.shape[3:])
     return col2im(taps_view, geo, dtype=g.dtype)

@@ -561,8 +561,10 @@ class Flatten(Module):
         x = x if isinstance(x, Value) else Value(x, requires_grad=False)
         start = self.start_dim % x.ndim
         end = self.end_dim % x.ndim
-        shape = x.shape[:start] + (-1,) + x.shape[end + 1:]
-        return x.reshape(shape)
+        flat = 1
+        for n in x.shape[start:end + 1]:  # (not -1: a batch of 0 leaves it undetermined)
+            flat *= n
+        return x.reshape(x.shape[:start] + (flat,) + x.shape[end + 1:])
 
     def extra_repr(self):
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"

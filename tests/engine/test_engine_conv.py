@@ -348,6 +348,46 @@ def test_other_bad_arguments():
         pad(_rand(1, 3), (1, 1), mode="mirror")
 
 
+# ---- sizes at the edges ---------------------------------------------------------
+EMPTY_BATCH_CASES = {
+    "conv2d": (lambda x, w, b: conv2d(x, w, b, padding=1), "conv2d", [(0, 2, 5, 5), (4, 2, 3, 3), (4,)], dict(padding=1)),
+    "conv2d groups": (lambda x, w, b: conv2d(x, w, b, stride=2, groups=2), "conv2d", [(0, 2, 5, 5), (4, 1, 3, 3), (4,)],
+                      dict(stride=2, groups=2)),
+    "conv2d one channel": (lambda x, w: conv2d(x, w), "conv2d", [(0, 1, 5, 5), (3, 1, 3, 3)], {}),
+    "conv1d": (lambda x, w: conv1d(x, w, padding=2), "conv1d", [(0, 2, 7), (3, 2, 3)], dict(padding=2)),
+    "max_pool2d": (lambda x: max_pool2d(x, 3, 1, 1), "max_pool2d", [(0, 2, 4, 4)], dict(kernel_size=3, stride=1, padding=1)),
+    "avg_pool2d": (lambda x: avg_pool2d(x, 2), "avg_pool2d", [(0, 2, 4, 4)], dict(kernel_size=2)),
+}
+
+
+@pytest.mark.parametrize("case", EMPTY_BATCH_CASES, ids=str)
+def test_an_empty_batch_gives_an_empty_output_and_zero_gradients(case):
+    ours, torch_name, shapes, kwargs = EMPTY_BATCH_CASES[case]
+    inputs = [Value(_rand(*shape)) for shape in shapes]
+    y = ours(*inputs)
+    expected = {"conv2d": (0, 4, 5, 5), "conv2d groups": (0, 4, 2, 2), "conv2d one channel": (0, 3, 3, 3),
+                "conv1d": (0, 3, 9), "max_pool2d": (0, 2, 4, 4), "avg_pool2d": (0, 2, 2, 2)}[case]
+    assert y.shape == expected
+    y.sum().backward()
+    for v in inputs:
+        assert v.grad.shape == v.shape and not v.grad.any()  # nothing flowed: zeros, as in PyTorch
+    (g,) = ac.grad(ours(*inputs).sum(), inputs[-1:], create_graph=True)  # the rules built from fold / unfold
+    assert g.shape == shapes[-1] and not g.data.any()
+    torch = pytest.importorskip("torch")
+    theirs = getattr(torch.nn.functional, torch_name)(*[torch.tensor(v.data) for v in inputs], **kwargs)
+    assert tuple(theirs.shape) == expected
+
+
+def test_a_cnn_runs_on_a_batch_of_zero_images():
+    nn = pytest.importorskip("nn")
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(64, 3))
+    y = model(Value(np.zeros((0, 1, 8, 8)), requires_grad=False))
+    assert y.shape == (0, 3)
+    y.sum().backward()
+    for name, p in model.named_parameters():
+        assert p.grad.shape == p.shape and not p.grad.any(), name
+
+
 # ---- one node in the drawing and in the stepper --------------------------------
 def test_a_convolution_is_one_node_with_its_rule_in_the_drawing_and_the_stepper():
     x = Value(_rand(1, 1, 4, 4), requires_grad=False, label="X")
