@@ -144,6 +144,13 @@ def _geometry(op, spatial, kernel, stride, dilation, pads, ceil_mode=False):
 _GEOMETRY_CACHE = {}
 
 
+def _argument_key(*arguments):
+    """Window arguments as part of a cache key that tells True from 1: they are
+    equal with equal hashes, so stride=True would find stride=1's geometry
+    and skip the check that refuses a bool."""
+    return tuple((a, type(a), tuple(map(type, a)) if isinstance(a, (tuple, list)) else None) for a in arguments)
+
+
 def _cached_geometry(key, make):
     try:
         geo = _GEOMETRY_CACHE.get(key)
@@ -525,7 +532,7 @@ def _conv(op, nd, input, weight, bias, stride, padding, dilation, groups):
         pads = _conv_padding(name, padding, kernel, dilations, strides, nd)
         return _geometry(name, x.shape[2:], kernel, strides, dilations, pads)
 
-    geo = _cached_geometry((name, x.shape, kernel, stride, padding, dilation), make)
+    geo = _cached_geometry((name, x.shape, kernel) + _argument_key(stride, padding, dilation), make)
     if bias is None:
         out = op.apply(x, w, geo=geo, groups=int(groups))
     else:
@@ -676,7 +683,7 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
         raise NotImplementedError("max_pool2d: return_indices=True is not supported; the gradient needs no indices")
     x = as_value(input)
     geo = _cached_geometry(
-        ("max_pool2d", x.shape, kernel_size, stride, padding, dilation, ceil_mode),
+        ("max_pool2d", x.shape) + _argument_key(kernel_size, stride, padding, dilation, ceil_mode),
         lambda: _pool_args("max_pool2d", x, kernel_size, stride, padding, dilation, ceil_mode),
     )
     unbatched = x.ndim == 3
@@ -736,7 +743,7 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
     """
     x = as_value(input)
     geo = _cached_geometry(
-        ("avg_pool2d", x.shape, kernel_size, stride, padding, ceil_mode),
+        ("avg_pool2d", x.shape) + _argument_key(kernel_size, stride, padding, ceil_mode),
         lambda: _pool_args("avg_pool2d", x, kernel_size, stride, padding, 1, ceil_mode),
     )
     unbatched = x.ndim == 3

@@ -388,6 +388,29 @@ def test_a_cnn_runs_on_a_batch_of_zero_images():
         assert p.grad.shape == p.shape and not p.grad.any(), name
 
 
+@pytest.mark.parametrize("name", ["stride", "padding", "dilation"])
+def test_bools_are_refused_as_sizes_even_after_the_int_was_seen(name):
+    # True == 1 and hash(True) == hash(1): stride=True used to find stride=1's checked geometry
+    x = _rand(1, 2, 6, 6)
+    calls = {
+        "conv2d": lambda **a: conv2d(x, _rand(3, 2, 3, 3), **a),
+        "conv1d": lambda **a: conv1d(x[:, :, 0], _rand(3, 2, 3), **a),
+        "max_pool2d": lambda **a: max_pool2d(x, 2, **a),
+        "avg_pool2d": lambda **a: avg_pool2d(x, 2, **a),
+        "unfold": lambda **a: unfold(x, 2, **a),
+    }
+    for op, call in calls.items():
+        if op == "avg_pool2d" and name == "dilation":
+            continue  # avg_pool2d has no dilation
+        if op.endswith("pool2d") and name == "padding":
+            call(padding=0)
+        else:
+            call(**{name: 1})  # the int is fine, and its geometry is kept
+        pair = (1, True) if op != "conv1d" else (True,)
+        for value in (True, pair):
+            with pytest.raises(ValueError, match=rf"{op}: {name} must be an int >= \d or \d of them, got "):
+                call(**{name: value})
+
 # ---- one node in the drawing and in the stepper --------------------------------
 def test_a_convolution_is_one_node_with_its_rule_in_the_drawing_and_the_stepper():
     x = Value(_rand(1, 1, 4, 4), requires_grad=False, label="X")
