@@ -348,7 +348,8 @@ def test_other_bad_arguments():
         pad(_rand(1, 3), (1, 1), mode="mirror")
 
 
-# ---- sizes at the edges ---------------------------------------------------------
+
+# ---- sizes at the edges: an empty batch, huge padding or strides, bools ----------
 EMPTY_BATCH_CASES = {
     "conv2d": (lambda x, w, b: conv2d(x, w, b, padding=1), "conv2d", [(0, 2, 5, 5), (4, 2, 3, 3), (4,)], dict(padding=1)),
     "conv2d groups": (lambda x, w, b: conv2d(x, w, b, stride=2, groups=2), "conv2d", [(0, 2, 5, 5), (4, 1, 3, 3), (4,)],
@@ -386,6 +387,75 @@ def test_a_cnn_runs_on_a_batch_of_zero_images():
     y.sum().backward()
     for name, p in model.named_parameters():
         assert p.grad.shape == p.shape and not p.grad.any(), name
+
+
+@pytest.mark.parametrize("stride", [10**18, 2**63 - 1])
+def test_a_stride_larger_than_the_input_gives_one_window(stride):
+    # PyTorch returns the top-left window alone; the stride is never taken, so it must not overflow anything
+    x, w = _rand(2, 3, 5, 5), _rand(4, 3, 3, 3)
+    y = conv2d(x, w, stride=stride)
+    np.testing.assert_allclose(y.data, conv2d(x, w, stride=5).data, rtol=1e-15)
+    assert y.shape == (2, 4, 1, 1)
+    assert max_pool2d(x, 2, stride=stride).data.tolist() == max_pool2d(x[:, :, :2, :2], 2).data.tolist()
+    np.testing.assert_allclose(avg_pool2d(x, 2, stride=stride).data, x[:, :, :2, :2].mean(axis=(2, 3), keepdims=True))
+    assert conv1d(_rand(2, 3, 5), _rand(4, 3, 3), stride=stride).shape == (2, 4, 1)
+    xv = Value(x)
+    max_pool2d(xv, 2, stride=stride).sum().backward()
+    assert xv.grad.sum() == 6.0  # one winner per window: 2 images x 3 channels
+    with pytest.raises(ValueError, match=r"conv2d: stride 9223372036854775808 is past 2\*\*63 - 1, the largest size"):
+        conv2d(x, w, stride=2**63)  # PyTorch refuses it too
+    with pytest.raises(ValueError, match=r"max_pool2d: stride \(1, 10{30}\) is past 2\*\*63 - 1"):
+        max_pool2d(x, 2, stride=(1, 10**30))
+    with pytest.raises(ValueError, match=r"conv2d: padding \(a number too long to print\) is past 2\*\*63 - 1"):
+        conv2d(x, w, padding=10**5000)
+    torch = pytest.importorskip("torch")
+    _against_torch(lambda a, b: conv2d(a, b, stride=stride),
+                   lambda a, b: torch.nn.functional.conv2d(a, b, stride=stride), [x, w])
+
+
+def test_sizes_past_the_memory_limit_are_refused_before_anything_is_allocated(monkeypatch):
+    import tracemalloc
+
+    from autograd_core import conv as conv_module
+
+    x, w = _rand(1, 1, 5, 5), _rand(1, 1, 3, 3)
+    tracemalloc.start()
+    try:
+        # 10**9 of padding: 2e9 x 2e9 pixels, more than any machine holds (NumPy said "array is too big")
+        with pytest.raises(MemoryError, match=r"conv2d: input \(1, 1, 5, 5\) with kernel \(3, 3\) and padding "
+                                              r"\(1000000000, 1000000000\) needs .* EiB for its arrays \(padded copy "
+                                              r"\(1, 1, 2000000005, 2000000005\): .*im2col rows.*output.*\), more than"):
+            conv2d(x, w, padding=10**9)
+        with pytest.raises(MemoryError, match=r"conv1d: input \(1, 1, 5\) with kernel \(3,\) and padding "
+                                              r"\(1000000000000000000,\) needs"):
+            conv1d(x[:, :, 0], w[:, :, 0], padding=10**18)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20
+    # against a limit set for the test: 10**5 of padding takes 3.2 TiB (NumPy's MemoryError said 298 GiB
+    # for the first of the arrays only); what fits the limit runs
+    monkeypatch.setattr(conv_module, "MAX_WORKSPACE_BYTES", 4 << 30)
+    monkeypatch.setattr(conv_module, "_GEOMETRY_CACHE", {})
+    with pytest.raises(MemoryError, match=r"conv2d: .* needs 3\.2 TiB for its arrays .* more than the 4\.0 GiB allowed "
+                                          r"\(autograd_core\.conv\.MAX_WORKSPACE_BYTES.*use less padding"):
+        conv2d(x, w, padding=10**5)
+    monkeypatch.setattr(conv_module, "MAX_WORKSPACE_BYTES", 4000)
+    # 8 images of 2 x 8 x 8 float64 under a 3x3 kernel: 8 x 64 rows of 18 values = 73,728 bytes of rows alone
+    with pytest.raises(MemoryError, match=r"conv2d: input \(8, 2, 8, 8\) .*im2col rows \(512, 18\): 72\.0 KiB"):
+        conv2d(_rand(8, 2, 8, 8), _rand(4, 2, 3, 3), padding=1)
+    assert conv2d(_rand(1, 2, 3, 3), _rand(1, 2, 3, 3)).shape == (1, 1, 1, 1)  # 144 + 8 bytes
+    with pytest.raises(MemoryError, match=r"max_pool2d: input \(8, 2, 8, 8\) with kernel \(2, 2\) and padding "
+                                          r"\(1, 1\) needs 15\.6 KiB"):
+        max_pool2d(_rand(8, 2, 8, 8), 2, padding=1)  # padded copy 8 x 2 x 10 x 10 and output 8 x 2 x 5 x 5
+    with pytest.raises(MemoryError, match=r"avg_pool2d: input \(8, 2, 8, 8\)"):
+        avg_pool2d(_rand(8, 2, 8, 8), 2, padding=1)
+    with pytest.raises(MemoryError, match=r"unfold: input \(8, 2, 8, 8\)"):
+        unfold(_rand(8, 2, 8, 8), 3)
+    with pytest.raises(MemoryError, match=r"fold: output_size \(100, 100\)"):
+        fold(_rand(1, 1, 1), (100, 100), 1, stride=100)
+    with pytest.raises(MemoryError, match=r"pad: replicate padding \(0, 600\) of the input \(1, 5\) needs 4\.7 KiB"):
+        pad(_rand(1, 5), (0, 600), mode="replicate")
 
 
 @pytest.mark.parametrize("name", ["stride", "padding", "dilation"])
