@@ -140,8 +140,9 @@ def build_parser():
     optimisation.add_argument("--patience", type=_bounded(int, 0, what="0 or more"), default=20, metavar="N",
                               help="early stopping: stop after N epochs without a better validation loss and keep "
                                    "the best weights (default: 20; 0 turns it off)")
-    optimisation.add_argument("--seed", type=int, default=0, help="random seed for the split, initialisation, "
-                                                                  "shuffling and dropout (default: 0)")
+    optimisation.add_argument("--seed", type=_bounded(int, 0, what="0 or more (NumPy's seeds are non-negative)"),
+                              default=0, help="random seed for the split, initialisation, shuffling and dropout "
+                                              "(default: 0)")
     optimisation.add_argument("--eager", action="store_true", default=None,
                               help="run every step through the eager engine instead of the compiled step "
                                    "(same numbers, slower; see docs/compile.md)")

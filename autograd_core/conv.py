@@ -18,7 +18,7 @@ the rows are made contiguous for the product. ``col2im`` loops over the kh*kw ke
 3x3 kernel), each a strided add over the whole batch.
 
 Pooling uses the same windows: max pooling sends the gradient to the first
-largest element of each window (PyTorch's rule), average pooling spreads it
+largest element of each window, or to its last NaN (PyTorch's rule), average pooling spreads it
 evenly over the window. ``pad`` copies borders (constant, reflect, replicate,
 circular) and sends the gradient of every copy back to where it came from.
 
@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 from typing import NamedTuple
 
 import numpy as np
@@ -99,14 +100,30 @@ def _ints(value, n, op, name, minimum):
         values is None or len(values) != n
         or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= minimum for v in values)
     ):
-        raise ValueError(f"{op}: {name} must be an int >= {minimum} or {n} of them, got {value!r}")
+        raise ValueError(f"{op}: {name} must be an int >= {minimum} or {n} of them, got {_shown(value)}")
+    if any(v > _LARGEST_SIZE for v in values):
+        raise ValueError(f"{op}: {name} {_shown(value)} is past 2**63 - 1, the largest size NumPy (and PyTorch) "
+                         f"can index; use a smaller {name}")
     return tuple(int(v) for v in values)
 
 
-def _geometry(op, spatial, kernel, stride, dilation, pads, ceil_mode=False):
+_LARGEST_SIZE = 2**63 - 1
+
+
+def _shown(value):
+    """repr(value), unless it holds an int too long for Python to print."""
+    try:
+        return repr(value)
+    except ValueError:
+        return "(a number too long to print)"
+
+
+def _geometry(op, spatial, kernel, stride, dilation, pads, ceil_mode=False, budget=None):
     """The Windows of a kernel sliding over `spatial` sizes, or a ShapeError
-    naming the op when the kernel does not fit in the padded input."""
-    out_sizes, all_pads = [], []
+    naming the op when the kernel does not fit in the padded input.
+    ``budget(kernel, pads, out_sizes, padded_sizes)``, when given, is called
+    before the windows are laid out, to refuse sizes too large to compute."""
+    out_sizes, all_pads, strides = [], [], []
     for n, k, s, d, (lo, hi) in zip(spatial, kernel, stride, dilation, pads):
         span = d * (k - 1) + 1  # the dilated kernel's extent
         room = n + lo + hi - span
@@ -122,7 +139,13 @@ def _geometry(op, spatial, kernel, stride, dilation, pads, ceil_mode=False):
         extra = max(0, (count - 1) * s + span - (n + lo + hi))  # ceil_mode's windows past the end
         out_sizes.append(count)
         all_pads.append((lo, hi + extra))
+        # One window along this axis never takes a step: a stride of 10**18 would only overflow
+        # the byte strides of the window view, so it is kept within the kernel's extent.
+        strides.append(min(s, span) if count == 1 else s)
+    stride = strides
     padded = tuple(n + lo + hi for n, (lo, hi) in zip(spatial, all_pads))
+    if budget is not None:
+        budget(tuple(kernel), tuple(pads), tuple(out_sizes), padded)
     inner = (slice(None),) + tuple(slice(lo, lo + n) for n, (lo, _) in zip(spatial, all_pads)) + (slice(None),)
     tap_slices = tuple(
         (offset, (slice(None),) + tuple(
@@ -144,6 +167,13 @@ def _geometry(op, spatial, kernel, stride, dilation, pads, ceil_mode=False):
 _GEOMETRY_CACHE = {}
 
 
+def _argument_key(*arguments):
+    """Window arguments as part of a cache key that tells True from 1: they are
+    equal with equal hashes, so stride=True would find stride=1's geometry
+    and skip the check that refuses a bool."""
+    return tuple((a, type(a), tuple(map(type, a)) if isinstance(a, (tuple, list)) else None) for a in arguments)
+
+
 def _cached_geometry(key, make):
     try:
         geo = _GEOMETRY_CACHE.get(key)
@@ -155,6 +185,68 @@ def _cached_geometry(key, make):
             _GEOMETRY_CACHE.clear()
         _GEOMETRY_CACHE[key] = geo
     return geo
+
+
+def _physical_memory():
+    """This machine's memory in bytes, or 16 GiB where the system does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # (Windows has no sysconf)
+        return 16 << 30
+
+
+# The most the arrays of one convolution, pooling or padding may take: sizes
+# past it (padding=10**9, a huge batch) are refused before anything is
+# allocated, with the op and the shapes named, instead of NumPy's "array is
+# too big" or a machine brought to a halt. Raise it for a larger machine.
+MAX_WORKSPACE_BYTES = _physical_memory()
+
+
+def _size_text(n):
+    """Bytes for people: '298.0 GiB'."""
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"):
+        if n < 1024 or unit == "EiB":
+            return f"{n:,} bytes" if unit == "bytes" else f"{n:,.1f} {unit}"
+        n /= 1024
+
+
+def _check_workspace(op, setting, arrays, itemsize, advice):
+    """Refuse with a MemoryError naming `op` when the arrays it is about to make
+    ({what: shape}, of `itemsize` bytes an element) exceed MAX_WORKSPACE_BYTES."""
+    sizes = {what: math.prod(shape) * itemsize for what, shape in arrays.items()}
+    total = sum(sizes.values())
+    if total > MAX_WORKSPACE_BYTES:
+        listed = ", ".join(f"{what} {shape}: {_size_text(sizes[what])}" for what, shape in arrays.items())
+        raise MemoryError(
+            f"{op}: {setting} needs {_size_text(total)} for its arrays ({listed}), more than the "
+            f"{_size_text(MAX_WORKSPACE_BYTES)} allowed (autograd_core.conv.MAX_WORKSPACE_BYTES, by default this "
+            f"machine's memory); {advice}"
+        )
+
+
+def _padding_text(pads):
+    """((1, 1), (2, 3)) -> '(1, (2, 3))': each axis's padding as an int when both sides are alike."""
+    return str(tuple(lo if lo == hi else (lo, hi) for lo, hi in pads))
+
+
+def _window_budget(op, shape, itemsize, out_channels=None, rows=False):
+    """The budget of `_geometry` for an (N, C, *spatial) input of `itemsize`
+    bytes an element: its padded copy, the im2col rows (with `rows`: a
+    convolution's, or unfold's output) and the output."""
+    n, c = shape[:2]
+
+    def budget(kernel, pads, out_sizes, padded_sizes):
+        arrays = {}
+        if padded_sizes != tuple(shape[2:]):
+            arrays["padded copy"] = (n, c) + padded_sizes
+        if rows:
+            arrays["im2col rows"] = (n * math.prod(out_sizes), math.prod(kernel) * c)
+        if out_channels is not None or not rows:
+            arrays["output"] = (n, c if out_channels is None else out_channels) + out_sizes
+        _check_workspace(op, f"input {tuple(shape)} with kernel {kernel} and padding {_padding_text(pads)}", arrays,
+                         itemsize, "use less padding, a smaller input or a smaller batch")
+
+    return budget
 
 
 def _channels_last(x):
@@ -227,7 +319,7 @@ def im2col(x, geo):
         for offset, _ in geo.tap_slices:
             rows[lead + offset] = view[lead + offset]
         view = rows
-    return view.reshape(x.shape[0] * math.prod(geo.out_sizes), -1)
+    return view.reshape(x.shape[0] * math.prod(geo.out_sizes), math.prod(geo.kernel) * view.shape[-1])
 
 
 def col2im(taps, geo, dtype=None):
@@ -317,7 +409,8 @@ def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
     [1.0, 1.0, 1.0, 1.0]
     """
     x = as_value(input)
-    geo = _window_args("unfold", x, 4, kernel_size, stride, padding, dilation)
+    budget = _window_budget("unfold", x.shape, x.dtype.itemsize, rows=True) if x.ndim == 4 else None
+    geo = _window_args("unfold", x, 4, kernel_size, stride, padding, dilation, budget=budget)
     return UNFOLD.apply(x, geo=geo)
 
 
@@ -339,7 +432,13 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
             f"fold: input must have shape (N, C * {kernel[0]} * {kernel[1]}, L), got {cols.shape}"
         )
     c = cols.shape[1] // math.prod(kernel)
-    geo = _window_args("fold", _Shape((cols.shape[0], c) + size), 4, kernel, stride, padding, dilation)
+
+    def budget(kernel, pads, out_sizes, padded_sizes):  # the image the columns are added onto
+        _check_workspace("fold", f"output_size {size} with kernel {kernel} and padding {_padding_text(pads)}",
+                         {"output": (cols.shape[0], c) + padded_sizes}, cols.dtype.itemsize,
+                         "use a smaller output_size or less padding")
+
+    geo = _window_args("fold", _Shape((cols.shape[0], c) + size), 4, kernel, stride, padding, dilation, budget=budget)
     if math.prod(geo.out_sizes) != cols.shape[2]:
         raise ShapeError(
             f"fold: an output of size {size} with kernel {kernel} has {math.prod(geo.out_sizes)} windows "
@@ -356,10 +455,10 @@ class _Shape(NamedTuple):
         return len(self.shape)
 
 
-def _window_args(op, x, ndim, kernel_size, stride, padding, dilation, ceil_mode=False):
+def _window_args(op, x, ndim, kernel_size, stride, padding, dilation, ceil_mode=False, budget=None):
     """Check an (N, C, *spatial) input of `ndim` dimensions and the window
     arguments; return the Windows. `padding` may be an int or a tuple (both
-    sides alike) or pairs per axis (internal)."""
+    sides alike) or pairs per axis (internal); `budget` is `_geometry`'s."""
     if x.ndim != ndim:
         layout = "(N, C, H, W)" if ndim == 4 else "(N, C, L)"
         raise ShapeError(f"{op}: expects input of shape {layout}, got {x.shape}")
@@ -371,7 +470,7 @@ def _window_args(op, x, ndim, kernel_size, stride, padding, dilation, ceil_mode=
         pads = padding
     else:
         pads = tuple((p, p) for p in _ints(padding, nd, op, "padding", 0))
-    return _geometry(op, x.shape[2:], kernel, stride, dilation, pads, ceil_mode)
+    return _geometry(op, x.shape[2:], kernel, stride, dilation, pads, ceil_mode, budget)
 
 
 # ==========================================================================
@@ -389,8 +488,8 @@ def _grouped_rows(rows, groups, taps):
     """im2col rows (M, taps * C) as (groups, M, taps * C / groups)."""
     if groups == 1:
         return rows[None]
-    m = rows.shape[0]
-    return rows.reshape(m, taps, groups, -1).transpose(2, 0, 1, 3).reshape(groups, m, -1)
+    m, per_group = rows.shape[0], rows.shape[1] // (taps * groups)  # (no -1: m is 0 for an empty batch)
+    return rows.reshape(m, taps, groups, per_group).transpose(2, 0, 1, 3).reshape(groups, m, taps * per_group)
 
 
 def _grouped_weight(weight, groups):
@@ -433,13 +532,13 @@ def _conv_d_x(g, x, weight, *bias_and_out, geo, groups, rows=None):
     if isinstance(g, Value):  # create_graph: through fold, to differentiate again
         w_rows = weight.reshape(groups, weight.shape[0] // groups, -1)  # channel-major, as unfold
         grad_windows = F.matmul(_grad_rows_of(g, groups), w_rows).transpose(1, 0, 2)  # (M, groups, C/groups * taps)
-        return _fold_any(grad_windows.reshape(n, -1, c * taps).transpose(0, 2, 1), geo)
+        return _fold_any(grad_windows.reshape(n, math.prod(geo.out_sizes), c * taps).transpose(0, 2, 1), geo)
     grad_windows = np.matmul(_grouped_output(g, groups), _grouped_weight(weight, groups))  # (groups, M, taps*C/groups)
     if groups == 1:
         grad_windows = grad_windows[0]
     else:
         m = grad_windows.shape[1]
-        grad_windows = grad_windows.reshape(groups, m, taps, -1).transpose(1, 2, 0, 3).reshape(m, -1)
+        grad_windows = grad_windows.reshape(groups, m, taps, c // groups).transpose(1, 2, 0, 3).reshape(m, taps * c)
     return col2im(_taps_of_rows(grad_windows, n, c, geo), geo)
 
 
@@ -523,9 +622,11 @@ def _conv(op, nd, input, weight, bias, stride, padding, dilation, groups):
         strides = _ints(stride, nd, name, "stride", 1)
         dilations = _ints(dilation, nd, name, "dilation", 1)
         pads = _conv_padding(name, padding, kernel, dilations, strides, nd)
-        return _geometry(name, x.shape[2:], kernel, strides, dilations, pads)
+        itemsize = np.result_type(x.dtype, w.dtype).itemsize
+        return _geometry(name, x.shape[2:], kernel, strides, dilations, pads,
+                         budget=_window_budget(name, x.shape, itemsize, out_channels=out_channels, rows=True))
 
-    geo = _cached_geometry((name, x.shape, kernel, stride, padding, dilation), make)
+    geo = _cached_geometry((name, x.shape, w.shape, x.dtype, w.dtype) + _argument_key(stride, padding, dilation), make)
     if bias is None:
         out = op.apply(x, w, geo=geo, groups=int(groups))
     else:
@@ -572,6 +673,7 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 # Pooling
 # ==========================================================================
 def _pool_args(op, x, kernel_size, stride, padding, dilation, ceil_mode):
+    """The Windows of a pooling of `x` (N, C, H, W) or (C, H, W), its arguments checked."""
     if x.ndim not in (3, 4):
         raise ShapeError(f"{op}: expects input of shape (N, C, H, W) or (C, H, W), got {x.shape}")
     kernel = _ints(kernel_size, 2, op, "kernel_size", 1)
@@ -585,7 +687,8 @@ def _pool_args(op, x, kernel_size, stride, padding, dilation, ceil_mode):
                 f"{tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))})"
             )
     shape = x.shape if x.ndim == 4 else (1,) + x.shape
-    return _geometry(op, shape[2:], kernel, stride, dilation, tuple((p, p) for p in padding), ceil_mode)
+    return _geometry(op, shape[2:], kernel, stride, dilation, tuple((p, p) for p in padding), ceil_mode,
+                     budget=_window_budget(op, shape, x.dtype.itemsize))
 
 
 def _max_pool_data(x, geo):
@@ -600,9 +703,12 @@ def _max_pool_data(x, geo):
 
 def _first_winners(x, out, geo):
     """Per window, a boolean mask per tap: the first tap (in row order) equal to
-    the window's maximum, as PyTorch picks it; found again from x and y."""
+    the window's maximum, as PyTorch picks it; found again from x and y. A
+    window holding NaN has the maximum NaN, which equals nothing: its winner is
+    its last NaN (PyTorch's rule too)."""
     view = window_view(x, geo, fill=-np.inf)
     best = _channels_last(out)
+    nan_winners = _last_nans(view, geo) if best.dtype.kind == "f" and np.isnan(best).any() else None
     free = None  # windows whose winner is still to be found
     for t, (offset, target) in enumerate(geo.tap_slices):
         hit = view[(slice(None),) * 3 + offset] == best
@@ -612,16 +718,30 @@ def _first_winners(x, out, geo):
             hit &= free
             if t < len(geo.tap_slices) - 1:
                 free &= ~hit
+        if nan_winners is not None:
+            hit |= nan_winners[t]  # (no tap equals a NaN maximum, so these windows had no hit)
         yield hit, target
 
 
-# y = max of each window:  dL/dx = dL/dy at the first largest element of its window, 0 elsewhere
+def _last_nans(view, geo):
+    """Per tap, the windows whose last NaN (in row order) is under that tap."""
+    lead = (slice(None),) * 3
+    masks, seen = [None] * len(geo.tap_slices), None
+    for t in reversed(range(len(geo.tap_slices))):
+        is_nan = np.isnan(view[lead + geo.tap_slices[t][0]])
+        masks[t] = is_nan if seen is None else is_nan & ~seen
+        seen = is_nan if seen is None else seen | is_nan
+    return masks
+
+
+# y = max of each window:  dL/dx = dL/dy at the first largest element of its window (at its last
+# NaN when it holds NaN, as PyTorch), 0 elsewhere
 def _max_pool_d_x(g, x, out, geo):
     if isinstance(g, Value):  # create_graph: each window's gradient on its winner, through fold
         hits = np.stack([_channels_first(hit) for hit, _ in _first_winners(x._data, out._data, geo)], axis=2)
         n, c = g.shape[:2]
         spread = hits.astype(g.dtype) * g.reshape((n, c, 1) + g.shape[2:])  # (N, C, taps, oh, ow)
-        return _fold_any(spread.reshape(n, c * hits.shape[2], -1), geo)
+        return _fold_any(spread.reshape(n, c * hits.shape[2], math.prod(geo.out_sizes)), geo)
     g_last = _channels_last(g)
     shape = (g.shape[0],) + geo.padded_sizes + (g.shape[1],)
     if geo.tiles:  # every pixel in exactly one window: each tap writes its own pixels
@@ -645,7 +765,8 @@ MAX_POOL2D = Op(
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
     """The largest value of each window of ``input`` (N, C, H, W), per channel;
     ``stride`` defaults to the kernel size. Padding counts as -inf. The
-    gradient goes to the first maximum of each window (as in PyTorch).
+    gradient goes to the first maximum of each window, or to its last NaN
+    when it holds NaN (as in PyTorch).
 
     >>> x = Value(np.array([[[[1.0, 2.0, 5.0, 0.0], [3.0, 4.0, 1.0, 1.0]]]]))
     >>> y = max_pool2d(x, 2)
@@ -658,7 +779,7 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
         raise NotImplementedError("max_pool2d: return_indices=True is not supported; the gradient needs no indices")
     x = as_value(input)
     geo = _cached_geometry(
-        ("max_pool2d", x.shape, kernel_size, stride, padding, dilation, ceil_mode),
+        ("max_pool2d", x.shape, x.dtype) + _argument_key(kernel_size, stride, padding, dilation, ceil_mode),
         lambda: _pool_args("max_pool2d", x, kernel_size, stride, padding, dilation, ceil_mode),
     )
     unbatched = x.ndim == 3
@@ -679,7 +800,7 @@ def _avg_pool_d_x(g, x, out, geo, divisor):
         n, c = g.shape[:2]
         taps = math.prod(geo.kernel)
         spread = scaled.reshape((n, c, 1) + geo.out_sizes).broadcast_to((n, c, taps) + geo.out_sizes)
-        return _fold_any(spread.reshape(n, c * taps, -1), geo)
+        return _fold_any(spread.reshape(n, c * taps, math.prod(geo.out_sizes)), geo)
     share = _channels_last(scaled)
     taps_view = np.broadcast_to(share[:, :, :, None, None, :], share.shape[:3] + geo.kernel + share.shape[3:])
     return col2im(taps_view, geo, dtype=g.dtype)
@@ -718,7 +839,7 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
     """
     x = as_value(input)
     geo = _cached_geometry(
-        ("avg_pool2d", x.shape, kernel_size, stride, padding, ceil_mode),
+        ("avg_pool2d", x.shape, x.dtype) + _argument_key(kernel_size, stride, padding, ceil_mode),
         lambda: _pool_args("avg_pool2d", x, kernel_size, stride, padding, 1, ceil_mode),
     )
     unbatched = x.ndim == 3
@@ -841,17 +962,30 @@ def pad(input, pad, mode="constant", value=0.0):
     widths = [(0, 0)] * (x.ndim - padded_axes) + [
         (widths_given[2 * k], widths_given[2 * k + 1]) for k in reversed(range(padded_axes))
     ]
-    if mode == "constant":
-        return PAD.apply(x, mode=mode, widths=tuple(widths), value=value)
-    if mode != "constant" and padded_axes > x.ndim - 1:
+    if mode != "constant":
+        _check_copied_widths(x, mode, padded_axes, widths)
+    out_shape = tuple(n + lo + hi for n, (lo, hi) in zip(x.shape, widths))
+    _check_workspace("pad", f"{mode} padding {tuple(widths_given)} of the input {x.shape}", {"output": out_shape},
+                     x.dtype.itemsize, "use narrower borders")
+    return PAD.apply(x, mode=mode, widths=tuple(widths), value=value if mode == "constant" else 0.0)
+
+
+def _check_copied_widths(x, mode, padded_axes, widths):
+    """The limits of the modes that copy the input's elements into the borders."""
+    if padded_axes > x.ndim - 1:
         raise ValueError(f"pad: mode {mode!r} pads at most the last {x.ndim - 1} axes of the input {x.shape}")
     for n, (lo, hi) in zip(x.shape, widths):
         if not (lo or hi):
             continue
-        limit = n - 1 if mode == "reflect" else n
-        if max(lo, hi) > limit or n == 0:
+        if n == 0:
+            raise ShapeError(f"pad: {mode} padding of ({lo}, {hi}) copies from an axis of size 0 (input {x.shape}); "
+                             f"the axis needs at least one element")
+        # replicate repeats the edge any number of times; a reflection stops before the far edge
+        # and a circular copy wraps around once at most (PyTorch's limits)
+        limit = {"reflect": n - 1, "circular": n}.get(mode)
+        if limit is not None and max(lo, hi) > limit:
             raise ShapeError(
                 f"pad: {mode} padding of ({lo}, {hi}) on an axis of size {n} (input {x.shape}) needs widths "
-                f"at most {limit}"
+                f"at most {limit}" + (" (less than the axis size)" if mode == "reflect" else "")
+                + "; use replicate or constant padding for wider borders"
             )
-    return PAD.apply(x, mode=mode, widths=tuple(widths), value=0.0)

@@ -1385,7 +1385,8 @@ def log_softmax(x, axis=-1):
     return LOG_SOFTMAX.apply(x, axis=_one_axis(axis, x.ndim, "log_softmax"))
 
 
-# loss = -sum_c y_c log p_c with p = softmax(x), kept for the backward (the forward has it):
+# loss = -sum_c y_c log p_c with p = softmax(x) (a class with y_c = 0 adds 0, even at p_c = 0),
+# p kept for the backward (the forward has it):
 #   d loss/dx = p * sum_c(y_c) - y   (p - y when y is a probability vector)
 #   d loss/dy = -log p
 def _softmax_cross_entropy_data(x, y, axis):
@@ -1394,7 +1395,9 @@ def _softmax_cross_entropy_data(x, y, axis):
     total = exps.sum(axis=axis, keepdims=True)
     with np.errstate(divide="ignore"):
         log_p = shifted - np.log(total)
-    return _scalar_or_array(-(y * log_p).sum(axis=axis)), exps / total
+    # A logit of -inf has log p = -inf; where its class has target 0 the term is
+    # 0 (0 log 0 = 0, as xlogy and PyTorch's class-index loss count it), not 0 * -inf = NaN
+    return _scalar_or_array(-(y * np.where(y == 0, 0, log_p)).sum(axis=axis)), exps / total
 
 
 def _per_class(g, x, axis):

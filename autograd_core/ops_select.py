@@ -189,6 +189,17 @@ def _one_axis_of(x, axis, name):
     return ax
 
 
+def _cumulative(op, x, axis):
+    """cumsum / cumprod along one axis: None flattens the input (as NumPy); a
+    0-d input takes axis 0 or -1 only and keeps its shape (as PyTorch)."""
+    if axis is None:
+        return op.apply(x.reshape(-1) if x.ndim != 1 else x, axis=0)
+    if x.ndim == 0:
+        _one_axis_of(x, axis, op.name)  # any other axis is out of range
+        return op.apply(x.reshape(1), axis=0).reshape(())
+    return op.apply(x, axis=_one_axis_of(x, axis, op.name))
+
+
 # c = cumsum(x):  c_j = sum_{i <= j} x_i, so dL/dx_i = sum_{j >= i} g_j (a reversed cumulative sum)
 CUMSUM = Op(
     "cumsum", lambda x, axis: np.cumsum(x, axis=axis), inputs="x", code="np.cumsum(x, axis=axis)",
@@ -206,11 +217,7 @@ def cumsum(x, axis=None):
     >>> c.sum().backward(); x.grad.tolist()           # x_0 is in all three sums, x_2 in one
     [3.0, 2.0, 1.0]
     """
-    x = as_value(x)
-    if axis is None or x.ndim == 0:
-        x = x.reshape(-1) if x.ndim != 1 else x
-        axis = 0
-    return CUMSUM.apply(x, axis=_one_axis_of(x, axis, "cumsum"))
+    return _cumulative(CUMSUM, as_value(x), axis)
 
 
 # c = cumprod(x):  c_j = prod_{i <= j} x_i, dL/dx_i = sum_{j >= i} g_j prod_{k <= j, k != i} x_k.
@@ -252,11 +259,7 @@ def cumprod(x, axis=None):
     >>> c.sum().backward(); x.grad.tolist()           # d/dx_0 (2 + 2*3 + 2*3*4) = 1 + 3 + 12
     [16.0, 10.0, 6.0]
     """
-    x = as_value(x)
-    if axis is None or x.ndim == 0:
-        x = x.reshape(-1) if x.ndim != 1 else x
-        axis = 0
-    return CUMPROD.apply(x, axis=_one_axis_of(x, axis, "cumprod"))
+    return _cumulative(CUMPROD, as_value(x), axis)
 
 
 # ==========================================================================

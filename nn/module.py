@@ -374,19 +374,29 @@ class Module:
             expected = tuple(current.shape)
             if array.shape != expected:
                 problems.append(f"{key}: shape {array.shape} in the state dict, {expected} in the model")
-            arrays[key] = array
+            arrays[key] = (array, current.dtype)
         if problems:
             raise ValueError(
                 f"load_state_dict into {type(self).__name__}: the state dict does not fit the model; "
                 + "; ".join(problems)
             )
-        for key, array in arrays.items():
+        converted, lost = {}, []
+        for key, (array, dtype) in arrays.items():
+            converted[key] = _converted(array, dtype, key, lost)
+        if lost:
+            from .serialization import CheckpointError  # (serialization imports this module)
+
+            raise CheckpointError(
+                f"load_state_dict into {type(self).__name__}: " + "; ".join(lost)
+                + "; nothing was loaded. Load into a model of a wider dtype (e.g. model.float()), "
+                  "or rescale the values first"
+            )
+        for key, array in converted.items():
             kind, module, name = targets[key]
             if kind == "parameter":
-                param = module._parameters[name]
-                param.data = np.array(array, dtype=param.dtype)
+                module._parameters[name].data = array
             else:
-                module._buffers[name] = np.array(array, dtype=module._buffers[name].dtype)
+                module._buffers[name] = array
         return _IncompatibleKeys(missing, unexpected)
 
     # ---- calling -------------------------------------------------------------
@@ -446,6 +456,34 @@ def _child_name(parent, child):
         if module is child and name:
             return name
     return None
+
+
+def _converted(array, dtype, key, lost):
+    """A copy of `array` in the model's `dtype`; when that changes a value's
+    kind (a finite number past the dtype's range becomes inf, an integer
+    wraps), a line naming the entry is added to `lost` instead of NumPy's
+    RuntimeWarning."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        result = np.array(array, dtype=dtype)
+    if not array.size or array.dtype.kind not in "biuf":
+        return result
+    if dtype.kind == "f":
+        spoilt = np.isinf(result) & ~np.isinf(array)
+        limit = f"its largest finite value is {np.finfo(dtype).max}"
+    elif dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        spoilt = (array < info.min) | (array > info.max)
+        if array.dtype.kind == "f":
+            spoilt |= ~np.isfinite(array)
+        limit = f"it holds whole numbers from {info.min} to {info.max}"
+    else:
+        return result
+    if spoilt.any():
+        first = tuple(int(i) for i in np.argwhere(spoilt)[0])
+        where = f" at index {first}" if first else ""
+        lost.append(f"{key!r} ({array.dtype}, shape {array.shape}) holds {array[first].item()!r}{where}, which "
+                    f"{dtype} cannot hold ({limit}; {int(spoilt.sum())} such value(s) in the entry)")
+    return result
 
 
 def _to_array(value, key):
@@ -561,8 +599,10 @@ class Flatten(Module):
         x = x if isinstance(x, Value) else Value(x, requires_grad=False)
         start = self.start_dim % x.ndim
         end = self.end_dim % x.ndim
-        shape = x.shape[:start] + (-1,) + x.shape[end + 1:]
-        return x.reshape(shape)
+        flat = 1
+        for n in x.shape[start:end + 1]:  # (not -1: a batch of 0 leaves it undetermined)
+            flat *= n
+        return x.reshape(x.shape[:start] + (flat,) + x.shape[end + 1:])
 
     def extra_repr(self):
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"

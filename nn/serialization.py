@@ -151,7 +151,10 @@ def load(path, module=None, strict=True, *, max_bytes=DEFAULT_MAX_BYTES):
             NotImplementedError, RuntimeError) as exc:
         raise CheckpointError(_not_an_archive(path, exc)) from None
     if isinstance(module, Module):
-        module.load_state_dict(state, strict=strict)
+        try:
+            module.load_state_dict(state, strict=strict)
+        except CheckpointError as exc:  # a value the model's dtype cannot hold
+            raise CheckpointError(f"nn.load: {path!r}: {exc}") from None
         return module
     return state
 

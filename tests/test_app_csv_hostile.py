@@ -97,6 +97,22 @@ def test_old_mac_line_ends_still_read(tmp_path):
     assert load_csv(path).X.tolist() == [[1.0, 2.0], [3.0, 4.0]]
 
 
+
+@pytest.mark.parametrize("header", [",,", " , ,\t", '"","",""'])
+def test_a_header_of_empty_names_is_refused_not_skipped(tmp_path, header, capsys):
+    # skipped as a blank line, it made the first example the header: 5,6,x was lost without a word
+    path = tmp_path / "nameless.csv"
+    path.write_text(f"{header}\n5,6,x\n1,2,x\n3,4,y\n7,8,y\n")
+    with pytest.raises(AppError, match=r"nameless.csv, line 1: the header row has 3 columns but no names; "
+                                       r"write a name for each column"):
+        load_csv(path)
+    assert cli.main(["train", "--csv", str(path), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("autograd-core: error: --csv ")
+    # blank lines before the header, and lines of empty cells after it, are still skipped
+    path.write_text("\n\na,b,label\n5,6,x\n,,\n1,2,x\n3,4,y\n")
+    assert load_csv(path).X.tolist() == [[5.0, 6.0], [1.0, 2.0], [3.0, 4.0]]
+
 @pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
 def test_an_endless_file_is_refused_with_bounded_memory():
     tracemalloc.start()

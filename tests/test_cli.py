@@ -48,6 +48,8 @@ def test_train_defaults_and_options_parse():
     (["train", "--lr", "-0.1"], "positive"),
     (["train", "--lr", "nan"], "positive"),
     (["train", "--epochs", "0"], "at least 1"),
+    (["train", "--seed", "-1"], "'-1': 0 or more"),
+    (["train", "--seed", "1.5"], "not an integer"),
     (["train", "--val-split", "1.5"], "[0, 1)"),
     (["train", "--data", "mnist"], "invalid choice"),
     (["train", "--data", "iris", "--csv", "a.csv"], "not allowed with"),

@@ -154,7 +154,12 @@ def _read_rows(reader, where, label):
             line = first_line if reader.line_num == first_line else f"{first_line}-{reader.line_num}"
             first_line = reader.line_num + 1
             if not any(cell.strip() for cell in row):
-                continue  # blank lines (and lines of empty cells) are skipped, but counted
+                if header is None and len(row) > 1:
+                    # a header whose names are all empty (",,"): skipping it would make the
+                    # first example the header, and that example would be lost
+                    raise AppError(f"{where}, line {line}: the header row has {len(row)} columns but no names; "
+                                   f"write a name for each column (the label column's is what --label takes)")
+                continue  # blank lines (and lines of empty cells after the header) are skipped, but counted
             if header is None:
                 header, header_line = [name.strip() for name in row], line
                 label_index, feature_index = _check_header(header, label, where)

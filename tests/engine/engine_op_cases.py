@@ -853,7 +853,7 @@ def draw_pad(data, elements):
     widths = []
     for k in range(axes):
         n = shape[-1 - k]
-        limit = n - 1 if mode == "reflect" else n
+        limit = {"reflect": n - 1, "circular": n}.get(mode, n + 3)  # replicate and constant: any width
         widths += [data.draw(st.integers(0, limit)), data.draw(st.integers(0, limit))]
     return [array_of(data, shape, elements)], {"pad": tuple(widths), "mode": mode, "value": 0.5 if mode == "constant" else 0.0}
 

@@ -55,6 +55,39 @@ def test_max_pool_sends_the_gradient_to_the_first_of_tied_maxima():
     assert x.grad[0, 0].tolist() == [[1.0, 0.0], [0.0, 0.0]]
 
 
+
+def test_max_pool_sends_the_gradient_of_a_nan_window_to_its_nan():
+    # window 1 holds [1, nan; nan, 2]: its maximum is NaN and its gradient goes to the last NaN
+    # (row order), as PyTorch's; window 2 [3, 0; 5, 5] sends its gradient to its first 5
+    x = Value(np.array([[[[1.0, np.nan, 3.0, 0.0], [np.nan, 2.0, 5.0, 5.0]]]]))
+    y = max_pool2d(x, 2)
+    assert np.isnan(y.data[0, 0, 0, 0]) and y.data[0, 0, 0, 1] == 5.0
+    (y * np.array([2.0, 3.0])).sum().backward()
+    assert x.grad[0, 0].tolist() == [[0.0, 0.0, 0.0, 0.0], [2.0, 0.0, 3.0, 0.0]]
+    # overlapping windows (stride 1): each NaN window finds its own last NaN
+    x = Value(np.array([[[[1.0, np.nan, 3.0, 0.0], [np.nan, 2.0, 5.0, 5.0]]]]))
+    (max_pool2d(x, 2, stride=1) * np.array([1.0, 10.0, 100.0])).sum().backward()
+    assert x.grad[0, 0].tolist() == [[0.0, 10.0, 0.0, 0.0], [1.0, 0.0, 100.0, 0.0]]
+    # and the same rule when differentiating twice (create_graph)
+    x = Value(np.array([[[[1.0, 2.0], [np.nan, 7.0]]]]))
+    (g,) = ac.grad(max_pool2d(x, 2).sum(), [x], create_graph=True)
+    assert g.data[0, 0].tolist() == [[0.0, 0.0], [1.0, 0.0]]
+
+
+def test_max_pool2d_with_nan_matches_pytorch():
+    torch = pytest.importorskip("torch")
+    x = np.round(_rand(2, 3, 7, 8))
+    x[RNG.random(x.shape) < 0.15] = np.nan
+    ours = Value(x)
+    theirs = torch.tensor(x, requires_grad=True)
+    y, y_t = max_pool2d(ours, 3, 2, 1), torch.nn.functional.max_pool2d(theirs, 3, 2, 1)
+    np.testing.assert_array_equal(y.data, y_t.detach().numpy())
+    assert np.isnan(y.data).any()
+    upstream = _rand(*y.shape)
+    (y * upstream).sum().backward()
+    (y_t * torch.from_numpy(upstream)).sum().backward()
+    np.testing.assert_allclose(ours.grad, theirs.grad.numpy(), rtol=1e-12)
+
 def test_avg_pool_divisors_with_padding_and_ceil_mode():
     x = Value(np.ones((1, 1, 3, 3)))
     # kernel 2, stride 2, padding 1: windows over the zero-padded 5x5 image
@@ -236,6 +269,34 @@ def test_pad_matches_pytorch(mode):
                    [_rand(2, 3, 5, 6)])
 
 
+
+def test_replicate_padding_wider_than_the_axis_repeats_the_edge():
+    # (0, 7) on 5 elements: the last one copied 7 more times, so its gradient is 4 + 5 + ... + 11 = 60
+    x = Value(np.arange(5.0).reshape(1, 5))
+    y = pad(x, (0, 7), mode="replicate")
+    assert y.data.tolist() == [[0.0, 1.0, 2.0, 3.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0]]
+    (y * np.arange(12.0)).sum().backward()
+    assert x.grad.tolist() == [[0.0, 1.0, 2.0, 3.0, 60.0]]
+    np.testing.assert_array_equal(y.data, np.pad(x.data, ((0, 0), (0, 7)), mode="edge"))
+    with pytest.raises(ShapeError, match=r"pad: replicate padding of \(1, 1\) copies from an axis of size 0"):
+        pad(np.zeros((1, 0)), (1, 1), mode="replicate")
+
+
+@pytest.mark.parametrize("mode, widest", [("replicate", None), ("reflect", 4), ("circular", 5)])
+def test_pad_width_limits_are_pytorchs(mode, widest):
+    torch = pytest.importorskip("torch")
+    x = _rand(2, 3, 5)  # padding the last axis, of 5 elements
+    for width in (4, 5, 7):
+        if widest is None or width <= widest:
+            _against_torch(lambda v: pad(v, (width, 1), mode), lambda t: torch.nn.functional.pad(t, (width, 1), mode), [x])
+            _against_torch(lambda v: pad(v, (0, width), mode), lambda t: torch.nn.functional.pad(t, (0, width), mode), [x])
+        else:
+            with pytest.raises(RuntimeError):
+                torch.nn.functional.pad(torch.tensor(x), (0, width), mode)
+            with pytest.raises(ShapeError, match=rf"pad: {mode} padding of \(0, {width}\) on an axis of size 5 "
+                                                 rf"\(input \(2, 3, 5\)\) needs widths at most {widest}"):
+                pad(x, (0, width), mode)
+
 def test_constant_pad_value_matches_pytorch():
     torch = pytest.importorskip("torch")
     _against_torch(lambda x: pad(x, (1, 2), value=-1.5), lambda x: torch.nn.functional.pad(x, (1, 2), value=-1.5),
@@ -286,6 +347,139 @@ def test_other_bad_arguments():
     with pytest.raises(ValueError, match=r"pad: mode must be"):
         pad(_rand(1, 3), (1, 1), mode="mirror")
 
+
+
+# ---- sizes at the edges: an empty batch, huge padding or strides, bools ----------
+EMPTY_BATCH_CASES = {
+    "conv2d": (lambda x, w, b: conv2d(x, w, b, padding=1), "conv2d", [(0, 2, 5, 5), (4, 2, 3, 3), (4,)], dict(padding=1)),
+    "conv2d groups": (lambda x, w, b: conv2d(x, w, b, stride=2, groups=2), "conv2d", [(0, 2, 5, 5), (4, 1, 3, 3), (4,)],
+                      dict(stride=2, groups=2)),
+    "conv2d one channel": (lambda x, w: conv2d(x, w), "conv2d", [(0, 1, 5, 5), (3, 1, 3, 3)], {}),
+    "conv1d": (lambda x, w: conv1d(x, w, padding=2), "conv1d", [(0, 2, 7), (3, 2, 3)], dict(padding=2)),
+    "max_pool2d": (lambda x: max_pool2d(x, 3, 1, 1), "max_pool2d", [(0, 2, 4, 4)], dict(kernel_size=3, stride=1, padding=1)),
+    "avg_pool2d": (lambda x: avg_pool2d(x, 2), "avg_pool2d", [(0, 2, 4, 4)], dict(kernel_size=2)),
+}
+
+
+@pytest.mark.parametrize("case", EMPTY_BATCH_CASES, ids=str)
+def test_an_empty_batch_gives_an_empty_output_and_zero_gradients(case):
+    ours, torch_name, shapes, kwargs = EMPTY_BATCH_CASES[case]
+    inputs = [Value(_rand(*shape)) for shape in shapes]
+    y = ours(*inputs)
+    expected = {"conv2d": (0, 4, 5, 5), "conv2d groups": (0, 4, 2, 2), "conv2d one channel": (0, 3, 3, 3),
+                "conv1d": (0, 3, 9), "max_pool2d": (0, 2, 4, 4), "avg_pool2d": (0, 2, 2, 2)}[case]
+    assert y.shape == expected
+    y.sum().backward()
+    for v in inputs:
+        assert v.grad.shape == v.shape and not v.grad.any()  # nothing flowed: zeros, as in PyTorch
+    (g,) = ac.grad(ours(*inputs).sum(), inputs[-1:], create_graph=True)  # the rules built from fold / unfold
+    assert g.shape == shapes[-1] and not g.data.any()
+    torch = pytest.importorskip("torch")
+    theirs = getattr(torch.nn.functional, torch_name)(*[torch.tensor(v.data) for v in inputs], **kwargs)
+    assert tuple(theirs.shape) == expected
+
+
+def test_a_cnn_runs_on_a_batch_of_zero_images():
+    nn = pytest.importorskip("nn")
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(64, 3))
+    y = model(Value(np.zeros((0, 1, 8, 8)), requires_grad=False))
+    assert y.shape == (0, 3)
+    y.sum().backward()
+    for name, p in model.named_parameters():
+        assert p.grad.shape == p.shape and not p.grad.any(), name
+
+
+@pytest.mark.parametrize("stride", [10**18, 2**63 - 1])
+def test_a_stride_larger_than_the_input_gives_one_window(stride):
+    # PyTorch returns the top-left window alone; the stride is never taken, so it must not overflow anything
+    x, w = _rand(2, 3, 5, 5), _rand(4, 3, 3, 3)
+    y = conv2d(x, w, stride=stride)
+    np.testing.assert_allclose(y.data, conv2d(x, w, stride=5).data, rtol=1e-15)
+    assert y.shape == (2, 4, 1, 1)
+    assert max_pool2d(x, 2, stride=stride).data.tolist() == max_pool2d(x[:, :, :2, :2], 2).data.tolist()
+    np.testing.assert_allclose(avg_pool2d(x, 2, stride=stride).data, x[:, :, :2, :2].mean(axis=(2, 3), keepdims=True))
+    assert conv1d(_rand(2, 3, 5), _rand(4, 3, 3), stride=stride).shape == (2, 4, 1)
+    xv = Value(x)
+    max_pool2d(xv, 2, stride=stride).sum().backward()
+    assert xv.grad.sum() == 6.0  # one winner per window: 2 images x 3 channels
+    with pytest.raises(ValueError, match=r"conv2d: stride 9223372036854775808 is past 2\*\*63 - 1, the largest size"):
+        conv2d(x, w, stride=2**63)  # PyTorch refuses it too
+    with pytest.raises(ValueError, match=r"max_pool2d: stride \(1, 10{30}\) is past 2\*\*63 - 1"):
+        max_pool2d(x, 2, stride=(1, 10**30))
+    with pytest.raises(ValueError, match=r"conv2d: padding \(a number too long to print\) is past 2\*\*63 - 1"):
+        conv2d(x, w, padding=10**5000)
+    torch = pytest.importorskip("torch")
+    _against_torch(lambda a, b: conv2d(a, b, stride=stride),
+                   lambda a, b: torch.nn.functional.conv2d(a, b, stride=stride), [x, w])
+
+
+def test_sizes_past_the_memory_limit_are_refused_before_anything_is_allocated(monkeypatch):
+    import tracemalloc
+
+    from autograd_core import conv as conv_module
+
+    x, w = _rand(1, 1, 5, 5), _rand(1, 1, 3, 3)
+    tracemalloc.start()
+    try:
+        # 10**9 of padding: 2e9 x 2e9 pixels, more than any machine holds (NumPy said "array is too big")
+        with pytest.raises(MemoryError, match=r"conv2d: input \(1, 1, 5, 5\) with kernel \(3, 3\) and padding "
+                                              r"\(1000000000, 1000000000\) needs .* EiB for its arrays \(padded copy "
+                                              r"\(1, 1, 2000000005, 2000000005\): .*im2col rows.*output.*\), more than"):
+            conv2d(x, w, padding=10**9)
+        with pytest.raises(MemoryError, match=r"conv1d: input \(1, 1, 5\) with kernel \(3,\) and padding "
+                                              r"\(1000000000000000000,\) needs"):
+            conv1d(x[:, :, 0], w[:, :, 0], padding=10**18)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20
+    # against a limit set for the test: 10**5 of padding takes 3.2 TiB (NumPy's MemoryError said 298 GiB
+    # for the first of the arrays only); what fits the limit runs
+    monkeypatch.setattr(conv_module, "MAX_WORKSPACE_BYTES", 4 << 30)
+    monkeypatch.setattr(conv_module, "_GEOMETRY_CACHE", {})
+    with pytest.raises(MemoryError, match=r"conv2d: .* needs 3\.2 TiB for its arrays .* more than the 4\.0 GiB allowed "
+                                          r"\(autograd_core\.conv\.MAX_WORKSPACE_BYTES.*use less padding"):
+        conv2d(x, w, padding=10**5)
+    monkeypatch.setattr(conv_module, "MAX_WORKSPACE_BYTES", 4000)
+    # 8 images of 2 x 8 x 8 float64 under a 3x3 kernel: 8 x 64 rows of 18 values = 73,728 bytes of rows alone
+    with pytest.raises(MemoryError, match=r"conv2d: input \(8, 2, 8, 8\) .*im2col rows \(512, 18\): 72\.0 KiB"):
+        conv2d(_rand(8, 2, 8, 8), _rand(4, 2, 3, 3), padding=1)
+    assert conv2d(_rand(1, 2, 3, 3), _rand(1, 2, 3, 3)).shape == (1, 1, 1, 1)  # 144 + 8 bytes
+    with pytest.raises(MemoryError, match=r"max_pool2d: input \(8, 2, 8, 8\) with kernel \(2, 2\) and padding "
+                                          r"\(1, 1\) needs 15\.6 KiB"):
+        max_pool2d(_rand(8, 2, 8, 8), 2, padding=1)  # padded copy 8 x 2 x 10 x 10 and output 8 x 2 x 5 x 5
+    with pytest.raises(MemoryError, match=r"avg_pool2d: input \(8, 2, 8, 8\)"):
+        avg_pool2d(_rand(8, 2, 8, 8), 2, padding=1)
+    with pytest.raises(MemoryError, match=r"unfold: input \(8, 2, 8, 8\)"):
+        unfold(_rand(8, 2, 8, 8), 3)
+    with pytest.raises(MemoryError, match=r"fold: output_size \(100, 100\)"):
+        fold(_rand(1, 1, 1), (100, 100), 1, stride=100)
+    with pytest.raises(MemoryError, match=r"pad: replicate padding \(0, 600\) of the input \(1, 5\) needs 4\.7 KiB"):
+        pad(_rand(1, 5), (0, 600), mode="replicate")
+
+
+@pytest.mark.parametrize("name", ["stride", "padding", "dilation"])
+def test_bools_are_refused_as_sizes_even_after_the_int_was_seen(name):
+    # True == 1 and hash(True) == hash(1): stride=True used to find stride=1's checked geometry
+    x = _rand(1, 2, 6, 6)
+    calls = {
+        "conv2d": lambda **a: conv2d(x, _rand(3, 2, 3, 3), **a),
+        "conv1d": lambda **a: conv1d(x[:, :, 0], _rand(3, 2, 3), **a),
+        "max_pool2d": lambda **a: max_pool2d(x, 2, **a),
+        "avg_pool2d": lambda **a: avg_pool2d(x, 2, **a),
+        "unfold": lambda **a: unfold(x, 2, **a),
+    }
+    for op, call in calls.items():
+        if op == "avg_pool2d" and name == "dilation":
+            continue  # avg_pool2d has no dilation
+        if op.endswith("pool2d") and name == "padding":
+            call(padding=0)
+        else:
+            call(**{name: 1})  # the int is fine, and its geometry is kept
+        pair = (1, True) if op != "conv1d" else (True,)
+        for value in (True, pair):
+            with pytest.raises(ValueError, match=rf"{op}: {name} must be an int >= \d or \d of them, got "):
+                call(**{name: value})
 
 # ---- one node in the drawing and in the stepper --------------------------------
 def test_a_convolution_is_one_node_with_its_rule_in_the_drawing_and_the_stepper():

@@ -84,6 +84,21 @@ def test_cumsum_flattens_without_an_axis_as_numpy():
     assert x.cumsum(1).data.tolist() == [[1.0, 3.0], [3.0, 7.0]]
 
 
+
+@pytest.mark.parametrize("op", [ac.cumsum, ac.cumprod])
+def test_cumulative_ops_of_a_0d_value_take_axis_0_or_minus_1_only(op):
+    # a 0-d input has one axis to run along at most, as in PyTorch: 0 or -1 keep the shape ()
+    for axis in (0, -1):
+        x = Value(3.0)
+        c = op(x, axis=axis)
+        assert c.shape == () and float(c.data) == 3.0
+        c.backward()
+        assert x.grad == 1.0
+    assert op(Value(3.0)).shape == (1,)  # axis=None flattens, as NumPy
+    for axis in (1, 7, -2):
+        with pytest.raises(ShapeError, match=rf"{op.__name__}: axis {axis} is out of range for an input with 0 dimensions"):
+            op(Value(3.0), axis=axis)
+
 # ---- selection: ties and indices ------------------------------------------------
 def test_sort_is_stable_and_sends_each_gradient_back_to_its_element():
     x = Value([3.0, 1.0, 3.0, 1.0])

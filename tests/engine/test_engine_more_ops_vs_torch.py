@@ -124,6 +124,17 @@ def test_cumsum_matches_pytorch(axis):
     _compare(lambda v: ac.cumsum(v, axis), lambda t: torch.cumsum(t, dim=axis), [RNG.standard_normal((3, 4))])
 
 
+
+@pytest.mark.parametrize("name", ["cumsum", "cumprod"])
+def test_cumulative_ops_of_a_0d_input_match_pytorch(name):
+    for axis in (0, -1):
+        _compare(lambda v: getattr(ac, name)(v, axis), lambda t: getattr(torch, name)(t, dim=axis), [np.array(2.5)])
+    for axis in (1, -2):
+        with pytest.raises(IndexError):
+            getattr(torch, name)(torch.tensor(2.5), dim=axis)
+        with pytest.raises(ValueError, match="out of range"):
+            getattr(ac, name)(Value(2.5), axis)
+
 @pytest.mark.parametrize("zeros", [[], [2], [1, 3], [0]])
 def test_cumprod_matches_pytorch_with_zeros(zeros):
     x = RNG.uniform(0.5, 1.5, size=(3, 6))

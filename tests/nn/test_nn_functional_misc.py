@@ -132,6 +132,39 @@ def test_cross_entropy_with_logits_of_huge_size_is_finite():
     np.testing.assert_allclose(logits.grad, [[1.0, -1.0]])
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_cross_entropy_with_a_logit_of_minus_infinity_is_finite(dtype):
+    # softmax of [-inf, 0, 1] is [0, 1/(1+e), e/(1+e)]: the loss of class 2 is log(1 + 1/e) = 0.31326,
+    # the masked class (a logit of -inf, p = 0) adds nothing to it and gets no gradient
+    logits = Value(np.array([[-np.inf, 0.0, 1.0]], dtype=dtype))
+    loss = F.cross_entropy(logits, np.array([2]))
+    assert loss.dtype == dtype
+    assert float(loss.data) == pytest.approx(math.log(1 + math.exp(-1)), rel=1e-6)  # 0.31326
+    loss.backward()
+    p1 = 1 / (1 + math.e)
+    assert np.isfinite(logits.grad).all()
+    np.testing.assert_allclose(logits.grad, [[0.0, p1, -p1]], rtol=1e-6)
+    # the same with class probabilities, and per sample; the target on the -inf logit costs inf
+    probs = np.array([[0.0, 0.25, 0.75]], dtype=dtype)
+    expected = -(0.25 * math.log(p1) + 0.75 * math.log(1 - p1))
+    assert float(F.cross_entropy(Value(np.array([[-np.inf, 0.0, 1.0]], dtype=dtype)), probs).data) == \
+        pytest.approx(expected, rel=1e-6)
+    assert F.cross_entropy(np.array([[-np.inf, 0.0, 1.0]]), np.array([0])).data == np.inf
+
+
+def test_cross_entropy_with_minus_infinity_matches_pytorch():
+    torch = pytest.importorskip("torch")
+    logits = np.array([[-np.inf, 0.0, 1.0], [2.0, -np.inf, -np.inf], [0.5, -1.0, 3.0]])
+    x = Value(logits)
+    loss = F.cross_entropy(x, np.array([2, 0, 1]))
+    loss.backward()
+    x_t = torch.tensor(logits, requires_grad=True)
+    loss_t = torch.nn.functional.cross_entropy(x_t, torch.tensor([2, 0, 1]))
+    loss_t.backward()
+    np.testing.assert_allclose(float(loss.data), loss_t.item(), rtol=1e-12)
+    np.testing.assert_allclose(x.grad, x_t.grad.numpy(), rtol=1e-12, atol=1e-15)
+
+
 def test_init_functions_distributions():
     w = nn.Parameter(np.empty((200, 300)))
     nn.init.xavier_uniform_(w)

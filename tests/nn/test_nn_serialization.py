@@ -117,3 +117,37 @@ def test_pytorch_state_dict_loads(tmp_path):
     np.testing.assert_allclose(model2.eval()(x).data, expected, rtol=1e-12, atol=1e-12)
     # tensors themselves load too (they are detached and converted)
     model.load_state_dict(reference.state_dict())
+
+
+def test_a_value_the_models_dtype_cannot_hold_is_refused_naming_the_entry(tmp_path):
+    import warnings
+
+    trained = nn.Linear(2, 1)
+    trained.weight.data = np.array([[70000.0, 0.5]], dtype=np.float32)  # float16 holds at most 65504
+    path = tmp_path / "wide.npz"
+    nn.save(trained, path)
+    half = nn.Linear(2, 1).astype(np.float16)
+    before = half.state_dict()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no RuntimeWarning either: the check comes before the cast
+        with pytest.raises(nn.CheckpointError, match=r"load_state_dict into Linear: 'weight' \(float32, shape \(1, 2\)\) "
+                                                     r"holds 70000\.0 at index \(0, 0\), which float16 cannot hold "
+                                                     r"\(its largest finite value is 65504\.0; 1 such value\(s\)"):
+            half.load_state_dict(trained.state_dict())
+        with pytest.raises(nn.CheckpointError, match=r"nn.load: '.*wide\.npz': load_state_dict into Linear: 'weight'"):
+            nn.load(path, module=half)
+    for name, value in half.state_dict().items():  # nothing was loaded, the bias neither
+        np.testing.assert_array_equal(value, before[name], err_msg=name)
+    # what float16 holds loads: 65504 itself, and NaN or inf that were there already
+    trained.weight.data = np.array([[65504.0, np.inf]], dtype=np.float32)
+    trained.bias.data = np.array([np.nan], dtype=np.float32)
+    half.load_state_dict(trained.state_dict())
+    assert half.weight.data.tolist() == [[65504.0, np.inf]] and np.isnan(half.bias.data[0])
+    assert half.weight.dtype == np.float16
+    # an integer buffer: a count past int64 is refused too
+    norm = nn.BatchNorm1d(2)
+    state = norm.state_dict()
+    state["num_batches_tracked"] = np.array(2.0**70)
+    with pytest.raises(nn.CheckpointError, match=r"'num_batches_tracked' \(float64, shape \(\)\) holds 1\.18.*e\+21, which "
+                                                 r"int64 cannot hold"):
+        norm.load_state_dict(state)
