@@ -774,7 +774,9 @@ def _record_first_step(trainer, xb, yb, path, reporter):
         loss.label = "loss"
         caption = (f"Training step 1 (epoch 1, mini-batch 1 of {len(xb)} examples), before the first update: "
                    f"the gradients the optimizer's first step uses.")
-        return ag.BackpropStepper(loss).save_html(path, caption=caption)  # records the backward pass; leaves .grad alone
+        # top to bottom, as graph.svg: the first steps (at the loss, at the bottom) open under the last
+        # layer; left to right they sat alone at the end of a long, mostly empty strip
+        return ag.BackpropStepper(loss, direction="TB").save_html(path, caption=caption)  # leaves .grad alone
     except RendererNotFoundError as exc:
         reporter.warn(f"no backprop.html: {exc}")
         return None
