@@ -60,6 +60,20 @@ def test_bad_options_are_refused_with_a_reason(argv, complaint, capsys):
     assert complaint in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("argv, command, unknown", [
+    (["train", "--datas", "iris"], "train", "--datas iris"),
+    (["train", "--epochs", "3", "extra"], "train", "extra"),
+    (["graph", "a*a", "--set", "a=1", "--output-file", "g.svg"], "graph", "--output-file g.svg"),
+])
+def test_an_unknown_option_of_a_command_shows_that_commands_usage(argv, command, unknown, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"usage: autograd-core {command} [-h]")
+    assert err.rstrip().endswith(f"autograd-core {command}: error: unrecognized arguments: {unknown}")
+
+
 def test_no_command_prints_help(capsys):
     assert cli.main([]) == 0
     out = capsys.readouterr().out
