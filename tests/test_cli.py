@@ -413,6 +413,16 @@ def test_csv_two_feature_run_draws_decision_regions(tmp_path):
     assert image.shape[1] > 300
 
 
+def test_run_json_says_a_csv_run_trained_on_the_csv_file(tmp_path, capsys):
+    path = tmp_path / "flowers.csv"
+    path.write_text("a,b,kind\n" + "".join(f"{k % 7}.5,{k % 3}.0,{'xy'[k % 2]}\n" for k in range(40)))
+    assert cli.main(["train", "--csv", str(path), "--epochs", "1", "--quiet", "--out", str(tmp_path / "run")]) == 0
+    training = json.loads((tmp_path / "run" / "run.json").read_text())["training"]
+    assert (training["data"], training["csv"]) == (f"csv:{path}", str(path))
+    assert cli.main(["train", "--epochs", "1", "--quiet", "--out", str(tmp_path / "iris")]) == 0
+    assert json.loads((tmp_path / "iris" / "run.json").read_text())["training"]["data"] == "iris"
+
+
 def test_every_optimizer_and_schedule_is_wired():
     import optim
 

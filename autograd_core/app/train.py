@@ -673,12 +673,15 @@ def write_outputs(out_dir, config, dataset, split, model, loss_fn, history, best
     path = out_dir / FILE_NAMES["weights"]
     nn.save(model.state_dict(), path)  # nn.save writes atomically itself
     files["weights"] = path
+    training = {key: value for key, value in vars(config).items() if key != "out"}
+    if config.csv is not None:  # the rows came from the file, whatever `data` was left at
+        training["data"] = f"csv:{config.csv}"
     settings = {
         "format": RUN_FORMAT,
         "model": spec,
         "data": {"name": dataset.name, "features": dataset.feature_names, "classes": [str(c) for c in dataset.class_names],
                  "mean": split.mean.ravel().tolist(), "std": split.std.ravel().tolist()},
-        "training": {key: value for key, value in vars(config).items() if key != "out"},
+        "training": training,
         "epochs_run": len(history), "best_epoch": best_epoch,
     }
     files["settings"] = write_json(out_dir / FILE_NAMES["settings"], settings)
