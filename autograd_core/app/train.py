@@ -729,6 +729,9 @@ def _image_pictures(out_dir, dataset, split, model, picture):
         title=f"{dataset.name}, {part} images"))
 
 
+GRAPH_EXAMPLES = 8  # graph.svg's batch: at most this many examples, so their numbers can be shown
+
+
 def _write_graph(out_dir, split, model, loss_fn, batch_size, reporter):
     """The graph of one training step of the trained model (a mini-batch in
     train mode, its loss and backward), with the model's state put back after.
@@ -739,7 +742,7 @@ def _write_graph(out_dir, split, model, loss_fn, batch_size, reporter):
     state = _copy_state(model)
     try:
         model.train()
-        count = min(batch_size, len(split.X_train), 8)
+        count = min(batch_size, len(split.X_train), GRAPH_EXAMPLES)
         xb = ag.Value(split.X_train[:count], requires_grad=False, label=f"x (batch of {count})")
         loss = loss_fn(model(xb), split.y_train[:count])
         loss.label = "loss"
