@@ -80,9 +80,25 @@ def _bounded(kind, low, high=None, low_open=False, high_open=True, what=""):
     return parse
 
 
+class _Parser(argparse.ArgumentParser):
+    """The top-level parser. Options no command knows are reported by that
+    command's parser, with its usage: argparse leaves them to the top level,
+    whose usage line says nothing about the command's options."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.commands = {}  # command name -> its parser
+
+    def parse_args(self, args=None, namespace=None):
+        parsed, unknown = self.parse_known_args(args, namespace)
+        if unknown:
+            self.commands.get(parsed.command, self).error(f"unrecognized arguments: {' '.join(unknown)}")
+        return parsed
+
+
 def build_parser():
     """The argument parser for both commands (``build_parser().print_help()``)."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="autograd-core",
         description="Train a small network, draw its computation graph and step through its backpropagation.",
         epilog="Run 'autograd-core train' for the whole story on iris; 'autograd-core COMMAND -h' for options.",
@@ -167,6 +183,7 @@ def build_parser():
                        help="the picture to write; its extension picks the format: .svg (default), .png or .pdf")
     graph.add_argument("--html", metavar="PATH", default=None, help="also write the backprop player (self-contained HTML)")
     graph.add_argument("--no-backward", action="store_true", help="draw the forward graph only (no gradients)")
+    parser.commands = {"train": train, "graph": graph}
     return parser
 
 

@@ -70,9 +70,16 @@
       target = least <= most ? Math.min(Math.max(target, least), most) : most;
       return target - start;
     }
+    function inView(k) {
+      // what frame k must show: at the start, the first step too (the node it
+      // processes and the inputs receiving its gradients), so the player opens where the work begins
+      var frame = frames[k];
+      if (k > 0 || last === 0) { return frame; }
+      return { c: frame.c.concat(frames[1].c), r: frame.r.concat(frames[1].r) };
+    }
     function reveal(frame) {
-      // a big graph is shown at its natural size in a scrolling box: bring the
-      // names of the boxes receiving a gradient into view, and the current node with them
+      // a big graph scrolls in its box: bring the names of the boxes receiving
+      // a gradient into view, and the current node with them
       if (graph.scrollWidth <= graph.clientWidth && graph.scrollHeight <= graph.clientHeight) { return; }
       var whole = union(rects(frame.c.concat(frame.r), false));
       var must = union(rects(frame.r, true)) || whole;
@@ -102,7 +109,7 @@
       mark(frame.c, "agc-current");
       mark(frame.e, "agc-edge");
       explain.textContent = frame.x;
-      reveal(frame);
+      reveal(inView(k));
       slider.value = String(k);
       counter.textContent = k === 0 ? "start (" + last + " steps)" : "step " + k + " of " + last;
       buttons.first.disabled = buttons.prev.disabled = k === 0;
@@ -144,16 +151,44 @@
       stop();
       show(moves[name]());
     });
-    // a graph up to 1.6 times wider than the player is scaled to fit; a bigger one keeps its
-    // size and scrolls (the zoom button switches)
+    // Two views, switched by the zoom button: the whole width ("fit"), when
+    // that keeps the text readable, else the current step at a readable size
+    // in a scrolling box, as large as it fits (up to the natural size) but
+    // never smaller than READABLE_PX text.
+    var READABLE_PX = 11;
     var zoom = player.querySelector("[data-zoom]");
     var svg = graph.querySelector("svg");
+    var natural = svg ? svg.getBoundingClientRect() : null;
+    function naturalTextPx() {
+      // the size of a box's text at the natural size: its font-size in the SVG's units, in pixels
+      var text = svg.querySelector("g.node text[font-size]");
+      var units = svg.viewBox && svg.viewBox.baseVal && svg.viewBox.baseVal.width;
+      var size = text ? parseFloat(text.getAttribute("font-size")) : 14;
+      return units ? size * natural.width / units : size;
+    }
+    function stepScale(frame) {
+      // the largest scale, up to 1, at which the frame's boxes fit the view; at least the readable one
+      var readable = Math.min(1, READABLE_PX / naturalTextPx());
+      var now = svg.getBoundingClientRect().width / natural.width;
+      var area = union(rects(frame.c.concat(frame.r), false));
+      if (!area) { return Math.max(readable, Math.min(1, graph.clientWidth / natural.width)); }
+      var fits = Math.min(graph.clientWidth / ((area.right - area.left) / now + 48),
+                          graph.clientHeight / ((area.bottom - area.top) / now + 48));
+      return Math.max(readable, Math.min(1, fits));
+    }
     function fit(on) {
       graph.classList.toggle("agc-fit", on);
-      zoom.textContent = on ? "actual size" : "fit to width";
+      svg.style.width = svg.style.height = "";
+      if (!on) {
+        var scale = stepScale(inView(current));
+        svg.style.width = natural.width * scale + "px";
+        svg.style.height = natural.height * scale + "px";
+      }
+      zoom.textContent = on ? "zoom to step" : "fit to width";
+      zoom.setAttribute("title", on ? "show the current step at a readable size" : "scale the graph to the player's width");
     }
-    zoom.addEventListener("click", function () { fit(!graph.classList.contains("agc-fit")); reveal(frames[current]); });
-    fit(svg && svg.getBoundingClientRect().width <= graph.clientWidth * 1.6);
+    zoom.addEventListener("click", function () { fit(!graph.classList.contains("agc-fit")); reveal(inView(current)); });
+    if (svg) { fit(natural.width <= graph.clientWidth || graph.clientWidth / natural.width * naturalTextPx() >= READABLE_PX); }
     player.querySelector(".agc-controls").style.display = "";
     explain.style.display = "";
     player.querySelector(".agc-steps").style.display = "none";

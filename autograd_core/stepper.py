@@ -558,7 +558,7 @@ def _player_page(prefix, svg, data, stepper, standalone, caption=None):
 <button type="button" data-go="last" title="last (End)">last &raquo;</button>
 <button type="button" data-play="1" title="step through by itself">play &#x25B6;</button>
 <span class="agc-counter"></span>
-<button type="button" data-zoom="1" title="scale the graph to the player's width, or show it at its size">fit to width</button>
+<button type="button" data-zoom="1" title="scale the graph to the player's width">fit to width</button>
 </div>
 <pre class="agc-explain" aria-live="polite" style="display:none"></pre>
 <ol class="agc-steps" start="0">{items}</ol>

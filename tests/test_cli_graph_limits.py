@@ -4,6 +4,7 @@ error line with exit status 2, never a traceback."""
 
 import os
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -90,3 +91,19 @@ def test_a_read_only_folder_is_one_error_line(tmp_path, capsys):
     finally:
         folder.chmod(0o755)
     assert code == 2 and "cannot write it (Permission denied)" in err
+
+
+def test_an_output_folder_without_a_suffix_is_called_a_folder(tmp_path, capsys):
+    """`-o pictures/` names the folder and what to pass, not an unknown format ''."""
+    (tmp_path / "pictures").mkdir()
+    for given in (tmp_path / "pictures", f"{tmp_path / 'pictures'}{os.sep}"):
+        code, _, err = _graph(capsys, "a*a", "-o", str(given))
+        assert (code, err.count("\n")) == (2, 1), err
+        assert "this is a folder; give a file name, e.g. " + str(tmp_path / "pictures" / "graph.svg") in err, err
+        assert "format" not in err
+    code, _, err = _graph(capsys, "a*a", "-o", f"{tmp_path / 'new'}{os.sep}")  # a folder that is not there
+    assert code == 2 and "this names a folder, and there is none; give a file name, e.g. " in err
+    assert str(tmp_path / "new.svg") in err and "format" not in err
+    code, _, err = _graph(capsys, "a*a", "-o", str(tmp_path / "picture"))  # a file name without a suffix
+    assert code == 2 and "no picture format in the name; end the name with .svg, .png or .pdf" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pictures"]

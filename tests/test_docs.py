@@ -208,6 +208,21 @@ def test_cli_page_python_run_reports_the_kept_model(tmp_path, monkeypatch):
     assert result.history[kept_epoch - 1]["val_accuracy"] == pytest.approx(namespace["kept_accuracy"], abs=1e-12)
 
 
+def test_cli_page_says_which_weights_and_batch_each_picture_shows():
+    """graph.svg: the kept weights on the first GRAPH_EXAMPLES training examples;
+    backprop.html: the initial weights on epoch 1's first mini-batch (both
+    checked against the run in tests/test_app_run_folder.py)."""
+    from autograd_core.app.train import GRAPH_EXAMPLES
+
+    page = " ".join((ROOT / "docs" / "cli.md").read_text(encoding="utf-8").split())
+    graph = page[page.index("- `graph.svg` is drawn"):page.index("- `backprop.html` is recorded")]
+    player = page[page.index("- `backprop.html` is recorded"):]
+    assert "the weights the run kept" in graph
+    assert f"the first {GRAPH_EXAMPLES} examples of the training part" in graph
+    assert "before the first update" in player and "the weights as initialised" in player
+    assert "the first mini-batch of epoch 1" in player
+
+
 def test_cli_page_train_commands_run_as_pasted(tmp_path):
     """Each `autograd-core train` line of docs/cli.md, with its files found from the
     repository's root; run for one epoch into a temporary folder."""

@@ -428,3 +428,41 @@ def test_a_small_matrix_grad_appears_row_by_row(page, tmp_path):
     assert lines() == ["grad", "[[24.0 -12.0 48.0]", "[-10.0 5.0 -20.0]]"]
     page.click(f"#{player} [data-go=first]")
     assert lines() == ["", "grad: not computed yet", ""]
+
+
+@pytest.mark.parametrize("width, height", [(1280, 800), (800, 600)])
+def test_the_training_run_player_opens_on_its_first_step_readable(page, tmp_path, width, height):
+    """The player `autograd-core train` writes opens where the backward pass
+    begins: the first step's node and the inputs receiving its gradients
+    whole inside the visible part of the graph, drawn with text at least
+    11 px high (neither shrunk to the width nor a corner of empty page)."""
+    from autograd_core.app.train import TrainConfig, run
+
+    result = run(TrainConfig(epochs=1, out=str(tmp_path / "run")))
+    page.set_viewport_size({"width": width, "height": height})
+    page.goto(result.files["backprop_player"].as_uri())
+    player = page.get_attribute(".agc-player", "id")
+    page.wait_for_selector(f"#{player}[data-agc-ready]")
+    assert page.get_attribute(f"#{player}", "data-frame") == "0"
+    first_step = page.evaluate(f"window['AGC_PLAYER_DATA_{player}'].frames[1]")
+    assert first_step["c"] and first_step["r"]
+    seen = page.evaluate(
+        """([player, ids]) => {
+            const box = document.querySelector('#' + player + ' .agc-graph'), view = box.getBoundingClientRect();
+            const left = Math.max(0, view.left + box.clientLeft), top = Math.max(0, view.top + box.clientTop);
+            const right = Math.min(window.innerWidth, view.left + box.clientLeft + box.clientWidth);
+            const bottom = Math.min(window.innerHeight, view.top + box.clientTop + box.clientHeight);
+            const svg = box.querySelector('svg');
+            const pxPerUnit = svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;
+            return ids.map(id => {
+                const el = document.getElementById(id), r = el.getBoundingClientRect();
+                const text = el.querySelector('text');
+                return {id, inside: r.left >= left - 1 && r.right <= right + 1 && r.top >= top - 1
+                                    && r.bottom <= bottom + 1,
+                        textPx: parseFloat(text.getAttribute('font-size')) * pxPerUnit};
+            });
+        }""",
+        [player, first_step["c"] + first_step["r"]],
+    )
+    assert [s["id"] for s in seen if not s["inside"]] == []
+    assert min(s["textPx"] for s in seen) >= 11 - 1e-6, seen

@@ -33,8 +33,8 @@ def no_dot(monkeypatch):
     monkeypatch.setattr(subprocess, "Popen", no_subprocess)
 
 
-def svg_size_pt(drawing):
-    width, height = re.search(r'<svg width="([\d.]+)pt" height="([\d.]+)pt"', drawing.to_svg()).groups()
+def svg_size_pt(svg):
+    width, height = re.search(r'<svg width="([\d.]+)pt" height="([\d.]+)pt"', svg).groups()
     return float(width), float(height)
 
 
@@ -61,7 +61,7 @@ def test_without_dot_png_and_pdf_are_drawn_from_the_svg(lecture_graph, tmp_path,
     L, _ = lecture_graph()
     L.backward()
     drawing = draw_graph(L, show_local_gradients=True)
-    width_pt, height_pt = svg_size_pt(drawing)
+    width_pt, height_pt = svg_size_pt(viz.svg_for_image(drawing.source))  # laid out in the font drawn with
     png = render_graph(drawing, tmp_path / "g.png").read_bytes()
     assert png[:8] == PNG
     # 96 pixels per inch, as `dot -Tpng`: 72 pt -> 96 px

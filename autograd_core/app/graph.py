@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from pathlib import Path
 
@@ -30,10 +31,14 @@ def graph_command(args, stream=None):
         print(f"note: --set {', '.join(unused)} not used in the expression", file=sys.stderr)
 
     output = Path(args.output)
+    _check_target("-o", output, "graph.svg")  # a folder is named as such, not as a file with no suffix
+    if args.output.endswith(("/", os.sep)):
+        raise AppError(f"-o {args.output}: this names a folder, and there is none; give a file name, "
+                       f"e.g. {output.with_name(output.name + '.svg')}")
     graph_format = FORMATS.get(output.suffix.lower())
     if graph_format is None:
-        raise AppError(f"-o {output}: unknown picture format {output.suffix!r}; end the name with .svg, .png or .pdf")
-    _check_target("-o", output, "graph.svg")
+        what = f"unknown picture format {output.suffix!r}" if output.suffix else "no picture format in the name"
+        raise AppError(f"-o {output}: {what}; end the name with .svg, .png or .pdf")
     if args.html:
         _check_target("--html", Path(args.html), "player.html")
 

@@ -673,12 +673,15 @@ def write_outputs(out_dir, config, dataset, split, model, loss_fn, history, best
     path = out_dir / FILE_NAMES["weights"]
     nn.save(model.state_dict(), path)  # nn.save writes atomically itself
     files["weights"] = path
+    training = {key: value for key, value in vars(config).items() if key != "out"}
+    if config.csv is not None:  # the rows came from the file, whatever `data` was left at
+        training["data"] = f"csv:{config.csv}"
     settings = {
         "format": RUN_FORMAT,
         "model": spec,
         "data": {"name": dataset.name, "features": dataset.feature_names, "classes": [str(c) for c in dataset.class_names],
                  "mean": split.mean.ravel().tolist(), "std": split.std.ravel().tolist()},
-        "training": {key: value for key, value in vars(config).items() if key != "out"},
+        "training": training,
         "epochs_run": len(history), "best_epoch": best_epoch,
     }
     files["settings"] = write_json(out_dir / FILE_NAMES["settings"], settings)
@@ -726,6 +729,9 @@ def _image_pictures(out_dir, dataset, split, model, picture):
         title=f"{dataset.name}, {part} images"))
 
 
+GRAPH_EXAMPLES = 8  # graph.svg's batch: at most this many examples, so their numbers can be shown
+
+
 def _write_graph(out_dir, split, model, loss_fn, batch_size, reporter):
     """The graph of one training step of the trained model (a mini-batch in
     train mode, its loss and backward), with the model's state put back after.
@@ -736,7 +742,7 @@ def _write_graph(out_dir, split, model, loss_fn, batch_size, reporter):
     state = _copy_state(model)
     try:
         model.train()
-        count = min(batch_size, len(split.X_train), 8)
+        count = min(batch_size, len(split.X_train), GRAPH_EXAMPLES)
         xb = ag.Value(split.X_train[:count], requires_grad=False, label=f"x (batch of {count})")
         loss = loss_fn(model(xb), split.y_train[:count])
         loss.label = "loss"
@@ -774,7 +780,9 @@ def _record_first_step(trainer, xb, yb, path, reporter):
         loss.label = "loss"
         caption = (f"Training step 1 (epoch 1, mini-batch 1 of {len(xb)} examples), before the first update: "
                    f"the gradients the optimizer's first step uses.")
-        return ag.BackpropStepper(loss).save_html(path, caption=caption)  # records the backward pass; leaves .grad alone
+        # top to bottom, as graph.svg: the first steps (at the loss, at the bottom) open under the last
+        # layer; left to right they sat alone at the end of a long, mostly empty strip
+        return ag.BackpropStepper(loss, direction="TB").save_html(path, caption=caption)  # leaves .grad alone
     except RendererNotFoundError as exc:
         reporter.warn(f"no backprop.html: {exc}")
         return None
