@@ -185,9 +185,14 @@ def neuron():
 
 def lecture_before_backward():
     """Boxes that say "grad: not computed yet", and the caption saying why."""
-    from conftest import build_lecture_graph
+    import importlib.util
+    from pathlib import Path
 
-    return draw_graph(build_lecture_graph()[0], show_local_gradients=True)
+    # tests/conftest.py by its path: `import conftest` finds whichever conftest another folder loaded first
+    spec = importlib.util.spec_from_file_location("_tests_conftest", Path(__file__).with_name("conftest.py"))
+    root_conftest = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(root_conftest)
+    return draw_graph(root_conftest.build_lecture_graph()[0], show_local_gradients=True)
 
 
 def training_step():
