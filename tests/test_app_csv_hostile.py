@@ -113,6 +113,44 @@ def test_a_header_of_empty_names_is_refused_not_skipped(tmp_path, header, capsys
     path.write_text("\n\na,b,label\n5,6,x\n,,\n1,2,x\n3,4,y\n")
     assert load_csv(path).X.tolist() == [[5.0, 6.0], [1.0, 2.0], [3.0, 4.0]]
 
+
+def _table(path, labels, rng):
+    X = rng.normal(size=(len(labels), 2))
+    path.write_text("a,b,target\n" + "".join(f"{p:.3f},{q:.3f},{t}\n" for (p, q), t in zip(X, labels)))
+    return path
+
+
+def test_a_label_column_of_measurements_or_ids_is_refused(tmp_path, capsys):
+    rng = np.random.default_rng(5)
+    path = tmp_path / "prices.csv"
+    # a regression target: 300 rows of prices trained as a 290-class problem (0% validation accuracy, exit 0)
+    _table(path, [f"{v:.2f}" for v in rng.normal(50, 10, size=300)], rng)
+    with pytest.raises(AppError, match=r"prices.csv: the label column 'target' holds numbers that are not whole, "
+                                       r"such as '\d+\.\d\d'.*regression.*name the column of classes with --label"):
+        load_csv(path)
+    assert cli.main(["train", "--csv", str(path), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--label" in err and not (tmp_path / "run").exists()
+    # ids: 300 whole numbers, 290 of them different
+    _table(path, [str(k) for k in range(290)] + ["7"] * 10, rng)
+    with pytest.raises(AppError, match=r"the label column 'target' holds 290 different labels in 300 rows, so most "
+                                       r"examples are a class of their own: it looks like an id .*--label"):
+        load_csv(path)
+    _table(path, [f"user{k}" for k in range(40)], rng)  # names of one example each
+    with pytest.raises(AppError, match=r"holds 40 different labels in 40 rows"):
+        load_csv(path)
+
+
+def test_labels_that_are_classes_still_load(tmp_path):
+    rng = np.random.default_rng(6)
+    path = tmp_path / "classes.csv"
+    _table(path, ["0.0", "1.0", "2.0"] * 20, rng)  # whole numbers written as floats are classes
+    assert load_csv(path).class_names == ["0.0", "1.0", "2.0"]
+    _table(path, [str(k) for k in range(10)] * 2, rng)  # exactly half the rows: each class has two examples
+    assert load_csv(path).num_classes == 10
+    _table(path, ["x", "y", "z", "w"], rng)  # a tiny file of one example per class is not judged
+    assert load_csv(path).num_classes == 4
+
 @pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
 def test_an_endless_file_is_refused_with_bounded_memory():
     tracemalloc.start()

@@ -12,6 +12,7 @@ a CNN the images (see :func:`split_and_standardise`).
 from __future__ import annotations
 
 import csv
+import math
 import re
 from array import array
 from collections import Counter
@@ -110,11 +111,37 @@ def load_csv(path, label=None):
         raise AppError(f"{where}: column {label!r} holds {len(class_names):,} different labels, more than the "
                        f"{MAX_CLASSES:,} classes a run trains; is it an id or a measurement? name the label column "
                        f"with --label")
+    _check_classes(class_names, len(labels), label, where)
     if len(class_names) < 2:
         raise AppError(f"{where}: column {label!r} holds a single class ({class_names[0]!r}); a classifier needs at least two")
     index = {name: k for k, name in enumerate(class_names)}
     y = np.array([index[name] for name in labels], dtype=np.int64)
     return Dataset(features, y, feature_names, class_names, name=path.name)
+
+
+def _check_classes(class_names, rows, label, where):
+    """Refuse a label column that holds no classes: measurements (numbers that
+    are not whole) or ids (more than half the rows a class of their own; files
+    of ten classes or fewer are not judged). Training on it would run as a
+    classifier of hundreds of one-example classes and learn nothing."""
+    fractional = next((name for name in class_names if _is_fraction(name)), None)
+    if fractional is not None:
+        raise AppError(f"{where}: the label column {_shorten(label)!r} holds numbers that are not whole, such as "
+                       f"{_shorten(fractional)!r}: it looks like a measurement to predict (regression), and a run "
+                       f"trains a classifier; name the column of classes with --label")
+    if len(class_names) > max(rows / 2, 10):
+        raise AppError(f"{where}: the label column {_shorten(label)!r} holds {len(class_names):,} different labels "
+                       f"in {rows:,} rows, so most examples are a class of their own: it looks like an id or a "
+                       f"measurement, not classes; name the column of classes with --label")
+
+
+def _is_fraction(text):
+    """'2.5' and '1e-3' are; '2', '2.0', 'setosa' are not."""
+    try:
+        value = float(text)
+    except ValueError:
+        return False
+    return math.isfinite(value) and not value.is_integer()
 
 
 def _bounded_lines(handle, where):
