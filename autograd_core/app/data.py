@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._files import FileTooLargeError, NotARegularFileError, open_regular_file
 from .errors import AppError
 
 BUILTIN = ("iris", "moons", "spirals", "blobs", "digits")
@@ -82,7 +83,8 @@ def load_csv(path, label=None):
     be numbers or words; classes are numbered in sorted order of their labels.
     Errors name the file's line (blank lines and quoted fields that span
     lines counted), and the file is read in bounded pieces: at most
-    ``MAX_CSV_BYTES`` in all and ``MAX_LINE_BYTES`` a line.
+    ``MAX_CSV_BYTES`` in all and ``MAX_LINE_BYTES`` a line. A pipe or a
+    device is refused before anything is read.
 
     >>> ds = load_csv("flowers.csv", label="species")        # doctest: +SKIP
     >>> ds.X.shape, ds.class_names                              # doctest: +SKIP
@@ -91,12 +93,16 @@ def load_csv(path, label=None):
     path = Path(path)
     where = f"--csv {path}"
     try:
-        with open(path, "rb") as handle:
+        with open_regular_file(path, MAX_CSV_BYTES) as handle:
             header, header_line, values, labels = _read_rows(csv.reader(_bounded_lines(handle, where)), where, label)
     except FileNotFoundError:
         raise AppError(f"{where}: no such file") from None
     except IsADirectoryError:
         raise AppError(f"{where}: this is a folder; give the path of a .csv file") from None
+    except NotARegularFileError as exc:
+        raise AppError(f"{where}: {exc}; save the data to a file and give its path") from None
+    except FileTooLargeError as exc:
+        raise AppError(f"{where}: the file is larger than {exc.limit:,} bytes, the most a run reads") from None
     except UnicodeDecodeError as exc:
         raise AppError(f"{where}: not a UTF-8 text file ({exc.reason} at byte {exc.start} of a line)") from None
     except OSError as exc:

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._files import FileTooLargeError, NotARegularFileError, open_regular_file
 from ..cli import DefaultWidths
 from .data import BUILTIN, IMAGE_DATA, Dataset, load_csv, split_and_standardise
 from .errors import AppError
@@ -840,15 +841,20 @@ def _read_settings(path):
     """run.json, parsed as strict JSON and checked key by key."""
     import json
 
+    too_large = f"load_run: {path} is larger than {MAX_SETTINGS_BYTES:,} bytes; it is not a run's settings"
     try:
-        with open(path, "rb") as file:
+        with open_regular_file(path, MAX_SETTINGS_BYTES) as file:
             raw = _read_at_most(file, MAX_SETTINGS_BYTES + 1)
     except FileNotFoundError:
         raise AppError(f"load_run: no {path.name} in {path.parent}; is it a folder written by autograd-core train?") from None
+    except NotARegularFileError as exc:
+        raise AppError(f"load_run: {exc}; a run folder's {path.name} is a file written by autograd-core train") from None
+    except FileTooLargeError:
+        raise AppError(too_large) from None
     except OSError as exc:
         raise AppError(f"load_run: cannot read {path} ({exc.strerror or exc})") from None
-    if len(raw) > MAX_SETTINGS_BYTES:
-        raise AppError(f"load_run: {path} is larger than {MAX_SETTINGS_BYTES:,} bytes; it is not a run's settings")
+    if len(raw) > MAX_SETTINGS_BYTES:  # (it grew while it was read)
+        raise AppError(too_large)
 
     def refuse_constant(name):
         raise ValueError(f"{name} is not valid JSON")
