@@ -1,4 +1,6 @@
-"""Writing a file atomically: a reader sees the old file or the new one, never half.
+"""Writing a file atomically, and opening one to read only when it is a regular file of bounded size.
+
+Writing: a reader sees the old file or the new one, never half.
 
 One helper for every writer of the package (``render_graph``,
 ``BackpropStepper.save_html``, ``nn.save``): the data goes to a temporary
@@ -11,6 +13,11 @@ A writer killed outright (SIGKILL, power loss) cannot clean up: its
 target, on the same machine and in the same container, removes those whose
 process is gone; other machines' files in a shared folder are left alone.
 On Windows nothing is removed.
+
+Reading (``nn.load``, ``train --csv``, ``load_run``) goes through
+:func:`open_regular_file`: a named pipe, a device or a socket is refused
+before a byte is read (opening a pipe would wait for a writer forever,
+``/dev/zero`` never ends), and so is a file larger than the reader's limit.
 """
 
 from __future__ import annotations
@@ -19,9 +26,10 @@ import functools
 import os
 import re
 import secrets
+import stat
 from pathlib import Path
 
-__all__ = ["atomic_write", "remove_stale_temporaries"]
+__all__ = ["atomic_write", "remove_stale_temporaries", "open_regular_file", "NotARegularFileError", "FileTooLargeError"]
 
 NAME_MAX = 255  # bytes in one file name on Linux, macOS and Windows file systems
 _TEMPORARY = re.compile(r"\.tmp-(?P<pid>[0-9]+)@(?P<host>[0-9a-f]{6})-[0-9a-f]{8}-(?P<name>.*)\.tmp\Z", re.DOTALL)
@@ -176,3 +184,70 @@ def _process_is_running(pid):
     except (PermissionError, OverflowError, OSError):
         return True  # someone else's process (or a pid we cannot ask about): leave its file
     return True
+
+
+class NotARegularFileError(OSError):
+    """The path to read is a named pipe, a device or a socket, not a file.
+
+    >>> open_regular_file("/dev/null", max_bytes=100)          # doctest: +IGNORE_EXCEPTION_DETAIL
+    Traceback (most recent call last):
+    NotARegularFileError: '/dev/null' is not a regular file (a character device)
+    """
+
+
+class FileTooLargeError(OSError):
+    """The file to read is larger than its reader's limit (``size`` and ``limit`` in bytes).
+
+    >>> import os, tempfile
+    >>> path = atomic_write(os.path.join(tempfile.mkdtemp(), "big.txt"), "x" * 200)
+    >>> open_regular_file(path, max_bytes=100)                 # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    autograd_core._files.FileTooLargeError: '...big.txt' is 200 bytes, more than the 100 its reader takes
+    """
+
+    def __init__(self, message, size, limit):
+        super().__init__(message)
+        self.size, self.limit = size, limit
+
+
+def open_regular_file(path, max_bytes):
+    """Open `path` for reading in binary only if it is a regular file of at most
+    `max_bytes`; the checks are made on the opened file (``fstat``), so the
+    path cannot be swapped between the check and the read.
+
+    Raises ``FileNotFoundError``, ``IsADirectoryError``,
+    :class:`NotARegularFileError` (a pipe, a device, a socket: it is opened
+    without waiting for a writer and closed unread) or
+    :class:`FileTooLargeError`; callers turn them into their own messages.
+
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "notes.txt")
+    >>> with open_regular_file(atomic_write(path, "a = 2.0\\n"), max_bytes=100) as file:
+    ...     file.read()
+    b'a = 2.0\\n'
+    """
+    # O_NONBLOCK: a pipe without a writer opens at once instead of waiting; it
+    # changes nothing for a regular file, whose reads never block
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
+    descriptor = os.open(path, flags)
+    try:
+        info = os.fstat(descriptor)
+        if stat.S_ISDIR(info.st_mode):
+            raise IsADirectoryError(f"{os.fspath(path)!r} is a folder")
+        if not stat.S_ISREG(info.st_mode):
+            raise NotARegularFileError(f"{os.fspath(path)!r} is not a regular file ({_file_kind(info.st_mode)})")
+        if info.st_size > max_bytes:
+            raise FileTooLargeError(f"{os.fspath(path)!r} is {info.st_size:,} bytes, more than the {max_bytes:,} "
+                                    f"its reader takes", info.st_size, max_bytes)
+        return os.fdopen(descriptor, "rb")
+    except BaseException:
+        os.close(descriptor)
+        raise
+
+
+def _file_kind(mode):
+    for test, kind in ((stat.S_ISFIFO, "a named pipe"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return kind
+    return "not a file"

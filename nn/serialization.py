@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import math
 import os
-import stat
 import zipfile
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -31,7 +30,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from autograd_core import Value
-from autograd_core._files import atomic_write
+from autograd_core._files import FileTooLargeError, NotARegularFileError, atomic_write, open_regular_file
 
 from .module import Module
 
@@ -135,21 +134,16 @@ def load(path, module=None, strict=True, *, max_bytes=DEFAULT_MAX_BYTES):
     nn.serialization.CheckpointError: nn.load: '...layer.npz' does not fit the model: weight: shape (1, 2) in the file, (1, 3) in the model
     """
     path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"nn.load: no such file: {path!r}")
-    if os.path.isdir(path):
-        raise IsADirectoryError(f"nn.load: {path!r} is a directory; give the path of an .npz file written by nn.save")
-    if not stat.S_ISREG(os.stat(path).st_mode):
-        raise CheckpointError(f"nn.load: {path!r} is not a regular file (a device or a pipe); give an .npz file written by nn.save")
     expected = _expected_entries(module)
-    try:
-        with zipfile.ZipFile(path) as archive:
-            state = _read_archive(archive, path, expected, strict, max_bytes)
-    except CheckpointError:
-        raise
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, zipfile.LargeZipFile,
-            NotImplementedError, RuntimeError) as exc:
-        raise CheckpointError(_not_an_archive(path, exc)) from None
+    with _open_checkpoint(path, max_bytes) as file:
+        try:
+            with zipfile.ZipFile(file) as archive:
+                state = _read_archive(archive, path, expected, strict, max_bytes)
+        except CheckpointError:
+            raise
+        except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, zipfile.LargeZipFile,
+                NotImplementedError, RuntimeError) as exc:
+            raise CheckpointError(_not_an_archive(path, file, exc)) from None
     if isinstance(module, Module):
         try:
             module.load_state_dict(state, strict=strict)
@@ -157,6 +151,27 @@ def load(path, module=None, strict=True, *, max_bytes=DEFAULT_MAX_BYTES):
             raise CheckpointError(f"nn.load: {path!r}: {exc}") from None
         return module
     return state
+
+
+_ARCHIVE_ROOM = 64 << 20  # the archive's own headers beside the arrays: a few hundred bytes an entry
+
+
+def _open_checkpoint(path, max_bytes):
+    """The file, opened only when it is a regular file no larger than the
+    arrays allowed plus room for the archive's headers."""
+    try:
+        return open_regular_file(path, max_bytes + _ARCHIVE_ROOM)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"nn.load: no such file: {path!r}") from None
+    except IsADirectoryError:
+        raise IsADirectoryError(f"nn.load: {path!r} is a directory; give the path of an .npz file written by nn.save") from None
+    except NotARegularFileError as exc:
+        raise CheckpointError(f"nn.load: {exc}; give an .npz file written by nn.save") from None
+    except FileTooLargeError as exc:
+        raise CheckpointError(
+            f"nn.load: {path!r} is {exc.size:,} bytes, over the limit of {max_bytes:,} bytes of arrays "
+            f"(a damaged or hostile file, or a very large model: pass max_bytes= to allow it)"
+        ) from None
 
 
 def _expected_entries(module):
@@ -309,10 +324,10 @@ def _read_data(archive, path, name, header):
     return flat.reshape(shape, order="F" if fortran_order else "C")
 
 
-def _not_an_archive(path, exc):
-    size = os.path.getsize(path)
-    with open(path, "rb") as file:
-        start = file.read(8)
+def _not_an_archive(path, file, exc):
+    size = os.fstat(file.fileno()).st_size
+    file.seek(0)
+    start = file.read(8)
     if start.startswith(b"\x93NUMPY"):
         return f"nn.load: {path!r} holds a single .npy array, not an nn.save archive (read it with numpy.load)"
     if start[:1] == b"\x80":

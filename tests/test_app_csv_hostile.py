@@ -3,12 +3,16 @@ line numbers after blank lines and multi-line fields, endless or huge files,
 another delimiter, a thousand classes, values near the float limit; and the
 progress bar on an 80-column terminal."""
 
+import contextlib
 import io
 import json
 import os
+import signal
 import struct
+import subprocess
 import sys
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,6 +25,7 @@ from autograd_core.app.errors import AppError
 from autograd_core.app.report import BarReporter, QuietReporter
 from autograd_core.app.train import TrainConfig, run
 
+ROOT = str(Path(__file__).resolve().parents[1])
 MATHTEXT_TRAPS = ["$x^$", r"$\frac{$", "a$b", r"\$", "$$", r"$\undefinedcommand$", "cost ($)", "$_{$"]
 
 
@@ -113,17 +118,92 @@ def test_a_header_of_empty_names_is_refused_not_skipped(tmp_path, header, capsys
     path.write_text("\n\na,b,label\n5,6,x\n,,\n1,2,x\n3,4,y\n")
     assert load_csv(path).X.tolist() == [[5.0, 6.0], [1.0, 2.0], [3.0, 4.0]]
 
+
+def _table(path, labels, rng):
+    X = rng.normal(size=(len(labels), 2))
+    path.write_text("a,b,target\n" + "".join(f"{p:.3f},{q:.3f},{t}\n" for (p, q), t in zip(X, labels)))
+    return path
+
+
+def test_a_label_column_of_measurements_or_ids_is_refused(tmp_path, capsys):
+    rng = np.random.default_rng(5)
+    path = tmp_path / "prices.csv"
+    # a regression target: 300 rows of prices trained as a 290-class problem (0% validation accuracy, exit 0)
+    _table(path, [f"{v:.2f}" for v in rng.normal(50, 10, size=300)], rng)
+    with pytest.raises(AppError, match=r"prices.csv: the label column 'target' holds numbers that are not whole, "
+                                       r"such as '\d+\.\d\d'.*regression.*name the column of classes with --label"):
+        load_csv(path)
+    assert cli.main(["train", "--csv", str(path), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--label" in err and not (tmp_path / "run").exists()
+    # ids: 300 whole numbers, 290 of them different
+    _table(path, [str(k) for k in range(290)] + ["7"] * 10, rng)
+    with pytest.raises(AppError, match=r"the label column 'target' holds 290 different labels in 300 rows, so most "
+                                       r"examples are a class of their own: it looks like an id .*--label"):
+        load_csv(path)
+    _table(path, [f"user{k}" for k in range(40)], rng)  # names of one example each
+    with pytest.raises(AppError, match=r"holds 40 different labels in 40 rows"):
+        load_csv(path)
+
+
+def test_labels_that_are_classes_still_load(tmp_path):
+    rng = np.random.default_rng(6)
+    path = tmp_path / "classes.csv"
+    _table(path, ["0.0", "1.0", "2.0"] * 20, rng)  # whole numbers written as floats are classes
+    assert load_csv(path).class_names == ["0.0", "1.0", "2.0"]
+    _table(path, [str(k) for k in range(10)] * 2, rng)  # exactly half the rows: each class has two examples
+    assert load_csv(path).num_classes == 10
+    _table(path, ["x", "y", "z", "w"], rng)  # a tiny file of one example per class is not judged
+    assert load_csv(path).num_classes == 4
+
 @pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
-def test_an_endless_file_is_refused_with_bounded_memory():
+def test_an_endless_file_is_refused_with_bounded_memory(tmp_path, monkeypatch):
     tracemalloc.start()
     try:
-        with pytest.raises(AppError, match=r"--csv /dev/zero: a line is longer than 1,048,576 bytes"):
+        with pytest.raises(AppError, match=r"--csv /dev/zero: '/dev/zero' is not a regular file \(a character "
+                                           r"device\); save the data to a file and give its path"):
             load_csv("/dev/zero")
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     assert peak < 4 << 20
+    # a regular file with an endless line (a binary file) stops at the line limit
+    path = tmp_path / "binary.csv"
+    path.write_bytes(b"a,b,label\n" + b"\x01" * 5000)
+    monkeypatch.setattr(app_data, "MAX_LINE_BYTES", 4096)
+    with pytest.raises(AppError, match=r"binary.csv: a line is longer than 4,096 bytes"):
+        load_csv(path)
 
+
+@contextlib.contextmanager
+def _deadline(seconds):
+    """Fail, instead of hanging, when the body is still blocked (opening a pipe) after `seconds`."""
+    def expire(signum, frame):
+        raise TimeoutError(f"still blocked after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo") or not hasattr(signal, "SIGALRM"), reason="needs named pipes")
+def test_a_named_pipe_is_refused_without_waiting_for_a_writer(tmp_path):
+    pipe = tmp_path / "data.csv"
+    os.mkfifo(pipe)  # opening it to read would wait for a writer forever
+    with _deadline(10):
+        with pytest.raises(AppError, match=r"--csv .*data.csv: '.*data.csv' is not a regular file \(a named pipe\); "
+                                           r"save the data to a file"):
+            load_csv(pipe)
+    # the command: one line and status 2, in a process of its own (a hang would end at the timeout)
+    finished = subprocess.run([sys.executable, "-m", "autograd_core", "train", "--csv", str(pipe), "--out",
+                               str(tmp_path / "run")], capture_output=True, text=True, timeout=120,
+                              env=dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")))
+    assert finished.returncode == 2
+    assert finished.stderr.count("\n") == 1 and "is not a regular file (a named pipe)" in finished.stderr
 
 def test_a_file_over_the_size_limit_is_refused(tmp_path, monkeypatch):
     path = tmp_path / "big.csv"

@@ -3,6 +3,8 @@ builder's checks, and the backprop player of the first training step."""
 
 import io
 import json
+import os
+import signal
 import tracemalloc
 
 import numpy as np
@@ -87,6 +89,29 @@ def test_huge_sizes_in_run_json_allocate_nothing(run_folder, tmp_path):
     finally:
         tracemalloc.stop()
     assert peak < 8 << 20
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo") or not hasattr(signal, "SIGALRM"), reason="needs named pipes")
+@pytest.mark.parametrize("name, message", [
+    ("run.json", r"load_run: '.*run.json' is not a regular file \(a named pipe\); a run folder's run.json is a file"),
+    ("model.npz", r"load_run: cannot read the weights: nn.load: '.*model.npz' is not a regular file \(a named pipe\)"),
+])
+def test_a_named_pipe_in_the_folder_is_refused_without_waiting_for_a_writer(run_folder, tmp_path, name, message):
+    folder = _edited(run_folder, tmp_path, lambda text: text)
+    (folder / name).unlink()
+    os.mkfifo(folder / name)  # opening it to read would wait for a writer forever
+
+    def expire(signum, frame):
+        raise TimeoutError("load_run is still blocked on the pipe after 10 s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(10)
+    try:
+        with pytest.raises(AppError, match=message):
+            load_run(folder)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def test_missing_or_foreign_files_are_named(run_folder, tmp_path):

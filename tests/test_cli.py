@@ -604,6 +604,40 @@ def test_a_nan_loss_stops_the_run_before_it_spoils_the_weights(tmp_path, monkeyp
         assert np.isfinite(np.asarray(getattr(value, "data", value))).all(), name
 
 
+
+@pytest.mark.parametrize("eager", [False, True])
+def test_a_loss_grown_by_orders_of_magnitude_stops_the_run_as_diverged(tmp_path, capsys, eager):
+    # lr 1e6: the loss stays finite (1.1, then 1e88, then ~1e6 for ever, at 33% accuracy) and the run
+    # used to go through every epoch with exit status 0
+    out = tmp_path / "run"
+    argv = ["train", "--lr", "1e6", "--optimizer", "sgd", "--epochs", "30", "--out", str(out)]
+    assert cli.main(argv + (["--eager"] if eager else [])) == 1
+    printed = capsys.readouterr().out
+    assert printed.count("try a smaller --lr") == 1
+    stop = re.search(r"Stopped: the training loss grew from ([0-9.]+) to ([0-9.e+]+) in epoch (\d+): the training "
+                     r"diverged; try a smaller --lr", printed)
+    first, last, epoch = float(stop.group(1)), float(stop.group(2)), int(stop.group(3))
+    assert 0.5 < first < 2 and last > 1000 * first  # ln 3 = 1.1 at the start
+    rows = (out / "metrics.csv").read_text().splitlines()[1:]
+    assert len(rows) == epoch < 30
+
+
+def test_numpy_warnings_stay_out_of_a_diverging_runs_output(tmp_path, capsys):
+    import warnings
+
+    settings = np.geterr()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        status = cli.main(["train", "--lr", "1e200", "--optimizer", "sgd", "--epochs", "5", "--out", str(tmp_path / "run")])
+    assert status == 1
+    assert [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)] == []
+    captured = capsys.readouterr()
+    assert "RuntimeWarning" not in captured.err + captured.out
+    assert captured.out.count("try a smaller --lr") == 1
+    assert re.search(r"Stopped: the training loss became (nan|inf) \(it started at 1\.\d+\) in epoch 1: the training "
+                     r"diverged", captured.out)
+    assert np.geterr() == settings  # only the command silenced them, and only while it ran
+
 def test_without_a_graphviz_renderer_the_run_warns_and_writes_the_rest(tmp_path, monkeypatch, capsys):
     from autograd_core import viz
 

@@ -12,6 +12,7 @@ a CNN the images (see :func:`split_and_standardise`).
 from __future__ import annotations
 
 import csv
+import math
 import re
 from array import array
 from collections import Counter
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._files import FileTooLargeError, NotARegularFileError, open_regular_file
 from .errors import AppError
 
 BUILTIN = ("iris", "moons", "spirals", "blobs", "digits")
@@ -81,7 +83,8 @@ def load_csv(path, label=None):
     be numbers or words; classes are numbered in sorted order of their labels.
     Errors name the file's line (blank lines and quoted fields that span
     lines counted), and the file is read in bounded pieces: at most
-    ``MAX_CSV_BYTES`` in all and ``MAX_LINE_BYTES`` a line.
+    ``MAX_CSV_BYTES`` in all and ``MAX_LINE_BYTES`` a line. A pipe or a
+    device is refused before anything is read.
 
     >>> ds = load_csv("flowers.csv", label="species")        # doctest: +SKIP
     >>> ds.X.shape, ds.class_names                              # doctest: +SKIP
@@ -90,12 +93,16 @@ def load_csv(path, label=None):
     path = Path(path)
     where = f"--csv {path}"
     try:
-        with open(path, "rb") as handle:
+        with open_regular_file(path, MAX_CSV_BYTES) as handle:
             header, header_line, values, labels = _read_rows(csv.reader(_bounded_lines(handle, where)), where, label)
     except FileNotFoundError:
         raise AppError(f"{where}: no such file") from None
     except IsADirectoryError:
         raise AppError(f"{where}: this is a folder; give the path of a .csv file") from None
+    except NotARegularFileError as exc:
+        raise AppError(f"{where}: {exc}; save the data to a file and give its path") from None
+    except FileTooLargeError as exc:
+        raise AppError(f"{where}: the file is larger than {exc.limit:,} bytes, the most a run reads") from None
     except UnicodeDecodeError as exc:
         raise AppError(f"{where}: not a UTF-8 text file ({exc.reason} at byte {exc.start} of a line)") from None
     except OSError as exc:
@@ -110,11 +117,37 @@ def load_csv(path, label=None):
         raise AppError(f"{where}: column {label!r} holds {len(class_names):,} different labels, more than the "
                        f"{MAX_CLASSES:,} classes a run trains; is it an id or a measurement? name the label column "
                        f"with --label")
+    _check_classes(class_names, len(labels), label, where)
     if len(class_names) < 2:
         raise AppError(f"{where}: column {label!r} holds a single class ({class_names[0]!r}); a classifier needs at least two")
     index = {name: k for k, name in enumerate(class_names)}
     y = np.array([index[name] for name in labels], dtype=np.int64)
     return Dataset(features, y, feature_names, class_names, name=path.name)
+
+
+def _check_classes(class_names, rows, label, where):
+    """Refuse a label column that holds no classes: measurements (numbers that
+    are not whole) or ids (more than half the rows a class of their own; files
+    of ten classes or fewer are not judged). Training on it would run as a
+    classifier of hundreds of one-example classes and learn nothing."""
+    fractional = next((name for name in class_names if _is_fraction(name)), None)
+    if fractional is not None:
+        raise AppError(f"{where}: the label column {_shorten(label)!r} holds numbers that are not whole, such as "
+                       f"{_shorten(fractional)!r}: it looks like a measurement to predict (regression), and a run "
+                       f"trains a classifier; name the column of classes with --label")
+    if len(class_names) > max(rows / 2, 10):
+        raise AppError(f"{where}: the label column {_shorten(label)!r} holds {len(class_names):,} different labels "
+                       f"in {rows:,} rows, so most examples are a class of their own: it looks like an id or a "
+                       f"measurement, not classes; name the column of classes with --label")
+
+
+def _is_fraction(text):
+    """'2.5' and '1e-3' are; '2', '2.0', 'setosa' are not."""
+    try:
+        value = float(text)
+    except ValueError:
+        return False
+    return math.isfinite(value) and not value.is_integer()
 
 
 def _bounded_lines(handle, where):

@@ -26,14 +26,17 @@ Ctrl-C stops after the current mini-batch; the run then writes what it has.
 from __future__ import annotations
 
 import contextlib
+import math
 import signal
 import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from .._files import FileTooLargeError, NotARegularFileError, open_regular_file
 from ..cli import DefaultWidths
 from .data import BUILTIN, IMAGE_DATA, Dataset, load_csv, split_and_standardise
 from .errors import AppError
@@ -112,7 +115,11 @@ def train_command(args):
     """The ``train`` command: options -> :func:`run` -> exit status."""
     config = TrainConfig.from_args(args)
     reporter = make_reporter(quiet=args.quiet, jsonl=args.jsonl)
-    result = run(config, reporter)
+    # A diverging run overflows on its way to being stopped, and says so itself:
+    # NumPy's warnings (with source paths) would only break up the progress
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        result = run(config, reporter)
     return {"interrupted": 130, "diverged": 1}.get(result.stopped, 0)
 
 
@@ -271,19 +278,49 @@ def _best_epoch(early):
 # ==========================================================================
 # Training
 # ==========================================================================
-def train_epoch(model, loss_fn, optimizer, batches, after_batch=None, step=None):
+class DivergenceWatch:
+    """Tells a diverging run by its training loss: not finite, or grown to
+    ``GROWTH`` times its first value (or 1, when that is smaller). A loss of
+    1.1 that reaches 1,100 is not a bad patch but a learning rate too large:
+    at ``--lr 1e6`` it reaches 1e88 in the first epoch while the accuracy stays
+    at chance.
+
+    >>> watch = DivergenceWatch()
+    >>> watch.diverged(1.1), watch.diverged(900.0), watch.diverged(1200.0)
+    (False, False, True)
+    """
+
+    GROWTH = 1e3
+
+    def __init__(self):
+        self.first = None
+        self.last = None  # the loss that was found diverged
+
+    def diverged(self, loss):
+        if self.first is None and math.isfinite(loss):
+            self.first = loss
+        if not math.isfinite(loss) or loss > self.GROWTH * max(self.first, 1.0):
+            self.last = loss
+            return True
+        return False
+
+
+def train_epoch(model, loss_fn, optimizer, batches, after_batch=None, step=None, watch=None):
     """One pass over the mini-batches: the training loop of the lecture.
 
     Returns None, or why it stopped early: ``"diverged"`` (the loss is not
-    finite, so no step is taken with it) or ``"interrupted"`` (``after_batch``,
-    which does the bookkeeping, returned True). `step`, when given, is the
-    forward pass compiled (``ag.compile``: ``(x, y) -> (loss, logits)``); the
-    numbers are the same.
+    finite or has grown by orders of magnitude, see :class:`DivergenceWatch`;
+    no step is taken with it) or ``"interrupted"`` (``after_batch``, which
+    does the bookkeeping, returned True). `step`, when given, is the forward
+    pass compiled (``ag.compile``: ``(x, y) -> (loss, logits)``); the numbers
+    are the same. `watch` keeps the run's first loss from epoch to epoch (a
+    new one is made when none is given).
 
     >>> train_epoch(model, nn.CrossEntropyLoss(), optimizer, [(X, y)])   # doctest: +SKIP
     """
     import autograd_core as ag
 
+    watch = DivergenceWatch() if watch is None else watch
     model.train()
     for xb, yb in batches:
         optimizer.zero_grad()                               # forget the previous step's gradients
@@ -292,7 +329,7 @@ def train_epoch(model, loss_fn, optimizer, batches, after_batch=None, step=None)
         else:
             logits = model(ag.Value(xb, requires_grad=False))   # forward
             loss = loss_fn(logits, yb)                      # loss
-        if not np.isfinite(float(loss.data)):
+        if watch.diverged(float(loss.data)):
             return "diverged"                               # before a NaN step spoils the weights
         loss.backward()                                     # backward: d loss / d every parameter
         optimizer.step()                                    # update: a step against the gradient
@@ -394,6 +431,7 @@ class _Trainer:
     schedule: object
     early: object
     step: object = None  # the compiled forward (x, y) -> (loss, logits), or None: eager
+    watch: DivergenceWatch = field(default_factory=DivergenceWatch)
 
 
 def _build_trainer(config, spec, has_val):
@@ -420,6 +458,7 @@ class _Outcome:
     stopped: str = "finished"
     best_epoch: int | None = None
     player: Path | None = None
+    stopped_in: int | None = None  # the epoch that was cut short (diverged or interrupted)
 
 
 def fit(config, trainer, split, rng, reporter, out_dir):
@@ -442,7 +481,7 @@ def fit(config, trainer, split, rng, reporter, out_dir):
                                                         out_dir / FILE_NAMES["backprop_player"], reporter)
                 row, why = _run_epoch(epoch, order, config, trainer, split, reporter, stop)
                 if why is not None:
-                    outcome.stopped = why
+                    outcome.stopped, outcome.stopped_in = why, epoch
                 if row is None:
                     break
                 outcome.history.append(row)
@@ -474,7 +513,8 @@ def _run_epoch(epoch, order, config, trainer, split, reporter, stop):
         return stop.requested
 
     batches = _minibatches(split.X_train, split.y_train, config.batch_size, order, 2 if config.batchnorm else 1)
-    why = train_epoch(trainer.model, trainer.loss_fn, trainer.optimizer, batches, after_batch, trainer.step)
+    why = train_epoch(trainer.model, trainer.loss_fn, trainer.optimizer, batches, after_batch, trainer.step,
+                      trainer.watch)
     if running.seen == 0:
         return None, why
     row = {"epoch": epoch, "train_loss": running.loss, "train_accuracy": running.accuracy,
@@ -535,7 +575,7 @@ def run(config, reporter=None):
     _announce(config, dataset, split, spec, trainer, out_dir, reporter)
 
     outcome = fit(config, trainer, split, rng, reporter, out_dir)
-    _report_stop(config, outcome, reporter)
+    _report_stop(config, outcome, trainer.watch, reporter)
     final = _final_metrics(trainer, split) if outcome.history else {}
     files = write_outputs(out_dir, config, dataset, split, trainer.model, trainer.loss_fn, outcome.history,
                           outcome.best_epoch, spec, reporter)
@@ -626,13 +666,18 @@ def _announce(config, dataset, split, spec, trainer, out_dir, reporter):
                    out=str(out_dir))
 
 
-def _report_stop(config, outcome, reporter):
+def _report_stop(config, outcome, watch, reporter):
     epochs, best_epoch = len(outcome.history), outcome.best_epoch
     if outcome.stopped == "early":
         reporter.info(f"Early stopping: no better validation loss for {config.patience} epochs; "
                       f"kept the weights of epoch {best_epoch}")
     elif outcome.stopped == "diverged":
-        reporter.info(f"Stopped: the loss became NaN or infinite in epoch {epochs + 1}; try a smaller --lr")
+        if math.isfinite(watch.last):
+            change = f"grew from {watch.first:.4g} to {watch.last:.4g}"
+        else:
+            change = f"became {watch.last}" + ("" if watch.first is None else f" (it started at {watch.first:.4g})")
+        reporter.info(f"Stopped: the training loss {change} in epoch {outcome.stopped_in}: the training diverged; "
+                      f"try a smaller --lr")
     elif outcome.stopped == "interrupted":
         reporter.info(f"Interrupted in epoch {epochs}; writing what there is")
     if best_epoch is not None and outcome.stopped in ("diverged", "interrupted"):
@@ -848,15 +893,20 @@ def _read_settings(path):
     """run.json, parsed as strict JSON and checked key by key."""
     import json
 
+    too_large = f"load_run: {path} is larger than {MAX_SETTINGS_BYTES:,} bytes; it is not a run's settings"
     try:
-        with open(path, "rb") as file:
+        with open_regular_file(path, MAX_SETTINGS_BYTES) as file:
             raw = _read_at_most(file, MAX_SETTINGS_BYTES + 1)
     except FileNotFoundError:
         raise AppError(f"load_run: no {path.name} in {path.parent}; is it a folder written by autograd-core train?") from None
+    except NotARegularFileError as exc:
+        raise AppError(f"load_run: {exc}; a run folder's {path.name} is a file written by autograd-core train") from None
+    except FileTooLargeError:
+        raise AppError(too_large) from None
     except OSError as exc:
         raise AppError(f"load_run: cannot read {path} ({exc.strerror or exc})") from None
-    if len(raw) > MAX_SETTINGS_BYTES:
-        raise AppError(f"load_run: {path} is larger than {MAX_SETTINGS_BYTES:,} bytes; it is not a run's settings")
+    if len(raw) > MAX_SETTINGS_BYTES:  # (it grew while it was read)
+        raise AppError(too_large)
 
     def refuse_constant(name):
         raise ValueError(f"{name} is not valid JSON")

@@ -244,6 +244,17 @@ def test_a_device_or_a_pipe_is_refused_without_reading(tmp_path):
             nn.load("/dev/zero")
 
 
+def test_a_file_larger_than_the_limit_is_refused_before_it_is_read(tmp_path):
+    from nn import serialization
+
+    path = tmp_path / "huge.npz"
+    with open(path, "wb") as file:
+        file.truncate(serialization._ARCHIVE_ROOM + 10_001)  # sparse: no disk space, and no archive at all
+    with pytest.raises(nn.CheckpointError, match=r"huge.npz' is 67,118,865 bytes, over the limit of 10,000 bytes of "
+                                                 r"arrays .*pass max_bytes= to allow it"):
+        nn.load(path, max_bytes=10_000)
+
+
 def test_a_huge_npy_header_is_refused(tmp_path):
     path = tmp_path / "header.npz"
     header = b"\x93NUMPY\x02\x00" + (200_000).to_bytes(4, "little") + b"{" + b" " * 199_999
