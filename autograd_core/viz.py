@@ -902,9 +902,36 @@ def _import_converter(format):
 
 
 IMAGE_FONT = "DejaVu Sans"  # what PNG and PDF are drawn in without `dot`: matplotlib ships it
-# a quoted DOT string (skipped: labels keep their text) or a fontname attribute
+# What the font rewrite steps over whole (a quoted string: labels keep their
+# text; a comment), or changes (a fontname attribute; the graph's opening brace).
 _DOT_STRING = r'"(?:[^"\\]|\\.)*"'
-_DOT_FONT_OR_STRING = re.compile(_DOT_STRING + r'|\bfontname\s*=\s*(?:' + _DOT_STRING + r'|[^\s,;\]]+)|\{')
+_DOT_FONT_TOKENS = re.compile(
+    _DOT_STRING + r'|/\*[\s\S]*?\*/|//[^\n]*|^#[^\n]*'
+    r'|\bfontname\s*=\s*(?:' + _DOT_STRING + r'|[^\s,;\]]+)|\{', flags=re.M)
+
+
+def dot_in_font(source, font):
+    """DOT `source` with all its text in `font`: every fontname attribute
+    changed, and the font made the default of the graph, its nodes and edges
+    (for text the DOT gives no font). Quoted strings and comments are left as
+    they are, so a label that spells ``fontname=...`` keeps its text.
+
+    >>> print(dot_in_font('digraph { node [fontname=Helvetica]; a [label="fontname=Times"] }', "Arial"))
+    digraph { graph [fontname="Arial"] node [fontname="Arial"] edge [fontname="Arial"] node [fontname="Arial"]; a [label="fontname=Times"] }
+    """
+    opened = False
+
+    def rewrite(match):
+        nonlocal opened
+        found = match.group(0)
+        if found == "{" and not opened:
+            opened = True
+            return "{" + "".join(f' {kind} [fontname="{font}"]' for kind in ("graph", "node", "edge"))
+        if found.startswith("fontname"):
+            return f'fontname="{font}"'
+        return found
+
+    return _DOT_FONT_TOKENS.sub(rewrite, source)
 
 
 def svg_for_image(source):
@@ -914,26 +941,11 @@ def svg_for_image(source):
     is as wide as its text. (Graphviz in WebAssembly measures text with widths
     built in for a few fonts, DejaVu Sans among them; the font the DOT names,
     Helvetica, would be measured narrower than it is drawn.)
-    Labels and other quoted strings are left as they are.
 
     >>> 'font-family="DejaVu Sans"' in svg_for_image('digraph { node [fontname=Helvetica]; a }')  # doctest: +SKIP
     True
     """
-    defaults_added = False
-
-    def in_image_font(match):
-        nonlocal defaults_added
-        found = match.group(0)
-        if found.startswith('"'):
-            return found
-        if found == "{":
-            if defaults_added:
-                return found
-            defaults_added = True  # the graph's font where the DOT names none (Graphviz's default is Times)
-            return "{" + "".join(f' {kind} [fontname="{IMAGE_FONT}"]' for kind in ("graph", "node", "edge"))
-        return f'fontname="{IMAGE_FONT}"'
-
-    return render_source(_DOT_FONT_OR_STRING.sub(in_image_font, source), "svg", "wasm").decode("utf-8")
+    return render_source(dot_in_font(source, IMAGE_FONT), "svg", "wasm").decode("utf-8")
 
 
 def svg_to_image(svg, format):

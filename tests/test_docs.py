@@ -63,6 +63,14 @@ def test_readme_test_command_is_the_one_ci_runs():
     assert commands[1] in ci_lines
 
 
+def test_readme_says_how_long_the_suite_takes_and_how_to_turn_on_the_pytorch_tests():
+    text = " ".join(README.read_text(encoding="utf-8").split())
+    ci_pin = re.search(r'pip install -q "(torch==[^"]+)"', (ROOT / ".ci" / "run").read_text()).group(1)
+    assert f"`pip install {ci_pin}`" in text  # the version CI installs
+    assert re.search(r"test suite takes about [\w ]+ minutes", text)
+    assert re.search(r"About \d+ of its tests check the numbers against PyTorch and skip without it", text)
+
+
 def test_readme_reading_order_links_the_engine_files():
     text = README.read_text(encoding="utf-8")
     order = text[text.index("## Read the engine in this order"):]

@@ -254,3 +254,27 @@ def test_labels_keep_their_text_when_the_font_is_changed(drawn, no_dot, tmp_path
     assert hostile in shown
     assert set(re.findall(r'font-family="([^"]*)"', svg)) == {viz.IMAGE_FONT}
     assert texts_outside_their_boxes(svg, fonts) == []
+
+
+@pytest.mark.parametrize("label", [
+    'fontname=Helvetica', 'fontname="Times"', 'a" fontname=x "b', "{x|y}", "back\\", "// not a comment",
+    "/* nor this */", "<b>&amp;</b>", "$x_1$ é ×",
+])
+def test_only_the_fonts_change_in_the_dot_of_a_picture(label):
+    """A label that spells DOT syntax survives the font change as typed: the
+    DOT stays valid and draws the same text."""
+    x = ag.Value(2.0, label=label)
+    comment = "// a comment with a quote \" and fontname=Courier\n"
+    source = draw_graph(x * 3, show_grads=False).source + comment
+    changed = viz.dot_in_font(source, viz.IMAGE_FONT)
+    body, rest = changed.rsplit("// a comment", 1)
+    assert "// a comment" + rest == comment  # comments are left alone
+    font = f'"{viz.IMAGE_FONT}"'
+    assert [s for s in re.findall(viz._DOT_STRING, body) if s != font] == \
+        re.findall(viz._DOT_STRING, source[:-len(comment)])  # every label as it was
+    outside = re.sub(viz._DOT_STRING, "", body)
+    assert outside.count("fontname=") == 6 and "Helvetica" not in outside  # 3 defaults added, 3 the drawing named
+    svg = viz.svg_for_image(source)
+    shown = [t.text for t in ET.fromstring(svg).iter(f"{SVG_NS}text")]
+    assert label in shown
+    assert set(re.findall(r'font-family="([^"]*)"', svg)) == {viz.IMAGE_FONT}
