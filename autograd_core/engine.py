@@ -806,11 +806,13 @@ def as_value(x, like=None):
 _PACKAGE_DIRS = tuple(str(Path(__file__).resolve().parent.parent / name) for name in ("autograd_core", "nn", "optim"))
 
 
-def _user_frame():
-    """'file:line in function' of the innermost frame outside this project."""
+def _user_frame(with_code=False):
+    """'file:line in function' of the innermost frame outside this project
+    (and, `with_code`, ': the line's code')."""
     for frame in reversed(traceback.extract_stack()):
         if not frame.filename.startswith(_PACKAGE_DIRS) and "contextlib" not in frame.filename:
-            return f"{frame.filename}:{frame.lineno} in {frame.name}"
+            code = f": {frame.line}" if with_code and frame.line else ""
+            return f"{frame.filename}:{frame.lineno} in {frame.name}{code}"
     return "an unknown place"
 
 

@@ -26,7 +26,7 @@ The rooms, in reading order:
 * ``runtime.py``: the compiled function, its cache, threads, and results.
 """
 
-from .runtime import CacheInfo, Compiled, CompiledResult
+from .runtime import Compiled, CompiledResult
 from .tracer import CompileError, effect, host_array, is_tracing
 
 __all__ = ["compile", "host_array", "effect", "Compiled", "CompiledResult", "CompileError", "is_tracing"]

@@ -18,7 +18,6 @@ thread traces.
 
 from __future__ import annotations
 
-import linecache
 import sys
 import threading
 
@@ -115,18 +114,9 @@ class TracedArgument(np.ndarray):
 # Reads of traced data: refused, naming the user's line
 # --------------------------------------------------------------------------
 _PACKAGE_DIRS = engine._PACKAGE_DIRS
-
-
-def user_line(depth=1):
-    """'file:line: code' of the innermost frame outside this project (and contextlib)."""
-    frame = sys._getframe(depth)
-    while frame is not None:
-        filename = frame.f_code.co_filename
-        if not filename.startswith(_PACKAGE_DIRS) and "contextlib" not in filename:
-            code = linecache.getline(filename, frame.f_lineno).strip()
-            return f"{filename}:{frame.f_lineno}" + (f": {code}" if code else "")
-        frame = frame.f_back
-    return "an unknown line"
+def user_line():
+    """Where the user's code is now: the engine's own answer (its anomaly messages use it too)."""
+    return engine._user_frame(with_code=True)
 
 
 def _called_from_user(depth):
@@ -137,7 +127,7 @@ def _called_from_user(depth):
 
 def _refusal(what, fix):
     return CompileError(
-        f"compile: {what} reads a traced value's data while tracing, at {user_line(3)}. "
+        f"compile: {what} reads a traced value's data while tracing, at {user_line()}. "
         f"A compiled step would replay whatever that read gave on the first call. {fix}"
     )
 

@@ -18,14 +18,12 @@ that does not falls back to calling the engine's function itself.
 from __future__ import annotations
 
 import ast
-import builtins
 
 import numpy as np
 
 from .. import engine
 from ..engine import Value
-from .program import Line, Namespace, Names, call_text, identifier, tuple_text
-import warnings
+from .program import Line, Namespace, Names, call_text, identifier
 
 from .tracer import CompileError, TracedArgument, _TracedMask, user_line
 
