@@ -304,42 +304,69 @@ def _expression_of(fn, args, kwargs, namespace):
         return ast.unparse(ast.UnaryOp(_UNARY[fn], _parse(args[0])))
     if isinstance(fn, np.ufunc) and getattr(np, fn.__name__, None) is fn:
         return f"np.{fn.__name__}({', '.join(list(args) + [f'{k}={v}' for k, v in kwargs.items()])})"
-    node = _lambda_body(fn)
-    if node is None:
+    info = _lambda_info(fn)
+    if info is None:
         return None
+    signature, body_text, free = info
     try:
-        bound = inspect.signature(fn).bind(*args, **kwargs)
+        bound = signature.bind(*args, **kwargs)
     except TypeError:
         return None
     bound.apply_defaults()
     fills = {}
     for param, value in bound.arguments.items():
-        kind = inspect.signature(fn).parameters[param].kind
-        if kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
-            if any(isinstance(n, ast.Name) and n.id == param for n in ast.walk(node.body)):
+        if param not in free.params:
+            if param in free.varargs_read:
                 return None  # (rules of ops with any number of inputs are called, not written out)
-            continue
+            continue  # a *rest the body does not read
         fills[param] = _parse(value if isinstance(value, str) else namespace.constant(value, param))
-    body = _fold(_Fill(fills).visit(_copy(node.body)))
     # the names the body reads besides its arguments mean what they mean where the lambda was written
-    free = {n.id for n in ast.walk(body) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
-    free -= {n.id for n in ast.walk(body) if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)}
-    filled = set()
-    for value in fills.values():
-        filled |= {n.id for n in ast.walk(value) if isinstance(n, ast.Name)}
-    closure = dict(zip(fn.__code__.co_freevars, [c.cell_contents for c in fn.__closure__ or ()]))
-    for name in sorted(free - filled):
-        if name in closure:
-            obj = closure[name]
-        elif name in fn.__globals__:
-            obj = fn.__globals__[name]
-        elif hasattr(builtins, name):
-            obj = getattr(builtins, name)
-        else:
+    for name, obj in free.objects:
+        if obj is _UNRESOLVED or not namespace.bind(name, obj):
             return None
-        if not namespace.bind(name, obj):
-            return None
-    return ast.unparse(body)
+    return ast.unparse(_fold(_Fill(fills).visit(_parse(body_text))))
+
+
+_UNRESOLVED = object()
+_infos = {}  # function -> (its signature, its body's text, _FreeNames) or None
+
+
+class _FreeNames:
+    """What a lambda's body reads: its parameters, the *rest names it reads, and the other names with their objects."""
+
+    def __init__(self, fn, body, signature):
+        loads = {n.id for n in ast.walk(body) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+        stores = {n.id for n in ast.walk(body) if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)}
+        variadic = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+        self.params = {p.name for p in signature.parameters.values() if p.kind not in variadic}
+        self.varargs_read = {p.name for p in signature.parameters.values() if p.kind in variadic} & loads
+        closure = dict(zip(fn.__code__.co_freevars, [c.cell_contents for c in fn.__closure__ or ()]))
+        self.objects = []
+        for name in sorted(loads - stores - set(signature.parameters)):
+            if name in closure:
+                obj = closure[name]
+            elif name in fn.__globals__:
+                obj = fn.__globals__[name]
+            else:
+                obj = getattr(builtins, name, _UNRESOLVED)
+            self.objects.append((name, obj))
+
+
+def _lambda_info(fn):
+    """A lambda's signature, body text and free names, worked out once per function."""
+    try:
+        return _infos[fn]
+    except KeyError:
+        pass
+    except TypeError:  # an unhashable callable
+        return None
+    node = _lambda_body(fn)
+    info = None
+    if node is not None:
+        signature = inspect.signature(fn)
+        info = (signature, ast.unparse(node.body), _FreeNames(fn, node.body, signature))
+    _infos[fn] = info
+    return info
 
 
 class _Folder(ast.NodeTransformer):
@@ -370,5 +397,3 @@ def _parse(text):
     return ast.parse(text, mode="eval").body
 
 
-def _copy(node):
-    return ast.parse(ast.unparse(node), mode="eval").body

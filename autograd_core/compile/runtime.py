@@ -521,11 +521,12 @@ def _assemble(build, writer, guards):
     for line in forward:
         defined.update(line.targets)
     _check_lines(build, forward, backward)
-    saved = []
+    saved = {}  # (a dict: ordered, and a `not in` that does not grow with the program)
     for line in backward:
         for name in line.reads:
             if name in defined and name not in saved:
-                saved.append(name)
+                saved[name] = None
+    saved = list(saved)
     extras = tuple_text(build.extra_names)
     grads = tuple_text([name for _, name in build.grad_leaves])
     loss = build.loss_name
