@@ -27,8 +27,21 @@ from .. import engine
 from ..engine import Value
 
 
+__all__ = ["CompileError", "host_array", "effect", "is_tracing"]
+
+
 class CompileError(RuntimeError):
-    """A function that cannot be compiled as written (the message says why and what to do)."""
+    """A function that cannot be compiled as written (the message says why and what to do).
+
+    >>> import numpy as np, autograd_core as ag
+    >>> def fn(x):
+    ...     return x.sum() if x.sum() > 0 else -x.sum()     # Python deciding on a traced value
+    >>> try:
+    ...     ag.compile(fn)(np.ones(2))
+    ... except CompileError as error:
+    ...     print(str(error)[:60])
+    compile: `if` (or bool()) on a comparison reads a traced val
+    """
 
 
 _local = threading.local()  # .trace: the _Trace this thread records, or None
@@ -40,7 +53,14 @@ def current():
 
 
 def is_tracing():
-    """True while `compile` is recording a function's first call in this thread."""
+    """True while `compile` is recording a function's first call in this thread.
+
+    >>> import numpy as np, autograd_core as ag
+    >>> seen = []
+    >>> step = ag.compile(lambda x: seen.append(is_tracing()) or (x * 2.0).sum())
+    >>> _ = step(np.ones(2)); _ = step(np.ones(2)); seen, is_tracing()
+    ([True], False)
+    """
     return getattr(_local, "trace", None) is not None
 
 
