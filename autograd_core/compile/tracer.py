@@ -238,11 +238,13 @@ def _install_patches():
             "data": _data_property(),
         })
         _ORIGINALS["item"] = Value.item
+        _ORIGINALS["as_data"] = engine.as_data
     with _patch_lock:
         if _tracing_threads[0] == 0:
             for name, patch in _PATCHES.items():
                 if _ORIGINALS.get(name) is not None or name in ("__gt__", "__ge__", "__lt__", "__le__"):
                     setattr(Value, name, patch)
+            engine.as_data = _as_data_following_hosts
         _tracing_threads[0] += 1
 
 
@@ -257,6 +259,20 @@ def _remove_patches():
                         delattr(Value, name)
                 else:
                     setattr(Value, name, original)
+            engine.as_data = _ORIGINALS["as_data"]
+
+
+def _as_data_following_hosts(x, what="Value"):
+    """engine.as_data while tracing: a host array made into a Value's data by a
+    conversion (a 0-d array to its scalar, integers to floats) stays that host
+    array, converted, in the program (not a constant frozen at its first value)."""
+    data = _ORIGINALS["as_data"](x, what)
+    trace = current()
+    if trace is not None and data is not x:
+        record = trace.by_result.get(id(x))
+        if record is not None:
+            trace.converted[id(data)] = (record, data)
+    return data
 
 
 class Trace:
@@ -266,6 +282,7 @@ class Trace:
     def __init__(self):
         self.hosts = []  # _HostRecord, in the order they happened
         self.by_result = {}  # id(array the user got) -> its _HostRecord
+        self.converted = {}  # id(a host array's conversion by engine.as_data) -> (its _HostRecord, the conversion)
         self.start_id = None  # Values numbered from here on were made during the call
 
     def record_host(self, record):
