@@ -601,6 +601,11 @@ def _positions_as_rows(x, target, name):
     return rows, target_data.reshape(-1), positions
 
 
+def _rows_that_count(one_hot_rows):
+    """m, the number of one-hot rows (a sum of ones: exact below 2**24 rows)."""
+    return np.add.reduce(one_hot_rows, axis=None)  # (the ufunc: .sum()'s Python wrapper costs more than the sum)
+
+
 def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
     """Cross-entropy between ``softmax(input)`` and the targets, from logits ``(N, C)``,
     ``(C,)`` or ``(N, C, d1, d2, ...)`` (a score per class at every position, e.g. per pixel).
@@ -668,6 +673,20 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
             found["total_weight"] = total_weight
             return rows
 
+        if reduction == "mean" and weights is None and not label_smoothing and dtype != np.float16:
+            # J = (1/m) sum_i L_i, the mean as the notes write it, over the m targets that count
+            # (all but ignore_index); a compiled step counts them again at every call
+            def one_hot_rows(target):
+                indices, counted = _class_indices(target, n, classes, ignore_index, "cross_entropy")
+                rows = np.zeros((n, classes), dtype=dtype)
+                rows[np.arange(n), indices] = counted  # 1 in the target's column; an ignored row stays 0
+                return rows
+
+            rows = host_array(one_hot_rows, target, name="Y")
+            m = host_array(_rows_that_count, rows, name="m")
+            losses = ac.softmax_cross_entropy(x, rows, axis=1)
+            with np.errstate(divide="ignore", invalid="ignore"):  # every target ignored: 0 / 0, NaN as PyTorch
+                return losses.sum() / m
         found = {}
         rows = host_array(target_rows, target, name="Y")  # a compiled step makes the rows from each call's targets
         total_weight = found["total_weight"]

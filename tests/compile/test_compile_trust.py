@@ -318,3 +318,71 @@ def test_zero_d_float32_arguments_match_eager_bit_for_bit():
         assert np.asarray(loss.data).tobytes() == np.asarray(eager.data).tobytes()
         assert np.asarray(w.grad).tobytes() == np.asarray(g).tobytes()
         w.grad = None
+
+
+def test_a_zero_d_host_array_in_arithmetic_is_made_again_at_every_call():
+    # engine.as_data turns a 0-d array into a new scalar: the program must still follow the host array
+    w = Value(np.array([1.0, 2.0]))
+
+    def loss(x):
+        scale = host_array(lambda a: np.asarray(a.sum()), x, name="scale")
+        return (w * scale).sum()
+
+    step = ag.compile(loss)
+    for x in (np.array([1.0, 1.0]), np.array([3.0, -7.0])):
+        w.grad = None
+        got = step(x)
+        got.backward()
+        compiled = (float(got.data), w.grad.copy())
+        w.grad = None
+        want = loss(x)
+        want.backward()
+        assert compiled[0] == float(want.data)
+        assert np.array_equal(compiled[1], w.grad)
+    assert "scale[()]" in step.source()
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered")  # (0 / 0 when every target is ignored)
+def test_cross_entropy_with_ignored_targets_changing_between_calls_matches_eager():
+    model = _mlp()
+    fn = lambda X, y: F.cross_entropy(model(X), y)  # noqa: E731
+    fn.compiled = ag.compile(fn)
+    X, y = _data()
+    for targets in (y, np.where(np.arange(6) % 2 == 0, -100, y), np.full(6, -100), y):
+        compiled, eager = _compiled_and_eager(model, fn, X, targets)
+        np.testing.assert_array_equal(compiled[0], eager[0])  # (NaN when every target is ignored, as PyTorch)
+        for got, want in zip(compiled[1], eager[1]):
+            np.testing.assert_array_equal(got, want)
+
+
+def test_cross_entropy_shows_the_mean_as_the_notes_write_it():
+    # J = (1/m) sum_i L_i: the sum of the losses divided by m, and in the backward dL/dsum = 1/m
+    model = _mlp()
+    X, y = _data()
+    step = ag.compile(lambda X, y: F.cross_entropy(model(X), y))
+    step(X, y).backward()
+    source = step.source()
+    assert "m = m_fn(Y)" in source and "/ m[()]" in source and "(1 / m[()])" in source
+    eager = F.cross_entropy(model(X), y)
+    assert eager._op.name == "div" and eager._inputs[0]._op.name == "sum"
+    logits = model(X).data
+    by_hand = np.mean(np.log(np.exp(logits).sum(axis=1)) - logits[np.arange(6), y])
+    assert abs(float(eager.data) - by_hand) < 1e-12
+
+
+def test_a_gradient_of_one_repeated_number_read_by_a_non_product_matches_eager():
+    # the sum's gradient is one number repeated; kept as that number only where every reader multiplies
+    w = Value(np.array([[1.0, -2.0], [0.5, 3.0]]))
+
+    def loss(x):
+        s = (w * x).sum(axis=1)
+        return (ag.where(s > 0, s, 0.1 * s) + s.exp()).sum() + ag.maximum(w, 0.0).mean()
+
+    step = ag.compile(loss)
+    for x in (np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([[-1.0, 2.0], [3.0, -4.0]])):
+        w.grad = None
+        step(x).backward()
+        compiled = w.grad.copy()
+        w.grad = None
+        loss(x).backward()
+        assert np.array_equal(compiled, w.grad)
