@@ -353,3 +353,20 @@ def test_draw_graph_of_a_report_says_to_call_draw():
     with pytest.raises(TypeError, match=r"report\.draw\(\)"):
         draw_graph(report)
     assert isinstance(report, RuleReport)
+
+
+# --------------------------------------------------------------------------
+# The README's example runs and says what its comments say
+# --------------------------------------------------------------------------
+def test_readme_check_rule_example():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    block = next(b for b in re.findall(r"```python\n(.*?)```", text, flags=re.S) if "check_rule" in b)
+    namespace = {}
+    exec(compile(block, "README check_rule example", "exec"), namespace)
+    report = namespace["report"]
+    assert (report.ok, report.input, report.index, report.expected, report.got) == (False, "x", (0,), 3.0, 2.0)
+    for comment in re.findall(r"#\s*(.*)", block):
+        if "2/3" in comment:
+            assert "2/3" in report.hint
