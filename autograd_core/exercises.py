@@ -64,7 +64,7 @@ class Exercise:
         if isinstance(report.error, NotImplementedError):  # the rule is still a blank
             self.fail(_hint_for_error(report.error, None))
         if not report.ok:
-            self.fail(" ".join(str(report).split()) + (f" {hint}" if hint else ""))
+            self.fail(" ".join(str(report).split()) + (f" For this exercise: {hint}" if hint else ""))
         return report
 
     def close(self, what, got, expected, hint=None, atol=1e-6, rtol=1e-6, sizes=None):

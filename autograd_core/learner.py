@@ -344,6 +344,23 @@ def _is_elementwise(forward, arrays, i, out):
     return True
 
 
+def _input_for_output_hint(op, arrays, out, params, saved, measured, atol, rtol):
+    """For a one-input elementwise rule written with its output (tanh's 1 - out**2,
+    sigmoid's out * (1 - out)): a hint when the rule mixed up x and out."""
+    if len(arrays) != 1:
+        return None
+    x, name = arrays[0], op.inputs[0]
+    for given, meant, wrong_name, right_name in ((out, out, name, "out"), (x, x, "out", name)):
+        try:
+            local = np.asarray(op.grads[0](given, meant, **params, **saved), dtype=np.float64)
+        except Exception:
+            continue
+        if local.shape == measured.shape and np.allclose(local, measured, atol=atol, rtol=rtol):
+            return (f"the rule uses {wrong_name} where {right_name} belongs: with {right_name} in its place the "
+                    f"numbers are right ({name} is the input, out the output the forward computed from it)")
+    return None
+
+
 def _ignores_upstream(op, i, arrays, out, g, params, saved, share):
     """True when a structural rule returns the same for 2 g as for g (a
     vector-Jacobian product is linear in g: it must double)."""
@@ -374,8 +391,8 @@ def _compare_local(op, i, names, arrays, out, params, saved, forward, eps, atol,
             shifted_up, shifted_down = list(arrays), list(arrays)
             shifted_up[j], shifted_down[j] = (np.broadcast_to(arrays[j], out.shape) + s for s in (eps, -eps))
             others.append((other, (forward(*shifted_up) - forward(*shifted_down)) / (2 * eps)))
-    hint = explain_difference(local, measured, name=name, others=others, atol=atol, rtol=rtol,
-                              sizes=_sizes(names, arrays))
+    hint = (_input_for_output_hint(op, arrays, out, params, saved, measured, atol, rtol)
+            or explain_difference(local, measured, name=name, others=others, atol=atol, rtol=rtol))
     broadcast = arrays[i].shape != out.shape
     place = f"output element {list(index)} ({name} is broadcast)" if broadcast else _at(name, index, arrays[i])
     where = (f"check_rule({op.name}): the rule for {name} is wrong. At {place}, the local gradient "
@@ -693,7 +710,8 @@ def _rounded(x):
 
 def _error_text(error):
     text = str(error).strip().splitlines()
-    return f"{type(error).__name__}" + (f": {text[0]}" if text else "")
+    first = re.sub(r", with gufunc signature \S+", "", text[0]) if text else ""  # NumPy's matmul says it twice
+    return f"{type(error).__name__}" + (f": {first}" if first else "")
 
 
 def _call_text(op, i, count, params):

@@ -124,6 +124,14 @@ def test_hint_wrong_sign():
     assert report.got == pytest.approx(-report.expected, rel=1e-6)
 
 
+def test_hint_a_rule_written_with_the_input_where_the_output_belongs():
+    sigmoid = elementwise("my_sigmoid", lambda x: 1 / (1 + np.exp(-x)), d_x=lambda x, out: x * (1 - x))
+    report = check_rule(sigmoid, np.array([-2.0, 0.5, 3.0]))
+    assert report.hint.startswith("the rule uses x where out belongs: with out in its place the numbers are right")
+    exp = elementwise("my_exp", np.exp, d_x=lambda x, out: x)
+    assert check_rule(exp, np.array([0.5, 2.0])).hint.startswith("the rule uses x where out belongs")
+
+
 def test_hint_constant_factor_names_the_batch_size_it_hides():
     mean = structural("my_mean", lambda x: x.mean(axis=0), d_x=lambda g, x, out: np.broadcast_to(g, x.shape))
     report = check_rule(mean, RNG.normal(size=(4, 3)))

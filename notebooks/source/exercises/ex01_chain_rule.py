@@ -65,7 +65,7 @@ my_mul = Op("my_mul", lambda a, b: a * b, inputs="a, b", elementwise=True,
 # %%
 with exercise("1.1", "the local gradients of a product") as ex:
     ex.check_rule(my_mul, np.array([2.0, -1.5, 0.5]), np.array([-3.0, 4.0, 2.0]),
-                  hint="Nudge a by h: a*b changes by h*b.")
+                  hint="nudge a by h and see how much a*b moves.")
 
 # %% [markdown]
 # ## Exercise 1.2: the lecture graph, backward by hand

@@ -34,7 +34,7 @@ my_tanh = Op("my_tanh", np.tanh, inputs="x", elementwise=True, d_x=tanh_d_x,
 # %%
 with exercise("2.1", "tanh's local gradient") as ex:
     ex.check_rule(my_tanh, np.array([-2.0, -0.5, 0.0, 0.8813735870195432, 3.0]),
-                  hint="Use the output: 1 - out**2 (not 1 - x**2: x is the input, before the squashing).")
+                  hint="1 - tanh(x)^2 is written with out = tanh(x), which the forward has already computed.")
 
 # %% [markdown]
 # ## Exercise 2.2: the neuron, forward and backward by hand

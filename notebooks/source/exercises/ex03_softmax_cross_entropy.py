@@ -84,7 +84,7 @@ with exercise("3.2", "softmax's vector-Jacobian product") as ex:
     ex.close("dp_setosa/dz", setosa, [0.216, -0.075, -0.141], atol=5e-4,
              hint="p_setosa moves with every score: p1(1 - p1) for z1, -p1 p_j for the others")
     ex.check_rule(softmax_op, np.array([[1.43, -0.4, 0.23], [6.0, -2.0, 3.0]]),
-                  hint="Each p_i depends on all the z_j: the sum over i of g_i p_i appears in every entry.")
+                  hint="each p_i depends on all the z_j: the sum over i of g_i p_i appears in every entry.")
 
 # %% [markdown]
 # ## Exercise 3.3: cross-entropy's gradient is p − y
@@ -123,4 +123,4 @@ with exercise("3.3", "cross-entropy's gradient p - y") as ex:
     Z = np.array([[1.43, -0.4, 0.23], [6.0, -2.0, 3.0], [0.5, 0.5, -1.0], [-1.0, 2.0, 0.0]])
     Y = np.eye(3)[[0, 2, 1, 1]]
     ex.check_rule(ce_op, Z, params={"y": Y},
-                  hint="The loss is a mean over the m rows: each row's p - y is divided by m.")
+                  hint="the loss is a mean over the m rows: each row's p - y is divided by m.")

@@ -49,7 +49,7 @@ my_matmul = Op("my_matmul", lambda a, b: a @ b, inputs="a, b", d_a=matmul_d_a, d
 with exercise("4.1", "the rules of a matrix product") as ex:
     ex.check_rule(my_matmul, rng.normal(size=(2, 3)), rng.normal(size=(3, 4)))
     ex.check_rule(my_matmul, rng.normal(size=(3, 3)), rng.normal(size=(3, 3)),
-                  hint="With square matrices every product has the right shape: the numbers decide.")
+                  hint="with square matrices every product has the right shape: the numbers decide.")
 
 # %% [markdown]
 # ## Exercise 4.2: the rule of a bias

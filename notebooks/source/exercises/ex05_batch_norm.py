@@ -129,5 +129,5 @@ normalise_op = Op("normalise", normalise, inputs="x", d_x=normalise_d_x,
 # %%
 with exercise("5.3", "the gradient through the normalisation") as ex:
     ex.check_rule(normalise_op, rng.normal(size=(5, 3)) * [1.0, 10.0, 0.1], params={"eps": EPS},
-                  hint="Three paths: the direct one (m g), through the mean (-sum(g)), through the variance "
+                  hint="three paths: the direct one (m g), through the mean (-sum(g)), through the variance "
                        "(-x_hat sum(g x_hat)); all scaled by s/m.")

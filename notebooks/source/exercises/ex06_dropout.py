@@ -70,7 +70,7 @@ with exercise("6.2", "dropout's gradient rule") as ex:
     a = np.array([[1.0, -2.0, 3.0, 0.5], [4.0, 1.5, -1.0, 2.0]])
     mask = np.array([[True, False, True, True], [True, True, False, True]])
     ex.check_rule(my_dropout, a, params={"mask": mask, "keep_prob": KEEP},
-                  hint="The gradient of a dropped unit is 0; a kept unit passes the gradient on, scaled by "
+                  hint="the gradient of a dropped unit is 0; a kept unit passes the gradient on, scaled by "
                        "1/keep_prob as its value was.")
 
 # %% [markdown]
