@@ -62,8 +62,10 @@ def grade_command(args, stream=None):
 def read_notebook(path):
     """The notebook at `path`, read only if it is a regular file of bounded
     size and parses as a Jupyter notebook; else AppError."""
-    import nbformat
-
+    try:
+        import nbformat
+    except ImportError:
+        raise AppError('grade needs nbformat and nbclient: pip install -e ".[notebooks]"') from None
     try:
         with open_regular_file(path, MAX_NOTEBOOK_BYTES) as file:
             data = file.read(MAX_NOTEBOOK_BYTES + 1)
