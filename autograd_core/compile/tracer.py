@@ -207,6 +207,7 @@ def _data_property():
     return property(get, original.fset, None, original.__doc__)
 
 
+_COMPARISONS = ("__gt__", "__ge__", "__lt__", "__le__", "__eq__", "__ne__")
 _ORIGINALS = {}
 _PATCHES = {}
 _patch_lock = threading.Lock()
@@ -218,7 +219,7 @@ def _install_patches():
     whether *its* thread traces and otherwise behaves as the original."""
     if not _ORIGINALS:
         for name in ("__bool__", "__float__", "__int__", "__index__", "item", "__gt__", "__ge__", "__lt__",
-                     "__le__", "numpy", "__array__", "tolist"):
+                     "__le__", "__eq__", "__ne__", "numpy", "__array__", "tolist"):
             _ORIGINALS[name] = getattr(Value, name, None)
         _ORIGINALS["data"] = Value.__dict__["data"]
         _PATCHES.update({
@@ -235,13 +236,16 @@ def _install_patches():
             "__ge__": _comparison(np.greater_equal, "__ge__"),
             "__lt__": _comparison(np.less, "__lt__"),
             "__le__": _comparison(np.less_equal, "__le__"),
+            # == and != too: `if loss == 0` would otherwise decide the branch once, at tracing
+            "__eq__": _comparison(np.equal, "__eq__"),
+            "__ne__": _comparison(np.not_equal, "__ne__"),
             "data": _data_property(),
         })
         _ORIGINALS["item"] = Value.item
     with _patch_lock:
         if _tracing_threads[0] == 0:
             for name, patch in _PATCHES.items():
-                if _ORIGINALS.get(name) is not None or name in ("__gt__", "__ge__", "__lt__", "__le__"):
+                if _ORIGINALS.get(name) is not None or name in _COMPARISONS:
                     setattr(Value, name, patch)
         _tracing_threads[0] += 1
 

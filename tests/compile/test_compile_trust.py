@@ -318,3 +318,27 @@ def test_zero_d_float32_arguments_match_eager_bit_for_bit():
         assert np.asarray(loss.data).tobytes() == np.asarray(eager.data).tobytes()
         assert np.asarray(w.grad).tobytes() == np.asarray(g).tobytes()
         w.grad = None
+
+
+def test_equality_comparisons_of_traced_values_are_recomputed_or_refused_like_the_others():
+    # `==` and `!=` gave plain arrays at tracing: `if s == 0` decided its branch once, silently
+    w = Value(np.array([1.0, 2.0]))
+
+    def branchy(x):
+        s = (w * x).sum()
+        if s == 0:
+            return s * 0.0 + 1.0
+        return s * 2.0
+
+    with pytest.raises(CompileError, match="comparison"):
+        ag.compile(branchy)(np.array([1.0, 1.0]))
+
+    def picked(x):
+        v = w * x
+        return ag.where(v == 0, 1.0, v).sum() + ag.where(v != 2.0, v, 0.0).sum()
+
+    step = ag.compile(picked)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the masks are remade at every call: nothing is frozen, nothing warned
+        for x in (np.array([1.0, 1.0]), np.array([0.0, 1.0]), np.array([1.0, 0.0])):
+            assert float(step(x).data) == float(picked(Value(x)).data)
