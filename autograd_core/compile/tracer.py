@@ -185,6 +185,21 @@ def _comparison(np_fn, name):
     return compare
 
 
+def _indexing():
+    def getitem(self, index):
+        if current() is not None:
+            parts = index if isinstance(index, tuple) else (index,)
+            if any(type(part) is _TracedMask and part.dtype == bool for part in parts):
+                # its result's shape is the mask's count: a replay would run the first call's shapes
+                raise CompileError(
+                    f"compile: indexing with a traced comparison (v[v > 0]) at {user_line()} gives a result whose "
+                    f"shape depends on the data, and a compiled step replays the shapes of the first call. Keep the "
+                    f"shape (ag.where(v > 0, v, 0.0)), or select outside the compiled function"
+                )
+        return _ORIGINALS["__getitem__"](self, index)
+    return getitem
+
+
 def _refusing(name, what, fix, depth_check=None):
     def refused(self, *args, **kwargs):
         trace = current()
@@ -219,7 +234,7 @@ def _install_patches():
     whether *its* thread traces and otherwise behaves as the original."""
     if not _ORIGINALS:
         for name in ("__bool__", "__float__", "__int__", "__index__", "item", "__gt__", "__ge__", "__lt__",
-                     "__le__", "__eq__", "__ne__", "numpy", "__array__", "tolist"):
+                     "__le__", "__eq__", "__ne__", "__getitem__", "numpy", "__array__", "tolist"):
             _ORIGINALS[name] = getattr(Value, name, None)
         _ORIGINALS["data"] = Value.__dict__["data"]
         _PATCHES.update({
@@ -239,6 +254,7 @@ def _install_patches():
             # == and != too: `if loss == 0` would otherwise decide the branch once, at tracing
             "__eq__": _comparison(np.equal, "__eq__"),
             "__ne__": _comparison(np.not_equal, "__ne__"),
+            "__getitem__": _indexing(),
             "data": _data_property(),
         })
         _ORIGINALS["item"] = Value.item

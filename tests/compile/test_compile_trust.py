@@ -342,3 +342,20 @@ def test_equality_comparisons_of_traced_values_are_recomputed_or_refused_like_th
         warnings.simplefilter("error")  # the masks are remade at every call: nothing is frozen, nothing warned
         for x in (np.array([1.0, 1.0]), np.array([0.0, 1.0]), np.array([1.0, 0.0])):
             assert float(step(x).data) == float(picked(Value(x)).data)
+
+
+def test_indexing_with_a_traced_comparison_is_refused():
+    # v[v > 0] has as many elements as the mask has True: replays ran the first call's shapes into
+    # their buffers (a ValueError, or under no_grad() a silently broadcast result)
+    w = Value(np.array([1.0, 2.0, 3.0]))
+
+    def selected(x):
+        v = w * x
+        return (v[v > 0] * 2.0).sum()
+
+    with pytest.raises(CompileError, match=r"shape depends on the data.*ag.where"):
+        ag.compile(selected)(np.array([1.0, 1.0, 1.0]))
+    keep = np.array([True, False, True])
+    step = ag.compile(lambda x: ((w * x)[keep] * 2.0).sum())  # a mask the caller holds is fine
+    assert float(step(np.array([1.0, 1.0, 1.0])).data) == 8.0
+    assert float(step(np.array([2.0, 1.0, 1.0])).data) == 10.0
