@@ -171,6 +171,29 @@ class _TracedMask(np.ndarray):
     def __bool__(self):
         raise _refusal("`if` (or bool()) on a comparison", _IF_FIX)
 
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        # ~mask, m1 & m2, mask.any(axis=0): while tracing, a host array of its own, made again at every
+        # call (computed once, it would be the first call's mask in every replay)
+        if any(isinstance(x, Value) for x in inputs):
+            return NotImplemented  # mask * v: the Value's operator
+        plain = [x.view(np.ndarray) if isinstance(x, _TracedMask) else x for x in inputs]
+        call = getattr(ufunc, method)
+        out = kwargs.get("out")
+        trace = current()
+        if trace is None or out is not None or ufunc.nout != 1:  # NumPy's own result, as a mask again
+            if out is not None:
+                kwargs["out"] = tuple(x.view(np.ndarray) if isinstance(x, _TracedMask) else x for x in out)
+            result = call(*plain, **kwargs)
+            if out is not None:
+                return out[0] if len(out) == 1 else out
+            if isinstance(result, tuple):
+                return tuple(r.view(_TracedMask) if isinstance(r, np.ndarray) else r for r in result)
+            return result.view(_TracedMask) if isinstance(result, np.ndarray) else result
+        made = host_array(lambda *xs: call(*xs, **kwargs), *inputs, name="condition")
+        traced = made.view(_TracedMask)
+        trace.alias(traced, made)
+        return traced
+
 
 def _comparison(np_fn, name):
     def compare(self, other):

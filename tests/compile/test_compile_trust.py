@@ -359,3 +359,33 @@ def test_indexing_with_a_traced_comparison_is_refused():
     step = ag.compile(lambda x: ((w * x)[keep] * 2.0).sum())  # a mask the caller holds is fine
     assert float(step(np.array([1.0, 1.0, 1.0])).data) == 8.0
     assert float(step(np.array([2.0, 1.0, 1.0])).data) == 10.0
+
+
+def test_masks_combined_in_numpy_from_traced_comparisons_are_remade_at_every_call():
+    # ~(v > 0), (v > 0) & (v < 1.5): NumPy made them once, at tracing; replays kept the first call's (with a warning)
+    w = Value(np.array([1.0, 2.0]))
+
+    def fn(x):
+        v = w * x
+        inverted = ag.where(~(v > 0), 0.0, v).sum()
+        both = ag.where((v > 0) & (v < 1.5), 0.0, v).sum()
+        any_row = ag.where(np.logical_or.reduce(v > 1.0, keepdims=True), v, 0.0).sum()
+        return inverted + both + any_row
+
+    step = ag.compile(fn)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing kept from the first call
+        for x in (np.array([1.0, 1.0]), np.array([0.5, -3.0]), np.array([-1.0, 0.25])):
+            assert float(step(x).data) == float(fn(Value(x)).data)
+
+    def branchy(x):
+        return (w * x).sum() if ((w * x) > 0).any() else -(w * x).sum()
+
+    with pytest.raises(CompileError, match="comparison"):  # still no Python branch on it
+        ag.compile(branchy)(np.array([1.0, 1.0]))
+
+    # a mask's products reach later rules (LeakyReLU's into BatchNorm's, whose mean writes with out=)
+    nn.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 2), nn.BatchNorm1d(2), nn.LeakyReLU(), nn.Linear(2, 3))
+    X, y = _data(n=4)
+    _assert_same(*_compiled_and_eager(model, _step_for(model), X[:, :3], y))
