@@ -158,11 +158,10 @@ class Writer:
                     f"operation (at {user_line()}); a compiled step would keep the first call's numbers. Compute it "
                     f"with autograd_core.compile.host_array(fn, argument), which every call computes again"
                 )
-            if data.size > 1 and 0 not in data.strides:
-                if made_here:
-                    self.b.frozen.append(f"an array of shape {data.shape} made during the call outside the engine's operations")
-                else:
-                    self.b.used.append(data)  # an array of the caller's: guarded to be the same object at every call
+            if not made_here:  # an array of the caller's, of any size: guarded to be the same object at every call
+                self.b.used.append(data)
+            elif data.size > 1 and 0 not in data.strides:
+                self.b.frozen.append(f"an array of shape {data.shape} made during the call outside the engine's operations")
         elif type(data) is _TracedMask:
             return self.host_line(self.trace.by_result[id(data)])
         return self.b.namespace.constant(data, hint)

@@ -389,3 +389,29 @@ def test_masks_combined_in_numpy_from_traced_comparisons_are_remade_at_every_cal
     model = nn.Sequential(nn.Linear(3, 2), nn.BatchNorm1d(2), nn.LeakyReLU(), nn.Linear(2, 3))
     X, y = _data(n=4)
     _assert_same(*_compiled_and_eager(model, _step_for(model), X[:, :3], y))
+
+
+def test_one_channel_batch_norm_statistics_replaced_by_load_state_dict_are_the_ones_used():
+    # one-element arrays the caller holds were not guarded: a replay updated (train) or read (eval)
+    # the running statistics load_state_dict had replaced
+    nn.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 1), nn.BatchNorm1d(1), nn.Linear(1, 2))
+    X, y = np.random.default_rng(2).standard_normal((5, 3)), np.array([0, 1, 1, 0, 1])
+    fn = _step_for(model)
+
+    def load(mean, var):
+        state = model.state_dict()
+        state["1.running_mean"], state["1.running_var"] = np.array([mean]), np.array([var])
+        model.load_state_dict(state)
+
+    fn.compiled(X, y).backward()
+    load(0.3, 2.0)
+    fn.compiled(X, y).backward()
+    compiled_mean = model[1].running_mean.copy()
+    load(0.3, 2.0)
+    fn(X, y).backward()
+    np.testing.assert_array_equal(compiled_mean, model[1].running_mean)  # the new array, updated as eager does
+    model.eval()
+    fn.compiled(X, y).backward()
+    load(-1.5, 0.5)
+    _assert_same(*_compiled_and_eager(model, fn, X, y))  # the new statistics, read
