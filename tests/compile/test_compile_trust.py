@@ -415,3 +415,22 @@ def test_one_channel_batch_norm_statistics_replaced_by_load_state_dict_are_the_o
     fn.compiled(X, y).backward()
     load(-1.5, 0.5)
     _assert_same(*_compiled_and_eager(model, fn, X, y))  # the new statistics, read
+
+
+def test_a_nan_gradient_through_a_subtraction_compiles_and_matches_eager():
+    # eager negates (-g), the engine's reference loop multiplies (g * -1): their NaNs differ in sign only,
+    # and the line check called `dw = -dsub` an internal error
+    w = Value(np.array([0.0, 1.0]))
+
+    def fn(x):
+        return ag.arcsin(x - w).sum()  # arcsin(1.5) is NaN, and so is its gradient
+
+    step = ag.compile(fn)
+    for x in (np.array([1.5, 1.5]), np.array([0.5, 2.5])):
+        w.grad = None
+        step(x).backward()
+        compiled = w.grad
+        w.grad = None
+        fn(Value(x)).backward()
+        np.testing.assert_array_equal(compiled, w.grad)  # NaN where eager has NaN, the same numbers elsewhere
+        assert np.isnan(compiled).any()
