@@ -157,6 +157,10 @@ _IF_FIX = (
     "or compute both branches and pick with ag.where(condition, a, b)."
 )
 _RETURN_FIX = "Return the value from the function and read it after the call."
+_COUNT_FIX = (
+    "Return it and read it after the call, or make an array of it with "
+    "autograd_core.compile.host_array(fn, mask) (recomputed at every call)."
+)
 _DATA_FIX = (
     "Compute it with the engine's operations (they are replayed), or with "
     "autograd_core.compile.host_array(fn, value) (recomputed at every call)."
@@ -170,6 +174,28 @@ class _TracedMask(np.ndarray):
 
     def __bool__(self):
         raise _refusal("`if` (or bool()) on a comparison", _IF_FIX)
+
+    # a number read off a mask (int((v > 0).sum()), mask[0]) would be the first call's in every replay
+    def _number(name, what):
+        def read(self, *args):
+            if current() is not None:
+                raise _refusal(what, _COUNT_FIX)
+            return getattr(np.ndarray, name)(self, *args)
+        read.__name__ = name
+        return read
+
+    __float__ = _number("__float__", "float() of a comparison")
+    __int__ = _number("__int__", "int() of a comparison")
+    __index__ = _number("__index__", "using a comparison as an index")
+    item = _number("item", ".item() of a comparison")
+    tolist = _number("tolist", ".tolist() of a comparison")
+    del _number
+
+    def __getitem__(self, index):
+        part = np.ndarray.__getitem__(self, index)
+        if isinstance(part, np.generic) and current() is not None:  # mask[0]: a 0-d mask, not a bool to branch on
+            return np.asarray(part).view(_TracedMask)
+        return part
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         # ~mask, m1 & m2, mask.any(axis=0): while tracing, a host array of its own, made again at every

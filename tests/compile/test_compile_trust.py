@@ -434,3 +434,28 @@ def test_a_nan_gradient_through_a_subtraction_compiles_and_matches_eager():
         fn(Value(x)).backward()
         np.testing.assert_array_equal(compiled, w.grad)  # NaN where eager has NaN, the same numbers elsewhere
         assert np.isnan(compiled).any()
+
+
+@pytest.mark.parametrize("read", [
+    lambda mask: 1.0 if mask[0] else -1.0,
+    lambda mask: int(mask.sum()),
+    lambda mask: float(mask.sum()),
+    lambda mask: mask.sum().item(),
+    lambda mask: sum(mask.tolist()),
+], ids=["mask[0]", "int", "float", "item", "tolist"])
+def test_a_number_read_off_a_traced_comparison_is_refused(read):
+    # these gave the first call's number to every replay, silently
+    w = Value(np.array([1.0, 2.0]))
+
+    def fn(x):
+        v = w * x
+        return v.sum() * read(v > 0)
+
+    with pytest.raises(CompileError, match="comparison"):
+        ag.compile(fn)(np.array([1.0, 1.0]))
+    def count(mask):
+        return mask.sum(keepdims=True).astype(np.float64)
+
+    counted = ag.compile(lambda x: ((w * x).sum() * host_array(count, w * x > 0)).sum())  # the fix named
+    assert float(counted(np.array([1.0, 1.0])).data) == 6.0
+    assert float(counted(np.array([-1.0, 1.0])).data) == 1.0
