@@ -46,7 +46,7 @@ from hypothesis import strategies as st
 import autograd_core as ag
 import nn
 from autograd_core import Value
-from autograd_core.compile import CompileError
+from autograd_core.compile import CompileError, host_array
 from nn.activations import ACTIVATIONS
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), os.pardir, "engine"))
@@ -101,8 +101,8 @@ def _as_value(x):
 
 
 def leaky(params, out):
-    """A branch picked by a traced comparison: a mask every replay makes again."""
-    return ag.where(out > 0, out, out * 0.25)
+    """A branch picked by traced comparisons (combined in NumPy): masks every replay makes again."""
+    return ag.where((out > 0) & ~(out == 0), out, out * 0.25)
 
 
 def program(net, args, scale):
@@ -753,3 +753,29 @@ def test_einsum_gradient_of_an_operand_against_a_broadcast_one_has_its_shape():
     a, b = Value(np.arange(6.0).reshape(2, 3)), Value(np.array([0.5]))
     ag.einsum("ij,j->i", a, b).sum().backward()
     assert a.grad.shape == a.shape
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "ag.where(v > 0, 1.0, 0.0): an operation whose inputs are all constants records no node, so its result is "
+    "a constant of the program although its condition is remade at every call (the root of the frozen "
+    "parameter's difference above too)"))
+def test_where_between_constants_on_a_traced_comparison_is_remade():
+    w = Value(np.array([1.0, 2.0]))
+
+    def fn(x):
+        return (w * x).sum() * ag.where(w * x > 0, 1.0, 0.0).sum()
+
+    assert_pairs_same(compiled_and_eager(fn, [w], (np.array([1.0, 1.0]),), (np.array([-1.0, 1.0]),)))
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "a 0-d host_array mixed into arithmetic: the engine's as_data turns a 0-d array into a NumPy scalar "
+    "(array[()]), a new object compile cannot follow, so the first call's number is a constant of the program "
+    "(a host array of shape (1,) is followed)"))
+def test_a_0d_host_array_is_remade_at_every_call():
+    w = Value(np.array([1.0, 2.0]))
+
+    def fn(x):
+        return (w * x).sum() * host_array(lambda mask: np.float64(mask.sum()), w * x > 0)
+
+    assert_pairs_same(compiled_and_eager(fn, [w], (np.array([1.0, 1.0]),), (np.array([-1.0, 1.0]),)))
