@@ -533,7 +533,7 @@ POW_CONST = Op(
     d_x=lambda x, out, exponent: 0.0 if exponent == 0 else exponent * x ** (exponent - 1),
     formula="d(x^n)/dx = n x^(n-1)",
     register=False,  # shares the name "pow" (and the function) with POW below: one registry entry each name
-    as_numpy={"forward": "x ** exponent", "x": "exponent * x ** (exponent - 1)"},
+    as_numpy={"forward": "x ** exponent", "x": "0.0 if exponent == 0 else exponent * x ** (exponent - 1)"},
 )
 
 

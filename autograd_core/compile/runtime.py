@@ -514,7 +514,7 @@ def _held_by_hosts(trace):
         seen.add(id(fn))
         cells = [c.cell_contents for c in fn.__closure__ or () if _filled(c)]
         for obj in cells + list(fn.__defaults__ or ()):
-            if isinstance(obj, (np.ndarray, Value)) and obj.size > 1:
+            if isinstance(obj, (np.ndarray, Value)) and (obj.size > 1 or trace.held(obj)):  # (a one-channel batch norm's)
                 held.append(obj)
             elif isinstance(obj, types.FunctionType):
                 functions.append(obj)

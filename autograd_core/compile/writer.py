@@ -31,11 +31,19 @@ from .tracer import _ORIGINALS, CompileError, TracedArgument, _TracedMask, user_
 
 
 def same_bits(a, b):
-    """The same type, dtype, shape and bytes (so -0.0 differs from 0.0, NaN equals itself)."""
+    """The same type, dtype, shape and bytes (so -0.0 differs from 0.0), NaN equal to any NaN: the engine's two
+    backward loops give NaNs of either sign (``-g`` and ``g * -1``), and a NaN's sign is no number of eager's."""
     if type(a) is not type(b) and not (isinstance(a, np.ndarray) and isinstance(b, np.ndarray)):
         return False
     a, b = np.asarray(a), np.asarray(b)
-    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+    if a.dtype != b.dtype or a.shape != b.shape:
+        return False
+    if a.tobytes() == b.tobytes():
+        return True
+    if a.dtype.kind != "f":
+        return False
+    nan = np.isnan(a)
+    return bool(np.array_equal(nan, np.isnan(b))) and a[~nan].tobytes() == b[~nan].tobytes()
 
 
 class Build:
@@ -168,11 +176,10 @@ class Writer:
                     f"operation (at {user_line()}); a compiled step would keep the first call's numbers. Compute it "
                     f"with autograd_core.compile.host_array(fn, argument), which every call computes again"
                 )
-            if data.size > 1 and 0 not in data.strides:
-                if made_here:
-                    self.b.frozen.append(f"an array of shape {data.shape} made during the call outside the engine's operations")
-                else:
-                    self.b.used.append(data)  # an array of the caller's: guarded to be the same object at every call
+            if not made_here:  # an array of the caller's, of any size: guarded to be the same object at every call
+                self.b.used.append(data)
+            elif data.size > 1 and 0 not in data.strides:
+                self.b.frozen.append(f"an array of shape {data.shape} made during the call outside the engine's operations")
         elif type(data) is _TracedMask:
             return self.host_line(self.trace.by_result[id(data)])
         return self.b.namespace.constant(data, hint)
