@@ -379,24 +379,22 @@ class Writer:
             if not all(_only_multiplies(r.expression, name) for r in readers[name]):
                 continue
             one_number, shape = self.uniform[name]
-            if one_number.isidentifier():  # the upstream itself: its readers read that, and this line goes
-                for reader in readers[name]:
-                    if reader.exact is not None:
-                        reader.exact = _substitute(reader.exact, name, f"F.broadcast_to({one_number}, {shape!r})")
-                        reader.exact_reads = _names_in(reader.exact, self.b.names)
-                    reader.expression = _without_expand_dims(_substitute(reader.expression, name, one_number), one_number)
-                    reader.reads = _names_in(reader.expression, self.b.names)
+            small = one_number if one_number.isidentifier() else name
+            for reader in readers[name]:
+                # the exact form reads the repeated array as the engine gave it (where the product's
+                # shape would differ, the check falls back to it)
+                reader.exact = _substitute(reader.exact or reader.expression, name, f"F.broadcast_to({small}, {shape!r})")
+                reader.exact_reads = _names_in(reader.exact, self.b.names)
+                # one number needs no new axis to be broadcast (np.expand_dims costs more than the product)
+                reader.expression = _without_expand_dims(_substitute(reader.expression, name, small), small)
+                reader.reads = _names_in(reader.expression, self.b.names)
+            if small != name:  # the upstream itself: its readers read that, and this line goes
                 line.targets = ()  # (read by no one now: dropped with the dead lines)
                 continue
             line.expression, line.exact, line.exact_reads = one_number, None, None
             line.reads = _names_in(one_number, self.b.names)
             line.value = None  # (its readers are checked against the engine)
-            line.comment += f"; one number, repeated by the products that read it"
-            for reader in readers[name]:
-                if reader.exact is not None:  # the exact call reads the repeated array, as the engine gave it
-                    reader.exact = _substitute(reader.exact, name, f"F.broadcast_to({name}, {shape!r})")
-                # one number needs no new axis to be broadcast (np.expand_dims costs more than the product)
-                reader.expression = _without_expand_dims(reader.expression, name)
+            line.comment += "; one number, repeated by the products that read it"
 
     def _add_share(self, inp, text, plain, share, formula, passthrough):
         inp_name = self.var[id(inp)]

@@ -698,10 +698,6 @@ def test_new_values_of_a_frozen_parameter_are_read(shape):
     assert_same(compiled, eager, ["trained"], "after load_state_dict")
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "nn.functional.nll_loss and multi_margin_loss make their per-target arrays from the labels in NumPy, not "
-    "with host_array as cross_entropy does: a compiled step keeps the first call's labels (compile only warns "
-    "that it keeps arrays made outside the engine's operations)"))
 @pytest.mark.parametrize("loss", [nn.NLLLoss(), nn.MultiMarginLoss()], ids=["nll_loss", "multi_margin_loss"])
 def test_losses_of_class_labels_read_each_calls_labels(loss):
     nn.manual_seed(0)
@@ -712,9 +708,6 @@ def test_losses_of_class_labels_read_each_calls_labels(loss):
     assert_pairs_same(pairs)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "nn.functional.dropout2d draws its channel mask with NumPy, not with host_array as dropout does: a compiled "
-    "step keeps the first call's mask (compile only warns)"))
 def test_dropout2d_draws_a_new_mask_at_every_call_as_eager():
     drop = nn.Dropout2d(0.5)
     w = Value(np.ones((1, 8, 2, 2)))
