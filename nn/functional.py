@@ -691,7 +691,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
             total = ac.softmax_cross_entropy(x, rows, axis=1).sum()
             total.label = "total"  # (the name drawings and compiled programs give it)
             with np.errstate(divide="ignore", invalid="ignore"):  # every target ignored: 0 / 0, NaN as PyTorch
-                return total / m
+                return total / Value(m, requires_grad=False, label="m")
         found = {}
         rows = host_array(target_rows, target, name="Y")  # a compiled step makes the rows from each call's targets
         total_weight = found["total_weight"]

@@ -132,6 +132,11 @@ def _is_library_module(module):
     return _is_library_source(getattr(module, "__name__", None), getattr(module, "__file__", None))
 
 
+@functools.lru_cache(maxsize=1024)  # (the same source at every trace of the same model)
+def _guard_code(source):
+    return builtins.compile(source, "<autograd_core guards>", "exec")
+
+
 def _is_library_class(cls):
     name = getattr(cls, "__module__", None)
     module = sys.modules.get(name or "")
@@ -972,7 +977,7 @@ class Guards:
         lines += ["    except Exception:", "        return 0", "    return None", ""]
         source = "\n".join(lines)
         # our own text: every user string and object is a constant of the namespace, never pasted
-        exec(builtins.compile(source, "<autograd_core guards>", "exec"), namespace)  # noqa: S102
+        exec(_guard_code(source), namespace)  # noqa: S102
         return source, namespace["check"]
 
     # ---- checking ----------------------------------------------------------------------

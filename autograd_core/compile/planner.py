@@ -15,6 +15,7 @@ last call handed out, when nothing holds it any more (see `recycled`).
 from __future__ import annotations
 
 import ast
+import functools
 import sys
 from collections import defaultdict
 
@@ -23,6 +24,7 @@ import numpy as np
 _UFUNC_OF = {ast.Add: "add", ast.Sub: "subtract", ast.Mult: "multiply", ast.Div: "divide", ast.MatMult: "matmul"}
 
 
+@functools.lru_cache(maxsize=4096)
 def out_form(expression):
     """The expression written with ``out={buf}``, or None when its top is not one ufunc call."""
     node = ast.parse(expression, mode="eval").body
@@ -74,7 +76,20 @@ class _DirectSums(ast.NodeTransformer):
 def _direct_sums(expression, value_of):
     if ".sum(" not in expression:
         return expression
-    tree = _DirectSums(value_of).visit(ast.parse(expression, mode="eval"))
+    arrays = frozenset(n for n in _sum_receivers(expression) if type(value_of(n)) is np.ndarray)
+    return _with_direct_sums(expression, arrays) if arrays else expression
+
+
+@functools.lru_cache(maxsize=4096)  # (the same lines come back at every trace of a network)
+def _sum_receivers(expression):
+    return tuple(node.func.value.id for node in ast.walk(ast.parse(expression, mode="eval"))
+                 if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "sum"
+                 and isinstance(node.func.value, ast.Name))
+
+
+@functools.lru_cache(maxsize=4096)
+def _with_direct_sums(expression, arrays):
+    tree = _DirectSums(lambda name: np.empty(0) if name in arrays else None).visit(ast.parse(expression, mode="eval"))
     return ast.unparse(ast.fix_missing_locations(tree))
 
 
@@ -83,16 +98,25 @@ def _two_step_form(line, expression, value, value_of):
     inner product is written into the buffer and the outer operation is done in
     place there, so no temporary is made (the same operations in the same order).
     Only where the inner result already has the line's shape and dtype."""
-    node = ast.parse(expression, mode="eval").body
-    if not (isinstance(node, ast.BinOp) and type(node.op) in _UFUNC_OF and isinstance(node.left, ast.BinOp)
-            and type(node.left.op) in _UFUNC_OF):
+    parts = _two_steps(expression)
+    if parts is None:
         return None
-    inner_text = ast.unparse(node.left)
+    inner_text, outer, right = parts
     inner = value_of(inner_text)
     if type(inner) is not np.ndarray or inner.shape != value.shape or inner.dtype != value.dtype:
         return None
     target = line.targets[0]
-    return f"{out_form(inner_text)}; np.{_UFUNC_OF[type(node.op)]}({target}, {ast.unparse(node.right)}, out={target})"
+    return f"{out_form(inner_text)}; np.{outer}({target}, {right}, out={target})"
+
+
+@functools.lru_cache(maxsize=4096)
+def _two_steps(expression):
+    """(inner, outer ufunc, right operand) of ``inner <op> right`` where both are ufunc operators."""
+    node = ast.parse(expression, mode="eval").body
+    if not (isinstance(node, ast.BinOp) and type(node.op) in _UFUNC_OF and isinstance(node.left, ast.BinOp)
+            and type(node.left.op) in _UFUNC_OF):
+        return None
+    return ast.unparse(node.left), _UFUNC_OF[type(node.op)], ast.unparse(node.right)
 
 
 def plan(forward, backward, returned, recycled_names, value_of):

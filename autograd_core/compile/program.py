@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import functools
 import inspect
 import keyword
 import math
@@ -274,11 +275,21 @@ def template_text(template, bound):
     parameters) filled in; None when it names something not bound."""
     if template is None:
         return None
-    body = _parse(template)
-    names = {n.id for n in ast.walk(body) if isinstance(n, ast.Name)}
+    names = _template_names(template)
     if not names <= set(bound) | {"np"}:
         return None
-    return ast.unparse(_fold(_Fill({k: _parse(v) for k, v in bound.items() if k in names}).visit(body)))
+    return filled(template, tuple(sorted((k, v) for k, v in bound.items() if k in names)))
+
+
+@functools.lru_cache(maxsize=1024)
+def _template_names(template):
+    return frozenset(n.id for n in ast.walk(_parse(template)) if isinstance(n, ast.Name))
+
+
+@functools.lru_cache(maxsize=8192)  # (the same texts come back at every trace of a network)
+def filled(body_text, fills):
+    """`body_text` with the names of `fills` ((name, text) pairs) replaced by those texts, folded."""
+    return ast.unparse(_fold(_Fill({k: _parse(v) for k, v in fills}).visit(_parse(body_text))))
 
 
 def call_text(fn, args, kwargs, namespace, hint, template=None, bound=None):
@@ -319,12 +330,12 @@ def _expression_of(fn, args, kwargs, namespace):
             if param in free.varargs_read:
                 return None  # (rules of ops with any number of inputs are called, not written out)
             continue  # a *rest the body does not read
-        fills[param] = _parse(value if isinstance(value, str) else namespace.constant(value, param))
+        fills[param] = value if isinstance(value, str) else namespace.constant(value, param)
     # the names the body reads besides its arguments mean what they mean where the lambda was written
     for name, obj in free.objects:
         if obj is _UNRESOLVED or not namespace.bind(name, obj):
             return None
-    return ast.unparse(_fold(_Fill(fills).visit(_parse(body_text))))
+    return filled(body_text, tuple(sorted(fills.items())))
 
 
 _UNRESOLVED = object()

@@ -15,6 +15,7 @@ thread's replay never writes into arrays another thread's result reads.
 from __future__ import annotations
 
 import builtins
+import functools
 import inspect
 import threading
 import types
@@ -192,7 +193,7 @@ class _Program:
         self.buffers = buffers
         self.reuses_forward = reuses_forward
         self.guards = guards
-        code = builtins.compile(runs, "<autograd_core.compile program>", "exec")
+        code = _program_code(runs)
         functions = {c.co_name: c for c in code.co_consts if inspect.iscode(c)}
         self.forward_code = functions["forward"]
         self.backward_code = functions["backward"]
@@ -654,7 +655,7 @@ def _check_lines(build, forward, backward):
         with np.errstate(all="ignore"):
             for line in lines:
                 try:
-                    exec(builtins.compile(line.text(), "<autograd_core.compile check>", "exec"), env)  # noqa: S102
+                    exec(_line_code(line.text()), env)  # noqa: S102
                 except Exception:  # noqa: BLE001 (a readable form that fails falls back to the exact one)
                     bad = line
                     break
@@ -673,11 +674,21 @@ def _check_lines(build, forward, backward):
         bad.use_exact()
 
 
+@functools.lru_cache(maxsize=256)  # (a model traced again, a new model of the same layers: the same program)
+def _program_code(text):
+    return builtins.compile(text, "<autograd_core.compile program>", "exec")
+
+
+@functools.lru_cache(maxsize=8192)  # (the same lines come back at every trace of a network)
+def _line_code(text):
+    return builtins.compile(text, "<autograd_core.compile check>", "exec")
+
+
 def _value_of(text, env):
     """An expression's value on the traced call's arrays (None where it cannot be worked out)."""
     try:
         with np.errstate(all="ignore"):
-            return eval(builtins.compile(text, "<autograd_core.compile plan>", "eval"), dict(env))  # noqa: S307
+            return eval(builtins.compile(text, "<autograd_core.compile plan>", "eval"), env)  # noqa: S307
     except Exception:  # noqa: BLE001 (the planner then leaves the line as it is)
         return None
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import functools
 
 import numpy as np
 
@@ -424,6 +425,7 @@ _SAVED_NAMES = {"probs": "P"}
 _BROADCASTS = (F.broadcast_to, np.broadcast_to)  # the engine's broadcast (a view repeating one number, here)
 
 
+@functools.lru_cache(maxsize=4096)
 def _only_multiplies(text, name):
     """Whether `name` occurs once in `text`, as a factor of its top product
     (``name * local``, ``np.expand_dims(name, 1) * (P - Y)``, ``-name``)."""
@@ -447,6 +449,7 @@ def _only_multiplies(text, name):
     return False
 
 
+@functools.lru_cache(maxsize=4096)
 def _without_expand_dims(text, name):
     class Drop(ast.NodeTransformer):
         def visit_Call(self, node):
@@ -457,6 +460,7 @@ def _without_expand_dims(text, name):
     return ast.unparse(Drop().visit(ast.parse(text, mode="eval")))
 
 
+@functools.lru_cache(maxsize=4096)
 def _substitute(text, name, replacement):
     tree = ast.parse(text, mode="eval")
     new = ast.parse(replacement, mode="eval").body
@@ -473,6 +477,7 @@ def _same_layout(a, b):
             and a.__array_interface__["data"][0] == b.__array_interface__["data"][0])
 
 
+@functools.lru_cache(maxsize=8192)  # (texts repeat from one trace to the next: work each out once)
 def _times(g, local):
     return ast.unparse(ast.BinOp(ast.Name(g), ast.Mult(), ast.parse(local, mode="eval").body))
 
@@ -500,8 +505,10 @@ def _formula_for(op, i, n_inputs):
 
 def _names_in(text, names):
     """The program names an expression reads."""
-    found = []
-    for node in ast.walk(ast.parse(text, mode="eval")):
-        if isinstance(node, ast.Name) and node.id in names.taken and node.id not in found:
-            found.append(node.id)
-    return tuple(found)
+    return tuple(name for name in _names_read(text) if name in names.taken)
+
+
+@functools.lru_cache(maxsize=8192)
+def _names_read(text):
+    """Every name an expression reads, once each, in order."""
+    return tuple(dict.fromkeys(node.id for node in ast.walk(ast.parse(text, mode="eval")) if isinstance(node, ast.Name)))
