@@ -605,9 +605,10 @@ def _positions_as_rows(x, target, name):
     return rows, target_data.reshape(-1), positions
 
 
-def _rows_that_count(one_hot_rows):
-    """m, the number of one-hot rows (a sum of ones: exact below 2**24 rows)."""
-    return np.add.reduce(one_hot_rows, axis=None)  # (the ufunc: .sum()'s Python wrapper costs more than the sum)
+def _total_of(rows):
+    """Everything in `rows` added up: m, the count of one-hot rows (a sum of ones, exact
+    below 2**24 rows), or the summed weights of weighted ones."""
+    return np.add.reduce(rows, axis=None)  # (the ufunc: .sum()'s Python wrapper costs more than the sum)
 
 
 def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
@@ -687,7 +688,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
                 return rows
 
             rows = host_array(one_hot_rows, target, name="Y")
-            m = host_array(_rows_that_count, rows, name="m")
+            m = host_array(_total_of, rows, name="m")
             total = ac.softmax_cross_entropy(x, rows, axis=1).sum()
             total.label = "total"  # (the name drawings and compiled programs give it)
             with np.errstate(divide="ignore", invalid="ignore"):  # every target ignored: 0 / 0, NaN as PyTorch
@@ -736,7 +737,7 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     picks = host_array(picks_of, target, name="picks")
     losses = -(x * picks).sum(axis=1)
     if reduction == "mean":  # divided by the summed weights of the counted targets
-        return losses.sum() / host_array(lambda rows: np.add.reduce(rows, axis=None), picks, name="total_weight")
+        return losses.sum() / host_array(_total_of, picks, name="total_weight")
     if reduction == "sum":
         return losses.sum()
     return losses.reshape(()) if single else losses
@@ -857,20 +858,19 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, reduction="me
         is_target[np.arange(n), indices] = 1
         return is_target
 
-    def scale_of(target):  # each other class's hinge counts 1/C (times the target's class weight)
-        indices, _ = _class_indices(target, n, classes, None, "multi_margin_loss")
-        scale = np.ones((n, classes), dtype=dtype)
-        scale[np.arange(n), indices] = 0
-        scale /= classes
+    def scale_of(is_target):  # each other class's hinge counts 1/C (times the target's class weight)
+        scale = (1 - is_target) / classes
         if weight is None:
             return scale
-        return scale * _class_weights(weight, classes, dtype, "multi_margin_loss")[indices][:, None]
+        weights = _class_weights(weight, classes, dtype, "multi_margin_loss")
+        return scale * weights[is_target.argmax(axis=1)][:, None]
 
-    target_score = (x * host_array(one_hot, target, name="is_target")).sum(axis=1, keepdims=True)
+    is_target = host_array(one_hot, target, name="is_target")
+    target_score = (x * is_target).sum(axis=1, keepdims=True)
     hinge = ac.relu(margin - target_score + x)
     if p == 2:
         hinge = hinge * hinge
-    losses = (hinge * host_array(scale_of, target, name="scale")).sum(axis=1)
+    losses = (hinge * host_array(scale_of, is_target, name="scale")).sum(axis=1)
     if reduction == "none":
         return losses.reshape(()) if single else losses
     return _reduce(losses, reduction)

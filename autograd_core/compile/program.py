@@ -408,3 +408,13 @@ def _parse(text):
     return ast.parse(text, mode="eval").body
 
 
+def evaluate(text, env):
+    """An expression's value in `env` (the traced call's arrays and the program's
+    helpers), or None where it cannot be worked out."""
+    try:
+        with np.errstate(all="ignore"):
+            return eval(builtins.compile(text, "<autograd_core.compile>", "eval"), env)  # noqa: S307
+    except Exception:  # noqa: BLE001 (the caller then leaves the line as it is)
+        return None
+
+

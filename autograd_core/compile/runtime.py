@@ -28,7 +28,7 @@ from .. import engine
 from ..engine import Value
 from . import planner
 from .guards import Guards, Sources
-from .program import render, tuple_text
+from .program import evaluate, render, tuple_text
 from .tracer import CompileError, Trace, TracedArgument
 from .writer import Writer, same_bits
 
@@ -665,7 +665,7 @@ def _check_lines(build, forward, backward):
                         bad = line
                         break
         if bad is None:
-            return lambda text: _value_of(text, env)
+            return lambda text: evaluate(text, env)
         if bad.exact is None:
             raise CompileError(
                 f"compile: internal error: the program line `{bad.text()}` does not give the engine's result; "
@@ -682,15 +682,6 @@ def _program_code(text):
 @functools.lru_cache(maxsize=8192)  # (the same lines come back at every trace of a network)
 def _line_code(text):
     return builtins.compile(text, "<autograd_core.compile check>", "exec")
-
-
-def _value_of(text, env):
-    """An expression's value on the traced call's arrays (None where it cannot be worked out)."""
-    try:
-        with np.errstate(all="ignore"):
-            return eval(builtins.compile(text, "<autograd_core.compile plan>", "eval"), env)  # noqa: S307
-    except Exception:  # noqa: BLE001 (the planner then leaves the line as it is)
-        return None
 
 
 def _runs_like_the_engine(program, build):

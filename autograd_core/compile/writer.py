@@ -18,7 +18,6 @@ that does not falls back to calling the engine's function itself.
 from __future__ import annotations
 
 import ast
-import builtins
 import functools
 
 import numpy as np
@@ -26,7 +25,7 @@ import numpy as np
 from .. import engine
 from ..ops import F
 from ..engine import Value
-from .program import Line, Namespace, Names, call_text, identifier
+from .program import Line, Namespace, Names, call_text, evaluate, identifier
 
 from .tracer import _ORIGINALS, CompileError, TracedArgument, _TracedMask, user_line
 
@@ -346,21 +345,12 @@ class Writer:
         top = ast.parse(text, mode="eval").body
         if not (isinstance(top, ast.Call) and len(top.args) == 2 and not top.keywords):
             return None
-        try:
-            fn = eval(builtins.compile(ast.Expression(top.func), "<writer>", "eval"), dict(self.b.namespace))  # noqa: S307
-        except Exception:  # noqa: BLE001 (not a name of the program's: not a broadcast)
-            return None
-        return ast.unparse(top.args[0]) if fn in _BROADCASTS else None
+        fn = evaluate(ast.unparse(top.func), dict(self.b.namespace))
+        return ast.unparse(top.args[0]) if fn is not None and fn in _BROADCASTS else None
 
     def _returns_its_argument(self, text, g_name, upstream):
         """Whether `text`, run on the traced arrays, gives back the upstream gradient object itself."""
-        env = dict(self.b.namespace)
-        env.update(self.b.trace_env)
-        env[g_name] = upstream
-        try:
-            return eval(builtins.compile(text, "<writer>", "eval"), env) is upstream  # noqa: S307
-        except Exception:  # noqa: BLE001 (then it is written as it is)
-            return False
+        return evaluate(text, {**self.b.namespace, **self.b.trace_env, g_name: upstream}) is upstream
 
     def narrow_uniform_gradients(self, returned, lines):
         """A gradient that is one number repeated (``d sum(x)/dx_i = 1`` gives every
@@ -421,7 +411,7 @@ class Writer:
             self.grad[id(inp)] = (name, total)
 
 
-_SAVED_NAMES = {"probs": "P"}
+_SAVED_NAMES = {"probs": "P"}  # what an op keeps, named as a course names it (P = softmax(Z))
 _BROADCASTS = (F.broadcast_to, np.broadcast_to)  # the engine's broadcast (a view repeating one number, here)
 
 
@@ -469,7 +459,7 @@ def _substitute(text, name, replacement):
         def visit_Name(self, node):
             return new if node.id == name else node
 
-    return ast.unparse(ast.fix_missing_locations(Swap().visit(tree)))  # what an op keeps, named as a course names it (P = softmax(Z))
+    return ast.unparse(ast.fix_missing_locations(Swap().visit(tree)))
 
 
 def _same_layout(a, b):
