@@ -817,6 +817,9 @@ def _einsum_d_each(i, g, *operands_and_out, subscripts, optimize):
     stretched = tuple(k for k, (n, m) in enumerate(zip(operands[i].shape, share.shape)) if n == 1 and m != 1)
     if stretched:
         share = share.sum(axis=stretched, keepdims=True)
+    # a length-1 axis of another operand, broadcast against this one's: the gradient is the same along it
+    if tuple(share.shape) != tuple(operands[i].shape):
+        share = F.broadcast_to(share, operands[i].shape)
     return share
 
 
