@@ -74,7 +74,7 @@ class LeakyReLU(Module):
         return f"negative_slope={self.negative_slope}"
 
     def as_torch(self):
-        return "LeakyReLU", (self.negative_slope,), {}
+        return "LeakyReLU", (), {"negative_slope": self.negative_slope}
 
 
 class PReLU(Module):
@@ -121,7 +121,7 @@ class ELU(Module):
         return f"alpha={self.alpha}"
 
     def as_torch(self):
-        return "ELU", (self.alpha,), {}
+        return "ELU", (), {"alpha": self.alpha}
 
 
 class SELU(Module):
@@ -182,7 +182,7 @@ class Softplus(Module):
         return f"beta={self.beta}, threshold={self.threshold}"
 
     def as_torch(self):
-        return "Softplus", (self.beta, self.threshold), {}
+        return "Softplus", (), {"beta": self.beta, "threshold": self.threshold}
 
 
 class SiLU(Module):
@@ -244,7 +244,7 @@ class Hardtanh(_Inplace):
         return f"min_val={self.min_val}, max_val={self.max_val}"
 
     def as_torch(self):
-        return "Hardtanh", (self.min_val, self.max_val), {}
+        return "Hardtanh", (), {"min_val": self.min_val, "max_val": self.max_val}
 
 
 class Hardsigmoid(_Inplace):
@@ -309,7 +309,7 @@ class CELU(_Inplace):
         return f"alpha={self.alpha}"
 
     def as_torch(self):
-        return "CELU", (self.alpha,), {}
+        return "CELU", (), {"alpha": self.alpha}
 
 
 class Softsign(Module):
@@ -358,7 +358,7 @@ class Softmin(Module):
         return f"dim={self.dim}"
 
     def as_torch(self):
-        return "Softmin", (self.dim,), {}
+        return "Softmin", (), {"dim": self.dim}
 
 
 class Softmax(Module):
@@ -379,7 +379,7 @@ class Softmax(Module):
         return f"dim={self.dim}"
 
     def as_torch(self):
-        return "Softmax", (self.dim,), {}
+        return "Softmax", (), {"dim": self.dim}
 
 
 class LogSoftmax(Module):
@@ -400,7 +400,7 @@ class LogSoftmax(Module):
         return f"dim={self.dim}"
 
     def as_torch(self):
-        return "LogSoftmax", (self.dim,), {}
+        return "LogSoftmax", (), {"dim": self.dim}
 
 
 # the activations MLP accepts by name ("relu", "tanh", "leakyrelu", ...)

@@ -343,4 +343,4 @@ class Dropout2d(Module):
         return f"p={self.p}"
 
     def as_torch(self):
-        return "Dropout2d", (self.p,), {}
+        return "Dropout2d", (), {"p": self.p}

@@ -171,7 +171,7 @@ class Dropout(Module):
         return f"p={self.p}"
 
     def as_torch(self):
-        return "Dropout", (self.p,), {}
+        return "Dropout", (), {"p": self.p}
 
 
 def _activation_factory(activation):

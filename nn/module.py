@@ -636,4 +636,4 @@ class Flatten(Module):
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
 
     def as_torch(self):
-        return "Flatten", (self.start_dim, self.end_dim), {}
+        return "Flatten", (), {"start_dim": self.start_dim, "end_dim": self.end_dim}

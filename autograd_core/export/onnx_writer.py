@@ -131,7 +131,7 @@ class Writer:
         if record is not None:
             if any(isinstance(x, Value) for x in record.inputs):
                 return self.variables[("host", id(record))]
-            array = record.result
+            array = self.traced.constant_of(record)
         return self.graph.tensor(np.asarray(array), hint)
 
     def operand(self, value, time):

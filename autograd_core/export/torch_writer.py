@@ -165,6 +165,8 @@ class Writer:
         self.bindings = []
         self.uses_functional = False
         self.attached = {}  # id(module) -> (text, accessor path)
+        self.containers = {"": ("self", (), self.attributes)}  # our dotted path -> where it is in the module
+        self.by_path = dict(traced.model.named_modules()) if traced.model is not None else {}
         self.owners = []  # (module, text, accessor path) of the layers attached whole
         self.leaves = {}  # id(Value) -> its text
         self.variables = {}  # step key -> [names of its outputs]
@@ -220,7 +222,7 @@ class Writer:
         if record is not None:
             if any(isinstance(x, Value) for x in record.inputs):
                 return self.variables[("host", id(record))][0]
-            array = np.asarray(record.result)
+            array = self.traced.constant_of(record)
         array = np.asarray(array)
         dtype = _dtype_text(array.dtype)
         if array.size <= INLINE_LIMIT:
@@ -264,7 +266,13 @@ class Writer:
             default = _default_of(torch_class, key)
             if default is not inspect.Parameter.empty and _same_value(value, default):
                 continue
+            if key == "dtype" and np.dtype(value) == np.float32:
+                continue  # PyTorch's default dtype
             parts.append(f"{key}={self._argument(value, indent + 1)}")
+        if len(args) == 1 and not kwargs and isinstance(args[0], list):  # nn.ModuleList([...])
+            pad = "    " * (indent + 1)
+            items = "".join(f"{pad}{self._argument(v, indent + 1)},\n" for v in args[0])
+            return f"nn.{name}([\n{items}{'    ' * indent}])"
         if any("\n" in p for p in parts) or any(is_module(a) for a in args):
             pad = "    " * (indent + 1)
             inner = "".join(f"{pad}{p},\n" for p in parts)
@@ -282,6 +290,30 @@ class Writer:
             return f"torch.tensor({_nested_text(array)}, dtype={_dtype_text(array.dtype)})"
         return self.const(value)
 
+    def _names(self):
+        names = Names()
+        names.taken |= _RESERVED | set(dir(self.torch.nn.Module))
+        return names
+
+    def _place(self, dotted):
+        """Where the model's module at `dotted` lives in the exported one: ``(text,
+        accessor, names)``; a module of the user's own on the way becomes an
+        ``nn.Module()`` holding what is attached below it, so the names of the
+        ``state_dict`` stay ours."""
+        if dotted in self.containers:
+            return self.containers[dotted]
+        parent, _, segment = dotted.rpartition(".")
+        text, accessor, names = self._place(parent)
+        name = self._segment(names, segment)
+        text, accessor = f"{text}.{name}", accessor + (("attr", name),)
+        self.init_lines.append(f"{text} = nn.Module()")
+        self.containers[dotted] = (text, accessor, self._names())
+        return self.containers[dotted]
+
+    def _segment(self, names, segment):
+        segment = str(segment)
+        return names.new(identifier(f"layer{segment}" if segment.isdigit() else segment, "layer"), "layer")
+
     def attach(self, module, path):
         """The text of a layer kept whole (``self.fc1``, ``self[0]``), adding it to ``__init__`` once."""
         if id(module) in self.attached:
@@ -292,13 +324,24 @@ class Writer:
                 full_text, full_accessor = _extend(text, accessor, sub)
                 self.attached[id(module)] = (full_text, full_accessor)
                 return full_text
-        name = self._attribute(path)
-        self.init_lines.append(f"self.{name} = {self.construct(module, 2)}")
-        accessor = (("attr", name),)
-        self.bindings.append(("module", accessor, module))
-        self.owners.append((module, f"self.{name}", accessor))
-        self.attached[id(module)] = (f"self.{name}", accessor)
+        if self.root is not None:  # a model: the highest layer with a counterpart that holds this one
+            segments = path.split(".")
+            for k in range(1, len(segments) + 1):
+                anchor = self.by_path.get(".".join(segments[:k]))
+                if anchor is not None and counterpart(anchor) is not None:
+                    text, accessor, names = self._place(".".join(segments[:k - 1]))
+                    name = self._segment(names, segments[k - 1])
+                    self._attach_whole(anchor, f"{text}.{name}", accessor + (("attr", name),))
+                    return self.attach(module, path)
+        name = self._attribute(_short_path(path))
+        self._attach_whole(module, f"self.{name}", (("attr", name),))
         return f"self.{name}"
+
+    def _attach_whole(self, module, text, accessor):
+        self.init_lines.append(f"{text} = {self.construct(module, 0)}")  # (indented with the rest of __init__)
+        self.bindings.append(("module", accessor, module))
+        self.owners.append((module, text, accessor))
+        self.attached[id(module)] = (text, accessor)
 
     # ---- leaves: parameters and constants of the caller's ---------------------------
     def leaf(self, value):
@@ -311,20 +354,27 @@ class Writer:
                     full_text, _ = _extend(text, accessor, name.split("."))
                     self.leaves[id(value)] = full_text
                     return full_text
-        path = self.traced.leaf_paths.get(id(value)) or self.traced.leaf_path_of(value) or value.label or "param"
-        name = self._attribute(path)
+        dotted = self.traced.leaf_paths.get(id(value))
+        if dotted is not None:  # a parameter of the model: where its module is
+            parent, _, own = dotted.rpartition(".")
+            text, accessor, names = self._place(parent)
+            name = self._segment(names, own)
+        else:  # a Value a function reads: by its label, or by how the function reaches it
+            text, accessor = "self", ()
+            name = self._attribute(value.label or _short_path(self.traced.leaf_path_of(value)) or "param")
+        where, accessor = f"{text}.{name}", accessor + (("attr", name),)
         dtype = _dtype_text(value.dtype)
         shape = _shape_text(value.shape)
-        owned = self.traced.leaf_paths.get(id(value)) is not None or _is_parameter(value, self.traced)
-        if value.requires_grad or owned:
+        if value.requires_grad or dotted is not None or _is_parameter(value, self.traced):
             frozen = "" if value.requires_grad else ", requires_grad=False"
-            self.init_lines.append(f"self.{name} = nn.Parameter(torch.zeros({shape}, dtype={dtype}){frozen})")
-            self.bindings.append(("parameter", (("attr", name),), value))
+            self.init_lines.append(f"{where} = nn.Parameter(torch.zeros({shape}, dtype={dtype}){frozen})")
+            self.bindings.append(("parameter", accessor, value))
         else:
-            self.init_lines.append(f'self.register_buffer("{name}", torch.zeros({shape}, dtype={dtype}))')
-            self.bindings.append(("buffer", (("attr", name),), value._data.copy()))
-        self.leaves[id(value)] = f"self.{name}"
-        return f"self.{name}"
+            holder = text if text != "self" else "self"
+            self.init_lines.append(f'{holder}.register_buffer("{name}", torch.zeros({shape}, dtype={dtype}))')
+            self.bindings.append(("buffer", accessor, value._data.copy()))
+        self.leaves[id(value)] = where
+        return where
 
     # ---- operands ----------------------------------------------------------------
     def operand(self, value, time):
@@ -360,11 +410,12 @@ class Writer:
             self.bindings.append(("module", (), self.root))
         for call in sorted(calls, key=lambda c: -len(list(c.module.named_modules()))):
             self.attach(call.module, call.path)
-        steps = traced.steps(self.whole)
+        leaf_layer = self.subclass and not self.root._modules
+        steps = [] if leaf_layer else traced.steps(self.whole)  # a layer's forward is PyTorch's own
         last_use = self._last_uses(steps)
         for position, step in enumerate(steps):
             self._write_step(step, position, last_use)
-        outputs = [self.operand(v, math.inf) for v in traced.outputs]
+        outputs = ["x"] if leaf_layer else [self.operand(v, math.inf) for v in traced.outputs]
         returns = ", ".join(outputs) if traced.output_is_tuple else outputs[0]
         if traced.output_is_tuple and len(outputs) == 1:
             returns += ","
@@ -554,6 +605,16 @@ class Writer:
             lines.append("        " + line)
         lines.append(f"        return {returns}")
         return "\n".join(lines) + "\n"
+
+
+def _short_path(path):
+    """How a function reaches a Value or a layer, without Python's inner workings:
+    ``steps[0].__closure__.p`` -> ``p``."""
+    if not path:
+        return None
+    path = path[5:] if path.startswith("self.") else path
+    tail = re.split(r"\.__\w+__\b(?:\[[^]]*\])?", path)[-1].lstrip(".")
+    return tail or path
 
 
 def _shape_text(shape):

@@ -157,6 +157,24 @@ class Traced:
             seen = getattr(seen, "base", None)
         return None
 
+    def constant_of(self, record):
+        """The array a host function made from no traced Value, as a constant of the
+        export (batch norm's running statistics in evaluation mode); refused when it
+        was made from nothing (a random draw: a dropout mask) or from an argument
+        (class labels), which a constant cannot stand for."""
+        what = record.name or getattr(record.fn, "__name__", "an array")
+        if not record.inputs:
+            raise ExportError(
+                f"export: the model draws an array ({what!s:.40}) from nothing at every call, as a dropout mask "
+                f"in training is drawn; an export cannot keep it. Use the layer (nn.Dropout: exported as "
+                f"torch.nn.Dropout), or call it with training=False")
+        if any(isinstance(x, np.ndarray) and any(x is arg for arg in self.call_args) for x in record.inputs):
+            raise ExportError(
+                f"export: the model makes an array ({what!s:.40}) in NumPy from an argument (class labels?), which "
+                f"an export cannot compute again; keep it inside a layer with a torch.nn counterpart "
+                f"(nn.CrossEntropyLoss), or leave it out of the exported model")
+        return np.asarray(record.result)
+
     # ---- who produced what ---------------------------------------------------------
     def _index(self):
         producers = {}
