@@ -1,10 +1,11 @@
 """``autograd-core``: train a network, draw its graph, step through its backprop.
 
-Two commands::
+The commands::
 
     autograd-core train                      # an MLP on iris, with every picture
     autograd-core train --data digits        # a small CNN on 8x8 handwritten digits
     autograd-core graph "(a*b + c) * f" --set a=2 --set b=-3 --set c=10 --set f=-2
+    autograd-core export runs/<run> --to torch   # or --to onnx
 
 ``python -m autograd_core`` is the same program. The work itself is in
 :mod:`autograd_core.app`, imported only when a command runs, so the engine
@@ -183,7 +184,18 @@ def build_parser():
                        help="the picture to write; its extension picks the format: .svg (default), .png or .pdf")
     graph.add_argument("--html", metavar="PATH", default=None, help="also write the backprop player (self-contained HTML)")
     graph.add_argument("--no-backward", action="store_true", help="draw the forward graph only (no gradients)")
-    parser.commands = {"train": train, "graph": graph}
+    export = commands.add_parser(
+        "export", help="write a trained run's network for PyTorch (a torch.nn.Module) or ONNX Runtime",
+        description="Export the network of a run folder (written by 'autograd-core train'): --to torch writes the "
+                    "module's Python source and its weights, --to onnx an ONNX file (float32). The export is run "
+                    "once and compared with the engine. Needs the optional packages: pip install -e \".[export]\".",
+    )
+    export.add_argument("run", metavar="RUN_FOLDER", help="a folder written by autograd-core train")
+    export.add_argument("--to", choices=("torch", "onnx"), required=True, help="the format to write")
+    export.add_argument("-o", "--output", default=None, metavar="PATH",
+                        help="the file to write (default: model_torch.py and model_torch.pt, or model.onnx, "
+                             "in the run folder)")
+    parser.commands = {"train": train, "graph": graph, "export": export}
     return parser
 
 
@@ -207,6 +219,10 @@ def main(argv=None):
             from .app.train import train_command
 
             return train_command(args)
+        if args.command == "export":
+            from .app.export import export_command
+
+            return export_command(args)
         from .app.graph import graph_command
 
         return graph_command(args)
