@@ -29,7 +29,7 @@ from .trace import ExportError, counterpart, is_module
 
 __all__ = ["TorchProgram", "write_torch"]
 
-INLINE_LIMIT = 16  # constant arrays up to this many elements are written out; larger ones become buffers
+INLINE_LIMIT = 16  # constant arrays up to this many elements are written out in __init__; larger ones are filled in
 _COMPARISONS = {np.greater: ">", np.greater_equal: ">=", np.less: "<", np.less_equal: "<="}
 _TORCH_DTYPES = {"float16": "torch.float16", "float32": "torch.float32", "float64": "torch.float64",
                  "int64": "torch.int64", "int32": "torch.int32", "bool": "torch.bool", "uint8": "torch.uint8",
@@ -169,6 +169,7 @@ class Writer:
         self.by_path = dict(traced.model.named_modules()) if traced.model is not None else {}
         self.owners = []  # (module, text, accessor path) of the layers attached whole
         self.leaves = {}  # id(Value) -> its text
+        self.constants = {}  # id(array) -> (its buffer's text, the array)
         self.variables = {}  # step key -> [names of its outputs]
         self.root = traced.model
         self.subclass = self.root is not None and counterpart(self.root) is not None
@@ -223,13 +224,22 @@ class Writer:
             if any(isinstance(x, Value) for x in record.inputs):
                 return self.variables[("host", id(record))][0]
             array = self.traced.constant_of(record)
-        array = np.asarray(array)
+        known = self.constants.get(id(array))
+        if known is not None:
+            return known[0]
+        # a buffer of the module, so that it moves with it (tm.to("cuda")): a small one written out
+        # (and left out of the state_dict), a larger one filled by to_torch (and saved with the weights)
+        original, array = array, np.asarray(array)
+        name = self._attribute(hint if hint != "c" else "constant")
         dtype = _dtype_text(array.dtype)
         if array.size <= INLINE_LIMIT:
-            return f"torch.tensor({_nested_text(array)}, dtype={dtype})"
-        name = self._attribute(hint if hint != "c" else "constant")
-        self.init_lines.append(f'self.register_buffer("{name}", torch.zeros({_shape_text(array.shape)}, dtype={dtype}))')
-        self.bindings.append(("buffer", (("attr", name),), array.copy()))
+            self.init_lines.append(f'self.register_buffer("{name}", torch.tensor({_nested_text(array)}, '
+                                   f'dtype={dtype}), persistent=False)')
+        else:
+            self.init_lines.append(f'self.register_buffer("{name}", torch.zeros({_shape_text(array.shape)}, '
+                                   f'dtype={dtype}))')
+            self.bindings.append(("buffer", (("attr", name),), array.copy()))
+        self.constants[id(original)] = (f"self.{name}", original)  # (kept: its id stays its own)
         return f"self.{name}"
 
     def index(self, index):
@@ -408,7 +418,12 @@ class Writer:
         if self.subclass:
             self.owners.append((self.root, "self", ()))
             self.bindings.append(("module", (), self.root))
-        for call in sorted(calls, key=lambda c: -len(list(c.module.named_modules()))):
+        if self.root is not None:  # in the model's own order (each placed under the highest layer holding it)
+            position = {id(m): k for k, (_, m) in enumerate(self.root.named_modules())}
+            order = sorted(calls, key=lambda c: position.get(id(c.module), len(position)))
+        else:  # a function: the largest first, so that a layer inside another is reached through it
+            order = sorted(calls, key=lambda c: -len(list(c.module.named_modules())))
+        for call in order:
             self.attach(call.module, call.path)
         leaf_layer = self.subclass and not self.root._modules
         steps = [] if leaf_layer else traced.steps(self.whole)  # a layer's forward is PyTorch's own
@@ -497,7 +512,10 @@ class Writer:
             call = step.obj[0]
             module_text = self.attached[id(call.module)][0]
             args = [self._call_argument(a, call.enter) for a in call.args]
-            args += [f"{k}={self._call_argument(v, call.enter)}" for k, v in call.kwargs.items() if k.isidentifier()]
+            for key, value in call.kwargs.items():
+                if not key.isidentifier():
+                    raise ExportError(f"export: a layer is called with the keyword {key!r:.40}, not a Python name")
+                args.append(f"{key}={self._call_argument(value, call.enter)}")
             results = call.results()
             if isinstance(call.result, tuple):
                 targets = [self.names.new(f"out{k}", "out") for k in range(len(results))]

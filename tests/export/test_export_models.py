@@ -306,3 +306,18 @@ def test_without_pytorch_the_message_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "onnx", None)
     with pytest.raises(ImportError, match=r"'onnx'.*pip install -e \"\.\[export\]\""):
         export.to_onnx(nn.Linear(2, 2), np.ones((1, 2)), "never.onnx")
+
+
+def test_constants_are_buffers_that_move_with_the_module():
+    # "meta" tensors stand for another device: a constant left on the CPU would not mix with them
+    mask = np.array([True, False, True])
+
+    def fn(x):
+        picked = x[:, np.array([2, 0])] + np.arange(24.0).reshape(12, 2)[:4]   # an index, a larger constant
+        return ac.where(mask, x[:, :3], 0.0).sum(axis=1) + picked.sum(axis=1) * np.array([1.0, 2.0, 3.0, 4.0])
+
+    x = np.random.default_rng(0).normal(size=(4, 3))
+    exported = export.to_torch(fn, x)
+    _same(fn(Value(x)).data, exported(torch.from_numpy(x)).detach().numpy())
+    out = exported.to("meta")(torch.empty(4, 3, dtype=torch.float64, device="meta"))
+    assert out.device.type == "meta" and tuple(out.shape) == (4,)
