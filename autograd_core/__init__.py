@@ -25,9 +25,10 @@ from .engine import (
 from .errors import AnomalyError, GradcheckError, GraphDroppedWarning, GraphFreedError, SavedDataModifiedError, ShapeError
 from . import ops
 from . import ops_math, ops_select  # noqa: F401  (more operations: they register themselves in ops.OPS)
-from .ops import OPS  # the registry itself: every declared operation by name
+from .ops import OPS, Op  # the registry itself: every declared operation by name; Op declares one
 from . import conv  # noqa: F401  convolution, pooling and padding: declared in the registry, exported below with the rest
 from .gradcheck import gradcheck
+from .learner import check_rule  # learner mode: a gradient rule checked, its mistake explained
 from .stepper import BackpropStepper
 from .viz import draw_graph, render_graph
 from .functional import hessian, hvp, jacobian
@@ -38,7 +39,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Value", "grad", "no_grad", "enable_grad", "is_grad_enabled", "detect_anomaly", "name_scope",
-    "topological_order", "OPS", "compile", "gradcheck", "draw_graph", "render_graph", "BackpropStepper", "hessian", "hvp", "jacobian",
+    "topological_order", "OPS", "Op", "compile", "gradcheck", "check_rule", "draw_graph", "render_graph", "BackpropStepper", "hessian", "hvp", "jacobian",
     "ShapeError", "GraphFreedError", "GraphDroppedWarning", "AnomalyError", "GradcheckError", "SavedDataModifiedError",
 ]
 # Every operation's function (add, matmul, softmax...) is exported as declared in

@@ -6,6 +6,7 @@ The commands::
     autograd-core train --data digits        # a small CNN on 8x8 handwritten digits
     autograd-core graph "(a*b + c) * f" --set a=2 --set b=-3 --set c=10 --set f=-2
     autograd-core export runs/<run> --to torch   # or --to onnx
+    autograd-core grade notebooks/exercises/ex01_chain_rule.ipynb
 
 ``python -m autograd_core`` is the same program. The work itself is in
 :mod:`autograd_core.app`, imported only when a command runs, so the engine
@@ -195,13 +196,23 @@ def build_parser():
     export.add_argument("-o", "--output", default=None, metavar="PATH",
                         help="the file to write (default: model_torch.py and model_torch.pt, or model.onnx, "
                              "in the run folder)")
-    parser.commands = {"train": train, "graph": graph, "export": export}
+
+    grade = commands.add_parser(
+        "grade", help="run exercise notebooks and list which exercises pass, with a hint for each that does not",
+        description="Run each exercise notebook top to bottom in a fresh Python kernel (every cell, even after an "
+                    "error) and print a table of its exercises: passed, or failed with a hint. Exit status 0 when "
+                    "every exercise passes, 1 when some fail, 2 when a path is not a notebook.",
+    )
+    grade.add_argument("notebooks", nargs="+", metavar="NOTEBOOK", help="an .ipynb file (several: a summary follows)")
+    grade.add_argument("--timeout", type=_bounded(int, 1, what="at least 1 second"), default=120, metavar="SECONDS",
+                       help="stop a cell that runs longer than this and go on with the next (default: 120)")
+    parser.commands = {"train": train, "graph": graph, "export": export, "grade": grade}
     return parser
 
 
 def main(argv=None):
-    """Run the command line; returns the exit status (0 ok, 1 training diverged,
-    2 bad input, 130 interrupted, 141 stdout closed by its reader).
+    """Run the command line; returns the exit status (0 ok, 1 training diverged
+    or an exercise failed, 2 bad input, 130 interrupted, 141 stdout closed by its reader).
 
     >>> main(["graph", "a*b", "--set", "a=2", "--set", "b=3", "-o", "ab.svg"])   # doctest: +SKIP
     0
@@ -223,6 +234,10 @@ def main(argv=None):
             from .app.export import export_command
 
             return export_command(args)
+        if args.command == "grade":
+            from .app.grade import grade_command
+
+            return grade_command(args)
         from .app.graph import graph_command
 
         return graph_command(args)

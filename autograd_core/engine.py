@@ -572,7 +572,7 @@ class Value:
             gradients = backpropagate([self], [seed], retain_graph, create_graph)
         else:
             gradients = _backpropagate_fast([self], [seed], retain_graph)
-        _store_gradients(gradients, [seed])
+        _store_gradients(gradients.items(), [seed])
 
 
 def _unpickled_leaf(data, requires_grad, label, scope):
@@ -1107,14 +1107,14 @@ def _free(node):
 
 
 def _store_gradients(gradients, seeds=()):
-    """Write a backward pass's results into ``.grad``: leaves accumulate,
-    every other node gets this pass's gradient. A leaf's ``.grad`` is an
-    array of its own: a share that is a view, read-only, the caller's seed,
-    another node's gradient passed on, or an array already given to another
-    leaf is copied first."""
-    held_elsewhere = {id(seed) for seed in seeds}
+    """Write a backward pass's results, pairs ``(node, gradient)``, into
+    ``.grad``: leaves accumulate, every other node gets this pass's gradient.
+    A leaf's ``.grad`` is an array of its own: a share that is a view,
+    read-only, the caller's seed, another node's gradient passed on, or an
+    array already given to another leaf is copied first."""
+    held_elsewhere = set(map(id, seeds))
     leaves = []
-    for node, gradient in gradients.items():
+    for node, gradient in gradients:
         if node._op is None:
             leaves.append((node, gradient))
             continue

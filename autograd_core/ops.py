@@ -396,8 +396,9 @@ def _kept_shape(shape, axes):
 
 
 def _expand_reduced(g, in_shape, axes, keepdims):
-    """Put back the reduced axes of an upstream gradient (as length 1)."""
-    return g if keepdims else g.reshape(_kept_shape(in_shape, axes))
+    """Put back the reduced axes of an upstream gradient (as length 1). A 0-d
+    gradient (of a sum over everything) broadcasts as it is: no reshape."""
+    return g if keepdims or g.ndim == 0 else g.reshape(_kept_shape(in_shape, axes))
 
 
 # ==========================================================================
@@ -547,7 +548,7 @@ POW_CONST = Op(
     d_x=lambda x, out, exponent: 0.0 if exponent == 0 else exponent * x ** (exponent - 1),
     formula="d(x^n)/dx = n x^(n-1)",
     register=False,  # shares the name "pow" (and the function) with POW below: one registry entry each name
-    as_numpy={"forward": "x ** exponent", "x": "exponent * x ** (exponent - 1)"},
+    as_numpy={"forward": "x ** exponent", "x": "0.0 if exponent == 0 else exponent * x ** (exponent - 1)"},
 )
 
 
@@ -718,6 +719,7 @@ ABS = Op(
     "abs", np.abs, inputs="x", elementwise=True, code="np.abs(x)",
     as_torch="torch.abs(x)", as_onnx="Abs",
     d_x=lambda x, out: np.sign(_data(x)),
+    as_numpy={"x": "np.sign(x)"},
     formula="d|x|/dx = sign(x) (0 at 0)", methods=("abs", "__abs__"),
 )
 
@@ -795,7 +797,7 @@ RELU = Op(
     d_x=lambda x, out: _data(out) > 0,
     formula="d relu(x)/dx = 1 if x > 0 else 0", methods=("relu",),
     course_name='A',
-    as_numpy={"forward": "np.maximum(x, 0)"},
+    as_numpy={"forward": "np.maximum(x, 0)", "x": "out > 0"},
 )
 
 
@@ -1128,6 +1130,7 @@ SUM = Op(
     "sum", lambda x, axis, keepdims: _scalar_or_array(x.sum(axis=axis, keepdims=keepdims)), inputs="x",
     as_torch=_forms.torch_reduction("torch.sum"), as_onnx=_forms.onnx_reduction("ReduceSum"),
     code="x.sum(axis=axis, keepdims=keepdims)",
+    as_numpy={"forward": "x.sum(axis=axis, keepdims=keepdims)"},  # (an array's sum is never a 0-d array)
     d_x=lambda g, x, out, axis, keepdims: F.broadcast_to(_expand_reduced(g, x.shape, axis, keepdims), x.shape),
     formula="d sum(x)/dx_i = 1", methods=("sum",),
 )
@@ -1147,11 +1150,6 @@ def sum(x, axis=None, keepdims=False):
 
 
 # m = mean(x):  dm/dx_i = 1/n   (divided before it is broadcast: one pass over the reduced gradient)
-def _mean_d_x(g, x, out, axis, keepdims):
-    count = _count(x.shape, axis)
-    return F.broadcast_to(_divide_by_count(_expand_reduced(g, x.shape, axis, keepdims), count), x.shape)
-
-
 def _divide_by_count(g, count):
     """g / count, where count is a number of elements. float16 cannot hold a
     count above 65504 (it would become inf, and the gradient 0): there 1/count
@@ -1165,7 +1163,9 @@ MEAN = Op(
     "mean", lambda x, axis, keepdims: _scalar_or_array(x.mean(axis=axis, keepdims=keepdims)), inputs="x",
     as_torch=_forms.torch_reduction("torch.mean"), as_onnx=_forms.onnx_reduction("ReduceMean"),
     code="x.mean(axis=axis, keepdims=keepdims)",
-    d_x=_mean_d_x,
+    as_numpy={"forward": "x.mean(axis=axis, keepdims=keepdims)"},
+    d_x=lambda g, x, out, axis, keepdims: F.broadcast_to(
+        _divide_by_count(_expand_reduced(g, x.shape, axis, keepdims), _count(x.shape, axis)), x.shape),
     formula="d mean(x)/dx_i = 1/n", methods=("mean",),
 )
 
@@ -1467,9 +1467,12 @@ def _softmax_cross_entropy_data(x, y, axis):
     total = exps.sum(axis=axis, keepdims=True)
     with np.errstate(divide="ignore"):
         log_p = shifted - np.log(total)
-    # A logit of -inf has log p = -inf; where its class has target 0 the term is
-    # 0 (0 log 0 = 0, as xlogy and PyTorch's class-index loss count it), not 0 * -inf = NaN
-    return _scalar_or_array(-(y * np.where(y == 0, 0, log_p)).sum(axis=axis)), exps / total
+    if np.minimum.reduce(log_p, axis=None) == -np.inf:
+        # A logit of -inf has log p = -inf; where its class has target 0 the term is
+        # 0 (0 log 0 = 0, as xlogy and PyTorch's class-index loss count it), not 0 * -inf = NaN.
+        # (Only then: on a small network's step the two extra passes cost 3%.)
+        log_p = np.where(y == 0, 0, log_p)
+    return _scalar_or_array(-(y * log_p).sum(axis=axis)), exps / total
 
 
 def _per_class(g, x, axis):

@@ -244,7 +244,7 @@ class BackpropStepper:
         mode writes nothing). Returns the stepper."""
         if self.mode == "backward" and not self._finished:
             self._finished = True
-            engine._store_gradients(self._gradients, [self.seed])
+            engine._store_gradients(self._gradients.items(), [self.seed])
         return self
 
     def __repr__(self):

@@ -446,8 +446,12 @@ def dropout2d(input, p=0.5, training=True, generator=None):
     if p == 1:
         return x * 0.0
     draw = np.float32 if x.dtype == np.float32 else np.float64
-    keep = generator_from(generator).random(x.shape[:-2] + (1, 1), dtype=draw) >= p  # one draw per channel
-    return x * (keep * x.dtype.type(1 / (1 - p)))
+    shape, scale = x.shape[:-2] + (1, 1), x.dtype.type(1 / (1 - p))  # one draw per channel
+
+    def draw_mask():  # a host array: a compiled step draws a new mask at every call
+        return (generator_from(generator).random(shape, dtype=draw) >= p) * scale
+
+    return x * host_array(draw_mask, name="mask")
 
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
@@ -601,6 +605,11 @@ def _positions_as_rows(x, target, name):
     return rows, target_data.reshape(-1), positions
 
 
+def _rows_that_count(one_hot_rows):
+    """m, the number of one-hot rows (a sum of ones: exact below 2**24 rows)."""
+    return np.add.reduce(one_hot_rows, axis=None)  # (the ufunc: .sum()'s Python wrapper costs more than the sum)
+
+
 def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
     """Cross-entropy between ``softmax(input)`` and the targets, from logits ``(N, C)``,
     ``(C,)`` or ``(N, C, d1, d2, ...)`` (a score per class at every position, e.g. per pixel).
@@ -668,6 +677,21 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
             found["total_weight"] = total_weight
             return rows
 
+        if reduction == "mean" and weights is None and not label_smoothing and dtype != np.float16:
+            # J = (1/m) sum_i L_i, the mean as the notes write it, over the m targets that count
+            # (all but ignore_index); a compiled step counts them again at every call
+            def one_hot_rows(target):
+                indices, counted = _class_indices(target, n, classes, ignore_index, "cross_entropy")
+                rows = np.zeros((n, classes), dtype=dtype)
+                rows[np.arange(n), indices] = counted  # 1 in the target's column; an ignored row stays 0
+                return rows
+
+            rows = host_array(one_hot_rows, target, name="Y")
+            m = host_array(_rows_that_count, rows, name="m")
+            total = ac.softmax_cross_entropy(x, rows, axis=1).sum()
+            total.label = "total"  # (the name drawings and compiled programs give it)
+            with np.errstate(divide="ignore", invalid="ignore"):  # every target ignored: 0 / 0, NaN as PyTorch
+                return total / m
         found = {}
         rows = host_array(target_rows, target, name="Y")  # a compiled step makes the rows from each call's targets
         total_weight = found["total_weight"]
@@ -700,14 +724,19 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
         return losses.reshape(positions) if reduction == "none" else losses
     x, single = _class_rows(_value(input), "nll_loss")
     n, classes = x.shape
-    weights = _class_weights(weight, classes, x.dtype, "nll_loss")
-    indices, counted = _class_indices(target, n, classes, ignore_index, "nll_loss")
-    sample_weights = weights[indices] * counted
-    picks = np.zeros((n, classes), dtype=x.dtype)
-    picks[np.arange(n), indices] = sample_weights
+    dtype = x.dtype
+
+    def picks_of(target):  # a host array: a compiled step makes it from each call's labels
+        weights = _class_weights(weight, classes, dtype, "nll_loss")
+        indices, counted = _class_indices(target, n, classes, ignore_index, "nll_loss")
+        picks = np.zeros((n, classes), dtype=dtype)
+        picks[np.arange(n), indices] = weights[indices] * counted
+        return picks
+
+    picks = host_array(picks_of, target, name="picks")
     losses = -(x * picks).sum(axis=1)
-    if reduction == "mean":
-        return losses.sum() / sample_weights.sum()
+    if reduction == "mean":  # divided by the summed weights of the counted targets
+        return losses.sum() / host_array(lambda rows: np.add.reduce(rows, axis=None), picks, name="total_weight")
     if reduction == "sum":
         return losses.sum()
     return losses.reshape(()) if single else losses
@@ -818,17 +847,30 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, reduction="me
         raise ValueError(f"multi_margin_loss: p must be 1 or 2, got {p}")
     x, single = _class_rows(_value(input), "multi_margin_loss")
     n, classes = x.shape
-    indices, _ = _class_indices(target, n, classes, None, "multi_margin_loss")
-    is_target = np.zeros((n, classes), dtype=bool)
-    is_target[np.arange(n), indices] = True
-    target_score = (x * is_target).sum(axis=1, keepdims=True)
+    dtype = x.dtype
+    if weight is not None:
+        _class_weights(weight, classes, dtype, "multi_margin_loss")  # (checked here, where the error belongs)
+
+    def one_hot(target):  # host arrays: a compiled step makes them from each call's labels
+        indices, _ = _class_indices(target, n, classes, None, "multi_margin_loss")
+        is_target = np.zeros((n, classes), dtype=dtype)
+        is_target[np.arange(n), indices] = 1
+        return is_target
+
+    def scale_of(target):  # each other class's hinge counts 1/C (times the target's class weight)
+        indices, _ = _class_indices(target, n, classes, None, "multi_margin_loss")
+        scale = np.ones((n, classes), dtype=dtype)
+        scale[np.arange(n), indices] = 0
+        scale /= classes
+        if weight is None:
+            return scale
+        return scale * _class_weights(weight, classes, dtype, "multi_margin_loss")[indices][:, None]
+
+    target_score = (x * host_array(one_hot, target, name="is_target")).sum(axis=1, keepdims=True)
     hinge = ac.relu(margin - target_score + x)
     if p == 2:
         hinge = hinge * hinge
-    scale = (~is_target).astype(x.dtype) / classes
-    if weight is not None:
-        scale = scale * _class_weights(weight, classes, x.dtype, "multi_margin_loss")[indices][:, None]
-    losses = (hinge * scale).sum(axis=1)
+    losses = (hinge * host_array(scale_of, target, name="scale")).sum(axis=1)
     if reduction == "none":
         return losses.reshape(()) if single else losses
     return _reduce(losses, reduction)

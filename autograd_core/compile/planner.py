@@ -37,23 +37,74 @@ def out_form(expression):
     return None
 
 
-def _bufferable(line):
+def _bufferable(line, expression, value_of):
     if len(line.targets) != 1 or line.value is None or line.keep:
         return None
     value = line.value[0]
     if type(value) is not np.ndarray or value.ndim == 0 or value.size <= 1:
         return None
-    return out_form(line.expression)
+    return _two_step_form(line, expression, value, value_of) or out_form(expression)
 
 
-def plan(forward, backward, returned, recycled_names):
+class _DirectSums(ast.NodeTransformer):
+    """``A.sum(axis=0)`` as ``np.add.reduce(A, axis=0)`` where A is an array: what
+    ndarray.sum calls, without its Python wrapper (a microsecond a sum, which on a
+    small network's step is 5% of it). Only in the program that runs; source() keeps .sum."""
+
+    def __init__(self, value_of):
+        self.value_of = value_of
+
+    def visit_Call(self, node):
+        self.generic_visit(node)
+        func = node.func
+        if (isinstance(func, ast.Attribute) and func.attr == "sum" and isinstance(func.value, ast.Name)
+                and not any(isinstance(a, ast.Starred) for a in node.args)
+                and all(k.arg in ("axis", "keepdims") for k in node.keywords) and len(node.args) <= 1
+                and type(self.value_of(func.value.id)) is np.ndarray):
+            reduce = ast.parse("np.add.reduce", mode="eval").body
+            keywords = list(node.keywords)
+            if node.args:
+                keywords.insert(0, ast.keyword("axis", node.args[0]))
+            elif not any(k.arg == "axis" for k in keywords):  # ndarray.sum() sums over every axis
+                keywords.insert(0, ast.keyword("axis", ast.Constant(None)))
+            return ast.Call(reduce, [func.value], keywords)
+        return node
+
+
+def _direct_sums(expression, value_of):
+    if ".sum(" not in expression:
+        return expression
+    tree = _DirectSums(value_of).visit(ast.parse(expression, mode="eval"))
+    return ast.unparse(ast.fix_missing_locations(tree))
+
+
+def _two_step_form(line, expression, value, value_of):
+    """``Z = A @ W.T + b`` as ``np.matmul(A, W.T, out={buf}); np.add(Z, b, out=Z)``: the
+    inner product is written into the buffer and the outer operation is done in
+    place there, so no temporary is made (the same operations in the same order).
+    Only where the inner result already has the line's shape and dtype."""
+    node = ast.parse(expression, mode="eval").body
+    if not (isinstance(node, ast.BinOp) and type(node.op) in _UFUNC_OF and isinstance(node.left, ast.BinOp)
+            and type(node.left.op) in _UFUNC_OF):
+        return None
+    inner_text = ast.unparse(node.left)
+    inner = value_of(inner_text)
+    if type(inner) is not np.ndarray or inner.shape != value.shape or inner.dtype != value.dtype:
+        return None
+    target = line.targets[0]
+    return f"{out_form(inner_text)}; np.{_UFUNC_OF[type(node.op)]}({target}, {ast.unparse(node.right)}, out={target})"
+
+
+def plan(forward, backward, returned, recycled_names, value_of):
     """The lines that run (texts), the buffers they write into ({name: (shape, dtype)}),
-    and whether backward temporaries reuse forward buffers."""
+    and whether backward temporaries reuse forward buffers. `value_of(expression)`
+    evaluates an expression on the traced call's arrays."""
     lines = forward + backward
     n_forward = len(forward)
     end = len(lines)
+    expressions = [_direct_sums(line.expression, value_of) for line in lines]
     forms = [None if line.targets and line.targets[0] in returned and line.targets[0] not in recycled_names
-             else _bufferable(line) for line in lines]
+             else _bufferable(line, expression, value_of) for line, expression in zip(lines, expressions)]
     last_use = defaultdict(lambda: -1)
     for name in returned:
         last_use[name] = end
@@ -68,7 +119,7 @@ def plan(forward, backward, returned, recycled_names):
         for name in lines[k].reads:
             if last_use[name] < reach:
                 last_use[name] = reach
-    texts = [line.text() for line in lines]
+    texts = [line.text(expression) for line, expression in zip(lines, expressions)]
     buffers = {}
     free = defaultdict(list)  # (shape, dtype) -> buffers no value needs any more
     expires = defaultdict(list)  # line number -> buffers whose value is read for the last time before it

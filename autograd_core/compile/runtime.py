@@ -83,7 +83,7 @@ class CompiledResult:
 
     @property
     def size(self):
-        return np.size(self._data)
+        return self._data.size
 
     def item(self):
         return self._data.item()
@@ -140,7 +140,7 @@ class CompiledResult:
         seed = engine._seed_gradient(self, grad, "backward()")
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             gradients = program.backward(self._saved, seed)
-        engine._store_gradients(dict(zip(self._targets, gradients)), [seed])
+        engine._store_gradients(zip(self._targets, gradients), [seed])
         if not retain_graph:
             self._saved = None
             _stop_watching(self._watched)
@@ -199,9 +199,12 @@ class _Program:
         self.arg_slots = build.arg_slots
         self.leaves = [leaf for _, leaf in build.leaves]
         self.grad_leaves = [target for target, _ in build.grad_leaves]
+        # ("arg", k): the Value passed as argument k at each call, found per call; else the same leaves every call
+        self.targets_are_fixed = not any(type(t) is tuple for t in self.grad_leaves)
         self.saved_leaves = saved_leaves  # leaves whose arrays the backward reads: watched for in-place writes
         self.extras = bool(build.extra_names)
         self._local = threading.local()
+        self.same_signature = None  # set by the trace: a quick test of the arguments (see _signature_check)
 
     def instance(self):
         inst = getattr(self._local, "instance", None)
@@ -240,13 +243,21 @@ class Compiled:
     def __call__(self, *args, **kwargs):
         if kwargs:
             raise TypeError(f"compile: pass the arguments of {self._name()} by position (got keywords {sorted(kwargs)})")
-        if engine._current_modes().anomaly:
+        modes = engine._current_modes()
+        if modes.anomaly:
             self._check_count(args)
             return self.fn(*args)  # detect_anomaly(): eager mode says which operation went wrong
+        last = self._last
+        if (last is not None and last.same_signature is not None and modes.grad_enabled
+                and last.same_signature(args) and last.guards.check(self.fn, args) is None):
+            # the call before's program again: its arguments' shapes and dtypes checked without building a key
+            self._calls += 1
+            self._replays += 1
+            return self._replay(last, args)
         key = self._key(args)
         self._calls += 1
         program, reason = self._find(key, args)
-        if not engine._current_modes().grad_enabled:  # no_grad(): the forward only, or the function itself
+        if not modes.grad_enabled:  # no_grad(): the forward only, or the function itself
             if program is None:
                 return self.fn(*args)
             return self._evaluate(program, args)
@@ -284,7 +295,11 @@ class Compiled:
         inputs = []
         for k, _ in program.arg_slots:
             arg = args[k]
-            inputs.append(arg._data if isinstance(arg, Value) else engine.as_data(arg) if arg.dtype.kind == "f" else arg)
+            if isinstance(arg, Value):
+                arg = arg._data
+            elif arg.ndim == 0 and arg.dtype.kind == "f":
+                arg = engine.as_data(arg)  # a 0-d float array: the scalar a Value of it holds
+            inputs.append(arg)
         for leaf in program.leaves:
             inputs.append(leaf._data)
         return inputs
@@ -299,7 +314,8 @@ class Compiled:
             if leaf._guard is None:
                 leaf._guard = True  # handing its array out through .data now keeps a copy to compare with
             watched.append((leaf, leaf._version))
-        targets = [args[t[1]] if type(t) is tuple else t for t in program.grad_leaves]
+        targets = program.grad_leaves if program.targets_are_fixed else [
+            args[t[1]] if type(t) is tuple else t for t in program.grad_leaves]
         result = CompiledResult(inst, loss, saved, inst.generation, targets, watched)
         if program.extras:
             return (result,) + tuple(Value(v, requires_grad=False) for v in extras[0])
@@ -372,7 +388,9 @@ class Compiled:
     def _key(self, args):
         parts = []
         for k, arg in enumerate(args):
-            if isinstance(arg, Value):
+            if type(arg) is np.ndarray:  # the common case first
+                parts.append((arg.shape, arg.dtype.str))
+            elif isinstance(arg, Value):
                 parts.append(("Value", arg._data.shape, arg._data.dtype.str, arg.requires_grad, type(arg._data)))
             elif isinstance(arg, np.ndarray):
                 parts.append(("array", arg.shape, arg.dtype.str, type(arg)))
@@ -442,6 +460,7 @@ class Compiled:
                 stacklevel=3,
             )
         program = _assemble(build, writer, guards)
+        program.same_signature = _signature_check(key)
         self._cache.setdefault(key, []).append(program)
         self._traces += 1
         self._last = program
@@ -472,6 +491,17 @@ class Compiled:
         return result, extras
 
 
+def _signature_check(key):
+    """``args -> bool``: whether `args` have the key's signature, for a key of plain
+    arrays only (the usual step(X, y)); None for any other key."""
+    if not all(type(part[0]) is tuple for part in key):
+        return None
+    tests = [f"len(args) == {len(key)}"]
+    for k, (shape, dtype) in enumerate(key):
+        tests.append(f"type(args[{k}]) is ndarray and args[{k}].shape == {shape!r} and args[{k}].dtype.str == {dtype!r}")
+    return eval("lambda args: " + " and ".join(tests), {"ndarray": np.ndarray})  # noqa: S307 (shapes and dtype names)
+
+
 def _held_by_hosts(trace):
     """Arrays and Values a host function or an effect holds in its closure or defaults (batch norm's
     running statistics): the program calls that function again, so they must still be the caller's."""
@@ -484,7 +514,7 @@ def _held_by_hosts(trace):
         seen.add(id(fn))
         cells = [c.cell_contents for c in fn.__closure__ or () if _filled(c)]
         for obj in cells + list(fn.__defaults__ or ()):
-            if isinstance(obj, (np.ndarray, Value)) and obj.size > 1:
+            if isinstance(obj, (np.ndarray, Value)) and (obj.size > 1 or trace.held(obj)):  # (a one-channel batch norm's)
                 held.append(obj)
             elif isinstance(obj, types.FunctionType):
                 functions.append(obj)
@@ -523,10 +553,22 @@ def _course_names(nodes, loss):
     preferred = {}
     layer = 0
     role = {}
+    readers = {}
+    for node in nodes:
+        for inp in node._inputs:
+            readers.setdefault(id(inp), []).append(node)
     for node in nodes:
         name = node._op.course_name
         if name == "Z":
             layer += 1
+            after = readers.get(id(node), [])
+            bias = after[0] if len(after) == 1 else None
+            if bias is not None and bias._op.elementwise and bias._op.course_name is None and any(
+                    inp._op is None and inp.requires_grad for inp in bias._inputs):
+                # X @ W1, then + b1: the sum with the bias is Z1 (the product keeps its op's name)
+                role[id(bias)] = layer
+                preferred[id(bias)] = f"Z{layer}"
+                continue
             role[id(node)] = layer
             preferred[id(node)] = f"Z{layer}"
         elif name == "A" and node._inputs and id(node._inputs[0]) in role:
@@ -541,11 +583,13 @@ def _assemble(build, writer, guards):
     """Dead lines out, every line checked against the engine, buffers planned, the program made."""
     returned = {name for _, name in build.grad_leaves}
     backward = _live(build.backward, returned)
+    writer.narrow_uniform_gradients(returned, backward)
+    backward = _live(backward, returned)
     forward = build.forward
     defined = set(build.params)
     for line in forward:
         defined.update(line.targets)
-    _check_lines(build, forward, backward)
+    checked = _check_lines(build, forward, backward)
     saved = {}  # (a dict: ordered, and a `not in` that does not grow with the program)
     for line in backward:
         for name in line.reads:
@@ -565,7 +609,7 @@ def _assemble(build, writer, guards):
     source = text([line.text() for line in forward], [line.text() for line in backward])
     recycled = {name for _, name in build.grad_leaves}
     fast_forward, fast_backward, buffers, reuses_forward = planner.plan(
-        forward, backward, returned | {loss} | set(build.extra_names), recycled)
+        forward, backward, returned | {loss} | set(build.extra_names), recycled, checked)
     runs = text(fast_forward, fast_backward)
     namespace = dict(build.namespace)
     namespace["recycled"] = planner.recycled
@@ -620,13 +664,22 @@ def _check_lines(build, forward, backward):
                         bad = line
                         break
         if bad is None:
-            return
+            return lambda text: _value_of(text, env)
         if bad.exact is None:
             raise CompileError(
                 f"compile: internal error: the program line `{bad.text()}` does not give the engine's result; "
                 f"please report it, and run the function eagerly meanwhile"
             )
         bad.use_exact()
+
+
+def _value_of(text, env):
+    """An expression's value on the traced call's arrays (None where it cannot be worked out)."""
+    try:
+        with np.errstate(all="ignore"):
+            return eval(builtins.compile(text, "<autograd_core.compile plan>", "eval"), dict(env))  # noqa: S307
+    except Exception:  # noqa: BLE001 (the planner then leaves the line as it is)
+        return None
 
 
 def _runs_like_the_engine(program, build):

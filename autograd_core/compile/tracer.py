@@ -23,7 +23,7 @@ import threading
 
 import numpy as np
 
-from .. import engine
+from .. import engine, ops
 from ..engine import Value
 
 
@@ -157,6 +157,10 @@ _IF_FIX = (
     "or compute both branches and pick with ag.where(condition, a, b)."
 )
 _RETURN_FIX = "Return the value from the function and read it after the call."
+_COUNT_FIX = (
+    "Return it and read it after the call, or make an array of it with "
+    "autograd_core.compile.host_array(fn, mask) (recomputed at every call)."
+)
 _DATA_FIX = (
     "Compute it with the engine's operations (they are replayed), or with "
     "autograd_core.compile.host_array(fn, value) (recomputed at every call)."
@@ -171,6 +175,51 @@ class _TracedMask(np.ndarray):
     def __bool__(self):
         raise _refusal("`if` (or bool()) on a comparison", _IF_FIX)
 
+    # a number read off a mask (int((v > 0).sum()), mask[0]) would be the first call's in every replay
+    def _number(name, what):
+        def read(self, *args):
+            if current() is not None:
+                raise _refusal(what, _COUNT_FIX)
+            return getattr(np.ndarray, name)(self, *args)
+        read.__name__ = name
+        return read
+
+    __float__ = _number("__float__", "float() of a comparison")
+    __int__ = _number("__int__", "int() of a comparison")
+    __index__ = _number("__index__", "using a comparison as an index")
+    item = _number("item", ".item() of a comparison")
+    tolist = _number("tolist", ".tolist() of a comparison")
+    del _number
+
+    def __getitem__(self, index):
+        part = np.ndarray.__getitem__(self, index)
+        if isinstance(part, np.generic) and current() is not None:  # mask[0]: a 0-d mask, not a bool to branch on
+            return np.asarray(part).view(_TracedMask)
+        return part
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        # ~mask, m1 & m2, mask.any(axis=0): while tracing, a host array of its own, made again at every
+        # call (computed once, it would be the first call's mask in every replay)
+        if any(isinstance(x, Value) for x in inputs):
+            return NotImplemented  # mask * v: the Value's operator
+        plain = [x.view(np.ndarray) if isinstance(x, _TracedMask) else x for x in inputs]
+        call = getattr(ufunc, method)
+        out = kwargs.get("out")
+        trace = current()
+        if trace is None or out is not None or ufunc.nout != 1:  # NumPy's own result, as a mask again
+            if out is not None:
+                kwargs["out"] = tuple(x.view(np.ndarray) if isinstance(x, _TracedMask) else x for x in out)
+            result = call(*plain, **kwargs)
+            if out is not None:
+                return out[0] if len(out) == 1 else out
+            if isinstance(result, tuple):
+                return tuple(r.view(_TracedMask) if isinstance(r, np.ndarray) else r for r in result)
+            return result.view(_TracedMask) if isinstance(result, np.ndarray) else result
+        made = host_array(lambda *xs: call(*xs, **kwargs), *inputs, name="condition")
+        traced = made.view(_TracedMask)
+        trace.alias(traced, made)
+        return traced
+
 
 def _comparison(np_fn, name):
     def compare(self, other):
@@ -183,6 +232,21 @@ def _comparison(np_fn, name):
         return traced
     compare.__name__ = name
     return compare
+
+
+def _indexing():
+    def getitem(self, index):
+        if current() is not None:
+            parts = index if isinstance(index, tuple) else (index,)
+            if any(type(part) is _TracedMask and part.dtype == bool for part in parts):
+                # its result's shape is the mask's count: a replay would run the first call's shapes
+                raise CompileError(
+                    f"compile: indexing with a traced comparison (v[v > 0]) at {user_line()} gives a result whose "
+                    f"shape depends on the data, and a compiled step replays the shapes of the first call. Keep the "
+                    f"shape (ag.where(v > 0, v, 0.0)), or select outside the compiled function"
+                )
+        return _ORIGINALS["__getitem__"](self, index)
+    return getitem
 
 
 def _refusing(name, what, fix, depth_check=None):
@@ -207,6 +271,7 @@ def _data_property():
     return property(get, original.fset, None, original.__doc__)
 
 
+_COMPARISONS = ("__gt__", "__ge__", "__lt__", "__le__", "__eq__", "__ne__")
 _ORIGINALS = {}
 _PATCHES = {}
 _patch_lock = threading.Lock()
@@ -218,7 +283,7 @@ def _install_patches():
     whether *its* thread traces and otherwise behaves as the original."""
     if not _ORIGINALS:
         for name in ("__bool__", "__float__", "__int__", "__index__", "item", "__gt__", "__ge__", "__lt__",
-                     "__le__", "numpy", "__array__", "tolist"):
+                     "__le__", "__eq__", "__ne__", "__getitem__", "numpy", "__array__", "tolist"):
             _ORIGINALS[name] = getattr(Value, name, None)
         _ORIGINALS["data"] = Value.__dict__["data"]
         _PATCHES.update({
@@ -235,14 +300,22 @@ def _install_patches():
             "__ge__": _comparison(np.greater_equal, "__ge__"),
             "__lt__": _comparison(np.less, "__lt__"),
             "__le__": _comparison(np.less_equal, "__le__"),
+            # == and != too: `if loss == 0` would otherwise decide the branch once, at tracing
+            "__eq__": _comparison(np.equal, "__eq__"),
+            "__ne__": _comparison(np.not_equal, "__ne__"),
+            "__getitem__": _indexing(),
             "data": _data_property(),
         })
         _ORIGINALS["item"] = Value.item
+        _ORIGINALS["as_data"] = engine.as_data
+        _ORIGINALS["record"] = ops.record
     with _patch_lock:
         if _tracing_threads[0] == 0:
             for name, patch in _PATCHES.items():
-                if _ORIGINALS.get(name) is not None or name in ("__gt__", "__ge__", "__lt__", "__le__"):
+                if _ORIGINALS.get(name) is not None or name in _COMPARISONS:
                     setattr(Value, name, patch)
+            engine.as_data = _as_data_following_hosts
+            ops.record = _record_every_operation
         _tracing_threads[0] += 1
 
 
@@ -257,6 +330,32 @@ def _remove_patches():
                         delattr(Value, name)
                 else:
                     setattr(Value, name, original)
+            engine.as_data = _ORIGINALS["as_data"]
+            ops.record = _ORIGINALS["record"]
+
+
+def _record_every_operation(op, data, inputs, params, saved=None):
+    """ops.record while tracing: an operation whose inputs need no gradient (a frozen
+    parameter, a comparison's mask) is a node all the same, so that the program
+    computes it again at every call instead of keeping its first result."""
+    out = _ORIGINALS["record"](op, data, inputs, params, saved)
+    if out._op is None and current() is not None and engine._current_modes().grad_enabled:
+        engine._fill(out, data, False, None, out._scope, op, inputs, params, None, saved)
+        out._guard = None  # (no backward reads it)
+    return out
+
+
+def _as_data_following_hosts(x, what="Value"):
+    """engine.as_data while tracing: a host array made into a Value's data by a
+    conversion (a 0-d array to its scalar, integers to floats) stays that host
+    array, converted, in the program (not a constant frozen at its first value)."""
+    data = _ORIGINALS["as_data"](x, what)
+    trace = current()
+    if trace is not None and data is not x:
+        record = trace.by_result.get(id(x))
+        if record is not None:
+            trace.converted[id(data)] = (record, data)
+    return data
 
 
 class Trace:
@@ -266,6 +365,7 @@ class Trace:
     def __init__(self):
         self.hosts = []  # _HostRecord, in the order they happened
         self.by_result = {}  # id(array the user got) -> its _HostRecord
+        self.converted = {}  # id(a host array's conversion by engine.as_data) -> (its _HostRecord, the conversion)
         self.start_id = None  # Values numbered from here on were made during the call
 
     def record_host(self, record):

@@ -18,22 +18,32 @@ that does not falls back to calling the engine's function itself.
 from __future__ import annotations
 
 import ast
+import builtins
 
 import numpy as np
 
 from .. import engine
+from ..ops import F
 from ..engine import Value
 from .program import Line, Namespace, Names, call_text, identifier
 
-from .tracer import CompileError, TracedArgument, _TracedMask, user_line
+from .tracer import _ORIGINALS, CompileError, TracedArgument, _TracedMask, user_line
 
 
 def same_bits(a, b):
-    """The same type, dtype, shape and bytes (so -0.0 differs from 0.0, NaN equals itself)."""
+    """The same type, dtype, shape and bytes (so -0.0 differs from 0.0), NaN equal to any NaN: the engine's two
+    backward loops give NaNs of either sign (``-g`` and ``g * -1``), and a NaN's sign is no number of eager's."""
     if type(a) is not type(b) and not (isinstance(a, np.ndarray) and isinstance(b, np.ndarray)):
         return False
     a, b = np.asarray(a), np.asarray(b)
-    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+    if a.dtype != b.dtype or a.shape != b.shape:
+        return False
+    if a.tobytes() == b.tobytes():
+        return True
+    if a.dtype.kind != "f":
+        return False
+    nan = np.isnan(a)
+    return bool(np.array_equal(nan, np.isnan(b))) and a[~nan].tobytes() == b[~nan].tobytes()
 
 
 class Build:
@@ -67,6 +77,7 @@ class Writer:
         self.values = {}  # id(Value) -> Value (keeps them alive while ids are keys)
         self.kept_names = {}  # id(node) -> {what its forward kept: its program name}
         self.preferred = {}  # id(node) -> a name as a course writes it (Z1, A1, P, losses, loss)
+        self.uniform = {}  # gradient name -> (text of its one number, the shape it is repeated to)
         self._name_args(fn, call_args, raw_args)
 
     # ---- arguments and leaves ------------------------------------------------
@@ -130,6 +141,13 @@ class Writer:
 
     def array_text(self, data, hint, made_here=False):
         """The expression of an array (or number) an operation or a host function reads."""
+        converted = self.trace.converted.get(id(data))
+        if converted is not None and converted[1] is data:  # a host array made into a Value's data
+            record, name = converted[0], self.host_line(converted[0])
+            if isinstance(data, np.generic) and record.result.ndim == 0 and record.result.dtype == data.dtype:
+                return f"{name}[()]"  # a 0-d array's number (what engine.as_data makes of it)
+            self.b.namespace.bind("_as_data", _ORIGINALS["as_data"])
+            return f"_as_data({name})"
         if isinstance(data, np.ndarray):
             known = self.known.get(id(data))
             if known is not None:
@@ -158,11 +176,10 @@ class Writer:
                     f"operation (at {user_line()}); a compiled step would keep the first call's numbers. Compute it "
                     f"with autograd_core.compile.host_array(fn, argument), which every call computes again"
                 )
-            if data.size > 1 and 0 not in data.strides:
-                if made_here:
-                    self.b.frozen.append(f"an array of shape {data.shape} made during the call outside the engine's operations")
-                else:
-                    self.b.used.append(data)  # an array of the caller's: guarded to be the same object at every call
+            if not made_here:  # an array of the caller's, of any size: guarded to be the same object at every call
+                self.b.used.append(data)
+            elif data.size > 1 and 0 not in data.strides:
+                self.b.frozen.append(f"an array of shape {data.shape} made during the call outside the engine's operations")
         elif type(data) is _TracedMask:
             return self.host_line(self.trace.by_result[id(data)])
         return self.b.namespace.constant(data, hint)
@@ -315,7 +332,69 @@ class Writer:
                 passthrough = False
                 text, plain = f"({text}).astype(np.{inp.dtype})", f"({plain}).astype(np.{inp.dtype})"
             formula = _formula_for(op, i, len(node._inputs))
-            self._add_share(inp, text, plain, share, formula, passthrough)
+            name = self._add_share(inp, text, plain, share, formula, passthrough)
+            if name is not None and isinstance(mine, np.ndarray) and mine.size > 1 and not any(mine.strides):
+                one_number = self._broadcast_operand(text)
+                if one_number is not None and self._returns_its_argument(one_number, g_name, upstream):
+                    one_number = g_name  # (a 0-d upstream given back as it is: d sum(x)/dx_i = 1)
+                if one_number is not None:
+                    self.uniform[name] = (one_number, mine.shape)
+
+    def _broadcast_operand(self, text):
+        """For a share written ``broadcast_to(small, shape)``, the text of ``small``."""
+        top = ast.parse(text, mode="eval").body
+        if not (isinstance(top, ast.Call) and len(top.args) == 2 and not top.keywords):
+            return None
+        try:
+            fn = eval(builtins.compile(ast.Expression(top.func), "<writer>", "eval"), dict(self.b.namespace))  # noqa: S307
+        except Exception:  # noqa: BLE001 (not a name of the program's: not a broadcast)
+            return None
+        return ast.unparse(top.args[0]) if fn in _BROADCASTS else None
+
+    def _returns_its_argument(self, text, g_name, upstream):
+        """Whether `text`, run on the traced arrays, gives back the upstream gradient object itself."""
+        env = dict(self.b.namespace)
+        env.update(self.b.trace_env)
+        env[g_name] = upstream
+        try:
+            return eval(builtins.compile(text, "<writer>", "eval"), env) is upstream  # noqa: S307
+        except Exception:  # noqa: BLE001 (then it is written as it is)
+            return False
+
+    def narrow_uniform_gradients(self, returned, lines):
+        """A gradient that is one number repeated (``d sum(x)/dx_i = 1`` gives every
+        element the upstream number) stays that one number where every line reading
+        it only multiplies by it: the product broadcasts it with the same bits, and
+        the repeated array is never made. A speed device (the tiny MLP's step:
+        two array passes of its loss rows fewer); the check still runs every line."""
+        readers = {}
+        for line in lines:
+            for name in set(line.reads) | set(line.exact_reads or ()):
+                if name in self.uniform:
+                    readers.setdefault(name, []).append(line)
+        for line in lines:
+            name = line.targets[0] if len(line.targets) == 1 else None
+            if name not in self.uniform or name in returned or name not in readers:
+                continue
+            if not all(_only_multiplies(r.expression, name) for r in readers[name]):
+                continue
+            one_number, shape = self.uniform[name]
+            small = one_number if one_number.isidentifier() else name
+            for reader in readers[name]:
+                # the exact form reads the repeated array as the engine gave it (where the product's
+                # shape would differ, the check falls back to it)
+                reader.exact = _substitute(reader.exact or reader.expression, name, f"F.broadcast_to({small}, {shape!r})")
+                reader.exact_reads = _names_in(reader.exact, self.b.names)
+                # one number needs no new axis to be broadcast (np.expand_dims costs more than the product)
+                reader.expression = _without_expand_dims(_substitute(reader.expression, name, small), small)
+                reader.reads = _names_in(reader.expression, self.b.names)
+            if small != name:  # the upstream itself: its readers read that, and this line goes
+                line.targets = ()  # (read by no one now: dropped with the dead lines)
+                continue
+            line.expression, line.exact, line.exact_reads = one_number, None, None
+            line.reads = _names_in(one_number, self.b.names)
+            line.value = None  # (its readers are checked against the engine)
+            line.comment += "; one number, repeated by the products that read it"
 
     def _add_share(self, inp, text, plain, share, formula, passthrough):
         inp_name = self.var[id(inp)]
@@ -329,6 +408,7 @@ class Writer:
                                         exact=plain if plain != text else None,
                                         exact_reads=_names_in(plain, self.b.names), value=(share,)))
             self.grad[id(inp)] = (name, share)
+            return name
         else:
             old_name, old = before
             total = old + share  # what the engine's loop does (_add_share): never in place
@@ -340,7 +420,52 @@ class Writer:
             self.grad[id(inp)] = (name, total)
 
 
-_SAVED_NAMES = {"probs": "P"}  # what an op keeps, named as a course names it (P = softmax(Z))
+_SAVED_NAMES = {"probs": "P"}
+_BROADCASTS = (F.broadcast_to, np.broadcast_to)  # the engine's broadcast (a view repeating one number, here)
+
+
+def _only_multiplies(text, name):
+    """Whether `name` occurs once in `text`, as a factor of its top product
+    (``name * local``, ``np.expand_dims(name, 1) * (P - Y)``, ``-name``)."""
+    top = ast.parse(text, mode="eval").body
+    if sum(isinstance(n, ast.Name) and n.id == name for n in ast.walk(top)) != 1:
+        return False
+    factors, stack = [], [top]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
+            stack += [node.left, node.right]
+        elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            stack.append(node.operand)
+        else:
+            factors.append(node)
+    for factor in factors:
+        if isinstance(factor, ast.Call) and ast.unparse(factor.func) == "np.expand_dims" and factor.args:
+            factor = factor.args[0]
+        if isinstance(factor, ast.Name) and factor.id == name:
+            return True
+    return False
+
+
+def _without_expand_dims(text, name):
+    class Drop(ast.NodeTransformer):
+        def visit_Call(self, node):
+            if ast.unparse(node.func) == "np.expand_dims" and node.args and ast.unparse(node.args[0]) == name:
+                return node.args[0]
+            return self.generic_visit(node)
+
+    return ast.unparse(Drop().visit(ast.parse(text, mode="eval")))
+
+
+def _substitute(text, name, replacement):
+    tree = ast.parse(text, mode="eval")
+    new = ast.parse(replacement, mode="eval").body
+
+    class Swap(ast.NodeTransformer):
+        def visit_Name(self, node):
+            return new if node.id == name else node
+
+    return ast.unparse(ast.fix_missing_locations(Swap().visit(tree)))  # what an op keeps, named as a course names it (P = softmax(Z))
 
 
 def _same_layout(a, b):

@@ -74,7 +74,7 @@ print(step.source())
 #
 # | the notes | the compiled backward |
 # |---|---|
-# | dA⁽²⁾ = H⁽²⁾ − Y, divided by m | `dZ2 = dlosses * (P * Y.sum(axis=1, keepdims=True) - Y)` with `dlosses = dloss / 8`: P minus Y (the rows of Y sum to 1), over m; `P = softmax(Z2)` was kept by the forward |
+# | dA⁽²⁾ = H⁽²⁾ − Y, divided by m | `dZ2 = dlosses * (P * Y.sum(axis=1, keepdims=True) - Y)`, where `dlosses` is `dloss` divided by the count of rows, 8 (the mean's rule, `_divide_by_count`, one number for every row): P minus Y (the rows of Y sum to 1), over m; `P = softmax(Z2)` was kept by the forward |
 # | dW⁽²⁾ = 1/m dA⁽²⁾ H⁽¹⁾ᵀ | `dW2 = A1.T @ dZ2` (the 1/m is already in dZ2) |
 # | db⁽²⁾ = 1/m Σ dA⁽²⁾ | `db2 = dZ2.sum(axis=0)` |
 # | dA⁽¹⁾ = W⁽²⁾ᵀ dA⁽²⁾ * H⁽¹⁾(1 − H⁽¹⁾) | `dA1 = dZ2 @ W2.T`, then `dZ1 = dA1 * (A1 * (1 - A1))` |

@@ -318,3 +318,212 @@ def test_zero_d_float32_arguments_match_eager_bit_for_bit():
         assert np.asarray(loss.data).tobytes() == np.asarray(eager.data).tobytes()
         assert np.asarray(w.grad).tobytes() == np.asarray(g).tobytes()
         w.grad = None
+
+
+def test_a_zero_d_host_array_in_arithmetic_is_made_again_at_every_call():
+    # engine.as_data turns a 0-d array into a new scalar: the program must still follow the host array
+    w = Value(np.array([1.0, 2.0]))
+
+    def loss(x):
+        scale = host_array(lambda a: np.asarray(a.sum()), x, name="scale")
+        return (w * scale).sum()
+
+    step = ag.compile(loss)
+    for x in (np.array([1.0, 1.0]), np.array([3.0, -7.0])):
+        w.grad = None
+        got = step(x)
+        got.backward()
+        compiled = (float(got.data), w.grad.copy())
+        w.grad = None
+        want = loss(x)
+        want.backward()
+        assert compiled[0] == float(want.data)
+        assert np.array_equal(compiled[1], w.grad)
+    assert "scale[()]" in step.source()
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered")  # (0 / 0 when every target is ignored)
+def test_cross_entropy_with_ignored_targets_changing_between_calls_matches_eager():
+    model = _mlp()
+    fn = lambda X, y: F.cross_entropy(model(X), y)  # noqa: E731
+    fn.compiled = ag.compile(fn)
+    X, y = _data()
+    for targets in (y, np.where(np.arange(6) % 2 == 0, -100, y), np.full(6, -100), y):
+        compiled, eager = _compiled_and_eager(model, fn, X, targets)
+        np.testing.assert_array_equal(compiled[0], eager[0])  # (NaN when every target is ignored, as PyTorch)
+        for got, want in zip(compiled[1], eager[1]):
+            np.testing.assert_array_equal(got, want)
+
+
+def test_cross_entropy_shows_the_mean_as_the_notes_write_it():
+    # J = (1/m) sum_i L_i: the sum of the losses divided by m, and in the backward dL/dsum = 1/m
+    model = _mlp()
+    X, y = _data()
+    step = ag.compile(lambda X, y: F.cross_entropy(model(X), y))
+    step(X, y).backward()
+    source = step.source()
+    assert "m = m_fn(Y)" in source and "/ m[()]" in source and "(1 / m[()])" in source
+    eager = F.cross_entropy(model(X), y)
+    assert eager._op.name == "div" and eager._inputs[0]._op.name == "sum"
+    logits = model(X).data
+    by_hand = np.mean(np.log(np.exp(logits).sum(axis=1)) - logits[np.arange(6), y])
+    assert abs(float(eager.data) - by_hand) < 1e-12
+
+
+def test_a_gradient_of_one_repeated_number_read_by_a_non_product_matches_eager():
+    # the sum's gradient is one number repeated; kept as that number only where every reader multiplies
+    w = Value(np.array([[1.0, -2.0], [0.5, 3.0]]))
+
+    def loss(x):
+        s = (w * x).sum(axis=1)
+        return (ag.where(s > 0, s, 0.1 * s) + s.exp()).sum() + ag.maximum(w, 0.0).mean()
+
+    step = ag.compile(loss)
+    for x in (np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([[-1.0, 2.0], [3.0, -4.0]])):
+        w.grad = None
+        step(x).backward()
+        compiled = w.grad.copy()
+        w.grad = None
+        loss(x).backward()
+        assert np.array_equal(compiled, w.grad)
+
+
+def test_equality_comparisons_of_traced_values_are_recomputed_or_refused_like_the_others():
+    # `==` and `!=` gave plain arrays at tracing: `if s == 0` decided its branch once, silently
+    w = Value(np.array([1.0, 2.0]))
+
+    def branchy(x):
+        s = (w * x).sum()
+        if s == 0:
+            return s * 0.0 + 1.0
+        return s * 2.0
+
+    with pytest.raises(CompileError, match="comparison"):
+        ag.compile(branchy)(np.array([1.0, 1.0]))
+
+    def picked(x):
+        v = w * x
+        return ag.where(v == 0, 1.0, v).sum() + ag.where(v != 2.0, v, 0.0).sum()
+
+    step = ag.compile(picked)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the masks are remade at every call: nothing is frozen, nothing warned
+        for x in (np.array([1.0, 1.0]), np.array([0.0, 1.0]), np.array([1.0, 0.0])):
+            assert float(step(x).data) == float(picked(Value(x)).data)
+
+
+def test_indexing_with_a_traced_comparison_is_refused():
+    # v[v > 0] has as many elements as the mask has True: replays ran the first call's shapes into
+    # their buffers (a ValueError, or under no_grad() a silently broadcast result)
+    w = Value(np.array([1.0, 2.0, 3.0]))
+
+    def selected(x):
+        v = w * x
+        return (v[v > 0] * 2.0).sum()
+
+    with pytest.raises(CompileError, match=r"shape depends on the data.*ag.where"):
+        ag.compile(selected)(np.array([1.0, 1.0, 1.0]))
+    keep = np.array([True, False, True])
+    step = ag.compile(lambda x: ((w * x)[keep] * 2.0).sum())  # a mask the caller holds is fine
+    assert float(step(np.array([1.0, 1.0, 1.0])).data) == 8.0
+    assert float(step(np.array([2.0, 1.0, 1.0])).data) == 10.0
+
+
+def test_masks_combined_in_numpy_from_traced_comparisons_are_remade_at_every_call():
+    # ~(v > 0), (v > 0) & (v < 1.5): NumPy made them once, at tracing; replays kept the first call's (with a warning)
+    w = Value(np.array([1.0, 2.0]))
+
+    def fn(x):
+        v = w * x
+        inverted = ag.where(~(v > 0), 0.0, v).sum()
+        both = ag.where((v > 0) & (v < 1.5), 0.0, v).sum()
+        any_row = ag.where(np.logical_or.reduce(v > 1.0, keepdims=True), v, 0.0).sum()
+        return inverted + both + any_row
+
+    step = ag.compile(fn)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing kept from the first call
+        for x in (np.array([1.0, 1.0]), np.array([0.5, -3.0]), np.array([-1.0, 0.25])):
+            assert float(step(x).data) == float(fn(Value(x)).data)
+
+    def branchy(x):
+        return (w * x).sum() if ((w * x) > 0).any() else -(w * x).sum()
+
+    with pytest.raises(CompileError, match="comparison"):  # still no Python branch on it
+        ag.compile(branchy)(np.array([1.0, 1.0]))
+
+    # a mask's products reach later rules (LeakyReLU's into BatchNorm's, whose mean writes with out=)
+    nn.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 2), nn.BatchNorm1d(2), nn.LeakyReLU(), nn.Linear(2, 3))
+    X, y = _data(n=4)
+    _assert_same(*_compiled_and_eager(model, _step_for(model), X[:, :3], y))
+
+
+def test_one_channel_batch_norm_statistics_replaced_by_load_state_dict_are_the_ones_used():
+    # one-element arrays the caller holds were not guarded: a replay updated (train) or read (eval)
+    # the running statistics load_state_dict had replaced
+    nn.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 1), nn.BatchNorm1d(1), nn.Linear(1, 2))
+    X, y = np.random.default_rng(2).standard_normal((5, 3)), np.array([0, 1, 1, 0, 1])
+    fn = _step_for(model)
+
+    def load(mean, var):
+        state = model.state_dict()
+        state["1.running_mean"], state["1.running_var"] = np.array([mean]), np.array([var])
+        model.load_state_dict(state)
+
+    fn.compiled(X, y).backward()
+    load(0.3, 2.0)
+    fn.compiled(X, y).backward()
+    compiled_mean = model[1].running_mean.copy()
+    load(0.3, 2.0)
+    fn(X, y).backward()
+    np.testing.assert_array_equal(compiled_mean, model[1].running_mean)  # the new array, updated as eager does
+    model.eval()
+    fn.compiled(X, y).backward()
+    load(-1.5, 0.5)
+    _assert_same(*_compiled_and_eager(model, fn, X, y))  # the new statistics, read
+
+
+def test_a_nan_gradient_through_a_subtraction_compiles_and_matches_eager():
+    # eager negates (-g), the engine's reference loop multiplies (g * -1): their NaNs differ in sign only,
+    # and the line check called `dw = -dsub` an internal error
+    w = Value(np.array([0.0, 1.0]))
+
+    def fn(x):
+        return ag.arcsin(x - w).sum()  # arcsin(1.5) is NaN, and so is its gradient
+
+    step = ag.compile(fn)
+    for x in (np.array([1.5, 1.5]), np.array([0.5, 2.5])):
+        w.grad = None
+        step(x).backward()
+        compiled = w.grad
+        w.grad = None
+        fn(Value(x)).backward()
+        np.testing.assert_array_equal(compiled, w.grad)  # NaN where eager has NaN, the same numbers elsewhere
+        assert np.isnan(compiled).any()
+
+
+@pytest.mark.parametrize("read", [
+    lambda mask: 1.0 if mask[0] else -1.0,
+    lambda mask: int(mask.sum()),
+    lambda mask: float(mask.sum()),
+    lambda mask: mask.sum().item(),
+    lambda mask: sum(mask.tolist()),
+], ids=["mask[0]", "int", "float", "item", "tolist"])
+def test_a_number_read_off_a_traced_comparison_is_refused(read):
+    # these gave the first call's number to every replay, silently
+    w = Value(np.array([1.0, 2.0]))
+
+    def fn(x):
+        v = w * x
+        return v.sum() * read(v > 0)
+
+    with pytest.raises(CompileError, match="comparison"):
+        ag.compile(fn)(np.array([1.0, 1.0]))
+    def count(mask):
+        return mask.sum(keepdims=True).astype(np.float64)
+
+    counted = ag.compile(lambda x: ((w * x).sum() * host_array(count, w * x > 0)).sum())  # the fix named
+    assert float(counted(np.array([1.0, 1.0])).data) == 6.0
+    assert float(counted(np.array([-1.0, 1.0])).data) == 1.0
