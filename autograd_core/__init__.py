@@ -33,6 +33,7 @@ from .stepper import BackpropStepper
 from .viz import draw_graph, render_graph
 from .functional import hessian, hvp, jacobian
 from .compile import compile  # noqa: E402 (the function; the module stays importable as autograd_core.compile)
+from . import export  # noqa: E402 (to PyTorch and ONNX; torch and onnx are imported only when used)
 
 __version__ = "0.1.0"
 

@@ -1,10 +1,11 @@
 """``autograd-core``: train a network, draw its graph, step through its backprop.
 
-Three commands::
+The commands::
 
     autograd-core train                      # an MLP on iris, with every picture
     autograd-core train --data digits        # a small CNN on 8x8 handwritten digits
     autograd-core graph "(a*b + c) * f" --set a=2 --set b=-3 --set c=10 --set f=-2
+    autograd-core export runs/<run> --to torch   # or --to onnx
     autograd-core grade notebooks/exercises/ex01_chain_rule.ipynb
 
 ``python -m autograd_core`` is the same program. The work itself is in
@@ -184,6 +185,17 @@ def build_parser():
                        help="the picture to write; its extension picks the format: .svg (default), .png or .pdf")
     graph.add_argument("--html", metavar="PATH", default=None, help="also write the backprop player (self-contained HTML)")
     graph.add_argument("--no-backward", action="store_true", help="draw the forward graph only (no gradients)")
+    export = commands.add_parser(
+        "export", help="write a trained run's network for PyTorch (a torch.nn.Module) or ONNX Runtime",
+        description="Export the network of a run folder (written by 'autograd-core train'): --to torch writes the "
+                    "module's Python source and its weights, --to onnx an ONNX file (float32). The export is run "
+                    "once and compared with the engine. Needs the optional packages: pip install -e \".[export]\".",
+    )
+    export.add_argument("run", metavar="RUN_FOLDER", help="a folder written by autograd-core train")
+    export.add_argument("--to", choices=("torch", "onnx"), required=True, help="the format to write")
+    export.add_argument("-o", "--output", default=None, metavar="PATH",
+                        help="the file to write (default: model_torch.py and model_torch.pt, or model.onnx, "
+                             "in the run folder)")
 
     grade = commands.add_parser(
         "grade", help="run exercise notebooks and list which exercises pass, with a hint for each that does not",
@@ -194,7 +206,7 @@ def build_parser():
     grade.add_argument("notebooks", nargs="+", metavar="NOTEBOOK", help="an .ipynb file (several: a summary follows)")
     grade.add_argument("--timeout", type=_bounded(int, 1, what="at least 1 second"), default=120, metavar="SECONDS",
                        help="stop a cell that runs longer than this and go on with the next (default: 120)")
-    parser.commands = {"train": train, "graph": graph, "grade": grade}
+    parser.commands = {"train": train, "graph": graph, "export": export, "grade": grade}
     return parser
 
 
@@ -218,6 +230,10 @@ def main(argv=None):
             from .app.train import train_command
 
             return train_command(args)
+        if args.command == "export":
+            from .app.export import export_command
+
+            return export_command(args)
         if args.command == "grade":
             from .app.grade import grade_command
 

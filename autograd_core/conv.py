@@ -348,6 +348,51 @@ def _taps_of_rows(rows, n, c, geo):
 # ==========================================================================
 # unfold and fold: im2col and col2im as operations (PyTorch's layout)
 # ==========================================================================
+# ---- how a window geometry is written in PyTorch and ONNX (for autograd_core.export)
+def _strides(geo):
+    """The geometry's strides, with a lone window's stride (shortened to the kernel's
+    extent) made long enough again that no second window fits."""
+    strides = []
+    for n, k, d, s, (lo, hi), count in zip(geo.in_sizes, geo.kernel, geo.dilation, geo.stride, geo.pads, geo.out_sizes):
+        room = n + lo + hi - (d * (k - 1) + 1)
+        strides.append(max(s, room + 1) if count == 1 else s)
+    return tuple(strides)
+
+
+def _symmetric(geo):
+    return all(lo == hi for lo, hi in geo.pads)
+
+
+def _border(t, x, geo, value=None):
+    """x padded in PyTorch by the geometry's (maybe uneven) borders: F.pad's widths, last axis first."""
+    widths = tuple(w for lo, hi in reversed(geo.pads) for w in (lo, hi))
+    return f"F.pad({x}, {t.const(widths)}{'' if value is None else ', value=' + value})"
+
+
+def _torch_window(t, geo, padding=True, kernel=True, pool=False):
+    """``kernel, stride=..., padding=..., dilation=...``, defaults left out (a
+    pooling's stride is its kernel by default, others' 1)."""
+    parts = [t.const(_one(geo.kernel))] if kernel else []
+    strides = _strides(geo)
+    if strides != (tuple(geo.kernel) if pool else (1,) * len(strides)):
+        parts.append(f"stride={t.const(_one(strides))}")
+    for name, value, default in (("padding", tuple(lo for lo, _ in geo.pads), 0), ("dilation", geo.dilation, 1)):
+        if (name != "padding" or padding) and any(v != default for v in value):
+            parts.append(f"{name}={t.const(_one(value))}")
+    return ", ".join(parts)
+
+
+def _one(values):
+    return values[0] if all(v == values[0] for v in values) else tuple(values)
+
+
+def _onnx_window(geo, pads=True):
+    attributes = {"kernel_shape": list(geo.kernel), "strides": list(_strides(geo))}
+    if pads:
+        attributes["pads"] = [lo for lo, _ in geo.pads] + [hi for _, hi in geo.pads]
+    return attributes
+
+
 # unfold: (N, C, *spatial) -> (N, C*taps, L), L = number of windows; a
 # rearrangement that copies each pixel into every window that covers it, so
 # its gradient adds the copies back: col2im. fold is exactly that adjoint, and
@@ -374,11 +419,13 @@ def _fold_data(cols, geo):
 # gradient is unfold again.
 UNFOLD = Op(
     "unfold", _unfold_data, inputs="x", code="im2col(x, geo)  # (N, C*kh*kw, L)",
+    as_torch=lambda t, x, geo: f"F.unfold({x}, {_torch_window(t, geo)})",
     d_x=lambda g, x, out, geo: _fold_any(g, geo),
     formula="dL/dX = col2im(dL/dY) (each window's gradient added back where it came from)",
 )
 FOLD = Op(
     "fold", _fold_data, inputs="cols", code="col2im(cols, geo)  # (N, C, H, W)",
+    as_torch=lambda t, cols, geo: f"F.fold({cols}, {t.const(geo.in_sizes)}, {_torch_window(t, geo)})",
     d_cols=lambda g, cols, out, geo: _unfold_any(g, geo),
     formula="dL/dcols = im2col(dL/dY)",
 )
@@ -559,14 +606,30 @@ def _conv_d_bias(g, x, weight, bias, out, geo, groups, rows=None):
     return g.sum(axis=(0,) + tuple(range(2, g.ndim)))
 
 
+def _conv_torch(t, x, weight, bias="None", *, geo, groups):
+    nd = len(geo.kernel)
+    if not _symmetric(geo):  # "same" padding of an even kernel: more after than before
+        x = _border(t, x, geo)
+    parts = [x, weight] + ([] if bias == "None" else [bias])
+    window = _torch_window(t, geo, padding=_symmetric(geo), kernel=False)
+    parts += ([window] if window else []) + ([f"groups={groups}"] if groups != 1 else [])
+    return f"F.conv{nd}d({', '.join(parts)})"
+
+
+def _conv_onnx(g, x, weight, bias=None, *, geo, groups):
+    return g.op("Conv", x, weight, bias, dilations=list(geo.dilation), group=groups, **_onnx_window(geo))
+
+
 _CONV_FORMULA = "dL/dX = col2im(dL/dY @ W), dL/dW = im2col(X)^T @ dL/dY, dL/db = sum(dL/dY)"
 CONV2D = Op(
     "conv2d", _conv_data, inputs="x, weight, bias", saves={"rows": "weight"},
+    as_torch=_conv_torch, as_onnx=_conv_onnx,
     code="im2col(x, geo) @ weight_rows.T + bias, and the rows  # (N, O, H', W')",
     d_x=_conv_d_x, d_weight=_conv_d_weight, d_bias=_conv_d_bias, formula=_CONV_FORMULA, output="Y",
 )
 CONV1D = Op(
     "conv1d", _conv_data, inputs="x, weight, bias", saves={"rows": "weight"},
+    as_torch=_conv_torch, as_onnx=_conv_onnx,
     code="im2col(x, geo) @ weight_rows.T + bias, and the rows  # (N, O, L')",
     d_x=_conv_d_x, d_weight=_conv_d_weight, d_bias=_conv_d_bias, formula=_CONV_FORMULA, output="Y",
 )
@@ -755,8 +818,24 @@ def _max_pool_d_x(g, x, out, geo):
     return _channels_first(image[geo.inner])
 
 
+def _max_pool_torch(t, x, geo):
+    if _symmetric(geo) and all(lo <= k // 2 for (lo, _), k in zip(geo.pads, geo.kernel)):  # PyTorch's limit
+        return f"F.max_pool2d({x}, {_torch_window(t, geo, pool=True)})"
+    padded = _border(t, x, geo, value="-float('inf')")  # ceil_mode's last windows run past the input
+    return f"F.max_pool2d({padded}, {_torch_window(t, geo, padding=False, pool=True)})"
+
+
+def _max_pool_onnx(g, x, geo):
+    if all(lo < k and hi < k for (lo, hi), k in zip(geo.pads, geo.kernel)):  # ONNX Runtime's limit
+        return g.op("MaxPool", x, dilations=list(geo.dilation), **_onnx_window(geo))
+    pads = [0, 0] + [lo for lo, _ in geo.pads] + [0, 0] + [hi for _, hi in geo.pads]
+    x = g.op("Pad", x, g.ints(pads), g.const(-math.inf))
+    return g.op("MaxPool", x, dilations=list(geo.dilation), **_onnx_window(geo, pads=False))
+
+
 MAX_POOL2D = Op(
     "max_pool2d", _max_pool_data, inputs="x", code="window_view(x, geo).max(axis=(kh, kw))",
+    as_torch=_max_pool_torch, as_onnx=_max_pool_onnx,
     d_x=_max_pool_d_x, formula="dL/dx = dL/dy at each window's maximum, 0 elsewhere",
 )
 
@@ -806,8 +885,30 @@ def _avg_pool_d_x(g, x, out, geo, divisor):
     return col2im(taps_view, geo, dtype=g.dtype)
 
 
+def _avg_pool_torch(t, x, geo, divisor):
+    window = math.prod(geo.kernel)
+    even = np.all(np.asarray(divisor) == window)
+    if even and _symmetric(geo):  # PyTorch's own mean of each window, padding counted
+        return f"F.avg_pool2d({x}, {_torch_window(t, geo, pool=True)})"
+    padded = x if all(lo == hi == 0 for lo, hi in geo.pads) else _border(t, x, geo)
+    sums = f"F.avg_pool2d({padded}, {_torch_window(t, geo, padding=False, pool=True)}, divisor_override=1)"
+    return f"{sums} / {t.const(divisor, 'divisor')}"
+
+
+def _avg_pool_onnx(g, x, geo, divisor):
+    if any(lo or hi for lo, hi in geo.pads):
+        pads = [0, 0] + [lo for lo, _ in geo.pads] + [0, 0] + [hi for _, hi in geo.pads]
+        x = g.op("Pad", x, g.ints(pads))
+    mean = g.op("AveragePool", x, **_onnx_window(geo, pads=False))
+    window = math.prod(geo.kernel)
+    if np.all(np.asarray(divisor) == window):
+        return mean
+    return g.op("Mul", mean, g.const(window / np.asarray(divisor, dtype=np.float64)))
+
+
 AVG_POOL2D = Op(
     "avg_pool2d", _avg_pool_data, inputs="x", code="window_view(x, geo).sum(axis=(kh, kw)) / divisor",
+    as_torch=_avg_pool_torch, as_onnx=_avg_pool_onnx,
     d_x=_avg_pool_d_x, formula="dL/dx = dL/dy / (window size), spread over the window",
 )
 
@@ -859,6 +960,8 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
 #   dL/dx = A_h^T @ dL/dy @ A_w
 ADAPTIVE_AVG_POOL2D = Op(
     "adaptive_avg_pool2d", lambda x, rows, cols: rows @ x @ cols.T, inputs="x", code="rows @ x @ cols.T",
+    as_torch=lambda t, x, rows, cols: f"F.adaptive_avg_pool2d({x}, {t.const((len(rows), len(cols)))})",
+    as_onnx=lambda g, x, rows, cols: g.op("MatMul", g.op("MatMul", g.const(rows), x), g.const(cols.T.copy())),
     d_x=lambda g, x, out, rows, cols: F.matmul(F.matmul(rows.T, g), cols),
     formula="dL/dx = A_h^T @ dL/dy @ A_w (spread evenly over each output's span)",
 )
@@ -929,8 +1032,33 @@ def _pad_d_x(g, x, out, mode, widths, value):
     return g
 
 
+def _pad_torch(t, x, mode, widths, value):
+    first = next((k for k, (lo, hi) in enumerate(widths) if lo or hi), len(widths))
+    if first == len(widths):
+        return f"{x}.clone()"  # no border at all
+    if mode != "constant":  # PyTorch pads 1 to 3 last axes of an input with 1 or 2 more: count a few unpadded ones
+        first = min(first, max(len(widths) - 3, 2 if len(widths) > 2 else 1))
+    flat = tuple(w for lo, hi in reversed(widths[first:]) for w in (lo, hi))
+    if mode == "constant":
+        return f"F.pad({x}, {t.const(flat)}" + ("" if value == 0 else f", value={t.const(value)}") + ")"
+    return f"F.pad({x}, {t.const(flat)}, mode={t.const(mode)})"
+
+
+def _pad_onnx(g, x, mode, widths, value):
+    if not any(lo or hi for lo, hi in widths):
+        return g.op("Identity", x)
+    if mode == "circular":
+        raise ShapeError("pad: circular padding has no ONNX form at opset 18 (its 'wrap' mode came with opset 19)")
+    pads = g.ints([lo for lo, _ in widths] + [hi for _, hi in widths])
+    onnx_mode = {"constant": "constant", "reflect": "reflect", "replicate": "edge"}[mode]
+    if mode == "constant":
+        return g.op("Pad", x, pads, g.const(float(value)), mode=onnx_mode)
+    return g.op("Pad", x, pads, mode=onnx_mode)
+
+
 PAD = Op(
     "pad", _pad_data, inputs="x", code="np.pad(x, widths, mode)",
+    as_torch=_pad_torch, as_onnx=_pad_onnx,
     d_x=_pad_d_x, formula="dL/dx = dL/dy of each element and of its border copies, added up",
 )
 

@@ -83,6 +83,7 @@ from functools import partial
 
 import numpy as np
 
+from . import _forms
 from .engine import Value, _constant, as_value, record, sum_to_shape
 from .errors import ShapeError
 from .special import erf_data
@@ -113,6 +114,11 @@ class Op:
     parameters); ``compile`` checks it gives the helper's bits and calls
     the helper where it does not. ``course_name`` is what a course calls
     the result (``"Z"`` for a layer's product, ``"A"`` for an activation).
+    ``as_torch`` and ``as_onnx`` write the forward in PyTorch and in ONNX,
+    for ``autograd_core.export``: a PyTorch expression over the same names
+    (``"torch.tanh(x)"``) and an ONNX operator (``"Tanh"``), or functions
+    of a writer, the inputs and the parameters for what takes more (the
+    export package's docstring says how); None: the op cannot be exported.
 
     >>> op = OPS["mul"]
     >>> op.name, op.elementwise, op.formula
@@ -126,7 +132,7 @@ class Op:
 
     def __init__(self, name, forward, *, inputs, formula, elementwise=False, code=None, methods=(),
                  reflected=(), shown_local=None, output=None, random=False, register=True, numpy=None, saves=None,
-                 course_name=None, as_numpy=None, **rules):
+                 course_name=None, as_numpy=None, as_torch=None, as_onnx=None, **rules):
         self.name = name
         self.forward = forward
         self.inputs = tuple(part.strip() for part in inputs.split(",")) if isinstance(inputs, str) else tuple(inputs)
@@ -141,6 +147,8 @@ class Op:
         unknown = set(self.as_numpy) - {"forward", *self.inputs}
         if unknown:
             raise TypeError(f"Op {name!r}: as_numpy names {sorted(unknown)}, which are neither 'forward' nor inputs {self.inputs}")
+        # the forward in PyTorch and in ONNX, for autograd_core.export (see its docstring)
+        self.as_torch, self.as_onnx = as_torch, as_onnx
         self.course_name = course_name  # what a course calls its result: "Z" (a layer's product), "A" (an activation), "P"...
         self.random = random  # draws random numbers or has effects: a compiled program may not replay it blindly
         self.numpy = (name,) if numpy is None else tuple(numpy)  # the NumPy functions it replaces (np.sort(v) names it)
@@ -400,6 +408,7 @@ def _expand_reduced(g, in_shape, axes, keepdims):
 # c = a + b:  dc/da = 1,  dc/db = 1
 ADD = Op(
     "add", operator.add, inputs="a, b", elementwise=True, code="a + b",
+    as_torch="a + b", as_onnx="Add",
     d_a=lambda a, b, out: 1,
     d_b=lambda a, b, out: 1,
     formula="d(a+b)/da = 1, d(a+b)/db = 1", methods=("__add__",), reflected=("__radd__",),
@@ -421,6 +430,7 @@ def add(a, b):
 # c = a - b:  dc/da = 1,  dc/db = -1
 SUB = Op(
     "sub", operator.sub, inputs="a, b", elementwise=True, code="a - b",
+    as_torch="a - b", as_onnx="Sub",
     d_a=lambda a, b, out: 1,
     d_b=lambda a, b, out: -1,
     formula="d(a-b)/da = 1, d(a-b)/db = -1", methods=("__sub__",), reflected=("__rsub__",),
@@ -442,6 +452,7 @@ def sub(a, b):
 # c = a * b:  dc/da = b,  dc/db = a
 MUL = Op(
     "mul", operator.mul, inputs="a, b", elementwise=True, code="a * b",
+    as_torch="a * b", as_onnx="Mul",
     d_a=lambda a, b, out: b,
     d_b=lambda a, b, out: a,
     formula="d(a*b)/da = b, d(a*b)/db = a", methods=("__mul__",), reflected=("__rmul__",),
@@ -464,6 +475,7 @@ def mul(a, b):
 # (c / -b, not -(c / b): the sign goes on b, often small, a divisor broadcast over a batch)
 DIV = Op(
     "div", operator.truediv, inputs="a, b", elementwise=True, code="a / b",
+    as_torch="a / b", as_onnx="Div",
     d_a=lambda a, b, out: 1 / b,
     d_b=lambda a, b, out: out / -b,
     formula="d(a/b)/da = 1/b, d(a/b)/db = -a/b^2", methods=("__truediv__",),
@@ -485,6 +497,7 @@ def div(a, b):
 # y = -x:  dy/dx = -1
 NEG = Op(
     "neg", operator.neg, inputs="x", elementwise=True, code="-x",
+    as_torch="-x", as_onnx="Neg",
     d_x=lambda x, out: -1,
     formula="d(-x)/dx = -1", methods=("__neg__",),
 )
@@ -504,6 +517,7 @@ def neg(x):
 # y = 1/x:  dy/dx = -1/x**2 = -y*y
 RECIPROCAL = Op(
     "reciprocal", lambda x: 1 / x, inputs="x", elementwise=True, code="1 / x",
+    as_torch="1 / x", as_onnx="Reciprocal",
     d_x=lambda x, out: -(out * out),
     formula="d(1/x)/dx = -1/x^2",
 )
@@ -530,6 +544,7 @@ def _power_of_number(x, exponent):
 
 POW_CONST = Op(
     "pow", _power_of_number, inputs="x", elementwise=True, code="x ** exponent",
+    as_torch="x ** exponent", as_onnx=lambda g, x, exponent: g.op("Pow", x, g.const(float(exponent))),
     d_x=lambda x, out, exponent: 0.0 if exponent == 0 else exponent * x ** (exponent - 1),
     formula="d(x^n)/dx = n x^(n-1)",
     register=False,  # shares the name "pow" (and the function) with POW below: one registry entry each name
@@ -561,6 +576,7 @@ def _power(a, b):
 
 POW = Op(
     "pow", _power, inputs="a, b", elementwise=True, code="a ** b",
+    as_torch="a ** b", as_onnx="Pow",
     d_a=_pow_d_base,
     d_b=_pow_d_exponent,
     formula="d(a^b)/da = b a^(b-1), d(a^b)/db = a^b log(a)", methods=("__pow__",), reflected=("__rpow__",),
@@ -600,6 +616,7 @@ def _exp_data(x):
 
 EXP = Op(
     "exp", _exp_data, inputs="x", elementwise=True, code="np.exp(x)",
+    as_torch="torch.exp(x)", as_onnx="Exp",
     d_x=lambda x, out: out,
     formula="d exp(x)/dx = exp(x)", methods=("exp",),
     as_numpy={"forward": "np.exp(x)"},
@@ -625,6 +642,7 @@ def _log_data(x):
 
 LOG = Op(
     "log", _log_data, inputs="x", elementwise=True, code="np.log(x)",
+    as_torch="torch.log(x)", as_onnx="Log",
     d_x=lambda x, out: 1 / x,
     formula="d log(x)/dx = 1/x", methods=("log",),
     as_numpy={"forward": "np.log(x)"},
@@ -651,6 +669,7 @@ def _log1p_data(x):
 
 LOG1P = Op(
     "log1p", _log1p_data, inputs="x", elementwise=True, code="np.log1p(x)",
+    as_torch="torch.log1p(x)", as_onnx=lambda g, x: g.op("Log", g.op("Add", x, g.const(1.0))),
     d_x=lambda x, out: 1 / (1 + x),
     formula="d log(1+x)/dx = 1/(1+x)", methods=("log1p",),
 )
@@ -677,6 +696,7 @@ def _sqrt_data(x):
 
 SQRT = Op(
     "sqrt", _sqrt_data, inputs="x", elementwise=True, code="np.sqrt(x)",
+    as_torch="torch.sqrt(x)", as_onnx="Sqrt",
     d_x=lambda x, out: 1 / (2 * out),
     formula="d sqrt(x)/dx = 1/(2 sqrt(x))", methods=("sqrt",),
     as_numpy={"forward": "np.sqrt(x)"},
@@ -697,6 +717,7 @@ def sqrt(x):
 # y = |x|:  dy/dx = sign(x), and 0 at x = 0 (the subgradient PyTorch uses)
 ABS = Op(
     "abs", np.abs, inputs="x", elementwise=True, code="np.abs(x)",
+    as_torch="torch.abs(x)", as_onnx="Abs",
     d_x=lambda x, out: np.sign(_data(x)),
     as_numpy={"x": "np.sign(x)"},
     formula="d|x|/dx = sign(x) (0 at 0)", methods=("abs", "__abs__"),
@@ -717,6 +738,7 @@ def abs(x):
 # t = tanh(x):  dt/dx = 1 - t**2
 TANH = Op(
     "tanh", np.tanh, inputs="x", elementwise=True, code="np.tanh(x)",
+    as_torch="torch.tanh(x)", as_onnx="Tanh",
     d_x=lambda x, out: 1 - out**2,
     formula="d tanh(x)/dx = 1 - tanh(x)^2", methods=("tanh",),
     course_name='A',
@@ -743,6 +765,7 @@ def _sigmoid_data(x):
 
 SIGMOID = Op(
     "sigmoid", _sigmoid_data, inputs="x", elementwise=True, code="1 / (1 + np.exp(-x))",
+    as_torch="torch.sigmoid(x)", as_onnx="Sigmoid",
     d_x=lambda x, out: out * (1 - out),
     formula="d sigmoid(x)/dx = s(1 - s)", methods=("sigmoid",),
     course_name='A',
@@ -770,6 +793,7 @@ def _relu_data(x):
 
 RELU = Op(
     "relu", _relu_data, inputs="x", elementwise=True, code="np.maximum(x, 0)",
+    as_torch="torch.relu(x)", as_onnx="Relu",
     d_x=lambda x, out: _data(out) > 0,
     formula="d relu(x)/dx = 1 if x > 0 else 0", methods=("relu",),
     course_name='A',
@@ -791,6 +815,7 @@ def relu(x):
 # y = log(1 + e^x):  dy/dx = sigmoid(x)
 SOFTPLUS = Op(
     "softplus", lambda x: np.logaddexp(x.dtype.type(0), x), inputs="x", elementwise=True,
+    as_torch="torch.logaddexp(x, torch.zeros_like(x))", as_onnx="Softplus",  # (F.softplus turns linear past 20)
     code="np.logaddexp(0, x)",
     d_x=lambda x, out: F.sigmoid(x),
     formula="d softplus(x)/dx = sigmoid(x)", methods=("softplus",),
@@ -815,6 +840,7 @@ def softplus(x):
 _TWO_OVER_SQRT_PI = 2 / math.sqrt(math.pi)
 ERF = Op(
     "erf", erf_data, inputs="x", elementwise=True, code="special.erf_data(x)",
+    as_torch="torch.erf(x)", as_onnx="Erf",
     d_x=lambda x, out: _TWO_OVER_SQRT_PI * F.exp(-(x * x)),
     formula="d erf(x)/dx = 2/sqrt(pi) exp(-x^2)", methods=("erf",),
 )
@@ -853,6 +879,8 @@ def _clip_d_x(x, out, min, max):
 
 CLIP = Op(
     "clip", _clip_data, inputs="x", elementwise=True, code="np.clip(x, min, max)",
+    as_torch="torch.clamp(x, min, max)",
+    as_onnx=lambda g, x, min, max: g.op("Clip", x, *[None if b is None else g.const(float(b)) for b in (min, max)]),
     d_x=_clip_d_x,
     formula="d clip(x)/dx = 1 inside [lo, hi], else 0", methods=("clip",),
 )
@@ -880,6 +908,7 @@ def _wins(mine, other):
 
 MAXIMUM = Op(
     "maximum", np.maximum, inputs="a, b", elementwise=True, code="np.maximum(a, b)",
+    as_torch="torch.maximum(a, b)", as_onnx="Max",
     d_a=lambda a, b, out: _wins(a, b),
     d_b=lambda a, b, out: _wins(b, a),
     formula="d max(a,b)/da = 1 if a > b, 1/2 if a == b, else 0",
@@ -901,6 +930,7 @@ def maximum(a, b):
 # m = minimum(a, b):  dm/da = 1 where a < b, 1/2 at ties
 MINIMUM = Op(
     "minimum", np.minimum, inputs="a, b", elementwise=True, code="np.minimum(a, b)",
+    as_torch="torch.minimum(a, b)", as_onnx="Min",
     d_a=lambda a, b, out: _wins(b, a),
     d_b=lambda a, b, out: _wins(a, b),
     formula="d min(a,b)/da = 1 if a < b, 1/2 if a == b, else 0",
@@ -928,6 +958,7 @@ def _where_data(a, b, condition):
 
 WHERE = Op(
     "where", _where_data, inputs="a, b", elementwise=True, code="np.where(condition, a, b)",
+    as_torch="torch.where(condition, a, b)", as_onnx=lambda g, a, b, condition: g.op("Where", g.const(condition), a, b),
     d_a=lambda a, b, out, condition: condition,
     d_b=lambda a, b, out, condition: ~condition,
     formula="d where(c,a,b)/da = c, /db = not c",
@@ -988,6 +1019,7 @@ def _matmul_d_b(g, a, b, out):
 
 MATMUL = Op(
     "matmul", lambda a, b: _scalar_or_array(np.matmul(a, b)), inputs="A, B", code="A @ B",
+    as_torch="A @ B", as_onnx="MatMul",
     d_A=_matmul_d_a,
     d_B=_matmul_d_b,
     formula="dL/dA = dL/dC @ B^T, dL/dB = A^T @ dL/dC", output="C",
@@ -1023,6 +1055,13 @@ def matmul(a, b):
         ) from None
 
 
+def _linear_onnx(g, x, weight, bias=None):
+    if len(g.shapes[0]) == 2:  # a batch of rows: one Gemm
+        return g.op("Gemm", x, weight, bias, transB=1)
+    product = g.op("MatMul", x, g.op("Transpose", weight, perm=[1, 0]))
+    return product if bias is None else g.op("Add", product, bias)
+
+
 # y = x W^T + b, every leading dimension of x a batch dimension:
 #   dL/dx = dL/dy @ W,   dL/dW = dL/dy^T @ x (summed over the batch),   dL/db = dL/dy summed over the batch
 # (dL/dW comes out as a fresh (out, in) array: no transposed view to copy into the weight's .grad)
@@ -1043,6 +1082,7 @@ def _linear_d_weight(g, x, weight, *bias_and_out):
 
 LINEAR = Op(
     "linear", _linear_data, inputs="x, weight, bias", code="x @ weight.T + bias",
+    as_torch="F.linear(x, weight, bias)", as_onnx=_linear_onnx,
     d_x=lambda g, x, weight, *bias_and_out: F.matmul(g, weight),
     d_weight=_linear_d_weight,
     d_bias=lambda g, x, weight, bias, out: g.reshape(-1, weight.shape[0]).sum(axis=0),
@@ -1088,6 +1128,7 @@ def linear(x, weight, bias=None):
 # s = sum(x):  ds/dx_i = 1, so every input element gets the upstream gradient copied back
 SUM = Op(
     "sum", lambda x, axis, keepdims: _scalar_or_array(x.sum(axis=axis, keepdims=keepdims)), inputs="x",
+    as_torch=_forms.torch_reduction("torch.sum"), as_onnx=_forms.onnx_reduction("ReduceSum"),
     code="x.sum(axis=axis, keepdims=keepdims)",
     as_numpy={"forward": "x.sum(axis=axis, keepdims=keepdims)"},  # (an array's sum is never a 0-d array)
     d_x=lambda g, x, out, axis, keepdims: F.broadcast_to(_expand_reduced(g, x.shape, axis, keepdims), x.shape),
@@ -1120,6 +1161,7 @@ def _divide_by_count(g, count):
 
 MEAN = Op(
     "mean", lambda x, axis, keepdims: _scalar_or_array(x.mean(axis=axis, keepdims=keepdims)), inputs="x",
+    as_torch=_forms.torch_reduction("torch.mean"), as_onnx=_forms.onnx_reduction("ReduceMean"),
     code="x.mean(axis=axis, keepdims=keepdims)",
     as_numpy={"forward": "x.mean(axis=axis, keepdims=keepdims)"},
     d_x=lambda g, x, out, axis, keepdims: F.broadcast_to(
@@ -1152,12 +1194,14 @@ def _extreme_d_x(g, x, out, axis, keepdims):
 
 MAX = Op(
     "max", lambda x, axis, keepdims: _scalar_or_array(np.max(x, axis=axis, keepdims=keepdims)), inputs="x",
+    as_torch=_forms.torch_reduction("torch.amax"), as_onnx=_forms.onnx_reduction("ReduceMax"),
     code="np.max(x, axis=axis, keepdims=keepdims)",
     d_x=_extreme_d_x,
     formula="d max(x)/dx_i = 1 for the maximum (split among ties)", methods=("max",),
 )
 MIN = Op(
     "min", lambda x, axis, keepdims: _scalar_or_array(np.min(x, axis=axis, keepdims=keepdims)), inputs="x",
+    as_torch=_forms.torch_reduction("torch.amin"), as_onnx=_forms.onnx_reduction("ReduceMin"),
     code="np.min(x, axis=axis, keepdims=keepdims)",
     d_x=_extreme_d_x,
     formula="d min(x)/dx_i = 1 for the minimum (split among ties)", methods=("min",),
@@ -1203,6 +1247,7 @@ def _var_d_x(g, x, out, axis, ddof, keepdims):
 
 VAR = Op(
     "var", lambda x, axis, ddof, keepdims: _scalar_or_array(x.var(axis=axis, ddof=ddof, keepdims=keepdims)),
+    as_torch=_forms.torch_reduction("torch.var", correction="ddof"), as_onnx=_forms.onnx_variance(),
     inputs="x", code="x.var(axis=axis, ddof=ddof, keepdims=keepdims)",
     d_x=_var_d_x,
     formula="d var(x)/dx_i = 2 (x_i - mean) / (n - ddof)", methods=("var",),
@@ -1230,6 +1275,13 @@ def var(x, axis=None, ddof=0, keepdims=False):
 # z = (x - mean) / sqrt(var + eps), mean and (biased) var taken over `axis`:
 #   dL/dx = (g - mean(g) - z * mean(g * z)) / sqrt(var + eps)
 # (the mean and the variance depend on every x: hence the two mean terms)
+def _standardize_onnx(g, x, axis, eps):
+    axes = g.ints(axis)
+    centred = g.op("Sub", x, g.op("ReduceMean", x, axes, keepdims=1))
+    variance = g.op("ReduceMean", g.op("Mul", centred, centred), axes, keepdims=1)
+    return g.op("Div", centred, g.op("Sqrt", g.op("Add", variance, g.const(float(eps)))))
+
+
 def _standardize_parts(x, axis, eps):
     """The forward's steps: (mean, x - mean, variance, 1 / sqrt(variance + eps))."""
     mean = x.mean(axis=axis, keepdims=True)
@@ -1253,6 +1305,8 @@ def _standardize_d_x(g, x, out, axis, eps):
 
 STANDARDIZE = Op(
     "standardize", _standardize_data, inputs="x", code="(x - x.mean(axis, keepdims=True)) / np.sqrt(x.var(axis, keepdims=True) + eps)",
+    as_torch="(x - x.mean(dim=axis, keepdim=True)) / torch.sqrt(x.var(dim=axis, correction=0, keepdim=True) + eps)",
+    as_onnx=_standardize_onnx,
     d_x=_standardize_d_x,
     formula="dL/dx = (g - mean(g) - z mean(g z)) / sqrt(var + eps)",
 )
@@ -1296,6 +1350,16 @@ def _shifted_by_max(data, axis):
     return data - peak, peak
 
 
+def _logsumexp_onnx(g, x, axis, keepdims):
+    if not axis:
+        return g.op("Identity", x)
+    axes = g.ints(axis)
+    peak = g.op("ReduceMax", x, axes, keepdims=1)  # (finite logits: the shift keeps exp from overflowing)
+    total = g.op("ReduceSum", g.op("Exp", g.op("Sub", x, peak)), axes, keepdims=1)
+    result = g.op("Add", g.op("Log", total), peak)
+    return result if keepdims else g.op("Squeeze", result, axes)
+
+
 def _logsumexp_data(x, axis, keepdims):
     shifted, peak = _shifted_by_max(x, axis)
     with np.errstate(divide="ignore"):
@@ -1308,6 +1372,7 @@ def _logsumexp_data(x, axis, keepdims):
 # d logsumexp(x)/dx_i = exp(x_i - logsumexp(x)) = softmax(x)_i
 LOGSUMEXP = Op(
     "logsumexp", _logsumexp_data, inputs="x", code="np.log(np.exp(x).sum(axis=axis, keepdims=keepdims))",
+    as_torch=_forms.torch_reduction("torch.logsumexp", needs_dim=True), as_onnx=_logsumexp_onnx,
     d_x=lambda g, x, out, axis, keepdims: (
         F.exp(x - _expand_reduced(out, x.shape, axis, keepdims)) * _expand_reduced(g, x.shape, axis, keepdims)
     ),
@@ -1337,6 +1402,7 @@ def _softmax_data(x, axis):
 # ds_i/dx_j = s_i (delta_ij - s_j), so dL/dx = s * (g - sum(g * s))
 SOFTMAX = Op(
     "softmax", _softmax_data, inputs="x", code="np.exp(x) / np.exp(x).sum(axis=axis, keepdims=True)",
+    as_torch="torch.softmax(x, dim=axis)", as_onnx=lambda g, x, axis: g.op("Softmax", x, axis=axis),
     d_x=lambda g, x, out, axis: out * (g - (g * out).sum(axis=axis, keepdims=True)),
     formula="ds_i/dx_j = s_i (delta_ij - s_j)", methods=("softmax",),
     course_name='P',
@@ -1366,6 +1432,7 @@ def _log_softmax_data(x, axis):
 # d log_softmax(x)_i/dx_j = delta_ij - softmax(x)_j
 LOG_SOFTMAX = Op(
     "log_softmax", _log_softmax_data, inputs="x", code="x - np.log(np.exp(x).sum(axis=axis, keepdims=True))",
+    as_torch="torch.log_softmax(x, dim=axis)", as_onnx=lambda g, x, axis: g.op("LogSoftmax", x, axis=axis),
     d_x=lambda g, x, out, axis: g - F.exp(out) * g.sum(axis=axis, keepdims=True),
     formula="d log_softmax(x)_i/dx_j = delta_ij - softmax(x)_j", methods=("log_softmax",),
 )
@@ -1389,6 +1456,11 @@ def log_softmax(x, axis=-1):
 # p kept for the backward (the forward has it):
 #   d loss/dx = p * sum_c(y_c) - y   (p - y when y is a probability vector)
 #   d loss/dy = -log p
+def _softmax_cross_entropy_onnx(g, x, y, axis):
+    terms = g.op("Mul", y, g.op("LogSoftmax", x, axis=axis))
+    return g.op("Neg", g.op("ReduceSum", terms, g.ints([axis]), keepdims=0))
+
+
 def _softmax_cross_entropy_data(x, y, axis):
     shifted, _ = _shifted_by_max(x, axis)
     exps = np.exp(shifted)
@@ -1415,6 +1487,7 @@ def _softmax_cross_entropy_d_x(g, x, y, out, axis, probs=None):
 
 SOFTMAX_CROSS_ENTROPY = Op(
     "softmax_cross_entropy", _softmax_cross_entropy_data, inputs="x, y", saves={"probs": "x"},
+    as_torch="-(y * torch.log_softmax(x, dim=axis)).sum(dim=axis)", as_onnx=_softmax_cross_entropy_onnx,
     code="-(y * log_softmax(x, axis)).sum(axis=axis), and P = softmax(x, axis)",
     d_x=_softmax_cross_entropy_d_x,
     d_y=lambda g, x, y, out, axis, probs=None: -(_per_class(g, x, axis) * F.log_softmax(x, axis)),
@@ -1457,6 +1530,13 @@ _BCE_LOG_FLOOR = -100.0
 _BCE_EPS = float(np.float32(1e-12))  # PyTorch keeps this epsilon as a float32 (9.99999996e-13)
 
 
+def _binary_cross_entropy_onnx(g, p, y):
+    floor, one = g.const(_BCE_LOG_FLOOR), g.const(1.0)
+    log_p = g.op("Max", g.op("Log", p), floor)
+    log_not_p = g.op("Max", g.op("Log", g.op("Sub", one, p)), floor)
+    return g.op("Neg", g.op("Add", g.op("Mul", y, log_p), g.op("Mul", g.op("Sub", one, y), log_not_p)))
+
+
 def _binary_cross_entropy_data(p, y):
     with np.errstate(divide="ignore"):
         log_p = np.maximum(np.log(p), _BCE_LOG_FLOOR)
@@ -1466,6 +1546,8 @@ def _binary_cross_entropy_data(p, y):
 
 BINARY_CROSS_ENTROPY = Op(
     "binary_cross_entropy", _binary_cross_entropy_data, inputs="p, y", elementwise=True,
+    as_torch="-(y * torch.log(p).clamp(min=-100.0) + (1 - y) * torch.log1p(-p).clamp(min=-100.0))",
+    as_onnx=_binary_cross_entropy_onnx,
     code="-(y * np.log(p) + (1 - y) * np.log1p(-p))",
     d_p=lambda p, y, out: (p - y) / F.maximum(p * (1 - p), _BCE_EPS),
     d_y=lambda p, y, out: F.maximum(F.log(1 - p), _BCE_LOG_FLOOR) - F.maximum(F.log(p), _BCE_LOG_FLOOR),
@@ -1504,6 +1586,7 @@ def _reshape_data(x, shape):
 
 RESHAPE = Op(
     "reshape", _reshape_data, inputs="x", code="x.reshape(shape)",
+    as_torch="x.reshape(shape)", as_onnx=lambda g, x, shape: g.op("Reshape", x, g.ints(shape)),
     d_x=lambda g, x, out, shape: g.reshape(x.shape),
     formula="gradient reshaped back", methods=("reshape",),
 )
@@ -1531,6 +1614,7 @@ def reshape(x, *shape):
 
 TRANSPOSE = Op(
     "transpose", lambda x, axes: x.transpose(axes), inputs="x", code="x.transpose(axes)",
+    as_torch="x.permute(axes)", as_onnx=lambda g, x, axes: g.op("Transpose", x, perm=list(axes)) if axes else g.op("Identity", x),
     d_x=lambda g, x, out, axes: g.transpose(tuple(np.argsort(axes).tolist())),
     formula="gradient transposed back", methods=("transpose",),
 )
@@ -1576,6 +1660,7 @@ def swapaxes(x, axis1, axis2):
 
 BROADCAST_TO = Op(
     "broadcast_to", lambda x, shape: _scalar_or_array(np.broadcast_to(x, shape)), inputs="x",
+    as_torch="x.expand(shape)", as_onnx=lambda g, x, shape: g.op("Expand", x, g.ints(shape)),
     code="np.broadcast_to(x, shape)",
     d_x=lambda g, x, out, shape: sum_to_shape(g, x.shape),
     formula="gradient summed over the copies", methods=("broadcast_to",),
@@ -1601,6 +1686,7 @@ def broadcast_to(x, shape):
 
 ASTYPE = Op(
     "astype", lambda x, dtype: _scalar_or_array(np.asarray(x).astype(dtype)), inputs="x", code="x.astype(dtype)",
+    as_torch="x.to(dtype)", as_onnx=lambda g, x, dtype: g.op("Cast", x, to=g.elem_type(dtype)),
     d_x=lambda g, x, out, dtype: g.astype(x.dtype),
     formula="gradient cast back", methods=("astype",),
 )
@@ -1623,6 +1709,42 @@ def astype(x, dtype):
     if dtype.kind != "f":
         raise TypeError(f"astype: Values hold floats; {dtype} is not a float dtype")
     return ASTYPE.apply(x, dtype=dtype)
+
+
+def _getitem_onnx(g, x, index):
+    """Basic indexing (ints, slices, None, ...) and one integer array, as Gather, Slice and Unsqueeze."""
+    parts = list(index) if isinstance(index, tuple) else [index]
+    shape = list(g.shapes[0])
+    if builtins.sum(isinstance(p, np.ndarray) for p in parts) > 1 or any(
+            isinstance(p, np.ndarray) and p.dtype == bool and p.ndim != 1 for p in parts):
+        raise ShapeError("getitem: an index with several arrays (or a mask of more than one axis) has no ONNX form")
+    if Ellipsis in [p for p in parts if not isinstance(p, np.ndarray)]:
+        k = next(i for i, p in enumerate(parts) if p is Ellipsis)
+        used = builtins.sum(1 for p in parts if p is not None and p is not Ellipsis)
+        parts[k:k + 1] = [slice(None)] * (len(shape) - used)
+    axis = 0
+    for part in parts:
+        if part is None:
+            x = g.op("Unsqueeze", x, g.ints([axis]))
+            shape.insert(axis, 1)
+            axis += 1
+        elif isinstance(part, slice):
+            start, stop, step = part.indices(shape[axis])
+            if (start, stop, step) != (0, shape[axis], 1):
+                stop = stop if stop >= 0 else -(1 << 63)  # a negative step running past the first element
+                x = g.op("Slice", x, g.ints([start]), g.ints([stop]), g.ints([axis]), g.ints([step]))
+            shape[axis] = len(range(*part.indices(shape[axis])))
+            axis += 1
+        elif isinstance(part, np.ndarray) and part.dtype == bool:
+            x = g.op("Compress", x, g.const(part), axis=axis)
+            shape[axis] = int(part.sum())
+            axis += 1
+        else:
+            positions = np.asarray(part) % shape[axis]
+            x = g.op("Gather", x, g.const(positions.astype(np.int64)), axis=axis)
+            shape[axis:axis + 1] = list(positions.shape)
+            axis += positions.ndim
+    return x
 
 
 # ---- indexing: y = x[index];  dL/dx = zeros with dL/dy added at `index`
@@ -1656,6 +1778,7 @@ def _getitem_data(x, index):
 
 GETITEM = Op(
     "getitem", _getitem_data, inputs="x", code="x[index]",
+    as_torch=lambda t, x, index: f"{x}[{t.index(index)}]", as_onnx=_getitem_onnx,
     d_x=lambda g, x, out, index: F.scatter(g, x.shape, index),
     formula="gradient placed back at the index", methods=("__getitem__",),
 )
@@ -1721,6 +1844,7 @@ def _concatenate_d_each(i, g, *values_and_out, axis):
 
 CONCATENATE = Op(
     "concatenate", _concatenate_data, inputs="*values", code="np.concatenate(values, axis=axis)",
+    as_torch="torch.cat(values, dim=axis)", as_onnx=lambda g, *values, axis: g.op("Concat", *values, axis=axis),
     d_each=_concatenate_d_each,
     formula="each input gets its slice of the gradient",
 )
@@ -1748,6 +1872,8 @@ def concatenate(values, axis=0):
 
 STACK = Op(
     "stack", lambda *values, axis: np.stack(values, axis=axis), inputs="*values", code="np.stack(values, axis=axis)",
+    as_torch="torch.stack(values, dim=axis)",
+    as_onnx=lambda g, *values, axis: g.op("Concat", *[g.op("Unsqueeze", v, g.ints([axis])) for v in values], axis=axis),
     d_each=lambda i, g, *values_and_out, axis: g[(slice(None),) * axis + (i,)],
     formula="each input gets its slice of the gradient",
 )

@@ -39,10 +39,12 @@ def _quiet(np_fn):
     return forward
 
 
-def _unary(name, np_fn, local, formula, doc_example, methods=None):
-    """Declare an elementwise op of one input with its local gradient `local(x, out)`."""
+def _unary(name, np_fn, local, formula, doc_example, methods=None, as_torch=None, as_onnx=None):
+    """Declare an elementwise op of one input with its local gradient `local(x, out)`
+    (and its PyTorch function, its ONNX operator)."""
     op = Op(
         name, _quiet(np_fn), inputs="x", elementwise=True, code=f"np.{np_fn.__name__}(x)",
+        as_torch=as_torch, as_onnx=as_onnx,
         d_x=local, formula=formula, methods=(name,) if methods is None else methods,
     )
     OPS_BY_NAME[name] = op
@@ -63,78 +65,78 @@ SIN = _unary("sin", np.sin, lambda x, out: _cos(x), "d sin(x)/dx = cos(x)", """E
 
     >>> x = Value(0.0); y = sin(x); y.backward(); float(y.data), float(x.grad)   # cos(0)
     (0.0, 1.0)
-    """)
+    """, as_torch="torch.sin(x)", as_onnx="Sin")
 COS = _unary("cos", np.cos, lambda x, out: -_sin(x), "d cos(x)/dx = -sin(x)", """Elementwise cosine.
 
     >>> x = Value(0.0); y = cos(x); y.backward(); float(y.data), float(x.grad)   # -sin(0)
     (1.0, -0.0)
-    """)
+    """, as_torch="torch.cos(x)", as_onnx="Cos")
 TAN = _unary("tan", np.tan, lambda x, out: 1 + out * out, "d tan(x)/dx = 1 + tan(x)^2", """Elementwise tangent.
 
     >>> x = Value(0.0); y = tan(x); y.backward(); float(y.data), float(x.grad)   # 1 + tan(0)^2
     (0.0, 1.0)
-    """)
+    """, as_torch="torch.tan(x)", as_onnx="Tan")
 ARCSIN = _unary("arcsin", np.arcsin, lambda x, out: (1 - x * x) ** -0.5, "d arcsin(x)/dx = 1/sqrt(1 - x^2)",
                 """Elementwise inverse sine (NaN outside [-1, 1]); PyTorch's ``asin``.
 
     >>> x = Value(0.5); y = arcsin(x); y.backward(); round(float(y.data), 4), round(float(x.grad), 4)   # pi/6, 1/sqrt(0.75)
     (0.5236, 1.1547)
-    """)
+    """, as_torch="torch.asin(x)", as_onnx="Asin")
 ARCCOS = _unary("arccos", np.arccos, lambda x, out: -((1 - x * x) ** -0.5), "d arccos(x)/dx = -1/sqrt(1 - x^2)",
                 """Elementwise inverse cosine (NaN outside [-1, 1]); PyTorch's ``acos``.
 
     >>> x = Value(0.5); y = arccos(x); y.backward(); round(float(y.data), 4), round(float(x.grad), 4)   # pi/3
     (1.0472, -1.1547)
-    """)
+    """, as_torch="torch.acos(x)", as_onnx="Acos")
 ARCTAN = _unary("arctan", np.arctan, lambda x, out: 1 / (1 + x * x), "d arctan(x)/dx = 1/(1 + x^2)",
                 """Elementwise inverse tangent; PyTorch's ``atan``.
 
     >>> x = Value(1.0); y = arctan(x); y.backward(); round(float(y.data), 4), float(x.grad)   # pi/4, 1/2
     (0.7854, 0.5)
-    """)
+    """, as_torch="torch.atan(x)", as_onnx="Atan")
 SINH = _unary("sinh", np.sinh, lambda x, out: _cosh(x), "d sinh(x)/dx = cosh(x)", """Elementwise hyperbolic sine.
 
     >>> x = Value(0.0); y = sinh(x); y.backward(); float(y.data), float(x.grad)
     (0.0, 1.0)
-    """)
+    """, as_torch="torch.sinh(x)", as_onnx="Sinh")
 COSH = _unary("cosh", np.cosh, lambda x, out: _sinh(x), "d cosh(x)/dx = sinh(x)", """Elementwise hyperbolic cosine.
 
     >>> x = Value(0.0); y = cosh(x); y.backward(); float(y.data), float(x.grad)
     (1.0, 0.0)
-    """)
+    """, as_torch="torch.cosh(x)", as_onnx="Cosh")
 ARCSINH = _unary("arcsinh", np.arcsinh, lambda x, out: (x * x + 1) ** -0.5, "d arcsinh(x)/dx = 1/sqrt(x^2 + 1)",
                  """Elementwise inverse hyperbolic sine; PyTorch's ``asinh``.
 
     >>> x = Value(0.0); y = arcsinh(x); y.backward(); float(y.data), float(x.grad)
     (0.0, 1.0)
-    """)
+    """, as_torch="torch.asinh(x)", as_onnx="Asinh")
 ARCCOSH = _unary("arccosh", np.arccosh, lambda x, out: ((x - 1) * (x + 1)) ** -0.5, "d arccosh(x)/dx = 1/sqrt(x^2 - 1)",
                  """Elementwise inverse hyperbolic cosine (NaN below 1); PyTorch's ``acosh``.
 
     >>> x = Value(2.0); y = arccosh(x); y.backward(); round(float(y.data), 4), round(float(x.grad), 4)   # 1/sqrt(3)
     (1.317, 0.5774)
-    """)
+    """, as_torch="torch.acosh(x)", as_onnx="Acosh")
 ARCTANH = _unary("arctanh", np.arctanh, lambda x, out: 1 / (1 - x * x), "d arctanh(x)/dx = 1/(1 - x^2)",
                  """Elementwise inverse hyperbolic tangent (NaN outside [-1, 1]); PyTorch's ``atanh``.
 
     >>> x = Value(0.5); y = arctanh(x); y.backward(); round(float(y.data), 4), round(float(x.grad), 4)   # 1/0.75
     (0.5493, 1.3333)
-    """)
+    """, as_torch="torch.atanh(x)", as_onnx="Atanh")
 LOG2 = _unary("log2", np.log2, lambda x, out: 1 / (x * _LN2), "d log2(x)/dx = 1/(x ln 2)", """Elementwise base-2 logarithm.
 
     >>> x = Value(8.0); y = log2(x); y.backward(); float(y.data), round(float(x.grad), 4)   # 1/(8 ln 2)
     (3.0, 0.1803)
-    """)
+    """, as_torch="torch.log2(x)", as_onnx=lambda g, x: g.op("Div", g.op("Log", x), g.const(_LN2)))
 LOG10 = _unary("log10", np.log10, lambda x, out: 1 / (x * _LN10), "d log10(x)/dx = 1/(x ln 10)", """Elementwise base-10 logarithm.
 
     >>> x = Value(100.0); y = log10(x); y.backward(); float(y.data), round(float(x.grad), 6)   # 1/(100 ln 10)
     (2.0, 0.004343)
-    """)
+    """, as_torch="torch.log10(x)", as_onnx=lambda g, x: g.op("Div", g.op("Log", x), g.const(_LN10)))
 EXP2 = _unary("exp2", np.exp2, lambda x, out: out * _LN2, "d 2^x/dx = 2^x ln 2", """Elementwise ``2 ** x``.
 
     >>> x = Value(3.0); y = exp2(x); y.backward(); float(y.data), round(float(x.grad), 4)   # 8 ln 2
     (8.0, 5.5452)
-    """)
+    """, as_torch="torch.exp2(x)", as_onnx=lambda g, x: g.op("Pow", g.const(2.0), x))
 
 
 def _rsqrt_data(x):
@@ -145,6 +147,7 @@ def _rsqrt_data(x):
 # y = x^(-1/2):  dy/dx = -1/2 x^(-3/2) = -y^3 / 2
 RSQRT = Op(
     "rsqrt", _rsqrt_data, inputs="x", elementwise=True, code="1 / np.sqrt(x)",
+    as_torch="torch.rsqrt(x)", as_onnx=lambda g, x: g.op("Reciprocal", g.op("Sqrt", x)),
     d_x=lambda x, out: -0.5 * out * out * out,
     formula="d x^(-1/2)/dx = -x^(-3/2) / 2", methods=("rsqrt",),
 )
@@ -163,6 +166,7 @@ def rsqrt(x):
 # y = sign(x): flat everywhere it is defined, so dy/dx = 0 (PyTorch's convention at 0 too)
 SIGN = Op(
     "sign", np.sign, inputs="x", elementwise=True, code="np.sign(x)",
+    as_torch="torch.sign(x)", as_onnx="Sign",
     d_x=lambda x, out: 0.0,
     formula="d sign(x)/dx = 0", methods=("sign",),
 )
@@ -181,8 +185,15 @@ def sign(x):
 
 # y = log(e^a + e^b):  dy/da = e^a / (e^a + e^b) = sigmoid(a - b),  dy/db = sigmoid(b - a)
 # (the softmax of the pair; from a - b rather than e^(a - y), which carries y's rounding)
+def _logaddexp_onnx(g, a, b):
+    peak = g.op("Max", a, b)  # log(e^a + e^b) = m + log(e^(a-m) + e^(b-m)): no overflow
+    total = g.op("Add", g.op("Exp", g.op("Sub", a, peak)), g.op("Exp", g.op("Sub", b, peak)))
+    return g.op("Add", peak, g.op("Log", total))
+
+
 LOGADDEXP = Op(
     "logaddexp", np.logaddexp, inputs="a, b", elementwise=True, code="np.logaddexp(a, b)",
+    as_torch="torch.logaddexp(a, b)", as_onnx=_logaddexp_onnx,
     d_a=lambda a, b, out: F.sigmoid(a - b),
     d_b=lambda a, b, out: F.sigmoid(b - a),
     formula="d log(e^a + e^b)/da = e^a / (e^a + e^b)",
@@ -207,6 +218,8 @@ def _lerp_data(start, end, weight):
 
 LERP = Op(
     "lerp", _lerp_data, inputs="start, end, weight", elementwise=True, code="start + weight * (end - start)",
+    as_torch="torch.lerp(start, end, weight)",
+    as_onnx=lambda g, start, end, weight: g.op("Add", start, g.op("Mul", weight, g.op("Sub", end, start))),
     d_start=lambda start, end, weight, out: 1 - weight,
     d_end=lambda start, end, weight, out: weight,
     d_weight=lambda start, end, weight, out: end - start,
@@ -247,6 +260,8 @@ def _hardtanh_data(x, min_val, max_val):
 
 HARDTANH = Op(
     "hardtanh", _hardtanh_data, inputs="x", elementwise=True, code="np.clip(x, min_val, max_val)",
+    as_torch="F.hardtanh(x, min_val, max_val)",
+    as_onnx=lambda g, x, min_val, max_val: g.op("Clip", x, g.const(min_val), g.const(max_val)),
     d_x=lambda x, out, min_val, max_val: _between(x, min_val, max_val),
     formula="d hardtanh(x)/dx = 1 if min < x < max, else 0",
 )
@@ -272,6 +287,7 @@ def _relu6_data(x):
 
 RELU6 = Op(
     "relu6", _relu6_data, inputs="x", elementwise=True, code="np.clip(x, 0, 6)",
+    as_torch="F.relu6(x)", as_onnx=lambda g, x: g.op("Clip", x, g.const(0.0), g.const(6.0)),
     d_x=lambda x, out: _between(x, 0.0, 6.0),
     formula="d relu6(x)/dx = 1 if 0 < x < 6, else 0",
 )
@@ -293,6 +309,8 @@ def _hardsigmoid_data(x):
 
 HARDSIGMOID = Op(
     "hardsigmoid", _hardsigmoid_data, inputs="x", elementwise=True, code="np.clip(x / 6 + 0.5, 0, 1)",
+    as_torch="F.relu6(x + 3) / 6",  # (F.hardsigmoid rounds its slope 1/6 to float32)
+    as_onnx=lambda g, x: g.op("HardSigmoid", x, alpha=1 / 6, beta=0.5),
     d_x=lambda x, out: _between(x, -3.0, 3.0) / 6,
     formula="d hardsigmoid(x)/dx = 1/6 if -3 < x < 3, else 0",
 )
@@ -321,6 +339,7 @@ def _hardswish_local(x, out):
 
 HARDSWISH = Op(
     "hardswish", _hardswish_data, inputs="x", elementwise=True, code="x * np.clip(x / 6 + 0.5, 0, 1)",
+    as_torch="F.hardswish(x)", as_onnx="HardSwish",
     d_x=_hardswish_local,
     formula="d hardswish(x)/dx = x/3 + 1/2 on (-3, 3), 0 below, 1 above",
 )
@@ -353,6 +372,7 @@ def _mish_local(x, out):
 
 MISH = Op(
     "mish", _mish_data, inputs="x", elementwise=True, code="x * np.tanh(np.logaddexp(0, x))",
+    as_torch="F.mish(x)", as_onnx="Mish",
     d_x=_mish_local,
     formula="d mish(x)/dx = tanh(sp(x)) + x sigmoid(x) (1 - tanh(sp(x))^2)",
 )
@@ -376,6 +396,7 @@ def _celu_data(x, alpha):
 
 CELU = Op(
     "celu", _celu_data, inputs="x", elementwise=True, code="np.where(x > 0, x, alpha * np.expm1(x / alpha))",
+    as_torch="F.celu(x, alpha)", as_onnx=lambda g, x, alpha: g.op("Celu", x, alpha=alpha),
     # e^(x/alpha) of min(x, 0), so that the branch not taken cannot overflow
     d_x=lambda x, out, alpha: F.where(_data(x) > 0, 1.0, F.exp(-F.maximum(-x, 0.0) / alpha)),
     formula="d celu(x)/dx = 1 if x > 0, else exp(x / alpha)",
@@ -398,6 +419,7 @@ def celu(x, alpha=1.0):
 
 SOFTSIGN = Op(
     "softsign", lambda x: x / (1 + np.abs(x)), inputs="x", elementwise=True, code="x / (1 + np.abs(x))",
+    as_torch="F.softsign(x)", as_onnx="Softsign",
     d_x=lambda x, out: (1 - abs(out)) ** 2,  # 1/(1 + |x|)^2, and 1 - |softsign(x)| = 1/(1 + |x|)
     formula="d softsign(x)/dx = 1/(1 + |x|)^2",
 )
@@ -419,6 +441,7 @@ def _logsigmoid_data(x):
 
 LOGSIGMOID = Op(
     "logsigmoid", _logsigmoid_data, inputs="x", elementwise=True, code="-np.logaddexp(0, -x)",
+    as_torch="F.logsigmoid(x)", as_onnx=lambda g, x: g.op("Neg", g.op("Softplus", g.op("Neg", x))),
     d_x=lambda x, out: F.sigmoid(-x),  # d log s(x)/dx = 1 - s(x) = s(-x)
     formula="d log sigmoid(x)/dx = 1 - sigmoid(x)",
 )

@@ -27,6 +27,7 @@ import string
 
 import numpy as np
 
+from . import _forms
 from .engine import Value, as_value
 from .errors import ShapeError
 from .ops import (
@@ -122,6 +123,7 @@ def _std_d_x(g, x, out, axis, ddof, keepdims):
 
 STD = Op(
     "std", lambda x, axis, ddof, keepdims: _scalar_or_array(x.std(axis=axis, ddof=ddof, keepdims=keepdims)),
+    as_torch=_forms.torch_reduction("torch.std", correction="ddof"), as_onnx=_forms.onnx_variance(square_root=True),
     inputs="x", code="x.std(axis=axis, ddof=ddof, keepdims=keepdims)",
     d_x=_std_d_x,
     formula="d std(x)/dx_i = (x_i - mean) / ((n - ddof) std), 0 where std = 0", methods=("std",),
@@ -161,8 +163,18 @@ def _prod_d_x(g, x, out, axis, keepdims):
     return _prod_of_others(x, axis) * _expand_reduced(g, x.shape, axis, keepdims)
 
 
+def _prod_torch(t, x, axis, keepdims):
+    ndim = len(t.shapes[0])
+    if tuple(axis) == tuple(range(ndim)) and not keepdims:
+        return f"torch.prod({x})"
+    for k in sorted(axis, reverse=True):  # torch.prod takes one dim at a time
+        x = f"torch.prod({x}, dim={k}{', keepdim=True' if keepdims else ''})"
+    return x
+
+
 PROD = Op(
     "prod", lambda x, axis, keepdims: _scalar_or_array(x.prod(axis=axis, keepdims=keepdims)), inputs="x",
+    as_torch=_prod_torch, as_onnx=_forms.onnx_reduction("ReduceProd"),
     code="x.prod(axis=axis, keepdims=keepdims)",
     d_x=_prod_d_x,
     formula="d prod(x)/dx_i = prod of the other x_k", methods=("prod",),
@@ -203,6 +215,7 @@ def _cumulative(op, x, axis):
 # c = cumsum(x):  c_j = sum_{i <= j} x_i, so dL/dx_i = sum_{j >= i} g_j (a reversed cumulative sum)
 CUMSUM = Op(
     "cumsum", lambda x, axis: np.cumsum(x, axis=axis), inputs="x", code="np.cumsum(x, axis=axis)",
+    as_torch="torch.cumsum(x, dim=axis)", as_onnx=lambda g, x, axis: g.op("CumSum", x, g.const(np.int64(axis))),
     d_x=lambda g, x, out, axis: _reverse_cumsum(g, axis),
     formula="dL/dx_i = sum_{j >= i} dL/dc_j", methods=("cumsum",),
 )
@@ -244,6 +257,7 @@ def _cumprod_d_x(g, x, out, axis):
 
 CUMPROD = Op(
     "cumprod", lambda x, axis: np.cumprod(x, axis=axis), inputs="x", code="np.cumprod(x, axis=axis)",
+    as_torch="torch.cumprod(x, dim=axis)",
     d_x=_cumprod_d_x,
     formula="dL/dx_i = sum_{j >= i} dL/dc_j * prod_{k <= j, k != i} x_k", methods=("cumprod",),
 )
@@ -279,6 +293,7 @@ def _sort_data(x, axis, descending):
 
 SORT = Op(
     "sort", _sort_data, inputs="x", code="np.take_along_axis(x, np.argsort(-x if descending else x, axis, kind='stable'), axis)",
+    as_torch="torch.sort(x, dim=axis, descending=descending, stable=True).values",
     d_x=lambda g, x, out, axis, descending: _scatter_add_into(g, x.shape, axis, _order(_data(x), axis, descending)),
     formula="each gradient goes back to where its element came from", methods=("sort",),
 )
@@ -309,6 +324,7 @@ def _topk_indices(x, k, axis, largest):
 
 TOPK = Op(
     "topk", lambda x, k, axis, largest: np.take_along_axis(x, _topk_indices(x, k, axis, largest), axis=axis),
+    as_torch="torch.sort(x, dim=axis, descending=largest, stable=True).values.narrow(axis, 0, k)",
     inputs="x", code="np.take_along_axis(x, np.argsort(-x if largest else x, axis, kind='stable')[first k along axis], axis)",
     d_x=lambda g, x, out, k, axis, largest: _scatter_add_into(g, x.shape, axis, _topk_indices(_data(x), k, axis, largest)),
     formula="each gradient goes back to where its element came from; the others get 0", methods=("topk",),
@@ -425,6 +441,8 @@ def _scatter_add_data(x, src, axis, index):
 
 GATHER = Op(
     "gather", _gather_data, inputs="x", code="np.take_along_axis(x, index, axis)", numpy=("gather", "take_along_axis"),
+    as_torch="torch.gather(x, axis, index)",
+    as_onnx=lambda g, x, axis, index: g.op("GatherElements", x, g.const(index), axis=axis),
     d_x=lambda g, x, out, axis, index: _scatter_add_into(g, x.shape, axis, index),
     formula="dL/dx: each gradient added back at the position it was read from", methods=("gather",),
 )
@@ -477,6 +495,8 @@ def _scatter_add_d_src(g, x, src, out, axis, index):
 
 SCATTER_ADD = Op(
     "scatter_add", _scatter_add_data, inputs="x, src", code="np.add.at(x.copy(), index along axis, src)",
+    as_torch=lambda t, x, src, axis, index: f"torch.scatter_add({x}, {axis}, {t.const(index, 'index')}, "
+                                            f"{src}[{', '.join(f':{n}' for n in index.shape)}])",
     d_x=lambda g, x, src, out, axis, index: g,
     d_src=_scatter_add_d_src,
     formula="dL/dx = g, dL/dsrc = g read at the index",
@@ -512,6 +532,7 @@ def _negated(shift):
 
 ROLL = Op(
     "roll", lambda x, shift, axis: np.roll(x, shift, axis=axis), inputs="x", code="np.roll(x, shift, axis=axis)",
+    as_torch=lambda t, x, shift, axis: f"torch.roll({x}, {t.const(shift)}{'' if axis is None else ', ' + t.const(axis)})",
     d_x=lambda g, x, out, shift, axis: ROLL.apply(g, shift=_negated(shift), axis=axis) if isinstance(g, Value)
     else np.roll(g, _negated(shift), axis=axis),
     formula="the gradient rolled back by -shift", methods=("roll",),
@@ -553,6 +574,9 @@ def _repeat_d_x(g, x, out, repeats, axis):
 
 REPEAT = Op(
     "repeat", lambda x, repeats, axis: np.repeat(x, repeats, axis=axis), inputs="x",
+    as_torch=lambda t, x, repeats, axis: f"torch.repeat_interleave({x}, "
+                                         f"{t.const(np.asarray(repeats) if isinstance(repeats, tuple) else repeats)}, "
+                                         f"dim={axis})",
     code="np.repeat(x, repeats, axis=axis)",
     d_x=_repeat_d_x,
     formula="dL/dx_i = sum of the gradients of its copies", methods=("repeat",),
@@ -597,8 +621,17 @@ def _tile_d_x(g, x, out, reps):
     return summed.reshape(x.shape)
 
 
+def _tile_onnx(g, x, reps):
+    shape = g.shapes[0]
+    if len(reps) > len(shape):  # np.tile adds leading axes first
+        x = g.op("Reshape", x, g.ints((1,) * (len(reps) - len(shape)) + tuple(shape)))
+    reps = (1,) * (len(shape) - len(reps)) + tuple(reps)
+    return g.op("Tile", x, g.ints(reps))
+
+
 TILE = Op(
     "tile", lambda x, reps: np.tile(x, reps), inputs="x", code="np.tile(x, reps)",
+    as_torch="torch.tile(x, reps)", as_onnx=_tile_onnx,
     d_x=_tile_d_x,
     formula="dL/dx = the sum of the gradients of every copy", methods=("tile",),
 )
@@ -637,6 +670,7 @@ def _diag_d_x(g, x, out, k):
 
 DIAG = Op(
     "diag", lambda x, k: np.diag(x, k), inputs="x", code="np.diag(x, k)",
+    as_torch="torch.diag(x, k)",
     d_x=_diag_d_x,
     formula="the gradient of the diagonal's elements, moved back",
 )
@@ -663,6 +697,8 @@ def diag(x, k=0):
 def _triangle(np_fn, name):
     op = Op(
         name, lambda x, k: np_fn(x, k), inputs="x", code=f"np.{name}(x, k)",
+        as_torch=f"torch.{name}(x, k)",
+        as_onnx=lambda g, x, k: g.op("Trilu", x, g.const(np.int64(k)), upper=int(name == "triu")),
         d_x=lambda g, x, out, k: op.apply(g, k=k) if isinstance(g, Value) else np_fn(g, k),
         formula=f"dL/dx = {name}(dL/dy): the zeroed elements get no gradient", methods=(name,),
     )
@@ -781,11 +817,16 @@ def _einsum_d_each(i, g, *operands_and_out, subscripts, optimize):
     stretched = tuple(k for k, (n, m) in enumerate(zip(operands[i].shape, share.shape)) if n == 1 and m != 1)
     if stretched:
         share = share.sum(axis=stretched, keepdims=True)
+    # a length-1 axis of another operand, broadcast against this one's: the gradient is the same along it
+    if tuple(share.shape) != tuple(operands[i].shape):
+        share = F.broadcast_to(share, operands[i].shape)
     return share
 
 
 EINSUM = Op(
     "einsum", _einsum_forward, inputs="*operands", code="np.einsum(subscripts, *operands, optimize=optimize)",
+    as_torch=lambda t, *operands, subscripts, optimize: f"torch.einsum({t.const(subscripts)}, {', '.join(operands)})",
+    as_onnx=lambda g, *operands, subscripts, optimize: g.op("Einsum", *operands, equation=subscripts),
     d_each=_einsum_d_each,
     formula="dL/d(operand i) = einsum of dL/dy with the other operands, to operand i's letters",
 )

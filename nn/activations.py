@@ -24,6 +24,9 @@ class Sigmoid(Module):
     def forward(self, x):
         return F.sigmoid(x)
 
+    def as_torch(self):
+        return "Sigmoid", (), {}
+
 
 class Tanh(Module):
     """``tanh(x)``; its local gradient is ``1 - tanh(x)^2``.
@@ -35,6 +38,9 @@ class Tanh(Module):
     def forward(self, x):
         return F.tanh(x)
 
+    def as_torch(self):
+        return "Tanh", (), {}
+
 
 class ReLU(Module):
     """``max(x, 0)``; its local gradient is 1 where ``x > 0``, else 0.
@@ -45,6 +51,9 @@ class ReLU(Module):
 
     def forward(self, x):
         return F.relu(x)
+
+    def as_torch(self):
+        return "ReLU", (), {}
 
 
 class LeakyReLU(Module):
@@ -63,6 +72,9 @@ class LeakyReLU(Module):
 
     def extra_repr(self):
         return f"negative_slope={self.negative_slope}"
+
+    def as_torch(self):
+        return "LeakyReLU", (), {"negative_slope": self.negative_slope}
 
 
 class PReLU(Module):
@@ -87,6 +99,9 @@ class PReLU(Module):
     def extra_repr(self):
         return f"num_parameters={self.num_parameters}"
 
+    def as_torch(self):
+        return "PReLU", (), {"num_parameters": self.num_parameters, "dtype": self.weight.dtype}
+
 
 class ELU(Module):
     """``x`` where ``x > 0``, else ``alpha * (exp(x) - 1)``.
@@ -105,6 +120,9 @@ class ELU(Module):
     def extra_repr(self):
         return f"alpha={self.alpha}"
 
+    def as_torch(self):
+        return "ELU", (), {"alpha": self.alpha}
+
 
 class SELU(Module):
     """Scaled ELU with the self-normalising constants (scale 1.0507, alpha 1.6733).
@@ -115,6 +133,9 @@ class SELU(Module):
 
     def forward(self, x):
         return F.selu(x)
+
+    def as_torch(self):
+        return "SELU", (), {}
 
 
 class GELU(Module):
@@ -137,6 +158,9 @@ class GELU(Module):
     def extra_repr(self):
         return f"approximate={self.approximate!r}"
 
+    def as_torch(self):
+        return "GELU", (), {"approximate": self.approximate}
+
 
 class Softplus(Module):
     """``log(1 + exp(beta * x)) / beta`` (the identity where ``beta * x > threshold``).
@@ -157,6 +181,9 @@ class Softplus(Module):
     def extra_repr(self):
         return f"beta={self.beta}, threshold={self.threshold}"
 
+    def as_torch(self):
+        return "Softplus", (), {"beta": self.beta, "threshold": self.threshold}
+
 
 class SiLU(Module):
     """``x * sigmoid(x)``.
@@ -167,6 +194,9 @@ class SiLU(Module):
 
     def forward(self, x):
         return F.silu(x)
+
+    def as_torch(self):
+        return "SiLU", (), {}
 
 
 class _Inplace(Module):
@@ -190,6 +220,9 @@ class ReLU6(_Inplace):
     def forward(self, x):
         return F.relu6(x)
 
+    def as_torch(self):
+        return "ReLU6", (), {}
+
 
 class Hardtanh(_Inplace):
     """``x`` clamped to ``[min_val, max_val]``; local gradient 1 strictly inside, else 0.
@@ -210,6 +243,9 @@ class Hardtanh(_Inplace):
     def extra_repr(self):
         return f"min_val={self.min_val}, max_val={self.max_val}"
 
+    def as_torch(self):
+        return "Hardtanh", (), {"min_val": self.min_val, "max_val": self.max_val}
+
 
 class Hardsigmoid(_Inplace):
     """``relu6(x + 3) / 6``; local gradient 1/6 for ``-3 < x < 3``, else 0.
@@ -220,6 +256,9 @@ class Hardsigmoid(_Inplace):
 
     def forward(self, x):
         return F.hardsigmoid(x)
+
+    def as_torch(self):
+        return "Hardsigmoid", (), {}
 
 
 class Hardswish(_Inplace):
@@ -232,6 +271,9 @@ class Hardswish(_Inplace):
     def forward(self, x):
         return F.hardswish(x)
 
+    def as_torch(self):
+        return "Hardswish", (), {}
+
 
 class Mish(_Inplace):
     """``x * tanh(softplus(x))``.
@@ -242,6 +284,9 @@ class Mish(_Inplace):
 
     def forward(self, x):
         return F.mish(x)
+
+    def as_torch(self):
+        return "Mish", (), {}
 
 
 class CELU(_Inplace):
@@ -263,6 +308,9 @@ class CELU(_Inplace):
     def extra_repr(self):
         return f"alpha={self.alpha}"
 
+    def as_torch(self):
+        return "CELU", (), {"alpha": self.alpha}
+
 
 class Softsign(Module):
     """``x / (1 + |x|)``.
@@ -274,6 +322,9 @@ class Softsign(Module):
     def forward(self, x):
         return F.softsign(x)
 
+    def as_torch(self):
+        return "Softsign", (), {}
+
 
 class LogSigmoid(Module):
     """``log(sigmoid(x))``, finite for any x.
@@ -284,6 +335,9 @@ class LogSigmoid(Module):
 
     def forward(self, x):
         return F.logsigmoid(x)
+
+    def as_torch(self):
+        return "LogSigmoid", (), {}
 
 
 class Softmin(Module):
@@ -303,6 +357,9 @@ class Softmin(Module):
     def extra_repr(self):
         return f"dim={self.dim}"
 
+    def as_torch(self):
+        return "Softmin", (), {"dim": self.dim}
+
 
 class Softmax(Module):
     """``exp(x) / sum(exp(x))`` along ``dim`` (stable for large logits).
@@ -321,6 +378,9 @@ class Softmax(Module):
     def extra_repr(self):
         return f"dim={self.dim}"
 
+    def as_torch(self):
+        return "Softmax", (), {"dim": self.dim}
+
 
 class LogSoftmax(Module):
     """``x - logsumexp(x)`` along ``dim``.
@@ -338,6 +398,9 @@ class LogSoftmax(Module):
 
     def extra_repr(self):
         return f"dim={self.dim}"
+
+    def as_torch(self):
+        return "LogSoftmax", (), {"dim": self.dim}
 
 
 # the activations MLP accepts by name ("relu", "tanh", "leakyrelu", ...)

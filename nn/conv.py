@@ -43,6 +43,13 @@ class _NamesItself:
             raise ShapeError(f"{self._title()}: {error}") from None
 
 
+def _one(values):
+    """(3, 3) -> 3: a size the same along every axis as PyTorch's layers are usually given it."""
+    if isinstance(values, tuple) and values and all(v == values[0] for v in values):
+        return values[0]
+    return values
+
+
 def _n_tuple(value, n, layer, name, minimum):
     values = (value,) * n if isinstance(value, (int, np.integer)) and not isinstance(value, bool) else value
     try:
@@ -157,6 +164,12 @@ class _ConvNd(_NamesItself, Module):
         kernel = "x".join(str(k) for k in self.kernel_size)
         return f"{type(self).__name__}({self.in_channels}, {self.out_channels}, {kernel})"
 
+    def as_torch(self):
+        options = {"stride": _one(self.stride), "padding": _one(self.padding), "dilation": _one(self.dilation),
+                   "groups": self.groups, "bias": self.bias is not None, "padding_mode": self.padding_mode,
+                   "dtype": self.weight.dtype}
+        return f"Conv{self._dims}d", (self.in_channels, self.out_channels, _one(self.kernel_size)), options
+
 
 class Conv2d(_ConvNd):
     """2-d convolution over ``(N, C, H, W)`` images: ``weight`` (out_channels,
@@ -212,6 +225,11 @@ class MaxPool2d(_NamesItself, Module):
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
                 f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
 
+    def as_torch(self):
+        stride = None if self.stride == self.kernel_size else self.stride
+        return "MaxPool2d", (self.kernel_size,), {"stride": stride, "padding": self.padding,
+                                                  "dilation": self.dilation, "ceil_mode": self.ceil_mode}
+
 
 class AvgPool2d(_NamesItself, Module):
     """The mean of each ``kernel_size`` window, per channel (zero padding counted
@@ -236,6 +254,12 @@ class AvgPool2d(_NamesItself, Module):
     def extra_repr(self):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
+    def as_torch(self):
+        stride = None if self.stride == self.kernel_size else self.stride
+        return "AvgPool2d", (self.kernel_size,), {"stride": stride, "padding": self.padding, "ceil_mode": self.ceil_mode,
+                                                  "count_include_pad": self.count_include_pad,
+                                                  "divisor_override": self.divisor_override}
+
 
 class AdaptiveAvgPool2d(_NamesItself, Module):
     """Average pooling to a fixed output size; ``AdaptiveAvgPool2d(1)`` is global
@@ -254,6 +278,9 @@ class AdaptiveAvgPool2d(_NamesItself, Module):
 
     def extra_repr(self):
         return f"output_size={self.output_size}"
+
+    def as_torch(self):
+        return "AdaptiveAvgPool2d", (self.output_size,), {}
 
 
 class BatchNorm2d(BatchNorm1d):
@@ -290,6 +317,9 @@ class BatchNorm2d(BatchNorm1d):
     def _title(self):
         return f"BatchNorm2d({self.num_features})"
 
+    def as_torch(self):
+        return "BatchNorm2d", (self.num_features,), self._torch_options()
+
 
 class Dropout2d(Module):
     """Channel dropout: in training, each whole channel is zeroed with
@@ -311,3 +341,6 @@ class Dropout2d(Module):
 
     def extra_repr(self):
         return f"p={self.p}"
+
+    def as_torch(self):
+        return "Dropout2d", (), {"p": self.p}

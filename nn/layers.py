@@ -54,6 +54,9 @@ class Linear(Module):
     def _title(self):
         return f"Linear({self.in_features}, {self.out_features}" + ("" if self.bias is not None else ", bias=False") + ")"
 
+    def as_torch(self):
+        return "Linear", (self.in_features, self.out_features), {"bias": self.bias is not None, "dtype": self.weight.dtype}
+
 
 class BatchNorm1d(Module):
     """Batch normalisation of ``(N, C)`` (or ``(N, C, L)``) inputs, per channel.
@@ -133,6 +136,17 @@ class BatchNorm1d(Module):
     def _title(self):
         return f"BatchNorm1d({self.num_features})"
 
+    def as_torch(self):
+        return "BatchNorm1d", (self.num_features,), self._torch_options()
+
+    def _torch_options(self):
+        state = self.weight if self.weight is not None else self.running_mean
+        options = {"eps": self.eps, "momentum": self.momentum, "affine": self.affine,
+                   "track_running_stats": self.track_running_stats}
+        if state is not None:
+            options["dtype"] = state.dtype
+        return options
+
 
 class Dropout(Module):
     """Inverted dropout: in training, each element is zeroed with probability ``p``
@@ -155,6 +169,9 @@ class Dropout(Module):
 
     def extra_repr(self):
         return f"p={self.p}"
+
+    def as_torch(self):
+        return "Dropout", (), {"p": self.p}
 
 
 def _activation_factory(activation):

@@ -49,6 +49,10 @@ class CrossEntropyLoss(_Loss):
     def forward(self, input, target):
         return F.cross_entropy(input, target, self.weight, self.ignore_index, self.reduction, self.label_smoothing)
 
+    def as_torch(self):
+        return "CrossEntropyLoss", (), {"weight": self.weight, "ignore_index": self.ignore_index, "reduction": self.reduction,
+                                     "label_smoothing": self.label_smoothing}
+
 
 class NLLLoss(_Loss):
     """Negative log-likelihood of class indices under log-probabilities (after
@@ -67,6 +71,9 @@ class NLLLoss(_Loss):
     def forward(self, input, target):
         return F.nll_loss(input, target, self.weight, self.ignore_index, self.reduction)
 
+    def as_torch(self):
+        return "NLLLoss", (), {"weight": self.weight, "ignore_index": self.ignore_index, "reduction": self.reduction}
+
 
 class BCELoss(_Loss):
     """Binary cross-entropy of probabilities in [0, 1] (logs clamped at -100, as PyTorch).
@@ -82,6 +89,9 @@ class BCELoss(_Loss):
 
     def forward(self, input, target):
         return F.binary_cross_entropy(input, target, self.weight, self.reduction)
+
+    def as_torch(self):
+        return "BCELoss", (), {"weight": self.weight, "reduction": self.reduction}
 
 
 class BCEWithLogitsLoss(_Loss):
@@ -101,6 +111,9 @@ class BCEWithLogitsLoss(_Loss):
     def forward(self, input, target):
         return F.binary_cross_entropy_with_logits(input, target, self.weight, self.reduction, self.pos_weight)
 
+    def as_torch(self):
+        return "BCEWithLogitsLoss", (), {"weight": self.weight, "reduction": self.reduction, "pos_weight": self.pos_weight}
+
 
 class MSELoss(_Loss):
     """Mean squared error ``mean((x - y)^2)``.
@@ -113,6 +126,9 @@ class MSELoss(_Loss):
     def forward(self, input, target):
         return F.mse_loss(input, target, self.reduction)
 
+    def as_torch(self):
+        return "MSELoss", (), {"reduction": self.reduction}
+
 
 class L1Loss(_Loss):
     """Mean absolute error ``mean(|x - y|)``.
@@ -124,6 +140,9 @@ class L1Loss(_Loss):
 
     def forward(self, input, target):
         return F.l1_loss(input, target, self.reduction)
+
+    def as_torch(self):
+        return "L1Loss", (), {"reduction": self.reduction}
 
 
 class KLDivLoss(_Loss):
@@ -145,6 +164,9 @@ class KLDivLoss(_Loss):
     def forward(self, input, target):
         return F.kl_div(input, target, self.reduction, self.log_target)
 
+    def as_torch(self):
+        return "KLDivLoss", (), {"reduction": self.reduction, "log_target": self.log_target}
+
 
 class MultiMarginLoss(_Loss):
     """Multi-class hinge loss: ``sum over i != y of max(0, margin - x[y] + x[i])^p / C``.
@@ -163,3 +185,6 @@ class MultiMarginLoss(_Loss):
 
     def forward(self, input, target):
         return F.multi_margin_loss(input, target, self.p, self.margin, self.weight, self.reduction)
+
+    def as_torch(self):
+        return "MultiMarginLoss", (), {"p": self.p, "margin": self.margin, "weight": self.weight, "reduction": self.reduction}

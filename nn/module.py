@@ -424,6 +424,20 @@ class Module:
         finally:
             frames.pop()
 
+    # ---- leaving for PyTorch ---------------------------------------------------
+    def as_torch(self):
+        """This layer's counterpart in ``torch.nn``, for ``autograd_core.export``:
+        the class name and the arguments that build it, ``("Linear", (4, 16),
+        {"dtype": float64})``; its ``state_dict`` must load into it as it is.
+        None (the default) for a model of your own: its forward is traced and
+        written step by step.
+
+        >>> from nn import Linear, ReLU
+        >>> ReLU().as_torch(), Linear(4, 16).as_torch()[:2], Module().as_torch()
+        (('ReLU', (), {}), ('Linear', (4, 16)), None)
+        """
+        return None
+
     # ---- display -------------------------------------------------------------
     def extra_repr(self):
         """The arguments shown between the parentheses of ``repr``."""
@@ -538,6 +552,12 @@ class Sequential(Module):
         self.add_module(str(len(self._modules)), module)
         return self
 
+    def as_torch(self):
+        names = list(self._modules)
+        if names != [str(k) for k in range(len(names))] or any(m is None for m in self._modules.values()):
+            return None  # named steps: written as a module of its own, one attribute per step
+        return "Sequential", tuple(self._modules.values()), {}
+
 
 class ModuleList(Module):
     """A list of Modules whose parameters the parent can see (named "0", "1", ...).
@@ -572,6 +592,11 @@ class ModuleList(Module):
     def __iter__(self):
         return iter(self._modules.values())
 
+    def as_torch(self):
+        if any(m is None for m in self._modules.values()):
+            return None
+        return "ModuleList", (list(self._modules.values()),), {}
+
 
 class Identity(Module):
     """Returns its input unchanged (a placeholder layer).
@@ -582,6 +607,9 @@ class Identity(Module):
 
     def forward(self, x):
         return x
+
+    def as_torch(self):
+        return "Identity", (), {}
 
 
 class Flatten(Module):
@@ -606,3 +634,6 @@ class Flatten(Module):
 
     def extra_repr(self):
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+    def as_torch(self):
+        return "Flatten", (), {"start_dim": self.start_dim, "end_dim": self.end_dim}

@@ -12,6 +12,9 @@ outputs*, so the notebooks read well on a code host and stay current.
     python notebooks/build.py --check      # fail if a notebook's cells differ from its source
 
 Everything in the sources is seeded, so executing twice gives the same outputs.
+A source that needs optional packages says so before its first cell, in a line
+``# requires: torch, onnx``: the notebook records it (``metadata["requires"]``)
+and the tests skip it where those packages are missing.
 
 The exercise notebooks come from ``notebooks/source/exercises/``, in the same
 format, where each answer the student writes sits between marker lines::
@@ -73,11 +76,25 @@ def parse_cells(text: str) -> list[tuple[str, str]]:
     return [(kind, "\n".join(lines).strip("\n")) for kind, lines in cells if "".join(lines).strip()]
 
 
+def required_packages(text: str) -> list[str]:
+    """The packages named in a ``# requires:`` line before the first cell.
+
+    >>> required_packages("# requires: torch, onnx")
+    ['torch', 'onnx']
+    """
+    head = text.split("\n# %%", 1)[0]
+    match = re.search(r"^# requires:(.*)$", head, flags=re.M)
+    return [name.strip() for name in match.group(1).split(",") if name.strip()] if match else []
+
+
 def notebook_from_source(path: Path, text: str | None = None) -> nbformat.NotebookNode:
     """A fresh, unexecuted notebook holding the cells of one source file
     (or of `text`, a version of it)."""
     nb = nbformat.v4.new_notebook()
     text = path.read_text(encoding="utf-8") if text is None else text
+    requires = required_packages(text)
+    if requires:
+        nb.metadata["requires"] = requires
     for kind, source in parse_cells(text):
         make = nbformat.v4.new_markdown_cell if kind == "markdown" else nbformat.v4.new_code_cell
         nb.cells.append(make(source))
@@ -263,8 +280,8 @@ def out_of_date(source: Path) -> list[str]:
         return [f"{target.name} is missing; run python notebooks/build.py {source.stem[:2]}"]
     committed = nbformat.read(target, as_version=4)
     wanted = notebook_from_source(source)
-    have = [(c.cell_type, c.source) for c in committed.cells]
-    want = [(c.cell_type, c.source) for c in wanted.cells]
+    have = [(c.cell_type, c.source) for c in committed.cells] + [committed.metadata.get("requires")]
+    want = [(c.cell_type, c.source) for c in wanted.cells] + [wanted.metadata.get("requires")]
     if have != want:
         return [f"{target.name} differs from source/{source.name}; run python notebooks/build.py {source.stem[:2]}"]
     return []
