@@ -27,8 +27,7 @@ masks are compared by seeding ``nn``'s generator the same way before the
 compiled and the eager call: the compiled step draws them from that generator
 in eager's order. ``COMPILE_DIFFERENTIAL_EXAMPLES=50`` explores randomly for longer.
 
-The differences it found and that are not fixed yet are strict xfail tests at
-the end, each a minimal program; the random draws leave those out.
+Each difference it found is also a minimal program at the end of this file.
 """
 
 from __future__ import annotations
@@ -224,15 +223,8 @@ class Spec:
                 f"scale {self.scale!r}")
 
 
-def known_difference(case, params):
-    """A difference this test found that is not fixed yet (see the xfail tests at the end): not drawn."""
-    # (its (2, 1) gradient of a (2, 3) operand shows when two threads add into one .grad)
-    return case.op == "einsum" and params.get("spec") == "ij,j->i"  # test_einsum_gradient_of_an_operand_...
-
-
 def draw_op(data, case):
     arrays, params = case.draw(data, case.elements)
-    assume(not known_difference(case, params))
     return arrays, params
 
 
@@ -724,10 +716,6 @@ def test_a_comparison_multiplied_in_is_remade_at_every_call():
     assert_pairs_same(compiled_and_eager(fn, [w], (np.array([1.0, 1.0]),), (np.array([-1.0, 1.0]),)))
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "the engine's einsum rule (ops_select._einsum_d_each) gives an operand the shape the other operands have "
-    "along its letters: in 'ij,j->i' with b of shape (1,), a of shape (2, 3) gets a (2, 1) gradient, so a "
-    "second backward (or two threads adding into one .grad) raises ShapeError; eager and compiled alike"))
 def test_einsum_gradient_of_an_operand_against_a_broadcast_one_has_its_shape():
     a, b = Value(np.arange(6.0).reshape(2, 3)), Value(np.array([0.5]))
     ag.einsum("ij,j->i", a, b).sum().backward()
