@@ -311,7 +311,7 @@ def test_many_named_parameters_fold_too_and_few_stay_individual():
 def test_readme_viz_example_runs(tmp_path, monkeypatch):
     from pathlib import Path
 
-    section = (Path(__file__).resolve().parents[1] / "docs" / "viz.md").read_text(encoding="utf-8")
+    section = (Path(__file__).resolve().parents[2] / "docs" / "viz.md").read_text(encoding="utf-8")
     block = re.search(r"```python\n(.*?)```", section, flags=re.S).group(1)
     monkeypatch.chdir(tmp_path)
     namespace = {}

@@ -369,7 +369,7 @@ def test_draw_graph_of_a_report_says_to_call_draw():
 def test_readme_check_rule_example():
     from pathlib import Path
 
-    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     block = next(b for b in re.findall(r"```python\n(.*?)```", text, flags=re.S) if "check_rule" in b)
     namespace = {}
     exec(compile(block, "README check_rule example", "exec"), namespace)

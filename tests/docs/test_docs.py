@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 PAGES = [README, ROOT / "benchmarks" / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
@@ -219,7 +219,7 @@ def test_cli_page_python_run_reports_the_kept_model(tmp_path, monkeypatch):
 def test_cli_page_says_which_weights_and_batch_each_picture_shows():
     """graph.svg: the kept weights on the first GRAPH_EXAMPLES training examples;
     backprop.html: the initial weights on epoch 1's first mini-batch (both
-    checked against the run in tests/test_app_run_folder.py)."""
+    checked against the run in tests/app/test_app_run_folder.py)."""
     from autograd_core.app.train import GRAPH_EXAMPLES
 
     page = " ".join((ROOT / "docs" / "cli.md").read_text(encoding="utf-8").split())

@@ -548,7 +548,7 @@ def test_jsonl_into_a_reader_that_stops_early_exits_quietly(tmp_path):
 # --------------------------------------------------------------------------
 # The README's quick start and docs/cli.md say what the app does
 # --------------------------------------------------------------------------
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def _cli_section():

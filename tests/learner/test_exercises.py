@@ -23,7 +23,7 @@ from autograd_core import cli  # noqa: E402
 from autograd_core.app import grade  # noqa: E402
 from autograd_core.exercises import MIME, exercise  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
 
 

@@ -12,7 +12,7 @@ import autograd_core as ag
 from autograd_core import Value
 from autograd_core.compile import CompileError
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "engine"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), os.pardir, "engine"))
 from engine_op_cases import ALL_CASES  # noqa: E402
 
 import nn  # noqa: E402

@@ -1,7 +1,7 @@
 """benchmarks/README.md shows the run that benchmarks/results/latest.json holds.
 
 When a new run is committed, print the block to paste into the README with
-``python tests/test_benchmarks_readme.py``.
+``python tests/benchmarks/test_benchmarks_readme.py``.
 """
 
 import json
@@ -9,7 +9,7 @@ import re
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "benchmarks" / "README.md"
 LATEST = ROOT / "benchmarks" / "results" / "latest.json"
 
@@ -102,7 +102,7 @@ def test_benchmarks_readme_shows_the_latest_run():
     expected = render(run)
     assert expected in README.read_text(encoding="utf-8"), (
         "benchmarks/README.md does not show the run in benchmarks/results/latest.json; put this in its place "
-        "(python tests/test_benchmarks_readme.py prints it):\n\n" + expected
+        "(python tests/benchmarks/test_benchmarks_readme.py prints it):\n\n" + expected
     )
 
 

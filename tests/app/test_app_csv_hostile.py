@@ -25,7 +25,7 @@ from autograd_core.app.errors import AppError
 from autograd_core.app.report import BarReporter, QuietReporter
 from autograd_core.app.train import TrainConfig, run
 
-ROOT = str(Path(__file__).resolve().parents[1])
+ROOT = str(Path(__file__).resolve().parents[2])
 MATHTEXT_TRAPS = ["$x^$", r"$\frac{$", "a$b", r"\$", "$$", r"$\undefinedcommand$", "cost ($)", "$_{$"]
 
 
@@ -280,7 +280,7 @@ def test_the_notebooks_extra_brings_ipywidgets():
         pytest.skip("tomllib is in Python 3.11+")
     import tomllib
 
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     with open(os.path.join(root, "pyproject.toml"), "rb") as file:
         extras = tomllib.load(file)["project"]["optional-dependencies"]
     assert any(requirement.split(">")[0].split("=")[0].strip() == "ipywidgets" for requirement in extras["notebooks"])

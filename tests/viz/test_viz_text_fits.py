@@ -189,7 +189,7 @@ def lecture_before_backward():
     from pathlib import Path
 
     # tests/conftest.py by its path: `import conftest` finds whichever conftest another folder loaded first
-    spec = importlib.util.spec_from_file_location("_tests_conftest", Path(__file__).with_name("conftest.py"))
+    spec = importlib.util.spec_from_file_location("_tests_conftest", Path(__file__).resolve().parents[1] / "conftest.py")
     root_conftest = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(root_conftest)
     return draw_graph(root_conftest.build_lecture_graph()[0], show_local_gradients=True)
