@@ -23,10 +23,8 @@ from .engine import (
     topological_order,
 )
 from .errors import AnomalyError, GradcheckError, GraphDroppedWarning, GraphFreedError, SavedDataModifiedError, ShapeError
-from . import ops
-from . import ops_math, ops_select  # noqa: F401  (more operations: they register themselves in ops.OPS)
+from . import ops  # the machinery, then every operation (ops_*.py, conv.py), each registering itself in ops.OPS
 from .ops import OPS, Op  # the registry itself: every declared operation by name; Op declares one
-from . import conv  # noqa: F401  convolution, pooling and padding: declared in the registry, exported below with the rest
 from .gradcheck import gradcheck
 from .learner import check_rule  # learner mode: a gradient rule checked, its mistake explained
 from .stepper import BackpropStepper

@@ -15,7 +15,8 @@ import numpy as np
 
 from .engine import Value, as_value
 from .errors import ShapeError
-from .ops import F, Op, _binary, _data, _operands, _scalar_or_array, softplus, tanh
+from .ops import F, Op, _binary, _data, _operands, _scalar_or_array
+from .ops_elementwise import softplus, tanh
 
 
 def _either(np_fn, name):

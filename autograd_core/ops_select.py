@@ -39,8 +39,8 @@ from .ops import (
     _expand_reduced,
     _export,
     _scalar_or_array,
-    concatenate,
 )
+from .ops_shape import concatenate
 
 # --------------------------------------------------------------------------
 # Helpers that work on arrays and on Values (create_graph=True)

@@ -371,6 +371,23 @@ def test_a_function_may_return_the_loss_and_other_values_which_come_back_as_data
     assert not np.array_equal(kept[0], kept[2])  # each call's own logits, not a buffer overwritten later
 
 
+def test_operations_are_recorded_through_ops_record_which_tracing_patches():
+    """While tracing, compile replaces ops.record so that an operation on inputs
+    that need no gradient is a node of the program too; a module calling the
+    engine's record itself would get past that (its result frozen at the first call)."""
+    from autograd_core import engine
+
+    holders = [name for name, module in sorted(sys.modules.items()) if name.split(".")[0] in ("autograd_core", "nn", "optim")
+               and name != "autograd_core.engine" and any(v is engine.record for v in vars(module).values())]
+    assert holders == ["autograd_core.ops"]
+    frozen = Value(np.array([[1.0], [2.0], [6.0]]), requires_grad=False)
+    x = Value(np.array([[1.0], [2.0], [3.0]]))
+    step = ag.compile(lambda: (ag.standardize(frozen, axis=0) * x).sum())  # standardize records its own result
+    step()
+    frozen.data = np.array([[0.0], [0.0], [1.0]])
+    assert float(step()) == float(step.eager().data) == pytest.approx(2 ** 0.5 * 1.5, rel=1e-4)
+
+
 def test_an_operation_marked_random_is_refused_and_names_itself():
     from autograd_core.ops import Op
 

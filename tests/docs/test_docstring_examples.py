@@ -17,7 +17,10 @@ RUN = [  # nn's and optim's run in their folders
     "autograd_core.compile", "autograd_core.compile.tracer", "autograd_core.compile.guards", "autograd_core.compile.runtime",
 ]
 NEEDS_RENDERER = {"autograd_core.viz", "autograd_core.stepper"}
-OPERATION_MODULES = ["autograd_core.ops_math", "autograd_core.ops_select"]  # operations declared outside ops.py
+OPERATION_MODULES = [  # the declarations (ops.py holds the machinery)
+    "autograd_core.ops_arith", "autograd_core.ops_elementwise", "autograd_core.ops_matmul", "autograd_core.ops_reduce",
+    "autograd_core.ops_softmax", "autograd_core.ops_shape", "autograd_core.ops_math", "autograd_core.ops_select",
+]
 RUN += OPERATION_MODULES
 
 DOCUMENTED = [

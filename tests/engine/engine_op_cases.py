@@ -16,6 +16,7 @@ without a case makes the suite fail.
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -68,11 +69,13 @@ class OpCase:
     atol: float = 1e-5
     rtol: float = 1e-3
     tags: set = field(default_factory=set)
-    op_attr: str | None = None  # the Op's name in ops.py when two Ops share a display name
+    op_attr: str | None = None  # the Op's name in the module declaring it, when two Ops share a display name
 
     @property
     def op_object(self):
-        return getattr(ops, self.op_attr) if self.op_attr else ops.OPS[self.op]
+        if self.op_attr is None:
+            return ops.OPS[self.op]
+        return next(op for module in operation_modules() if isinstance(op := getattr(module, self.op_attr, None), ops.Op))
 
     @property
     def second_order_elements(self):
@@ -681,13 +684,20 @@ ALL_CASES += [
 CASES_BY_ID = {case.id: case for case in ALL_CASES}
 
 
+def operation_modules():
+    """The engine's modules that declare operations (ops.py imports every one)."""
+    return [module for name, module in sorted(sys.modules.items())
+            if name.startswith("autograd_core.") and any(isinstance(v, ops.Op) for v in vars(module).values())]
+
+
 def all_registered_ops():
     """Every Op object the engine defines: the OPS registry plus any Op bound
     at module level (two ops may share a display name, like the two pows)."""
     found = {id(op): op for op in ops.OPS.values()}
-    for value in vars(ops).values():
-        if isinstance(value, ops.Op):
-            found[id(value)] = value
+    for module in operation_modules():
+        for value in vars(module).values():
+            if isinstance(value, ops.Op):
+                found[id(value)] = value
     return list(found.values())
 
 
