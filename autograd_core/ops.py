@@ -443,6 +443,12 @@ def _data(x):
     return x._data if isinstance(x, Value) else x
 
 
+# Outside a function's domain NumPy gives what PyTorch gives (log(0) = -inf, sqrt(-1) = NaN,
+# 0 ** -1 = inf) and warns; the forwards and rules that reach those points compute them
+# quietly, ``with _quiet_domain():`` (detect_anomaly() is how to stop at the first one)
+_quiet_domain = partial(np.errstate, divide="ignore", invalid="ignore")
+
+
 # ==========================================================================
 # The declarations, by topic, in reading order. Each module declares its
 # operations as it is imported, so OPS lists them in this order.

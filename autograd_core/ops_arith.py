@@ -15,7 +15,7 @@ import operator
 import numpy as np
 
 from .engine import Value, as_value
-from .ops import F, Op, _binary, _data
+from .ops import F, Op, _binary, _data, _quiet_domain
 
 
 # c = a + b:  dc/da = 1,  dc/db = 1
@@ -151,7 +151,7 @@ def reciprocal(x):
 # (x**0 is the constant 1, so its gradient is 0 even at x = 0, where n x**(n-1) would be 0 * inf)
 def _power_of_number(x, exponent):
     # a float exponent in x's dtype (NumPy's scalar path); an int exponent as it is (exact powers)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with _quiet_domain():
         return x ** x.dtype.type(exponent) if isinstance(exponent, float) else x ** exponent
 
 
@@ -169,7 +169,7 @@ POW_CONST = Op(
 def _pow_d_base(a, b, out):
     # at a == 0 with b == 0, b * a**(b-1) is 0 * inf: a**0 is the constant 1 there, so the
     # gradient is 0 (PyTorch's convention); everywhere else the formula stands as it is
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with _quiet_domain():
         return F.where((_data(b) == 0) & (_data(a) == 0), 0.0, b * a ** (b - 1))
 
 
@@ -178,12 +178,12 @@ def _pow_d_exponent(a, b, out):
     # and b < 0, a**b log(a) = inf * -inf = -inf (PyTorch's too). The log is taken of 1 where its
     # result is not used, so a second derivative meets no inf there.
     flat = (_data(a) == 0) & (_data(b) >= 0)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with _quiet_domain():
         return F.where(flat, 0.0, out * F.log(F.where(flat, 1.0, a)))
 
 
 def _power(a, b):
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with _quiet_domain():
         return a ** b
 
 

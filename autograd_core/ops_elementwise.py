@@ -16,7 +16,7 @@ import numpy as np
 
 from .engine import Value, as_value  # noqa: F401  (Value: the examples)
 from .errors import ShapeError
-from .ops import F, Op, _binary, _data, _operands, _scalar_or_array
+from .ops import F, Op, _binary, _data, _operands, _quiet_domain, _scalar_or_array
 from .special import erf_data
 
 
@@ -48,7 +48,7 @@ def exp(x):
 
 # y = log(x):  dy/dx = 1/x
 def _log_data(x):
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with _quiet_domain():
         return np.log(x)
 
 
@@ -75,7 +75,7 @@ def log(x):
 
 # y = log(1 + x):  dy/dx = 1/(1 + x)
 def _log1p_data(x):
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with _quiet_domain():
         return np.log1p(x)
 
 
@@ -102,7 +102,7 @@ def log1p(x):
 
 # y = sqrt(x):  dy/dx = 1/(2 sqrt(x)) = 1/(2y)
 def _sqrt_data(x):
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with _quiet_domain():
         return np.sqrt(x)
 
 

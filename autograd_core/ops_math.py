@@ -15,7 +15,7 @@ import numpy as np
 
 from .engine import Value, as_value
 from .errors import ShapeError
-from .ops import F, Op, _binary, _data, _operands, _scalar_or_array
+from .ops import F, Op, _binary, _data, _operands, _quiet_domain, _scalar_or_array
 from .ops_elementwise import softplus, tanh
 
 
@@ -141,7 +141,7 @@ EXP2 = _unary("exp2", np.exp2, lambda x, out: out * _LN2, "d 2^x/dx = 2^x ln 2",
 
 
 def _rsqrt_data(x):
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with _quiet_domain():
         return 1 / np.sqrt(x)
 
 
