@@ -591,47 +591,59 @@ _REFLECTED_UFUNCS = {
 }
 _DESCRIPTIVE_FUNCTIONS = frozenset({"shape", "ndim", "size"})
 
-# what to use instead of a NumPy function or ufunc called with a Value
-_ENGINE_EQUIVALENT = {
-    "clip": "v.clip(lo, hi) (or autograd_core.clip(v, lo, hi))",
-    "where": "autograd_core.where(condition, a, b)",
-    "concatenate": "autograd_core.concatenate([a, b], axis=0)",
-    "stack": "autograd_core.stack([a, b], axis=0)",
-    "dot": "a @ b (or autograd_core.matmul(a, b))",
-    "matmul": "a @ b (or autograd_core.matmul(a, b))",
-    "sum": "v.sum(axis=None, keepdims=False)",
-    "mean": "v.mean(axis=None, keepdims=False)",
-    "var": "v.var(axis=None, ddof=0)",
-    "max": "v.max(axis=None)", "amax": "v.max(axis=None)", "min": "v.min(axis=None)", "amin": "v.min(axis=None)",
-    "maximum": "autograd_core.maximum(a, b)", "minimum": "autograd_core.minimum(a, b)",
-    "norm": "(v ** 2).sum().sqrt()",
-    "reshape": "v.reshape(shape)", "transpose": "v.transpose(axes) (or v.T)", "swapaxes": "v.swapaxes(a, b)",
-    "broadcast_to": "v.broadcast_to(shape)",
-    "exp": "v.exp()", "log": "v.log()", "log1p": "v.log1p()", "sqrt": "v.sqrt()", "absolute": "v.abs() (or abs(v))",
-    "abs": "v.abs() (or abs(v))", "tanh": "v.tanh()", "negative": "-v", "reciprocal": "1 / v",
-    "add": "a + b", "subtract": "a - b", "multiply": "a * b", "true_divide": "a / b", "divide": "a / b",
-    "power": "a ** b", "square": "v * v (or v ** 2)",
-    # what the engine does not have (an operation in the registry is found there: see _registry_equivalent)
-    "median": None, "percentile": None, "quantile": None,
+# What to use instead of a NumPy function or ufunc called with a Value: the operation
+# that declares it (Op(numpy=...)), else the package's function of that name (argsort,
+# isnan...), found by _engine_equivalent. Besides them, two compositions of operations,
+# and what the engine does not have.
+_ENGINE_RECIPES = {"norm": "(v ** 2).sum().sqrt()", "square": "v * v (or v ** 2)"}
+_NOT_IN_THE_ENGINE = frozenset({"median", "percentile", "quantile"})
+_OPERATOR_FORMS = {  # an op installed as this method of Value is written so
+    "__add__": "a + b", "__sub__": "a - b", "__mul__": "a * b", "__truediv__": "a / b", "__pow__": "a ** b",
+    "__matmul__": "a @ b", "__neg__": "-v", "__abs__": "abs(v)",
 }
 
 
-def _registry_equivalent(name):
-    """How to call the engine's replacement of NumPy's `name`: an operation
-    of the registry that declares it (``Op.numpy``), or a function the
-    package exports under that name (argsort, isnan...: indices and booleans).
-    None when there is neither."""
+def _engine_equivalent(name):
+    """How to call the engine's replacement of NumPy's `name`, or None:
+    the operation that names it in its declaration (``Op.numpy``), or a
+    function the package exports under that name, written as
+    :func:`_how_to_call` writes it."""
     import autograd_core
     from .ops import OPS
 
+    if name in _ENGINE_RECIPES:
+        return _ENGINE_RECIPES[name]
     for op in OPS.values():
         if name in op.numpy and op.function is not None:
-            method = next((m for m in op.methods if not m.startswith("__")), None)
-            call = f"autograd_core.{op.function.__name__}(...)"
-            return f"{call} (or v.{method}(...))" if method else call
-    if name in getattr(autograd_core, "__all__", ()) and callable(getattr(autograd_core, name, None)):
-        return f"autograd_core.{name}(...)"
+            return _how_to_call(op.function, op.methods)
+    fn = getattr(autograd_core, name, None) if name in getattr(autograd_core, "__all__", ()) else None
+    if callable(fn):
+        return _how_to_call(fn, (name,) if getattr(Value, name, None) is fn else ())
     return None
+
+
+def _how_to_call(fn, methods):
+    """The call of the engine's function `fn`, installed as `methods` of Value:
+    its method with its parameters, or its operator, then the other way to
+    call it (``v.sum(axis=None, keepdims=False) (or autograd_core.sum(v, ...))``,
+    ``a @ b (or autograd_core.matmul(a, b))``, ``v.abs() (or abs(v))``); a
+    function that is neither, with its parameters
+    (``autograd_core.where(condition, a, b)``)."""
+    import inspect
+
+    signature = inspect.signature(fn)
+    first, *rest = signature.parameters.values()
+    function = f"autograd_core.{fn.__name__}"
+    operator = next((_OPERATOR_FORMS[m] for m in methods if m in _OPERATOR_FORMS), None)
+    method = next((m for m in methods if not m.startswith("__")), None)
+    if method is not None:
+        alternative = operator or f"{function}(v{', ...' if rest else ''})"
+        return f"v.{method}{signature.replace(parameters=rest)} (or {alternative})"
+    if operator is not None:
+        on_v = "b" not in operator  # a unary operator: -v
+        parameters = [first.replace(name="v")] + rest if on_v else [first, *rest]
+        return f"{operator} (or {function}{signature.replace(parameters=parameters)})"
+    return f"{function}{signature}"
 
 
 def _numpy_refusal(called, name, method, kwargs):
@@ -640,11 +652,11 @@ def _numpy_refusal(called, name, method, kwargs):
     head = f"{what} got a Value: NumPy would compute on its data and drop the graph, so its gradient would be lost."
     if "out" in kwargs:
         return f"{head} A Value's data cannot be written through out= either: compute a new Value instead."
-    use = _ENGINE_EQUIVALENT.get(name) or _registry_equivalent(name)
-    if name in _ENGINE_EQUIVALENT or use is not None:
-        if use is None:
-            return (f"{head} The engine has no {name} yet: use v.data (or v.detach()) for a constant copy "
-                    f"if you do not need its gradient.")
+    if name in _NOT_IN_THE_ENGINE:
+        return (f"{head} The engine has no {name} yet: use v.data (or v.detach()) for a constant copy "
+                f"if you do not need its gradient.")
+    use = _engine_equivalent(name)
+    if use is not None:
         return f"{head} Use the engine's operation: {use}."
     return (f"{head} Use the engine's operation of that name (see autograd_core.ops.OPS), or pass "
             f"v.data (or v.detach()) when you want a constant without gradient.")

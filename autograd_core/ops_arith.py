@@ -46,7 +46,7 @@ SUB = Op(
     as_torch="a - b", as_onnx="Sub",
     d_a=lambda a, b, out: 1,
     d_b=lambda a, b, out: -1,
-    formula="d(a-b)/da = 1, d(a-b)/db = -1", methods=("__sub__",), reflected=("__rsub__",),
+    formula="d(a-b)/da = 1, d(a-b)/db = -1", methods=("__sub__",), reflected=("__rsub__",), numpy=("subtract",),
 )
 
 
@@ -68,7 +68,7 @@ MUL = Op(
     as_torch="a * b", as_onnx="Mul",
     d_a=lambda a, b, out: b,
     d_b=lambda a, b, out: a,
-    formula="d(a*b)/da = b, d(a*b)/db = a", methods=("__mul__",), reflected=("__rmul__",),
+    formula="d(a*b)/da = b, d(a*b)/db = a", methods=("__mul__",), reflected=("__rmul__",), numpy=("multiply",),
 )
 
 
@@ -91,7 +91,7 @@ DIV = Op(
     as_torch="a / b", as_onnx="Div",
     d_a=lambda a, b, out: 1 / b,
     d_b=lambda a, b, out: out / -b,
-    formula="d(a/b)/da = 1/b, d(a/b)/db = -a/b^2", methods=("__truediv__",),
+    formula="d(a/b)/da = 1/b, d(a/b)/db = -a/b^2", methods=("__truediv__",), numpy=("divide", "true_divide"),
 )
 
 
@@ -112,7 +112,7 @@ NEG = Op(
     "neg", operator.neg, inputs="x", elementwise=True, code="-x",
     as_torch="-x", as_onnx="Neg",
     d_x=lambda x, out: -1,
-    formula="d(-x)/dx = -1", methods=("__neg__",),
+    formula="d(-x)/dx = -1", methods=("__neg__",), numpy=("negative",),
 )
 
 
@@ -193,6 +193,7 @@ POW = Op(
     d_a=_pow_d_base,
     d_b=_pow_d_exponent,
     formula="d(a^b)/da = b a^(b-1), d(a^b)/db = a^b log(a)", methods=("__pow__",), reflected=("__rpow__",),
+    numpy=("power",),
 )
 
 

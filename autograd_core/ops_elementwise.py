@@ -132,7 +132,7 @@ ABS = Op(
     as_torch="torch.abs(x)", as_onnx="Abs",
     d_x=lambda x, out: np.sign(_data(x)),
     as_numpy={"x": "np.sign(x)"},
-    formula="d|x|/dx = sign(x) (0 at 0)", methods=("abs", "__abs__"),
+    formula="d|x|/dx = sign(x) (0 at 0)", methods=("abs", "__abs__"), numpy=("abs", "absolute"),
 )
 
 

@@ -48,7 +48,7 @@ MATMUL = Op(
     d_A=_matmul_d_a,
     d_B=_matmul_d_b,
     formula="dL/dA = dL/dC @ B^T, dL/dB = A^T @ dL/dC", output="C",
-    methods=("__matmul__",), reflected=("__rmatmul__",),
+    methods=("__matmul__",), reflected=("__rmatmul__",), numpy=("matmul", "dot"),
     shown_local=lambda i, a, b: b if i == 0 else a,  # the local gradient of a product: the other operand
     course_name='Z',
     as_numpy={"forward": "A @ B", "A": "g @ B.T", "B": "A.T @ g"},

@@ -87,14 +87,14 @@ MAX = Op(
     as_torch=_forms.torch_reduction("torch.amax"), as_onnx=_forms.onnx_reduction("ReduceMax"),
     code="np.max(x, axis=axis, keepdims=keepdims)",
     d_x=_extreme_d_x,
-    formula="d max(x)/dx_i = 1 for the maximum (split among ties)", methods=("max",),
+    formula="d max(x)/dx_i = 1 for the maximum (split among ties)", methods=("max",), numpy=("max", "amax"),
 )
 MIN = Op(
     "min", lambda x, axis, keepdims: _scalar_or_array(np.min(x, axis=axis, keepdims=keepdims)), inputs="x",
     as_torch=_forms.torch_reduction("torch.amin"), as_onnx=_forms.onnx_reduction("ReduceMin"),
     code="np.min(x, axis=axis, keepdims=keepdims)",
     d_x=_extreme_d_x,
-    formula="d min(x)/dx_i = 1 for the minimum (split among ties)", methods=("min",),
+    formula="d min(x)/dx_i = 1 for the minimum (split among ties)", methods=("min",), numpy=("min", "amin"),
 )
 
 
