@@ -8,7 +8,8 @@ exports are derived from these declarations. This module holds the machinery
 are grouped by topic, in reading order (each registers its operations, in
 this order, when this module imports it):
 
-* ``ops_arith.py``: ``+ - * / **``, unary minus, ``1 / x``, the comparisons;
+* ``ops_arith.py``: ``+ - * / **``, unary minus, ``1 / x`` (and Value's
+  comparisons, which give masks, not nodes);
 * ``ops_elementwise.py``: ``exp``, ``log``, ``sqrt``, ``abs``, ``tanh``,
   ``sigmoid``, ``relu``, ``softplus``, ``erf``, ``clip``, ``maximum``,
   ``minimum``, ``where``;

@@ -49,7 +49,7 @@ assert (e.item(), d.item(), L.item()) == (-6.0, 4.0, -8.0)
 # | `d = e + c` | add | ∂d/∂e = 1, ∂d/∂c = 1 |
 # | `L = d*f` | multiply | ∂L/∂d = f = −2, ∂L/∂f = d = 4 |
 #
-# The engine keeps each operation's rule beside its forward computation (in `autograd_core/ops.py`);
+# The engine keeps each operation's rule beside its forward computation (`mul` and `add` are in `autograd_core/ops_arith.py`);
 # every operation also carries the formula in the lecture's notation.
 
 # %%
