@@ -336,6 +336,7 @@ def stack(values, axis=0):
         raise ShapeError(f"stack: shapes {[v.shape for v in values]} must all be equal: {exc}") from None
 
 
+# swapaxes and .T are transposes, not operations of their own: a function of the package and Value's
 _export(swapaxes)
 Value.swapaxes = swapaxes
 Value.T = property(lambda self: transpose(self), doc="The Value with its axes reversed (a matrix transposed).")
