@@ -14,7 +14,7 @@ RUN = [  # nn's and optim's run in their folders
     "autograd_core", "autograd_core.engine", "autograd_core.ops", "autograd_core.gradcheck",
     "autograd_core.functional", "autograd_core.viz", "autograd_core.stepper", "autograd_core._files",
     "autograd_core.errors", "autograd_core.conv", "autograd_core.learner", "autograd_core.exercises",
-    "autograd_core.compile", "autograd_core.compile.tracer", "autograd_core.compile.guards", "autograd_core.compile.runtime",
+    "autograd_core.compile", "autograd_core.compile.tracer", "autograd_core.compile.guards", "autograd_core.compile.sources", "autograd_core.compile.runtime",
 ]
 NEEDS_RENDERER = {"autograd_core.viz", "autograd_core.stepper"}
 OPERATION_MODULES = ["autograd_core.ops_math", "autograd_core.ops_select"]  # operations declared outside ops.py
@@ -28,7 +28,7 @@ DOCUMENTED = [
     "autograd_core._files", "autograd_core.engine", "autograd_core.ops", "autograd_core.errors", "autograd_core.gradcheck",
     "autograd_core.conv", "nn.conv", "autograd_core.compile", "autograd_core.compile.tracer",
     "autograd_core.learner", "autograd_core.exercises",
-    "autograd_core.compile.guards", "autograd_core.compile.runtime",
+    "autograd_core.compile.guards", "autograd_core.compile.sources", "autograd_core.compile.runtime",
 ]
 
 
