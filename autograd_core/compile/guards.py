@@ -45,6 +45,7 @@ This module imports only ``sources.py`` from ``autograd_core.compile``: the runt
 from __future__ import annotations
 
 import builtins
+import functools
 import keyword
 
 from .sources import _FIXED_ATTRIBUTES, Sources, _brief, _describe_object, _same_scalar
@@ -52,6 +53,7 @@ from .sources import _FIXED_ATTRIBUTES, Sources, _brief, _describe_object, _same
 __all__ = ["Sources", "Guards"]
 
 
+@functools.lru_cache(maxsize=256)  # (the text names objects by number: a new model of the same layers, the same text)
 def _guard_code(source):
     return builtins.compile(source, "<autograd_core guards>", "exec")
 

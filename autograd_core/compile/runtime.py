@@ -509,6 +509,7 @@ def _traced_arguments(args):
     return call_args
 
 
+@functools.lru_cache(maxsize=256)  # (a new model of the same shapes: the same test)
 def _signature_check(key):
     """``args -> bool``: whether `args` have the key's signature, for a key of plain
     arrays only (the usual step(X, y)); None for any other key."""

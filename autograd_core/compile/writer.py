@@ -342,11 +342,11 @@ class Writer:
 
     def _broadcast_operand(self, text):
         """For a share written ``broadcast_to(small, shape)``, the text of ``small``."""
-        top = ast.parse(text, mode="eval").body
-        if not (isinstance(top, ast.Call) and len(top.args) == 2 and not top.keywords):
+        parts = _call_of_two(text)
+        if parts is None:
             return None
-        fn = evaluate(ast.unparse(top.func), dict(self.b.namespace))
-        return ast.unparse(top.args[0]) if fn is not None and fn in _BROADCASTS else None
+        fn = evaluate(parts[0], dict(self.b.namespace))
+        return parts[1] if fn is not None and fn in _BROADCASTS else None
 
     def _returns_its_argument(self, text, g_name, upstream):
         """Whether `text`, run on the traced arrays, gives back the upstream gradient object itself."""
@@ -413,6 +413,15 @@ class Writer:
 
 _SAVED_NAMES = {"probs": "P"}  # what an op keeps, named as a course names it (P = softmax(Z))
 _BROADCASTS = (F.broadcast_to, np.broadcast_to)  # the engine's broadcast (a view repeating one number, here)
+
+
+@functools.lru_cache(maxsize=4096)
+def _call_of_two(text):
+    """(function text, first argument's text) of a call ``f(a, b)``; else None."""
+    top = ast.parse(text, mode="eval").body
+    if not (isinstance(top, ast.Call) and len(top.args) == 2 and not top.keywords):
+        return None
+    return ast.unparse(top.func), ast.unparse(top.args[0])
 
 
 @functools.lru_cache(maxsize=4096)
@@ -487,10 +496,15 @@ def _sum_to_shape_text(text, g_shape, shape):
 
 def _formula_for(op, i, n_inputs):
     """The lecture formula of an op, the part for input i when it lists one per input."""
-    parts = op.formula.split(", ")
+    return _formula_part(op.formula, i, n_inputs)
+
+
+@functools.lru_cache(maxsize=4096)
+def _formula_part(formula, i, n_inputs):
+    parts = formula.split(", ")
     if n_inputs > 1 and len(parts) == n_inputs and all("=" in part for part in parts):
         return parts[i]
-    return op.formula
+    return formula
 
 
 def _names_in(text, names):
