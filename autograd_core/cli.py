@@ -9,8 +9,9 @@ The commands::
     autograd-core grade notebooks/exercises/ex01_chain_rule.ipynb
 
 ``python -m autograd_core`` is the same program. The work itself is in
-:mod:`autograd_core.app`, imported only when a command runs, so the engine
-never depends on ``nn`` or ``optim``.
+:mod:`autograd_core.app`; the parser takes its choices and limits from there
+(the data sets, the networks, the optimizers), and ``nn`` and ``optim`` are
+imported only when a command runs, so the engine never depends on them.
 """
 
 from __future__ import annotations
@@ -18,20 +19,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-ACTIVATIONS = ("relu", "leaky_relu", "elu", "selu", "gelu", "tanh", "sigmoid")
-OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad", "adadelta")
-SCHEDULES = ("none", "step", "exponential", "cosine", "plateau")
-DATASETS = ("iris", "moons", "spirals", "blobs", "digits")
-MODELS = ("mlp", "cnn")
+from .app.data import BUILTIN as DATASETS
+from .app.models import ACTIVATIONS, MAX_CHANNELS, MAX_CONV_LAYERS, MODELS, DefaultWidths
+from .app.train import OPTIMIZERS, SCHEDULES
+
 MAX_HIDDEN_LAYERS = 64
 MAX_SAMPLES = 1_000_000
-MAX_CONV_LAYERS = 3  # an 8x8 image halves at each pooling: 4x4, 2x2, 1x1
-MAX_CHANNELS = 512
-
-
-class DefaultWidths(list):
-    """The default ``--hidden`` (16,16): a list like any other, but a run can
-    tell it from widths the user typed (a CNN has no use for them)."""
 
 
 def _channel_counts(text):

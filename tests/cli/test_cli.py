@@ -344,7 +344,7 @@ def test_weights_reload_and_predict_the_same(iris_run):
     import nn
 
     from autograd_core import Value, no_grad
-    from autograd_core.app.train import load_run
+    from autograd_core.app.run_folder import load_run
 
     result, _, out = iris_run
     state = nn.load(out / "model.npz")
