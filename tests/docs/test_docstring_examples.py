@@ -16,7 +16,10 @@ RUN = [  # nn's and optim's run in their folders
     "autograd_core.errors", "autograd_core.conv", "autograd_core.learner", "autograd_core.exercises",
     "autograd_core.compile", "autograd_core.compile.tracer", "autograd_core.compile.guards", "autograd_core.compile.sources", "autograd_core.compile.runtime",
 ]
-NEEDS_RENDERER = {"autograd_core.viz", "autograd_core.stepper"}
+VIZ_MODULES = ["autograd_core.viz.text", "autograd_core.viz.walk", "autograd_core.viz.fold",
+               "autograd_core.viz.drawing", "autograd_core.viz.render"]  # the rooms of autograd_core.viz
+RUN += VIZ_MODULES
+NEEDS_RENDERER = {"autograd_core.viz", "autograd_core.viz.drawing", "autograd_core.viz.render", "autograd_core.stepper"}
 OPERATION_MODULES = ["autograd_core.ops_math", "autograd_core.ops_select"]  # operations declared outside ops.py
 RUN += OPERATION_MODULES
 
@@ -32,7 +35,7 @@ DOCUMENTED = [
 ]
 
 
-DOCUMENTED += OPERATION_MODULES
+DOCUMENTED += OPERATION_MODULES + VIZ_MODULES
 
 
 @pytest.mark.parametrize("name", RUN)
