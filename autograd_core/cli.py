@@ -9,8 +9,9 @@ The commands::
     autograd-core grade notebooks/exercises/ex01_chain_rule.ipynb
 
 ``python -m autograd_core`` is the same program. The work itself is in
-:mod:`autograd_core.app`, imported only when a command runs, so the engine
-never depends on ``nn`` or ``optim``.
+:mod:`autograd_core.app`; the parser takes its choices and limits from there
+(the data sets, the networks, the optimizers), and ``nn`` and ``optim`` are
+imported only when a command runs, so the engine never depends on them.
 """
 
 from __future__ import annotations
@@ -18,20 +19,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-ACTIVATIONS = ("relu", "leaky_relu", "elu", "selu", "gelu", "tanh", "sigmoid")
-OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad", "adadelta")
-SCHEDULES = ("none", "step", "exponential", "cosine", "plateau")
-DATASETS = ("iris", "moons", "spirals", "blobs", "digits")
-MODELS = ("mlp", "cnn")
+from .app.data import BUILTIN as DATASETS
+from .app.models import ACTIVATIONS, MAX_CHANNELS, MAX_CONV_LAYERS, MODELS, DefaultWidths
+from .app.train import OPTIMIZERS, SCHEDULES
+
 MAX_HIDDEN_LAYERS = 64
 MAX_SAMPLES = 1_000_000
-MAX_CONV_LAYERS = 3  # an 8x8 image halves at each pooling: 4x4, 2x2, 1x1
-MAX_CHANNELS = 512
-
-
-class DefaultWidths(list):
-    """The default ``--hidden`` (16,16): a list like any other, but a run can
-    tell it from widths the user typed (a CNN has no use for them)."""
 
 
 def _channel_counts(text):
@@ -99,7 +92,11 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser():
-    """The argument parser for both commands (``build_parser().print_help()``)."""
+    """The argument parser for every command (``build_parser().print_help()``).
+
+    >>> build_parser().parse_args(["train", "--data", "moons"]).data
+    'moons'
+    """
     parser = _Parser(
         prog="autograd-core",
         description="Train a small network, draw its computation graph and step through its backpropagation.",
@@ -109,14 +106,30 @@ def build_parser():
 
     parser.add_argument("--version", action="version", version=f"autograd-core {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser.commands = {"train": _train_parser(commands), "graph": _graph_parser(commands),
+                       "export": _export_parser(commands), "grade": _grade_parser(commands)}
+    return parser
 
+
+def _train_parser(commands):
     train = commands.add_parser(
         "train", help="train an MLP or a CNN and write weights, metrics, plots, its graph and a backprop player",
         description="Train an MLP classifier (or a small CNN on images) and write its weights, metrics.csv, "
                     "plots, the graph of one training step (SVG) and a backprop player of the first training "
                     "step (HTML) to an output folder.",
     )
-    data = train.add_argument_group("data")
+    _data_options(train.add_argument_group("data"))
+    _model_options(train.add_argument_group("model"))
+    _optimisation_options(train.add_argument_group("optimisation"))
+    output = train.add_argument_group("output")
+    output.add_argument("--out", metavar="DIR", default=None, help="output folder (default: runs/<date>_<time>)")
+    talk = output.add_mutually_exclusive_group()
+    talk.add_argument("--quiet", action="store_true", help="no progress bar; print only the output folder")
+    talk.add_argument("--jsonl", action="store_true", help="print one JSON object per line (start, epoch, done) for scripts")
+    return train
+
+
+def _data_options(data):
     source = data.add_mutually_exclusive_group()
     source.add_argument("--data", choices=DATASETS, default=None,
                         help="a built-in data set (default: iris); digits: 1,797 8x8 images of handwritten digits")
@@ -128,7 +141,8 @@ def build_parser():
                                                  what=f"from 10 to {MAX_SAMPLES:,}"), default=None, metavar="N",
                       help="examples to generate for moons, spirals and blobs (default: the data set's own)")
 
-    model = train.add_argument_group("model")
+
+def _model_options(model):
     model.add_argument("--model", choices=MODELS, default=None,
                        help="mlp: fully connected layers, for any data; cnn: convolutions and pooling, for images "
                             "(default: cnn for digits, mlp otherwise)")
@@ -144,7 +158,8 @@ def build_parser():
                        metavar="P", help="dropout probability after each hidden activation (CNN: before the last "
                                          "linear layer) (default: 0)")
 
-    optimisation = train.add_argument_group("optimisation")
+
+def _optimisation_options(optimisation):
     optimisation.add_argument("--optimizer", choices=OPTIMIZERS, default="adam", help="(default: adam)")
     optimisation.add_argument("--lr", type=_bounded(float, 0.0, low_open=True, what="must be positive"), default=None,
                               help="learning rate (default: 0.1 for sgd and adagrad, 1.0 for adadelta, 0.01 otherwise)")
@@ -165,12 +180,8 @@ def build_parser():
                               help="run every step through the eager engine instead of the compiled step "
                                    "(same numbers, slower; see docs/compile.md)")
 
-    output = train.add_argument_group("output")
-    output.add_argument("--out", metavar="DIR", default=None, help="output folder (default: runs/<date>_<time>)")
-    talk = output.add_mutually_exclusive_group()
-    talk.add_argument("--quiet", action="store_true", help="no progress bar; print only the output folder")
-    talk.add_argument("--jsonl", action="store_true", help="print one JSON object per line (start, epoch, done) for scripts")
 
+def _graph_parser(commands):
     graph = commands.add_parser(
         "graph", help="draw the graph of an expression over named scalars (SVG) and optionally its backprop player",
         description="Build the graph of an arithmetic expression over named scalars, run backward, and render it. "
@@ -185,6 +196,10 @@ def build_parser():
                        help="the picture to write; its extension picks the format: .svg (default), .png or .pdf")
     graph.add_argument("--html", metavar="PATH", default=None, help="also write the backprop player (self-contained HTML)")
     graph.add_argument("--no-backward", action="store_true", help="draw the forward graph only (no gradients)")
+    return graph
+
+
+def _export_parser(commands):
     export = commands.add_parser(
         "export", help="write a trained run's network for PyTorch (a torch.nn.Module) or ONNX Runtime",
         description="Export the network of a run folder (written by 'autograd-core train'): --to torch writes the "
@@ -196,7 +211,10 @@ def build_parser():
     export.add_argument("-o", "--output", default=None, metavar="PATH",
                         help="the file to write (default: model_torch.py and model_torch.pt, or model.onnx, "
                              "in the run folder)")
+    return export
 
+
+def _grade_parser(commands):
     grade = commands.add_parser(
         "grade", help="run exercise notebooks and list which exercises pass, with a hint for each that does not",
         description="Run each exercise notebook top to bottom in a fresh Python kernel (every cell, even after an "
@@ -206,8 +224,7 @@ def build_parser():
     grade.add_argument("notebooks", nargs="+", metavar="NOTEBOOK", help="an .ipynb file (several: a summary follows)")
     grade.add_argument("--timeout", type=_bounded(int, 1, what="at least 1 second"), default=120, metavar="SECONDS",
                        help="stop a cell that runs longer than this and go on with the next (default: 120)")
-    parser.commands = {"train": train, "graph": graph, "export": export, "grade": grade}
-    return parser
+    return grade
 
 
 def main(argv=None):

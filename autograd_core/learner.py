@@ -121,13 +121,13 @@ class RuleReport:
         >>> "digraph" in report.draw().source
         True
         """
-        from .viz import _new_drawing, dot_text
+        from .viz import dot_text, new_drawing
 
         title = " ".join(str(self).split()).split(". ")[0].rstrip(".") + "."  # the first sentence
         try:
             graph, layout, leaves = self._redraw()
         except Exception:  # the forward itself fails: nothing to draw but the title
-            graph, layout, leaves = _new_drawing("LR"), None, {}
+            graph, layout, leaves = new_drawing("LR"), None, {}
         if not self.ok and self.input in leaves:
             for tail, head, edge_id in _edges_from(layout, leaves[self.input]):
                 _mark_edge(graph, tail, head, edge_id, self._edge_text())
@@ -744,20 +744,20 @@ def _sizes(names, arrays):
 # Drawing: the small graph, the wrong edge in red
 # --------------------------------------------------------------------------
 def _draw_op(op, names, arrays, params):
-    from .viz import _build
+    from .viz import draw_with_layout
 
     leaves = {name: Value(a, label=name) for name, a in zip(names, arrays)}
     out = op.apply(*leaves.values(), **params)
     out.label = "out"
-    graph, layout = _build(out, show_grads=False)
+    graph, layout = draw_with_layout(out, show_grads=False)
     return graph, layout, leaves
 
 
 def _draw_function(fn, names, values):
-    from .viz import _build
+    from .viz import draw_with_layout
 
     leaves = {name: Value(v.data, requires_grad=v.requires_grad, label=name) for name, v in zip(names, values)}
-    graph, layout = _build(fn(*leaves.values()), show_grads=False)
+    graph, layout = draw_with_layout(fn(*leaves.values()), show_grads=False)
     return graph, layout, leaves
 
 

@@ -112,11 +112,14 @@
       reveal(inView(k));
       slider.value = String(k);
       counter.textContent = k === 0 ? "start (" + last + " steps)" : "step " + k + " of " + last;
+      var focusWasInside = player.contains(document.activeElement);
       buttons.first.disabled = buttons.prev.disabled = k === 0;
       buttons.next.disabled = buttons.last.disabled = k === last;
-      // a button that just got disabled drops the focus to <body>; keep it on
-      // the player so the arrow keys go on working
-      if (document.activeElement && document.activeElement.disabled) { player.focus(); }
+      // a button that just got disabled loses the focus (to <body>, or it keeps
+      // it while disabled, by browser); keep it on the player so the arrow keys
+      // go on working
+      var now = document.activeElement;
+      if (focusWasInside && (!player.contains(now) || now.disabled)) { player.focus(); }
       player.setAttribute("data-frame", String(k));
     }
     var moves = {

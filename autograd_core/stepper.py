@@ -30,17 +30,17 @@ from ._files import atomic_write
 from .engine import Value
 from .viz import (
     INFIX,
-    check_layout_options,
-    collect_values,
     NO_GRAD,
     NOT_COMPUTED,
-    _build,
+    check_layout_options,
+    collect_values,
     describe_array,
     display_names,
+    draw_with_layout,
     format_number,
+    grad_lines,
     render_source,
     rule_for_input,
-    grad_lines,
 )
 
 __all__ = ["BackpropStepper", "BackwardStep", "ForwardStep"]
@@ -428,9 +428,9 @@ class BackpropStepper:
         line_count = {key: max(text.count("\n") + 1 for text in texts) for key, texts in texts_of.items()}
         widest = {key: max((line for text in texts for line in text.split("\n")), key=len)
                   for key, texts in texts_of.items()}
-        graph, layout = _build(self.root, self.direction, show_grads=self.mode == "backward",
-                               max_nodes=self.max_nodes, digits=self.digits, id_prefix=prefix + "_",
-                               last_field={key: [widest[key]] * line_count[key] for key in widest})
+        graph, layout = draw_with_layout(self.root, self.direction, show_grads=self.mode == "backward",
+                                         max_nodes=self.max_nodes, digits=self.digits, id_prefix=prefix + "_",
+                                         last_field={key: [widest[key]] * line_count[key] for key in widest})
         svg = render_source(graph.source, "svg").decode("utf-8")
         dynamic = {key: layout.box[key] for key in widest if key in layout.individual}
 

@@ -638,75 +638,97 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     weights = None if weight is None else _class_weights(weight, classes, x.dtype, "cross_entropy")
     target_data = _data(target)
     if target_data.dtype.kind == "f" and target_data.shape == tuple(_value(input).shape):
-        # class probabilities (a distribution per row)
-        probs = target if isinstance(target, Value) else np.asarray(target_data, dtype=x.dtype)
-        if single:
-            probs = probs.reshape(1, classes)
-        if label_smoothing:
-            probs = probs * (1 - label_smoothing) + label_smoothing / classes
-        if weights is not None:
-            probs = probs * weights
-        losses = ac.softmax_cross_entropy(x, probs, axis=1)
+        losses = _cross_entropy_of_probabilities(x, target, target_data, single, weights, label_smoothing)
         if reduction == "mean":
             return losses.mean()  # (not sum / n: a float16 sum of many rows overflows)
+    elif reduction == "mean" and weights is None and not label_smoothing and x.dtype != np.float16:
+        return _mean_cross_entropy(x, target, ignore_index)
     else:
         # class indices: each row of `rows` is the one-hot target times the sample's weight
-        dtype = x.dtype  # (target_rows keeps the dtype, not the Value x and the graph behind it)
-
-        def target_rows(target):
-            indices, counted = _class_indices(target, n, classes, ignore_index, "cross_entropy")
-            rows = np.zeros((n, classes), dtype=dtype)
-            if weights is None and not label_smoothing and counted.all():
-                # the usual case, apart: the general one below costs a small network a tenth of its step
-                rows[np.arange(n), indices] = 1
-                total_weight = n
-            else:
-                every = np.ones(classes, dtype=dtype) if weights is None else weights
-                sample_weights = every[indices] * counted
-                rows[np.arange(n), indices] = (1 - label_smoothing) * sample_weights
-                if label_smoothing:
-                    rows += (label_smoothing / classes) * every * counted[:, None]
-                # (summed in float64 for float16 data, which holds no total above 65504)
-                total_weight = sample_weights.sum(dtype=np.float64 if dtype == np.float16 else None)
-            if reduction == "mean" and total_weight:
-                # the weighted mean sum_i w_i l_i / sum_i w_i, with the division put
-                # into the rows (l_i is linear in them): one node fewer in the graph
-                if rows.dtype == np.float16:  # 1/total in float64, then cast: float16 cannot hold a total above 65504
-                    rows *= 1 / float(total_weight)
-                else:
-                    rows /= total_weight
-            found["total_weight"] = total_weight
-            return rows
-
-        if reduction == "mean" and weights is None and not label_smoothing and dtype != np.float16:
-            # J = (1/m) sum_i L_i, the mean as the notes write it, over the m targets that count
-            # (all but ignore_index); a compiled step counts them again at every call
-            def one_hot_rows(target):
-                indices, counted = _class_indices(target, n, classes, ignore_index, "cross_entropy")
-                rows = np.zeros((n, classes), dtype=dtype)
-                rows[np.arange(n), indices] = counted  # 1 in the target's column; an ignored row stays 0
-                return rows
-
-            rows = host_array(one_hot_rows, target, name="Y")
-            m = host_array(_total_of, rows, name="m")
-            total = ac.softmax_cross_entropy(x, rows, axis=1).sum()
-            total.label = "total"  # (the name drawings and compiled programs give it)
-            with np.errstate(divide="ignore", invalid="ignore"):  # every target ignored: 0 / 0, NaN as PyTorch
-                return total / Value(m, requires_grad=False, label="m")
         found = {}
-        rows = host_array(target_rows, target, name="Y")  # a compiled step makes the rows from each call's targets
-        total_weight = found["total_weight"]
+        make_rows = _target_rows(n, classes, x.dtype, weights, ignore_index, label_smoothing, reduction, found)
+        rows = host_array(make_rows, target, name="Y")  # a compiled step makes the rows from each call's targets
         if reduction == "mean":
-            if total_weight:
-                return ac.softmax_cross_entropy(x, rows, axis=1).sum()
-            # a total weight of 0 (every target ignored, or weights that cancel):
-            # divide after the sum, for the NaN or infinity PyTorch gives
-            with np.errstate(divide="ignore", invalid="ignore"):
-                return ac.softmax_cross_entropy(x, rows, axis=1).sum() / x.dtype.type(total_weight)
+            return _weighted_mean_cross_entropy(x, rows, found["total_weight"])
         losses = ac.softmax_cross_entropy(x, rows, axis=1)
     if reduction == "sum":
         return losses.sum()
     return losses.reshape(()) if single else losses
+
+
+def _cross_entropy_of_probabilities(x, target, target_data, single, weights, label_smoothing):
+    """The loss of each row against class probabilities (a distribution per row)."""
+    probs = target if isinstance(target, Value) else np.asarray(target_data, dtype=x.dtype)
+    if single:
+        probs = probs.reshape(1, x.shape[1])
+    if label_smoothing:
+        probs = probs * (1 - label_smoothing) + label_smoothing / x.shape[1]
+    if weights is not None:
+        probs = probs * weights
+    return ac.softmax_cross_entropy(x, probs, axis=1)
+
+
+def _mean_cross_entropy(x, target, ignore_index):
+    """J = (1/m) sum_i L_i, the mean as the notes write it, over the m targets
+    that count (all but ignore_index); a compiled step counts them again at
+    every call."""
+    (n, classes), dtype = x.shape, x.dtype  # (one_hot_rows keeps the dtype, not the Value x and the graph behind it)
+
+    def one_hot_rows(target):
+        indices, counted = _class_indices(target, n, classes, ignore_index, "cross_entropy")
+        rows = np.zeros((n, classes), dtype=dtype)
+        rows[np.arange(n), indices] = counted  # 1 in the target's column; an ignored row stays 0
+        return rows
+
+    rows = host_array(one_hot_rows, target, name="Y")
+    m = host_array(_total_of, rows, name="m")
+    total = ac.softmax_cross_entropy(x, rows, axis=1).sum()
+    total.label = "total"  # (the name drawings and compiled programs give it)
+    with np.errstate(divide="ignore", invalid="ignore"):  # every target ignored: 0 / 0, NaN as PyTorch
+        return total / Value(m, requires_grad=False, label="m")
+
+
+def _target_rows(n, classes, dtype, weights, ignore_index, label_smoothing, reduction, found):
+    """The function that makes the target rows from class indices: the one-hot
+    target times the sample's weight, smoothed, and for the mean divided by the
+    total weight (which it leaves in `found`)."""
+
+    def target_rows(target):
+        indices, counted = _class_indices(target, n, classes, ignore_index, "cross_entropy")
+        rows = np.zeros((n, classes), dtype=dtype)
+        if weights is None and not label_smoothing and counted.all():
+            # the usual case, apart: the general one below costs a small network a tenth of its step
+            rows[np.arange(n), indices] = 1
+            total_weight = n
+        else:
+            every = np.ones(classes, dtype=dtype) if weights is None else weights
+            sample_weights = every[indices] * counted
+            rows[np.arange(n), indices] = (1 - label_smoothing) * sample_weights
+            if label_smoothing:
+                rows += (label_smoothing / classes) * every * counted[:, None]
+            # (summed in float64 for float16 data, which holds no total above 65504)
+            total_weight = sample_weights.sum(dtype=np.float64 if dtype == np.float16 else None)
+        if reduction == "mean" and total_weight:
+            # the weighted mean sum_i w_i l_i / sum_i w_i, with the division put
+            # into the rows (l_i is linear in them): one node fewer in the graph
+            if rows.dtype == np.float16:  # 1/total in float64, then cast: float16 cannot hold a total above 65504
+                rows *= 1 / float(total_weight)
+            else:
+                rows /= total_weight
+        found["total_weight"] = total_weight
+        return rows
+
+    return target_rows
+
+
+def _weighted_mean_cross_entropy(x, rows, total_weight):
+    """The weighted mean of the losses, its division already in `rows`."""
+    if total_weight:
+        return ac.softmax_cross_entropy(x, rows, axis=1).sum()
+    # a total weight of 0 (every target ignored, or weights that cancel):
+    # divide after the sum, for the NaN or infinity PyTorch gives
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return ac.softmax_cross_entropy(x, rows, axis=1).sum() / x.dtype.type(total_weight)
 
 
 def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):

@@ -8,12 +8,15 @@ from autograd_core import Value, enable_grad, no_grad
 
 from .optimizer import Optimizer
 
+__all__ = ["LBFGS"]
+
+# What the state keeps from one step() to the next besides the counters (torch.optim.LBFGS's names).
+_MEMORY = ("d", "t", "old_dirs", "old_stps", "ro", "H_diag", "prev_flat_grad", "prev_loss")
+
 
 def _number(loss):
     # the loss as a plain number, on purpose (float() of a Value that requires grad warns)
     return loss.item() if isinstance(loss, Value) else float(loss)
-
-__all__ = ["LBFGS"]
 
 
 class LBFGS(Optimizer):
@@ -120,10 +123,6 @@ class LBFGS(Optimizer):
         if closure is None:
             raise TypeError("LBFGS.step: needs a closure that zeroes the grads, computes the loss, calls backward() and returns the loss")
         group = self.param_groups[0]
-        lr, max_iter, max_eval = group["lr"], group["max_iter"], group["max_eval"]
-        tolerance_grad, tolerance_change = group["tolerance_grad"], group["tolerance_change"]
-        history_size = group["history_size"]
-
         state = self.state.setdefault(self._params[0], {})
         state.setdefault("func_evals", 0)
         state.setdefault("n_iter", 0)
@@ -131,81 +130,100 @@ class LBFGS(Optimizer):
         with enable_grad():
             first_loss = closure()
         loss = _number(first_loss)
-        evals = 1
         state["func_evals"] += 1
         flat_grad = self._flat_grad()
-        if np.abs(flat_grad).max() <= tolerance_grad:
+        if np.abs(flat_grad).max() <= group["tolerance_grad"]:
             return first_loss  # already at a stationary point
 
-        d, t = state.get("d"), state.get("t")
-        old_dirs, old_stps, ro = state.get("old_dirs"), state.get("old_stps"), state.get("ro")
-        H_diag, prev_flat_grad, prev_loss = state.get("H_diag"), state.get("prev_flat_grad"), state.get("prev_loss")
+        # what one iteration hands the next (and one step() the next): the last
+        # direction and step length, the curvature pairs, the last gradient and loss
+        memory = {key: state.get(key) for key in _MEMORY}
+        self._iterate(closure, group, state, memory, loss, flat_grad)
+        state.update(memory)
+        return first_loss
 
-        n_iter = 0
+    def _iterate(self, closure, group, state, memory, loss, flat_grad):
+        """The iterations of one step(): a direction, a step along it, until
+        ``max_iter`` or ``max_eval`` is reached or progress stops."""
+        max_iter, max_eval = group["max_iter"], group["max_eval"]
+        tolerance_grad, tolerance_change = group["tolerance_grad"], group["tolerance_change"]
+        evals, n_iter = 1, 0
         while n_iter < max_iter:
             n_iter += 1
             state["n_iter"] += 1
-
-            if state["n_iter"] == 1:  # no history yet: steepest descent
-                d = -flat_grad
-                old_dirs, old_stps, ro = [], [], []
-                H_diag = 1.0
-            else:
-                y = flat_grad - prev_flat_grad  # change of gradient
-                s = d * t  # the step just taken
-                ys = float(y @ s)
-                if ys > 1e-10:  # keep the pair only if it shows positive curvature
-                    if len(old_dirs) == history_size:
-                        del old_dirs[0], old_stps[0], ro[0]  # forget the oldest pair
-                    old_dirs.append(y)
-                    old_stps.append(s)
-                    ro.append(1.0 / ys)
-                    H_diag = ys / float(y @ y)  # initial inverse-Hessian scale gamma = s.y / y.y
-                d = self._two_loop(-flat_grad, old_dirs, old_stps, ro, H_diag)
-
-            prev_flat_grad = flat_grad.copy()
-            prev_loss = loss
-
+            first_ever = state["n_iter"] == 1
+            d = self._direction(memory, flat_grad, first_ever, group["history_size"])
+            memory.update(d=d, prev_flat_grad=flat_grad.copy(), prev_loss=loss)
             # step length: the first step ever is kept short, then lr
-            t = min(1.0, 1.0 / np.abs(flat_grad).sum()) * lr if state["n_iter"] == 1 else lr
+            t = min(1.0, 1.0 / np.abs(flat_grad).sum()) * group["lr"] if first_ever else group["lr"]
+            memory["t"] = t
 
             directional_derivative = float(flat_grad @ d)
             if directional_derivative > -tolerance_change:
                 break  # not a descent direction (or a negligible one)
 
-            used_evals = 0
             if group["line_search_fn"] == "strong_wolfe":
-                start = self._copy_params()
-
-                def objective(step_size, direction):
-                    return self._evaluate_at(closure, start, step_size, direction)
-
-                loss, flat_grad, t, used_evals = _strong_wolfe(
-                    objective, t, d, loss, flat_grad, directional_derivative, max_ls=max_eval - evals)
-                self._move(t, d)
-                converged = np.abs(flat_grad).max() <= tolerance_grad
+                loss, flat_grad, t, used_evals = self._search_along(
+                    closure, d, t, loss, flat_grad, directional_derivative, max_ls=max_eval - evals)
             else:
-                self._move(t, d)
-                converged = False
-                if n_iter != max_iter:  # re-evaluate, except after the last iteration
-                    with enable_grad():
-                        loss = _number(closure())
-                    flat_grad = self._flat_grad()
-                    converged = np.abs(flat_grad).max() <= tolerance_grad
-                    used_evals = 1
+                loss, flat_grad, used_evals = self._fixed_step(closure, d, t, loss, flat_grad,
+                                                               last=n_iter == max_iter)
+            memory["t"] = t
             evals += used_evals
             state["func_evals"] += used_evals
 
-            if n_iter == max_iter or evals >= max_eval or converged:
+            # (after the last iteration without a line search, flat_grad is not
+            # re-evaluated, but then the first test already stops)
+            if n_iter == max_iter or evals >= max_eval or np.abs(flat_grad).max() <= tolerance_grad:
                 break
             if np.abs(d * t).max() <= tolerance_change:
                 break  # the step has become negligible
-            if abs(loss - prev_loss) < tolerance_change:
+            if abs(loss - memory["prev_loss"]) < tolerance_change:
                 break  # the loss has stopped changing
 
-        state.update(d=d, t=t, old_dirs=old_dirs, old_stps=old_stps, ro=ro, H_diag=H_diag,
-                     prev_flat_grad=prev_flat_grad, prev_loss=prev_loss)
-        return first_loss
+    @classmethod
+    def _direction(cls, memory, flat_grad, first_ever, history_size):
+        """Where to step: steepest descent at the first iteration ever; after
+        that the two-loop recursion, once the last step's pair (s, y) is added
+        to the history (if it shows positive curvature)."""
+        if first_ever:  # no history yet: steepest descent
+            memory.update(old_dirs=[], old_stps=[], ro=[], H_diag=1.0)
+            return -flat_grad
+        old_dirs, old_stps, ro = memory["old_dirs"], memory["old_stps"], memory["ro"]
+        y = flat_grad - memory["prev_flat_grad"]  # change of gradient
+        s = memory["d"] * memory["t"]  # the step just taken
+        ys = float(y @ s)
+        if ys > 1e-10:  # keep the pair only if it shows positive curvature
+            if len(old_dirs) == history_size:
+                del old_dirs[0], old_stps[0], ro[0]  # forget the oldest pair
+            old_dirs.append(y)
+            old_stps.append(s)
+            ro.append(1.0 / ys)
+            memory["H_diag"] = ys / float(y @ y)  # initial inverse-Hessian scale gamma = s.y / y.y
+        return cls._two_loop(-flat_grad, old_dirs, old_stps, ro, memory["H_diag"])
+
+    def _search_along(self, closure, d, t, loss, flat_grad, directional_derivative, max_ls):
+        """A strong-Wolfe line search along d from t, then the step it found:
+        (loss, flat gradient, step length, closure calls)."""
+        start = self._copy_params()
+
+        def objective(step_size, direction):
+            return self._evaluate_at(closure, start, step_size, direction)
+
+        loss, flat_grad, t, used_evals = _strong_wolfe(
+            objective, t, d, loss, flat_grad, directional_derivative, max_ls=max_ls)
+        self._move(t, d)
+        return loss, flat_grad, t, used_evals
+
+    def _fixed_step(self, closure, d, t, loss, flat_grad, last):
+        """A step of length t along d, then the loss and gradient there (not
+        after the `last` iteration): (loss, flat gradient, closure calls)."""
+        self._move(t, d)
+        if last:
+            return loss, flat_grad, 0
+        with enable_grad():
+            loss = _number(closure())
+        return loss, self._flat_grad(), 1
 
     @staticmethod
     def _two_loop(q, old_dirs, old_stps, ro, H_diag):
@@ -243,30 +261,34 @@ def _cubic_minimizer(x1, f1, g1, x2, f2, g2, bounds=None):
 
 def _strong_wolfe(objective, t, d, f, g, gtd, c1=1e-4, c2=0.9, tolerance_change=1e-9, max_ls=25):
     """Find a step t along d with sufficient decrease (Armijo, c1) and a small
-    enough slope (|g(t).d| <= -c2 g(0).d). Returns (f, g, t, evaluations)."""
-    d_norm = np.abs(d).max()
-    g = g.copy()
-    f_new, g_new = objective(t, d)
-    evals = 1
-    gtd_new = float(g_new @ d)
+    enough slope (|g(t).d| <= -c2 g(0).d). Returns (f, g, t, evaluations).
 
-    # bracketing phase: grow t until an interval [t_prev, t] holds an acceptable step
+    `objective(t, d)` is the loss and gradient at the start plus t d; f, g and
+    gtd are the loss, gradient and slope g.d at the start. Every trial step
+    costs one evaluation, at most `max_ls` after the first.
+    """
+    g = g.copy()
+    bracket, done, iterations = _bracket(objective, t, d, f, g, gtd, c1, c2, max_ls)
+    return _zoom(objective, bracket, done, iterations, d, f, gtd, c1, c2, tolerance_change, max_ls)
+
+
+def _bracket(objective, t, d, f, g, gtd, c1, c2, max_ls):
+    """The bracketing phase: grow t until an interval [t_prev, t] holds an
+    acceptable step. Returns the bracket (steps, losses, gradients, slopes;
+    slopes None when the zoom has no use for them), whether its one step
+    already satisfies both conditions, and how many steps were tried after
+    the first."""
+    f_new, g_new = objective(t, d)
+    gtd_new = float(g_new @ d)
     t_prev, f_prev, g_prev, gtd_prev = 0.0, f, g, gtd
-    done = False
     iterations = 0
     while iterations < max_ls:
         if f_new > f + c1 * t * gtd or (iterations > 1 and f_new >= f_prev):
-            bracket, bracket_f = [t_prev, t], [f_prev, f_new]
-            bracket_g, bracket_gtd = [g_prev, g_new.copy()], [gtd_prev, gtd_new]
-            break
+            return ([t_prev, t], [f_prev, f_new], [g_prev, g_new.copy()], [gtd_prev, gtd_new]), False, iterations
         if abs(gtd_new) <= -c2 * gtd:
-            bracket, bracket_f, bracket_g = [t], [f_new], [g_new]
-            done = True
-            break
+            return ([t], [f_new], [g_new], None), True, iterations
         if gtd_new >= 0:
-            bracket, bracket_f = [t_prev, t], [f_prev, f_new]
-            bracket_g, bracket_gtd = [g_prev, g_new.copy()], [gtd_prev, gtd_new]
-            break
+            return ([t_prev, t], [f_prev, f_new], [g_prev, g_new.copy()], [gtd_prev, gtd_new]), False, iterations
         # extrapolate: a cubic step between 1.01 t and 10 t
         min_step = t + 0.01 * (t - t_prev)
         max_step = t * 10
@@ -274,50 +296,54 @@ def _strong_wolfe(objective, t, d, f, g, gtd, c1=1e-4, c2=0.9, tolerance_change=
         t_prev, f_prev, g_prev, gtd_prev = t, f_new, g_new.copy(), gtd_new
         t = t_next
         f_new, g_new = objective(t, d)
-        evals += 1
         gtd_new = float(g_new @ d)
         iterations += 1
-    if iterations == max_ls:  # ran out of evaluations while extrapolating
-        bracket, bracket_f, bracket_g = [0.0, t], [f, f_new], [g, g_new]
+    # ran out of evaluations while extrapolating (the zoom will not run)
+    return ([0.0, t], [f, f_new], [g, g_new], None), False, iterations
 
-    # zoom phase: shrink the bracket until a step satisfies both conditions
+
+def _zoom(objective, bracket, done, iterations, d, f, gtd, c1, c2, tolerance_change, max_ls):
+    """The zoom phase: shrink the bracket until a step satisfies both
+    conditions (or the evaluations run out). Returns (f, g, t, evaluations)
+    of the bracket's end with the lower loss."""
+    steps, losses, grads, slopes = bracket
+    d_norm = np.abs(d).max()
     insufficient_progress = False
-    low_pos, high_pos = (0, 1) if bracket_f[0] <= bracket_f[-1] else (1, 0)
+    low_pos, high_pos = (0, 1) if losses[0] <= losses[-1] else (1, 0)
     while not done and iterations < max_ls:
-        if abs(bracket[1] - bracket[0]) * d_norm < tolerance_change:
+        if abs(steps[1] - steps[0]) * d_norm < tolerance_change:
             break  # the bracket is too small to matter
-        t = _cubic_minimizer(bracket[0], bracket_f[0], bracket_gtd[0], bracket[1], bracket_f[1], bracket_gtd[1])
-        # keep away from the ends of the bracket, or bisect if stuck near one
-        span_max, span_min = max(bracket), min(bracket)
-        eps = 0.1 * (span_max - span_min)
-        if min(span_max - t, t - span_min) < eps:
-            if insufficient_progress or t >= span_max or t <= span_min:
-                t = span_max - eps if abs(t - span_max) < abs(t - span_min) else span_min + eps
-                insufficient_progress = False
-            else:
-                insufficient_progress = True
-        else:
-            insufficient_progress = False
-
+        t = _cubic_minimizer(steps[0], losses[0], slopes[0], steps[1], losses[1], slopes[1])
+        t, insufficient_progress = _away_from_the_ends(t, steps, insufficient_progress)
         f_new, g_new = objective(t, d)
-        evals += 1
         gtd_new = float(g_new @ d)
         iterations += 1
 
-        if f_new > f + c1 * t * gtd or f_new >= bracket_f[low_pos]:
+        if f_new > f + c1 * t * gtd or f_new >= losses[low_pos]:
             # not enough decrease: t becomes the high end
-            bracket[high_pos], bracket_f[high_pos] = t, f_new
-            bracket_g[high_pos], bracket_gtd[high_pos] = g_new.copy(), gtd_new
-            low_pos, high_pos = (0, 1) if bracket_f[0] <= bracket_f[1] else (1, 0)
+            steps[high_pos], losses[high_pos] = t, f_new
+            grads[high_pos], slopes[high_pos] = g_new.copy(), gtd_new
+            low_pos, high_pos = (0, 1) if losses[0] <= losses[1] else (1, 0)
         else:
             if abs(gtd_new) <= -c2 * gtd:
                 done = True  # both Wolfe conditions hold
-            elif gtd_new * (bracket[high_pos] - bracket[low_pos]) >= 0:
+            elif gtd_new * (steps[high_pos] - steps[low_pos]) >= 0:
                 # the slope points out of the bracket: the old low end becomes the high end
-                bracket[high_pos], bracket_f[high_pos] = bracket[low_pos], bracket_f[low_pos]
-                bracket_g[high_pos], bracket_gtd[high_pos] = bracket_g[low_pos], bracket_gtd[low_pos]
-            bracket[low_pos], bracket_f[low_pos] = t, f_new
-            bracket_g[low_pos], bracket_gtd[low_pos] = g_new.copy(), gtd_new
+                steps[high_pos], losses[high_pos] = steps[low_pos], losses[low_pos]
+                grads[high_pos], slopes[high_pos] = grads[low_pos], slopes[low_pos]
+            steps[low_pos], losses[low_pos] = t, f_new
+            grads[low_pos], slopes[low_pos] = g_new.copy(), gtd_new
+    return losses[low_pos], grads[low_pos], steps[low_pos], iterations + 1
 
-    t = bracket[low_pos]
-    return bracket_f[low_pos], bracket_g[low_pos], t, evals
+
+def _away_from_the_ends(t, steps, insufficient_progress):
+    """Keep the trial step t away from the ends of the bracket, or bisect
+    if it was stuck near one the time before: (t, insufficient_progress)."""
+    span_max, span_min = max(steps), min(steps)
+    eps = 0.1 * (span_max - span_min)
+    if min(span_max - t, t - span_min) < eps:
+        if insufficient_progress or t >= span_max or t <= span_min:
+            t = span_max - eps if abs(t - span_max) < abs(t - span_min) else span_min + eps
+            return t, False
+        return t, True
+    return t, False

@@ -36,7 +36,7 @@ def _example(settings, count=8, seed=0):
 def export_command(args, stream=None):
     """Export the run's network; returns 0."""
     stream = stream if stream is not None else sys.stdout
-    from .train import load_run
+    from .run_folder import load_run
 
     run = Path(args.run)
     if not run.is_dir():

@@ -14,9 +14,12 @@ The rooms, in reading order:
 * ``tracer.py``: the first call runs eagerly while the tracer watches what the
   graph does not show (host arrays, effects) and refuses reads of traced data
   that would freeze the first call's numbers into the program.
-* ``guards.py``: everything the trace read outside its arguments (modules,
-  parameters, buffers, train/eval modes, numbers), each with the path it was
-  reached by, checked before every replay.
+* ``sources.py``: what the function can reach before it runs (closure,
+  globals, defaults, modules, plain objects), each with the path it is
+  reached by.
+* ``guards.py``: everything the trace read of that (modules, parameters,
+  buffers, train/eval modes, numbers), compiled into one check run before
+  every replay.
 * ``program.py``: a line is a record (targets, reads, expression); its text
   is made from the engine's own functions (a lambda's body, or a call).
 * ``writer.py``: the forward lines in the order the call made them; the

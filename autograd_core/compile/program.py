@@ -412,9 +412,15 @@ def evaluate(text, env):
     """An expression's value in `env` (the traced call's arrays and the program's
     helpers), or None where it cannot be worked out."""
     try:
+        code = _expression_code(text)
         with np.errstate(all="ignore"):
-            return eval(builtins.compile(text, "<autograd_core.compile>", "eval"), env)  # noqa: S307
+            return eval(code, env)  # noqa: S307
     except Exception:  # noqa: BLE001 (the caller then leaves the line as it is)
         return None
+
+
+@functools.lru_cache(maxsize=8192)  # (the same expressions come back at every trace of a network)
+def _expression_code(text):
+    return builtins.compile(text, "<autograd_core.compile>", "eval")
 
 

@@ -409,50 +409,16 @@ class Compiled:
     # ---- tracing -------------------------------------------------------------------
     def _trace(self, key, args):
         sources = Sources.walk(self.fn, args)
-        call_args = []
-        for arg in args:
-            if isinstance(arg, np.ndarray) and arg.dtype.kind == "f":
-                call_args.append(Value(arg, requires_grad=True))  # so every operation made from it is recorded
-            elif isinstance(arg, Value):
-                call_args.append(Value(arg._data, requires_grad=True, label=arg.label))
-            elif isinstance(arg, np.ndarray):
-                call_args.append(arg.view(TracedArgument))
-            else:
-                call_args.append(arg)
+        call_args = _traced_arguments(args)
         with Trace() as trace:
             trace.held = lambda array: sources.path_of(array) is not None
             trace.path_of = sources.path_of
             result = self.fn(*call_args)
         loss, extras = self._check_result(result)
-        writer = Writer(self.fn, loss, extras, call_args, args, trace)
-        nodes = _nodes_of([loss, *extras] + [x for r in trace.hosts for x in r.inputs if isinstance(x, Value)],
-                          trace.start_id)
-        if not any(n is loss for n in nodes):
-            raise CompileError(f"compile: {self._name()} returned a Value made by no operation: nothing to compile")
-        writer.preferred = _course_names(nodes, loss)
-        writer.forward(nodes)
+        writer = self._write(loss, extras, call_args, args, trace)
         build = writer.b
-        build.extra_names = [writer.value_name(v) for v in extras]
-        seed = engine._seed_gradient(loss, None, "backward()")
-        writer.backward(seed)
-        grads, build.expected_grads = [], []
-        for target, value in build.grad_leaves:
-            entry = writer.grad.get(id(value))
-            if entry is not None:
-                grads.append((target, entry[0]))
-                build.expected_grads.append(entry[1])
-        build.grad_leaves = grads
-        build.seed_name = writer.seed_name
         guards = Guards.build(sources, build.used + _held_by_hosts(trace))
-        if guards.unreached:
-            obj = guards.unreached[0]
-            what = f"the Value {obj.label!r}" if isinstance(obj, Value) and obj.label else f"a {type(obj).__name__}"
-            raise CompileError(
-                f"compile: {self._name()} reads {what} (shape {np.shape(obj.data if isinstance(obj, Value) else obj)}) "
-                f"that is not found in its closure, the globals it names, its defaults or its arguments, so a "
-                f"compiled step could not tell if it were replaced. Pass it as an argument, or keep it in a module "
-                f"or a closure the function reads"
-            )
+        self._refuse_unreached(guards)
         if build.frozen:
             warnings.warn(
                 f"compile: {self._name()} made {len(build.frozen)} array(s) outside the engine's operations "
@@ -473,6 +439,40 @@ class Compiled:
             return (result,) + tuple(Value(v._data, requires_grad=False) for v in extras)
         return result
 
+    def _write(self, loss, extras, call_args, args, trace):
+        """The program's lines: the forward in the order the call made them, the backward
+        written by the engine's backward loop on the traced arrays."""
+        writer = Writer(self.fn, loss, extras, call_args, args, trace)
+        nodes = _nodes_of([loss, *extras] + [x for r in trace.hosts for x in r.inputs if isinstance(x, Value)],
+                          trace.start_id)
+        if not any(n is loss for n in nodes):
+            raise CompileError(f"compile: {self._name()} returned a Value made by no operation: nothing to compile")
+        writer.preferred = _course_names(nodes, loss)
+        writer.forward(nodes)
+        build = writer.b
+        build.extra_names = [writer.value_name(v) for v in extras]
+        writer.backward(engine._seed_gradient(loss, None, "backward()"))
+        grads, build.expected_grads = [], []
+        for target, value in build.grad_leaves:
+            entry = writer.grad.get(id(value))
+            if entry is not None:
+                grads.append((target, entry[0]))
+                build.expected_grads.append(entry[1])
+        build.grad_leaves = grads
+        build.seed_name = writer.seed_name
+        return writer
+
+    def _refuse_unreached(self, guards):
+        if guards.unreached:
+            obj = guards.unreached[0]
+            what = f"the Value {obj.label!r}" if isinstance(obj, Value) and obj.label else f"a {type(obj).__name__}"
+            raise CompileError(
+                f"compile: {self._name()} reads {what} (shape {np.shape(obj.data if isinstance(obj, Value) else obj)}) "
+                f"that is not found in its closure, the globals it names, its defaults or its arguments, so a "
+                f"compiled step could not tell if it were replaced. Pass it as an argument, or keep it in a module "
+                f"or a closure the function reads"
+            )
+
     def _check_result(self, result):
         extras = ()
         if isinstance(result, tuple) and result and all(isinstance(v, Value) for v in result):
@@ -492,6 +492,24 @@ class Compiled:
         return result, extras
 
 
+def _traced_arguments(args):
+    """What the function is called with while tracing: float arrays and Values as
+    new Values (so every operation made from them is recorded), integer arrays
+    marked as arguments (an array made from one in NumPy is refused, not frozen)."""
+    call_args = []
+    for arg in args:
+        if isinstance(arg, np.ndarray) and arg.dtype.kind == "f":
+            call_args.append(Value(arg, requires_grad=True))
+        elif isinstance(arg, Value):
+            call_args.append(Value(arg._data, requires_grad=True, label=arg.label))
+        elif isinstance(arg, np.ndarray):
+            call_args.append(arg.view(TracedArgument))
+        else:
+            call_args.append(arg)
+    return call_args
+
+
+@functools.lru_cache(maxsize=256)  # (a new model of the same shapes: the same test)
 def _signature_check(key):
     """``args -> bool``: whether `args` have the key's signature, for a key of plain
     arrays only (the usual step(X, y)); None for any other key."""

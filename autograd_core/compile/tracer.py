@@ -18,6 +18,7 @@ thread traces.
 
 from __future__ import annotations
 
+import linecache
 import sys
 import threading
 
@@ -337,12 +338,36 @@ def _remove_patches():
 def _record_every_operation(op, data, inputs, params, saved=None):
     """ops.record while tracing: an operation whose inputs need no gradient (a frozen
     parameter, a comparison's mask) is a node all the same, so that the program
-    computes it again at every call instead of keeping its first result."""
+    computes it again at every call instead of keeping its first result. The
+    user's line that made it is kept, for the writer's refusals to name."""
     out = _ORIGINALS["record"](op, data, inputs, params, saved)
-    if out._op is None and current() is not None and engine._current_modes().grad_enabled:
-        engine._fill(out, data, False, None, out._scope, op, inputs, params, None, saved)
-        out._guard = None  # (no backward reads it)
+    trace = current()
+    if trace is not None:
+        if out._op is None and engine._current_modes().grad_enabled:
+            engine._fill(out, data, False, None, out._scope, op, inputs, params, None, saved)
+            out._guard = None  # (no backward reads it)
+        trace.made_at[id(out)] = _user_code_frame()
     return out
+
+
+def _user_code_frame():
+    """(file, line, function) of the innermost frame outside this project: a
+    walk up a few frames, the line's text looked up only if a refusal needs it."""
+    frame = sys._getframe(2)
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIRS):
+        frame = frame.f_back
+    if frame is None:
+        return None
+    return frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name
+
+
+def line_text(where):
+    """'file:line in function: code' of a `_user_code_frame()` answer."""
+    if where is None:
+        return "an unknown place"
+    filename, lineno, function = where
+    code = linecache.getline(filename, lineno).strip()
+    return f"{filename}:{lineno} in {function}" + (f": {code}" if code else "")
 
 
 def _as_data_following_hosts(x, what="Value"):
@@ -367,6 +392,7 @@ class Trace:
         self.by_result = {}  # id(array the user got) -> its _HostRecord
         self.converted = {}  # id(a host array's conversion by engine.as_data) -> (its _HostRecord, the conversion)
         self.start_id = None  # Values numbered from here on were made during the call
+        self.made_at = {}  # id(Value made by an operation) -> the user's line that made it (_user_code_frame)
 
     def record_host(self, record):
         self.hosts.append(record)

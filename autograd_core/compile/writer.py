@@ -27,7 +27,7 @@ from ..ops import F
 from ..engine import Value
 from .program import Line, Namespace, Names, call_text, evaluate, identifier
 
-from .tracer import _ORIGINALS, CompileError, TracedArgument, _TracedMask, user_line
+from .tracer import _ORIGINALS, CompileError, TracedArgument, _TracedMask, line_text, user_line
 
 
 def same_bits(a, b):
@@ -78,6 +78,7 @@ class Writer:
         self.kept_names = {}  # id(node) -> {what its forward kept: its program name}
         self.preferred = {}  # id(node) -> a name as a course writes it (Z1, A1, P, losses, loss)
         self.uniform = {}  # gradient name -> (text of its one number, the shape it is repeated to)
+        self.writing = None  # the node whose line is being written (its user's line names a refusal)
         self._name_args(fn, call_args, raw_args)
 
     # ---- arguments and leaves ------------------------------------------------
@@ -162,7 +163,7 @@ class Writer:
                         return self.array_text(base, hint, made_here)
                     raise CompileError(
                         f"compile: a view of an array the compiled step remakes at every call (shape {data.shape}, "
-                        f"a slice or a transpose made in NumPy) is read at {user_line()}; a replay could not remake "
+                        f"a slice or a transpose made in NumPy) is read at {self._where()}; a replay could not remake "
                         f"the view. Make it with the engine's operations (v[::-1], v.T), or inside a host_array function"
                     )
                 base = base.base
@@ -173,7 +174,7 @@ class Writer:
             if any(type(a) is TracedArgument for a in chain):
                 raise CompileError(
                     f"compile: an array computed in NumPy from an integer argument (shape {data.shape}) is read by an "
-                    f"operation (at {user_line()}); a compiled step would keep the first call's numbers. Compute it "
+                    f"operation (at {self._where()}); a compiled step would keep the first call's numbers. Compute it "
                     f"with autograd_core.compile.host_array(fn, argument), which every call computes again"
                 )
             if not made_here:  # an array of the caller's, of any size: guarded to be the same object at every call
@@ -234,7 +235,13 @@ class Writer:
         for record in hosts[h:]:
             self.host_line(record)
 
+    def _where(self):
+        """The user's line that made the operation being written (else where the user's code is now)."""
+        where = self.trace.made_at.get(id(self.writing))
+        return line_text(where) if where is not None else user_line()
+
     def node_line(self, node):
+        self.writing = node
         op = node._op
         if op.random or op.forward is None:
             raise CompileError(
@@ -283,6 +290,7 @@ class Writer:
         engine.backpropagate([self.loss], [seed], retain_graph=True, on_node=self.on_node)
 
     def on_node(self, node, upstream, shares):
+        self.writing = node
         op = node._op
         g_name, _ = self.grad[id(node)]
         args = [inp._data for inp in node._inputs]
@@ -342,11 +350,11 @@ class Writer:
 
     def _broadcast_operand(self, text):
         """For a share written ``broadcast_to(small, shape)``, the text of ``small``."""
-        top = ast.parse(text, mode="eval").body
-        if not (isinstance(top, ast.Call) and len(top.args) == 2 and not top.keywords):
+        parts = _call_of_two(text)
+        if parts is None:
             return None
-        fn = evaluate(ast.unparse(top.func), dict(self.b.namespace))
-        return ast.unparse(top.args[0]) if fn is not None and fn in _BROADCASTS else None
+        fn = evaluate(parts[0], dict(self.b.namespace))
+        return parts[1] if fn is not None and fn in _BROADCASTS else None
 
     def _returns_its_argument(self, text, g_name, upstream):
         """Whether `text`, run on the traced arrays, gives back the upstream gradient object itself."""
@@ -413,6 +421,15 @@ class Writer:
 
 _SAVED_NAMES = {"probs": "P"}  # what an op keeps, named as a course names it (P = softmax(Z))
 _BROADCASTS = (F.broadcast_to, np.broadcast_to)  # the engine's broadcast (a view repeating one number, here)
+
+
+@functools.lru_cache(maxsize=4096)
+def _call_of_two(text):
+    """(function text, first argument's text) of a call ``f(a, b)``; else None."""
+    top = ast.parse(text, mode="eval").body
+    if not (isinstance(top, ast.Call) and len(top.args) == 2 and not top.keywords):
+        return None
+    return ast.unparse(top.func), ast.unparse(top.args[0])
 
 
 @functools.lru_cache(maxsize=4096)
@@ -487,10 +504,15 @@ def _sum_to_shape_text(text, g_shape, shape):
 
 def _formula_for(op, i, n_inputs):
     """The lecture formula of an op, the part for input i when it lists one per input."""
-    parts = op.formula.split(", ")
+    return _formula_part(op.formula, i, n_inputs)
+
+
+@functools.lru_cache(maxsize=4096)
+def _formula_part(formula, i, n_inputs):
+    parts = formula.split(", ")
     if n_inputs > 1 and len(parts) == n_inputs and all("=" in part for part in parts):
         return parts[i]
-    return op.formula
+    return formula
 
 
 def _names_in(text, names):

@@ -341,7 +341,15 @@ class _Watch:
 
 
 def trace(model, args):
-    """Call `model` on `args` once, watched (see the module docstring); returns a :class:`Traced`."""
+    """Call `model` on `args` once, watched (see the module docstring); returns a :class:`Traced`.
+
+    >>> import numpy as np
+    >>> from autograd_core import Value
+    >>> w = Value(np.array([1.0, -2.0]), label="w")
+    >>> traced = trace(lambda x: (x * w).sum(), (np.array([3.0, 4.0]),))
+    >>> traced.arg_names, traced.outputs[0].item()
+    (['x'], -5.0)
+    """
     if not callable(model):
         raise ExportError(f"export: expects an nn module or a function of Values, got {type(model).__name__}")
     if not args:
@@ -352,17 +360,29 @@ def trace(model, args):
     traced.model = model if module_root else None
     traced.arg_names = argument_names(model.forward if module_root else model, len(args))
     traced.call_args = [_as_call_argument(arg, k) for k, arg in enumerate(args)]
+    reachable = _modules_reached(model, args, traced, module_root)
+    _keep_outputs(traced, _call_watched(model, traced, reachable))
+    return traced
+
+
+def _modules_reached(model, args, traced, module_root):
+    """The modules the call may reach, as (path, module): a module's own, or
+    those a function's closure and globals lead to. Notes in `traced` the
+    paths of the parameters made before the call."""
     if module_root:
         for name, param in model.named_parameters():
             traced.leaf_paths.setdefault(id(param), name)
-    if module_root:
-        reachable = list(model.named_modules())
-    else:
-        from ..compile.guards import Sources
+        return list(model.named_modules())
+    from ..compile.guards import Sources
 
-        sources = Sources.walk(model, args)
-        reachable = list(sources.modules)
-        traced.leaf_path_of = sources.path_of
+    sources = Sources.walk(model, args)
+    traced.leaf_path_of = sources.path_of
+    return list(sources.modules)
+
+
+def _call_watched(model, traced, reachable):
+    """The one call, under compile's tracer, with every module reached watched
+    and in evaluation mode; their ``forward`` and modes are put back after."""
     watch = _Watch(traced)
     wrapped, modes = [], []
     try:
@@ -393,6 +413,12 @@ def trace(model, args):
                 object.__setattr__(module, "forward", original)
         for module, mode in modes:
             object.__setattr__(module, "training", mode)
+    return result
+
+
+def _keep_outputs(traced, result):
+    """The call's result as the traced outputs: a Value, or a tuple of Values
+    computed from the inputs."""
     if isinstance(result, Value):
         traced.outputs = (result,)
     elif isinstance(result, (tuple, list)) and result and all(isinstance(v, Value) for v in result):
@@ -403,4 +429,3 @@ def trace(model, args):
         if traced.argument_index(value) is None and value._id < traced.start_id:
             raise ExportError(f"export: output {k} is a Value made before the call (a parameter?), not computed "
                               f"from the inputs")
-    return traced

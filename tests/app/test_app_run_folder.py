@@ -13,7 +13,8 @@ import pytest
 import nn
 from autograd_core.app.errors import AppError
 from autograd_core.app.report import QuietReporter
-from autograd_core.app.train import TrainConfig, load_run, run
+from autograd_core.app.run_folder import load_run
+from autograd_core.app.train import TrainConfig, run
 
 
 @pytest.fixture(scope="module")
@@ -143,7 +144,7 @@ def test_the_player_shows_the_first_training_step(tmp_path, monkeypatch):
     # One mini-batch holds all the training data and plain SGD takes one step,
     # so the first step's gradient is (initial weights - final weights) / lr.
     import autograd_core as ag
-    from autograd_core.app import train
+    from autograd_core.app.models import build_model
 
     recorded = {}
 
@@ -160,7 +161,7 @@ def test_the_player_shows_the_first_training_step(tmp_path, monkeypatch):
     result = run(TrainConfig(out=str(tmp_path), epochs=1, hidden=[6], optimizer="sgd", momentum=0.0, lr=lr,
                              batch_size=1000, seed=3), QuietReporter(io.StringIO()))
     nn.manual_seed(3)
-    initial = train.build_model([4, 6, 3], "relu", False, 0.0)
+    initial = build_model([4, 6, 3], "relu", False, 0.0)
     steps = 0
     for before, after in zip(initial.parameters(), result.model.parameters()):
         np.testing.assert_allclose(recorded[id(after)], (before.data - after.data) / lr, rtol=1e-9, atol=1e-12)
@@ -237,8 +238,8 @@ def test_graph_svg_shows_the_kept_weights_on_the_first_training_examples(tmp_pat
     shown = boxes["0.bias"]
     assert describe_array(kept_bias.data)[1] in shown  # the kept values, number by number
     assert any(line.startswith("grad [") for line in shown)  # after backward
-    from autograd_core.app import train
+    from autograd_core.app.models import build_model
 
     nn.manual_seed(0)  # the weights the run started from (seed 0) are not the ones shown
-    start = dict(train.build_model([4, 3, 3], "relu", False, 0.0).named_parameters())["0.bias"]
+    start = dict(build_model([4, 3, 3], "relu", False, 0.0).named_parameters())["0.bias"]
     assert describe_array(start.data)[1] not in shown

@@ -344,7 +344,7 @@ def test_weights_reload_and_predict_the_same(iris_run):
     import nn
 
     from autograd_core import Value, no_grad
-    from autograd_core.app.train import load_run
+    from autograd_core.app.run_folder import load_run
 
     result, _, out = iris_run
     state = nn.load(out / "model.npz")
@@ -641,7 +641,7 @@ def test_numpy_warnings_stay_out_of_a_diverging_runs_output(tmp_path, capsys):
 def test_without_a_graphviz_renderer_the_run_warns_and_writes_the_rest(tmp_path, monkeypatch, capsys):
     from autograd_core import viz
 
-    monkeypatch.setattr(viz, "renderer_name", lambda: None)
+    monkeypatch.setattr(viz.render, "renderer_name", lambda: None)  # where render_source looks it up
     result, _ = _quiet_run(out=str(tmp_path), epochs=2)
     assert "graph" not in result.files and "backprop_player" not in result.files
     assert {"weights", "metrics", "curves"} <= set(result.files)

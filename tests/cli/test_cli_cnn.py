@@ -14,7 +14,9 @@ from autograd_core import cli
 from autograd_core.app import plots
 from autograd_core.app.errors import AppError
 from autograd_core.app.report import QuietReporter
-from autograd_core.app.train import TrainConfig, build_cnn, load_run, run
+from autograd_core.app.models import build_cnn
+from autograd_core.app.run_folder import load_run
+from autograd_core.app.train import TrainConfig, run
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SVG = "{http://www.w3.org/2000/svg}"
@@ -103,7 +105,7 @@ def test_the_player_steps_through_the_first_training_step_of_the_cnn(cnn_run):
 
 def test_the_confusion_matrix_counts_the_validation_predictions(cnn_run):
     result, _ = cnn_run
-    from autograd_core.app.train import predict_classes
+    from autograd_core.app.models import predict_classes
 
     predicted = predict_classes(result.model, result.split.X_val)
     counts = plots.confusion_counts(result.split.y_val, predicted, 10)
@@ -208,7 +210,7 @@ def test_the_default_digits_run_reaches_97_percent(tmp_path):
 # --------------------------------------------------------------------------
 def test_digits_default_to_the_cnn_and_tables_to_the_mlp():
     from autograd_core.app.data import Dataset
-    from autograd_core.app.train import model_spec
+    from autograd_core.app.models import model_spec
 
     args = cli.build_parser().parse_args(["train", "--data", "digits"])
     assert args.model is None and args.channels is None

@@ -527,3 +527,27 @@ def test_a_number_read_off_a_traced_comparison_is_refused(read):
     counted = ag.compile(lambda x: ((w * x).sum() * host_array(count, w * x > 0)).sum())  # the fix named
     assert float(counted(np.array([1.0, 1.0])).data) == 6.0
     assert float(counted(np.array([-1.0, 1.0])).data) == 1.0
+
+
+def test_the_writers_refusals_name_the_line_that_made_the_operation():
+    # found while writing the program (after the call returned): the message names the
+    # user's line that made the operation, not the line that called the step
+    w = Value(np.ones((4, 3)), label="w")
+
+    def labels_in_numpy(x, y):
+        shifted = (y + 1) % 3  # NumPy on an integer argument: a replay would keep these numbers
+        picked = (x @ w)[np.arange(4), shifted]
+        return picked.sum()
+
+    with pytest.raises(CompileError, match=r"computed in NumPy from an integer argument") as info:
+        ag.compile(labels_in_numpy)(np.ones((4, 4)), np.array([0, 1, 2, 0]))
+    assert "in labels_in_numpy: picked = (x @ w)[np.arange(4), shifted]" in str(info.value)
+
+    def flipped_host_array(x):
+        noise = host_array(lambda a: np.ones_like(a), x)
+        z = x * w[0] + Value(noise[::-1], requires_grad=False)
+        return z.sum()
+
+    with pytest.raises(CompileError, match=r"a view of an array the compiled step remakes") as info:
+        ag.compile(flipped_host_array)(np.ones((4, 3)))
+    assert "in flipped_host_array: z = x * w[0] + Value(noise[::-1], requires_grad=False)" in str(info.value)

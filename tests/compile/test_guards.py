@@ -13,7 +13,8 @@ import pytest
 import nn
 import nn.functional as F
 from autograd_core import Value
-from autograd_core.compile import guards as _guards
+from autograd_core.compile import guards as _guards_module
+from autograd_core.compile import sources as _sources
 from autograd_core.compile.guards import Guards, Sources
 
 X = np.linspace(-1.0, 1.0, 20).reshape(5, 4)
@@ -114,7 +115,7 @@ def test_the_walk_is_bounded():
     fn = lambda x: (x @ w).sum() + len(many)  # noqa: E731
     sources = Sources.walk(fn, (X,))
     assert sources.truncated
-    assert len(sources._nodes) <= _guards.WALK_LIMIT
+    assert len(sources._nodes) <= _sources.WALK_LIMIT
 
 
 # ---- parameters ------------------------------------------------------------------------
@@ -520,7 +521,7 @@ def test_library_objects_are_not_walked():
 
 
 def test_docstring_examples_run():
-    result = doctest.testmod(_guards, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    result = doctest.testmod(_guards_module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
 
 
@@ -590,7 +591,7 @@ def test_a_long_list_of_numbers_is_not_walked_whole():
     w = Value(np.ones(4))
     fn = lambda x: (x @ w).sum() + len(history)  # noqa: E731
     sources = Sources.walk(fn, (X,))
-    assert sources.truncated and sources._looked <= _guards.LOOK_LIMIT + 1
+    assert sources.truncated and sources._looked <= _sources.LOOK_LIMIT + 1
     assert sources.path_of(w) == "w"
 
 
@@ -598,14 +599,14 @@ def test_library_and_user_code_are_told_apart():
     import collections
     import optim
 
-    assert _guards._is_library_module(np) and _guards._is_library_module(collections)
-    assert _guards._is_library_module(F) and _guards._is_library_module(optim)
-    assert not _guards._is_library_module(cfg)  # types.ModuleType("cfg"): the user's
-    assert not _guards._is_library_module(sys.modules[__name__])
-    assert _guards._is_library_class(nn.Linear) and _guards._is_library_class(optim.SGD)
-    assert not _guards._is_library_class(Trainer)
-    assert _guards._is_library_function(F.cross_entropy) and _guards._is_library_function(np.linalg.norm)
-    assert not _guards._is_library_function(helper)
+    assert _sources._is_library_module(np) and _sources._is_library_module(collections)
+    assert _sources._is_library_module(F) and _sources._is_library_module(optim)
+    assert not _sources._is_library_module(cfg)  # types.ModuleType("cfg"): the user's
+    assert not _sources._is_library_module(sys.modules[__name__])
+    assert _sources._is_library_class(nn.Linear) and _sources._is_library_class(optim.SGD)
+    assert not _sources._is_library_class(Trainer)
+    assert _sources._is_library_function(F.cross_entropy) and _sources._is_library_function(np.linalg.norm)
+    assert not _sources._is_library_function(helper)
     user_code = types.ModuleType("code")  # a user's module named like a standard one, with its own file
     user_code.__file__ = __file__
-    assert not _guards._is_library_module(user_code)
+    assert not _sources._is_library_module(user_code)

@@ -220,7 +220,7 @@ def test_cli_page_says_which_weights_and_batch_each_picture_shows():
     """graph.svg: the kept weights on the first GRAPH_EXAMPLES training examples;
     backprop.html: the initial weights on epoch 1's first mini-batch (both
     checked against the run in tests/app/test_app_run_folder.py)."""
-    from autograd_core.app.train import GRAPH_EXAMPLES
+    from autograd_core.app.run_folder import GRAPH_EXAMPLES
 
     page = " ".join((ROOT / "docs" / "cli.md").read_text(encoding="utf-8").split())
     graph = page[page.index("- `graph.svg` is drawn"):page.index("- `backprop.html` is recorded")]

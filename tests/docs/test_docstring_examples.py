@@ -15,9 +15,12 @@ RUN = [  # nn's and optim's run in their folders
     "autograd_core.functional", "autograd_core.viz", "autograd_core.stepper", "autograd_core._files",
     "autograd_core.errors", "autograd_core.conv", "autograd_core.conv_windows", "autograd_core.learner",
     "autograd_core.exercises",
-    "autograd_core.compile", "autograd_core.compile.tracer", "autograd_core.compile.guards", "autograd_core.compile.runtime",
+    "autograd_core.compile", "autograd_core.compile.tracer", "autograd_core.compile.guards", "autograd_core.compile.sources", "autograd_core.compile.runtime",
 ]
-NEEDS_RENDERER = {"autograd_core.viz", "autograd_core.stepper"}
+VIZ_MODULES = ["autograd_core.viz.text", "autograd_core.viz.walk", "autograd_core.viz.fold",
+               "autograd_core.viz.drawing", "autograd_core.viz.render"]  # the rooms of autograd_core.viz
+RUN += VIZ_MODULES
+NEEDS_RENDERER = {"autograd_core.viz", "autograd_core.viz.drawing", "autograd_core.viz.render", "autograd_core.stepper"}
 OPERATION_MODULES = [  # the declarations (ops.py holds the machinery)
     "autograd_core.ops_arith", "autograd_core.ops_elementwise", "autograd_core.ops_matmul", "autograd_core.ops_reduce",
     "autograd_core.ops_softmax", "autograd_core.ops_shape", "autograd_core.ops_math", "autograd_core.ops_select",
@@ -32,11 +35,11 @@ DOCUMENTED = [
     "autograd_core._files", "autograd_core.engine", "autograd_core.ops", "autograd_core.errors", "autograd_core.gradcheck",
     "autograd_core.conv", "autograd_core.conv_windows", "nn.conv", "autograd_core.compile", "autograd_core.compile.tracer",
     "autograd_core.learner", "autograd_core.exercises",
-    "autograd_core.compile.guards", "autograd_core.compile.runtime",
+    "autograd_core.compile.guards", "autograd_core.compile.sources", "autograd_core.compile.runtime",
 ]
 
 
-DOCUMENTED += OPERATION_MODULES
+DOCUMENTED += OPERATION_MODULES + VIZ_MODULES
 
 
 @pytest.mark.parametrize("name", RUN)

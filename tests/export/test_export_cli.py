@@ -11,7 +11,8 @@ import pytest
 
 from autograd_core import cli
 from autograd_core.app.report import QuietReporter
-from autograd_core.app.train import TrainConfig, load_run, run
+from autograd_core.app.run_folder import load_run
+from autograd_core.app.train import TrainConfig, run
 
 torch = pytest.importorskip("torch")
 

@@ -13,7 +13,7 @@ import pytest
 
 import nn
 from autograd_core import export
-from autograd_core.app.train import build_cnn
+from autograd_core.app.models import build_cnn
 
 torch = pytest.importorskip("torch")
 dist = pytest.importorskip("torch.distributed")

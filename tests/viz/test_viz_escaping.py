@@ -2,6 +2,7 @@
 op name and formula reaches DOT escaped, so it shows as typed and never adds
 an attribute, a link or markup to the SVG."""
 
+import shutil
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -36,7 +37,7 @@ SVG_ATTRIBUTES = {"width", "height", "viewBox", "id", "class", "transform", "fil
 
 
 def renderers():
-    found = [name for name, ok in [("dot", viz.shutil.which("dot")), ("wasm", viz._wasm_available())] if ok]
+    found = [name for name, ok in [("dot", shutil.which("dot")), ("wasm", viz._wasm_available())] if ok]
     return found or pytest.skip("no Graphviz renderer")
 
 

@@ -136,7 +136,7 @@ def test_the_wrong_format_is_never_written(lecture_graph, tmp_path, monkeypatch)
     with pytest.raises(ValueError, match="named .png but format='svg'"):
         render_graph(L, tmp_path / "g.png", format="svg")
     # a renderer that answers with SVG when PNG was asked for: refused, nothing written
-    monkeypatch.setattr(viz, "render_source", lambda source, format, renderer="auto": b"<?xml version='1.0'?><svg/>")
+    monkeypatch.setattr(viz.render, "render_source", lambda source, format, renderer="auto": b"<?xml version='1.0'?><svg/>")
     with pytest.raises(RuntimeError, match="no PNG"):
         render_graph(L, tmp_path / "g.png")
     with pytest.raises(RuntimeError, match="no PDF"):

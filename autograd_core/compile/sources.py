@@ -1,0 +1,715 @@
+"""Sources: what a compiled function can reach before it runs, each object
+with the access path it is reached by (``self.model.fc.weight``, ``beta``,
+``arg0.bn.running_mean``). ``guards.py`` turns what a trace used of it into
+guards checked before each replay.
+
+`Sources.walk(fn, args)` walks, without recursion and once per object, the
+function's closure cells, the globals its code names, its defaults, a bound
+method's object, modules passed as arguments, and from there modules, plain
+objects, dicts, lists and helper functions.
+
+Which numbers are guarded: those in closure cells, named globals, defaults,
+attributes of Python modules named by the code, and attributes of reached
+objects (dict entries) whose name appears in the code reached (``co_names``,
+or a string constant of user code: ``getattr(self, "a b")``, ``cfg["lr"]``).
+The code reached is the function's own (nested code included), that of the
+helper functions it reaches, and the methods named by that code on the
+classes of reached objects, ``forward`` and a user-defined ``__call__``
+included. So ``self.eps`` read by ``BatchNorm1d.forward`` is guarded, and a
+``self.steps`` counter the loss never reads is not (no needless retrace).
+
+What is deliberately not guarded (the walk does not look there): the contents
+of arrays (the program reads them afresh), library code and objects (NumPy,
+autograd_core, nn, optim, the standard library, site-packages; nn modules and
+Parameters excepted), class attributes, numbers inside lists (histories,
+mostly: only tuples of numbers are compared whole), and objects without a
+``__dict__``. A walk that stopped at ``WALK_LIMIT`` says so in
+``Sources.truncated``: what it did not reach is not guarded, and a used
+object it did not reach is in ``Guards.unreached``.
+
+This module imports nothing from ``autograd_core.compile``.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import itertools
+import math
+import os
+import reprlib
+import sys
+import sysconfig
+import types
+from collections import OrderedDict, deque
+
+import numpy as np
+
+from ..engine import Value
+
+__all__ = ["Sources", "WALK_LIMIT", "LOOK_LIMIT"]
+
+WALK_LIMIT = 20_000  # objects (and numbers) the walk records before it stops
+LOOK_LIMIT = 10 * WALK_LIMIT  # objects it looks at (a long list of numbers is looked at, not recorded)
+
+# ==========================================================================
+# What is library code: not walked, its objects not looked into
+# ==========================================================================
+_LIBRARY_PACKAGES = frozenset({"numpy", "autograd_core", "nn", "optim"})
+_STDLIB = frozenset(getattr(sys, "stdlib_module_names", ())) | {"builtins", "__builtin__"}
+
+
+def _library_dirs():
+    dirs = set()
+    paths = sysconfig.get_paths()
+    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
+        if paths.get(key):
+            dirs.add(os.path.normcase(os.path.realpath(paths[key])).rstrip(os.sep) + os.sep)
+    return tuple(sorted(dirs))
+
+
+_LIBRARY_DIRS = _library_dirs()
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_library_file(filename):
+    if not filename:
+        return False
+    if filename.startswith("<frozen"):
+        return True
+    if filename.startswith("<"):  # "<string>", "<stdin>", a notebook cell: the user's
+        return False
+    path = os.path.normcase(os.path.realpath(filename))
+    parts = path.split(os.sep)
+    return "site-packages" in parts or "dist-packages" in parts or path.startswith(_LIBRARY_DIRS)
+
+
+def _is_library_source(module_name, filename):
+    """Library code: this project's packages and NumPy by name; otherwise by where its file
+    lies (the standard library, site-packages); a module without a file by its name."""
+    top = (module_name or "").partition(".")[0]
+    if top in _LIBRARY_PACKAGES:
+        return True
+    if filename:
+        return _is_library_file(filename)
+    return top in _STDLIB
+
+
+def _is_library_module(module):
+    return _is_library_source(getattr(module, "__name__", None), getattr(module, "__file__", None))
+
+
+@functools.lru_cache(maxsize=1024)  # (the same source at every trace of the same model)
+def _is_library_class(cls):
+    name = getattr(cls, "__module__", None)
+    module = sys.modules.get(name or "")
+    filename = getattr(module, "__file__", None) if module is not None else None
+    return _is_library_source(name, filename) and _held_by(module, cls)
+
+
+def _held_by(module, cls):
+    """Whether `module` holds `cls` under its qualified name: a class made in a doctest or
+    by ``exec`` carries the name of the module it ran in without being part of it."""
+    qualname = getattr(cls, "__qualname__", "")
+    if module is None or "<locals>" in qualname:
+        return module is not None  # made inside one of the library's own functions
+    obj = module
+    for part in qualname.split("."):
+        obj = inspect.getattr_static(obj, part, None)
+        if obj is None:
+            return False
+    return obj is cls
+
+
+def _is_library_function(func):
+    code = getattr(func, "__code__", None)
+    filename = code.co_filename if code is not None else ""
+    if filename.startswith("<"):  # a doctest, ``exec``, an interactive session: the user's; "<frozen os>": not
+        return filename.startswith("<frozen")
+    return _is_library_source(getattr(func, "__module__", None), filename)
+
+
+def _walkable_stdlib(cls):
+    """Standard-library classes that hold a user's settings: walked like the user's own."""
+    return cls is types.SimpleNamespace or (cls.__module__ == "argparse" and cls.__name__ == "Namespace")
+
+
+# ==========================================================================
+# Kinds of objects
+# ==========================================================================
+_SCALAR_TYPES = frozenset({int, float, bool, complex, str, bytes, type(None)})
+_REGISTRIES = ("_parameters", "_buffers", "_modules")
+_FIXED_ATTRIBUTES = frozenset({"__self__", "__func__", "func", "args", "keywords", "__defaults__", "__kwdefaults__",
+                               "cell_contents"})
+
+
+def _is_scalar(obj):
+    """A Python number/bool/str/None, a NumPy scalar, or a tuple of those."""
+    stack = [obj]
+    count = 0
+    while stack:
+        x = stack.pop()
+        t = type(x)
+        if t in _SCALAR_TYPES or isinstance(x, np.generic):
+            continue
+        if isinstance(x, tuple) and count + len(x) <= 64:
+            count += len(x)
+            stack.extend(x)
+            continue
+        return False
+    return True
+
+
+def _instance_dict(obj):
+    try:
+        d = object.__getattribute__(obj, "__dict__")
+    except (AttributeError, TypeError):
+        return None
+    return d if isinstance(d, dict) else None
+
+
+def _is_module(obj):
+    """An nn-style module: ``training`` and the three registries in its ``__dict__``, ``named_parameters``."""
+    if isinstance(obj, (type, Value, np.ndarray)):
+        return False
+    d = _instance_dict(obj)
+    return (
+        d is not None and "training" in d and "_parameters" in d and "_modules" in d
+        and callable(getattr(type(obj), "named_parameters", None))
+    )
+
+
+def _same_scalar(a, b):
+    """Equality that also compares types: True != 1, NaN == NaN, 0.0 != -0.0."""
+    stack = [(a, b)]
+    while stack:
+        x, y = stack.pop()
+        if x is y:
+            continue
+        if type(x) is not type(y):
+            return False
+        if isinstance(x, tuple):
+            if len(x) != len(y):
+                return False
+            stack.extend(zip(x, y))
+        elif isinstance(x, (float, np.floating)):
+            if not _same_float(x, y):
+                return False
+        elif isinstance(x, (complex, np.complexfloating)):
+            if not (_same_float(x.real, y.real) and _same_float(x.imag, y.imag)):
+                return False
+        else:
+            try:
+                if not bool(x == y):
+                    return False
+            except Exception:  # noqa: BLE001 (what cannot be compared is not the same)
+                return False
+    return True
+
+
+def _same_float(x, y):
+    if x != x:  # NaN
+        return y != y
+    return x == y and math.copysign(1.0, x) == math.copysign(1.0, y)
+
+
+_short = reprlib.Repr()
+_short.maxstring = 40
+_short.maxother = 40
+
+
+def _describe_object(obj):
+    if isinstance(obj, (types.FunctionType, types.MethodType)):
+        return f"<function {getattr(obj, '__qualname__', obj.__name__)}>"
+    if isinstance(obj, Value):
+        return f"<{type(obj).__name__} {obj._data.shape} {obj._data.dtype}>"
+    if isinstance(obj, np.ndarray):
+        return f"<ndarray {obj.shape} {obj.dtype}>"
+    return f"<{type(obj).__name__}>"
+
+
+def _brief(value):
+    """A short repr that never raises (Values, arrays and modules as ``<Parameter (3,) float64>``)."""
+    if isinstance(value, (Value, np.ndarray, types.FunctionType, types.MethodType)) or _is_module(value):
+        return _describe_object(value)
+    try:
+        return _short.repr(value)
+    except Exception:  # noqa: BLE001
+        return f"<{type(value).__name__}>"
+
+
+def _attribute_path(base, name):
+    if type(name) is str and name.isidentifier():
+        return f"{base}.{name}" if base else name
+    return f"{base}.__dict__[{name!r}]" if base else f"__dict__[{name!r}]"
+
+
+def _registry_path(base, name):
+    plain = type(name) is str and name and name.replace("_", "a").isalnum()
+    if plain:
+        return f"{base}.{name}" if base else name
+    return f"{base}[{name!r}]"
+
+
+def _names_of(code):
+    """co_names of a code object and of every code object nested in it."""
+    names = set()
+    stack = [code]
+    while stack:
+        c = stack.pop()
+        names.update(c.co_names)
+        stack.extend(k for k in c.co_consts if isinstance(k, types.CodeType))
+    return names
+
+
+# ==========================================================================
+# The walk
+# ==========================================================================
+class _Node:
+    """One object reached, with how to reach it again from its parent."""
+
+    __slots__ = ("index", "parent", "kind", "key", "obj", "path", "hidden", "category", "children", "primary",
+                 "in_module", "phrase")
+
+    def __init__(self, index, parent, kind, key, obj, path, hidden, category):
+        self.index = index
+        self.parent = parent
+        self.kind = kind  # "root" (key "fn"/"args"), "const", "fixed", "item", "dget", "attr"
+        self.key = key
+        self.obj = obj
+        self.path = path
+        self.hidden = hidden  # a step of no interest to a reader (a registry, __defaults__, a cell)
+        self.category = category
+        self.children = []
+        self.primary = None  # the node where this object was first reached, for a second path to it
+        self.in_module = False
+        self.phrase = None  # the root's own failure phrase
+
+    def label(self):
+        return self.path or "the compiled function"
+
+
+class Sources:
+    """What a function can reach before it is traced, each object with its access path.
+
+    >>> import numpy as np
+    >>> from autograd_core import Value
+    >>> class Config:
+    ...     pass
+    >>> cfg = Config(); cfg.w = Value(np.ones(2)); cfg.scale = 2.0
+    >>> def loss(x):
+    ...     return (x * cfg.w * cfg.scale).sum()
+    >>> sources = Sources.walk(loss, (np.ones(2),))
+    >>> sources.path_of(cfg.w), sources.path_of(cfg), sources.path_of(np.ones(2))
+    ('cfg.w', 'cfg', None)
+    """
+
+    def __init__(self):
+        self._nodes = []
+        self._roots = []
+        self._first = {}  # id(obj) -> the node of its first path
+        self._scalar_first = {}
+        self._edges = set()
+        self._queue = deque()
+        self._module_queue = deque()
+        self._code_names = set()
+        self._code_consts = set()
+        self._codes = []  # the code objects reached (kept so their ids stay theirs)
+        self._code_ids = set()
+        self._classes = []  # [class, names looked up]
+        self._class_ids = set()
+        self._python_modules = []  # [node, names looked up]
+        self._globals_nodes = {}
+        self._root_globals = None
+        self._candidates = []  # numbers: (parent, kind, key, value, path, reason)
+        self._method_ids = set()
+        self._root_guard = None
+        self._kept = []  # objects whose ids are keys above
+        self._looked = 0
+        self.modules = []
+        self.truncated = False  # True if the walk stopped at WALK_LIMIT: some guards may be missing
+
+    # ---- public ----------------------------------------------------------------
+    @classmethod
+    def walk(cls, fn, args):
+        """Walk what `fn` can reach when called with `args` (iteratively, each object once,
+        at most about ``WALK_LIMIT`` objects). Arrays and Values among the arguments
+        are not walked (the runtime keys on them); modules among them are.
+
+        >>> import numpy as np
+        >>> from autograd_core import Value
+        >>> def make(beta):
+        ...     w = Value(np.ones(2))
+        ...     return w, lambda x: (x * w * beta).sum()
+        >>> w, loss = make(0.5)
+        >>> Sources.walk(loss, (np.ones(2),)).path_of(w)
+        'w'
+        """
+        sources = cls()
+        sources._walk(fn, tuple(args))
+        return sources
+
+    def path_of(self, obj):
+        """The readable path of an object reached (``"self.model.fc.weight"``), or None.
+
+        >>> import numpy as np
+        >>> table = {"w": np.zeros(2)}
+        >>> Sources.walk(lambda x: x * table["w"], ()).path_of(table["w"])
+        "table['w']"
+        """
+        node = self._first.get(id(obj))
+        if node is None:
+            node = self._scalar_first.get(id(obj))
+            if node is None or node.obj is not obj:
+                return None
+        return node.path
+
+    def __repr__(self):
+        return f"<Sources: {len(self._nodes)} objects reached, {len(self.modules)} modules>"
+
+    # ---- nodes -----------------------------------------------------------------
+    def _new(self, parent, kind, key, obj, path, hidden=False, category=None):
+        node = _Node(len(self._nodes), parent, kind, key, obj, path, hidden, category)
+        self._nodes.append(node)
+        if parent is None:
+            self._roots.append(node)
+        else:
+            parent.children.append(node)
+            if parent.category == "module" or (
+                parent.category == "registry" and parent.parent is not None and parent.parent.category == "module"
+            ):
+                node.in_module = True
+        return node
+
+    def _full(self):
+        if len(self._nodes) + len(self._candidates) >= WALK_LIMIT or self._looked >= LOOK_LIMIT:
+            self.truncated = True
+            return True
+        return False
+
+    def _budget(self):
+        """How many more objects the walk may look at (a long list is not even copied whole)."""
+        return max(0, LOOK_LIMIT - self._looked) + 1
+
+    def _child(self, parent, kind, key, obj, path, reason=None):
+        """Record `obj`, reached from `parent` by one step; queue it to be walked. Numbers
+        are kept as candidates (`reason` says when they are guarded)."""
+        self._looked += 1
+        try:
+            edge = (parent.index, kind, key)
+            if edge in self._edges:
+                return None
+            self._edges.add(edge)
+        except TypeError:  # an unhashable key: no duplicate check
+            pass
+        if _is_scalar(obj):
+            if reason is not None and not self._full():
+                self._candidates.append((parent, kind, key, obj, path, reason))
+            return None
+        category = self._category(obj)
+        if category is None:
+            return None
+        first = self._first.get(id(obj))
+        if first is not None:
+            if category in ("value", "array", "module", "function"):
+                if self._full():
+                    return None
+                node = self._new(parent, kind, key, obj, path, category=category)
+                node.primary = first
+                return node
+            return None
+        if self._full():
+            return None
+        node = self._new(parent, kind, key, obj, path, category=category)
+        self._first[id(obj)] = node
+        if category == "module":
+            self._module_queue.append(node)
+        elif category not in ("value", "array"):
+            self._queue.append(node)
+        return node
+
+    def _category(self, obj):
+        if isinstance(obj, Value):
+            return "value"
+        if isinstance(obj, np.ndarray):
+            return "array"
+        if isinstance(obj, type):
+            return None
+        if _is_module(obj):
+            return "module"
+        if isinstance(obj, types.FunctionType):
+            return None if _is_library_function(obj) else "function"
+        if isinstance(obj, types.MethodType):
+            return "method"
+        if isinstance(obj, functools.partial):
+            return "partial"
+        if isinstance(obj, types.ModuleType):
+            return None if _is_library_module(obj) else "python_module"
+        if isinstance(obj, dict):
+            return "dict"
+        if isinstance(obj, (list, tuple)):
+            return "sequence"
+        cls = type(obj)
+        if _is_library_class(cls) and not _walkable_stdlib(cls):
+            return None
+        if _instance_dict(obj) is not None:
+            return "object"
+        return None
+
+    # ---- roots -----------------------------------------------------------------
+    def _walk(self, fn, args):
+        root = self._new(None, "root", "fn", fn, "", hidden=True, category="root")
+        self._root(root, fn)
+        if any(_is_module(a) for a in args):
+            args_node = self._new(None, "root", "args", args, "", hidden=True, category="root")
+            for k, arg in enumerate(args):
+                if _is_module(arg):
+                    self._child(args_node, "item", k, arg, f"arg{k}")
+        self._run()
+        self._finish()
+
+    def _root(self, node, fn):
+        """The roots of the compiled callable at `node` (the ``fn`` argument of a check)."""
+        if self._root_guard is None:
+            self._root_guard = node
+            node.phrase = "the compiled function is another object than the one traced"
+        if isinstance(fn, types.MethodType):
+            func_node = self._new(node, "fixed", "__func__", fn.__func__, "", hidden=True, category="root")
+            if self._root_guard is node:
+                self._root_guard = func_node
+                func_node.phrase = "the compiled method is another function than the one traced"
+            self._child(node, "fixed", "__self__", fn.__self__, "self")
+            self._root(func_node, fn.__func__)
+        elif isinstance(fn, functools.partial):
+            args_node = self._new(node, "fixed", "args", fn.args, "partial.args", hidden=True, category="sequence")
+            for k, arg in enumerate(fn.args):
+                self._child(args_node, "item", k, arg, f"partial.args[{k}]", reason="always")
+            if fn.keywords:
+                kw_node = self._new(node, "fixed", "keywords", fn.keywords, "partial.keywords", hidden=True,
+                                    category="dict")
+                for name, arg in fn.keywords.items():
+                    self._child(kw_node, "item", name, arg, f"partial.keywords[{name!r}]", reason="always")
+            func_node = self._new(node, "fixed", "func", fn.func, "partial.func", hidden=True, category="root")
+            self._root(func_node, fn.func)
+        elif isinstance(fn, types.FunctionType):
+            self._root_function(node, fn)
+        else:  # a callable object (a module compiled itself): "self", and its class's forward/__call__
+            node.path = "self"
+            node.hidden = False
+            node.phrase = "self was replaced"
+            category = self._category(fn)
+            if category is not None:
+                node.category = category
+                self._first[id(fn)] = node
+                (self._module_queue if category == "module" else self._queue).append(node)
+            self._register_class(type(fn))
+
+    def _root_function(self, node, fn):
+        try:
+            target = inspect.unwrap(fn)
+        except ValueError:  # a cycle of __wrapped__
+            target = fn
+        if target is not fn:  # decorated: the original function's names read as the user wrote them
+            target_node = self._new(node, "const", target, target, "", hidden=True, category="root")
+            if isinstance(target, types.FunctionType):
+                self._function(target_node, target, cell_prefix="", default_prefix="")
+                self._first.setdefault(id(target), target_node)
+            else:
+                self._root(target_node, target)
+            if not _is_library_function(fn):
+                self._function(node, fn, cell_prefix="<wrapper>.", default_prefix="<wrapper>.")
+        else:  # the compiled function itself is walked wherever it was written (the trainer's own step too)
+            self._function(node, fn, cell_prefix="", default_prefix="")
+            self._first.setdefault(id(fn), node)
+
+    # ---- functions and code ------------------------------------------------------
+    def _function(self, node, fn, cell_prefix=None, default_prefix=None):
+        """A user function's closure cells, defaults and the globals its code names."""
+        code = fn.__code__
+        if cell_prefix is None:
+            cell_prefix = f"{node.path}.<closure>."
+            default_prefix = f"{node.path}.<default>."
+        self._add_code(code, user=True)
+        for name, cell in zip(code.co_freevars, fn.__closure__ or ()):
+            try:
+                value = cell.cell_contents
+            except ValueError:  # an empty cell (a name bound later)
+                continue
+            cell_node = self._new(node, "const", cell, cell, node.path, hidden=True, category="cell")
+            self._child(cell_node, "fixed", "cell_contents", value, cell_prefix + name, reason="always")
+        if fn.__defaults__:
+            positional = code.co_varnames[:code.co_argcount]
+            names = positional[len(positional) - len(fn.__defaults__):]
+            defaults_node = self._new(node, "fixed", "__defaults__", fn.__defaults__, node.path, hidden=True,
+                                      category="sequence")
+            for k, (name, value) in enumerate(zip(names, fn.__defaults__)):
+                self._child(defaults_node, "item", k, value, default_prefix + name, reason="always")
+        if fn.__kwdefaults__:
+            kw_node = self._new(node, "fixed", "__kwdefaults__", fn.__kwdefaults__, node.path, hidden=True,
+                                category="dict")
+            for name, value in fn.__kwdefaults__.items():
+                self._child(kw_node, "item", name, value, default_prefix + name, reason="always")
+        g = fn.__globals__
+        named = [name for name in sorted(_names_of(code)) if name in g]
+        if named:
+            g_node = self._globals_node(g)
+            prefix = g_node.path
+            for name in named:
+                self._child(g_node, "item", name, g[name], prefix + name, reason="always")
+
+    def _globals_node(self, g):
+        node = self._globals_nodes.get(id(g))
+        if node is None:
+            if self._root_globals is None:
+                self._root_globals = g
+            prefix = "" if g is self._root_globals else f"{g.get('__name__', '<globals>')}."
+            node = self._new(None, "const", g, g, prefix, hidden=True, category="globals")
+            self._globals_nodes[id(g)] = node
+            self._kept.append(g)
+        return node
+
+    def _add_code(self, code, user):
+        stack = [code]
+        while stack:
+            c = stack.pop()
+            if id(c) in self._code_ids:
+                continue
+            self._code_ids.add(id(c))
+            self._codes.append(c)
+            self._code_names.update(c.co_names)
+            for k in c.co_consts:
+                if isinstance(k, types.CodeType):
+                    stack.append(k)
+                elif user and type(k) is str:
+                    self._code_consts.add(k)
+
+    def _register_class(self, cls):
+        if id(cls) not in self._class_ids:
+            self._class_ids.add(id(cls))
+            self._classes.append([cls, set()])
+
+    def _method(self, cls, name):
+        """The function(s) behind `cls`'s attribute `name` (a method, a property's getter), or ()."""
+        for klass in cls.__mro__:
+            if klass is object:
+                return ()
+            if name in klass.__dict__:
+                attr = klass.__dict__[name]
+                if name == "__call__" and _is_library_class(klass):
+                    return ()  # the library's calling machinery (Module.__call__), not the model's code
+                if isinstance(attr, (staticmethod, classmethod)):
+                    attr = attr.__func__
+                if isinstance(attr, property):
+                    return tuple(f for f in (attr.fget,) if isinstance(f, types.FunctionType))
+                if isinstance(attr, functools.cached_property):
+                    attr = attr.func
+                return (attr,) if isinstance(attr, types.FunctionType) else ()
+        return ()
+
+    def _add_method(self, cls, name, fn):
+        library = _is_library_function(fn)
+        self._add_code(fn.__code__, user=not library)
+        if library or id(fn) in self._method_ids:
+            return
+        self._method_ids.add(id(fn))
+        self._kept.append(fn)
+        path = f"{cls.__qualname__}.{name}"
+        node = self._new(None, "const", fn, fn, path, hidden=True, category="method_code")
+        self._function(node, fn)
+
+    # ---- the loop ------------------------------------------------------------------
+    def _run(self):
+        while True:
+            while self._module_queue or self._queue:
+                node = (self._module_queue or self._queue).popleft()
+                self._visit(node)
+            if not self._grow():
+                return
+
+    def _grow(self):
+        """Look up, in classes and Python modules reached, the names the code reached
+        reads; True if that reached anything new."""
+        grew = False
+        while True:
+            before = (len(self._code_names), len(self._nodes), len(self._classes))
+            for entry in self._classes:
+                cls, done = entry
+                for name in (self._code_names | {"forward", "__call__"}) - done:
+                    done.add(name)
+                    for fn in self._method(cls, name):
+                        self._add_method(cls, name, fn)
+            for entry in self._python_modules:
+                node, done = entry
+                d = _instance_dict(node.obj) or {}
+                for name in sorted((self._code_names & d.keys()) - done):
+                    done.add(name)
+                    self._child(node, "attr", name, d[name], _attribute_path(node.path, name), reason="always")
+            after = (len(self._code_names), len(self._nodes), len(self._classes))
+            if after == before:
+                return grew or bool(self._queue or self._module_queue)
+            grew = True
+
+    def _visit(self, node):
+        obj, category, path = node.obj, node.category, node.path
+        if category == "module":
+            self.modules.append((path, obj))
+            self._register_class(type(obj))
+            for name, value in list(obj.__dict__.items()):
+                if type(name) is not str or name in ("training", "_non_persistent"):
+                    continue
+                if name in _REGISTRIES and isinstance(value, dict):
+                    registry = self._new(node, "attr", name, value, path, hidden=True, category="registry")
+                    for key, item in list(value.items()):
+                        if type(key) is str:
+                            self._child(registry, "item", key, item, _registry_path(path, key), reason=("name", key))
+                else:
+                    self._child(node, "attr", name, value, _attribute_path(path, name), reason=("name", name))
+        elif category == "object":
+            self._register_class(type(obj))
+            for name, value in list(obj.__dict__.items()):
+                if type(name) is str:
+                    self._child(node, "attr", name, value, _attribute_path(path, name), reason=("name", name))
+        elif category == "function":
+            self._function(node, obj)
+        elif category == "method":
+            self._child(node, "fixed", "__self__", obj.__self__, f"{path}.__self__")
+            self._child(node, "fixed", "__func__", obj.__func__, f"{path}.__func__")
+        elif category == "partial":
+            self._child(node, "fixed", "func", obj.func, f"{path}.func")
+            args_node = self._new(node, "fixed", "args", obj.args, path, hidden=True, category="sequence")
+            for k, arg in enumerate(obj.args):
+                self._child(args_node, "item", k, arg, f"{path}.args[{k}]", reason="always")
+            if obj.keywords:
+                kw_node = self._new(node, "fixed", "keywords", obj.keywords, path, hidden=True, category="dict")
+                for name, arg in obj.keywords.items():
+                    self._child(kw_node, "item", name, arg, f"{path}.keywords[{name!r}]", reason="always")
+        elif category == "python_module":
+            self._python_modules.append([node, set()])
+        elif category == "dict":
+            kind = "item" if type(obj) in (dict, OrderedDict) else "dget"
+            for key, value in list(itertools.islice(obj.items(), self._budget())):
+                if self._full():
+                    break
+                if type(key) is str:
+                    self._child(node, kind, key, value, f"{path}[{key!r}]", reason=("const", key))
+                elif type(key) is int:
+                    self._child(node, kind, key, value, f"{path}[{key!r}]")
+        elif category == "sequence":
+            for k, value in enumerate(list(itertools.islice(obj, self._budget()))):
+                if self._full():
+                    break
+                self._child(node, "item", k, value, f"{path}[{k}]")
+
+    def _finish(self):
+        """Numbers become nodes where the code reached can read them."""
+        names, consts = self._code_names, self._code_consts
+        for parent, kind, key, value, path, reason in self._candidates:
+            if reason != "always":
+                how, name = reason  # ("name", an attribute's name) or ("const", a dict's key)
+                readable = name in consts or (how == "name" and name in names)
+                if not readable or (how == "name" and name == "training" and parent.category == "module"):
+                    continue
+            node = self._new(parent, kind, key, value, path, category="scalar")
+            self._scalar_first.setdefault(id(value), node)
+        self._candidates = []
+        self._edges = set()
