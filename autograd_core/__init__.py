@@ -12,16 +12,8 @@ once in reverse to fill every ``.grad``.
 (np.float64(6.0), np.float64(-4.0), np.float64(-2.0), np.float64(4.0))
 """
 
-from .engine import (
-    Value,
-    detect_anomaly,
-    enable_grad,
-    grad,
-    is_grad_enabled,
-    name_scope,
-    no_grad,
-    topological_order,
-)
+from .engine import Value, grad, topological_order
+from .modes import detect_anomaly, enable_grad, is_grad_enabled, name_scope, no_grad
 from .errors import AnomalyError, GradcheckError, GraphDroppedWarning, GraphFreedError, SavedDataModifiedError, ShapeError
 from . import ops
 from . import ops_math, ops_select  # noqa: F401  (more operations: they register themselves in ops.OPS)

@@ -18,12 +18,9 @@ docstring), :func:`record` (what an operation leaves on its result),
 from __future__ import annotations
 
 import contextlib
-import contextvars
-import copy
 import itertools
 import traceback
 import warnings
-from contextlib import ContextDecorator
 from heapq import heappop, heappush
 from operator import attrgetter
 from pathlib import Path
@@ -31,6 +28,9 @@ from pathlib import Path
 import numpy as np
 
 from .errors import AnomalyError, GraphDroppedWarning, GraphFreedError, SavedDataModifiedError, ShapeError
+from .modes import _current_modes, _set_mode
+from .modes import detect_anomaly, enable_grad, is_grad_enabled, name_scope, no_grad  # noqa: F401 (engine.no_grad... are public)
+from .modes import _titled_scope  # noqa: F401 (pickles made before modes.py name engine._titled_scope)
 
 __all__ = [
     "Value",
@@ -41,209 +41,6 @@ __all__ = [
     "name_scope",
     "grad",
 ]
-
-
-# --------------------------------------------------------------------------
-# Modes. They live in a context variable, so `no_grad()` in one thread (or
-# asyncio task) does not switch off recording in another; each thread starts
-# with the defaults. The modes object is never changed in place: entering or
-# leaving a mode sets a copy with that one mode changed.
-# --------------------------------------------------------------------------
-class _ModeState:
-    """The modes of one context, as plain attributes: `record` reads them on
-    every operation, with one call to get this object."""
-
-    __slots__ = ("grad_enabled", "anomaly", "scope")
-
-    def __init__(self, grad_enabled=True, anomaly=False, scope=None):
-        self.grad_enabled = grad_enabled
-        self.anomaly = anomaly
-        self.scope = scope  # the name of the innermost `name_scope`, e.g. an nn module's path
-
-
-_mode_state = contextvars.ContextVar("autograd_core_modes", default=_ModeState())  # noqa: B039 (never changed in place: see _set_mode)
-_current_modes = _mode_state.get
-
-
-def _set_mode(name, value):
-    """Make current a copy of the modes with `name` set to `value`; return
-    the value it replaces, for the exit to set back (only that one mode: a
-    generator may leave its `no_grad()` inside another mode's block)."""
-    current = _current_modes()
-    previous = getattr(current, name)
-    modes = _ModeState(current.grad_enabled, current.anomaly, current.scope)
-    setattr(modes, name, value)
-    _mode_state.set(modes)
-    return previous
-
-
-class _ModeSwitch(ContextDecorator):
-    """What no_grad, enable_grad, detect_anomaly and name_scope share: a
-    context manager that is also a decorator. Used as a decorator, each call
-    gets a fresh copy (`_recreate_cm`), so a decorated function that calls
-    itself restores the right modes at every level."""
-
-    _mode = None  # the name of the mode this switch sets
-
-    def _value(self, before):
-        """The value the mode takes inside the block (`before`: the modes found at entry)."""
-        raise NotImplementedError
-
-    def _recreate_cm(self):
-        return copy.copy(self)
-
-    def __enter__(self):
-        before = _current_modes()
-        inside = _ModeState(before.grad_enabled, before.anomaly, before.scope)
-        setattr(inside, self._mode, self._value(before))
-        self._before, self._inside = before, inside
-        _mode_state.set(inside)
-        return self
-
-    def __exit__(self, *exc):
-        if _current_modes() is self._inside:
-            # the usual case, nothing changed modes inside the block: put the
-            # modes object from before back (every nn module call passes here)
-            _mode_state.set(self._before)
-        else:
-            _set_mode(self._mode, getattr(self._before, self._mode))
-        return False
-
-
-def is_grad_enabled() -> bool:
-    """True when operations record the graph in this thread.
-
-    >>> is_grad_enabled()
-    True
-    >>> with no_grad():
-    ...     print(is_grad_enabled())
-    False
-    """
-    return _current_modes().grad_enabled
-
-
-class _GradMode(_ModeSwitch):
-    _mode = "grad_enabled"
-    _enabled = True
-
-    def __new__(cls, function=None):
-        # `@no_grad` without parentheses (PyTorch accepts it): decorate at once
-        switch = super().__new__(cls)
-        if function is None:
-            return switch
-        if not callable(function):
-            raise TypeError(f"{cls.__name__}() takes no arguments (or, as a decorator, a function), got {type(function).__name__}")
-        return switch(function)
-
-    def _value(self, before):
-        return self._enabled
-
-
-class no_grad(_GradMode):
-    """Context manager (or decorator) inside which nothing is recorded.
-
-    Results computed inside are constants: they have ``requires_grad=False``
-    and no graph behind them. Use it for evaluation and for parameter updates.
-
-    >>> w = Value(2.0)
-    >>> with no_grad():
-    ...     y = w * 3
-    >>> y.requires_grad
-    False
-
-    As a decorator, with or without parentheses:
-
-    >>> @no_grad
-    ... def evaluate(v):
-    ...     return v * 2
-    >>> evaluate(w).requires_grad
-    False
-    """
-
-    _enabled = False
-
-
-class enable_grad(_GradMode):
-    """Switch recording back on inside a ``no_grad()`` block.
-
-    >>> with no_grad():
-    ...     with enable_grad():
-    ...         y = Value(2.0) * 3
-    >>> y.requires_grad
-    True
-    """
-
-    _enabled = True
-
-
-class detect_anomaly(_ModeSwitch):
-    """Context manager that stops at the first NaN or Inf.
-
-    Inside it, every operation remembers where user code created it; the first
-    operation whose forward output, or whose backward gradient for one of its
-    inputs, holds NaN or Inf raises :class:`AnomalyError` naming the operation
-    and that place. It slows every operation down, so use it for debugging.
-
-    >>> x = Value(-1.0)
-    >>> with detect_anomaly():
-    ...     x.log()                                  # doctest: +ELLIPSIS, +IGNORE_EXCEPTION_DETAIL
-    Traceback (most recent call last):
-    AnomalyError: log produced NaN in its forward output ...
-    """
-
-    _mode = "anomaly"
-
-    def _value(self, before):
-        return True
-
-
-class _TitledScope(str):
-    """A scope name with a display title for drawings (a string, or a function
-    that returns one when the graph is drawn), and the titled scope it was
-    opened in (``outer``), so the titles of enclosing clusters are found too.
-    Nodes keep a reference to it as their ``_scope``: no cost per operation."""
-
-    def __reduce__(self):  # copy / pickle a Value made in a titled scope
-        return (_titled_scope, (str(self), self.title, self.outer))
-
-
-def _titled_scope(name, title, outer):
-    scope = _TitledScope(name)
-    scope.title = title
-    scope.outer = outer
-    return scope
-
-
-class name_scope(_ModeSwitch):
-    """Tag every node created inside with a name (``nn`` uses the module path).
-
-    Graph drawings group the nodes of one scope into a labelled cluster; an
-    optional `title` is shown after the name (``nn`` passes the layer:
-    ``0: Linear(4, 16)``). It may be a function returning the title, called
-    only when a graph is drawn.
-
-    >>> with name_scope("layer1", title="hidden layer"):
-    ...     y = Value(1.0) * 2
-    >>> y.scope
-    'layer1'
-    """
-
-    def __init__(self, name: str, title=None):
-        if title is not None and not isinstance(title, str) and not callable(title):
-            raise TypeError(f"name_scope: title must be a string, a function returning one, or None; got {type(title).__name__}")
-        self.name = name
-        self.title = title
-
-    _mode = "scope"
-
-    def _value(self, before):
-        # a title, or an enclosing titled scope, makes the scope a _TitledScope
-        outer = before.scope
-        if type(outer) is not _TitledScope:
-            outer = None
-        if self.title is None and outer is None:
-            return self.name
-        return _titled_scope(self.name, self.title, outer)
 
 
 # --------------------------------------------------------------------------

@@ -26,6 +26,7 @@ import numpy as np
 
 from .. import engine
 from ..engine import Value
+from ..modes import _current_modes
 from . import planner
 from .guards import Guards, Sources
 from .program import evaluate, render, tuple_text
@@ -132,7 +133,7 @@ class CompiledResult:
                 "compile: a later call of the compiled step (in this thread) reused the buffers this result's "
                 "backward() reads; call backward() on a result before calling the step again (or run eagerly)"
             )
-        if engine._current_modes().anomaly:
+        if _current_modes().anomaly:
             raise CompileError(
                 "compile: detect_anomaly() needs eager mode to say which operation produced a NaN or inf; "
                 "call the function inside detect_anomaly() without compile (step.eager(...))"
@@ -244,7 +245,7 @@ class Compiled:
     def __call__(self, *args, **kwargs):
         if kwargs:
             raise TypeError(f"compile: pass the arguments of {self._name()} by position (got keywords {sorted(kwargs)})")
-        modes = engine._current_modes()
+        modes = _current_modes()
         if modes.anomaly:
             self._check_count(args)
             return self.fn(*args)  # detect_anomaly(): eager mode says which operation went wrong

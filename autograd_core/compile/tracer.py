@@ -23,7 +23,7 @@ import threading
 
 import numpy as np
 
-from .. import engine, ops
+from .. import engine, modes, ops
 from ..engine import Value
 
 
@@ -339,7 +339,7 @@ def _record_every_operation(op, data, inputs, params, saved=None):
     parameter, a comparison's mask) is a node all the same, so that the program
     computes it again at every call instead of keeping its first result."""
     out = _ORIGINALS["record"](op, data, inputs, params, saved)
-    if out._op is None and current() is not None and engine._current_modes().grad_enabled:
+    if out._op is None and current() is not None and modes._current_modes().grad_enabled:
         engine._fill(out, data, False, None, out._scope, op, inputs, params, None, saved)
         out._guard = None  # (no backward reads it)
     return out
