@@ -27,10 +27,19 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import AnomalyError, GraphDroppedWarning, GraphFreedError, SavedDataModifiedError, ShapeError
+from .errors import AnomalyError, GraphDroppedWarning, ShapeError
 from .modes import _current_modes, _set_mode
 from .modes import detect_anomaly, enable_grad, is_grad_enabled, name_scope, no_grad  # noqa: F401 (engine.no_grad... are public)
 from .modes import _titled_scope  # noqa: F401 (pickles made before modes.py name engine._titled_scope)
+from .saved import (
+    _FREED,
+    _check_not_freed_or_modified,
+    _check_saved_data,
+    _data_epoch,
+    _free,
+    _settle_snapshot,
+    _watch_in_place_writes,
+)
 
 __all__ = [
     "Value",
@@ -189,7 +198,7 @@ class Value:
         """The NumPy data. Assigning a new array bumps the Value's version so a
         pending backward that saved the old one notices; writing into the
         array in place (``v.data[0] = 5``) while a pending backward needs it
-        is noticed at that backward (see ``_watch_in_place_writes``)."""
+        is noticed at that backward (see ``saved.py``)."""
         if self._guard is True:
             _watch_in_place_writes(self)
         return self._data
@@ -546,50 +555,6 @@ def _constant(data):
     return out
 
 
-# --------------------------------------------------------------------------
-# Guarding saved data against in-place writes
-#
-# A node reads its inputs' (and its own) data again at backward, so that data
-# must not change in between. Assigning `v.data = ...` bumps `v._version`,
-# which every node compares with the version it saw. A write *into* the array
-# (`v.data[0] = 5`, `v.data -= 1`) cannot be seen by NumPy, so: while a
-# pending backward has saved a Value (`_guard is True`), handing its array
-# out through `.data` / `.numpy()` / `detach()` first keeps a copy of it
-# (`_guard` becomes that copy), and the backward compares the array with the
-# copy. Nothing is copied on the usual path: backward() un-marks what it
-# frees, so an optimizer step after backward() touches `.data` for free.
-# --------------------------------------------------------------------------
-# Every change that a pending backward must notice (a new version, a snapshot
-# taken before an array is handed out) bumps this counter. A node recorded
-# since the last bump (`node._epoch` equal to it) has nothing to check, which
-# spares the backward pass a loop over the inputs of every node.
-_data_epoch = [0]
-_FREED = None  # the `_epoch` of a node whose backward freed it: never equal to the counter
-
-
-def _watch_in_place_writes(value):
-    _data_epoch[0] += 1
-    data = value._data
-    if type(data) is np.ndarray and data.flags.writeable and data.size:
-        value._guard = data.copy()
-    else:
-        value._guard = None  # NumPy scalars, empty and read-only arrays cannot be written into
-
-
-def _changed_since_snapshot(value):
-    return not np.array_equal(value._data, value._guard, equal_nan=True)
-
-
-def _settle_snapshot(value):
-    """A new node saves `value` after its array was handed out: if the array
-    changed since, older nodes that saved it must see a new version. The copy
-    stays (renewed if it changed): whoever holds the array may still write."""
-    if _changed_since_snapshot(value):
-        value._version += 1
-        _data_epoch[0] += 1
-        value._guard = value._data.copy()
-
-
 def as_value(x, like=None):
     """Values pass through; numbers and arrays become constants in the graph."""
     if isinstance(x, Value):
@@ -657,38 +622,6 @@ def topological_order(roots):
                 stack.append(inp)
     nodes.sort(key=_by_creation, reverse=True)
     return nodes
-
-
-def _check_not_freed_or_modified(node):
-    if node._epoch is _FREED:
-        raise GraphFreedError(
-            f"backward through the graph a second time: the '{node._op.name}' node was freed by an "
-            f"earlier backward(). Pass retain_graph=True to the first backward() (or grad()) to keep it"
-        )
-    guard = node._guard
-    if guard is not None and guard is not True and _changed_since_snapshot(node):
-        _raise_modified(node, node, "modified in place (through .data)")
-    if node._version:  # an output is created at version 0
-        _raise_modified(node, node, f"changed: .data was assigned or written into (version 0 then, {node._version} now)")
-    for inp, version in zip(node._inputs, node._input_versions or itertools.repeat(0)):
-        guard = inp._guard
-        if guard is not None and guard is not True and _changed_since_snapshot(inp):
-            inp._version += 1  # so that other nodes that saved it notice too
-            inp._guard = True
-            _raise_modified(inp, node, "modified in place (through .data)")
-        if inp._version != version:
-            _raise_modified(inp, node, f"changed: .data was assigned or written into (version {version} then, {inp._version} now)")
-
-
-def _raise_modified(value, node, how):
-    name = f"'{value.label}' " if value.label else ""
-    whose = "the output of" if value is node else "an input of"
-    raise SavedDataModifiedError(
-        f"backward(): the data of the Value {name}(shape {value.shape}, {value.dtype}), {whose} "
-        f"'{node._op.name}', was {how} after '{node._op.name}' saved it in the forward pass, so the "
-        f"gradient would be wrong. Change .data only after backward() (as optimizers do), or run the "
-        f"forward pass again"
-    )
 
 
 def sum_to_shape(g, shape):
@@ -883,24 +816,6 @@ def _backward_modes(create_graph):
             yield
         finally:
             _set_mode("grad_enabled", previous)
-
-
-def _check_saved_data(node):
-    """Raise if the node was freed by an earlier backward, or if data it saved
-    changed since; cheap when no data changed anywhere since it was recorded."""
-    if node._epoch != _data_epoch[0]:
-        _check_not_freed_or_modified(node)
-
-
-def _free(node):
-    """Mark a node as used by a backward (a second one through it raises)
-    and stop watching its saved data, so `.data` is handed out without copies;
-    what its forward saved for the backward is let go."""
-    node._epoch = _FREED
-    node._guard = None
-    node._saved = None
-    for inp in node._inputs:
-        inp._guard = None
 
 
 def _store_gradients(gradients, seeds=()):

@@ -26,7 +26,9 @@ import numpy as np
 
 from .. import engine
 from ..engine import Value
+from ..errors import GraphFreedError, SavedDataModifiedError
 from ..modes import _current_modes
+from ..saved import _changed_since_snapshot
 from . import planner
 from .guards import Guards, Sources
 from .program import evaluate, render, tuple_text
@@ -124,7 +126,7 @@ class CompiledResult:
                     "it is done with, so it runs once per call even with retain_graph=True; call the step again "
                     "for another backward(), or run the function eagerly"
                 )
-            raise engine.GraphFreedError(
+            raise GraphFreedError(
                 "backward(): this compiled result's backward already ran and its saved arrays were freed; "
                 "pass retain_graph=True to the first backward() to run it twice"
             )
@@ -155,10 +157,10 @@ def _check_unchanged(watched):
     """Eager's saved-data check for what the compiled backward reads again."""
     for value, version in watched:
         guard = value._guard
-        modified = guard is not None and guard is not True and engine._changed_since_snapshot(value)
+        modified = guard is not None and guard is not True and _changed_since_snapshot(value)
         if modified or value._version != version:
             name = f"'{value.label}' " if value.label else ""
-            raise engine.SavedDataModifiedError(
+            raise SavedDataModifiedError(
                 f"backward(): the data of the Value {name}(shape {value.shape}, {value.dtype}) was changed (assigned "
                 f"or written into) after the compiled forward pass read it, so the gradient would be wrong. Change "
                 f".data only after backward() (as optimizers do), or call the step again"
