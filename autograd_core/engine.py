@@ -19,16 +19,14 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import traceback
 import warnings
 from heapq import heappop, heappush
 from operator import attrgetter
-from pathlib import Path
 
 import numpy as np
 
 from .errors import AnomalyError, GraphDroppedWarning, ShapeError
-from .modes import _current_modes, _set_mode
+from .modes import _current_modes, _set_mode, _user_frame
 from .modes import detect_anomaly, enable_grad, is_grad_enabled, name_scope, no_grad  # noqa: F401 (engine.no_grad... are public)
 from .modes import _titled_scope  # noqa: F401 (pickles made before modes.py name engine._titled_scope)
 from .saved import (
@@ -565,19 +563,6 @@ def as_value(x, like=None):
 # --------------------------------------------------------------------------
 # Anomaly detection helpers
 # --------------------------------------------------------------------------
-_PACKAGE_DIRS = tuple(str(Path(__file__).resolve().parent.parent / name) for name in ("autograd_core", "nn", "optim"))
-
-
-def _user_frame(with_code=False):
-    """'file:line in function' of the innermost frame outside this project
-    (and, `with_code`, ': the line's code')."""
-    for frame in reversed(traceback.extract_stack()):
-        if not frame.filename.startswith(_PACKAGE_DIRS) and "contextlib" not in frame.filename:
-            code = f": {frame.line}" if with_code and frame.line else ""
-            return f"{frame.filename}:{frame.lineno} in {frame.name}{code}"
-    return "an unknown place"
-
-
 def _check_finite(array, message, node):
     if isinstance(array, Value):
         array = array._data

@@ -11,13 +11,18 @@ The modes live in a context variable, so ``no_grad()`` in one thread (or
 asyncio task) does not switch off recording in another; each thread starts
 with the defaults. The modes object is never changed in place: entering or
 leaving a mode sets a copy with that one mode changed.
+
+Also here, for the engine and the compiler: ``_user_frame``, the user's line
+that anomaly messages and the compiler's refusals name.
 """
 
 from __future__ import annotations
 
 import contextvars
 import copy
+import traceback
 from contextlib import ContextDecorator
+from pathlib import Path
 
 __all__ = ["no_grad", "enable_grad", "is_grad_enabled", "detect_anomaly", "name_scope"]
 
@@ -222,3 +227,18 @@ class name_scope(_ModeSwitch):
             return self.name
         return _titled_scope(self.name, self.title, outer)
 
+# --------------------------------------------------------------------------
+# The user's line, for messages
+# --------------------------------------------------------------------------
+_PACKAGE_DIRS = tuple(str(Path(__file__).resolve().parent.parent / name) for name in ("autograd_core", "nn", "optim"))
+
+
+def _user_frame(with_code=False):
+    """'file:line in function' of the innermost frame outside this project
+    (and, `with_code`, ': the line's code'): where an anomaly's operation was
+    made (``record`` keeps it) and where the compiler met what it refuses."""
+    for frame in reversed(traceback.extract_stack()):
+        if not frame.filename.startswith(_PACKAGE_DIRS) and "contextlib" not in frame.filename:
+            code = f": {frame.line}" if with_code and frame.line else ""
+            return f"{frame.filename}:{frame.lineno} in {frame.name}{code}"
+    return "an unknown place"

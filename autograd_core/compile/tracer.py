@@ -25,6 +25,7 @@ import numpy as np
 
 from .. import engine, modes, ops
 from ..engine import Value
+from ..modes import _PACKAGE_DIRS, _user_frame
 
 
 __all__ = ["CompileError", "host_array", "effect", "is_tracing"]
@@ -133,12 +134,6 @@ class TracedArgument(np.ndarray):
 # --------------------------------------------------------------------------
 # Reads of traced data: refused, naming the user's line
 # --------------------------------------------------------------------------
-_PACKAGE_DIRS = engine._PACKAGE_DIRS
-def user_line():
-    """Where the user's code is now: the engine's own answer (its anomaly messages use it too)."""
-    return engine._user_frame(with_code=True)
-
-
 def _called_from_user(depth):
     """True when the frame `depth` levels up is not this project's code (nn's and
     optim's reads of their own data are theirs to make traceable)."""
@@ -147,7 +142,7 @@ def _called_from_user(depth):
 
 def _refusal(what, fix):
     return CompileError(
-        f"compile: {what} reads a traced value's data while tracing, at {user_line()}. "
+        f"compile: {what} reads a traced value's data while tracing, at {_user_frame(with_code=True)}. "
         f"A compiled step would replay whatever that read gave on the first call. {fix}"
     )
 
@@ -241,9 +236,9 @@ def _indexing():
             if any(type(part) is _TracedMask and part.dtype == bool for part in parts):
                 # its result's shape is the mask's count: a replay would run the first call's shapes
                 raise CompileError(
-                    f"compile: indexing with a traced comparison (v[v > 0]) at {user_line()} gives a result whose "
-                    f"shape depends on the data, and a compiled step replays the shapes of the first call. Keep the "
-                    f"shape (ag.where(v > 0, v, 0.0)), or select outside the compiled function"
+                    f"compile: indexing with a traced comparison (v[v > 0]) at {_user_frame(with_code=True)} gives "
+                    f"a result whose shape depends on the data, and a compiled step replays the shapes of the first "
+                    f"call. Keep the shape (ag.where(v > 0, v, 0.0)), or select outside the compiled function"
                 )
         return _ORIGINALS["__getitem__"](self, index)
     return getitem

@@ -27,7 +27,8 @@ from ..ops import F
 from ..engine import Value
 from .program import Line, Namespace, Names, call_text, evaluate, identifier
 
-from .tracer import _ORIGINALS, CompileError, TracedArgument, _TracedMask, user_line
+from ..modes import _user_frame
+from .tracer import _ORIGINALS, CompileError, TracedArgument, _TracedMask
 
 
 def same_bits(a, b):
@@ -162,8 +163,9 @@ class Writer:
                         return self.array_text(base, hint, made_here)
                     raise CompileError(
                         f"compile: a view of an array the compiled step remakes at every call (shape {data.shape}, "
-                        f"a slice or a transpose made in NumPy) is read at {user_line()}; a replay could not remake "
-                        f"the view. Make it with the engine's operations (v[::-1], v.T), or inside a host_array function"
+                        f"a slice or a transpose made in NumPy) is read at {_user_frame(with_code=True)}; a replay "
+                        f"could not remake the view. Make it with the engine's operations (v[::-1], v.T), or inside a "
+                        f"host_array function"
                     )
                 base = base.base
             chain, base = [data], data.base
@@ -173,8 +175,9 @@ class Writer:
             if any(type(a) is TracedArgument for a in chain):
                 raise CompileError(
                     f"compile: an array computed in NumPy from an integer argument (shape {data.shape}) is read by an "
-                    f"operation (at {user_line()}); a compiled step would keep the first call's numbers. Compute it "
-                    f"with autograd_core.compile.host_array(fn, argument), which every call computes again"
+                    f"operation (at {_user_frame(with_code=True)}); a compiled step would keep the first call's "
+                    f"numbers. Compute it with autograd_core.compile.host_array(fn, argument), which every call "
+                    f"computes again"
                 )
             if not made_here:  # an array of the caller's, of any size: guarded to be the same object at every call
                 self.b.used.append(data)
