@@ -26,7 +26,7 @@ from operator import attrgetter
 import numpy as np
 
 from .errors import AnomalyError, GraphDroppedWarning, ShapeError
-from .modes import _current_modes, _set_mode, _user_frame
+from .modes import _current_modes, _set_mode, _user_frame, quiet_float_errors
 from .modes import detect_anomaly, enable_grad, is_grad_enabled, name_scope, no_grad  # noqa: F401 (engine.no_grad... are public)
 from .modes import _titled_scope  # noqa: F401 (pickles made before modes.py name engine._titled_scope)
 from .saved import (
@@ -714,7 +714,7 @@ def _backpropagate_fast(outputs, seeds, retain_graph, create_graph=False):
             queued[-node._id] = node
     epoch = _data_epoch
     ndarray = np.ndarray
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+    with quiet_float_errors():
         while waiting:
             node = queued.pop(heappop(waiting))
             upstream = gradients[node]
@@ -795,7 +795,7 @@ def _backward_modes(create_graph):
     graph (create_graph), off otherwise; NumPy quiet about inf and NaN, which
     some gradients are by design (sqrt at 0), as PyTorch is; detect_anomaly()
     reports them instead (see _check_share)."""
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+    with quiet_float_errors():
         previous = _set_mode("grad_enabled", create_graph)
         try:
             yield

@@ -12,8 +12,10 @@ asyncio task) does not switch off recording in another; each thread starts
 with the defaults. The modes object is never changed in place: entering or
 leaving a mode sets a copy with that one mode changed.
 
-Also here, for the engine and the compiler: ``_user_frame``, the user's line
-that anomaly messages and the compiler's refusals name.
+Also here, for the engine's backward pass and the compiler:
+:func:`quiet_float_errors`, NumPy's error mode while gradients are computed,
+and ``_user_frame``, the user's line that anomaly messages and the
+compiler's refusals name.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ import copy
 import traceback
 from contextlib import ContextDecorator
 from pathlib import Path
+
+import numpy as np
 
 __all__ = ["no_grad", "enable_grad", "is_grad_enabled", "detect_anomaly", "name_scope"]
 
@@ -226,6 +230,24 @@ class name_scope(_ModeSwitch):
         if self.title is None and outer is None:
             return self.name
         return _titled_scope(self.name, self.title, outer)
+
+
+# --------------------------------------------------------------------------
+# NumPy's error mode for gradients
+# --------------------------------------------------------------------------
+def quiet_float_errors():
+    """NumPy quiet about division by zero, invalid values and overflow, for a
+    ``with`` block: some gradients are inf or NaN by design (sqrt's at 0), and
+    PyTorch computes them without a word; :class:`detect_anomaly` reports them
+    instead. The backward loops, the compiled backward and the quiet forwards
+    of ``ops_math`` run inside it.
+
+    >>> with quiet_float_errors():
+    ...     print(np.float64(1.0) / 0)
+    inf
+    """
+    return np.errstate(divide="ignore", invalid="ignore", over="ignore")
+
 
 # --------------------------------------------------------------------------
 # The user's line, for messages

@@ -27,7 +27,7 @@ import numpy as np
 from .. import engine
 from ..engine import Value
 from ..errors import GraphFreedError, SavedDataModifiedError
-from ..modes import _current_modes
+from ..modes import _current_modes, quiet_float_errors
 from ..saved import _changed_since_snapshot
 from . import planner
 from .guards import Guards, Sources
@@ -142,7 +142,7 @@ class CompiledResult:
             )
         _check_unchanged(self._watched)
         seed = engine._seed_gradient(self, grad, "backward()")
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        with quiet_float_errors():
             gradients = program.backward(self._saved, seed)
         engine._store_gradients(zip(self._targets, gradients), [seed])
         if not retain_graph:

@@ -27,7 +27,7 @@ from ..ops import F
 from ..engine import Value
 from .program import Line, Namespace, Names, call_text, evaluate, identifier
 
-from ..modes import _user_frame
+from ..modes import _user_frame, quiet_float_errors
 from .tracer import _ORIGINALS, CompileError, TracedArgument, _TracedMask
 
 
@@ -308,7 +308,7 @@ class Writer:
             rule = op.grads[i]
             template = op.as_numpy.get(op.inputs[i]) if not op.variadic else None
             hint = f"_d_{op.name}_{op.inputs[min(i, len(op.inputs) - 1)].strip('*')}"
-            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            with quiet_float_errors():
                 passthrough = False
                 if op.elementwise:
                     local = rule(*args, node._data, **params)
