@@ -51,59 +51,6 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------
-# Data conversion
-# --------------------------------------------------------------------------
-_FLOAT_KINDS = "f"
-_PROMOTED_KINDS = "biu"  # bool, signed and unsigned integers become float64
-
-
-def as_data(x, what="Value"):
-    """Turn user data into what a Value holds: a floating NumPy array, or a
-    NumPy float scalar for shape ``()``.
-
-    Python numbers become float64; float16/32/64 arrays keep their dtype;
-    booleans and integers are promoted to float64; anything else (strings,
-    objects, complex numbers) is refused with a TypeError.
-    """
-    if isinstance(x, Value):
-        raise TypeError(
-            f"{what}: got a Value where data was expected; use v.data for its "
-            f"array, or v.detach() for a constant copy in the graph"
-        )
-    if isinstance(x, float):  # the commonest case first
-        return np.float64(x)
-    try:
-        array = np.asarray(x)
-    except (ValueError, TypeError) as exc:  # ragged lists and the like
-        raise TypeError(f"{what}: cannot turn {type(x).__name__} into a numeric array ({exc})") from None
-    kind = array.dtype.kind
-    if kind in _PROMOTED_KINDS:
-        array = array.astype(np.float64)
-    elif kind not in _FLOAT_KINDS:
-        described = "complex numbers" if kind == "c" else f"dtype {array.dtype}"
-        sample = repr(x) if len(repr(x)) < 60 else type(x).__name__
-        raise TypeError(
-            f"{what}: data must be real numbers (float16/32/64; ints and bools are "
-            f"promoted to float64), got {described} from {sample}"
-        )
-    return array[()] if array.ndim == 0 else array
-
-
-def _constant_like(x, other):
-    """A Python number mixed into an expression takes the dtype of the Value
-    it meets (as NumPy does with Python scalars); arrays are converted as data."""
-    if isinstance(x, (int, float)) and not isinstance(x, bool) and other is not None:
-        dtype = other._data.dtype
-        return dtype.type(x)
-    data = as_data(x, "constant")
-    # integer and boolean arrays (masks, labels) take the float dtype of the
-    # Value they meet, as in PyTorch, so that a float32 graph stays float32
-    if other is not None and data.dtype != other._data.dtype and np.asarray(x).dtype.kind in _PROMOTED_KINDS:
-        data = data.astype(other._data.dtype)
-    return data
-
-
-# --------------------------------------------------------------------------
 # The Value
 # --------------------------------------------------------------------------
 _next_id = itertools.count().__next__  # creation numbers: an input is always numbered before its results
@@ -478,6 +425,59 @@ def _seed_gradient(output, grad, where):
     if grad.shape != output.shape:
         raise ShapeError(f"{where}: grad has shape {grad.shape}, but the output has shape {output.shape}")
     return grad[()] if grad.ndim == 0 else grad
+
+
+# --------------------------------------------------------------------------
+# Data conversion
+# --------------------------------------------------------------------------
+_FLOAT_KINDS = "f"
+_PROMOTED_KINDS = "biu"  # bool, signed and unsigned integers become float64
+
+
+def as_data(x, what="Value"):
+    """Turn user data into what a Value holds: a floating NumPy array, or a
+    NumPy float scalar for shape ``()``.
+
+    Python numbers become float64; float16/32/64 arrays keep their dtype;
+    booleans and integers are promoted to float64; anything else (strings,
+    objects, complex numbers) is refused with a TypeError.
+    """
+    if isinstance(x, Value):
+        raise TypeError(
+            f"{what}: got a Value where data was expected; use v.data for its "
+            f"array, or v.detach() for a constant copy in the graph"
+        )
+    if isinstance(x, float):  # the commonest case first
+        return np.float64(x)
+    try:
+        array = np.asarray(x)
+    except (ValueError, TypeError) as exc:  # ragged lists and the like
+        raise TypeError(f"{what}: cannot turn {type(x).__name__} into a numeric array ({exc})") from None
+    kind = array.dtype.kind
+    if kind in _PROMOTED_KINDS:
+        array = array.astype(np.float64)
+    elif kind not in _FLOAT_KINDS:
+        described = "complex numbers" if kind == "c" else f"dtype {array.dtype}"
+        sample = repr(x) if len(repr(x)) < 60 else type(x).__name__
+        raise TypeError(
+            f"{what}: data must be real numbers (float16/32/64; ints and bools are "
+            f"promoted to float64), got {described} from {sample}"
+        )
+    return array[()] if array.ndim == 0 else array
+
+
+def _constant_like(x, other):
+    """A Python number mixed into an expression takes the dtype of the Value
+    it meets (as NumPy does with Python scalars); arrays are converted as data."""
+    if isinstance(x, (int, float)) and not isinstance(x, bool) and other is not None:
+        dtype = other._data.dtype
+        return dtype.type(x)
+    data = as_data(x, "constant")
+    # integer and boolean arrays (masks, labels) take the float dtype of the
+    # Value they meet, as in PyTorch, so that a float32 graph stays float32
+    if other is not None and data.dtype != other._data.dtype and np.asarray(x).dtype.kind in _PROMOTED_KINDS:
+        data = data.astype(other._data.dtype)
+    return data
 
 
 # --------------------------------------------------------------------------
