@@ -12,7 +12,14 @@ and the backprop stepper.
 
 Read it in this order: :class:`Value` (its anatomy is a table in its
 docstring), :func:`record` (what an operation leaves on its result),
-:func:`backpropagate` (the loop), :func:`sum_to_shape` (broadcasting).
+:func:`backpropagate` (the loop) with :func:`sum_to_shape` (broadcasting),
+:func:`_backpropagate_fast` (the same loop written for speed, which
+``backward()`` runs) and :func:`grad`.
+
+Two neighbours hold what the loop consults but a first reading can skip:
+``modes.py`` (``no_grad``, ``detect_anomaly``, ``name_scope``: what
+``record`` reads on every operation) and ``saved.py`` (how a backward
+notices that data it saved was changed in place, or freed).
 """
 
 from __future__ import annotations
@@ -75,6 +82,17 @@ class Value:
     >>> c.backward()
     >>> a.grad, b.grad
     (np.float64(-2.0), np.float64(2.0))
+
+    Where its operators and methods are. This class holds the data, the
+    slots and ``backward()``; ``__mul__``, ``__add__``, ``tanh``, ``sum`` and
+    every other operation are not written here. Each operation is declared
+    once in ``ops.py`` (or ``ops_math.py``, ``ops_select.py``, ``conv.py``),
+    and its declaration names the methods it becomes (``mul``'s says
+    ``methods=("__mul__",), reflected=("__rmul__",)``); ``Op.public`` then
+    sets them on this class when those modules are imported. What is no
+    operation of its own (the comparisons, ``.T``, ``__rtruediv__``;
+    ``argmax``, ``isnan``...) is set at the end of ``ops.py`` and of
+    ``ops_select.py``.
 
     Anatomy. Every slot is set in one place, :func:`_fill` (called by
     ``Value(...)``, by :func:`record` for an operation's result and by
@@ -561,9 +579,11 @@ def as_value(x, like=None):
 
 
 # --------------------------------------------------------------------------
-# Anomaly detection helpers
+# Inside detect_anomaly(): stop at the first NaN or Inf
 # --------------------------------------------------------------------------
 def _check_finite(array, message, node):
+    """Raise AnomalyError with `message` if `array` holds NaN or Inf, naming
+    where user code made `node` (``record`` keeps it in ``node._trace``)."""
     if isinstance(array, Value):
         array = array._data
     array = np.asarray(array)
@@ -681,28 +701,31 @@ def backpropagate(outputs, seeds, retain_graph=False, create_graph=False, on_nod
 
 
 def _backpropagate_fast(outputs, seeds, retain_graph, create_graph=False):
-    """The reference loop, :func:`backpropagate`, fused for speed: the same
-    gradients, bit for bit (tests/engine/test_engine_fast_loop.py checks it on
-    every op case and on an MLP with BatchNorm1d and Dropout). ``backward()``
-    and ``grad()`` run it for a first-order pass outside ``detect_anomaly()``;
-    everything else (create_graph, the stepper, anomaly checks) runs the
-    reference loop. Its optimisations, and what each saves, measured by taking
-    it out (callgrind instructions per step, PYTHONHASHSEED=0,
-    OPENBLAS_NUM_THREADS=1, rows of ``python -m benchmarks``; a device that
-    saved under 5% of every row was removed):
+    """The reference loop, :func:`backpropagate`, written for speed: the same
+    gradients, bit for bit, for the first-order passes that ``backward()``
+    and ``grad()`` run outside ``detect_anomaly()``. Everything else
+    (``create_graph=True``, the stepper, anomaly checks) runs the reference
+    loop, which stays the one to read.
 
-    1. A local gradient of +1 or -1 (add, sub, neg, a number added) passes the
-       upstream gradient on, or negates it, instead of multiplying by it
-       (a multiplication by a Python int is NumPy's slow path):
-       (d) chain 40.5 -> 36.4 M (-10%), (c) tiny 1.04 -> 1.00 M (-4%).
-    2. The helpers of the reference loop (the data check, adding a share,
-       freeing) written out in the loop, the inputs' data read without a
-       list for one and two inputs, the rules called with one tuple:
-       (e) scalar MLP 1.32 -> 1.08 G (-18%), (d) 45.9 -> 40.2 M (-12%),
-       (c) 1.14 -> 1.03 M (-9%).
-    3. sum_to_shape and the dtype cast are called only when the share's shape
-       or dtype differs from the input's (read off NumPy scalars only when
-       they are of another type): (e) 1.085 -> 0.943 G (-13%).
+    It is a loop of its own because on scalars and small arrays the Python
+    work around each node costs as much as the NumPy work in it, and the
+    reference loop spends it on readable steps. This one differs in three
+    ways, numbered in the code: (1) a local gradient of +1 or -1 (add, sub,
+    neg) passes the upstream gradient on, or negates it, instead of
+    multiplying by a Python int, NumPy's slow path; (2) the saved-data
+    check, adding a share and freeing are written out in the loop, the
+    inputs' data is read without a list for one or two inputs and the rules
+    are called with one tuple, so a node calls no Python function but its
+    rules; (3) ``sum_to_shape`` and the dtype cast run only when the share's
+    shape or dtype differs from the input's. Counted with callgrind (see
+    benchmarks/README.md), a step of the benchmarks' scalar MLP, row (e),
+    runs 0.88 G instructions with this loop and 1.30 G with the reference
+    loop; the 1,000-op chain of row (d), 36 M and 46 M.
+
+    It may stay long: its length is those savings written out, and
+    tests/engine/test_engine_fast_loop.py holds it to the reference loop's
+    bits on every op case and on an MLP with BatchNorm1d and Dropout. A
+    change to what the backward pass computes is made in both loops.
     """
     gradients = {}
     waiting, queued = [], {}
@@ -794,7 +817,7 @@ def _backward_modes(create_graph):
     """What the backward pass runs inside: recording on when it builds a
     graph (create_graph), off otherwise; NumPy quiet about inf and NaN, which
     some gradients are by design (sqrt at 0), as PyTorch is; detect_anomaly()
-    reports them instead (see _check_share)."""
+    reports them instead (see _check_finite)."""
     with quiet_float_errors():
         previous = _set_mode("grad_enabled", create_graph)
         try:
@@ -914,4 +937,3 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
         else:
             result.append(gradient)
     return tuple(result)
-
