@@ -700,6 +700,34 @@ def backpropagate(outputs, seeds, retain_graph=False, create_graph=False, on_nod
     return gradients
 
 
+def _add_share(gradients, waiting, queued, node, share):
+    """Add a share into a node's running gradient; a node reached for the
+    first time that an operation made joins the heap (keyed by its negated
+    creation number: ints compare faster than nodes)."""
+    total = gradients.get(node)
+    if total is not None:
+        gradients[node] = total + share  # never in place: the share may be someone else's array
+        return
+    gradients[node] = share
+    if node._op is not None:
+        heappush(waiting, -node._id)
+        queued[-node._id] = node
+
+
+@contextlib.contextmanager
+def _backward_modes(create_graph):
+    """What the backward pass runs inside: recording on when it builds a
+    graph (create_graph), off otherwise; NumPy quiet about inf and NaN, which
+    some gradients are by design (sqrt at 0), as PyTorch is; detect_anomaly()
+    reports them instead (see _check_finite)."""
+    with quiet_float_errors():
+        previous = _set_mode("grad_enabled", create_graph)
+        try:
+            yield
+        finally:
+            _set_mode("grad_enabled", previous)
+
+
 def _backpropagate_fast(outputs, seeds, retain_graph, create_graph=False):
     """The reference loop, :func:`backpropagate`, written for speed: the same
     gradients, bit for bit, for the first-order passes that ``backward()``
@@ -796,34 +824,6 @@ def _backpropagate_fast(outputs, seeds, retain_graph, create_graph=False):
                 for inp in inputs:
                     inp._guard = None
     return gradients
-
-
-def _add_share(gradients, waiting, queued, node, share):
-    """Add a share into a node's running gradient; a node reached for the
-    first time that an operation made joins the heap (keyed by its negated
-    creation number: ints compare faster than nodes)."""
-    total = gradients.get(node)
-    if total is not None:
-        gradients[node] = total + share  # never in place: the share may be someone else's array
-        return
-    gradients[node] = share
-    if node._op is not None:
-        heappush(waiting, -node._id)
-        queued[-node._id] = node
-
-
-@contextlib.contextmanager
-def _backward_modes(create_graph):
-    """What the backward pass runs inside: recording on when it builds a
-    graph (create_graph), off otherwise; NumPy quiet about inf and NaN, which
-    some gradients are by design (sqrt at 0), as PyTorch is; detect_anomaly()
-    reports them instead (see _check_finite)."""
-    with quiet_float_errors():
-        previous = _set_mode("grad_enabled", create_graph)
-        try:
-            yield
-        finally:
-            _set_mode("grad_enabled", previous)
 
 
 def _store_gradients(gradients, seeds=()):
