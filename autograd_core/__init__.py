@@ -12,16 +12,8 @@ once in reverse to fill every ``.grad``.
 (np.float64(6.0), np.float64(-4.0), np.float64(-2.0), np.float64(4.0))
 """
 
-from .engine import (
-    Value,
-    detect_anomaly,
-    enable_grad,
-    grad,
-    is_grad_enabled,
-    name_scope,
-    no_grad,
-    topological_order,
-)
+from .engine import Value, grad, topological_order
+from .modes import detect_anomaly, enable_grad, is_grad_enabled, name_scope, no_grad
 from .errors import AnomalyError, GradcheckError, GraphDroppedWarning, GraphFreedError, SavedDataModifiedError, ShapeError
 from . import ops  # the machinery, then every operation (ops_*.py, conv.py), each registering itself in ops.OPS
 from .ops import OPS, Op  # the registry itself: every declared operation by name; Op declares one

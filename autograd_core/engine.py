@@ -12,25 +12,39 @@ and the backprop stepper.
 
 Read it in this order: :class:`Value` (its anatomy is a table in its
 docstring), :func:`record` (what an operation leaves on its result),
-:func:`backpropagate` (the loop), :func:`sum_to_shape` (broadcasting).
+:func:`backpropagate` (the loop) with :func:`sum_to_shape` (broadcasting),
+:func:`_backpropagate_fast` (the same loop written for speed, which
+``backward()`` runs) and :func:`grad`.
+
+Two neighbours hold what the loop consults but a first reading can skip:
+``modes.py`` (``no_grad``, ``detect_anomaly``, ``name_scope``: what
+``record`` reads on every operation) and ``saved.py`` (how a backward
+notices that data it saved was changed in place, or freed).
 """
 
 from __future__ import annotations
 
 import contextlib
-import contextvars
-import copy
 import itertools
-import traceback
 import warnings
-from contextlib import ContextDecorator
 from heapq import heappop, heappush
 from operator import attrgetter
-from pathlib import Path
 
 import numpy as np
 
-from .errors import AnomalyError, GraphDroppedWarning, GraphFreedError, SavedDataModifiedError, ShapeError
+from .errors import AnomalyError, GraphDroppedWarning, ShapeError
+from .modes import _current_modes, _set_mode, _user_frame, quiet_float_errors
+from .modes import detect_anomaly, enable_grad, is_grad_enabled, name_scope, no_grad  # noqa: F401 (engine.no_grad... are public)
+from .modes import _titled_scope  # noqa: F401 (pickles made before modes.py name engine._titled_scope)
+from .saved import (
+    _FREED,
+    _check_not_freed_or_modified,
+    _check_saved_data,
+    _data_epoch,
+    _free,
+    _settle_snapshot,
+    _watch_in_place_writes,
+)
 
 __all__ = [
     "Value",
@@ -41,262 +55,6 @@ __all__ = [
     "name_scope",
     "grad",
 ]
-
-
-# --------------------------------------------------------------------------
-# Modes. They live in a context variable, so `no_grad()` in one thread (or
-# asyncio task) does not switch off recording in another; each thread starts
-# with the defaults. The modes object is never changed in place: entering or
-# leaving a mode sets a copy with that one mode changed.
-# --------------------------------------------------------------------------
-class _ModeState:
-    """The modes of one context, as plain attributes: `record` reads them on
-    every operation, with one call to get this object."""
-
-    __slots__ = ("grad_enabled", "anomaly", "scope")
-
-    def __init__(self, grad_enabled=True, anomaly=False, scope=None):
-        self.grad_enabled = grad_enabled
-        self.anomaly = anomaly
-        self.scope = scope  # the name of the innermost `name_scope`, e.g. an nn module's path
-
-
-_mode_state = contextvars.ContextVar("autograd_core_modes", default=_ModeState())  # noqa: B039 (never changed in place: see _set_mode)
-_current_modes = _mode_state.get
-
-
-def _set_mode(name, value):
-    """Make current a copy of the modes with `name` set to `value`; return
-    the value it replaces, for the exit to set back (only that one mode: a
-    generator may leave its `no_grad()` inside another mode's block)."""
-    current = _current_modes()
-    previous = getattr(current, name)
-    modes = _ModeState(current.grad_enabled, current.anomaly, current.scope)
-    setattr(modes, name, value)
-    _mode_state.set(modes)
-    return previous
-
-
-class _ModeSwitch(ContextDecorator):
-    """What no_grad, enable_grad, detect_anomaly and name_scope share: a
-    context manager that is also a decorator. Used as a decorator, each call
-    gets a fresh copy (`_recreate_cm`), so a decorated function that calls
-    itself restores the right modes at every level."""
-
-    _mode = None  # the name of the mode this switch sets
-
-    def _value(self, before):
-        """The value the mode takes inside the block (`before`: the modes found at entry)."""
-        raise NotImplementedError
-
-    def _recreate_cm(self):
-        return copy.copy(self)
-
-    def __enter__(self):
-        before = _current_modes()
-        inside = _ModeState(before.grad_enabled, before.anomaly, before.scope)
-        setattr(inside, self._mode, self._value(before))
-        self._before, self._inside = before, inside
-        _mode_state.set(inside)
-        return self
-
-    def __exit__(self, *exc):
-        if _current_modes() is self._inside:
-            # the usual case, nothing changed modes inside the block: put the
-            # modes object from before back (every nn module call passes here)
-            _mode_state.set(self._before)
-        else:
-            _set_mode(self._mode, getattr(self._before, self._mode))
-        return False
-
-
-def is_grad_enabled() -> bool:
-    """True when operations record the graph in this thread.
-
-    >>> is_grad_enabled()
-    True
-    >>> with no_grad():
-    ...     print(is_grad_enabled())
-    False
-    """
-    return _current_modes().grad_enabled
-
-
-class _GradMode(_ModeSwitch):
-    _mode = "grad_enabled"
-    _enabled = True
-
-    def __new__(cls, function=None):
-        # `@no_grad` without parentheses (PyTorch accepts it): decorate at once
-        switch = super().__new__(cls)
-        if function is None:
-            return switch
-        if not callable(function):
-            raise TypeError(f"{cls.__name__}() takes no arguments (or, as a decorator, a function), got {type(function).__name__}")
-        return switch(function)
-
-    def _value(self, before):
-        return self._enabled
-
-
-class no_grad(_GradMode):
-    """Context manager (or decorator) inside which nothing is recorded.
-
-    Results computed inside are constants: they have ``requires_grad=False``
-    and no graph behind them. Use it for evaluation and for parameter updates.
-
-    >>> w = Value(2.0)
-    >>> with no_grad():
-    ...     y = w * 3
-    >>> y.requires_grad
-    False
-
-    As a decorator, with or without parentheses:
-
-    >>> @no_grad
-    ... def evaluate(v):
-    ...     return v * 2
-    >>> evaluate(w).requires_grad
-    False
-    """
-
-    _enabled = False
-
-
-class enable_grad(_GradMode):
-    """Switch recording back on inside a ``no_grad()`` block.
-
-    >>> with no_grad():
-    ...     with enable_grad():
-    ...         y = Value(2.0) * 3
-    >>> y.requires_grad
-    True
-    """
-
-    _enabled = True
-
-
-class detect_anomaly(_ModeSwitch):
-    """Context manager that stops at the first NaN or Inf.
-
-    Inside it, every operation remembers where user code created it; the first
-    operation whose forward output, or whose backward gradient for one of its
-    inputs, holds NaN or Inf raises :class:`AnomalyError` naming the operation
-    and that place. It slows every operation down, so use it for debugging.
-
-    >>> x = Value(-1.0)
-    >>> with detect_anomaly():
-    ...     x.log()                                  # doctest: +ELLIPSIS, +IGNORE_EXCEPTION_DETAIL
-    Traceback (most recent call last):
-    AnomalyError: log produced NaN in its forward output ...
-    """
-
-    _mode = "anomaly"
-
-    def _value(self, before):
-        return True
-
-
-class _TitledScope(str):
-    """A scope name with a display title for drawings (a string, or a function
-    that returns one when the graph is drawn), and the titled scope it was
-    opened in (``outer``), so the titles of enclosing clusters are found too.
-    Nodes keep a reference to it as their ``_scope``: no cost per operation."""
-
-    def __reduce__(self):  # copy / pickle a Value made in a titled scope
-        return (_titled_scope, (str(self), self.title, self.outer))
-
-
-def _titled_scope(name, title, outer):
-    scope = _TitledScope(name)
-    scope.title = title
-    scope.outer = outer
-    return scope
-
-
-class name_scope(_ModeSwitch):
-    """Tag every node created inside with a name (``nn`` uses the module path).
-
-    Graph drawings group the nodes of one scope into a labelled cluster; an
-    optional `title` is shown after the name (``nn`` passes the layer:
-    ``0: Linear(4, 16)``). It may be a function returning the title, called
-    only when a graph is drawn.
-
-    >>> with name_scope("layer1", title="hidden layer"):
-    ...     y = Value(1.0) * 2
-    >>> y.scope
-    'layer1'
-    """
-
-    def __init__(self, name: str, title=None):
-        if title is not None and not isinstance(title, str) and not callable(title):
-            raise TypeError(f"name_scope: title must be a string, a function returning one, or None; got {type(title).__name__}")
-        self.name = name
-        self.title = title
-
-    _mode = "scope"
-
-    def _value(self, before):
-        # a title, or an enclosing titled scope, makes the scope a _TitledScope
-        outer = before.scope
-        if type(outer) is not _TitledScope:
-            outer = None
-        if self.title is None and outer is None:
-            return self.name
-        return _titled_scope(self.name, self.title, outer)
-
-
-# --------------------------------------------------------------------------
-# Data conversion
-# --------------------------------------------------------------------------
-_FLOAT_KINDS = "f"
-_PROMOTED_KINDS = "biu"  # bool, signed and unsigned integers become float64
-
-
-def as_data(x, what="Value"):
-    """Turn user data into what a Value holds: a floating NumPy array, or a
-    NumPy float scalar for shape ``()``.
-
-    Python numbers become float64; float16/32/64 arrays keep their dtype;
-    booleans and integers are promoted to float64; anything else (strings,
-    objects, complex numbers) is refused with a TypeError.
-    """
-    if isinstance(x, Value):
-        raise TypeError(
-            f"{what}: got a Value where data was expected; use v.data for its "
-            f"array, or v.detach() for a constant copy in the graph"
-        )
-    if isinstance(x, float):  # the commonest case first
-        return np.float64(x)
-    try:
-        array = np.asarray(x)
-    except (ValueError, TypeError) as exc:  # ragged lists and the like
-        raise TypeError(f"{what}: cannot turn {type(x).__name__} into a numeric array ({exc})") from None
-    kind = array.dtype.kind
-    if kind in _PROMOTED_KINDS:
-        array = array.astype(np.float64)
-    elif kind not in _FLOAT_KINDS:
-        described = "complex numbers" if kind == "c" else f"dtype {array.dtype}"
-        sample = repr(x) if len(repr(x)) < 60 else type(x).__name__
-        raise TypeError(
-            f"{what}: data must be real numbers (float16/32/64; ints and bools are "
-            f"promoted to float64), got {described} from {sample}"
-        )
-    return array[()] if array.ndim == 0 else array
-
-
-def _constant_like(x, other):
-    """A Python number mixed into an expression takes the dtype of the Value
-    it meets (as NumPy does with Python scalars); arrays are converted as data."""
-    if isinstance(x, (int, float)) and not isinstance(x, bool) and other is not None:
-        dtype = other._data.dtype
-        return dtype.type(x)
-    data = as_data(x, "constant")
-    # integer and boolean arrays (masks, labels) take the float dtype of the
-    # Value they meet, as in PyTorch, so that a float32 graph stays float32
-    if other is not None and data.dtype != other._data.dtype and np.asarray(x).dtype.kind in _PROMOTED_KINDS:
-        data = data.astype(other._data.dtype)
-    return data
 
 
 # --------------------------------------------------------------------------
@@ -324,6 +82,17 @@ class Value:
     >>> c.backward()
     >>> a.grad, b.grad
     (np.float64(-2.0), np.float64(2.0))
+
+    Where its operators and methods are. This class holds the data, the
+    slots and ``backward()``; ``__mul__``, ``__add__``, ``tanh``, ``sum`` and
+    every other operation are not written here. Each operation is declared
+    once in ``ops.py`` (or ``ops_math.py``, ``ops_select.py``, ``conv.py``),
+    and its declaration names the methods it becomes (``mul``'s says
+    ``methods=("__mul__",), reflected=("__rmul__",)``); ``Op.public`` then
+    sets them on this class when those modules are imported. What is no
+    operation of its own (the comparisons, ``.T``, ``__rtruediv__``;
+    ``argmax``, ``isnan``...) is set at the end of ``ops.py`` and of
+    ``ops_select.py``.
 
     Anatomy. Every slot is set in one place, :func:`_fill` (called by
     ``Value(...)``, by :func:`record` for an operation's result and by
@@ -392,7 +161,7 @@ class Value:
         """The NumPy data. Assigning a new array bumps the Value's version so a
         pending backward that saved the old one notices; writing into the
         array in place (``v.data[0] = 5``) while a pending backward needs it
-        is noticed at that backward (see ``_watch_in_place_writes``)."""
+        is noticed at that backward (see ``saved.py``)."""
         if self._guard is True:
             _watch_in_place_writes(self)
         return self._data
@@ -689,6 +458,59 @@ def _seed_gradient(output, grad, where):
 
 
 # --------------------------------------------------------------------------
+# Data conversion
+# --------------------------------------------------------------------------
+_FLOAT_KINDS = "f"
+_PROMOTED_KINDS = "biu"  # bool, signed and unsigned integers become float64
+
+
+def as_data(x, what="Value"):
+    """Turn user data into what a Value holds: a floating NumPy array, or a
+    NumPy float scalar for shape ``()``.
+
+    Python numbers become float64; float16/32/64 arrays keep their dtype;
+    booleans and integers are promoted to float64; anything else (strings,
+    objects, complex numbers) is refused with a TypeError.
+    """
+    if isinstance(x, Value):
+        raise TypeError(
+            f"{what}: got a Value where data was expected; use v.data for its "
+            f"array, or v.detach() for a constant copy in the graph"
+        )
+    if isinstance(x, float):  # the commonest case first
+        return np.float64(x)
+    try:
+        array = np.asarray(x)
+    except (ValueError, TypeError) as exc:  # ragged lists and the like
+        raise TypeError(f"{what}: cannot turn {type(x).__name__} into a numeric array ({exc})") from None
+    kind = array.dtype.kind
+    if kind in _PROMOTED_KINDS:
+        array = array.astype(np.float64)
+    elif kind not in _FLOAT_KINDS:
+        described = "complex numbers" if kind == "c" else f"dtype {array.dtype}"
+        sample = repr(x) if len(repr(x)) < 60 else type(x).__name__
+        raise TypeError(
+            f"{what}: data must be real numbers (float16/32/64; ints and bools are "
+            f"promoted to float64), got {described} from {sample}"
+        )
+    return array[()] if array.ndim == 0 else array
+
+
+def _constant_like(x, other):
+    """A Python number mixed into an expression takes the dtype of the Value
+    it meets (as NumPy does with Python scalars); arrays are converted as data."""
+    if isinstance(x, (int, float)) and not isinstance(x, bool) and other is not None:
+        dtype = other._data.dtype
+        return dtype.type(x)
+    data = as_data(x, "constant")
+    # integer and boolean arrays (masks, labels) take the float dtype of the
+    # Value they meet, as in PyTorch, so that a float32 graph stays float32
+    if other is not None and data.dtype != other._data.dtype and np.asarray(x).dtype.kind in _PROMOTED_KINDS:
+        data = data.astype(other._data.dtype)
+    return data
+
+
+# --------------------------------------------------------------------------
 # Recording an operation
 # --------------------------------------------------------------------------
 def _fill(value, data, requires_grad, label, scope, op=None, inputs=(), params=None, input_versions=None, saved=None):
@@ -761,50 +583,6 @@ def _constant(data):
     return out
 
 
-# --------------------------------------------------------------------------
-# Guarding saved data against in-place writes
-#
-# A node reads its inputs' (and its own) data again at backward, so that data
-# must not change in between. Assigning `v.data = ...` bumps `v._version`,
-# which every node compares with the version it saw. A write *into* the array
-# (`v.data[0] = 5`, `v.data -= 1`) cannot be seen by NumPy, so: while a
-# pending backward has saved a Value (`_guard is True`), handing its array
-# out through `.data` / `.numpy()` / `detach()` first keeps a copy of it
-# (`_guard` becomes that copy), and the backward compares the array with the
-# copy. Nothing is copied on the usual path: backward() un-marks what it
-# frees, so an optimizer step after backward() touches `.data` for free.
-# --------------------------------------------------------------------------
-# Every change that a pending backward must notice (a new version, a snapshot
-# taken before an array is handed out) bumps this counter. A node recorded
-# since the last bump (`node._epoch` equal to it) has nothing to check, which
-# spares the backward pass a loop over the inputs of every node.
-_data_epoch = [0]
-_FREED = None  # the `_epoch` of a node whose backward freed it: never equal to the counter
-
-
-def _watch_in_place_writes(value):
-    _data_epoch[0] += 1
-    data = value._data
-    if type(data) is np.ndarray and data.flags.writeable and data.size:
-        value._guard = data.copy()
-    else:
-        value._guard = None  # NumPy scalars, empty and read-only arrays cannot be written into
-
-
-def _changed_since_snapshot(value):
-    return not np.array_equal(value._data, value._guard, equal_nan=True)
-
-
-def _settle_snapshot(value):
-    """A new node saves `value` after its array was handed out: if the array
-    changed since, older nodes that saved it must see a new version. The copy
-    stays (renewed if it changed): whoever holds the array may still write."""
-    if _changed_since_snapshot(value):
-        value._version += 1
-        _data_epoch[0] += 1
-        value._guard = value._data.copy()
-
-
 def as_value(x, like=None):
     """Values pass through; numbers and arrays become constants in the graph."""
     if isinstance(x, Value):
@@ -813,22 +591,11 @@ def as_value(x, like=None):
 
 
 # --------------------------------------------------------------------------
-# Anomaly detection helpers
+# Inside detect_anomaly(): stop at the first NaN or Inf
 # --------------------------------------------------------------------------
-_PACKAGE_DIRS = tuple(str(Path(__file__).resolve().parent.parent / name) for name in ("autograd_core", "nn", "optim"))
-
-
-def _user_frame(with_code=False):
-    """'file:line in function' of the innermost frame outside this project
-    (and, `with_code`, ': the line's code')."""
-    for frame in reversed(traceback.extract_stack()):
-        if not frame.filename.startswith(_PACKAGE_DIRS) and "contextlib" not in frame.filename:
-            code = f": {frame.line}" if with_code and frame.line else ""
-            return f"{frame.filename}:{frame.lineno} in {frame.name}{code}"
-    return "an unknown place"
-
-
 def _check_finite(array, message, node):
+    """Raise AnomalyError with `message` if `array` holds NaN or Inf, naming
+    where user code made `node` (``record`` keeps it in ``node._trace``)."""
     if isinstance(array, Value):
         array = array._data
     array = np.asarray(array)
@@ -872,38 +639,6 @@ def topological_order(roots):
                 stack.append(inp)
     nodes.sort(key=_by_creation, reverse=True)
     return nodes
-
-
-def _check_not_freed_or_modified(node):
-    if node._epoch is _FREED:
-        raise GraphFreedError(
-            f"backward through the graph a second time: the '{node._op.name}' node was freed by an "
-            f"earlier backward(). Pass retain_graph=True to the first backward() (or grad()) to keep it"
-        )
-    guard = node._guard
-    if guard is not None and guard is not True and _changed_since_snapshot(node):
-        _raise_modified(node, node, "modified in place (through .data)")
-    if node._version:  # an output is created at version 0
-        _raise_modified(node, node, f"changed: .data was assigned or written into (version 0 then, {node._version} now)")
-    for inp, version in zip(node._inputs, node._input_versions or itertools.repeat(0)):
-        guard = inp._guard
-        if guard is not None and guard is not True and _changed_since_snapshot(inp):
-            inp._version += 1  # so that other nodes that saved it notice too
-            inp._guard = True
-            _raise_modified(inp, node, "modified in place (through .data)")
-        if inp._version != version:
-            _raise_modified(inp, node, f"changed: .data was assigned or written into (version {version} then, {inp._version} now)")
-
-
-def _raise_modified(value, node, how):
-    name = f"'{value.label}' " if value.label else ""
-    whose = "the output of" if value is node else "an input of"
-    raise SavedDataModifiedError(
-        f"backward(): the data of the Value {name}(shape {value.shape}, {value.dtype}), {whose} "
-        f"'{node._op.name}', was {how} after '{node._op.name}' saved it in the forward pass, so the "
-        f"gradient would be wrong. Change .data only after backward() (as optimizers do), or run the "
-        f"forward pass again"
-    )
 
 
 def sum_to_shape(g, shape):
@@ -977,29 +712,60 @@ def backpropagate(outputs, seeds, retain_graph=False, create_graph=False, on_nod
     return gradients
 
 
-def _backpropagate_fast(outputs, seeds, retain_graph, create_graph=False):
-    """The reference loop, :func:`backpropagate`, fused for speed: the same
-    gradients, bit for bit (tests/engine/test_engine_fast_loop.py checks it on
-    every op case and on an MLP with BatchNorm1d and Dropout). ``backward()``
-    and ``grad()`` run it for a first-order pass outside ``detect_anomaly()``;
-    everything else (create_graph, the stepper, anomaly checks) runs the
-    reference loop. Its optimisations, and what each saves, measured by taking
-    it out (callgrind instructions per step, PYTHONHASHSEED=0,
-    OPENBLAS_NUM_THREADS=1, rows of ``python -m benchmarks``; a device that
-    saved under 5% of every row was removed):
+def _add_share(gradients, waiting, queued, node, share):
+    """Add a share into a node's running gradient; a node reached for the
+    first time that an operation made joins the heap (keyed by its negated
+    creation number: ints compare faster than nodes)."""
+    total = gradients.get(node)
+    if total is not None:
+        gradients[node] = total + share  # never in place: the share may be someone else's array
+        return
+    gradients[node] = share
+    if node._op is not None:
+        heappush(waiting, -node._id)
+        queued[-node._id] = node
 
-    1. A local gradient of +1 or -1 (add, sub, neg, a number added) passes the
-       upstream gradient on, or negates it, instead of multiplying by it
-       (a multiplication by a Python int is NumPy's slow path):
-       (d) chain 40.5 -> 36.4 M (-10%), (c) tiny 1.04 -> 1.00 M (-4%).
-    2. The helpers of the reference loop (the data check, adding a share,
-       freeing) written out in the loop, the inputs' data read without a
-       list for one and two inputs, the rules called with one tuple:
-       (e) scalar MLP 1.32 -> 1.08 G (-18%), (d) 45.9 -> 40.2 M (-12%),
-       (c) 1.14 -> 1.03 M (-9%).
-    3. sum_to_shape and the dtype cast are called only when the share's shape
-       or dtype differs from the input's (read off NumPy scalars only when
-       they are of another type): (e) 1.085 -> 0.943 G (-13%).
+
+@contextlib.contextmanager
+def _backward_modes(create_graph):
+    """What the backward pass runs inside: recording on when it builds a
+    graph (create_graph), off otherwise; NumPy quiet about inf and NaN, which
+    some gradients are by design (sqrt at 0), as PyTorch is; detect_anomaly()
+    reports them instead (see _check_finite)."""
+    with quiet_float_errors():
+        previous = _set_mode("grad_enabled", create_graph)
+        try:
+            yield
+        finally:
+            _set_mode("grad_enabled", previous)
+
+
+def _backpropagate_fast(outputs, seeds, retain_graph, create_graph=False):
+    """The reference loop, :func:`backpropagate`, written for speed: the same
+    gradients, bit for bit, for the first-order passes that ``backward()``
+    and ``grad()`` run outside ``detect_anomaly()``. Everything else
+    (``create_graph=True``, the stepper, anomaly checks) runs the reference
+    loop, which stays the one to read.
+
+    It is a loop of its own because on scalars and small arrays the Python
+    work around each node costs as much as the NumPy work in it, and the
+    reference loop spends it on readable steps. This one differs in three
+    ways, numbered in the code: (1) a local gradient of +1 or -1 (add, sub,
+    neg) passes the upstream gradient on, or negates it, instead of
+    multiplying by a Python int, NumPy's slow path; (2) the saved-data
+    check, adding a share and freeing are written out in the loop, the
+    inputs' data is read without a list for one or two inputs and the rules
+    are called with one tuple, so a node calls no Python function but its
+    rules; (3) ``sum_to_shape`` and the dtype cast run only when the share's
+    shape or dtype differs from the input's. Counted with callgrind (see
+    benchmarks/README.md), a step of the benchmarks' scalar MLP, row (e),
+    runs 0.88 G instructions with this loop and 1.30 G with the reference
+    loop; the 1,000-op chain of row (d), 36 M and 46 M.
+
+    It may stay long: its length is those savings written out, and
+    tests/engine/test_engine_fast_loop.py holds it to the reference loop's
+    bits on every op case and on an MLP with BatchNorm1d and Dropout. A
+    change to what the backward pass computes is made in both loops.
     """
     gradients = {}
     waiting, queued = [], {}
@@ -1011,7 +777,7 @@ def _backpropagate_fast(outputs, seeds, retain_graph, create_graph=False):
             queued[-node._id] = node
     epoch = _data_epoch
     ndarray = np.ndarray
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+    with quiet_float_errors():
         while waiting:
             node = queued.pop(heappop(waiting))
             upstream = gradients[node]
@@ -1070,52 +836,6 @@ def _backpropagate_fast(outputs, seeds, retain_graph, create_graph=False):
                 for inp in inputs:
                     inp._guard = None
     return gradients
-
-
-def _add_share(gradients, waiting, queued, node, share):
-    """Add a share into a node's running gradient; a node reached for the
-    first time that an operation made joins the heap (keyed by its negated
-    creation number: ints compare faster than nodes)."""
-    total = gradients.get(node)
-    if total is not None:
-        gradients[node] = total + share  # never in place: the share may be someone else's array
-        return
-    gradients[node] = share
-    if node._op is not None:
-        heappush(waiting, -node._id)
-        queued[-node._id] = node
-
-
-@contextlib.contextmanager
-def _backward_modes(create_graph):
-    """What the backward pass runs inside: recording on when it builds a
-    graph (create_graph), off otherwise; NumPy quiet about inf and NaN, which
-    some gradients are by design (sqrt at 0), as PyTorch is; detect_anomaly()
-    reports them instead (see _check_share)."""
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        previous = _set_mode("grad_enabled", create_graph)
-        try:
-            yield
-        finally:
-            _set_mode("grad_enabled", previous)
-
-
-def _check_saved_data(node):
-    """Raise if the node was freed by an earlier backward, or if data it saved
-    changed since; cheap when no data changed anywhere since it was recorded."""
-    if node._epoch != _data_epoch[0]:
-        _check_not_freed_or_modified(node)
-
-
-def _free(node):
-    """Mark a node as used by a backward (a second one through it raises)
-    and stop watching its saved data, so `.data` is handed out without copies;
-    what its forward saved for the backward is let go."""
-    node._epoch = _FREED
-    node._guard = None
-    node._saved = None
-    for inp in node._inputs:
-        inp._guard = None
 
 
 def _store_gradients(gradients, seeds=()):
@@ -1229,4 +949,3 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
         else:
             result.append(gradient)
     return tuple(result)
-

@@ -15,6 +15,7 @@ import numpy as np
 
 from .engine import Value, as_value
 from .errors import ShapeError
+from .modes import quiet_float_errors
 from .ops import F, Op, _binary, _data, _operands, _quiet_domain, _scalar_or_array
 from .ops_elementwise import softplus, tanh
 
@@ -33,7 +34,7 @@ def _quiet(np_fn):
     """NumPy's function without warnings for values outside its domain (NaN or inf, as PyTorch)."""
 
     def forward(x):
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        with quiet_float_errors():
             return np_fn(x)
 
     forward.__name__ = np_fn.__name__

@@ -26,6 +26,9 @@ import numpy as np
 
 from .. import engine
 from ..engine import Value
+from ..errors import GraphFreedError, SavedDataModifiedError
+from ..modes import _current_modes, quiet_float_errors
+from ..saved import _changed_since_snapshot
 from . import planner
 from .guards import Guards, Sources
 from .program import evaluate, render, tuple_text
@@ -123,7 +126,7 @@ class CompiledResult:
                     "it is done with, so it runs once per call even with retain_graph=True; call the step again "
                     "for another backward(), or run the function eagerly"
                 )
-            raise engine.GraphFreedError(
+            raise GraphFreedError(
                 "backward(): this compiled result's backward already ran and its saved arrays were freed; "
                 "pass retain_graph=True to the first backward() to run it twice"
             )
@@ -132,14 +135,14 @@ class CompiledResult:
                 "compile: a later call of the compiled step (in this thread) reused the buffers this result's "
                 "backward() reads; call backward() on a result before calling the step again (or run eagerly)"
             )
-        if engine._current_modes().anomaly:
+        if _current_modes().anomaly:
             raise CompileError(
                 "compile: detect_anomaly() needs eager mode to say which operation produced a NaN or inf; "
                 "call the function inside detect_anomaly() without compile (step.eager(...))"
             )
         _check_unchanged(self._watched)
         seed = engine._seed_gradient(self, grad, "backward()")
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        with quiet_float_errors():
             gradients = program.backward(self._saved, seed)
         engine._store_gradients(zip(self._targets, gradients), [seed])
         if not retain_graph:
@@ -154,10 +157,10 @@ def _check_unchanged(watched):
     """Eager's saved-data check for what the compiled backward reads again."""
     for value, version in watched:
         guard = value._guard
-        modified = guard is not None and guard is not True and engine._changed_since_snapshot(value)
+        modified = guard is not None and guard is not True and _changed_since_snapshot(value)
         if modified or value._version != version:
             name = f"'{value.label}' " if value.label else ""
-            raise engine.SavedDataModifiedError(
+            raise SavedDataModifiedError(
                 f"backward(): the data of the Value {name}(shape {value.shape}, {value.dtype}) was changed (assigned "
                 f"or written into) after the compiled forward pass read it, so the gradient would be wrong. Change "
                 f".data only after backward() (as optimizers do), or call the step again"
@@ -244,7 +247,7 @@ class Compiled:
     def __call__(self, *args, **kwargs):
         if kwargs:
             raise TypeError(f"compile: pass the arguments of {self._name()} by position (got keywords {sorted(kwargs)})")
-        modes = engine._current_modes()
+        modes = _current_modes()
         if modes.anomaly:
             self._check_count(args)
             return self.fn(*args)  # detect_anomaly(): eager mode says which operation went wrong

@@ -24,8 +24,9 @@ import threading
 
 import numpy as np
 
-from .. import engine, ops
+from .. import engine, modes, ops
 from ..engine import Value
+from ..modes import _PACKAGE_DIRS, _user_frame
 
 
 __all__ = ["CompileError", "host_array", "effect", "is_tracing"]
@@ -134,12 +135,6 @@ class TracedArgument(np.ndarray):
 # --------------------------------------------------------------------------
 # Reads of traced data: refused, naming the user's line
 # --------------------------------------------------------------------------
-_PACKAGE_DIRS = engine._PACKAGE_DIRS
-def user_line():
-    """Where the user's code is now: the engine's own answer (its anomaly messages use it too)."""
-    return engine._user_frame(with_code=True)
-
-
 def _called_from_user(depth):
     """True when the frame `depth` levels up is not this project's code (nn's and
     optim's reads of their own data are theirs to make traceable)."""
@@ -148,7 +143,7 @@ def _called_from_user(depth):
 
 def _refusal(what, fix):
     return CompileError(
-        f"compile: {what} reads a traced value's data while tracing, at {user_line()}. "
+        f"compile: {what} reads a traced value's data while tracing, at {_user_frame(with_code=True)}. "
         f"A compiled step would replay whatever that read gave on the first call. {fix}"
     )
 
@@ -242,9 +237,9 @@ def _indexing():
             if any(type(part) is _TracedMask and part.dtype == bool for part in parts):
                 # its result's shape is the mask's count: a replay would run the first call's shapes
                 raise CompileError(
-                    f"compile: indexing with a traced comparison (v[v > 0]) at {user_line()} gives a result whose "
-                    f"shape depends on the data, and a compiled step replays the shapes of the first call. Keep the "
-                    f"shape (ag.where(v > 0, v, 0.0)), or select outside the compiled function"
+                    f"compile: indexing with a traced comparison (v[v > 0]) at {_user_frame(with_code=True)} gives "
+                    f"a result whose shape depends on the data, and a compiled step replays the shapes of the first "
+                    f"call. Keep the shape (ag.where(v > 0, v, 0.0)), or select outside the compiled function"
                 )
         return _ORIGINALS["__getitem__"](self, index)
     return getitem
@@ -343,7 +338,7 @@ def _record_every_operation(op, data, inputs, params, saved=None):
     out = _ORIGINALS["record"](op, data, inputs, params, saved)
     trace = current()
     if trace is not None:
-        if out._op is None and engine._current_modes().grad_enabled:
+        if out._op is None and modes._current_modes().grad_enabled:
             engine._fill(out, data, False, None, out._scope, op, inputs, params, None, saved)
             out._guard = None  # (no backward reads it)
         trace.made_at[id(out)] = _user_code_frame()

@@ -27,7 +27,8 @@ from ..ops import F
 from ..engine import Value
 from .program import Line, Namespace, Names, call_text, evaluate, identifier
 
-from .tracer import _ORIGINALS, CompileError, TracedArgument, _TracedMask, line_text, user_line
+from ..modes import _user_frame, quiet_float_errors
+from .tracer import _ORIGINALS, CompileError, TracedArgument, _TracedMask, line_text
 
 
 def same_bits(a, b):
@@ -238,7 +239,7 @@ class Writer:
     def _where(self):
         """The user's line that made the operation being written (else where the user's code is now)."""
         where = self.trace.made_at.get(id(self.writing))
-        return line_text(where) if where is not None else user_line()
+        return line_text(where) if where is not None else _user_frame(with_code=True)
 
     def node_line(self, node):
         self.writing = node
@@ -313,7 +314,7 @@ class Writer:
             rule = op.grads[i]
             template = op.as_numpy.get(op.inputs[i]) if not op.variadic else None
             hint = f"_d_{op.name}_{op.inputs[min(i, len(op.inputs) - 1)].strip('*')}"
-            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            with quiet_float_errors():
                 passthrough = False
                 if op.elementwise:
                     local = rule(*args, node._data, **params)

@@ -11,7 +11,7 @@ import pytest
 import autograd_core.viz
 
 RUN = [  # nn's and optim's run in their folders
-    "autograd_core", "autograd_core.engine", "autograd_core.ops", "autograd_core.gradcheck",
+    "autograd_core", "autograd_core.engine", "autograd_core.modes", "autograd_core.ops", "autograd_core.gradcheck",
     "autograd_core.functional", "autograd_core.viz", "autograd_core.stepper", "autograd_core._files",
     "autograd_core.errors", "autograd_core.conv", "autograd_core.conv_windows", "autograd_core.learner",
     "autograd_core.exercises",
@@ -32,8 +32,9 @@ DOCUMENTED = [
     "nn.serialization", "nn.data", "optim", "optim.optimizer", "optim.sgd", "optim.adam", "optim.adagrad",
     "optim.adadelta", "optim.rmsprop", "optim.lbfgs", "optim.newton", "optim.lr_scheduler",
     "optim.early_stopping", "autograd_core.viz", "autograd_core.stepper", "autograd_core.functional",
-    "autograd_core._files", "autograd_core.engine", "autograd_core.ops", "autograd_core.errors", "autograd_core.gradcheck",
-    "autograd_core.conv", "autograd_core.conv_windows", "nn.conv", "autograd_core.compile", "autograd_core.compile.tracer",
+    "autograd_core._files", "autograd_core.engine", "autograd_core.modes", "autograd_core.ops", "autograd_core.errors",
+    "autograd_core.gradcheck", "autograd_core.conv", "autograd_core.conv_windows", "nn.conv", "autograd_core.compile",
+    "autograd_core.compile.tracer",
     "autograd_core.learner", "autograd_core.exercises",
     "autograd_core.compile.guards", "autograd_core.compile.sources", "autograd_core.compile.runtime",
 ]
