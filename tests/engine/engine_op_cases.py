@@ -678,6 +678,73 @@ ALL_CASES += [
 ]
 
 
+
+# ==========================================================================
+# Rounding, remainders and rounded quotients (ops_rounding.py)
+# ==========================================================================
+# a quotient kept at least 0.1 from a whole number: every rounding step and remainder jump is far
+OFF_WHOLE = st.integers(-3, 2).flatmap(lambda k: st.floats(k + 0.1, k + 0.9))
+# for round(x, decimals): x * 10**decimals kept at least 0.05 from a half (where round jumps)
+OFF_HALF = st.integers(-8, 8).flatmap(lambda k: st.floats(k / 4 + 0.05, k / 4 + 0.2))
+WHOLE_NUMBERS = [float(k) for k in range(-3, 4)]
+
+
+def draw_round(data, elements):
+    shape = data.draw(shapes())
+    decimals = data.draw(st.sampled_from([0, 1, 2, -1]))
+    # drawn in units of 10**-decimals, so the grid's halves are round's jumps and OFF_HALF stays away from them
+    return [np.asarray(array_of(data, shape, elements) * 10.0 ** -decimals)], {"decimals": decimals}
+
+
+def round_kinks(params, arrays, w):
+    (x,) = arrays
+    scaled = np.abs(x * 10.0 ** params["decimals"])
+    at_jump = np.abs(scaled % 1 - 0.5) < 1e-6
+    return [(at_jump, np.zeros_like(x))]  # PyTorch's gradient at the jump: 0, as everywhere
+
+
+def draw_quotient(data, elements):
+    """a and b with a / b = a drawn quotient (`elements`), b away from 0; b broadcasts against a."""
+    result = data.draw(hnp.mutually_broadcastable_shapes(num_shapes=2, max_dims=3, max_side=3))
+    b = array_of(data, result.input_shapes[1], NONZERO)
+    quotient = array_of(data, result.result_shape, elements)
+    return [np.asarray(quotient * b), b], {}  # (0-d stays an array)
+
+
+def draw_number_over(data, elements):
+    """b for `2.5 % b` and `2.5 // b`: 2.5 / b kept 0.1 from a whole number."""
+    shape = data.draw(shapes())
+    quotient = array_of(data, shape, st.sampled_from([1, -1]).flatmap(lambda s: st.floats(0.9, 11.9).filter(
+        lambda q: abs(q - np.round(q)) > 0.1).map(lambda q: s * q)))
+    return [np.asarray(2.5 / quotient)], {}
+
+
+ALL_CASES += [
+    # rounding: steps, gradient 0 (PyTorch's at the jumps too)
+    OpCase("floor", "floor", unary(), lambda p, a: a.floor(), lambda p, a: np.floor(a), elements=GRID,
+           smooth_elements=OFF_WHOLE, kinks=kinks_at(WHOLE_NUMBERS, lambda x: 0.0)),
+    OpCase("ceil", "ceil", unary(), lambda p, a: ac.ceil(a), lambda p, a: np.ceil(a), elements=GRID,
+           smooth_elements=OFF_WHOLE, kinks=kinks_at(WHOLE_NUMBERS, lambda x: 0.0)),
+    OpCase("trunc", "trunc", unary(), lambda p, a: a.trunc(), lambda p, a: np.trunc(a), elements=GRID,
+           smooth_elements=OFF_WHOLE, kinks=kinks_at(WHOLE_NUMBERS, lambda x: 0.0)),
+    OpCase("round", "round", draw_round, lambda p, a: a.round(p["decimals"]), lambda p, a: np.round(a, p["decimals"]),
+           elements=GRID, smooth_elements=OFF_HALF, kinks=round_kinks),
+    # remainders (d/da = 1, d/db = -trunc or -floor of a / b) and rounded quotients (gradient 0)
+    OpCase("fmod", "fmod", draw_quotient, lambda p, a, b: ac.fmod(a, b), lambda p, a, b: np.fmod(a, b), elements=OFF_WHOLE),
+    OpCase("remainder (a % b)", "remainder", draw_quotient, lambda p, a, b: a % b, lambda p, a, b: np.remainder(a, b),
+           elements=OFF_WHOLE),
+    OpCase("rmod number % Value", "remainder", draw_number_over, lambda p, b: 2.5 % b, lambda p, b: np.remainder(2.5, b)),
+    OpCase("floor_divide (a // b)", "floor_divide", draw_quotient, lambda p, a, b: a // b,
+           lambda p, a, b: np.floor_divide(a, b), elements=OFF_WHOLE),
+    OpCase("rfloordiv number // Value", "floor_divide", draw_number_over, lambda p, b: 2.5 // b,
+           lambda p, b: np.floor_divide(2.5, b)),
+    OpCase("div rounding_mode='floor'", "floor_divide", draw_quotient, lambda p, a, b: ac.div(a, b, rounding_mode="floor"),
+           lambda p, a, b: np.floor_divide(a, b), elements=OFF_WHOLE),
+    OpCase("div rounding_mode='trunc'", "trunc_divide", draw_quotient, lambda p, a, b: ac.div(a, b, rounding_mode="trunc"),
+           lambda p, a, b: np.trunc(a / b), elements=OFF_WHOLE),
+]
+
+
 CASES_BY_ID = {case.id: case for case in ALL_CASES}
 
 
