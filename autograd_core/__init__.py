@@ -26,6 +26,7 @@ from .errors import AnomalyError, GradcheckError, GraphDroppedWarning, GraphFree
 from . import ops
 from . import ops_math, ops_select  # noqa: F401  (more operations: they register themselves in ops.OPS)
 from . import ops_rounding  # noqa: F401  floor, ceil, trunc, round, fmod, remainder (%), floor_divide (//), isclose
+from . import ops_scan  # noqa: F401  cummax, cummin, logcumsumexp, windows (along one axis)
 from .ops import OPS, Op  # the registry itself: every declared operation by name; Op declares one
 from . import conv  # noqa: F401  convolution, pooling and padding: declared in the registry, exported below with the rest
 from .gradcheck import gradcheck

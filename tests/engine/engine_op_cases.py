@@ -745,6 +745,41 @@ ALL_CASES += [
 ]
 
 
+# ==========================================================================
+# Scans and windows along one axis (ops_scan.py)
+# ==========================================================================
+draw_cumulative_extreme = one_axis_draw(distinct=True)  # (no ties: they are tested against PyTorch on their own)
+
+
+def draw_windows(data, elements):
+    shape = data.draw(shapes(min_dims=1, max_side=5))
+    axis = data.draw(st.integers(-len(shape), len(shape) - 1))
+    size = data.draw(st.integers(0, shape[axis]))
+    return [array_of(data, shape, elements)], {"axis": axis, "size": size, "step": data.draw(st.integers(1, 3))}
+
+
+def windows_reference(p, x):
+    axis, size, step = p["axis"] % x.ndim, p["size"], p["step"]
+    count = (x.shape[axis] - size) // step + 1
+    stacked = np.stack([np.take(x, np.arange(j * step, j * step + size), axis=axis) for j in range(count)], axis=axis)
+    return np.moveaxis(stacked, axis + 1, -1)  # (..., count, size along axis + 1, ...) -> the window's elements last
+
+
+ALL_CASES += [
+    OpCase("cummax", "cummax", draw_cumulative_extreme, lambda p, a: ac.cummax(a, p["axis"]).values,
+           lambda p, a: np.maximum.accumulate(a, axis=p["axis"])),
+    OpCase("cummin", "cummin", draw_cumulative_extreme, lambda p, a: a.cummin(p["axis"])[0],
+           lambda p, a: np.minimum.accumulate(a, axis=p["axis"])),
+    OpCase("cummax flattened", "cummax", draw_cumulative_extreme, lambda p, a: ac.cummax(a).values,
+           lambda p, a: np.maximum.accumulate(a.ravel())),
+    OpCase("logcumsumexp", "logcumsumexp", one_axis_draw(), lambda p, a: ac.logcumsumexp(a, p["axis"]),
+           lambda p, a: np.log(np.cumsum(np.exp(a), axis=p["axis"])), elements=WIDE),
+    OpCase("logcumsumexp flattened", "logcumsumexp", unary(), lambda p, a: a.logcumsumexp(),
+           lambda p, a: np.log(np.cumsum(np.exp(a.ravel()))), elements=WIDE),
+    OpCase("windows", "windows", draw_windows, lambda p, a: a.windows(p["axis"], p["size"], p["step"]), windows_reference),
+]
+
+
 CASES_BY_ID = {case.id: case for case in ALL_CASES}
 
 

@@ -65,3 +65,109 @@ def test_numpys_functions_on_a_value_name_the_engines_operation():
         np.round(x, 1)
     with pytest.raises(TypeError, match=r"autograd_core\.remainder"):
         np.remainder(x, 2.0)
+
+
+# ---- running extremes, logcumsumexp -------------------------------------------------
+def test_cummax_returns_values_and_indices_by_name_and_by_position():
+    result = ac.cummax(Value(np.array([[1.0, 0.0], [2.0, 3.0]])), axis=0)
+    values, indices = result
+    assert values is result.values and indices is result.indices
+    assert values.data.tolist() == [[1.0, 0.0], [2.0, 3.0]] and indices.tolist() == [[0, 0], [1, 1]]
+    flat_values, flat_indices = ac.cummin(Value(np.array([[3.0, 1.0], [2.0, 5.0]])))  # axis None: flattened
+    assert flat_values.data.tolist() == [3.0, 1.0, 1.0, 1.0] and flat_indices.tolist() == [0, 1, 1, 1]
+
+
+def test_a_tied_running_maximum_sends_its_gradient_to_the_latest_tie():
+    x = Value(np.array([3.0, 1.0, 3.0, 2.0]))
+    ac.cummax(x, 0).values.sum().backward()
+    assert x.grad.tolist() == [2.0, 0.0, 2.0, 0.0]  # indices [0, 0, 2, 2], as PyTorch's
+
+
+@pytest.mark.parametrize("name", ["cummax", "cummin", "logcumsumexp"])
+def test_scans_refuse_axes_out_of_range(name):
+    fn = getattr(ac, name)
+    with pytest.raises(ShapeError, match=f"{name}: axis 2 is out of range"):
+        fn(Value(np.ones((2, 3))), 2)
+    with pytest.raises(TypeError, match="axis must be one int"):
+        fn(Value(np.ones((2, 3))), (0, 1))
+    with pytest.raises(ShapeError, match="out of range"):
+        fn(Value(2.0), 1)
+
+
+def test_logcumsumexp_of_empty_and_0d_inputs():
+    x = Value(np.zeros((0, 3)))
+    y = ac.logcumsumexp(x, 0)
+    assert y.shape == (0, 3)
+    y.sum().backward()
+    assert x.grad.shape == (0, 3)
+    z = Value(1.5)
+    c = ac.logcumsumexp(z, 0)
+    c.backward()
+    assert c.shape == () and float(c.data) == 1.5 and float(z.grad) == 1.0
+
+
+def test_logcumsumexp_gradient_with_create_graph_is_the_first_order_one_bit_for_bit():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3, 5)) * 4
+    w = rng.standard_normal((3, 5))
+    v = Value(x)
+    (plain,) = ac.grad((ac.logcumsumexp(v, 1) * w).sum(), [v])
+    v = Value(x)
+    (graph,) = ac.grad((ac.logcumsumexp(v, 1) * w).sum(), [v], create_graph=True)
+    np.testing.assert_array_equal(graph.data, plain)
+
+
+# ---- windows ---------------------------------------------------------------------
+def test_windows_refuse_bad_sizes_steps_and_axes():
+    x = Value(np.arange(10.0))
+    with pytest.raises(ShapeError, match=r"windows: size 11 is larger than axis 0 of shape \(10,\) \(10 elements\)"):
+        ac.windows(x, 0, 11)
+    with pytest.raises(ValueError, match="step must be at least 1"):
+        ac.windows(x, 0, 3, 0)
+    with pytest.raises(ValueError, match="step must be at least 1"):
+        x.windows(0, 3, -2)
+    with pytest.raises(ValueError, match="size must be >= 0"):
+        ac.windows(x, 0, -1)
+    with pytest.raises(TypeError, match="size must be an int"):
+        ac.windows(x, 0, 2.5)
+    with pytest.raises(ShapeError, match="windows: axis 1 is out of range"):
+        ac.windows(x, 1, 2)
+    with pytest.raises(TypeError, match="axis must be one int"):
+        ac.windows(x, None, 2)
+    with pytest.raises(ShapeError, match="larger than the 1 element of a 0-d input"):
+        ac.windows(Value(1.0), 0, 2)
+
+
+def test_windows_of_a_huge_count_are_refused_before_anything_is_allocated(monkeypatch):
+    x = Value(np.zeros(2_000_000, dtype=np.float32))
+    with pytest.raises(MemoryError, match=r"windows: input \(2000000,\) with size 1000000 and step 1 .*1,000,001 windows.* "
+                                          r"needs 3\.6 TiB .*use a larger step"):
+        ac.windows(x, 0, 1_000_000, 1)
+    monkeypatch.setattr(conv_module, "MAX_WORKSPACE_BYTES", 1000)
+    with pytest.raises(MemoryError, match="windows"):
+        ac.windows(Value(np.zeros(100)), 0, 10, 1)
+    assert ac.windows(Value(np.zeros(100)), 0, 10, 50).shape == (2, 10)  # 160 bytes
+
+
+def test_overlapping_windows_add_their_gradients_and_gaps_get_none():
+    x = Value(np.arange(7.0))
+    (ac.windows(x, 0, 3, 2) * np.array([[1.0, 10.0, 100.0]] * 3)).sum().backward()
+    # windows [0 1 2], [2 3 4], [4 5 6]: x[2] and x[4] end one window and start the next
+    assert x.grad.tolist() == [1.0, 10.0, 101.0, 10.0, 101.0, 10.0, 100.0]
+    y = Value(np.arange(7.0))
+    ac.windows(y, 0, 2, 3).sum().backward()  # windows [0 1], [3 4]: x[2], x[5] and x[6] are in none
+    assert y.grad.tolist() == [1.0, 1.0, 0.0, 1.0, 1.0, 0.0, 0.0]
+
+
+def test_windows_gradient_twice_both_ways_of_adding_up():
+    # more windows than taps (one add per tap) and more taps than windows (one add per window)
+    for size, step in ((2, 1), (6, 1), (3, 2)):
+        x = np.random.default_rng(size).standard_normal((2, 7))
+        assert gradcheck(lambda v: (ac.windows(v, 1, size, step) ** 2).sum(), [x])
+        v = Value(np.random.default_rng(1).standard_normal((2, 7)))
+        (g,) = ac.grad((ac.windows(v, 1, size, step) ** 3).sum(), [v], create_graph=True)
+        (h,) = ac.grad(g.sum(), [v])
+        count = np.zeros(7)
+        for j in range((7 - size) // step + 1):
+            count[j * step:j * step + size] += 1
+        np.testing.assert_allclose(h, 6 * v.data * count, rtol=1e-12)  # d2/dx2 of x^3 per window: 6x

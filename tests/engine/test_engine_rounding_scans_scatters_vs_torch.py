@@ -110,3 +110,86 @@ def test_isclose_and_allclose_match_pytorch(equal_nan):
             expected = torch.allclose(torch.tensor(a[k:]), torch.tensor(b[k:]), rtol=rtol, atol=atol, equal_nan=equal_nan)
             got = ac.allclose(Value(a[k:]), b[k:], rtol=rtol, atol=atol, equal_nan=equal_nan)
             assert type(got) is bool and got == expected
+
+
+# ---- running maximum and minimum -------------------------------------------------
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", ["cummax", "cummin"])
+def test_running_extremes_match_pytorch_with_ties_and_nan(name, dtype):
+    ours, theirs = getattr(ac, name), getattr(torch, name)
+    tied = np.array([[1.0, 3.0, 3.0, 2.0, 3.0, 0.0, 0.0], [2.0, 2.0, 2.0, 1.0, 5.0, 5.0, -1.0]])
+    for x, axis in ((tied, 1), (tied.T.copy(), 0), (RNG.standard_normal((3, 4, 5)), 1), (RNG.standard_normal((3, 4)), -1)):
+        _compare(lambda v: ours(v, axis).values, lambda t: theirs(t, dim=axis).values, [x], dtype)
+        np.testing.assert_array_equal(ours(Value(x.astype(dtype)), axis).indices,
+                                      theirs(torch.tensor(x.astype(dtype)), dim=axis).indices.numpy())
+    with_nan = np.array([1.0, np.nan, 3.0, np.nan, 0.5])
+    values, indices = ours(Value(with_nan), 0)
+    result = theirs(torch.tensor(with_nan), dim=0)
+    np.testing.assert_array_equal(values.data, result.values.numpy())
+    np.testing.assert_array_equal(indices, result.indices.numpy())
+
+
+def test_running_extremes_of_a_0d_input_match_pytorch():
+    for name in ("cummax", "cummin"):
+        values, indices = getattr(ac, name)(Value(2.5), 0)
+        result = getattr(torch, name)(torch.tensor(2.5, dtype=torch.float64), dim=0)
+        assert values.shape == () and float(values.data) == float(result.values) and indices.shape == ()
+        assert int(indices) == int(result.indices)
+
+
+# ---- logcumsumexp -------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("axis", [0, 1, -1])
+def test_logcumsumexp_matches_pytorch(axis, dtype):
+    x = RNG.standard_normal((3, 4, 2)) * 3
+    _compare(lambda v: ac.logcumsumexp(v, axis), lambda t: torch.logcumsumexp(t, dim=axis), [x], dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_logcumsumexp_is_finite_far_beyond_exps_range(dtype):
+    limit = 1000.0 if dtype == np.float64 else 100.0  # exp overflows past 709 (float64) and 88 (float32)
+    x = np.array([[-limit, 0.0, limit, limit, -limit], [limit, -limit, 0.0, 2 * limit, -2 * limit]])
+    _compare(lambda v: ac.logcumsumexp(v, 1), lambda t: torch.logcumsumexp(t, dim=1), [x], dtype)
+    assert np.all(np.isfinite(ac.logcumsumexp(Value(x.astype(dtype)), 1).data))
+
+
+def test_logcumsumexp_second_derivative_matches_pytorch_where_the_upstream_gradient_is_zero():
+    # L = sum(w * c^2): where c_j = 0 the upstream gradient 2 w c_j is 0, and its derivative is not
+    x = np.array([[0.0, -50.0, 1.0, 0.3], [-2.0, 0.5, 0.5, 3.0]])
+    x[0, 0] = 0.0  # c_0 = x_0 = 0 in the first row
+    w = RNG.standard_normal(x.shape)
+    v = Value(x)
+    (g,) = ac.grad((w * ac.logcumsumexp(v, 1) ** 2).sum(), [v], create_graph=True)
+    (h,) = ac.grad(g.sum(), [v])
+    t = torch.tensor(x, requires_grad=True)
+    (gt,) = torch.autograd.grad((torch.tensor(w) * torch.logcumsumexp(t, dim=1) ** 2).sum(), [t], create_graph=True)
+    np.testing.assert_allclose(g.data, gt.detach().numpy(), rtol=1e-12, atol=1e-12)
+    # PyTorch drops the part of the second derivative through the zero upstream gradient (log|0| has no
+    # derivative); central differences of the first derivative say what it is
+    eps = 1e-6
+    numeric = np.zeros_like(x)
+    for index in np.ndindex(x.shape):
+        shifted = []
+        for step in (eps, -eps):
+            probe = x.copy()
+            probe[index] += step
+            pv = Value(probe)
+            (gp,) = ac.grad((w * ac.logcumsumexp(pv, 1) ** 2).sum(), [pv])
+            shifted.append(gp.sum())
+        numeric[index] = (shifted[0] - shifted[1]) / (2 * eps)
+    np.testing.assert_allclose(h, numeric, rtol=1e-5, atol=1e-7)
+
+
+# ---- windows (Tensor.unfold) ---------------------------------------------------------
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape, axis, size, step", [
+    ((10,), 0, 3, 1), ((10,), 0, 3, 4), ((10,), 0, 10, 1), ((10,), 0, 1, 3), ((10,), 0, 0, 2),
+    ((2, 7, 3), 1, 4, 2), ((2, 7, 3), -1, 2, 1), ((5, 4), 0, 2, 5), ((3, 9), 1, 5, 2),
+])
+def test_windows_match_pytorchs_unfold_with_overlapping_gradients(shape, axis, size, step, dtype):
+    _compare(lambda v: ac.windows(v, axis, size, step), lambda t: t.unfold(axis, size, step), [RNG.standard_normal(shape)], dtype)
+    _compare(lambda v: v.windows(axis, size, step), lambda t: t.unfold(axis, size, step), [RNG.standard_normal(shape)], dtype)
+
+
+def test_windows_of_a_0d_input_match_pytorch():
+    _compare(lambda v: ac.windows(v, 0, 1, 1), lambda t: t.unfold(0, 1, 1), [np.array(5.0)])
