@@ -27,6 +27,7 @@ from . import ops
 from . import ops_math, ops_select  # noqa: F401  (more operations: they register themselves in ops.OPS)
 from . import ops_rounding  # noqa: F401  floor, ceil, trunc, round, fmod, remainder (%), floor_divide (//), isclose
 from . import ops_scan  # noqa: F401  cummax, cummin, logcumsumexp, windows (along one axis)
+from . import ops_scatter  # noqa: F401  scatter (PyTorch's form), scatter_reduce
 from .ops import OPS, Op  # the registry itself: every declared operation by name; Op declares one
 from . import conv  # noqa: F401  convolution, pooling and padding: declared in the registry, exported below with the rest
 from .gradcheck import gradcheck

@@ -397,7 +397,7 @@ ALL_CASES = [
     OpCase("astype float32", "astype", unary(), lambda p, a: ac.astype(a, np.float32), lambda p, a: a.astype(np.float32),
            eps=1e-3, atol=1e-3, rtol=1e-3, tags={"lossy"}),
     OpCase("getitem", "getitem", draw_index, lambda p, a: a[p["index"]], lambda p, a: a[p["index"]]),
-    OpCase("scatter", "scatter", draw_scatter, lambda p, g: ops.scatter(g, p["shape"], p["index"]), scatter_reference),
+    OpCase("scatter", "scatter", draw_scatter, lambda p, g: ops.scatter(g, shape=p["shape"], index=p["index"]), scatter_reference),
     OpCase("concatenate", "concatenate", draw_concat, lambda p, *xs: ac.concatenate(xs, axis=p["axis"]),
            lambda p, *xs: np.concatenate(xs, axis=p["axis"])),
     OpCase("stack", "stack", draw_stack, lambda p, *xs: ac.stack(xs, axis=p["axis"]),
@@ -678,7 +678,6 @@ ALL_CASES += [
 ]
 
 
-
 # ==========================================================================
 # Rounding, remainders and rounded quotients (ops_rounding.py)
 # ==========================================================================
@@ -777,6 +776,92 @@ ALL_CASES += [
     OpCase("logcumsumexp flattened", "logcumsumexp", unary(), lambda p, a: a.logcumsumexp(),
            lambda p, a: np.log(np.cumsum(np.exp(a.ravel()))), elements=WIDE),
     OpCase("windows", "windows", draw_windows, lambda p, a: a.windows(p["axis"], p["size"], p["step"]), windows_reference),
+]
+
+
+# ==========================================================================
+# PyTorch's scatter and scatter_reduce (ops_scatter.py)
+# ==========================================================================
+def draw_scatter_elements(data, elements, number_src=False):
+    """x, an index whose targets along the axis differ within each line (PyTorch keeps the last of
+    repeats only in practice: repeats are tested on their own), and src at least index's size."""
+    shape = data.draw(shapes(min_dims=1, max_side=4))
+    axis = data.draw(st.integers(0, len(shape) - 1))
+    index_shape = tuple(data.draw(st.integers(1, n)) for n in shape)
+    seed = data.draw(st.integers(0, 2**32 - 1))
+    lines = list(index_shape)
+    lines[axis] = shape[axis]
+    targets = np.argsort(np.random.default_rng(seed).random(lines), axis=axis)  # a permutation per line
+    index = np.take(targets, np.arange(index_shape[axis]), axis=axis)
+    params = {"axis": axis, "index": index}
+    if number_src:
+        return [array_of(data, shape, elements)], dict(params, value=data.draw(st.sampled_from([0.5, -2.0])))
+    src_shape = tuple(n + data.draw(st.integers(0, 1)) for n in index_shape)
+    return [array_of(data, shape, elements), array_of(data, src_shape, elements)], params
+
+
+def scatter_elements_reference(p, x, src=None):
+    out = x.copy()
+    index, axis = p["index"], p["axis"]
+    for position in np.ndindex(index.shape):  # the definition, element by element
+        target = list(position)
+        target[axis] = index[position]
+        out[tuple(target)] = p["value"] if src is None else src[position]
+    return out
+
+
+def draw_scatter_reduce(reductions, distinct=False):
+    def draw(data, elements):
+        arrays, params = draw_scatter_add(data, elements)  # repeated targets: values are combined
+        if distinct:  # every value of x and src its own, 0.3 apart at least: no ties for amax / amin
+            sizes = [a.size for a in arrays]
+            ranks = np.array(data.draw(st.permutations(range(sum(sizes)))), dtype=np.float64)
+            values = (ranks - sum(sizes) / 2) * 0.4 + array_of(data, (sum(sizes),), st.floats(0.0, 0.1))
+            arrays = [values[:sizes[0]].reshape(arrays[0].shape), values[sizes[0]:].reshape(arrays[1].shape)]
+        params["reduce"] = data.draw(st.sampled_from(reductions))
+        params["include_self"] = data.draw(st.booleans())
+        return arrays, params
+
+    return draw
+
+
+_REDUCE_OF = {"sum": np.sum, "prod": np.prod, "mean": np.mean, "amax": np.max, "amin": np.min}
+
+
+def scatter_reduce_reference(p, x, src):
+    index, axis = p["index"], p["axis"]
+    landing = {}
+    for position in np.ndindex(index.shape):  # the definition: gather the values landing on each element
+        target = list(position)
+        target[axis] = index[position]
+        landing.setdefault(tuple(target), [x[tuple(target)]] if p["include_self"] else []).append(src[position])
+    out = x.copy()
+    for target, values in landing.items():
+        out[target] = _REDUCE_OF[p["reduce"]](values)
+    return out
+
+
+def build_scatter_reduce(p, x, src):
+    return ac.scatter_reduce(x, p["axis"], p["index"], src, p["reduce"], include_self=p["include_self"])
+
+
+ALL_CASES += [
+    OpCase("scatter (PyTorch's)", "scatter_elements", draw_scatter_elements,
+           lambda p, a, s: ac.scatter(a, p["axis"], p["index"], s), scatter_elements_reference),
+    OpCase("scatter of a number", "scatter_elements", lambda data, elements: draw_scatter_elements(data, elements, True),
+           lambda p, a: a.scatter(p["axis"], p["index"], p["value"]), scatter_elements_reference),
+    OpCase("scatter reduce='multiply'", "scatter_reduce", draw_scatter_add,
+           lambda p, a, s: ac.scatter(a, p["axis"], p["index"], s, reduce="multiply"),
+           lambda p, a, s: scatter_reduce_reference(dict(p, reduce="prod", include_self=True), a, s), elements=GRID),
+    OpCase("scatter reduce='add'", "scatter_add", draw_scatter_add,
+           lambda p, a, s: a.scatter(p["axis"], p["index"], s, reduce="add"), scatter_add_reference),
+    OpCase("scatter_reduce sum, mean", "scatter_reduce", draw_scatter_reduce(["sum", "mean"]), build_scatter_reduce,
+           scatter_reduce_reference),
+    OpCase("scatter_reduce prod (zeros included)", "scatter_reduce", draw_scatter_reduce(["prod"]), build_scatter_reduce,
+           scatter_reduce_reference, elements=GRID),
+    # continuous values: no ties (ties share evenly, tested against PyTorch on their own)
+    OpCase("scatter_reduce amax, amin", "scatter_reduce", draw_scatter_reduce(["amax", "amin"], distinct=True), build_scatter_reduce,
+           scatter_reduce_reference),
 ]
 
 

@@ -171,3 +171,140 @@ def test_windows_gradient_twice_both_ways_of_adding_up():
         for j in range((7 - size) // step + 1):
             count[j * step:j * step + size] += 1
         np.testing.assert_allclose(h, 6 * v.data * count, rtol=1e-12)  # d2/dx2 of x^3 per window: 6x
+
+
+# ---- scatter and scatter_reduce -------------------------------------------------------
+def test_repeated_scatter_targets_keep_the_last_element_and_only_it_gets_a_gradient():
+    x, src = Value(np.zeros(3)), Value(np.array([1.0, 2.0, 3.0, 4.0]))
+    out = ac.scatter(x, 0, np.array([0, 2, 0, 0]), src)
+    assert out.data.tolist() == [4.0, 0.0, 2.0]
+    out.sum().backward()
+    assert src.grad.tolist() == [0.0, 1.0, 0.0, 1.0] and x.grad.tolist() == [0.0, 1.0, 0.0]
+    assert gradcheck(lambda x, s: (ac.scatter(x, 1, np.array([[1, 1, 0]]), s) ** 2).sum(),
+                     [np.random.default_rng(0).standard_normal((2, 3)), np.random.default_rng(1).standard_normal((1, 3))])
+
+
+def test_both_forms_of_scatter():
+    # PyTorch's form, and the backward of indexing (shape=): told apart by shape=
+    assert ac.scatter(Value(np.zeros(3)), 0, np.array([1]), Value(np.array([5.0]))).op == "scatter_elements"
+    back = ac.scatter(Value(np.array([1.0, 2.0])), shape=(3,), index=np.array([0, 0]))
+    assert back.op == "scatter" and back.data.tolist() == [3.0, 0.0, 0.0]
+    assert Value(np.zeros(2)).scatter(0, np.array([1]), 7.0).data.tolist() == [0.0, 7.0]
+
+
+def test_scatter_refuses_bad_input_with_pytorchs_rules():
+    x = Value(np.zeros((2, 3)))
+    with pytest.raises(IndexError, match=r"index values must lie in \[0, 1\] along axis 0"):
+        ac.scatter(x, 0, np.array([[2, 0, 0]]), Value(np.ones((1, 3))))
+    with pytest.raises(IndexError, match="index values must lie in"):
+        ac.scatter_reduce(x, 1, np.array([[-1]]), Value(np.ones((1, 1))), "sum")
+    with pytest.raises(ShapeError, match="index must have as many dimensions"):
+        ac.scatter(x, 0, np.array([0, 1]), Value(np.ones(2)))
+    with pytest.raises(ShapeError, match="src of shape .* at least as large as index"):
+        ac.scatter(x, 0, np.array([[0, 1, 1]]), Value(np.ones((1, 2))))
+    with pytest.raises(TypeError, match="index must hold integers"):
+        ac.scatter(x, 0, np.array([[0.0]]), Value(np.ones((1, 1))))
+    with pytest.raises(ShapeError, match="axis 2 is out of range"):
+        ac.scatter(x, 2, np.array([[0]]), Value(np.ones((1, 1))))
+    with pytest.raises(TypeError, match=r"src \(float32\) must have the dtype of x \(float64\)"):
+        ac.scatter(x, 0, np.array([[0]]), Value(np.ones((1, 1), dtype=np.float32)))
+    with pytest.raises(ValueError, match="reduce must be None, 'add' or 'multiply', got 'mean'"):
+        ac.scatter(x, 0, np.array([[0]]), Value(np.ones((1, 1))), reduce="mean")
+    with pytest.raises(ValueError, match="reduce must be one of 'sum', 'prod', 'mean', 'amax', 'amin', got 'max'"):
+        ac.scatter_reduce(x, 0, np.array([[0]]), Value(np.ones((1, 1))), "max")
+    with pytest.raises(TypeError, match="include_self must be True or False"):
+        ac.scatter_reduce(x, 0, np.array([[0]]), Value(np.ones((1, 1))), "sum", include_self=1)
+    with pytest.raises(TypeError, match="src must be a Value, an array or a number"):
+        ac.scatter(x, 0, np.array([[0]]), "one")
+
+
+def test_scatter_reduce_mean_and_untouched_elements():
+    x, src = Value(np.array([1.0, 5.0, 9.0])), Value(np.array([2.0, 4.0, 6.0]))
+    out = ac.scatter_reduce(x, 0, np.array([0, 0, 2]), src, "mean")
+    assert out.data.tolist() == [7.0 / 3.0, 5.0, 7.5]
+    out.sum().backward()
+    np.testing.assert_allclose(x.grad, [1 / 3, 1.0, 0.5])
+    np.testing.assert_allclose(src.grad, [1 / 3, 1 / 3, 0.5])
+
+
+def test_scatter_reduce_gradients_twice():
+    rng = np.random.default_rng(4)
+    index = np.array([[0, 1], [0, 0], [2, 1]])
+    for reduce in ("sum", "prod", "mean", "amax", "amin"):
+        for include_self in (True, False):
+            x, src = rng.uniform(0.5, 2, (3, 2)), rng.uniform(0.5, 2, (3, 2))
+
+            def objective(x, s):
+                return (ac.scatter_reduce(x, 0, index, s, reduce, include_self=include_self) ** 2).sum()
+
+            xv, sv = Value(x), Value(src)
+            first = ac.grad(objective(xv, sv), [xv, sv], create_graph=True)
+            second = ac.grad(sum((g * d).sum() for g, d in zip(first, (np.ones_like(x), np.ones_like(src)))), [xv, sv],
+                             allow_unused=True)
+            eps = 1e-6
+            for k, base in enumerate((x, src)):
+                numeric = np.zeros_like(base)
+                for position in np.ndindex(base.shape):
+                    shifted = []
+                    for step in (eps, -eps):
+                        probe = [x.copy(), src.copy()]
+                        probe[k][position] += step
+                        pv = [Value(p) for p in probe]
+                        shifted.append(sum(float(g.sum()) for g in ac.grad(objective(*pv), pv, allow_unused=True)
+                                           if g is not None))
+                    numeric[position] = (shifted[0] - shifted[1]) / (2 * eps)
+                got = np.zeros_like(base) if second[k] is None else second[k]
+                np.testing.assert_allclose(got, numeric, rtol=1e-5, atol=1e-6, err_msg=f"{reduce}, {include_self}, input {k}")
+
+
+# ---- compile -------------------------------------------------------------------------
+def test_compiled_steps_with_the_new_operations_replay_eagers_numbers():
+    rng = np.random.default_rng(5)
+    w = Value(rng.standard_normal((4, 6)), label="w")
+    index = np.array([[0, 1, 2, 3, 0, 1]])
+
+    def loss(x):
+        h = x * w
+        parts = [
+            (h % 0.7).sum(), (h // 0.5 * h).sum(), ac.round(h, 1).sum() * h.sum(), ac.fmod(h, 0.3).sum(),
+            ac.cummax(h, 1).values.sum(), ac.cummin(h, 0).values.sum(), ac.logcumsumexp(h, 1).sum(),
+            (ac.windows(h, 1, 3, 2) ** 2).sum(), ac.scatter(h, 0, index, h[:1] * 2.0).sum(),
+            ac.scatter_reduce(h, 0, index, h[1:2], "amax", include_self=False).sum(),
+            ac.scatter_reduce(h, 0, index, h[2:3], "prod").sum(),
+        ]
+        total = parts[0]
+        for part in parts[1:]:
+            total = total + part
+        return total
+
+    step = ac.compile(loss)
+    for call in range(3):
+        x = rng.standard_normal((4, 6))
+        w.grad = None
+        compiled = step(x)
+        compiled.backward()
+        compiled_grad = w.grad.copy()
+        w.grad = None
+        eager = loss(x)
+        eager.backward()
+        assert np.array_equal(compiled.data, eager.data) and np.array_equal(compiled_grad, w.grad), call
+    assert step.cache_info()[0] == 1  # traced once, replayed after
+
+
+def test_compile_remakes_isclose_at_every_call_and_refuses_python_deciding_on_allclose():
+    w = Value(np.ones(3), label="w")
+
+    def pick(x):
+        v = x * w
+        return ac.where(ac.isclose(v, 1.0), v, v * 10.0).sum()  # a mask of the call's own data
+
+    step = ac.compile(pick)
+    for x in (np.ones(3), np.array([1.0, 2.0, 1.0 + 1e-9])):
+        assert float(step(x).data) == float(pick(x).data)
+
+    def branch(x):
+        v = x * 2.0
+        return v.sum() if ac.allclose(v, 0.0) else (v * v).sum()
+
+    with pytest.raises(CompileError, match=r"`if` \(or bool\(\)\) on a comparison"):
+        ac.compile(branch)(np.ones(3))

@@ -193,3 +193,89 @@ def test_windows_match_pytorchs_unfold_with_overlapping_gradients(shape, axis, s
 
 def test_windows_of_a_0d_input_match_pytorch():
     _compare(lambda v: ac.windows(v, 0, 1, 1), lambda t: t.unfold(0, 1, 1), [np.array(5.0)])
+
+
+# ---- scatter and scatter_reduce ----------------------------------------------------------
+def _distinct_targets(shape, axis, index_shape, seed):
+    lines = list(index_shape)
+    lines[axis] = shape[axis]
+    targets = np.argsort(np.random.default_rng(seed).random(lines), axis=axis)
+    return np.take(targets, np.arange(index_shape[axis]), axis=axis)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("axis", [0, 1])
+def test_scatter_matches_pytorch(axis, dtype):
+    x = RNG.standard_normal((4, 5))
+    index = _distinct_targets(x.shape, axis, (3, 4) if axis == 0 else (4, 3), seed=axis)
+    src = RNG.standard_normal((4, 5))  # larger than index: its extra elements get no gradient
+    cut = (slice(0, index.shape[0]), slice(0, index.shape[1]))
+    _compare(lambda v, s: ac.scatter(v, axis, index, s), lambda t, s: torch.scatter(t, axis, torch.tensor(index), s[cut]),
+             [x, src], dtype)
+    _compare(lambda v: v.scatter(axis, index, 2.5), lambda t: torch.scatter(t, axis, torch.tensor(index), 2.5), [x], dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_scatter_with_reduce_matches_scatter_add_and_the_product_of_pytorch(dtype):
+    x, src = RNG.uniform(0.5, 2, (3, 4)), RNG.uniform(0.5, 2, (3, 4))
+    index = np.array([[0, 1, 2, 0], [2, 1, 0, 0], [0, 0, 0, 1]])
+    with warnings.catch_warnings():  # (PyTorch deprecates scatter's reduce= for scatter_reduce; the values agree)
+        warnings.simplefilter("ignore", UserWarning)
+        want_add = torch.scatter(torch.tensor(x), 0, torch.tensor(index), torch.tensor(src), reduce="add").numpy()
+        want_mul = torch.scatter(torch.tensor(x), 0, torch.tensor(index), torch.tensor(src), reduce="multiply").numpy()
+    np.testing.assert_allclose(ac.scatter(Value(x), 0, index, Value(src), reduce="add").data, want_add, rtol=1e-12)
+    np.testing.assert_allclose(ac.scatter(Value(x), 0, index, Value(src), reduce="multiply").data, want_mul, rtol=1e-12)
+    # PyTorch has no gradient for scatter(reduce=...); its scatter_add and scatter_reduce(prod) do
+    _compare(lambda v, s: v.scatter(0, index, s, reduce="add"), lambda t, s: t.scatter_add(0, torch.tensor(index), s),
+             [x, src], dtype)
+    _compare(lambda v, s: v.scatter(0, index, s, reduce="multiply"),
+             lambda t, s: t.scatter_reduce(0, torch.tensor(index), s, "prod"), [x, src], dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("include_self", [True, False])
+@pytest.mark.parametrize("reduce", ["sum", "prod", "mean", "amax", "amin"])
+def test_scatter_reduce_matches_pytorch(reduce, include_self, dtype):
+    x, src = RNG.standard_normal((4, 3)), RNG.standard_normal((6, 3))
+    index = np.array([[0, 1, 0], [0, 2, 0], [3, 1, 0], [0, 1, 2], [3, 3, 3]])  # repeats; x[1, 0] and x[2, 0] get nothing
+    src_cut = (slice(0, 5), slice(None))
+    _compare(lambda v, s: ac.scatter_reduce(v, 0, index, s, reduce, include_self=include_self),
+             lambda t, s: torch.scatter_reduce(t, 0, torch.tensor(index), s[src_cut], reduce, include_self=include_self),
+             [x, src], dtype)
+    _compare(lambda v, s: v.scatter_reduce(1, index.T.copy() % 3, s, reduce, include_self=include_self),
+             lambda t, s: t.scatter_reduce(1, torch.tensor(index.T.copy() % 3), s[:, :5], reduce, include_self=include_self),
+             [x.T.copy(), src.T.copy()], dtype)
+
+
+@pytest.mark.parametrize("include_self", [True, False])
+@pytest.mark.parametrize("reduce", ["amax", "amin"])
+def test_ties_of_scattered_maxima_share_the_gradient_evenly_as_pytorch(reduce, include_self):
+    x = np.array([[2.0, 1.0, 0.0], [0.0, 5.0, 0.0]])
+    src = np.array([[2.0, 1.0, 4.0], [2.0, 1.0, -4.0], [0.0, 3.0, 4.0]])  # ties with each other and with x
+    index = np.array([[0, 0, 0], [0, 0, 1], [1, 0, 0]])
+    if not include_self:  # x takes no part where src lands: no x equal to a result there (see the next test)
+        x = x + 10.0 * np.array([[1.0, 1.0, 1.0], [1.0, 0.0, 1.0]]) * (1 if reduce == "amax" else -1)
+    _compare(lambda v, s: ac.scatter_reduce(v, 0, index, s, reduce, include_self=include_self),
+             lambda t, s: torch.scatter_reduce(t, 0, torch.tensor(index), s, reduce, include_self=include_self), [x, src])
+
+
+def test_an_excluded_element_of_x_equal_to_the_result_is_not_one_of_the_ties():
+    # PyTorch 2.13 counts x[0] (excluded, but equal to the result 3) among the ties and gives
+    # src[0], the one maximum, half its gradient; the maximum moves one for one with src[0]
+    x, src = Value(np.array([3.0, 5.0])), Value(np.array([3.0, 1.0]))
+    ac.scatter_reduce(x, 0, np.array([0, 0]), src, "amax", include_self=False).sum().backward()
+    assert src.grad.tolist() == [1.0, 0.0] and x.grad.tolist() == [0.0, 1.0]
+    t, s = torch.tensor([3.0, 5.0], requires_grad=True), torch.tensor([3.0, 1.0], requires_grad=True)
+    torch.scatter_reduce(t, 0, torch.tensor([0, 0]), s, "amax", include_self=False).sum().backward()
+    assert s.grad.tolist() == [0.5, 0.0]  # (if this fails, PyTorch fixed it: drop this line)
+    assert ac.gradcheck(lambda s: ac.scatter_reduce(np.array([3.0, 5.0]), 0, np.array([0, 0]), s, "amax",
+                                                    include_self=False).sum(), [np.array([3.0, 1.0])])
+
+
+@pytest.mark.parametrize("include_self", [True, False])
+def test_scatter_reduce_prod_gradients_with_zeros_match_pytorch(include_self):
+    x = np.array([[2.0, 0.0, 3.0, 1.5], [0.0, 4.0, 1.0, 2.0]])
+    src = np.array([[0.0, 2.0, 0.0, 3.0], [5.0, 0.0, 0.0, 0.5], [2.0, 3.0, 1.5, 0.0]])  # one zero, two zeros, none
+    index = np.array([[0, 0, 1, 0], [0, 1, 1, 1], [1, 0, 0, 1]])
+    _compare(lambda v, s: ac.scatter_reduce(v, 0, index, s, "prod", include_self=include_self),
+             lambda t, s: torch.scatter_reduce(t, 0, torch.tensor(index), s, "prod", include_self=include_self), [x, src])
