@@ -355,6 +355,7 @@ def _unpickled_leaf(data, requires_grad, label, scope):
 _REFLECTED_UFUNCS = {
     "add": "__radd__", "subtract": "__rsub__", "multiply": "__rmul__", "true_divide": "__rtruediv__",
     "divide": "__rtruediv__", "power": "__rpow__", "matmul": "__rmatmul__",
+    "remainder": "__rmod__", "floor_divide": "__rfloordiv__",
     "less": "__gt__", "less_equal": "__ge__", "greater": "__lt__", "greater_equal": "__le__",
     "equal": "__eq__", "not_equal": "__ne__",
 }

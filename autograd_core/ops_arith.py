@@ -96,14 +96,23 @@ DIV = Op(
 
 
 @DIV.public
-def div(a, b):
-    """Elementwise ``a / b`` with NumPy broadcasting.
+def div(a, b, rounding_mode=None):
+    """Elementwise ``a / b`` with NumPy broadcasting. As in PyTorch,
+    ``rounding_mode="trunc"`` rounds the quotient toward zero and ``"floor"``
+    down (``a // b``), each with gradient 0 (ops ``trunc_divide`` and
+    ``floor_divide``, in ``ops_rounding.py``).
 
     >>> a = Value(1.0); b = Value(4.0)
     >>> c = div(a, b); c.backward()
     >>> float(c.data), float(a.grad), float(b.grad)   # 1/b and -a/b**2
     (0.25, 0.25, -0.0625)
+    >>> div(Value(-7.0), 2.0, rounding_mode="trunc").data.tolist(), div(Value(-7.0), 2.0, rounding_mode="floor").data.tolist()
+    (-3.0, -4.0)
     """
+    if rounding_mode is not None:
+        from .ops_rounding import _rounded_quotient  # (declared after this module, which it imports)
+
+        return _rounded_quotient(a, b, rounding_mode)
     return _binary(DIV, a, b)
 
 

@@ -258,14 +258,26 @@ SCATTER = Op(
 
 
 @SCATTER.public
-def scatter(g, shape, index):
-    """zeros(shape) with `g` added at `index` (repeated positions accumulate):
-    the backward of indexing.
+def scatter(x, axis=None, index=None, src=None, reduce=None, *, shape=None):
+    """Two forms, told apart by ``shape=``:
+
+    * ``scatter(g, shape=..., index=...)``: zeros(shape) with `g` added at the
+      NumPy `index` (repeated positions accumulate): the backward of indexing.
+    * ``scatter(x, axis, index, src, reduce=None)``: PyTorch's ``scatter``, a
+      copy of `x` with `src` (a Value or a number) written along `axis` at
+      `index`; ``reduce="add"`` or ``"multiply"`` combines instead (see
+      ``scatter_elements`` in ``ops_scatter.py``; also ``x.scatter(...)``).
 
     >>> y = scatter(Value([1.0, 2.0]), shape=(3,), index=np.array([0, 0])); y.data.tolist()
     [3.0, 0.0, 0.0]
+    >>> scatter(Value(np.zeros(3)), 0, np.array([2, 0]), Value([1.0, 2.0])).data.tolist()
+    [2.0, 0.0, 1.0]
     """
-    return SCATTER.apply(as_value(g), shape=shape, index=index)
+    if shape is None:
+        from .ops_scatter import scatter_elements  # (declared after this module, which it imports)
+
+        return scatter_elements(x, axis, index, src, reduce=reduce)
+    return SCATTER.apply(as_value(x), shape=shape, index=index)
 
 
 # ---- joining: each input gets back its own slice of the gradient

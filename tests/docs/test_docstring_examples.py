@@ -24,6 +24,7 @@ NEEDS_RENDERER = {"autograd_core.viz", "autograd_core.viz.drawing", "autograd_co
 OPERATION_MODULES = [  # the declarations (ops.py holds the machinery)
     "autograd_core.ops_arith", "autograd_core.ops_elementwise", "autograd_core.ops_matmul", "autograd_core.ops_reduce",
     "autograd_core.ops_softmax", "autograd_core.ops_shape", "autograd_core.ops_math", "autograd_core.ops_select",
+    "autograd_core.ops_rounding", "autograd_core.ops_scan", "autograd_core.ops_scatter",
 ]
 RUN += OPERATION_MODULES
 

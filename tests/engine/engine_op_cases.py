@@ -400,7 +400,7 @@ ALL_CASES = [
     OpCase("astype float32", "astype", unary(), lambda p, a: ac.astype(a, np.float32), lambda p, a: a.astype(np.float32),
            eps=1e-3, atol=1e-3, rtol=1e-3, tags={"lossy"}),
     OpCase("getitem", "getitem", draw_index, lambda p, a: a[p["index"]], lambda p, a: a[p["index"]]),
-    OpCase("scatter", "scatter", draw_scatter, lambda p, g: ops.scatter(g, p["shape"], p["index"]), scatter_reference),
+    OpCase("scatter", "scatter", draw_scatter, lambda p, g: ops.scatter(g, shape=p["shape"], index=p["index"]), scatter_reference),
     OpCase("concatenate", "concatenate", draw_concat, lambda p, *xs: ac.concatenate(xs, axis=p["axis"]),
            lambda p, *xs: np.concatenate(xs, axis=p["axis"])),
     OpCase("stack", "stack", draw_stack, lambda p, *xs: ac.stack(xs, axis=p["axis"]),
@@ -678,6 +678,193 @@ ALL_CASES += [
     OpCase("repeat", "repeat", draw_repeat, lambda p, a: ac.repeat(a, p["repeats"], p["axis"]), _repeat_reference),
     OpCase("tile", "tile", draw_tile, lambda p, a: ac.tile(a, p["reps"]), lambda p, a: np.tile(a, p["reps"])),
     OpCase("diag", "diag", draw_diag, lambda p, a: ac.diag(a, p["k"]), lambda p, a: np.diag(a, p["k"])),
+]
+
+
+# ==========================================================================
+# Rounding, remainders and rounded quotients (ops_rounding.py)
+# ==========================================================================
+# a quotient kept at least 0.1 from a whole number: every rounding step and remainder jump is far
+OFF_WHOLE = st.integers(-3, 2).flatmap(lambda k: st.floats(k + 0.1, k + 0.9))
+# for round(x, decimals): x * 10**decimals kept at least 0.05 from a half (where round jumps)
+OFF_HALF = st.integers(-8, 8).flatmap(lambda k: st.floats(k / 4 + 0.05, k / 4 + 0.2))
+WHOLE_NUMBERS = [float(k) for k in range(-3, 4)]
+
+
+def draw_round(data, elements):
+    shape = data.draw(shapes())
+    decimals = data.draw(st.sampled_from([0, 1, 2, -1]))
+    # drawn in units of 10**-decimals, so the grid's halves are round's jumps and OFF_HALF stays away from them
+    return [np.asarray(array_of(data, shape, elements) * 10.0 ** -decimals)], {"decimals": decimals}
+
+
+def round_kinks(params, arrays, w):
+    (x,) = arrays
+    scaled = np.abs(x * 10.0 ** params["decimals"])
+    at_jump = np.abs(scaled % 1 - 0.5) < 1e-6
+    return [(at_jump, np.zeros_like(x))]  # PyTorch's gradient at the jump: 0, as everywhere
+
+
+def draw_quotient(data, elements):
+    """a and b with a / b = a drawn quotient (`elements`), b away from 0; b broadcasts against a."""
+    result = data.draw(hnp.mutually_broadcastable_shapes(num_shapes=2, max_dims=3, max_side=3))
+    b = array_of(data, result.input_shapes[1], NONZERO)
+    quotient = array_of(data, result.result_shape, elements)
+    return [np.asarray(quotient * b), b], {}  # (0-d stays an array)
+
+
+def draw_number_over(data, elements):
+    """b for `2.5 % b` and `2.5 // b`: 2.5 / b kept 0.1 from a whole number."""
+    shape = data.draw(shapes())
+    quotient = array_of(data, shape, st.sampled_from([1, -1]).flatmap(lambda s: st.floats(0.9, 11.9).filter(
+        lambda q: abs(q - np.round(q)) > 0.1).map(lambda q: s * q)))
+    return [np.asarray(2.5 / quotient)], {}
+
+
+ALL_CASES += [
+    # rounding: steps, gradient 0 (PyTorch's at the jumps too)
+    OpCase("floor", "floor", unary(), lambda p, a: a.floor(), lambda p, a: np.floor(a), elements=GRID,
+           smooth_elements=OFF_WHOLE, kinks=kinks_at(WHOLE_NUMBERS, lambda x: 0.0)),
+    OpCase("ceil", "ceil", unary(), lambda p, a: ac.ceil(a), lambda p, a: np.ceil(a), elements=GRID,
+           smooth_elements=OFF_WHOLE, kinks=kinks_at(WHOLE_NUMBERS, lambda x: 0.0)),
+    OpCase("trunc", "trunc", unary(), lambda p, a: a.trunc(), lambda p, a: np.trunc(a), elements=GRID,
+           smooth_elements=OFF_WHOLE, kinks=kinks_at(WHOLE_NUMBERS, lambda x: 0.0)),
+    OpCase("round", "round", draw_round, lambda p, a: a.round(p["decimals"]), lambda p, a: np.round(a, p["decimals"]),
+           elements=GRID, smooth_elements=OFF_HALF, kinks=round_kinks),
+    # remainders (d/da = 1, d/db = -trunc or -floor of a / b) and rounded quotients (gradient 0)
+    OpCase("fmod", "fmod", draw_quotient, lambda p, a, b: ac.fmod(a, b), lambda p, a, b: np.fmod(a, b), elements=OFF_WHOLE),
+    OpCase("remainder (a % b)", "remainder", draw_quotient, lambda p, a, b: a % b, lambda p, a, b: np.remainder(a, b),
+           elements=OFF_WHOLE),
+    OpCase("rmod number % Value", "remainder", draw_number_over, lambda p, b: 2.5 % b, lambda p, b: np.remainder(2.5, b)),
+    OpCase("floor_divide (a // b)", "floor_divide", draw_quotient, lambda p, a, b: a // b,
+           lambda p, a, b: np.floor_divide(a, b), elements=OFF_WHOLE),
+    OpCase("rfloordiv number // Value", "floor_divide", draw_number_over, lambda p, b: 2.5 // b,
+           lambda p, b: np.floor_divide(2.5, b)),
+    OpCase("div rounding_mode='floor'", "floor_divide", draw_quotient, lambda p, a, b: ac.div(a, b, rounding_mode="floor"),
+           lambda p, a, b: np.floor_divide(a, b), elements=OFF_WHOLE),
+    OpCase("div rounding_mode='trunc'", "trunc_divide", draw_quotient, lambda p, a, b: ac.div(a, b, rounding_mode="trunc"),
+           lambda p, a, b: np.trunc(a / b), elements=OFF_WHOLE),
+]
+
+
+# ==========================================================================
+# Scans and windows along one axis (ops_scan.py)
+# ==========================================================================
+draw_cumulative_extreme = one_axis_draw(distinct=True)  # (no ties: they are tested against PyTorch on their own)
+
+
+def draw_windows(data, elements):
+    shape = data.draw(shapes(min_dims=1, max_side=5))
+    axis = data.draw(st.integers(-len(shape), len(shape) - 1))
+    size = data.draw(st.integers(0, shape[axis]))
+    return [array_of(data, shape, elements)], {"axis": axis, "size": size, "step": data.draw(st.integers(1, 3))}
+
+
+def windows_reference(p, x):
+    axis, size, step = p["axis"] % x.ndim, p["size"], p["step"]
+    count = (x.shape[axis] - size) // step + 1
+    stacked = np.stack([np.take(x, np.arange(j * step, j * step + size), axis=axis) for j in range(count)], axis=axis)
+    return np.moveaxis(stacked, axis + 1, -1)  # (..., count, size along axis + 1, ...) -> the window's elements last
+
+
+ALL_CASES += [
+    OpCase("cummax", "cummax", draw_cumulative_extreme, lambda p, a: ac.cummax(a, p["axis"]).values,
+           lambda p, a: np.maximum.accumulate(a, axis=p["axis"])),
+    OpCase("cummin", "cummin", draw_cumulative_extreme, lambda p, a: a.cummin(p["axis"])[0],
+           lambda p, a: np.minimum.accumulate(a, axis=p["axis"])),
+    OpCase("cummax flattened", "cummax", draw_cumulative_extreme, lambda p, a: ac.cummax(a).values,
+           lambda p, a: np.maximum.accumulate(a.ravel())),
+    OpCase("logcumsumexp", "logcumsumexp", one_axis_draw(), lambda p, a: ac.logcumsumexp(a, p["axis"]),
+           lambda p, a: np.log(np.cumsum(np.exp(a), axis=p["axis"])), elements=WIDE),
+    OpCase("logcumsumexp flattened", "logcumsumexp", unary(), lambda p, a: a.logcumsumexp(),
+           lambda p, a: np.log(np.cumsum(np.exp(a.ravel()))), elements=WIDE),
+    OpCase("windows", "windows", draw_windows, lambda p, a: a.windows(p["axis"], p["size"], p["step"]), windows_reference),
+]
+
+
+# ==========================================================================
+# PyTorch's scatter and scatter_reduce (ops_scatter.py)
+# ==========================================================================
+def draw_scatter_elements(data, elements, number_src=False):
+    """x, an index whose targets along the axis differ within each line (PyTorch keeps the last of
+    repeats only in practice: repeats are tested on their own), and src at least index's size."""
+    shape = data.draw(shapes(min_dims=1, max_side=4))
+    axis = data.draw(st.integers(0, len(shape) - 1))
+    index_shape = tuple(data.draw(st.integers(1, n)) for n in shape)
+    seed = data.draw(st.integers(0, 2**32 - 1))
+    lines = list(index_shape)
+    lines[axis] = shape[axis]
+    targets = np.argsort(np.random.default_rng(seed).random(lines), axis=axis)  # a permutation per line
+    index = np.take(targets, np.arange(index_shape[axis]), axis=axis)
+    params = {"axis": axis, "index": index}
+    if number_src:
+        return [array_of(data, shape, elements)], dict(params, value=data.draw(st.sampled_from([0.5, -2.0])))
+    src_shape = tuple(n + data.draw(st.integers(0, 1)) for n in index_shape)
+    return [array_of(data, shape, elements), array_of(data, src_shape, elements)], params
+
+
+def scatter_elements_reference(p, x, src=None):
+    out = x.copy()
+    index, axis = p["index"], p["axis"]
+    for position in np.ndindex(index.shape):  # the definition, element by element
+        target = list(position)
+        target[axis] = index[position]
+        out[tuple(target)] = p["value"] if src is None else src[position]
+    return out
+
+
+def draw_scatter_reduce(reductions, distinct=False):
+    def draw(data, elements):
+        arrays, params = draw_scatter_add(data, elements)  # repeated targets: values are combined
+        if distinct:  # every value of x and src its own, 0.3 apart at least: no ties for amax / amin
+            sizes = [a.size for a in arrays]
+            ranks = np.array(data.draw(st.permutations(range(sum(sizes)))), dtype=np.float64)
+            values = (ranks - sum(sizes) / 2) * 0.4 + array_of(data, (sum(sizes),), st.floats(0.0, 0.1))
+            arrays = [values[:sizes[0]].reshape(arrays[0].shape), values[sizes[0]:].reshape(arrays[1].shape)]
+        params["reduce"] = data.draw(st.sampled_from(reductions))
+        params["include_self"] = data.draw(st.booleans())
+        return arrays, params
+
+    return draw
+
+
+_REDUCE_OF = {"sum": np.sum, "prod": np.prod, "mean": np.mean, "amax": np.max, "amin": np.min}
+
+
+def scatter_reduce_reference(p, x, src):
+    index, axis = p["index"], p["axis"]
+    landing = {}
+    for position in np.ndindex(index.shape):  # the definition: gather the values landing on each element
+        target = list(position)
+        target[axis] = index[position]
+        landing.setdefault(tuple(target), [x[tuple(target)]] if p["include_self"] else []).append(src[position])
+    out = x.copy()
+    for target, values in landing.items():
+        out[target] = _REDUCE_OF[p["reduce"]](values)
+    return out
+
+
+def build_scatter_reduce(p, x, src):
+    return ac.scatter_reduce(x, p["axis"], p["index"], src, p["reduce"], include_self=p["include_self"])
+
+
+ALL_CASES += [
+    OpCase("scatter (PyTorch's)", "scatter_elements", draw_scatter_elements,
+           lambda p, a, s: ac.scatter(a, p["axis"], p["index"], s), scatter_elements_reference),
+    OpCase("scatter of a number", "scatter_elements", lambda data, elements: draw_scatter_elements(data, elements, True),
+           lambda p, a: a.scatter(p["axis"], p["index"], p["value"]), scatter_elements_reference),
+    OpCase("scatter reduce='multiply'", "scatter_reduce", draw_scatter_add,
+           lambda p, a, s: ac.scatter(a, p["axis"], p["index"], s, reduce="multiply"),
+           lambda p, a, s: scatter_reduce_reference(dict(p, reduce="prod", include_self=True), a, s), elements=GRID),
+    OpCase("scatter reduce='add'", "scatter_add", draw_scatter_add,
+           lambda p, a, s: a.scatter(p["axis"], p["index"], s, reduce="add"), scatter_add_reference),
+    OpCase("scatter_reduce sum, mean", "scatter_reduce", draw_scatter_reduce(["sum", "mean"]), build_scatter_reduce,
+           scatter_reduce_reference),
+    OpCase("scatter_reduce prod (zeros included)", "scatter_reduce", draw_scatter_reduce(["prod"]), build_scatter_reduce,
+           scatter_reduce_reference, elements=GRID),
+    # continuous values: no ties (ties share evenly, tested against PyTorch on their own)
+    OpCase("scatter_reduce amax, amin", "scatter_reduce", draw_scatter_reduce(["amax", "amin"], distinct=True), build_scatter_reduce,
+           scatter_reduce_reference),
 ]
 
 

@@ -29,6 +29,18 @@ def test_engine_page_in_place_example_catches_the_write(capsys):
     assert "'x'" in printed and "'mul'" in printed and "(3,)" in printed
 
 
+def test_engine_page_rounding_scan_and_scatter_example_computes_what_it_says(capsys):
+    block = next(b for b in examples() if "scatter_reduce" in b)
+    namespace = {}
+    exec(compile(block, "docs/engine.md rounding example", "exec"), namespace)
+    assert namespace["r"].data.tolist() == [0.0, 2.0, 2.0, -2.0]
+    assert namespace["q"].data.tolist() == [0.0, 1.0, 2.0, -2.0] and namespace["m"].data.tolist() == [0.5, 0.5, 0.5, 0.25]
+    assert namespace["values"].data.tolist() == [0.5, 1.5, 2.5, 2.5] and namespace["indices"].tolist() == [0, 1, 2, 2]
+    assert namespace["w"].data.tolist() == [[0.5, 1.5], [1.5, 2.5], [2.5, -1.75]]
+    assert namespace["top"].data.tolist() == [2.5, 1.5] and namespace["x"].grad.tolist() == [0.0, 1.0, 1.0, 0.0]
+    assert capsys.readouterr().out.strip() == "[0. 1. 1. 0.]"
+
+
 def test_engine_page_states_the_rules():
     page = PAGE.read_text(encoding="utf-8")
     for rule in ["`None`", "accumulate", "retain_graph", "create_graph", "float32", "no_grad", "detach",

@@ -23,7 +23,8 @@ torch = pytest.importorskip("torch")
 
 FEW = settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
 NO_TORCH_FORM = {"scatter"}  # the backward of indexing: no PyTorch function does it in one call
-NO_ONNX_FORM = {"scatter", "cumprod", "sort", "topk", "scatter_add", "roll", "repeat", "diag", "unfold", "fold"}
+NO_ONNX_FORM = {"scatter", "cumprod", "sort", "topk", "scatter_add", "roll", "repeat", "diag", "unfold", "fold",
+                "cummax", "cummin", "logcumsumexp", "scatter_elements", "scatter_reduce"}
 
 
 def _case_ops(kind):
