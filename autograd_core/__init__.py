@@ -27,6 +27,7 @@ from . import ops
 from . import ops_math, ops_select  # noqa: F401  (more operations: they register themselves in ops.OPS)
 from .ops import OPS, Op  # the registry itself: every declared operation by name; Op declares one
 from . import conv  # noqa: F401  convolution, pooling and padding: declared in the registry, exported below with the rest
+from . import conv_transpose, resample  # noqa: F401  transposed convolution, interpolation and unpooling: the same way
 from .gradcheck import gradcheck
 from .learner import check_rule  # learner mode: a gradient rule checked, its mistake explained
 from .stepper import BackpropStepper

@@ -17,7 +17,8 @@ RUN = [  # nn's and optim's run in their folders
     "autograd_core.compile", "autograd_core.compile.tracer", "autograd_core.compile.guards", "autograd_core.compile.runtime",
 ]
 NEEDS_RENDERER = {"autograd_core.viz", "autograd_core.stepper"}
-OPERATION_MODULES = ["autograd_core.ops_math", "autograd_core.ops_select"]  # operations declared outside ops.py
+OPERATION_MODULES = ["autograd_core.ops_math", "autograd_core.ops_select",  # operations declared outside ops.py
+                     "autograd_core.conv_transpose", "autograd_core.resample"]
 RUN += OPERATION_MODULES
 
 DOCUMENTED = [
