@@ -775,6 +775,8 @@ def _first_winners(x, out, geo):
     free = None  # windows whose winner is still to be found
     for t, (offset, target) in enumerate(geo.tap_slices):
         hit = view[(slice(None),) * 3 + offset] == best
+        if any(lo or hi for lo, hi in geo.pads):  # a window of -inf: its first element inside wins, not the padding
+            hit &= _reads_inside(geo, offset)
         if free is None:
             free = ~hit
         else:
@@ -784,6 +786,15 @@ def _first_winners(x, out, geo):
         if nan_winners is not None:
             hit |= nan_winners[t]  # (no tap equals a NaN maximum, so these windows had no hit)
         yield hit, target
+
+
+def _reads_inside(geo, offset):
+    """(oh, ow, 1): the windows in which the tap at `offset` reads the input, not its padding."""
+    inside = []
+    for count, s, (lo, _), o, d, n in zip(geo.out_sizes, geo.stride, geo.pads, offset, geo.dilation, geo.in_sizes):
+        at = np.arange(count) * s - lo + o * d  # where the tap reads, window by window
+        inside.append((0 <= at) & (at < n))
+    return (inside[0][:, None] & inside[1][None, :])[:, :, None]
 
 
 def _last_nans(view, geo):

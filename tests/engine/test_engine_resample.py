@@ -278,6 +278,26 @@ def test_max_pool2d_indices_are_pytorchs(kwargs):
     np.testing.assert_array_equal(one_values.data, values.data[0])
 
 
+@pytest.mark.parametrize("kernel, stride, padding, ceil_mode", [(2, 2, 1, False), (3, 2, 1, True), (2, 3, 0, True),
+                                                              (3, 1, 1, False)])
+def test_a_window_of_minus_infinities_picks_its_first_element_inside_the_input_as_pytorch(kernel, stride, padding,
+                                                                                          ceil_mode):
+    # the padding counts as -inf too, but it never wins: index and gradient go to the first element of the input
+    torch = pytest.importorskip("torch")
+    x = np.full((1, 2, 4, 5), -np.inf)
+    x[0, 0, 2, 2] = 1.0
+    ours = Value(x)
+    values, indices = ac.max_pool2d(ours, kernel, stride, padding, ceil_mode=ceil_mode, return_indices=True)
+    theirs = torch.tensor(x, requires_grad=True)
+    their_values, their_indices = torch.nn.functional.max_pool2d(theirs, kernel, stride, padding, ceil_mode=ceil_mode,
+                                                                 return_indices=True)
+    np.testing.assert_array_equal(indices, their_indices.numpy())
+    assert indices.min() >= 0
+    values.sum().backward()
+    their_values.sum().backward()
+    np.testing.assert_array_equal(ours.grad, theirs.grad.numpy())
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("kernel, stride, padding, size", [
     (2, None, 0, None), (3, 2, 1, None), ((2, 3), (2, 3), 0, (7, 8)),
