@@ -46,7 +46,7 @@ import math
 
 import numpy as np
 
-from .engine import as_value
+from .engine import Value, as_value  # noqa: F401  (Value: the examples below use it)
 from .errors import ShapeError
 from .ops import F, Op
 # The window machinery of the poolings (geometry, size checks, max pooling's winners)
