@@ -529,6 +529,8 @@ def _first_winners(x, out, geo):
     free = None  # windows whose winner is still to be found
     for t, (offset, target) in enumerate(geo.tap_slices):
         hit = view[(slice(None),) * 3 + offset] == best
+        if any(lo or hi for lo, hi in geo.pads):  # a window of -inf: its first element inside wins, not the padding
+            hit &= _reads_inside(geo, offset)
         if free is None:
             free = ~hit
         else:
@@ -538,6 +540,15 @@ def _first_winners(x, out, geo):
         if nan_winners is not None:
             hit |= nan_winners[t]  # (no tap equals a NaN maximum, so these windows had no hit)
         yield hit, target
+
+
+def _reads_inside(geo, offset):
+    """(oh, ow, 1): the windows in which the tap at `offset` reads the input, not its padding."""
+    inside = []
+    for count, s, (lo, _), o, d, n in zip(geo.out_sizes, geo.stride, geo.pads, offset, geo.dilation, geo.in_sizes):
+        at = np.arange(count) * s - lo + o * d  # where the tap reads, window by window
+        inside.append((0 <= at) & (at < n))
+    return (inside[0][:, None] & inside[1][None, :])[:, :, None]
 
 
 def _last_nans(view, geo):
@@ -599,7 +610,9 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     """The largest value of each window of ``input`` (N, C, H, W), per channel;
     ``stride`` defaults to the kernel size. Padding counts as -inf. The
     gradient goes to the first maximum of each window, or to its last NaN
-    when it holds NaN (as in PyTorch).
+    when it holds NaN (as in PyTorch). ``return_indices=True`` returns
+    ``(values, indices)``: where each maximum was, ``row * W + column`` in its
+    plane (int64), for `max_unpool2d`.
 
     >>> x = Value(np.array([[[[1.0, 2.0, 5.0, 0.0], [3.0, 4.0, 1.0, 1.0]]]]))
     >>> y = max_pool2d(x, 2)
@@ -608,8 +621,6 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     >>> y.sum().backward(); x.grad[0, 0].tolist()
     [[0.0, 0.0, 1.0, 0.0], [0.0, 1.0, 0.0, 0.0]]
     """
-    if return_indices:
-        raise NotImplementedError("max_pool2d: return_indices=True is not supported; the gradient needs no indices")
     x = as_value(input)
     geo = _cached_geometry(
         ("max_pool2d", x.shape, x.dtype) + _argument_key(kernel_size, stride, padding, dilation, ceil_mode),
@@ -619,6 +630,11 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     if unbatched:
         x = x.reshape((1,) + x.shape)
     out = MAX_POOL2D.apply(x, geo=geo)
+    if return_indices:  # (values, PyTorch's flat index of each maximum in its plane): for max_unpool2d
+        from .resample import max_pool2d_indices  # (declared with max_unpool2d, which reads them)
+
+        indices = max_pool2d_indices(x, out, geo, unbatched)
+        return (out.reshape(out.shape[1:]) if unbatched else out), indices
     return out.reshape(out.shape[1:]) if unbatched else out
 
 

@@ -457,6 +457,7 @@ _quiet_domain = partial(np.errstate, divide="ignore", invalid="ignore")
 from . import ops_arith, ops_elementwise, ops_matmul, ops_reduce, ops_softmax, ops_shape  # noqa: E402,F401
 from . import ops_math, ops_select, conv  # noqa: E402,F401
 from . import ops_rounding, ops_scan, ops_scatter  # noqa: E402,F401  rounding and remainders; running scans and windows; scatters
+from . import conv_transpose, resample  # noqa: E402,F401  transposed convolution; interpolation and unpooling
 from .ops_elementwise import _sigmoid_data, exp, log, maximum, sigmoid, where  # noqa: E402  (for F)
 from .ops_matmul import matmul  # noqa: E402
 from .ops_shape import _scatter_data, broadcast_to, scatter  # noqa: E402

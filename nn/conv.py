@@ -29,7 +29,8 @@ from . import init
 from .layers import BatchNorm1d
 from .module import Module, Parameter
 
-__all__ = ["Conv1d", "Conv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "BatchNorm2d", "Dropout2d"]
+__all__ = ["Conv1d", "Conv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "BatchNorm2d", "Dropout2d",
+           "ConvTranspose1d", "ConvTranspose2d", "MaxUnpool2d", "Upsample"]
 
 
 class _NamesItself:
@@ -210,25 +211,25 @@ class MaxPool2d(_NamesItself, Module):
 
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False, ceil_mode=False):
         super().__init__()
-        if return_indices:
-            raise NotImplementedError("MaxPool2d: return_indices=True is not supported")
         self.kernel_size = kernel_size
         self.stride = stride if stride is not None else kernel_size
         self.padding, self.dilation, self.ceil_mode = padding, dilation, ceil_mode
-        self.return_indices = False
+        self.return_indices = bool(return_indices)  # (values, indices), for MaxUnpool2d
 
     def forward(self, x):
         return self._run(F.max_pool2d, F._value(x), self.kernel_size, self.stride, self.padding, self.dilation,
-                         self.ceil_mode)
+                         self.ceil_mode, self.return_indices)
 
     def extra_repr(self):
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
-                f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
+                f"dilation={self.dilation}, ceil_mode={self.ceil_mode}"
+                + (", return_indices=True" if self.return_indices else ""))
 
     def as_torch(self):
         stride = None if self.stride == self.kernel_size else self.stride
         return "MaxPool2d", (self.kernel_size,), {"stride": stride, "padding": self.padding,
-                                                  "dilation": self.dilation, "ceil_mode": self.ceil_mode}
+                                                  "dilation": self.dilation, "ceil_mode": self.ceil_mode,
+                                                  "return_indices": self.return_indices}
 
 
 class AvgPool2d(_NamesItself, Module):
@@ -344,3 +345,195 @@ class Dropout2d(Module):
 
     def as_torch(self):
         return "Dropout2d", (), {"p": self.p}
+
+
+class _ConvTransposeNd(_NamesItself, Module):
+    """What ConvTranspose1d and ConvTranspose2d share: PyTorch's arguments (in
+    its order), parameters, initialisation and repr. ``weight`` has shape
+    (in_channels, out_channels / groups, *kernel_size): a transposed
+    convolution is the gradient of a convolution with respect to its input, so
+    its weight is laid out as that convolution's; ``bias`` (out_channels,)."""
+
+    _dims = 2
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
+                 bias=True, dilation=1, padding_mode="zeros", dtype=np.float64):
+        super().__init__()
+        layer, nd = type(self).__name__, self._dims
+        for name, size in (("in_channels", in_channels), ("out_channels", out_channels), ("groups", groups)):
+            if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+                raise ValueError(f"{layer}: {name} must be a positive int, got {size!r}")
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(
+                f"{layer}: groups={groups} must divide in_channels ({in_channels}) and out_channels ({out_channels})"
+            )
+        if padding_mode != "zeros":
+            raise ValueError(f'{layer}: only padding_mode="zeros" is supported (as in PyTorch), got {padding_mode!r}')
+        self.in_channels, self.out_channels, self.groups = int(in_channels), int(out_channels), int(groups)
+        self.kernel_size = _n_tuple(kernel_size, nd, layer, "kernel_size", 1)
+        self.stride = _n_tuple(stride, nd, layer, "stride", 1)
+        self.padding = _n_tuple(padding, nd, layer, "padding", 0)
+        self.output_padding = _n_tuple(output_padding, nd, layer, "output_padding", 0)
+        self.dilation = _n_tuple(dilation, nd, layer, "dilation", 1)
+        if any(e >= s and e >= d for e, s, d in zip(self.output_padding, self.stride, self.dilation)):
+            raise ValueError(f"{layer}: output_padding {self.output_padding} must be smaller than the stride "
+                             f"{self.stride} or the dilation {self.dilation} along each axis")
+        self.padding_mode = padding_mode
+        self.weight = Parameter(np.empty((self.in_channels, self.out_channels // groups) + self.kernel_size, dtype=dtype))
+        if bias:
+            self.bias = Parameter(np.empty(self.out_channels, dtype=dtype))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    # PyTorch's: kaiming_uniform_(a=sqrt(5)) with fan_in = weight.shape[1] * kernel taps (here out_channels /
+    # groups * taps, as PyTorch reads the transposed weight), the same bound for the bias
+    reset_parameters = _ConvNd.reset_parameters
+
+    def _output_padding(self, x, output_size):
+        """The output_padding that gives `output_size` (PyTorch's forward(x, output_size)), or a ValueError
+        naming the sizes this input can give."""
+        nd = self._dims
+        size = tuple(output_size)
+        if len(size) == x.ndim:  # the whole shape: its spatial part
+            size = size[-nd:]
+        if len(size) != nd:
+            raise ValueError(f"{self._title()}: output_size must have {nd} spatial sizes, got {tuple(output_size)}")
+        smallest = tuple((n - 1) * s - 2 * p + d * (k - 1) + 1 for n, s, p, d, k in
+                         zip(x.shape[-nd:], self.stride, self.padding, self.dilation, self.kernel_size))
+        largest = tuple(n + s - 1 for n, s in zip(smallest, self.stride))
+        if any(not lo <= n <= hi for n, lo, hi in zip(size, smallest, largest)):
+            raise ValueError(f"{self._title()}: requested an output size of {size}, but an input of spatial size "
+                             f"{x.shape[-nd:]} gives sizes from {smallest} to {largest}")
+        return tuple(n - lo for n, lo in zip(size, smallest))
+
+    def forward(self, x, output_size=None):
+        x = F._value(x)
+        if x.ndim not in (self._dims + 1, self._dims + 2) or x.shape[-self._dims - 1] != self.in_channels:
+            layout = "(N, C, H, W)" if self._dims == 2 else "(N, C, L)"
+            raise ShapeError(f"{self._title()}: expected input of shape {layout} with C = {self.in_channels} "
+                             f"channels, got {x.shape}")
+        extra = self.output_padding if output_size is None else self._output_padding(x, output_size)
+        conv = F.conv_transpose2d if self._dims == 2 else F.conv_transpose1d
+        return self._run(conv, x, self.weight, self.bias, self.stride, self.padding, extra, self.groups, self.dilation)
+
+    def extra_repr(self):
+        text = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        for name, default in (("padding", 0), ("dilation", 1), ("output_padding", 0)):
+            if getattr(self, name) != (default,) * self._dims:
+                text += f", {name}={getattr(self, name)}"
+        if self.groups != 1:
+            text += f", groups={self.groups}"
+        if self.bias is None:
+            text += ", bias=False"
+        return text
+
+    def _title(self):
+        kernel = "x".join(str(k) for k in self.kernel_size)
+        return f"{type(self).__name__}({self.in_channels}, {self.out_channels}, {kernel})"
+
+    def as_torch(self):
+        options = {"stride": _one(self.stride), "padding": _one(self.padding),
+                   "output_padding": _one(self.output_padding), "groups": self.groups, "bias": self.bias is not None,
+                   "dilation": _one(self.dilation), "dtype": self.weight.dtype}
+        return f"ConvTranspose{self._dims}d", (self.in_channels, self.out_channels, _one(self.kernel_size)), options
+
+
+class ConvTranspose2d(_ConvTransposeNd):
+    """2-d transposed convolution over ``(N, C, H, W)`` images (a decoder's
+    upsampling layer): ``weight`` (in_channels, out_channels / groups, kH, kW),
+    ``bias`` (out_channels,), initialised as PyTorch does. The output has
+    ``(H - 1) * stride - 2 * padding + dilation * (kH - 1) + output_padding + 1``
+    rows; ``forward(x, output_size)`` picks the output_padding that gives a size.
+
+    >>> up = ConvTranspose2d(8, 4, kernel_size=2, stride=2)
+    >>> up
+    ConvTranspose2d(8, 4, kernel_size=(2, 2), stride=(2, 2))
+    >>> up(np.zeros((1, 8, 7, 7))).shape, up.weight.shape
+    ((1, 4, 14, 14), (8, 4, 2, 2))
+    """
+
+    _dims = 2
+
+
+class ConvTranspose1d(_ConvTransposeNd):
+    """1-d transposed convolution over ``(N, C, L)`` sequences: ``weight``
+    (in_channels, out_channels / groups, k), as PyTorch.
+
+    >>> ConvTranspose1d(2, 3, 4, stride=2, padding=1)(np.zeros((1, 2, 5))).shape
+    (1, 3, 10)
+    """
+
+    _dims = 1
+
+
+class MaxUnpool2d(_NamesItself, Module):
+    """Undo a ``MaxPool2d(..., return_indices=True)``: each value goes back to
+    the place its index names, in an output of zeros; the output is
+    ``(H - 1) * stride - 2 * padding + kernel_size`` rows high unless
+    ``forward(x, indices, output_size)`` gives the size.
+
+    >>> pool, unpool = MaxPool2d(2, return_indices=True), MaxUnpool2d(2)
+    >>> y, indices = pool(np.array([[[[1.0, 2.0], [4.0, 3.0]]]]))
+    >>> unpool(y, indices).data.tolist()
+    [[[[0.0, 0.0], [4.0, 0.0]]]]
+    """
+
+    def __init__(self, kernel_size, stride=None, padding=0):
+        super().__init__()
+        self.kernel_size = _n_tuple(kernel_size, 2, "MaxUnpool2d", "kernel_size", 1)
+        self.stride = self.kernel_size if stride is None else _n_tuple(stride, 2, "MaxUnpool2d", "stride", 1)
+        self.padding = _n_tuple(padding, 2, "MaxUnpool2d", "padding", 0)
+
+    def forward(self, x, indices, output_size=None):
+        return self._run(F.max_unpool2d, F._value(x), indices, self.kernel_size, self.stride, self.padding,
+                         output_size)
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+    def _title(self):
+        return f"MaxUnpool2d({self.kernel_size[0]}x{self.kernel_size[1]})"
+
+    def as_torch(self):
+        return "MaxUnpool2d", (self.kernel_size,), {"stride": self.stride, "padding": self.padding}
+
+
+class Upsample(_NamesItself, Module):
+    """Resize images (or sequences) to ``size``, or by ``scale_factor``:
+    ``mode`` "nearest", "linear" (sequences), "bilinear" (images), with
+    ``align_corners`` for the linear modes; `nn.functional.interpolate` as a
+    layer, as in PyTorch.
+
+    >>> Upsample(scale_factor=2)
+    Upsample(scale_factor=2.0, mode='nearest')
+    >>> Upsample(size=(3, 4), mode="bilinear")(np.zeros((1, 1, 2, 2))).shape
+    (1, 1, 3, 4)
+    """
+
+    def __init__(self, size=None, scale_factor=None, mode="nearest", align_corners=None, recompute_scale_factor=None):
+        super().__init__()
+        if mode not in ("nearest", "linear", "bilinear"):
+            raise ValueError(f"Upsample: mode must be 'nearest', 'linear' or 'bilinear', got {mode!r}")
+        self.size = tuple(size) if isinstance(size, list) else size
+        if isinstance(scale_factor, (tuple, list)):
+            self.scale_factor = tuple(float(f) for f in scale_factor)
+        else:
+            self.scale_factor = float(scale_factor) if scale_factor else None
+        self.mode, self.align_corners, self.recompute_scale_factor = mode, align_corners, recompute_scale_factor
+
+    def forward(self, x):
+        return self._run(F.interpolate, F._value(x), self.size, self.scale_factor, self.mode, self.align_corners,
+                         self.recompute_scale_factor)
+
+    def extra_repr(self):
+        what = f"scale_factor={self.scale_factor!r}" if self.scale_factor is not None else f"size={self.size!r}"
+        return f"{what}, mode={self.mode!r}"
+
+    def _title(self):
+        return f"Upsample({self.extra_repr()})"
+
+    def as_torch(self):
+        return "Upsample", (), {"size": self.size, "scale_factor": self.scale_factor, "mode": self.mode,
+                                "align_corners": self.align_corners,
+                                "recompute_scale_factor": self.recompute_scale_factor}

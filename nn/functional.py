@@ -22,6 +22,8 @@ import numpy as np
 import autograd_core as ac
 from autograd_core import Value
 from autograd_core.conv import adaptive_avg_pool2d, avg_pool2d, conv1d, conv2d, fold, max_pool2d, pad, unfold
+from autograd_core.conv_transpose import conv_transpose1d, conv_transpose2d
+from autograd_core.resample import interpolate, max_unpool2d
 from autograd_core.errors import ShapeError
 
 from autograd_core.compile import effect, host_array, is_tracing
@@ -35,6 +37,7 @@ __all__ = [
     "cross_entropy", "nll_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits",
     "mse_loss", "l1_loss", "kl_div", "multi_margin_loss", "entropy", "kl_divergence",
     "conv1d", "conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "pad", "unfold", "fold", "dropout2d",
+    "conv_transpose1d", "conv_transpose2d", "interpolate", "max_unpool2d",
 ]
 
 

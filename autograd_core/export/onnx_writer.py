@@ -127,6 +127,9 @@ class Writer:
         self.inputs = []
 
     def array(self, array, hint="const"):
+        for k, arg in enumerate(self.traced.call_args):
+            if arg is array:  # an integer array given to the model (indices): the graph's input too
+                return self.input_names[k]
         record = self.traced.host_record(array)
         if record is not None:
             if any(isinstance(x, Value) for x in record.inputs):

@@ -171,6 +171,7 @@ class Writer:
         self.leaves = {}  # id(Value) -> its text
         self.constants = {}  # id(array) -> (its buffer's text, the array)
         self.variables = {}  # step key -> [names of its outputs]
+        self.returned_arrays = {}  # id(array a layer kept whole returned: MaxPool2d's indices) -> its name
         self.root = traced.model
         self.subclass = self.root is not None and counterpart(self.root) is not None
         self.class_name = class_name or self._class_name()
@@ -218,10 +219,18 @@ class Writer:
         return text
 
     def array(self, array, hint="c"):
-        """An array an operation reads: a comparison of traced Values, or a constant."""
+        """An array an operation reads: an argument, a comparison of traced Values, or a constant."""
+        for k, arg in enumerate(self.traced.call_args):
+            if arg is array:  # an integer array given to the model (indices): the module's argument too
+                return self.params[k]
         record = self.traced.host_record(array)
         if record is not None:
             if any(isinstance(x, Value) for x in record.inputs):
+                if ("host", id(record)) not in self.variables:  # made inside a layer kept whole, not returned by it
+                    what = record.name or getattr(record.fn, "__name__", "an array")
+                    raise ExportError(f"export: an array made in NumPy from traced values ({what!s:.40}) is read "
+                                      f"outside the layer that made it, which PyTorch cannot make again here; use "
+                                      f"it where the layer's own result is used too")
                 return self.variables[("host", id(record))][0]
             array = self.traced.constant_of(record)
         known = self.constants.get(id(array))
@@ -522,6 +531,7 @@ class Writer:
             else:
                 targets = [self._target(step, position, last_use, "h")]
             self.variables[step.key] = targets
+            self.returned_arrays.update((id(v), t) for t, v in zip(targets, results) if isinstance(v, np.ndarray))
             self.body.append(f"{', '.join(targets)} = {module_text}({', '.join(args)})")
             return
         node = step.obj
@@ -540,6 +550,8 @@ class Writer:
         for k, arg in enumerate(self.traced.call_args):
             if arg is value:
                 return self.params[k]
+        if id(value) in self.returned_arrays:  # the indices of a MaxPool2d(return_indices=True) kept whole
+            return self.returned_arrays[id(value)]
         return self.const(value)
 
     def op_text(self, op, inputs, node):

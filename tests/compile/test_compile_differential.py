@@ -300,7 +300,9 @@ def new_values(array, rng):
     """New data in the drawn array's domain: its own values reshuffled and repeated
     (ties), and sometimes 0 or +-1 where they lie within its range (kinks, zeros of rules)."""
     array = np.asarray(array)
-    specials = [x for x in (0.0, 1.0, -1.0) if array.size and array.min() <= x <= array.max()]
+    if array.size == 0:  # (nothing to draw from, nothing to draw)
+        return array.copy()
+    specials = [x for x in (0.0, 1.0, -1.0) if array.min() <= x <= array.max()]
     pool = np.concatenate([array.ravel(), np.array(specials, dtype=array.dtype)])
     weights = np.full(pool.size, 1.0)
     weights[array.size:] = 0.15 * max(array.size, 1)

@@ -25,6 +25,7 @@ OPERATION_MODULES = [  # the declarations (ops.py holds the machinery)
     "autograd_core.ops_arith", "autograd_core.ops_elementwise", "autograd_core.ops_matmul", "autograd_core.ops_reduce",
     "autograd_core.ops_softmax", "autograd_core.ops_shape", "autograd_core.ops_math", "autograd_core.ops_select",
     "autograd_core.ops_rounding", "autograd_core.ops_scan", "autograd_core.ops_scatter",
+    "autograd_core.conv_transpose", "autograd_core.resample",
 ]
 RUN += OPERATION_MODULES
 

@@ -15,6 +15,7 @@ without a case makes the suite fail.
 
 from __future__ import annotations
 
+import itertools
 import math
 import sys
 from dataclasses import dataclass, field
@@ -1139,4 +1140,168 @@ ALL_CASES += [
     OpCase("unfold", "unfold", draw_unfold, lambda p, x: conv_ops.unfold(x, **p), unfold_reference, elements=GRID),
     OpCase("fold", "fold", draw_fold, lambda p, x: conv_ops.fold(x, **p), fold_reference, elements=GRID),
 ]
+
+
+# ---- transposed convolution, interpolation, max unpooling (autograd_core.conv_transpose, .resample) -----------
+# References are loops over input (or output) pixels again: a transposed convolution adds each input
+# pixel times the kernel onto the output; interpolation reads each output pixel from the place its
+# index maps to, with PyTorch's formulas written out per pixel.
+from autograd_core import conv_transpose as conv_transpose_ops  # noqa: E402
+from autograd_core import resample as resample_ops  # noqa: E402
+
+
+def draw_conv_transpose(nd):
+    def draw(data, elements):
+        groups = data.draw(st.sampled_from([1, 2]))
+        in_per_group, out_per_group = data.draw(st.integers(1, 2)), data.draw(st.integers(1, 2))
+        kernel = tuple(data.draw(st.integers(1, 3)) for _ in range(nd))
+        stride = tuple(data.draw(st.integers(1, 3)) for _ in range(nd))
+        dilation = tuple(data.draw(st.integers(1, 2)) for _ in range(nd))
+        padding = tuple(data.draw(st.integers(0, 2)) for _ in range(nd))
+        output_padding = tuple(data.draw(st.integers(0, max(s, d) - 1)) for s, d in zip(stride, dilation))
+        sizes = tuple(data.draw(st.integers(1, 3)) for _ in range(nd))
+        out = [(n - 1) * s - 2 * p + d * (k - 1) + e + 1
+               for n, s, p, d, k, e in zip(sizes, stride, padding, dilation, kernel, output_padding)]
+        assume(min(out) >= 1)
+        x = array_of(data, (data.draw(st.integers(1, 2)), groups * in_per_group) + sizes, elements)
+        w = array_of(data, (groups * in_per_group, out_per_group) + kernel, elements)
+        arrays = [x, w]
+        if data.draw(st.booleans()):
+            arrays.append(array_of(data, (groups * out_per_group,), elements))
+        params = {"stride": stride, "padding": padding, "output_padding": output_padding, "groups": groups,
+                  "dilation": dilation}
+        return arrays, params
+
+    return draw
+
+
+def build_conv_transpose(fn):
+    def build(p, x, w, b=None):
+        return fn(x, w, b, **p)
+
+    return build
+
+
+def conv_transpose_reference(p, x, w, b=None):
+    nd = x.ndim - 2
+    kernel, groups = w.shape[2:], p["groups"]
+    stride, padding, dilation, extra = p["stride"], p["padding"], p["dilation"], p["output_padding"]
+    out_sizes = [(x.shape[2 + k] - 1) * stride[k] - 2 * padding[k] + dilation[k] * (kernel[k] - 1) + extra[k] + 1
+                 for k in range(nd)]
+    in_per_group, out_per_group = x.shape[1] // groups, w.shape[1]
+    y = np.zeros((x.shape[0], out_per_group * groups, *out_sizes))
+    for ci in range(x.shape[1]):
+        first_out = (ci // in_per_group) * out_per_group
+        for pos in np.ndindex(*x.shape[2:]):
+            for tap in np.ndindex(*kernel):
+                at = tuple(pos[k] * stride[k] - padding[k] + tap[k] * dilation[k] for k in range(nd))
+                if all(0 <= at[k] < out_sizes[k] for k in range(nd)):
+                    for co in range(out_per_group):
+                        y[(slice(None), first_out + co) + at] += x[(slice(None), ci) + pos] * w[(ci, co) + tap]
+    if b is not None:
+        y += b.reshape((1, -1) + (1,) * nd)
+    return y
+
+
+def draw_interpolate(data, elements):
+    nd = data.draw(st.sampled_from([1, 2]))
+    mode = data.draw(st.sampled_from(["nearest", "linear" if nd == 1 else "bilinear"]))
+    shape = (data.draw(st.integers(1, 2)), data.draw(st.integers(1, 2))) + tuple(data.draw(st.integers(1, 4)) for _ in range(nd))
+    params = {"mode": mode, "align_corners": None if mode == "nearest" else data.draw(st.booleans())}
+    if data.draw(st.booleans()):
+        params["size"] = tuple(data.draw(st.integers(1, 7)) for _ in range(nd))
+    else:
+        factors = tuple(data.draw(st.sampled_from([0.5, 0.75, 1.0, 1.5, 2.0, 2.5, 3.0])) for _ in range(nd))
+        sizes = [math.floor(n * f) for n, f in zip(shape[2:], factors)]
+        assume(min(sizes) >= 1)
+        # PyTorch's 1-d nearest backward takes shortcuts its forward does not (out == in or 2 in, from another
+        # factor): there the engine follows the forward, and its gradient differs from PyTorch's (tested apart)
+        assume(not (nd == 1 and mode == "nearest" and sizes[0] in (shape[2], 2 * shape[2]) and factors[0] not in (1.0, 2.0)))
+        params["scale_factor"] = factors
+        params["recompute_scale_factor"] = data.draw(st.booleans())
+    return [array_of(data, shape, elements)], params
+
+
+def interpolate_reference(p, x):
+    """Each output pixel from the input place it maps to: PyTorch's formulas, pixel by pixel (float64)."""
+    nd = x.ndim - 2
+    if "size" in p:
+        sizes, scales = p["size"], (None,) * nd
+    else:
+        sizes = tuple(math.floor(n * f) for n, f in zip(x.shape[2:], p["scale_factor"]))
+        scales = (None,) * nd if p["recompute_scale_factor"] else p["scale_factor"]
+    reads = []  # per axis, per output pixel: [(input pixel, weight)]
+    for n_in, n_out, scale in zip(x.shape[2:], sizes, scales):
+        axis = []
+        for j in range(n_out):
+            if n_in == n_out and (p["mode"] != "nearest" or nd == 2):
+                axis.append([(j, 1.0)])
+            elif p["mode"] == "nearest":
+                if nd == 2 and n_out == 2 * n_in:
+                    axis.append([(j // 2, 1.0)])
+                else:
+                    ratio = 1 / scale if scale else n_in / n_out
+                    axis.append([(min(math.floor(j * ratio), n_in - 1), 1.0)])
+            else:
+                if p["align_corners"]:
+                    src = j * (n_in - 1) / (n_out - 1) if n_out > 1 else 0.0
+                else:
+                    ratio = 1 / scale if scale else n_in / n_out
+                    src = max((j + 0.5) * ratio - 0.5, 0.0)
+                i0 = min(math.floor(src), n_in - 1)
+                lam = min(max(src - i0, 0.0), 1.0)
+                axis.append([(i0, 1 - lam), (min(i0 + 1, n_in - 1), lam)])
+        reads.append(axis)
+    y = np.zeros(x.shape[:2] + tuple(sizes))
+    for pos in np.ndindex(*sizes):
+        total = 0.0
+        for taps in itertools.product(*[reads[k][pos[k]] for k in range(nd)]):
+            weight = math.prod(w for _, w in taps)
+            total = total + weight * x[(slice(None), slice(None)) + tuple(i for i, _ in taps)]
+        y[(slice(None), slice(None)) + pos] = total
+    return y
+
+
+def draw_max_unpool(data, elements):
+    kernel = (data.draw(st.integers(1, 3)), data.draw(st.integers(1, 3)))
+    stride = (data.draw(st.integers(1, 3)), data.draw(st.integers(1, 3)))
+    padding = tuple(data.draw(st.integers(0, k // 2)) for k in kernel)
+    shape = (data.draw(st.integers(1, 2)), data.draw(st.integers(1, 2)), data.draw(st.integers(1, 3)), data.draw(st.integers(1, 3)))
+    default = [(n - 1) * s - 2 * p + k for n, s, p, k in zip(shape[2:], stride, padding, kernel)]
+    params = {"kernel_size": kernel, "stride": stride, "padding": padding}
+    if data.draw(st.booleans()):  # another size, within a stride of the default (PyTorch's range)
+        params["output_size"] = tuple(d + data.draw(st.integers(1 - s, s - 1)) for d, s in zip(default, stride))
+    sizes = params.get("output_size", default)
+    assume(min(sizes) >= 1 and sizes[0] * sizes[1] >= shape[2] * shape[3])
+    # distinct places in each plane: a repeated index has no gradient of its own (the last value wins)
+    seed = data.draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    places = np.stack([rng.permutation(sizes[0] * sizes[1])[:shape[2] * shape[3]] for _ in range(shape[0] * shape[1])])
+    params["indices"] = places.reshape(shape)
+    return [array_of(data, shape, elements)], params
+
+
+def max_unpool_reference(p, x):
+    sizes = p.get("output_size") or tuple((n - 1) * s - 2 * q + k for n, s, q, k in
+                                          zip(x.shape[2:], p["stride"], p["padding"], p["kernel_size"]))
+    y = np.zeros(x.shape[:2] + tuple(sizes))
+    for pos in np.ndindex(*x.shape):
+        place = p["indices"][pos]
+        y[pos[:2] + (place // sizes[1], place % sizes[1])] = x[pos]
+    return y
+
+
+ALL_CASES += [
+    OpCase("conv_transpose2d", "conv_transpose2d", draw_conv_transpose(2),
+           build_conv_transpose(conv_transpose_ops.conv_transpose2d), conv_transpose_reference, elements=GRID),
+    OpCase("conv_transpose1d", "conv_transpose1d", draw_conv_transpose(1),
+           build_conv_transpose(conv_transpose_ops.conv_transpose1d), conv_transpose_reference, elements=GRID),
+    OpCase("interpolate", "interpolate", draw_interpolate, lambda p, x: resample_ops.interpolate(x, **p),
+           interpolate_reference),
+    OpCase("max_unpool2d", "max_unpool2d", draw_max_unpool,
+           lambda p, x: resample_ops.max_unpool2d(x, p["indices"], p["kernel_size"], p["stride"], p["padding"],
+                                                  p.get("output_size")),
+           max_unpool_reference, elements=GRID),
+]
+
 CASES_BY_ID = {case.id: case for case in ALL_CASES}

@@ -57,6 +57,22 @@ def compare(module, inputs, train=True, grad_inputs=(0,), tol=TOL64, grad_tol=No
     return exported
 
 
+def _pool_indices(x, *args):
+    """The indices a max pooling of `x` picks (for unpooling; distinct in each plane)."""
+    return nn.functional.max_pool2d(x, *args, return_indices=True)[1]
+
+
+class _Sized(nn.Module):
+    """An unpooling layer called with an output_size."""
+
+    def __init__(self, unpool, size):
+        super().__init__()
+        self.unpool, self.size = unpool, size
+
+    def forward(self, x, indices):
+        return self.unpool(x, indices, output_size=self.size)
+
+
 LAYERS = {
     "Linear": (lambda: nn.Linear(4, 3), lambda: [rows()]),
     "Linear without bias": (lambda: nn.Linear(4, 3, bias=False), lambda: [rows()]),
@@ -79,6 +95,20 @@ LAYERS = {
     "AvgPool2d": (lambda: nn.AvgPool2d(2), lambda: [images()]),
     "AvgPool2d padding not counted": (lambda: nn.AvgPool2d(3, 2, 1, count_include_pad=False), lambda: [images(w=7)]),
     "AvgPool2d ceil mode": (lambda: nn.AvgPool2d(2, ceil_mode=True), lambda: [images(h=5, w=7)]),
+    "ConvTranspose2d": (lambda: nn.ConvTranspose2d(3, 4, 3, stride=2, padding=1, output_padding=1), lambda: [images()]),
+    "ConvTranspose2d grouped, dilated, output_padding past the stride": (
+        lambda: nn.ConvTranspose2d(4, 6, (3, 2), stride=(1, 2), dilation=(2, 1), output_padding=(1, 0), groups=2,
+                                   bias=False), lambda: [images(c=4, h=5, w=4)]),
+    "ConvTranspose1d": (lambda: nn.ConvTranspose1d(3, 2, 4, stride=3, padding=2), lambda: [_rng().normal(size=(2, 3, 6))]),
+    "MaxUnpool2d": (lambda: nn.MaxUnpool2d(2), lambda: [images(h=3, w=3), _pool_indices(images(h=6, w=6), 2)]),
+    "MaxUnpool2d to a given size": (lambda: _Sized(nn.MaxUnpool2d(3, stride=2, padding=1), (6, 7)),
+                                    lambda: [images(h=3, w=4), _pool_indices(images(h=6, w=7), 3, 2, 1)]),
+    "Upsample nearest": (lambda: nn.Upsample(scale_factor=2), lambda: [images(h=3, w=5)]),
+    "Upsample nearest to a size": (lambda: nn.Upsample(size=(5, 9)), lambda: [images(h=3, w=4)]),
+    "Upsample bilinear": (lambda: nn.Upsample(scale_factor=(1.5, 2.5), mode="bilinear"), lambda: [images(h=3, w=5)]),
+    "Upsample bilinear, corners aligned": (lambda: nn.Upsample(size=(4, 7), mode="bilinear", align_corners=True),
+                                           lambda: [images(h=3, w=5)]),
+    "Upsample linear": (lambda: nn.Upsample(scale_factor=1.7, mode="linear"), lambda: [_rng().normal(size=(2, 3, 6))]),
     "AdaptiveAvgPool2d": (lambda: nn.AdaptiveAvgPool2d((2, 4)), lambda: [images(h=5, w=7)]),
     "AdaptiveAvgPool2d global": (lambda: nn.AdaptiveAvgPool2d(1), lambda: [images()]),
     "Dropout": (lambda: nn.Dropout(0.3), lambda: [rows()]),
@@ -224,15 +254,15 @@ def test_each_layer_gives_our_outputs_in_onnx_runtime(name, tmp_path):
     layer = make().float()
     if isinstance(layer, nn.BatchNorm1d):
         layer.train()(_rng(3).normal(size=inputs()[0].shape).astype(np.float32) * 2 + 1)
-    x = inputs()[0].astype(np.float32)
+    x, *more = [a.astype(np.float32) if a.dtype.kind == "f" else a for a in inputs()]  # (unpooling's indices)
     layer.train()  # ONNX is for inference: the export is the layer in evaluation mode
     try:
-        export.to_onnx(layer, x, tmp_path / "layer.onnx")
+        export.to_onnx(layer, x, tmp_path / "layer.onnx", *more)
     except export.ExportError as error:
         assert "circular" in str(error) and "'pad'" in str(error)  # opset 18 has no circular padding
         return
     session = ort.InferenceSession(str(tmp_path / "layer.onnx"), providers=["CPUExecutionProvider"])
-    (got,) = session.run(None, {session.get_inputs()[0].name: x})
-    ours = layer.eval()(x).data
+    (got,) = session.run(None, {i.name: a for i, a in zip(session.get_inputs(), [x, *more])})
+    ours = layer.eval()(x, *more).data
     assert got.dtype == np.float32 and got.shape == ours.shape
     np.testing.assert_allclose(got, ours, rtol=TOL32, atol=TOL32)

@@ -321,3 +321,65 @@ def test_constants_are_buffers_that_move_with_the_module():
     _same(fn(Value(x)).data, exported(torch.from_numpy(x)).detach().numpy())
     out = exported.to("meta")(torch.empty(4, 3, dtype=torch.float64, device="meta"))
     assert out.device.type == "meta" and tuple(out.shape) == (4,)
+
+
+# --------------------------------------------------------------------------
+# Max pooling's indices: computed from the data, so they travel with it or are refused
+# --------------------------------------------------------------------------
+class Unpooling(nn.Module):
+    """An encoder-decoder that puts each maximum back where it was."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 3, 3, padding=1)
+        self.pool = nn.MaxPool2d(2, return_indices=True)
+        self.unpool = nn.MaxUnpool2d(2)
+
+    def forward(self, x):
+        values, indices = self.pool(self.conv(x))
+        return self.unpool(values * 2.0, indices)
+
+
+def test_pooling_indices_pass_from_layer_to_layer_in_pytorch():
+    nn.manual_seed(0)
+    model = Unpooling()
+    rng = np.random.default_rng(0)
+    exported = export.to_torch(model, rng.normal(size=(2, 2, 6, 6)))
+    source = export.torch_source(model, rng.normal(size=(2, 2, 6, 6)))
+    assert "self.pool = nn.MaxPool2d(2, return_indices=True)" in source
+    assert ", out1 = self.pool(" in source and "self.unpool(" in source and ", out1)" in source
+    x = rng.normal(size=(2, 2, 6, 6))  # other data: other maxima, found again by PyTorch
+    np.testing.assert_allclose(exported(torch.from_numpy(x)).detach().numpy(), model(x).data, rtol=TOL64, atol=TOL64)
+
+
+def test_indices_given_to_the_model_are_its_inputs_in_pytorch_and_onnx(tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+
+    def unpool(values, indices):
+        return ac.max_unpool2d(values, indices, 2)
+
+    rng = np.random.default_rng(1)
+    values = rng.normal(size=(1, 2, 2, 2))
+    indices = np.stack([rng.permutation(16)[:4] for _ in range(2)]).reshape(1, 2, 2, 2)
+    others = np.stack([rng.permutation(16)[:4] for _ in range(2)]).reshape(1, 2, 2, 2)  # a call with other indices
+    expected = unpool(values, others).data
+    exported = export.to_torch(unpool, values, indices)
+    np.testing.assert_array_equal(exported(torch.from_numpy(values), torch.from_numpy(others)).numpy(), expected)
+    export.to_onnx(unpool, values, tmp_path / "unpool.onnx", indices)
+    session = ort.InferenceSession(str(tmp_path / "unpool.onnx"), providers=["CPUExecutionProvider"])
+    (got,) = session.run(None, {"values": values.astype(np.float32), "indices": others})
+    np.testing.assert_allclose(got, expected, rtol=TOL32, atol=TOL32)
+
+
+def test_indices_made_from_traced_values_outside_layers_are_refused(tmp_path):
+    def autoencode(x):
+        values, indices = ac.max_pool2d(x, 2, return_indices=True)
+        return ac.max_unpool2d(values, indices, 2)
+
+    x = np.random.default_rng(2).normal(size=(1, 1, 4, 4))
+    with pytest.raises(ExportError, match=r"makes an array in NumPy from traced values \(indices"):
+        export.to_torch(autoencode, x)
+    with pytest.raises(ExportError, match=r"makes an array in NumPy from traced values \(indices\)"):
+        export.to_onnx(autoencode, x, tmp_path / "refused.onnx")
+    with pytest.raises(ExportError, match=r"makes an array in NumPy from traced values \(indices\)"):
+        export.to_onnx(Unpooling(), np.zeros((1, 2, 4, 4)), tmp_path / "refused.onnx")  # ONNX has no layers
