@@ -1,7 +1,9 @@
 """autograd_core, written as a user of the course would write each workload.
 
 Two flavours of (a) and (b): from the engine's raw operations (matmul, relu,
-log_softmax), and from ``nn`` / ``optim`` when those packages are installed.
+log_softmax), and from ``nn`` / ``optim`` when those packages are installed;
+the ``nn`` step traced by ``autograd_core.compile`` is a third. The digits
+epoch (i) is the app's own training loop (``digits_epoch``), eager or compiled.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import numpy as np
 from . import workloads as W
 
 NAME = "ours"
-WORKLOADS = ("mlp", "mlp_bn", "tiny", "chain", "scalar", "cnn")
+WORKLOADS = ("mlp", "mlp_bn", "tiny", "chain", "scalar", "cnn", "epoch")
 
 
 def available():
@@ -46,8 +48,14 @@ def make_step(workload, dtype=np.float32, batch=None, flavour="raw"):
         return _raw_step(sizes, batch, dtype, with_bn=workload == "mlp_bn")
     if workload == "chain":
         return _chain_step(compiled)
+    if workload == "cnn" and flavour in ("nn", "compiled"):
+        return _cnn_nn_step(batch or W.CNN_BATCH, dtype, compiled=compiled)
     if workload == "cnn":
-        return (_cnn_nn_step if flavour == "nn" else _cnn_raw_step)(batch or W.CNN_BATCH, dtype)
+        return _cnn_raw_step(batch or W.CNN_BATCH, dtype)
+    if workload == "epoch" and flavour in ("nn", "compiled"):  # `autograd-core train` trains through nn
+        from .digits_epoch import ours_epoch_step
+
+        return ours_epoch_step(eager=not compiled)
     if workload == "scalar" and compiled:
         return _scalar_compiled_step()
     if workload == "scalar":
@@ -241,7 +249,11 @@ def _cnn_raw_step(batch, dtype):
     return step
 
 
-def _cnn_nn_step(batch, dtype):
+def _cnn_nn_step(batch, dtype, compiled=False):
+    """(h) from nn and optim; `compiled`: the forward and loss traced by
+    ``ag.compile`` as ``autograd-core train`` compiles its step (a function of
+    the batch's arrays returning the loss and the logits, called with NumPy
+    arrays), then backward and the update as there."""
     import nn
     import optim
     from autograd_core import Value
@@ -261,9 +273,18 @@ def _cnn_nn_step(batch, dtype):
     loss_fn = nn.CrossEntropyLoss()
     optimizer = optim.SGD(model.parameters(), lr=W.LEARNING_RATE)
 
+    def loss_and_logits(x, y):
+        logits = model(x)
+        return loss_fn(logits, y), logits
+
+    if compiled:
+        forward, x = _compiled(loss_and_logits), x_data
+    else:
+        forward = loss_and_logits
+
     def step():
         optimizer.zero_grad()
-        loss = loss_fn(model(x), y)
+        loss, _ = forward(x, y)
         loss.backward()
         optimizer.step()
         return loss

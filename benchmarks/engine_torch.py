@@ -9,7 +9,7 @@ import numpy as np
 from . import workloads as W
 
 NAME = "pytorch"
-WORKLOADS = ("mlp", "mlp_bn", "tiny", "chain", "cnn")
+WORKLOADS = ("mlp", "mlp_bn", "tiny", "chain", "cnn", "epoch")
 THREADS = 2
 
 
@@ -27,6 +27,10 @@ def _torch():
 def make_step(workload, dtype=np.float32, batch=None):
     if workload == "cnn":
         return _cnn_step(batch or W.CNN_BATCH, dtype)
+    if workload == "epoch":  # (i): the digits epoch of `autograd-core train`, written in PyTorch
+        from .digits_epoch import torch_epoch_step
+
+        return torch_epoch_step(THREADS)
     return W.peer_step(workload, dtype, batch, _mlp_step, _chain_step)
 
 

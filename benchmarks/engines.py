@@ -8,6 +8,7 @@ import importlib
 ENGINE_MODULES = {
     "ours": "benchmarks.engine_ours",
     "numpy": "benchmarks.engine_numpy",
+    "blas": "benchmarks.engine_blas",
     "pytorch": "benchmarks.engine_torch",
     "jax": "benchmarks.engine_jax",
     "hips": "benchmarks.engine_hips",
@@ -17,6 +18,14 @@ ENGINE_MODULES = {
 
 # engines run in a process of their own (their thread pools fight OpenBLAS's)
 OWN_PROCESS = {"pytorch", "jax"}
+# engines that are a floor made of part of a step, timed but not a step whose memory means anything
+TIME_ONLY = {"blas"}
+# the workloads of our engine's flavours: "epoch" is a training epoch of the app, which trains through nn
+FLAVOUR_WORKLOADS = {
+    "ours": ("mlp", "mlp_bn", "tiny", "chain", "scalar", "cnn"),
+    "ours-nn": ("mlp", "mlp_bn", "tiny", "cnn", "epoch"),
+    "ours-compiled": ("mlp", "mlp_bn", "tiny", "chain", "scalar", "cnn", "epoch"),
+}
 
 
 def load(name):
@@ -33,9 +42,7 @@ def step_for(engine, workload, dtype, batch=None):
 
 
 def supports(engine, workload):
-    base = "ours" if engine in ("ours-nn", "ours-compiled") else engine
-    if engine == "ours-nn" and workload not in ("mlp", "mlp_bn", "tiny", "cnn"):
+    if engine in FLAVOUR_WORKLOADS and workload not in FLAVOUR_WORKLOADS[engine]:
         return False
-    if engine == "ours-compiled" and workload not in ("mlp", "mlp_bn", "tiny", "chain", "scalar"):
-        return False
+    base = "ours" if engine in FLAVOUR_WORKLOADS else engine
     return workload in load(base).WORKLOADS

@@ -34,32 +34,52 @@ def time_steps(steps, rounds=15, block_seconds=0.05, warmup=2, charge_gc=False):
     reference cycles. With `charge_gc` each block ends with ``gc.collect()``,
     timed: the engine pays for all the garbage it made, cycles included
     (micrograd's closures make cycles; its cost is mostly their collection).
+
+    A step that raises (a compiled step whose first call, the trace, is
+    refused) gets ``{"error": "<type>: <message>"}`` and leaves the rounds;
+    the other engines are timed as usual.
     """
-    repeats = {}
+    repeats, errors = {}, {}
     for name, step in steps.items():
-        for _ in range(warmup):
+        try:
+            for _ in range(warmup):
+                step()
+            start = time.perf_counter()
             step()
-        start = time.perf_counter()
-        step()
+        except Exception as exc:  # noqa: BLE001 (the cell shows it; the run goes on)
+            errors[name] = _error(exc)
+            continue
         single = time.perf_counter() - start
         repeats[name] = max(1, int(block_seconds / max(single, 1e-9)))
-    samples = {name: [] for name in steps}
-    cpu_samples = {name: [] for name in steps}
-    fault_samples = {name: [] for name in steps}
+    samples = {name: [] for name in repeats}
+    cpu_samples = {name: [] for name in repeats}
+    fault_samples = {name: [] for name in repeats}
     for _ in range(rounds):
-        for name, step in steps.items():
-            k = repeats[name]
+        for name, k in repeats.items():
+            if name in errors:
+                continue
+            step = steps[name]
             gc.collect()
             faults_start = _minor_faults()
             start, cpu_start = time.perf_counter(), time.process_time()
-            for _ in range(k):
-                step()
+            try:
+                for _ in range(k):
+                    step()
+            except Exception as exc:  # noqa: BLE001
+                errors[name] = _error(exc)
+                continue
             if charge_gc:
                 gc.collect()
             samples[name].append((time.perf_counter() - start) / k * 1e3)
             cpu_samples[name].append((time.process_time() - cpu_start) / k * 1e3)
             fault_samples[name].append((_minor_faults() - faults_start) / k)
-    return {name: _summary(samples[name], cpu_samples[name], repeats[name], fault_samples[name]) for name in steps}
+    return {name: errors[name] if name in errors else
+            _summary(samples[name], cpu_samples[name], repeats[name], fault_samples[name]) for name in steps}
+
+
+def _error(exc):
+    """A failed step's cell: the exception's type and message, as the runner records a step it could not build."""
+    return {"error": f"{type(exc).__name__}: {exc}"}
 
 
 def _minor_faults():

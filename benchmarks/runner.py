@@ -7,7 +7,10 @@ one JSON file.
 
 In-process engines are timed together, interleaved (``measure.time_steps``);
 PyTorch runs in a process of its own; each memory figure comes from a fresh
-process per engine.
+process per engine. The BLAS products of a step (``engine_blas``) are timed
+with the engines, as the floor of rows (a), (b), (c) and (h); row (j), the
+whole ``autograd-core train --data digits``, runs in a fresh interpreter
+(``app_phases``).
 """
 
 from __future__ import annotations
@@ -28,16 +31,22 @@ from autograd_core._files import atomic_write
 
 from . import workloads as W
 from .cases import CASES, timing_settings
-from .engines import ENGINE_MODULES, OWN_PROCESS, load, step_for, supports
+from .engines import ENGINE_MODULES, OWN_PROCESS, TIME_ONLY, load, step_for, supports
 from .measure import rss_measurable, time_steps
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-COLUMNS = ["ours", "ours-nn", "ours-compiled", "numpy", "pytorch", "jax", "hips", "mygrad", "micrograd"]
+COLUMNS = ["ours", "ours-nn", "ours-compiled", "numpy", "blas", "numpy/blas", "pytorch", "jax", "hips", "mygrad",
+           "micrograd"]
+# columns that are not an engine but the ratio of two engines' figures in the row
+RATIO_COLUMNS = {"numpy/blas": ("numpy", "blas")}
+# the flavours of our engine judged against each row's BLAS products (the floor table)
+FLOOR_ENGINES = ("ours", "ours-nn", "ours-compiled")
 MEMORY_CASES = {"f_f32": np.float32, "f_f64": np.float64, "h_mem": np.float32}
 MEMORY_TARGET = 1.2
 # memory rows of other workloads than (a) at batch 1024: (workload, batch, target)
 MEMORY_OF = {"h_mem": ("cnn", W.CNN_BATCH, 1.3)}
-ALL_IDS = list(CASES) + list(MEMORY_CASES) + ["g"]
+COMMAND_ROW = "j"  # the whole `autograd-core train --data digits`, phase by phase (app_phases)
+ALL_IDS = list(CASES) + list(MEMORY_CASES) + ["g", COMMAND_ROW]
 # ours-compiled's own targets: (row, reference engine, ours-compiled / reference must be <= this).
 # "eager" is the first (tracing) call of a fresh compiled step against an ours-nn step.
 COMPILE_TARGETS = [
@@ -85,6 +94,10 @@ def run_timings(case_ids, engines, quick, log):
                 steps[engine] = step_for(engine, case.workload, case.dtype)
             except Exception as exc:  # a missing piece skips that engine, not the run
                 results[case_id][engine] = {"error": f"{type(exc).__name__}: {exc}"}
+        if case.anchor and "numpy" in engines and any(e in OWN_PROCESS and supports(e, case.workload) for e in engines):
+            # no hand-written NumPy of this workload: another NumPy step is timed here and in the other
+            # process, to put that process's figures on this clock (see anchor)
+            steps["numpy_anchor"] = step_for("numpy", case.anchor, case.dtype)
         log(f"  {case_id}: {', '.join(steps)}")
         results[case_id].update(time_steps(steps, charge_gc=case.charge_gc, **timing_settings(quick)))
     for engine in engines:
@@ -101,7 +114,7 @@ def run_timings(case_ids, engines, quick, log):
             continue
         info.update(out["info"])
         for c, summary in out["results"].items():
-            results[c][engine] = anchor(summary, results[c].get("numpy"))
+            results[c][engine] = anchor(summary, results[c].get("numpy_anchor") or results[c].get("numpy"))
     return results, info
 
 
@@ -116,7 +129,7 @@ def anchor(summary, numpy_here):
     stay in the summary (``raw_median_ms``, ``raw_cpu_median_ms``).
     """
     there = summary.get("numpy_same_process")
-    if not there or not numpy_here or "error" in numpy_here:
+    if not there or not numpy_here or "error" in numpy_here or "error" in summary or "error" in there:
         return summary
     wall, cpu = (numpy_here[clock] / there[clock] for clock in ("median_ms", "cpu_median_ms"))
     scaled = dict(summary, anchor_factor=wall)
@@ -156,7 +169,7 @@ def run_memory(dtype_ids, engines, log):
         results[case_id] = {}
         workload, batch, _ = MEMORY_OF.get(case_id, ("mlp", W.MEMORY_BATCH, None))
         for engine in engines:
-            if not supports(engine, workload):
+            if engine in TIME_ONLY or not supports(engine, workload):
                 continue
             log(f"  {case_id}: {engine}")
             results[case_id][engine] = _run_worker(["memory", engine, dtype_name, str(batch), workload])
@@ -177,6 +190,20 @@ def run_depth(engines, quick, log):
         log("  g: micrograd, searching its largest depth")
         results["micrograd"] = {"depth": _largest_working_depth(load("micrograd").depth_ok)}
     return results
+
+
+def run_command(quick, log):
+    """Row (j): the whole ``autograd-core train --data digits`` in a fresh
+    interpreter, its wall clock split into phases (see app_phases); one epoch
+    with --quick."""
+    from . import app_phases
+
+    options = app_phases.QUICK_OPTIONS if quick else []
+    log(f"  {COMMAND_ROW}: autograd-core {' '.join(app_phases.COMMAND + options)}, in a fresh interpreter")
+    try:
+        return app_phases.measure(options)
+    except Exception as exc:  # noqa: BLE001 (a timeout or a child that printed no figures: the row says so)
+        return {"error": f"{type(exc).__name__}: {exc}"}
 
 
 def _largest_working_depth(depth_ok, limit=1_000_000):
@@ -205,8 +232,72 @@ def _figure(case_id, summary):
     if case_id == "g":
         return summary.get("depth")
     case = CASES[case_id]
-    scale = 1e3 / case.per if case.unit == "us/op" else 1.0
+    scale = {"us/op": 1e3 / case.per, "s/epoch": 1e-3}.get(case.unit, 1.0)
     return summary[CLOCK_KEYS[_clock[0]]] * scale
+
+
+def cell_figure(case_id, row, column):
+    """The figure of one cell of the table: an engine's, or a ratio of two (RATIO_COLUMNS)."""
+    if column in RATIO_COLUMNS:
+        top, bottom = (_figure(case_id, row.get(engine)) for engine in RATIO_COLUMNS[column])
+        return top / bottom if top is not None and bottom else None
+    return _figure(case_id, row.get(column))
+
+
+def table_columns(engines):
+    """The table's columns for a run of these engines, in COLUMNS' order."""
+    return [c for c in COLUMNS if c in engines or (c in RATIO_COLUMNS and set(RATIO_COLUMNS[c]) <= set(engines))]
+
+
+def floor_ratios(results):
+    """Each step against its matrix products alone: [{"row", "blas" (ms), and
+    for hand-written NumPy and each flavour of ours, its time / BLAS's}], for
+    the rows that have a BLAS figure ((a), (b), (c), (h))."""
+    floors = []
+    for case_id, row in results.items():
+        blas = _figure(case_id, row.get("blas")) if case_id in CASES else None
+        if not blas:
+            continue
+        entry = {"row": case_id, "blas": blas}
+        for engine in ("numpy",) + FLOOR_ENGINES:
+            value = _figure(case_id, row.get(engine))
+            if value is not None:
+                entry[engine] = value / blas
+        floors.append(entry)
+    return floors
+
+
+def format_floor(floors):
+    """The console lines of the floor table."""
+    if not floors:
+        return ""
+    engines = [e for e in ("numpy",) + FLOOR_ENGINES if any(e in f for f in floors)]
+    lines = ["", "each step against its matrix products alone (time / BLAS products, same run)",
+             f"  {'':<58}{'BLAS ms':>9}" + "".join(f"{e:>15}" for e in engines)]
+    for f in floors:
+        lines.append(f"  {_title(f['row']):<58}{f['blas']:>9.3g}"
+                     + "".join(f"{'-' if e not in f else format(f[e], '.2f'):>15}" for e in engines))
+    return "\n".join(lines)
+
+
+def epochs_run(phases):
+    """'12 epochs, stopped early' for row (j)'s run."""
+    n, stopped = phases["epochs"], phases["stopped"]
+    return f"{n} epoch{'' if n == 1 else 's'}, " + {"early": "stopped early"}.get(stopped, stopped)
+
+
+def format_command(phases):
+    """The console lines of row (j): the command's wall clock, phase by phase."""
+    if not phases:
+        return ""
+    if "error" in phases:
+        return f"\n{_title(COMMAND_ROW)}: error: {phases['error']}"
+    total = phases["total_seconds"]
+    lines = ["", f"(j) `{phases['command']}`: {total:.2f} s from the interpreter's start to its exit "
+                 f"({epochs_run(phases)})"]
+    for phase, seconds in phases["seconds"].items():
+        lines.append(f"  {phase:<12}{seconds:>9.2f} s{seconds / total:>7.0%}")
+    return "\n".join(lines)
 
 
 def targets(results, quick=False):
@@ -271,6 +362,8 @@ def _title(case_id):
         return f"(f) peak memory of (a), batch {W.MEMORY_BATCH}, {np.dtype(MEMORY_CASES[case_id]).name}"
     if case_id == "g":
         return "(g) chain depth that backpropagates"
+    if case_id == COMMAND_ROW:
+        return "(j) the whole `autograd-core train --data digits`"
     return CASES[case_id].title
 
 
@@ -283,20 +376,23 @@ def _unit(case_id):
 
 
 def format_table(results, verdicts):
-    present = [c for c in COLUMNS if any(c in row for row in results.values())]
+    present = [c for c in COLUMNS if any(c in row or (c in RATIO_COLUMNS and cell_figure(case_id, row, c) is not None)
+                                         for case_id, row in results.items())]
     width = max(len(_title(c)) for c in results) + 2
-    header = f"{'workload':<{width}}{'unit':<9}" + "".join(f"{c:>11}" for c in present) + "   ours/ref  target"
+    header = f"{'workload':<{width}}{'unit':<9}" + "".join(f"{c:>{_width(c)}}" for c in present) + "   ours/ref  target"
     lines = [header, "-" * len(header)]
     for case_id, row in results.items():
         cells = []
         for engine in present:
-            value = _figure(case_id, row.get(engine))
+            value, w = cell_figure(case_id, row, engine), _width(engine)
             if value is None:
-                cells.append(f"{'err' if engine in row else '-':>11}")
+                cells.append(f"{'err' if engine in row else '-':>{w}}")
             elif case_id == "g":
-                cells.append(f"{value:>11,}")
+                cells.append(f"{value:>{w},}")
+            elif engine in RATIO_COLUMNS:
+                cells.append(f"{value:>{w}.2f}")
             else:
-                cells.append(f"{value:>11.3g}" if value < 100 else f"{value:>11.0f}")
+                cells.append(f"{value:>{w}.3g}" if value < 100 else f"{value:>{w}.0f}")
         verdict = verdicts.get(case_id)
         if verdict and "ratio" in verdict:
             tail = f"   {verdict['ratio']:>8.2f}  <= {verdict['target']:<5} {'ok' if verdict['met'] else 'MISSED'}"
@@ -308,12 +404,25 @@ def format_table(results, verdicts):
         for flavour in ("nn", "compiled"):
             nn_verdict = verdicts.get(f"{case_id} ({flavour})")
             if nn_verdict:
-                lines.append(f"{'':<{width}}{'':<9}{f'ours-{flavour} / ' + nn_verdict['reference']:>{11 * len(present)}}"
+                label = f"ours-{flavour} / {nn_verdict['reference']}"
+                lines.append(f"{'':<{width}}{'':<9}{label:>{sum(map(_width, present))}}"
                              f"   {nn_verdict['ratio']:>8.2f}  <= {nn_verdict['target']:<5} {'ok' if nn_verdict['met'] else 'MISSED'}")
         faults = _faults_line(row, present)
         if faults:
             lines.append(f"{'  page faults per step':<{width}}{'':<9}" + faults)
-    return "\n".join(lines)
+    return "\n".join(lines + _error_lines(results, present))
+
+
+def _error_lines(results, present):
+    """What each "err" cell of the table holds: the engine's error, first line."""
+    lines = []
+    for case_id, row in results.items():
+        for engine in present:
+            cell = row.get(engine)
+            if isinstance(cell, dict) and "error" in cell:
+                text = str(cell["error"]).strip().splitlines() or [""]
+                lines.append(f"  err in {_title(case_id)}, {engine}: {text[0]}")
+    return lines
 
 
 def _faults_line(row, present):
@@ -322,7 +431,13 @@ def _faults_line(row, present):
     counts = [row.get(engine, {}).get("faults_per_step") if isinstance(row.get(engine), dict) else None for engine in present]
     if not any(count is not None and count >= 1 for count in counts):
         return ""
-    return "".join(f"{'-' if count is None else f'{count:.0f}':>11}" for count in counts)
+    return "".join(f"{'-' if count is None else f'{count:.0f}':>{_width(engine)}}"
+                   for count, engine in zip(counts, present))
+
+
+def _width(column):
+    """A console column's width: 11, or its name and two spaces."""
+    return max(11, len(column) + 2)
 
 
 def machine_info():
@@ -355,7 +470,8 @@ def _ratio_to_pytorch_note(results):
     """(h)'s closing note: how far our CNN step is from PyTorch's."""
     row = results.get("h", {})
     torch_ms = _figure("h", row.get("pytorch"))
-    notes = [f"{engine} {_figure('h', row.get(engine)) / torch_ms:.2f}" for engine in ("ours", "ours-nn")
+    notes = [f"{engine} {_figure('h', row.get(engine)) / torch_ms:.2f}"
+             for engine in ("ours", "ours-nn", "ours-compiled")
              if torch_ms and _figure("h", row.get(engine))]
     return f"\n(h) against PyTorch (time / PyTorch's): {', '.join(notes)}" if notes else ""
 
@@ -399,12 +515,15 @@ def main(argv=None):
     results.update(run_memory(memory_ids, engines, log))
     if "g" in wanted:
         results["g"] = run_depth(engines, args.quick, log)
+    command = run_command(args.quick, log) if COMMAND_ROW in wanted and "ours-nn" in engines else None
     if "ours-compiled" in engines:
         run_first_calls([c for c in FIRST_CALL_CASES if c in timed], results, args.quick, log)
     results = {c: results[c] for c in ALL_IDS if c in results}
     verdicts = targets(results, args.quick)
     compiled_verdicts = compiled_targets(results)
-    table = format_table(results, verdicts) + format_compiled_targets(compiled_verdicts)
+    floors = floor_ratios(results)
+    table = (format_table(results, verdicts) if results else "") + format_compiled_targets(compiled_verdicts)
+    table += format_floor(floors) + format_command(command)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
     table += f"\n{args.clock} clock, medians; load average {load:.1f} on {os.cpu_count()} cores"
     anchored = [c for c, row in results.items() if isinstance(row.get("pytorch"), dict) and "anchor_factor" in row["pytorch"]]
@@ -433,6 +552,8 @@ def main(argv=None):
         "results": results,
         "targets": verdicts,
         "compiled_targets": compiled_verdicts,
+        "floor": floors,
+        "command_phases": command,
         "table": table,
     }
     path = args.output or RESULTS_DIR / "latest.json"

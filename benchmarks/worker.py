@@ -2,7 +2,7 @@
 the last line of stdout: the runner starts it for engines that need a process
 of their own (timings) and for every memory figure (a fresh process each).
 
-    python -m benchmarks.worker time pytorch a_f32,d [--quick]
+    python -m benchmarks.worker time pytorch a_f32,d,i [--quick]
     python -m benchmarks.worker memory ours float32 1024
     python -m benchmarks.worker memory ours-nn float32 64 cnn
 """
@@ -29,9 +29,10 @@ def _time(engine, case_ids, quick):
         # timed again, interleaved with it: the anchor that puts this process's
         # figures on the main process's clock (see runner.anchor). Only there:
         # on the BLAS-bound rows PyTorch's threads would slow NumPy's here.
-        # (JAX is a peer on every row: anchored on every row)
-        if (case.reference == engine or engine == "jax") and supports("numpy", case.workload):
-            steps["numpy"] = step_for("numpy", case.workload, case.dtype)
+        # (JAX is a peer on every row: anchored on every row). A row without a
+        # hand-written NumPy step of its own (the digits epoch) names another.
+        if (case.reference == engine or engine == "jax") and supports("numpy", case.anchor_workload):
+            steps["numpy"] = step_for("numpy", case.anchor_workload, case.dtype)
         timed = time_steps(steps, charge_gc=case.charge_gc, **cases.timing_settings(quick))
         results[case_id] = timed[engine]
         if "numpy" in timed:

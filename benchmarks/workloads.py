@@ -13,6 +13,13 @@ fixed seed), so the engines differ only in how they compute.
 (h) cnn      the digits CNN: conv 3x3 (1->16), ReLU, max-pool 2, conv 3x3 (16->32),
              ReLU, max-pool 2, linear 128->10, softmax cross-entropy, SGD step,
              batch 64 of the shipped 8x8 digits
+    blas     (a), (b), (c) and (h)'s matrix products alone, forward and backward:
+             the physical floor of each step (engine_blas)
+(i) epoch    an epoch of `autograd-core train --data digits` (the app's CNN
+             1->8->16, Adam, batch 16, its validation pass), and the same in
+             PyTorch (digits_epoch)
+(j)          the whole `autograd-core train --data digits` command, phase by
+             phase (app_phases)
 """
 
 from __future__ import annotations

@@ -141,10 +141,11 @@ def test_page_faults_per_step_are_counted_and_shown_under_the_row():
 
 
 def test_cnn_row_takes_the_same_sgd_steps_in_every_engine():
-    # (h): the digits CNN by hand in NumPy, on the engine's ops, through nn and in PyTorch, float64:
+    # (h): the digits CNN by hand in NumPy, on the engine's ops, through nn (eager and compiled as
+    # `autograd-core train` compiles its step) and in PyTorch, float64:
     # the same losses over three SGD steps (the flat regions of the digits make ties in max pooling,
     # so this also checks that every engine sends a tie's gradient to the same, first, element)
-    names = ["numpy", "ours", "ours-nn"] + _present(["pytorch"])
+    names = ["numpy", "ours", "ours-nn", "ours-compiled"] + _present(["pytorch"])
     steps = {name: engines.step_for(name, "cnn", np.float64) for name in names}
     for _ in range(3):
         losses = {}
@@ -155,3 +156,143 @@ def test_cnn_row_takes_the_same_sgd_steps_in_every_engine():
         assert 0.1 < reference < 10
         for name, value in losses.items():
             assert value == pytest.approx(reference, rel=1e-9), name
+
+
+# ---- the floor: a step's matrix products alone ------------------------------
+def test_blas_products_are_the_products_of_the_hand_written_steps():
+    from benchmarks import engine_blas
+
+    # (a): three layers forward; backward dW for each and dh for all but the first (X needs no gradient)
+    assert engine_blas.products_of("mlp", np.float32) == [
+        ("forward 1: h @ W", (128, 784), (784, 256)), ("forward 2: h @ W", (128, 256), (256, 256)),
+        ("forward 3: h @ W", (128, 256), (256, 10)),
+        ("dW3 = h^T @ dZ", (256, 128), (128, 10)), ("dh2 = dZ @ W^T", (128, 10), (10, 256)),
+        ("dW2 = h^T @ dZ", (256, 128), (128, 256)), ("dh1 = dZ @ W^T", (128, 256), (256, 256)),
+        ("dW1 = h^T @ dZ", (784, 128), (128, 256)),
+    ]
+    assert [shapes for _, *shapes in engine_blas.products_of("tiny")][0] == [(32, 2), (2, 16)]
+    # (h): each convolution one product of its im2col rows (64 images of 8x8, then 4x4 after pooling)
+    assert [shapes for _, *shapes in engine_blas.products_of("cnn")] == [
+        [(4096, 9), (9, 16)], [(1024, 144), (144, 32)], [(64, 128), (128, 10)],
+        [(10, 64), (64, 128)], [(64, 10), (10, 128)], [(32, 1024), (1024, 144)], [(1024, 32), (32, 144)],
+        [(16, 4096), (4096, 9)],
+    ]
+    for workload in ("mlp", "mlp_bn", "tiny", "cnn"):
+        for dtype in (np.float32, np.float64):
+            step = engines.step_for("blas", workload, dtype)
+            out = step()
+            assert out.dtype == dtype and np.isfinite(out).all()
+            for _, a, b, product in step.products:  # each buffer holds its product
+                np.testing.assert_allclose(product, a @ b, rtol=1e-5)
+
+
+def test_blas_products_are_timed_but_their_memory_is_not_measured():
+    assert engines.supports("blas", "mlp") and engines.supports("blas", "cnn")
+    assert not engines.supports("blas", "chain") and not engines.supports("blas", "epoch")
+    assert "blas" in engines.TIME_ONLY
+
+
+def test_floor_ratios_put_every_step_over_its_products():
+    results = {"a_f32": {"blas": {"median_ms": 0.5, "cpu_median_ms": 0.5},
+                         "numpy": {"median_ms": 0.6, "cpu_median_ms": 0.6},
+                         "ours-compiled": {"median_ms": 0.75, "cpu_median_ms": 0.75}, "ours-nn": {"error": "x"}},
+               "d": {"numpy": {"median_ms": 1.0, "cpu_median_ms": 1.0}}}
+    floors = runner.floor_ratios(results)
+    assert floors == [{"row": "a_f32", "blas": 0.5, "numpy": pytest.approx(1.2), "ours-compiled": pytest.approx(1.5)}]
+    assert runner.cell_figure("a_f32", results["a_f32"], "numpy/blas") == pytest.approx(1.2)
+    assert runner.cell_figure("d", results["d"], "numpy/blas") is None
+    assert "numpy/blas" in runner.table_columns(["ours", "numpy", "blas"])
+    assert "numpy/blas" not in runner.table_columns(["ours", "numpy"])
+    assert "BLAS" in runner.format_floor(floors)
+
+
+def test_a_step_that_fails_gets_its_error_in_the_cell_and_the_others_are_timed():
+    def refused():
+        raise RuntimeError("compile: cannot trace this\nsecond line")
+
+    summary = measure.time_steps({"fine": lambda: None, "refused": refused}, rounds=2, block_seconds=0.0, warmup=1)
+    assert summary["refused"] == {"error": "RuntimeError: compile: cannot trace this\nsecond line"}
+    assert summary["fine"]["rounds"] == 2
+    table = runner.format_table({"h": {"ours-compiled": summary["refused"], "numpy": summary["fine"]}}, {})
+    assert "err" in table and "ours-compiled: RuntimeError: compile: cannot trace this" in table
+
+
+# ---- (i) the digits epoch of `autograd-core train`, and PyTorch's ------------
+def test_digits_epoch_is_the_apps_epoch_and_pytorchs_is_the_same_epoch():
+    from benchmarks import digits_epoch
+
+    eager, compiled = digits_epoch.ours_epoch_step(eager=True), digits_epoch.ours_epoch_step(eager=False)
+    assert eager.trainer.step is None and compiled.trainer.step is not None  # train --eager, and train as it is
+    rows = {"eager": eager(), "compiled": compiled()}
+    if engines.load("pytorch").available():
+        rows["pytorch"] = digits_epoch.torch_epoch_step(threads=1)()
+    # the app's first epoch of `train --data digits` (seed 0): 1,438 training and 359 validation images
+    reference = rows["eager"]
+    assert 0.5 < reference["train_loss"] < 2 and reference["val_accuracy"] > 0.5
+    for name, row in rows.items():
+        for key in ("train_loss", "train_accuracy", "val_loss", "val_accuracy"):
+            assert row[key] == pytest.approx(reference[key], rel=1e-9), (name, key)
+    assert compiled()["epoch"] == 2  # the next call trains the next epoch
+
+
+def test_quick_run_of_the_cnn_rows_has_the_floor_the_compiled_step_and_the_epoch(tmp_path, capsys):
+    out = tmp_path / "quick.json"
+    report = runner.main(["--quick", "--only", "h,i", "--engines", "ours-nn,ours-compiled,numpy,blas",
+                          "--output", str(out)])
+    table = capsys.readouterr().out
+    saved = json.loads(out.read_text())
+    h, i = saved["results"]["h"], saved["results"]["i"]
+    for engine in ("ours-nn", "ours-compiled", "numpy", "blas"):
+        assert h[engine]["median_ms"] > 0, engine
+    assert i["ours-nn"]["median_ms"] > 0 and i["ours-compiled"]["median_ms"] > 0
+    assert [f["row"] for f in saved["floor"]] == ["h"] and saved["floor"][0]["ours-compiled"] > 0
+    assert "blas" in table and "numpy/blas" in table and "(i) an epoch" in table
+    assert {"h (nn)", "h (compiled)"} <= set(report["targets"])
+    assert not any(key.startswith("i") for key in report["targets"])  # (i)'s reference, PyTorch, was not run
+    if runner.rss_measurable():
+        assert saved["results"]["h_mem"]["ours-compiled"]["peak_above_imports_mib"] > 0
+        assert "blas" not in saved["results"]["h_mem"]
+
+
+# ---- (j) the whole command, phase by phase -----------------------------------
+def test_imports_are_counted_in_the_phase_that_made_them():
+    from benchmarks import app_phases
+
+    stderr = "\n".join([
+        "import time: self [us] | cumulative | imported package",
+        "import time:       100 |        100 |   _io",
+        "import time:      1000 |       1100 | encodings",
+        "benchmarks.app_phases: enter command",
+        "import time:      2000 |       2000 | autograd_core",
+        "benchmarks.app_phases: enter pictures",
+        "\rtraining 1/1 |####|benchmarks.app_phases: enter evaluation",  # a progress bar's line before a mark
+        "import time:       500 |        500 |   matplotlib.colors",
+        "import time:      3000 |       3500 | matplotlib",
+        "benchmarks.app_phases: exit evaluation",
+        "import time:       300 |        300 | benchmarks",  # the driver itself is not the command's
+        "benchmarks.app_phases: exit pictures",
+        "benchmarks.app_phases: exit command",
+    ])
+    assert app_phases.imports_by_phase(stderr) == {"start-up": 0.0011, "command": 0.002, "evaluation": 0.0035}
+    split = app_phases.split_wall_clock(
+        10.0, {"phases": {"data": 1.0, "training": 4.0, "evaluation": 1.0035, "pictures": 2.0}, "span": 9.0,
+               "status": 0, "epochs": 3, "stopped": "finished"}, stderr)
+    assert split["seconds"]["imports"] == pytest.approx(0.0066)
+    assert split["seconds"]["evaluation"] == pytest.approx(1.0)
+    assert sum(split["seconds"].values()) == pytest.approx(10.0)
+    assert list(split["seconds"]) == list(app_phases.PHASES)
+
+
+@pytest.mark.slow
+def test_quick_run_of_the_whole_train_command(tmp_path, capsys):
+    out = tmp_path / "quick.json"
+    runner.main(["--quick", "--only", "j", "--engines", "ours-nn", "--output", str(out)])
+    table = capsys.readouterr().out
+    phases = json.loads(out.read_text())["command_phases"]
+    assert "error" not in phases, phases
+    assert phases["epochs"] == 1 and phases["exit_status"] == 0
+    seconds = phases["seconds"]
+    assert list(seconds) == ["imports", "data", "training", "evaluation", "pictures", "other"]
+    assert sum(seconds.values()) == pytest.approx(phases["total_seconds"])
+    assert seconds["imports"] > 0 and seconds["training"] > 0 and seconds["pictures"] > 0
+    assert "--epochs 1" in phases["command"] and "from the interpreter's start to its exit" in table
