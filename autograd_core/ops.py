@@ -24,7 +24,14 @@ this order, when this module imports it):
   activations (``relu6``, ``mish``...);
 * ``ops_select.py``: statistics, sorting, gathering, ``einsum``, and the
   functions that give indices or booleans (``argmax``, ``isnan``...);
-* ``conv.py``: convolution, pooling, padding, ``unfold`` and ``fold``.
+* ``conv.py``: convolution, pooling, padding, ``unfold`` and ``fold`` (the
+  windows' geometry in ``conv_windows.py``);
+* ``ops_rounding.py``: ``floor``, ``ceil``, ``trunc``, ``round``, ``fmod``,
+  ``remainder`` (``%``), ``floor_divide`` (``//``), ``isclose``;
+* ``ops_scan.py``: ``cummax``, ``cummin``, ``logcumsumexp``, ``windows``;
+* ``ops_scatter.py``: PyTorch's ``scatter`` and ``scatter_reduce``;
+* ``conv_transpose.py``: ``conv_transpose2d``, ``conv_transpose1d``;
+* ``resample.py``: ``interpolate``, ``max_unpool2d`` (and max pooling's indices).
 
 Two kinds of operation:
 
