@@ -451,6 +451,16 @@ def _data(x):
     return x._data if isinstance(x, Value) else x
 
 
+def derived_data(fn, *inputs, name=None):
+    """An array computed from Values' data by no operation (indices and
+    booleans: ``argmax``, ``isnan``, ``topk``'s indices): ``fn`` of the inputs'
+    data. Every such function of the engine computes it through here, by this
+    module's attribute, because ``autograd_core.compile`` replaces it while it
+    traces: the compiled step then computes the array again at every call (and
+    refuses to branch on it) instead of keeping the first call's."""
+    return fn(*[x._data if isinstance(x, Value) else x for x in inputs])
+
+
 # Outside a function's domain NumPy gives what PyTorch gives (log(0) = -inf, sqrt(-1) = NaN,
 # 0 ** -1 = inf) and warns; the forwards and rules that reach those points compute them
 # quietly, ``with _quiet_domain():`` (detect_anomaly() is how to stop at the first one)

@@ -26,6 +26,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from . import ops as _ops  # (ops.derived_data by its attribute: compile replaces it while tracing)
 from .conv import _check_workspace
 from .engine import Value, as_value
 from .errors import ShapeError
@@ -96,7 +97,7 @@ def _cumulative_extreme(op, x, axis):
     x = as_value(x)
     scanned, ax, shape = _along_one_axis(x, axis, op.name)
     values = op.apply(scanned, axis=ax)
-    indices = _running_extreme_indices(scanned._data, values._data, ax)
+    indices = _ops.derived_data(lambda s, v: _running_extreme_indices(s, v, ax), scanned, values, name="indices")
     if shape is not None:  # a 0-d input: a 0-d result, as PyTorch
         return ValuesAndIndices(values.reshape(shape), indices.reshape(shape))
     return ValuesAndIndices(values, indices)

@@ -28,6 +28,7 @@ import string
 import numpy as np
 
 from . import _forms
+from . import ops as _ops  # (ops.derived_data by its attribute: compile replaces it while tracing)
 from .engine import Value, as_value
 from .errors import ShapeError
 from .ops import (
@@ -356,7 +357,8 @@ def topk(x, k, axis=-1, largest=True, sorted=True):
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 0 <= k <= x.shape[ax]:
         raise ShapeError(f"topk: k={k!r} must be an int in [0, {x.shape[ax]}] for axis {axis} of shape {x.shape}")
     values = TOPK.apply(x, k=int(k), axis=ax, largest=bool(largest))
-    return values, _topk_indices(x._data, int(k), ax, bool(largest))
+    k, largest = int(k), bool(largest)
+    return values, _ops.derived_data(lambda d: _topk_indices(d, k, ax, largest), x, name="indices")
 
 
 def argsort(x, axis=-1, descending=False):
@@ -371,7 +373,13 @@ def argsort(x, axis=-1, descending=False):
     data = _data_of(x, "argsort")
     if data.ndim == 0:
         return np.zeros((), dtype=np.int64)
-    return _order(data, _one_axis_of(as_value(x), axis, "argsort"), descending)
+    ax = _one_axis_of(as_value(x), axis, "argsort")
+    return _ops.derived_data(lambda d: _order(d, ax, descending), x if isinstance(x, Value) else data, name="order")
+
+
+def _derived_input(x, name):
+    """`x` for ``ops.derived_data``: a Value as it is (compile follows it), else its array."""
+    return x if isinstance(x, (Value, np.ndarray)) else _data_of(x, name)
 
 
 def _data_of(x, name):
@@ -390,7 +398,8 @@ def _arg_extreme(np_fn, name):
             _one_axis_of(as_value(data) if not isinstance(x, Value) else x, axis, name)
         if data.size == 0:
             raise ShapeError(f"{name}: an empty input of shape {data.shape} has no {name[3:]}")
-        return np.asarray(np_fn(data, axis=axis, keepdims=keepdims))
+        return _ops.derived_data(lambda d: np.asarray(np_fn(d, axis=axis, keepdims=keepdims)),
+                                 x if isinstance(x, Value) else data, name=name)
 
     return arg_extreme
 
@@ -867,7 +876,7 @@ def any(x, axis=None, keepdims=False):
     >>> any(Value([0.0, 2.0])), any(Value([[0.0, 0.0], [0.0, 1.0]]), axis=1).tolist()
     (np.True_, [False, True])
     """
-    return np.any(_data_of(x, "any"), axis=axis, keepdims=keepdims)
+    return _ops.derived_data(lambda d: np.any(d, axis=axis, keepdims=keepdims), _derived_input(x, "any"), name="any")
 
 
 def all(x, axis=None, keepdims=False):
@@ -876,7 +885,7 @@ def all(x, axis=None, keepdims=False):
     >>> all(Value([1.0, 2.0])), all(Value([1.0, 0.0]))
     (np.True_, np.False_)
     """
-    return np.all(_data_of(x, "all"), axis=axis, keepdims=keepdims)
+    return _ops.derived_data(lambda d: np.all(d, axis=axis, keepdims=keepdims), _derived_input(x, "all"), name="all")
 
 
 def isnan(x):
@@ -885,7 +894,7 @@ def isnan(x):
     >>> isnan(Value([1.0, np.nan])).tolist()
     [False, True]
     """
-    return np.isnan(_data_of(x, "isnan"))
+    return _ops.derived_data(lambda d: np.isnan(d), _derived_input(x, "isnan"), name="isnan")
 
 
 def isinf(x):
@@ -894,7 +903,7 @@ def isinf(x):
     >>> isinf(Value([1.0, -np.inf, np.nan])).tolist()
     [False, True, False]
     """
-    return np.isinf(_data_of(x, "isinf"))
+    return _ops.derived_data(lambda d: np.isinf(d), _derived_input(x, "isinf"), name="isinf")
 
 
 def isfinite(x):
@@ -903,7 +912,7 @@ def isfinite(x):
     >>> isfinite(Value([1.0, np.inf, np.nan])).tolist()
     [True, False, False]
     """
-    return np.isfinite(_data_of(x, "isfinite"))
+    return _ops.derived_data(lambda d: np.isfinite(d), _derived_input(x, "isfinite"), name="isfinite")
 
 
 # functions that give indices or booleans: exported beside the ops, and Value methods. any and

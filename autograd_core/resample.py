@@ -48,6 +48,7 @@ import numpy as np
 
 from .engine import Value, as_value  # noqa: F401  (Value: the examples below use it)
 from .errors import ShapeError
+from . import ops as _ops  # (ops.derived_data by its attribute: compile replaces it while tracing)
 from .ops import F, Op
 # The window machinery of the poolings (geometry, size checks, max pooling's winners)
 from .conv import _check_workspace, _first_winners
@@ -250,16 +251,15 @@ def _pool_indices_data(x, out, geo):
 
 def max_pool2d_indices(x, out, geo, unbatched):
     """The indices for ``max_pool2d(..., return_indices=True)``, made from the
-    data of `x` and of the pooled `out` (4-d Values). Made through
-    ``compile.host_array``, so that a compiled step makes them again at every
+    data of `x` and of the pooled `out` (4-d Values) through
+    ``ops.derived_data``, so that a compiled step makes them again at every
     call and an export, which cannot, says so instead of keeping the example's."""
-    from .compile.tracer import host_array  # (compile sits above the operations: imported when used)
 
     def indices_of(x_data, out_data):
         indices = _pool_indices_data(x_data, out_data, geo)
         return indices[0] if unbatched else indices
 
-    return host_array(indices_of, x, out, name="indices")
+    return _ops.derived_data(indices_of, x, out, name="indices")
 
 
 def _unpool_data(x, indices, out_sizes, kernel, stride, padding):
@@ -345,8 +345,9 @@ def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_siz
         raise ShapeError(f"{name}: the input {x.shape} with kernel {kernel}, stride {strides} and padding {pads} gives "
                          f"an empty output {sizes}; use less padding")
     plane = math.prod(sizes)
-    if index_array.size and (index_array.min() < 0 or index_array.max() >= plane):
-        bad = index_array.min() if index_array.min() < 0 else index_array.max()
+    values = index_array.view(np.ndarray)  # (the check reads this call's numbers; a traced array's too)
+    if values.size and (values.min() < 0 or values.max() >= plane):
+        bad = values.min() if values.min() < 0 else values.max()
         raise ValueError(f"{name}: the index {int(bad)} is outside an output plane of {sizes[0]} x {sizes[1]} = "
                          f"{plane} places (indices count row * {sizes[1]} + column from 0)")
     _check_workspace(name, f"an output of size {sizes} for the input {x.shape}",

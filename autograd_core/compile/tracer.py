@@ -41,8 +41,8 @@ class CompileError(RuntimeError):
     >>> try:
     ...     ag.compile(fn)(np.ones(2))
     ... except CompileError as error:
-    ...     print(str(error)[:60])
-    compile: `if` (or bool()) on a comparison reads a traced val
+    ...     print(str(error)[:41])
+    compile: `if` (or bool()) on a comparison
     """
 
 
@@ -164,12 +164,13 @@ _DATA_FIX = (
 
 
 class _TracedMask(np.ndarray):
-    """The result of comparing a traced Value (``x > 0``): an array that `where`
-    can use and a compiled step recomputes, but that refuses to drive Python
-    control flow."""
+    """The result of comparing a traced Value (``x > 0``), or of another engine
+    function that gives indices or booleans of traced data (``argmax``,
+    ``isnan``): an array that `where` and indexing can use and a compiled step
+    recomputes, but that refuses to drive Python control flow."""
 
     def __bool__(self):
-        raise _refusal("`if` (or bool()) on a comparison", _IF_FIX)
+        raise _refusal("`if` (or bool()) on a comparison (or argmax, isnan, any...)", _IF_FIX)
 
     # a number read off a mask (int((v > 0).sum()), mask[0]) would be the first call's in every replay
     def _number(name, what):
@@ -180,11 +181,11 @@ class _TracedMask(np.ndarray):
         read.__name__ = name
         return read
 
-    __float__ = _number("__float__", "float() of a comparison")
-    __int__ = _number("__int__", "int() of a comparison")
-    __index__ = _number("__index__", "using a comparison as an index")
-    item = _number("item", ".item() of a comparison")
-    tolist = _number("tolist", ".tolist() of a comparison")
+    __float__ = _number("__float__", "float() of a comparison (or argmax, any...)")
+    __int__ = _number("__int__", "int() of a comparison (or argmax, any...)")
+    __index__ = _number("__index__", "using a comparison (or argmax...) as a Python index")
+    item = _number("item", ".item() of a comparison (or argmax, any...)")
+    tolist = _number("tolist", ".tolist() of a comparison (or argmax, any...)")
     del _number
 
     def __getitem__(self, index):
@@ -305,6 +306,7 @@ def _install_patches():
         _ORIGINALS["item"] = Value.item
         _ORIGINALS["as_data"] = engine.as_data
         _ORIGINALS["record"] = ops.record
+        _ORIGINALS["derived_data"] = ops.derived_data
     with _patch_lock:
         if _tracing_threads[0] == 0:
             for name, patch in _PATCHES.items():
@@ -312,6 +314,7 @@ def _install_patches():
                     setattr(Value, name, patch)
             engine.as_data = _as_data_following_hosts
             ops.record = _record_every_operation
+            ops.derived_data = _derived_data_made_again
         _tracing_threads[0] += 1
 
 
@@ -328,6 +331,7 @@ def _remove_patches():
                     setattr(Value, name, original)
             engine.as_data = _ORIGINALS["as_data"]
             ops.record = _ORIGINALS["record"]
+            ops.derived_data = _ORIGINALS["derived_data"]
 
 
 def _record_every_operation(op, data, inputs, params, saved=None):
@@ -363,6 +367,19 @@ def line_text(where):
     filename, lineno, function = where
     code = linecache.getline(filename, lineno).strip()
     return f"{filename}:{lineno} in {function}" + (f": {code}" if code else "")
+
+
+def _derived_data_made_again(fn, *inputs, name=None):
+    """ops.derived_data while tracing: indices and booleans computed from traced
+    data (argmax, isnan, topk's indices) are a host array, made again at every
+    call, that refuses to drive Python control flow (as a comparison's mask)."""
+    trace = current()
+    if trace is None:
+        return _ORIGINALS["derived_data"](fn, *inputs, name=name)
+    made = host_array(fn, *inputs, name=name)
+    traced = made.view(_TracedMask)
+    trace.alias(traced, made)
+    return traced
 
 
 def _as_data_following_hosts(x, what="Value"):

@@ -551,3 +551,54 @@ def test_the_writers_refusals_name_the_line_that_made_the_operation():
     with pytest.raises(CompileError, match=r"a view of an array the compiled step remakes") as info:
         ag.compile(flipped_host_array)(np.ones((4, 3)))
     assert "in flipped_host_array: z = x * w[0] + Value(noise[::-1], requires_grad=False)" in str(info.value)
+
+
+def test_indices_and_booleans_of_traced_data_are_made_again_or_refused():
+    # argmax, isnan, any, topk's and cummax's indices read a traced Value's data without an
+    # operation; compiled, they are made again at every call, or refused where they would
+    # decide Python control flow or a Python number, never kept from the first call
+    w = Value(np.array([1.0, 2.0, 3.0]), label="w")
+    calls = [np.array([1.0, 1.0, 1.0]), np.array([np.nan, 1.0, -5.0]), np.array([3.0, -1.0, 0.5])]
+
+    def nan_to_zero(x):
+        z = x * w
+        return ag.where(ag.isnan(z), 0.0, z).sum()
+
+    def top_two(x):
+        z = x * w
+        _, indices = ag.topk(z, 2)
+        return z[indices].sum()
+
+    def running_max_positions(x):
+        z = x * w
+        _, indices = ag.cummax(z, 0)
+        return (z[indices] * Value(np.array([1.0, 10.0, 100.0]), requires_grad=False)).sum()
+
+    for fn in (nan_to_zero, top_two, running_max_positions):
+        step = ag.compile(fn)
+        for x in calls:
+            compiled = step(x)
+            compiled.backward()
+            compiled_grad, w.grad = w.grad, None
+            eager = fn(Value(x, requires_grad=False))
+            eager.backward()
+            eager_grad, w.grad = w.grad, None
+            np.testing.assert_array_equal(compiled.data, eager.data)
+            np.testing.assert_array_equal(compiled_grad, eager_grad)
+        assert step.cache_info().traces == 1
+
+    def branch_on_isnan(x):
+        z = x * w
+        return (z * 0).sum() if ag.isnan(z).any() else z.sum()
+
+    def number_of_any(x):
+        z = x * w
+        return (z * float(ag.any(z > 2))).sum()
+
+    def index_by_argmax(x):
+        z = x * w
+        return z[ag.argmax(z)]
+
+    for fn, read in ((branch_on_isnan, "`if`"), (number_of_any, "float()"), (index_by_argmax, "as a Python index")):
+        with pytest.raises(CompileError, match=read):
+            ag.compile(fn)(calls[0])
