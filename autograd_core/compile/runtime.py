@@ -637,7 +637,7 @@ def _assemble(build, writer, guards):
     namespace["recycled"] = planner.recycled
     saved_leaves = [leaf for _, leaf in build.leaves]  # eager's operations save every input they read
     program = _Program(build, source, runs, namespace, buffers, reuses_forward, guards, saved_leaves)
-    if buffers and not _runs_like_the_engine(program, build):
+    if (buffers or runs != source) and not _runs_like_the_engine(program, build):
         program = _Program(build, source, source, dict(namespace), {}, False, guards, saved_leaves)
     program.saved_names = saved
     return program
