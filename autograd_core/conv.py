@@ -408,11 +408,12 @@ def _conv_padding(op, padding, kernel, dilation, stride, nd):
     return tuple((p, p) for p in _ints(padding, nd, op, "padding", 0))
 
 
-def _conv(op, nd, input, weight, bias, stride, padding, dilation, groups):
-    name = op.name
+def _images_and_weight(name, nd, input, weight, groups, w_layout):
+    """The input as a batch of images (one image without N becomes a batch of one)
+    and the weight, both Values, with their ranks and `groups` checked: what a
+    convolution and a transposed convolution check alike. Returns (x, w, unbatched)."""
     x, w = as_value(input), as_value(weight)
     layout = "(N, C, H, W)" if nd == 2 else "(N, C, L)"
-    w_layout = "(out_channels, in_channels / groups, kH, kW)" if nd == 2 else "(out_channels, in_channels / groups, kL)"
     if w.ndim != nd + 2:
         raise ShapeError(f"{name}: weight must have shape {w_layout}, got {w.shape}")
     unbatched = x.ndim == nd + 1
@@ -422,6 +423,13 @@ def _conv(op, nd, input, weight, bias, stride, padding, dilation, groups):
         raise ShapeError(f"{name}: expects input of shape {layout} (or one image without N), got {x.shape}")
     if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
         raise ValueError(f"{name}: groups must be a positive int, got {groups!r}")
+    return x, w, unbatched
+
+
+def _conv(op, nd, input, weight, bias, stride, padding, dilation, groups):
+    name = op.name
+    w_layout = "(out_channels, in_channels / groups, kH, kW)" if nd == 2 else "(out_channels, in_channels / groups, kL)"
+    x, w, unbatched = _images_and_weight(name, nd, input, weight, groups, w_layout)
     out_channels, in_per_group = w.shape[:2]
     if x.shape[1] % groups or out_channels % groups:
         raise ValueError(

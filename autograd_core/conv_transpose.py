@@ -50,7 +50,7 @@ from .ops import Op
 # The window machinery of the convolutions (geometry, size checks, the convolution's own rules)
 from .conv import (
     CONV1D, CONV2D, _argument_key, _cached_geometry, _check_workspace, _conv_d_weight, _conv_d_x, _conv_data,
-    _padding_text,
+    _images_and_weight, _padding_text,
 )
 from .conv_windows import _geometry, _ints, _one, _Shape, _strides
 
@@ -173,19 +173,9 @@ def _output_sizes(name, spatial, kernel, strides, pads, extras, dilations):
 
 def _conv_transpose(op, nd, input, weight, bias, stride, padding, output_padding, groups, dilation):
     name = op.name
-    x, w = as_value(input), as_value(weight)
-    layout = "(N, C, H, W)" if nd == 2 else "(N, C, L)"
     w_layout = ("(in_channels, out_channels / groups, kH, kW)" if nd == 2
                 else "(in_channels, out_channels / groups, kL)")
-    if w.ndim != nd + 2:
-        raise ShapeError(f"{name}: weight must have shape {w_layout}, got {w.shape}")
-    unbatched = x.ndim == nd + 1
-    if unbatched:  # (C, H, W): one image, as PyTorch allows
-        x = x.reshape((1,) + x.shape)
-    if x.ndim != nd + 2:
-        raise ShapeError(f"{name}: expects input of shape {layout} (or one image without N), got {x.shape}")
-    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
-        raise ValueError(f"{name}: groups must be a positive int, got {groups!r}")
+    x, w, unbatched = _images_and_weight(name, nd, input, weight, groups, w_layout)
     in_channels, out_per_group = w.shape[:2]
     if in_channels % groups:
         raise ValueError(f"{name}: groups={groups} must divide the weight's in_channels ({in_channels}) "

@@ -33,6 +33,17 @@ __all__ = ["Conv1d", "Conv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "B
            "ConvTranspose1d", "ConvTranspose2d", "MaxUnpool2d", "Upsample"]
 
 
+def _check_channels(layer, in_channels, out_channels, groups):
+    """A convolution layer's channel counts: positive ints, both divisible by `groups`."""
+    for name, size in (("in_channels", in_channels), ("out_channels", out_channels), ("groups", groups)):
+        if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+            raise ValueError(f"{layer}: {name} must be a positive int, got {size!r}")
+    if in_channels % groups or out_channels % groups:
+        raise ValueError(
+            f"{layer}: groups={groups} must divide in_channels ({in_channels}) and out_channels ({out_channels})"
+        )
+
+
 class _NamesItself:
     """A shape error from the operation inside a layer is reported with the
     layer's name in front: ``Conv2d(1, 2, 5x5): conv2d: the kernel ...``."""
@@ -74,13 +85,7 @@ class _ConvNd(_NamesItself, Module):
                  bias=True, padding_mode="zeros", dtype=np.float64):
         super().__init__()
         layer, nd = type(self).__name__, self._dims
-        for name, size in (("in_channels", in_channels), ("out_channels", out_channels), ("groups", groups)):
-            if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
-                raise ValueError(f"{layer}: {name} must be a positive int, got {size!r}")
-        if in_channels % groups or out_channels % groups:
-            raise ValueError(
-                f"{layer}: groups={groups} must divide in_channels ({in_channels}) and out_channels ({out_channels})"
-            )
+        _check_channels(layer, in_channels, out_channels, groups)
         if padding_mode not in self._padding_modes:
             raise ValueError(f"{layer}: padding_mode must be one of {', '.join(self._padding_modes)}, got {padding_mode!r}")
         self.in_channels, self.out_channels, self.groups = int(in_channels), int(out_channels), int(groups)
@@ -360,13 +365,7 @@ class _ConvTransposeNd(_NamesItself, Module):
                  bias=True, dilation=1, padding_mode="zeros", dtype=np.float64):
         super().__init__()
         layer, nd = type(self).__name__, self._dims
-        for name, size in (("in_channels", in_channels), ("out_channels", out_channels), ("groups", groups)):
-            if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
-                raise ValueError(f"{layer}: {name} must be a positive int, got {size!r}")
-        if in_channels % groups or out_channels % groups:
-            raise ValueError(
-                f"{layer}: groups={groups} must divide in_channels ({in_channels}) and out_channels ({out_channels})"
-            )
+        _check_channels(layer, in_channels, out_channels, groups)
         if padding_mode != "zeros":
             raise ValueError(f'{layer}: only padding_mode="zeros" is supported (as in PyTorch), got {padding_mode!r}')
         self.in_channels, self.out_channels, self.groups = int(in_channels), int(out_channels), int(groups)
