@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import dis
 import functools
 import inspect
 import keyword
@@ -223,7 +224,25 @@ def _same_code(node, code):
     except (SyntaxError, ValueError, TypeError):
         return False
     candidate = next((c for c in compiled.co_consts if inspect.iscode(c)), None)
-    return candidate is not None and candidate.co_code == code.co_code and candidate.co_varnames == code.co_varnames
+    return (candidate is not None and candidate.co_varnames == code.co_varnames
+            and _instructions(candidate) == _instructions(code))
+
+
+def _instructions(code):
+    """A code object's instructions, as (operation, argument) pairs that do not depend on
+    where it was compiled: CPython 3.11 reads a method of an imported name (``F.exp(x)``
+    in a module that imports F) with LOAD_ATTR, of the same name compiled alone with
+    LOAD_METHOD, and the cache entries and call preparations differ with them."""
+    pairs = []
+    for instruction in dis.get_instructions(code):
+        name = instruction.opname
+        if name in ("CACHE", "PRECALL", "RESUME", "PUSH_NULL"):
+            continue
+        argument = instruction.argval
+        if inspect.iscode(argument):
+            argument = _instructions(argument)
+        pairs.append(("LOAD_ATTR" if name == "LOAD_METHOD" else name, argument))
+    return pairs
 
 
 class _Fill(ast.NodeTransformer):

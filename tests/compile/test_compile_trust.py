@@ -602,3 +602,28 @@ def test_indices_and_booleans_of_traced_data_are_made_again_or_refused():
     for fn, read in ((branch_on_isnan, "`if`"), (number_of_any, "float()"), (index_by_argmax, "as a Python index")):
         with pytest.raises(CompileError, match=read):
             ag.compile(fn)(calls[0])
+
+
+def test_the_compiler_reads_the_rules_of_every_operation_written_as_a_lambda():
+    # a rule found by its source is written out as NumPy in the program (and narrowed where it
+    # repeats one number); one it cannot find is called instead, slower and harder to read. A
+    # module that imports F compiles F.exp(x) differently from the same lambda compiled alone
+    from autograd_core.compile import program
+
+    unread = []
+    for name, op in ag.OPS.items():
+        rules = [op.grads[0]] if op.variadic else list(op.grads)
+        for fn in rules + [op.forward]:
+            if getattr(fn, "__name__", "") == "<lambda>" and program._lambda_info(fn) is None:
+                unread.append(name)
+    # roll, tril and triu: rules whose lambda spans lines with a condition (called, as written)
+    assert sorted(set(unread)) == ["roll", "tril", "triu"]
+
+
+def test_the_tiny_mlp_step_keeps_the_mean_s_gradient_as_one_number():
+    nn.manual_seed(0)
+    model = nn.Sequential(nn.Linear(2, 4), nn.ReLU(), nn.Linear(4, 3))
+    step = ag.compile(lambda x, y: F.cross_entropy(model(x), y))
+    step(np.ones((5, 2), dtype=np.float64), np.array([0, 1, 2, 0, 1]))
+    source = step.source()
+    assert "dlosses" not in source and "dZ2 = dtotal * (P" in source
