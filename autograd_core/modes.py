@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import contextvars
 import copy
-import traceback
+import linecache
+import sys
 from contextlib import ContextDecorator
 from pathlib import Path
 
@@ -255,12 +256,28 @@ def quiet_float_errors():
 _PACKAGE_DIRS = tuple(str(Path(__file__).resolve().parent.parent / name) for name in ("autograd_core", "nn", "optim"))
 
 
+def _user_place():
+    """(file, line, function) of the innermost frame outside this project, or
+    None: a walk up the frames (cheap enough to keep for every operation the
+    compiler traces); the line's text is looked up only when it is shown."""
+    frame = sys._getframe(1)
+    while frame is not None and (frame.f_code.co_filename.startswith(_PACKAGE_DIRS)
+                                 or "contextlib" in frame.f_code.co_filename):
+        frame = frame.f_back
+    return None if frame is None else (frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name)
+
+
+def _place_text(place, with_code=False):
+    """'file:line in function' of a `_user_place()` answer (and, `with_code`, ': the line's code')."""
+    if place is None:
+        return "an unknown place"
+    filename, lineno, function = place
+    code = linecache.getline(filename, lineno).strip() if with_code else ""
+    return f"{filename}:{lineno} in {function}" + (f": {code}" if code else "")
+
+
 def _user_frame(with_code=False):
     """'file:line in function' of the innermost frame outside this project
     (and, `with_code`, ': the line's code'): where an anomaly's operation was
     made (``record`` keeps it) and where the compiler met what it refuses."""
-    for frame in reversed(traceback.extract_stack()):
-        if not frame.filename.startswith(_PACKAGE_DIRS) and "contextlib" not in frame.filename:
-            code = f": {frame.line}" if with_code and frame.line else ""
-            return f"{frame.filename}:{frame.lineno} in {frame.name}{code}"
-    return "an unknown place"
+    return _place_text(_user_place(), with_code)

@@ -18,7 +18,6 @@ thread traces.
 
 from __future__ import annotations
 
-import linecache
 import sys
 import threading
 
@@ -26,7 +25,7 @@ import numpy as np
 
 from .. import engine, modes, ops
 from ..engine import Value
-from ..modes import _PACKAGE_DIRS, _user_frame
+from ..modes import _PACKAGE_DIRS, _user_frame, _user_place
 
 
 __all__ = ["CompileError", "host_array", "effect", "is_tracing"]
@@ -345,28 +344,8 @@ def _record_every_operation(op, data, inputs, params, saved=None):
         if out._op is None and modes._current_modes().grad_enabled:
             engine._fill(out, data, False, None, out._scope, op, inputs, params, None, saved)
             out._guard = None  # (no backward reads it)
-        trace.made_at[id(out)] = _user_code_frame()
+        trace.made_at[id(out)] = _user_place()
     return out
-
-
-def _user_code_frame():
-    """(file, line, function) of the innermost frame outside this project: a
-    walk up a few frames, the line's text looked up only if a refusal needs it."""
-    frame = sys._getframe(2)
-    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIRS):
-        frame = frame.f_back
-    if frame is None:
-        return None
-    return frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name
-
-
-def line_text(where):
-    """'file:line in function: code' of a `_user_code_frame()` answer."""
-    if where is None:
-        return "an unknown place"
-    filename, lineno, function = where
-    code = linecache.getline(filename, lineno).strip()
-    return f"{filename}:{lineno} in {function}" + (f": {code}" if code else "")
 
 
 def _derived_data_made_again(fn, *inputs, name=None):
@@ -404,7 +383,7 @@ class Trace:
         self.by_result = {}  # id(array the user got) -> its _HostRecord
         self.converted = {}  # id(a host array's conversion by engine.as_data) -> (its _HostRecord, the conversion)
         self.start_id = None  # Values numbered from here on were made during the call
-        self.made_at = {}  # id(Value made by an operation) -> the user's line that made it (_user_code_frame)
+        self.made_at = {}  # id(Value made by an operation) -> the user's line that made it (modes._user_place)
 
     def record_host(self, record):
         self.hosts.append(record)

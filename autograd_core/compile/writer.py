@@ -27,8 +27,8 @@ from ..ops import F
 from ..engine import Value
 from .program import Line, Namespace, Names, call_text, evaluate, identifier
 
-from ..modes import _user_frame, quiet_float_errors
-from .tracer import _ORIGINALS, CompileError, TracedArgument, _TracedMask, line_text
+from ..modes import _place_text, _user_frame, quiet_float_errors
+from .tracer import _ORIGINALS, CompileError, TracedArgument, _TracedMask
 
 
 def same_bits(a, b):
@@ -239,7 +239,7 @@ class Writer:
     def _where(self):
         """The user's line that made the operation being written (else where the user's code is now)."""
         where = self.trace.made_at.get(id(self.writing))
-        return line_text(where) if where is not None else _user_frame(with_code=True)
+        return _place_text(where, with_code=True) if where is not None else _user_frame(with_code=True)
 
     def node_line(self, node):
         self.writing = node
