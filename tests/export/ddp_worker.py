@@ -53,6 +53,9 @@ def main(rank, world_size, port, folder):
         size = batches["images"].shape[1] // world_size  # each process: its own contiguous share of every batch
         train(model, batches["images"], batches["labels"], slice(rank * size, (rank + 1) * size))
         torch.save(model.module.state_dict(), folder / f"rank{rank}.pt")
+        # both ranks done before either tears down: rank 0 hosts the store, and a rank still
+        # talking to it while it goes can abort ("terminate called without an active exception")
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
