@@ -32,7 +32,7 @@ from ..saved import _changed_since_snapshot
 from . import planner
 from .guards import Guards, Sources
 from .program import evaluate, render, tuple_text
-from .tracer import CompileError, Trace, TracedArgument
+from .tracer import CompileError, Trace, TracedArgument, nodes_made_during
 from .writer import Writer, same_bits
 
 __all__ = ["Compiled", "CompiledResult", "RETRACE_LIMIT"]
@@ -446,7 +446,7 @@ class Compiled:
         """The program's lines: the forward in the order the call made them, the backward
         written by the engine's backward loop on the traced arrays."""
         writer = Writer(self.fn, loss, extras, call_args, args, trace)
-        nodes = _nodes_of([loss, *extras] + [x for r in trace.hosts for x in r.inputs if isinstance(x, Value)],
+        nodes = nodes_made_during([loss, *extras] + [x for r in trace.hosts for x in r.inputs if isinstance(x, Value)],
                           trace.start_id)
         if not any(n is loss for n in nodes):
             raise CompileError(f"compile: {self._name()} returned a Value made by no operation: nothing to compile")
@@ -549,24 +549,6 @@ def _filled(cell):
     except ValueError:
         return False
     return True
-
-
-def _nodes_of(roots, start_id):
-    """The operations made during the call that `roots` depend on, oldest first."""
-    seen = set()
-    stack = [r for r in roots]
-    nodes = []
-    while stack:
-        node = stack.pop()
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        if node._op is None or node._id < start_id:
-            continue
-        nodes.append(node)
-        stack.extend(node._inputs)
-    nodes.sort(key=lambda n: n._id)
-    return nodes
 
 
 def _course_names(nodes, loss):

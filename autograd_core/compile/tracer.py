@@ -407,3 +407,22 @@ class Trace:
         _local.trace = None
         _remove_patches()
         return False
+
+
+def nodes_made_during(roots, start_id):
+    """The operations made during a traced call (numbered from `start_id`) that `roots`
+    depend on, oldest first: what the compiler writes and what export reads."""
+    seen = set()
+    stack = [r for r in roots]
+    nodes = []
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if node._op is None or node._id < start_id:
+            continue
+        nodes.append(node)
+        stack.extend(node._inputs)
+    nodes.sort(key=lambda n: n._id)
+    return nodes

@@ -30,7 +30,7 @@ import threading
 import numpy as np
 
 from .. import engine
-from ..compile.tracer import CompileError, Trace, TracedArgument
+from ..compile.tracer import CompileError, Trace, TracedArgument, nodes_made_during
 from ..engine import Value
 
 __all__ = ["ExportError", "trace", "counterpart", "is_module"]
@@ -185,16 +185,8 @@ class Traced:
             stack.extend(_values_in(call.args) + _values_in(tuple(call.kwargs.values())))
         for record in self.trace.hosts:
             stack.extend(x for x in record.inputs if isinstance(x, Value))
-        seen = set()
-        while stack:
-            node = stack.pop()
-            if id(node) in seen:
-                continue
-            seen.add(id(node))
-            if node._op is None or node._id < start:
-                continue
-            producers.setdefault(id(node), []).append(Step("op", node, node._id, ("op", node._id)))
-            stack.extend(node._inputs)
+        for node in nodes_made_during(stack, start):
+            producers[id(node)] = [Step("op", node, node._id, ("op", node._id))]
         for call in self.calls:
             for k, value in enumerate(call.results()):
                 if isinstance(value, Value):
