@@ -127,15 +127,12 @@ class Writer:
         self.inputs = []
 
     def array(self, array, hint="const"):
-        for k, arg in enumerate(self.traced.call_args):
-            if arg is array:  # an integer array given to the model (indices): the graph's input too
-                return self.input_names[k]
-        record = self.traced.host_record(array)
-        if record is not None:
-            if any(isinstance(x, Value) for x in record.inputs):
-                return self.variables[("host", id(record))]
-            array = self.traced.constant_of(record)
-        return self.graph.tensor(np.asarray(array), hint)
+        kind, source = self.traced.array_source(array)
+        if kind == "argument":  # an integer array given to the model (indices): the graph's input too
+            return self.input_names[source]
+        if kind == "host":
+            return self.variables[("host", id(source))]
+        return self.graph.tensor(np.asarray(source), hint)
 
     def operand(self, value, time):
         traced = self.traced

@@ -220,19 +220,17 @@ class Writer:
 
     def array(self, array, hint="c"):
         """An array an operation reads: an argument, a comparison of traced Values, or a constant."""
-        for k, arg in enumerate(self.traced.call_args):
-            if arg is array:  # an integer array given to the model (indices): the module's argument too
-                return self.params[k]
-        record = self.traced.host_record(array)
-        if record is not None:
-            if any(isinstance(x, Value) for x in record.inputs):
-                if ("host", id(record)) not in self.variables:  # made inside a layer kept whole, not returned by it
-                    what = record.name or getattr(record.fn, "__name__", "an array")
-                    raise ExportError(f"export: an array made in NumPy from traced values ({what!s:.40}) is read "
-                                      f"outside the layer that made it, which PyTorch cannot make again here; use "
-                                      f"it where the layer's own result is used too")
-                return self.variables[("host", id(record))][0]
-            array = self.traced.constant_of(record)
+        kind, source = self.traced.array_source(array)
+        if kind == "argument":  # an integer array given to the model (indices): the module's argument too
+            return self.params[source]
+        if kind == "host":
+            if ("host", id(source)) not in self.variables:  # made inside a layer kept whole, not returned by it
+                what = source.name or getattr(source.fn, "__name__", "an array")
+                raise ExportError(f"export: an array made in NumPy from traced values ({what!s:.40}) is read "
+                                  f"outside the layer that made it, which PyTorch cannot make again here; use "
+                                  f"it where the layer's own result is used too")
+            return self.variables[("host", id(source))][0]
+        array = source
         known = self.constants.get(id(array))
         if known is not None:
             return known[0]

@@ -175,6 +175,20 @@ class Traced:
                 f"(nn.CrossEntropyLoss), or leave it out of the exported model")
         return np.asarray(record.result)
 
+    def array_source(self, array):
+        """Where an array an operation reads comes from: ``("argument", k)`` for an
+        array passed to the model, ``("host", record)`` for one made in NumPy from
+        traced Values, else ``("constant", its value)``."""
+        for k, arg in enumerate(self.call_args):
+            if arg is array:  # an integer array given to the model (indices)
+                return "argument", k
+        record = self.host_record(array)
+        if record is None:
+            return "constant", array
+        if any(isinstance(x, Value) for x in record.inputs):
+            return "host", record
+        return "constant", self.constant_of(record)
+
     # ---- who produced what ---------------------------------------------------------
     def _index(self):
         producers = {}
