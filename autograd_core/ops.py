@@ -457,7 +457,11 @@ def derived_data(fn, *inputs, name=None):
     data. Every such function of the engine computes it through here, by this
     module's attribute, because ``autograd_core.compile`` replaces it while it
     traces: the compiled step then computes the array again at every call (and
-    refuses to branch on it) instead of keeping the first call's."""
+    refuses to branch on it) instead of keeping the first call's.
+
+    >>> derived_data(np.argmax, Value([1.0, 3.0, 2.0]), name="argmax")
+    np.int64(1)
+    """
     return fn(*[x._data if isinstance(x, Value) else x for x in inputs])
 
 

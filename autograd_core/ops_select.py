@@ -374,7 +374,7 @@ def argsort(x, axis=-1, descending=False):
     if data.ndim == 0:
         return np.zeros((), dtype=np.int64)
     ax = _one_axis_of(as_value(x), axis, "argsort")
-    return _ops.derived_data(lambda d: _order(d, ax, descending), x if isinstance(x, Value) else data, name="order")
+    return _ops.derived_data(lambda d: _order(d, ax, descending), _derived_input(x, "argsort"), name="order")
 
 
 def _derived_input(x, name):
@@ -399,7 +399,7 @@ def _arg_extreme(np_fn, name):
         if data.size == 0:
             raise ShapeError(f"{name}: an empty input of shape {data.shape} has no {name[3:]}")
         return _ops.derived_data(lambda d: np.asarray(np_fn(d, axis=axis, keepdims=keepdims)),
-                                 x if isinstance(x, Value) else data, name=name)
+                                 _derived_input(x, name), name=name)
 
     return arg_extreme
 
