@@ -83,9 +83,14 @@ _RESERVED = (
 def identifier(text, fallback):
     """A Python identifier made from a label: NFKC-folded (``W₁`` -> ``W1``),
     anything but ASCII letters, digits and ``_`` replaced, never a keyword."""
+    return _identifier(None if text is None else str(text), fallback)
+
+
+@functools.lru_cache(maxsize=8192)  # (the same labels come back at every trace of a network)
+def _identifier(text, fallback):
     name = ""
     if text is not None:
-        folded = unicodedata.normalize("NFKC", str(text))
+        folded = unicodedata.normalize("NFKC", text)
         name = re.sub(r"[^A-Za-z0-9_]+", "_", folded).strip("_")
     if not name:
         name = fallback
@@ -328,10 +333,8 @@ def call_text(fn, args, kwargs, namespace, hint, template=None, bound=None):
 
 
 def _expression_of(fn, args, kwargs, namespace):
-    if kwargs == {} and fn in _OPERATORS and len(args) == 2:
-        return ast.unparse(ast.BinOp(_parse(args[0]), _OPERATORS[fn], _parse(args[1])))
-    if kwargs == {} and fn in _UNARY and len(args) == 1:
-        return ast.unparse(ast.UnaryOp(_UNARY[fn], _parse(args[0])))
+    if kwargs == {} and (fn in _OPERATORS and len(args) == 2 or fn in _UNARY and len(args) == 1):
+        return _operator_text(fn, tuple(args))
     if isinstance(fn, np.ufunc) and getattr(np, fn.__name__, None) is fn:
         return f"np.{fn.__name__}({', '.join(list(args) + [f'{k}={v}' for k, v in kwargs.items()])})"
     info = _lambda_info(fn)
@@ -355,6 +358,13 @@ def _expression_of(fn, args, kwargs, namespace):
         if obj is _UNRESOLVED or not namespace.bind(name, obj):
             return None
     return filled(body_text, tuple(sorted(fills.items())))
+
+
+@functools.lru_cache(maxsize=8192)
+def _operator_text(fn, args):
+    if len(args) == 2:
+        return ast.unparse(ast.BinOp(_parse(args[0]), _OPERATORS[fn], _parse(args[1])))
+    return ast.unparse(ast.UnaryOp(_UNARY[fn], _parse(args[0])))
 
 
 _UNRESOLVED = object()

@@ -15,6 +15,7 @@ thread's replay never writes into arrays another thread's result reads.
 from __future__ import annotations
 
 import builtins
+import copy
 import functools
 import inspect
 import threading
@@ -29,7 +30,7 @@ from ..engine import Value
 from ..errors import GraphFreedError, SavedDataModifiedError
 from ..modes import _current_modes, quiet_float_errors
 from ..saved import _changed_since_snapshot
-from . import planner
+from . import planner, reuse
 from .guards import Guards, Sources
 from .program import evaluate, render, tuple_text
 from .tracer import CompileError, Trace, TracedArgument, nodes_made_during
@@ -242,6 +243,9 @@ class Compiled:
             self._parameters = inspect.signature(fn)
         except (TypeError, ValueError):
             self._parameters = None
+        # the names the program gives the arguments
+        self._argument_names = [p for p in self._parameters.parameters if p not in ("args", "kwargs")] \
+            if self._parameters is not None else []
 
     # ---- the call ----------------------------------------------------------------
     def __call__(self, *args, **kwargs):
@@ -418,7 +422,7 @@ class Compiled:
             trace.path_of = sources.path_of
             result = self.fn(*call_args)
         loss, extras = self._check_result(result)
-        writer = self._write(loss, extras, call_args, args, trace)
+        writer, nodes = self._write_forward(loss, extras, call_args, args, trace)
         build = writer.b
         guards = Guards.build(sources, build.used + _held_by_hosts(trace))
         self._refuse_unreached(guards)
@@ -429,7 +433,16 @@ class Compiled:
                 f"the arguments or change between calls, make them with autograd_core.compile.host_array",
                 stacklevel=3,
             )
-        program = _assemble(build, writer, guards)
+        shape = reuse.structure_of(key, build, nodes)
+        kept = reuse.recall(shape)
+        program = _reused(kept, build, guards, loss) if kept is not None else None
+        if kept is not None:
+            reuse.counts["rejected" if program is None else "reused"] += 1
+        if program is None:
+            forward_names = set(build.namespace)
+            grad_positions = self._write_backward(writer, loss)
+            program = _assemble(build, writer, guards)
+            reuse.remember(shape, program, build, forward_names, grad_positions)
         program.same_signature = _signature_check(key)
         self._cache.setdefault(key, []).append(program)
         self._traces += 1
@@ -442,28 +455,34 @@ class Compiled:
             return (result,) + tuple(Value(v._data, requires_grad=False) for v in extras)
         return result
 
-    def _write(self, loss, extras, call_args, args, trace):
-        """The program's lines: the forward in the order the call made them, the backward
-        written by the engine's backward loop on the traced arrays."""
-        writer = Writer(self.fn, loss, extras, call_args, args, trace)
+    def _write_forward(self, loss, extras, call_args, args, trace):
+        """The forward program's lines, in the order the call made them."""
+        writer = Writer(self._argument_names, loss, extras, call_args, args, trace)
         nodes = nodes_made_during([loss, *extras] + [x for r in trace.hosts for x in r.inputs if isinstance(x, Value)],
                           trace.start_id)
         if not any(n is loss for n in nodes):
             raise CompileError(f"compile: {self._name()} returned a Value made by no operation: nothing to compile")
         writer.preferred = _course_names(nodes, loss)
         writer.forward(nodes)
+        writer.b.extra_names = [writer.value_name(v) for v in extras]
+        writer.b.loss_name = writer.var[id(loss)]
+        return writer, nodes
+
+    def _write_backward(self, writer, loss):
+        """The backward program's lines, written by the engine's backward loop on the traced
+        arrays; returns where each gradient returned stands among the leaves that may get one."""
         build = writer.b
-        build.extra_names = [writer.value_name(v) for v in extras]
         writer.backward(engine._seed_gradient(loss, None, "backward()"))
-        grads, build.expected_grads = [], []
-        for target, value in build.grad_leaves:
+        grads, build.expected_grads, positions = [], [], []
+        for k, (target, value) in enumerate(build.grad_leaves):
             entry = writer.grad.get(id(value))
             if entry is not None:
                 grads.append((target, entry[0]))
                 build.expected_grads.append(entry[1])
+                positions.append(k)
         build.grad_leaves = grads
         build.seed_name = writer.seed_name
-        return writer
+        return positions
 
     def _refuse_unreached(self, guards):
         if guards.unreached:
@@ -625,6 +644,45 @@ def _assemble(build, writer, guards):
     return program
 
 
+def _reused(kept, build, guards, loss):
+    """The program kept for this trace's shape (`reuse.py`) with this trace's objects bound in: its
+    parameters, host functions and constants, by the names the writer gave them. None (build it
+    afresh) unless it gives the engine's loss and gradients on the traced call's arrays, bit for bit."""
+    seed = engine._seed_gradient(loss, None, "backward()")
+    gradients = engine._backpropagate_fast([loss], [seed], retain_graph=True)
+    reached = [k for k, (_, value) in enumerate(build.grad_leaves) if gradients.get(value) is not None]
+    if reached != kept.grad_positions:
+        return None
+    view = copy.copy(build)  # (the build itself stays as the writer left it, for a build afresh)
+    view.grad_leaves = [(build.grad_leaves[k][0], name) for k, name in zip(reached, kept.grad_names)]
+    view.expected_grads = [gradients[build.grad_leaves[k][1]] for k in reached]
+    view.seed_name = kept.seed_name
+    view.trace_env = {**build.trace_env, kept.seed_name: seed}
+    view.namespace = _with_entries(build.namespace, kept.backward_source_namespace)
+    namespace = _with_entries(build.namespace, kept.backward_namespace)
+    if view.namespace is None or namespace is None:
+        return None
+    program = _Program(view, kept.source, kept.runs, namespace, kept.buffers, kept.reuses_forward, guards,
+                       [leaf for _, leaf in build.leaves])
+    program.saved_names = kept.saved_names
+    # its forward lines are the ones just written; the backward kept runs on the traced call's arrays
+    # (with the instance the call's result will use: the result's backward writes the same buffers again)
+    saved = tuple(view.trace_env[name] for name in kept.saved_names)
+    with np.errstate(all="ignore"):
+        grads = program.instance().backward(saved, seed)
+    same = len(grads) == len(view.expected_grads) and all(map(same_bits, grads, view.expected_grads))
+    return program if same else None
+
+
+def _with_entries(namespace, entries):
+    """`namespace` with `entries` added; None when one of its names already means something else."""
+    merged = dict(namespace)
+    for name, obj in entries.items():
+        if merged.setdefault(name, obj) is not obj:
+            return None
+    return merged
+
+
 def _live(lines, returned):
     """The lines whose results are read by what is returned (gradients nobody asked for are not computed)."""
     live = set(returned)
@@ -698,5 +756,5 @@ def _runs_like_the_engine(program, build):
     with np.errstate(all="ignore"):
         loss, saved_arrays, *_ = forward(*inputs)
         grads = backward(saved_arrays, build.trace_env[build.seed_name])
-    return same_bits(loss, build.trace_env[build.loss_name]) and all(
+    return same_bits(loss, build.trace_env[build.loss_name]) and len(grads) == len(build.expected_grads) and all(
         same_bits(got, want) for got, want in zip(grads, build.expected_grads))

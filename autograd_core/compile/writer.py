@@ -68,7 +68,7 @@ class Build:
 
 
 class Writer:
-    def __init__(self, fn, loss, extras, call_args, raw_args, trace):
+    def __init__(self, parameter_names, loss, extras, call_args, raw_args, trace):
         self.b = Build()
         self.trace = trace
         self.loss = loss
@@ -80,16 +80,11 @@ class Writer:
         self.preferred = {}  # id(node) -> a name as a course writes it (Z1, A1, P, losses, loss)
         self.uniform = {}  # gradient name -> (text of its one number, the shape it is repeated to)
         self.writing = None  # the node whose line is being written (its user's line names a refusal)
-        self._name_args(fn, call_args, raw_args)
+        self._name_args(parameter_names, call_args, raw_args)
 
     # ---- arguments and leaves ------------------------------------------------
-    def _name_args(self, fn, call_args, raw_args):
-        try:
-            import inspect
-
-            wanted = [p for p in inspect.signature(fn).parameters if p not in ("args", "kwargs")]
-        except (TypeError, ValueError):
-            wanted = []
+    def _name_args(self, wanted, call_args, raw_args):
+        """The forward function's parameters for the arguments, named as the compiled function names them."""
         for k, (arg, raw) in enumerate(zip(call_args, raw_args)):
             if isinstance(arg, Value):
                 name = self.b.names.new(wanted[k] if k < len(wanted) else f"arg{k}", f"arg{k}")

@@ -1,0 +1,120 @@
+"""Programs reused across traces of the same shape: a speed device for the first call.
+
+A new model of layers already compiled (a notebook cell run again, a sweep
+over learning rates, a test making a fresh network) traces to the same
+program: the same forward lines, the same operations on arrays of the same
+shapes. The backward lines, the check of every line against the engine and
+the buffer plan depend on nothing else, so they are made once and kept here,
+keyed by what the new trace wrote:
+
+* the forward lines as the writer wrote them (every name, constant and call),
+  the arguments' signature and the parameters' names;
+* every operation object, with the shape, dtype and ``requires_grad`` of
+  each input, of its result and of what it kept for its rules;
+* the names of the program's namespace, with what kind of object each holds
+  (a function by its code, an array by its shape and dtype).
+
+A hit binds the new trace's own objects (its parameters, host functions and
+constants, all found by name in what the writer made of the new trace) into
+the kept program, then runs that program once on the traced call's arrays
+and compares its loss and gradients, bit for bit, with the engine's own
+backward pass on the new graph. A mismatch is a miss: the program is built
+from the start, as if nothing were kept. What it saves: the backward
+writing, the line checks and the plan, about half of the first call of the
+tiny MLP (see benchmarks/README.md).
+"""
+
+from __future__ import annotations
+
+import threading
+import types
+from collections import OrderedDict
+
+import numpy as np
+
+from ..engine import Value
+
+__all__ = ["Kept", "structure_of", "recall", "remember", "forget", "counts", "LIMIT"]
+
+LIMIT = 64  # programs kept per process (the least recently used goes first)
+_kept = OrderedDict()
+_lock = threading.Lock()
+counts = {"reused": 0, "rejected": 0}  # traces that took a kept program; kept programs the check turned down
+
+
+class Kept:
+    """What a program keeps for another trace of its shape: its texts, its plan,
+    and the namespace entries its backward lines added (the engine's functions)."""
+
+    __slots__ = ("source", "runs", "buffers", "reuses_forward", "saved_names", "grad_positions", "grad_names",
+                 "seed_name", "backward_namespace", "backward_source_namespace")
+
+
+def _kind(obj):
+    """What a namespace entry is, as far as the backward lines depend on it."""
+    if isinstance(obj, np.ndarray):
+        return (type(obj), obj.shape, obj.dtype.str)
+    if isinstance(obj, types.FunctionType):
+        return (types.FunctionType, obj.__code__)
+    if isinstance(obj, (types.BuiltinFunctionType, types.ModuleType, type, np.ufunc)):
+        return obj
+    return type(obj)
+
+
+def _data_facts(data):
+    if type(data) is np.ndarray:  # (the common case first)
+        return data.shape, data.dtype, 0 in data.strides  # (a broadcast view's gradients are written otherwise)
+    return type(data), np.shape(data), getattr(data, "dtype", None), 0 in getattr(data, "strides", (1,))
+
+
+def structure_of(call_key, build, nodes):
+    """The key of a trace's program, from its forward lines and its operations' shapes."""
+    lines = tuple((line.targets, line.expression, line.exact, line.comment, line.keep) for line in build.forward)
+    leaves = tuple((name, _data_facts(v._data), v.requires_grad) for name, v in build.leaves)
+    operations = []
+    for node in nodes:
+        inputs = tuple((_data_facts(inp._data), inp.requires_grad) for inp in node._inputs)
+        kept = tuple((k, _data_facts(a)) for k, a in (node._saved or {}).items())
+        operations.append((node._op, inputs, _data_facts(node._data), kept))
+    namespace = tuple((name, _kind(obj)) for name, obj in build.namespace.items())
+    grad_leaves = tuple(target if type(target) is tuple else "leaf" for target, _ in build.grad_leaves)
+    return (call_key, tuple(build.params), tuple(build.arg_slots), leaves, lines, tuple(operations), namespace,
+            tuple(build.extra_names), grad_leaves)
+
+
+def recall(key):
+    """The kept program of this shape, or None."""
+    with _lock:
+        kept = _kept.get(key)
+        if kept is not None:
+            _kept.move_to_end(key)
+        return kept
+
+
+def remember(key, program, build, forward_names, grad_positions):
+    """Keep `program` for later traces of `key`'s shape; not when its backward lines
+    name an array or a Value (those belong to this trace: nothing kept may hold one)."""
+    added = {k: v for k, v in program.namespace.items() if k not in forward_names}
+    added_source = {k: v for k, v in build.namespace.items() if k not in forward_names}
+    if any(isinstance(v, (np.ndarray, np.generic, Value)) for v in (*added.values(), *added_source.values())):
+        return
+    kept = Kept()
+    kept.source, kept.runs = program.source, program.runs
+    kept.buffers, kept.reuses_forward = program.buffers, program.reuses_forward
+    kept.saved_names = program.saved_names
+    kept.grad_positions = grad_positions
+    kept.grad_names = [name for _, name in build.grad_leaves]
+    kept.seed_name = build.seed_name
+    kept.backward_namespace = added
+    kept.backward_source_namespace = added_source
+    with _lock:
+        _kept[key] = kept
+        _kept.move_to_end(key)
+        while len(_kept) > LIMIT:
+            _kept.popitem(last=False)
+
+
+def forget():
+    """Drop every kept program (a trace then builds its program from the start)."""
+    with _lock:
+        _kept.clear()
