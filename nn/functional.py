@@ -26,7 +26,7 @@ from autograd_core.conv_transpose import conv_transpose1d, conv_transpose2d
 from autograd_core.resample import interpolate, max_unpool2d
 from autograd_core.errors import ShapeError
 
-from autograd_core.compile import effect, host_array, is_tracing
+from autograd_core.compile import CompileError, effect, host_array, is_tracing
 
 from ._random import generator_from
 
@@ -380,17 +380,28 @@ def argmax(input, dim=None, keepdim=False):
 
 def one_hot(indices, num_classes=-1):
     """Rows of zeros with a 1 at each index: shape ``indices.shape + (num_classes,)``
-    (float64; ``num_classes=-1`` uses ``max(indices) + 1``).
+    (float64; ``num_classes=-1`` uses ``max(indices) + 1``). A compiled step makes
+    the rows again from each call's indices (give `num_classes` there).
 
     >>> one_hot(np.array([0, 2]), 3)
     array([[1., 0., 0.],
            [0., 0., 1.]])
     """
+    if num_classes < 0:
+        if is_tracing():
+            raise CompileError(
+                "one_hot(num_classes=-1): the number of classes would be read from the largest index of the "
+                "traced call, and kept; pass num_classes (e.g. one_hot(y, 10)) in a compiled function"
+            )
+        labels = np.asarray(indices)
+        num_classes = int(labels.max()) + 1 if labels.size and labels.dtype.kind in "iu" else 0
+    return host_array(_one_hot_rows, indices, num_classes, name="one_hot")
+
+
+def _one_hot_rows(indices, num_classes):
     indices = np.asarray(indices)
     if indices.dtype.kind not in "iu":
         raise TypeError(f"one_hot: indices must be integers, got dtype {indices.dtype}")
-    if num_classes < 0:
-        num_classes = int(indices.max()) + 1 if indices.size else 0
     if indices.size and (indices.min() < 0 or indices.max() >= num_classes):
         raise IndexError(f"one_hot: indices must lie in [0, {num_classes}), got {indices.min()}..{indices.max()}")
     return np.eye(num_classes)[indices]
@@ -499,7 +510,11 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
                 old_var *= 1 - momentum
                 old_var += momentum * var.reshape(channels) * (count / (count - 1))
 
-        if is_tracing():  # an effect: a compiled step updates the statistics at every call, from its own batch
+        if is_tracing() and normalised._saved is not None:
+            # an effect: a compiled step updates the statistics at every call, from the mean and variance
+            # its standardize line keeps (the batch's statistics are computed once)
+            effect(update_running_stats, mean, var)
+        elif is_tracing():  # (standardize kept nothing: the update computes them from the batch)
             def update_running_statistics(data):
                 update_running_stats(*_batch_stats(data, axes))
 

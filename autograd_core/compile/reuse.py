@@ -67,15 +67,29 @@ def _data_facts(data):
     return type(data), np.shape(data), getattr(data, "dtype", None), 0 in getattr(data, "strides", (1,))
 
 
+def _op_facts(op):
+    """An operation as its backward lines depend on it: the object, by number (a kept program does
+    not keep a model's own operations alive; its functions, held here, cannot be another's), its
+    forward and its rules (a rule replaced on the same object makes another program), and how
+    they are written."""
+    rules = (op.grads.rule,) if op.variadic else tuple(op.grads)
+    return (id(op), op.forward, rules, op.elementwise, tuple(op.saves), tuple(sorted(op.as_numpy.items())))
+
+
 def structure_of(call_key, build, nodes):
     """The key of a trace's program, from its forward lines and its operations' shapes."""
     lines = tuple((line.targets, line.expression, line.exact, line.comment, line.keep) for line in build.forward)
     leaves = tuple((name, _data_facts(v._data), v.requires_grad) for name, v in build.leaves)
     operations = []
+    facts = {}
     for node in nodes:
+        op = node._op
+        op_facts = facts.get(id(op))
+        if op_facts is None:
+            op_facts = facts[id(op)] = _op_facts(op)
         inputs = tuple((_data_facts(inp._data), inp.requires_grad) for inp in node._inputs)
         kept = tuple((k, _data_facts(a)) for k, a in (node._saved or {}).items())
-        operations.append((node._op, inputs, _data_facts(node._data), kept))
+        operations.append((op_facts, inputs, _data_facts(node._data), kept))
     namespace = tuple((name, _kind(obj)) for name, obj in build.namespace.items())
     grad_leaves = tuple(target if type(target) is tuple else "leaf" for target, _ in build.grad_leaves)
     return (call_key, tuple(build.params), tuple(build.arg_slots), leaves, lines, tuple(operations), namespace,

@@ -398,8 +398,9 @@ class Compiled:
         for k, arg in enumerate(args):
             if type(arg) is np.ndarray:  # the common case first
                 parts.append((arg.shape, arg.dtype.str))
-            elif isinstance(arg, Value):
-                parts.append(("Value", arg._data.shape, arg._data.dtype.str, arg.requires_grad, type(arg._data)))
+            elif isinstance(arg, Value):  # (and where it was passed first: step(v, v) is another program)
+                first = next(j for j in range(k + 1) if args[j] is arg)
+                parts.append(("Value", arg._data.shape, arg._data.dtype.str, arg.requires_grad, type(arg._data), first))
             elif isinstance(arg, np.ndarray):
                 parts.append(("array", arg.shape, arg.dtype.str, type(arg)))
             elif isinstance(arg, (bool, int, float, str, type(None))):
@@ -518,12 +519,14 @@ def _traced_arguments(args):
     """What the function is called with while tracing: float arrays and Values as
     new Values (so every operation made from them is recorded), integer arrays
     marked as arguments (an array made from one in NumPy is refused, not frozen)."""
-    call_args = []
+    call_args, traced = [], {}
     for arg in args:
         if isinstance(arg, np.ndarray) and arg.dtype.kind == "f":
             call_args.append(Value(arg, requires_grad=True))
-        elif isinstance(arg, Value):
-            call_args.append(Value(arg._data, requires_grad=True, label=arg.label))
+        elif isinstance(arg, Value):  # one Value passed twice is one Value (its gradient summed as eager sums it)
+            if id(arg) not in traced:
+                traced[id(arg)] = Value(arg._data, requires_grad=True, label=arg.label)
+            call_args.append(traced[id(arg)])
         elif isinstance(arg, np.ndarray):
             call_args.append(arg.view(TracedArgument))
         else:

@@ -92,9 +92,9 @@ def host_array(fn, *inputs, name=None):
     """
     if name is not None and not isinstance(name, str):
         raise TypeError(f"host_array: name must be a string, got {type(name).__name__}")
-    data = fn(*[_raw(x) for x in inputs])
     trace = current()
-    if trace is not None:
+    data = _call_host(trace, fn, inputs)
+    if trace is not None and not trace.inside_host:
         if not isinstance(data, np.ndarray):  # a NumPy scalar: a 0-d array, whose identity the program can follow
             data = np.asarray(data)
         trace.record_host(_HostRecord(data, fn, inputs, name, engine._next_id(), False))
@@ -111,10 +111,22 @@ def effect(fn, *inputs):
     >>> effect(lambda a: seen.append(float(a.sum())), np.array([1.0, 2.0])); seen
     [3.0]
     """
-    fn(*[_raw(x) for x in inputs])
     trace = current()
-    if trace is not None:
+    _call_host(trace, fn, inputs)
+    if trace is not None and not trace.inside_host:
         trace.record_host(_HostRecord(None, fn, inputs, None, engine._next_id(), True))
+
+
+def _call_host(trace, fn, inputs):
+    """``fn`` on the inputs' data; a host array or effect made inside it is part of it (its
+    call makes it again), not one of its own."""
+    if trace is None or trace.inside_host:
+        return fn(*[_raw(x) for x in inputs])
+    trace.inside_host = True
+    try:
+        return fn(*[_raw(x) for x in inputs])
+    finally:
+        trace.inside_host = False
 
 
 def _raw(x):
@@ -384,6 +396,7 @@ class Trace:
         self.converted = {}  # id(a host array's conversion by engine.as_data) -> (its _HostRecord, the conversion)
         self.start_id = None  # Values numbered from here on were made during the call
         self.made_at = {}  # id(Value made by an operation) -> the user's line that made it (modes._user_place)
+        self.inside_host = False  # True while a host function or an effect runs
 
     def record_host(self, record):
         self.hosts.append(record)

@@ -88,9 +88,12 @@ class Writer:
         for k, (arg, raw) in enumerate(zip(call_args, raw_args)):
             if isinstance(arg, Value):
                 name = self.b.names.new(wanted[k] if k < len(wanted) else f"arg{k}", f"arg{k}")
-                self._define(arg, name)
                 self.b.params.append(name)
                 self.b.arg_slots.append((k, name))
+                if id(arg) in self.var:  # the same Value passed again: the program reads it by its first name
+                    self.b.trace_env[name] = arg._data
+                    continue
+                self._define(arg, name)
                 if isinstance(raw, Value) and raw.requires_grad:
                     self.b.grad_leaves.append((("arg", k), arg))
             elif isinstance(raw, np.ndarray):  # an integer array (class labels): passed as it is

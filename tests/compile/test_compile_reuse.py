@@ -99,9 +99,11 @@ def test_another_size_or_a_frozen_layer_is_another_shape():
     assert reuse.counts["reused"] == reused  # neither took the kept program of the first
 
 
-def test_a_kept_program_the_engine_disagrees_with_is_turned_down():
-    # an operation whose rule is replaced between two traces of the same shape: the kept backward
-    # writes the old rule, the engine runs the new one; the check sees it and the program is built afresh
+def test_a_kept_program_the_engine_disagrees_with_is_turned_down(monkeypatch):
+    # the check behind the key: with the rules left out of the key, an operation whose rule is replaced
+    # between two traces of the same shape finds the kept backward, which writes the old rule; the engine
+    # runs the new one, the check sees it and the program is built afresh
+    monkeypatch.setattr(reuse, "_op_facts", lambda op: id(op))
     op = Op("tripled_tanh_for_test", np.tanh, inputs="x", formula="d tanh(x)/dx = 1 - tanh(x)^2",
             elementwise=True, register=False, d_x=lambda x, out: 1 - out ** 2)
     w = Value(np.linspace(-1.0, 1.0, 5), label="w")
@@ -130,3 +132,50 @@ def test_kept_programs_are_bounded(monkeypatch, limit):
     for hidden in (3, 4, 5):
         _train(_model(seed=0, hidden=hidden), compiled=True, steps=1)
     assert len(reuse._kept) == limit
+
+
+def test_a_rule_replaced_on_the_same_operation_makes_another_program():
+    # the new rule differs from the old only where |x| > 1, which the first call does not reach: the
+    # check on the traced call cannot see it, so the rule itself is part of what a kept program is kept for
+    op = Op("clamp_for_test", lambda x: np.clip(x, -1.0, 1.0), inputs="x", formula="straight through",
+            elementwise=True, register=False, d_x=lambda x, out: np.ones_like(x))
+
+    def make(seed):
+        w = Value(np.random.default_rng(seed).standard_normal(4) * 0.1, label="w")
+        return w, (lambda x: (op.apply(x * w) * x).sum())
+
+    ag.compile(make(0)[1])(np.ones(4)).backward()
+    op.grads = (lambda x, out: (np.abs(x) <= 1.0) * 1.0,)
+
+    def train(compiled):
+        w, loss = make(1)
+        step = ag.compile(loss) if compiled else loss
+        grads = []
+        for x in (np.ones(4), np.full(4, 30.0), np.full(4, 30.0)):
+            w.grad = None
+            step(x).backward()
+            grads.append(w.grad.copy())
+            w.data = w.data - 0.01 * w.grad
+        return grads
+
+    reused = reuse.counts["reused"]
+    for compiled, eager in zip(train(True), train(False)):
+        np.testing.assert_array_equal(compiled, eager)
+    assert reuse.counts["reused"] == reused
+
+
+def test_a_kept_program_does_not_keep_a_models_own_operation_alive():
+    import gc
+    import weakref
+
+    def model_with_its_own_operation():
+        op = Op("doubled_for_test", lambda x: x * 2.0, inputs="x", formula="d(2x)/dx = 2", elementwise=True,
+                register=False, d_x=lambda x, out: 2.0)
+        w = Value(np.ones(3), label="w")
+        step = ag.compile(lambda x: op.apply(x * w).sum())
+        step(np.ones(3)).backward()
+        return weakref.ref(op), weakref.ref(step)
+
+    refs = [model_with_its_own_operation() for _ in range(3)]
+    gc.collect()
+    assert [op() for op, _ in refs] == [None] * 3 and [step() for _, step in refs] == [None] * 3
