@@ -181,14 +181,16 @@ def _standardize_parts(x, axis, eps):
 
 
 def _standardize_data(x, axis, eps):
-    _, centred, _, inv_std = _standardize_parts(x, axis, eps)
-    return centred * inv_std
+    """The output, and the statistics it was made with: the rule reads ``inv_std`` again,
+    batch norm's running statistics read ``mean`` and ``variance``."""
+    mean, centred, variance, inv_std = _standardize_parts(x, axis, eps)
+    return centred * inv_std, mean, variance, inv_std
 
 
-def _standardize_d_x(g, x, out, axis, eps):
+def _standardize_d_x(g, x, out, axis, eps, mean=None, variance=None, inv_std=None):
     if isinstance(x, Value):  # create_graph: 1/sqrt(var + eps) as a node of x, to differentiate it again
         inv_std = (x.var(axis=axis, keepdims=True) + eps) ** -0.5
-    else:
+    elif inv_std is None:
         inv_std = _standardize_parts(x, axis, eps)[3]
     return (g - g.mean(axis=axis, keepdims=True) - out * (g * out).mean(axis=axis, keepdims=True)) * inv_std
 
@@ -197,6 +199,8 @@ STANDARDIZE = Op(
     "standardize", _standardize_data, inputs="x", code="(x - x.mean(axis, keepdims=True)) / np.sqrt(x.var(axis, keepdims=True) + eps)",
     as_torch="(x - x.mean(dim=axis, keepdim=True)) / torch.sqrt(x.var(dim=axis, correction=0, keepdim=True) + eps)",
     as_onnx=_standardize_onnx,
+    # the batch's statistics, computed once: the rule reads inv_std, batch norm's running statistics mean and variance
+    saves={"mean": "x", "variance": "x", "inv_std": "x"},
     d_x=_standardize_d_x,
     formula="dL/dx = (g - mean(g) - z mean(g z)) / sqrt(var + eps)",
 )
@@ -222,7 +226,8 @@ def standardize(x, axis=0, eps=1e-5, return_stats=False):
     axes = _axes(axis, x.ndim, "standardize")
     if _count(x.shape, axes) == 0:
         raise ShapeError(f"standardize: cannot normalise over an empty axis of shape {x.shape}")
-    mean, centred, variance, inv_std = _standardize_parts(x._data, axes, eps)
-    # the same steps as STANDARDIZE.forward, kept here for the statistics
-    out = STANDARDIZE.record_result(centred * inv_std, (x,), {"axis": axes, "eps": eps})
-    return (out, mean, variance) if return_stats else out
+    out = STANDARDIZE.apply(x, axis=axes, eps=eps)
+    if not return_stats:
+        return out
+    saved = out._saved or dict(zip(("mean", "variance"), _standardize_parts(x._data, axes, eps)[::2]))
+    return out, saved["mean"], saved["variance"]  # (while compile traces, the arrays its program keeps)

@@ -627,3 +627,73 @@ def test_the_tiny_mlp_step_keeps_the_mean_s_gradient_as_one_number():
     step(np.ones((5, 2), dtype=np.float64), np.array([0, 1, 2, 0, 1]))
     source = step.source()
     assert "dlosses" not in source and "dZ2 = dtotal * (P" in source
+
+
+@pytest.mark.parametrize("input_needs_grad", [True, False])
+def test_batch_norm_running_statistics_from_the_statistics_computed_once(input_needs_grad):
+    # the program's standardize line keeps the batch's mean and variance, and the running statistics'
+    # update reads them; over an input that needs no gradient standardize keeps none, and the update
+    # computes them from the batch: both as eager does, bit for bit
+    C = np.random.default_rng(0).standard_normal((8, 3))
+
+    def make():
+        nn.manual_seed(0)
+        return nn.BatchNorm1d(3)
+
+    def loss_of(bn):
+        if input_needs_grad:
+            return lambda x, s: (bn(x) * s).sum()
+        return lambda x, s: (bn(Value(C, requires_grad=False)) * s).sum()
+
+    bn_c, bn_e = make(), make()
+    step = ag.compile(loss_of(bn_c))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (the constant batch is an array the compiled step keeps)
+        for k in range(3):
+            x, s = np.random.default_rng(k).standard_normal((8, 3)), np.full((8, 3), 1.0 + k)
+            compiled = step(x, s)
+            compiled.backward()
+            eager = loss_of(bn_e)(Value(x), Value(s))
+            eager.backward()
+            np.testing.assert_array_equal(np.asarray(compiled.data), np.asarray(eager.data))
+            np.testing.assert_array_equal(bn_c.weight.grad, bn_e.weight.grad)
+            bn_c.zero_grad()
+            bn_e.zero_grad()
+    np.testing.assert_array_equal(bn_c.running_mean, bn_e.running_mean)
+    np.testing.assert_array_equal(bn_c.running_var, bn_e.running_var)
+    assert ("standardize_mean, standardize_variance)" in step.source()) == input_needs_grad
+
+
+def test_one_value_passed_as_several_arguments_gets_eagers_gradient():
+    def loss(a, b, c):
+        return (a * b * ag.tanh(c) + a.exp() * c).sum()
+
+    step = ag.compile(loss)
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        v = Value(rng.standard_normal(50))
+        w = Value(v.data.copy())
+        step(v, v, v).backward()  # eager sums the three shares in its own order: so does the program
+        loss(w, w, w).backward()
+        np.testing.assert_array_equal(v.grad, w.grad)
+    v, u = Value(rng.standard_normal(50)), Value(rng.standard_normal(50))
+    v2, u2 = Value(v.data.copy()), Value(u.data.copy())
+    step(v, u, v).backward()  # another pattern of the same shapes: another program
+    loss(v2, u2, v2).backward()
+    np.testing.assert_array_equal(v.grad, v2.grad)
+    np.testing.assert_array_equal(u.grad, u2.grad)
+    assert step.cache_info().traces == 2
+
+
+def test_one_hot_rows_are_made_again_from_each_calls_labels():
+    nn.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 3))
+    loss = lambda X, y: F.mse_loss(model(X), F.one_hot(y, 3))  # noqa: E731
+    step = ag.compile(loss)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # (nothing is kept from the first call: no warning)
+        for seed in range(3):
+            X, y = _data(seed=seed)
+            np.testing.assert_array_equal(np.asarray(step(X, y).data), np.asarray(loss(Value(X), y).data))
+    with pytest.raises(CompileError, match="num_classes"):
+        ag.compile(lambda X, y: F.mse_loss(model(X), F.one_hot(y)))(*_data())
