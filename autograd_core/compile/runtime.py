@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import builtins
 import copy
+import ctypes
 import functools
 import inspect
 import threading
@@ -58,7 +59,7 @@ class CompiledResult:
     (6.0, [2.0])
     """
 
-    __slots__ = ("_data", "grad", "_program", "_saved", "_generation", "_targets", "_watched")
+    __slots__ = ("_data", "grad", "_program", "_saved", "_generation", "_targets", "_watched", "_traced_bytes")
     requires_grad = True
     label = None
     # what grad(), draw_graph and BackpropStepper add to their "must be a Value" error
@@ -73,6 +74,7 @@ class CompiledResult:
         self._generation = generation
         self._targets = targets  # the Value each returned gradient belongs to, for this call
         self._watched = watched  # (Value, its version) read again by the backward: checked for in-place writes
+        self._traced_bytes = 0  # the traced call's result: how much its trace made (see _give_back_freed_memory)
 
     @property
     def data(self):
@@ -149,6 +151,8 @@ class CompiledResult:
         if not retain_graph:
             self._saved = None
             _stop_watching(self._watched)
+            _give_back_freed_memory(self._traced_bytes)  # (the traced call's arrays went with its saved ones)
+            self._traced_bytes = 0
         elif program.buffered and program.reuses_forward:
             self._saved = None  # its temporaries were written over forward results: a second one cannot run
             self._generation = -1
@@ -277,7 +281,9 @@ class Compiled:
                         self._give_up(reason)
                         return self.fn(*args)
                     self._check_count(args)
-                    return self._trace(key, args)
+                    result, traced_bytes = self._trace(key, args)
+                    _give_back_freed_memory(traced_bytes)  # (the trace's own arrays are garbage by now)
+                    return result
         self._replays += 1
         self._last = program
         return self._replay(program, args)
@@ -452,9 +458,10 @@ class Compiled:
         saved = tuple(build.trace_env[name] for name in program.saved_names)
         targets = [args[t[1]] if type(t) is tuple else t for t in program.grad_leaves]
         result = CompiledResult(program.instance(), loss._data, saved, None, targets, [])
+        traced_bytes = result._traced_bytes = sum(a.nbytes for a in build.trace_env.values() if isinstance(a, np.ndarray))
         if extras:
-            return (result,) + tuple(Value(v._data, requires_grad=False) for v in extras)
-        return result
+            return (result,) + tuple(Value(v._data, requires_grad=False) for v in extras), traced_bytes
+        return result, traced_bytes
 
     def _write_forward(self, loss, extras, call_args, args, trace):
         """The forward program's lines, in the order the call made them."""
@@ -513,6 +520,30 @@ class Compiled:
         if result._op is None:
             raise CompileError(f"compile: {self._name()} returned a Value made by no operation: nothing to compile")
         return result, extras
+
+
+def _malloc_trim():
+    """glibc's ``malloc_trim``, or None (another C library, another system)."""
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (AttributeError, OSError):
+        return None
+    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    return trim
+
+
+_TRIM = _malloc_trim()
+TRIM_AFTER_BYTES = 4 << 20  # a smaller trace leaves too little behind to be worth the call (30 us or more)
+
+
+def _give_back_freed_memory(traced_bytes):
+    """A memory device: tracing holds several copies of every array at once (the traced call's, the
+    line checks', the planned program's check); glibc keeps the freed memory in its heap, where the
+    steps that follow never need it, so the process's resident size stays at the trace's. Giving it
+    back to the system brings a steady step's peak to what its buffers need: (f), the 784-256-256-10
+    MLP at batch 1024, from 25.6 to 14.0 MiB in float32 (hand-written NumPy: 14.7)."""
+    if _TRIM is not None and traced_bytes >= TRIM_AFTER_BYTES:
+        _TRIM(0)
 
 
 def _traced_arguments(args):

@@ -179,3 +179,17 @@ def test_a_kept_program_does_not_keep_a_models_own_operation_alive():
     refs = [model_with_its_own_operation() for _ in range(3)]
     gc.collect()
     assert [op() for op, _ in refs] == [None] * 3 and [step() for _, step in refs] == [None] * 3
+
+
+def test_memory_the_trace_freed_is_given_back_after_a_large_trace_only(monkeypatch):
+    runtime = importlib.import_module("autograd_core.compile.runtime")
+    calls = []
+    monkeypatch.setattr(runtime, "_TRIM", lambda pad: calls.append(pad))
+    w = Value(np.ones((600, 600)), label="w")
+    step = ag.compile(lambda x: (x @ w).sum())  # the trace holds a few 600 x 600 arrays: over TRIM_AFTER_BYTES
+    step(np.ones((600, 600))).backward()
+    assert calls == [0, 0]  # after the trace, and after its result's backward dropped the traced arrays
+    step(np.ones((600, 600))).backward()
+    assert calls == [0, 0]  # a replay traces nothing
+    ag.compile(lambda x: (x * Value(np.ones(3))).sum())(np.ones(3)).backward()
+    assert calls == [0, 0]  # a small trace: not worth the call
