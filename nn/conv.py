@@ -306,12 +306,8 @@ class BatchNorm2d(BatchNorm1d):
             raise ShapeError(
                 f"BatchNorm2d({self.num_features}): expected input of shape (N, {self.num_features}, H, W), got {x.shape}"
             )
-        momentum = 0.0 if self.momentum is None else self.momentum
+        momentum = self._count_batch_and_momentum()
         use_batch_stats = self.training or not self.track_running_stats
-        if self.training and self.track_running_stats:
-            self.num_batches_tracked = self.num_batches_tracked + 1
-            if self.momentum is None:  # cumulative moving average
-                momentum = 1.0 / float(self.num_batches_tracked)
         keep_stats = (self.training and self.track_running_stats) or not use_batch_stats
         return F.batch_norm(
             x,

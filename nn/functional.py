@@ -27,6 +27,7 @@ from autograd_core.resample import interpolate, max_unpool2d
 from autograd_core.errors import ShapeError
 
 from autograd_core.compile import CompileError, effect, host_array, is_tracing
+from autograd_core.compile.tracer import made_by_the_call
 
 from ._random import generator_from
 
@@ -387,15 +388,18 @@ def one_hot(indices, num_classes=-1):
     array([[1., 0., 0.],
            [0., 0., 1.]])
     """
+    follows = is_tracing() and made_by_the_call(indices)  # labels a compiled step gets afresh at every call
     if num_classes < 0:
-        if is_tracing():
+        if follows:
             raise CompileError(
                 "one_hot(num_classes=-1): the number of classes would be read from the largest index of the "
                 "traced call, and kept; pass num_classes (e.g. one_hot(y, 10)) in a compiled function"
             )
         labels = np.asarray(indices)
         num_classes = int(labels.max()) + 1 if labels.size and labels.dtype.kind in "iu" else 0
-    return host_array(_one_hot_rows, indices, num_classes, name="one_hot")
+    if follows:
+        return host_array(_one_hot_rows, indices, num_classes, name="one_hot")
+    return _one_hot_rows(indices, num_classes)
 
 
 def _one_hot_rows(indices, num_classes):
@@ -512,8 +516,9 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
 
         if is_tracing() and normalised._saved is not None:
             # an effect: a compiled step updates the statistics at every call, from the mean and variance
-            # its standardize line keeps (the batch's statistics are computed once)
-            effect(update_running_stats, mean, var)
+            # its standardize line keeps (the batch's statistics are computed once); the normalised batch
+            # goes in too, so that line is in the program even where the loss does not read it
+            effect(lambda normalised, mean, var: update_running_stats(mean, var), normalised, mean, var)
         elif is_tracing():  # (standardize kept nothing: the update computes them from the batch)
             def update_running_statistics(data):
                 update_running_stats(*_batch_stats(data, axes))

@@ -107,17 +107,8 @@ class BatchNorm1d(Module):
                 f"BatchNorm1d({self.num_features}): expected input of shape (N, {self.num_features}) "
                 f"or (N, {self.num_features}, L), got {x.shape}"
             )
-        momentum = 0.0 if self.momentum is None else self.momentum
+        momentum = self._count_batch_and_momentum()
         use_batch_stats = self.training or not self.track_running_stats
-        if self.training and self.track_running_stats:
-            effect(self._count_batch)  # an effect: a compiled step counts its batches too
-            if self.momentum is None:  # cumulative moving average
-                if is_tracing():
-                    raise CompileError(
-                        "BatchNorm1d(momentum=None): the cumulative average's momentum changes at every batch, "
-                        "which a compiled step cannot replay; give a momentum (e.g. 0.1) or run eagerly"
-                    )
-                momentum = 1.0 / float(self.num_batches_tracked)
         update = self.training and self.track_running_stats
         return F.batch_norm(
             x,
@@ -125,6 +116,21 @@ class BatchNorm1d(Module):
             self.running_var if (update or not use_batch_stats) else None,
             self.weight, self.bias, use_batch_stats, momentum, self.eps,
         )
+
+    def _count_batch_and_momentum(self):
+        """Count a training batch (an effect: a compiled step counts its batches too) and
+        return the momentum of the running statistics' update."""
+        if not (self.training and self.track_running_stats):
+            return 0.0 if self.momentum is None else self.momentum
+        effect(self._count_batch)
+        if self.momentum is not None:
+            return self.momentum
+        if is_tracing():  # cumulative moving average
+            raise CompileError(
+                f"{type(self).__name__}(momentum=None): the cumulative average's momentum changes at every batch, "
+                f"which a compiled step cannot replay; give a momentum (e.g. 0.1) or run eagerly"
+            )
+        return 1.0 / float(self.num_batches_tracked)
 
     def _count_batch(self):
         self.num_batches_tracked = self.num_batches_tracked + 1

@@ -215,6 +215,12 @@ class _Program:
         self._local = threading.local()
         self.same_signature = None  # set by the trace: a quick test of the arguments (see _signature_check)
 
+    def set_saved_names(self, names):
+        """The forward's names the backward reads again (the arrays a call's result keeps)."""
+        self.saved_names = names
+        read = set(names)
+        self.saved_arg_slots = [k for k, name in self.arg_slots if name in read]
+
     def instance(self):
         inst = getattr(self._local, "instance", None)
         if inst is None:
@@ -323,11 +329,7 @@ class Compiled:
         inputs = self._inputs(program, args)
         loss, saved, *extras = inst.forward(*inputs)  # NumPy warns here as the eager forward pass would
         inst.generation += 1
-        watched = []
-        for leaf in program.saved_leaves:
-            if leaf._guard is None:
-                leaf._guard = True  # handing its array out through .data now keeps a copy to compare with
-            watched.append((leaf, leaf._version))
+        watched = _watched(program, args)
         targets = program.grad_leaves if program.targets_are_fixed else [
             args[t[1]] if type(t) is tuple else t for t in program.grad_leaves]
         result = CompiledResult(inst, loss, saved, inst.generation, targets, watched)
@@ -457,7 +459,7 @@ class Compiled:
         # the traced call's own result: its backward runs the program on the traced call's arrays (no buffers)
         saved = tuple(build.trace_env[name] for name in program.saved_names)
         targets = [args[t[1]] if type(t) is tuple else t for t in program.grad_leaves]
-        result = CompiledResult(program.instance(), loss._data, saved, None, targets, [])
+        result = CompiledResult(program.instance(), loss._data, saved, None, targets, _watched(program, args))
         traced_bytes = result._traced_bytes = sum(a.nbytes for a in build.trace_env.values() if isinstance(a, np.ndarray))
         if extras:
             return (result,) + tuple(Value(v._data, requires_grad=False) for v in extras), traced_bytes
@@ -546,20 +548,37 @@ def _give_back_freed_memory(traced_bytes):
         _TRIM(0)
 
 
+def _watched(program, args):
+    """(Value, its version) for each Value the backward reads again, its parameters and the Values
+    passed as arguments: checked for in-place writes before the backward runs, as eager checks."""
+    watched = []
+    values = list(program.saved_leaves)
+    values += [args[k] for k in program.saved_arg_slots if isinstance(args[k], Value)]
+    for value in values:
+        if value._guard is None:
+            value._guard = True  # handing its array out through .data now keeps a copy to compare with
+        watched.append((value, value._version))
+    return watched
+
+
 def _traced_arguments(args):
     """What the function is called with while tracing: float arrays and Values as
     new Values (so every operation made from them is recorded), integer arrays
-    marked as arguments (an array made from one in NumPy is refused, not frozen)."""
+    marked as arguments (an array made from one in NumPy is refused, not frozen).
+    Each holds a copy of the argument's array: an array the function holds itself
+    (a closure's constant) is then never taken for the argument, even when the
+    first call passed that very array."""
     call_args, traced = [], {}
     for arg in args:
         if isinstance(arg, np.ndarray) and arg.dtype.kind == "f":
-            call_args.append(Value(arg, requires_grad=True))
+            call_args.append(Value(arg.copy(), requires_grad=True))
         elif isinstance(arg, Value):  # one Value passed twice is one Value (its gradient summed as eager sums it)
             if id(arg) not in traced:
-                traced[id(arg)] = Value(arg._data, requires_grad=True, label=arg.label)
+                data = arg._data.copy() if isinstance(arg._data, np.ndarray) else arg._data
+                traced[id(arg)] = Value(data, requires_grad=True, label=arg.label)
             call_args.append(traced[id(arg)])
         elif isinstance(arg, np.ndarray):
-            call_args.append(arg.view(TracedArgument))
+            call_args.append(arg.copy().view(TracedArgument))
         else:
             call_args.append(arg)
     return call_args
@@ -674,7 +693,7 @@ def _assemble(build, writer, guards):
     program = _Program(build, source, runs, namespace, buffers, reuses_forward, guards, saved_leaves)
     if (buffers or runs != source) and not _runs_like_the_engine(program, build):
         program = _Program(build, source, source, dict(namespace), {}, False, guards, saved_leaves)
-    program.saved_names = saved
+    program.set_saved_names(saved)
     return program
 
 
@@ -698,7 +717,7 @@ def _reused(kept, build, guards, loss):
         return None
     program = _Program(view, kept.source, kept.runs, namespace, kept.buffers, kept.reuses_forward, guards,
                        [leaf for _, leaf in build.leaves])
-    program.saved_names = kept.saved_names
+    program.set_saved_names(kept.saved_names)
     # its forward lines are the ones just written; the backward kept runs on the traced call's arrays
     # (with the instance the call's result will use: the result's backward writes the same buffers again)
     saved = tuple(view.trace_env[name] for name in kept.saved_names)

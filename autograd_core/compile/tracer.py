@@ -28,7 +28,7 @@ from ..engine import Value
 from ..modes import _PACKAGE_DIRS, _user_frame, _user_place
 
 
-__all__ = ["CompileError", "host_array", "effect", "is_tracing"]
+__all__ = ["CompileError", "host_array", "effect", "is_tracing", "made_by_the_call"]
 
 
 class CompileError(RuntimeError):
@@ -54,7 +54,8 @@ def current():
 
 
 def is_tracing():
-    """True while `compile` is recording a function's first call in this thread.
+    """True while `compile` is recording a function's first call in this thread
+    (False inside a `host_array` or `effect` function, which every call runs again).
 
     >>> import numpy as np, autograd_core as ag
     >>> seen = []
@@ -62,7 +63,20 @@ def is_tracing():
     >>> _ = step(np.ones(2)); _ = step(np.ones(2)); seen, is_tracing()
     ([True], False)
     """
-    return getattr(_local, "trace", None) is not None
+    trace = getattr(_local, "trace", None)
+    return trace is not None and not trace.inside_host
+
+
+def made_by_the_call(array):
+    """True when `array` is one the traced call gets afresh at every call (an integer
+    argument, a comparison's mask, an index the engine gave): an array made from it
+    in NumPy must be a `host_array` to follow it.
+
+    >>> import numpy as np
+    >>> made_by_the_call(np.array([0, 1]))
+    False
+    """
+    return isinstance(array, (TracedArgument, _TracedMask))
 
 
 class _HostRecord:
@@ -137,12 +151,6 @@ def _raw(x):
     return x
 
 
-class TracedArgument(np.ndarray):
-    """An integer array argument (class labels) as the traced call sees it: arrays
-    computed from it in NumPy keep this class, so the writer can tell them from
-    constants and refuse them (a replay could not compute them again)."""
-
-
 # --------------------------------------------------------------------------
 # Reads of traced data: refused, naming the user's line
 # --------------------------------------------------------------------------
@@ -174,6 +182,38 @@ _DATA_FIX = (
 )
 
 
+def _read_refused(name, what, fix):
+    """An ndarray method that reads numbers into Python, refused while tracing (the
+    number would be the first call's in every replay)."""
+    def read(self, *args):
+        if current() is not None:
+            raise _refusal(what, fix)
+        return getattr(np.ndarray, name)(self, *args)
+    read.__name__ = name
+    return read
+
+
+class TracedArgument(np.ndarray):
+    """An integer array argument (class labels) as the traced call sees it: arrays
+    computed from it in NumPy keep this class, so the writer can tell them from
+    constants and refuse them (a replay could not compute them again); its numbers
+    read into Python (``y.tolist()``, ``for label in y``, ``int(y[0])``) are refused."""
+
+    __iter__ = _read_refused("__iter__", "iterating over an integer argument (for label in y, list(y))", _DATA_FIX)
+    tolist = _read_refused("tolist", ".tolist() of an integer argument", _DATA_FIX)
+    item = _read_refused("item", ".item() of an integer argument", _DATA_FIX)
+    __int__ = _read_refused("__int__", "int() of an integer argument", _DATA_FIX)
+    __float__ = _read_refused("__float__", "float() of an integer argument", _DATA_FIX)
+    __index__ = _read_refused("__index__", "using an integer argument as a Python index", _DATA_FIX)
+    __bool__ = _read_refused("__bool__", "`if` (or bool()) on an integer argument", _IF_FIX)
+
+    def __getitem__(self, index):
+        part = np.ndarray.__getitem__(self, index)
+        if isinstance(part, np.generic) and current() is not None:  # y[0]: a 0-d argument, not a Python number
+            return np.asarray(part).view(TracedArgument)
+        return part
+
+
 class _TracedMask(np.ndarray):
     """The result of comparing a traced Value (``x > 0``), or of another engine
     function that gives indices or booleans of traced data (``argmax``,
@@ -184,20 +224,11 @@ class _TracedMask(np.ndarray):
         raise _refusal("`if` (or bool()) on a comparison (or argmax, isnan, any...)", _IF_FIX)
 
     # a number read off a mask (int((v > 0).sum()), mask[0]) would be the first call's in every replay
-    def _number(name, what):
-        def read(self, *args):
-            if current() is not None:
-                raise _refusal(what, _COUNT_FIX)
-            return getattr(np.ndarray, name)(self, *args)
-        read.__name__ = name
-        return read
-
-    __float__ = _number("__float__", "float() of a comparison (or argmax, any...)")
-    __int__ = _number("__int__", "int() of a comparison (or argmax, any...)")
-    __index__ = _number("__index__", "using a comparison (or argmax...) as a Python index")
-    item = _number("item", ".item() of a comparison (or argmax, any...)")
-    tolist = _number("tolist", ".tolist() of a comparison (or argmax, any...)")
-    del _number
+    __float__ = _read_refused("__float__", "float() of a comparison (or argmax, any...)", _COUNT_FIX)
+    __int__ = _read_refused("__int__", "int() of a comparison (or argmax, any...)", _COUNT_FIX)
+    __index__ = _read_refused("__index__", "using a comparison (or argmax...) as a Python index", _COUNT_FIX)
+    item = _read_refused("item", ".item() of a comparison (or argmax, any...)", _COUNT_FIX)
+    tolist = _read_refused("tolist", ".tolist() of a comparison (or argmax, any...)", _COUNT_FIX)
 
     def __getitem__(self, index):
         part = np.ndarray.__getitem__(self, index)

@@ -98,8 +98,8 @@ class Writer:
                     self.b.grad_leaves.append((("arg", k), arg))
             elif isinstance(raw, np.ndarray):  # an integer array (class labels): passed as it is
                 name = self.b.names.new(wanted[k] if k < len(wanted) else f"arg{k}", f"arg{k}")
-                self.known[id(raw)] = name
-                self.known[id(arg)] = name  # (the traced view of it the function got)
+                self.known[id(arg)] = name  # the traced view of it the function got,
+                self.known[id(arg.base)] = name  # and the copy it views (np.asarray(labels) is a view of that)
                 self.b.trace_env[name] = raw
                 self.b.params.append(name)
                 self.b.arg_slots.append((k, name))

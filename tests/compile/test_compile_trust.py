@@ -11,6 +11,7 @@ import nn
 import nn.functional as F
 from autograd_core import Value
 from autograd_core.compile import CompileError, host_array
+from autograd_core.errors import SavedDataModifiedError
 
 
 def _mlp(seed=0, batch_norm=False):
@@ -697,3 +698,93 @@ def test_one_hot_rows_are_made_again_from_each_calls_labels():
             np.testing.assert_array_equal(np.asarray(step(X, y).data), np.asarray(loss(Value(X), y).data))
     with pytest.raises(CompileError, match="num_classes"):
         ag.compile(lambda X, y: F.mse_loss(model(X), F.one_hot(y)))(*_data())
+
+
+def test_batch_norm_whose_output_the_loss_does_not_read_still_updates_its_statistics():
+    def make():
+        nn.manual_seed(0)
+        return nn.BatchNorm1d(3), nn.Linear(3, 1)
+
+    def loss_of(bn, linear):
+        def loss(x):
+            bn(x)  # called for its running statistics only
+            return linear(x).sum()
+        return loss
+
+    (bn_c, lin_c), (bn_e, lin_e) = make(), make()
+    step = ag.compile(loss_of(bn_c, lin_c))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for k in range(3):
+            x = np.random.default_rng(k).standard_normal((6, 3)) * (k + 1) + k
+            step(x).backward()
+            loss_of(bn_e, lin_e)(Value(x)).backward()
+    np.testing.assert_array_equal(bn_c.running_mean, bn_e.running_mean)
+    np.testing.assert_array_equal(bn_c.running_var, bn_e.running_var)
+
+
+@pytest.mark.parametrize("momentum", [0.1, None])
+def test_batch_norm_2d_counts_every_compiled_batch(momentum):
+    def make():
+        nn.manual_seed(0)
+        return nn.BatchNorm2d(2, momentum=momentum)
+
+    compiled, eager = make(), make()
+    step = ag.compile(lambda x: (compiled(x) ** 3).sum())
+    if momentum is None:  # the cumulative average's momentum changes every batch: refused, as BatchNorm1d's
+        with pytest.raises(CompileError, match=r"BatchNorm2d\(momentum=None\)"):
+            step(np.ones((4, 2, 3, 3)))
+        return
+    for k in range(3):
+        x = np.random.default_rng(k).standard_normal((4, 2, 3, 3)) + k
+        step(x).backward()
+        (eager(Value(x)) ** 3).sum().backward()
+    assert int(compiled.num_batches_tracked) == int(eager.num_batches_tracked) == 3
+    np.testing.assert_array_equal(compiled.running_mean, eager.running_mean)
+
+
+@pytest.mark.parametrize("read", [lambda y: y.tolist(), list, tuple, lambda y: [int(v) for v in y],
+                                  lambda y: [int(y[0])], lambda y: [y.item(0)]])
+def test_an_integer_arguments_numbers_read_into_python_are_refused(read):
+    # F.one_hot(y.tolist(), 3) would keep the first call's labels: a list is a constant to the program
+    step = ag.compile(lambda x, y: ((x - F.one_hot(read(y), 3)[:, 0]) ** 2).sum())
+    with pytest.raises(CompileError, match="integer argument"):
+        step(np.ones(1), np.array([2]))
+
+
+def test_one_hot_without_a_class_count_inside_a_host_function_is_made_again():
+    loss = lambda x, y: ((x - host_array(lambda labels: F.one_hot(labels), y)) ** 2).sum()  # noqa: E731
+    step = ag.compile(loss)
+    x = np.zeros((4, 3))
+    for y in (np.array([0, 1, 2, 0]), np.array([2, 2, 1, 0])):
+        np.testing.assert_array_equal(np.asarray(step(x, y).data), np.asarray(loss(Value(x), y).data))
+
+
+def test_an_array_the_function_holds_is_not_taken_for_the_argument_that_was_the_same_array():
+    C = np.array([1.0, 2.0, 3.0])
+    labels = np.array([0, 2, 1])
+    first = lambda rows: np.eye(3)[rows][:, 0]  # noqa: E731
+    loss = lambda x, y: (x * C).sum() + (x * host_array(first, labels)).sum() + (x * host_array(first, y)).sum()  # noqa: E731
+    step = ag.compile(loss)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for x, y in ((C, labels), (np.array([10.0, 10.0, 10.0]), np.array([1, 1, 1]))):
+            np.testing.assert_array_equal(np.asarray(step(x, y).data), np.asarray(loss(Value(x), y).data))
+
+
+def test_writing_into_a_value_argument_before_the_compiled_backward_is_refused():
+    def loss(a, b):
+        return (a * b.exp()).sum()
+
+    step = ag.compile(loss)
+    for _ in range(2):  # the traced call's result, then a replay's
+        v, u = Value(np.arange(3.0)), Value(np.arange(3.0))
+        result = step(v, u)
+        v.data[0] = 5.0
+        with pytest.raises(SavedDataModifiedError):
+            result.backward()
+    w = Value(np.ones(3))
+    result = ag.compile(lambda x: (x * w).sum())(np.arange(3.0))
+    w.data[0] = 5.0  # a parameter the traced call's backward reads
+    with pytest.raises(SavedDataModifiedError):
+        result.backward()
