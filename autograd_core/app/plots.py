@@ -169,6 +169,30 @@ def plot_confusion_matrix(y_true, y_pred, class_names, path, title=""):
     return _save(figure, path)
 
 
+def _unit_range(picture):
+    """An image (C, H, W) scaled to [0, 1] by its own minimum and maximum: (H, W), or (H, W, 3) for colour."""
+    low, high = picture.min(), picture.max()
+    scaled = (picture - low) / (high - low if high > low else 1.0)
+    return np.moveaxis(scaled, 0, -1) if picture.shape[0] == 3 else scaled[0]
+
+
+def _mosaic(pictures, columns):
+    """The pictures in rows of `columns`, with a gap between them and a band above
+    each for its caption (0 in grey, which gray_r draws white; white in colour):
+    (mosaic, (cell height, cell width, band height, picture width))."""
+    height, width = pictures[0].shape[:2]
+    band, gap = max(2, round(0.5 * height)), max(1, round(0.15 * width))
+    cell_h, cell_w = band + height, width + gap
+    rows = -(-len(pictures) // columns)
+    shape = (rows * cell_h, min(len(pictures), columns) * cell_w - gap) + pictures[0].shape[2:]
+    mosaic = np.ones(shape) if pictures[0].ndim == 3 else np.zeros(shape)
+    for i, picture in enumerate(pictures):
+        row, column = divmod(i, columns)
+        top, left = row * cell_h + band, column * cell_w
+        mosaic[top:top + height, left:left + width] = picture
+    return mosaic, (cell_h, cell_w, band, width)
+
+
 def plot_misclassified(images, y_true, y_pred, class_names, path, title="", limit=40, columns=8):
     """A grid of the images the model got wrong (at most `limit`, in their
     order), each captioned with its true and predicted class.
@@ -184,21 +208,24 @@ def plot_misclassified(images, y_true, y_pred, class_names, path, title="", limi
     shown = wrong[:limit]
     rows = max(1, -(-len(shown) // columns))
     figure = Figure(figsize=(1.3 * columns, 1.5 * rows + 0.6))
-    grid = figure.subplots(rows, columns, squeeze=False)
-    for axes in grid.ravel():
-        axes.set_axis_off()
-    for axes, k in zip(grid.ravel(), shown):
-        picture = images[k]
-        if picture.shape[0] == 3:
-            low, high = picture.min(), picture.max()
-            axes.imshow(np.moveaxis((picture - low) / (high - low if high > low else 1.0), 0, -1))
-        else:
-            axes.imshow(picture[0], cmap="gray_r", interpolation="nearest")
-        axes.set_title(f"true {plain_text(class_names[y_true[k]], limit=12)}\n"
-                       f"predicted {plain_text(class_names[y_pred[k]], limit=12)}", fontsize="small")
+    axes = figure.subplots()
+    figure.subplots_adjust(left=0.02, right=0.98, bottom=0.02, top=1 - 0.6 / (1.5 * rows + 0.6))  # 0.6 in: the title
+    axes.set_axis_off()
+    axes.set_anchor("N")  # (the grid under the title; the saved picture is cut to what is drawn)
     if len(wrong) == 0:
-        grid[0, 0].text(0, 0.5, f"no misclassified images among {len(y_true)}", transform=grid[0, 0].transAxes,
-                        va="center")
+        axes.text(0, 0.5, f"no misclassified images among {len(y_true)}", transform=axes.transAxes, va="center")
+    else:
+        # one picture of all the images, each scaled to its own range as imshow scales one image, with a
+        # band above each for its caption: one Axes draws much faster than one per image
+        mosaic, (cell_h, cell_w, band, width) = _mosaic([_unit_range(images[k]) for k in shown], columns)
+        axes.imshow(mosaic, cmap="gray_r" if mosaic.ndim == 2 else None, vmin=0.0, vmax=1.0,
+                    interpolation="nearest")
+        for i, k in enumerate(shown):
+            row, column = divmod(i, columns)
+            axes.text(column * cell_w + (width - 1) / 2, row * cell_h + band - 0.7,
+                      f"true {plain_text(class_names[y_true[k]], limit=12)}\n"
+                      f"predicted {plain_text(class_names[y_pred[k]], limit=12)}",
+                      ha="center", va="bottom", fontsize="small")
     heading = f"{len(wrong)} of {len(y_true)} misclassified" + (f", the first {len(shown)}" if len(wrong) > len(shown) else "")
     figure.suptitle(plain_text(f"{title}: {heading}" if title else heading))
     return _save(figure, path)

@@ -330,3 +330,15 @@ def test_build_cnn_matches_the_same_network_in_pytorch():
     theirs.load_state_dict({name: torch.tensor(np.asarray(value.data)) for name, value in ours.state_dict().items()})
     x = np.random.default_rng(0).normal(size=(5, 1, 8, 8))
     np.testing.assert_allclose(ours(x).data, theirs(torch.tensor(x)).detach().numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_misclassified_mosaic_places_each_image_scaled_to_its_own_range():
+    pictures = [plots._unit_range(np.arange(16.0).reshape(1, 4, 4) * scale) for scale in (1.0, 3.0, 0.5)]
+    mosaic, (cell_h, cell_w, band, width) = plots._mosaic(pictures, columns=2)
+    assert (cell_h, cell_w, band, width) == (4 + 2, 4 + 1, 2, 4)
+    assert mosaic.shape == (2 * cell_h, 2 * cell_w - 1)
+    for i, picture in enumerate(pictures):  # each at its cell, under its caption's band, 0 to 1 as imshow scales it
+        row, column = divmod(i, 2)
+        top, left = row * cell_h + band, column * cell_w
+        np.testing.assert_array_equal(mosaic[top:top + 4, left:left + 4], np.arange(16.0).reshape(4, 4) / 15)
+    assert mosaic[:band].sum() == 0 and mosaic[:, 4].sum() == 0  # bands and gaps: white under gray_r
