@@ -27,7 +27,6 @@ from autograd_core.resample import interpolate, max_unpool2d
 from autograd_core.errors import ShapeError
 
 from autograd_core.compile import CompileError, effect, host_array, is_tracing
-from autograd_core.compile.tracer import made_by_the_call
 
 from ._random import generator_from
 
@@ -388,17 +387,16 @@ def one_hot(indices, num_classes=-1):
     array([[1., 0., 0.],
            [0., 0., 1.]])
     """
-    follows = is_tracing() and made_by_the_call(indices)  # labels a compiled step gets afresh at every call
-    if num_classes < 0:
-        if follows:
+    if is_tracing():  # a host array: a compiled step makes the rows again from each call's labels
+        if num_classes < 0:
             raise CompileError(
                 "one_hot(num_classes=-1): the number of classes would be read from the largest index of the "
                 "traced call, and kept; pass num_classes (e.g. one_hot(y, 10)) in a compiled function"
             )
+        return host_array(_one_hot_rows, indices, num_classes, name="one_hot")
+    if num_classes < 0:
         labels = np.asarray(indices)
         num_classes = int(labels.max()) + 1 if labels.size and labels.dtype.kind in "iu" else 0
-    if follows:
-        return host_array(_one_hot_rows, indices, num_classes, name="one_hot")
     return _one_hot_rows(indices, num_classes)
 
 

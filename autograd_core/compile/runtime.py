@@ -30,7 +30,7 @@ from .. import engine
 from ..engine import Value
 from ..errors import GraphFreedError, SavedDataModifiedError
 from ..modes import _current_modes, quiet_float_errors
-from ..saved import _changed_since_snapshot
+from ..saved import _changed_since_snapshot, _settle_snapshot
 from . import planner, reuse
 from .guards import Guards, Sources
 from .program import evaluate, render, tuple_text
@@ -555,8 +555,11 @@ def _watched(program, args):
     values = list(program.saved_leaves)
     values += [args[k] for k in program.saved_arg_slots if isinstance(args[k], Value)]
     for value in values:
-        if value._guard is None:
+        guard = value._guard
+        if guard is None:
             value._guard = True  # handing its array out through .data now keeps a copy to compare with
+        elif guard is not True:  # its array was handed out since an earlier call: as eager's record does,
+            _settle_snapshot(value)  # a write before this call counts as a new version, not a change after it
         watched.append((value, value._version))
     return watched
 

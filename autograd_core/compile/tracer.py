@@ -28,7 +28,7 @@ from ..engine import Value
 from ..modes import _PACKAGE_DIRS, _user_frame, _user_place
 
 
-__all__ = ["CompileError", "host_array", "effect", "is_tracing", "made_by_the_call"]
+__all__ = ["CompileError", "host_array", "effect", "is_tracing"]
 
 
 class CompileError(RuntimeError):
@@ -65,18 +65,6 @@ def is_tracing():
     """
     trace = getattr(_local, "trace", None)
     return trace is not None and not trace.inside_host
-
-
-def made_by_the_call(array):
-    """True when `array` is one the traced call gets afresh at every call (an integer
-    argument, a comparison's mask, an index the engine gave): an array made from it
-    in NumPy must be a `host_array` to follow it.
-
-    >>> import numpy as np
-    >>> made_by_the_call(np.array([0, 1]))
-    False
-    """
-    return isinstance(array, (TracedArgument, _TracedMask))
 
 
 class _HostRecord:
@@ -197,14 +185,14 @@ class TracedArgument(np.ndarray):
     """An integer array argument (class labels) as the traced call sees it: arrays
     computed from it in NumPy keep this class, so the writer can tell them from
     constants and refuse them (a replay could not compute them again); its numbers
-    read into Python (``y.tolist()``, ``for label in y``, ``int(y[0])``) are refused."""
+    read into Python (``y.tolist()``, ``for label in y``, ``int(y[0])``) are refused (not
+    ``__index__``: NumPy indexes with a 0-d integer array through it, ``E[token]``)."""
 
     __iter__ = _read_refused("__iter__", "iterating over an integer argument (for label in y, list(y))", _DATA_FIX)
     tolist = _read_refused("tolist", ".tolist() of an integer argument", _DATA_FIX)
     item = _read_refused("item", ".item() of an integer argument", _DATA_FIX)
     __int__ = _read_refused("__int__", "int() of an integer argument", _DATA_FIX)
     __float__ = _read_refused("__float__", "float() of an integer argument", _DATA_FIX)
-    __index__ = _read_refused("__index__", "using an integer argument as a Python index", _DATA_FIX)
     __bool__ = _read_refused("__bool__", "`if` (or bool()) on an integer argument", _IF_FIX)
 
     def __getitem__(self, index):
@@ -212,6 +200,11 @@ class TracedArgument(np.ndarray):
         if isinstance(part, np.generic) and current() is not None:  # y[0]: a 0-d argument, not a Python number
             return np.asarray(part).view(TracedArgument)
         return part
+
+    def __array_wrap__(self, array, context=None, return_scalar=False):
+        # a number computed from it in NumPy ((y == 2).sum(), y.max()) stays a 0-d TracedArgument while
+        # tracing, so that an operation reading it is refused instead of keeping the first call's number
+        return super().__array_wrap__(array, context, return_scalar and current() is None)
 
 
 class _TracedMask(np.ndarray):
@@ -407,14 +400,23 @@ def _derived_data_made_again(fn, *inputs, name=None):
 def _as_data_following_hosts(x, what="Value"):
     """engine.as_data while tracing: a host array made into a Value's data by a
     conversion (a 0-d array to its scalar, integers to floats) stays that host
-    array, converted, in the program (not a constant frozen at its first value)."""
-    data = _ORIGINALS["as_data"](x, what)
+    array, converted, in the program (not a constant frozen at its first value);
+    so does an integer argument."""
     trace = current()
+    if trace is not None and not trace.inside_host and isinstance(x, TracedArgument):
+        # an integer argument made into a Value's data (w * y): a host array, read again at every call
+        # (one computed from it in NumPy, y + 1 or y[0], the writer refuses, naming the line)
+        x = host_array(_itself, x, name="argument")
+    data = _ORIGINALS["as_data"](x, what)
     if trace is not None and data is not x:
         record = trace.by_result.get(id(x))
         if record is not None:
             trace.converted[id(data)] = (record, data)
     return data
+
+
+def _itself(array):
+    return array
 
 
 class Trace:

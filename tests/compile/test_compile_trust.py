@@ -788,3 +788,50 @@ def test_writing_into_a_value_argument_before_the_compiled_backward_is_refused()
     w.data[0] = 5.0  # a parameter the traced call's backward reads
     with pytest.raises(SavedDataModifiedError):
         result.backward()
+
+
+def test_one_hot_of_labels_made_at_every_call_follows_them():
+    W = Value(np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]), label="W")
+    plain = lambda x, y: ((x @ W) * F.one_hot(np.asarray(y), 3)).sum()  # noqa: E731
+    shifted = lambda x, y: ((x @ W) * F.one_hot(host_array(lambda y: (y + 1) % 3, y), 3)).sum()  # noqa: E731
+    x = np.array([[1.0, 0.0], [0.0, 1.0]])
+    for loss in (plain, shifted):
+        step = ag.compile(loss)
+        for y in (np.array([0, 1]), np.array([2, 2])):
+            np.testing.assert_array_equal(np.asarray(step(x, y).data), np.asarray(loss(Value(x), y).data))
+
+
+def test_an_integer_argument_as_a_value_or_an_index_is_read_at_every_call():
+    E = Value(np.arange(12.0).reshape(4, 3), label="E")
+    w = Value(np.array([1.0, 2.0, 3.0]), label="w")
+    for loss, arguments in (
+        (lambda token: (E[token] ** 2).sum(), (np.array(2), np.array(3))),  # a 0-d label as an index
+        (lambda y: (w * y).sum(), (np.array([1, 0, 0]), np.array([2, 2, 1]))),  # integers as a Value's data
+    ):
+        step = ag.compile(loss)
+        for y in arguments:
+            np.testing.assert_array_equal(np.asarray(step(y).data), np.asarray(loss(y).data))
+
+
+@pytest.mark.parametrize("read", [lambda y: y[0], lambda y: (y == 2).sum(), lambda y: y.max(keepdims=True),
+                                  lambda y: y + 1, lambda y: y.sum()])
+def test_numbers_computed_in_numpy_from_an_integer_argument_are_refused_not_kept(read):
+    w = Value(np.array([1.0, 2.0, 3.0]))
+    with pytest.raises(CompileError, match="integer argument"):
+        ag.compile(lambda y: (w * read(y)).sum())(np.array([1, 0, 0]))
+
+
+def test_a_call_without_backward_leaves_nothing_to_refuse_later():
+    # a call whose result is not backpropagated (a validation loss), then the data refilled in place:
+    # the next call reads the new data, and its backward is as eager's, not a SavedDataModifiedError
+    w = Value(np.array([0.5, -2.0, 3.0]), label="w")
+    loss = lambda x: (w * x).sum()  # noqa: E731
+    for step in (loss, ag.compile(loss)):
+        w.grad = None
+        x = Value(np.array([1.0, 2.0, 3.0]), requires_grad=False)
+        step(x)
+        x.data[...] = [4.0, 5.0, 6.0]
+        np.clip(w.data, -1.0, 1.0, out=w.data)
+        step(x).backward()
+        np.testing.assert_array_equal(w.grad, [4.0, 5.0, 6.0])
+        w.data = np.array([0.5, -2.0, 3.0])
