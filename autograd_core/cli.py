@@ -281,3 +281,7 @@ def _silence_stdout():
     except (OSError, ValueError):  # stdout without a file descriptor (a notebook, a test's capture)
         pass
 
+
+
+if __name__ == "__main__":  # python -m autograd_core.cli, as python -m autograd_core
+    sys.exit(main())

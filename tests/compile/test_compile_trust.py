@@ -835,3 +835,28 @@ def test_a_call_without_backward_leaves_nothing_to_refuse_later():
         step(x).backward()
         np.testing.assert_array_equal(w.grad, [4.0, 5.0, 6.0])
         w.data = np.array([0.5, -2.0, 3.0])
+
+
+def test_returned_values_are_the_callers_to_keep_and_to_write_into():
+    nn.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 3))
+    def loss_and_hidden(X, y):  # the hidden activation is what the backward reads again (tanh's rule, dW2)
+        hidden = model[1](model[0](X))
+        return F.cross_entropy(model[2](hidden), y), hidden
+
+    step = ag.compile(loss_and_hidden)
+    X, y = _data()
+    kept = []
+    for _ in range(3):
+        model.zero_grad()
+        loss, hidden = step(X, y)
+        first = hidden.data.copy()
+        hidden.data[...] = 0.0  # the caller's copy: the backward reads its own arrays
+        loss.backward()
+        kept.append((hidden, first))
+        compiled = _grads(model)
+        model.zero_grad()
+        F.cross_entropy(model(Value(X)), y).backward()
+        for c, e in zip(compiled, _grads(model)):
+            np.testing.assert_array_equal(c, e)
+    assert all(np.all(hidden.data == 0.0) for hidden, _ in kept)  # later calls did not write over them
