@@ -170,11 +170,12 @@ _DATA_FIX = (
 )
 
 
-def _read_refused(name, what, fix):
+def _read_refused(name, what, fix, users_only=False):
     """An ndarray method that reads numbers into Python, refused while tracing (the
-    number would be the first call's in every replay)."""
+    number would be the first call's in every replay); with `users_only`, only
+    where the user's code calls it."""
     def read(self, *args):
-        if current() is not None:
+        if current() is not None and (not users_only or _called_from_user(2)):
             raise _refusal(what, fix)
         return getattr(np.ndarray, name)(self, *args)
     read.__name__ = name
@@ -185,10 +186,13 @@ class TracedArgument(np.ndarray):
     """An integer array argument (class labels) as the traced call sees it: arrays
     computed from it in NumPy keep this class, so the writer can tell them from
     constants and refuse them (a replay could not compute them again); its numbers
-    read into Python (``y.tolist()``, ``for label in y``, ``int(y[0])``) are refused (not
-    ``__index__``: NumPy indexes with a 0-d integer array through it, ``E[token]``)."""
+    read into Python (``y.tolist()``, ``for label in y``, ``int(y[0])``, ``range(y.max())``)
+    are refused; NumPy computations on it are host arrays, made again at every call."""
 
     __iter__ = _read_refused("__iter__", "iterating over an integer argument (for label in y, list(y))", _DATA_FIX)
+    # (NumPy reads a 0-d integer array used as an index through __index__, inside the engine's own operation)
+    __index__ = _read_refused("__index__", "an integer argument as a Python index, a slice bound or a size",
+                              _DATA_FIX, users_only=True)
     tolist = _read_refused("tolist", ".tolist() of an integer argument", _DATA_FIX)
     item = _read_refused("item", ".item() of an integer argument", _DATA_FIX)
     __int__ = _read_refused("__int__", "int() of an integer argument", _DATA_FIX)
@@ -200,6 +204,10 @@ class TracedArgument(np.ndarray):
         if isinstance(part, np.generic) and current() is not None:  # y[0]: a 0-d argument, not a Python number
             return np.asarray(part).view(TracedArgument)
         return part
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        # y + 1, y == 2, (y > 0).sum(): a host array of its own, made again at every call
+        return _remade(TracedArgument, "from_argument", ufunc, method, inputs, kwargs)
 
     def __array_wrap__(self, array, context=None, return_scalar=False):
         # a number computed from it in NumPy ((y == 2).sum(), y.max()) stays a 0-d TracedArgument while
@@ -230,27 +238,34 @@ class _TracedMask(np.ndarray):
         return part
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        # ~mask, m1 & m2, mask.any(axis=0): while tracing, a host array of its own, made again at every
-        # call (computed once, it would be the first call's mask in every replay)
-        if any(isinstance(x, Value) for x in inputs):
-            return NotImplemented  # mask * v: the Value's operator
-        plain = [x.view(np.ndarray) if isinstance(x, _TracedMask) else x for x in inputs]
-        call = getattr(ufunc, method)
-        out = kwargs.get("out")
-        trace = current()
-        if trace is None or out is not None or ufunc.nout != 1:  # NumPy's own result, as a mask again
-            if out is not None:
-                kwargs["out"] = tuple(x.view(np.ndarray) if isinstance(x, _TracedMask) else x for x in out)
-            result = call(*plain, **kwargs)
-            if out is not None:
-                return out[0] if len(out) == 1 else out
-            if isinstance(result, tuple):
-                return tuple(r.view(_TracedMask) if isinstance(r, np.ndarray) else r for r in result)
-            return result.view(_TracedMask) if isinstance(result, np.ndarray) else result
-        made = host_array(lambda *xs: call(*xs, **kwargs), *inputs, name="condition")
-        traced = made.view(_TracedMask)
-        trace.alias(traced, made)
-        return traced
+        # ~mask, m1 & m2, mask.any(axis=0): a host array of its own (see _remade)
+        return _remade(_TracedMask, "condition", ufunc, method, inputs, kwargs)
+
+
+def _remade(cls, name, ufunc, method, inputs, kwargs):
+    """A NumPy ufunc on a traced mask or integer argument: while tracing, a host array of its
+    own, made again at every call (computed once, it would be the first call's in every
+    replay), seen as `cls` again so that what is made from it is followed too."""
+    if any(isinstance(x, Value) for x in inputs):
+        return NotImplemented  # mask * v: the Value's operator
+    traced_types = (_TracedMask, TracedArgument)
+    plain = [x.view(np.ndarray) if isinstance(x, traced_types) else x for x in inputs]
+    call = getattr(ufunc, method)
+    out = kwargs.get("out")
+    trace = current()
+    if trace is None or trace.inside_host or out is not None or ufunc.nout != 1:  # NumPy's own result, as `cls`
+        if out is not None:
+            kwargs["out"] = tuple(x.view(np.ndarray) if isinstance(x, traced_types) else x for x in out)
+        result = call(*plain, **kwargs)
+        if out is not None:
+            return out[0] if len(out) == 1 else out
+        if isinstance(result, tuple):
+            return tuple(r.view(cls) if isinstance(r, np.ndarray) else r for r in result)
+        return result.view(cls) if isinstance(result, np.ndarray) else result
+    made = host_array(lambda *xs: call(*xs, **kwargs), *inputs, name=name)
+    traced = made.view(cls)
+    trace.alias(traced, made)
+    return traced
 
 
 def _comparison(np_fn, name):
@@ -270,13 +285,17 @@ def _indexing():
     def getitem(self, index):
         if current() is not None:
             parts = index if isinstance(index, tuple) else (index,)
-            if any(type(part) is _TracedMask and part.dtype == bool for part in parts):
+            if any(isinstance(part, (_TracedMask, TracedArgument)) and part.dtype == bool for part in parts):
                 # its result's shape is the mask's count: a replay would run the first call's shapes
                 raise CompileError(
-                    f"compile: indexing with a traced comparison (v[v > 0]) at {_user_frame(with_code=True)} gives "
-                    f"a result whose shape depends on the data, and a compiled step replays the shapes of the first "
-                    f"call. Keep the shape (ag.where(v > 0, v, 0.0)), or select outside the compiled function"
+                    f"compile: indexing with a traced comparison or a boolean argument (v[v > 0], v[mask]) at "
+                    f"{_user_frame(with_code=True)} gives a result whose shape depends on the data, and a compiled "
+                    f"step replays the shapes of the first call. Keep the shape (ag.where(v > 0, v, 0.0)), or "
+                    f"select outside the compiled function"
                 )
+            if any(isinstance(part, slice) and any(isinstance(bound, (_TracedMask, TracedArgument))
+                                                   for bound in (part.start, part.stop, part.step)) for part in parts):
+                raise _refusal("a slice bound from an integer argument (v[:y.max()])", _DATA_FIX)
         return _ORIGINALS["__getitem__"](self, index)
     return getitem
 

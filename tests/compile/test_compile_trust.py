@@ -536,7 +536,7 @@ def test_the_writers_refusals_name_the_line_that_made_the_operation():
     w = Value(np.ones((4, 3)), label="w")
 
     def labels_in_numpy(x, y):
-        shifted = (y + 1) % 3  # NumPy on an integer argument: a replay would keep these numbers
+        shifted = y.copy()  # NumPy on an integer argument, not a ufunc: a replay would keep these numbers
         picked = (x @ w)[np.arange(4), shifted]
         return picked.sum()
 
@@ -813,12 +813,31 @@ def test_an_integer_argument_as_a_value_or_an_index_is_read_at_every_call():
             np.testing.assert_array_equal(np.asarray(step(y).data), np.asarray(loss(y).data))
 
 
-@pytest.mark.parametrize("read", [lambda y: y[0], lambda y: (y == 2).sum(), lambda y: y.max(keepdims=True),
-                                  lambda y: y + 1, lambda y: y.sum()])
-def test_numbers_computed_in_numpy_from_an_integer_argument_are_refused_not_kept(read):
+@pytest.mark.parametrize("read", [lambda y: (y == 2).sum(), lambda y: y.max(keepdims=True), lambda y: y + 1,
+                                  lambda y: y.sum(), lambda y: (y + 1) % 3, lambda y: np.maximum(y, 1)])
+def test_numpy_ufuncs_of_an_integer_argument_are_made_again_at_every_call(read):
+    w = Value(np.array([1.0, 2.0, 3.0]))
+    loss = lambda y: (w * read(y)).sum()  # noqa: E731
+    step = ag.compile(loss)
+    for y in (np.array([1, 0, 0]), np.array([2, 2, 1]), np.array([0, 2, 2])):
+        np.testing.assert_array_equal(np.asarray(step(y).data), np.asarray(loss(y).data))
+
+
+@pytest.mark.parametrize("read", [lambda y: y[0], lambda y: y.copy(), lambda y: y.astype(np.int32)])
+def test_other_numpy_reads_of_an_integer_argument_are_refused_not_kept(read):
     w = Value(np.array([1.0, 2.0, 3.0]))
     with pytest.raises(CompileError, match="integer argument"):
         ag.compile(lambda y: (w * read(y)).sum())(np.array([1, 0, 0]))
+
+
+@pytest.mark.parametrize("use", [lambda w, y: w[: y.max()].sum(), lambda w, y: w.sum() * [1.0, 10.0, 100.0][y[0]],
+                                 lambda w, y: w[:3].sum() * np.ones(y.max()).sum(), lambda w, y: (w ** y[0]).sum(),
+                                 lambda w, y: (w[y > 0] * 2.0).sum()])
+def test_an_integer_argument_read_as_a_python_number_or_a_shape_is_refused(use):
+    # a slice bound, a Python list index, a size, an exponent, a boolean selection: the first call's numbers
+    w = Value(np.arange(1.0, 6.0))
+    with pytest.raises(CompileError):
+        ag.compile(lambda y: use(w, y))(np.array([1, 2]))
 
 
 def test_a_call_without_backward_leaves_nothing_to_refuse_later():
