@@ -182,7 +182,25 @@ def _read_refused(name, what, fix, users_only=False):
     return read
 
 
-class TracedArgument(np.ndarray):
+class _FollowedArray(np.ndarray):
+    """An array a compiled step gets afresh at every call (an integer argument, a mask):
+    while tracing, its NumPy ufuncs (``y + 1``, ``~mask``, ``mask.any(axis=0)``) are host
+    arrays of their own, made again at every call, and one element of it (``y[0]``) stays
+    a 0-d array of its class, not a Python number to branch on."""
+
+    _host_name = "host"
+
+    def __getitem__(self, index):
+        part = np.ndarray.__getitem__(self, index)
+        if isinstance(part, np.generic) and current() is not None:
+            return np.asarray(part).view(type(self))
+        return part
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        return _remade(type(self), self._host_name, ufunc, method, inputs, kwargs)
+
+
+class TracedArgument(_FollowedArray):
     """An integer array argument (class labels) as the traced call sees it: arrays
     computed from it in NumPy keep this class, so the writer can tell them from
     constants and refuse them (a replay could not compute them again); its numbers
@@ -199,15 +217,7 @@ class TracedArgument(np.ndarray):
     __float__ = _read_refused("__float__", "float() of an integer argument", _DATA_FIX)
     __bool__ = _read_refused("__bool__", "`if` (or bool()) on an integer argument", _IF_FIX)
 
-    def __getitem__(self, index):
-        part = np.ndarray.__getitem__(self, index)
-        if isinstance(part, np.generic) and current() is not None:  # y[0]: a 0-d argument, not a Python number
-            return np.asarray(part).view(TracedArgument)
-        return part
-
-    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        # y + 1, y == 2, (y > 0).sum(): a host array of its own, made again at every call
-        return _remade(TracedArgument, "from_argument", ufunc, method, inputs, kwargs)
+    _host_name = "from_argument"
 
     def __array_wrap__(self, array, context=None, return_scalar=False):
         # a number computed from it in NumPy ((y == 2).sum(), y.max()) stays a 0-d TracedArgument while
@@ -215,11 +225,13 @@ class TracedArgument(np.ndarray):
         return super().__array_wrap__(array, context, return_scalar and current() is None)
 
 
-class _TracedMask(np.ndarray):
+class _TracedMask(_FollowedArray):
     """The result of comparing a traced Value (``x > 0``), or of another engine
     function that gives indices or booleans of traced data (``argmax``,
     ``isnan``): an array that `where` and indexing can use and a compiled step
     recomputes, but that refuses to drive Python control flow."""
+
+    _host_name = "condition"
 
     def __bool__(self):
         raise _refusal("`if` (or bool()) on a comparison (or argmax, isnan, any...)", _IF_FIX)
@@ -231,15 +243,6 @@ class _TracedMask(np.ndarray):
     item = _read_refused("item", ".item() of a comparison (or argmax, any...)", _COUNT_FIX)
     tolist = _read_refused("tolist", ".tolist() of a comparison (or argmax, any...)", _COUNT_FIX)
 
-    def __getitem__(self, index):
-        part = np.ndarray.__getitem__(self, index)
-        if isinstance(part, np.generic) and current() is not None:  # mask[0]: a 0-d mask, not a bool to branch on
-            return np.asarray(part).view(_TracedMask)
-        return part
-
-    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        # ~mask, m1 & m2, mask.any(axis=0): a host array of its own (see _remade)
-        return _remade(_TracedMask, "condition", ufunc, method, inputs, kwargs)
 
 
 def _remade(cls, name, ufunc, method, inputs, kwargs):
@@ -248,14 +251,13 @@ def _remade(cls, name, ufunc, method, inputs, kwargs):
     replay), seen as `cls` again so that what is made from it is followed too."""
     if any(isinstance(x, Value) for x in inputs):
         return NotImplemented  # mask * v: the Value's operator
-    traced_types = (_TracedMask, TracedArgument)
-    plain = [x.view(np.ndarray) if isinstance(x, traced_types) else x for x in inputs]
+    plain = [x.view(np.ndarray) if isinstance(x, _FollowedArray) else x for x in inputs]
     call = getattr(ufunc, method)
     out = kwargs.get("out")
     trace = current()
     if trace is None or trace.inside_host or out is not None or ufunc.nout != 1:  # NumPy's own result, as `cls`
         if out is not None:
-            kwargs["out"] = tuple(x.view(np.ndarray) if isinstance(x, traced_types) else x for x in out)
+            kwargs["out"] = tuple(x.view(np.ndarray) if isinstance(x, _FollowedArray) else x for x in out)
         result = call(*plain, **kwargs)
         if out is not None:
             return out[0] if len(out) == 1 else out
