@@ -191,6 +191,10 @@ class _FollowedArray(np.ndarray):
     _host_name = "host"
 
     def __getitem__(self, index):
+        if current() is not None and any(isinstance(part, _FollowedArray) and part.dtype == bool
+                                         for part in (index if isinstance(index, tuple) else (index,))):
+            raise _refusal("selecting from an integer argument with a traced mask (y[y > 0]): its shape",
+                           _DATA_FIX)
         part = np.ndarray.__getitem__(self, index)
         if isinstance(part, np.generic) and current() is not None:
             return np.asarray(part).view(type(self))
@@ -198,6 +202,31 @@ class _FollowedArray(np.ndarray):
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         return _remade(type(self), self._host_name, ufunc, method, inputs, kwargs)
+
+    # its methods that are NumPy functions beyond ufuncs, refused as those are (see __array_function__)
+    def _method_refused(name):
+        def method(self, *args, **kwargs):
+            if current() is not None and _called_from_user(2):
+                raise _refusal(f".{name}() of an integer argument or a traced mask", _DATA_FIX)
+            return getattr(np.ndarray, name)(self, *args, **kwargs)
+        method.__name__ = name
+        return method
+
+    argmax, argmin = _method_refused("argmax"), _method_refused("argmin")
+    nonzero, dot = _method_refused("nonzero"), _method_refused("dot")
+    del _method_refused
+
+    def __array_function__(self, func, types, args, kwargs):
+        # np.where(y > 1, 0, y), np.count_nonzero(y), np.dot(y, y): NumPy beyond its ufuncs gives arrays and
+        # numbers a compiled step could not make again; the library's own calls make theirs host arrays
+        if current() is not None and _called_from_user(2):
+            raise _refusal(f"np.{func.__name__} of an integer argument or a traced mask", _DATA_FIX)
+        return super().__array_function__(func, types, args, kwargs)
+
+    def __setitem__(self, index, value):
+        if current() is not None:  # y[0] = 2: a replay reads the argument as the caller passed it
+            raise _refusal("writing into an integer argument or a traced mask", _DATA_FIX)
+        np.ndarray.__setitem__(self, index, value)
 
 
 class TracedArgument(_FollowedArray):
@@ -255,6 +284,12 @@ def _remade(cls, name, ufunc, method, inputs, kwargs):
     call = getattr(ufunc, method)
     out = kwargs.get("out")
     trace = current()
+    if trace is not None and not trace.inside_host and out is not None and any(
+            isinstance(x, _FollowedArray) for x in out):
+        # y -= 1, np.clip(y, 0, 1, out=y), a reduction NumPy finishes in place (y.mean()): a replay would
+        # make the array again without the write
+        raise _refusal(f"writing the result of np.{ufunc.__name__} into an integer argument or a traced mask",
+                       _DATA_FIX)
     if trace is None or trace.inside_host or out is not None or ufunc.nout != 1:  # NumPy's own result, as `cls`
         if out is not None:
             kwargs["out"] = tuple(x.view(np.ndarray) if isinstance(x, _FollowedArray) else x for x in out)

@@ -879,3 +879,26 @@ def test_returned_values_are_the_callers_to_keep_and_to_write_into():
         for c, e in zip(compiled, _grads(model)):
             np.testing.assert_array_equal(c, e)
     assert all(np.all(hidden.data == 0.0) for hidden, _ in kept)  # later calls did not write over them
+
+
+def _subtract_in_place(y):
+    y -= 1
+    return y
+
+
+def _write_first(y):
+    y[0] = 2
+    return y
+
+
+@pytest.mark.parametrize("numpy_on_labels", [
+    lambda y: y.mean(), lambda y: (y == 1).mean(), lambda y: np.count_nonzero(y), lambda y: y[y > 0].sum(),
+    lambda y: y.argmax(), lambda y: np.dot(y, y), lambda y: np.where(y > 1, 0, y).sum(),
+    lambda y: np.bincount(y, minlength=3)[0], lambda y: _subtract_in_place(y).sum(), lambda y: _write_first(y).sum(),
+])
+def test_numpy_beyond_ufuncs_on_an_integer_argument_is_refused_not_kept(numpy_on_labels):
+    # each gave the first call's number at every replay, without a word
+    W = Value(np.ones((4, 3)))
+    step = ag.compile(lambda X, y: (X @ W).sum() * numpy_on_labels(y))
+    with pytest.raises(CompileError, match="integer argument"):
+        step(np.ones((6, 4)), np.array([0, 1, 2, 0, 1, 2]))
