@@ -282,6 +282,5 @@ def _silence_stdout():
         pass
 
 
-
 if __name__ == "__main__":  # python -m autograd_core.cli, as python -m autograd_core
     sys.exit(main())

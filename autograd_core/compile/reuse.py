@@ -16,10 +16,10 @@ keyed by what the new trace wrote:
 
 A hit binds the new trace's own objects (its parameters, host functions and
 constants, all found by name in what the writer made of the new trace) into
-the kept program, then runs that program once on the traced call's arrays
-and compares its loss and gradients, bit for bit, with the engine's own
-backward pass on the new graph. A mismatch is a miss: the program is built
-from the start, as if nothing were kept. What it saves: the backward
+the kept program, then runs its backward once on the traced call's arrays and
+compares the gradients, bit for bit, with the engine's own backward pass on
+the new graph (its forward lines are the ones just written). A mismatch is a
+miss: the program is built from the start, as if nothing were kept. What it saves: the backward
 writing, the line checks and the plan, about half of the first call of the
 tiny MLP (see benchmarks/README.md).
 """

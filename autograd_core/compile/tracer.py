@@ -174,10 +174,10 @@ def _read_refused(name, what, fix, users_only=False):
     """An ndarray method that reads numbers into Python, refused while tracing (the
     number would be the first call's in every replay); with `users_only`, only
     where the user's code calls it."""
-    def read(self, *args):
+    def read(self, *args, **kwargs):
         if current() is not None and (not users_only or _called_from_user(2)):
             raise _refusal(what, fix)
-        return getattr(np.ndarray, name)(self, *args)
+        return getattr(np.ndarray, name)(self, *args, **kwargs)
     read.__name__ = name
     return read
 
@@ -191,8 +191,7 @@ class _FollowedArray(np.ndarray):
     _host_name = "host"
 
     def __getitem__(self, index):
-        if current() is not None and any(isinstance(part, _FollowedArray) and part.dtype == bool
-                                         for part in (index if isinstance(index, tuple) else (index,))):
+        if current() is not None and _selects_by_mask(index):
             raise _refusal("selecting from an integer argument with a traced mask (y[y > 0]): its shape",
                            _DATA_FIX)
         part = np.ndarray.__getitem__(self, index)
@@ -204,17 +203,9 @@ class _FollowedArray(np.ndarray):
         return _remade(type(self), self._host_name, ufunc, method, inputs, kwargs)
 
     # its methods that are NumPy functions beyond ufuncs, refused as those are (see __array_function__)
-    def _method_refused(name):
-        def method(self, *args, **kwargs):
-            if current() is not None and _called_from_user(2):
-                raise _refusal(f".{name}() of an integer argument or a traced mask", _DATA_FIX)
-            return getattr(np.ndarray, name)(self, *args, **kwargs)
-        method.__name__ = name
-        return method
-
-    argmax, argmin = _method_refused("argmax"), _method_refused("argmin")
-    nonzero, dot = _method_refused("nonzero"), _method_refused("dot")
-    del _method_refused
+    argmax, argmin, nonzero, dot = (
+        _read_refused(name, f".{name}() of an integer argument or a traced mask", _DATA_FIX, users_only=True)
+        for name in ("argmax", "argmin", "nonzero", "dot"))
 
     def __array_function__(self, func, types, args, kwargs):
         # np.where(y > 1, 0, y), np.count_nonzero(y), np.dot(y, y): NumPy beyond its ufuncs gives arrays and
@@ -248,11 +239,6 @@ class TracedArgument(_FollowedArray):
 
     _host_name = "from_argument"
 
-    def __array_wrap__(self, array, context=None, return_scalar=False):
-        # a number computed from it in NumPy ((y == 2).sum(), y.max()) stays a 0-d TracedArgument while
-        # tracing, so that an operation reading it is refused instead of keeping the first call's number
-        return super().__array_wrap__(array, context, return_scalar and current() is None)
-
 
 class _TracedMask(_FollowedArray):
     """The result of comparing a traced Value (``x > 0``), or of another engine
@@ -272,6 +258,12 @@ class _TracedMask(_FollowedArray):
     item = _read_refused("item", ".item() of a comparison (or argmax, any...)", _COUNT_FIX)
     tolist = _read_refused("tolist", ".tolist() of a comparison (or argmax, any...)", _COUNT_FIX)
 
+
+def _selects_by_mask(index):
+    """Whether an index selects with a traced mask or a boolean argument: its result's shape is the
+    mask's count, and a replay runs the first call's shapes."""
+    return any(isinstance(part, _FollowedArray) and part.dtype == bool
+               for part in (index if isinstance(index, tuple) else (index,)))
 
 
 def _remade(cls, name, ufunc, method, inputs, kwargs):
@@ -299,7 +291,12 @@ def _remade(cls, name, ufunc, method, inputs, kwargs):
         if isinstance(result, tuple):
             return tuple(r.view(cls) if isinstance(r, np.ndarray) else r for r in result)
         return result.view(cls) if isinstance(result, np.ndarray) else result
-    made = host_array(lambda *xs: call(*xs, **kwargs), *inputs, name=name)
+    return _followed_host_array(trace, cls, lambda *xs: call(*xs, **kwargs), inputs, name)
+
+
+def _followed_host_array(trace, cls, fn, inputs, name):
+    """``host_array(fn, *inputs)`` seen as `cls`: the view the user gets is the host array itself."""
+    made = host_array(fn, *inputs, name=name)
     traced = made.view(cls)
     trace.alias(traced, made)
     return traced
@@ -310,10 +307,7 @@ def _comparison(np_fn, name):
         trace = current()
         if trace is None:
             return _ORIGINALS[name](self, other)
-        mask = host_array(np_fn, self, other, name="condition")
-        traced = mask.view(_TracedMask)
-        trace.alias(traced, mask)  # the view the user gets is the host array itself
-        return traced
+        return _followed_host_array(trace, _TracedMask, np_fn, (self, other), "condition")
     compare.__name__ = name
     return compare
 
@@ -322,7 +316,7 @@ def _indexing():
     def getitem(self, index):
         if current() is not None:
             parts = index if isinstance(index, tuple) else (index,)
-            if any(isinstance(part, (_TracedMask, TracedArgument)) and part.dtype == bool for part in parts):
+            if _selects_by_mask(index):
                 # its result's shape is the mask's count: a replay would run the first call's shapes
                 raise CompileError(
                     f"compile: indexing with a traced comparison or a boolean argument (v[v > 0], v[mask]) at "
@@ -330,7 +324,7 @@ def _indexing():
                     f"step replays the shapes of the first call. Keep the shape (ag.where(v > 0, v, 0.0)), or "
                     f"select outside the compiled function"
                 )
-            if any(isinstance(part, slice) and any(isinstance(bound, (_TracedMask, TracedArgument))
+            if any(isinstance(part, slice) and any(isinstance(bound, _FollowedArray)
                                                    for bound in (part.start, part.stop, part.step)) for part in parts):
                 raise _refusal("a slice bound from an integer argument (v[:y.max()])", _DATA_FIX)
         return _ORIGINALS["__getitem__"](self, index)
@@ -461,7 +455,8 @@ def _as_data_following_hosts(x, what="Value"):
     trace = current()
     if trace is not None and not trace.inside_host and isinstance(x, TracedArgument):
         # an integer argument made into a Value's data (w * y): a host array, read again at every call
-        # (one computed from it in NumPy, y + 1 or y[0], the writer refuses, naming the line)
+        # (its ufuncs, y + 1, are host arrays already; another array made from it, y.copy() or y[0],
+        # the writer refuses, naming the line)
         x = host_array(_itself, x, name="argument")
     data = _ORIGINALS["as_data"](x, what)
     if trace is not None and data is not x:

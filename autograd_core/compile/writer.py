@@ -233,6 +233,7 @@ class Writer:
             self.node_line(node)
         for record in hosts[h:]:
             self.host_line(record)
+        self.b.loss_name = self.var[id(self.loss)]
 
     def _where(self):
         """The user's line that made the operation being written (else where the user's code is now)."""
@@ -281,9 +282,7 @@ class Writer:
     def backward(self, seed):
         """Run the engine's backward loop on the traced arrays, writing each share down."""
         self.grad = {}  # id(Value) -> (name of its running gradient, its array)
-        loss_name = self.var[id(self.loss)]
-        self.b.loss_name = loss_name
-        self.seed_name = self.b.names.new("d" + loss_name)
+        self.seed_name = self.b.names.new("d" + self.b.loss_name)
         self.grad[id(self.loss)] = (self.seed_name, seed)
         self.b.trace_env[self.seed_name] = seed
         engine.backpropagate([self.loss], [seed], retain_graph=True, on_node=self.on_node)
