@@ -233,6 +233,7 @@ def draw_spec(data, main_case, dtype, with_mlp=None):
     more = data.draw(st.lists(st.sampled_from(CASE_IDS), max_size=2), label="more ops")
     cases = ([main_case] if main_case is not None else []) + [CASES_BY_ID[c] for c in more]
     params, args, terms, texts = {}, [], [], []
+    domains = {}  # parameter name -> the elements it was drawn from (shared only within one domain)
     for case in cases:
         arrays, op_params = draw_op(data, case)
         arrays = [np.asarray(a, dtype=dtype) for a in arrays]
@@ -240,12 +241,15 @@ def draw_spec(data, main_case, dtype, with_mlp=None):
         for a in arrays:
             where = data.draw(st.sampled_from(["parameter", "parameter", "argument"]), label=f"{case.id} input")
             if where == "parameter":
-                same = [n for n, p in params.items() if p.shape == a.shape and p.dtype == a.dtype]
+                # (another op's parameter may lie outside this op's inputs: binary_cross_entropy's probabilities)
+                same = [n for n, p in params.items()
+                        if p.shape == a.shape and p.dtype == a.dtype and domains[n] == case.elements]
                 if same and data.draw(st.booleans(), label="share a parameter"):  # gradients add up
                     refs.append(same[0])
                     continue
                 name = f"p{len(params)}"
                 params[name] = a
+                domains[name] = case.elements
                 refs.append(name)
             else:
                 refs.append(len(args))
