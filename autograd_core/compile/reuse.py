@@ -44,7 +44,14 @@ counts = {"reused": 0, "rejected": 0}  # traces that took a kept program; kept p
 
 class Kept:
     """What a program keeps for another trace of its shape: its texts, its plan,
-    and the namespace entries its backward lines added (the engine's functions)."""
+    and the namespace entries its backward lines added (the engine's functions).
+
+    >>> import numpy as np, autograd_core as ag
+    >>> forget(); w = ag.Value(np.ones(2), label="w")
+    >>> _ = ag.compile(lambda x: (x * w).sum())(np.ones(2))
+    >>> kept = next(iter(_kept.values())); kept.grad_names, kept.saved_names
+    (['dw'], ['x'])
+    """
 
     __slots__ = ("source", "runs", "buffers", "reuses_forward", "saved_names", "grad_positions", "grad_names",
                  "seed_name", "backward_namespace", "backward_source_namespace")
@@ -77,7 +84,14 @@ def _op_facts(op):
 
 
 def structure_of(call_key, build, nodes):
-    """The key of a trace's program, from its forward lines and its operations' shapes."""
+    """The key of a trace's program, from its forward lines and its operations' shapes.
+
+    >>> import numpy as np, autograd_core as ag
+    >>> forget(); w = ag.Value(np.ones(2), label="w")
+    >>> _ = ag.compile(lambda x: (x * w).sum())(np.ones(2))
+    >>> key = next(iter(_kept)); key[0], key[1]          # the arguments' signature, the parameters' names
+    ((((2,), '<f8'),), ('x', 'w'))
+    """
     lines = tuple((line.targets, line.expression, line.exact, line.comment, line.keep) for line in build.forward)
     leaves = tuple((name, _data_facts(v._data), v.requires_grad) for name, v in build.leaves)
     operations = []
@@ -97,7 +111,11 @@ def structure_of(call_key, build, nodes):
 
 
 def recall(key):
-    """The kept program of this shape, or None."""
+    """The kept program of this shape, or None.
+
+    >>> recall(("a shape", "never traced")) is None
+    True
+    """
     with _lock:
         kept = _kept.get(key)
         if kept is not None:
@@ -107,7 +125,18 @@ def recall(key):
 
 def remember(key, program, build, forward_names, grad_positions):
     """Keep `program` for later traces of `key`'s shape; not when its backward lines
-    name an array or a Value (those belong to this trace: nothing kept may hold one)."""
+    name an array or a Value (those belong to this trace: nothing kept may hold one).
+
+    >>> import numpy as np, autograd_core as ag
+    >>> def new_model():
+    ...     w = ag.Value(np.ones(2))
+    ...     return ag.compile(lambda x: (x * w).sum())
+    >>> forget(); _ = new_model()(np.ones(2))          # built, and kept
+    >>> before = counts["reused"]
+    >>> _ = new_model()(np.ones(2))                     # another model of that shape: reused
+    >>> len(_kept), counts["reused"] - before
+    (1, 1)
+    """
     added = {k: v for k, v in program.namespace.items() if k not in forward_names}
     added_source = {k: v for k, v in build.namespace.items() if k not in forward_names}
     if any(isinstance(v, (np.ndarray, np.generic, Value)) for v in (*added.values(), *added_source.values())):
@@ -129,6 +158,10 @@ def remember(key, program, build, forward_names, grad_positions):
 
 
 def forget():
-    """Drop every kept program (a trace then builds its program from the start)."""
+    """Drop every kept program (a trace then builds its program from the start).
+
+    >>> forget(); recall(("a shape", "never traced")) is None
+    True
+    """
     with _lock:
         _kept.clear()

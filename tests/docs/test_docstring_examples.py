@@ -16,6 +16,7 @@ RUN = [  # nn's and optim's run in their folders
     "autograd_core.errors", "autograd_core.conv", "autograd_core.conv_windows", "autograd_core.learner",
     "autograd_core.exercises",
     "autograd_core.compile", "autograd_core.compile.tracer", "autograd_core.compile.guards", "autograd_core.compile.sources", "autograd_core.compile.runtime",
+    "autograd_core.compile.reuse",
 ]
 VIZ_MODULES = ["autograd_core.viz.text", "autograd_core.viz.walk", "autograd_core.viz.fold",
                "autograd_core.viz.drawing", "autograd_core.viz.render"]  # the rooms of autograd_core.viz
@@ -39,6 +40,7 @@ DOCUMENTED = [
     "autograd_core.compile.tracer",
     "autograd_core.learner", "autograd_core.exercises",
     "autograd_core.compile.guards", "autograd_core.compile.sources", "autograd_core.compile.runtime",
+    "autograd_core.compile.reuse",
 ]
 
 
