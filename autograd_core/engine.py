@@ -503,12 +503,16 @@ def _constant_like(x, other):
     if isinstance(x, (int, float)) and not isinstance(x, bool) and other is not None:
         dtype = other._data.dtype
         return dtype.type(x)
-    data = as_data(x, "constant")
     # integer and boolean arrays (masks, labels) take the float dtype of the
     # Value they meet, as in PyTorch, so that a float32 graph stays float32
-    if other is not None and data.dtype != other._data.dtype and np.asarray(x).dtype.kind in _PROMOTED_KINDS:
-        data = data.astype(other._data.dtype)
-    return data
+    if other is not None and not isinstance(x, Value):
+        try:
+            array = x if isinstance(x, np.ndarray) else np.asarray(x)
+        except (ValueError, TypeError):  # (as_data says what is wrong with it)
+            array = None
+        if array is not None and array.dtype.kind in _PROMOTED_KINDS and other._data.dtype != np.float64:
+            x = array.astype(other._data.dtype)  # (a traced mask's cast is made again at every call)
+    return as_data(x, "constant")
 
 
 # --------------------------------------------------------------------------

@@ -202,6 +202,14 @@ class _FollowedArray(np.ndarray):
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         return _remade(type(self), self._host_name, ufunc, method, inputs, kwargs)
 
+    def astype(self, dtype, *args, **kwargs):
+        # a cast (a float32 graph casts the mask or labels it meets) is a host array of its own, as a ufunc's is
+        trace = current()
+        if trace is None or trace.inside_host:
+            return np.ndarray.astype(self, dtype, *args, **kwargs)
+        return _followed_host_array(trace, type(self), lambda x: np.asarray(x).astype(dtype, *args, **kwargs),
+                                    (self,), self._host_name)
+
     # its methods that are NumPy functions beyond ufuncs, refused as those are (see __array_function__)
     argmax, argmin, nonzero, dot = (
         _read_refused(name, f".{name}() of an integer argument or a traced mask", _DATA_FIX, users_only=True)

@@ -260,11 +260,32 @@ def test_an_array_computed_in_numpy_from_an_integer_argument_is_refused():
     w = Value(np.ones(3))
 
     def fn(x, labels):
-        mask = (labels == 1).astype(float)  # NumPy on the labels: a replay could not compute it again
+        mask = np.where(labels == 1, 1.0, 0.0)  # NumPy beyond ufuncs on the labels: a replay could not compute it again
         return (w * x * mask).sum()
 
     with pytest.raises(CompileError, match="integer argument"):
         ag.compile(fn)(np.zeros(3), np.array([0, 1, 1]))
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("make", [lambda x, y: x > 0, lambda x, y: y == 2, lambda x, y: y, lambda x, y: (y == 1).astype(float)])
+def test_masks_and_labels_meeting_a_value_are_made_again_at_every_call_in_every_float_dtype(dtype, make):
+    # a float32 graph casts the mask it meets to float32: that cast is made again too, not frozen
+    w = Value(np.array([1.0, 2.0, 3.0, 4.0], dtype=dtype), label="w")
+    fn = lambda x, y: (w * make(x, y)).sum()  # noqa: E731
+    step = ag.compile(fn)
+    for k in range(3):
+        x = np.roll(np.array([1.0, -1.0, 1.0, -1.0], dtype=dtype), k)
+        y = np.roll(np.array([2, 0, 1, 0]), k) * (k + 1) % 3
+        w.grad = None
+        want = fn(x, y)
+        want.backward()
+        want_grad = w.grad
+        w.grad = None
+        got = step(x, y)
+        got.backward()
+        assert got.data.dtype == want.data.dtype and got.data.tobytes() == want.data.tobytes()
+        assert w.grad.tobytes() == want_grad.tobytes()
 
 
 def test_source_is_runnable_and_gives_the_replay_numbers():
