@@ -107,7 +107,8 @@ def _own_guards(node, sources, used_ids, module_reached):
             own.append(_Guard(node, "same", obj))
     elif category == "value":
         if node.primary is None and id(obj) in used_ids:
-            own.append(_Guard(node, "value", (obj, obj.requires_grad, obj._data.shape, obj._data.dtype)))
+            data = obj._data
+            own.append(_Guard(node, "value", (obj, obj.requires_grad, data.shape, data.dtype, data.strides)))
         elif node.primary is None and id(obj) in module_reached:
             own.append(_Guard(node, "requires_grad", obj.requires_grad))
         elif node.primary is not None and id(obj) in used_ids:
@@ -115,7 +116,7 @@ def _own_guards(node, sources, used_ids, module_reached):
     elif category == "array":
         if id(obj) in used_ids:
             kind = "array" if node.primary is None else "same"
-            own.append(_Guard(node, kind, (obj, obj.shape, obj.dtype) if kind == "array" else obj))
+            own.append(_Guard(node, kind, (obj, obj.shape, obj.dtype, obj.strides) if kind == "array" else obj))
     elif category == "function" and node.kind != "const" and node is not sources._root_guard:
         own.append(_Guard(node, "same", obj))
     elif category == "scalar":
@@ -278,21 +279,21 @@ class Guards:
                 return f"{path}'s submodules changed ({count} -> {len(value.__dict__['_modules'])})"
             return None
         if kind == "value":
-            obj, requires_grad, shape, dtype = expected
+            obj, requires_grad, shape, dtype, strides = expected
             if value is not obj:
                 return f"{path} was replaced"
             if value.requires_grad is not requires_grad:
                 return f"{path}.requires_grad changed ({requires_grad!r} -> {_brief(value.requires_grad)})"
-            return self._shape_dtype(path, value._data, shape, dtype)
+            return self._shape_dtype(path, value._data, shape, dtype, strides)
         if kind == "requires_grad":
             if value.requires_grad is not expected:
                 return f"{path}.requires_grad changed ({expected!r} -> {_brief(value.requires_grad)})"
             return None
         if kind == "array":
-            obj, shape, dtype = expected
+            obj, shape, dtype, strides = expected
             if value is not obj:
                 return f"{path} was replaced"
-            return self._shape_dtype(path, value, shape, dtype)
+            return self._shape_dtype(path, value, shape, dtype, strides)
         if kind == "scalar":
             if value is expected or _same_scalar(value, expected):
                 return None
@@ -304,11 +305,13 @@ class Guards:
         raise AssertionError(kind)
 
     @staticmethod
-    def _shape_dtype(path, data, shape, dtype):
+    def _shape_dtype(path, data, shape, dtype, strides):
         if data.shape != shape:
             return f"{path}'s shape changed ({shape} -> {data.shape})"
         if data.dtype is not dtype and data.dtype != dtype:
             return f"{path}'s dtype changed ({dtype} -> {data.dtype})"
+        if data.strides != strides:  # (eager's results keep a Fortran-ordered or strided array's layout)
+            return f"{path}'s memory layout changed (strides {strides} -> {data.strides})"
         return None
 
     def _replaced_inside(self, module_node, fn, args, cache):
@@ -352,12 +355,12 @@ class Guards:
                 children = f", {count} submodules" if count is not None else ""
                 lines.append(f"{path} is <{type(obj).__name__}>, training={training!r}{children}")
             elif kind == "value":
-                obj, requires_grad, shape, dtype = expected
+                obj, requires_grad, shape, dtype, _ = expected
                 lines.append(f"{path} is <{type(obj).__name__} {shape} {dtype}>, requires_grad={requires_grad!r}")
             elif kind == "requires_grad":
                 lines.append(f"{path}.requires_grad is {expected!r}")
             elif kind == "array":
-                obj, shape, dtype = expected
+                obj, shape, dtype, _ = expected
                 lines.append(f"{path} is <{type(obj).__name__} {shape} {dtype}>")
             elif kind == "scalar":
                 lines.append(f"{path} == {_brief(expected)} ({type(expected).__name__})")
@@ -463,17 +466,18 @@ class _CheckWriter:
                 tests.append(f"len({d}['_modules']) != N{k}")
             return tests
         if g.kind == "value":
-            obj, requires_grad, shape, dtype = g.expected
-            ns.update({f"O{k}": obj, f"R{k}": requires_grad, f"S{k}": shape, f"D{k}": dtype})
+            obj, requires_grad, shape, dtype, strides = g.expected
+            ns.update({f"O{k}": obj, f"R{k}": requires_grad, f"S{k}": shape, f"D{k}": dtype, f"L{k}": strides})
             return [f"{v} is not O{k}", f"{v}.requires_grad is not R{k}", f"(a := {v}._data).shape != S{k}",
-                    f"(a.dtype is not D{k} and a.dtype != D{k})"]
+                    f"(a.dtype is not D{k} and a.dtype != D{k})", f"a.strides != L{k}"]
         if g.kind == "requires_grad":
             ns[f"R{k}"] = g.expected
             return [f"{v}.requires_grad is not R{k}"]
         if g.kind == "array":
-            obj, shape, dtype = g.expected
-            ns.update({f"O{k}": obj, f"S{k}": shape, f"D{k}": dtype})
-            return [f"{v} is not O{k}", f"{v}.shape != S{k}", f"({v}.dtype is not D{k} and {v}.dtype != D{k})"]
+            obj, shape, dtype, strides = g.expected
+            ns.update({f"O{k}": obj, f"S{k}": shape, f"D{k}": dtype, f"L{k}": strides})
+            return [f"{v} is not O{k}", f"{v}.shape != S{k}", f"({v}.dtype is not D{k} and {v}.dtype != D{k})",
+                    f"{v}.strides != L{k}"]
         if g.kind == "scalar":
             ns[f"V{k}"] = g.expected
             return [f"({v} is not V{k} and not SAME({v}, V{k}))"]

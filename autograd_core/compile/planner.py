@@ -45,6 +45,8 @@ def _bufferable(line, expression, value_of):
     value = line.value[0]
     if type(value) is not np.ndarray or value.ndim == 0 or value.size <= 1:
         return None
+    if not value.flags.c_contiguous:  # eager's result keeps its inputs' layout (Fortran order): so must the line's
+        return None
     return _two_step_form(line, expression, value, value_of) or out_form(expression)
 
 
@@ -103,7 +105,8 @@ def _two_step_form(line, expression, value, value_of):
         return None
     inner_text, outer, right = parts
     inner = value_of(inner_text)
-    if type(inner) is not np.ndarray or inner.shape != value.shape or inner.dtype != value.dtype:
+    if (type(inner) is not np.ndarray or inner.shape != value.shape or inner.dtype != value.dtype
+            or not inner.flags.c_contiguous):
         return None
     target = line.targets[0]
     return f"{out_form(inner_text)}; np.{outer}({target}, {right}, out={target})"

@@ -330,6 +330,7 @@ class Compiled:
         inputs = self._inputs(program, args)
         loss, saved, *extras = inst.forward(*inputs)  # NumPy warns here as the eager forward pass would
         inst.generation += 1
+        loss = _own(loss)
         watched = _watched(program, args)
         targets = program.grad_leaves if program.targets_are_fixed else [
             args[t[1]] if type(t) is tuple else t for t in program.grad_leaves]
@@ -405,13 +406,15 @@ class Compiled:
     def _key(self, args):
         parts = []
         for k, arg in enumerate(args):
-            if type(arg) is np.ndarray:  # the common case first
-                parts.append((arg.shape, arg.dtype.str))
+            if type(arg) is np.ndarray:  # the common case first (and another layout is another program)
+                parts.append((arg.shape, arg.dtype.str) if arg.flags.c_contiguous else
+                             (arg.shape, arg.dtype.str, arg.strides))
             elif isinstance(arg, Value):  # (and where it was passed first: step(v, v) is another program)
                 first = next(j for j in range(k + 1) if args[j] is arg)
-                parts.append(("Value", arg._data.shape, arg._data.dtype.str, arg.requires_grad, type(arg._data), first))
+                parts.append(("Value", arg._data.shape, arg._data.dtype.str, arg._data.strides, arg.requires_grad,
+                              type(arg._data), first))
             elif isinstance(arg, np.ndarray):
-                parts.append(("array", arg.shape, arg.dtype.str, type(arg)))
+                parts.append(("array", arg.shape, arg.dtype.str, arg.strides, type(arg)))
             elif isinstance(arg, (bool, int, float, str, type(None))):
                 parts.append(("static", type(arg).__name__, repr(arg)))
             elif hasattr(arg, "named_parameters"):
@@ -457,10 +460,11 @@ class Compiled:
         self._cache.setdefault(key, []).append(program)
         self._traces += 1
         self._last = program
-        # the traced call's own result: its backward runs the program on the traced call's arrays (no buffers)
+        # the traced call's own result: its backward runs the program on the traced call's arrays, with
+        # buffers of its own (the next calls' results hold the thread's), so it may come after theirs, as in eager
         saved = tuple(build.trace_env[name] for name in program.saved_names)
         targets = [args[t[1]] if type(t) is tuple else t for t in program.grad_leaves]
-        result = CompiledResult(program.instance(), loss._data, saved, None, targets, _watched(program, args))
+        result = CompiledResult(_Instance(program), _own(loss._data), saved, None, targets, _watched(program, args))
         result._traced_bytes = sum(a.nbytes for a in build.trace_env.values() if isinstance(a, np.ndarray))
         if extras:
             return (result,) + _returned([v._data for v in extras])
@@ -548,6 +552,11 @@ def _give_back_freed_memory(traced_bytes):
         _TRIM(0)
 
 
+def _own(loss):
+    """The loss's data, copied when it is a view (``z[1:2, 2:3]`` of a buffer the next call writes over)."""
+    return loss.copy() if isinstance(loss, np.ndarray) and loss.base is not None else loss
+
+
 def _returned(arrays):
     """The other values a function returned, as Values of copies: the program's arrays are its
     buffers, which the backward reads and the next call writes over, as eager's are not."""
@@ -574,20 +583,23 @@ def _traced_arguments(args):
     """What the function is called with while tracing: float arrays and Values as
     new Values (so every operation made from them is recorded), integer arrays
     marked as arguments (an array made from one in NumPy is refused, not frozen).
-    Each holds a copy of the argument's array: an array the function holds itself
-    (a closure's constant) is then never taken for the argument, even when the
-    first call passed that very array."""
+    A float argument's Value holds a view of its array: another object, so an
+    array the function holds itself (a closure's constant) is never taken for the
+    argument, even when the first call passed that very array; the same memory
+    and layout, so the traced call computes as eager does (a Fortran-ordered or
+    strided argument) and its backward reads what the caller wrote into it since.
+    An integer argument is copied (its base names it in the program)."""
     call_args, traced = [], {}
     for arg in args:
         if isinstance(arg, np.ndarray) and arg.dtype.kind == "f":
-            call_args.append(Value(arg.copy(), requires_grad=True))
+            call_args.append(Value(arg.view(), requires_grad=True))
         elif isinstance(arg, Value):  # one Value passed twice is one Value (its gradient summed as eager sums it)
             if id(arg) not in traced:
-                data = arg._data.copy() if isinstance(arg._data, np.ndarray) else arg._data
+                data = arg._data.view() if isinstance(arg._data, np.ndarray) else arg._data
                 traced[id(arg)] = Value(data, requires_grad=True, label=arg.label)
             call_args.append(traced[id(arg)])
         elif isinstance(arg, np.ndarray):
-            call_args.append(arg.copy().view(TracedArgument))
+            call_args.append(arg.copy().view(TracedArgument))  # (a copy: np.asarray of it is known by its base)
         else:
             call_args.append(arg)
     return call_args
@@ -596,12 +608,13 @@ def _traced_arguments(args):
 @functools.lru_cache(maxsize=256)  # (a new model of the same shapes: the same test)
 def _signature_check(key):
     """``args -> bool``: whether `args` have the key's signature, for a key of plain
-    arrays only (the usual step(X, y)); None for any other key."""
-    if not all(type(part[0]) is tuple for part in key):
+    C-ordered arrays only (the usual step(X, y)); None for any other key."""
+    if not all(type(part[0]) is tuple and len(part) == 2 for part in key):
         return None
     tests = [f"len(args) == {len(key)}"]
     for k, (shape, dtype) in enumerate(key):
-        tests.append(f"type(args[{k}]) is ndarray and args[{k}].shape == {shape!r} and args[{k}].dtype.str == {dtype!r}")
+        tests.append(f"type(args[{k}]) is ndarray and args[{k}].shape == {shape!r} and args[{k}].dtype.str == {dtype!r}"
+                     f" and args[{k}].flags.c_contiguous")
     return eval("lambda args: " + " and ".join(tests), {"ndarray": np.ndarray})  # noqa: S307 (shapes and dtype names)
 
 
