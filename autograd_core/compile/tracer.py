@@ -361,6 +361,43 @@ def _data_property():
     return property(get, original.fset, None, original.__doc__)
 
 
+def _detach_read_again(self):
+    """Value.detach while tracing: a constant whose data is a host array of the Value (its own array,
+    as eager's detach shares it), so a replay reads this call's numbers, not the first call's."""
+    trace = current()
+    if trace is None or trace.inside_host:
+        return _ORIGINALS["detach"](self)
+    return Value(host_array(_itself, self, name="detached"), requires_grad=False, label=self.label)
+
+
+_ARGUMENT_HINT = ("Inside a compiled function a float array argument is a Value, so that every operation made "
+                  "from it is recorded: use the engine's operations on it (ag.exp(x), x.clip(0, 1), x.reshape(-1)), "
+                  "or compute the array outside the function and pass it in.")
+
+
+def _numpy_refused_as_compile_error(name):
+    """A NumPy function or ufunc on a Value, refused by the engine with a TypeError: while tracing,
+    a CompileError saying why (the Value may be the float array the caller passed)."""
+    def refuse(self, *args, **kwargs):
+        try:
+            return _ORIGINALS[name](self, *args, **kwargs)
+        except TypeError as error:
+            if current() is None:
+                raise
+            raise CompileError(f"compile: {error} {_ARGUMENT_HINT}") from None
+    refuse.__name__ = name
+    return refuse
+
+
+def _array_method_refused(self, name):
+    """``x.copy()``, ``x.ravel()`` of a Value (Values have no such method): while tracing, a CompileError
+    saying that the float array argument is a Value there."""
+    if current() is not None and hasattr(np.ndarray, name) and not name.startswith("_"):
+        raise CompileError(f"compile: `.{name}` of a Value at {_user_frame(with_code=True)}. {_ARGUMENT_HINT}")
+    raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+
+_ADDED = ("__getattr__",)  # patches of what Value does not define itself
 _COMPARISONS = ("__gt__", "__ge__", "__lt__", "__le__", "__eq__", "__ne__")
 _ORIGINALS = {}
 _PATCHES = {}
@@ -373,7 +410,8 @@ def _install_patches():
     whether *its* thread traces and otherwise behaves as the original."""
     if not _ORIGINALS:
         for name in ("__bool__", "__float__", "__int__", "__index__", "item", "__gt__", "__ge__", "__lt__",
-                     "__le__", "__eq__", "__ne__", "__getitem__", "numpy", "__array__", "tolist"):
+                     "__le__", "__eq__", "__ne__", "__getitem__", "numpy", "__array__", "tolist", "detach",
+                     "__array_ufunc__", "__array_function__", "__getattr__"):
             _ORIGINALS[name] = getattr(Value, name, None)
         _ORIGINALS["data"] = Value.__dict__["data"]
         _PATCHES.update({
@@ -395,6 +433,10 @@ def _install_patches():
             "__ne__": _comparison(np.not_equal, "__ne__"),
             "__getitem__": _indexing(),
             "data": _data_property(),
+            "detach": _detach_read_again,
+            "__array_ufunc__": _numpy_refused_as_compile_error("__array_ufunc__"),
+            "__array_function__": _numpy_refused_as_compile_error("__array_function__"),
+            "__getattr__": _array_method_refused,
         })
         _ORIGINALS["item"] = Value.item
         _ORIGINALS["as_data"] = engine.as_data
@@ -403,7 +445,7 @@ def _install_patches():
     with _patch_lock:
         if _tracing_threads[0] == 0:
             for name, patch in _PATCHES.items():
-                if _ORIGINALS.get(name) is not None or name in _COMPARISONS:
+                if _ORIGINALS.get(name) is not None or name in _COMPARISONS or name in _ADDED:
                     setattr(Value, name, patch)
             engine.as_data = _as_data_following_hosts
             ops.record = _record_every_operation

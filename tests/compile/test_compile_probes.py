@@ -2,12 +2,15 @@
 eagerly and compiled over several calls, and the two must agree bit for bit
 (or the compiled step must raise CompileError, or warn as documented)."""
 
+import warnings
+
 import numpy as np
 import pytest
 
 import autograd_core as ag
 import nn
 from autograd_core import Value
+from autograd_core.compile import CompileError
 
 
 def _bits(a):
@@ -104,3 +107,29 @@ def test_the_traced_calls_result_may_be_backpropagated_after_later_calls_as_in_e
             result.backward()
             grads.append([p.grad.tobytes() for p in (W, b, W2)])
     assert grads[:2] == grads[2:]
+
+
+# ---- detach: a stop-gradient is read again at every call --------------------------------------------------
+@pytest.mark.parametrize("fn_of", [
+    lambda W: lambda x: ((x @ W) / ag.sqrt(((x @ W) ** 2).sum()).detach()).sum(),  # a 0-d normaliser
+    lambda W: lambda x: ((x @ W).detach() * (x @ W)).sum(),  # an array
+    lambda W: lambda x: (x @ W.detach() + (W * W).sum().detach() * x @ W).sum(),  # of a parameter
+])
+def test_detach_inside_the_function_is_read_again_at_every_call(fn_of):
+    W = Value(np.random.default_rng(0).standard_normal((4, 4)), label="W")
+    fn = fn_of(W)
+    calls = [(np.random.default_rng(k).standard_normal((6, 4)),) for k in range(3)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # and nothing is frozen: no warning
+        assert _run(fn, [W], calls, compiled=True) == _run(fn, [W], calls, compiled=False)
+
+
+# ---- NumPy on a float argument: eager's argument is an array, the trace's a Value ---------------------------
+@pytest.mark.parametrize("use", [lambda x: np.exp(x), lambda x: np.clip(x, 0, 1), lambda x: np.maximum(x, 0),
+                                 lambda x: np.isnan(x), lambda x: x.copy(), lambda x: x.ravel(),
+                                 lambda x: x.dot(np.ones(4)), lambda x: np.concatenate([x, x])[:4]])
+def test_numpy_on_a_float_argument_is_a_compile_error_that_says_why(use):
+    w = Value(np.arange(4.0))
+    with pytest.raises(CompileError, match="float array argument is a Value"):
+        ag.compile(lambda x: (use(x) * w).sum())(np.ones(4))
+    assert not hasattr(Value(np.ones(2)), "ravel")  # (the patch is gone after the trace)
