@@ -465,6 +465,21 @@ def derived_data(fn, *inputs, name=None):
     return fn(*[x._data if isinstance(x, Value) else x for x in inputs])
 
 
+def data_check(check, *inputs):
+    """A check of Values' data that raises on bad input (probabilities outside
+    [0, 1], an index out of range): ``check`` of the inputs' data. Every such
+    check of the engine runs through here, by this module's attribute, because
+    ``autograd_core.compile`` replaces it while it traces: the compiled step then
+    checks again at every call instead of only at the first.
+
+    >>> def positive(d):
+    ...     if (d <= 0).any():
+    ...         raise ValueError("must be positive")
+    >>> data_check(positive, Value([1.0, 2.0]))
+    """
+    check(*[x._data if isinstance(x, Value) else x for x in inputs])
+
+
 # Outside a function's domain NumPy gives what PyTorch gives (log(0) = -inf, sqrt(-1) = NaN,
 # 0 ** -1 = inf) and warns; the forwards and rules that reach those points compute them
 # quietly, ``with _quiet_domain():`` (detect_anomaly() is how to stop at the first one)

@@ -23,6 +23,7 @@ below call NumPy or the engine's op accordingly, so one rule serves both.
 from __future__ import annotations
 
 import builtins
+import functools
 import string
 
 import numpy as np
@@ -471,9 +472,13 @@ def _checked_index(x, axis, index, name, what="input"):
                 f"{name}: index of shape {index.shape} is larger than the {what} of shape {x.shape} "
                 f"in dimension {k} (only dimension {axis}, the axis, may differ)"
             )
-    if index.size and (index.min() < 0 or index.max() >= x.shape[axis]):  # no negative indices, as in PyTorch
-        raise IndexError(f"{name}: index values must lie in [0, {x.shape[axis] - 1}] along axis {axis} of shape {x.shape}")
+    _ops.data_check(functools.partial(_index_in_range, name=name, size=x.shape[axis], axis=axis, shape=x.shape), index)
     return index
+
+
+def _index_in_range(index, name, size, axis, shape):
+    if index.size and (index.min() < 0 or index.max() >= size):  # no negative indices, as in PyTorch
+        raise IndexError(f"{name}: index values must lie in [0, {size - 1}] along axis {axis} of shape {shape}")
 
 
 @GATHER.public

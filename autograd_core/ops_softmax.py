@@ -11,6 +11,7 @@ import numpy as np
 from . import _forms
 from .engine import Value, as_value
 from .errors import ShapeError
+from . import ops as _ops  # (ops.data_check by its attribute: compile replaces it while tracing)
 from .ops import F, Op, _axes, _expand_reduced, _one_axis, _operands, _scalar_or_array
 
 
@@ -228,6 +229,14 @@ BINARY_CROSS_ENTROPY = Op(
 )
 
 
+def _probabilities(p):
+    if not np.all((p >= 0) & (p <= 1)):  # NaN fails both comparisons too
+        raise ValueError(
+            "binary_cross_entropy: all input elements must be probabilities in [0, 1]; "
+            "for raw scores (logits) use binary_cross_entropy_with_logits"
+        )
+
+
 @BINARY_CROSS_ENTROPY.public
 def binary_cross_entropy(probs, targets):
     """Elementwise binary cross-entropy ``-(y log p + (1 - y) log(1 - p))`` of
@@ -239,11 +248,7 @@ def binary_cross_entropy(probs, targets):
     0.2231
     """
     p, y = _operands(probs, targets)
-    if not np.all((p._data >= 0) & (p._data <= 1)):  # NaN fails both comparisons too
-        raise ValueError(
-            "binary_cross_entropy: all input elements must be probabilities in [0, 1]; "
-            "for raw scores (logits) use binary_cross_entropy_with_logits"
-        )
+    _ops.data_check(_probabilities, p)
     try:
         return BINARY_CROSS_ENTROPY.apply(p, y)
     except ValueError:

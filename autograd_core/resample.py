@@ -42,6 +42,7 @@ in an output of zeros, so ``dL/dx = dL/dy read at the indices``.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -300,6 +301,14 @@ MAX_UNPOOL2D = Op(
 )
 
 
+def _indices_in_plane(values, name, sizes):
+    plane = math.prod(sizes)
+    if values.size and (values.min() < 0 or values.max() >= plane):
+        bad = values.min() if values.min() < 0 else values.max()
+        raise ValueError(f"{name}: the index {int(bad)} is outside an output plane of {sizes[0]} x {sizes[1]} = "
+                         f"{plane} places (indices count row * {sizes[1]} + column from 0)")
+
+
 @MAX_UNPOOL2D.public
 def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
     """Undo ``max_pool2d(..., return_indices=True)``: an output of zeros,
@@ -344,12 +353,7 @@ def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_siz
     if any(s < 1 for s in sizes):
         raise ShapeError(f"{name}: the input {x.shape} with kernel {kernel}, stride {strides} and padding {pads} gives "
                          f"an empty output {sizes}; use less padding")
-    plane = math.prod(sizes)
-    values = index_array.view(np.ndarray)  # (the check reads this call's numbers; a traced array's too)
-    if values.size and (values.min() < 0 or values.max() >= plane):
-        bad = values.min() if values.min() < 0 else values.max()
-        raise ValueError(f"{name}: the index {int(bad)} is outside an output plane of {sizes[0]} x {sizes[1]} = "
-                         f"{plane} places (indices count row * {sizes[1]} + column from 0)")
+    _ops.data_check(functools.partial(_indices_in_plane, name=name, sizes=sizes), index_array)
     _check_workspace(name, f"an output of size {sizes} for the input {x.shape}",
                      {"output": x.shape[:-2] + sizes}, x.dtype.itemsize, "use a smaller output_size or batch")
     unbatched = x.ndim == 3

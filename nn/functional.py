@@ -822,8 +822,8 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
     x, y = _value(input), _value(target, "target")
     _same_shape(x, y, "binary_cross_entropy_with_logits")
     softplus_minus_x = ac.softplus(-x)  # = -log(sigmoid(x))
-    if pos_weight is not None:
-        softplus_minus_x = softplus_minus_x * ((pos_weight - 1) * y + 1)
+    if pos_weight is not None:  # (a Value: a compiled step reads the caller's pos_weight at every call)
+        softplus_minus_x = softplus_minus_x * ((_value(pos_weight, "pos_weight") - 1) * y + 1)
     losses = (1 - y) * x + softplus_minus_x
     if weight is not None:
         losses = losses * weight

@@ -50,6 +50,8 @@ import keyword
 
 from .sources import _FIXED_ATTRIBUTES, Sources, _brief, _describe_object, _same_scalar
 
+CONTENT_SIZE = 64  # an array the program does not read, of at most this many numbers, is compared whole
+
 __all__ = ["Sources", "Guards"]
 
 
@@ -63,7 +65,8 @@ class _Guard:
 
     def __init__(self, node, kind, expected):
         self.node = node
-        self.kind = kind  # "root", "same", "module", "value", "requires_grad", "array", "scalar", "length"
+        # "root", "same", "module", "value", "requires_grad", "array", "contents", "scalar", "length", "keys", "size"
+        self.kind = kind
         self.expected = expected
 
 
@@ -91,7 +94,17 @@ def _dict_get(d, key, _missing=object()):
     return value
 
 
-def _own_guards(node, sources, used_ids, module_reached):
+def effect_state(node, owners):
+    """Whether `node` is an attribute or buffer of an object whose method is an effect of the call
+    (a BatchNorm's batch count, replaced at every call by the effect that counts): the effect's own
+    state, which a replay updates as eager does, so neither guarded nor refused when the call writes it."""
+    parent = node.parent
+    if parent is not None and parent.category == "registry":
+        parent = parent.parent
+    return parent is not None and id(parent.obj) in owners
+
+
+def _own_guards(node, sources, used_ids, module_reached, owners):
     """The guards of one reached object: what about it a replay must find unchanged."""
     category, obj = node.category, node.obj
     own = []
@@ -100,9 +113,9 @@ def _own_guards(node, sources, used_ids, module_reached):
     if category == "module":
         if node.primary is None:
             children = obj.__dict__.get("_modules")
-            count = len(children) if isinstance(children, dict) and children else None
-            own.append(_Guard(node, "module", (obj, obj.__dict__.get("training"), count,
-                                               node is not sources._root_guard)))
+            names = tuple(children) if isinstance(children, dict) and children else None
+            own.append(_Guard(node, "module", (obj, obj.__dict__.get("training"), names,
+                                               node is not sources._root_guard, node.snapshot)))
         else:
             own.append(_Guard(node, "same", obj))
     elif category == "value":
@@ -117,6 +130,14 @@ def _own_guards(node, sources, used_ids, module_reached):
         if id(obj) in used_ids:
             kind = "array" if node.primary is None else "same"
             own.append(_Guard(node, kind, (obj, obj.shape, obj.dtype, obj.strides) if kind == "array" else obj))
+        elif node.readable and not node.in_module:  # not read by the program, but Python may have (float(c))
+            small = node.primary is None and node.snapshot is not None and obj.size <= CONTENT_SIZE
+            own.append(_Guard(node, "contents", (obj, node.snapshot)) if small else _Guard(node, "same", obj))
+    elif category == "opaque":  # a library function, a class, a random generator
+        own.append(_Guard(node, "same", obj))
+    elif category == "object":  # an attribute added (read with getattr's default before) retraces
+        if node.primary is None and node.readable and not node.hidden and node.snapshot is not None:
+            own.append(_Guard(node, "size", node.snapshot))
     elif category == "function" and node.kind != "const" and node is not sources._root_guard:
         own.append(_Guard(node, "same", obj))
     elif category == "scalar":
@@ -147,9 +168,10 @@ class Guards:
 
     # ---- building --------------------------------------------------------------
     @classmethod
-    def build(cls, sources, used):
+    def build(cls, sources, used, effect_owners=()):
         """Guards for what `sources` reached, given the objects the trace `used` outside its
-        arguments (Values and arrays, in any order). Used objects the walk did not reach
+        arguments (Values and arrays, in any order) and the ids of the objects whose methods
+        are effects of the call (`effect_state`). Used objects the walk did not reach
         are listed in ``unreached`` (the runtime refuses them).
 
         >>> import numpy as np
@@ -170,15 +192,16 @@ class Guards:
         needed = set()
         per_node = {}
         for node in sources._nodes:
-            own = _own_guards(node, sources, used_ids, module_reached)
+            own = _own_guards(node, sources, used_ids, module_reached, effect_owners)
             if own:
                 per_node[node.index] = own
-        for node in sources._nodes:  # a list or dict of guarded modules or Values: its length too
-            if node.category in ("sequence", "dict") and not node.hidden and any(
-                child.index in per_node and child.category in ("module", "value", "array", "function")
+        for node in sources._nodes:  # a list or dict the code reads, or of guarded objects: its length, its keys
+            if node.category in ("sequence", "dict") and not node.hidden and (node.readable or any(
+                child.index in per_node and child.category in ("module", "value", "array", "function", "opaque")
                 for child in node.children
-            ):
-                per_node.setdefault(node.index, []).insert(0, _Guard(node, "length", len(node.obj)))
+            )):
+                kind = "keys" if node.category == "dict" else "length"
+                per_node.setdefault(node.index, []).insert(0, _Guard(node, kind, node.snapshot))
         for index in per_node:
             node = sources._nodes[index]
             while node is not None and node.index not in needed:
@@ -220,8 +243,11 @@ class Guards:
         return self._explain(first, fn, args)
 
     def _explain(self, start, fn, args):
-        """The phrase for the first failed guard from `start` on, read slowly, one path at a time."""
+        """The phrase for the first failed guard from `start` on, read slowly, one path at a time
+        (an object's or dict's added or removed names say less than what failed below them:
+        theirs is the phrase only when nothing below failed)."""
         cache = {}
+        structural = None
         for guard in self._guards[start:]:
             try:
                 value = self._resolve(guard.node, fn, args, cache)
@@ -230,9 +256,11 @@ class Guards:
                 return f"{unreadable.node.label()} can no longer be read ({_error_text(unreadable.error)})"
             except Exception as error:  # noqa: BLE001 (a comparison that raises is a failed guard)
                 return f"{guard.node.label()} can no longer be checked ({_error_text(error)})"
-            if phrase is not None:
+            if phrase is not None and guard.kind in ("size", "keys"):
+                structural = structural or phrase
+            elif phrase is not None:
                 return phrase
-        return None
+        return structural
 
     @staticmethod
     def _resolve(node, fn, args, cache):
@@ -254,6 +282,8 @@ class Guards:
                     value = value[n.key]
                 elif n.kind == "dget":
                     value = _dict_get(value, n.key)
+                elif n.kind == "slot":
+                    value = getattr(value, n.key)
                 else:
                     value = value.__dict__[n.key]
             except Exception as error:  # noqa: BLE001
@@ -269,15 +299,28 @@ class Guards:
         if kind == "same":
             return None if value is expected else f"{path} was replaced"
         if kind == "module":
-            obj, training, count, identity = expected
+            obj, training, names, identity, size = expected
             if identity and value is not obj:
                 return f"{path} was replaced" + self._replaced_inside(node, fn, args, cache)
             now = value.__dict__["training"]
             if now is not training:
                 return f"{path}.training changed ({training!r} -> {_brief(now)})"
-            if count is not None and len(value.__dict__["_modules"]) != count:
-                return f"{path}'s submodules changed ({count} -> {len(value.__dict__['_modules'])})"
+            if names is not None and tuple(value.__dict__["_modules"]) != names:
+                return f"{path}'s submodules changed ({list(names)} -> {list(value.__dict__['_modules'])})"
+            if size is not None and len(value.__dict__) != size:
+                return f"{path} has attributes added or removed ({size} -> {len(value.__dict__)})"
             return None
+        if kind == "contents":
+            obj, contents = expected
+            if value is not obj:
+                return f"{path} was replaced"
+            return None if value.tobytes() == contents else f"{path}'s numbers changed"
+        if kind == "keys":
+            now = tuple(dict.keys(value))
+            return None if now == expected else f"{path}'s keys changed ({_brief(list(expected))} -> {_brief(list(now))})"
+        if kind == "size":
+            now = len(value.__dict__)
+            return None if now == expected else f"{path} has attributes added or removed ({expected} -> {now})"
         if kind == "value":
             obj, requires_grad, shape, dtype, strides = expected
             if value is not obj:
@@ -351,9 +394,16 @@ class Guards:
                 first = node.primary.label() if node.primary is not None else None
                 lines.append(f"{path} is {_describe_object(expected)}" + (f", as {first}" if first else ""))
             elif kind == "module":
-                obj, training, count, _ = expected
-                children = f", {count} submodules" if count is not None else ""
+                obj, training, names, _, _ = expected
+                children = f", {len(names)} submodules" if names is not None else ""
                 lines.append(f"{path} is <{type(obj).__name__}>, training={training!r}{children}")
+            elif kind == "contents":
+                lines.append(f"{path} is <{type(expected[0]).__name__} {expected[0].shape} {expected[0].dtype}> "
+                             f"holding the same numbers")
+            elif kind == "keys":
+                lines.append(f"{path} has the keys {_brief(list(expected))}")
+            elif kind == "size":
+                lines.append(f"{path} has {expected} attributes")
             elif kind == "value":
                 obj, requires_grad, shape, dtype, _ = expected
                 lines.append(f"{path} is <{type(obj).__name__} {shape} {dtype}>, requires_grad={requires_grad!r}")
@@ -381,7 +431,7 @@ class _CheckWriter:
 
     def __init__(self):
         self.namespace = {"SAME": _same_scalar, "DGET": _dict_get,
-                          "__builtins__": {"len": len, "Exception": Exception}}
+                          "__builtins__": {"len": len, "tuple": tuple, "dict": dict, "Exception": Exception}}
         self.lines = ["def check(fn, args):", "    try:"]
         self.var = {}  # node index -> the name its object has in the generated code
         self.dicts = set()  # node indices whose __dict__ has a name already
@@ -438,6 +488,10 @@ class _CheckWriter:
                 expr = f"{parent}[{self.key_text(n)}]"
             elif n.kind == "dget":
                 expr = f"DGET({parent}, {self.key_text(n)})"
+            elif n.kind == "slot":
+                key = n.key
+                expr = f"{parent}.{key}" if key.isidentifier() and not keyword.iskeyword(key) else \
+                    f"getattr({parent}, {self.key_text(n)})"
             else:  # "attr"
                 expr = f"{self.dict_of(n.parent)}[{self.key_text(n)}]"
             var[n.index] = f"v{n.index}"
@@ -456,15 +510,28 @@ class _CheckWriter:
             ns[f"O{k}"] = g.expected
             return [f"{v} is not O{k}"]
         if g.kind == "module":
-            obj, training, count, identity = g.expected
+            obj, training, names, identity, size = g.expected
             ns[f"O{k}"], ns[f"T{k}"] = obj, training
             d = self.dict_of(g.node)
             tests = [f"{v} is not O{k}"] if identity else []
             tests.append(f"{d}['training'] is not T{k}")
-            if count is not None:
-                ns[f"N{k}"] = count
-                tests.append(f"len({d}['_modules']) != N{k}")
+            if names is not None:  # (their order too: a Sequential runs them in it)
+                ns[f"M{k}"] = names
+                tests.append(f"tuple({d}['_modules']) != M{k}")
+            if size is not None:
+                ns[f"Z{k}"] = size
+                tests.append(f"len({d}) != Z{k}")
             return tests
+        if g.kind == "contents":
+            ns[f"O{k}"], ns[f"B{k}"] = g.expected
+            return [f"{v} is not O{k}", f"{v}.tobytes() != B{k}"]
+        if g.kind == "keys":
+            ns[f"Y{k}"] = g.expected
+            plain = type(g.node.obj) is dict
+            return [f"tuple({v}) != Y{k}" if plain else f"tuple(dict.keys({v})) != Y{k}"]
+        if g.kind == "size":
+            ns[f"Z{k}"] = g.expected
+            return [f"len({self.dict_of(g.node)}) != Z{k}"]
         if g.kind == "value":
             obj, requires_grad, shape, dtype, strides = g.expected
             ns.update({f"O{k}": obj, f"R{k}": requires_grad, f"S{k}": shape, f"D{k}": dtype, f"L{k}": strides})

@@ -32,7 +32,8 @@ from ..errors import GraphFreedError, SavedDataModifiedError
 from ..modes import _current_modes, quiet_float_errors
 from ..saved import _changed_since_snapshot, _settle_snapshot
 from . import planner, reuse
-from .guards import Guards, Sources
+from .guards import Guards, Sources, effect_state
+from .sources import WALK_LIMIT
 from .program import evaluate, render, tuple_text
 from .tracer import CompileError, Trace, TracedArgument, nodes_made_during
 from .writer import Writer, same_bits
@@ -429,6 +430,13 @@ class Compiled:
     # ---- tracing -------------------------------------------------------------------
     def _trace(self, key, args):
         sources = Sources.walk(self.fn, args)
+        if sources.truncated:
+            warnings.warn(
+                f"compile: the walk of what {self._name()} can reach stopped at {WALK_LIMIT:,} objects; what lies "
+                f"beyond is not guarded (a change to it would not be seen). Keep large collections out of the "
+                f"function's closure and objects (pass them as arguments), or run it eagerly",
+                stacklevel=3,
+            )
         call_args = _traced_arguments(args)
         with Trace() as trace:
             trace.held = lambda array: sources.path_of(array) is not None
@@ -437,8 +445,11 @@ class Compiled:
         loss, extras = self._check_result(result)
         writer, nodes = self._write_forward(loss, extras, call_args, args, trace)
         build = writer.b
-        guards = Guards.build(sources, build.used + _held_by_hosts(trace))
+        held = _held_by_hosts(trace)
+        owners = {id(record.fn.__self__) for record in trace.hosts if isinstance(record.fn, types.MethodType)}
+        guards = Guards.build(sources, build.used + held, effect_owners=owners)
         self._refuse_unreached(guards)
+        self._refuse_written(sources, held, owners)
         if build.frozen:
             warnings.warn(
                 f"compile: {self._name()} made {len(build.frozen)} array(s) outside the engine's operations "
@@ -508,6 +519,20 @@ class Compiled:
                 f"compiled step could not tell if it were replaced. Pass it as an argument, or keep it in a module "
                 f"or a closure the function reads"
             )
+
+    def _refuse_written(self, sources, held, owners):
+        """An array the function holds that the call wrote into with NumPy (``self.seen += n``): eager
+        writes at every call, a replay would not (an effect's writes are done again: not refused)."""
+        by_effects = {id(a) for a in held}
+        for node in sources.written():
+            path, array = node.path, node.obj
+            if id(array) not in by_effects and not effect_state(node, owners):
+                raise CompileError(
+                    f"compile: {self._name()} wrote into {path} (an array of shape {array.shape} it holds) with "
+                    f"NumPy during the call; a replay would not write it again. Do the write through "
+                    f"autograd_core.compile.effect(fn, *inputs) (done again at every call), or outside the "
+                    f"compiled function"
+                )
 
     def _check_result(self, result):
         extras = ()

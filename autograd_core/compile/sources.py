@@ -8,24 +8,32 @@ function's closure cells, the globals its code names, its defaults, a bound
 method's object, modules passed as arguments, and from there modules, plain
 objects, dicts, lists and helper functions.
 
-Which numbers are guarded: those in closure cells, named globals, defaults,
-attributes of Python modules named by the code, and attributes of reached
-objects (dict entries) whose name appears in the code reached (``co_names``,
-or a string constant of user code: ``getattr(self, "a b")``, ``cfg["lr"]``).
-The code reached is the function's own (nested code included), that of the
-helper functions it reaches, and the methods named by that code on the
-classes of reached objects, ``forward`` and a user-defined ``__call__``
-included. So ``self.eps`` read by ``BatchNorm1d.forward`` is guarded, and a
-``self.steps`` counter the loss never reads is not (no needless retrace).
+What the code reached can read is guarded: what was reached through a
+closure cell, a named global, a default, an attribute whose name appears in
+the code reached (``co_names``, or a string constant of user code:
+``getattr(self, "a b")``), and every item of a list or dict the code can read
+(``scales[0]``, ``cfg[key]``, ``sum(d.values())``). The code reached is the
+function's own (nested code included), that of the helper functions it
+reaches, and the methods named by that code on the classes of reached
+objects, ``forward``, a user-defined ``__call__``, ``__getattr__`` and the
+other methods Python calls implicitly included. So ``self.eps`` read by
+``BatchNorm1d.forward`` is guarded, and a ``self.steps`` counter the loss
+never reads is not (no needless retrace). Besides numbers: library functions,
+classes and other objects the walk does not look into (a random generator) by
+identity; class attributes of the user's classes (``Net.temperature``);
+attributes of the compiled function itself; ``__slots__``; library objects
+(an optimizer) by the names the code reads, once it reads them; what a walk
+snapshot holds of a list (its length), a dict (its keys, in order), an object
+or module (how many attributes: one added since, read before through
+``getattr``'s default, retraces), and a small array (its bytes, compared
+before and after the traced call, which must not write into what it holds).
 
-What is deliberately not guarded (the walk does not look there): the contents
-of arrays (the program reads them afresh), library code and objects (NumPy,
-autograd_core, nn, optim, the standard library, site-packages; nn modules and
-Parameters excepted), class attributes, numbers inside lists (histories,
-mostly: only tuples of numbers are compared whole), and objects without a
-``__dict__``. A walk that stopped at ``WALK_LIMIT`` says so in
-``Sources.truncated``: what it did not reach is not guarded, and a used
-object it did not reach is in ``Guards.unreached``.
+What is not guarded: the contents of arrays the program reads (it reads them
+afresh at every call) and of arrays of modules it does not read; library
+code; objects of the library's own packages (NumPy, autograd_core, nn, optim)
+beyond the names their code reads. A walk that stopped at ``WALK_LIMIT`` says
+so in ``Sources.truncated`` (the runtime warns): what it did not reach is not
+guarded, and a used object it did not reach is in ``Guards.unreached``.
 
 This module imports nothing from ``autograd_core.compile``.
 """
@@ -129,14 +137,26 @@ def _is_library_function(func):
     return _is_library_source(getattr(func, "__module__", None), filename)
 
 
-def _walkable_stdlib(cls):
-    """Standard-library classes that hold a user's settings: walked like the user's own."""
-    return cls is types.SimpleNamespace or (cls.__module__ == "argparse" and cls.__name__ == "Namespace")
-
-
 # ==========================================================================
 # Kinds of objects
 # ==========================================================================
+SNAPSHOT_BYTES = 1 << 20  # arrays reached up to this size are compared before and after the traced call
+SNAPSHOT_TOTAL = 16 << 20  # (and up to this much in all)
+# methods Python calls without naming them: their code is walked like the code that names methods
+_CALLED_IMPLICITLY = frozenset({"forward", "__call__", "__getattr__", "__getattribute__", "__getitem__",
+                                "__contains__", "__len__", "__iter__", "__bool__", "__float__", "__index__"})
+
+
+@functools.lru_cache(maxsize=1024)
+def _slot_names(cls):
+    """The instance attributes a class with ``__slots__`` keeps outside a ``__dict__``."""
+    names = []
+    for klass in cls.__mro__:
+        slots = klass.__dict__.get("__slots__", ())
+        for name in (slots,) if isinstance(slots, str) else slots:
+            if name not in ("__dict__", "__weakref__") and name not in names:
+                names.append(name)
+    return tuple(names)
 _SCALAR_TYPES = frozenset({int, float, bool, complex, str, bytes, type(None)})
 _REGISTRIES = ("_parameters", "_buffers", "_modules")
 _FIXED_ATTRIBUTES = frozenset({"__self__", "__func__", "func", "args", "keywords", "__defaults__", "__kwdefaults__",
@@ -269,7 +289,7 @@ class _Node:
     """One object reached, with how to reach it again from its parent."""
 
     __slots__ = ("index", "parent", "kind", "key", "obj", "path", "hidden", "category", "children", "primary",
-                 "in_module", "phrase")
+                 "in_module", "phrase", "reason", "snapshot", "readable")
 
     def __init__(self, index, parent, kind, key, obj, path, hidden, category):
         self.index = index
@@ -284,6 +304,9 @@ class _Node:
         self.primary = None  # the node where this object was first reached, for a second path to it
         self.in_module = False
         self.phrase = None  # the root's own failure phrase
+        self.reason = None  # when the code reached can read it (see Sources._readable); None: as its parent
+        self.snapshot = None  # what it held when the walk reached it (a dict's keys, a list's length...)
+        self.readable = None  # set by the walk's end
 
     def label(self):
         return self.path or "the compiled function"
@@ -318,10 +341,13 @@ class Sources:
         self._code_ids = set()
         self._classes = []  # [class, names looked up]
         self._class_ids = set()
+        self._class_nodes = {}  # class -> the node its attributes are read from
+        self._deferred = []  # library objects reached, walked once the code is seen to read them
+        self._snapshot_bytes = 0
         self._python_modules = []  # [node, names looked up]
         self._globals_nodes = {}
         self._root_globals = None
-        self._candidates = []  # numbers: (parent, kind, key, value, path, reason)
+        self._candidates = []  # numbers and opaque objects: (parent, kind, key, value, path, reason, category)
         self._method_ids = set()
         self._root_guard = None
         self._kept = []  # objects whose ids are keys above
@@ -403,11 +429,13 @@ class Sources:
         except TypeError:  # an unhashable key: no duplicate check
             pass
         if _is_scalar(obj):
-            if reason is not None and not self._full():
-                self._candidates.append((parent, kind, key, obj, path, reason))
+            if not self._full():
+                self._candidates.append((parent, kind, key, obj, path, reason, "scalar"))
             return None
         category = self._category(obj)
-        if category is None:
+        if category is None:  # a library function, a class, a random generator: the same object, or retrace
+            if not isinstance(obj, types.ModuleType) and not self._full():
+                self._candidates.append((parent, kind, key, obj, path, reason, "opaque"))
             return None
         first = self._first.get(id(obj))
         if first is not None:
@@ -416,14 +444,21 @@ class Sources:
                     return None
                 node = self._new(parent, kind, key, obj, path, category=category)
                 node.primary = first
+                node.reason = reason
                 return node
             return None
         if self._full():
             return None
         node = self._new(parent, kind, key, obj, path, category=category)
+        node.reason = reason
         self._first[id(obj)] = node
+        if category == "array" and obj.nbytes <= SNAPSHOT_BYTES and self._snapshot_bytes < SNAPSHOT_TOTAL:
+            self._snapshot_bytes += obj.nbytes  # (what the call writes into it, eager does again and a replay not)
+            node.snapshot = obj.tobytes()
         if category == "module":
             self._module_queue.append(node)
+        elif category == "object" and _is_library_class(type(obj)):
+            self._deferred.append(node)  # a library's object (an optimizer): walked only if the code reads it
         elif category not in ("value", "array"):
             self._queue.append(node)
         return node
@@ -449,10 +484,7 @@ class Sources:
             return "dict"
         if isinstance(obj, (list, tuple)):
             return "sequence"
-        cls = type(obj)
-        if _is_library_class(cls) and not _walkable_stdlib(cls):
-            return None
-        if _instance_dict(obj) is not None:
+        if _instance_dict(obj) is not None or _slot_names(type(obj)):
             return "object"
         return None
 
@@ -549,6 +581,10 @@ class Sources:
                                 category="dict")
             for name, value in fn.__kwdefaults__.items():
                 self._child(kw_node, "item", name, value, default_prefix + name, reason="always")
+        for name, value in list(getattr(fn, "__dict__", {}).items()):  # loss.scale = 2.0, read as loss.scale
+            if type(name) is str:
+                self._child(node, "attr", name, value, _attribute_path(node.path or fn.__name__, name),
+                            reason=("name", name))
         g = fn.__globals__
         named = [name for name in sorted(_names_of(code)) if name in g]
         if named:
@@ -606,6 +642,24 @@ class Sources:
                 return (attr,) if isinstance(attr, types.FunctionType) else ()
         return ()
 
+    def _class_attribute(self, cls, name):
+        """A class attribute the code reads (``self.temperature`` set on the class): a number is
+        guarded, an object walked; methods and other descriptors are code, walked as such."""
+        for klass in cls.__mro__:
+            if klass is object:
+                return
+            if name in klass.__dict__:
+                attr = klass.__dict__[name]
+                if hasattr(type(attr), "__get__"):  # a function, a property, a slot
+                    return
+                node = self._class_nodes.get(klass)
+                if node is None:
+                    node = self._class_nodes[klass] = self._new(None, "const", klass, klass, klass.__qualname__,
+                                                                hidden=True, category="class")
+                    self._kept.append(klass)
+                self._child(node, "attr", name, attr, f"{klass.__qualname__}.{name}", reason="always")
+                return
+
     def _add_method(self, cls, name, fn):
         library = _is_library_function(fn)
         self._add_code(fn.__code__, user=not library)
@@ -623,8 +677,21 @@ class Sources:
             while self._module_queue or self._queue:
                 node = (self._module_queue or self._queue).popleft()
                 self._visit(node)
-            if not self._grow():
+            if self._grow():
+                continue
+            readable = [node for node in self._deferred if self._readable_now(node)]
+            if not readable:
                 return
+            self._deferred = [node for node in self._deferred if node not in readable]
+            self._queue.extend(readable)
+
+    def _readable_now(self, node):
+        """`_readable` of a node before the walk's end, with the names the code reached so far."""
+        while node is not None:
+            if node.reason is not None:
+                return self._readable(node.reason, node.parent)
+            node = node.parent
+        return True
 
     def _grow(self):
         """Look up, in classes and Python modules reached, the names the code reached
@@ -634,10 +701,12 @@ class Sources:
             before = (len(self._code_names), len(self._nodes), len(self._classes))
             for entry in self._classes:
                 cls, done = entry
-                for name in (self._code_names | {"forward", "__call__"}) - done:
+                for name in (self._code_names | _CALLED_IMPLICITLY) - done:
                     done.add(name)
                     for fn in self._method(cls, name):
                         self._add_method(cls, name, fn)
+                    if not name.startswith("__") and not _is_library_class(cls):
+                        self._class_attribute(cls, name)
             for entry in self._python_modules:
                 node, done = entry
                 d = _instance_dict(node.obj) or {}
@@ -654,6 +723,7 @@ class Sources:
         if category == "module":
             self.modules.append((path, obj))
             self._register_class(type(obj))
+            node.snapshot = len(obj.__dict__)
             for name, value in list(obj.__dict__.items()):
                 if type(name) is not str or name in ("training", "_non_persistent"):
                     continue
@@ -666,9 +736,18 @@ class Sources:
                     self._child(node, "attr", name, value, _attribute_path(path, name), reason=("name", name))
         elif category == "object":
             self._register_class(type(obj))
-            for name, value in list(obj.__dict__.items()):
-                if type(name) is str:
-                    self._child(node, "attr", name, value, _attribute_path(path, name), reason=("name", name))
+            d = _instance_dict(obj)
+            if d is not None:
+                node.snapshot = len(d)
+                for name, value in list(d.items()):
+                    if type(name) is str:
+                        self._child(node, "attr", name, value, _attribute_path(path, name), reason=("name", name))
+            for name in _slot_names(type(obj)):
+                try:
+                    value = getattr(obj, name)
+                except AttributeError:  # an empty slot
+                    continue
+                self._child(node, "slot", name, value, _attribute_path(path, name), reason=("name", name))
         elif category == "function":
             self._function(node, obj)
         elif category == "method":
@@ -687,29 +766,48 @@ class Sources:
             self._python_modules.append([node, set()])
         elif category == "dict":
             kind = "item" if type(obj) in (dict, OrderedDict) else "dget"
-            for key, value in list(itertools.islice(obj.items(), self._budget())):
+            node.snapshot = tuple(dict.keys(obj))
+            for key, value in list(itertools.islice(dict.items(obj), self._budget())):
                 if self._full():
                     break
-                if type(key) is str:
-                    self._child(node, kind, key, value, f"{path}[{key!r}]", reason=("const", key))
-                elif type(key) is int:
+                if type(key) in (str, int):
                     self._child(node, kind, key, value, f"{path}[{key!r}]")
         elif category == "sequence":
+            node.snapshot = len(obj)
             for k, value in enumerate(list(itertools.islice(obj, self._budget()))):
                 if self._full():
                     break
                 self._child(node, "item", k, value, f"{path}[{k}]")
 
+    def _readable(self, reason, parent):
+        """Whether the code reached can read what was reached for `reason` from `parent`:
+        "always" (a closure cell, a named global, a default), an attribute whose name the
+        code reads (or names as a string), or, with no reason, whatever its container is
+        (an item of a list or dict the code can read)."""
+        if reason == "always":
+            return True
+        if reason is None:
+            return parent is None or parent.readable
+        how, name = reason  # ("name", an attribute's name)
+        return name in self._code_consts or (how == "name" and name in self._code_names)
+
     def _finish(self):
-        """Numbers become nodes where the code reached can read them."""
-        names, consts = self._code_names, self._code_consts
-        for parent, kind, key, value, path, reason in self._candidates:
-            if reason != "always":
-                how, name = reason  # ("name", an attribute's name) or ("const", a dict's key)
-                readable = name in consts or (how == "name" and name in names)
-                if not readable or (how == "name" and name == "training" and parent.category == "module"):
-                    continue
-            node = self._new(parent, kind, key, value, path, category="scalar")
-            self._scalar_first.setdefault(id(value), node)
+        """Which objects the code reached can read; numbers and opaque objects become nodes where it can."""
+        for node in self._nodes:  # (a parent is made before its children)
+            node.readable = node.parent is None or self._readable(node.reason, node.parent)
+        for parent, kind, key, value, path, reason, category in self._candidates:
+            if not self._readable(reason, parent):
+                continue
+            if category == "scalar" and reason == ("name", "training") and parent.category == "module":
+                continue  # (the module's guard has its mode)
+            node = self._new(parent, kind, key, value, path, category=category)
+            node.readable = True
+            if category == "scalar":
+                self._scalar_first.setdefault(id(value), node)
         self._candidates = []
         self._edges = set()
+
+    def written(self):
+        """The nodes of the arrays reached whose contents the call changed since the walk."""
+        return [node for node in self._nodes
+                if node.category == "array" and node.snapshot is not None and node.obj.tobytes() != node.snapshot]

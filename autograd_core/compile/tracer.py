@@ -58,10 +58,11 @@ def is_tracing():
     (False inside a `host_array` or `effect` function, which every call runs again).
 
     >>> import numpy as np, autograd_core as ag
-    >>> seen = []
-    >>> step = ag.compile(lambda x: seen.append(is_tracing()) or (x * 2.0).sum())
-    >>> _ = step(np.ones(2)); _ = step(np.ones(2)); seen, is_tracing()
-    ([True], False)
+    >>> step = ag.compile(lambda x: print("tracing:", is_tracing()) or (x * 2.0).sum())
+    >>> _ = step(np.ones(2)); _ = step(np.ones(2))      # (the replay runs no Python of the function's)
+    tracing: True
+    >>> is_tracing()
+    False
     """
     trace = getattr(_local, "trace", None)
     return trace is not None and not trace.inside_host
@@ -442,6 +443,7 @@ def _install_patches():
         _ORIGINALS["as_data"] = engine.as_data
         _ORIGINALS["record"] = ops.record
         _ORIGINALS["derived_data"] = ops.derived_data
+        _ORIGINALS["data_check"] = ops.data_check
     with _patch_lock:
         if _tracing_threads[0] == 0:
             for name, patch in _PATCHES.items():
@@ -450,6 +452,7 @@ def _install_patches():
             engine.as_data = _as_data_following_hosts
             ops.record = _record_every_operation
             ops.derived_data = _derived_data_made_again
+            ops.data_check = effect  # (a check of the data, done again at every call)
         _tracing_threads[0] += 1
 
 
@@ -467,6 +470,7 @@ def _remove_patches():
             engine.as_data = _ORIGINALS["as_data"]
             ops.record = _ORIGINALS["record"]
             ops.derived_data = _ORIGINALS["derived_data"]
+            ops.data_check = _ORIGINALS["data_check"]
 
 
 def _record_every_operation(op, data, inputs, params, saved=None):
@@ -508,6 +512,10 @@ def _as_data_following_hosts(x, what="Value"):
         # (its ufuncs, y + 1, are host arrays already; another array made from it, y.copy() or y[0],
         # the writer refuses, naming the line)
         x = host_array(_itself, x, name="argument")
+    elif (trace is not None and not trace.inside_host and type(x) is np.ndarray and x.ndim == 0
+          and trace.held(x)):
+        # a 0-d array the function holds (a module's scale buffer) becomes a number: read again at every call
+        x = host_array(_number_of, x, name="held")
     data = _ORIGINALS["as_data"](x, what)
     if trace is not None and data is not x:
         record = trace.by_result.get(id(x))
@@ -518,6 +526,10 @@ def _as_data_following_hosts(x, what="Value"):
 
 def _itself(array):
     return array
+
+
+def _number_of(array):
+    return array[()]
 
 
 class Trace:
@@ -531,6 +543,8 @@ class Trace:
         self.start_id = None  # Values numbered from here on were made during the call
         self.made_at = {}  # id(Value made by an operation) -> the user's line that made it (modes._user_place)
         self.inside_host = False  # True while a host function or an effect runs
+        self.held = lambda array: False  # whether the function holds `array` (the runtime sets it from its walk)
+        self.path_of = lambda obj: None  # the path it holds it at
 
     def record_host(self, record):
         self.hosts.append(record)

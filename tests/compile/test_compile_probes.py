@@ -133,3 +133,304 @@ def test_numpy_on_a_float_argument_is_a_compile_error_that_says_why(use):
     with pytest.raises(CompileError, match="float array argument is a Value"):
         ag.compile(lambda x: (use(x) * w).sum())(np.ones(4))
     assert not hasattr(Value(np.ones(2)), "ravel")  # (the patch is gone after the trace)
+
+
+# ---- what the trace read outside its arguments, changed between calls -------------------------------------
+_X = np.random.default_rng(0).standard_normal((8, 4))
+_Y = np.random.default_rng(1).integers(0, 3, 8)
+
+
+def _agree(fn, params, changes):
+    """Call `fn` eagerly and compiled after each change of the state; both must give the same bits."""
+    step = ag.compile(fn)
+    for change in changes:
+        change()
+        got = []
+        for run in (fn, step):
+            for p in params:
+                p.grad = None
+            loss = run(_X, _Y)
+            loss.backward()
+            got.append((_bits(loss.data), [_bits(p.grad) for p in params]))
+        assert got[0] == got[1]
+    return step
+
+
+def test_a_class_attribute_changed_on_the_class_retraces():
+    class Net(nn.Module):
+        temperature = 1.0
+
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 3)
+
+        def forward(self, x):
+            return self.fc(x) / self.temperature
+
+    nn.manual_seed(0)
+    net, lf = Net(), nn.CrossEntropyLoss()
+    values = iter([1.0, 2.0, 4.0])
+    _agree(lambda x, y: lf(net(x), y), list(net.parameters()), [lambda: setattr(Net, "temperature", next(values))] * 3)
+
+
+@pytest.mark.parametrize("first, second", [(ag.tanh, ag.sigmoid), (nn.functional.relu, ag.tanh)])
+def test_a_library_function_swapped_in_an_attribute_retraces(first, second):
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc, self.act = nn.Linear(4, 3), first
+
+        def forward(self, x):
+            return self.act(self.fc(x))
+
+    nn.manual_seed(0)
+    net, lf = Net(), nn.CrossEntropyLoss()
+    acts = iter([first, second, second])
+    _agree(lambda x, y: lf(net(x), y), list(net.parameters()), [lambda: setattr(net, "act", next(acts))] * 3)
+
+
+def test_a_layer_class_swapped_in_a_dict_retraces():
+    nn.manual_seed(0)
+    fc, lf = nn.Linear(4, 3), nn.CrossEntropyLoss()
+    cfg = {"Act": nn.Tanh}
+    classes = iter([nn.Tanh, nn.Sigmoid, nn.Sigmoid])
+    _agree(lambda x, y: lf(cfg["Act"]()(fc(x)), y), list(fc.parameters()),
+           [lambda: cfg.__setitem__("Act", next(classes))] * 3)
+
+
+def test_a_dropout_generator_replaced_between_calls_is_drawn_from_as_eager():
+    class Drop(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.generator = None
+
+        def forward(self, x):
+            return nn.functional.dropout(x, 0.5, self.training, generator=self.generator)
+
+    def run(compiled):
+        nn.manual_seed(0)
+        net, lf = nn.Sequential(nn.Linear(4, 6), Drop(), nn.Linear(6, 3)), nn.CrossEntropyLoss()
+        fn = lambda x, y: lf(net(x), y)  # noqa: E731
+        step = ag.compile(fn) if compiled else fn
+        out = []
+        for epoch in range(3):
+            net[1].generator = np.random.default_rng(1000 + epoch)  # a fresh, seeded generator per epoch
+            net.zero_grad()
+            loss = step(_X, _Y)
+            loss.backward()
+            out.append((_bits(loss.data), _bits(net[0].weight.grad)))
+        return out
+
+    assert run(True) == run(False)
+
+
+@pytest.mark.parametrize("case", ["list", "int_key", "key_in_a_variable", "values", "length"])
+def test_numbers_inside_containers_the_function_reads_are_guarded(case):
+    nn.manual_seed(0)
+    fc, lf = nn.Linear(4, 3), nn.CrossEntropyLoss()
+    scales, table, named, history = [1.0], {1: 1.0}, {"scale": 1.0}, [0.0]
+    key = "scale"
+    read = {
+        "list": lambda: scales[0],
+        "int_key": lambda: table[1],
+        "key_in_a_variable": lambda: named[key],
+        "values": lambda: sum(named.values()),
+        "length": lambda: float(len(history)),
+    }[case]
+    fn = lambda x, y: lf(fc(x) * read(), y)  # noqa: E731
+
+    def change():
+        scales[0] += 1.0
+        table[1] += 1.0
+        named["scale"] += 1.0
+        history.append(0.0)
+
+    _agree(fn, list(fc.parameters()), [lambda: None, change, change])
+
+
+@pytest.mark.parametrize("case", ["module_buffer", "closure_0d_in_place", "float_of_closure", "element_of_closure"])
+def test_numbers_taken_from_arrays_the_function_holds_are_read_again_or_guarded(case):
+    class Scaled(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 3)
+            self.register_buffer("scale", np.array(1.0))
+
+        def forward(self, x):
+            return self.fc(x) * self.scale
+
+    nn.manual_seed(0)
+    net, lf = Scaled(), nn.CrossEntropyLoss()
+    c0, c1 = np.array(1.0), np.array([1.0, 5.0])
+    fn = {
+        "module_buffer": lambda x, y: lf(net(x), y),
+        "closure_0d_in_place": lambda x, y: lf(net.fc(x) * c0, y),
+        "float_of_closure": lambda x, y: lf(net.fc(x) * float(c0), y),
+        "element_of_closure": lambda x, y: lf(net.fc(x) * c1[0], y),
+    }[case]
+
+    def change():
+        net.scale[...] = net.scale * 2
+        c0[...] = c0 * 2
+        c1[0] *= 2
+
+    _agree(fn, list(net.fc.parameters()), [lambda: None, change, change])
+    net.scale = np.array(3.0)  # replaced: read from the new array
+    _agree(fn, list(net.fc.parameters()), [lambda: None])
+
+
+@pytest.mark.parametrize("case", ["getattr", "get", "in"])
+def test_what_was_absent_at_the_trace_and_is_added_later_retraces(case):
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 3)
+
+        def forward(self, x):
+            return self.fc(x) * getattr(self, "temperature", 1.0)
+
+    nn.manual_seed(0)
+    net, lf, cfg = Net(), nn.CrossEntropyLoss(), {}
+    fn = {
+        "getattr": lambda x, y: lf(net(x), y),
+        "get": lambda x, y: lf(net.fc(x) * cfg.get("scale", 1.0), y),
+        "in": lambda x, y: lf(net.fc(x) * (2.0 if "flip" in cfg else 1.0), y),
+    }[case]
+
+    def add():
+        net.temperature = 0.5
+        cfg["scale"], cfg["flip"] = 3.0, True
+
+    _agree(fn, list(net.fc.parameters()), [lambda: None, add, lambda: None])
+
+
+def test_a_config_served_by_getattr_or_slots_is_guarded():
+    import dataclasses
+
+    class Config:
+        def __init__(self):
+            self._values = {"scale": 1.0}
+
+        def __getattr__(self, name):
+            try:
+                return self.__dict__["_values"][name]
+            except KeyError:
+                raise AttributeError(name) from None
+
+    @dataclasses.dataclass(slots=True)
+    class Slots:
+        scale: float = 1.0
+
+    nn.manual_seed(0)
+    fc, lf = nn.Linear(4, 3), nn.CrossEntropyLoss()
+    served, slotted = Config(), Slots()
+    fn = lambda x, y: lf(fc(x) * served.scale * slotted.scale, y)  # noqa: E731
+
+    def change():
+        served._values["scale"] *= 2
+        slotted.scale *= 3
+
+    _agree(fn, list(fc.parameters()), [lambda: None, change, change])
+
+
+def test_an_attribute_of_the_compiled_function_itself_is_guarded():
+    nn.manual_seed(0)
+    fc, lf = nn.Linear(4, 3), nn.CrossEntropyLoss()
+
+    def loss_fn(x, y):
+        return lf(fc(x) * loss_fn.scale, y)
+
+    loss_fn.scale = 1.0
+    _agree(loss_fn, list(fc.parameters()), [lambda: None, lambda: setattr(loss_fn, "scale", 2.0)])
+
+
+def test_the_order_of_layers_is_guarded():
+    nn.manual_seed(0)
+    layers = {"a": nn.Linear(4, 4), "b": nn.Tanh()}
+    head, lf = nn.Linear(4, 3), nn.CrossEntropyLoss()
+
+    def fn(x, y):
+        for layer in layers.values():
+            x = layer(x)
+        return lf(head(x), y)
+
+    seq = nn.Sequential()
+    seq.add_module("fc", nn.Linear(4, 4))
+    seq.add_module("act", nn.Tanh())
+
+    def reorder_sequential():  # the same layers, the same count, another order
+        fc, act = seq.fc, seq.act
+        del seq.fc
+        seq.add_module("fc", fc)
+        del seq.act
+        seq.add_module("act", act)
+        del seq.fc
+        seq.add_module("fc", fc)  # act, fc
+
+    _agree(fn, list(layers["a"].parameters()), [lambda: None, lambda: layers.__setitem__("a", layers.pop("a"))])
+    _agree(lambda x, y: lf(head(seq(x)), y), list(head.parameters()), [lambda: None, reorder_sequential])
+
+
+def test_an_array_written_with_numpy_during_the_call_is_refused():
+    class Counting(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 3)
+            self.register_buffer("samples_seen", np.zeros((), dtype=np.int64))
+
+        def forward(self, x):
+            self.samples_seen += x.shape[0]  # eager counts at every call; a replay would not
+            return self.fc(x)
+
+    net, lf = Counting(), nn.CrossEntropyLoss()
+    with pytest.raises(CompileError, match="samples_seen"):
+        ag.compile(lambda x, y: lf(net(x), y))(_X, _Y)
+
+
+def test_bce_with_logits_reads_the_callers_pos_weight_at_every_call_without_a_warning():
+    nn.manual_seed(0)
+    fc = nn.Linear(4, 3)
+    loss = nn.BCEWithLogitsLoss(pos_weight=np.array([1.0, 2.0, 3.0]))
+    targets = (np.arange(24).reshape(8, 3) % 2).astype(float)
+    fn = lambda x, y: loss(fc(x), targets)  # noqa: E731
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _agree(fn, list(fc.parameters()), [lambda: None, lambda: loss.pos_weight.__imul__(2.0)])
+
+
+def test_a_number_read_from_an_optimizer_is_guarded():
+    import optim
+
+    nn.manual_seed(0)
+    fc, lf = nn.Linear(4, 3), nn.CrossEntropyLoss()
+    opt = optim.SGD(fc.parameters(), lr=0.1)
+    fn = lambda x, y: lf(fc(x), y) + (fc.weight * fc.weight).sum() * opt.param_groups[0]["lr"]  # noqa: E731
+    _agree(fn, list(fc.parameters()), [lambda: None, lambda: opt.param_groups[0].__setitem__("lr", 0.01)])
+
+
+# ---- checks of the data run at every call, as eager runs them ----------------------------------------------
+def test_binary_cross_entropy_checks_its_probabilities_at_every_call():
+    w, targets = Value(np.full(4, 0.5), label="w"), np.ones(4)
+    fn = lambda p: ag.binary_cross_entropy(w * p, targets).sum()  # noqa: E731
+    step = ag.compile(fn)
+    step(np.full(4, 0.9)).backward()
+    with pytest.raises(ValueError, match="probabilities"):
+        fn(np.full(4, 3.0))
+    with pytest.raises(ValueError, match="probabilities"):
+        step(np.full(4, 3.0))
+
+
+@pytest.mark.parametrize("op", ["gather", "scatter_add"])
+def test_an_index_out_of_range_is_refused_at_every_call(op):
+    w = Value(np.arange(10.0).reshape(2, 5), label="w")
+    if op == "gather":
+        fn = lambda index: ag.gather(w, 1, index).sum()  # noqa: E731
+    else:
+        fn = lambda index: ag.scatter_add(w, 1, index, w[:, :2]).sum()  # noqa: E731
+    step = ag.compile(fn)
+    step(np.array([[0, 4], [1, 2]])).backward()
+    for bad in (np.array([[0, -1], [1, 2]]), np.array([[0, 5], [1, 2]])):
+        with pytest.raises(IndexError, match="index values must lie"):
+            fn(bad)
+        with pytest.raises(IndexError, match="index values must lie"):
+            step(bad)

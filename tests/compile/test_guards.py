@@ -223,7 +223,7 @@ def test_a_module_compiled_directly_is_self():
 def test_appending_a_layer_fails():
     model, fn, guards = mlp_step()
     model.append(nn.Tanh())
-    assert guards.check(fn, (X, Y)) == "model's submodules changed (3 -> 4)"
+    assert guards.check(fn, (X, Y)) == "model's submodules changed (['0', '1', '2'] -> ['0', '1', '2', '3'])"
 
 
 def test_dropout_p():
@@ -432,13 +432,15 @@ def test_a_dict_of_values_and_the_numbers_read_from_it():
     params = {"w": w, "scale": 2.0, "history": [1.0]}
     fn = lambda x: (x @ params["w"]).sum() * params["scale"]  # noqa: E731
     guards = build(fn, (X,), [w])
-    params["history"].append(2.0)  # never read: no guard
+    params["history"].append(2.0)  # in a dict the code reads (sum(params.values()) would read it): guarded
+    assert guards.check(fn, (X,)) == "len(params['history']) changed (1 -> 2)"
+    params["history"].pop()
     assert guards.check(fn, (X,)) is None
     params["scale"] = 2.5
     assert guards.check(fn, (X,)) == "params['scale'] changed (2.0 -> 2.5)"
     params["scale"] = 2.0
     params["w2"] = Value(np.ones(4))
-    assert guards.check(fn, (X,)) == "len(params) changed (3 -> 4)"
+    assert guards.check(fn, (X,)) == "params's keys changed (['w', 'scale', 'history'] -> ['w', 'scale', 'history', 'w2'])"
 
 
 def test_hostile_names_are_constants_never_source():
@@ -508,16 +510,22 @@ def test_a_defaultdict_is_read_without_inserting():
     assert "beta" not in table
 
 
-def test_library_objects_are_not_walked():
+def test_library_objects_are_walked_by_the_names_the_code_reads():
     import optim
 
     model = mlp()
     trainer = Trainer(model)
     trainer.optimizer = optim.SGD(model.parameters(), lr=0.1)
     guards = build(trainer.loss, (X,), list(model.parameters()))
-    assert guards.sources.path_of(trainer.optimizer) is None
+    assert not any("optimizer" in line for line in guards.describe())  # the loss never names it: not walked
     trainer.optimizer.param_groups[0]["lr"] = 0.01
     assert guards.check(trainer.loss, (X,)) is None
+
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    fn = lambda x: model(x).sum() * opt.param_groups[0]["lr"]  # noqa: E731  (an lr-scaled penalty)
+    guards = build(fn, (X,), list(model.parameters()))
+    opt.param_groups[0]["lr"] = 0.01
+    assert guards.check(fn, (X,)) == "opt.param_groups[0]['lr'] changed (0.1 -> 0.01)"
 
 
 def test_docstring_examples_run():
@@ -583,7 +591,7 @@ def test_a_module_list_looped_over_by_the_users_forward():
     guards = build(fn, (X,), list(model.parameters()))
     assert guards.sources.path_of(model.layers[1].bias) == "model.layers.1.bias"
     model.layers.append(nn.Linear(4, 4))
-    assert guards.check(fn, (X,)) == "model.layers's submodules changed (2 -> 3)"
+    assert guards.check(fn, (X,)) == "model.layers's submodules changed (['0', '1'] -> ['0', '1', '2'])"
 
 
 def test_a_long_list_of_numbers_is_not_walked_whole():
