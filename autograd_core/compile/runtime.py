@@ -35,7 +35,7 @@ from . import planner, reuse
 from .guards import Guards, Sources, effect_state
 from .sources import WALK_LIMIT
 from .program import evaluate, render, tuple_text
-from .tracer import CompileError, Trace, TracedArgument, nodes_made_during
+from .tracer import CompileError, Trace, TracedArgument, is_python_like_number, nodes_made_during
 from .writer import Writer, same_bits
 
 __all__ = ["Compiled", "CompiledResult", "RETRACE_LIMIT"]
@@ -407,9 +407,11 @@ class Compiled:
     def _key(self, args):
         parts = []
         for k, arg in enumerate(args):
-            if type(arg) is np.ndarray:  # the common case first (and another layout is another program)
-                parts.append((arg.shape, arg.dtype.str) if arg.flags.c_contiguous else
+            if type(arg) is np.ndarray and not is_python_like_number(arg):  # the common case first (another
+                parts.append((arg.shape, arg.dtype.str) if arg.flags.c_contiguous else  # layout: another program)
                              (arg.shape, arg.dtype.str, arg.strides))
+            elif is_python_like_number(arg):
+                parts.append(("static", "0-d float64", arg.tobytes()))
             elif isinstance(arg, Value):  # (and where it was passed first: step(v, v) is another program)
                 first = next(j for j in range(k + 1) if args[j] is arg)
                 parts.append(("Value", arg._data.shape, arg._data.dtype.str, arg._data.strides, arg.requires_grad,
@@ -616,7 +618,9 @@ def _traced_arguments(args):
     An integer argument is copied (its base names it in the program)."""
     call_args, traced = [], {}
     for arg in args:
-        if isinstance(arg, np.ndarray) and arg.dtype.kind == "f":
+        if is_python_like_number(arg):  # (as a Python number: part of the key)
+            call_args.append(arg)
+        elif isinstance(arg, np.ndarray) and arg.dtype.kind == "f":
             call_args.append(Value(arg.view(), requires_grad=True))
         elif isinstance(arg, Value):  # one Value passed twice is one Value (its gradient summed as eager sums it)
             if id(arg) not in traced:

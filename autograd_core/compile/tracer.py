@@ -362,6 +362,13 @@ def _data_property():
     return property(get, original.fset, None, original.__doc__)
 
 
+def is_python_like_number(arg):
+    """A 0-d float64 array argument: eager's NumPy makes a ``np.float64`` of whatever it computes from it,
+    a Python float the engine casts to the dtype of the Value it meets, as a traced Value would not be; so
+    the compiled step takes it as it takes a Python number (part of the key: another number, another trace)."""
+    return type(arg) is np.ndarray and arg.ndim == 0 and arg.dtype == np.float64
+
+
 def _detach_read_again(self):
     """Value.detach while tracing: a constant whose data is a host array of the Value (its own array,
     as eager's detach shares it), so a replay reads this call's numbers, not the first call's."""

@@ -28,7 +28,7 @@ from ..engine import Value
 from .program import Line, Namespace, Names, call_text, evaluate, identifier
 
 from ..modes import _place_text, _user_frame, quiet_float_errors
-from .tracer import _ORIGINALS, CompileError, TracedArgument, _TracedMask
+from .tracer import _ORIGINALS, CompileError, TracedArgument, _TracedMask, is_python_like_number
 
 
 def same_bits(a, b):
@@ -96,7 +96,7 @@ class Writer:
                 self._define(arg, name)
                 if isinstance(raw, Value) and raw.requires_grad:
                     self.b.grad_leaves.append((("arg", k), arg))
-            elif isinstance(raw, np.ndarray):  # an integer array (class labels): passed as it is
+            elif isinstance(raw, np.ndarray) and not is_python_like_number(raw):  # an integer array (labels)
                 name = self.b.names.new(wanted[k] if k < len(wanted) else f"arg{k}", f"arg{k}")
                 self.known[id(arg)] = name  # the traced view of it the function got,
                 self.known[id(arg.base)] = name  # and the copy it views (np.asarray(labels) is a view of that)

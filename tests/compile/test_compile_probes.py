@@ -434,3 +434,16 @@ def test_an_index_out_of_range_is_refused_at_every_call(op):
             fn(bad)
         with pytest.raises(IndexError, match="index values must lie"):
             step(bad)
+
+
+def test_a_0d_float64_argument_is_taken_as_eager_takes_it_a_python_number():
+    # eager's NumPy makes np.float64 numbers of it, which the engine casts to a float32 Value's dtype
+    w = Value(np.array([1.5, -2.0, 0.3], dtype=np.float32), label="w")
+    fn = lambda x: (w / (x + 3)).sum() + (w * x).sum()  # noqa: E731
+    calls = [(np.array(0.1 * (k + 1)),) for k in range(3)] + [(np.array(0.1),)]
+    step = ag.compile(fn)
+    assert _run(fn, [w], calls, compiled=True) == _run(fn, [w], calls, compiled=False)
+    _run(fn, [w], calls, compiled=False)
+    for args in calls:
+        step(*args)
+    assert step.cache_info().traces == 3  # one per number, as for a Python float
