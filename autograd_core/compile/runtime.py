@@ -459,6 +459,7 @@ class Compiled:
                 f"the arguments or change between calls, make them with autograd_core.compile.host_array",
                 stacklevel=3,
             )
+        self._check_memory(build)
         shape = reuse.structure_of(key, build, nodes)
         kept = reuse.recall(shape)
         program = _reused(kept, build, guards, loss) if kept is not None else None
@@ -522,6 +523,19 @@ class Compiled:
                 f"or a closure the function reads"
             )
 
+    def _check_memory(self, build):
+        """Refuse, before allocating, a program whose checks would not fit: building it holds about
+        CHECK_COPIES more copies of every array of the traced call (its backward's, the line checks',
+        the planned program's), beyond what the traced call itself took."""
+        traced = sum(a.nbytes for a in build.trace_env.values() if isinstance(a, np.ndarray))
+        needed, available = CHECK_COPIES * traced, _available_memory()
+        if available is not None and needed > available:
+            raise CompileError(
+                f"compile: building the program of {self._name()} needs about {_size_text(needed)} more memory "
+                f"(its checks hold copies of the traced call's {_size_text(traced)} of arrays), and about "
+                f"{_size_text(available)} is available; run the function eagerly, or with a smaller batch"
+            )
+
     def _refuse_written(self, sources, held, owners):
         """An array the function holds that the call wrote into with NumPy (``self.seen += n``): eager
         writes at every call, a replay would not (an effect's writes are done again: not refused)."""
@@ -553,6 +567,41 @@ class Compiled:
         if result._op is None:
             raise CompileError(f"compile: {self._name()} returned a Value made by no operation: nothing to compile")
         return result, extras
+
+
+CHECK_COPIES = 3  # copies of the traced call's arrays that building a program holds at once, at most
+
+
+def _available_memory():
+    """Bytes this process may still allocate: the system's available memory (Linux's MemAvailable)
+    and what an address-space limit leaves; None where neither can be read."""
+    limits = []
+    try:
+        with open("/proc/meminfo", "rb") as f:  # (a small file: one bounded read)
+            for line in f.read(1 << 16).decode("ascii", "replace").splitlines():
+                if line.startswith("MemAvailable:"):
+                    limits.append(int(line.split()[1]) * 1024)
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        import resource
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if soft != resource.RLIM_INFINITY:
+            with open("/proc/self/status", "rb") as f:
+                for line in f.read(1 << 16).decode("ascii", "replace").splitlines():
+                    if line.startswith("VmSize:"):
+                        limits.append(max(0, soft - int(line.split()[1]) * 1024))
+    except (ImportError, OSError, ValueError, IndexError):
+        pass
+    return min(limits) if limits else None
+
+
+def _size_text(n):
+    """Bytes for people: '2.1 GiB'."""
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:,} bytes" if unit == "bytes" else f"{n:,.1f} {unit}"
+        n /= 1024
 
 
 def _malloc_trim():

@@ -447,3 +447,16 @@ def test_a_0d_float64_argument_is_taken_as_eager_takes_it_a_python_number():
     for args in calls:
         step(*args)
     assert step.cache_info().traces == 3  # one per number, as for a Python float
+
+
+def test_a_program_whose_checks_would_not_fit_in_memory_is_refused_before_they_are_made(monkeypatch):
+    import sys
+
+    runtime = sys.modules["autograd_core.compile.runtime"]
+    w = Value(np.ones(1000), label="w")
+    fn = lambda x: ag.tanh(x * w).sum()  # noqa: E731  (some 3 x 8 kB of traced arrays)
+    monkeypatch.setattr(runtime, "_available_memory", lambda: 10_000)
+    with pytest.raises(CompileError, match="needs about .* more memory"):
+        ag.compile(fn)(np.ones(1000))
+    monkeypatch.setattr(runtime, "_available_memory", lambda: 10 << 20)
+    assert float(ag.compile(fn)(np.ones(1000)).data) == float(fn(np.ones(1000)).data)
