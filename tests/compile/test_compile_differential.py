@@ -8,12 +8,13 @@ and through ``ag.where(out > 0, ...)``, its inputs the parameters of a module
 (some shared) or the arguments, and often a small MLP beside it (Linear,
 BatchNorm1d, an activation, Dropout, a loss). The function reaches the model
 and a number it multiplies the loss by through a closure, a global, a default,
-an object's attribute, a bound method's object, or takes the model as an argument.
+an object's attribute, a bound method's object, the items of a list, the
+attributes of the user's class, or takes the model as an argument.
 
 Each program is compiled and called with new data, then taken through random
 state changes, each followed by two calls (the first may trace again, the
 second replays): a parameter frozen or unfrozen, given new values (assigned or
-in place), another dtype or shape, ``load_state_dict`` (batch norm's running
+in place), another dtype, shape or memory layout, ``load_state_dict`` (batch norm's running
 statistics included), a submodule replaced, ``eval()``/``train()``, the number
 changed, arguments passed as arrays or as Values, a call under ``no_grad()``,
 calls from two threads at once.
@@ -179,6 +180,24 @@ def make_function(reach, net, scale):
     if reach == "bound":
         runner = _Runner(net, scale)
         return runner.loss, (), lambda value: setattr(runner, "scale", value)
+    if reach == "list":  # the model and the number as items of a list the function reads
+        held = [net, scale]
+
+        def fn(*args):
+            return program(held[0], args, held[1])
+
+        return fn, (), lambda value: held.__setitem__(1, value)
+    if reach == "class":  # the model and the number as attributes of the user's class
+        class Settings:
+            pass
+
+        Settings.net, Settings.scale = net, scale
+        settings = Settings()
+
+        def fn(*args):
+            return program(settings.net, args, settings.scale)
+
+        return fn, (), lambda value: setattr(Settings, "scale", value)
     assert reach == "argument"
 
     def fn(net, *args):  # the model passed as an argument, the number in a closure
@@ -191,7 +210,7 @@ def make_function(reach, net, scale):
     return fn, (net,), set_scale
 
 
-REACHES = ["closure", "global", "default", "object", "bound", "argument"]
+REACHES = ["closure", "global", "default", "object", "bound", "list", "class", "argument"]
 
 # small MLP heads: the loss module, what its target is
 CRITERIA = {
@@ -565,6 +584,12 @@ class Session:
             else:
                 p.data = np.array(old[..., :1], copy=True)  # a length-1 axis: broadcasts where the old one did
             return f"{name} reshaped {old.shape} -> {np.shape(p.data)}", lambda: setattr(p, "data", old)
+        if kind == "layout":
+            name, p = self.parameter("parameter to lay out otherwise", frozen_too=False)
+            if p is None or np.ndim(p.data) < 2:
+                return "no parameter of two axes", None
+            p.data = np.asfortranarray(p.data) if p.data.flags.c_contiguous else np.ascontiguousarray(p.data)
+            return f"{name} {'Fortran' if p.data.flags.f_contiguous else 'C'}-ordered", None
         if kind == "eval or train":
             module = data.draw(st.sampled_from(["net", "drop", "norm"]) if self.spec.mlp else st.just("net"),
                                label="module")
@@ -583,7 +608,7 @@ class Session:
 
 
 CHANGES = ["freeze or unfreeze", "new parameter values", "load_state_dict", "replace a submodule", "dtype", "shape",
-           "eval or train", "scale", "argument kinds", "two threads", "no_grad"]
+           "layout", "eval or train", "scale", "argument kinds", "two threads", "no_grad"]
 
 
 def has_effects(net):
