@@ -47,8 +47,9 @@ from __future__ import annotations
 import builtins
 import functools
 import keyword
+import types
 
-from .sources import _FIXED_ATTRIBUTES, Sources, _brief, _describe_object, _same_scalar
+from .sources import _FIXED_ATTRIBUTES, Sources, _brief, _describe_object, _same_scalar, _slot_value
 
 CONTENT_SIZE = 64  # an array the program does not read, of at most this many numbers, is compared whole
 
@@ -104,6 +105,11 @@ def effect_state(node, owners):
     return parent is not None and id(parent.obj) in owners
 
 
+def _sequence_get(sequence, index):
+    """``sequence[index]`` of a list or tuple subclass as stored, without its own ``__getitem__``."""
+    return (list if isinstance(sequence, list) else tuple).__getitem__(sequence, index)
+
+
 def _own_guards(node, sources, used_ids, module_reached, owners):
     """The guards of one reached object: what about it a replay must find unchanged."""
     category, obj = node.category, node.obj
@@ -135,11 +141,20 @@ def _own_guards(node, sources, used_ids, module_reached, owners):
             own.append(_Guard(node, "contents", (obj, node.snapshot)) if small else _Guard(node, "same", obj))
     elif category == "opaque":  # a library function, a class, a random generator
         own.append(_Guard(node, "same", obj))
-    elif category == "object":  # an attribute added (read with getattr's default before) retraces
-        if node.primary is None and node.readable and not node.hidden and node.snapshot is not None:
+    elif category == "object":  # the same object (an enum member, a config rebound), with as many attributes
+        if node.readable and not node.hidden and node is not sources._root_guard:
+            own.append(_Guard(node, "same", obj))
+            if node.primary is None and node.snapshot is not None:  # (one added, read before through getattr's default)
+                own.append(_Guard(node, "size", node.snapshot))
+    elif category == "class":  # a class the code reads: the same class, with as many attributes
+        if node.kind != "const" and node.readable:
+            own.append(_Guard(node, "same", obj))
+        if node.primary is None and node.snapshot is not None:
             own.append(_Guard(node, "size", node.snapshot))
+    elif category in ("dict", "sequence") and node.primary is not None and node.readable:
+        own.append(_Guard(node, "same", obj))  # a second path to a dict or list: the same one
     elif category == "function" and node.kind != "const" and node is not sources._root_guard:
-        own.append(_Guard(node, "same", obj))
+        own.append(_Guard(node, "code", (obj, obj.__code__)))  # (a helper's __code__ replaced)
     elif category == "scalar":
         own.append(_Guard(node, "scalar", obj))
     return own
@@ -163,6 +178,8 @@ class Guards:
     def __init__(self, sources, guards, unreached):
         self.sources = sources
         self._guards = guards
+        root = sources._root_guard.obj if sources._root_guard is not None else None
+        self._root_code = getattr(root, "__code__", None)
         self.unreached = unreached
         self.source, self._fast = self._compile()
 
@@ -196,7 +213,7 @@ class Guards:
             if own:
                 per_node[node.index] = own
         for node in sources._nodes:  # a list or dict the code reads, or of guarded objects: its length, its keys
-            if node.category in ("sequence", "dict") and not node.hidden and (node.readable or any(
+            if node.category in ("sequence", "dict") and not node.hidden and node.primary is None and (node.readable or any(
                 child.index in per_node and child.category in ("module", "value", "array", "function", "opaque")
                 for child in node.children
             )):
@@ -282,8 +299,10 @@ class Guards:
                     value = value[n.key]
                 elif n.kind == "dget":
                     value = _dict_get(value, n.key)
+                elif n.kind == "sget":
+                    value = _sequence_get(value, n.key)
                 elif n.kind == "slot":
-                    value = getattr(value, n.key)
+                    value = _slot_value(value, n.key)
                 else:
                     value = value.__dict__[n.key]
             except Exception as error:  # noqa: BLE001
@@ -295,7 +314,11 @@ class Guards:
         node, kind, expected = guard.node, guard.kind, guard.expected
         path = node.label()
         if kind == "root":
-            return None if value is expected else node.phrase
+            if value is not expected:
+                return node.phrase
+            if type(value) is types.FunctionType and value.__code__ is not self._root_code:
+                return "the compiled function's __code__ was replaced"
+            return None
         if kind == "same":
             return None if value is expected else f"{path} was replaced"
         if kind == "module":
@@ -307,9 +330,18 @@ class Guards:
                 return f"{path}.training changed ({training!r} -> {_brief(now)})"
             if names is not None and tuple(value.__dict__["_modules"]) != names:
                 return f"{path}'s submodules changed ({list(names)} -> {list(value.__dict__['_modules'])})"
-            if size is not None and len(value.__dict__) != size:
-                return f"{path} has attributes added or removed ({size} -> {len(value.__dict__)})"
+            if size is not None:
+                now = (len(value.__dict__),) + tuple(
+                    len(r) if isinstance(r := value.__dict__.get(name), dict) else None
+                    for name in ("_parameters", "_buffers"))
+                if now != size:
+                    return f"{path} has attributes, parameters or buffers added or removed ({size} -> {now})"
             return None
+        if kind == "code":
+            obj, code = expected
+            if value is not obj:
+                return f"{path} was replaced"
+            return None if value.__code__ is code else f"{path}.__code__ was replaced"
         if kind == "contents":
             obj, contents = expected
             if value is not obj:
@@ -317,7 +349,7 @@ class Guards:
             return None if value.tobytes() == contents else f"{path}'s numbers changed"
         if kind == "keys":
             now = tuple(dict.keys(value))
-            return None if now == expected else f"{path}'s keys changed ({_brief(list(expected))} -> {_brief(list(now))})"
+            return None if _same_scalar(now, expected) else f"{path}'s keys changed ({_brief(list(expected))} -> {_brief(list(now))})"
         if kind == "size":
             now = len(value.__dict__)
             return None if now == expected else f"{path} has attributes added or removed ({expected} -> {now})"
@@ -397,6 +429,8 @@ class Guards:
                 obj, training, names, _, _ = expected
                 children = f", {len(names)} submodules" if names is not None else ""
                 lines.append(f"{path} is <{type(obj).__name__}>, training={training!r}{children}")
+            elif kind == "code":
+                lines.append(f"{path} is {_describe_object(expected[0])}, with its code")
             elif kind == "contents":
                 lines.append(f"{path} is <{type(expected[0]).__name__} {expected[0].shape} {expected[0].dtype}> "
                              f"holding the same numbers")
@@ -430,7 +464,7 @@ class _CheckWriter:
     constant of its namespace (``C3``, ``O5``, ``K7``), never pasted into the text."""
 
     def __init__(self):
-        self.namespace = {"SAME": _same_scalar, "DGET": _dict_get,
+        self.namespace = {"SAME": _same_scalar, "DGET": _dict_get, "SGET": _sequence_get, "SLOT": _slot_value,
                           "__builtins__": {"len": len, "tuple": tuple, "dict": dict, "Exception": Exception}}
         self.lines = ["def check(fn, args):", "    try:"]
         self.var = {}  # node index -> the name its object has in the generated code
@@ -458,7 +492,7 @@ class _CheckWriter:
         key = node.key
         if type(key) is str and key.isidentifier() and not keyword.iskeyword(key):
             return repr(key)
-        if type(key) is int:
+        if type(key) is int and -(1 << 62) < key < 1 << 62:  # (a 4,300-digit int has no repr)
             return repr(key)
         name = f"K{node.index}"
         self.namespace[name] = key
@@ -488,10 +522,10 @@ class _CheckWriter:
                 expr = f"{parent}[{self.key_text(n)}]"
             elif n.kind == "dget":
                 expr = f"DGET({parent}, {self.key_text(n)})"
-            elif n.kind == "slot":
-                key = n.key
-                expr = f"{parent}.{key}" if key.isidentifier() and not keyword.iskeyword(key) else \
-                    f"getattr({parent}, {self.key_text(n)})"
+            elif n.kind == "sget":
+                expr = f"SGET({parent}, {self.key_text(n)})"
+            elif n.kind == "slot":  # (a string constant: a name pasted as an identifier would be NFKC-folded)
+                expr = f"SLOT({parent}, {self.key_text(n)})"
             else:  # "attr"
                 expr = f"{self.dict_of(n.parent)}[{self.key_text(n)}]"
             var[n.index] = f"v{n.index}"
@@ -508,6 +542,9 @@ class _CheckWriter:
         v, ns = self.var[g.node.index], self.namespace
         if g.kind in ("root", "same"):
             ns[f"O{k}"] = g.expected
+            if g.kind == "root" and type(g.expected) is types.FunctionType:  # (fn.__code__ = other.__code__)
+                ns[f"C{k}c"] = g.expected.__code__
+                return [f"{v} is not O{k}", f"{v}.__code__ is not C{k}c"]
             return [f"{v} is not O{k}"]
         if g.kind == "module":
             obj, training, names, identity, size = g.expected
@@ -519,16 +556,25 @@ class _CheckWriter:
                 ns[f"M{k}"] = names
                 tests.append(f"tuple({d}['_modules']) != M{k}")
             if size is not None:
-                ns[f"Z{k}"] = size
+                count, parameters, buffers = size
+                ns[f"Z{k}"] = count
                 tests.append(f"len({d}) != Z{k}")
+                for name, n in (("_parameters", parameters), ("_buffers", buffers)):
+                    if n is not None:  # register_parameter / register_buffer after the trace
+                        tests.append(f"len({d}[{name!r}]) != {n}")
             return tests
+        if g.kind == "code":
+            ns[f"O{k}"], ns[f"C{k}c"] = g.expected
+            return [f"{v} is not O{k}", f"{v}.__code__ is not C{k}c"]
         if g.kind == "contents":
             ns[f"O{k}"], ns[f"B{k}"] = g.expected
             return [f"{v} is not O{k}", f"{v}.tobytes() != B{k}"]
         if g.kind == "keys":
             ns[f"Y{k}"] = g.expected
-            plain = type(g.node.obj) is dict
-            return [f"tuple({v}) != Y{k}" if plain else f"tuple(dict.keys({v})) != Y{k}"]
+            keys = f"tuple({v})" if type(g.node.obj) is dict else f"tuple(dict.keys({v}))"
+            if any(not isinstance(key, (str, int)) for key in g.expected):  # (0.0 and -0.0 are equal keys)
+                return [f"not SAME({keys}, Y{k})"]
+            return [f"{keys} != Y{k}"]
         if g.kind == "size":
             ns[f"Z{k}"] = g.expected
             return [f"len({self.dict_of(g.node)}) != Z{k}"]

@@ -452,6 +452,12 @@ class Compiled:
         guards = Guards.build(sources, build.used + held, effect_owners=owners)
         self._refuse_unreached(guards)
         self._refuse_written(sources, held, owners)
+        changed = guards.check(self.fn, args)  # (the guards hold what the walk saw before the call)
+        if changed is not None:
+            raise CompileError(
+                f"compile: the call of {self._name()} changed what it reads ({changed}); eager changes it at every "
+                f"call, a replay would not. Make the change outside the compiled function (or in an effect)"
+            )
         if build.frozen:
             warnings.warn(
                 f"compile: {self._name()} made {len(build.frozen)} array(s) outside the engine's operations "

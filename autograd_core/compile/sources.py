@@ -147,16 +147,31 @@ _CALLED_IMPLICITLY = frozenset({"forward", "__call__", "__getattr__", "__getattr
                                 "__contains__", "__len__", "__iter__", "__bool__", "__float__", "__index__"})
 
 
+# names by which the user's code reads every item of a dict
+_ITERATING = frozenset({"values", "items", "keys"})
+
+
 @functools.lru_cache(maxsize=1024)
 def _slot_names(cls):
-    """The instance attributes a class with ``__slots__`` keeps outside a ``__dict__``."""
+    """(name as written, name it is stored under) of the instance attributes a class with
+    ``__slots__`` keeps outside a ``__dict__`` (``__beta`` of class Cfg is stored as ``_Cfg__beta``)."""
     names = []
     for klass in cls.__mro__:
         slots = klass.__dict__.get("__slots__", ())
         for name in (slots,) if isinstance(slots, str) else slots:
-            if name not in ("__dict__", "__weakref__") and name not in names:
-                names.append(name)
+            stored = f"_{klass.__name__.lstrip('_')}{name}" if name.startswith("__") and not name.endswith("__") else name
+            if name not in ("__dict__", "__weakref__") and all(stored != s for _, s in names):
+                names.append((name, stored))
     return tuple(names)
+
+
+def _slot_value(obj, stored):
+    """A slot's value, read through its descriptor on the class (no ``__getattr__`` of the user's runs)."""
+    for klass in type(obj).__mro__:
+        descriptor = klass.__dict__.get(stored)
+        if descriptor is not None:
+            return descriptor.__get__(obj, type(obj))
+    raise AttributeError(stored)
 _SCALAR_TYPES = frozenset({int, float, bool, complex, str, bytes, type(None)})
 _REGISTRIES = ("_parameters", "_buffers", "_modules")
 _FIXED_ATTRIBUTES = frozenset({"__self__", "__func__", "func", "args", "keywords", "__defaults__", "__kwdefaults__",
@@ -172,7 +187,8 @@ def _is_scalar(obj):
         t = type(x)
         if t in _SCALAR_TYPES or isinstance(x, np.generic):
             continue
-        if isinstance(x, tuple) and count + len(x) <= 64:
+        if (t is tuple or t is frozenset or (t is set and x is obj)) and count + len(x) <= 64:  # (a set: on top only,
+            # kept as a frozenset of what it held; see Sources._finish)
             count += len(x)
             stack.extend(x)
             continue
@@ -206,6 +222,10 @@ def _same_scalar(a, b):
         x, y = stack.pop()
         if x is y:
             continue
+        if type(x) in (set, frozenset) and type(y) in (set, frozenset):  # (a set, and what it held at the walk)
+            if x != y or any(type(a) is not type(b) for a, b in zip(sorted(x, key=repr), sorted(y, key=repr))):
+                return False
+            continue
         if type(x) is not type(y):
             return False
         if isinstance(x, tuple):
@@ -231,6 +251,14 @@ def _same_float(x, y):
     if x != x:  # NaN
         return y != y
     return x == y and math.copysign(1.0, x) == math.copysign(1.0, y)
+
+
+def _key_text(key):
+    """A dict key as a path shows it; never raises (a 4,300-digit int's repr does)."""
+    try:
+        return repr(key) if type(key) in (str, int, bool) else _short.repr(key)
+    except Exception:  # noqa: BLE001
+        return f"<{type(key).__name__}>"
 
 
 _short = reprlib.Repr()
@@ -336,6 +364,7 @@ class Sources:
         self._queue = deque()
         self._module_queue = deque()
         self._code_names = set()
+        self._user_names = set()  # the names the user's own code reads (a plain object's attributes: only these)
         self._code_consts = set()
         self._codes = []  # the code objects reached (kept so their ids stay theirs)
         self._code_ids = set()
@@ -439,7 +468,7 @@ class Sources:
             return None
         first = self._first.get(id(obj))
         if first is not None:
-            if category in ("value", "array", "module", "function"):
+            if category in ("value", "array", "module", "function", "dict", "sequence", "object", "class"):
                 if self._full():
                     return None
                 node = self._new(parent, kind, key, obj, path, category=category)
@@ -464,27 +493,28 @@ class Sources:
         return node
 
     def _category(self, obj):
-        if isinstance(obj, Value):
+        cls = type(obj)  # (not isinstance: it reads __class__, which runs a user's __getattribute__)
+        if issubclass(cls, Value):
             return "value"
-        if isinstance(obj, np.ndarray):
+        if issubclass(cls, np.ndarray):
             return "array"
-        if isinstance(obj, type):
-            return None
+        if issubclass(cls, type):  # a class the code reads itself (Cfg.beta): the user's is walked
+            return None if _is_library_class(obj) else "class"
         if _is_module(obj):
             return "module"
-        if isinstance(obj, types.FunctionType):
+        if issubclass(cls, types.FunctionType):
             return None if _is_library_function(obj) else "function"
-        if isinstance(obj, types.MethodType):
+        if issubclass(cls, types.MethodType):
             return "method"
-        if isinstance(obj, functools.partial):
+        if issubclass(cls, functools.partial):
             return "partial"
-        if isinstance(obj, types.ModuleType):
+        if issubclass(cls, types.ModuleType):
             return None if _is_library_module(obj) else "python_module"
-        if isinstance(obj, dict):
+        if issubclass(cls, dict):
             return "dict"
-        if isinstance(obj, (list, tuple)):
+        if issubclass(cls, (list, tuple, deque)):
             return "sequence"
-        if _instance_dict(obj) is not None or _slot_names(type(obj)):
+        if _instance_dict(obj) is not None or _slot_names(cls):
             return "object"
         return None
 
@@ -613,6 +643,8 @@ class Sources:
             self._code_ids.add(id(c))
             self._codes.append(c)
             self._code_names.update(c.co_names)
+            if user:
+                self._user_names.update(c.co_names)
             for k in c.co_consts:
                 if isinstance(k, types.CodeType):
                     stack.append(k)
@@ -652,17 +684,31 @@ class Sources:
                 attr = klass.__dict__[name]
                 if hasattr(type(attr), "__get__"):  # a function, a property, a slot
                     return
-                node = self._class_nodes.get(klass)
-                if node is None:
-                    node = self._class_nodes[klass] = self._new(None, "const", klass, klass, klass.__qualname__,
-                                                                hidden=True, category="class")
-                    self._kept.append(klass)
-                self._child(node, "attr", name, attr, f"{klass.__qualname__}.{name}", reason="always")
+                for earlier in cls.__mro__[:cls.__mro__.index(klass)]:  # Sub.t set later shadows Base.t
+                    self._class_node(earlier)
+                self._child(self._class_node(klass), "attr", name, attr, f"{klass.__qualname__}.{name}",
+                            reason="always")
                 return
+
+    def _class_node(self, klass):
+        """The node a class's attributes are read from, its attribute count kept (a name added to it retraces)."""
+        node = self._class_nodes.get(klass)
+        if node is None:
+            node = self._class_nodes[klass] = self._new(None, "const", klass, klass, klass.__qualname__,
+                                                        hidden=True, category="class")
+            node.snapshot = len(klass.__dict__)
+            self._kept.append(klass)
+        return node
 
     def _add_method(self, cls, name, fn):
         library = _is_library_function(fn)
         self._add_code(fn.__code__, user=not library)
+        if not _is_library_class(cls):  # Net.forward = other, a staticmethod swapped: retrace
+            for klass in cls.__mro__:
+                if name in klass.__dict__:
+                    self._child(self._class_node(klass), "attr", name, klass.__dict__[name],
+                                f"{klass.__qualname__}.{name}", reason="always")
+                    break
         if library or id(fn) in self._method_ids:
             return
         self._method_ids.add(id(fn))
@@ -723,7 +769,8 @@ class Sources:
         if category == "module":
             self.modules.append((path, obj))
             self._register_class(type(obj))
-            node.snapshot = len(obj.__dict__)
+            node.snapshot = (len(obj.__dict__),) + tuple(  # (a parameter or buffer registered later retraces)
+                len(r) if isinstance(r := obj.__dict__.get(name), dict) else None for name in ("_parameters", "_buffers"))
             for name, value in list(obj.__dict__.items()):
                 if type(name) is not str or name in ("training", "_non_persistent"):
                     continue
@@ -741,13 +788,13 @@ class Sources:
                 node.snapshot = len(d)
                 for name, value in list(d.items()):
                     if type(name) is str:
-                        self._child(node, "attr", name, value, _attribute_path(path, name), reason=("name", name))
-            for name in _slot_names(type(obj)):
+                        self._child(node, "attr", name, value, _attribute_path(path, name), reason=("user", name))
+            for name, stored in _slot_names(type(obj)):
                 try:
-                    value = getattr(obj, name)
-                except AttributeError:  # an empty slot
+                    value = _slot_value(obj, stored)
+                except Exception:  # noqa: BLE001 (an empty slot; a __getattr__ that raises: nothing to guard)
                     continue
-                self._child(node, "slot", name, value, _attribute_path(path, name), reason=("name", name))
+                self._child(node, "slot", stored, value, _attribute_path(path, name), reason=("user", stored))
         elif category == "function":
             self._function(node, obj)
         elif category == "method":
@@ -764,20 +811,36 @@ class Sources:
                     self._child(kw_node, "item", name, arg, f"{path}.keywords[{name!r}]", reason="always")
         elif category == "python_module":
             self._python_modules.append([node, set()])
+            getter = (_instance_dict(obj) or {}).get("__getattr__")
+            if type(getter) is types.FunctionType and not _is_library_function(getter):
+                self._child(node, "attr", "__getattr__", getter, _attribute_path(path, "__getattr__"), reason="always")
+        elif category == "class":
+            node.snapshot = len(obj.__dict__)
+            self._register_class(obj)  # its attributes and methods, by the names the code reads
+            if not _is_library_class(type(obj)):
+                self._register_class(type(obj))  # (a metaclass's: C.beta found on Meta)
         elif category == "dict":
             kind = "item" if type(obj) in (dict, OrderedDict) else "dget"
+            if kind == "dget" and not _is_library_class(type(obj)):
+                self._register_class(type(obj))  # (its __getitem__ is code the walk reads)
             node.snapshot = tuple(dict.keys(obj))
             for key, value in list(itertools.islice(dict.items(obj), self._budget())):
                 if self._full():
                     break
-                if type(key) in (str, int):
-                    self._child(node, kind, key, value, f"{path}[{key!r}]")
+                # an item under a string key is read where the code names the key; under another key, or
+                # where the user's code iterates over dicts (.values(), .items()), wherever the dict is
+                self._child(node, kind, key, value, f"{path}[{_key_text(key)}]",
+                            reason=("key", key) if type(key) is str else None)
         elif category == "sequence":
-            node.snapshot = len(obj)
-            for k, value in enumerate(list(itertools.islice(obj, self._budget()))):
+            base = list if isinstance(obj, list) else tuple if isinstance(obj, tuple) else type(obj)
+            plain = type(obj) is base
+            if not plain:  # a subclass: its own __getitem__ and __iter__ are code the walk reads
+                self._register_class(type(obj))
+            node.snapshot = base.__len__(obj)
+            for k, value in enumerate(itertools.islice(base.__iter__(obj), self._budget())):
                 if self._full():
                     break
-                self._child(node, "item", k, value, f"{path}[{k}]")
+                self._child(node, "item" if plain else "sget", k, value, f"{path}[{k}]")
 
     def _readable(self, reason, parent):
         """Whether the code reached can read what was reached for `reason` from `parent`:
@@ -788,11 +851,19 @@ class Sources:
             return True
         if reason is None:
             return parent is None or parent.readable
-        how, name = reason  # ("name", an attribute's name)
-        return name in self._code_consts or (how == "name" and name in self._code_names)
+        how, name = reason  # ("name" | "user", an attribute's name) or ("key", a dict's string key)
+        if name in self._code_consts:
+            return True
+        if how == "key":  # (a name the user's code reads may be served from a dict: cfg.beta by __getattr__)
+            return (name in self._user_names or bool(self._user_names & _ITERATING)) and (
+                parent is None or parent.readable)
+        return name in (self._code_names if how == "name" else self._user_names)
 
     def _finish(self):
         """Which objects the code reached can read; numbers and opaque objects become nodes where it can."""
+        for parent, _, _, value, _, reason, category in self._candidates:
+            if category == "scalar" and type(value) is str and reason == "always":
+                self._code_consts.add(value)  # KEY = "scale" read as cfg[KEY]
         for node in self._nodes:  # (a parent is made before its children)
             node.readable = node.parent is None or self._readable(node.reason, node.parent)
         for parent, kind, key, value, path, reason, category in self._candidates:
@@ -800,7 +871,8 @@ class Sources:
                 continue
             if category == "scalar" and reason == ("name", "training") and parent.category == "module":
                 continue  # (the module's guard has its mode)
-            node = self._new(parent, kind, key, value, path, category=category)
+            node = self._new(parent, kind, key, frozenset(value) if type(value) is set else value, path,
+                             category=category)  # (`x in allowed`: the set's numbers as they were)
             node.readable = True
             if category == "scalar":
                 self._scalar_first.setdefault(id(value), node)

@@ -482,13 +482,14 @@ def _remove_patches():
 
 def _record_every_operation(op, data, inputs, params, saved=None):
     """ops.record while tracing: an operation whose inputs need no gradient (a frozen
-    parameter, a comparison's mask) is a node all the same, so that the program
-    computes it again at every call instead of keeping its first result. The
-    user's line that made it is kept, for the writer's refusals to name."""
+    parameter, a comparison's mask, anything under ``no_grad()``: a teacher's output)
+    is a node all the same, so that the program computes it again at every call
+    instead of keeping its first result. The user's line that made it is kept, for
+    the writer's refusals to name."""
     out = _ORIGINALS["record"](op, data, inputs, params, saved)
     trace = current()
     if trace is not None:
-        if out._op is None and modes._current_modes().grad_enabled:
+        if out._op is None:
             engine._fill(out, data, False, None, out._scope, op, inputs, params, None, saved)
             out._guard = None  # (no backward reads it)
         trace.made_at[id(out)] = _user_place()

@@ -2,6 +2,7 @@
 eagerly and compiled over several calls, and the two must agree bit for bit
 (or the compiled step must raise CompileError, or warn as documented)."""
 
+import math
 import warnings
 
 import numpy as np
@@ -460,3 +461,206 @@ def test_a_program_whose_checks_would_not_fit_in_memory_is_refused_before_they_a
         ag.compile(fn)(np.ones(1000))
     monkeypatch.setattr(runtime, "_available_memory", lambda: 10 << 20)
     assert float(ag.compile(fn)(np.ones(1000)).data) == float(fn(np.ones(1000)).data)
+
+
+# ---- the third round: realistic loops, and the walk's corners ----------------------------------------------
+def _head():
+    nn.manual_seed(0)
+    return nn.Linear(4, 3), nn.CrossEntropyLoss()
+
+
+def test_what_is_computed_under_no_grad_inside_the_function_is_computed_again_at_every_call():
+    nn.manual_seed(0)
+    student, teacher = nn.Linear(4, 3), nn.Sequential(nn.Linear(4, 3), nn.BatchNorm1d(3))
+
+    def fn(x, y):
+        with ag.no_grad():
+            target = teacher(x)  # a teacher's output (its batch norm counting in train mode too)
+        return nn.functional.mse_loss(student(x), target)
+
+    xs = [np.random.default_rng(k).standard_normal((8, 4)) for k in range(3)]
+    results = []
+    for step in (fn, ag.compile(fn)):
+        teacher.load_state_dict({k: np.zeros_like(v) if "running_mean" in k else v
+                                 for k, v in teacher.state_dict().items()})
+        out = []
+        for x in xs:
+            student.weight.grad = None
+            loss = step(x, None)
+            loss.backward()
+            out.append((_bits(loss.data), _bits(student.weight.grad), _bits(teacher[1].running_mean)))
+        results.append(out)
+    assert results[0] == results[1]
+
+
+def test_a_buffer_registered_after_the_first_call_retraces():
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 3)
+
+        def forward(self, x):
+            mask = getattr(self, "mask", None)
+            return self.fc(x) if mask is None else self.fc(x) * mask
+
+    nn.manual_seed(0)
+    net, lf = Net(), nn.CrossEntropyLoss()
+    _agree(lambda x, y: lf(net(x), y), list(net.fc.parameters()),
+           [lambda: None, lambda: net.register_buffer("mask", np.array([1.0, 0.0, 2.0]))])
+
+
+def test_state_the_loss_never_reads_does_not_retrace():
+    fc, lf = _head()
+
+    class Trainer:
+        def __init__(self):
+            self.data, self.cfg = [1, 2], {"label_smoothing": 0.0, "epoch": 0, "history": []}
+
+        def loss(self, x, y):
+            return nn.functional.cross_entropy(fc(x), y, label_smoothing=self.cfg["label_smoothing"])
+
+    trainer = Trainer()
+    step = ag.compile(trainer.loss)
+    for epoch in range(12):
+        trainer.data = trainer.data[::-1] + [epoch]  # named like the library's own attributes (Value.data)
+        trainer.cfg["epoch"] = epoch  # beside the key the loss reads
+        trainer.cfg["history"].append(float(epoch))
+        step(_X, _Y).backward()
+    assert step.cache_info().traces == 1
+
+
+def test_classes_the_code_reads_and_their_bases_are_guarded():
+    class Base:
+        t = 1.0
+
+    class Sub(Base):
+        pass
+
+    class Cfg:  # a namespace class, read as Cfg.beta
+        beta = 1.0
+
+    fc, lf = _head()
+    obj = Sub()
+    fn = lambda x, y: lf(fc(x) * obj.t * Cfg.beta, y)  # noqa: E731
+    _agree(fn, list(fc.parameters()), [lambda: None, lambda: setattr(Sub, "t", 2.0), lambda: setattr(Cfg, "beta", 3.0)])
+
+
+def test_objects_rebound_and_enum_members_are_guarded_by_identity():
+    import enum
+
+    class Mode(enum.Enum):
+        A = 1
+        B = 2
+
+    fc, lf = _head()
+    holder = type("Holder", (), {})()
+    holder.mode = Mode.A
+    fn = lambda x, y: lf(fc(x) * (2.0 if holder.mode is Mode.A else 0.5), y)  # noqa: E731
+    _agree(fn, list(fc.parameters()), [lambda: None, lambda: setattr(holder, "mode", Mode.B)])
+
+
+@pytest.mark.parametrize("case", ["tuple_key", "float_key_sign", "set", "dict_subclass", "huge_int_key"])
+def test_containers_of_every_kind_are_guarded(case):
+    fc, lf = _head()
+    scale = {"s": 1.0}
+
+    class Scaled(dict):
+        def __getitem__(self, key):
+            return dict.__getitem__(self, key) * scale["s"]
+
+    table, allowed, sub = {("a", 1): 1.0, 10 ** 5000: 0.0}, {1, 2}, Scaled(w=1.0)
+    keyed = {0.0: "zero"}
+    fn = {
+        "tuple_key": lambda x, y: lf(fc(x) * table[("a", 1)], y),
+        "float_key_sign": lambda x, y: lf(fc(x) * math.copysign(1.0, next(iter(keyed))), y),
+        "set": lambda x, y: lf(fc(x) * (2.0 if 3 in allowed else 1.0), y),
+        "dict_subclass": lambda x, y: lf(fc(x) * sub["w"], y),
+        "huge_int_key": lambda x, y: lf(fc(x) * table[("a", 1)], y),
+    }[case]
+
+    def change():
+        table[("a", 1)] = 2.0
+        keyed.clear()
+        keyed[-0.0] = "zero"
+        allowed.add(3)
+        scale["s"] = 3.0
+
+    _agree(fn, list(fc.parameters()), [lambda: None, change])
+
+
+def test_a_list_subclass_that_transforms_its_items_replays_without_retracing():
+    class Doubled(list):
+        def __getitem__(self, k):
+            return list.__getitem__(self, k) * 2
+
+    fc, lf = _head()
+    scales = Doubled([0.25])
+    step = _agree(lambda x, y: lf(fc(x) * scales[0], y), list(fc.parameters()), [lambda: None] * 3)
+    assert step.cache_info().traces == 1
+
+
+@pytest.mark.parametrize("name", ["private", "ligature"])
+def test_slots_are_read_through_their_descriptors_whatever_their_names(name):
+    class Cfg:
+        __slots__ = ("__beta", "\ufb01", "fi")  # "\ufb01" folds to "fi" where Python reads it as an identifier
+
+        def __init__(self):
+            self.__beta = 1.0
+            setattr(self, "\ufb01", 1.0)
+            self.fi = 1.0
+
+        def beta(self):
+            return self.__beta
+
+    fc, lf = _head()
+    cfg = Cfg()
+    if name == "private":
+        fn = lambda x, y: lf(fc(x) * cfg.beta(), y)  # noqa: E731
+        change = lambda: setattr(cfg, "_Cfg__beta", 2.0)  # noqa: E731
+    else:
+        fn = lambda x, y: lf(fc(x) * getattr(cfg, "\ufb01"), y)  # noqa: E731
+        change = lambda: setattr(cfg, "\ufb01", 3.0)  # noqa: E731
+    _agree(fn, list(fc.parameters()), [lambda: None, change])
+
+
+def test_code_replaced_between_calls_retraces():
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 3)
+
+        def forward(self, x):
+            return self.fc(x)
+
+    def helper(z):
+        return z * 2.0
+
+    def other(z):
+        return z * 3.0
+
+    nn.manual_seed(0)
+    net, lf = Net(), nn.CrossEntropyLoss()
+    fn = lambda x, y: lf(helper(net(x)), y)  # noqa: E731
+    _agree(fn, list(net.fc.parameters()), [lambda: None, lambda: setattr(helper, "__code__", other.__code__),
+                                           lambda: setattr(Net, "forward", lambda self, x: self.fc(x) * 0.5)])
+
+
+def test_a_dict_reached_by_two_paths_is_guarded_on_both():
+    fc, lf = _head()
+    config = {"scale": 1.0}
+    box = type("Box", (), {})()
+    box.cfg = config
+    fn = lambda x, y: lf(fc(x) * box.cfg["scale"] * config["scale"], y)  # noqa: E731
+    _agree(fn, list(fc.parameters()), [lambda: None, lambda: setattr(box, "cfg", {"scale": 2.0})])
+
+
+def test_a_call_that_changes_a_number_it_reads_is_refused():
+    fc, lf = _head()
+    counter = {"k": 0}
+
+    def fn(x, y):
+        counter["k"] = (counter["k"] + 1) % 2  # eager toggles it at every call; a replay would not
+        return lf(fc(x) * (1.0 + counter["k"]), y)
+
+    with pytest.raises(CompileError, match="changed what it reads"):
+        ag.compile(fn)(_X, _Y)
