@@ -73,7 +73,7 @@ from .conv_windows import (
 )
 from .engine import Value, as_value
 from .errors import ShapeError
-from .ops import F, Op
+from .ops import F, Op, shape_constant
 
 __all__ = [
     "conv1d", "conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "pad", "unfold", "fold",
@@ -701,7 +701,7 @@ def _avg_divisor(geo, count_include_pad, dtype):
         if not count_include_pad:
             start, end = np.maximum(start, 0), np.minimum(end, n)
         divisor = np.multiply.outer(divisor, end - start)
-    return divisor.astype(dtype)
+    return shape_constant(divisor.astype(dtype))
 
 
 @AVG_POOL2D.public
@@ -751,7 +751,7 @@ def _averaging_matrix(n_in, n_out, dtype):
     for i in range(n_out):  # one row per output size (a loop over outputs, not pixels)
         start, end = (i * n_in) // n_out, -((-(i + 1) * n_in) // n_out)
         matrix[i, start:end] = 1 / (end - start)
-    return matrix
+    return shape_constant(matrix)
 
 
 @ADAPTIVE_AVG_POOL2D.public

@@ -120,6 +120,7 @@ from __future__ import annotations
 import builtins
 import math
 import sys
+import weakref
 from functools import partial
 
 import numpy as np
@@ -463,6 +464,27 @@ def derived_data(fn, *inputs, name=None):
     np.int64(1)
     """
     return fn(*[x._data if isinstance(x, Value) else x for x in inputs])
+
+
+_SHAPE_CONSTANTS = weakref.WeakValueDictionary()  # id -> an array computed from shapes alone
+
+
+def shape_constant(array):
+    """Mark `array` as computed from shapes alone (average pooling's divisors,
+    adaptive pooling's averaging matrices): ``compile`` keeps it in a program
+    without warning that it was made outside the engine's operations, since
+    every call with the same shapes makes the same array.
+
+    >>> divisor = shape_constant(np.full((2, 2), 4.0))
+    >>> is_shape_constant(divisor), is_shape_constant(np.full((2, 2), 4.0))
+    (True, False)
+    """
+    _SHAPE_CONSTANTS[id(array)] = array
+    return array
+
+
+def is_shape_constant(array):
+    return _SHAPE_CONSTANTS.get(id(array)) is array
 
 
 def data_check(check, *inputs):

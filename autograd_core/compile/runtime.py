@@ -4,8 +4,9 @@ A call is keyed by its arguments (shapes, dtypes, Python numbers, modules
 passed); each key holds the programs traced for it, each with its guards
 (``guards.py``: everything the trace read outside its arguments). A call
 replays the first program whose guards hold; when none does, it traces
-again, up to `RETRACE_LIMIT` traces, then warns once, naming what keeps
-changing, and runs the function eagerly from then on.
+again, up to `RETRACE_LIMIT` programs for one key (and `TRACE_LIMIT` in all),
+then warns once, naming what keeps changing, and runs the function eagerly
+for calls no traced program replays.
 
 Threads: tracing is per thread (``tracer.py``) and serialised by a lock;
 each thread replays with program functions and buffers of its own, so one
@@ -38,10 +39,11 @@ from .program import evaluate, render, tuple_text
 from .tracer import CompileError, Trace, TracedArgument, is_python_like_number, nodes_made_during
 from .writer import Writer, same_bits
 
-__all__ = ["Compiled", "CompiledResult", "RETRACE_LIMIT"]
+__all__ = ["Compiled", "CompiledResult", "RETRACE_LIMIT", "TRACE_LIMIT"]
 
 CacheInfo = namedtuple("CacheInfo", "traces calls replays")
-RETRACE_LIMIT = 8  # traces of one compiled function before it warns and runs eagerly (torch's cache_size_limit)
+RETRACE_LIMIT = 8  # programs for one key before the function warns and runs eagerly (torch's cache_size_limit)
+TRACE_LIMIT = 32  # programs in all (a Python number argument that changes at every call is a new key each time)
 
 
 class CompiledResult:
@@ -284,8 +286,8 @@ class Compiled:
             with self._lock:
                 program, reason = self._find(key, args)
                 if program is None:
-                    if self._traces >= RETRACE_LIMIT:
-                        self._give_up(reason)
+                    if len(self._cache.get(key, ())) >= RETRACE_LIMIT or self._traces >= TRACE_LIMIT:
+                        self._give_up(reason, key)
                         return self.fn(*args)
                     self._check_count(args)
                     result = self._trace(key, args)
@@ -304,12 +306,17 @@ class Compiled:
                 return program, None
         return None, reason or "a new signature"
 
-    def _give_up(self, reason):
+    def _give_up(self, reason, key):
         if self._gave_up is None:
             self._gave_up = reason
+            if self._traces >= TRACE_LIMIT and any(type(part[0]) is str and part[0] == "static" for part in key):
+                advice = ("A Python number argument is part of the key, so each new number traces again: pass it as a "
+                          "one-element array (np.array([lam])), which every call reads")
+            else:
+                advice = "Pass what changes as an array argument, or compile a function that does not read it"
             warnings.warn(
-                f"compile: {self._name()} was traced {RETRACE_LIMIT} times ({reason}); it runs eagerly from now on. "
-                f"Pass what changes as an argument, or compile a function that does not read it",
+                f"compile: {self._name()} was traced {self._traces} times ({reason}); calls that no traced program "
+                f"replays run eagerly from now on. {advice}",
                 stacklevel=3,
             )
 

@@ -22,7 +22,7 @@ import functools
 
 import numpy as np
 
-from .. import engine
+from .. import engine, ops
 from ..ops import F
 from ..engine import Value
 from .program import Line, Namespace, Names, call_text, evaluate, identifier
@@ -178,7 +178,7 @@ class Writer:
                 )
             if not made_here:  # an array of the caller's, of any size: guarded to be the same object at every call
                 self.b.used.append(data)
-            elif data.size > 1 and 0 not in data.strides:
+            elif data.size > 1 and 0 not in data.strides and not ops.is_shape_constant(data):
                 self.b.frozen.append(f"an array of shape {data.shape} made during the call outside the engine's operations")
         elif type(data) is _TracedMask:
             return self.host_line(self.trace.by_result[id(data)])

@@ -664,3 +664,23 @@ def test_a_call_that_changes_a_number_it_reads_is_refused():
 
     with pytest.raises(CompileError, match="changed what it reads"):
         ag.compile(fn)(_X, _Y)
+
+
+def test_the_trace_limit_counts_programs_per_key_and_advises_on_number_arguments():
+    fc, lf = _head()
+    step = ag.compile(lambda x, y: lf(fc(x), y))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for frozen in (None, fc.bias, fc.weight):  # gradual unfreezing: each stage's programs, batches of two
+            for p in fc.parameters():  # sizes, evaluation too
+                p.requires_grad = p is not frozen
+            for n in (8, 5):
+                step(_X[:n], _Y[:n]).backward()
+            fc.eval()
+            step(_X, _Y)
+            fc.train()
+    assert step.cache_info().traces == 9  # more than 8 in all, at most 8 for one key: no warning
+    scaled = ag.compile(lambda x, y, lam: lf(fc(x) * lam, y))
+    with pytest.warns(UserWarning, match=r"one-element array \(np.array\(\[lam\]\)\)"):
+        for k in range(40):
+            scaled(_X, _Y, 1.0 + k / 100)
