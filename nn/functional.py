@@ -670,7 +670,10 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
         make_rows = _target_rows(n, classes, x.dtype, weights, ignore_index, label_smoothing, reduction, found)
         rows = host_array(make_rows, target, name="Y")  # a compiled step makes the rows from each call's targets
         if reduction == "mean":
-            return _weighted_mean_cross_entropy(x, rows, found["total_weight"])
+            # 1, or 0 when the total weight is 0 (every target ignored): made from each call's rows too
+            divisor = host_array(lambda rows: np.asarray(1 if found["total_weight"] else 0, dtype=rows.dtype),
+                                 rows, name="divisor")
+            return _weighted_mean_cross_entropy(x, rows, divisor)
         losses = ac.softmax_cross_entropy(x, rows, axis=1)
     if reduction == "sum":
         return losses.sum()
@@ -742,14 +745,13 @@ def _target_rows(n, classes, dtype, weights, ignore_index, label_smoothing, redu
     return target_rows
 
 
-def _weighted_mean_cross_entropy(x, rows, total_weight):
-    """The weighted mean of the losses, its division already in `rows`."""
-    if total_weight:
-        return ac.softmax_cross_entropy(x, rows, axis=1).sum()
-    # a total weight of 0 (every target ignored, or weights that cancel):
-    # divide after the sum, for the NaN or infinity PyTorch gives
+def _weighted_mean_cross_entropy(x, rows, divisor):
+    """The weighted mean of the losses, its division already in `rows`; the sum
+    divided by `divisor`, 1 (exact) or, for a total weight of 0 (every target
+    ignored, or weights that cancel), 0: the NaN or infinity PyTorch gives.
+    Never a branch on the data, so a compiled step gives both cases."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        return ac.softmax_cross_entropy(x, rows, axis=1).sum() / x.dtype.type(total_weight)
+        return ac.softmax_cross_entropy(x, rows, axis=1).sum() / Value(divisor, requires_grad=False)
 
 
 def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):

@@ -684,3 +684,17 @@ def test_the_trace_limit_counts_programs_per_key_and_advises_on_number_arguments
     with pytest.warns(UserWarning, match=r"one-element array \(np.array\(\[lam\]\)\)"):
         for k in range(40):
             scaled(_X, _Y, 1.0 + k / 100)
+
+
+@pytest.mark.parametrize("smoothing, weight", [(0.1, None), (0.0, np.array([1.0, 2.0, 0.5]))])
+@pytest.mark.parametrize("first_all_ignored", [False, True])
+def test_a_batch_whose_targets_are_all_ignored_gives_eager_numbers_whichever_came_first(smoothing, weight,
+                                                                                          first_all_ignored):
+    fc, _ = _head()
+    fn = lambda x, y: nn.functional.cross_entropy(fc(x), y, weight=weight, ignore_index=-1,  # noqa: E731
+                                                    label_smoothing=smoothing)
+    ignored = np.full(8, -1)
+    calls = [(_X, ignored), (_X, _Y), (_X, _Y[::-1]), (_X, ignored)][0 if first_all_ignored else 1:]
+    with np.errstate(all="ignore"):
+        assert _run(fn, [fc.weight, fc.bias], calls, compiled=True) == _run(fn, [fc.weight, fc.bias], calls,
+                                                                            compiled=False)
