@@ -533,7 +533,8 @@ class Compiled:
                 f"compile: {self._name()} reads {what} (shape {np.shape(obj.data if isinstance(obj, Value) else obj)}) "
                 f"that is not found in its closure, the globals it names, its defaults or its arguments, so a "
                 f"compiled step could not tell if it were replaced. Pass it as an argument, or keep it in a module "
-                f"or a closure the function reads"
+                f"or a closure the function reads (an array made inside the function from constants, such as a "
+                f"loss's class weights np.array([...]), made once outside it and read from the closure)"
             )
 
     def _check_memory(self, build):
