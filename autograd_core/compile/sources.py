@@ -144,7 +144,8 @@ SNAPSHOT_BYTES = 1 << 20  # arrays reached up to this size are compared before a
 SNAPSHOT_TOTAL = 16 << 20  # (and up to this much in all)
 # methods Python calls without naming them: their code is walked like the code that names methods
 _CALLED_IMPLICITLY = frozenset({"forward", "__call__", "__getattr__", "__getattribute__", "__getitem__",
-                                "__contains__", "__len__", "__iter__", "__bool__", "__float__", "__index__"})
+                                "__contains__", "__len__", "__iter__", "__bool__", "__float__", "__index__",
+                                "__get__"})
 
 
 # names by which the user's code reads every item of a dict
@@ -682,7 +683,9 @@ class Sources:
                 return
             if name in klass.__dict__:
                 attr = klass.__dict__[name]
-                if hasattr(type(attr), "__get__"):  # a function, a property, a slot
+                if hasattr(type(attr), "__get__"):  # a function, a property, a slot: code, walked as such
+                    if not _is_library_class(type(attr)):
+                        self._register_class(type(attr))  # (a descriptor of the user's: its __get__ too)
                     return
                 for earlier in cls.__mro__[:cls.__mro__.index(klass)]:  # Sub.t set later shadows Base.t
                     self._class_node(earlier)

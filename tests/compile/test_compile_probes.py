@@ -698,3 +698,20 @@ def test_a_batch_whose_targets_are_all_ignored_gives_eager_numbers_whichever_cam
     with np.errstate(all="ignore"):
         assert _run(fn, [fc.weight, fc.bias], calls, compiled=True) == _run(fn, [fc.weight, fc.bias], calls,
                                                                             compiled=False)
+
+
+def test_what_a_descriptor_of_the_users_reads_is_guarded():
+    class Scaled:
+        def __get__(self, obj, owner=None):
+            return obj._raw * 2.0
+
+    class Cfg:
+        scale = Scaled()
+
+        def __init__(self):
+            self._raw = 0.5
+
+    fc, lf = _head()
+    cfg = Cfg()
+    _agree(lambda x, y: lf(fc(x) * cfg.scale, y), list(fc.parameters()),
+           [lambda: None, lambda: setattr(cfg, "_raw", 1.5)])
