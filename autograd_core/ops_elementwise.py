@@ -387,7 +387,11 @@ def where(condition, a, b):
     >>> y.data.tolist(), x.grad.tolist()              # only the branch taken gets gradient (x = 0: the 0.0)
     ([0.0, 0.0, 2.0], [0.0, 0.0, 1.0])
     """
-    condition = np.asarray(_data(condition), dtype=bool)
+    if isinstance(condition, Value):  # numbers as a condition: nonzero holds (a comparison: compile follows it)
+        condition = condition != 0
+    elif np.asarray(condition).dtype != bool:
+        condition = np.not_equal(condition, 0)  # (a ufunc: compile makes it again from an argument's labels)
+    condition = np.asarray(condition, dtype=bool)
     a, b = _operands(a, b)
     try:
         return WHERE.apply(a, b, condition=condition)

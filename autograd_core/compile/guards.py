@@ -114,6 +114,8 @@ def _own_guards(node, sources, used_ids, module_reached, owners):
     """The guards of one reached object: what about it a replay must find unchanged."""
     category, obj = node.category, node.obj
     own = []
+    if category not in ("module", "value", "array") and effect_state(node, owners):
+        return own  # an effect's own state (a count it keeps): the replays update it as eager does
     if node is sources._root_guard:
         own.append(_Guard(node, "root", obj))
     if category == "module":
@@ -128,10 +130,13 @@ def _own_guards(node, sources, used_ids, module_reached, owners):
         if node.primary is None and id(obj) in used_ids:
             data = obj._data
             own.append(_Guard(node, "value", (obj, obj.requires_grad, data.shape, data.dtype, data.strides)))
-        elif node.primary is None and id(obj) in module_reached:
-            own.append(_Guard(node, "requires_grad", obj.requires_grad))
         elif node.primary is not None and id(obj) in used_ids:
             own.append(_Guard(node, "same", obj))
+        else:
+            if node.primary is None and id(obj) in module_reached:
+                own.append(_Guard(node, "requires_grad", obj.requires_grad))
+            if node.readable and node.parent is not None and node.parent.category != "registry":
+                own.append(_Guard(node, "same", obj))  # not read by the program (self.last = out): the same one
     elif category == "array":
         if id(obj) in used_ids:
             kind = "array" if node.primary is None else "same"
@@ -213,7 +218,8 @@ class Guards:
             if own:
                 per_node[node.index] = own
         for node in sources._nodes:  # a list or dict the code reads, or of guarded objects: its length, its keys
-            if node.category in ("sequence", "dict") and not node.hidden and node.primary is None and (node.readable or any(
+            if node.category in ("sequence", "dict") and not node.hidden and node.primary is None and not effect_state(
+                    node, effect_owners) and (node.readable or any(
                 child.index in per_node and child.category in ("module", "value", "array", "function", "opaque")
                 for child in node.children
             )):

@@ -336,8 +336,8 @@ class Compiled:
     def _replay(self, program, args):
         inst = program.instance()
         inputs = self._inputs(program, args)
+        inst.generation += 1  # (before the forward: one that raises halfway has written the buffers already)
         loss, saved, *extras = inst.forward(*inputs)  # NumPy warns here as the eager forward pass would
-        inst.generation += 1
         loss = _own(loss)
         watched = _watched(program, args)
         targets = program.grad_leaves if program.targets_are_fixed else [
@@ -348,8 +348,9 @@ class Compiled:
         return result
 
     def _evaluate(self, program, args):
-        loss, _, *extras = program.instance().forward(*self._inputs(program, args))
-        program.instance().generation += 1
+        inst = program.instance()
+        inst.generation += 1  # (before the forward, as in _replay)
+        loss, _, *extras = inst.forward(*self._inputs(program, args))
         result = Value(np.array(loss, copy=True)[()], requires_grad=False)
         if program.extras:
             return (result,) + _returned(extras[0])
@@ -455,7 +456,7 @@ class Compiled:
         writer, nodes = self._write_forward(loss, extras, call_args, args, trace)
         build = writer.b
         held = _held_by_hosts(trace)
-        owners = {id(record.fn.__self__) for record in trace.hosts if isinstance(record.fn, types.MethodType)}
+        owners = _effect_owners(trace)
         guards = Guards.build(sources, build.used + held, effect_owners=owners)
         self._refuse_unreached(guards)
         self._refuse_written(sources, held, owners)
@@ -727,6 +728,25 @@ def _held_by_hosts(trace):
             elif isinstance(obj, types.FunctionType):
                 functions.append(obj)
     return held
+
+
+def _effect_owners(trace):
+    """Ids of the objects an effect of the call updates: a method's object (a BatchNorm counting
+    its batches), the objects an effect function holds in its closure (`lambda: m.seen.append(1)`).
+    Their attributes are the effect's state: a replay updates them as eager does, so they are
+    neither guarded nor refused when the call changes them."""
+    owners = set()
+    for record in trace.hosts:
+        if not record.is_effect:
+            continue
+        fn = record.fn
+        if isinstance(fn, types.MethodType):
+            owners.add(id(fn.__self__))
+        elif isinstance(fn, types.FunctionType):
+            for cell in fn.__closure__ or ():
+                if _filled(cell) and not isinstance(cell.cell_contents, (np.ndarray, Value, types.FunctionType)):
+                    owners.add(id(cell.cell_contents))
+    return owners
 
 
 def _filled(cell):

@@ -375,7 +375,7 @@ def _detach_read_again(self):
     trace = current()
     if trace is None or trace.inside_host:
         return _ORIGINALS["detach"](self)
-    return Value(host_array(_itself, self, name="detached"), requires_grad=False, label=self.label)
+    return Value(host_array(_same_data, self, name="detached"), requires_grad=False, label=self.label)
 
 
 _ARGUMENT_HINT = ("Inside a compiled function a float array argument is a Value, so that every operation made "
@@ -538,6 +538,11 @@ def _itself(array):
 
 def _number_of(array):
     return array[()]
+
+
+def _same_data(array):
+    """A detached Value's data: the same memory, another object (the program names it apart)."""
+    return array.view() if isinstance(array, np.ndarray) else array
 
 
 class Trace:

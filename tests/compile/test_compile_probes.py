@@ -715,3 +715,87 @@ def test_what_a_descriptor_of_the_users_reads_is_guarded():
     cfg = Cfg()
     _agree(lambda x, y: lf(fc(x) * cfg.scale, y), list(fc.parameters()),
            [lambda: None, lambda: setattr(cfg, "_raw", 1.5)])
+
+
+# ---- the fourth round ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("condition", ["int_flag", "argmax", "labels", "int_mask"])
+def test_a_condition_that_is_not_boolean_is_made_again_at_every_call(condition):
+    w, ones = Value(np.array([1.0, -2.0, 3.0, 0.5]), label="w"), np.ones(4, dtype=np.int64)
+    make = {
+        "int_flag": lambda x, c: c,
+        "argmax": lambda x, c: ag.argmax(x * w),
+        "labels": lambda x, c: c * ones,
+        "int_mask": lambda x, c: (x * w > 0).astype(np.int64),
+    }[condition]
+    fn = lambda x, c: ag.where(make(x, c), x * w, -x * w).sum()  # noqa: E731
+    calls = [(np.array([1.0, 2.0, -1.0, 4.0]) * (k - 1), np.array(k % 2)) for k in range(3)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert _run(fn, [w], calls, compiled=True) == _run(fn, [w], calls, compiled=False)
+
+
+def test_detach_of_a_value_made_inside_the_function_is_kept_as_eager_keeps_it():
+    W = Value(np.random.default_rng(0).standard_normal((3, 4)), label="W")
+    h0 = Value(np.zeros(4))
+
+    def fn(x):
+        h = h0
+        for t in range(3):
+            h = ag.tanh(x[t] * W[t] + h.detach())  # truncated backpropagation through time
+        return h.sum()
+
+    calls = [(np.random.default_rng(k).standard_normal((3, 4)),) for k in range(3)]
+    assert _run(fn, [W], calls, compiled=True) == _run(fn, [W], calls, compiled=False)
+
+
+def test_a_result_kept_over_a_replay_that_raised_halfway_is_refused_not_wrong():
+    w, ones = Value(np.full(4, 0.5), label="w"), np.ones(4)
+    step = ag.compile(lambda p: ag.binary_cross_entropy(w * p, ones).sum())
+    step(np.full(4, 0.9)).backward()
+    kept = step(np.full(4, 0.8))
+    with pytest.raises(ValueError, match="probabilities"):
+        step(np.full(4, 3.0))  # raises after its forward wrote some of the buffers kept's backward reads
+    with pytest.raises(CompileError, match="reused the buffers"):
+        kept.backward()
+
+
+def test_state_an_effect_keeps_is_neither_guarded_nor_refused():
+    from autograd_core.compile import effect
+
+    class Counting(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc, self.calls, self.history = nn.Linear(4, 3), 0, []
+
+        def _count(self):
+            self.calls += 1
+
+        def forward(self, x):
+            effect(self._count)
+            effect(lambda: self.history.append(1))
+            return self.fc(x)
+
+    nn.manual_seed(0)
+    net, lf = Counting(), nn.CrossEntropyLoss()
+    step = ag.compile(lambda x, y: lf(net(x), y))
+    for _ in range(4):
+        step(_X, _Y).backward()
+    assert (net.calls, len(net.history), step.cache_info().traces) == (4, 4, 1)
+
+
+def test_a_forward_that_keeps_its_output_on_the_module_is_refused_at_every_call():
+    class Keeping(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc, self.last = nn.Linear(4, 3), None
+
+        def forward(self, x):
+            self.last = self.fc(x)  # eager keeps each call's; a replay would keep the traced call's
+            return self.last
+
+    nn.manual_seed(0)
+    net, lf = Keeping(), nn.CrossEntropyLoss()
+    step = ag.compile(lambda x, y: lf(net(x), y))
+    for _ in range(3):
+        with pytest.raises(CompileError, match="changed what it reads"):
+            step(_X, _Y)
