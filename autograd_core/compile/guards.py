@@ -213,7 +213,14 @@ class Guards:
         # depth first over the tree of paths: a module's guards before those of what it holds
         needed = set()
         per_node = {}
+        unread = set()  # modules under a dict key or list the code never reads, and all they hold
         for node in sources._nodes:
+            parent = node.parent
+            if parent is not None and (parent.index in unread or (
+                    node.category == "module" and parent.category in ("dict", "sequence") and not node.readable)):
+                unread.add(node.index)
+                if id(node.obj) not in used_ids:  # (what the program reads is guarded wherever it is)
+                    continue
             own = _own_guards(node, sources, used_ids, module_reached, effect_owners)
             if own:
                 per_node[node.index] = own

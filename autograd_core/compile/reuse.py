@@ -26,6 +26,7 @@ tiny MLP (see benchmarks/README.md).
 
 from __future__ import annotations
 
+import functools
 import threading
 import types
 from collections import OrderedDict
@@ -33,6 +34,7 @@ from collections import OrderedDict
 import numpy as np
 
 from ..engine import Value
+from .sources import _is_library_function
 
 __all__ = ["Kept", "structure_of", "recall", "remember", "forget", "counts", "LIMIT"]
 
@@ -57,6 +59,19 @@ class Kept:
                  "seed_name", "backward_namespace", "backward_source_namespace")
 
 
+def _library_object(obj):
+    """What a backward line may name in a kept program: the library's functions, NumPy's, modules,
+    classes (never the caller's numbers, arrays or functions, which a later trace may see changed)."""
+    if isinstance(obj, (types.ModuleType, type, np.ufunc, types.BuiltinFunctionType)):
+        return True
+    if isinstance(obj, (types.FunctionType, functools.partial)):
+        fn = obj.func if isinstance(obj, functools.partial) else obj
+        return isinstance(fn, types.FunctionType) and _is_library_function(fn) and all(
+            _library_object(arg) or type(arg) in (int, float, bool, str, type(None), tuple)
+            for arg in (obj.args + tuple(obj.keywords.values()) if isinstance(obj, functools.partial) else ()))
+    return False
+
+
 def _kind(obj):
     """What a namespace entry is, as far as the backward lines depend on it."""
     if isinstance(obj, np.ndarray):
@@ -69,9 +84,9 @@ def _kind(obj):
 
 
 def _data_facts(data):
-    if type(data) is np.ndarray:  # (the common case first)
-        return data.shape, data.dtype, 0 in data.strides  # (a broadcast view's gradients are written otherwise)
-    return type(data), np.shape(data), getattr(data, "dtype", None), 0 in getattr(data, "strides", (1,))
+    if type(data) is np.ndarray:  # (the common case first; another layout plans and sums otherwise)
+        return data.shape, data.dtype, data.strides
+    return type(data), np.shape(data), getattr(data, "dtype", None), getattr(data, "strides", None)
 
 
 def _op_facts(op):
@@ -139,8 +154,8 @@ def remember(key, program, build, forward_names, grad_positions):
     """
     added = {k: v for k, v in program.namespace.items() if k not in forward_names}
     added_source = {k: v for k, v in build.namespace.items() if k not in forward_names}
-    if any(isinstance(v, (np.ndarray, np.generic, Value)) for v in (*added.values(), *added_source.values())):
-        return
+    if not all(map(_library_object, (*added.values(), *added_source.values()))):
+        return  # (an array, or a number or function a rule reads from the caller's globals: this trace's own)
     kept = Kept()
     kept.source, kept.runs = program.source, program.runs
     kept.buffers, kept.reuses_forward = program.buffers, program.reuses_forward

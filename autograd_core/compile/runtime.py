@@ -253,7 +253,7 @@ class Compiled:
         self._last = None
         self._gave_up = None  # what kept changing, once RETRACE_LIMIT traces were made
         try:
-            self._parameters = inspect.signature(fn)
+            self._parameters = inspect.signature(fn, follow_wrapped=False)  # (a decorator's wrapper(*args) is called)
         except (TypeError, ValueError):
             self._parameters = None
         # the names the program gives the arguments

@@ -709,6 +709,8 @@ class Sources:
         if not _is_library_class(cls):  # Net.forward = other, a staticmethod swapped: retrace
             for klass in cls.__mro__:
                 if name in klass.__dict__:
+                    for earlier in cls.__mro__[:cls.__mro__.index(klass)]:  # Net.act set later shadows Base.act
+                        self._class_node(earlier)
                     self._child(self._class_node(klass), "attr", name, klass.__dict__[name],
                                 f"{klass.__qualname__}.{name}", reason="always")
                     break

@@ -799,3 +799,88 @@ def test_a_forward_that_keeps_its_output_on_the_module_is_refused_at_every_call(
     for _ in range(3):
         with pytest.raises(CompileError, match="changed what it reads"):
             step(_X, _Y)
+
+
+def test_a_kept_program_never_binds_a_number_or_function_a_rule_reads_from_the_callers_globals():
+    from autograd_core.ops import Op
+
+    slope = {"beta": 0.1}
+    op = Op("leaky_for_probe", lambda x: np.maximum(x, 0), inputs="x", formula="d/dx = 1 or beta",
+            elementwise=True, register=False, d_x=lambda x, out: np.where(x > 0, 1.0, slope["beta"]))
+
+    def new_step():
+        w = Value(np.array([1.0, -1.0, 2.0]), label="w")
+        return w, ag.compile(lambda x: op.apply(x * w).sum())
+
+    w, step = new_step()
+    step(np.ones(3)).backward()
+    slope["beta"] = 0.5
+    w, step = new_step()  # a model of the same shape: a kept program must not bring the old slope
+    step(np.ones(3)).backward()
+    assert w.grad.tolist() == [1.0, 0.5, 1.0]
+
+
+def test_a_decorated_function_is_called_with_its_wrappers_signature():
+    import functools
+
+    fc, lf = _head()
+
+    def with_model(f):
+        @functools.wraps(f)
+        def wrapper(*args):
+            return f(fc, *args)
+        return wrapper
+
+    @with_model
+    def loss_fn(model, x, y):
+        return lf(model(x), y)
+
+    _agree(loss_fn, list(fc.parameters()), [lambda: None, lambda: None])
+
+
+def test_a_method_set_later_on_a_subclass_shadowing_the_bases_retraces():
+    class Base(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 3)
+
+        def act(self, z):
+            return ag.tanh(z)
+
+        def forward(self, x):
+            return self.act(self.fc(x))
+
+    class Net(Base):
+        pass
+
+    nn.manual_seed(0)
+    net, lf = Net(), nn.CrossEntropyLoss()
+    _agree(lambda x, y: lf(net(x), y), list(net.fc.parameters()),
+           [lambda: None, lambda: setattr(Net, "act", lambda self, z: z.relu())])
+
+
+def test_a_kept_program_is_taken_only_by_parameters_of_the_same_memory_layout():
+    def run(fortran):
+        w = Value(np.random.default_rng(5).standard_normal((7, 300)).T, label="w")
+        if not fortran:
+            w.data = np.ascontiguousarray(w.data)
+        fn = lambda s: ((w * s) ** 2).sum()  # noqa: E731
+        return _run(fn, [w], [(np.random.default_rng(k).standard_normal((1, 1)),) for k in range(3)], compiled=True), \
+            _run(fn, [w], [(np.random.default_rng(k).standard_normal((1, 1)),) for k in range(3)], compiled=False)
+
+    run(fortran=False)  # kept: a C-ordered parameter's program
+    compiled, eager = run(fortran=True)
+    assert compiled == eager
+
+
+def test_a_module_under_a_dict_key_the_function_never_reads_is_not_guarded():
+    import copy
+
+    fc, lf = _head()
+    state = {"model": fc, "best": copy.deepcopy(fc), "epoch": 0}
+    step = ag.compile(lambda x, y: lf(state["model"](x), y))
+    for epoch in range(10):
+        state["best"], state["epoch"] = copy.deepcopy(fc), epoch
+        state["best"].eval()
+        step(_X, _Y).backward()
+    assert step.cache_info().traces == 1
