@@ -21,6 +21,7 @@ import copy
 import numpy as np
 
 from autograd_core import Value, enable_grad, no_grad
+from autograd_core.compile import CompileError, is_tracing
 
 __all__ = ["Optimizer", "required"]
 
@@ -161,6 +162,10 @@ class Optimizer:
         skips parameters that get none. ``set_to_none=False`` fills existing
         gradients with zeros instead (a parameter whose grad is None stays None).
         """
+        if is_tracing():  # (its grads may all be None at the first call: refused by the call, not by a write)
+            raise CompileError(f"compile: {type(self).__name__}.zero_grad() inside a compiled function; a replay "
+                               f"would not do it again. Call it outside: opt.zero_grad(); step(x, y).backward(); "
+                               f"opt.step()")
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is None:

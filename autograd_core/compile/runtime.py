@@ -448,10 +448,12 @@ class Compiled:
                 stacklevel=3,
             )
         call_args = _traced_arguments(args)
+        grads_before = [(node.path, node.obj, node.obj.grad) for node in sources.values()]
         with Trace() as trace:
             trace.held = lambda array: sources.path_of(array) is not None
             trace.path_of = sources.path_of
             result = self.fn(*call_args)
+        self._refuse_gradients_set(grads_before)
         loss, extras = self._check_result(result)
         writer, nodes = self._write_forward(loss, extras, call_args, args, trace)
         build = writer.b
@@ -543,13 +545,27 @@ class Compiled:
         CHECK_COPIES more copies of every array of the traced call (its backward's, the line checks',
         the planned program's), beyond what the traced call itself took."""
         traced = sum(a.nbytes for a in build.trace_env.values() if isinstance(a, np.ndarray))
-        needed, available = CHECK_COPIES * traced, _available_memory()
+        needed = CHECK_COPIES * traced
+        if needed < CHECKED_FROM_BYTES:  # (too little to matter: not worth reading /proc at every trace)
+            return
+        available = _available_memory()
         if available is not None and needed > available:
             raise CompileError(
                 f"compile: building the program of {self._name()} needs about {_size_text(needed)} more memory "
                 f"(its checks hold copies of the traced call's {_size_text(traced)} of arrays), and about "
                 f"{_size_text(available)} is available; run the function eagerly, or with a smaller batch"
             )
+
+    def _refuse_gradients_set(self, grads_before):
+        """`.grad` set during the call (``opt.zero_grad()``, ``loss.backward()`` inside the function): eager does
+        it at every call, a replay would not; the step's own backward is the result's, called after it."""
+        for path, value, grad in grads_before:
+            if value.grad is not grad:
+                raise CompileError(
+                    f"compile: {self._name()} set {path}.grad during the call (a zero_grad() or a backward() inside "
+                    f"the function); a replay would not do it again. Call them outside the compiled function: "
+                    f"opt.zero_grad(); step(x, y).backward(); opt.step()"
+                )
 
     def _refuse_written(self, sources, held, owners):
         """An array the function holds that the call wrote into with NumPy (``self.seen += n``): eager
@@ -585,6 +601,7 @@ class Compiled:
 
 
 CHECK_COPIES = 3  # copies of the traced call's arrays that building a program holds at once, at most
+CHECKED_FROM_BYTES = 64 << 20  # programs whose checks need less are built without asking the system
 
 
 def _available_memory():

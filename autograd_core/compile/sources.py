@@ -369,7 +369,7 @@ class Sources:
         self._code_consts = set()
         self._codes = []  # the code objects reached (kept so their ids stay theirs)
         self._code_ids = set()
-        self._classes = []  # [class, names looked up]
+        self._classes = []  # [class, names looked up, names its classes define]
         self._class_ids = set()
         self._class_nodes = {}  # class -> the node its attributes are read from
         self._deferred = []  # library objects reached, walked once the code is seen to read them
@@ -404,6 +404,10 @@ class Sources:
         sources = cls()
         sources._walk(fn, tuple(args))
         return sources
+
+    def values(self):
+        """The nodes of the Values reached (each once: its first path)."""
+        return [node for node in self._nodes if node.category == "value" and node.primary is None]
 
     def path_of(self, obj):
         """The readable path of an object reached (``"self.model.fc.weight"``), or None.
@@ -655,7 +659,11 @@ class Sources:
     def _register_class(self, cls):
         if id(cls) not in self._class_ids:
             self._class_ids.add(id(cls))
-            self._classes.append([cls, set()])
+            defined = set()  # the names its classes define, as the walk found them
+            for klass in cls.__mro__:
+                if klass is not object:
+                    defined.update(k for k in klass.__dict__ if type(k) is str)
+            self._classes.append([cls, set(), defined])
 
     def _method(self, cls, name):
         """The function(s) behind `cls`'s attribute `name` (a method, a property's getter), or ()."""
@@ -751,12 +759,14 @@ class Sources:
         while True:
             before = (len(self._code_names), len(self._nodes), len(self._classes))
             for entry in self._classes:
-                cls, done = entry
-                for name in (self._code_names | _CALLED_IMPLICITLY) - done:
-                    done.add(name)
+                cls, done, defined = entry
+                names = (self._code_names | _CALLED_IMPLICITLY) - done
+                done |= names
+                user_class = not _is_library_class(cls)
+                for name in sorted(names & defined):  # (only names some class of its MRO defines)
                     for fn in self._method(cls, name):
                         self._add_method(cls, name, fn)
-                    if not name.startswith("__") and not _is_library_class(cls):
+                    if user_class and not name.startswith("__"):
                         self._class_attribute(cls, name)
             for entry in self._python_modules:
                 node, done = entry

@@ -405,6 +405,24 @@ def _array_method_refused(self, name):
     raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
 
+_STEP_FIX = ("A replay would not do it again: call it outside the compiled function, on its result "
+             "(opt.zero_grad(); step(x, y).backward(); opt.step()).")
+
+
+def _gradient_step_refused(name):
+    """Value.backward / Value.zero_grad while tracing: what sets .grad belongs outside the compiled function."""
+    original = _ORIGINALS[name]
+
+    def refuse(self, *args, **kwargs):
+        trace = current()
+        if trace is not None and not trace.inside_host:
+            raise CompileError(f"compile: {name}() inside a compiled function, at {_user_frame(with_code=True)}. "
+                               f"{_STEP_FIX}")
+        return original(self, *args, **kwargs)
+    refuse.__name__ = name
+    return refuse
+
+
 _ADDED = ("__getattr__",)  # patches of what Value does not define itself
 _COMPARISONS = ("__gt__", "__ge__", "__lt__", "__le__", "__eq__", "__ne__")
 _ORIGINALS = {}
@@ -419,7 +437,7 @@ def _install_patches():
     if not _ORIGINALS:
         for name in ("__bool__", "__float__", "__int__", "__index__", "item", "__gt__", "__ge__", "__lt__",
                      "__le__", "__eq__", "__ne__", "__getitem__", "numpy", "__array__", "tolist", "detach",
-                     "__array_ufunc__", "__array_function__", "__getattr__"):
+                     "__array_ufunc__", "__array_function__", "__getattr__", "backward", "zero_grad"):
             _ORIGINALS[name] = getattr(Value, name, None)
         _ORIGINALS["data"] = Value.__dict__["data"]
         _PATCHES.update({
@@ -445,6 +463,8 @@ def _install_patches():
             "__array_ufunc__": _numpy_refused_as_compile_error("__array_ufunc__"),
             "__array_function__": _numpy_refused_as_compile_error("__array_function__"),
             "__getattr__": _array_method_refused,
+            "backward": _gradient_step_refused("backward"),
+            "zero_grad": _gradient_step_refused("zero_grad"),
         })
         _ORIGINALS["item"] = Value.item
         _ORIGINALS["as_data"] = engine.as_data

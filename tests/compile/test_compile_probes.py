@@ -456,6 +456,7 @@ def test_a_program_whose_checks_would_not_fit_in_memory_is_refused_before_they_a
     runtime = sys.modules["autograd_core.compile.runtime"]
     w = Value(np.ones(1000), label="w")
     fn = lambda x: ag.tanh(x * w).sum()  # noqa: E731  (some 3 x 8 kB of traced arrays)
+    monkeypatch.setattr(runtime, "CHECKED_FROM_BYTES", 0)  # (small programs are built without asking)
     monkeypatch.setattr(runtime, "_available_memory", lambda: 10_000)
     with pytest.raises(CompileError, match="needs about .* more memory"):
         ag.compile(fn)(np.ones(1000))
@@ -884,3 +885,28 @@ def test_a_module_under_a_dict_key_the_function_never_reads_is_not_guarded():
         state["best"].eval()
         step(_X, _Y).backward()
     assert step.cache_info().traces == 1
+
+
+# ---- the fifth round -------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("inside", ["optimizer", "module", "backward", "aux_backward"])
+def test_what_sets_gradients_inside_the_function_is_refused(inside):
+    import optim
+
+    fc, lf = _head()
+    opt = optim.SGD(fc.parameters(), lr=0.1)
+
+    def fn(x, y):
+        if inside == "optimizer":
+            opt.zero_grad()  # (all grads None at the first call: refused by the call itself)
+        elif inside == "module":
+            fc.zero_grad()
+        loss = lf(fc(x), y)
+        if inside == "backward":
+            loss.backward(retain_graph=True)
+        elif inside == "aux_backward":
+            (fc.weight * fc.weight).sum().backward()
+        return loss
+
+    fc.weight.grad = np.zeros_like(fc.weight.data)  # (so the module's zero_grad has something to reset)
+    with pytest.raises(CompileError, match="inside a compiled function"):
+        ag.compile(fn)(_X, _Y)
