@@ -114,8 +114,6 @@ def _own_guards(node, sources, used_ids, module_reached, owners):
     """The guards of one reached object: what about it a replay must find unchanged."""
     category, obj = node.category, node.obj
     own = []
-    if category not in ("module", "value", "array") and effect_state(node, owners):
-        return own  # an effect's own state (a count it keeps): the replays update it as eager does
     if node is sources._root_guard:
         own.append(_Guard(node, "root", obj))
     if category == "module":
@@ -225,8 +223,7 @@ class Guards:
             if own:
                 per_node[node.index] = own
         for node in sources._nodes:  # a list or dict the code reads, or of guarded objects: its length, its keys
-            if node.category in ("sequence", "dict") and not node.hidden and node.primary is None and not effect_state(
-                    node, effect_owners) and (node.readable or any(
+            if node.category in ("sequence", "dict") and not node.hidden and node.primary is None and (node.readable or any(
                 child.index in per_node and child.category in ("module", "value", "array", "function", "opaque")
                 for child in node.children
             )):
@@ -243,6 +240,21 @@ class Guards:
             guards.extend(per_node.get(node.index, ()))
             stack.extend(c for c in reversed(node.children) if c.index in needed)
         return cls(sources, guards, unreached)
+
+    def without_effect_changes(self, fn, args, owners):
+        """These guards without those on an effect's own state that the traced call changed (a count
+        its effect keeps: every replay changes it as eager does). Its state the call left alone (a
+        BatchNorm's eps) stays guarded."""
+        kept, cache = [], {}
+        for guard in self._guards:
+            if effect_state(guard.node, owners):
+                try:
+                    if self._test(guard, self._resolve(guard.node, fn, args, cache), fn, args, cache) is not None:
+                        continue
+                except Exception:  # noqa: BLE001 (what cannot be read now was changed too)
+                    continue
+            kept.append(guard)
+        return self if len(kept) == len(self._guards) else Guards(self.sources, kept, self.unreached)
 
     # ---- the generated check -------------------------------------------------------
     def _compile(self):

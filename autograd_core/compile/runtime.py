@@ -459,7 +459,8 @@ class Compiled:
         build = writer.b
         held = _held_by_hosts(trace)
         owners = _effect_owners(trace)
-        guards = Guards.build(sources, build.used + held, effect_owners=owners)
+        guards = Guards.build(sources, build.used + held, effect_owners=owners).without_effect_changes(
+            self.fn, args, owners)
         self._refuse_unreached(guards)
         self._refuse_written(sources, held, owners)
         changed = guards.check(self.fn, args)  # (the guards hold what the walk saw before the call)

@@ -910,3 +910,24 @@ def test_what_sets_gradients_inside_the_function_is_refused(inside):
     fc.weight.grad = np.zeros_like(fc.weight.data)  # (so the module's zero_grad has something to reset)
     with pytest.raises(CompileError, match="inside a compiled function"):
         ag.compile(fn)(_X, _Y)
+
+
+@pytest.mark.parametrize("name, value", [("eps", 0.5), ("momentum", 0.5)])
+def test_the_state_an_effect_leaves_alone_stays_guarded(name, value):
+    # batch norm counts its batches in an effect: that count is the effect's, its eps and momentum are not
+    def run(compiled):
+        nn.manual_seed(0)
+        model, lf = nn.Sequential(nn.Linear(4, 3), nn.BatchNorm1d(3)), nn.CrossEntropyLoss()
+        fn = lambda x, y: lf(model(x), y)  # noqa: E731
+        step = ag.compile(fn) if compiled else fn
+        out = []
+        for k in range(3):
+            if k == 1:
+                setattr(model[1], name, value)
+            model.zero_grad()
+            loss = step(_X, _Y)
+            loss.backward()
+            out.append((_bits(loss.data), _bits(model[0].weight.grad), _bits(model[1].running_mean)))
+        return out
+
+    assert run(True) == run(False)
