@@ -99,6 +99,8 @@ def effect_state(node, owners):
     """Whether `node` is an attribute or buffer of an object whose method is an effect of the call
     (a BatchNorm's batch count, replaced at every call by the effect that counts): the effect's own
     state, which a replay updates as eager does, so neither guarded nor refused when the call writes it."""
+    if node.category in ("sequence", "dict") and id(node.obj) in owners:  # (a list the effect appends to)
+        return True
     parent = node.parent
     if parent is not None and parent.category == "registry":
         parent = parent.parent

@@ -448,15 +448,15 @@ class Compiled:
                 stacklevel=3,
             )
         call_args = _traced_arguments(args)
-        grads_before = [(node.path, node.obj, node.obj.grad) for node in sources.values()]
+        grads_before = {id(node.obj): (node.path, node.obj.grad) for node in sources.values()}
         with Trace() as trace:
             trace.held = lambda array: sources.path_of(array) is not None
             trace.path_of = sources.path_of
             result = self.fn(*call_args)
-        self._refuse_gradients_set(grads_before)
         loss, extras = self._check_result(result)
         writer, nodes = self._write_forward(loss, extras, call_args, args, trace)
         build = writer.b
+        self._refuse_gradients_set(grads_before, build.used)
         held = _held_by_hosts(trace)
         owners = _effect_owners(trace)
         guards = Guards.build(sources, build.used + held, effect_owners=owners).without_effect_changes(
@@ -557,11 +557,13 @@ class Compiled:
                 f"{_size_text(available)} is available; run the function eagerly, or with a smaller batch"
             )
 
-    def _refuse_gradients_set(self, grads_before):
-        """`.grad` set during the call (``opt.zero_grad()``, ``loss.backward()`` inside the function): eager does
-        it at every call, a replay would not; the step's own backward is the result's, called after it."""
-        for path, value, grad in grads_before:
-            if value.grad is not grad:
+    def _refuse_gradients_set(self, grads_before, used):
+        """`.grad` of a Value the program reads set during the call (``p.grad = None``, a backward inside the
+        function): eager does it at every call, a replay would not (another thread's training of other
+        Values is its own). ``zero_grad()`` and ``backward()`` themselves are refused where they are called."""
+        for value in used:
+            path, grad = grads_before.get(id(value), (None, None))
+            if path is not None and value.grad is not grad:
                 raise CompileError(
                     f"compile: {self._name()} set {path}.grad during the call (a zero_grad() or a backward() inside "
                     f"the function); a replay would not do it again. Call them outside the compiled function: "
@@ -761,10 +763,15 @@ def _effect_owners(trace):
         fn = record.fn
         if isinstance(fn, types.MethodType):
             owners.add(id(fn.__self__))
-        elif isinstance(fn, types.FunctionType):
-            for cell in fn.__closure__ or ():
-                if _filled(cell) and not isinstance(cell.cell_contents, (np.ndarray, Value, types.FunctionType)):
-                    owners.add(id(cell.cell_contents))
+            fn = fn.__func__
+        if isinstance(fn, types.FunctionType):
+            held = [c.cell_contents for c in fn.__closure__ or () if _filled(c)]
+            held += [fn.__globals__[n] for n in fn.__code__.co_names if n in fn.__globals__]  # (stats["n"] += 1)
+            for obj in held:
+                if isinstance(obj, (dict, list, set)) or (
+                        not isinstance(obj, (np.ndarray, Value, types.FunctionType, types.ModuleType, type))
+                        and hasattr(obj, "__dict__")):
+                    owners.add(id(obj))
     return owners
 
 

@@ -40,6 +40,7 @@ This module imports nothing from ``autograd_core.compile``.
 
 from __future__ import annotations
 
+import dis
 import functools
 import inspect
 import itertools
@@ -150,6 +151,13 @@ _CALLED_IMPLICITLY = frozenset({"forward", "__call__", "__getattr__", "__getattr
 
 # names by which the user's code reads every item of a dict
 _ITERATING = frozenset({"values", "items", "keys"})
+_UNPACKING = frozenset({"DICT_MERGE", "DICT_UPDATE"})  # the bytecode of f(**d) and {**d}
+
+
+@functools.lru_cache(maxsize=4096)
+def _unpacks_mappings(code):
+    """Whether `code` itself unpacks a mapping (``f(**opts)``, ``{**cfg}``)."""
+    return any(instruction.opname in _UNPACKING for instruction in dis.get_instructions(code))
 
 
 @functools.lru_cache(maxsize=1024)
@@ -650,6 +658,8 @@ class Sources:
             self._code_names.update(c.co_names)
             if user:
                 self._user_names.update(c.co_names)
+                if _unpacks_mappings(c):  # f(**opts), {**cfg}: every item of a dict is read
+                    self._user_names.add("items")
             for k in c.co_consts:
                 if isinstance(k, types.CodeType):
                     stack.append(k)

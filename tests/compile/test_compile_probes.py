@@ -931,3 +931,63 @@ def test_the_state_an_effect_leaves_alone_stays_guarded(name, value):
         return out
 
     assert run(True) == run(False)
+
+
+_STATS, _HISTORY = {"batches": 0}, []
+
+
+def test_containers_an_effect_updates_through_its_globals_are_its_own_state():
+    from autograd_core.compile import effect
+
+    def count():
+        _STATS["batches"] += 1
+
+    fc, lf = _head()
+    _STATS["batches"] = 0
+    _HISTORY.clear()
+
+    def fn(x, y):
+        effect(count)
+        effect(lambda: _HISTORY.append(1))
+        return lf(fc(x), y)
+
+    step = ag.compile(fn)
+    for _ in range(3):
+        step(_X, _Y).backward()
+    assert (_STATS["batches"], len(_HISTORY), step.cache_info().traces) == (3, 3, 1)
+
+
+def test_another_threads_training_of_other_values_does_not_refuse_a_trace():
+    import threading
+
+    fc, lf = _head()
+    other = nn.Linear(4, 3)
+    models = {"a": fc, "b": other}
+    tracing, trained = threading.Event(), threading.Event()
+
+    def fn(x, y):
+        if not tracing.is_set():  # (the trace's call: the other thread trains meanwhile)
+            tracing.set()
+            trained.wait(10)
+        return lf(models["a"](x), y)
+
+    def train_b():
+        tracing.wait(10)
+        other.zero_grad()
+        lf(other(_X), _Y).backward()
+        trained.set()
+
+    worker = threading.Thread(target=train_b)
+    worker.start()
+    try:
+        ag.compile(fn)(_X, _Y).backward()
+    finally:
+        worker.join()
+    assert other.weight.grad is not None
+
+
+def test_a_dict_unpacked_into_a_call_is_guarded_item_by_item():
+    fc, _ = _head()
+    loss_opts = {"label_smoothing": 0.0}
+    fn = lambda x, y: nn.functional.cross_entropy(fc(x), y, **loss_opts)  # noqa: E731
+    _agree(fn, list(fc.parameters()), [lambda: None, lambda: loss_opts.__setitem__("label_smoothing", 0.2)])
