@@ -484,6 +484,7 @@ def shape_constant(array):
 
 
 def is_shape_constant(array):
+    """Whether `array` was marked by `shape_constant` (see its example)."""
     return _SHAPE_CONSTANTS.get(id(array)) is array
 
 

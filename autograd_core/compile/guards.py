@@ -49,7 +49,7 @@ import functools
 import keyword
 import types
 
-from .sources import _FIXED_ATTRIBUTES, Sources, _brief, _describe_object, _same_scalar, _slot_value
+from .sources import _FIXED_ATTRIBUTES, Sources, _brief, _describe_object, _module_counts, _same_scalar, _slot_value
 
 CONTENT_SIZE = 64  # an array the program does not read, of at most this many numbers, is compared whole
 
@@ -96,9 +96,10 @@ def _dict_get(d, key, _missing=object()):
 
 
 def effect_state(node, owners):
-    """Whether `node` is an attribute or buffer of an object whose method is an effect of the call
-    (a BatchNorm's batch count, replaced at every call by the effect that counts): the effect's own
-    state, which a replay updates as eager does, so neither guarded nor refused when the call writes it."""
+    """Whether `node` may be an effect's own state: an attribute or buffer of one of the `owners`
+    (the objects an effect of the call may update, see ``runtime._effect_owners``: a BatchNorm
+    counting its batches), or a list or dict an effect appends to. What of it the traced call changed
+    is not guarded (`Guards.without_effect_changes`), nor refused as written: a replay changes it too."""
     if node.category in ("sequence", "dict") and id(node.obj) in owners:  # (a list the effect appends to)
         return True
     parent = node.parent
@@ -112,7 +113,7 @@ def _sequence_get(sequence, index):
     return (list if isinstance(sequence, list) else tuple).__getitem__(sequence, index)
 
 
-def _own_guards(node, sources, used_ids, module_reached, owners):
+def _own_guards(node, sources, used_ids, module_reached):
     """The guards of one reached object: what about it a replay must find unchanged."""
     category, obj = node.category, node.obj
     own = []
@@ -190,10 +191,9 @@ class Guards:
 
     # ---- building --------------------------------------------------------------
     @classmethod
-    def build(cls, sources, used, effect_owners=()):
+    def build(cls, sources, used):
         """Guards for what `sources` reached, given the objects the trace `used` outside its
-        arguments (Values and arrays, in any order) and the ids of the objects whose methods
-        are effects of the call (`effect_state`). Used objects the walk did not reach
+        arguments (Values and arrays, in any order). Used objects the walk did not reach
         are listed in ``unreached`` (the runtime refuses them).
 
         >>> import numpy as np
@@ -221,7 +221,7 @@ class Guards:
                 unread.add(node.index)
                 if id(node.obj) not in used_ids:  # (what the program reads is guarded wherever it is)
                     continue
-            own = _own_guards(node, sources, used_ids, module_reached, effect_owners)
+            own = _own_guards(node, sources, used_ids, module_reached)
             if own:
                 per_node[node.index] = own
         for node in sources._nodes:  # a list or dict the code reads, or of guarded objects: its length, its keys
@@ -358,9 +358,7 @@ class Guards:
             if names is not None and tuple(value.__dict__["_modules"]) != names:
                 return f"{path}'s submodules changed ({list(names)} -> {list(value.__dict__['_modules'])})"
             if size is not None:
-                now = (len(value.__dict__),) + tuple(
-                    len(r) if isinstance(r := value.__dict__.get(name), dict) else None
-                    for name in ("_parameters", "_buffers"))
+                now = _module_counts(value)
                 if now != size:
                     return f"{path} has attributes, parameters or buffers added or removed ({size} -> {now})"
             return None

@@ -139,8 +139,9 @@ def recall(key):
 
 
 def remember(key, program, build, forward_names, grad_positions):
-    """Keep `program` for later traces of `key`'s shape; not when its backward lines
-    name an array or a Value (those belong to this trace: nothing kept may hold one).
+    """Keep `program` for later traces of `key`'s shape; not when its backward lines name
+    anything but the library's functions, modules and classes (an array, a Value, a number or
+    function a rule reads from the caller's globals: this trace's own, which a later one may see changed).
 
     >>> import numpy as np, autograd_core as ag
     >>> def new_model():

@@ -28,6 +28,7 @@ from collections import namedtuple
 import numpy as np
 
 from .. import engine
+from ..conv import _size_text
 from ..engine import Value
 from ..errors import GraphFreedError, SavedDataModifiedError
 from ..modes import _current_modes, quiet_float_errors
@@ -415,11 +416,12 @@ class Compiled:
     def _key(self, args):
         parts = []
         for k, arg in enumerate(args):
-            if type(arg) is np.ndarray and not is_python_like_number(arg):  # the common case first (another
-                parts.append((arg.shape, arg.dtype.str) if arg.flags.c_contiguous else  # layout: another program)
-                             (arg.shape, arg.dtype.str, arg.strides))
-            elif is_python_like_number(arg):
-                parts.append(("static", "0-d float64", arg.tobytes()))
+            if type(arg) is np.ndarray:  # the common case first (another layout: another program)
+                if is_python_like_number(arg):
+                    parts.append(("static", "0-d float64", arg.tobytes()))
+                else:
+                    parts.append((arg.shape, arg.dtype.str) if arg.flags.c_contiguous else
+                                 (arg.shape, arg.dtype.str, arg.strides))
             elif isinstance(arg, Value):  # (and where it was passed first: step(v, v) is another program)
                 first = next(j for j in range(k + 1) if args[j] is arg)
                 parts.append(("Value", arg._data.shape, arg._data.dtype.str, arg._data.strides, arg.requires_grad,
@@ -459,8 +461,7 @@ class Compiled:
         self._refuse_gradients_set(grads_before, build.used)
         held = _held_by_hosts(trace)
         owners = _effect_owners(trace)
-        guards = Guards.build(sources, build.used + held, effect_owners=owners).without_effect_changes(
-            self.fn, args, owners)
+        guards = Guards.build(sources, build.used + held).without_effect_changes(self.fn, args, owners)
         self._refuse_unreached(guards)
         self._refuse_written(sources, held, owners)
         changed = guards.check(self.fn, args)  # (the guards hold what the walk saw before the call)
@@ -476,7 +477,8 @@ class Compiled:
                 f"the arguments or change between calls, make them with autograd_core.compile.host_array",
                 stacklevel=3,
             )
-        self._check_memory(build)
+        traced_bytes = sum(a.nbytes for a in build.trace_env.values() if isinstance(a, np.ndarray))
+        self._check_memory(traced_bytes)
         shape = reuse.structure_of(key, build, nodes)
         kept = reuse.recall(shape)
         program = _reused(kept, build, guards, loss) if kept is not None else None
@@ -496,7 +498,7 @@ class Compiled:
         saved = tuple(build.trace_env[name] for name in program.saved_names)
         targets = [args[t[1]] if type(t) is tuple else t for t in program.grad_leaves]
         result = CompiledResult(_Instance(program), _own(loss._data), saved, None, targets, _watched(program, args))
-        result._traced_bytes = sum(a.nbytes for a in build.trace_env.values() if isinstance(a, np.ndarray))
+        result._traced_bytes = traced_bytes
         if extras:
             return (result,) + _returned([v._data for v in extras])
         return result
@@ -541,11 +543,10 @@ class Compiled:
                 f"loss's class weights np.array([...]), made once outside it and read from the closure)"
             )
 
-    def _check_memory(self, build):
+    def _check_memory(self, traced):
         """Refuse, before allocating, a program whose checks would not fit: building it holds about
-        CHECK_COPIES more copies of every array of the traced call (its backward's, the line checks',
-        the planned program's), beyond what the traced call itself took."""
-        traced = sum(a.nbytes for a in build.trace_env.values() if isinstance(a, np.ndarray))
+        CHECK_COPIES more copies of every array of the traced call (`traced` bytes: its backward's,
+        the line checks', the planned program's), beyond what the traced call itself took."""
         needed = CHECK_COPIES * traced
         if needed < CHECKED_FROM_BYTES:  # (too little to matter: not worth reading /proc at every trace)
             return
@@ -629,14 +630,6 @@ def _available_memory():
     except (ImportError, OSError, ValueError, IndexError):
         pass
     return min(limits) if limits else None
-
-
-def _size_text(n):
-    """Bytes for people: '2.1 GiB'."""
-    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024 or unit == "TiB":
-            return f"{n:,} bytes" if unit == "bytes" else f"{n:,.1f} {unit}"
-        n /= 1024
 
 
 def _malloc_trim():
@@ -752,10 +745,11 @@ def _held_by_hosts(trace):
 
 
 def _effect_owners(trace):
-    """Ids of the objects an effect of the call updates: a method's object (a BatchNorm counting
-    its batches), the objects an effect function holds in its closure (`lambda: m.seen.append(1)`).
-    Their attributes are the effect's state: a replay updates them as eager does, so they are
-    neither guarded nor refused when the call changes them."""
+    """Ids of the objects an effect of the call may update: a method's object (a BatchNorm counting
+    its batches), the dicts, lists and objects an effect function holds in its closure or names in
+    its globals (`lambda: m.seen.append(1)`, `stats["n"] += 1`). What of theirs the traced call
+    changed is the effect's state (`Guards.without_effect_changes`): a replay changes it as eager
+    does, so it is neither guarded nor refused."""
     owners = set()
     for record in trace.hosts:
         if not record.is_effect:
@@ -879,7 +873,6 @@ def _reused(kept, build, guards, loss):
                        [leaf for _, leaf in build.leaves])
     program.set_saved_names(kept.saved_names)
     # its forward lines are the ones just written; the backward kept runs on the traced call's arrays
-    # (with the instance the call's result will use: the result's backward writes the same buffers again)
     saved = tuple(view.trace_env[name] for name in kept.saved_names)
     with np.errstate(all="ignore"):
         grads = program.instance().backward(saved, seed)

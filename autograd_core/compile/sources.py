@@ -224,6 +224,13 @@ def _is_module(obj):
     )
 
 
+def _module_counts(module):
+    """(attributes, parameters, buffers) a module holds: one added or removed is another module."""
+    d = module.__dict__
+    return (len(d),) + tuple(len(r) if isinstance(r := d.get(name), dict) else None
+                             for name in ("_parameters", "_buffers"))
+
+
 def _same_scalar(a, b):
     """Equality that also compares types: True != 1, NaN == NaN, 0.0 != -0.0."""
     stack = [(a, b)]
@@ -374,6 +381,7 @@ class Sources:
         self._module_queue = deque()
         self._code_names = set()
         self._user_names = set()  # the names the user's own code reads (a plain object's attributes: only these)
+        self._reads_every_item = False  # whether the user's code iterates over or unpacks dicts
         self._code_consts = set()
         self._codes = []  # the code objects reached (kept so their ids stay theirs)
         self._code_ids = set()
@@ -658,8 +666,8 @@ class Sources:
             self._code_names.update(c.co_names)
             if user:
                 self._user_names.update(c.co_names)
-                if _unpacks_mappings(c):  # f(**opts), {**cfg}: every item of a dict is read
-                    self._user_names.add("items")
+                if _unpacks_mappings(c) or not _ITERATING.isdisjoint(c.co_names):
+                    self._reads_every_item = True  # d.values(), f(**opts): every item of a dict is read
             for k in c.co_consts:
                 if isinstance(k, types.CodeType):
                     stack.append(k)
@@ -705,11 +713,16 @@ class Sources:
                     if not _is_library_class(type(attr)):
                         self._register_class(type(attr))  # (a descriptor of the user's: its __get__ too)
                     return
-                for earlier in cls.__mro__[:cls.__mro__.index(klass)]:  # Sub.t set later shadows Base.t
-                    self._class_node(earlier)
-                self._child(self._class_node(klass), "attr", name, attr, f"{klass.__qualname__}.{name}",
-                            reason="always")
+                self._guard_class_attribute(cls, klass, name)
                 return
+
+    def _guard_class_attribute(self, cls, klass, name):
+        """`name`, read on `cls`, found on `klass`: its value there, and the attribute count of each class
+        before it in the MRO (Sub.t set later would shadow Base.t), are guarded."""
+        for earlier in cls.__mro__[:cls.__mro__.index(klass)]:
+            self._class_node(earlier)
+        self._child(self._class_node(klass), "attr", name, klass.__dict__[name], f"{klass.__qualname__}.{name}",
+                    reason="always")
 
     def _class_node(self, klass):
         """The node a class's attributes are read from, its attribute count kept (a name added to it retraces)."""
@@ -725,13 +738,8 @@ class Sources:
         library = _is_library_function(fn)
         self._add_code(fn.__code__, user=not library)
         if not _is_library_class(cls):  # Net.forward = other, a staticmethod swapped: retrace
-            for klass in cls.__mro__:
-                if name in klass.__dict__:
-                    for earlier in cls.__mro__[:cls.__mro__.index(klass)]:  # Net.act set later shadows Base.act
-                        self._class_node(earlier)
-                    self._child(self._class_node(klass), "attr", name, klass.__dict__[name],
-                                f"{klass.__qualname__}.{name}", reason="always")
-                    break
+            klass = next(k for k in cls.__mro__ if name in k.__dict__)
+            self._guard_class_attribute(cls, klass, name)
         if library or id(fn) in self._method_ids:
             return
         self._method_ids.add(id(fn))
@@ -794,8 +802,7 @@ class Sources:
         if category == "module":
             self.modules.append((path, obj))
             self._register_class(type(obj))
-            node.snapshot = (len(obj.__dict__),) + tuple(  # (a parameter or buffer registered later retraces)
-                len(r) if isinstance(r := obj.__dict__.get(name), dict) else None for name in ("_parameters", "_buffers"))
+            node.snapshot = _module_counts(obj)  # (a parameter or buffer registered later retraces)
             for name, value in list(obj.__dict__.items()):
                 if type(name) is not str or name in ("training", "_non_persistent"):
                     continue
@@ -869,9 +876,12 @@ class Sources:
 
     def _readable(self, reason, parent):
         """Whether the code reached can read what was reached for `reason` from `parent`:
-        "always" (a closure cell, a named global, a default), an attribute whose name the
-        code reads (or names as a string), or, with no reason, whatever its container is
-        (an item of a list or dict the code can read)."""
+        "always" (a closure cell, a named global, a default); ("name", n), a module's attribute
+        the code reached reads; ("user", n), a plain object's attribute the user's code reads;
+        ("key", k), a dict's item under a key the user's code names (or any key, where it
+        iterates over or unpacks dicts), in a dict it can read; any of them named as a string
+        constant of the user's code; and, with no reason, whatever its container is (an item
+        of a list the code can read)."""
         if reason == "always":
             return True
         if reason is None:
@@ -880,8 +890,7 @@ class Sources:
         if name in self._code_consts:
             return True
         if how == "key":  # (a name the user's code reads may be served from a dict: cfg.beta by __getattr__)
-            return (name in self._user_names or bool(self._user_names & _ITERATING)) and (
-                parent is None or parent.readable)
+            return (name in self._user_names or self._reads_every_item) and (parent is None or parent.readable)
         return name in (self._code_names if how == "name" else self._user_names)
 
     def _finish(self):

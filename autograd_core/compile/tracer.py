@@ -414,8 +414,7 @@ def _gradient_step_refused(name):
     original = _ORIGINALS[name]
 
     def refuse(self, *args, **kwargs):
-        trace = current()
-        if trace is not None and not trace.inside_host:
+        if is_tracing():
             raise CompileError(f"compile: {name}() inside a compiled function, at {_user_frame(with_code=True)}. "
                                f"{_STEP_FIX}")
         return original(self, *args, **kwargs)
@@ -533,17 +532,17 @@ def _as_data_following_hosts(x, what="Value"):
     """engine.as_data while tracing: a host array made into a Value's data by a
     conversion (a 0-d array to its scalar, integers to floats) stays that host
     array, converted, in the program (not a constant frozen at its first value);
-    so does an integer argument."""
+    so do an integer argument and a 0-d array the function holds."""
     trace = current()
-    if trace is not None and not trace.inside_host and isinstance(x, TracedArgument):
-        # an integer argument made into a Value's data (w * y): a host array, read again at every call
-        # (its ufuncs, y + 1, are host arrays already; another array made from it, y.copy() or y[0],
-        # the writer refuses, naming the line)
-        x = host_array(_itself, x, name="argument")
-    elif (trace is not None and not trace.inside_host and type(x) is np.ndarray and x.ndim == 0
-          and trace.held(x)):
-        # a 0-d array the function holds (a module's scale buffer) becomes a number: read again at every call
-        x = host_array(_number_of, x, name="held")
+    if trace is not None and not trace.inside_host:
+        if isinstance(x, TracedArgument):
+            # an integer argument made into a Value's data (w * y): a host array, read again at every call
+            # (its ufuncs, y + 1, are host arrays already; another array made from it, y.copy() or y[0],
+            # the writer refuses, naming the line)
+            x = host_array(_itself, x, name="argument")
+        elif type(x) is np.ndarray and x.ndim == 0 and trace.held(x):
+            # a 0-d array the function holds (a module's scale buffer) becomes a number: read again at every call
+            x = host_array(_number_of, x, name="held")
     data = _ORIGINALS["as_data"](x, what)
     if trace is not None and data is not x:
         record = trace.by_result.get(id(x))
