@@ -699,7 +699,10 @@ def backpropagate(outputs, seeds, retain_graph=False, create_graph=False, on_nod
                     continue  # constants get no gradient
                 rule = op.grads[i]
                 if op.elementwise:  # upstream x local, summed back over broadcast axes
-                    share = sum_to_shape(upstream * rule(*args, out, **params), inp.shape)
+                    local = rule(*args, out, **params)
+                    # a local gradient of 1 (a + b) passes the upstream on as it is: a product would be
+                    # a new array, laid out in C order, and later sums would add in another order
+                    share = sum_to_shape(upstream if _is_one(local) else upstream * local, inp.shape)
                 else:  # the op's vector-Jacobian product, already in the input's shape
                     share = rule(upstream, *args, out, **params)
                     if share is None:
@@ -715,6 +718,10 @@ def backpropagate(outputs, seeds, retain_graph=False, create_graph=False, on_nod
             if not retain_graph:
                 _free(node)
     return gradients
+
+
+def _is_one(local):
+    return type(local) is int and local == 1
 
 
 def _add_share(gradients, waiting, queued, node, share):
@@ -755,9 +762,9 @@ def _backpropagate_fast(outputs, seeds, retain_graph, create_graph=False):
     It is a loop of its own because on scalars and small arrays the Python
     work around each node costs as much as the NumPy work in it, and the
     reference loop spends it on readable steps. This one differs in three
-    ways, numbered in the code: (1) a local gradient of +1 or -1 (add, sub,
-    neg) passes the upstream gradient on, or negates it, instead of
-    multiplying by a Python int, NumPy's slow path; (2) the saved-data
+    ways, numbered in the code: (1) a local gradient of -1 (sub, neg)
+    negates the upstream gradient instead of multiplying it by a Python
+    int, NumPy's slow path (+1 passes it on in both loops); (2) the saved-data
     check, adding a share and freeing are written out in the loop, the
     inputs' data is read without a list for one or two inputs and the rules
     are called with one tuple, so a node calls no Python function but its

@@ -991,3 +991,17 @@ def test_a_dict_unpacked_into_a_call_is_guarded_item_by_item():
     loss_opts = {"label_smoothing": 0.0}
     fn = lambda x, y: nn.functional.cross_entropy(fc(x), y, **loss_opts)  # noqa: E731
     _agree(fn, list(fc.parameters()), [lambda: None, lambda: loss_opts.__setitem__("label_smoothing", 0.2)])
+
+
+def test_a_convolution_into_batch_norm_summed_compiles_to_eager_bits():
+    # the convolution's output is channels-last in memory; batch norm's weight gradient sums a product in
+    # that layout (the engine's backward loops once disagreed here, and the compiler refused it)
+    conv, bn = nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2)
+    fn = lambda x: bn(conv(x)).sum()  # noqa: E731
+    params = list(conv.parameters()) + list(bn.parameters())
+    state = [(b, b.copy()) for b in (bn.running_mean, bn.running_var)]
+    calls = [(np.random.default_rng(k).random((2, 1, 5, 5)),) for k in range(3)]
+    eager = _run(fn, params, calls, compiled=False)
+    for buffer, first in state:
+        buffer[...] = first
+    assert _run(fn, params, calls, compiled=True) == eager

@@ -84,3 +84,19 @@ def test_backward_with_create_graph_or_anomaly_runs_the_reference_loop(monkeypat
     with engine.detect_anomaly():
         (x * x).backward()
     assert calls == [1, 1]
+
+
+def test_both_loops_give_the_same_bits_through_a_conv_layout_into_batch_norm():
+    # a convolution's output is laid out channels-last in memory; the reference loop once multiplied
+    # the upstream by add's local gradient 1 (a new C-ordered array), so batch norm's weight gradient,
+    # a sum over a product in the other layout, added in another order than backward()'s loop
+    import nn
+
+    rng = np.random.default_rng(5)
+    conv, bn = nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2)
+    for _ in range(5):
+        loss = bn(conv(Value(rng.random((2, 1, 5, 5)), requires_grad=False))).sum()
+        reference = engine.backpropagate([loss], [loss.dtype.type(1)], retain_graph=True)
+        fast = engine._backpropagate_fast([loss], [loss.dtype.type(1)], retain_graph=True)
+        for node, gradient in reference.items():
+            _same_bits(gradient, fast[node])
