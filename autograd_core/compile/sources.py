@@ -385,7 +385,7 @@ class Sources:
         self._code_consts = set()
         self._codes = []  # the code objects reached (kept so their ids stay theirs)
         self._code_ids = set()
-        self._classes = []  # [class, names looked up, names its classes define]
+        self._classes = []  # [class, names looked up, the dicts of the classes of its MRO]
         self._class_ids = set()
         self._class_nodes = {}  # class -> the node its attributes are read from
         self._deferred = []  # library objects reached, walked once the code is seen to read them
@@ -677,11 +677,8 @@ class Sources:
     def _register_class(self, cls):
         if id(cls) not in self._class_ids:
             self._class_ids.add(id(cls))
-            defined = set()  # the names its classes define, as the walk found them
-            for klass in cls.__mro__:
-                if klass is not object:
-                    defined.update(k for k in klass.__dict__ if type(k) is str)
-            self._classes.append([cls, set(), defined])
+            # its classes' dicts, as the walk found them (a name is looked up in them, not copied out)
+            self._classes.append([cls, set(), [klass.__dict__ for klass in cls.__mro__ if klass is not object]])
 
     def _method(self, cls, name):
         """The function(s) behind `cls`'s attribute `name` (a method, a property's getter), or ()."""
@@ -777,11 +774,14 @@ class Sources:
         while True:
             before = (len(self._code_names), len(self._nodes), len(self._classes))
             for entry in self._classes:
-                cls, done, defined = entry
+                cls, done, dicts = entry
                 names = (self._code_names | _CALLED_IMPLICITLY) - done
                 done |= names
                 user_class = not _is_library_class(cls)
-                for name in sorted(names & defined):  # (only names some class of its MRO defines)
+                defined = set()
+                for d in dicts:
+                    defined |= d.keys() & names  # (C's intersection walks the smaller of the two)
+                for name in sorted(defined):  # (only names some class of its MRO defines)
                     for fn in self._method(cls, name):
                         self._add_method(cls, name, fn)
                     if user_class and not name.startswith("__"):
