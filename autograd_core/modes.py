@@ -93,6 +93,12 @@ class _ModeSwitch(ContextDecorator):
         return False
 
 
+# While some thread traces a compiled function, the tracer's function told when code reads the grad
+# mode or switches recording on: a program of such code is not replayed under no_grad(), where the
+# code itself might do something else (None otherwise: one test per call)
+grad_mode_observer = None
+
+
 def is_grad_enabled() -> bool:
     """True when operations record the graph in this thread.
 
@@ -102,6 +108,8 @@ def is_grad_enabled() -> bool:
     ...     print(is_grad_enabled())
     False
     """
+    if grad_mode_observer is not None:
+        grad_mode_observer("is_grad_enabled()")
     return _current_modes().grad_enabled
 
 
@@ -119,6 +127,8 @@ class _GradMode(_ModeSwitch):
         return switch(function)
 
     def _value(self, before):
+        if self._enabled and grad_mode_observer is not None:
+            grad_mode_observer("enable_grad()")
         return self._enabled
 
 

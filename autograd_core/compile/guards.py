@@ -49,7 +49,9 @@ import functools
 import keyword
 import types
 
-from .sources import _FIXED_ATTRIBUTES, Sources, _brief, _describe_object, _module_counts, _same_scalar, _slot_value
+from .sources import (
+    _FIXED_ATTRIBUTES, Sources, _brief, _describe_object, _is_library_class, _module_counts, _same_scalar, _slot_value,
+)
 
 CONTENT_SIZE = 64  # an array the program does not read, of at most this many numbers, is compared whole
 
@@ -66,7 +68,8 @@ class _Guard:
 
     def __init__(self, node, kind, expected):
         self.node = node
-        # "root", "same", "module", "value", "requires_grad", "array", "contents", "scalar", "length", "keys", "size"
+        # "root", "same", "class", "label", "module", "value", "requires_grad", "array", "contents", "scalar", "length", "keys",
+        # "size"
         self.kind = kind
         self.expected = expected
 
@@ -108,6 +111,12 @@ def effect_state(node, owners):
     return parent is not None and id(parent.obj) in owners
 
 
+def _holder(node):
+    """The object holding `node` (through a module's parameter or buffer registry: the module)."""
+    parent = node.parent
+    return parent.parent if parent.category == "registry" else parent
+
+
 def _sequence_get(sequence, index):
     """``sequence[index]`` of a list or tuple subclass as stored, without its own ``__getitem__``."""
     return (list if isinstance(sequence, list) else tuple).__getitem__(sequence, index)
@@ -124,7 +133,7 @@ def _own_guards(node, sources, used_ids, module_reached):
             children = obj.__dict__.get("_modules")
             names = tuple(children) if isinstance(children, dict) and children else None
             own.append(_Guard(node, "module", (obj, obj.__dict__.get("training"), names,
-                                               node is not sources._root_guard, node.snapshot)))
+                                               node is not sources._root_guard, node.snapshot, type(obj))))
         else:
             own.append(_Guard(node, "same", obj))
     elif category == "value":
@@ -145,11 +154,18 @@ def _own_guards(node, sources, used_ids, module_reached):
         elif node.readable and not node.in_module:  # not read by the program, but Python may have (float(c))
             small = node.primary is None and node.snapshot is not None and obj.size <= CONTENT_SIZE
             own.append(_Guard(node, "contents", (obj, node.snapshot)) if small else _Guard(node, "same", obj))
+        elif node.readable and not _is_library_class(type(_holder(node).obj)):
+            # an array of the user's own module, which its forward may read in Python (len(self.t)): the same
+            # object (a library module's arrays are read by its operations and effects, or not at all: a batch
+            # norm's count, rebound at every training step, is read in train mode only)
+            own.append(_Guard(node, "same", obj))
     elif category == "opaque":  # a library function, a class, a random generator
         own.append(_Guard(node, "same", obj))
     elif category == "object":  # the same object (an enum member, a config rebound), with as many attributes
         if node.readable and not node.hidden and node is not sources._root_guard:
             own.append(_Guard(node, "same", obj))
+            if node.primary is None:  # (obj.__class__ = Other: other methods)
+                own.append(_Guard(node, "class", type(obj)))
             if node.primary is None and node.snapshot is not None:  # (one added, read before through getattr's default)
                 own.append(_Guard(node, "size", node.snapshot))
     elif category == "class":  # a class the code reads: the same class, with as many attributes
@@ -191,10 +207,11 @@ class Guards:
 
     # ---- building --------------------------------------------------------------
     @classmethod
-    def build(cls, sources, used):
+    def build(cls, sources, used, labels=()):
         """Guards for what `sources` reached, given the objects the trace `used` outside its
         arguments (Values and arrays, in any order). Used objects the walk did not reach
-        are listed in ``unreached`` (the runtime refuses them).
+        are listed in ``unreached`` (the runtime refuses them). `labels`: ids of the Values whose
+        ``.label`` the code read (it may branch on a name).
 
         >>> import numpy as np
         >>> from autograd_core import Value
@@ -222,6 +239,8 @@ class Guards:
                 if id(node.obj) not in used_ids:  # (what the program reads is guarded wherever it is)
                     continue
             own = _own_guards(node, sources, used_ids, module_reached)
+            if node.category == "value" and node.primary is None and id(node.obj) in labels:
+                own.append(_Guard(node, "label", node.obj.label))
             if own:
                 per_node[node.index] = own
         for node in sources._nodes:  # a list or dict the code reads, or of guarded objects: its length, its keys
@@ -348,10 +367,16 @@ class Guards:
             return None
         if kind == "same":
             return None if value is expected else f"{path} was replaced"
+        if kind == "label":
+            return None if value.label == expected else f"{path}.label changed ({expected!r} -> {_brief(value.label)})"
+        if kind == "class":
+            return None if type(value) is expected else f"{path}'s class changed ({expected.__qualname__} -> {type(value).__qualname__})"
         if kind == "module":
-            obj, training, names, identity, size = expected
+            obj, training, names, identity, size, cls = expected
             if identity and value is not obj:
                 return f"{path} was replaced" + self._replaced_inside(node, fn, args, cache)
+            if type(value) is not cls:
+                return f"{path}'s class changed ({cls.__qualname__} -> {type(value).__qualname__})"
             now = value.__dict__["training"]
             if now is not training:
                 return f"{path}.training changed ({training!r} -> {_brief(now)})"
@@ -451,9 +476,13 @@ class Guards:
                 first = node.primary.label() if node.primary is not None else None
                 lines.append(f"{path} is {_describe_object(expected)}" + (f", as {first}" if first else ""))
             elif kind == "module":
-                obj, training, names, _, _ = expected
+                obj, training, names, _, _, _ = expected
                 children = f", {len(names)} submodules" if names is not None else ""
                 lines.append(f"{path} is <{type(obj).__name__}>, training={training!r}{children}")
+            elif kind == "label":
+                lines.append(f"{path}.label == {expected!r}")
+            elif kind == "class":
+                lines.append(f"{path} is of the class {expected.__qualname__}")
             elif kind == "code":
                 lines.append(f"{path} is {_describe_object(expected[0])}, with its code")
             elif kind == "contents":
@@ -490,7 +519,7 @@ class _CheckWriter:
 
     def __init__(self):
         self.namespace = {"SAME": _same_scalar, "DGET": _dict_get, "SGET": _sequence_get, "SLOT": _slot_value,
-                          "__builtins__": {"len": len, "tuple": tuple, "dict": dict, "Exception": Exception}}
+                          "__builtins__": {"len": len, "tuple": tuple, "dict": dict, "type": type, "Exception": Exception}}
         self.lines = ["def check(fn, args):", "    try:"]
         self.var = {}  # node index -> the name its object has in the generated code
         self.dicts = set()  # node indices whose __dict__ has a name already
@@ -572,10 +601,11 @@ class _CheckWriter:
                 return [f"{v} is not O{k}", f"{v}.__code__ is not C{k}c"]
             return [f"{v} is not O{k}"]
         if g.kind == "module":
-            obj, training, names, identity, size = g.expected
-            ns[f"O{k}"], ns[f"T{k}"] = obj, training
+            obj, training, names, identity, size, cls = g.expected
+            ns[f"O{k}"], ns[f"T{k}"], ns[f"Y{k}"] = obj, training, cls
             d = self.dict_of(g.node)
             tests = [f"{v} is not O{k}"] if identity else []
+            tests.append(f"type({v}) is not Y{k}")
             tests.append(f"{d}['training'] is not T{k}")
             if names is not None:  # (their order too: a Sequential runs them in it)
                 ns[f"M{k}"] = names
@@ -608,6 +638,12 @@ class _CheckWriter:
             ns.update({f"O{k}": obj, f"R{k}": requires_grad, f"S{k}": shape, f"D{k}": dtype, f"L{k}": strides})
             return [f"{v} is not O{k}", f"{v}.requires_grad is not R{k}", f"(a := {v}._data).shape != S{k}",
                     f"(a.dtype is not D{k} and a.dtype != D{k})", f"a.strides != L{k}"]
+        if g.kind == "label":
+            ns[f"N{k}"] = g.expected
+            return [f"{v}.label != N{k}"]
+        if g.kind == "class":
+            ns[f"Y{k}"] = g.expected
+            return [f"type({v}) is not Y{k}"]
         if g.kind == "requires_grad":
             ns[f"R{k}"] = g.expected
             return [f"{v}.requires_grad is not R{k}"]

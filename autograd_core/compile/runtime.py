@@ -218,6 +218,7 @@ class _Program:
         self.extras = bool(build.extra_names)
         self._local = threading.local()
         self.same_signature = None  # set by the trace: a quick test of the arguments (see _signature_check)
+        self.reads_grad_mode = False  # set by the trace: the code read the grad mode (not evaluated under no_grad)
 
     def set_saved_names(self, names):
         """The forward's names the backward reads again (the arrays a call's result keeps)."""
@@ -280,7 +281,7 @@ class Compiled:
         self._calls += 1
         program, reason = self._find(key, args)
         if not modes.grad_enabled:  # no_grad(): the forward only, or the function itself
-            if program is None:
+            if program is None or program.reads_grad_mode:  # (is_grad_enabled() might decide otherwise now)
                 return self.fn(*args)
             return self._evaluate(program, args)
         if program is None:
@@ -461,7 +462,7 @@ class Compiled:
         self._refuse_gradients_set(grads_before, build.used)
         held = _held_by_hosts(trace)
         owners = _effect_owners(trace)
-        guards = Guards.build(sources, build.used + held).without_effect_changes(self.fn, args, owners)
+        guards = Guards.build(sources, build.used + held, trace.labels_read).without_effect_changes(self.fn, args, owners)
         self._refuse_unreached(guards)
         self._refuse_written(sources, held, owners)
         changed = guards.check(self.fn, args)  # (the guards hold what the walk saw before the call)
@@ -490,6 +491,7 @@ class Compiled:
             program = _assemble(build, writer, guards)
             reuse.remember(shape, program, build, forward_names, grad_positions)
         program.same_signature = _signature_check(key)
+        program.reads_grad_mode = bool(trace.grad_mode_reads)
         self._cache.setdefault(key, []).append(program)
         self._traces += 1
         self._last = program

@@ -362,6 +362,33 @@ def _data_property():
     return property(get, original.fset, None, original.__doc__)
 
 
+def _grad_property():
+    slot = _ORIGINALS["grad"]
+
+    def get(self):
+        if current() is not None and _called_from_user(2):
+            raise CompileError(
+                f"compile: reading `.grad` of a Value inside a compiled function, at {_user_frame(with_code=True)}: "
+                f"a replay would see what it was at the first call, and it changes with every backward(). Read it "
+                f"outside the compiled function, after backward()"
+            )
+        return slot.__get__(self, Value)
+
+    return property(get, slot.__set__, None, "The gradient, after backward (compile refuses reading it while tracing).")
+
+
+def _label_property():
+    slot = _ORIGINALS["label"]
+
+    def get(self):
+        trace = current()
+        if trace is not None and _called_from_user(2):
+            trace.labels_read[id(self)] = self  # (guarded: code may branch on a name)
+        return slot.__get__(self, Value)
+
+    return property(get, slot.__set__, None, "The Value's name, shown in drawings and programs.")
+
+
 def is_python_like_number(arg):
     """A 0-d float64 array argument: eager's NumPy makes a ``np.float64`` of whatever it computes from it,
     a Python float the engine casts to the dtype of the Value it meets, as a traced Value would not be; so
@@ -439,6 +466,8 @@ def _install_patches():
                      "__array_ufunc__", "__array_function__", "__getattr__", "backward", "zero_grad"):
             _ORIGINALS[name] = getattr(Value, name, None)
         _ORIGINALS["data"] = Value.__dict__["data"]
+        _ORIGINALS["grad"] = Value.__dict__["grad"]  # (slots: their member descriptors)
+        _ORIGINALS["label"] = Value.__dict__["label"]
         _PATCHES.update({
             "__bool__": _refusing("__bool__", "`if`, `while`, `and`/`or` or bool()", _IF_FIX),
             "__float__": _refusing("__float__", "float()", _RETURN_FIX),
@@ -458,6 +487,8 @@ def _install_patches():
             "__ne__": _comparison(np.not_equal, "__ne__"),
             "__getitem__": _indexing(),
             "data": _data_property(),
+            "grad": _grad_property(),
+            "label": _label_property(),
             "detach": _detach_read_again,
             "__array_ufunc__": _numpy_refused_as_compile_error("__array_ufunc__"),
             "__array_function__": _numpy_refused_as_compile_error("__array_function__"),
@@ -479,6 +510,7 @@ def _install_patches():
             ops.record = _record_every_operation
             ops.derived_data = _derived_data_made_again
             ops.data_check = effect  # (a check of the data, done again at every call)
+            modes.grad_mode_observer = _grad_mode_read
         _tracing_threads[0] += 1
 
 
@@ -497,6 +529,14 @@ def _remove_patches():
             ops.record = _ORIGINALS["record"]
             ops.derived_data = _ORIGINALS["derived_data"]
             ops.data_check = _ORIGINALS["data_check"]
+            modes.grad_mode_observer = None
+
+
+def _grad_mode_read(what):
+    """modes' observer while tracing: the traced code read the grad mode or switched recording on."""
+    trace = current()
+    if trace is not None:
+        trace.grad_mode_reads.append(what)
 
 
 def _record_every_operation(op, data, inputs, params, saved=None):
@@ -577,6 +617,8 @@ class Trace:
         self.inside_host = False  # True while a host function or an effect runs
         self.held = lambda array: False  # whether the function holds `array` (the runtime sets it from its walk)
         self.path_of = lambda obj: None  # the path it holds it at
+        self.grad_mode_reads = []  # is_grad_enabled(), enable_grad(): what the code did that depends on no_grad()
+        self.labels_read = {}  # id -> Value whose .label the user's code read
 
     def record_host(self, record):
         self.hosts.append(record)

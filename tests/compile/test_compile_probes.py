@@ -12,6 +12,7 @@ import autograd_core as ag
 import nn
 from autograd_core import Value
 from autograd_core.compile import CompileError
+from nn import functional as F
 
 
 def _bits(a):
@@ -1005,3 +1006,117 @@ def test_a_convolution_into_batch_norm_summed_compiles_to_eager_bits():
     for buffer, first in state:
         buffer[...] = first
     assert _run(fn, params, calls, compiled=True) == eager
+
+
+# ---- eighth round: grad mode, reads of .grad and .label, a module's class and arrays -----------------------
+def _mlp_and_data():
+    rng = np.random.default_rng(1)
+    nn.manual_seed(0)
+    return nn.Sequential(nn.Linear(4, 6), nn.Tanh(), nn.Linear(6, 3)), rng.standard_normal((8, 4)), rng.integers(0, 3, 8)
+
+
+def test_a_function_that_reads_the_grad_mode_runs_itself_under_no_grad():
+    model, X, y = _mlp_and_data()
+
+    def loss_fn(X, y):
+        loss = F.cross_entropy(model(X), y)
+        if ag.is_grad_enabled():  # a regulariser while training only
+            loss = loss + 0.01 * (model[0].weight ** 2).sum()
+        return loss
+
+    step = ag.compile(loss_fn)
+    step(X, y).backward()
+    with ag.no_grad():
+        assert _bits(step(X, y).data) == _bits(loss_fn(X, y).data)
+
+
+def test_enable_grad_inside_the_function_gives_a_graph_under_an_outer_no_grad():
+    model, X, y = _mlp_and_data()
+
+    def loss_fn(X, y):
+        with ag.enable_grad():
+            return F.cross_entropy(model(X), y)
+
+    step = ag.compile(loss_fn)
+    step(X, y).backward()
+    model.zero_grad()
+    with ag.no_grad():
+        loss = step(X, y)
+    loss.backward()  # (eager: the graph the function recorded itself)
+    compiled = model[0].weight.grad.copy()
+    model.zero_grad()
+    with ag.no_grad():
+        loss_fn(X, y).backward()
+    assert compiled.tobytes() == model[0].weight.grad.tobytes()
+
+
+def test_reading_a_parameters_grad_inside_the_function_is_refused():
+    model, X, y = _mlp_and_data()
+
+    def loss_fn(X, y):
+        loss = F.cross_entropy(model(X), y)
+        return loss + (0.1 * loss if model[0].weight.grad is not None else 0)
+
+    with pytest.raises(CompileError, match=r"\.grad"):
+        ag.compile(loss_fn)(X, y)
+
+
+def test_a_branch_on_a_parameters_label_retraces_when_it_is_renamed():
+    model, X, y = _mlp_and_data()
+    w = model[0].weight
+    fn = lambda X, y: F.cross_entropy(model(X), y) * (2.0 if w.label == "special" else 1.0)  # noqa: E731
+    step = ag.compile(fn)
+    step(X, y)
+    w.label = "special"
+    assert _bits(step(X, y).data) == _bits(fn(X, y).data)
+    assert step.cache_info().traces == 2
+
+
+def test_a_module_whose_class_is_swapped_retraces():
+    model, X, y = _mlp_and_data()
+    fn = lambda X, y: F.cross_entropy(model(X), y)  # noqa: E731
+    step = ag.compile(fn)
+    step(X, y)
+    model[1].__class__ = nn.Sigmoid
+    assert _bits(step(X, y).data) == _bits(fn(X, y).data)
+
+
+def test_an_object_whose_class_is_swapped_retraces():
+    class Double:
+        def scale(self, v):
+            return v * 2.0
+
+    class Triple:
+        def scale(self, v):
+            return v * 3.0
+
+    helper = Double()
+    w = Value(np.ones(3))
+    fn = lambda x: helper.scale(x * w).sum()  # noqa: E731
+    step = ag.compile(fn)
+    step(np.ones(3))
+    helper.__class__ = Triple
+    assert float(step(np.ones(3)).data) == 9.0
+
+
+@pytest.mark.parametrize("as_buffer", [False, True])
+def test_an_array_of_the_users_module_read_in_python_retraces_when_replaced(as_buffer):
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 3)
+            if as_buffer:
+                self.register_buffer("scales", np.array([0.5, 1.0]))
+            else:
+                self.scales = np.array([0.5, 1.0])
+
+        def forward(self, x):
+            return self.fc(x) * float(self.scales[0]) * len(self.scales)
+
+    _, X, y = _mlp_and_data()
+    net = Net()
+    fn = lambda X, y: F.cross_entropy(net(X), y)  # noqa: E731
+    step = ag.compile(fn)
+    step(X, y)
+    net.scales = np.array([2.0, 1.0, 1.0])
+    assert _bits(step(X, y).data) == _bits(fn(X, y).data)
