@@ -159,7 +159,7 @@ def _own_guards(node, sources, used_ids, module_reached):
             # object (a library module's arrays are read by its operations and effects, or not at all: a batch
             # norm's count, rebound at every training step, is read in train mode only)
             own.append(_Guard(node, "same", obj))
-    elif category == "opaque":  # a library function, a class, a random generator
+    elif category in ("opaque", "library_module"):  # a library function, class or module, a random generator
         own.append(_Guard(node, "same", obj))
     elif category == "object":  # the same object (an enum member, a config rebound), with as many attributes
         if node.readable and not node.hidden and node is not sources._root_guard:

@@ -390,7 +390,7 @@ class Sources:
         self._class_nodes = {}  # class -> the node its attributes are read from
         self._deferred = []  # library objects reached, walked once the code is seen to read them
         self._snapshot_bytes = 0
-        self._python_modules = []  # [node, names looked up]
+        self._python_modules = []  # [node, names looked up, a library's (only the user's code's names)]
         self._globals_nodes = {}
         self._root_globals = None
         self._candidates = []  # numbers and opaque objects: (parent, kind, key, value, path, reason, category)
@@ -530,7 +530,7 @@ class Sources:
         if issubclass(cls, functools.partial):
             return "partial"
         if issubclass(cls, types.ModuleType):
-            return None if _is_library_module(obj) else "python_module"
+            return "library_module" if _is_library_module(obj) else "python_module"
         if issubclass(cls, dict):
             return "dict"
         if issubclass(cls, (list, tuple, deque)):
@@ -727,14 +727,17 @@ class Sources:
         if node is None:
             node = self._class_nodes[klass] = self._new(None, "const", klass, klass, klass.__qualname__,
                                                         hidden=True, category="class")
-            node.snapshot = len(klass.__dict__)
+            if not _is_library_class(klass):  # (a library's class: only its forward is guarded)
+                node.snapshot = len(klass.__dict__)
             self._kept.append(klass)
         return node
 
     def _add_method(self, cls, name, fn):
         library = _is_library_function(fn)
         self._add_code(fn.__code__, user=not library)
-        if not _is_library_class(cls):  # Net.forward = other, a staticmethod swapped: retrace
+        # Net.forward = other, a staticmethod swapped: retrace; of a library's class, its forward only
+        # (nn.Linear.forward patched; what the library's code calls inside is not followed)
+        if not _is_library_class(cls) or name == "forward":
             klass = next(k for k in cls.__mro__ if name in k.__dict__)
             self._guard_class_attribute(cls, klass, name)
         if library or id(fn) in self._method_ids:
@@ -787,9 +790,9 @@ class Sources:
                     if user_class and not name.startswith("__"):
                         self._class_attribute(cls, name)
             for entry in self._python_modules:
-                node, done = entry
+                node, done, library = entry
                 d = _instance_dict(node.obj) or {}
-                for name in sorted((self._code_names & d.keys()) - done):
+                for name in sorted(((self._user_names if library else self._code_names) & d.keys()) - done):
                     done.add(name)
                     self._child(node, "attr", name, d[name], _attribute_path(node.path, name), reason="always")
             after = (len(self._code_names), len(self._nodes), len(self._classes))
@@ -841,8 +844,10 @@ class Sources:
                 kw_node = self._new(node, "fixed", "keywords", obj.keywords, path, hidden=True, category="dict")
                 for name, arg in obj.keywords.items():
                     self._child(kw_node, "item", name, arg, f"{path}.keywords[{name!r}]", reason="always")
+        elif category == "library_module":  # (ag.tanh = ag.sigmoid after the trace: what the user's code names)
+            self._python_modules.append([node, set(), True])
         elif category == "python_module":
-            self._python_modules.append([node, set()])
+            self._python_modules.append([node, set(), False])
             getter = (_instance_dict(obj) or {}).get("__getattr__")
             if type(getter) is types.FunctionType and not _is_library_function(getter):
                 self._child(node, "attr", "__getattr__", getter, _attribute_path(path, "__getattr__"), reason="always")

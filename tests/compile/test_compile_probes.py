@@ -1120,3 +1120,26 @@ def test_an_array_of_the_users_module_read_in_python_retraces_when_replaced(as_b
     step(X, y)
     net.scales = np.array([2.0, 1.0, 1.0])
     assert _bits(step(X, y).data) == _bits(fn(X, y).data)
+
+
+_LIBRARY_ORIGINALS = (ag.tanh, F.cross_entropy, nn.Linear.forward)
+
+
+@pytest.mark.parametrize("patch", ["ag.tanh", "F.cross_entropy", "nn.Linear.forward"])
+def test_a_library_function_or_forward_rebound_after_the_first_call_retraces(patch):
+    _, X, y = _mlp_and_data()
+    nn.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 6), nn.Linear(6, 3))
+    fn = lambda X, y: F.cross_entropy(ag.tanh(model(X)), y)  # noqa: E731
+    step = ag.compile(fn)
+    step(X, y)
+    try:
+        if patch == "ag.tanh":
+            ag.tanh = ag.sigmoid
+        elif patch == "F.cross_entropy":
+            F.cross_entropy = lambda z, t: _LIBRARY_ORIGINALS[1](z * 2.0, t)
+        else:
+            nn.Linear.forward = lambda self, x: _LIBRARY_ORIGINALS[2](self, x) * 2.0
+        assert _bits(step(X, y).data) == _bits(fn(X, y).data)
+    finally:
+        ag.tanh, F.cross_entropy, nn.Linear.forward = _LIBRARY_ORIGINALS

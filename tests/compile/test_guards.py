@@ -66,9 +66,11 @@ def test_an_mlp_is_walked_with_pytorch_names_and_guarded_cheaply():
     assert sources.path_of(model[2].bias) == "model.2.bias"
     assert sources.path_of(np.ones(3)) is None
     lines = guards.describe()
-    assert len(lines) == len(guards) == 9
+    assert len(lines) == len(guards) == 14
     assert "model.0.weight is <Parameter (16, 4) float64>, requires_grad=True" in lines
     assert "model is <Sequential>, training=True, 3 submodules" in lines
+    # what the code names in a library's module, and the forward of each library class it calls
+    assert "F.cross_entropy is <function cross_entropy>" in lines and "Linear.forward is <function Linear.forward>" in lines
     # one generated function, no timing asserted: it only has to keep answering None
     assert guards.source.count("def ") == 1
     for _ in range(1000):
