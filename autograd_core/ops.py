@@ -199,6 +199,7 @@ class Op:
         if not set(self.saves.values()) <= set(self.inputs):
             raise TypeError(f"Op {name!r}: saves={saves!r} names an input that is not among {self.inputs}")
         self.function = None  # the public function, set by the @op.public decorator
+        self.quiet = self._is_quiet(forward)  # its forward silences NumPy's float warnings (see _is_quiet)
         self.variadic = len(self.inputs) == 1 and self.inputs[0].startswith("*")
         if self.variadic:
             each = rules.pop("d_each")
@@ -212,6 +213,24 @@ class Op:
 
     def __repr__(self):
         return f"<Op {self.name}: {self.formula}>"
+
+    @staticmethod
+    def _is_quiet(forward):
+        """Whether `forward` silences NumPy's float warnings (``np.log(0)`` is -inf without a
+        warning, as in PyTorch), read from its code: it enters ``np.errstate``, ``quiet_float_errors``
+        or ``_quiet_domain``. A compiled program calls such a forward itself, not its NumPy line,
+        so that a replay warns (or raises, under ``np.seterr(all="raise")``) exactly where eager does."""
+        stack, seen = [forward], set()
+        while stack:
+            fn = stack.pop()
+            code = getattr(fn, "__code__", None)
+            if code is None or id(code) in seen:
+                continue
+            seen.add(id(code))
+            if _QUIETING & set(code.co_names) or _QUIETING & set(code.co_freevars):
+                return True
+            stack.extend(cell.cell_contents for cell in (fn.__closure__ or ()) if callable(cell.cell_contents))
+        return False
 
     def apply(self, *inputs, **params):
         """Run the forward on the inputs' data and record the result (inputs are Values)."""
@@ -507,6 +526,7 @@ def data_check(check, *inputs):
 # 0 ** -1 = inf) and warns; the forwards and rules that reach those points compute them
 # quietly, ``with _quiet_domain():`` (detect_anomaly() is how to stop at the first one)
 _quiet_domain = partial(np.errstate, divide="ignore", invalid="ignore")
+_QUIETING = {"errstate", "quiet_float_errors", "_quiet_domain"}  # what a quiet forward enters (Op.quiet)
 
 
 # ==========================================================================

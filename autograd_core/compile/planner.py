@@ -139,7 +139,8 @@ def plan(forward, backward, returned, recycled_names, value_of):
     lines = forward + backward
     n_forward = len(forward)
     end = len(lines)
-    scalar = [_runs_its_own_function(line) for line in lines]
+    # (a quiet operation's own function too: a replay warns where eager warns, see Op.quiet)
+    scalar = [_runs_its_own_function(line) or (line.quiet and line.exact is not None) for line in lines]
     expressions = [line.exact if own else _direct_sums(line.expression, value_of) for line, own in zip(lines, scalar)]
     reads = [line.exact_reads if own else line.reads for line, own in zip(lines, scalar)]
     forms = [None if line.targets and line.targets[0] in returned and line.targets[0] not in recycled_names

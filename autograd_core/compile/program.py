@@ -34,12 +34,16 @@ class Line:
     `reads` are the program names the expression reads; `exact` is a second
     expression computing the same thing by calling the engine's function
     itself (used when the readable one does not reproduce its bits);
-    `value` is what the traced call computed (checked against the line).
+    `value` is what the traced call computed (checked against the line);
+    `quiet`: the engine's function silences NumPy's float warnings where the
+    readable expression would not (the program that runs calls it, see
+    ``Op.quiet``).
     """
 
-    __slots__ = ("targets", "expression", "reads", "comment", "exact", "exact_reads", "value", "keep")
+    __slots__ = ("targets", "expression", "reads", "comment", "exact", "exact_reads", "value", "keep", "quiet")
 
-    def __init__(self, targets, expression, reads, comment="", exact=None, exact_reads=None, value=None, keep=False):
+    def __init__(self, targets, expression, reads, comment="", exact=None, exact_reads=None, value=None, keep=False,
+                 quiet=False):
         self.targets = tuple(targets)
         self.expression = expression
         self.reads = tuple(reads)
@@ -48,6 +52,7 @@ class Line:
         self.exact_reads = tuple(exact_reads) if exact_reads is not None else None
         self.value = value  # the traced value of each target (a tuple, as targets)
         self.keep = keep  # an effect or a host array: done at every call even if nothing reads it
+        self.quiet = quiet
 
     def use_exact(self):
         self.expression, self.reads, self.exact = self.exact, self.exact_reads, None

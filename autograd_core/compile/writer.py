@@ -269,7 +269,7 @@ class Writer:
         reads = _names_in(readable, self.b.names)
         comment = op.code if readable == plain and op.code else ""
         line = Line(targets, readable, reads, comment, exact=plain if readable != plain else None,
-                    exact_reads=_names_in(plain, self.b.names), value=tuple(values))
+                    exact_reads=_names_in(plain, self.b.names), value=tuple(values), quiet=op.quiet)
         self.b.forward.append(line)
         self._define(node, name)
         for key, kept_name in self.kept_names.get(id(node), {}).items():

@@ -1143,3 +1143,39 @@ def test_a_library_function_or_forward_rebound_after_the_first_call_retraces(pat
         assert _bits(step(X, y).data) == _bits(fn(X, y).data)
     finally:
         ag.tanh, F.cross_entropy, nn.Linear.forward = _LIBRARY_ORIGINALS
+
+
+def _elementwise_ops():
+    from autograd_core.ops import OPS
+
+    return sorted(name for name, op in OPS.items() if op.elementwise and op.function is not None
+                  and len(op.inputs) in (1, 2) and not op.random and name not in ("clip", "where"))
+
+
+def _result_and_warnings(fn, data):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            got = np.asarray(fn(data).data).tobytes()
+        except Exception as error:  # noqa: BLE001 (the same exception in both is what is compared)
+            got = type(error).__name__
+    return got, sorted({str(w.message) for w in caught})
+
+
+@pytest.mark.parametrize("name", _elementwise_ops())
+def test_a_replay_warns_where_eager_warns_on_values_outside_a_domain(name):
+    # log(0), exp(800), sqrt(-1): eager's forward is quiet for some operations (as PyTorch), and a replay
+    # must be quiet there too (and warn where eager warns)
+    from autograd_core.ops import OPS
+
+    op = OPS[name]
+    if len(op.inputs) == 1:
+        fn = lambda x: op.function(x * 1.0).sum()  # noqa: E731
+    else:
+        fn = lambda x: op.function(x * 1.0, x[::-1] * 1.0).sum()  # noqa: E731
+    step = ag.compile(fn)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        step(np.full(9, 0.5))
+    provoking = np.array([0.0, -1.0, -800.0, 800.0, 1e308, -1e308, np.inf, np.nan, 0.5])
+    assert _result_and_warnings(step, provoking) == _result_and_warnings(fn, provoking)
