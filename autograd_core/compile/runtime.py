@@ -36,8 +36,8 @@ from ..saved import _changed_since_snapshot, _settle_snapshot
 from . import planner, reuse
 from .guards import Guards, Sources, effect_state
 from .sources import WALK_LIMIT
-from .program import evaluate, render, tuple_text
-from .tracer import CompileError, Trace, TracedArgument, is_python_like_number, nodes_made_during
+from .program import Line, evaluate, render, tuple_text
+from .tracer import CompileError, Trace, TracedArgument, _FollowedArray, is_python_like_number, nodes_made_during
 from .writer import Writer, same_bits
 
 __all__ = ["Compiled", "CompiledResult", "RETRACE_LIMIT", "TRACE_LIMIT"]
@@ -497,7 +497,8 @@ class Compiled:
         self._last = program
         # the traced call's own result: its backward runs the program on the traced call's arrays, with
         # buffers of its own (the next calls' results hold the thread's), so it may come after theirs, as in eager
-        saved = tuple(build.trace_env[name] for name in program.saved_names)
+        # (as plain arrays: a mask's class, which the tracer follows, would pass to the gradients made from it)
+        saved = tuple(_plain(build.trace_env[name]) for name in program.saved_names)
         targets = [args[t[1]] if type(t) is tuple else t for t in program.grad_leaves]
         result = CompiledResult(_Instance(program), _own(loss._data), saved, None, targets, _watched(program, args))
         result._traced_bytes = traced_bytes
@@ -523,11 +524,22 @@ class Compiled:
         build = writer.b
         writer.backward(engine._seed_gradient(loss, None, "backward()"))
         grads, build.expected_grads, positions = [], [], []
+        leaf_ids = {id(value) for _, value in build.grad_leaves}
+        node_gradients = {entry[0] for key, entry in writer.grad.items() if key not in leaf_ids}
         for k, (target, value) in enumerate(build.grad_leaves):
             entry = writer.grad.get(id(value))
             if entry is not None:
-                grads.append((target, entry[0]))
-                build.expected_grads.append(entry[1])
+                name, array = entry
+                if name in node_gradients and isinstance(array, np.ndarray):
+                    # passed on unchanged (x - mean: d/dx = 1): eager's .grad is a copy of the node's gradient,
+                    # laid out in C order, which its sums follow
+                    copied = writer.b.names.new(f"{name}_copy")
+                    array = array.copy()
+                    build.backward.append(Line((copied,), f"{name}.copy()", (name,),
+                                               "eager's .grad is a copy: the gradient is also a node's", value=(array,)))
+                    name = copied
+                grads.append((target, name))
+                build.expected_grads.append(array)
                 positions.append(k)
         build.grad_leaves = grads
         build.seed_name = writer.seed_name
@@ -864,7 +876,8 @@ def _reused(kept, build, guards, loss):
         return None
     view = copy.copy(build)  # (the build itself stays as the writer left it, for a build afresh)
     view.grad_leaves = [(build.grad_leaves[k][0], name) for k, name in zip(reached, kept.grad_names)]
-    view.expected_grads = [gradients[build.grad_leaves[k][1]] for k in reached]
+    node_gradients = {id(g) for node, g in gradients.items() if node._op is not None}
+    view.expected_grads = [_as_eager_stores(gradients[build.grad_leaves[k][1]], node_gradients) for k in reached]
     view.seed_name = kept.seed_name
     view.trace_env = {**build.trace_env, kept.seed_name: seed}
     view.namespace = _with_entries(build.namespace, kept.backward_source_namespace)
@@ -880,6 +893,15 @@ def _reused(kept, build, guards, loss):
         grads = program.instance().backward(saved, seed)
     same = len(grads) == len(view.expected_grads) and all(map(same_bits, grads, view.expected_grads))
     return program if same else None
+
+
+def _plain(array):
+    return array.view(np.ndarray) if isinstance(array, _FollowedArray) else array
+
+
+def _as_eager_stores(gradient, node_gradients):
+    """A leaf's gradient as eager's ``.grad`` gets it: a copy when it is also a node's gradient."""
+    return gradient.copy() if id(gradient) in node_gradients and isinstance(gradient, np.ndarray) else gradient
 
 
 def _with_entries(namespace, entries):

@@ -32,9 +32,13 @@ from .tracer import _ORIGINALS, CompileError, TracedArgument, _TracedMask, is_py
 
 
 def same_bits(a, b):
-    """The same type, dtype, shape and bytes (so -0.0 differs from 0.0), NaN equal to any NaN: the engine's two
-    backward loops give NaNs of either sign (``-g`` and ``g * -1``), and a NaN's sign is no number of eager's."""
+    """The same type, dtype, shape, memory layout and bytes (so -0.0 differs from 0.0), NaN equal to any NaN:
+    the engine's two backward loops give NaNs of either sign (``-g`` and ``g * -1``), and a NaN's sign is no
+    number of eager's. The layout is part of it: a sum goes in memory order, so a gradient laid out
+    otherwise sums to other bits (the strides of axes of length 1 do not count)."""
     if type(a) is not type(b) and not (isinstance(a, np.ndarray) and isinstance(b, np.ndarray)):
+        return False
+    if type(a) is np.ndarray and _layout(a) != _layout(b):
         return False
     a, b = np.asarray(a), np.asarray(b)
     if a.dtype != b.dtype or a.shape != b.shape:
@@ -45,6 +49,10 @@ def same_bits(a, b):
         return False
     nan = np.isnan(a)
     return bool(np.array_equal(nan, np.isnan(b))) and a[~nan].tobytes() == b[~nan].tobytes()
+
+
+def _layout(a):
+    return tuple(stride for stride, n in zip(a.strides, a.shape) if n > 1)
 
 
 class Build:

@@ -1179,3 +1179,45 @@ def test_a_replay_warns_where_eager_warns_on_values_outside_a_domain(name):
         step(np.full(9, 0.5))
     provoking = np.array([0.0, -1.0, -800.0, 800.0, 1e308, -1e308, np.inf, np.nan, 0.5])
     assert _result_and_warnings(step, provoking) == _result_and_warnings(fn, provoking)
+
+
+def _grad_facts(g):
+    return type(g), g.strides, g.tobytes()
+
+
+def test_an_input_gradient_passed_on_unchanged_is_laid_out_as_eagers_copy():
+    # eval batch norm, then a convolution: x's gradient is the subtraction's (d(x - mean)/dx = 1), which
+    # eager's .grad copies into C order; a sum of it then adds in the same order
+    import copy
+
+    nn.manual_seed(0)
+    bn = nn.BatchNorm2d(3)
+    bn.eval()
+    eager_model = nn.Sequential(bn, nn.Conv2d(3, 2, 3))
+    compiled_model = copy.deepcopy(eager_model)
+    step = ag.compile(lambda x: (compiled_model(x) ** 2).sum())
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        X = rng.standard_normal((2, 3, 9, 9))
+        xa, xb = Value(X), Value(X)
+        (eager_model(xa) ** 2).sum().backward()
+        step(xb).backward()
+        assert _grad_facts(xb.grad) == _grad_facts(xa.grad)
+
+
+def test_the_traced_calls_gradients_are_plain_arrays_in_eagers_layout():
+    # softplus's mask made the traced call's weight gradient an array of the tracer's class, which
+    # kept its channels-last layout where eager's copy is in C order
+    import copy
+
+    nn.manual_seed(0)
+    eager_model = nn.Sequential(nn.Conv2d(8, 16, 3, bias=False), nn.Softplus())
+    compiled_model = copy.deepcopy(eager_model)
+    step = ag.compile(lambda x: (compiled_model(x) ** 2).sum())
+    rng = np.random.default_rng(1)
+    for _ in range(2):
+        X = rng.standard_normal((4, 8, 10, 10))
+        eager_model[0].weight.grad = compiled_model[0].weight.grad = None
+        (eager_model(X) ** 2).sum().backward()
+        step(X).backward()
+        assert _grad_facts(compiled_model[0].weight.grad) == _grad_facts(eager_model[0].weight.grad)
