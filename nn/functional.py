@@ -599,10 +599,14 @@ def _class_indices(target, n, classes, ignore_index, name):
 def _class_weights(weight, classes, dtype, name):
     if weight is None:
         return np.ones(classes, dtype=dtype)
-    weight = np.asarray(_data(weight), dtype=dtype)
-    if weight.shape != (classes,):
-        raise ShapeError(f"{name}: weight must have one entry per class, shape ({classes},), got {weight.shape}")
-    return weight
+    weight = _data(weight)
+    if np.shape(weight) != (classes,):
+        raise ShapeError(f"{name}: weight must have one entry per class, shape ({classes},), got {np.shape(weight)}")
+    if isinstance(weight, np.ndarray) and weight.dtype == dtype:
+        return weight
+    # in the scores' dtype: a copy a compiled step makes again at every call, from the weights it holds
+    return host_array(lambda w: np.asarray(w, dtype=dtype), weight if isinstance(weight, np.ndarray) else np.asarray(weight),
+                      name="class_weights")
 
 
 def _positions_as_rows(x, target, name):
@@ -623,7 +627,8 @@ def _positions_as_rows(x, target, name):
             f"{name}: scores of shape {x.shape} (N, C, d1, ...) need class indices of shape {positions} "
             f"(N, d1, ...) or class probabilities of shape {x.shape}; got target of shape {target_data.shape}"
         )
-    return rows, target_data.reshape(-1), positions
+    # (flattened in a host array: a compiled step makes it again from each call's targets)
+    return rows, host_array(np.ravel, target_data, name="targets"), positions
 
 
 def _total_of(rows):
@@ -667,8 +672,9 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     else:
         # class indices: each row of `rows` is the one-hot target times the sample's weight
         found = {}
-        make_rows = _target_rows(n, classes, x.dtype, weights, ignore_index, label_smoothing, reduction, found)
-        rows = host_array(make_rows, target, name="Y")  # a compiled step makes the rows from each call's targets
+        make_rows = _target_rows(n, classes, x.dtype, ignore_index, label_smoothing, reduction, found)
+        # a compiled step makes the rows from each call's targets (and the weights it holds)
+        rows = host_array(make_rows, target, *(() if weights is None else (weights,)), name="Y")
         if reduction == "mean":
             # 1, or 0 when the total weight is 0 (every target ignored): made from each call's rows too
             divisor = host_array(lambda rows: np.asarray(1 if found["total_weight"] else 0, dtype=rows.dtype),
@@ -712,12 +718,12 @@ def _mean_cross_entropy(x, target, ignore_index):
         return total / Value(m, requires_grad=False, label="m")
 
 
-def _target_rows(n, classes, dtype, weights, ignore_index, label_smoothing, reduction, found):
-    """The function that makes the target rows from class indices: the one-hot
-    target times the sample's weight, smoothed, and for the mean divided by the
-    total weight (which it leaves in `found`)."""
+def _target_rows(n, classes, dtype, ignore_index, label_smoothing, reduction, found):
+    """The function that makes the target rows from class indices (and the class
+    weights, or None): the one-hot target times the sample's weight, smoothed,
+    and for the mean divided by the total weight (which it leaves in `found`)."""
 
-    def target_rows(target):
+    def target_rows(target, weights=None):
         indices, counted = _class_indices(target, n, classes, ignore_index, "cross_entropy")
         rows = np.zeros((n, classes), dtype=dtype)
         if weights is None and not label_smoothing and counted.all():

@@ -1221,3 +1221,27 @@ def test_the_traced_calls_gradients_are_plain_arrays_in_eagers_layout():
         (eager_model(X) ** 2).sum().backward()
         step(X).backward()
         assert _grad_facts(compiled_model[0].weight.grad) == _grad_facts(eager_model[0].weight.grad)
+
+
+@pytest.mark.parametrize("weight", [np.array([0.5, 1.0, 2.0]), [0.5, 1.0, 2.0], np.array([1, 2, 3])])
+def test_class_weights_of_another_dtype_than_the_scores_compile(weight):
+    nn.manual_seed(0)
+    model = nn.Linear(4, 3, dtype=np.float32)
+    loss_fn = nn.CrossEntropyLoss(weight=weight)
+    fn = lambda x, y: loss_fn(model(x), y)  # noqa: E731
+    rng = np.random.default_rng(0)
+    calls = [(rng.standard_normal((5, 4)).astype(np.float32), rng.integers(0, 3, 5)) for _ in range(3)]
+    assert _run(fn, list(model.parameters()), calls, compiled=True) == _run(fn, list(model.parameters()), calls,
+                                                                            compiled=False)
+
+
+@pytest.mark.parametrize("loss", ["cross_entropy", "nll_loss"])
+def test_a_loss_over_class_scores_per_pixel_compiles(loss):
+    nn.manual_seed(0)
+    conv = nn.Conv2d(2, 3, 1)
+    fn = (lambda x, y: F.cross_entropy(conv(x), y)) if loss == "cross_entropy" else (  # noqa: E731
+        lambda x, y: F.nll_loss(F.log_softmax(conv(x), 1), y))
+    rng = np.random.default_rng(0)
+    calls = [(rng.standard_normal((2, 2, 4, 4)), rng.integers(0, 3, (2, 4, 4))) for _ in range(3)]
+    assert _run(fn, list(conv.parameters()), calls, compiled=True) == _run(fn, list(conv.parameters()), calls,
+                                                                           compiled=False)
