@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from autograd_core import GraphFreedError, Value, enable_grad, no_grad
+from autograd_core.compile import CompileError, CompiledResult
 from autograd_core.functional import gradient_and_hessian
 
 from .optimizer import Optimizer
@@ -71,6 +72,10 @@ class Newton(Optimizer):
         params = group["params"]
         with enable_grad():
             loss = closure()
+        if isinstance(loss, CompiledResult):
+            raise CompileError("Newton.step: the closure returned a compiled step's result; Newton's method needs "
+                               "second derivatives (a backward pass of the backward pass), which a compiled program "
+                               "does not record: call the uncompiled function in the closure")
         if not isinstance(loss, Value) or loss.size != 1:
             raise TypeError("Newton.step: the closure must return the loss as a one-element Value")
         try:

@@ -102,8 +102,29 @@ class CompiledResult:
     def __float__(self):
         return float(self._data)
 
+    @property
+    def ndim(self):
+        return np.ndim(self._data)
+
     def numpy(self):
         return np.asarray(self._data)
+
+    def __array__(self, dtype=None, copy=None):  # np.array([loss]), np.mean(losses): its number, as eager's
+        return np.array(self._data, dtype=dtype, copy=True) if copy else np.asarray(self._data, dtype=dtype)
+
+    def detach(self):
+        """Its data as a Value without a graph (``loss.detach().item()``), as eager's ``detach()``."""
+        return Value(self._data, requires_grad=False)
+
+    def _compared(np_fn):  # noqa: N805 (a helper of the class body)
+        # comparisons give plain booleans, as eager's do (`if loss < best`, `min(best, loss)`)
+        return lambda self, other: np_fn(self._data, other._data if isinstance(other, (CompiledResult, Value)) else other)
+
+    __lt__, __le__, __gt__, __ge__ = (_compared(np.less), _compared(np.less_equal), _compared(np.greater),
+                                      _compared(np.greater_equal))
+    __eq__, __ne__ = _compared(np.equal), _compared(np.not_equal)
+    __hash__ = object.__hash__  # (identity, as a Value's)
+    del _compared
 
     def __repr__(self):
         return f"CompiledResult(data={self._data!r})"
@@ -130,8 +151,8 @@ class CompiledResult:
             if self._generation == -1:
                 raise CompileError(
                     "compile: this compiled step's backward pass writes its temporaries over the forward results "
-                    "it is done with, so it runs once per call even with retain_graph=True; call the step again "
-                    "for another backward(), or run the function eagerly"
+                    "it is done with (its first call's too), so it runs once per call even with retain_graph=True; "
+                    "call the step again for another backward(), or run the function eagerly (step.eager(...))"
                 )
             raise GraphFreedError(
                 "backward(): this compiled result's backward already ran and its saved arrays were freed; "
@@ -152,6 +173,7 @@ class CompiledResult:
         with quiet_float_errors():
             gradients = program.backward(self._saved, seed)
         engine._store_gradients(zip(self._targets, gradients), [seed])
+        self.grad = seed  # (eager's result keeps its gradient too, for display)
         if not retain_graph:
             self._saved = None
             _stop_watching(self._watched)

@@ -1245,3 +1245,27 @@ def test_a_loss_over_class_scores_per_pixel_compiles(loss):
     calls = [(rng.standard_normal((2, 2, 4, 4)), rng.integers(0, 3, (2, 4, 4))) for _ in range(3)]
     assert _run(fn, list(conv.parameters()), calls, compiled=True) == _run(fn, list(conv.parameters()), calls,
                                                                            compiled=False)
+
+
+def test_a_compiled_loss_takes_the_idioms_of_a_training_loop():
+    model, X, y = _mlp_and_data()
+    fn = lambda X, y: F.cross_entropy(model(X), y)  # noqa: E731
+    step = ag.compile(fn)
+    eager = fn(X, y)
+    for loss in (step(X, y), step(X, y)):  # the traced call's result and a replay's
+        best = float(eager.data) + 1.0
+        assert (loss < best) == (eager < best) and bool(loss <= eager) and not bool(loss > eager)
+        assert min(best, loss) is loss
+        assert loss.detach().item() == eager.detach().item() and loss.ndim == eager.ndim == 0
+        assert np.array([loss]).dtype == np.float64 and np.array([loss])[0] == eager.item()
+        loss.backward()
+        assert loss.grad == 1.0
+
+
+def test_newton_with_a_compiled_closure_says_why_it_needs_eager():
+    import optim
+
+    w = Value(np.array([3.0, -1.0]))
+    step = ag.compile(lambda w: (w * w).sum())
+    with pytest.raises(CompileError, match="second derivatives"):
+        optim.Newton([w]).step(lambda: step(w))
