@@ -305,6 +305,23 @@ class Guards:
             return None
         return self._explain(first, fn, args)
 
+    def _test_module(self, node, path, value, expected, fn, args, cache):
+        obj, training, names, identity, size, cls = expected
+        if identity and value is not obj:
+            return f"{path} was replaced" + self._replaced_inside(node, fn, args, cache)
+        if type(value) is not cls:
+            return f"{path}'s class changed ({cls.__qualname__} -> {type(value).__qualname__})"
+        now = value.__dict__["training"]
+        if now is not training:
+            return f"{path}.training changed ({training!r} -> {_brief(now)})"
+        if names is not None and tuple(value.__dict__["_modules"]) != names:
+            return f"{path}'s submodules changed ({list(names)} -> {list(value.__dict__['_modules'])})"
+        if size is not None:
+            now = _module_counts(value)
+            if now != size:
+                return f"{path} has attributes, parameters or buffers added or removed ({size} -> {now})"
+        return None
+
     def _explain(self, start, fn, args):
         """The phrase for the first failed guard from `start` on, read slowly, one path at a time
         (an object's or dict's added or removed names say less than what failed below them:
@@ -372,21 +389,7 @@ class Guards:
         if kind == "class":
             return None if type(value) is expected else f"{path}'s class changed ({expected.__qualname__} -> {type(value).__qualname__})"
         if kind == "module":
-            obj, training, names, identity, size, cls = expected
-            if identity and value is not obj:
-                return f"{path} was replaced" + self._replaced_inside(node, fn, args, cache)
-            if type(value) is not cls:
-                return f"{path}'s class changed ({cls.__qualname__} -> {type(value).__qualname__})"
-            now = value.__dict__["training"]
-            if now is not training:
-                return f"{path}.training changed ({training!r} -> {_brief(now)})"
-            if names is not None and tuple(value.__dict__["_modules"]) != names:
-                return f"{path}'s submodules changed ({list(names)} -> {list(value.__dict__['_modules'])})"
-            if size is not None:
-                now = _module_counts(value)
-                if now != size:
-                    return f"{path} has attributes, parameters or buffers added or removed ({size} -> {now})"
-            return None
+            return self._test_module(node, path, value, expected, fn, args, cache)
         if kind == "code":
             obj, code = expected
             if value is not obj:
@@ -591,6 +594,26 @@ class _CheckWriter:
             self.lines.append(f"        d{node.index} = {self.var[node.index]}.__dict__")
         return f"d{node.index}"
 
+    def module_tests(self, g, k, v):
+        """The conditions under which a module's guard number `k` fails (`v`: its variable)."""
+        obj, training, names, identity, size, cls = g.expected
+        ns = self.namespace
+        ns[f"O{k}"], ns[f"T{k}"], ns[f"Y{k}"] = obj, training, cls
+        d = self.dict_of(g.node)
+        tests = [f"{v} is not O{k}"] if identity else []
+        tests += [f"type({v}) is not Y{k}", f"{d}['training'] is not T{k}"]
+        if names is not None:  # (their order too: a Sequential runs them in it)
+            ns[f"M{k}"] = names
+            tests.append(f"tuple({d}['_modules']) != M{k}")
+        if size is not None:
+            count, parameters, buffers = size
+            ns[f"Z{k}"] = count
+            tests.append(f"len({d}) != Z{k}")
+            for name, n in (("_parameters", parameters), ("_buffers", buffers)):
+                if n is not None:  # register_parameter / register_buffer after the trace
+                    tests.append(f"len({d}[{name!r}]) != {n}")
+        return tests
+
     def tests(self, g, k):
         """The conditions under which guard number `k` fails."""
         v, ns = self.var[g.node.index], self.namespace
@@ -601,23 +624,7 @@ class _CheckWriter:
                 return [f"{v} is not O{k}", f"{v}.__code__ is not C{k}c"]
             return [f"{v} is not O{k}"]
         if g.kind == "module":
-            obj, training, names, identity, size, cls = g.expected
-            ns[f"O{k}"], ns[f"T{k}"], ns[f"Y{k}"] = obj, training, cls
-            d = self.dict_of(g.node)
-            tests = [f"{v} is not O{k}"] if identity else []
-            tests.append(f"type({v}) is not Y{k}")
-            tests.append(f"{d}['training'] is not T{k}")
-            if names is not None:  # (their order too: a Sequential runs them in it)
-                ns[f"M{k}"] = names
-                tests.append(f"tuple({d}['_modules']) != M{k}")
-            if size is not None:
-                count, parameters, buffers = size
-                ns[f"Z{k}"] = count
-                tests.append(f"len({d}) != Z{k}")
-                for name, n in (("_parameters", parameters), ("_buffers", buffers)):
-                    if n is not None:  # register_parameter / register_buffer after the trace
-                        tests.append(f"len({d}[{name!r}]) != {n}")
-            return tests
+            return self.module_tests(g, k, v)
         if g.kind == "code":
             ns[f"O{k}"], ns[f"C{k}c"] = g.expected
             return [f"{v} is not O{k}", f"{v}.__code__ is not C{k}c"]

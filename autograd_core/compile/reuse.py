@@ -33,7 +33,6 @@ from collections import OrderedDict
 
 import numpy as np
 
-from ..engine import Value
 from .sources import _is_library_function
 
 __all__ = ["Kept", "structure_of", "recall", "remember", "forget", "counts", "LIMIT"]

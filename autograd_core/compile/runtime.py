@@ -1,4 +1,4 @@
-"""The runtime: the compiled function, its cache of traced programs, and their results.
+"""The runtime: the compiled function and its cache of traced programs (their results: ``result.py``).
 
 A call is keyed by its arguments (shapes, dtypes, Python numbers, modules
 passed); each key holds the programs traced for it, each with its guards
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import builtins
 import copy
-import ctypes
 import functools
 import inspect
 import threading
@@ -30,10 +29,9 @@ import numpy as np
 from .. import engine
 from ..conv import _size_text
 from ..engine import Value
-from ..errors import GraphFreedError, SavedDataModifiedError
-from ..modes import _current_modes, quiet_float_errors
-from ..saved import _changed_since_snapshot, _settle_snapshot
+from ..modes import _current_modes
 from . import planner, reuse
+from .result import CompiledResult, _give_back_freed_memory, _own, _returned, _watched
 from .guards import Guards, Sources, effect_state
 from .sources import WALK_LIMIT
 from .program import Line, evaluate, render, tuple_text
@@ -45,162 +43,6 @@ __all__ = ["Compiled", "CompiledResult", "RETRACE_LIMIT", "TRACE_LIMIT"]
 CacheInfo = namedtuple("CacheInfo", "traces calls replays")
 RETRACE_LIMIT = 8  # programs for one key before the function warns and runs eagerly (torch's cache_size_limit)
 TRACE_LIMIT = 32  # programs in all (a Python number argument that changes at every call is a new key each time)
-
-
-class CompiledResult:
-    """The result of a compiled call: its data, and a ``backward()`` that runs the
-    compiled backward program (filling the leaves' ``.grad`` as eager does).
-
-    It ends the compiled graph: it is not a Value, so no operation can be
-    built on it (that operation would be outside the program, and its
-    gradient lost); tools that walk a graph (``BackpropStepper``,
-    ``draw_graph``) need an eager result: ``step.eager(*args)``.
-
-    >>> import numpy as np, autograd_core as ag
-    >>> w = ag.Value(np.array([3.0]))
-    >>> result = ag.compile(lambda x: (x * w).sum())(np.array([2.0]))
-    >>> result.backward(); float(result.data), w.grad.tolist()
-    (6.0, [2.0])
-    """
-
-    __slots__ = ("_data", "grad", "_program", "_saved", "_generation", "_targets", "_watched", "_traced_bytes")
-    requires_grad = True
-    label = None
-    # what grad(), draw_graph and BackpropStepper add to their "must be a Value" error
-    not_a_value_hint = ("; this is the result of a compiled function, which keeps no graph to walk: "
-                        "call step.eager(*args) (or the uncompiled function) for an eager Value")
-
-    def __init__(self, program, data, saved, generation, targets, watched):
-        self._data = data
-        self.grad = None
-        self._program = program  # the thread's instance of the program that made it
-        self._saved = saved
-        self._generation = generation
-        self._targets = targets  # the Value each returned gradient belongs to, for this call
-        self._watched = watched  # (Value, its version) read again by the backward: checked for in-place writes
-        self._traced_bytes = 0  # the traced call's result: how much its trace made (see _give_back_freed_memory)
-
-    @property
-    def data(self):
-        return self._data
-
-    @property
-    def shape(self):
-        return np.shape(self._data)
-
-    @property
-    def dtype(self):
-        return self._data.dtype
-
-    @property
-    def size(self):
-        return self._data.size
-
-    def item(self):
-        return self._data.item()
-
-    def __float__(self):
-        return float(self._data)
-
-    @property
-    def ndim(self):
-        return np.ndim(self._data)
-
-    def numpy(self):
-        return np.asarray(self._data)
-
-    def __array__(self, dtype=None, copy=None):  # np.array([loss]), np.mean(losses): its number, as eager's
-        return np.array(self._data, dtype=dtype, copy=True) if copy else np.asarray(self._data, dtype=dtype)
-
-    def detach(self):
-        """Its data as a Value without a graph (``loss.detach().item()``), as eager's ``detach()``."""
-        return Value(self._data, requires_grad=False)
-
-    def _compared(np_fn):  # noqa: N805 (a helper of the class body)
-        # comparisons give plain booleans, as eager's do (`if loss < best`, `min(best, loss)`)
-        return lambda self, other: np_fn(self._data, other._data if isinstance(other, (CompiledResult, Value)) else other)
-
-    __lt__, __le__, __gt__, __ge__ = (_compared(np.less), _compared(np.less_equal), _compared(np.greater),
-                                      _compared(np.greater_equal))
-    __eq__, __ne__ = _compared(np.equal), _compared(np.not_equal)
-    __hash__ = object.__hash__  # (identity, as a Value's)
-    del _compared
-
-    def __repr__(self):
-        return f"CompiledResult(data={self._data!r})"
-
-    def _ends_the_graph(self, *args):
-        raise CompileError(
-            "compile: a compiled result ends the compiled graph: no operation can be built on it. Put the "
-            "operation inside the compiled function (return the Value you need), or run the function eagerly"
-        )
-
-    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __truediv__ = __rtruediv__ = _ends_the_graph
-    __pow__ = __matmul__ = __neg__ = __getitem__ = _ends_the_graph
-    __array_ufunc__ = None  # NumPy defers to the operators above
-
-    def backward(self, grad=None, retain_graph=False, create_graph=False):
-        """Run the compiled backward pass; leaves accumulate ``.grad`` as in eager mode."""
-        if create_graph:
-            raise CompileError(
-                "compile: backward(create_graph=True) needs eager mode (the compiled program computes arrays, "
-                "not a graph); call the function without compile, or use ag.grad on an eager result"
-            )
-        program = self._program
-        if self._saved is None:
-            if self._generation == -1:
-                raise CompileError(
-                    "compile: this compiled step's backward pass writes its temporaries over the forward results "
-                    "it is done with (its first call's too), so it runs once per call even with retain_graph=True; "
-                    "call the step again for another backward(), or run the function eagerly (step.eager(...))"
-                )
-            raise GraphFreedError(
-                "backward(): this compiled result's backward already ran and its saved arrays were freed; "
-                "pass retain_graph=True to the first backward() to run it twice"
-            )
-        if program.buffered and self._generation is not None and self._generation != program.generation:
-            raise CompileError(
-                "compile: a later call of the compiled step (in this thread) reused the buffers this result's "
-                "backward() reads; call backward() on a result before calling the step again (or run eagerly)"
-            )
-        if _current_modes().anomaly:
-            raise CompileError(
-                "compile: detect_anomaly() needs eager mode to say which operation produced a NaN or inf; "
-                "call the function inside detect_anomaly() without compile (step.eager(...))"
-            )
-        _check_unchanged(self._watched)
-        seed = engine._seed_gradient(self, grad, "backward()")
-        with quiet_float_errors():
-            gradients = program.backward(self._saved, seed)
-        engine._store_gradients(zip(self._targets, gradients), [seed])
-        self.grad = seed  # (eager's result keeps its gradient too, for display)
-        if not retain_graph:
-            self._saved = None
-            _stop_watching(self._watched)
-            _give_back_freed_memory(self._traced_bytes)  # (the traced call's arrays went with its saved ones)
-            self._traced_bytes = 0
-        elif program.buffered and program.reuses_forward:
-            self._saved = None  # its temporaries were written over forward results: a second one cannot run
-            self._generation = -1
-
-
-def _check_unchanged(watched):
-    """Eager's saved-data check for what the compiled backward reads again."""
-    for value, version in watched:
-        guard = value._guard
-        modified = guard is not None and guard is not True and _changed_since_snapshot(value)
-        if modified or value._version != version:
-            name = f"'{value.label}' " if value.label else ""
-            raise SavedDataModifiedError(
-                f"backward(): the data of the Value {name}(shape {value.shape}, {value.dtype}) was changed (assigned "
-                f"or written into) after the compiled forward pass read it, so the gradient would be wrong. Change "
-                f".data only after backward() (as optimizers do), or call the step again"
-            )
-
-
-def _stop_watching(watched):
-    for value, _ in watched:
-        value._guard = None
 
 
 class _Instance:
@@ -465,13 +307,7 @@ class Compiled:
     # ---- tracing -------------------------------------------------------------------
     def _trace(self, key, args):
         sources = Sources.walk(self.fn, args)
-        if sources.truncated:
-            warnings.warn(
-                f"compile: the walk of what {self._name()} can reach stopped at {WALK_LIMIT:,} objects; what lies "
-                f"beyond is not guarded (a change to it would not be seen). Keep large collections out of the "
-                f"function's closure and objects (pass them as arguments), or run it eagerly",
-                stacklevel=3,
-            )
+        self._warn_if_truncated(sources)
         call_args = _traced_arguments(args)
         grads_before = {id(node.obj): (node.path, node.obj.grad) for node in sources.values()}
         with Trace() as trace:
@@ -527,6 +363,15 @@ class Compiled:
         if extras:
             return (result,) + _returned([v._data for v in extras])
         return result
+
+    def _warn_if_truncated(self, sources):
+        if sources.truncated:
+            warnings.warn(
+                f"compile: the walk of what {self._name()} can reach stopped at {WALK_LIMIT:,} objects; what lies "
+                f"beyond is not guarded (a change to it would not be seen). Keep large collections out of the "
+                f"function's closure and objects (pass them as arguments), or run it eagerly",
+                stacklevel=4,
+            )
 
     def _write_forward(self, loss, extras, call_args, args, trace):
         """The forward program's lines, in the order the call made them."""
@@ -666,58 +511,6 @@ def _available_memory():
     except (ImportError, OSError, ValueError, IndexError):
         pass
     return min(limits) if limits else None
-
-
-def _malloc_trim():
-    """glibc's ``malloc_trim``, or None (another C library, another system)."""
-    try:
-        trim = ctypes.CDLL(None).malloc_trim
-    except (AttributeError, OSError):
-        return None
-    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
-    return trim
-
-
-_TRIM = _malloc_trim()
-TRIM_AFTER_BYTES = 1 << 20  # a smaller trace leaves too little behind to be worth the call (30 us or more)
-
-
-def _give_back_freed_memory(traced_bytes):
-    """A memory device: tracing holds several copies of every array at once (the traced call's, the
-    line checks', the planned program's check); glibc keeps the freed memory in its heap, where the
-    steps that follow never need it, so the process's resident size stays at the trace's. Giving it
-    back to the system brings a steady step's peak to what its buffers need: (f), the 784-256-256-10
-    MLP at batch 1024, from 25.6 to 14.8 MiB in float32 (hand-written NumPy: 20.7); (h), the digits
-    CNN at batch 64 (a 1.6 MiB trace), from 3.5 to 6.2 MiB by where the heap happened to end, to 3.1."""
-    if _TRIM is not None and traced_bytes >= TRIM_AFTER_BYTES:
-        _TRIM(0)
-
-
-def _own(loss):
-    """The loss's data, copied when it is a view (``z[1:2, 2:3]`` of a buffer the next call writes over)."""
-    return loss.copy() if isinstance(loss, np.ndarray) and loss.base is not None else loss
-
-
-def _returned(arrays):
-    """The other values a function returned, as Values of copies: the program's arrays are its
-    buffers, which the backward reads and the next call writes over, as eager's are not."""
-    return tuple(Value(np.array(a, copy=True), requires_grad=False) for a in arrays)
-
-
-def _watched(program, args):
-    """(Value, its version) for each Value the backward reads again, its parameters and the Values
-    passed as arguments: checked for in-place writes before the backward runs, as eager checks."""
-    watched = []
-    values = list(program.saved_leaves)
-    values += [args[k] for k in program.saved_arg_slots if isinstance(args[k], Value)]
-    for value in values:
-        guard = value._guard
-        if guard is None:
-            value._guard = True  # handing its array out through .data now keeps a copy to compare with
-        elif guard is not True:  # its array was handed out since an earlier call: as eager's record does,
-            _settle_snapshot(value)  # a write before this call counts as a new version, not a change after it
-        watched.append((value, value._version))
-    return watched
 
 
 def _traced_arguments(args):

@@ -183,9 +183,9 @@ def test_a_kept_program_does_not_keep_a_models_own_operation_alive():
 
 
 def test_memory_the_trace_freed_is_given_back_after_a_large_trace_only(monkeypatch):
-    runtime = importlib.import_module("autograd_core.compile.runtime")
+    result = importlib.import_module("autograd_core.compile.result")
     calls = []
-    monkeypatch.setattr(runtime, "_TRIM", lambda pad: calls.append(pad))
+    monkeypatch.setattr(result, "_TRIM", lambda pad: calls.append(pad))
     w = Value(np.ones((600, 600)), label="w")
     step = ag.compile(lambda x: (x @ w).sum())  # the trace holds a few 600 x 600 arrays: over TRIM_AFTER_BYTES
     step(np.ones((600, 600))).backward()
