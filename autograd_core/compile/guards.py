@@ -68,7 +68,7 @@ class _Guard:
 
     def __init__(self, node, kind, expected):
         self.node = node
-        # "root", "same", "class", "label", "module", "value", "requires_grad", "array", "contents", "scalar", "length", "keys",
+        # "root", "same", "class", "label", "absent", "module", "value", "requires_grad", "array", "contents", "scalar", "length", "keys",
         # "size"
         self.kind = kind
         self.expected = expected
@@ -179,6 +179,8 @@ def _own_guards(node, sources, used_ids, module_reached):
         own.append(_Guard(node, "code", (obj, obj.__code__)))  # (a helper's __code__ replaced)
     elif category == "scalar":
         own.append(_Guard(node, "scalar", obj))
+    elif category == "globals" and node.snapshot:  # builtins the code calls, not shadowed by a global
+        own.append(_Guard(node, "absent", node.snapshot))
     return own
 
 
@@ -384,6 +386,9 @@ class Guards:
             return None
         if kind == "same":
             return None if value is expected else f"{path} was replaced"
+        if kind == "absent":
+            shadowing = [name for name in expected if name in value]
+            return f"a global {shadowing[0]!r} now shadows the builtin" if shadowing else None
         if kind == "label":
             return None if value.label == expected else f"{path}.label changed ({expected!r} -> {_brief(value.label)})"
         if kind == "class":
@@ -484,6 +489,8 @@ class Guards:
                 lines.append(f"{path} is <{type(obj).__name__}>, training={training!r}{children}")
             elif kind == "label":
                 lines.append(f"{path}.label == {expected!r}")
+            elif kind == "absent":
+                lines.append(f"no global shadows the builtins {', '.join(expected)}")
             elif kind == "class":
                 lines.append(f"{path} is of the class {expected.__qualname__}")
             elif kind == "code":
@@ -645,6 +652,9 @@ class _CheckWriter:
             ns.update({f"O{k}": obj, f"R{k}": requires_grad, f"S{k}": shape, f"D{k}": dtype, f"L{k}": strides})
             return [f"{v} is not O{k}", f"{v}.requires_grad is not R{k}", f"(a := {v}._data).shape != S{k}",
                     f"(a.dtype is not D{k} and a.dtype != D{k})", f"a.strides != L{k}"]
+        if g.kind == "absent":  # (each name a constant of the namespace, as every string the user wrote)
+            ns.update({f"A{k}_{j}": name for j, name in enumerate(g.expected)})
+            return [f"A{k}_{j} in {v}" for j in range(len(g.expected))]
         if g.kind == "label":
             ns[f"N{k}"] = g.expected
             return [f"{v}.label != N{k}"]

@@ -36,8 +36,8 @@ class CompiledResult:
     (6.0, [2.0])
     """
 
-    __slots__ = ("_data", "grad", "_program", "_saved", "_generation", "_targets", "_watched", "_traced_bytes")
-    requires_grad = True
+    __slots__ = ("_data", "grad", "_program", "_saved", "_generation", "_targets", "_watched", "_traced_bytes",
+                 "requires_grad")
     label = None
     # what grad(), draw_graph and BackpropStepper add to their "must be a Value" error
     not_a_value_hint = ("; this is the result of a compiled function, which keeps no graph to walk: "
@@ -52,6 +52,7 @@ class CompiledResult:
         self._targets = targets  # the Value each returned gradient belongs to, for this call
         self._watched = watched  # (Value, its version) read again by the backward: checked for in-place writes
         self._traced_bytes = 0  # the traced call's result: how much its trace made (see _give_back_freed_memory)
+        self.requires_grad = program.program.loss_requires_grad  # (a loss of constants only: no graph, as in eager)
 
     @property
     def data(self):
@@ -120,6 +121,9 @@ class CompiledResult:
                 "not a graph); call the function without compile, or use ag.grad on an eager result"
             )
         program = self._program
+        if not self.requires_grad:
+            raise RuntimeError("backward(): this Value does not require grad, so no graph leads to it (it was made "
+                               "from constants or inside no_grad())")
         if self._saved is None:
             if self._generation == -1:
                 raise CompileError(
@@ -210,7 +214,12 @@ def _own(loss):
 def _returned(arrays):
     """The other values a function returned, as Values of copies: the program's arrays are its
     buffers, which the backward reads and the next call writes over, as eager's are not."""
-    return tuple(Value(np.array(a, copy=True), requires_grad=False) for a in arrays)
+    returned = []
+    for a in arrays:
+        value = Value(0.0, requires_grad=False)
+        value.data = np.array(a, copy=True) if isinstance(a, np.ndarray) else a  # (a 0-d array stays one, as eager's)
+        returned.append(value)
+    return tuple(returned)
 
 
 def _watched(program, args):

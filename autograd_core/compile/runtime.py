@@ -54,6 +54,7 @@ class _Instance:
         self.forward = types.FunctionType(program.forward_code, namespace)
         self.backward = types.FunctionType(program.backward_code, namespace)
         self.buffered = bool(program.buffers)
+        self.program = program
         self.reuses_forward = program.reuses_forward
         self.generation = 0
 
@@ -83,6 +84,7 @@ class _Program:
         self._local = threading.local()
         self.same_signature = None  # set by the trace: a quick test of the arguments (see _signature_check)
         self.reads_grad_mode = False  # set by the trace: the code read the grad mode (not evaluated under no_grad)
+        self.loss_requires_grad = True  # set by the trace: False for a loss made of constants only
 
     def set_saved_names(self, names):
         """The forward's names the backward reads again (the arrays a call's result keeps)."""
@@ -290,7 +292,7 @@ class Compiled:
             elif isinstance(arg, Value):  # (and where it was passed first: step(v, v) is another program)
                 first = next(j for j in range(k + 1) if args[j] is arg)
                 parts.append(("Value", arg._data.shape, arg._data.dtype.str, arg._data.strides, arg.requires_grad,
-                              type(arg._data), first))
+                              type(arg._data), first, arg.label))  # (the code may branch on its name)
             elif isinstance(arg, np.ndarray):
                 parts.append(("array", arg.shape, arg.dtype.str, arg.strides, type(arg)))
             elif isinstance(arg, (bool, int, float, str, type(None))):
@@ -345,11 +347,13 @@ class Compiled:
             reuse.counts["rejected" if program is None else "reused"] += 1
         if program is None:
             forward_names = set(build.namespace)
-            grad_positions = self._write_backward(writer, loss)
+            with np.errstate(all="ignore"):  # (a check: the backward's warnings come when the result's runs)
+                grad_positions = self._write_backward(writer, loss)
             program = _assemble(build, writer, guards)
             reuse.remember(shape, program, build, forward_names, grad_positions)
         program.same_signature = _signature_check(key)
         program.reads_grad_mode = bool(trace.grad_mode_reads)
+        program.loss_requires_grad = _requires_grad_in_eager(loss, call_args, args)
         self._cache.setdefault(key, []).append(program)
         self._traces += 1
         self._last = program
@@ -541,6 +545,25 @@ def _traced_arguments(args):
     return call_args
 
 
+def _requires_grad_in_eager(loss, call_args, args):
+    """Whether eager's loss would require grad: some leaf behind it does, an argument as the caller
+    passed it (an array argument is a Value while tracing, so that its operations are recorded;
+    in eager it is a constant)."""
+    as_passed = {id(traced): arg for traced, arg in zip(call_args, args) if isinstance(traced, Value)}
+    seen, stack = set(), [loss]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen or not node.requires_grad:
+            continue
+        seen.add(id(node))
+        if node._op is None:
+            arg = as_passed.get(id(node))
+            if arg is None or (isinstance(arg, Value) and arg.requires_grad):
+                return True
+        stack.extend(node._inputs)
+    return False
+
+
 @functools.lru_cache(maxsize=256)  # (a new model of the same shapes: the same test)
 def _signature_check(key):
     """``args -> bool``: whether `args` have the key's signature, for a key of plain
@@ -685,7 +708,8 @@ def _reused(kept, build, guards, loss):
     parameters, host functions and constants, by the names the writer gave them. None (build it
     afresh) unless it gives the engine's loss and gradients on the traced call's arrays, bit for bit."""
     seed = engine._seed_gradient(loss, None, "backward()")
-    gradients = engine._backpropagate_fast([loss], [seed], retain_graph=True)
+    with np.errstate(all="ignore"):  # (a check: the backward's warnings come when the result's runs)
+        gradients = engine._backpropagate_fast([loss], [seed], retain_graph=True)
     reached = [k for k, (_, value) in enumerate(build.grad_leaves) if gradients.get(value) is not None]
     if reached != kept.grad_positions:
         return None

@@ -40,6 +40,7 @@ This module imports nothing from ``autograd_core.compile``.
 
 from __future__ import annotations
 
+import builtins
 import dis
 import functools
 import inspect
@@ -150,13 +151,46 @@ _CALLED_IMPLICITLY = frozenset({"forward", "__call__", "__getattr__", "__getattr
 
 
 # names by which the user's code reads every item of a dict
-_ITERATING = frozenset({"values", "items", "keys"})
-_UNPACKING = frozenset({"DICT_MERGE", "DICT_UPDATE"})  # the bytecode of f(**d) and {**d}
+_BUILTINS = frozenset(vars(builtins))
+_ITERATING = frozenset({"values", "items", "keys", "map"})
+# the bytecode of f(**d) and {**d}, and of a loop (for k in cfg: cfg[k]) or comprehension over one
+_UNPACKING = frozenset({"DICT_MERGE", "DICT_UPDATE", "GET_ITER"})
+
+
+def _wraps_user_code(fn):
+    """Whether a library's function wraps the user's (``functools.wraps`` sets ``__wrapped__``)."""
+    wrapped = getattr(fn, "__dict__", {}).get("__wrapped__")
+    return isinstance(wrapped, types.FunctionType) and not _is_library_function(wrapped)
+
+
+@functools.lru_cache(maxsize=4096)
+def _global_loads(code):
+    """The names `code` (and the code nested in it) looks up as globals (or builtins)."""
+    found, stack = set(), [code]
+    while stack:
+        c = stack.pop()
+        found.update(i.argval for i in dis.get_instructions(c) if i.opname == "LOAD_GLOBAL")
+        stack.extend(k for k in c.co_consts if isinstance(k, types.CodeType))
+    return frozenset(found)
+
+
+@functools.lru_cache(maxsize=4096)
+def _strings_of(code):
+    """The string constants of `code` and the code nested in it."""
+    found, stack = set(), [code]
+    while stack:
+        c = stack.pop()
+        for k in c.co_consts:
+            if type(k) is str:
+                found.add(k)
+            elif isinstance(k, types.CodeType):
+                stack.append(k)
+    return frozenset(found)
 
 
 @functools.lru_cache(maxsize=4096)
 def _unpacks_mappings(code):
-    """Whether `code` itself unpacks a mapping (``f(**opts)``, ``{**cfg}``)."""
+    """Whether `code` itself unpacks a mapping (``f(**opts)``, ``{**cfg}``) or iterates over one."""
     return any(instruction.opname in _UNPACKING for instruction in dis.get_instructions(code))
 
 
@@ -523,8 +557,8 @@ class Sources:
             return None if _is_library_class(obj) else "class"
         if _is_module(obj):
             return "module"
-        if issubclass(cls, types.FunctionType):
-            return None if _is_library_function(obj) else "function"
+        if issubclass(cls, types.FunctionType):  # (a library's wrapper of the user's: @contextmanager, walked)
+            return None if _is_library_function(obj) and not _wraps_user_code(obj) else "function"
         if issubclass(cls, types.MethodType):
             return "method"
         if issubclass(cls, functools.partial):
@@ -637,12 +671,19 @@ class Sources:
                 self._child(node, "attr", name, value, _attribute_path(node.path or fn.__name__, name),
                             reason=("name", name))
         g = fn.__globals__
-        named = [name for name in sorted(_names_of(code)) if name in g]
+        names = _names_of(code)
+        if "globals" in names:  # globals()["SCALE"]: the strings the code holds name globals too
+            names = names | _strings_of(code)
+        named = [name for name in sorted(names) if name in g]
         if named:
             g_node = self._globals_node(g)
             prefix = g_node.path
             for name in named:
                 self._child(g_node, "item", name, g[name], prefix + name, reason="always")
+        builtin = [name for name in sorted(_global_loads(code)) if name not in g and name in _BUILTINS]
+        if builtin:  # max(...) is the builtin while no global `max` shadows it: one defined later retraces
+            g_node = self._globals_node(g)
+            g_node.snapshot = tuple(sorted(set(g_node.snapshot or ()) | set(builtin)))
 
     def _globals_node(self, g):
         node = self._globals_nodes.get(id(g))
@@ -708,7 +749,8 @@ class Sources:
                 attr = klass.__dict__[name]
                 if hasattr(type(attr), "__get__"):  # a function, a property, a slot: code, walked as such
                     if not _is_library_class(type(attr)):
-                        self._register_class(type(attr))  # (a descriptor of the user's: its __get__ too)
+                        self._register_class(type(attr))  # (a descriptor of the user's: its __get__ too,
+                        self._guard_class_attribute(cls, klass, name)  # and the state it keeps, walked)
                     return
                 self._guard_class_attribute(cls, klass, name)
                 return
@@ -896,7 +938,9 @@ class Sources:
             return True
         if how == "key":  # (a name the user's code reads may be served from a dict: cfg.beta by __getattr__)
             return (name in self._user_names or self._reads_every_item) and (parent is None or parent.readable)
-        return name in (self._code_names if how == "name" else self._user_names)
+        # (a module's own forward, set on the instance, is called by Module.__call__, which is not walked)
+        return name in (self._code_names if how == "name" else self._user_names) or (
+            how == "name" and name in _CALLED_IMPLICITLY)
 
     def _finish(self):
         """Which objects the code reached can read; numbers and opaque objects become nodes where it can."""

@@ -366,11 +366,11 @@ def _grad_property():
     slot = _ORIGINALS["grad"]
 
     def get(self):
-        if current() is not None and _called_from_user(2):
+        if current() is not None:  # (by any code: repr(w) shows whether it has one)
             raise CompileError(
-                f"compile: reading `.grad` of a Value inside a compiled function, at {_user_frame(with_code=True)}: "
-                f"a replay would see what it was at the first call, and it changes with every backward(). Read it "
-                f"outside the compiled function, after backward()"
+                f"compile: reading `.grad` of a Value inside a compiled function (print(w) and repr(w) read it "
+                f"too), at {_user_frame(with_code=True)}: a replay would see what it was at the first call, and it "
+                f"changes with every backward(). Read it outside the compiled function, after backward()"
             )
         return slot.__get__(self, Value)
 
@@ -382,11 +382,24 @@ def _label_property():
 
     def get(self):
         trace = current()
-        if trace is not None and _called_from_user(2):
+        if trace is not None:  # (by any code: f"{w!r}" reads it too)
             trace.labels_read[id(self)] = self  # (guarded: code may branch on a name)
         return slot.__get__(self, Value)
 
     return property(get, slot.__set__, None, "The Value's name, shown in drawings and programs.")
+
+
+def _requires_grad_property():
+    slot = _ORIGINALS["requires_grad"]
+
+    def get(self):
+        trace = current()
+        if trace is not None and self._op is not None and _called_from_user(2):
+            # an intermediate's is False under no_grad(): the code depends on the grad mode
+            trace.grad_mode_reads.append("requires_grad of a result")
+        return slot.__get__(self, Value)
+
+    return property(get, slot.__set__, None, "Whether gradients flow to it.")
 
 
 def is_python_like_number(arg):
@@ -468,6 +481,7 @@ def _install_patches():
         _ORIGINALS["data"] = Value.__dict__["data"]
         _ORIGINALS["grad"] = Value.__dict__["grad"]  # (slots: their member descriptors)
         _ORIGINALS["label"] = Value.__dict__["label"]
+        _ORIGINALS["requires_grad"] = Value.__dict__["requires_grad"]
         _PATCHES.update({
             "__bool__": _refusing("__bool__", "`if`, `while`, `and`/`or` or bool()", _IF_FIX),
             "__float__": _refusing("__float__", "float()", _RETURN_FIX),
@@ -489,6 +503,7 @@ def _install_patches():
             "data": _data_property(),
             "grad": _grad_property(),
             "label": _label_property(),
+            "requires_grad": _requires_grad_property(),
             "detach": _detach_read_again,
             "__array_ufunc__": _numpy_refused_as_compile_error("__array_ufunc__"),
             "__array_function__": _numpy_refused_as_compile_error("__array_function__"),
