@@ -362,44 +362,36 @@ def _data_property():
     return property(get, original.fset, None, original.__doc__)
 
 
-def _grad_property():
-    slot = _ORIGINALS["grad"]
-
-    def get(self):
-        if current() is not None:  # (by any code: repr(w) shows whether it has one)
-            raise CompileError(
-                f"compile: reading `.grad` of a Value inside a compiled function (print(w) and repr(w) read it "
-                f"too), at {_user_frame(with_code=True)}: a replay would see what it was at the first call, and it "
-                f"changes with every backward(). Read it outside the compiled function, after backward()"
-            )
-        return slot.__get__(self, Value)
-
-    return property(get, slot.__set__, None, "The gradient, after backward (compile refuses reading it while tracing).")
-
-
-def _label_property():
-    slot = _ORIGINALS["label"]
+def _watched_slot(name, on_read, doc):
+    """A slot of Value as a property for as long as some thread traces: `on_read(trace, value)`
+    runs at each read in a tracing thread, by any code (``repr(w)`` reads a Value's grad and label)."""
+    slot = _ORIGINALS[name]
 
     def get(self):
         trace = current()
-        if trace is not None:  # (by any code: f"{w!r}" reads it too)
-            trace.labels_read[id(self)] = self  # (guarded: code may branch on a name)
+        if trace is not None:
+            on_read(trace, self)
         return slot.__get__(self, Value)
 
-    return property(get, slot.__set__, None, "The Value's name, shown in drawings and programs.")
+    return property(get, slot.__set__, None, doc)
 
 
-def _requires_grad_property():
-    slot = _ORIGINALS["requires_grad"]
+def _grad_read(trace, value):
+    raise CompileError(
+        f"compile: reading `.grad` of a Value inside a compiled function (print(w) and repr(w) read it "
+        f"too), at {_user_frame(with_code=True)}: a replay would see what it was at the first call, and it "
+        f"changes with every backward(). Read it outside the compiled function, after backward()"
+    )
 
-    def get(self):
-        trace = current()
-        if trace is not None and self._op is not None and _called_from_user(2):
-            # an intermediate's is False under no_grad(): the code depends on the grad mode
-            trace.grad_mode_reads.append("requires_grad of a result")
-        return slot.__get__(self, Value)
 
-    return property(get, slot.__set__, None, "Whether gradients flow to it.")
+def _label_read(trace, value):
+    trace.labels_read[id(value)] = value  # (guarded: code may branch on a name)
+
+
+def _requires_grad_read(trace, value):
+    if value._op is not None and _called_from_user(3):  # (the engine reads it at every operation)
+        # an intermediate's is False under no_grad(): the code depends on the grad mode
+        trace.grad_mode_reads.append("requires_grad of a result")
 
 
 def is_python_like_number(arg):
@@ -501,9 +493,9 @@ def _install_patches():
             "__ne__": _comparison(np.not_equal, "__ne__"),
             "__getitem__": _indexing(),
             "data": _data_property(),
-            "grad": _grad_property(),
-            "label": _label_property(),
-            "requires_grad": _requires_grad_property(),
+            "grad": _watched_slot("grad", _grad_read, "The gradient, after backward (refused while tracing)."),
+            "label": _watched_slot("label", _label_read, "The Value's name, shown in drawings and programs."),
+            "requires_grad": _watched_slot("requires_grad", _requires_grad_read, "Whether gradients flow to it."),
             "detach": _detach_read_again,
             "__array_ufunc__": _numpy_refused_as_compile_error("__array_ufunc__"),
             "__array_function__": _numpy_refused_as_compile_error("__array_function__"),
