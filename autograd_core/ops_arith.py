@@ -232,7 +232,17 @@ def _rtruediv(self, other):
 
 def _compare(np_fn):
     # comparisons give plain boolean arrays, never graph nodes
-    return lambda self, other: np_fn(self._data, _data(other))
+    return lambda self, other: np_fn(self._data, _compared(other))
+
+
+def _compared(other):
+    """What a comparison reads of `other`: a Value's data, the array of an object that gives one
+    (a compiled step's result, which refuses NumPy's arithmetic), anything else as it is."""
+    if isinstance(other, Value):
+        return other._data
+    if not isinstance(other, np.ndarray) and hasattr(type(other), "__array__"):
+        return np.asarray(other)
+    return other
 
 
 for _name, _fn in {

@@ -179,8 +179,8 @@ def _own_guards(node, sources, used_ids, module_reached):
         own.append(_Guard(node, "code", (obj, obj.__code__)))  # (a helper's __code__ replaced)
     elif category == "scalar":
         own.append(_Guard(node, "scalar", obj))
-    elif category == "globals" and node.snapshot:  # builtins the code calls, not shadowed by a global
-        own.append(_Guard(node, "absent", node.snapshot))
+    elif category == "globals" and node.snapshot:  # builtins the code calls: not shadowed, not replaced
+        own.append(_Guard(node, "absent", tuple((name, vars(builtins).get(name)) for name in node.snapshot)))
     return own
 
 
@@ -387,8 +387,12 @@ class Guards:
         if kind == "same":
             return None if value is expected else f"{path} was replaced"
         if kind == "absent":
-            shadowing = [name for name in expected if name in value]
-            return f"a global {shadowing[0]!r} now shadows the builtin" if shadowing else None
+            for name, builtin in expected:
+                if name in value:
+                    return f"a global {name!r} now shadows the builtin"
+                if vars(builtins).get(name) is not builtin:
+                    return f"the builtin {name!r} was replaced"
+            return None
         if kind == "label":
             return None if value.label == expected else f"{path}.label changed ({expected!r} -> {_brief(value.label)})"
         if kind == "class":
@@ -490,7 +494,8 @@ class Guards:
             elif kind == "label":
                 lines.append(f"{path}.label == {expected!r}")
             elif kind == "absent":
-                lines.append(f"no global shadows the builtins {', '.join(expected)}")
+                lines.append(f"no global shadows the builtins {', '.join(name for name, _ in expected)}, "
+                             f"and they are the same")
             elif kind == "class":
                 lines.append(f"{path} is of the class {expected.__qualname__}")
             elif kind == "code":
@@ -653,8 +658,12 @@ class _CheckWriter:
             return [f"{v} is not O{k}", f"{v}.requires_grad is not R{k}", f"(a := {v}._data).shape != S{k}",
                     f"(a.dtype is not D{k} and a.dtype != D{k})", f"a.strides != L{k}"]
         if g.kind == "absent":  # (each name a constant of the namespace, as every string the user wrote)
-            ns.update({f"A{k}_{j}": name for j, name in enumerate(g.expected)})
-            return [f"A{k}_{j} in {v}" for j in range(len(g.expected))]
+            ns["BUILTINS"] = vars(builtins)
+            tests = []
+            for j, (name, builtin) in enumerate(g.expected):
+                ns[f"A{k}_{j}"], ns[f"O{k}_{j}"] = name, builtin
+                tests += [f"A{k}_{j} in {v}", f"BUILTINS.get(A{k}_{j}) is not O{k}_{j}"]
+            return tests
         if g.kind == "label":
             ns[f"N{k}"] = g.expected
             return [f"{v}.label != N{k}"]

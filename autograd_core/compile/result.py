@@ -86,6 +86,11 @@ class CompiledResult:
     def __array__(self, dtype=None, copy=None):  # np.array([loss]), np.mean(losses): its number, as eager's
         return np.array(self._data, dtype=dtype, copy=True) if copy else np.asarray(self._data, dtype=dtype)
 
+    def __reduce_ex__(self, protocol):
+        """Copying and pickling give a new leaf holding its data, as an eager result's copy does
+        (never a second handle on this call's backward)."""
+        return (engine._unpickled_leaf, (self._data, self.requires_grad, None, None))
+
     def detach(self):
         """Its data as a Value without a graph (``loss.detach().item()``), as eager's ``detach()``."""
         return Value(self._data, requires_grad=False)

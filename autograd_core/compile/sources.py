@@ -152,9 +152,9 @@ _CALLED_IMPLICITLY = frozenset({"forward", "__call__", "__getattr__", "__getattr
 
 # names by which the user's code reads every item of a dict
 _BUILTINS = frozenset(vars(builtins))
-_ITERATING = frozenset({"values", "items", "keys", "map"})
-# the bytecode of f(**d) and {**d}, and of a loop (for k in cfg: cfg[k]) or comprehension over one
-_UNPACKING = frozenset({"DICT_MERGE", "DICT_UPDATE", "GET_ITER"})
+_BY_NAME_STRING = frozenset({"globals", "vars", "__dict__"})  # what reads a module's names from strings
+_ITERATING = frozenset({"values", "items", "keys"})
+_UNPACKING = frozenset({"DICT_MERGE", "DICT_UPDATE"})  # the bytecode of f(**d) and {**d}
 
 
 def _wraps_user_code(fn):
@@ -190,7 +190,7 @@ def _strings_of(code):
 
 @functools.lru_cache(maxsize=4096)
 def _unpacks_mappings(code):
-    """Whether `code` itself unpacks a mapping (``f(**opts)``, ``{**cfg}``) or iterates over one."""
+    """Whether `code` itself unpacks a mapping (``f(**opts)``, ``{**cfg}``)."""
     return any(instruction.opname in _UNPACKING for instruction in dis.get_instructions(code))
 
 
@@ -672,7 +672,7 @@ class Sources:
                             reason=("name", name))
         g = fn.__globals__
         names = _names_of(code)
-        if "globals" in names:  # globals()["SCALE"]: the strings the code holds name globals too
+        if not _BY_NAME_STRING.isdisjoint(names):  # globals()["SCALE"], vars(mod)["scale"]: strings name globals
             names = names | _strings_of(code)
         named = [name for name in sorted(names) if name in g]
         if named:
@@ -834,7 +834,8 @@ class Sources:
             for entry in self._python_modules:
                 node, done, library = entry
                 d = _instance_dict(node.obj) or {}
-                for name in sorted(((self._user_names if library else self._code_names) & d.keys()) - done):
+                names = self._user_names if library else self._code_names | self._code_consts  # (mod.__dict__["s"])
+                for name in sorted((names & d.keys()) - done):
                     done.add(name)
                     self._child(node, "attr", name, d[name], _attribute_path(node.path, name), reason="always")
             after = (len(self._code_names), len(self._nodes), len(self._classes))

@@ -1347,14 +1347,14 @@ def test_the_state_a_users_descriptor_keeps_is_guarded():
     assert float(step(np.arange(3.0)).data) == 9.0
 
 
-def test_a_dict_iterated_with_for_has_every_item_guarded():
+def test_a_dict_iterated_by_its_items_has_every_item_guarded():
     weights = {"alpha": 2.0}
     w = Value(np.ones(3))
 
     def fn(x):
         total = 0.0
-        for key in weights:
-            total = total + weights[key]
+        for _, weight in weights.items():
+            total = total + weight
         return (x * w * total).sum()
 
     step = ag.compile(fn)
@@ -1408,3 +1408,74 @@ def test_backward_of_a_loss_of_constants_raises_as_in_eager():
         assert loss.requires_grad is False
         with pytest.raises(RuntimeError, match="does not require grad"):
             loss.backward()
+
+
+# ---- tenth round: loops, copies of a result, comparisons with eager, a module's dict, builtins --------------
+def test_a_loop_in_the_function_does_not_guard_a_state_dict_it_never_reads():
+    model, X, y = _mlp_and_data()
+    state = {"step": 0, "losses": []}
+
+    def fn(X, y):
+        penalty = sum((p * p).sum() for p in model.parameters())  # a generator: a loop in the user's code
+        return F.cross_entropy(model(X), y) + 1e-4 * penalty
+
+    step = ag.compile(fn)
+    for _ in range(5):
+        loss = step(X, y)
+        state["step"] += 1
+        state["losses"].append(float(loss))
+    assert step.cache_info().traces == 1
+
+
+def test_a_copy_or_a_pickle_of_a_compiled_result_is_a_new_value_without_its_backward():
+    import copy
+    import pickle
+
+    w = Value(np.ones(2))
+    loss = ag.compile(lambda x: (x * w).sum())(np.ones(2))
+    for other in (copy.copy(loss), copy.deepcopy(loss), pickle.loads(pickle.dumps(loss))):
+        assert type(other) is Value and float(other.data) == 2.0 and other.is_leaf
+        other.backward()
+    assert w.grad is None
+
+
+def test_an_eager_loss_compares_with_a_compiled_one():
+    w = Value(np.array([1.0, 2.0]))
+    fn = lambda x: (x * w).sum()  # noqa: E731
+    best = ag.compile(fn)(np.ones(2))
+    eager = fn(np.ones(2) * 0.5)
+    assert bool(eager < best) and min(best, eager) is eager and not bool(eager == best) and bool(best > eager)
+
+
+SCALE_B = 2.0
+
+
+def test_a_global_read_through_its_modules_dict_by_name_retraces():
+    global SCALE_B
+    import sys as _sys
+
+    this = _sys.modules[__name__]
+    w = Value(np.ones(3))
+    fn = lambda x: (x * w).sum() * vars(this)["SCALE_B"]  # noqa: E731
+    step = ag.compile(fn)
+    step(np.arange(3.0))
+    SCALE_B = 3.0
+    try:
+        assert float(step(np.arange(3.0)).data) == 9.0
+    finally:
+        SCALE_B = 2.0
+
+
+def test_a_builtin_replaced_after_the_first_call_retraces():
+    import builtins as _builtins
+
+    w = Value(np.ones(3))
+    fn = lambda x: (x * w * abs(-2.0)).sum()  # noqa: E731
+    step = ag.compile(fn)
+    step(np.arange(3.0))
+    original = _builtins.abs
+    _builtins.abs = lambda v: 3.0
+    try:
+        assert float(step(np.arange(3.0)).data) == float(fn(np.arange(3.0)).data) == 9.0
+    finally:
+        _builtins.abs = original
