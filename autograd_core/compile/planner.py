@@ -132,10 +132,12 @@ def _runs_its_own_function(line):
             and isinstance(line.value[0], np.generic) and line.expression.startswith("np."))
 
 
-def plan(forward, backward, returned, recycled_names, value_of):
-    """The lines that run (texts), the buffers they write into ({name: (shape, dtype)}),
-    and whether backward temporaries reuse forward buffers. `value_of(expression)`
-    evaluates an expression on the traced call's arrays."""
+def plan(forward, backward, returned, recycled_names, value_of, taken=frozenset()):
+    """The lines that run (texts), the buffers they write into ({name: (shape, dtype)}, and
+    the pool of handed-out gradients: {name: its length}), and whether backward temporaries
+    reuse forward buffers. `value_of(expression)` evaluates an expression on the traced
+    call's arrays; `taken`: the names the program's namespace holds already (a helper of
+    the user's called `_buf_0`)."""
     lines = forward + backward
     n_forward = len(forward)
     end = len(lines)
@@ -166,6 +168,7 @@ def plan(forward, backward, returned, recycled_names, value_of):
     forward_buffers = set()
     reuses_forward = False
     pool = []  # leaf gradients handed out (see recycled)
+    pool_name = _fresh("_gradients", taken)
     for k, line in enumerate(lines):
         if k >= n_forward:
             for buf in expires.pop(k, ()):
@@ -177,7 +180,7 @@ def plan(forward, backward, returned, recycled_names, value_of):
         value = line.value[0]
         if target in recycled_names:
             pool.append(None)
-            texts[k] = line.text(form.replace("{buf}", f"recycled(_gradients, {len(pool) - 1}, "
+            texts[k] = line.text(form.replace("{buf}", f"recycled({pool_name}, {len(pool) - 1}, "
                                                        f"{value.shape!r}, np.{value.dtype})"))
             continue
         buf = None
@@ -187,22 +190,28 @@ def plan(forward, backward, returned, recycled_names, value_of):
                 buf = candidates.pop()
                 reuses_forward = reuses_forward or buf in forward_buffers
         if buf is None:
-            buf = f"_buf_{len(buffers)}"
+            buf = _fresh(f"_buf_{len(buffers)}", taken)
             buffers[buf] = (value.shape, value.dtype)
             if k < n_forward:
                 forward_buffers.add(buf)
         texts[k] = line.text(form.replace("{buf}", buf))
         expires[max(last_use[target] + 1, n_forward, k + 1)].append(buf)
     if pool:
-        buffers["_gradients"] = len(pool)
+        buffers[pool_name] = len(pool)
     return texts[:n_forward], texts[n_forward:], buffers, reuses_forward
+
+
+def _fresh(name, taken):
+    while name in taken:
+        name += "_"
+    return name
 
 
 def make_buffers(specs):
     """Fresh arrays for one program instance (each thread has its own)."""
     made = {}
     for name, spec in specs.items():
-        made[name] = [None] * spec if name == "_gradients" else np.empty(spec[0], spec[1])
+        made[name] = [None] * spec if type(spec) is int else np.empty(spec[0], spec[1])
     return made
 
 

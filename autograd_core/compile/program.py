@@ -81,7 +81,7 @@ def tuple_text(names):
 # --------------------------------------------------------------------------
 _RESERVED = (
     set(keyword.kwlist) | set(keyword.softkwlist) | set(dir(builtins))
-    | {"np", "inf", "nan", "math", "saved", "forward", "backward", "F"}
+    | {"np", "inf", "nan", "math", "saved", "forward", "backward", "F", "recycled"}
 )
 
 
@@ -359,7 +359,7 @@ def _expression_of(fn, args, kwargs, namespace):
             continue  # a *rest the body does not read
         fills[param] = value if isinstance(value, str) else namespace.constant(value, param)
     # the names the body reads besides its arguments mean what they mean where the lambda was written
-    for name, obj in free.objects:
+    for name, obj in free.objects():
         if obj is _UNRESOLVED or not namespace.bind(name, obj):
             return None
     return filled(body_text, tuple(sorted(fills.items())))
@@ -377,7 +377,8 @@ _infos = {}  # function -> (its signature, its body's text, _FreeNames) or None
 
 
 class _FreeNames:
-    """What a lambda's body reads: its parameters, the *rest names it reads, and the other names with their objects."""
+    """What a lambda's body reads: its parameters, the *rest names it reads, and the other names (their objects
+    looked up at each use: the lambda's information is kept for the process)."""
 
     def __init__(self, fn, body, signature):
         loads = {n.id for n in ast.walk(body) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
@@ -385,16 +386,26 @@ class _FreeNames:
         variadic = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
         self.params = {p.name for p in signature.parameters.values() if p.kind not in variadic}
         self.varargs_read = {p.name for p in signature.parameters.values() if p.kind in variadic} & loads
-        closure = dict(zip(fn.__code__.co_freevars, [c.cell_contents for c in fn.__closure__ or ()]))
-        self.objects = []
-        for name in sorted(loads - stores - set(signature.parameters)):
+        self.fn = fn
+        self.names = sorted(loads - stores - set(signature.parameters))
+
+    def objects(self):
+        """Each name with what it holds now (a global or a closure's cell rebound since: its new object)."""
+        fn = self.fn
+        closure = dict(zip(fn.__code__.co_freevars, fn.__closure__ or ()))
+        found = []
+        for name in self.names:
             if name in closure:
-                obj = closure[name]
+                try:
+                    obj = closure[name].cell_contents
+                except ValueError:  # an empty cell
+                    obj = _UNRESOLVED
             elif name in fn.__globals__:
                 obj = fn.__globals__[name]
             else:
                 obj = getattr(builtins, name, _UNRESOLVED)
-            self.objects.append((name, obj))
+            found.append((name, obj))
+        return found
 
 
 def _lambda_info(fn):

@@ -311,7 +311,6 @@ class Compiled:
         sources = Sources.walk(self.fn, args)
         self._warn_if_truncated(sources)
         call_args = _traced_arguments(args)
-        grads_before = {id(node.obj): (node.path, node.obj.grad) for node in sources.values()}
         with Trace() as trace:
             trace.held = lambda array: sources.path_of(array) is not None
             trace.path_of = sources.path_of
@@ -319,7 +318,6 @@ class Compiled:
         loss, extras = self._check_result(result)
         writer, nodes = self._write_forward(loss, extras, call_args, args, trace)
         build = writer.b
-        self._refuse_gradients_set(grads_before, build.used)
         held = _held_by_hosts(trace)
         owners = _effect_owners(trace)
         guards = Guards.build(sources, build.used + held, trace.labels_read).without_effect_changes(self.fn, args, owners)
@@ -442,19 +440,6 @@ class Compiled:
                 f"(its checks hold copies of the traced call's {_size_text(traced)} of arrays), and about "
                 f"{_size_text(available)} is available; run the function eagerly, or with a smaller batch"
             )
-
-    def _refuse_gradients_set(self, grads_before, used):
-        """`.grad` of a Value the program reads set during the call (``p.grad = None``, a backward inside the
-        function): eager does it at every call, a replay would not (another thread's training of other
-        Values is its own). ``zero_grad()`` and ``backward()`` themselves are refused where they are called."""
-        for value in used:
-            path, grad = grads_before.get(id(value), (None, None))
-            if path is not None and value.grad is not grad:
-                raise CompileError(
-                    f"compile: {self._name()} set {path}.grad during the call (a zero_grad() or a backward() inside "
-                    f"the function); a replay would not do it again. Call them outside the compiled function: "
-                    f"opt.zero_grad(); step(x, y).backward(); opt.step()"
-                )
 
     def _refuse_written(self, sources, held, owners):
         """An array the function holds that the call wrote into with NumPy (``self.seen += n``): eager
@@ -691,7 +676,8 @@ def _assemble(build, writer, guards):
     source = text([line.text() for line in forward], [line.text() for line in backward])
     recycled = {name for _, name in build.grad_leaves}
     fast_forward, fast_backward, buffers, reuses_forward = planner.plan(
-        forward, backward, returned | {loss} | set(build.extra_names), recycled, checked)
+        forward, backward, returned | {loss} | set(build.extra_names), recycled, checked,
+        taken=set(build.namespace) | build.names.taken)
     runs = text(fast_forward, fast_backward)
     namespace = dict(build.namespace)
     namespace["recycled"] = planner.recycled

@@ -265,6 +265,10 @@ def _module_counts(module):
                              for name in ("_parameters", "_buffers"))
 
 
+def _member_order(member):
+    return type(member).__qualname__, repr(member)
+
+
 def _same_scalar(a, b):
     """Equality that also compares types: True != 1, NaN == NaN, 0.0 != -0.0."""
     stack = [(a, b)]
@@ -273,8 +277,10 @@ def _same_scalar(a, b):
         if x is y:
             continue
         if type(x) in (set, frozenset) and type(y) in (set, frozenset):  # (a set, and what it held at the walk)
-            if x != y or any(type(a) is not type(b) for a, b in zip(sorted(x, key=repr), sorted(y, key=repr))):
+            if x != y:
                 return False
+            # its members in the same order (repr tells 0.0 from -0.0 and True from 1), compared as scalars
+            stack.extend(zip(sorted(x, key=_member_order), sorted(y, key=_member_order)))
             continue
         if type(x) is not type(y):
             return False
@@ -454,10 +460,6 @@ class Sources:
         sources = cls()
         sources._walk(fn, tuple(args))
         return sources
-
-    def values(self):
-        """The nodes of the Values reached (each once: its first path)."""
-        return [node for node in self._nodes if node.category == "value" and node.primary is None]
 
     def path_of(self, obj):
         """The readable path of an object reached (``"self.model.fc.weight"``), or None.

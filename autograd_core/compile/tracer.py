@@ -362,9 +362,10 @@ def _data_property():
     return property(get, original.fset, None, original.__doc__)
 
 
-def _watched_slot(name, on_read, doc):
+def _watched_slot(name, on_read, doc, on_write=None):
     """A slot of Value as a property for as long as some thread traces: `on_read(trace, value)`
-    runs at each read in a tracing thread, by any code (``repr(w)`` reads a Value's grad and label)."""
+    runs at each read in a tracing thread, by any code (``repr(w)`` reads a Value's grad and label),
+    and `on_write(trace, value)` at each write there."""
     slot = _ORIGINALS[name]
 
     def get(self):
@@ -373,7 +374,14 @@ def _watched_slot(name, on_read, doc):
             on_read(trace, self)
         return slot.__get__(self, Value)
 
-    return property(get, slot.__set__, None, doc)
+    def set(self, new):
+        if on_write is not None:
+            trace = current()
+            if trace is not None:
+                on_write(trace, self)
+        slot.__set__(self, new)
+
+    return property(get, set, None, doc)
 
 
 def _grad_read(trace, value):
@@ -382,6 +390,19 @@ def _grad_read(trace, value):
         f"too), at {_user_frame(with_code=True)}: a replay would see what it was at the first call, and it "
         f"changes with every backward(). Read it outside the compiled function, after backward()"
     )
+
+
+def _grad_written(trace, value):
+    try:
+        made_before = value._id < trace.start_id
+    except AttributeError:  # (a Value being made: its grad is set first)
+        return
+    if made_before:  # (another thread's backward writes in its own thread: not this trace's)
+        raise CompileError(
+            f"compile: setting `.grad` of a Value{f' {value.label!r}' if value.label else ''} inside a compiled "
+            f"function (a zero_grad() or a backward() inside it), at {_user_frame(with_code=True)}: a replay would "
+            f"not do it again. Call them outside: opt.zero_grad(); step(x, y).backward(); opt.step()"
+        )
 
 
 def _label_read(trace, value):
@@ -465,50 +486,51 @@ _tracing_threads = [0]
 def _install_patches():
     """Patch Value's reads for as long as any thread traces; each patch checks
     whether *its* thread traces and otherwise behaves as the original."""
-    if not _ORIGINALS:
-        for name in ("__bool__", "__float__", "__int__", "__index__", "item", "__gt__", "__ge__", "__lt__",
-                     "__le__", "__eq__", "__ne__", "__getitem__", "numpy", "__array__", "tolist", "detach",
-                     "__array_ufunc__", "__array_function__", "__getattr__", "backward", "zero_grad"):
-            _ORIGINALS[name] = getattr(Value, name, None)
-        _ORIGINALS["data"] = Value.__dict__["data"]
-        _ORIGINALS["grad"] = Value.__dict__["grad"]  # (slots: their member descriptors)
-        _ORIGINALS["label"] = Value.__dict__["label"]
-        _ORIGINALS["requires_grad"] = Value.__dict__["requires_grad"]
-        _PATCHES.update({
-            "__bool__": _refusing("__bool__", "`if`, `while`, `and`/`or` or bool()", _IF_FIX),
-            "__float__": _refusing("__float__", "float()", _RETURN_FIX),
-            "__int__": _refusing("__int__", "int()", _RETURN_FIX),
-            "__index__": _refusing("__index__", "using a Value as an index", "Index with NumPy data instead."),
-            "item": _refusing("item", ".item()", _RETURN_FIX),
-            "tolist": _refusing("tolist", ".tolist()", _RETURN_FIX),
-            "numpy": _refusing("numpy", "`.numpy()`", _DATA_FIX, depth_check=True),
-            "__array__": _refusing("__array__", "np.asarray(v) (or another NumPy call on a Value)", _DATA_FIX,
-                                   depth_check=True),
-            "__gt__": _comparison(np.greater, "__gt__"),
-            "__ge__": _comparison(np.greater_equal, "__ge__"),
-            "__lt__": _comparison(np.less, "__lt__"),
-            "__le__": _comparison(np.less_equal, "__le__"),
-            # == and != too: `if loss == 0` would otherwise decide the branch once, at tracing
-            "__eq__": _comparison(np.equal, "__eq__"),
-            "__ne__": _comparison(np.not_equal, "__ne__"),
-            "__getitem__": _indexing(),
-            "data": _data_property(),
-            "grad": _watched_slot("grad", _grad_read, "The gradient, after backward (refused while tracing)."),
-            "label": _watched_slot("label", _label_read, "The Value's name, shown in drawings and programs."),
-            "requires_grad": _watched_slot("requires_grad", _requires_grad_read, "Whether gradients flow to it."),
-            "detach": _detach_read_again,
-            "__array_ufunc__": _numpy_refused_as_compile_error("__array_ufunc__"),
-            "__array_function__": _numpy_refused_as_compile_error("__array_function__"),
-            "__getattr__": _array_method_refused,
-            "backward": _gradient_step_refused("backward"),
-            "zero_grad": _gradient_step_refused("zero_grad"),
-        })
-        _ORIGINALS["item"] = Value.item
-        _ORIGINALS["as_data"] = engine.as_data
-        _ORIGINALS["record"] = ops.record
-        _ORIGINALS["derived_data"] = ops.derived_data
-        _ORIGINALS["data_check"] = ops.data_check
-    with _patch_lock:
+    with _patch_lock:  # (the originals too: two threads tracing at once must not save a patch as one)
+        if not _ORIGINALS:
+            for name in ("__bool__", "__float__", "__int__", "__index__", "item", "__gt__", "__ge__", "__lt__",
+                         "__le__", "__eq__", "__ne__", "__getitem__", "numpy", "__array__", "tolist", "detach",
+                         "__array_ufunc__", "__array_function__", "__getattr__", "backward", "zero_grad"):
+                _ORIGINALS[name] = getattr(Value, name, None)
+            _ORIGINALS["data"] = Value.__dict__["data"]
+            _ORIGINALS["grad"] = Value.__dict__["grad"]  # (slots: their member descriptors)
+            _ORIGINALS["label"] = Value.__dict__["label"]
+            _ORIGINALS["requires_grad"] = Value.__dict__["requires_grad"]
+            _PATCHES.update({
+                "__bool__": _refusing("__bool__", "`if`, `while`, `and`/`or` or bool()", _IF_FIX),
+                "__float__": _refusing("__float__", "float()", _RETURN_FIX),
+                "__int__": _refusing("__int__", "int()", _RETURN_FIX),
+                "__index__": _refusing("__index__", "using a Value as an index", "Index with NumPy data instead."),
+                "item": _refusing("item", ".item()", _RETURN_FIX),
+                "tolist": _refusing("tolist", ".tolist()", _RETURN_FIX),
+                "numpy": _refusing("numpy", "`.numpy()`", _DATA_FIX, depth_check=True),
+                "__array__": _refusing("__array__", "np.asarray(v) (or another NumPy call on a Value)", _DATA_FIX,
+                                       depth_check=True),
+                "__gt__": _comparison(np.greater, "__gt__"),
+                "__ge__": _comparison(np.greater_equal, "__ge__"),
+                "__lt__": _comparison(np.less, "__lt__"),
+                "__le__": _comparison(np.less_equal, "__le__"),
+                # == and != too: `if loss == 0` would otherwise decide the branch once, at tracing
+                "__eq__": _comparison(np.equal, "__eq__"),
+                "__ne__": _comparison(np.not_equal, "__ne__"),
+                "__getitem__": _indexing(),
+                "data": _data_property(),
+                "grad": _watched_slot("grad", _grad_read, "The gradient, after backward (refused while tracing).",
+                                      _grad_written),
+                "label": _watched_slot("label", _label_read, "The Value's name, shown in drawings and programs."),
+                "requires_grad": _watched_slot("requires_grad", _requires_grad_read, "Whether gradients flow to it."),
+                "detach": _detach_read_again,
+                "__array_ufunc__": _numpy_refused_as_compile_error("__array_ufunc__"),
+                "__array_function__": _numpy_refused_as_compile_error("__array_function__"),
+                "__getattr__": _array_method_refused,
+                "backward": _gradient_step_refused("backward"),
+                "zero_grad": _gradient_step_refused("zero_grad"),
+            })
+            _ORIGINALS["item"] = Value.item
+            _ORIGINALS["as_data"] = engine.as_data
+            _ORIGINALS["record"] = ops.record
+            _ORIGINALS["derived_data"] = ops.derived_data
+            _ORIGINALS["data_check"] = ops.data_check
         if _tracing_threads[0] == 0:
             for name, patch in _PATCHES.items():
                 if _ORIGINALS.get(name) is not None or name in _COMPARISONS or name in _ADDED:

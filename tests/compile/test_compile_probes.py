@@ -1479,3 +1479,111 @@ def test_a_builtin_replaced_after_the_first_call_retraces():
         assert float(step(np.arange(3.0)).data) == float(fn(np.arange(3.0)).data) == 9.0
     finally:
         _builtins.abs = original
+
+
+# ---- eleventh round: a custom op's globals, zero keys, generated names, threads ----------------------------
+K_SCALE = 2.0
+
+
+def test_a_custom_ops_rule_reads_its_globals_as_they_are_at_each_trace():
+    global K_SCALE
+    from autograd_core import Op
+
+    scale = Op("scale_k", lambda x: x * K_SCALE, inputs="x", elementwise=True,
+               d_x=lambda x, out: K_SCALE, formula="d(kx)/dx = k", register=False)
+    w = Value(np.zeros(3))
+    fn = lambda x: scale.apply(x * w).sum()  # noqa: E731
+    x = np.array([0.3, -0.7, 1.1])
+    ag.compile(fn)(x).backward()  # an earlier compiled function, traced with K_SCALE = 2
+    K_SCALE = 5.0
+    try:
+        w.grad = None
+        step = ag.compile(fn)
+        step(x).backward()
+        assert step.program()["K_SCALE"] == 5.0 and w.grad.tolist() == (5.0 * x).tolist()
+    finally:
+        K_SCALE = 2.0
+
+
+@pytest.mark.parametrize("before, after", [({0: 1.0}, {-0.0: 1.0}), ({1: 1.0}, {True: 1.0})])
+def test_a_dict_key_replaced_by_an_equal_key_of_another_type_or_sign_retraces(before, after):
+    powers = dict(before)
+    w = Value(np.array([-1.0, -2.0, 3.0]))
+
+    def fn(x):
+        out = x * w
+        for key, value in powers.items():
+            out = out * (key * value)
+        return out.sum()
+
+    step = ag.compile(fn)
+    step(np.ones(3))
+    powers.clear()
+    powers.update(after)
+    assert step(np.ones(3)) is not None and step.cache_info().traces == 2
+
+
+def test_a_set_of_zero_replaced_by_negative_zero_retraces():
+    holder = {"factors": {0.0}}
+    w = Value(np.array([-1.0, 2.0]))
+
+    def fn(x):
+        out = x * w
+        for factor in holder["factors"]:
+            out = out * factor
+        return out.sum()
+
+    step = ag.compile(fn)
+    step(np.ones(2)).backward()
+    holder["factors"] = {-0.0}
+    w.grad = None
+    step(np.ones(2)).backward()
+    compiled = w.grad.tobytes()
+    w.grad = None
+    fn(np.ones(2)).backward()
+    assert compiled == w.grad.tobytes()
+
+
+def test_a_label_or_an_argument_named_like_a_program_helper_compiles():
+    w = Value(np.ones((3, 4)), label="recycled")
+    h = Value(np.ones(4), label="_buf_0")
+
+    def recycled_loss(recycled):
+        return ((recycled @ w) * h).sum()
+
+    step = ag.compile(recycled_loss)
+    for _ in range(2):
+        w.grad = None
+        step(np.ones((2, 3))).backward()
+        compiled = w.grad.copy()
+        w.grad = None
+        recycled_loss(np.ones((2, 3))).backward()
+        assert compiled.tobytes() == w.grad.tobytes()
+
+
+def test_another_threads_backward_during_a_trace_is_not_taken_for_the_functions_own():
+    import threading
+
+    w = Value(np.ones(3))
+
+    def other_thread_trains():
+        (w * 2.0).sum().backward()  # a training step elsewhere: w.grad set, in its own thread
+
+    def fn(x):
+        thread = threading.Thread(target=other_thread_trains)
+        thread.start()
+        thread.join()
+        return (x * w).sum()
+
+    ag.compile(fn)(np.ones(3))  # (refused before: "set w.grad during the call")
+
+
+def test_setting_a_parameters_grad_inside_the_function_is_refused():
+    w = Value(np.ones(3))
+
+    def fn(x):
+        w.grad = None
+        return (x * w).sum()
+
+    with pytest.raises(CompileError, match=r"setting `\.grad`"):
+        ag.compile(fn)(np.ones(3))
