@@ -26,7 +26,9 @@ The rooms, in reading order:
   backward lines written by the engine's backward loop through its
   ``on_node`` hook; every line checked against the engine's bits.
 * ``planner.py``: buffers written with ``out=``, planned in one pass.
-* ``runtime.py``: the compiled function, its cache, threads, and results.
+* ``reuse.py``: a program kept for another trace of the same shape.
+* ``result.py``: what a call returns: its backward, the Values it watches.
+* ``runtime.py``: the compiled function, its cache and threads.
 """
 
 from .runtime import Compiled, CompiledResult

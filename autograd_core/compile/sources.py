@@ -4,9 +4,12 @@ with the access path it is reached by (``self.model.fc.weight``, ``beta``,
 guards checked before each replay.
 
 `Sources.walk(fn, args)` walks, without recursion and once per object, the
-function's closure cells, the globals its code names, its defaults, a bound
+function's closure cells, the globals its code names (and the strings it
+holds, where it reads globals by name: ``globals()["k"]``, ``vars(mod)``), the
+builtins it calls (not shadowed since, nor replaced), its defaults, a bound
 method's object, modules passed as arguments, and from there modules, plain
-objects, dicts, lists and helper functions.
+objects, dicts, lists, helper functions (the user's behind a library's
+decorator too, ``@contextmanager``) and the descriptors of the user's classes.
 
 What the code reached can read is guarded: what was reached through a
 closure cell, a named global, a default, an attribute whose name appears in
@@ -20,7 +23,9 @@ other methods Python calls implicitly included. So ``self.eps`` read by
 ``BatchNorm1d.forward`` is guarded, and a ``self.steps`` counter the loss
 never reads is not (no needless retrace). Besides numbers: library functions,
 classes and other objects the walk does not look into (a random generator) by
-identity; class attributes of the user's classes (``Net.temperature``);
+identity, and so are the names the user's code reads in a library's module
+(``ag.tanh``) and the ``forward`` of a library's module class; class
+attributes of the user's classes (``Net.temperature``);
 attributes of the compiled function itself; ``__slots__``; library objects
 (an optimizer) by the names the code reads, once it reads them; what a walk
 snapshot holds of a list (its length), a dict (its keys, in order), an object
