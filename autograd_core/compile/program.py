@@ -47,7 +47,7 @@ class Line:
         self.targets = tuple(targets)
         self.expression = expression
         self.reads = tuple(reads)
-        self.comment = comment
+        self.comment = _one_line(comment)  # (an op's code= or formula= text: a newline would end the comment)
         self.exact = exact
         self.exact_reads = tuple(exact_reads) if exact_reads is not None else None
         self.value = value  # the traced value of each target (a tuple, as targets)
@@ -251,6 +251,8 @@ def _instructions(code):
         argument = instruction.argval
         if inspect.iscode(argument):
             argument = _instructions(argument)
+        elif instruction.opname == "LOAD_CONST":  # (0.0 == -0.0 and 1 == True: told apart by type and text)
+            argument = (type(argument), repr(argument))
         pairs.append(("LOAD_ATTR" if name == "LOAD_METHOD" else name, argument))
     return pairs
 
@@ -263,6 +265,21 @@ class _Fill(ast.NodeTransformer):
         if isinstance(node.ctx, ast.Load) and node.id in self.bound:
             return self.bound[node.id]
         return node
+
+
+def _means_what_the_program_means(name, obj):
+    """Whether a reserved name may be bound to `obj`: a builtin as itself, ``math`` and ``F`` as the modules."""
+    if name == "math":
+        return obj is math
+    if name == "F":
+        from ..ops import F  # (the engine's functions as the program names them)
+
+        return obj is F
+    return hasattr(builtins, name) and getattr(builtins, name) is obj
+
+
+def _one_line(text):
+    return " ".join(str(text).split()) if text else ""
 
 
 class Namespace(dict):
@@ -280,6 +297,8 @@ class Namespace(dict):
             return self[name] is obj
         if name in self.names.taken and name not in _RESERVED:
             return False  # a variable of the program has that name
+        if name in _RESERVED and not _means_what_the_program_means(name, obj):
+            return False  # (a user's global called `slice` or `saved`: the program's text uses those names)
         self[name] = obj
         self.names.taken.add(name)
         return True
@@ -418,11 +437,23 @@ def _lambda_info(fn):
         return None
     node = _lambda_body(fn)
     info = None
-    if node is not None:
+    if node is not None and not _rebinds_a_parameter(node):
         signature = inspect.signature(fn)
         info = (signature, ast.unparse(node.body), _FreeNames(fn, node.body, signature))
     _infos[fn] = info
     return info
+
+
+def _rebinds_a_parameter(node):
+    """Whether a lambda's body gives one of its parameters' names another meaning inside
+    (``[x for x in (x, -x)]``, ``lambda x: ...``): filling the parameter in by name would be wrong."""
+    params = {a.arg for a in ast.walk(node.args) if isinstance(a, ast.arg)}
+    for inner in ast.walk(node.body):
+        if isinstance(inner, ast.Name) and not isinstance(inner.ctx, ast.Load) and inner.id in params:
+            return True
+        if isinstance(inner, ast.Lambda) and params & {a.arg for a in ast.walk(inner.args) if isinstance(a, ast.arg)}:
+            return True
+    return False
 
 
 class _Folder(ast.NodeTransformer):

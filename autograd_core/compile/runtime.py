@@ -685,6 +685,10 @@ def _assemble(build, writer, guards):
     program = _Program(build, source, runs, namespace, buffers, reuses_forward, guards, saved_leaves)
     if (buffers or runs != source) and not _runs_like_the_engine(program, build):
         program = _Program(build, source, source, dict(namespace), {}, False, guards, saved_leaves)
+        if not _runs_like_the_engine(program, build):  # (each line gave the engine's bits: the whole must too)
+            raise CompileError("compile: internal error: the program does not give the engine's loss and gradients "
+                               "although each of its lines does; please report it, and run the function eagerly "
+                               "meanwhile")
     program.set_saved_names(saved)
     return program
 

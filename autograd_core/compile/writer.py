@@ -28,6 +28,7 @@ from ..engine import Value
 from .program import Line, Namespace, Names, call_text, evaluate, identifier
 
 from ..modes import _place_text, _user_frame, quiet_float_errors
+from .sources import _is_library_function
 from .tracer import _ORIGINALS, CompileError, TracedArgument, _TracedMask, is_python_like_number
 
 
@@ -49,6 +50,23 @@ def same_bits(a, b):
         return False
     nan = np.isnan(a)
     return bool(np.array_equal(nan, np.isnan(b))) and a[~nan].tobytes() == b[~nan].tobytes()
+
+
+def _declared(op):
+    """An op's ``as_numpy`` forms, where the library declares them: they are tested against its rules on
+    every case; a user's op is written from its functions themselves (a form that agrees with them on the
+    traced call's numbers only would be replayed on every other call)."""
+    return op.as_numpy if _library_op(op) else {}
+
+
+def _library_op(op):
+    return all(_is_library_code(fn) for fn in (op.forward, *(() if op.variadic else op.grads)))
+
+
+def _is_library_code(fn):
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    return getattr(fn, "__code__", None) is None or _is_library_function(fn)
 
 
 def _layout(a):
@@ -273,7 +291,7 @@ class Writer:
             self.kept_names[id(node)] = kept
         bound = dict(zip(op.inputs, inputs), **params)
         readable, plain = call_text(op.forward, inputs, params, self.b.namespace, op.name,
-                                    op.as_numpy.get("forward"), bound)
+                                    _declared(op).get("forward"), bound)
         reads = _names_in(readable, self.b.names)
         comment = op.code if readable == plain and op.code else ""
         line = Line(targets, readable, reads, comment, exact=plain if readable != plain else None,
@@ -317,7 +335,7 @@ class Writer:
                 continue  # the rule gave no share (an index input)
             _, share = pending.pop(0)
             rule = op.grads[i]
-            template = op.as_numpy.get(op.inputs[i]) if not op.variadic else None
+            template = _declared(op).get(op.inputs[i]) if not op.variadic else None
             hint = f"_d_{op.name}_{op.inputs[min(i, len(op.inputs) - 1)].strip('*')}"
             with quiet_float_errors():
                 passthrough = False

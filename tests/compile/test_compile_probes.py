@@ -1587,3 +1587,64 @@ def test_setting_a_parameters_grad_inside_the_function_is_refused():
 
     with pytest.raises(CompileError, match=r"setting `\.grad`"):
         ag.compile(fn)(np.ones(3))
+
+
+# ---- twelfth round: the user's own operations -----------------------------------------------------------
+def _user_op_runs(op_apply, xs):
+    w = Value(np.array([1.0, 2.0, 3.0]))
+    fn = lambda x: (op_apply(w * x) * x).sum()  # noqa: E731
+    step = ag.compile(fn)
+    for x in xs:
+        w.grad = None
+        eager = fn(x)
+        eager.backward()
+        eager_grad = w.grad.copy()
+        w.grad = None
+        compiled = step(x)
+        compiled.backward()
+        assert _bits(compiled.data) == _bits(eager.data) and w.grad.tobytes() == eager_grad.tobytes()
+    return step
+
+
+def test_a_users_op_is_written_from_its_functions_not_from_its_numpy_forms():
+    from autograd_core.ops import Op
+
+    relu = Op("my_relu", lambda x: np.maximum(x, 0.0), inputs="x", elementwise=True,
+              d_x=lambda x, out: (x > 0).astype(x.dtype), formula="relu", register=False,
+              as_numpy={"forward": "np.abs(x)", "x": "np.ones_like(x)"})  # wrong for x < 0, on purpose
+    _user_op_runs(relu.apply, [np.ones(3), -np.ones(3), np.array([1.0, -1.0, 2.0])])
+
+
+def test_a_lambda_that_rebinds_its_parameter_inside_is_called_not_written_out():
+    from autograd_core.ops import Op
+
+    my_abs = Op("my_abs", lambda x: np.maximum.reduce([x for x in (x, -x)]), inputs="x", elementwise=True,
+                d_x=lambda x, out: np.sign(x), formula="|x|", register=False)
+    _user_op_runs(my_abs.apply, [np.ones(3), -np.ones(3)])
+
+
+def test_a_lambda_is_told_from_one_with_an_equal_constant_of_another_sign():
+    from autograd_core.ops import Op
+
+    forwards = [lambda x: x + 0.0, lambda x: x + -0.0]
+    keep = Op("keep_sign", forwards[1], inputs="x", elementwise=True, d_x=lambda x, out: 1, formula="x",
+              register=False)
+    step = _user_op_runs(keep.apply, [np.ones(3)])
+    assert "+ -0.0" in step.source() or "keep_sign(" in step.source()
+
+
+@pytest.mark.parametrize("text", ["code", "formula"])
+def test_an_ops_code_or_formula_text_stays_a_comment(text):
+    from autograd_core.ops import Op
+
+    injected = "x * 2\ndef forward(x, w):\n    mul = w * x\n    double = mul * 200.0"
+    texts = {"code": injected, "formula": "d/dx = 2"} if text == "code" else {"formula": "d(2x)/dx = 2\n(a slope)"}
+
+    def doubled(x):  # (a named function: called by name, its op's code= text written beside it)
+        return x * 2.0
+
+    double = Op("double", doubled, inputs="x", elementwise=True, d_x=lambda x, out: 2.0 + 0 * x,
+                register=False, **texts)
+    step = _user_op_runs(double.apply, [np.ones(3), np.ones(3)])
+    for text in (step.source(), step._last.runs):
+        assert sum(line.startswith("def forward") for line in text.splitlines()) == 1
