@@ -122,14 +122,14 @@ class BatchNorm1d(Module):
         return the momentum of the running statistics' update."""
         if not (self.training and self.track_running_stats):
             return 0.0 if self.momentum is None else self.momentum
-        effect(self._count_batch)
-        if self.momentum is not None:
-            return self.momentum
-        if is_tracing():  # cumulative moving average
+        if self.momentum is None and is_tracing():  # cumulative moving average (refused before counting)
             raise CompileError(
                 f"{type(self).__name__}(momentum=None): the cumulative average's momentum changes at every batch, "
                 f"which a compiled step cannot replay; give a momentum (e.g. 0.1) or run eagerly"
             )
+        effect(self._count_batch)
+        if self.momentum is not None:
+            return self.momentum
         return 1.0 / float(self.num_batches_tracked)
 
     def _count_batch(self):

@@ -315,6 +315,9 @@ class Compiled:
             trace.held = lambda array: sources.path_of(array) is not None
             trace.path_of = sources.path_of
             result = self.fn(*call_args)
+        if trace.refusals:  # raised, and caught by the function's own code: the path it took instead is not eager's
+            raise CompileError(f"{trace.refusals[0]} (the function caught this error and went on; a compiled step "
+                               f"would replay the path it took instead)")
         loss, extras = self._check_result(result)
         writer, nodes = self._write_forward(loss, extras, call_args, args, trace)
         build = writer.b

@@ -44,6 +44,12 @@ class CompileError(RuntimeError):
     compile: `if` (or bool()) on a comparison
     """
 
+    def __init__(self, *args):
+        super().__init__(*args)
+        trace = current()
+        if trace is not None:  # (a refusal the function's own `except` catches must not go unseen)
+            trace.refusals.append(str(self))
+
 
 _local = threading.local()  # .trace: the _Trace this thread records, or None
 
@@ -648,6 +654,7 @@ class Trace:
         self.path_of = lambda obj: None  # the path it holds it at
         self.grad_mode_reads = []  # is_grad_enabled(), enable_grad(): what the code did that depends on no_grad()
         self.labels_read = {}  # id -> Value whose .label the user's code read
+        self.refusals = []  # CompileErrors raised during the call (the function may have caught them)
 
     def record_host(self, record):
         self.hosts.append(record)

@@ -1648,3 +1648,26 @@ def test_an_ops_code_or_formula_text_stays_a_comment(text):
     step = _user_op_runs(double.apply, [np.ones(3), np.ones(3)])
     for text in (step.source(), step._last.runs):
         assert sum(line.startswith("def forward") for line in text.splitlines()) == 1
+
+
+# ---- thirteenth round: refusals the function catches, and what a refusal leaves behind -------------------
+def test_a_refusal_the_functions_own_except_catches_is_raised_after_the_call():
+    w = Value(np.ones(3))
+
+    def fn(x):
+        loss = (x * w).sum()
+        try:
+            scale = 2.0 if float(loss.data) > 0 else 0.5
+        except Exception:  # noqa: BLE001 (the user's defensive code)
+            scale = 1.0
+        return loss * scale
+
+    with pytest.raises(CompileError, match="caught this error"):
+        ag.compile(fn)(np.ones(3))
+
+
+def test_batch_norm_with_cumulative_momentum_is_refused_before_it_counts_the_batch():
+    bn = nn.BatchNorm1d(2, momentum=None)
+    with pytest.raises(CompileError, match="momentum=None"):
+        ag.compile(lambda x: bn(x).sum())(np.random.default_rng(0).standard_normal((4, 2)))
+    assert int(bn.num_batches_tracked) == 0
