@@ -605,8 +605,8 @@ def _class_weights(weight, classes, dtype, name):
     if isinstance(weight, np.ndarray) and weight.dtype == dtype:
         return weight
     # in the scores' dtype: a copy a compiled step makes again at every call, from the weights it holds
-    return host_array(lambda w: np.asarray(w, dtype=dtype), weight if isinstance(weight, np.ndarray) else np.asarray(weight),
-                      name="class_weights")
+    held = weight if isinstance(weight, np.ndarray) else np.asarray(weight)
+    return host_array(lambda w: np.asarray(w, dtype=dtype), held, name="class_weights")
 
 
 def _positions_as_rows(x, target, name):

@@ -27,6 +27,8 @@ import unicodedata
 
 import numpy as np
 
+from ..ops import F
+
 
 class Line:
     """One line of the program: ``targets = expression  # comment``.
@@ -271,9 +273,7 @@ def _means_what_the_program_means(name, obj):
     """Whether a reserved name may be bound to `obj`: a builtin as itself, ``math`` and ``F`` as the modules."""
     if name == "math":
         return obj is math
-    if name == "F":
-        from ..ops import F  # (the engine's functions as the program names them)
-
+    if name == "F":  # (the engine's functions as the program names them)
         return obj is F
     return hasattr(builtins, name) and getattr(builtins, name) is obj
 

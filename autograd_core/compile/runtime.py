@@ -315,9 +315,6 @@ class Compiled:
             trace.held = lambda array: sources.path_of(array) is not None
             trace.path_of = sources.path_of
             result = self.fn(*call_args)
-        if trace.refusals:  # raised, and caught by the function's own code: the path it took instead is not eager's
-            raise CompileError(f"{trace.refusals[0]} (the function caught this error and went on; a compiled step "
-                               f"would replay the path it took instead)")
         loss, extras = self._check_result(result)
         writer, nodes = self._write_forward(loss, extras, call_args, args, trace)
         build = writer.b
@@ -397,19 +394,19 @@ class Compiled:
         writer.backward(engine._seed_gradient(loss, None, "backward()"))
         grads, build.expected_grads, positions = [], [], []
         leaf_ids = {id(value) for _, value in build.grad_leaves}
-        node_gradients = {entry[0] for key, entry in writer.grad.items() if key not in leaf_ids}
+        node_gradients = {id(entry[1]) for key, entry in writer.grad.items() if key not in leaf_ids}
         for k, (target, value) in enumerate(build.grad_leaves):
             entry = writer.grad.get(id(value))
             if entry is not None:
                 name, array = entry
-                if name in node_gradients and isinstance(array, np.ndarray):
+                stored = _as_eager_stores(array, node_gradients)
+                if stored is not array:
                     # passed on unchanged (x - mean: d/dx = 1): eager's .grad is a copy of the node's gradient,
                     # laid out in C order, which its sums follow
                     copied = writer.b.names.new(f"{name}_copy")
-                    array = array.copy()
                     build.backward.append(Line((copied,), f"{name}.copy()", (name,),
-                                               "eager's .grad is a copy: the gradient is also a node's", value=(array,)))
-                    name = copied
+                                               "eager's .grad is a copy: the gradient is also a node's", value=(stored,)))
+                    name, array = copied, stored
                 grads.append((target, name))
                 build.expected_grads.append(array)
                 positions.append(k)

@@ -168,29 +168,25 @@ def _wraps_user_code(fn):
     return isinstance(wrapped, types.FunctionType) and not _is_library_function(wrapped)
 
 
+def _codes_in(code):
+    """`code` and every code object nested in it (comprehensions, lambdas, inner functions)."""
+    stack = [code]
+    while stack:
+        c = stack.pop()
+        yield c
+        stack.extend(k for k in c.co_consts if isinstance(k, types.CodeType))
+
+
 @functools.lru_cache(maxsize=4096)
 def _global_loads(code):
     """The names `code` (and the code nested in it) looks up as globals (or builtins)."""
-    found, stack = set(), [code]
-    while stack:
-        c = stack.pop()
-        found.update(i.argval for i in dis.get_instructions(c) if i.opname == "LOAD_GLOBAL")
-        stack.extend(k for k in c.co_consts if isinstance(k, types.CodeType))
-    return frozenset(found)
+    return frozenset(i.argval for c in _codes_in(code) for i in dis.get_instructions(c) if i.opname == "LOAD_GLOBAL")
 
 
 @functools.lru_cache(maxsize=4096)
 def _strings_of(code):
     """The string constants of `code` and the code nested in it."""
-    found, stack = set(), [code]
-    while stack:
-        c = stack.pop()
-        for k in c.co_consts:
-            if type(k) is str:
-                found.add(k)
-            elif isinstance(k, types.CodeType):
-                stack.append(k)
-    return frozenset(found)
+    return frozenset(k for c in _codes_in(code) for k in c.co_consts if type(k) is str)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -362,13 +358,7 @@ def _registry_path(base, name):
 
 def _names_of(code):
     """co_names of a code object and of every code object nested in it."""
-    names = set()
-    stack = [code]
-    while stack:
-        c = stack.pop()
-        names.update(c.co_names)
-        stack.extend(k for k in c.co_consts if isinstance(k, types.CodeType))
-    return names
+    return {name for c in _codes_in(code) for name in c.co_names}
 
 
 # ==========================================================================

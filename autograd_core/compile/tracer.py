@@ -653,7 +653,7 @@ class Trace:
         self.held = lambda array: False  # whether the function holds `array` (the runtime sets it from its walk)
         self.path_of = lambda obj: None  # the path it holds it at
         self.grad_mode_reads = []  # is_grad_enabled(), enable_grad(): what the code did that depends on no_grad()
-        self.labels_read = {}  # id -> Value whose .label the user's code read
+        self.labels_read = {}  # id -> Value whose .label was read during the call (by any code: repr too)
         self.refusals = []  # CompileErrors raised during the call (the function may have caught them)
 
     def record_host(self, record):
@@ -674,9 +674,12 @@ class Trace:
         _install_patches()
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type, *exc):
         _local.trace = None
         _remove_patches()
+        if exc_type is None and self.refusals:  # raised, and caught by the function's own code
+            raise CompileError(f"{self.refusals[0]} (the function caught this error and went on; a compiled step "
+                               f"would replay the path it took instead)")
         return False
 
 

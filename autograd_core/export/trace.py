@@ -400,17 +400,17 @@ def _call_watched(model, traced, reachable):
             wrapped.append((module, watch.wrap(module, path)))
             modes.append((module, module.training))
             object.__setattr__(module, "training", False)
-        with Trace() as compile_trace:
-            traced.trace = compile_trace
-            traced.start_id = compile_trace.start_id
-            try:
+        try:
+            with Trace() as compile_trace:  # (a refusal the model's own code caught is raised as it ends)
+                traced.trace = compile_trace
+                traced.start_id = compile_trace.start_id
                 result = model(*traced.call_args)
-            except NotImplementedError as error:
-                raise ExportError(f"export: {error} (a container of layers is not a model: export a module "
-                                  f"that computes something)") from None
-            except CompileError as error:
-                raise ExportError(str(error).replace("compile: ", "export: ", 1).replace(
-                    "A compiled step would replay", "An exported model would keep")) from None
+        except NotImplementedError as error:
+            raise ExportError(f"export: {error} (a container of layers is not a model: export a module "
+                              f"that computes something)") from None
+        except CompileError as error:
+            raise ExportError(str(error).replace("compile: ", "export: ", 1).replace(
+                "A compiled step would replay", "An exported model would keep")) from None
     finally:
         for module, original in wrapped:
             if original is None:

@@ -292,6 +292,18 @@ def test_reading_a_traced_value_is_refused_naming_the_line():
         export.to_torch(fn, np.ones(2))
 
 
+def test_a_refusal_the_models_own_code_catches_is_refused_all_the_same():
+    def fn(x):
+        try:
+            scale = 2.0 if float(x.sum()) > 0 else 0.5
+        except Exception:  # noqa: BLE001 (the user's defensive code)
+            scale = 1.0
+        return x * scale
+
+    with pytest.raises(ExportError, match=r"export: float\(\) reads a traced value.*caught this error"):
+        export.to_torch(fn, np.ones(2))
+
+
 def test_a_model_must_return_values_and_take_an_example():
     with pytest.raises(ExportError, match="must return a Value"):
         export.to_torch(lambda x: 3.0, np.ones(2))
