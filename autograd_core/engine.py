@@ -520,6 +520,7 @@ def _constant_like(x, other):
 # --------------------------------------------------------------------------
 def _fill(value, data, requires_grad, label, scope, op=None, inputs=(), params=None, input_versions=None, saved=None):
     """Set every slot of a new Value (the one place that does; see the table in Value's docstring)."""
+    value._id = _next_id()  # (first: code watching the other slots' writes may ask which Value it is)
     value._data = data
     value.grad = None
     value.requires_grad = requires_grad
@@ -528,7 +529,6 @@ def _fill(value, data, requires_grad, label, scope, op=None, inputs=(), params=N
     value._inputs = inputs
     value._params = params
     value._saved = saved
-    value._id = _next_id()
     value._version = 0
     value._input_versions = input_versions
     value._scope = scope

@@ -401,7 +401,7 @@ def _grad_read(trace, value):
 def _grad_written(trace, value):
     try:
         made_before = value._id < trace.start_id
-    except AttributeError:  # (a Value being made: its grad is set first)
+    except AttributeError:  # (a Value made without _fill, its id not set yet)
         return
     if made_before:  # (another thread's backward writes in its own thread: not this trace's)
         raise CompileError(
