@@ -18,18 +18,24 @@ Reading (``nn.load``, ``train --csv``, ``load_run``) goes through
 :func:`open_regular_file`: a named pipe, a device or a socket is refused
 before a byte is read (opening a pipe would wait for a writer forever,
 ``/dev/zero`` never ends), and so is a file larger than the reader's limit.
+The lines of Python source the package shows or parses (the user's line in an
+error, a lambda's text) are read by :func:`source_lines`, through it too.
 """
 
 from __future__ import annotations
 
 import functools
+import io
+import linecache
 import os
 import re
 import secrets
 import stat
+import tokenize
 from pathlib import Path
 
-__all__ = ["atomic_write", "remove_stale_temporaries", "open_regular_file", "NotARegularFileError", "FileTooLargeError"]
+__all__ = ["atomic_write", "remove_stale_temporaries", "open_regular_file", "source_lines", "NotARegularFileError",
+           "FileTooLargeError"]
 
 NAME_MAX = 255  # bytes in one file name on Linux, macOS and Windows file systems
 _TEMPORARY = re.compile(r"\.tmp-(?P<pid>[0-9]+)@(?P<host>[0-9a-f]{6})-[0-9a-f]{8}-(?P<name>.*)\.tmp\Z", re.DOTALL)
@@ -243,6 +249,39 @@ def open_regular_file(path, max_bytes):
     except BaseException:
         os.close(descriptor)
         raise
+
+
+SOURCE_MAX_BYTES = 8 * 2**20  # a Python source file whose lines the package reads
+
+
+def source_lines(filename):
+    """The lines of the Python source file `filename` (a code object's ``co_filename``), as
+    ``linecache.getlines`` gives them, or [] when it cannot be read. A name ``linecache``
+    holds already (a module's file, a notebook cell) is answered from it; any other file is
+    read only if it is a regular file of at most SOURCE_MAX_BYTES (a code object can name
+    ``/dev/zero`` or a pipe), and then kept in ``linecache`` for the next reader.
+
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "step.py")
+    >>> source_lines(atomic_write(path, "y = 2\\nz = lambda x: x\\n"))
+    ['y = 2\\n', 'z = lambda x: x\\n']
+    >>> source_lines("/dev/zero"), source_lines("<no such file>")
+    ([], [])
+    """
+    if filename in linecache.cache:
+        return linecache.getlines(filename)
+    try:
+        with open_regular_file(filename, SOURCE_MAX_BYTES) as file:
+            data = file.read(SOURCE_MAX_BYTES + 1)
+            info = os.fstat(file.fileno())
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+        lines = io.TextIOWrapper(io.BytesIO(data), encoding).readlines()  # (universal newlines, as linecache)
+    except (OSError, ValueError, SyntaxError, LookupError):  # (a bad encoding line, undecodable bytes)
+        return []
+    if lines and not lines[-1].endswith("\n"):
+        lines[-1] += "\n"
+    linecache.cache[filename] = (info.st_size, info.st_mtime, lines, filename)
+    return lines
 
 
 def _file_kind(mode):

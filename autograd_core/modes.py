@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import contextvars
 import copy
-import linecache
 import sys
 from contextlib import ContextDecorator
 from pathlib import Path
 
 import numpy as np
+
+from ._files import source_lines
 
 __all__ = ["no_grad", "enable_grad", "is_grad_enabled", "detect_anomaly", "name_scope"]
 
@@ -282,7 +283,8 @@ def _place_text(place, with_code=False):
     if place is None:
         return "an unknown place"
     filename, lineno, function = place
-    code = linecache.getline(filename, lineno).strip() if with_code else ""
+    lines = source_lines(filename) if with_code else ()
+    code = lines[lineno - 1].strip() if 0 < lineno <= len(lines) else ""
     return f"{filename}:{lineno} in {function}" + (f": {code}" if code else "")
 
 

@@ -27,6 +27,7 @@ import unicodedata
 
 import numpy as np
 
+from .._files import source_lines
 from ..ops import F
 
 
@@ -202,22 +203,27 @@ def _lambda_body(fn):
     code = getattr(fn, "__code__", None)
     if code is None or fn.__name__ != "<lambda>":
         return None
-    if code in _bodies:
-        return _bodies[code]
-    found = None
-    try:
-        lines, _ = inspect.getsourcelines(code)
-        source = textwrap.dedent("".join(lines))
-        tree = _parse_fragment(source)
-    except (OSError, TypeError, SyntaxError, IndentationError):
-        tree = None
-    if tree is not None:
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Lambda) and _same_code(node, code):
-                found = node
-                break
-    _bodies[code] = found
-    return found
+    if code not in _bodies:
+        _bodies[code] = _find_lambda(code)
+    return _bodies[code]
+
+
+_LAMBDA_LINES = 60  # the longest lambda looked for, in lines
+
+
+def _find_lambda(code):
+    """The lambda whose code is `code`, parsed from the lines that start at its first line (one
+    more at a time, up to _LAMBDA_LINES: a lambda inside a call spans the call's lines), or None."""
+    lines = source_lines(code.co_filename)
+    start = code.co_firstlineno - 1
+    for end in range(start + 1, min(start + _LAMBDA_LINES, len(lines)) + 1):
+        tree = _parse_fragment(textwrap.dedent("".join(lines[start:end])))
+        if tree is not None:
+            found = next((node for node in ast.walk(tree) if isinstance(node, ast.Lambda) and _same_code(node, code)),
+                         None)
+            if found is not None:
+                return found
+    return None
 
 
 def _parse_fragment(source):
