@@ -263,14 +263,7 @@ class Value:
         (1.0, 'GraphDroppedWarning')
         """
         if self.requires_grad and _current_modes().grad_enabled:
-            warnings.warn(
-                "float() of a Value that requires grad (also through math.exp(v), math.log(v)...) gives a "
-                "plain number outside the graph: no gradient will flow through it. Use the engine's "
-                "operation to stay in the graph (v.exp(), v.log(), v.sqrt(), v.tanh()...), or v.item() "
-                "(or float(v.detach())) when a constant number is what you want",
-                GraphDroppedWarning,
-                stacklevel=2,
-            )
+            _warn_float_drops_the_graph()
         return float(self.item())
 
     def __reduce_ex__(self, protocol):
@@ -465,6 +458,17 @@ _FLOAT_KINDS = "f"
 _PROMOTED_KINDS = "biu"  # bool, signed and unsigned integers become float64
 
 
+def _warn_float_drops_the_graph(stacklevel=3):
+    warnings.warn(
+        "float() of a Value that requires grad (also through math.exp(v), math.log(v)...) gives a "
+        "plain number outside the graph: no gradient will flow through it. Use the engine's "
+        "operation to stay in the graph (v.exp(), v.log(), v.sqrt(), v.tanh()...), or v.item() "
+        "(or float(v.detach())) when a constant number is what you want",
+        GraphDroppedWarning,
+        stacklevel=stacklevel,
+    )
+
+
 def as_data(x, what="Value"):
     """Turn user data into what a Value holds: a floating NumPy array, or a
     NumPy float scalar for shape ``()``.
@@ -480,6 +484,9 @@ def as_data(x, what="Value"):
         )
     if isinstance(x, float):  # the commonest case first
         return np.float64(x)
+    ends_the_graph = getattr(type(x), "_ends_the_graph", None)  # (a compiled result: as a constant, its gradient lost)
+    if ends_the_graph is not None:
+        ends_the_graph(x)
     try:
         array = np.asarray(x)
     except (ValueError, TypeError) as exc:  # ragged lists and the like

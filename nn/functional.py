@@ -599,9 +599,11 @@ def _class_indices(target, n, classes, ignore_index, name):
 def _class_weights(weight, classes, dtype, name):
     if weight is None:
         return np.ones(classes, dtype=dtype)
-    weight = _data(weight)
-    if np.shape(weight) != (classes,):
-        raise ShapeError(f"{name}: weight must have one entry per class, shape ({classes},), got {np.shape(weight)}")
+    shape = np.shape(_data(weight))
+    if shape != (classes,):
+        raise ShapeError(f"{name}: weight must have one entry per class, shape ({classes},), got {shape}")
+    if isinstance(weight, Value):  # (a compiled step reads it from the Value at every call: its .data may be replaced)
+        return host_array(lambda w: np.asarray(w, dtype=dtype), weight, name="class_weights")
     if isinstance(weight, np.ndarray) and weight.dtype == dtype:
         return weight
     # in the scores' dtype: a copy a compiled step makes again at every call, from the weights it holds

@@ -53,7 +53,7 @@ from .sources import (
     _FIXED_ATTRIBUTES, Sources, _brief, _describe_object, _is_library_class, _module_counts, _same_scalar, _slot_value,
 )
 
-CONTENT_SIZE = 64  # an array the program does not read, of at most this many numbers, is compared whole
+CONTENT_SIZE = 64  # an array of at most this many numbers is compared whole (Python may read its numbers)
 
 __all__ = ["Sources", "Guards"]
 
@@ -148,17 +148,22 @@ def _own_guards(node, sources, used_ids, module_reached):
             if node.readable and node.parent is not None and node.parent.category != "registry":
                 own.append(_Guard(node, "same", obj))  # not read by the program (self.last = out): the same one
     elif category == "array":
+        small = node.primary is None and node.snapshot is not None and obj.size <= CONTENT_SIZE
+        held_by_library = node.in_module and _is_library_class(type(_holder(node).obj))
+        library_buffer = held_by_library and node.parent.category == "registry"  # (running statistics, a count)
         if id(obj) in used_ids:
             kind = "array" if node.primary is None else "same"
             own.append(_Guard(node, kind, (obj, obj.shape, obj.dtype, obj.strides) if kind == "array" else obj))
-        elif node.readable and not node.in_module:  # not read by the program, but Python may have (float(c))
-            small = node.primary is None and node.snapshot is not None and obj.size <= CONTENT_SIZE
+            # the code may also have read its numbers in Python (c.sum(), float(c): frozen in the program); a
+            # library module's arrays are read by its operations, but for a number given as a 0-d array
+            # (Dropout(np.array(0.5)): its 1 / (1 - p) is taken once)
+            if small and node.readable and not library_buffer and (not held_by_library or obj.ndim == 0):
+                own.append(_Guard(node, "contents", (obj, node.snapshot)))
+        elif node.readable and not library_buffer and (small or not held_by_library):
+            # not read by the program, but Python may have (float(c), a layer's Hardtanh(max_val=np.array(1.0)));
+            # a library module's buffers are read by its operations and effects, or not at all (a batch norm's
+            # count, rebound at every training step, is read in train mode only)
             own.append(_Guard(node, "contents", (obj, node.snapshot)) if small else _Guard(node, "same", obj))
-        elif node.readable and not _is_library_class(type(_holder(node).obj)):
-            # an array of the user's own module, which its forward may read in Python (len(self.t)): the same
-            # object (a library module's arrays are read by its operations and effects, or not at all: a batch
-            # norm's count, rebound at every training step, is read in train mode only)
-            own.append(_Guard(node, "same", obj))
     elif category in ("opaque", "library_module"):  # a library function, class or module, a random generator
         own.append(_Guard(node, "same", obj))
     elif category == "object":  # the same object (an enum member, a config rebound), with as many attributes

@@ -21,6 +21,8 @@ from collections import defaultdict
 
 import numpy as np
 
+from .program import dtype_text
+
 _UFUNC_OF = {ast.Add: "add", ast.Sub: "subtract", ast.Mult: "multiply", ast.Div: "divide", ast.MatMult: "matmul"}
 
 
@@ -181,7 +183,7 @@ def plan(forward, backward, returned, recycled_names, value_of, taken=frozenset(
         if target in recycled_names:
             pool.append(None)
             texts[k] = line.text(form.replace("{buf}", f"recycled({pool_name}, {len(pool) - 1}, "
-                                                       f"{value.shape!r}, np.{value.dtype})"))
+                                                       f"{value.shape!r}, {dtype_text(value.dtype)})"))
             continue
         buf = None
         if k >= n_forward:

@@ -181,10 +181,17 @@ def literal(value):
             return f"np.{kind.__name__}({value.item()!r})"
         return None
     if isinstance(value, np.dtype) and getattr(np, value.name, None) is value.type:
-        return f"np.dtype({value.name!r})"
+        return f"np.dtype({(value.name if value.isnative else value.str)!r})"  # ('>f4': big-endian, as given)
     if isinstance(value, type) and getattr(np, value.__name__, None) is value:
         return f"np.{value.__name__}"
     return None
+
+
+def dtype_text(dtype):
+    """How a program writes `dtype`: ``np.float32``, or ``np.dtype('>f4')`` in another byte order."""
+    if dtype.isnative and getattr(np, dtype.name, None) is dtype.type:
+        return f"np.{dtype.name}"
+    return f"np.dtype({dtype.str!r})"
 
 
 # --------------------------------------------------------------------------

@@ -71,10 +71,26 @@ class CompiledResult:
         return self._data.size
 
     def item(self):
+        if self._data.size != 1:
+            raise ValueError(f"item() needs a result with one element, this one has shape {self.shape}")
         return self._data.item()
 
-    def __float__(self):
-        return float(self._data)
+    def __float__(self):  # (as eager's: a warning while its gradient could still flow)
+        if self.requires_grad and _current_modes().grad_enabled:
+            engine._warn_float_drops_the_graph()
+        return float(self.item())
+
+    def __bool__(self):
+        return bool(self._data)
+
+    def __len__(self):
+        if np.ndim(self._data) == 0:
+            raise TypeError("len() of a scalar result (shape ())")
+        return len(self._data)
+
+    @property
+    def is_leaf(self):
+        return not self.requires_grad  # (a loss of constants only is a leaf in eager too)
 
     @property
     def ndim(self):
@@ -115,7 +131,8 @@ class CompiledResult:
         )
 
     __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __truediv__ = __rtruediv__ = _ends_the_graph
-    __pow__ = __matmul__ = __neg__ = __getitem__ = _ends_the_graph
+    __pow__ = __rpow__ = __matmul__ = __rmatmul__ = __neg__ = __pos__ = __abs__ = __getitem__ = _ends_the_graph
+    __floordiv__ = __rfloordiv__ = __mod__ = __rmod__ = _ends_the_graph  # (iterating: through __getitem__)
     __array_ufunc__ = None  # NumPy defers to the operators above
 
     def backward(self, grad=None, retain_graph=False, create_graph=False):

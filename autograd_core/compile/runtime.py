@@ -19,6 +19,7 @@ import builtins
 import copy
 import functools
 import inspect
+import struct
 import threading
 import types
 import warnings
@@ -35,12 +36,19 @@ from .result import CompiledResult, _give_back_freed_memory, _own, _returned, _w
 from .guards import Guards, Sources, effect_state
 from .sources import WALK_LIMIT
 from .program import Line, evaluate, render, tuple_text
-from .tracer import CompileError, Trace, TracedArgument, _FollowedArray, is_python_like_number, nodes_made_during
+from .tracer import (_ARGUMENT_HINT, _ARRAY, CompileError, Trace, TracedArgument, _eager_kind, _FollowedArray,
+                     is_python_like_number, nodes_made_during)
 from .writer import Writer, same_bits
 
 __all__ = ["Compiled", "CompiledResult", "RETRACE_LIMIT", "TRACE_LIMIT"]
 
 CacheInfo = namedtuple("CacheInfo", "traces calls replays")
+
+
+class _ArgumentTypeError(CompileError, TypeError):
+    """A TypeError met while tracing a function given float arrays (there Values): a CompileError that
+    ``except TypeError`` still catches, as it would eager's own."""
+
 RETRACE_LIMIT = 8  # programs for one key before the function warns and runs eagerly (torch's cache_size_limit)
 TRACE_LIMIT = 32  # programs in all (a Python number argument that changes at every call is a new key each time)
 
@@ -85,6 +93,7 @@ class _Program:
         self.same_signature = None  # set by the trace: a quick test of the arguments (see _signature_check)
         self.reads_grad_mode = False  # set by the trace: the code read the grad mode (not evaluated under no_grad)
         self.loss_requires_grad = True  # set by the trace: False for a loss made of constants only
+        self.returned_as = None  # set by the trace: tuple, or a namedtuple class, when the function returned one
 
     def set_saved_names(self, names):
         """The forward's names the backward reads again (the arrays a call's result keeps)."""
@@ -160,7 +169,7 @@ class Compiled:
                     self._check_count(args)
                     result = self._trace(key, args)
                     # (the trace's own arrays are garbage by now)
-                    _give_back_freed_memory((result[0] if type(result) is tuple else result)._traced_bytes)
+                    _give_back_freed_memory((result[0] if isinstance(result, tuple) else result)._traced_bytes)
                     return result
         self._replays += 1
         self._last = program
@@ -211,18 +220,14 @@ class Compiled:
         targets = program.grad_leaves if program.targets_are_fixed else [
             args[t[1]] if type(t) is tuple else t for t in program.grad_leaves]
         result = CompiledResult(inst, loss, saved, inst.generation, targets, watched)
-        if program.extras:
-            return (result,) + _returned(extras[0])
-        return result
+        return _packed(program, result, extras[0] if program.extras else ())
 
     def _evaluate(self, program, args):
         inst = program.instance()
         inst.generation += 1  # (before the forward, as in _replay)
         loss, _, *extras = inst.forward(*self._inputs(program, args))
         result = Value(np.array(loss, copy=True)[()], requires_grad=False)
-        if program.extras:
-            return (result,) + _returned(extras[0])
-        return result
+        return _packed(program, result, extras[0] if program.extras else ())
 
     def eager(self, *args):
         """Run the function eagerly (no compilation): for `detect_anomaly()` and the stepper."""
@@ -293,9 +298,18 @@ class Compiled:
                 first = next(j for j in range(k + 1) if args[j] is arg)
                 parts.append(("Value", arg._data.shape, arg._data.dtype.str, arg._data.strides, arg.requires_grad,
                               type(arg._data), first, arg.label))  # (the code may branch on its name)
-            elif isinstance(arg, np.ndarray):
+            elif isinstance(arg, np.memmap):  # (an ndarray over a file: NumPy computes with it as with any)
                 parts.append(("array", arg.shape, arg.dtype.str, arg.strides, type(arg)))
-            elif isinstance(arg, (bool, int, float, str, type(None))):
+            elif isinstance(arg, np.ndarray):
+                raise CompileError(
+                    f"compile: argument {k} of {self._name()} is a {type(arg).__name__}, whose arithmetic is its own "
+                    f"(np.matrix's * is a product, a masked array's sum skips masked entries); a compiled function "
+                    f"reads arrays as plain ndarrays: pass np.asarray(x) (and mask it in the function), or run it "
+                    f"eagerly"
+                )
+            elif isinstance(arg, float):  # (by its bits: nan and -nan, 0.0 and -0.0 are other programs)
+                parts.append(("static", type(arg).__name__, struct.pack("<d", arg)))
+            elif isinstance(arg, (bool, int, str, type(None))):
                 parts.append(("static", type(arg).__name__, repr(arg)))
             elif hasattr(arg, "named_parameters"):
                 parts.append(("module", id(arg)))
@@ -311,13 +325,12 @@ class Compiled:
         sources = Sources.walk(self.fn, args)
         self._warn_if_truncated(sources)
         call_args = _traced_arguments(args)
-        with Trace() as trace:
-            trace.held = lambda array: sources.path_of(array) is not None
-            trace.path_of = sources.path_of
-            result = self.fn(*call_args)
-        loss, extras = self._check_result(result)
+        trace, result = self._traced_call(sources, call_args, args)
+        loss, extras, returned_as = self._check_result(result)
+        self._refuse_numpy_extras(extras, trace)
         writer, nodes = self._write_forward(loss, extras, call_args, args, trace)
         build = writer.b
+        self._refuse_argument_also_held(args, build)
         held = _held_by_hosts(trace)
         owners = _effect_owners(trace)
         guards = Guards.build(sources, build.used + held, trace.labels_read).without_effect_changes(self.fn, args, owners)
@@ -352,6 +365,7 @@ class Compiled:
         program.same_signature = _signature_check(key)
         program.reads_grad_mode = bool(trace.grad_mode_reads)
         program.loss_requires_grad = _requires_grad_in_eager(loss, call_args, args)
+        program.returned_as = returned_as
         self._cache.setdefault(key, []).append(program)
         self._traces += 1
         self._last = program
@@ -362,9 +376,21 @@ class Compiled:
         targets = [args[t[1]] if type(t) is tuple else t for t in program.grad_leaves]
         result = CompiledResult(_Instance(program), _own(loss._data), saved, None, targets, _watched(program, args))
         result._traced_bytes = traced_bytes
-        if extras:
-            return (result,) + _returned([v._data for v in extras])
-        return result
+        return _packed(program, result, [v._data for v in extras])
+
+    def _traced_call(self, sources, call_args, args):
+        """(the Trace, the function's result) of the call that runs it eagerly and records it."""
+        with Trace() as trace:
+            trace.held = lambda array: sources.path_of(array) is not None
+            trace.path_of = sources.path_of
+            trace.array_arguments = {id(c) for c, a in zip(call_args, args) if isinstance(a, np.ndarray) and c is not a}
+            try:
+                return trace, self.fn(*call_args)
+            except TypeError as error:  # (x.reshape(3, 4, order="F") of an array argument, a Value here)
+                if not any(isinstance(a, np.ndarray) and a.dtype.kind == "f" for a in args):
+                    raise
+                raise _ArgumentTypeError(f"compile: tracing {self._name()} raised TypeError: {error}. "
+                                         f"{_ARGUMENT_HINT}") from error
 
     def _warn_if_truncated(self, sources):
         if sources.truncated:
@@ -456,8 +482,13 @@ class Compiled:
                 )
 
     def _check_result(self, result):
-        extras = ()
+        """(loss, extras, the tuple type the function returned them in, or None)."""
+        extras, returned_as = (), None
         if isinstance(result, tuple) and result and all(isinstance(v, Value) for v in result):
+            returned_as = type(result)
+            if returned_as is not tuple and not hasattr(returned_as, "_fields"):
+                raise CompileError(f"compile: {self._name()} returned a {returned_as.__name__}; a compiled function "
+                                   f"returns a Value, a tuple or a namedtuple of Values")
             result, extras = result[0], tuple(result[1:])  # (loss, logits, ...): the others come back as data
         if not isinstance(result, Value):
             raise CompileError(
@@ -471,7 +502,31 @@ class Compiled:
             )
         if result._op is None:
             raise CompileError(f"compile: {self._name()} returned a Value made by no operation: nothing to compile")
-        return result, extras
+        return result, extras, returned_as
+
+    def _refuse_argument_also_held(self, args, build):
+        """A Value passed as an argument that the function also reads from its closure or objects: eager
+        adds the gradients of its uses in one backward pass, in an order a program that keeps the argument
+        apart (another Value at each call) would not follow."""
+        passed = {id(arg): k for k, arg in enumerate(args) if isinstance(arg, Value)}
+        for name, leaf in build.leaves:
+            if id(leaf) in passed:
+                raise CompileError(
+                    f"compile: {self._name()} reads the Value passed as argument {passed[id(leaf)]} ({name}) also "
+                    f"from its closure or objects; eager sums the gradients of both uses in one backward pass, in "
+                    f"an order a compiled step would not follow. Pass it one way: as the argument only, or not at all"
+                )
+
+    def _refuse_numpy_extras(self, extras, trace):
+        """An extra made from the float array arguments alone is a NumPy array in eager, a Value here:
+        refused rather than returned as another type."""
+        for k, extra in enumerate(extras, start=2):
+            if _eager_kind(trace, extra) == _ARRAY:
+                raise CompileError(
+                    f"compile: {self._name()} returns as its value number {k} one computed from its array "
+                    f"arguments alone: eager computes it with NumPy (an array), a compiled step from Values. "
+                    f"Compute it outside the function, from the arrays"
+                )
 
 
 CHECK_COPIES = 3  # copies of the traced call's arrays that building a program holds at once, at most
@@ -528,6 +583,15 @@ def _traced_arguments(args):
         else:
             call_args.append(arg)
     return call_args
+
+
+def _packed(program, result, extras):
+    """What the call returns: the result alone, or in the tuple (or namedtuple) the function returned."""
+    returned_as = program.returned_as
+    if returned_as is None:
+        return result
+    items = (result,) + _returned(extras)
+    return items if returned_as is tuple else returned_as._make(items)
 
 
 def _requires_grad_in_eager(loss, call_args, args):

@@ -122,6 +122,12 @@ def _is_library_class(cls):
     return _is_library_source(name, filename) and _held_by(module, cls)
 
 
+def _is_project_class(cls):
+    """A class of this project's packages (an optimizer, a scheduler; not NumPy's)."""
+    top = (getattr(cls, "__module__", None) or "").partition(".")[0]
+    return top in _LIBRARY_PACKAGES and top != "numpy" and _is_library_class(cls)
+
+
 def _held_by(module, cls):
     """Whether `module` holds `cls` under its qualified name: a class made in a doctest or
     by ``exec`` carries the name of the module it ran in without being part of it."""
@@ -858,18 +864,22 @@ class Sources:
                     self._child(node, "attr", name, value, _attribute_path(path, name), reason=("name", name))
         elif category == "object":
             self._register_class(type(obj))
+            # a plain object's attributes are read by the user's code; an object of this project's (a
+            # scheduler), also by its methods the code calls (get_last_lr() reads _last_lr); another library's
+            # (a threading.Event) is state of its own, read by the user's code only
+            how = "name" if _is_project_class(type(obj)) else "user"
             d = _instance_dict(obj)
             if d is not None:
                 node.snapshot = len(d)
                 for name, value in list(d.items()):
                     if type(name) is str:
-                        self._child(node, "attr", name, value, _attribute_path(path, name), reason=("user", name))
+                        self._child(node, "attr", name, value, _attribute_path(path, name), reason=(how, name))
             for name, stored in _slot_names(type(obj)):
                 try:
                     value = _slot_value(obj, stored)
                 except Exception:  # noqa: BLE001 (an empty slot; a __getattr__ that raises: nothing to guard)
                     continue
-                self._child(node, "slot", stored, value, _attribute_path(path, name), reason=("user", stored))
+                self._child(node, "slot", stored, value, _attribute_path(path, name), reason=(how, stored))
         elif category == "function":
             self._function(node, obj)
         elif category == "method":

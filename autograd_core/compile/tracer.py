@@ -489,54 +489,68 @@ _patch_lock = threading.Lock()
 _tracing_threads = [0]
 
 
+def _save_originals_and_make_patches():
+    """(Once, under the patch lock.) What the patches replace, and the patches."""
+    for name in ("__bool__", "__float__", "__int__", "__index__", "item", "__gt__", "__ge__", "__lt__",
+                 "__le__", "__eq__", "__ne__", "__getitem__", "numpy", "__array__", "tolist", "detach",
+                 "__array_ufunc__", "__array_function__", "__getattr__", "backward", "zero_grad",
+                 "__init__", "__truediv__", "__rtruediv__"):
+        _ORIGINALS[name] = getattr(Value, name, None)
+    _ORIGINALS["data"] = Value.__dict__["data"]
+    _ORIGINALS["grad"] = Value.__dict__["grad"]  # (slots: their member descriptors)
+    _ORIGINALS["label"] = Value.__dict__["label"]
+    _ORIGINALS["requires_grad"] = Value.__dict__["requires_grad"]
+    _PATCHES.update({
+        "__bool__": _refusing("__bool__", "`if`, `while`, `and`/`or` or bool()", _IF_FIX),
+        "__float__": _refusing("__float__", "float()", _RETURN_FIX),
+        "__int__": _refusing("__int__", "int()", _RETURN_FIX),
+        "__index__": _refusing("__index__", "using a Value as an index", "Index with NumPy data instead."),
+        "item": _refusing("item", ".item()", _RETURN_FIX),
+        "tolist": _refusing("tolist", ".tolist()", _RETURN_FIX),
+        "numpy": _refusing("numpy", "`.numpy()`", _DATA_FIX, depth_check=True),
+        "__array__": _refusing("__array__", "np.asarray(v) (or another NumPy call on a Value)", _DATA_FIX,
+                               depth_check=True),
+        "__gt__": _comparison(np.greater, "__gt__"),
+        "__ge__": _comparison(np.greater_equal, "__ge__"),
+        "__lt__": _comparison(np.less, "__lt__"),
+        "__le__": _comparison(np.less_equal, "__le__"),
+        # == and != too: `if loss == 0` would otherwise decide the branch once, at tracing
+        "__eq__": _comparison(np.equal, "__eq__"),
+        "__ne__": _comparison(np.not_equal, "__ne__"),
+        "__getitem__": _indexing(),
+        "data": _data_property(),
+        "grad": _watched_slot("grad", _grad_read, "The gradient, after backward (refused while tracing).",
+                              _grad_written),
+        "label": _watched_slot("label", _label_read, "The Value's name, shown in drawings and programs."),
+        "requires_grad": _watched_slot("requires_grad", _requires_grad_read, "Whether gradients flow to it."),
+        "detach": _detach_read_again,
+        "__array_ufunc__": _numpy_refused_as_compile_error("__array_ufunc__"),
+        "__array_function__": _numpy_refused_as_compile_error("__array_function__"),
+        "__getattr__": _array_method_refused,
+        "backward": _gradient_step_refused("backward"),
+        "zero_grad": _gradient_step_refused("zero_grad"),
+        "__init__": _made_by_user,
+        "__truediv__": _truediv_checked,
+        "__rtruediv__": _rtruediv_checked,
+    })
+    _ORIGINALS["item"] = Value.item
+    _ORIGINALS["as_data"] = engine.as_data
+    _ORIGINALS["record"] = ops.record
+    _ORIGINALS["derived_data"] = ops.derived_data
+    _ORIGINALS["data_check"] = ops.data_check
+    for name in ("_operands", "_binary"):  # (and where the engine's modules imported them)
+        _ORIGINALS[name] = getattr(ops, name)
+        _ORIGINALS[name + " modules"] = [m for key, m in list(sys.modules.items())
+                                         if key.startswith(__package__.partition(".")[0] + ".")
+                                         and getattr(m, name, None) is _ORIGINALS[name]]
+
+
 def _install_patches():
     """Patch Value's reads for as long as any thread traces; each patch checks
     whether *its* thread traces and otherwise behaves as the original."""
     with _patch_lock:  # (the originals too: two threads tracing at once must not save a patch as one)
         if not _ORIGINALS:
-            for name in ("__bool__", "__float__", "__int__", "__index__", "item", "__gt__", "__ge__", "__lt__",
-                         "__le__", "__eq__", "__ne__", "__getitem__", "numpy", "__array__", "tolist", "detach",
-                         "__array_ufunc__", "__array_function__", "__getattr__", "backward", "zero_grad"):
-                _ORIGINALS[name] = getattr(Value, name, None)
-            _ORIGINALS["data"] = Value.__dict__["data"]
-            _ORIGINALS["grad"] = Value.__dict__["grad"]  # (slots: their member descriptors)
-            _ORIGINALS["label"] = Value.__dict__["label"]
-            _ORIGINALS["requires_grad"] = Value.__dict__["requires_grad"]
-            _PATCHES.update({
-                "__bool__": _refusing("__bool__", "`if`, `while`, `and`/`or` or bool()", _IF_FIX),
-                "__float__": _refusing("__float__", "float()", _RETURN_FIX),
-                "__int__": _refusing("__int__", "int()", _RETURN_FIX),
-                "__index__": _refusing("__index__", "using a Value as an index", "Index with NumPy data instead."),
-                "item": _refusing("item", ".item()", _RETURN_FIX),
-                "tolist": _refusing("tolist", ".tolist()", _RETURN_FIX),
-                "numpy": _refusing("numpy", "`.numpy()`", _DATA_FIX, depth_check=True),
-                "__array__": _refusing("__array__", "np.asarray(v) (or another NumPy call on a Value)", _DATA_FIX,
-                                       depth_check=True),
-                "__gt__": _comparison(np.greater, "__gt__"),
-                "__ge__": _comparison(np.greater_equal, "__ge__"),
-                "__lt__": _comparison(np.less, "__lt__"),
-                "__le__": _comparison(np.less_equal, "__le__"),
-                # == and != too: `if loss == 0` would otherwise decide the branch once, at tracing
-                "__eq__": _comparison(np.equal, "__eq__"),
-                "__ne__": _comparison(np.not_equal, "__ne__"),
-                "__getitem__": _indexing(),
-                "data": _data_property(),
-                "grad": _watched_slot("grad", _grad_read, "The gradient, after backward (refused while tracing).",
-                                      _grad_written),
-                "label": _watched_slot("label", _label_read, "The Value's name, shown in drawings and programs."),
-                "requires_grad": _watched_slot("requires_grad", _requires_grad_read, "Whether gradients flow to it."),
-                "detach": _detach_read_again,
-                "__array_ufunc__": _numpy_refused_as_compile_error("__array_ufunc__"),
-                "__array_function__": _numpy_refused_as_compile_error("__array_function__"),
-                "__getattr__": _array_method_refused,
-                "backward": _gradient_step_refused("backward"),
-                "zero_grad": _gradient_step_refused("zero_grad"),
-            })
-            _ORIGINALS["item"] = Value.item
-            _ORIGINALS["as_data"] = engine.as_data
-            _ORIGINALS["record"] = ops.record
-            _ORIGINALS["derived_data"] = ops.derived_data
-            _ORIGINALS["data_check"] = ops.data_check
+            _save_originals_and_make_patches()
         if _tracing_threads[0] == 0:
             for name, patch in _PATCHES.items():
                 if _ORIGINALS.get(name) is not None or name in _COMPARISONS or name in _ADDED:
@@ -545,6 +559,9 @@ def _install_patches():
             ops.record = _record_every_operation
             ops.derived_data = _derived_data_made_again
             ops.data_check = effect  # (a check of the data, done again at every call)
+            for name, patch in (("_operands", _operands_checked), ("_binary", _binary_checked)):
+                for module in _ORIGINALS[name + " modules"]:
+                    setattr(module, name, patch)
             modes.grad_mode_observer = _grad_mode_read
         _tracing_threads[0] += 1
 
@@ -564,7 +581,114 @@ def _remove_patches():
             ops.record = _ORIGINALS["record"]
             ops.derived_data = _ORIGINALS["derived_data"]
             ops.data_check = _ORIGINALS["data_check"]
+            for name in ("_operands", "_binary"):
+                for module in _ORIGINALS[name + " modules"]:
+                    setattr(module, name, _ORIGINALS[name])
             modes.grad_mode_observer = None
+
+
+# --------------------------------------------------------------------------
+# The float array arguments: arrays in eager, Values while tracing
+# --------------------------------------------------------------------------
+# Where eager's result depends on whether the code still had an array or had made it a Value (nn's
+# layers make one with Value(x), code of its own may test isinstance(x, Value)), the trace cannot
+# tell which: `x / W` is W.__rtruediv__ (reciprocal(W) * x) while x is an array, a division once it
+# is a Value; `3.0 / x` NumPy's division, or reciprocal(x) * 3.0; `x.sum()` a np.float64 that takes
+# the dtype of the Value it meets, or a float64 Value that does not. Those are refused.
+_ARRAY, _VALUE, _CONSTANT = "array", "value", "constant"
+
+
+def _eager_kind(trace, value):
+    """What `value` may be in the eager call: _ARRAY when made from the float array arguments alone (the
+    engine's constants for numbers met on the way aside), _VALUE when a Value the caller or the code
+    made takes part, _CONSTANT when made of the engine's constants only."""
+    kinds = trace.eager_kinds
+    stack = [value]
+    while stack:
+        node = stack[-1]
+        if id(node) in kinds:
+            stack.pop()
+            continue
+        if id(node) in trace.array_arguments:
+            kind = _ARRAY
+        elif node._id < trace.start_id or id(node) in trace.made_by_user:
+            kind = _VALUE
+        elif node._op is None:
+            kind = _CONSTANT
+        else:
+            pending = [inp for inp in node._inputs if id(inp) not in kinds]
+            if pending:
+                stack.extend(pending)
+                continue
+            found = {kinds[id(inp)][0] for inp in node._inputs}
+            kind = _VALUE if _VALUE in found else _ARRAY if _ARRAY in found else _CONSTANT
+        stack.pop()
+        kinds[id(node)] = (kind, node)  # (the Value kept: its id is not reused during the call)
+    return kinds[id(value)][0]
+
+
+def _made_by_user(self, *args, **kwargs):
+    _ORIGINALS["__init__"](self, *args, **kwargs)
+    trace = current()
+    if trace is not None:
+        trace.made_by_user[id(self)] = self
+
+
+_EAGER_DEPENDS = ("eager divides (or casts) as NumPy does while the argument is an array, as the engine does "
+                  "once the code made it a Value, and a compiled step cannot tell which it was")
+
+
+def _truediv_checked(self, other):
+    """``x / W`` of an array argument and a Value: refused (see above). ``ag.div(x, W)`` is one operation."""
+    trace = current()
+    if (trace is not None and isinstance(other, Value) and _eager_kind(trace, self) == _ARRAY
+            and _eager_kind(trace, other) == _VALUE):
+        raise _refusal_of(f"`x / W` of a float array argument (or NumPy made from it) and a Value: {_EAGER_DEPENDS}",
+                          "Write ag.div(x, W) (one operation either way), or make x a Value outside the function")
+    return _ORIGINALS["__truediv__"](self, other)
+
+
+def _rtruediv_checked(self, other):
+    """``3.0 / x`` of an array argument: refused (see above). ``ag.div(3.0, x)`` is one operation."""
+    trace = current()
+    if trace is not None and not isinstance(other, Value) and _eager_kind(trace, self) == _ARRAY:
+        raise _refusal_of(f"`3.0 / x` of a float array argument (or NumPy made from it): {_EAGER_DEPENDS}",
+                          "Write ag.div(3.0, x) (one operation either way), or compute it outside the function")
+    return _ORIGINALS["__rtruediv__"](self, other)
+
+
+def _operands_checked(a, b):
+    """ops._operands while tracing, refusing what _number_checked refuses."""
+    a, b = _ORIGINALS["_operands"](a, b)
+    trace = current()
+    if trace is not None and not trace.inside_host:
+        _number_checked(trace, a, b)
+        _number_checked(trace, b, a)
+    return a, b
+
+
+def _binary_checked(op, a, b):
+    """ops._binary while tracing: the same, for its two Values (a * b)."""
+    trace = current()
+    if trace is not None and not trace.inside_host and isinstance(a, Value) and isinstance(b, Value):
+        _number_checked(trace, a, b)
+        _number_checked(trace, b, a)
+    return _ORIGINALS["_binary"](op, a, b)
+
+
+def _number_checked(trace, value, other):
+    """A 0-d float64 from the array arguments alone meeting a Value of another float dtype: eager's
+    np.float64 (x.sum(), x[0, 1]) takes that dtype, a float64 Value does not."""
+    data, theirs = value._data, other._data.dtype
+    if (np.ndim(data) == 0 and data.dtype == np.float64 and theirs.kind == "f" and theirs != np.float64
+            and _eager_kind(trace, value) == _ARRAY and _eager_kind(trace, other) == _VALUE):
+        raise _refusal_of(f"a number made from a float64 array argument (x.sum(), x[0, 1]) meeting a {theirs} "
+                          f"Value: {_EAGER_DEPENDS}",
+                          f"Cast it to the Value's dtype (x.sum().astype(np.{theirs})), or pass x in {theirs}")
+
+
+def _refusal_of(what, fix):
+    return CompileError(f"compile: {what}, at {_user_frame(with_code=True)}. {fix}.")
 
 
 def _grad_mode_read(what):
@@ -614,7 +738,7 @@ def _as_data_following_hosts(x, what="Value"):
             # an integer argument made into a Value's data (w * y): a host array, read again at every call
             # (its ufuncs, y + 1, are host arrays already; another array made from it, y.copy() or y[0],
             # the writer refuses, naming the line)
-            x = host_array(_itself, x, name="argument")
+            x = host_array(_copy_of, x, name="argument")
         elif type(x) is np.ndarray and x.ndim == 0 and trace.held(x):
             # a 0-d array the function holds (a module's scale buffer) becomes a number: read again at every call
             x = host_array(_number_of, x, name="held")
@@ -626,8 +750,10 @@ def _as_data_following_hosts(x, what="Value"):
     return data
 
 
-def _itself(array):
-    return array
+def _copy_of(array):
+    """An integer argument as a Value's data: eager converts it to a new float array at the call, so a
+    write into the caller's array before backward() does not reach the backward; nor does it the copy's."""
+    return array.copy()
 
 
 def _number_of(array):
@@ -655,6 +781,9 @@ class Trace:
         self.grad_mode_reads = []  # is_grad_enabled(), enable_grad(): what the code did that depends on no_grad()
         self.labels_read = {}  # id -> Value whose .label was read during the call (by any code: repr too)
         self.refusals = []  # CompileErrors raised during the call (the function may have caught them)
+        self.array_arguments = set()  # ids of the Values the float array arguments are (the runtime sets them)
+        self.made_by_user = {}  # id -> a Value the code made itself, Value(...), during the call
+        self.eager_kinds = {}  # id -> (_eager_kind's answer, the Value): see _eager_kind
 
     def record_host(self, record):
         self.hosts.append(record)

@@ -25,7 +25,7 @@ import numpy as np
 from .. import engine, ops
 from ..ops import F
 from ..engine import Value
-from .program import Line, Namespace, Names, call_text, evaluate, identifier
+from .program import Line, Namespace, Names, call_text, dtype_text, evaluate, identifier
 
 from ..modes import _place_text, _user_frame, quiet_float_errors
 from .sources import _is_library_function
@@ -362,7 +362,8 @@ class Writer:
                     mine = rule(upstream, *args, node._data, **params)
             if mine.dtype != inp.dtype:
                 passthrough = False
-                text, plain = f"({text}).astype(np.{inp.dtype})", f"({plain}).astype(np.{inp.dtype})"
+                cast = dtype_text(inp.dtype)
+                text, plain = f"({text}).astype({cast})", f"({plain}).astype({cast})"
             formula = _formula_for(op, i, len(node._inputs))
             name = self._add_share(inp, text, plain, share, formula, passthrough)
             if name is not None and isinstance(mine, np.ndarray) and mine.size > 1 and not any(mine.strides):

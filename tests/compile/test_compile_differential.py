@@ -433,6 +433,7 @@ class Session:
         self.step = ag.compile(self.fn)
         self.arg_kinds = ["array"] * (len(spec.args) + (2 if spec.mlp else 0))  # (labels stay arrays)
         self.compared = 0
+        self.ambiguous = 0  # calls refused because eager's result depends on whether an argument was made a Value
 
     # ---- the arguments of a call ---------------------------------------------------
     def arrays(self, first=False):
@@ -482,6 +483,8 @@ class Session:
         assert_same(compiled, eager, names, what)
         if compiled.kind == "ok":
             self.compared += 1
+        elif compiled.kind == "compile error" and "cannot tell which" in str(compiled.error):
+            self.ambiguous += 1  # (x / W of an array argument: an array's division or the engine's, as eager had it)
         for leaf in leaves:
             leaf.grad = None
         return eager
@@ -662,7 +665,9 @@ def test_random_programs_over_every_op_compiled_equal_eager_or_refuse(case_id, d
     spec, rng = draw_spec(data, CASES_BY_ID[case_id], dtype)
     note(f"program: {spec}")
     session = exercise(spec, rng, data, changes=data.draw(st.integers(1, 3), label="changes"))
-    assert session.compared >= 1  # the first call of every drawn program compiles (none needs refusing)
+    # the first call of every drawn program compiles (none needs refusing), but for an array argument that
+    # this harness makes a Value only in eager (isinstance(x, Value) holds while tracing) divided by a Value
+    assert session.compared >= 1 or session.ambiguous >= 1
 
 
 @settings(DIFFERENTIAL, max_examples=DEEP or 30)

@@ -1671,3 +1671,201 @@ def test_batch_norm_with_cumulative_momentum_is_refused_before_it_counts_the_bat
     with pytest.raises(CompileError, match="momentum=None"):
         ag.compile(lambda x: bn(x).sum())(np.random.default_rng(0).standard_normal((4, 2)))
     assert int(bn.num_batches_tracked) == 0
+
+
+# ---- fourteenth round: hyperparameters held as arrays, results as operands, odd arguments ----------------
+def _agree_over_calls(make, change, calls=3, x_shape=(6, 4), classes=3):
+    """The loss and every gradient of a model `make()` builds, compiled and eager, over `calls` calls with
+    `change(parts)` between them: equal bit for bit, or the compiled step refuses."""
+    results = []
+    for compiled in (False, True):
+        nn.manual_seed(0)
+        parts = make()
+        step = ag.compile(parts["fn"]) if compiled else parts["fn"]
+        out = []
+        for k in range(calls):
+            rng = np.random.default_rng(k)
+            x, y = rng.standard_normal(x_shape), rng.integers(0, classes, x_shape[0])
+            for p in parts["params"]:
+                p.grad = None
+            nn.manual_seed(10 + k)
+            loss = step(x, y)
+            loss.backward()
+            out.append((_bits(loss.data), [_bits(p.grad) for p in parts["params"]]))
+            change(parts, k)
+        results.append(out)
+    assert results[0] == results[1]
+
+
+@pytest.mark.parametrize("layer, attribute, value", [
+    (lambda: nn.Dropout(np.array(0.5)), "p", 0.2),
+    (lambda: nn.Hardtanh(-1.0, np.array(1.0)), "max_val", 0.25),
+    (lambda: nn.CELU(np.array(1.0)), "alpha", 2.5),
+    (lambda: nn.Softplus(np.array(1.0)), "beta", 2.0),
+])
+def test_a_layers_number_given_as_a_0d_array_and_changed_in_place_is_seen(layer, attribute, value):
+    def make():
+        lin, act, head = nn.Linear(4, 5), layer(), nn.Linear(5, 3)
+        return {"fn": lambda x, y: F.cross_entropy(head(act(lin(x))), y), "act": act,
+                "params": [lin.weight, lin.bias, head.weight, head.bias]}
+
+    def change(parts, k):
+        getattr(parts["act"], attribute)[...] = value - 0.05 * k
+
+    _agree_over_calls(make, change)
+
+
+def test_label_smoothing_given_as_a_0d_array_and_changed_in_place_is_seen():
+    def make():
+        lin, criterion = nn.Linear(4, 3), nn.CrossEntropyLoss(label_smoothing=np.array(0.0))
+        return {"fn": lambda x, y: criterion(lin(x), y), "criterion": criterion, "params": [lin.weight, lin.bias]}
+
+    _agree_over_calls(make, lambda parts, k: parts["criterion"].label_smoothing.__setitem__(..., 0.1 * (k + 1)))
+
+
+@pytest.mark.parametrize("through", ["module", "function"])
+def test_class_weights_given_as_a_value_are_read_after_their_data_is_replaced(through):
+    def make():
+        lin, weight = nn.Linear(4, 3), Value(np.array([1.0, 2.0, 0.5]))
+        criterion = nn.CrossEntropyLoss(weight=weight)
+        fn = (lambda x, y: criterion(lin(x), y)) if through == "module" else (
+            lambda x, y: F.cross_entropy(lin(x), y, weight=weight))
+        return {"fn": fn, "weight": weight, "params": [lin.weight, lin.bias]}
+
+    _agree_over_calls(make, lambda parts, k: setattr(parts["weight"], "data", np.array([0.5, 1.0 + k, 3.0])))
+
+
+def test_a_learning_rate_read_from_a_scheduler_inside_the_step_is_seen():
+    import optim
+
+    def make():
+        lin = nn.Linear(4, 3)
+        sched = optim.lr_scheduler.StepLR(optim.SGD(lin.parameters(), lr=0.1), step_size=1, gamma=0.5)
+        fn = lambda x, y: F.cross_entropy(lin(x), y) + (lin.weight ** 2).sum() * sched.get_last_lr()[0]  # noqa: E731
+        return {"fn": fn, "sched": sched, "params": [lin.weight, lin.bias]}
+
+    _agree_over_calls(make, lambda parts, k: parts["sched"].step())
+
+
+@pytest.mark.parametrize("python_read", ["sum", "float"])
+def test_a_small_held_array_read_by_the_program_and_by_python_is_guarded_by_its_numbers(python_read):
+    w = Value(np.linspace(-1.0, 1.0, 4), label="w")
+    c = np.ones(4)
+    fn = (lambda x: (x * w * c + w * c.sum()).sum()) if python_read == "sum" else (  # noqa: E731
+        lambda x: (x * w * c).sum() + float(c[0]))
+    step = ag.compile(fn)
+    for k in range(3):
+        c[...] = np.arange(4.0) + k  # the same array, new numbers
+        x = np.random.default_rng(k).standard_normal((2, 4))
+        w.grad = None
+        compiled = step(x)
+        compiled.backward()
+        got = (_bits(compiled.data), _bits(w.grad))
+        w.grad = None
+        eager = fn(x)
+        eager.backward()
+        assert got == (_bits(eager.data), _bits(w.grad))
+
+
+def test_big_endian_arguments_and_parameters_compile():
+    w = Value(np.linspace(-1.0, 1.0, 3).astype(">f4"), label="w")
+    calls = [(np.random.default_rng(k).standard_normal((5, 3)).astype(">f8"),) for k in range(3)]
+    fn = lambda x: ((x * w) ** 2).sum()  # noqa: E731
+    assert _run(fn, [w], calls, compiled=True) == _run(fn, [w], calls, compiled=False)
+
+
+@pytest.mark.parametrize("make", [lambda a: np.asmatrix(a), lambda a: np.ma.masked_array(a, mask=a > 1)])
+def test_array_subclasses_with_arithmetic_of_their_own_are_refused(make):
+    w = Value(np.ones((2, 2)))
+    with pytest.raises(CompileError, match="plain ndarrays"):
+        ag.compile(lambda m: (w * (m * m)).sum())(make(np.arange(4.0).reshape(2, 2)))
+
+
+def test_nan_and_minus_nan_python_arguments_are_other_programs():
+    w = Value(np.ones(2))
+    step = ag.compile(lambda x, s: (x * w).sum() * s)
+    for s in (math.nan, -math.nan):
+        assert np.signbit(step(np.ones(2), s).data) == np.signbit((np.ones(2) * w).sum().data * s)
+    assert step.cache_info().traces == 2
+
+
+def test_a_value_argument_the_function_also_reads_from_its_closure_is_refused():
+    w = Value(np.array([0.1, 0.7, -0.3]), label="w")
+    with pytest.raises(CompileError, match="also from its closure"):
+        ag.compile(lambda v: (v * 1e16).sum() + (w * 1.0).sum() + (v * -1e16).sum())(w)
+
+
+def test_an_integer_argument_written_into_before_backward_does_not_reach_the_backward():
+    w = Value(np.linspace(-1.0, 1.0, 4))
+    fn = lambda labels: (w * w * labels).sum()  # noqa: E731
+    step = ag.compile(fn)
+    for k in range(3):
+        grads = []
+        for f in (fn, step):
+            labels = np.random.default_rng(k).integers(0, 5, 4)
+            w.grad = None
+            loss = f(labels)
+            labels[...] = 7  # the caller reuses its buffer before backward()
+            loss.backward()
+            grads.append(w.grad.copy())
+        assert np.array_equal(*grads)
+
+
+@pytest.mark.parametrize("body", [lambda x: x.reshape(3, 4, order="F").sum(), lambda x: x.sum(dtype=np.float32)])
+def test_numpy_keywords_on_a_float_argument_raise_a_compile_error_that_is_a_type_error(body):
+    w = Value(np.ones(()))
+    with pytest.raises(CompileError, match="array argument is a Value") as caught:
+        ag.compile(lambda x: body(x) * w)(np.ones((4, 3)))
+    assert isinstance(caught.value, TypeError)
+
+
+@pytest.mark.parametrize("fn", [lambda x, w: (x / w).sum(), lambda x, w: (w * (3.0 / x)).sum(),
+                                lambda x, w: (w * x.sum()).sum(), lambda x, w: (w * x[0, 1]).sum()])
+def test_what_eager_computes_as_an_array_or_as_a_value_depending_on_the_code_is_refused(fn):
+    w = Value(np.linspace(0.5, 1.0, 3).astype(np.float32))
+    with pytest.raises(CompileError, match="cannot tell which"):
+        ag.compile(lambda x: fn(x, w))(np.random.default_rng(0).uniform(1, 2, (4, 3)))
+
+
+def test_division_as_one_operation_compiles_as_eager():
+    w = Value(np.linspace(0.5, 1.0, 3))
+    fn = lambda x: (ag.div(x, w) + ag.div(3.0, x) * w).sum()  # noqa: E731
+    calls = [(np.random.default_rng(k).uniform(1, 2, (4, 3)),) for k in range(3)]
+    assert _run(fn, [w], calls, compiled=True) == _run(fn, [w], calls, compiled=False)
+
+
+@pytest.mark.parametrize("use", [
+    lambda r, v: r + (v ** 2).sum(), lambda r, v: (v ** 2).sum() + r, lambda r, v: v * r,
+    lambda r, v: ag.stack([r, r]).mean(), lambda r, v: ag.exp(r), lambda r, v: abs(r),
+])
+def test_a_compiled_result_as_an_operand_is_refused_on_either_side(use):
+    w, v = Value(np.array([1.0, -2.0])), Value(np.array([0.5, 0.25]))
+    result = ag.compile(lambda x: (x * w).sum())(np.ones(2))
+    with pytest.raises(CompileError, match="ends the compiled graph"):
+        use(result, v)
+
+
+def test_a_compiled_result_converts_and_tests_as_an_eager_one():
+    w = Value(np.array([1.0, -2.0]))
+    keep = ag.compile(lambda x: (x * w).sum(keepdims=True))(np.ones(2))
+    assert float(keep) == -1.0 and len(keep) == 1 and bool(keep) is True and keep.is_leaf is False
+    zero = ag.compile(lambda x: (x * w).sum() * 0.0)(np.ones(2))
+    assert bool(zero) is False
+
+
+def test_a_one_tuple_and_a_namedtuple_come_back_as_returned():
+    from collections import namedtuple
+
+    Out = namedtuple("Out", "loss logits")
+    w = Value(np.array([1.0, -2.0]))
+    (alone,) = ag.compile(lambda x: ((x * w).sum(),))(np.ones(2))
+    assert float(alone.data) == -1.0
+    out = ag.compile(lambda x: Out((x * w).sum(), x * w))(np.ones(2))
+    assert type(out) is Out and out.logits.data.tolist() == [1.0, -2.0]
+    out.loss.backward()
+
+
+def test_an_extra_made_from_array_arguments_alone_is_refused():
+    w = Value(np.array([1.0, -2.0]))
+    with pytest.raises(CompileError, match="array arguments alone"):
+        ag.compile(lambda x: ((x * w).sum(), x * 2))(np.ones(2))
