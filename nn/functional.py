@@ -368,14 +368,15 @@ def argmax(input, dim=None, keepdim=False):
     >>> argmax(np.array([[1.43, -0.4, 0.23]]), dim=1)
     Indices([0])
     """
-    data = _data(input)
-    if dim is None:
-        result = np.asarray(np.argmax(data))
-        if keepdim:
-            result = result.reshape((1,) * data.ndim)
-    else:
-        result = np.argmax(data, axis=dim, keepdims=keepdim)
-    return np.asarray(result).view(Indices)
+    def indices(data):
+        if dim is None:
+            result = np.asarray(np.argmax(data))
+            return result.reshape((1,) * data.ndim) if keepdim else result
+        return np.argmax(data, axis=dim, keepdims=keepdim)
+
+    if isinstance(input, Value) and is_tracing():  # (a compiled step finds them again at every call)
+        return ac.ops.derived_data(indices, input, name="argmax")
+    return np.asarray(indices(_data(input))).view(Indices)
 
 
 def one_hot(indices, num_classes=-1):
@@ -393,7 +394,8 @@ def one_hot(indices, num_classes=-1):
                 "one_hot(num_classes=-1): the number of classes would be read from the largest index of the "
                 "traced call, and kept; pass num_classes (e.g. one_hot(y, 10)) in a compiled function"
             )
-        return host_array(_one_hot_rows, indices, num_classes, name="one_hot")
+        # (followed as a comparison's mask is: its casts and arithmetic, oh.astype(np.float32), are made again too)
+        return ac.ops.derived_data(_one_hot_rows, indices, num_classes, name="one_hot")
     if num_classes < 0:
         labels = np.asarray(indices)
         num_classes = int(labels.max()) + 1 if labels.size and labels.dtype.kind in "iu" else 0
@@ -596,6 +598,12 @@ def _class_indices(target, n, classes, ignore_index, name):
     return np.where(counted, target, 0), counted
 
 
+def _weights_read(weight):
+    """Class weights a host function reads, as its inputs: a Value (the loop's own, made in the step) or
+    an array is read at every call; other weights (a list) it keeps."""
+    return (weight,) if isinstance(weight, (Value, np.ndarray)) else ()
+
+
 def _class_weights(weight, classes, dtype, name):
     if weight is None:
         return np.ones(classes, dtype=dtype)
@@ -611,6 +619,14 @@ def _class_weights(weight, classes, dtype, name):
     return host_array(lambda w: np.asarray(w, dtype=dtype), held, name="class_weights")
 
 
+def _in_dtype(array, dtype):
+    """`array` (probabilities, one-hot rows) in the scores' dtype: a cast a compiled step makes again at
+    every call from the array it is given (a one-hot of this call's labels), not a copy of the first."""
+    if array.dtype == dtype:
+        return array
+    return host_array(lambda a: np.asarray(a, dtype=dtype), array, name="target")
+
+
 def _positions_as_rows(x, target, name):
     """Scores ``(N, C, d1, ...)`` (an image of class scores per pixel, as
     PyTorch's losses take them) as rows ``(N * d1 * ..., C)``, with the targets
@@ -622,7 +638,7 @@ def _positions_as_rows(x, target, name):
     rows = x.transpose(classes_last).reshape(-1, classes)
     target_data = _data(target)
     if target_data.dtype.kind == "f" and target_data.shape == x.shape:  # probabilities per position
-        target = target if isinstance(target, Value) else np.asarray(target_data, dtype=x.dtype)
+        target = target if isinstance(target, Value) else _in_dtype(target_data, x.dtype)
         return rows, target.transpose(classes_last).reshape(-1, classes), positions
     if target_data.shape != positions:
         raise ShapeError(
@@ -690,7 +706,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
 
 def _cross_entropy_of_probabilities(x, target, target_data, single, weights, label_smoothing):
     """The loss of each row against class probabilities (a distribution per row)."""
-    probs = target if isinstance(target, Value) else np.asarray(target_data, dtype=x.dtype)
+    probs = target if isinstance(target, Value) else _in_dtype(target_data, x.dtype)
     if single:
         probs = probs.reshape(1, x.shape[1])
     if label_smoothing:
@@ -780,14 +796,17 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     n, classes = x.shape
     dtype = x.dtype
 
-    def picks_of(target):  # a host array: a compiled step makes it from each call's labels
-        weights = _class_weights(weight, classes, dtype, "nll_loss")
+    read = _weights_read(weight)
+    kept = None if read else weight  # (a host function holding a Value made in the step could not be replayed)
+
+    def picks_of(target, *given):  # a host array: a compiled step makes it from each call's labels (and weights)
+        weights = _class_weights(given[0] if given else kept, classes, dtype, "nll_loss")
         indices, counted = _class_indices(target, n, classes, ignore_index, "nll_loss")
         picks = np.zeros((n, classes), dtype=dtype)
         picks[np.arange(n), indices] = weights[indices] * counted
         return picks
 
-    picks = host_array(picks_of, target, name="picks")
+    picks = host_array(picks_of, target, *read, name="picks")
     losses = -(x * picks).sum(axis=1)
     if reduction == "mean":  # divided by the summed weights of the counted targets
         return losses.sum() / host_array(_total_of, picks, name="total_weight")
@@ -911,11 +930,14 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, reduction="me
         is_target[np.arange(n), indices] = 1
         return is_target
 
-    def scale_of(is_target):  # each other class's hinge counts 1/C (times the target's class weight)
+    read = _weights_read(weight)
+    kept = None if read else weight  # (as nll_loss's)
+
+    def scale_of(is_target, *given):  # each other class's hinge counts 1/C (times the target's class weight)
         scale = (1 - is_target) / classes
-        if weight is None:
+        if not given and kept is None:  # (no weights)
             return scale
-        weights = _class_weights(weight, classes, dtype, "multi_margin_loss")
+        weights = _class_weights(given[0] if given else kept, classes, dtype, "multi_margin_loss")
         return scale * weights[is_target.argmax(axis=1)][:, None]
 
     is_target = host_array(one_hot, target, name="is_target")
@@ -923,7 +945,7 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, reduction="me
     hinge = ac.relu(margin - target_score + x)
     if p == 2:
         hinge = hinge * hinge
-    losses = (hinge * host_array(scale_of, is_target, name="scale")).sum(axis=1)
+    losses = (hinge * host_array(scale_of, is_target, *read, name="scale")).sum(axis=1)
     if reduction == "none":
         return losses.reshape(()) if single else losses
     return _reduce(losses, reduction)

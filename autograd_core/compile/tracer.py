@@ -538,11 +538,11 @@ def _save_originals_and_make_patches():
     _ORIGINALS["record"] = ops.record
     _ORIGINALS["derived_data"] = ops.derived_data
     _ORIGINALS["data_check"] = ops.data_check
-    for name in ("_operands", "_binary"):  # (and where the engine's modules imported them)
-        _ORIGINALS[name] = getattr(ops, name)
-        _ORIGINALS[name + " modules"] = [m for key, m in list(sys.modules.items())
-                                         if key.startswith(__package__.partition(".")[0] + ".")
-                                         and getattr(m, name, None) is _ORIGINALS[name]]
+    for name in _NUMPY_METHODS:  # (over the patches above: x[0] of an argument is an index and NumPy's)
+        method = _PATCHES.get(name) or Value.__dict__[name]
+        _ORIGINALS.setdefault(name, Value.__dict__[name])
+        _PATCHES[name] = (property(_as_numpy_method(method.fget)) if isinstance(method, property)
+                          else _as_numpy_method(method))
 
 
 def _install_patches():
@@ -559,9 +559,6 @@ def _install_patches():
             ops.record = _record_every_operation
             ops.derived_data = _derived_data_made_again
             ops.data_check = effect  # (a check of the data, done again at every call)
-            for name, patch in (("_operands", _operands_checked), ("_binary", _binary_checked)):
-                for module in _ORIGINALS[name + " modules"]:
-                    setattr(module, name, patch)
             modes.grad_mode_observer = _grad_mode_read
         _tracing_threads[0] += 1
 
@@ -581,9 +578,6 @@ def _remove_patches():
             ops.record = _ORIGINALS["record"]
             ops.derived_data = _ORIGINALS["derived_data"]
             ops.data_check = _ORIGINALS["data_check"]
-            for name in ("_operands", "_binary"):
-                for module in _ORIGINALS[name + " modules"]:
-                    setattr(module, name, _ORIGINALS[name])
             modes.grad_mode_observer = None
 
 
@@ -599,9 +593,10 @@ _ARRAY, _VALUE, _CONSTANT = "array", "value", "constant"
 
 
 def _eager_kind(trace, value):
-    """What `value` may be in the eager call: _ARRAY when made from the float array arguments alone (the
-    engine's constants for numbers met on the way aside), _VALUE when a Value the caller or the code
-    made takes part, _CONSTANT when made of the engine's constants only."""
+    """What `value` may be in the eager call: _ARRAY for a float array argument and what ndarray's own
+    methods and operators made from it (and numbers: x * 2, x.sum(), x[0]; see _as_numpy_method),
+    _CONSTANT for the engine's constants and what is made of them alone, _VALUE otherwise (a Value
+    the caller or the code made, or an engine function's result: ag.exp(x) is a Value in eager)."""
     kinds = trace.eager_kinds
     stack = [value]
     while stack:
@@ -609,7 +604,7 @@ def _eager_kind(trace, value):
         if id(node) in kinds:
             stack.pop()
             continue
-        if id(node) in trace.array_arguments:
+        if id(node) in trace.array_arguments or id(node) in trace.numpy_made:
             kind = _ARRAY
         elif node._id < trace.start_id or id(node) in trace.made_by_user:
             kind = _VALUE
@@ -620,8 +615,8 @@ def _eager_kind(trace, value):
             if pending:
                 stack.extend(pending)
                 continue
-            found = {kinds[id(inp)][0] for inp in node._inputs}
-            kind = _VALUE if _VALUE in found else _ARRAY if _ARRAY in found else _CONSTANT
+            # an engine function's result (ag.exp(x), F.softmax(x)) is a Value in eager too
+            kind = _CONSTANT if all(kinds[id(inp)][0] == _CONSTANT for inp in node._inputs) else _VALUE
         stack.pop()
         kinds[id(node)] = (kind, node)  # (the Value kept: its id is not reused during the call)
     return kinds[id(value)][0]
@@ -657,34 +652,45 @@ def _rtruediv_checked(self, other):
     return _ORIGINALS["__rtruediv__"](self, other)
 
 
-def _operands_checked(a, b):
-    """ops._operands while tracing, refusing what _number_checked refuses."""
-    a, b = _ORIGINALS["_operands"](a, b)
-    trace = current()
-    if trace is not None and not trace.inside_host:
-        _number_checked(trace, a, b)
-        _number_checked(trace, b, a)
-    return a, b
+_NUMPY_METHODS = ("T", "sum", "mean", "max", "min", "prod", "std", "var", "reshape", "transpose", "swapaxes", "astype",
+                  "clip", "cumsum", "cumprod", "__getitem__", "__neg__", "__pos__", "__abs__", "__add__", "__radd__",
+                  "__sub__", "__rsub__", "__mul__", "__rmul__", "__truediv__", "__rtruediv__", "__floordiv__",
+                  "__rfloordiv__", "__mod__", "__rmod__", "__pow__", "__rpow__", "__matmul__", "__rmatmul__")
 
 
-def _binary_checked(op, a, b):
-    """ops._binary while tracing: the same, for its two Values (a * b)."""
-    trace = current()
-    if trace is not None and not trace.inside_host and isinstance(a, Value) and isinstance(b, Value):
-        _number_checked(trace, a, b)
-        _number_checked(trace, b, a)
-    return _ORIGINALS["_binary"](op, a, b)
+def _as_numpy_method(method):
+    """A method of Value that ndarray has too (x.sum(), x * 2, x[0]): called on what eager has as an
+    array, what it makes is NumPy's in eager, an array too (_record_every_operation marks it)."""
+    def numpy_method(self, *args, **kwargs):
+        trace = current()
+        if trace is None or trace.inside_host or _eager_kind(trace, self) != _ARRAY:
+            return method(self, *args, **kwargs)
+        trace.numpy_calls += 1
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            trace.numpy_calls -= 1
+    numpy_method.__name__ = getattr(method, "__name__", "numpy_method")
+    return numpy_method
 
 
-def _number_checked(trace, value, other):
-    """A 0-d float64 from the array arguments alone meeting a Value of another float dtype: eager's
-    np.float64 (x.sum(), x[0, 1]) takes that dtype, a float64 Value does not."""
-    data, theirs = value._data, other._data.dtype
-    if (np.ndim(data) == 0 and data.dtype == np.float64 and theirs.kind == "f" and theirs != np.float64
-            and _eager_kind(trace, value) == _ARRAY and _eager_kind(trace, other) == _VALUE):
-        raise _refusal_of(f"a number made from a float64 array argument (x.sum(), x[0, 1]) meeting a {theirs} "
-                          f"Value: {_EAGER_DEPENDS}",
-                          f"Cast it to the Value's dtype (x.sum().astype(np.{theirs})), or pass x in {theirs}")
+def _eager_kind_of_result(trace, out, inputs):
+    """Mark what an ndarray method made from arrays (and constants) alone; refuse a float64 number of
+    the array arguments meeting a Value of another float dtype: eager's np.float64 (x.sum(), x[0, 1])
+    is a Python number to the engine, which takes that dtype, a float64 Value does not."""
+    if trace.numpy_calls and all(_eager_kind(trace, inp) != _VALUE for inp in inputs):
+        trace.numpy_made[id(out)] = out
+    numbers = [inp for inp in inputs if np.ndim(inp._data) == 0 and inp._data.dtype == np.float64]
+    if numbers and len(inputs) > 1:
+        for inp in inputs:
+            theirs = inp._data.dtype
+            if theirs.kind == "f" and theirs != np.float64 and _eager_kind(trace, inp) == _VALUE and any(
+                    _eager_kind(trace, number) == _ARRAY for number in numbers):
+                raise _refusal_of(
+                    f"a number made from a float64 array argument (x.sum(), x[0, 1]) meeting a {theirs} Value: "
+                    f"{_EAGER_DEPENDS}",
+                    f"Cast it to the Value's dtype (x.sum().astype(np.{theirs})), or use the engine's function "
+                    f"(ag.sum(x)), or pass x in {theirs}")
 
 
 def _refusal_of(what, fix):
@@ -711,6 +717,8 @@ def _record_every_operation(op, data, inputs, params, saved=None):
             engine._fill(out, data, False, None, out._scope, op, inputs, params, None, saved)
             out._guard = None  # (no backward reads it)
         trace.made_at[id(out)] = _user_place()
+        if not trace.inside_host:
+            _eager_kind_of_result(trace, out, inputs)
     return out
 
 
@@ -783,6 +791,8 @@ class Trace:
         self.refusals = []  # CompileErrors raised during the call (the function may have caught them)
         self.array_arguments = set()  # ids of the Values the float array arguments are (the runtime sets them)
         self.made_by_user = {}  # id -> a Value the code made itself, Value(...), during the call
+        self.numpy_made = {}  # id -> a Value made by an ndarray method or operator of an array argument (x.sum())
+        self.numpy_calls = 0  # > 0 while such a method runs
         self.eager_kinds = {}  # id -> (_eager_kind's answer, the Value): see _eager_kind
 
     def record_host(self, record):

@@ -1869,3 +1869,61 @@ def test_an_extra_made_from_array_arguments_alone_is_refused():
     w = Value(np.array([1.0, -2.0]))
     with pytest.raises(CompileError, match="array arguments alone"):
         ag.compile(lambda x: ((x * w).sum(), x * 2))(np.ones(2))
+
+
+# ---- fifteenth round: an engine function's result is a Value in eager too; labels made in the step -------
+@pytest.mark.parametrize("fn", [
+    lambda x, w: (3.0 / ag.exp(x) * w).sum(),
+    lambda x, w: (F.softmax(x, dim=1) / w).sum(),
+    lambda x, w: (ag.log1p(x) / w).sum(),
+    lambda x, w: (w * ag.exp(x).sum()).sum(),
+])
+def test_what_an_engine_function_made_of_an_array_argument_compiles_as_eager(fn):
+    w = Value(np.linspace(0.5, 1.0, 3).astype(np.float32), label="w")
+    calls = [(np.random.default_rng(k).uniform(0.1, 1.0, (4, 3)),) for k in range(3)]
+    step = lambda x: fn(x, w)  # noqa: E731
+    assert _run(step, [w], calls, compiled=True) == _run(step, [w], calls, compiled=False)
+
+
+def test_an_extra_an_engine_function_made_of_an_array_argument_comes_back():
+    w = Value(np.array([1.0, -2.0]))
+    loss, extra = ag.compile(lambda x: ((x * w).sum(), ag.exp(x).mean()))(np.zeros(2))
+    assert float(extra.data) == 1.0
+
+
+def test_a_float64_arguments_number_as_a_float32_lerps_weight_is_refused():
+    w = Value(np.linspace(-1.0, 1.0, 3).astype(np.float32))
+    with pytest.raises(CompileError, match="cannot tell which"):
+        ag.compile(lambda x: ag.lerp(w, w * 2, x.mean()).sum())(np.random.default_rng(0).uniform(0, 1, (4, 3)))
+
+
+def _labels_made_in_the_step(fn, dtype):
+    """fn(model, x, y) compiled and eager over four calls of new labels: losses and gradients, bit for bit."""
+    results = []
+    for compiled in (False, True):
+        nn.manual_seed(0)
+        model = nn.Linear(4, 3, dtype=dtype)
+        step = ag.compile(lambda x, y: fn(model, x, y)) if compiled else (lambda x, y: fn(model, x, y))
+        out = []
+        for k in range(4):
+            rng = np.random.default_rng(k)
+            x, y = rng.standard_normal((6, 4)).astype(dtype), rng.integers(0, 3, 6)
+            model.zero_grad()
+            loss = step(x, y)
+            loss.backward()
+            out.append((_bits(loss.data), _bits(model.weight.grad), _bits(model.bias.grad)))
+        results.append(out)
+    assert results[0] == results[1]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("fn", [
+    lambda m, x, y: F.cross_entropy(m(x), F.one_hot(y, 3)),
+    lambda m, x, y: F.cross_entropy(m(x), F.one_hot(y, 3).astype(m.weight.dtype) * 0.9 + 0.1 / 3),
+    lambda m, x, y: F.cross_entropy(m(x), F.argmax(m(x * 2.0).detach(), dim=1)),
+    lambda m, x, y: F.cross_entropy(m(x), y, weight=ag.softmax(m(x).sum(axis=0).detach(), axis=0)),
+    lambda m, x, y: F.nll_loss(F.log_softmax(m(x), 1), y, weight=ag.softmax(m(x).sum(axis=0).detach(), axis=0)),
+    lambda m, x, y: F.multi_margin_loss(m(x), y, weight=ag.softmax(m(x).sum(axis=0).detach(), axis=0)),
+])
+def test_targets_and_class_weights_made_in_the_step_are_made_again_at_every_call(fn, dtype):
+    _labels_made_in_the_step(fn, dtype)
