@@ -680,8 +680,10 @@ def _eager_kind_of_result(trace, out, inputs):
     is a Python number to the engine, which takes that dtype, a float64 Value does not."""
     if trace.numpy_calls and all(_eager_kind(trace, inp) != _VALUE for inp in inputs):
         trace.numpy_made[id(out)] = out
-    numbers = [inp for inp in inputs if np.ndim(inp._data) == 0 and inp._data.dtype == np.float64]
-    if numbers and len(inputs) > 1:
+    if len(inputs) < 2:
+        return
+    numbers = [inp for inp in inputs if inp._data.ndim == 0 and inp._data.dtype == np.float64]
+    if numbers:
         for inp in inputs:
             theirs = inp._data.dtype
             if theirs.kind == "f" and theirs != np.float64 and _eager_kind(trace, inp) == _VALUE and any(
