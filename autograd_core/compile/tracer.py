@@ -623,8 +623,12 @@ def _eager_kind(trace, value):
 
 
 def _made_by_user(self, *args, **kwargs):
-    _ORIGINALS["__init__"](self, *args, **kwargs)
+    """Value.__init__ while tracing: noted (see _eager_kind); ``Value(x)`` of what eager has as an array
+    (a float argument) is a constant holding it as a host array, read again at every call."""
     trace = current()
+    if trace is not None and args and isinstance(args[0], Value) and _eager_kind(trace, args[0]) == _ARRAY:
+        args = (host_array(_same_data, args[0], name="as_value"),) + args[1:]
+    _ORIGINALS["__init__"](self, *args, **kwargs)
     if trace is not None:
         trace.made_by_user[id(self)] = self
 
@@ -663,30 +667,66 @@ def _as_numpy_method(method):
     array, what it makes is NumPy's in eager, an array too (_record_every_operation marks it)."""
     def numpy_method(self, *args, **kwargs):
         trace = current()
-        if trace is None or trace.inside_host or _eager_kind(trace, self) != _ARRAY:
+        if trace is None or trace.inside_host:
+            return method(self, *args, **kwargs)
+        if _eager_kind(trace, self) != _ARRAY:
+            if any(isinstance(a, Value) and a._data.ndim == 0 and _eager_kind(trace, a) == _ARRAY for a in args):
+                return _as_eager_with_numbers(trace, method, self, args, kwargs)
             return method(self, *args, **kwargs)
         trace.numpy_calls += 1
-        try:
-            return method(self, *args, **kwargs)
+        try:  # (x32 / np.sqrt(2.0) is float64 in NumPy; to the engine a np.float64 is a Python float)
+            return method(self, *[engine._constant(a) if isinstance(a, np.floating) else a for a in args],
+                          **kwargs)
         finally:
             trace.numpy_calls -= 1
     numpy_method.__name__ = getattr(method, "__name__", "numpy_method")
     return numpy_method
 
 
-def _eager_kind_of_result(trace, out, inputs):
+def _as_eager_with_numbers(trace, method, self, args, kwargs):
+    """``W ** x.mean()``: eager gives the method a NumPy scalar, which the engine may take otherwise
+    than a Value (a constant exponent: another operation). Called both ways (the scalar's way not
+    recorded); refused unless the two made the same operation, dtype and bits."""
+    as_numbers = [a._data if isinstance(a, Value) and a._data.ndim == 0 and _eager_kind(trace, a) == _ARRAY
+                  else a for a in args]
+    trace.inside_host = True  # (what it records is no part of the program)
+    try:
+        with np.errstate(all="ignore"):
+            eager = method(self, *as_numbers, **kwargs)
+    finally:
+        trace.inside_host = False
+    traced = method(self, *args, **kwargs)
+    if not (isinstance(eager, Value) and isinstance(traced, Value) and eager._op is traced._op
+            and eager._data.dtype == traced._data.dtype
+            and np.asarray(eager._data).tobytes() == np.asarray(traced._data).tobytes()):
+        raise _refusal_of(
+            f"a number made from an array argument (x.mean(), x[0]) given to a Value's {method.__name__}: eager "
+            f"gives it a NumPy scalar, which the engine takes otherwise (another operation or dtype) than the "
+            f"Value it is while tracing", "Use the engine's function (ag.mean(x)), or compute it outside")
+    return traced
+
+
+def _eager_kind_of_result(trace, op, out, data, inputs):
     """Mark what an ndarray method made from arrays (and constants) alone; refuse a float64 number of
     the array arguments meeting a Value of another float dtype: eager's np.float64 (x.sum(), x[0, 1])
     is a Python number to the engine, which takes that dtype, a float64 Value does not."""
     if trace.numpy_calls and all(_eager_kind(trace, inp) != _VALUE for inp in inputs):
         trace.numpy_made[id(out)] = out
+        if any(inp._data.ndim == 0 and inp._data.dtype != np.float64 and id(inp) in trace.array_arguments
+               for inp in inputs):
+            raise _refusal_of(
+                f"NumPy's {op.name} of a 0-d {data.dtype} array argument: eager computes it on the 0-d array, "
+                f"which may round otherwise (2.3 ** x) than on the scalar a Value holds",
+                "Pass it as an array of shape (1,), or as a Python float")
     if len(inputs) < 2:
         return
     numbers = [inp for inp in inputs if inp._data.ndim == 0 and inp._data.dtype == np.float64]
     if numbers:
-        for inp in inputs:
+        for inp in inputs:  # (x16 * y64.max() in NumPy gives float64 as the trace; ag.maximum(x16, ...) casts)
             theirs = inp._data.dtype
-            if theirs.kind == "f" and theirs != np.float64 and _eager_kind(trace, inp) == _VALUE and any(
+            met = _eager_kind(trace, inp)
+            if theirs.kind == "f" and theirs != np.float64 and (met == _VALUE or (
+                    met == _ARRAY and not trace.numpy_calls)) and any(
                     _eager_kind(trace, number) == _ARRAY for number in numbers):
                 raise _refusal_of(
                     f"a number made from a float64 array argument (x.sum(), x[0, 1]) meeting a {theirs} Value: "
@@ -720,8 +760,20 @@ def _record_every_operation(op, data, inputs, params, saved=None):
             out._guard = None  # (no backward reads it)
         trace.made_at[id(out)] = _user_place()
         if not trace.inside_host:
-            _eager_kind_of_result(trace, out, inputs)
+            _refuse_value_parameters(op, params)
+            _eager_kind_of_result(trace, op, out, data, inputs)
     return out
+
+
+def _refuse_value_parameters(op, params):
+    """A Value given to an operation as a parameter (a float array argument is one while tracing):
+    the program would pass that Value, the first call's numbers, at every call."""
+    for key, param in (params or {}).items():
+        if isinstance(param, Value):
+            raise _refusal_of(
+                f"the operation {op.name!r} was given a Value as its parameter {key!r} (inside a compiled function "
+                f"a float array argument is a Value): a replay would keep its first numbers",
+                f"Make it an input of the operation (Op(..., inputs=\"..., {key}\")), or compute it outside")
 
 
 def _derived_data_made_again(fn, *inputs, name=None):

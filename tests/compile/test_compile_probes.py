@@ -1927,3 +1927,54 @@ def _labels_made_in_the_step(fn, dtype):
 ])
 def test_targets_and_class_weights_made_in_the_step_are_made_again_at_every_call(fn, dtype):
     _labels_made_in_the_step(fn, dtype)
+
+
+# ---- sixteenth round: course code, and what NumPy's scalars do in eager ---------------------------------
+def test_an_operations_parameter_that_is_a_float_argument_is_refused():
+    from autograd_core.ops import Op
+
+    squared_error = Op("squared_error", lambda p, target: ((p - target) ** 2).sum(), inputs="p",
+                       d_p=lambda g, p, out, target: g * 2 * (p - target), formula="d/dp (p-t)^2 = 2(p-t)",
+                       register=False)
+    w = Value(np.ones(3))
+    with pytest.raises(CompileError, match="as its parameter 'target'"):
+        ag.compile(lambda x, t: squared_error.apply(w * x, target=t))(np.full(3, 2.0), np.array([1.0, 2.0, 3.0]))
+
+
+def test_a_value_made_of_an_array_argument_inside_the_step_is_read_at_every_call():
+    nn.manual_seed(0)
+    model = nn.Linear(4, 3)
+    fn = lambda x, y: F.cross_entropy(model(Value(x, requires_grad=False)), y)  # noqa: E731  (the notebooks' way)
+    rng = np.random.default_rng(0)
+    calls = [(rng.standard_normal((5, 4)), rng.integers(0, 3, 5)) for _ in range(3)]
+    assert _run(fn, list(model.parameters()), calls, compiled=True) == _run(fn, list(model.parameters()), calls,
+                                                                            compiled=False)
+
+
+@pytest.mark.parametrize("fn, dtype, refused", [
+    (lambda x, w: (w ** x.mean()).sum(), np.float32, True),      # eager: a constant exponent (another operation)
+    (lambda x, w: ag.maximum(x, (x * 2.0).max().astype(np.float64) + w.sum() * 0).sum(), np.float16, True),
+    (lambda x, w: (w * 2.3 ** x[0]).sum(), np.float32, False),   # a scalar in eager too
+])
+def test_numbers_of_array_arguments_the_engine_takes_otherwise_than_numpy_are_refused(fn, dtype, refused):
+    w = Value(np.linspace(0.5, 1.0, 3).astype(np.float32))
+    x = np.random.default_rng(0).uniform(0.5, 1.0, 3).astype(dtype)
+    if refused:
+        with pytest.raises(CompileError, match="array argument"):
+            ag.compile(lambda x: fn(x, w))(x)
+        return
+    assert _bits(ag.compile(lambda x: fn(x, w))(x).data) == _bits(fn(x, w).data)
+
+
+def test_a_0d_float32_argument_under_numpys_own_power_is_refused():
+    w = Value(np.ones(3))
+    with pytest.raises(CompileError, match="0-d float32 array argument"):
+        ag.compile(lambda x: ag.sum(w * (2.3 ** x)))(np.array(1.2345678, dtype=np.float32))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+def test_a_numpy_float64_scalar_with_an_array_argument_is_numpys_strong_float64(dtype):
+    w = Value(np.linspace(0.5, 1.0, 3))
+    fn = lambda x: (w * (x / np.sqrt(2.0))).sum() + (w * (x * np.float64(0.3))).sum()  # noqa: E731
+    calls = [(np.random.default_rng(k).standard_normal(3).astype(dtype),) for k in range(3)]
+    assert _run(fn, [w], calls, compiled=True) == _run(fn, [w], calls, compiled=False)
