@@ -27,6 +27,7 @@ from autograd_core.resample import interpolate, max_unpool2d
 from autograd_core.errors import ShapeError
 
 from autograd_core.compile import CompileError, effect, host_array, is_tracing
+from autograd_core.compile.tracer import as_eager_value
 
 from ._random import generator_from
 
@@ -44,7 +45,7 @@ __all__ = [
 def _value(x, what="input"):
     """Values pass through; NumPy data becomes a constant Value."""
     if isinstance(x, Value):
-        return x
+        return as_eager_value(x)  # (an array argument of a compiled function: made a Value, as eager does)
     try:
         return Value(x, requires_grad=False)
     except TypeError as exc:

@@ -28,6 +28,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from autograd_core import Value, name_scope
+from autograd_core.compile.tracer import as_eager_value
 
 __all__ = ["Module", "Parameter", "Sequential", "ModuleList", "Identity", "Flatten"]
 
@@ -624,7 +625,7 @@ class Flatten(Module):
         self.start_dim, self.end_dim = start_dim, end_dim
 
     def forward(self, x):
-        x = x if isinstance(x, Value) else Value(x, requires_grad=False)
+        x = as_eager_value(x) if isinstance(x, Value) else Value(x, requires_grad=False)
         start = self.start_dim % x.ndim
         end = self.end_dim % x.ndim
         flat = 1

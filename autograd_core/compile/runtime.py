@@ -37,7 +37,7 @@ from .guards import Guards, Sources, effect_state
 from .sources import WALK_LIMIT
 from .program import Line, evaluate, render, tuple_text
 from .tracer import (_ARGUMENT_HINT, _ARRAY, CompileError, Trace, TracedArgument, _eager_kind, _FollowedArray,
-                     is_python_like_number, nodes_made_during)
+                     is_python_like_number, is_tracing, nodes_made_during)
 from .writer import Writer, same_bits
 
 __all__ = ["Compiled", "CompiledResult", "RETRACE_LIMIT", "TRACE_LIMIT"]
@@ -141,6 +141,9 @@ class Compiled:
     def __call__(self, *args, **kwargs):
         if kwargs:
             raise TypeError(f"compile: pass the arguments of {self._name()} by position (got keywords {sorted(kwargs)})")
+        if is_tracing():  # (its result would be a constant of the outer program; its arguments are traced too)
+            raise CompileError(f"compile: {self._name()}, a compiled function, was called while another traces; "
+                               f"compile the outer function only (call the inner one's plain function there)")
         modes = _current_modes()
         if modes.anomaly:
             self._check_count(args)

@@ -481,7 +481,10 @@ def _gradient_step_refused(name):
     return refuse
 
 
-_ADDED = ("__getattr__",)  # patches of what Value does not define itself
+_OPERATOR_SYMBOLS = {"__add__": "+", "__sub__": "-", "__mul__": "*", "__truediv__": "/", "__floordiv__": "//",
+                     "__mod__": "%", "__pow__": "**", "__matmul__": "@"}
+_IN_PLACE = ("__iadd__", "__isub__", "__imul__", "__itruediv__", "__ifloordiv__", "__imod__", "__ipow__", "__imatmul__")
+_ADDED = ("__getattr__",) + _IN_PLACE  # patches of what Value does not define itself
 _COMPARISONS = ("__gt__", "__ge__", "__lt__", "__le__", "__eq__", "__ne__")
 _ORIGINALS = {}
 _PATCHES = {}
@@ -538,6 +541,12 @@ def _save_originals_and_make_patches():
     _ORIGINALS["record"] = ops.record
     _ORIGINALS["derived_data"] = ops.derived_data
     _ORIGINALS["data_check"] = ops.data_check
+    for name in _IN_PLACE:
+        _PATCHES[name] = _in_place_refused(name.replace("__i", "__", 1))
+    _ORIGINALS["_binary"] = ops._binary  # (and where the engine's modules imported it)
+    _ORIGINALS["_binary modules"] = [m for key, m in list(sys.modules.items())
+                                     if key.startswith(__package__.partition(".")[0] + ".")
+                                     and getattr(m, "_binary", None) is ops._binary]
     for name in _NUMPY_METHODS:  # (over the patches above: x[0] of an argument is an index and NumPy's)
         method = _PATCHES.get(name) or Value.__dict__[name]
         _ORIGINALS.setdefault(name, Value.__dict__[name])
@@ -559,6 +568,8 @@ def _install_patches():
             ops.record = _record_every_operation
             ops.derived_data = _derived_data_made_again
             ops.data_check = effect  # (a check of the data, done again at every call)
+            for module in _ORIGINALS["_binary modules"]:
+                module._binary = _binary_as_eager
             modes.grad_mode_observer = _grad_mode_read
         _tracing_threads[0] += 1
 
@@ -578,6 +589,8 @@ def _remove_patches():
             ops.record = _ORIGINALS["record"]
             ops.derived_data = _ORIGINALS["derived_data"]
             ops.data_check = _ORIGINALS["data_check"]
+            for module in _ORIGINALS["_binary modules"]:
+                module._binary = _ORIGINALS["_binary"]
             modes.grad_mode_observer = None
 
 
@@ -622,6 +635,16 @@ def _eager_kind(trace, value):
     return kinds[id(value)][0]
 
 
+def as_eager_value(x):
+    """What eager's ``x if isinstance(x, Value) else Value(x)`` gives (nn's layers make their input a
+    Value so): while tracing, a float array argument, an array in eager, becomes a new Value as
+    there, not the Value the tracer made of it (whose ndarray-like use follows NumPy's rules)."""
+    trace = current()
+    if trace is not None and not trace.inside_host and _eager_kind(trace, x) == _ARRAY:
+        return Value(x, requires_grad=False)
+    return x
+
+
 def _made_by_user(self, *args, **kwargs):
     """Value.__init__ while tracing: noted (see _eager_kind); ``Value(x)`` of what eager has as an array
     (a float argument) is a constant holding it as a host array, read again at every call."""
@@ -633,6 +656,8 @@ def _made_by_user(self, *args, **kwargs):
         trace.made_by_user[id(self)] = self
 
 
+_MAKE_IT_A_VALUE = ("Make the argument a Value first, as nn's layers do (x = ag.Value(x, requires_grad=False): the same "
+                    "in eager and compiled), or compute this outside the function")
 _EAGER_DEPENDS = ("eager divides (or casts) as NumPy does while the argument is an array, as the engine does "
                   "once the code made it a Value, and a compiled step cannot tell which it was")
 
@@ -643,16 +668,17 @@ def _truediv_checked(self, other):
     if (trace is not None and isinstance(other, Value) and _eager_kind(trace, self) == _ARRAY
             and _eager_kind(trace, other) == _VALUE):
         raise _refusal_of(f"`x / W` of a float array argument (or NumPy made from it) and a Value: {_EAGER_DEPENDS}",
-                          "Write ag.div(x, W) (one operation either way), or make x a Value outside the function")
+                          _MAKE_IT_A_VALUE)
     return _ORIGINALS["__truediv__"](self, other)
 
 
 def _rtruediv_checked(self, other):
     """``3.0 / x`` of an array argument: refused (see above). ``ag.div(3.0, x)`` is one operation."""
     trace = current()
-    if trace is not None and not isinstance(other, Value) and _eager_kind(trace, self) == _ARRAY:
+    if trace is not None and _eager_kind(trace, self) == _ARRAY and (
+            not isinstance(other, Value) or _eager_kind(trace, other) != _VALUE):  # (np.float64(3) / x too)
         raise _refusal_of(f"`3.0 / x` of a float array argument (or NumPy made from it): {_EAGER_DEPENDS}",
-                          "Write ag.div(3.0, x) (one operation either way), or compute it outside the function")
+                          _MAKE_IT_A_VALUE)
     return _ORIGINALS["__rtruediv__"](self, other)
 
 
@@ -683,6 +709,46 @@ def _as_numpy_method(method):
     return numpy_method
 
 
+def _in_place_refused(operator_name):
+    """``x += 1`` while tracing: eager writes into an array argument (the caller's array, and every view
+    of it); on a Value it rebinds the name, as here."""
+    def in_place(self, other):
+        trace = current()
+        if trace is not None and not trace.inside_host and _eager_kind(trace, self) == _ARRAY:
+            symbol = _OPERATOR_SYMBOLS[operator_name]
+            raise _refusal_of(
+                f"`x {symbol}= ...` of a float array argument (or NumPy made from it): eager writes into the array "
+                f"(the caller's), a compiled step would not", f"Write x = x {symbol} ... instead")
+        return getattr(self, operator_name)(other)
+    in_place.__name__ = operator_name.replace("__", "__i", 1)
+    return in_place
+
+
+def _binary_as_eager(op, a, b):
+    """ops._binary while tracing: ag.div(2.5, x) of an array argument and a number is, in eager, of an
+    array and a number (the number float64, not in x's dtype): run that way too, unrecorded, and
+    refused unless the two agree in operation, dtype and bits."""
+    trace = current()
+    kinds = [_eager_kind(trace, v) if isinstance(v, Value) else None for v in (a, b)] if trace is not None else ()
+    if trace is None or trace.inside_host or trace.numpy_calls or _ARRAY not in kinds or _VALUE in kinds:
+        return _ORIGINALS["_binary"](op, a, b)
+    eager_a, eager_b = (v._data if kind == _ARRAY else v for v, kind in zip((a, b), kinds))
+    traced = _ORIGINALS["_binary"](op, a, b)
+    trace.inside_host = True
+    try:
+        with np.errstate(all="ignore"):
+            eager = _ORIGINALS["_binary"](op, eager_a, eager_b)
+    finally:
+        trace.inside_host = False
+    if eager._data.dtype != traced._data.dtype or np.asarray(eager._data).tobytes() != np.asarray(
+            traced._data).tobytes():
+        raise _refusal_of(
+            f"the engine's {op.name} of a number and a float array argument (ag.div(2.5, x)): eager has an array "
+            f"there and computes in another dtype than with the Value it is while tracing",
+            _MAKE_IT_A_VALUE)
+    return traced
+
+
 def _as_eager_with_numbers(trace, method, self, args, kwargs):
     """``W ** x.mean()``: eager gives the method a NumPy scalar, which the engine may take otherwise
     than a Value (a constant exponent: another operation). Called both ways (the scalar's way not
@@ -702,7 +768,7 @@ def _as_eager_with_numbers(trace, method, self, args, kwargs):
         raise _refusal_of(
             f"a number made from an array argument (x.mean(), x[0]) given to a Value's {method.__name__}: eager "
             f"gives it a NumPy scalar, which the engine takes otherwise (another operation or dtype) than the "
-            f"Value it is while tracing", "Use the engine's function (ag.mean(x)), or compute it outside")
+            f"Value it is while tracing", _MAKE_IT_A_VALUE)
     return traced
 
 
@@ -712,8 +778,8 @@ def _eager_kind_of_result(trace, op, out, data, inputs):
     is a Python number to the engine, which takes that dtype, a float64 Value does not."""
     if trace.numpy_calls and all(_eager_kind(trace, inp) != _VALUE for inp in inputs):
         trace.numpy_made[id(out)] = out
-        if any(inp._data.ndim == 0 and inp._data.dtype != np.float64 and id(inp) in trace.array_arguments
-               for inp in inputs):
+        if op.elementwise and any(inp._data.ndim == 0 and inp._data.dtype != np.float64
+                                  and id(inp) in trace.array_arguments for inp in inputs):  # (x.T, x.sum(): exact)
             raise _refusal_of(
                 f"NumPy's {op.name} of a 0-d {data.dtype} array argument: eager computes it on the 0-d array, "
                 f"which may round otherwise (2.3 ** x) than on the scalar a Value holds",
@@ -731,8 +797,7 @@ def _eager_kind_of_result(trace, op, out, data, inputs):
                 raise _refusal_of(
                     f"a number made from a float64 array argument (x.sum(), x[0, 1]) meeting a {theirs} Value: "
                     f"{_EAGER_DEPENDS}",
-                    f"Cast it to the Value's dtype (x.sum().astype(np.{theirs})), or use the engine's function "
-                    f"(ag.sum(x)), or pass x in {theirs}")
+                    f"{_MAKE_IT_A_VALUE}, or cast the number (x.sum().astype(np.{theirs}))")
 
 
 def _refusal_of(what, fix):

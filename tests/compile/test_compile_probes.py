@@ -1978,3 +1978,45 @@ def test_a_numpy_float64_scalar_with_an_array_argument_is_numpys_strong_float64(
     fn = lambda x: (w * (x / np.sqrt(2.0))).sum() + (w * (x * np.float64(0.3))).sum()  # noqa: E731
     calls = [(np.random.default_rng(k).standard_normal(3).astype(dtype),) for k in range(3)]
     assert _run(fn, [w], calls, compiled=True) == _run(fn, [w], calls, compiled=False)
+
+
+# ---- seventeenth round: what nn makes a Value, in-place operators, numbers first ---------------------------
+@pytest.mark.parametrize("fn", [
+    lambda x, w: ((x * w).sum(), x.__iadd__(1.0))[0],                 # x += 1: eager writes the caller's array
+    lambda x, w: (ag.div(2.5, x) * w).sum(),                           # eager: float64 (a number and an array)
+    lambda x, w: (w * (np.float64(3.0) / x)).sum(),                    # eager: NumPy's division
+    lambda x, w: (w * (x / F.dropout(w * 1.0, 0.0))).sum(),            # eager: w's __rtruediv__
+])
+def test_what_eager_does_to_an_array_argument_and_a_value_would_not_is_refused(fn):
+    w = Value(np.linspace(0.5, 1.0, 3).astype(np.float32))
+    with pytest.raises(CompileError, match="array argument"):
+        ag.compile(lambda x: fn(x, w))(np.random.default_rng(0).uniform(0.5, 1.0, 3).astype(np.float32))
+
+
+def test_the_way_every_refusal_of_an_array_argument_proposes_compiles_as_eager():
+    w = Value(np.linspace(0.5, 1.0, 3).astype(np.float32))
+
+    def fn(x):
+        x = Value(x, requires_grad=False)  # (what nn's layers do with an array)
+        return (ag.div(2.5, x) * w + w ** x.mean() + 3.0 / x).sum()
+
+    calls = [(np.random.default_rng(k).uniform(0.5, 1.0, 3).astype(np.float32),) for k in range(3)]
+    assert _run(fn, [w], calls, compiled=True) == _run(fn, [w], calls, compiled=False)
+
+
+def test_an_nn_loss_given_a_number_of_an_array_argument_compiles_as_eager():
+    nn.manual_seed(0)
+    model = nn.Linear(4, 1, dtype=np.float32)
+    fn = lambda x, y: F.mse_loss(model(x).mean(), y.mean())  # noqa: E731  (nn makes y.mean() a Value, as eager)
+    calls = [(np.random.default_rng(k).standard_normal((5, 4)).astype(np.float32),
+              np.random.default_rng(k + 9).standard_normal(5)) for k in range(3)]
+    assert _run(fn, list(model.parameters()), calls, compiled=True) == _run(fn, list(model.parameters()), calls,
+                                                                            compiled=False)
+
+
+def test_a_compiled_function_called_inside_another_while_it_traces_says_so():
+    w = Value(np.ones(3))
+    inner = ag.compile(lambda x, y: (x * w).sum() * 1.0)
+    inner(np.ones(3), np.arange(3))  # (its program exists: the call inside would replay it)
+    with pytest.raises(CompileError, match="called while another traces"):
+        ag.compile(lambda x, y: inner(x, y) * 2.0)(np.ones(3), np.arange(3))

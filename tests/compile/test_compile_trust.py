@@ -652,7 +652,7 @@ def test_batch_norm_running_statistics_from_the_statistics_computed_once(input_n
         warnings.simplefilter("ignore")  # (the constant batch is an array the compiled step keeps)
         for k in range(3):
             x, s = np.random.default_rng(k).standard_normal((8, 3)), np.full((8, 3), 1.0 + k)
-            compiled = step(x, s)
+            compiled = step(Value(x) if input_needs_grad else x, s)  # (an array: a constant to nn, as in eager)
             compiled.backward()
             eager = loss_of(bn_e)(Value(x), Value(s))
             eager.backward()
