@@ -106,6 +106,8 @@ def host_array(fn, *inputs, name=None):
     if trace is not None and not trace.inside_host:
         if not isinstance(data, np.ndarray):  # a NumPy scalar: a 0-d array, whose identity the program can follow
             data = np.asarray(data)
+        if any(data is _raw(x) for x in inputs):  # (np.asarray(w, dtype) of w in that dtype: another object, named
+            data = data.copy()                      # apart from the input it is made from)
         trace.record_host(_HostRecord(data, fn, inputs, name, engine._next_id(), False))
     return data
 

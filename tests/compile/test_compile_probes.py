@@ -2020,3 +2020,16 @@ def test_a_compiled_function_called_inside_another_while_it_traces_says_so():
     inner(np.ones(3), np.arange(3))  # (its program exists: the call inside would replay it)
     with pytest.raises(CompileError, match="called while another traces"):
         ag.compile(lambda x, y: inner(x, y) * 2.0)(np.ones(3), np.arange(3))
+
+
+def test_class_weights_given_as_a_list_compile_as_eager():
+    nn.manual_seed(0)
+    model = nn.Linear(4, 3)
+    weight = [1.0, 2.0, 0.5]
+    fn = lambda x, y: F.cross_entropy(model(x), y, weight=weight)  # noqa: E731  (a host array that is its input)
+    rng = np.random.default_rng(0)
+    calls = [(rng.standard_normal((6, 4)), rng.integers(0, 3, 6)) for _ in range(3)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (the list's array is made in the call: kept, with the compile's warning)
+        assert _run(fn, list(model.parameters()), calls, compiled=True) == _run(fn, list(model.parameters()), calls,
+                                                                                compiled=False)
