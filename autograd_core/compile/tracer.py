@@ -545,10 +545,11 @@ def _save_originals_and_make_patches():
     _ORIGINALS["data_check"] = ops.data_check
     for name in _IN_PLACE:
         _PATCHES[name] = _in_place_refused(name.replace("__i", "__", 1))
-    _ORIGINALS["_binary"] = ops._binary  # (and where the engine's modules imported it)
-    _ORIGINALS["_binary modules"] = [m for key, m in list(sys.modules.items())
-                                     if key.startswith(__package__.partition(".")[0] + ".")
-                                     and getattr(m, "_binary", None) is ops._binary]
+    for name in ("_binary", "_operands"):  # (and where the engine's modules imported them)
+        _ORIGINALS[name] = getattr(ops, name)
+        _ORIGINALS[name + " modules"] = [m for key, m in list(sys.modules.items())
+                                         if key.startswith(__package__.partition(".")[0] + ".")
+                                         and getattr(m, name, None) is _ORIGINALS[name]]
     for name in _NUMPY_METHODS:  # (over the patches above: x[0] of an argument is an index and NumPy's)
         method = _PATCHES.get(name) or Value.__dict__[name]
         _ORIGINALS.setdefault(name, Value.__dict__[name])
@@ -570,8 +571,9 @@ def _install_patches():
             ops.record = _record_every_operation
             ops.derived_data = _derived_data_made_again
             ops.data_check = effect  # (a check of the data, done again at every call)
-            for module in _ORIGINALS["_binary modules"]:
-                module._binary = _binary_as_eager
+            for name, patch in (("_binary", _binary_as_eager), ("_operands", _operands_as_eager)):
+                for module in _ORIGINALS[name + " modules"]:
+                    setattr(module, name, patch)
             modes.grad_mode_observer = _grad_mode_read
         _tracing_threads[0] += 1
 
@@ -591,8 +593,9 @@ def _remove_patches():
             ops.record = _ORIGINALS["record"]
             ops.derived_data = _ORIGINALS["derived_data"]
             ops.data_check = _ORIGINALS["data_check"]
-            for module in _ORIGINALS["_binary modules"]:
-                module._binary = _ORIGINALS["_binary"]
+            for name in ("_binary", "_operands"):
+                for module in _ORIGINALS[name + " modules"]:
+                    setattr(module, name, _ORIGINALS[name])
             modes.grad_mode_observer = None
 
 
@@ -748,6 +751,29 @@ def _binary_as_eager(op, a, b):
             f"the engine's {op.name} of a number and a float array argument (ag.div(2.5, x)): eager has an array "
             f"there and computes in another dtype than with the Value it is while tracing",
             _MAKE_IT_A_VALUE)
+    return traced
+
+
+def _operands_as_eager(a, b):
+    """ops._operands while tracing (the operands of ag.where, ag.lerp...): as _binary_as_eager, the
+    coercion of a number and an array argument run as eager has them too; refused where the two
+    give the operands other dtypes."""
+    trace = current()
+    kinds = [_eager_kind(trace, v) if isinstance(v, Value) else None for v in (a, b)] if trace is not None else ()
+    if trace is None or trace.inside_host or trace.numpy_calls or _ARRAY not in kinds or _VALUE in kinds:
+        return _ORIGINALS["_operands"](a, b)
+    traced = _ORIGINALS["_operands"](a, b)
+    trace.inside_host = True
+    try:
+        eager = _ORIGINALS["_operands"](*(v._data if kind == _ARRAY else v for v, kind in zip((a, b), kinds)))
+    finally:
+        trace.inside_host = False
+    if any(e._data.dtype != t._data.dtype or np.asarray(e._data).tobytes() != np.asarray(t._data).tobytes()
+           for e, t in zip(eager, traced)):
+        raise _refusal_of(
+            "an engine function given a number and a float array argument (ag.where(c, 0.3, x), "
+            "ag.lerp(0.1, x, w)): eager has an array there and makes the number in another dtype than with the "
+            "Value it is while tracing", _MAKE_IT_A_VALUE)
     return traced
 
 

@@ -2033,3 +2033,13 @@ def test_class_weights_given_as_a_list_compile_as_eager():
         warnings.simplefilter("ignore")  # (the list's array is made in the call: kept, with the compile's warning)
         assert _run(fn, list(model.parameters()), calls, compiled=True) == _run(fn, list(model.parameters()), calls,
                                                                                 compiled=False)
+
+
+@pytest.mark.parametrize("fn", [
+    lambda x, w: ag.sum(ag.where(x > 0, 0.3, x) * w),   # eager: 0.3 stays float64 beside an array
+    lambda x, w: ag.sum(ag.lerp(0.1, x, 0.3) * w),
+])
+def test_an_engine_function_of_a_number_first_and_an_array_argument_is_refused(fn):
+    w = Value(np.linspace(-1.0, 1.0, 3))
+    with pytest.raises(CompileError, match="a number and a float array argument"):
+        ag.compile(lambda x: fn(x, w))(np.array([1.0, -1.0, 2.0], dtype=np.float32))
