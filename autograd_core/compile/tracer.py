@@ -200,11 +200,17 @@ class _FollowedArray(np.ndarray):
     _host_name = "host"
 
     def __getitem__(self, index):
-        if current() is not None and _selects_by_mask(index):
+        trace = current()
+        if trace is not None and _selects_by_mask(index):
             raise _refusal("selecting from an integer argument with a traced mask (y[y > 0]): its shape",
                            _DATA_FIX)
+        if trace is not None and not trace.inside_host and _basic_index(index):
+            # y[:, None], (y > 1)[:, None], y[0]: a host array of its own, made again at every call (a view
+            # of the first call's array would be read by the replays)
+            return _followed_host_array(trace, type(self), lambda x: np.asarray(x[index]), (self,),
+                                        self._host_name)
         part = np.ndarray.__getitem__(self, index)
-        if isinstance(part, np.generic) and current() is not None:
+        if isinstance(part, np.generic) and trace is not None:
             return np.asarray(part).view(type(self))
         return part
 
@@ -274,6 +280,13 @@ class _TracedMask(_FollowedArray):
     __index__ = _read_refused("__index__", "using a comparison (or argmax...) as a Python index", _COUNT_FIX)
     item = _read_refused("item", ".item() of a comparison (or argmax, any...)", _COUNT_FIX)
     tolist = _read_refused("tolist", ".tolist() of a comparison (or argmax, any...)", _COUNT_FIX)
+
+
+def _basic_index(index):
+    """An index of integers, slices, None and Ellipsis only (no array: what it selects is the same
+    at every call)."""
+    return all(part is None or part is Ellipsis or type(part) in (int, slice) for part in (
+        index if type(index) is tuple else (index,)))
 
 
 def _selects_by_mask(index):
@@ -730,50 +743,38 @@ def _in_place_refused(operator_name):
 
 
 def _binary_as_eager(op, a, b):
-    """ops._binary while tracing: ag.div(2.5, x) of an array argument and a number is, in eager, of an
-    array and a number (the number float64, not in x's dtype): run that way too, unrecorded, and
-    refused unless the two agree in operation, dtype and bits."""
-    trace = current()
-    kinds = [_eager_kind(trace, v) if isinstance(v, Value) else None for v in (a, b)] if trace is not None else ()
-    if trace is None or trace.inside_host or trace.numpy_calls or _ARRAY not in kinds or _VALUE in kinds:
-        return _ORIGINALS["_binary"](op, a, b)
-    eager_a, eager_b = (v._data if kind == _ARRAY else v for v, kind in zip((a, b), kinds))
-    traced = _ORIGINALS["_binary"](op, a, b)
-    trace.inside_host = True
-    try:
-        with np.errstate(all="ignore"):
-            eager = _ORIGINALS["_binary"](op, eager_a, eager_b)
-    finally:
-        trace.inside_host = False
-    if eager._data.dtype != traced._data.dtype or np.asarray(eager._data).tobytes() != np.asarray(
-            traced._data).tobytes():
-        raise _refusal_of(
-            f"the engine's {op.name} of a number and a float array argument (ag.div(2.5, x)): eager has an array "
-            f"there and computes in another dtype than with the Value it is while tracing",
-            _MAKE_IT_A_VALUE)
-    return traced
+    """ops._binary while tracing: ag.div(2.5, x) of a number and an array argument is, in eager, of a
+    number and an array (the number float64, not in x's dtype): refused where that differs."""
+    return _as_eager_too(_ORIGINALS["_binary"], (op,), (a, b), f"the engine's {op.name} of a number and a float "
+                         f"array argument (ag.div(2.5, x))")
 
 
 def _operands_as_eager(a, b):
-    """ops._operands while tracing (the operands of ag.where, ag.lerp...): as _binary_as_eager, the
-    coercion of a number and an array argument run as eager has them too; refused where the two
-    give the operands other dtypes."""
+    """ops._operands while tracing (the operands of ag.where, ag.lerp...): as _binary_as_eager."""
+    return _as_eager_too(_ORIGINALS["_operands"], (), (a, b), "an engine function given a number and a float array "
+                         "argument (ag.where(c, 0.3, x), ag.lerp(0.1, x, w))")
+
+
+def _as_eager_too(fn, head, values, what):
+    """``fn(*head, *values)``; where an array argument and no Value the code made is among `values`, also
+    run as eager has them (the array arguments as arrays), unrecorded, and refused unless the two give
+    the same dtypes and bits."""
     trace = current()
-    kinds = [_eager_kind(trace, v) if isinstance(v, Value) else None for v in (a, b)] if trace is not None else ()
+    kinds = [_eager_kind(trace, v) if isinstance(v, Value) else None for v in values] if trace is not None else ()
     if trace is None or trace.inside_host or trace.numpy_calls or _ARRAY not in kinds or _VALUE in kinds:
-        return _ORIGINALS["_operands"](a, b)
-    traced = _ORIGINALS["_operands"](a, b)
+        return fn(*head, *values)
+    traced = fn(*head, *values)
     trace.inside_host = True
     try:
-        eager = _ORIGINALS["_operands"](*(v._data if kind == _ARRAY else v for v, kind in zip((a, b), kinds)))
+        with np.errstate(all="ignore"):
+            eager = fn(*head, *(v._data if kind == _ARRAY else v for v, kind in zip(values, kinds)))
     finally:
         trace.inside_host = False
+    pairs = zip(eager, traced) if type(traced) is tuple else ((eager, traced),)
     if any(e._data.dtype != t._data.dtype or np.asarray(e._data).tobytes() != np.asarray(t._data).tobytes()
-           for e, t in zip(eager, traced)):
-        raise _refusal_of(
-            "an engine function given a number and a float array argument (ag.where(c, 0.3, x), "
-            "ag.lerp(0.1, x, w)): eager has an array there and makes the number in another dtype than with the "
-            "Value it is while tracing", _MAKE_IT_A_VALUE)
+           for e, t in pairs):
+        raise _refusal_of(f"{what}: eager has an array there and makes the number in another dtype than with "
+                          f"the Value it is while tracing", _MAKE_IT_A_VALUE)
     return traced
 
 

@@ -2043,3 +2043,18 @@ def test_an_engine_function_of_a_number_first_and_an_array_argument_is_refused(f
     w = Value(np.linspace(-1.0, 1.0, 3))
     with pytest.raises(CompileError, match="a number and a float array argument"):
         ag.compile(lambda x: fn(x, w))(np.array([1.0, -1.0, 2.0], dtype=np.float32))
+
+
+@pytest.mark.parametrize("fn", [
+    lambda x, y, w: ((x * w) * (y[:, None] == np.arange(5))).sum(),   # one-hot rows by broadcasting
+    lambda x, y, w: (x * w * (y > 1)[:, None]).sum(),
+    lambda x, y, w: (x * w * y[::-1, None]).sum(),
+])
+def test_the_label_idioms_of_slices_and_new_axes_are_made_again_at_every_call(fn):
+    w = Value(np.linspace(-1.0, 1.0, 5))
+    rng = np.random.default_rng(0)
+    calls = [(rng.standard_normal((4, 5)), rng.integers(0, 5, 4)) for _ in range(3)]
+    step = lambda x, y: fn(x, y, w)  # noqa: E731
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (np.arange(5), a constant made in the call: kept, with a warning)
+        assert _run(step, [w], calls, compiled=True) == _run(step, [w], calls, compiled=False)
