@@ -458,14 +458,15 @@ _FLOAT_KINDS = "f"
 _PROMOTED_KINDS = "biu"  # bool, signed and unsigned integers become float64
 
 
-def _warn_float_drops_the_graph(stacklevel=3):
+def _warn_float_drops_the_graph():
+    """The warning of ``float(v)`` (and of a compiled result's): the code that called float() is named."""
     warnings.warn(
         "float() of a Value that requires grad (also through math.exp(v), math.log(v)...) gives a "
         "plain number outside the graph: no gradient will flow through it. Use the engine's "
         "operation to stay in the graph (v.exp(), v.log(), v.sqrt(), v.tanh()...), or v.item() "
         "(or float(v.detach())) when a constant number is what you want",
         GraphDroppedWarning,
-        stacklevel=stacklevel,
+        stacklevel=3,
     )
 
 

@@ -600,32 +600,37 @@ def _class_indices(target, n, classes, ignore_index, name):
 
 
 def _weights_read(weight):
-    """Class weights a host function reads, as its inputs: a Value (the loop's own, made in the step) or
-    an array is read at every call; other weights (a list) it keeps."""
-    return (weight,) if isinstance(weight, (Value, np.ndarray)) else ()
+    """(inputs, kept) of class weights a host function reads: a Value (the loop's own, made in the step)
+    or an array as its input, read at every call; other weights (a list) kept by the function."""
+    return ((weight,), None) if isinstance(weight, (Value, np.ndarray)) else ((), weight)
+
+
+def _check_class_weights(weight, classes, name):
+    shape = np.shape(_data(weight))
+    if shape != (classes,):
+        raise ShapeError(f"{name}: weight must have one entry per class, shape ({classes},), got {shape}")
 
 
 def _class_weights(weight, classes, dtype, name):
     if weight is None:
         return np.ones(classes, dtype=dtype)
-    shape = np.shape(_data(weight))
-    if shape != (classes,):
-        raise ShapeError(f"{name}: weight must have one entry per class, shape ({classes},), got {shape}")
-    if isinstance(weight, Value):  # (a compiled step reads it from the Value at every call: its .data may be replaced)
-        return host_array(lambda w: np.asarray(w, dtype=dtype), weight, name="class_weights")
+    _check_class_weights(weight, classes, name)
     if isinstance(weight, np.ndarray) and weight.dtype == dtype:
         return weight
-    # in the scores' dtype: a copy a compiled step makes again at every call, from the weights it holds
-    held = weight if isinstance(weight, np.ndarray) else np.asarray(weight)
-    return host_array(lambda w: np.asarray(w, dtype=dtype), held, name="class_weights")
+    # in the scores' dtype, made again at every call from the weights it holds (a Value's read from it:
+    # its .data may be replaced)
+    return _cast_again(weight if isinstance(weight, (Value, np.ndarray)) else np.asarray(weight), dtype,
+                       "class_weights")
 
 
 def _in_dtype(array, dtype):
     """`array` (probabilities, one-hot rows) in the scores' dtype: a cast a compiled step makes again at
     every call from the array it is given (a one-hot of this call's labels), not a copy of the first."""
-    if array.dtype == dtype:
-        return array
-    return host_array(lambda a: np.asarray(a, dtype=dtype), array, name="target")
+    return array if array.dtype == dtype else _cast_again(array, dtype, "target")
+
+
+def _cast_again(data, dtype, name):
+    return host_array(lambda a: np.asarray(a, dtype=dtype), data, name=name)
 
 
 def _positions_as_rows(x, target, name):
@@ -797,8 +802,7 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     n, classes = x.shape
     dtype = x.dtype
 
-    read = _weights_read(weight)
-    kept = None if read else weight  # (a host function holding a Value made in the step could not be replayed)
+    read, kept = _weights_read(weight)  # (a host function holding a Value made in the step could not be replayed)
 
     def picks_of(target, *given):  # a host array: a compiled step makes it from each call's labels (and weights)
         weights = _class_weights(given[0] if given else kept, classes, dtype, "nll_loss")
@@ -923,7 +927,7 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, reduction="me
     n, classes = x.shape
     dtype = x.dtype
     if weight is not None:
-        _class_weights(weight, classes, dtype, "multi_margin_loss")  # (checked here, where the error belongs)
+        _check_class_weights(weight, classes, "multi_margin_loss")  # (here, where the error belongs)
 
     def one_hot(target):  # host arrays: a compiled step makes them from each call's labels
         indices, _ = _class_indices(target, n, classes, None, "multi_margin_loss")
@@ -931,8 +935,7 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, reduction="me
         is_target[np.arange(n), indices] = 1
         return is_target
 
-    read = _weights_read(weight)
-    kept = None if read else weight  # (as nll_loss's)
+    read, kept = _weights_read(weight)  # (as nll_loss's)
 
     def scale_of(is_target, *given):  # each other class's hinge counts 1/C (times the target's class weight)
         scale = (1 - is_target) / classes

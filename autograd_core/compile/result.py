@@ -84,7 +84,7 @@ class CompiledResult:
         return bool(self._data)
 
     def __len__(self):
-        if np.ndim(self._data) == 0:
+        if self.ndim == 0:
             raise TypeError("len() of a scalar result (shape ())")
         return len(self._data)
 

@@ -43,14 +43,13 @@ from .writer import Writer, same_bits
 __all__ = ["Compiled", "CompiledResult", "RETRACE_LIMIT", "TRACE_LIMIT"]
 
 CacheInfo = namedtuple("CacheInfo", "traces calls replays")
+RETRACE_LIMIT = 8  # programs for one key before the function warns and runs eagerly (torch's cache_size_limit)
+TRACE_LIMIT = 32  # programs in all (a Python number argument that changes at every call is a new key each time)
 
 
 class _ArgumentTypeError(CompileError, TypeError):
     """A TypeError met while tracing a function given float arrays (there Values): a CompileError that
     ``except TypeError`` still catches, as it would eager's own."""
-
-RETRACE_LIMIT = 8  # programs for one key before the function warns and runs eagerly (torch's cache_size_limit)
-TRACE_LIMIT = 32  # programs in all (a Python number argument that changes at every call is a new key each time)
 
 
 class _Instance:

@@ -619,7 +619,8 @@ def _remove_patches():
 # layers make one with Value(x), code of its own may test isinstance(x, Value)), the trace cannot
 # tell which: `x / W` is W.__rtruediv__ (reciprocal(W) * x) while x is an array, a division once it
 # is a Value; `3.0 / x` NumPy's division, or reciprocal(x) * 3.0; `x.sum()` a np.float64 that takes
-# the dtype of the Value it meets, or a float64 Value that does not. Those are refused.
+# the dtype of the Value it meets, or a float64 Value that does not. Those are refused, or run both
+# ways (the array as an array, unrecorded) and refused where the two differ.
 _ARRAY, _VALUE, _CONSTANT = "array", "value", "constant"
 
 
@@ -681,7 +682,7 @@ _EAGER_DEPENDS = ("eager divides (or casts) as NumPy does while the argument is 
 
 
 def _truediv_checked(self, other):
-    """``x / W`` of an array argument and a Value: refused (see above). ``ag.div(x, W)`` is one operation."""
+    """``x / W`` of an array argument and a Value: refused (see above)."""
     trace = current()
     if (trace is not None and isinstance(other, Value) and _eager_kind(trace, self) == _ARRAY
             and _eager_kind(trace, other) == _VALUE):
@@ -691,7 +692,7 @@ def _truediv_checked(self, other):
 
 
 def _rtruediv_checked(self, other):
-    """``3.0 / x`` of an array argument: refused (see above). ``ag.div(3.0, x)`` is one operation."""
+    """``3.0 / x`` (or ``np.float64(3) / x``) of an array argument: refused (see above)."""
     trace = current()
     if trace is not None and _eager_kind(trace, self) == _ARRAY and (
             not isinstance(other, Value) or _eager_kind(trace, other) != _VALUE):  # (np.float64(3) / x too)
@@ -764,15 +765,9 @@ def _as_eager_too(fn, head, values, what):
     if trace is None or trace.inside_host or trace.numpy_calls or _ARRAY not in kinds or _VALUE in kinds:
         return fn(*head, *values)
     traced = fn(*head, *values)
-    trace.inside_host = True
-    try:
-        with np.errstate(all="ignore"):
-            eager = fn(*head, *(v._data if kind == _ARRAY else v for v, kind in zip(values, kinds)))
-    finally:
-        trace.inside_host = False
+    eager = _unrecorded(trace, fn, *head, *(v._data if kind == _ARRAY else v for v, kind in zip(values, kinds)))
     pairs = zip(eager, traced) if type(traced) is tuple else ((eager, traced),)
-    if any(e._data.dtype != t._data.dtype or np.asarray(e._data).tobytes() != np.asarray(t._data).tobytes()
-           for e, t in pairs):
+    if not all(_same_result(e, t) for e, t in pairs):
         raise _refusal_of(f"{what}: eager has an array there and makes the number in another dtype than with "
                           f"the Value it is while tracing", _MAKE_IT_A_VALUE)
     return traced
@@ -784,21 +779,32 @@ def _as_eager_with_numbers(trace, method, self, args, kwargs):
     recorded); refused unless the two made the same operation, dtype and bits."""
     as_numbers = [a._data if isinstance(a, Value) and a._data.ndim == 0 and _eager_kind(trace, a) == _ARRAY
                   else a for a in args]
-    trace.inside_host = True  # (what it records is no part of the program)
-    try:
-        with np.errstate(all="ignore"):
-            eager = method(self, *as_numbers, **kwargs)
-    finally:
-        trace.inside_host = False
+    eager = _unrecorded(trace, method, self, *as_numbers, **kwargs)
     traced = method(self, *args, **kwargs)
     if not (isinstance(eager, Value) and isinstance(traced, Value) and eager._op is traced._op
-            and eager._data.dtype == traced._data.dtype
-            and np.asarray(eager._data).tobytes() == np.asarray(traced._data).tobytes()):
+            and _same_result(eager, traced)):
         raise _refusal_of(
             f"a number made from an array argument (x.mean(), x[0]) given to a Value's {method.__name__}: eager "
             f"gives it a NumPy scalar, which the engine takes otherwise (another operation or dtype) than the "
             f"Value it is while tracing", _MAKE_IT_A_VALUE)
     return traced
+
+
+def _unrecorded(trace, fn, *args, **kwargs):
+    """``fn(*args, **kwargs)`` run as eager has its arguments: what it records is no part of the program,
+    and its NumPy warnings are the traced run's to give."""
+    trace.inside_host = True
+    try:
+        with np.errstate(all="ignore"):
+            return fn(*args, **kwargs)
+    finally:
+        trace.inside_host = False
+
+
+def _same_result(eager, traced):
+    """The same dtype and bits, of two Values made both ways."""
+    return eager._data.dtype == traced._data.dtype and (
+        np.asarray(eager._data).tobytes() == np.asarray(traced._data).tobytes())
 
 
 def _eager_kind_of_result(trace, op, out, data, inputs):
@@ -892,8 +898,8 @@ def _as_data_following_hosts(x, what="Value"):
     if trace is not None and not trace.inside_host:
         if isinstance(x, TracedArgument):
             # an integer argument made into a Value's data (w * y): a host array, read again at every call
-            # (its ufuncs, y + 1, are host arrays already; another array made from it, y.copy() or y[0],
-            # the writer refuses, naming the line)
+            # (its ufuncs, y + 1, and indexing, y[0], are host arrays already; another array made from it,
+            # y.copy(), the writer refuses, naming the line)
             x = host_array(_copy_of, x, name="argument")
         elif type(x) is np.ndarray and x.ndim == 0 and trace.held(x):
             # a 0-d array the function holds (a module's scale buffer) becomes a number: read again at every call
