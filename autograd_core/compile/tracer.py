@@ -658,6 +658,8 @@ def as_eager_value(x):
     """What eager's ``x if isinstance(x, Value) else Value(x)`` gives (nn's layers make their input a
     Value so): while tracing, a float array argument, an array in eager, becomes a new Value as
     there, not the Value the tracer made of it (whose ndarray-like use follows NumPy's rules)."""
+    if not _tracing_threads[0]:  # (nn calls this for every input of every layer: no thread-local read in eager)
+        return x
     trace = current()
     if trace is not None and not trace.inside_host and _eager_kind(trace, x) == _ARRAY:
         return Value(x, requires_grad=False)
