@@ -14,6 +14,9 @@ The rooms, in reading order:
 * ``tracer.py``: the first call runs eagerly while the tracer watches what the
   graph does not show (host arrays, effects) and refuses reads of traced data
   that would freeze the first call's numbers into the program.
+* ``arguments.py``: the float array arguments, arrays in eager and Values
+  while tracing: where eager's result depends on which, refused (or run both
+  ways and refused where the two differ).
 * ``sources.py``: what the function can reach before it runs (closure,
   globals, defaults, modules, plain objects), each with the path it is
   reached by.

@@ -188,7 +188,11 @@ def literal(value):
 
 
 def dtype_text(dtype):
-    """How a program writes `dtype`: ``np.float32``, or ``np.dtype('>f4')`` in another byte order."""
+    """How a program writes `dtype`: ``np.float32``, or ``np.dtype('>f4')`` in another byte order.
+
+    >>> dtype_text(np.dtype(np.float32)), dtype_text(np.dtype(">f4"))
+    ('np.float32', "np.dtype('>f4')")
+    """
     if dtype.isnative and getattr(np, dtype.name, None) is dtype.type:
         return f"np.{dtype.name}"
     return f"np.dtype({dtype.str!r})"

@@ -36,8 +36,9 @@ from .result import CompiledResult, _give_back_freed_memory, _own, _returned, _w
 from .guards import Guards, Sources, effect_state
 from .sources import WALK_LIMIT
 from .program import Line, evaluate, render, tuple_text
-from .tracer import (_ARGUMENT_HINT, _ARRAY, CompileError, Trace, TracedArgument, _eager_kind, _FollowedArray,
-                     is_python_like_number, is_tracing, nodes_made_during)
+from .arguments import _ARRAY, _eager_kind
+from .tracer import (_ARGUMENT_HINT, CompileError, Trace, TracedArgument, _FollowedArray, is_python_like_number,
+                     is_tracing, nodes_made_during)
 from .writer import Writer, same_bits
 
 __all__ = ["Compiled", "CompiledResult", "RETRACE_LIMIT", "TRACE_LIMIT"]

@@ -547,9 +547,9 @@ def _save_originals_and_make_patches():
         "__getattr__": _array_method_refused,
         "backward": _gradient_step_refused("backward"),
         "zero_grad": _gradient_step_refused("zero_grad"),
-        "__init__": _made_by_user,
-        "__truediv__": _truediv_checked,
-        "__rtruediv__": _rtruediv_checked,
+        "__init__": arguments._made_by_user,
+        "__truediv__": arguments._truediv_checked,
+        "__rtruediv__": arguments._rtruediv_checked,
     })
     _ORIGINALS["item"] = Value.item
     _ORIGINALS["as_data"] = engine.as_data
@@ -557,17 +557,17 @@ def _save_originals_and_make_patches():
     _ORIGINALS["derived_data"] = ops.derived_data
     _ORIGINALS["data_check"] = ops.data_check
     for name in _IN_PLACE:
-        _PATCHES[name] = _in_place_refused(name.replace("__i", "__", 1))
+        _PATCHES[name] = arguments._in_place_refused(name.replace("__i", "__", 1))
     for name in ("_binary", "_operands"):  # (and where the engine's modules imported them)
         _ORIGINALS[name] = getattr(ops, name)
         _ORIGINALS[name + " modules"] = [m for key, m in list(sys.modules.items())
                                          if key.startswith(__package__.partition(".")[0] + ".")
                                          and getattr(m, name, None) is _ORIGINALS[name]]
-    for name in _NUMPY_METHODS:  # (over the patches above: x[0] of an argument is an index and NumPy's)
+    for name in arguments._NUMPY_METHODS:  # (over the patches above: x[0] of an argument is an index and NumPy's)
         method = _PATCHES.get(name) or Value.__dict__[name]
         _ORIGINALS.setdefault(name, Value.__dict__[name])
-        _PATCHES[name] = (property(_as_numpy_method(method.fget)) if isinstance(method, property)
-                          else _as_numpy_method(method))
+        _PATCHES[name] = (property(arguments._as_numpy_method(method.fget)) if isinstance(method, property)
+                          else arguments._as_numpy_method(method))
 
 
 def _install_patches():
@@ -584,7 +584,7 @@ def _install_patches():
             ops.record = _record_every_operation
             ops.derived_data = _derived_data_made_again
             ops.data_check = effect  # (a check of the data, done again at every call)
-            for name, patch in (("_binary", _binary_as_eager), ("_operands", _operands_as_eager)):
+            for name, patch in (("_binary", arguments._binary_as_eager), ("_operands", arguments._operands_as_eager)):
                 for module in _ORIGINALS[name + " modules"]:
                     setattr(module, name, patch)
             modes.grad_mode_observer = _grad_mode_read
@@ -612,235 +612,6 @@ def _remove_patches():
             modes.grad_mode_observer = None
 
 
-# --------------------------------------------------------------------------
-# The float array arguments: arrays in eager, Values while tracing
-# --------------------------------------------------------------------------
-# Where eager's result depends on whether the code still had an array or had made it a Value (nn's
-# layers make one with Value(x), code of its own may test isinstance(x, Value)), the trace cannot
-# tell which: `x / W` is W.__rtruediv__ (reciprocal(W) * x) while x is an array, a division once it
-# is a Value; `3.0 / x` NumPy's division, or reciprocal(x) * 3.0; `x.sum()` a np.float64 that takes
-# the dtype of the Value it meets, or a float64 Value that does not. Those are refused, or run both
-# ways (the array as an array, unrecorded) and refused where the two differ.
-_ARRAY, _VALUE, _CONSTANT = "array", "value", "constant"
-
-
-def _eager_kind(trace, value):
-    """What `value` may be in the eager call: _ARRAY for a float array argument and what ndarray's own
-    methods and operators made from it (and numbers: x * 2, x.sum(), x[0]; see _as_numpy_method),
-    _CONSTANT for the engine's constants and what is made of them alone, _VALUE otherwise (a Value
-    the caller or the code made, or an engine function's result: ag.exp(x) is a Value in eager)."""
-    kinds = trace.eager_kinds
-    stack = [value]
-    while stack:
-        node = stack[-1]
-        if id(node) in kinds:
-            stack.pop()
-            continue
-        if id(node) in trace.array_arguments or id(node) in trace.numpy_made:
-            kind = _ARRAY
-        elif node._id < trace.start_id or id(node) in trace.made_by_user:
-            kind = _VALUE
-        elif node._op is None:
-            kind = _CONSTANT
-        else:
-            pending = [inp for inp in node._inputs if id(inp) not in kinds]
-            if pending:
-                stack.extend(pending)
-                continue
-            # an engine function's result (ag.exp(x), F.softmax(x)) is a Value in eager too
-            kind = _CONSTANT if all(kinds[id(inp)][0] == _CONSTANT for inp in node._inputs) else _VALUE
-        stack.pop()
-        kinds[id(node)] = (kind, node)  # (the Value kept: its id is not reused during the call)
-    return kinds[id(value)][0]
-
-
-def as_eager_value(x):
-    """What eager's ``x if isinstance(x, Value) else Value(x)`` gives (nn's layers make their input a
-    Value so): while tracing, a float array argument, an array in eager, becomes a new Value as
-    there, not the Value the tracer made of it (whose ndarray-like use follows NumPy's rules)."""
-    if not _tracing_threads[0]:  # (nn calls this for every input of every layer: no thread-local read in eager)
-        return x
-    trace = current()
-    if trace is not None and not trace.inside_host and _eager_kind(trace, x) == _ARRAY:
-        return Value(x, requires_grad=False)
-    return x
-
-
-def _made_by_user(self, *args, **kwargs):
-    """Value.__init__ while tracing: noted (see _eager_kind); ``Value(x)`` of what eager has as an array
-    (a float argument) is a constant holding it as a host array, read again at every call."""
-    trace = current()
-    if trace is not None and args and isinstance(args[0], Value) and _eager_kind(trace, args[0]) == _ARRAY:
-        args = (host_array(_same_data, args[0], name="as_value"),) + args[1:]
-    _ORIGINALS["__init__"](self, *args, **kwargs)
-    if trace is not None:
-        trace.made_by_user[id(self)] = self
-
-
-_MAKE_IT_A_VALUE = ("Make the argument a Value first, as nn's layers do (x = ag.Value(x, requires_grad=False): the same "
-                    "in eager and compiled), or compute this outside the function")
-_EAGER_DEPENDS = ("eager divides (or casts) as NumPy does while the argument is an array, as the engine does "
-                  "once the code made it a Value, and a compiled step cannot tell which it was")
-
-
-def _truediv_checked(self, other):
-    """``x / W`` of an array argument and a Value: refused (see above)."""
-    trace = current()
-    if (trace is not None and isinstance(other, Value) and _eager_kind(trace, self) == _ARRAY
-            and _eager_kind(trace, other) == _VALUE):
-        raise _refusal_of(f"`x / W` of a float array argument (or NumPy made from it) and a Value: {_EAGER_DEPENDS}",
-                          _MAKE_IT_A_VALUE)
-    return _ORIGINALS["__truediv__"](self, other)
-
-
-def _rtruediv_checked(self, other):
-    """``3.0 / x`` (or ``np.float64(3) / x``) of an array argument: refused (see above)."""
-    trace = current()
-    if trace is not None and _eager_kind(trace, self) == _ARRAY and (
-            not isinstance(other, Value) or _eager_kind(trace, other) != _VALUE):  # (np.float64(3) / x too)
-        raise _refusal_of(f"`3.0 / x` of a float array argument (or NumPy made from it): {_EAGER_DEPENDS}",
-                          _MAKE_IT_A_VALUE)
-    return _ORIGINALS["__rtruediv__"](self, other)
-
-
-_NUMPY_METHODS = ("T", "sum", "mean", "max", "min", "prod", "std", "var", "reshape", "transpose", "swapaxes", "astype",
-                  "clip", "cumsum", "cumprod", "__getitem__", "__neg__", "__pos__", "__abs__", "__add__", "__radd__",
-                  "__sub__", "__rsub__", "__mul__", "__rmul__", "__truediv__", "__rtruediv__", "__floordiv__",
-                  "__rfloordiv__", "__mod__", "__rmod__", "__pow__", "__rpow__", "__matmul__", "__rmatmul__")
-
-
-def _as_numpy_method(method):
-    """A method of Value that ndarray has too (x.sum(), x * 2, x[0]): called on what eager has as an
-    array, what it makes is NumPy's in eager, an array too (_record_every_operation marks it)."""
-    def numpy_method(self, *args, **kwargs):
-        trace = current()
-        if trace is None or trace.inside_host:
-            return method(self, *args, **kwargs)
-        if _eager_kind(trace, self) != _ARRAY:
-            if any(isinstance(a, Value) and a._data.ndim == 0 and _eager_kind(trace, a) == _ARRAY for a in args):
-                return _as_eager_with_numbers(trace, method, self, args, kwargs)
-            return method(self, *args, **kwargs)
-        trace.numpy_calls += 1
-        try:  # (x32 / np.sqrt(2.0) is float64 in NumPy; to the engine a np.float64 is a Python float)
-            return method(self, *[engine._constant(a) if isinstance(a, np.floating) else a for a in args],
-                          **kwargs)
-        finally:
-            trace.numpy_calls -= 1
-    numpy_method.__name__ = getattr(method, "__name__", "numpy_method")
-    return numpy_method
-
-
-def _in_place_refused(operator_name):
-    """``x += 1`` while tracing: eager writes into an array argument (the caller's array, and every view
-    of it); on a Value it rebinds the name, as here."""
-    def in_place(self, other):
-        trace = current()
-        if trace is not None and not trace.inside_host and _eager_kind(trace, self) == _ARRAY:
-            symbol = _OPERATOR_SYMBOLS[operator_name]
-            raise _refusal_of(
-                f"`x {symbol}= ...` of a float array argument (or NumPy made from it): eager writes into the array "
-                f"(the caller's), a compiled step would not", f"Write x = x {symbol} ... instead")
-        return getattr(self, operator_name)(other)
-    in_place.__name__ = operator_name.replace("__", "__i", 1)
-    return in_place
-
-
-def _binary_as_eager(op, a, b):
-    """ops._binary while tracing: ag.div(2.5, x) of a number and an array argument is, in eager, of a
-    number and an array (the number float64, not in x's dtype): refused where that differs."""
-    return _as_eager_too(_ORIGINALS["_binary"], (op,), (a, b), f"the engine's {op.name} of a number and a float "
-                         f"array argument (ag.div(2.5, x))")
-
-
-def _operands_as_eager(a, b):
-    """ops._operands while tracing (the operands of ag.where, ag.lerp...): as _binary_as_eager."""
-    return _as_eager_too(_ORIGINALS["_operands"], (), (a, b), "an engine function given a number and a float array "
-                         "argument (ag.where(c, 0.3, x), ag.lerp(0.1, x, w))")
-
-
-def _as_eager_too(fn, head, values, what):
-    """``fn(*head, *values)``; where an array argument and no Value the code made is among `values`, also
-    run as eager has them (the array arguments as arrays), unrecorded, and refused unless the two give
-    the same dtypes and bits."""
-    trace = current()
-    kinds = [_eager_kind(trace, v) if isinstance(v, Value) else None for v in values] if trace is not None else ()
-    if trace is None or trace.inside_host or trace.numpy_calls or _ARRAY not in kinds or _VALUE in kinds:
-        return fn(*head, *values)
-    traced = fn(*head, *values)
-    eager = _unrecorded(trace, fn, *head, *(v._data if kind == _ARRAY else v for v, kind in zip(values, kinds)))
-    pairs = zip(eager, traced) if type(traced) is tuple else ((eager, traced),)
-    if not all(_same_result(e, t) for e, t in pairs):
-        raise _refusal_of(f"{what}: eager has an array there and makes the number in another dtype than with "
-                          f"the Value it is while tracing", _MAKE_IT_A_VALUE)
-    return traced
-
-
-def _as_eager_with_numbers(trace, method, self, args, kwargs):
-    """``W ** x.mean()``: eager gives the method a NumPy scalar, which the engine may take otherwise
-    than a Value (a constant exponent: another operation). Called both ways (the scalar's way not
-    recorded); refused unless the two made the same operation, dtype and bits."""
-    as_numbers = [a._data if isinstance(a, Value) and a._data.ndim == 0 and _eager_kind(trace, a) == _ARRAY
-                  else a for a in args]
-    eager = _unrecorded(trace, method, self, *as_numbers, **kwargs)
-    traced = method(self, *args, **kwargs)
-    if not (isinstance(eager, Value) and isinstance(traced, Value) and eager._op is traced._op
-            and _same_result(eager, traced)):
-        raise _refusal_of(
-            f"a number made from an array argument (x.mean(), x[0]) given to a Value's {method.__name__}: eager "
-            f"gives it a NumPy scalar, which the engine takes otherwise (another operation or dtype) than the "
-            f"Value it is while tracing", _MAKE_IT_A_VALUE)
-    return traced
-
-
-def _unrecorded(trace, fn, *args, **kwargs):
-    """``fn(*args, **kwargs)`` run as eager has its arguments: what it records is no part of the program,
-    and its NumPy warnings are the traced run's to give."""
-    trace.inside_host = True
-    try:
-        with np.errstate(all="ignore"):
-            return fn(*args, **kwargs)
-    finally:
-        trace.inside_host = False
-
-
-def _same_result(eager, traced):
-    """The same dtype and bits, of two Values made both ways."""
-    return eager._data.dtype == traced._data.dtype and (
-        np.asarray(eager._data).tobytes() == np.asarray(traced._data).tobytes())
-
-
-def _eager_kind_of_result(trace, op, out, data, inputs):
-    """Mark what an ndarray method made from arrays (and constants) alone; refuse a float64 number of
-    the array arguments meeting a Value of another float dtype: eager's np.float64 (x.sum(), x[0, 1])
-    is a Python number to the engine, which takes that dtype, a float64 Value does not."""
-    if trace.numpy_calls and all(_eager_kind(trace, inp) != _VALUE for inp in inputs):
-        trace.numpy_made[id(out)] = out
-        if op.elementwise and any(inp._data.ndim == 0 and inp._data.dtype != np.float64
-                                  and id(inp) in trace.array_arguments for inp in inputs):  # (x.T, x.sum(): exact)
-            raise _refusal_of(
-                f"NumPy's {op.name} of a 0-d {data.dtype} array argument: eager computes it on the 0-d array, "
-                f"which may round otherwise (2.3 ** x) than on the scalar a Value holds",
-                "Pass it as an array of shape (1,), or as a Python float")
-    if len(inputs) < 2:
-        return
-    numbers = [inp for inp in inputs if inp._data.ndim == 0 and inp._data.dtype == np.float64]
-    if numbers:
-        for inp in inputs:  # (x16 * y64.max() in NumPy gives float64 as the trace; ag.maximum(x16, ...) casts)
-            theirs = inp._data.dtype
-            met = _eager_kind(trace, inp)
-            if theirs.kind == "f" and theirs != np.float64 and (met == _VALUE or (
-                    met == _ARRAY and not trace.numpy_calls)) and any(
-                    _eager_kind(trace, number) == _ARRAY for number in numbers):
-                raise _refusal_of(
-                    f"a number made from a float64 array argument (x.sum(), x[0, 1]) meeting a {theirs} Value: "
-                    f"{_EAGER_DEPENDS}",
-                    f"{_MAKE_IT_A_VALUE}, or cast the number (x.sum().astype(np.{theirs}))")
-
-
-def _refusal_of(what, fix):
-    return CompileError(f"compile: {what}, at {_user_frame(with_code=True)}. {fix}.")
-
-
 def _grad_mode_read(what):
     """modes' observer while tracing: the traced code read the grad mode or switched recording on."""
     trace = current()
@@ -862,20 +633,9 @@ def _record_every_operation(op, data, inputs, params, saved=None):
             out._guard = None  # (no backward reads it)
         trace.made_at[id(out)] = _user_place()
         if not trace.inside_host:
-            _refuse_value_parameters(op, params)
-            _eager_kind_of_result(trace, op, out, data, inputs)
+            arguments._refuse_value_parameters(op, params)
+            arguments._eager_kind_of_result(trace, op, out, data, inputs)
     return out
-
-
-def _refuse_value_parameters(op, params):
-    """A Value given to an operation as a parameter (a float array argument is one while tracing):
-    the program would pass that Value, the first call's numbers, at every call."""
-    for key, param in (params or {}).items():
-        if isinstance(param, Value):
-            raise _refusal_of(
-                f"the operation {op.name!r} was given a Value as its parameter {key!r} (inside a compiled function "
-                f"a float array argument is a Value): a replay would keep its first numbers",
-                f"Make it an input of the operation (Op(..., inputs=\"..., {key}\")), or compute it outside")
 
 
 def _derived_data_made_again(fn, *inputs, name=None):
@@ -995,3 +755,8 @@ def nodes_made_during(roots, start_id):
         stack.extend(node._inputs)
     nodes.sort(key=lambda n: n._id)
     return nodes
+
+
+# the float array arguments' checks (arguments.py reads this module's names: imported once they are defined)
+from . import arguments  # noqa: E402
+from .arguments import as_eager_value  # noqa: E402,F401  (what nn imports, with the tracer's other names)
