@@ -707,10 +707,7 @@ def backpropagate(outputs, seeds, retain_graph=False, create_graph=False, on_nod
                     continue  # constants get no gradient
                 rule = op.grads[i]
                 if op.elementwise:  # upstream x local, summed back over broadcast axes
-                    local = rule(*args, out, **params)
-                    # a local gradient of 1 (a + b) passes the upstream on as it is: a product would be
-                    # a new array, laid out in C order, and later sums would add in another order
-                    share = sum_to_shape(upstream if _is_one(local) else upstream * local, inp.shape)
+                    share = sum_to_shape(upstream_times(upstream, rule(*args, out, **params)), inp.shape)
                 else:  # the op's vector-Jacobian product, already in the input's shape
                     share = rule(upstream, *args, out, **params)
                     if share is None:
@@ -728,8 +725,11 @@ def backpropagate(outputs, seeds, retain_graph=False, create_graph=False, on_nod
     return gradients
 
 
-def _is_one(local):
-    return type(local) is int and local == 1
+def upstream_times(upstream, local):
+    """An elementwise rule's share, upstream x local; a local gradient of 1 (a + b) passes the upstream
+    on as it is: a product would be a new array, laid out in C order, and later sums would add in
+    another order."""
+    return upstream if type(local) is int and local == 1 else upstream * local
 
 
 def _add_share(gradients, waiting, queued, node, share):

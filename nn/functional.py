@@ -27,7 +27,7 @@ from autograd_core.resample import interpolate, max_unpool2d
 from autograd_core.errors import ShapeError
 
 from autograd_core.compile import CompileError, effect, host_array, is_tracing
-from autograd_core.compile.tracer import as_eager_value
+from autograd_core.compile.tracer import as_eager_value, is_eager_value
 
 from ._random import generator_from
 
@@ -623,9 +623,13 @@ def _class_weights(weight, classes, dtype, name):
                        "class_weights")
 
 
-def _in_dtype(array, dtype):
-    """`array` (probabilities, one-hot rows) in the scores' dtype: a cast a compiled step makes again at
-    every call from the array it is given (a one-hot of this call's labels), not a copy of the first."""
+def _probabilities(target, target_data, dtype):
+    """Class probabilities as eager has them: a Value as it is; an array (a float array argument of a
+    compiled function too, a Value only while tracing) in the scores' dtype, by a cast a compiled step
+    makes again at every call from the array it is given."""
+    if is_eager_value(target):
+        return target
+    array = target if isinstance(target, Value) else target_data
     return array if array.dtype == dtype else _cast_again(array, dtype, "target")
 
 
@@ -644,7 +648,9 @@ def _positions_as_rows(x, target, name):
     rows = x.transpose(classes_last).reshape(-1, classes)
     target_data = _data(target)
     if target_data.dtype.kind == "f" and target_data.shape == x.shape:  # probabilities per position
-        target = target if isinstance(target, Value) else _in_dtype(target_data, x.dtype)
+        target = _probabilities(target, target_data, x.dtype)
+        if not isinstance(target, Value):  # (the cast a host array: laid out as rows by the engine, at every call)
+            target = Value(target, requires_grad=False)
         return rows, target.transpose(classes_last).reshape(-1, classes), positions
     if target_data.shape != positions:
         raise ShapeError(
@@ -712,7 +718,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
 
 def _cross_entropy_of_probabilities(x, target, target_data, single, weights, label_smoothing):
     """The loss of each row against class probabilities (a distribution per row)."""
-    probs = target if isinstance(target, Value) else _in_dtype(target_data, x.dtype)
+    probs = _probabilities(target, target_data, x.dtype)
     if single:
         probs = probs.reshape(1, x.shape[1])
     if label_smoothing:

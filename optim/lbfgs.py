@@ -15,8 +15,9 @@ _MEMORY = ("d", "t", "old_dirs", "old_stps", "ro", "H_diag", "prev_flat_grad", "
 
 
 def _number(loss):
-    # the loss as a plain number, on purpose (float() of a Value that requires grad warns)
-    return loss.item() if isinstance(loss, Value) else float(loss)
+    # the loss as a plain number, on purpose (float() of a Value, or of a compiled step's result, that
+    # requires grad warns)
+    return loss.item() if hasattr(loss, "item") else float(loss)
 
 
 class LBFGS(Optimizer):

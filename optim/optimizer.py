@@ -307,7 +307,8 @@ def metric_number(where, metric):
     """A watched metric (a number, or a one-element Value such as a loss) as a float,
     or a TypeError naming `where` (``"EarlyStopping.step"``)."""
     try:
-        return metric.item() if isinstance(metric, Value) else float(metric)  # (item: the number, on purpose)
+        # (item: the number, on purpose, of a Value or a compiled step's result; float() of them warns)
+        return metric.item() if hasattr(metric, "item") else float(metric)
     except (TypeError, ValueError):
         raise TypeError(
             f"{where}: metric must be the epoch's number to watch (e.g. the validation loss), "

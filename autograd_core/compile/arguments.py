@@ -74,6 +74,20 @@ def as_eager_value(x):
     return x
 
 
+def is_eager_value(x):
+    """Whether eager's code has `x` as a Value: a Value, but not, while tracing, a float array
+    argument (or what ndarray's methods made of it), which eager has as an array.
+
+    >>> import numpy as np
+    >>> is_eager_value(Value(np.ones(2))), is_eager_value(np.ones(2))
+    (True, False)
+    """
+    if not isinstance(x, Value):
+        return False
+    trace = current() if _tracing_threads[0] else None
+    return trace is None or trace.inside_host or _eager_kind(trace, x) != _ARRAY
+
+
 def _made_by_user(self, *args, **kwargs):
     """Value.__init__ while tracing: noted (see _eager_kind); ``Value(x)`` of what eager has as an array
     (a float argument) is a constant holding it as a host array, read again at every call."""
@@ -111,13 +125,32 @@ def _rtruediv_checked(self, other):
     return _ORIGINALS["__rtruediv__"](self, other)
 
 
+def _sort_checked(self, *args, **kwargs):
+    """``x.sort()`` of an array argument: refused (eager sorts the caller's array in place and returns None)."""
+    trace = current()
+    if trace is not None and not trace.inside_host and _eager_kind(trace, self) == _ARRAY:
+        raise _refusal_of("`x.sort()` of a float array argument (or NumPy made from it): eager sorts the array in "
+                          "place (the caller's) and returns None, the engine's sort returns a sorted Value",
+                          "Write x = ag.sort(x) (or np.sort outside the function) instead")
+    return _ORIGINALS["sort"](self, *args, **kwargs)
+
+
+def _shape_set_refused(self, shape):
+    """``x.shape = (2, 2)``: eager reshapes an array argument in place; a Value's shape is its data's."""
+    trace = current()
+    if trace is not None and not trace.inside_host and _eager_kind(trace, self) == _ARRAY:
+        raise _refusal_of("`x.shape = ...` of a float array argument: eager reshapes the caller's array in place",
+                          "Write x = x.reshape(...) instead")
+    raise AttributeError("a Value's shape is its data's: write v = v.reshape(...)")
+
+
 _NUMPY_METHODS = ("T", "sum", "mean", "max", "min", "prod", "std", "var", "reshape", "transpose", "swapaxes", "astype",
                   "clip", "cumsum", "cumprod", "__getitem__", "__neg__", "__pos__", "__abs__", "__add__", "__radd__",
                   "__sub__", "__rsub__", "__mul__", "__rmul__", "__truediv__", "__rtruediv__", "__floordiv__",
                   "__rfloordiv__", "__mod__", "__rmod__", "__pow__", "__rpow__", "__matmul__", "__rmatmul__")
 
 
-def _as_numpy_method(method):
+def _as_numpy_method(method, name):
     """A method of Value that ndarray has too (x.sum(), x * 2, x[0]): called on what eager has as an
     array, what it makes is NumPy's in eager, an array too (_record_every_operation marks it)."""
     def numpy_method(self, *args, **kwargs):
@@ -130,12 +163,42 @@ def _as_numpy_method(method):
             return method(self, *args, **kwargs)
         trace.numpy_calls += 1
         try:  # (x32 / np.sqrt(2.0) is float64 in NumPy; to the engine a np.float64 is a Python float)
-            return method(self, *[engine._constant(a) if isinstance(a, np.floating) else a for a in args],
-                          **kwargs)
+            traced = method(self, *[engine._constant(a) if isinstance(a, np.floating) else a for a in args],
+                            **kwargs)
         finally:
             trace.numpy_calls -= 1
-    numpy_method.__name__ = getattr(method, "__name__", "numpy_method")
+        _refuse_unless_numpy_agrees(trace, name, self, args, kwargs, traced)
+        return traced
+    numpy_method.__name__ = getattr(method, "__name__", name)
     return numpy_method
+
+
+def _refuse_unless_numpy_agrees(trace, name, self, args, kwargs, traced):
+    """What ndarray's own method makes in eager (x32 * counts64 is float64 there, x32 ** np.array(1.5)
+    too), run unrecorded on the arrays: refused unless it has the traced Value's dtype, shape and bits.
+    (Where an operand is a Value eager has too, or NumPy refuses the call, there is nothing to compare.)"""
+    raw = []
+    for a in args:
+        if isinstance(a, Value):
+            if _eager_kind(trace, a) != _ARRAY:
+                return
+            a = a._data
+        raw.append(a.view(np.ndarray) if isinstance(a, np.ndarray) and type(a) is not np.ndarray else a)
+    if not isinstance(traced, Value) or any(isinstance(v, Value) for v in kwargs.values()):
+        return
+    try:
+        eager = _unrecorded(trace, lambda: self._data.T if name == "T" else getattr(self._data, name)(*raw, **kwargs))
+    except Exception:  # noqa: BLE001 (another signature than the engine's: nothing to compare)
+        return
+    eager = np.asarray(eager)
+    if not (eager.dtype == traced._data.dtype and eager.shape == np.shape(traced._data)
+            and eager.tobytes() == np.asarray(traced._data).tobytes()):
+        symbol = _OPERATOR_SYMBOLS.get(name.replace("__r", "__", 1))
+        what = f"`x {symbol} ...`" if symbol else f"x.{name}" if name == "T" else f"x.{name}(...)"
+        raise _refusal_of(
+            f"{what} of a float array argument gives NumPy's {eager.dtype} {eager.shape} in eager (the argument is "
+            f"an array there), the engine's {traced._data.dtype} {np.shape(traced._data)} or other bits while "
+            f"tracing (it is a Value)", _MAKE_IT_A_VALUE)
 
 
 def _in_place_refused(operator_name):

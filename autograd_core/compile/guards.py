@@ -49,6 +49,9 @@ import functools
 import keyword
 import types
 
+import numpy as np
+
+from ..engine import Value
 from .sources import (
     _FIXED_ATTRIBUTES, Sources, _brief, _describe_object, _is_library_class, _module_counts, _same_scalar, _slot_value,
 )
@@ -98,17 +101,117 @@ def _dict_get(d, key, _missing=object()):
     return value
 
 
-def effect_state(node, owners):
-    """Whether `node` may be an effect's own state: an attribute or buffer of one of the `owners`
-    (the objects an effect of the call may update, see ``runtime._effect_owners``: a BatchNorm
-    counting its batches), or a list or dict an effect appends to. What of it the traced call changed
-    is not guarded (`Guards.without_effect_changes`), nor refused as written: a replay changes it too."""
-    if node.category in ("sequence", "dict") and id(node.obj) in owners:  # (a list the effect appends to)
-        return True
-    parent = node.parent
-    if parent is not None and parent.category == "registry":
-        parent = parent.parent
-    return parent is not None and id(parent.obj) in owners
+# ---- an effect's own state -------------------------------------------------------------
+# An effect (batch norm counting its batches, a user's logger) changes state of its own at every
+# call, and a replay calls it again: what it changed is neither guarded nor refused. What the
+# traced call's *other* code changed of that state (a momentum annealed in the forward) is: the
+# tracer takes the state of each effect's owners before and after the effect runs.
+_SIZE = ("size",)  # (a key of its own: a list's length, a dict's keys)
+_MISSING = object()
+_STATE_BYTES = 1 << 20  # arrays up to this size are compared by their bytes (as sources.SNAPSHOT_BYTES)
+
+
+def effect_owners(fn):
+    """The objects an effect function may update: a method's object (a BatchNorm counting its
+    batches), the dicts, lists and objects it holds in its closure or names in its globals
+    (`lambda: m.seen.append(1)`, `stats["n"] += 1`)."""
+    owners = []
+    if isinstance(fn, types.MethodType):
+        owners.append(fn.__self__)
+        fn = fn.__func__
+    if isinstance(fn, types.FunctionType):
+        held = [c.cell_contents for c in fn.__closure__ or () if filled(c)]
+        held += [fn.__globals__[n] for n in fn.__code__.co_names if n in fn.__globals__]  # (stats["n"] += 1)
+        for obj in held:
+            if isinstance(obj, (dict, list, set)) or (
+                    not isinstance(obj, (np.ndarray, Value, types.FunctionType, types.ModuleType, type))
+                    and hasattr(obj, "__dict__")):
+                owners.append(obj)
+    return owners
+
+
+def filled(cell):
+    try:
+        cell.cell_contents
+    except ValueError:
+        return False
+    return True
+
+
+def state_of(obj):
+    """{key: (object, its bytes if an array)} of what `obj` holds (a module's parameters and buffers
+    by their names), and its size under ``_SIZE``."""
+    if isinstance(obj, dict):
+        entries, size = list(dict.items(obj)), tuple(dict.keys(obj))
+    elif isinstance(obj, list):
+        entries, size = list(enumerate(list.__iter__(obj))), list.__len__(obj)
+    elif isinstance(obj, set):
+        entries, size = [], frozenset(obj)
+    else:
+        d = obj.__dict__
+        entries, size = list(d.items()), len(d)
+        for registry in ("_parameters", "_buffers", "_modules"):
+            if type(d.get(registry)) is dict:
+                entries += d[registry].items()
+    state = {key: (value, _contents(value)) for key, value in entries}
+    state[_SIZE] = (size, None)
+    return state
+
+
+def _contents(value):
+    """What an entry holds beside its identity: an array's bytes, a list's length, a dict's keys."""
+    if isinstance(value, np.ndarray):
+        return value.tobytes() if value.nbytes <= _STATE_BYTES else None
+    if isinstance(value, list):
+        return list.__len__(value)
+    if isinstance(value, dict):
+        return tuple(dict.keys(value))
+    return None
+
+
+def _differences(owner_id, before, after):
+    keys = set(before) | set(after)
+    return {(owner_id, key) for key in keys
+            if before.get(key, _MISSING) is _MISSING or after.get(key, _MISSING) is _MISSING
+            or before[key][0] is not after[key][0] or before[key][1] != after[key][1]}
+
+
+class EffectChanges:
+    """What the traced call's effects changed of their owners' state, and what else changed it.
+
+    `effects`: (owners, their states before, their states after) of each effect, in order; `now`:
+    a function giving an owner's state after the call."""
+
+    def __init__(self, effects, now=state_of):
+        self.by_effects, self.elsewhere, self.first = set(), set(), {}
+        last = {}  # id(owner) -> its state after the last effect that updated it
+        for owners, before, after in effects:
+            for owner, b, a in zip(owners, before, after):
+                key = id(owner)
+                if key in last:  # (changed between two effects: by the call's own code)
+                    self.elsewhere |= _differences(key, last[key][1], b)
+                else:
+                    self.first.update(((key, k), v) for k, v in b.items())
+                self.by_effects |= _differences(key, b, a)
+                last[key] = (owner, a)
+        for key, (owner, a) in last.items():  # (and after the last)
+            self.elsewhere |= _differences(key, a, now(owner))
+
+    def _key(self, node, kind):
+        if kind in ("length", "keys") and (id(node.obj), _SIZE) in self.first:  # (a list the effect holds)
+            return id(node.obj), _SIZE
+        holder = _holder(node) if node.parent is not None else None
+        return (id(holder.obj), node.key) if holder is not None else None
+
+    def explains(self, node, kind, before_holds):
+        """Whether the effects alone changed `node` (under a guard of `kind`): changed by an effect,
+        by nothing else, and found unchanged before the first effect (`before_holds(value, bytes)`,
+        what it was then)."""
+        key = self._key(node, kind)
+        if key is None or key not in self.by_effects or key in self.elsewhere:
+            return False
+        value, data = self.first.get(key, (_MISSING, None))
+        return value is not _MISSING and before_holds(value, data)
 
 
 def _holder(node):
@@ -269,13 +372,14 @@ class Guards:
             stack.extend(c for c in reversed(node.children) if c.index in needed)
         return cls(sources, guards, unreached)
 
-    def without_effect_changes(self, fn, args, owners):
-        """These guards without those on an effect's own state that the traced call changed (a count
-        its effect keeps: every replay changes it as eager does). Its state the call left alone (a
-        BatchNorm's eps) stays guarded."""
+    def without_effect_changes(self, fn, args, changes):
+        """These guards without those on an effect's own state that the effects of the traced call
+        changed, and nothing else (a count its effect keeps: every replay changes it as eager does).
+        Its state the call left alone (a BatchNorm's eps), or changed otherwise, stays guarded."""
         kept, cache = [], {}
         for guard in self._guards:
-            if effect_state(guard.node, owners):
+            if changes.explains(guard.node, guard.kind, lambda value, data: self._held_before(
+                    guard, value, data, fn, args, cache)):
                 try:
                     if self._test(guard, self._resolve(guard.node, fn, args, cache), fn, args, cache) is not None:
                         continue
@@ -283,6 +387,17 @@ class Guards:
                     continue
             kept.append(guard)
         return self if len(kept) == len(self._guards) else Guards(self.sources, kept, self.unreached)
+
+    def _held_before(self, guard, value, data, fn, args, cache):
+        """Whether `guard` held for `value` (with `data`, its bytes then): the state before an effect."""
+        if guard.kind in ("length", "keys"):  # (the owner's own size, or that of a list or dict it holds)
+            return (value if data is None else data) == guard.expected
+        if guard.kind == "contents":
+            return value is guard.expected[0] and data == guard.expected[1]
+        try:
+            return self._test(guard, value, fn, args, cache) is None
+        except Exception:  # noqa: BLE001
+            return False
 
     # ---- the generated check -------------------------------------------------------
     def _compile(self):

@@ -150,7 +150,8 @@ class CompiledResult:
             if self._generation == -1:
                 raise CompileError(
                     "compile: this compiled step's backward pass writes its temporaries over the forward results "
-                    "it is done with (its first call's too), so it runs once per call even with retain_graph=True; "
+                    "it is done with (its first call's too), so it runs once per call even with retain_graph=True "
+                    "(and not again after one stopped halfway); "
                     "call the step again for another backward(), or run the function eagerly (step.eager(...))"
                 )
             raise GraphFreedError(
@@ -169,18 +170,24 @@ class CompiledResult:
             )
         _check_unchanged(self._watched)
         seed = engine._seed_gradient(self, grad, "backward()")
-        with quiet_float_errors():
-            gradients = program.backward(self._saved, seed)
-        engine._store_gradients(zip(self._targets, gradients), [seed])
-        self.grad = seed  # (eager's result keeps its gradient too, for display)
+        saved = self._saved
+        # given up before the program runs: one stopped halfway (Ctrl-C, a rule's error) has written its
+        # temporaries already, and eager's frees its saved arrays as it goes
         if not retain_graph:
             self._saved = None
-            _stop_watching(self._watched)
-            _give_back_freed_memory(self._traced_bytes)  # (the traced call's arrays went with its saved ones)
-            self._traced_bytes = 0
         elif program.buffered and program.reuses_forward:
-            self._saved = None  # its temporaries were written over forward results: a second one cannot run
+            self._saved = None  # its temporaries are written over forward results: a second one cannot run
             self._generation = -1
+        try:
+            with quiet_float_errors():
+                gradients = program.run(program.backward, saved, seed)
+        finally:
+            if not retain_graph:
+                _stop_watching(self._watched)
+                _give_back_freed_memory(self._traced_bytes)  # (the traced call's arrays went with its saved ones)
+                self._traced_bytes = 0
+        engine._store_gradients(zip(self._targets, gradients), [seed])
+        self.grad = seed  # (eager's result keeps its gradient too, for display)
 
 
 def _check_unchanged(watched):

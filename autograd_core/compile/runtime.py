@@ -33,12 +33,12 @@ from ..engine import Value
 from ..modes import _current_modes
 from . import planner, reuse
 from .result import CompiledResult, _give_back_freed_memory, _own, _returned, _watched
-from .guards import Guards, Sources, effect_state
+from .guards import EffectChanges, Guards, Sources, filled
 from .sources import WALK_LIMIT
 from .program import Line, evaluate, render, tuple_text
 from .arguments import _ARRAY, _eager_kind
-from .tracer import (_ARGUMENT_HINT, CompileError, Trace, TracedArgument, _FollowedArray, is_python_like_number,
-                     is_tracing, nodes_made_during)
+from .tracer import (_ARGUMENT_HINT, CompileError, Trace, TracedArgument, _FollowedArray, current,
+                     is_python_like_number, is_tracing, nodes_made_during)
 from .writer import Writer, same_bits
 
 __all__ = ["Compiled", "CompiledResult", "RETRACE_LIMIT", "TRACE_LIMIT"]
@@ -65,6 +65,15 @@ class _Instance:
         self.program = program
         self.reuses_forward = program.reuses_forward
         self.generation = 0
+        self.running = 0  # > 0 while its forward or backward runs (an effect may call the step again)
+
+    def run(self, function, *args):
+        """`function` (its forward or backward) on `args`, marked as running."""
+        self.running += 1
+        try:
+            return function(*args)
+        finally:
+            self.running -= 1
 
 
 class _Program:
@@ -144,6 +153,8 @@ class Compiled:
         if is_tracing():  # (its result would be a constant of the outer program; its arguments are traced too)
             raise CompileError(f"compile: {self._name()}, a compiled function, was called while another traces; "
                                f"compile the outer function only (call the inner one's plain function there)")
+        if current() is not None:  # inside a host function or an effect of a trace: eager code, run as eager
+            return self.fn(*args)
         modes = _current_modes()
         if modes.anomaly:
             self._check_count(args)
@@ -215,9 +226,11 @@ class Compiled:
 
     def _replay(self, program, args):
         inst = program.instance()
+        if inst.running:  # called from inside its own run (an effect logging a loss): its buffers are in use
+            return self.fn(*args)
         inputs = self._inputs(program, args)
         inst.generation += 1  # (before the forward: one that raises halfway has written the buffers already)
-        loss, saved, *extras = inst.forward(*inputs)  # NumPy warns here as the eager forward pass would
+        loss, saved, *extras = inst.run(inst.forward, *inputs)  # NumPy warns here as the eager forward pass would
         loss = _own(loss)
         watched = _watched(program, args)
         targets = program.grad_leaves if program.targets_are_fixed else [
@@ -227,8 +240,10 @@ class Compiled:
 
     def _evaluate(self, program, args):
         inst = program.instance()
+        if inst.running:  # (as in _replay)
+            return self.fn(*args)
         inst.generation += 1  # (before the forward, as in _replay)
-        loss, _, *extras = inst.forward(*self._inputs(program, args))
+        loss, _, *extras = inst.run(inst.forward, *self._inputs(program, args))
         result = Value(np.array(loss, copy=True)[()], requires_grad=False)
         return _packed(program, result, extras[0] if program.extras else ())
 
@@ -335,10 +350,11 @@ class Compiled:
         build = writer.b
         self._refuse_argument_also_held(args, build)
         held = _held_by_hosts(trace)
-        owners = _effect_owners(trace)
-        guards = Guards.build(sources, build.used + held, trace.labels_read).without_effect_changes(self.fn, args, owners)
+        changes = EffectChanges(trace.effect_states)
+        guards = Guards.build(sources, build.used + held, trace.labels_read).without_effect_changes(self.fn, args,
+                                                                                                    changes)
         self._refuse_unreached(guards)
-        self._refuse_written(sources, held, owners)
+        self._refuse_written(sources, held, changes)
         changed = guards.check(self.fn, args)  # (the guards hold what the walk saw before the call)
         if changed is not None:
             raise CompileError(
@@ -470,13 +486,14 @@ class Compiled:
                 f"{_size_text(available)} is available; run the function eagerly, or with a smaller batch"
             )
 
-    def _refuse_written(self, sources, held, owners):
+    def _refuse_written(self, sources, held, changes):
         """An array the function holds that the call wrote into with NumPy (``self.seen += n``): eager
         writes at every call, a replay would not (an effect's writes are done again: not refused)."""
         by_effects = {id(a) for a in held}
         for node in sources.written():
             path, array = node.path, node.obj
-            if id(array) not in by_effects and not effect_state(node, owners):
+            if id(array) not in by_effects and not changes.explains(
+                    node, "array", lambda value, data, node=node: value is node.obj and data == node.snapshot):
                 raise CompileError(
                     f"compile: {self._name()} wrote into {path} (an array of shape {array.shape} it holds) with "
                     f"NumPy during the call; a replay would not write it again. Do the write through "
@@ -639,46 +656,13 @@ def _held_by_hosts(trace):
         if id(fn) in seen or not isinstance(fn, types.FunctionType):
             continue
         seen.add(id(fn))
-        cells = [c.cell_contents for c in fn.__closure__ or () if _filled(c)]
+        cells = [c.cell_contents for c in fn.__closure__ or () if filled(c)]
         for obj in cells + list(fn.__defaults__ or ()):
             if isinstance(obj, (np.ndarray, Value)) and (obj.size > 1 or trace.held(obj)):  # (a one-channel batch norm's)
                 held.append(obj)
             elif isinstance(obj, types.FunctionType):
                 functions.append(obj)
     return held
-
-
-def _effect_owners(trace):
-    """Ids of the objects an effect of the call may update: a method's object (a BatchNorm counting
-    its batches), the dicts, lists and objects an effect function holds in its closure or names in
-    its globals (`lambda: m.seen.append(1)`, `stats["n"] += 1`). What of theirs the traced call
-    changed is the effect's state (`Guards.without_effect_changes`): a replay changes it as eager
-    does, so it is neither guarded nor refused."""
-    owners = set()
-    for record in trace.hosts:
-        if not record.is_effect:
-            continue
-        fn = record.fn
-        if isinstance(fn, types.MethodType):
-            owners.add(id(fn.__self__))
-            fn = fn.__func__
-        if isinstance(fn, types.FunctionType):
-            held = [c.cell_contents for c in fn.__closure__ or () if _filled(c)]
-            held += [fn.__globals__[n] for n in fn.__code__.co_names if n in fn.__globals__]  # (stats["n"] += 1)
-            for obj in held:
-                if isinstance(obj, (dict, list, set)) or (
-                        not isinstance(obj, (np.ndarray, Value, types.FunctionType, types.ModuleType, type))
-                        and hasattr(obj, "__dict__")):
-                    owners.add(id(obj))
-    return owners
-
-
-def _filled(cell):
-    try:
-        cell.cell_contents
-    except ValueError:
-        return False
-    return True
 
 
 def _course_names(nodes, loss):

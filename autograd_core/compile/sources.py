@@ -122,10 +122,11 @@ def _is_library_class(cls):
     return _is_library_source(name, filename) and _held_by(module, cls)
 
 
-def _is_project_class(cls):
-    """A class of this project's packages (an optimizer, a scheduler; not NumPy's)."""
+def _is_read_by_its_methods(cls):
+    """A class of this project's packages (an optimizer, a scheduler; not NumPy's), or a container of
+    the standard library's ``collections`` (ChainMap, UserList): what its methods read is guarded."""
     top = (getattr(cls, "__module__", None) or "").partition(".")[0]
-    return top in _LIBRARY_PACKAGES and top != "numpy" and _is_library_class(cls)
+    return (top in _LIBRARY_PACKAGES and top != "numpy" or top == "collections") and _is_library_class(cls)
 
 
 def _held_by(module, cls):
@@ -244,6 +245,18 @@ def _is_scalar(obj):
             continue
         return False
     return True
+
+
+def _strings_in(scalar):
+    """The strings of a scalar (see _is_scalar): itself, or those of a tuple or set of them."""
+    stack, strings = [scalar], []
+    while stack:
+        x = stack.pop()
+        if type(x) is str:
+            strings.append(x)
+        elif type(x) in (tuple, frozenset, set):
+            stack.extend(x)
+    return strings
 
 
 def _instance_dict(obj):
@@ -424,6 +437,7 @@ class Sources:
         self._user_names = set()  # the names the user's own code reads (a plain object's attributes: only these)
         self._reads_every_item = False  # whether the user's code iterates over or unpacks dicts
         self._code_consts = set()
+        self._library_keys = set()  # string constants of the library's code reached (group["lr"] in a scheduler)
         self._codes = []  # the code objects reached (kept so their ids stay theirs)
         self._code_ids = set()
         self._classes = []  # [class, names looked up, the dicts of the classes of its MRO]
@@ -715,8 +729,8 @@ class Sources:
             for k in c.co_consts:
                 if isinstance(k, types.CodeType):
                     stack.append(k)
-                elif user and type(k) is str:
-                    self._code_consts.add(k)
+                elif type(k) is str:
+                    (self._code_consts if user else self._library_keys).add(k)
 
     def _register_class(self, cls):
         if id(cls) not in self._class_ids:
@@ -864,10 +878,11 @@ class Sources:
                     self._child(node, "attr", name, value, _attribute_path(path, name), reason=("name", name))
         elif category == "object":
             self._register_class(type(obj))
-            # a plain object's attributes are read by the user's code; an object of this project's (a
-            # scheduler), also by its methods the code calls (get_last_lr() reads _last_lr); another library's
+            # a plain object's attributes are read by the user's code; an object of this project's (a scheduler,
+            # the user's subclass of one) or a container of the standard library's (a ChainMap), also by its
+            # methods the code calls (get_last_lr() reads _last_lr, cfg["k"] reads cfg.maps); another library's
             # (a threading.Event) is state of its own, read by the user's code only
-            how = "name" if _is_project_class(type(obj)) else "user"
+            how = "name" if any(map(_is_read_by_its_methods, type(obj).__mro__[:-1])) else "user"
             d = _instance_dict(obj)
             if d is not None:
                 node.snapshot = len(d)
@@ -945,7 +960,8 @@ class Sources:
         if name in self._code_consts:
             return True
         if how == "key":  # (a name the user's code reads may be served from a dict: cfg.beta by __getattr__)
-            return (name in self._user_names or self._reads_every_item) and (parent is None or parent.readable)
+            return (name in self._user_names or name in self._library_keys or self._reads_every_item) and (
+                parent is None or parent.readable)
         # (a module's own forward, set on the instance, is called by Module.__call__, which is not walked)
         return name in (self._code_names if how == "name" else self._user_names) or (
             how == "name" and name in _CALLED_IMPLICITLY)
@@ -953,8 +969,8 @@ class Sources:
     def _finish(self):
         """Which objects the code reached can read; numbers and opaque objects become nodes where it can."""
         for parent, _, _, value, _, reason, category in self._candidates:
-            if category == "scalar" and type(value) is str and reason == "always":
-                self._code_consts.add(value)  # KEY = "scale" read as cfg[KEY]
+            if category == "scalar" and (reason == "always" or (reason is None and parent.category == "sequence")):
+                self._code_consts.update(_strings_in(value))  # KEY = "scale" read as cfg[KEY]; TERMS = ("ce", "l2")
         for node in self._nodes:  # (a parent is made before its children)
             node.readable = node.parent is None or self._readable(node.reason, node.parent)
         for parent, kind, key, value, path, reason, category in self._candidates:

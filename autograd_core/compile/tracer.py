@@ -26,6 +26,7 @@ import numpy as np
 from .. import engine, modes, ops
 from ..engine import Value
 from ..modes import _PACKAGE_DIRS, _user_frame, _user_place
+from .guards import effect_owners, state_of
 
 
 __all__ = ["CompileError", "host_array", "effect", "is_tracing"]
@@ -123,9 +124,14 @@ def effect(fn, *inputs):
     [3.0]
     """
     trace = current()
+    if trace is None or trace.inside_host:
+        _call_host(trace, fn, inputs)
+        return
+    owners = effect_owners(fn)  # (what it changed of theirs is its own, replayed; not what other code changed)
+    before = [state_of(owner) for owner in owners]
     _call_host(trace, fn, inputs)
-    if trace is not None and not trace.inside_host:
-        trace.record_host(_HostRecord(None, fn, inputs, None, engine._next_id(), True))
+    trace.record_host(_HostRecord(None, fn, inputs, None, engine._next_id(), True))
+    trace.effect_states.append((owners, before, [state_of(owner) for owner in owners]))
 
 
 def _call_host(trace, fn, inputs):
@@ -191,6 +197,15 @@ def _read_refused(name, what, fix, users_only=False):
     return read
 
 
+def _written_refused(name):
+    def write(self, *args, **kwargs):
+        if current() is not None:
+            raise _refusal(f".{name}() of an integer argument or a traced mask (a write into it)", _DATA_FIX)
+        return getattr(np.ndarray, name)(self, *args, **kwargs)
+    write.__name__ = name
+    return write
+
+
 class _FollowedArray(np.ndarray):
     """An array a compiled step gets afresh at every call (an integer argument, a mask):
     while tracing, its NumPy ufuncs (``y + 1``, ``~mask``, ``mask.any(axis=0)``) are host
@@ -204,9 +219,11 @@ class _FollowedArray(np.ndarray):
         if trace is not None and _selects_by_mask(index):
             raise _refusal("selecting from an integer argument with a traced mask (y[y > 0]): its shape",
                            _DATA_FIX)
-        if trace is not None and not trace.inside_host and _basic_index(index):
-            # y[:, None], (y > 1)[:, None], y[0]: a host array of its own, made again at every call (a view
-            # of the first call's array would be read by the replays)
+        if trace is not None and not trace.inside_host:
+            if any(isinstance(part, _FollowedArray) for part in (index if type(index) is tuple else (index,))):
+                raise _refusal("indexing an integer argument or a traced mask with another (y[order])", _DATA_FIX)
+            # y[:, None], (y > 1)[:, None], y[0], mask[[0, 2]]: a host array of its own, made again at every call
+            # (a view or a copy of the first call's array would be read by the replays)
             return _followed_host_array(trace, type(self), lambda x: np.asarray(x[index]), (self,),
                                         self._host_name)
         part = np.ndarray.__getitem__(self, index)
@@ -241,6 +258,10 @@ class _FollowedArray(np.ndarray):
         if current() is not None:  # y[0] = 2: a replay reads the argument as the caller passed it
             raise _refusal("writing into an integer argument or a traced mask", _DATA_FIX)
         np.ndarray.__setitem__(self, index, value)
+
+    # (and its methods that write into it: m.fill(True), order.sort(), y.put(0, 2))
+    fill, sort, put, partition, resize, itemset, setfield = (
+        _written_refused(name) for name in ("fill", "sort", "put", "partition", "resize", "itemset", "setfield"))
 
 
 class TracedArgument(_FollowedArray):
@@ -280,13 +301,6 @@ class _TracedMask(_FollowedArray):
     __index__ = _read_refused("__index__", "using a comparison (or argmax...) as a Python index", _COUNT_FIX)
     item = _read_refused("item", ".item() of a comparison (or argmax, any...)", _COUNT_FIX)
     tolist = _read_refused("tolist", ".tolist() of a comparison (or argmax, any...)", _COUNT_FIX)
-
-
-def _basic_index(index):
-    """An index of integers, slices, None and Ellipsis only (no array: what it selects is the same
-    at every call)."""
-    return all(part is None or part is Ellipsis or type(part) in (int, slice) for part in (
-        index if type(index) is tuple else (index,)))
 
 
 def _selects_by_mask(index):
@@ -512,12 +526,10 @@ def _save_originals_and_make_patches():
     for name in ("__bool__", "__float__", "__int__", "__index__", "item", "__gt__", "__ge__", "__lt__",
                  "__le__", "__eq__", "__ne__", "__getitem__", "numpy", "__array__", "tolist", "detach",
                  "__array_ufunc__", "__array_function__", "__getattr__", "backward", "zero_grad",
-                 "__init__", "__truediv__", "__rtruediv__"):
+                 "__init__", "__truediv__", "__rtruediv__", "sort"):
         _ORIGINALS[name] = getattr(Value, name, None)
-    _ORIGINALS["data"] = Value.__dict__["data"]
-    _ORIGINALS["grad"] = Value.__dict__["grad"]  # (slots: their member descriptors)
-    _ORIGINALS["label"] = Value.__dict__["label"]
-    _ORIGINALS["requires_grad"] = Value.__dict__["requires_grad"]
+    for name in ("shape", "data", "grad", "label", "requires_grad"):  # (properties; slots' member descriptors)
+        _ORIGINALS[name] = Value.__dict__[name]
     _PATCHES.update({
         "__bool__": _refusing("__bool__", "`if`, `while`, `and`/`or` or bool()", _IF_FIX),
         "__float__": _refusing("__float__", "float()", _RETURN_FIX),
@@ -550,6 +562,8 @@ def _save_originals_and_make_patches():
         "__init__": arguments._made_by_user,
         "__truediv__": arguments._truediv_checked,
         "__rtruediv__": arguments._rtruediv_checked,
+        "sort": arguments._sort_checked,
+        "shape": property(_ORIGINALS["shape"].fget, arguments._shape_set_refused, None, _ORIGINALS["shape"].__doc__),
     })
     _ORIGINALS["item"] = Value.item
     _ORIGINALS["as_data"] = engine.as_data
@@ -566,8 +580,8 @@ def _save_originals_and_make_patches():
     for name in arguments._NUMPY_METHODS:  # (over the patches above: x[0] of an argument is an index and NumPy's)
         method = _PATCHES.get(name) or Value.__dict__[name]
         _ORIGINALS.setdefault(name, Value.__dict__[name])
-        _PATCHES[name] = (property(arguments._as_numpy_method(method.fget)) if isinstance(method, property)
-                          else arguments._as_numpy_method(method))
+        _PATCHES[name] = (property(arguments._as_numpy_method(method.fget, name)) if isinstance(method, property)
+                          else arguments._as_numpy_method(method, name))
 
 
 def _install_patches():
@@ -710,6 +724,7 @@ class Trace:
         self.numpy_made = {}  # id -> a Value made by an ndarray method or operator of an array argument (x.sum())
         self.numpy_calls = 0  # > 0 while such a method runs
         self.eager_kinds = {}  # id -> (_eager_kind's answer, the Value): see _eager_kind
+        self.effect_states = []  # (owners, their states before, after) of each effect: see guards.EffectChanges
 
     def record_host(self, record):
         self.hosts.append(record)
@@ -759,4 +774,4 @@ def nodes_made_during(roots, start_id):
 
 # the float array arguments' checks (arguments.py reads this module's names: imported once they are defined)
 from . import arguments  # noqa: E402
-from .arguments import as_eager_value  # noqa: E402,F401  (what nn imports, with the tracer's other names)
+from .arguments import as_eager_value, is_eager_value  # noqa: E402,F401  (what nn imports, with the tracer's other names)

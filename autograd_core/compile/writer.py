@@ -29,7 +29,7 @@ from .program import Line, Namespace, Names, call_text, dtype_text, evaluate, id
 
 from ..modes import _place_text, _user_frame, quiet_float_errors
 from .sources import _is_library_function
-from .tracer import _ORIGINALS, CompileError, TracedArgument, _TracedMask, is_python_like_number
+from .tracer import _ORIGINALS, CompileError, _FollowedArray, _TracedMask, is_python_like_number
 
 
 def same_bits(a, b):
@@ -67,6 +67,33 @@ def _is_library_code(fn):
     while isinstance(fn, functools.partial):
         fn = fn.func
     return getattr(fn, "__code__", None) is None or _is_library_function(fn)
+
+
+def _is_own(fn):
+    """A function of this project's (nn's one-hot rows, a dropout mask): its array's shape is its inputs'."""
+    return (getattr(fn, "__module__", None) or "").partition(".")[0] in ("autograd_core", "nn", "optim")
+
+
+def _shape_checked(record):
+    """The user's host function, its array checked at every call to have the traced call's shape and
+    dtype: the program's buffers and lines have them (np.flatnonzero(mask) has as many as the mask holds)."""
+    fn, shape, dtype = record.fn, record.result.shape, record.result.dtype
+
+    def host(*inputs):
+        result = fn(*inputs)
+        got = getattr(result, "shape", None)
+        if got != shape or np.asarray(result).dtype != dtype:
+            got = np.shape(result) if got is None else got
+            raise CompileError(
+                f"compile: the host array {record.name or getattr(fn, '__name__', 'host')!r} has shape {got}, "
+                f"{np.asarray(result).dtype} at this call and had {shape}, {dtype} at the traced call; a compiled "
+                f"step computes with the traced call's shapes. Give it a fixed shape (a mask instead of the indices "
+                f"it selects), or run the function eagerly"
+            )
+        return result
+
+    host.__name__ = getattr(fn, "__name__", "host")
+    return host
 
 
 def _layout(a):
@@ -196,11 +223,12 @@ class Writer:
             while base is not None:
                 chain.append(base)
                 base = base.base
-            if any(type(a) is TracedArgument for a in chain):
+            if any(isinstance(a, _FollowedArray) for a in chain):  # (a copy, a take, a fancy index of one)
                 raise CompileError(
-                    f"compile: an array computed in NumPy from an integer argument (shape {data.shape}) is read by an "
-                    f"operation (at {self._where()}); a compiled step would keep the first call's numbers. Compute it "
-                    f"with autograd_core.compile.host_array(fn, argument), which every call computes again"
+                    f"compile: an array computed in NumPy from an integer argument or from a traced mask or index "
+                    f"(shape {data.shape}: y.copy(), (v > 0)[[0]], ag.argsort(v).take([0])) is read by an operation "
+                    f"(at {self._where()}); a compiled step would keep the first call's numbers. Compute it with "
+                    f"autograd_core.compile.host_array(fn, argument), which every call computes again"
                 )
             if not made_here:  # an array of the caller's, of any size: guarded to be the same object at every call
                 self.b.used.append(data)
@@ -232,7 +260,7 @@ class Writer:
         if record.line_name is not None:
             return record.line_name
         fn_name = self.b.names.new("_" + identifier(record.name or getattr(record.fn, "__name__", ""), "host") + "_fn")
-        self.b.namespace[fn_name] = record.fn
+        self.b.namespace[fn_name] = record.fn if record.is_effect or _is_own(record.fn) else _shape_checked(record)
         self.b.namespace.kept.append(record.fn)
         self.b.host_fns[fn_name] = record
         args = [self.value_name(x) if isinstance(x, Value) else self.param_text(x, "host_input") for x in record.inputs]
@@ -340,16 +368,9 @@ class Writer:
             with quiet_float_errors():
                 passthrough = False
                 if op.elementwise:
-                    local = rule(*args, node._data, **params)
-                    passthrough = type(local) is int and local == 1
-                    if type(local) is int and local in (1, -1):  # upstream times +-1: the upstream itself, or negated
-                        text = plain = g_name if local == 1 else f"-{g_name}"
-                        mine = upstream * local
-                    else:
-                        readable, called = call_text(rule, arg_names + [out_name], param_texts, self.b.namespace, hint,
-                                                     template, bound)
-                        text, plain = _times(g_name, readable), _times(g_name, called)
-                        mine = upstream * local
+                    text, plain, mine, passthrough = self._upstream_times(
+                        op, rule(*args, node._data, **params), upstream, g_name, lambda: call_text(
+                            rule, arg_names + [out_name], param_texts, self.b.namespace, hint, template, bound))
                     if np.shape(mine) != inp.shape:
                         passthrough = False
                         text = _sum_to_shape_text(text, np.shape(mine), inp.shape)
@@ -364,6 +385,9 @@ class Writer:
                 passthrough = False
                 cast = dtype_text(inp.dtype)
                 text, plain = f"({text}).astype({cast})", f"({plain}).astype({cast})"
+            elif not _library_op(op):  # (a user's rule may give another dtype on other data: cast as the loop does)
+                cast = dtype_text(inp.dtype)
+                text, plain = f"({text}).astype({cast}, copy=False)", f"({plain}).astype({cast}, copy=False)"
             formula = _formula_for(op, i, len(node._inputs))
             name = self._add_share(inp, text, plain, share, formula, passthrough)
             if name is not None and isinstance(mine, np.ndarray) and mine.size > 1 and not any(mine.strides):
@@ -372,6 +396,21 @@ class Writer:
                     one_number = g_name  # (a 0-d upstream given back as it is: d sum(x)/dx_i = 1)
                 if one_number is not None:
                     self.uniform[name] = (one_number, mine.shape)
+
+    def _upstream_times(self, op, local, upstream, g_name, rule_text):
+        """(text, exact text, share, passed on as it is) of an elementwise share, upstream x local: a
+        library rule's +-1 is the upstream itself, or negated, at every call; a user's rule may give 1
+        on this call's data only, so it is written as the engine's loop takes it (a 1 passes it on)."""
+        if not _library_op(op):
+            readable, called = rule_text()
+            self.b.namespace.bind("upstream_times", engine.upstream_times)
+            return (f"upstream_times({g_name}, {readable})", f"upstream_times({g_name}, {called})",
+                    engine.upstream_times(upstream, local), False)
+        if type(local) is int and local in (1, -1):
+            text = g_name if local == 1 else f"-{g_name}"
+            return text, text, upstream * local, local == 1
+        readable, called = rule_text()
+        return _times(g_name, readable), _times(g_name, called), upstream * local, False
 
     def _broadcast_operand(self, text):
         """For a share written ``broadcast_to(small, shape)``, the text of ``small``."""
