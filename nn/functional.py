@@ -630,7 +630,8 @@ def _probabilities(target, target_data, dtype):
     if is_eager_value(target):
         return target
     array = target if isinstance(target, Value) else target_data
-    return array if array.dtype == dtype else _cast_again(array, dtype, "target")
+    array = array if array.dtype == dtype else _cast_again(array, dtype, "target")
+    return array if isinstance(array, Value) else Value(array, requires_grad=False)  # (smoothed, weighted: by the engine)
 
 
 def _cast_again(data, dtype, name):
@@ -649,8 +650,6 @@ def _positions_as_rows(x, target, name):
     target_data = _data(target)
     if target_data.dtype.kind == "f" and target_data.shape == x.shape:  # probabilities per position
         target = _probabilities(target, target_data, x.dtype)
-        if not isinstance(target, Value):  # (the cast a host array: laid out as rows by the engine, at every call)
-            target = Value(target, requires_grad=False)
         return rows, target.transpose(classes_last).reshape(-1, classes), positions
     if target_data.shape != positions:
         raise ShapeError(

@@ -15,7 +15,8 @@ import numpy as np
 from .. import engine
 from ..engine import Value
 from ..modes import _user_frame
-from .tracer import _ORIGINALS, _OPERATOR_SYMBOLS, CompileError, _same_data, _tracing_threads, current, host_array
+from .tracer import (_ORIGINALS, _OPERATOR_SYMBOLS, CompileError, _called_from_user, _same_data, _tracing_threads,
+                     current, host_array)
 
 # Where eager's result depends on whether the code still had an array or had made it a Value (nn's
 # layers make one with Value(x), code of its own may test isinstance(x, Value)), the trace cannot
@@ -118,11 +119,28 @@ def _truediv_checked(self, other):
 def _rtruediv_checked(self, other):
     """``3.0 / x`` (or ``np.float64(3) / x``) of an array argument: refused (see above)."""
     trace = current()
-    if trace is not None and _eager_kind(trace, self) == _ARRAY and (
-            not isinstance(other, Value) or _eager_kind(trace, other) != _VALUE):  # (np.float64(3) / x too)
+    if trace is not None and _eager_kind(trace, self) == _ARRAY and not (type(other) in (int, float) and other == 1) and (
+            not isinstance(other, Value) or _eager_kind(trace, other) != _VALUE):  # (np.float64(3) / x too; 1 / x is
+        # reciprocal(x) * 1, NumPy's 1 / x bit for bit, as the numpy_method's run both ways checks)
         raise _refusal_of(f"`3.0 / x` of a float array argument (or NumPy made from it): {_EAGER_DEPENDS}",
                           _MAKE_IT_A_VALUE)
     return _ORIGINALS["__rtruediv__"](self, other)
+
+
+class ArrayArgument(Value):
+    """A float array argument while tracing: a Value (every operation made from it is recorded) whose
+    ``__class__``, which ``isinstance(x, np.ndarray)`` reads when the type is not a subclass, is refused
+    in the user's code: an ndarray in eager, a Value here, the branch taken would be another."""
+
+    __slots__ = ()
+
+    @property
+    def __class__(self):
+        trace = current()
+        if trace is not None and not trace.inside_host and _called_from_user(2):
+            raise _refusal_of("the type of a float array argument (isinstance(x, np.ndarray), x.__class__): an "
+                              "ndarray in eager, a Value while tracing", _MAKE_IT_A_VALUE)
+        return type(self)
 
 
 def _sort_checked(self, *args, **kwargs):
@@ -145,7 +163,7 @@ def _shape_set_refused(self, shape):
 
 
 _NUMPY_METHODS = ("T", "sum", "mean", "max", "min", "prod", "std", "var", "reshape", "transpose", "swapaxes", "astype",
-                  "clip", "cumsum", "cumprod", "__getitem__", "__neg__", "__pos__", "__abs__", "__add__", "__radd__",
+                  "clip", "cumsum", "cumprod", "round", "repeat", "__getitem__", "__neg__", "__pos__", "__abs__", "__add__", "__radd__",
                   "__sub__", "__rsub__", "__mul__", "__rmul__", "__truediv__", "__rtruediv__", "__floordiv__",
                   "__rfloordiv__", "__mod__", "__rmod__", "__pow__", "__rpow__", "__matmul__", "__rmatmul__")
 
@@ -173,6 +191,12 @@ def _as_numpy_method(method, name):
     return numpy_method
 
 
+_ELEMENTWISE = frozenset({"__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__", "__truediv__",
+                          "__rtruediv__", "__floordiv__", "__rfloordiv__", "__mod__", "__rmod__", "__pow__", "__rpow__",
+                          "__neg__", "__pos__", "__abs__", "clip", "round"})
+_PROBE = np.array([-0.0, 0.0, -np.inf, np.inf, np.nan, -1.0, 1.0, 0.5, -2.5, 3.0, 1e-30, -1e30])
+
+
 def _refuse_unless_numpy_agrees(trace, name, self, args, kwargs, traced):
     """What ndarray's own method makes in eager (x32 * counts64 is float64 there, x32 ** np.array(1.5)
     too), run unrecorded on the arrays: refused unless it has the traced Value's dtype, shape and bits.
@@ -191,14 +215,25 @@ def _refuse_unless_numpy_agrees(trace, name, self, args, kwargs, traced):
     except Exception:  # noqa: BLE001 (another signature than the engine's: nothing to compare)
         return
     eager = np.asarray(eager)
-    if not (eager.dtype == traced._data.dtype and eager.shape == np.shape(traced._data)
-            and eager.tobytes() == np.asarray(traced._data).tobytes()):
+    differs = not (eager.dtype == traced._data.dtype and eager.shape == np.shape(traced._data)
+                   and eager.tobytes() == np.asarray(traced._data).tobytes())
+    if not differs and name in _ELEMENTWISE and not any(np.ndim(a) for a in raw) and not kwargs:
+        # (and on the numbers where NumPy's fast paths part from the engine's: x ** 0.5 is sqrt in NumPy,
+        # -0.0 and -inf give another sign or a nan there; this call's data may hold none of them)
+        with np.errstate(all="ignore"):
+            probe = _PROBE.astype(self._data.dtype)
+        numbers = [engine._constant(a) if isinstance(a, np.floating) else a for a in args]
+        with np.errstate(all="ignore"):
+            eager_probe = np.asarray(getattr(probe, name)(*raw))
+        traced_probe = _unrecorded(trace, lambda: np.asarray(getattr(Value(probe, requires_grad=False), name)(*numbers)._data))
+        differs = eager_probe.dtype != traced_probe.dtype or eager_probe.tobytes() != traced_probe.tobytes()
+    if differs:
         symbol = _OPERATOR_SYMBOLS.get(name.replace("__r", "__", 1))
         what = f"`x {symbol} ...`" if symbol else f"x.{name}" if name == "T" else f"x.{name}(...)"
         raise _refusal_of(
             f"{what} of a float array argument gives NumPy's {eager.dtype} {eager.shape} in eager (the argument is "
             f"an array there), the engine's {traced._data.dtype} {np.shape(traced._data)} or other bits while "
-            f"tracing (it is a Value)", _MAKE_IT_A_VALUE)
+            f"tracing (it is a Value), on this call's numbers or on -0.0, inf or nan", _MAKE_IT_A_VALUE)
 
 
 def _in_place_refused(operator_name):

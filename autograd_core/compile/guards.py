@@ -53,10 +53,10 @@ import numpy as np
 
 from ..engine import Value
 from .sources import (
-    _FIXED_ATTRIBUTES, Sources, _brief, _describe_object, _is_library_class, _module_counts, _same_scalar, _slot_value,
+    SMALL_ARRAY, _FIXED_ATTRIBUTES, array_digest, Sources, _brief, _describe_object, _is_library_class, _module_counts, _same_scalar, _slot_value,
 )
 
-CONTENT_SIZE = 64  # an array of at most this many numbers is compared whole (Python may read its numbers)
+CONTENT_SIZE = SMALL_ARRAY  # an array of at most this many numbers is compared whole (Python may read its numbers)
 
 __all__ = ["Sources", "Guards"]
 
@@ -108,24 +108,31 @@ def _dict_get(d, key, _missing=object()):
 # tracer takes the state of each effect's owners before and after the effect runs.
 _SIZE = ("size",)  # (a key of its own: a list's length, a dict's keys)
 _MISSING = object()
-_STATE_BYTES = 1 << 20  # arrays up to this size are compared by their bytes (as sources.SNAPSHOT_BYTES)
 
 
 def effect_owners(fn):
-    """The objects an effect function may update: a method's object (a BatchNorm counting its
-    batches), the dicts, lists and objects it holds in its closure or names in its globals
-    (`lambda: m.seen.append(1)`, `stats["n"] += 1`)."""
+    """The objects a host function or an effect may update: a method's object (a BatchNorm counting
+    its batches, `hist.append`'s list), the dicts, lists and objects it holds in its closure or names
+    in its globals (`lambda: m.seen.append(1)`, `stats["n"] += 1`), and the arrays it holds, or a
+    function it holds does, in a closure or a default (batch norm's running statistics)."""
     owners = []
-    if isinstance(fn, types.MethodType):
+    if isinstance(fn, (types.MethodType, types.BuiltinMethodType)) and not isinstance(
+            getattr(fn, "__self__", None), types.ModuleType):
         owners.append(fn.__self__)
-        fn = fn.__func__
-    if isinstance(fn, types.FunctionType):
-        held = [c.cell_contents for c in fn.__closure__ or () if filled(c)]
+        fn = getattr(fn, "__func__", None)
+    functions, seen = [fn], set()
+    while functions:
+        fn = functions.pop()
+        if not isinstance(fn, types.FunctionType) or id(fn) in seen:
+            continue
+        seen.add(id(fn))
+        held = [c.cell_contents for c in fn.__closure__ or () if filled(c)] + list(fn.__defaults__ or ())
         held += [fn.__globals__[n] for n in fn.__code__.co_names if n in fn.__globals__]  # (stats["n"] += 1)
         for obj in held:
-            if isinstance(obj, (dict, list, set)) or (
-                    not isinstance(obj, (np.ndarray, Value, types.FunctionType, types.ModuleType, type))
-                    and hasattr(obj, "__dict__")):
+            if isinstance(obj, types.FunctionType):
+                functions.append(obj)
+            elif isinstance(obj, (dict, list, set, np.ndarray)) or (
+                    not isinstance(obj, (Value, types.ModuleType, type)) and hasattr(obj, "__dict__")):
                 owners.append(obj)
     return owners
 
@@ -139,8 +146,10 @@ def filled(cell):
 
 
 def state_of(obj):
-    """{key: (object, its bytes if an array)} of what `obj` holds (a module's parameters and buffers
-    by their names), and its size under ``_SIZE``."""
+    """{key: (object, what it holds: see _contents)} of what `obj` holds (a module's parameters and
+    buffers by their names), and (None, its size) under ``_SIZE`` (an array's: its bytes)."""
+    if isinstance(obj, np.ndarray):
+        return {_SIZE: (None, array_digest(obj))}
     if isinstance(obj, dict):
         entries, size = list(dict.items(obj)), tuple(dict.keys(obj))
     elif isinstance(obj, list):
@@ -151,17 +160,17 @@ def state_of(obj):
         d = obj.__dict__
         entries, size = list(d.items()), len(d)
         for registry in ("_parameters", "_buffers", "_modules"):
-            if type(d.get(registry)) is dict:
+            if isinstance(d.get(registry), dict):
                 entries += d[registry].items()
     state = {key: (value, _contents(value)) for key, value in entries}
-    state[_SIZE] = (size, None)
+    state[_SIZE] = (None, size)  # (compared by value, as the contents of an entry are)
     return state
 
 
 def _contents(value):
     """What an entry holds beside its identity: an array's bytes, a list's length, a dict's keys."""
     if isinstance(value, np.ndarray):
-        return value.tobytes() if value.nbytes <= _STATE_BYTES else None
+        return array_digest(value)
     if isinstance(value, list):
         return list.__len__(value)
     if isinstance(value, dict):
@@ -184,6 +193,7 @@ class EffectChanges:
 
     def __init__(self, effects, now=state_of):
         self.by_effects, self.elsewhere, self.first = set(), set(), {}
+        self.placed = {}  # id -> an object an effect put into its owner's state (self.center = a new array)
         last = {}  # id(owner) -> its state after the last effect that updated it
         for owners, before, after in effects:
             for owner, b, a in zip(owners, before, after):
@@ -192,7 +202,9 @@ class EffectChanges:
                     self.elsewhere |= _differences(key, last[key][1], b)
                 else:
                     self.first.update(((key, k), v) for k, v in b.items())
-                self.by_effects |= _differences(key, b, a)
+                changed = _differences(key, b, a)
+                self.by_effects |= changed
+                self.placed.update((id(a[k][0]), a[k][0]) for _, k in changed if a.get(k, (None,))[0] is not None)
                 last[key] = (owner, a)
         for key, (owner, a) in last.items():  # (and after the last)
             self.elsewhere |= _differences(key, a, now(owner))
@@ -202,6 +214,12 @@ class EffectChanges:
             return id(node.obj), _SIZE
         holder = _holder(node) if node.parent is not None else None
         return (id(holder.obj), node.key) if holder is not None else None
+
+    def explains_contents(self, array, snapshot):
+        """Whether the host functions and effects alone wrote into `array` (one they hold), which held
+        `snapshot` when the walk saw it."""
+        key = (id(array), _SIZE)
+        return key in self.by_effects and key not in self.elsewhere and self.first[key][1] == snapshot
 
     def explains(self, node, kind, before_holds):
         """Whether the effects alone changed `node` (under a guard of `kind`): changed by an effect,
@@ -313,6 +331,7 @@ class Guards:
         root = sources._root_guard.obj if sources._root_guard is not None else None
         self._root_code = getattr(root, "__code__", None)
         self.unreached = unreached
+        self.rebound_by_effects = []  # what the program reads that an effect replaced (refused by the runtime)
         self.source, self._fast = self._compile()
 
     # ---- building --------------------------------------------------------------
@@ -376,22 +395,27 @@ class Guards:
         """These guards without those on an effect's own state that the effects of the traced call
         changed, and nothing else (a count its effect keeps: every replay changes it as eager does).
         Its state the call left alone (a BatchNorm's eps), or changed otherwise, stays guarded."""
-        kept, cache = [], {}
+        kept, cache, rebound = [], {}, []
         for guard in self._guards:
             if changes.explains(guard.node, guard.kind, lambda value, data: self._held_before(
                     guard, value, data, fn, args, cache)):
                 try:
-                    if self._test(guard, self._resolve(guard.node, fn, args, cache), fn, args, cache) is not None:
-                        continue
-                except Exception:  # noqa: BLE001 (what cannot be read now was changed too)
+                    changed = self._test(guard, self._resolve(guard.node, fn, args, cache), fn, args, cache)
+                except Exception as error:  # noqa: BLE001 (what cannot be read now was changed too)
+                    changed = str(error)
+                if changed is not None:
+                    if guard.kind in ("array", "value"):  # (an array or Value the program reads: rebound)
+                        rebound.append(changed)
                     continue
             kept.append(guard)
-        return self if len(kept) == len(self._guards) else Guards(self.sources, kept, self.unreached)
+        guards = self if len(kept) == len(self._guards) else Guards(self.sources, kept, self.unreached)
+        guards.rebound_by_effects = rebound
+        return guards
 
     def _held_before(self, guard, value, data, fn, args, cache):
         """Whether `guard` held for `value` (with `data`, its bytes then): the state before an effect."""
         if guard.kind in ("length", "keys"):  # (the owner's own size, or that of a list or dict it holds)
-            return (value if data is None else data) == guard.expected
+            return data == guard.expected
         if guard.kind == "contents":
             return value is guard.expected[0] and data == guard.expected[1]
         try:

@@ -36,7 +36,7 @@ from .result import CompiledResult, _give_back_freed_memory, _own, _returned, _w
 from .guards import EffectChanges, Guards, Sources, filled
 from .sources import WALK_LIMIT
 from .program import Line, evaluate, render, tuple_text
-from .arguments import _ARRAY, _eager_kind
+from .arguments import _ARRAY, ArrayArgument, _eager_kind
 from .tracer import (_ARGUMENT_HINT, CompileError, Trace, TracedArgument, _FollowedArray, current,
                      is_python_like_number, is_tracing, nodes_made_during)
 from .writer import Writer, same_bits
@@ -354,7 +354,8 @@ class Compiled:
         guards = Guards.build(sources, build.used + held, trace.labels_read).without_effect_changes(self.fn, args,
                                                                                                     changes)
         self._refuse_unreached(guards)
-        self._refuse_written(sources, held, changes)
+        self._refuse_replaced_by_effects(guards, changes, build)
+        self._refuse_written(sources, changes)
         changed = guards.check(self.fn, args)  # (the guards hold what the walk saw before the call)
         if changed is not None:
             raise CompileError(
@@ -486,13 +487,24 @@ class Compiled:
                 f"{_size_text(available)} is available; run the function eagerly, or with a smaller batch"
             )
 
-    def _refuse_written(self, sources, held, changes):
+    def _refuse_replaced_by_effects(self, guards, changes, build):
+        """An effect that replaces an array or Value the program reads (``self.center = ...``): eager
+        reads the new one at every call, a replay the object it was traced with."""
+        placed = [obj for obj in build.namespace.values() if changes.placed.get(id(obj)) is obj]
+        if guards.rebound_by_effects or placed:
+            what = guards.rebound_by_effects[0] if guards.rebound_by_effects else "an array it made"
+            raise CompileError(
+                f"compile: an effect of {self._name()} replaced what the program reads ({what}); a replay would "
+                f"read the traced call's object. Write into it in place (self.center[...] = ...), or pass it as an "
+                f"argument"
+            )
+
+    def _refuse_written(self, sources, changes):
         """An array the function holds that the call wrote into with NumPy (``self.seen += n``): eager
         writes at every call, a replay would not (an effect's writes are done again: not refused)."""
-        by_effects = {id(a) for a in held}
         for node in sources.written():
             path, array = node.path, node.obj
-            if id(array) not in by_effects and not changes.explains(
+            if not changes.explains_contents(array, node.snapshot) and not changes.explains(
                     node, "array", lambda value, data, node=node: value is node.obj and data == node.snapshot):
                 raise CompileError(
                     f"compile: {self._name()} wrote into {path} (an array of shape {array.shape} it holds) with "
@@ -592,7 +604,7 @@ def _traced_arguments(args):
         if is_python_like_number(arg):  # (as a Python number: part of the key)
             call_args.append(arg)
         elif isinstance(arg, np.ndarray) and arg.dtype.kind == "f":
-            call_args.append(Value(arg.view(), requires_grad=True))
+            call_args.append(ArrayArgument(arg.view(), requires_grad=True))
         elif isinstance(arg, Value):  # one Value passed twice is one Value (its gradient summed as eager sums it)
             if id(arg) not in traced:
                 data = arg._data.view() if isinstance(arg._data, np.ndarray) else arg._data

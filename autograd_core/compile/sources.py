@@ -18,27 +18,22 @@ the code reached (``co_names``, or a string constant of user code:
 (``scales[0]``, ``cfg[key]``, ``sum(d.values())``). The code reached is the
 function's own (nested code included), that of the helper functions it
 reaches, and the methods named by that code on the classes of reached
-objects, ``forward``, a user-defined ``__call__``, ``__getattr__`` and the
-other methods Python calls implicitly included. So ``self.eps`` read by
-``BatchNorm1d.forward`` is guarded, and a ``self.steps`` counter the loss
-never reads is not (no needless retrace). Besides numbers: library functions,
-classes and other objects the walk does not look into (a random generator) by
+objects, ``forward``, ``__call__``, ``__getattr__`` and the other methods
+Python calls implicitly included: ``self.eps`` read by ``BatchNorm1d.forward``
+is guarded, a ``self.steps`` counter the loss never reads is not. Library
+functions, classes and opaque objects (a random generator) are guarded by
 identity, and so are the names the user's code reads in a library's module
-(``ag.tanh``) and the ``forward`` of a library's module class; class
-attributes of the user's classes (``Net.temperature``);
-attributes of the compiled function itself; ``__slots__``; library objects
-(an optimizer) by the names the code reads, once it reads them; what a walk
-snapshot holds of a list (its length), a dict (its keys, in order), an object
-or module (how many attributes: one added since, read before through
-``getattr``'s default, retraces), and a small array (its bytes, compared
-before and after the traced call, which must not write into what it holds).
+(``ag.tanh``) and the ``forward`` of a library's module class; library
+objects (an optimizer) by the names the code reads, once it reads them. A
+walk snapshot holds a list's length, a dict's keys, an object's count of
+attributes, and an array's bytes (a CRC-32 of them over 1 MiB), compared
+before and after the traced call, which must not write into what it holds.
 
 What is not guarded: the contents of arrays the program reads (it reads them
-afresh at every call) and of arrays of modules it does not read; library
-code; objects of the library's own packages (NumPy, autograd_core, nn, optim)
-beyond the names their code reads. A walk that stopped at ``WALK_LIMIT`` says
-so in ``Sources.truncated`` (the runtime warns): what it did not reach is not
-guarded, and a used object it did not reach is in ``Guards.unreached``.
+afresh at every call) and of large arrays of modules it does not read;
+library code. A walk that stopped at ``WALK_LIMIT`` says so in
+``Sources.truncated`` (the runtime warns), and a used object it did not
+reach is in ``Guards.unreached``.
 
 This module imports nothing from ``autograd_core.compile``.
 """
@@ -56,6 +51,7 @@ import reprlib
 import sys
 import sysconfig
 import types
+import zlib
 from collections import OrderedDict, deque
 
 import numpy as np
@@ -154,18 +150,29 @@ def _is_library_function(func):
 # ==========================================================================
 # Kinds of objects
 # ==========================================================================
-SNAPSHOT_BYTES = 1 << 20  # arrays reached up to this size are compared before and after the traced call
-SNAPSHOT_TOTAL = 16 << 20  # (and up to this much in all)
+SNAPSHOT_BYTES = 1 << 20  # arrays reached up to this size are compared byte for byte before and after the call,
+DIGEST_TOTAL = 1 << 30  # larger ones by a CRC-32 of their bytes (up to this much in all: 0.3 s or so)
+SMALL_ARRAY = 64  # an array of at most this many numbers is compared whole (Python may read its numbers)
+
+
+def array_digest(array):
+    """What an array holds, to tell if a call wrote into it: its bytes, or a larger one's CRC-32."""
+    if array.nbytes <= SNAPSHOT_BYTES:
+        return array.tobytes()
+    return "crc32", zlib.crc32(np.ascontiguousarray(array).view(np.uint8))
 # methods Python calls without naming them: their code is walked like the code that names methods
 _CALLED_IMPLICITLY = frozenset({"forward", "__call__", "__getattr__", "__getattribute__", "__getitem__",
                                 "__contains__", "__len__", "__iter__", "__bool__", "__float__", "__index__",
                                 "__get__"})
 
 
-# names by which the user's code reads every item of a dict
 _BUILTINS = frozenset(vars(builtins))
 _BY_NAME_STRING = frozenset({"globals", "vars", "__dict__"})  # what reads a module's names from strings
-_ITERATING = frozenset({"values", "items", "keys"})
+# what reads every item of a dict: its views, a Counter's totals, and keys the code makes itself (an f-string,
+# str(i), "w_" + name, .format, .join, .upper()), which no name in it spells
+_ITERATING = frozenset({"values", "items", "keys", "total", "most_common", "elements", "copy",
+                        "str", "format", "join", "upper", "lower", "capitalize", "title", "replace", "strip"})
+_MAKES_STRINGS = frozenset({"FORMAT_VALUE", "BUILD_STRING"})  # (an f-string's bytecode)
 _UNPACKING = frozenset({"DICT_MERGE", "DICT_UPDATE"})  # the bytecode of f(**d) and {**d}
 
 
@@ -198,8 +205,10 @@ def _strings_of(code):
 
 @functools.lru_cache(maxsize=4096)
 def _unpacks_mappings(code):
-    """Whether `code` itself unpacks a mapping (``f(**opts)``, ``{**cfg}``)."""
-    return any(instruction.opname in _UNPACKING for instruction in dis.get_instructions(code))
+    """Whether `code` itself unpacks a mapping (``f(**opts)``, ``{**cfg}``) or makes strings (an
+    f-string, a key it may read a dict with)."""
+    return any(instruction.opname in _UNPACKING or instruction.opname in _MAKES_STRINGS
+               for instruction in dis.get_instructions(code))
 
 
 @functools.lru_cache(maxsize=1024)
@@ -248,12 +257,12 @@ def _is_scalar(obj):
 
 
 def _strings_in(scalar):
-    """The strings of a scalar (see _is_scalar): itself, or those of a tuple or set of them."""
+    """The strings of a scalar (see _is_scalar), a str Enum's member as the string it equals."""
     stack, strings = [scalar], []
     while stack:
         x = stack.pop()
-        if type(x) is str:
-            strings.append(x)
+        if isinstance(x, str):
+            strings.append(str.__str__(x))
         elif type(x) in (tuple, frozenset, set):
             stack.extend(x)
     return strings
@@ -390,15 +399,10 @@ class _Node:
                  "in_module", "phrase", "reason", "snapshot", "readable")
 
     def __init__(self, index, parent, kind, key, obj, path, hidden, category):
-        self.index = index
-        self.parent = parent
-        self.kind = kind  # "root" (key "fn"/"args"), "const", "fixed", "item", "dget", "attr"
-        self.key = key
-        self.obj = obj
-        self.path = path
+        # kind: "root" (key "fn"/"args"), "const", "fixed", "item", "dget", "attr"
+        self.index, self.parent, self.kind, self.key, self.obj, self.path = index, parent, kind, key, obj, path
         self.hidden = hidden  # a step of no interest to a reader (a registry, __defaults__, a cell)
-        self.category = category
-        self.children = []
+        self.category, self.children = category, []
         self.primary = None  # the node where this object was first reached, for a second path to it
         self.in_module = False
         self.phrase = None  # the root's own failure phrase
@@ -553,9 +557,9 @@ class Sources:
         node = self._new(parent, kind, key, obj, path, category=category)
         node.reason = reason
         self._first[id(obj)] = node
-        if category == "array" and obj.nbytes <= SNAPSHOT_BYTES and self._snapshot_bytes < SNAPSHOT_TOTAL:
+        if category == "array" and (obj.size <= SMALL_ARRAY or self._snapshot_bytes < DIGEST_TOTAL):
             self._snapshot_bytes += obj.nbytes  # (what the call writes into it, eager does again and a replay not)
-            node.snapshot = obj.tobytes()
+            node.snapshot = array_digest(obj)
         if category == "module":
             self._module_queue.append(node)
         elif category == "object" and _is_library_class(type(obj)):
@@ -968,9 +972,12 @@ class Sources:
 
     def _finish(self):
         """Which objects the code reached can read; numbers and opaque objects become nodes where it can."""
-        for parent, _, _, value, _, reason, category in self._candidates:
-            if category == "scalar" and (reason == "always" or (reason is None and parent.category == "sequence")):
-                self._code_consts.update(_strings_in(value))  # KEY = "scale" read as cfg[KEY]; TERMS = ("ce", "l2")
+        # the strings the code can reach may be dict keys it reads: KEY = "scale" read as cfg[KEY], TERMS = ("ce",
+        # "l2") looped over, a str Enum's member (cfg[Term.L2]), a key held in another dict (taken as reachable)
+        for _, _, _, value, _, _, category in self._candidates:
+            if category in ("scalar", "opaque"):
+                self._code_consts.update(_strings_in(value))
+        self._code_consts.update(str.__str__(node.obj) for node in self._nodes if isinstance(node.obj, str))
         for node in self._nodes:  # (a parent is made before its children)
             node.readable = node.parent is None or self._readable(node.reason, node.parent)
         for parent, kind, key, value, path, reason, category in self._candidates:
@@ -989,4 +996,4 @@ class Sources:
     def written(self):
         """The nodes of the arrays reached whose contents the call changed since the walk."""
         return [node for node in self._nodes
-                if node.category == "array" and node.snapshot is not None and node.obj.tobytes() != node.snapshot]
+                if node.category == "array" and node.snapshot is not None and array_digest(node.obj) != node.snapshot]

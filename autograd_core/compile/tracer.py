@@ -106,6 +106,11 @@ def host_array(fn, *inputs, name=None):
     data = _call_host(trace, fn, inputs)
     if trace is not None and not trace.inside_host:
         if not isinstance(data, np.ndarray):  # a NumPy scalar: a 0-d array, whose identity the program can follow
+            if _called_from_user(2):  # (eager's engine takes a number in the dtype of the Value it meets; an array not)
+                raise CompileError(
+                    f"compile: host_array({name or getattr(fn, '__name__', 'fn')}) returned a {type(data).__name__}, "
+                    f"a number, which eager's engine takes in the dtype of the Value it meets and a compiled step "
+                    f"would hold as a float64 array; return an array (np.asarray(value, dtype=...))")
             data = np.asarray(data)
         if any(data is _raw(x) for x in inputs):  # (np.asarray(w, dtype) of w in that dtype: another object, named
             data = data.copy()                      # apart from the input it is made from)
@@ -124,14 +129,14 @@ def effect(fn, *inputs):
     [3.0]
     """
     trace = current()
-    if trace is None or trace.inside_host:
-        _call_host(trace, fn, inputs)
-        return
-    owners = effect_owners(fn)  # (what it changed of theirs is its own, replayed; not what other code changed)
-    before = [state_of(owner) for owner in owners]
     _call_host(trace, fn, inputs)
-    trace.record_host(_HostRecord(None, fn, inputs, None, engine._next_id(), True))
-    trace.effect_states.append((owners, before, [state_of(owner) for owner in owners]))
+    if trace is not None and not trace.inside_host:
+        trace.record_host(_HostRecord(None, fn, inputs, None, engine._next_id(), True))
+
+
+def is_own(fn):
+    """A function of this project's (nn's one-hot rows, a dropout mask): its array's shape is its inputs'."""
+    return (getattr(fn, "__module__", None) or "").partition(".")[0] in ("autograd_core", "nn", "optim")
 
 
 def _call_host(trace, fn, inputs):
@@ -139,11 +144,14 @@ def _call_host(trace, fn, inputs):
     call makes it again), not one of its own."""
     if trace is None or trace.inside_host:
         return fn(*[_raw(x) for x in inputs])
-    trace.inside_host = True
+    owners = effect_owners(fn)  # (what it changes of theirs is its own, done again at every call; not what other code does)
+    before = [state_of(owner) for owner in owners]
+    trace.inside_host, trace.host_from = True, engine._next_id()
     try:
         return fn(*[_raw(x) for x in inputs])
     finally:
         trace.inside_host = False
+        trace.effect_states.append((owners, before, [state_of(owner) for owner in owners]))
 
 
 def _raw(x):
@@ -195,6 +203,19 @@ def _read_refused(name, what, fix, users_only=False):
         return getattr(np.ndarray, name)(self, *args, **kwargs)
     read.__name__ = name
     return read
+
+
+def _made_again(name):
+    def method(self, *args, **kwargs):
+        trace = current()
+        if trace is None or trace.inside_host:
+            return getattr(np.ndarray, name)(self, *args, **kwargs)
+        if any(isinstance(a, (np.ndarray, Value)) for a in (*args, *kwargs.values())):
+            raise _refusal(f".{name}() of an integer argument or a traced mask, given an array", _DATA_FIX)
+        return _followed_host_array(trace, type(self), lambda x: np.asarray(getattr(x, name)(*args, **kwargs)),
+                                    (self,), self._host_name)
+    method.__name__ = name
+    return method
 
 
 def _written_refused(name):
@@ -258,6 +279,19 @@ class _FollowedArray(np.ndarray):
         if current() is not None:  # y[0] = 2: a replay reads the argument as the caller passed it
             raise _refusal("writing into an integer argument or a traced mask", _DATA_FIX)
         np.ndarray.__setitem__(self, index, value)
+
+    # its views: host arrays of their own, made again at every call (x.reshape(len(x), -1) / 255.0 of a uint8
+    # image, mask[None]); its means, float64 numbers that eager's engine casts to the dtype of the Value they
+    # meet, refused by name ((y_hat == y).mean(): an accuracy, computed outside from the returned logits)
+    reshape, ravel, flatten, transpose, swapaxes, squeeze = (
+        _made_again(name) for name in ("reshape", "ravel", "flatten", "transpose", "swapaxes", "squeeze"))
+    T = property(lambda self: self.transpose())
+    mean, std, var = (_read_refused(name, f".{name}() of an integer argument or a traced mask", _DATA_FIX,
+                                    users_only=True) for name in ("mean", "std", "var"))
+    # (and the reads of its numbers that NumPy's own methods offer: y.tobytes(), format(y[0]), complex(y[0]))
+    tobytes, __format__, __complex__ = (_read_refused(name, f"{name}() of an integer argument or a traced mask",
+                                                      _DATA_FIX, users_only=True)
+                                        for name in ("tobytes", "__format__", "__complex__"))
 
     # (and its methods that write into it: m.fill(True), order.sort(), y.put(0, 2))
     fill, sort, put, partition, resize, itemset, setfield = (
@@ -326,7 +360,11 @@ def _remade(cls, name, ufunc, method, inputs, kwargs):
         # make the array again without the write
         raise _refusal(f"writing the result of np.{ufunc.__name__} into an integer argument or a traced mask",
                        _DATA_FIX)
+    if trace is not None and not trace.inside_host and out is not None:  # (np.add(y, 1, out=buf): buf's numbers
+        raise _refusal(f"np.{ufunc.__name__}(..., out=) of an integer argument or a traced mask", _DATA_FIX)  # frozen)
+    masks = [k for k, v in kwargs.items() if k != "out" and isinstance(v, _FollowedArray)]  # (where=y > 2)
     if trace is None or trace.inside_host or out is not None or ufunc.nout != 1:  # NumPy's own result, as `cls`
+        kwargs = {k: v.view(np.ndarray) if k in masks else v for k, v in kwargs.items()}
         if out is not None:
             kwargs["out"] = tuple(x.view(np.ndarray) if isinstance(x, _FollowedArray) else x for x in out)
         result = call(*plain, **kwargs)
@@ -335,7 +373,10 @@ def _remade(cls, name, ufunc, method, inputs, kwargs):
         if isinstance(result, tuple):
             return tuple(r.view(cls) if isinstance(r, np.ndarray) else r for r in result)
         return result.view(cls) if isinstance(result, np.ndarray) else result
-    return _followed_host_array(trace, cls, lambda *xs: call(*xs, **kwargs), inputs, name)
+    # (a mask given by keyword is an input too, made again at every call)
+    fixed, n = {k: v for k, v in kwargs.items() if k not in masks}, len(inputs)
+    return _followed_host_array(trace, cls, lambda *xs: call(*xs[:n], **fixed, **dict(zip(masks, xs[n:]))),
+                                tuple(inputs) + tuple(kwargs[k] for k in masks), name)
 
 
 def _followed_host_array(trace, cls, fn, inputs, name):
@@ -375,10 +416,30 @@ def _indexing():
     return getitem
 
 
+def _made_in_this_host_call(trace, value):
+    """A Value a host function or an effect made itself, from no Value of the traced call (a validation
+    loss it computes): remade whenever it runs, so its numbers may be read there."""
+    if not trace.inside_host or value._id < trace.host_from:
+        return False
+    stack, seen = [value], set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if node._id < trace.host_from:
+            if node._id >= trace.start_id:  # (a traced Value its closure holds: the first call's numbers)
+                return False
+            continue
+        stack.extend(node._inputs)
+    return True
+
+
 def _refusing(name, what, fix, depth_check=None):
     def refused(self, *args, **kwargs):
         trace = current()
-        if trace is not None and (depth_check is None or _called_from_user(2)):
+        if trace is not None and (depth_check is None or _called_from_user(2)) and not _made_in_this_host_call(
+                trace, self):
             raise _refusal(what, fix)
         return _ORIGINALS[name](self, *args, **kwargs)
     refused.__name__ = name
@@ -390,7 +451,7 @@ def _data_property():
 
     def get(self):
         trace = current()
-        if trace is not None and _called_from_user(2):
+        if trace is not None and _called_from_user(2) and not _made_in_this_host_call(trace, self):
             raise _refusal("`.data` (or np.asarray(v), v.numpy())", _DATA_FIX)
         return original.fget(self)
 
@@ -677,6 +738,9 @@ def _as_data_following_hosts(x, what="Value"):
             # (its ufuncs, y + 1, and indexing, y[0], are host arrays already; another array made from it,
             # y.copy(), the writer refuses, naming the line)
             x = host_array(_copy_of, x, name="argument")
+        elif isinstance(x, _FollowedArray) and trace.host_record_of(x) is None:  # ((v > 0).copy(), a divmod's)
+            raise _refusal("an array NumPy made of a traced mask or index (a copy, np.divmod's results) as a "
+                           "Value's data", _DATA_FIX)
         elif type(x) is np.ndarray and x.ndim == 0 and trace.held(x):
             # a 0-d array the function holds (a module's scale buffer) becomes a number: read again at every call
             x = host_array(_number_of, x, name="held")
@@ -724,12 +788,22 @@ class Trace:
         self.numpy_made = {}  # id -> a Value made by an ndarray method or operator of an array argument (x.sum())
         self.numpy_calls = 0  # > 0 while such a method runs
         self.eager_kinds = {}  # id -> (_eager_kind's answer, the Value): see _eager_kind
-        self.effect_states = []  # (owners, their states before, after) of each effect: see guards.EffectChanges
+        self.effect_states = []  # (owners, their states before, after) of each host call: see guards.EffectChanges
+        self.host_from = None  # the first Value number of the host call running (its own Values, see _refusing)
+        self.by_memory = {}  # (address, shape, strides, dtype) of each host array -> its _HostRecord
 
     def record_host(self, record):
         self.hosts.append(record)
         if record.result is not None:
             self.by_result[id(record.result)] = record
+            if isinstance(record.result, np.ndarray):
+                self.by_memory[_memory_of(record.result)] = record
+
+    def host_record_of(self, array):
+        """The host array `array` is, or is NumPy's view of with the same memory and layout (np.asarray(mask,
+        bool), which NumPy bases on the array that owns the memory, not on the host array), or None."""
+        record = self.by_result.get(id(array))
+        return record if record is not None else self.by_memory.get(_memory_of(array))
 
     def alias(self, view, of):
         """`view` is `of` seen as another class (a traced mask): the same host array."""
@@ -751,6 +825,10 @@ class Trace:
             raise CompileError(f"{self.refusals[0]} (the function caught this error and went on; a compiled step "
                                f"would replay the path it took instead)")
         return False
+
+
+def _memory_of(array):
+    return array.__array_interface__["data"][0], array.shape, array.strides, array.dtype.str
 
 
 def nodes_made_during(roots, start_id):

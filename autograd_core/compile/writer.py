@@ -29,7 +29,7 @@ from .program import Line, Namespace, Names, call_text, dtype_text, evaluate, id
 
 from ..modes import _place_text, _user_frame, quiet_float_errors
 from .sources import _is_library_function
-from .tracer import _ORIGINALS, CompileError, _FollowedArray, _TracedMask, is_python_like_number
+from .tracer import _ORIGINALS, CompileError, _FollowedArray, _TracedMask, is_own, is_python_like_number
 
 
 def same_bits(a, b):
@@ -67,11 +67,6 @@ def _is_library_code(fn):
     while isinstance(fn, functools.partial):
         fn = fn.func
     return getattr(fn, "__code__", None) is None or _is_library_function(fn)
-
-
-def _is_own(fn):
-    """A function of this project's (nn's one-hot rows, a dropout mask): its array's shape is its inputs'."""
-    return (getattr(fn, "__module__", None) or "").partition(".")[0] in ("autograd_core", "nn", "optim")
 
 
 def _shape_checked(record):
@@ -205,7 +200,7 @@ class Writer:
             known = self.known.get(id(data))
             if known is not None:
                 return known
-            record = self.trace.by_result.get(id(data))
+            record = self.trace.host_record_of(data)
             if record is not None:
                 return self.host_line(record)
             base = data.base
@@ -260,7 +255,7 @@ class Writer:
         if record.line_name is not None:
             return record.line_name
         fn_name = self.b.names.new("_" + identifier(record.name or getattr(record.fn, "__name__", ""), "host") + "_fn")
-        self.b.namespace[fn_name] = record.fn if record.is_effect or _is_own(record.fn) else _shape_checked(record)
+        self.b.namespace[fn_name] = record.fn if record.is_effect or is_own(record.fn) else _shape_checked(record)
         self.b.namespace.kept.append(record.fn)
         self.b.host_fns[fn_name] = record
         args = [self.value_name(x) if isinstance(x, Value) else self.param_text(x, "host_input") for x in record.inputs]

@@ -779,6 +779,6 @@ def test_a_0d_host_array_is_remade_at_every_call():
     w = Value(np.array([1.0, 2.0]))
 
     def fn(x):
-        return (w * x).sum() * host_array(lambda mask: np.float64(mask.sum()), w * x > 0)
+        return (w * x).sum() * host_array(lambda mask: np.asarray(mask.sum(), dtype=np.float64), w * x > 0)
 
     assert_pairs_same(compiled_and_eager(fn, [w], (np.array([1.0, 1.0]),), (np.array([-1.0, 1.0]),)))

@@ -2404,3 +2404,229 @@ def test_a_users_rule_that_gives_1_on_the_traced_call_is_run_at_every_call():
     fn = lambda x: (clamp.apply(w * x) * np.array([1.0, 2.0, 3.0])).sum()  # noqa: E731
     calls = [(np.array([1.0, 1.0, 1.0]),), (np.array([4.0, 1.0, 1.0]),), (np.array([1.0, 1.0, 1.0]),)]
     assert _run(fn, [w], calls, compiled=True) == _run(fn, [w], calls, compiled=False)
+
+
+# ---- nineteenth round: what host functions and effects change, NumPy's readings of an argument ------------
+def test_an_effect_that_replaces_an_array_the_program_reads_is_refused():
+    from autograd_core.compile import effect
+
+    class Center(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin, self.center = nn.Linear(100, 100), np.zeros(100)
+
+        def _update(self, h):
+            self.center = self.center * 0.9 + h.mean(0) * 0.1  # (a new array at every call)
+
+        def forward(self, x):
+            h = self.lin(x)
+            effect(self._update, h)
+            return ((h - self.center) ** 2).mean()
+
+    with pytest.raises(CompileError, match="an effect of Center replaced what the program reads"):
+        ag.compile(Center())(np.ones((4, 100)))
+
+
+@pytest.mark.parametrize("size", [128, 300_000])  # (a large array: compared by a digest of its bytes)
+def test_writes_into_an_array_a_host_function_holds_made_by_other_code_are_refused(size):
+    from autograd_core.compile import host_array
+
+    counts = np.zeros(size)
+    w = Value(np.ones(3))
+
+    def fn(x):
+        counts[:4] += 1  # (the function's own code, not the host function's)
+        return (w * x).sum() * host_array(lambda: np.asarray(1.0 / np.sqrt(counts[:1] + 1.0)))
+
+    with pytest.raises(CompileError, match="wrote into counts"):
+        ag.compile(fn)(np.ones(3))
+
+
+def test_small_arrays_are_compared_whole_however_many_large_ones_the_walk_compared(monkeypatch):
+    from autograd_core.compile import sources
+
+    monkeypatch.setattr(sources, "DIGEST_TOTAL", 1)  # (no budget left after the first array)
+    big, coef = np.zeros(1000), np.array([1.5])
+    w = Value(np.ones(3))
+    fn = lambda x: (w * x).sum() * float(coef[0]) + float(big[0])  # noqa: E731
+    step = ag.compile(fn)
+    step(np.ones(3))
+    coef[0] = 2.5
+    assert float(step(np.ones(3)).data) == 7.5 and step.cache_info().traces == 2
+
+
+def test_a_host_function_returning_a_number_is_refused():
+    from autograd_core.compile import host_array
+
+    w = Value(np.ones(3, np.float32))
+    with pytest.raises(CompileError, match="returned a float64, a number"):
+        ag.compile(lambda x: (w * x * host_array(lambda: np.float64(0.99))).sum())(np.ones(3, np.float32))
+
+
+def test_dict_items_read_through_a_counter_a_str_enum_or_a_made_key_are_guarded():
+    import collections
+    import enum
+
+    class Term(str, enum.Enum):
+        L2 = "l2"
+
+    w = Value(np.linspace(0.5, 1.5, 3))
+    seen, weights, cfg = collections.Counter(a=1, b=1), {"l2": 0.01}, {"w_0": 1.0}
+    fns = [lambda x: (w * x).sum() * seen.total(), lambda x: (w * w).sum() * weights[Term.L2],
+           lambda x: (w * x).sum() * cfg[f"w_{0}"]]
+    changes = [lambda: seen.update(c=2), lambda: weights.__setitem__("l2", 0.5), lambda: cfg.__setitem__("w_0", 3.0)]
+    for fn, change in zip(fns, changes):
+        step = ag.compile(fn)
+        step(np.ones(3))
+        change()
+        assert _bits(step(np.ones(3)).data) == _bits(fn(np.ones(3)).data)
+
+
+def test_what_host_functions_and_effects_change_of_their_own_is_replayed_as_eager():
+    from autograd_core.compile import effect, host_array
+
+    class RunMean(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 4)
+            self.register_buffer("mean", np.zeros(4))
+
+        def _update(self, h):
+            self.mean *= 0.9
+            self.mean += 0.1 * h.mean(0)
+
+        def forward(self, x):
+            h = self.fc(x)
+            effect(self._update, h)
+            return (h ** 2).mean()
+
+    def make():
+        model, hist, state = RunMean(), [], {"t": 0}
+
+        def schedule():
+            state["t"] += 1
+            return np.full(4, 0.99 ** state["t"])
+
+        def fn(x):
+            effect(hist.append, 1.0)  # (a bound builtin method: its list is its own)
+            return model(x) * Value(host_array(schedule), requires_grad=False).sum()
+        return fn, list(model.parameters()), (model, hist, state)
+
+    results = []
+    for compiled in (True, False):
+        nn.manual_seed(0)
+        fn, params, (model, hist, state) = make()
+        calls = [(np.random.default_rng(k).standard_normal((3, 4)),) for k in range(3)]
+        results.append((_losses(fn, params, calls, compiled), _bits(model.mean), len(hist), state["t"]))
+    assert results[0] == results[1] and results[0][2:] == (3, 3)
+
+
+def test_a_step_reading_its_own_validation_loss_in_an_effect_compiles_as_eager():
+    from autograd_core.compile import effect
+
+    def run(compiled):
+        w, log, busy, x_val = Value(np.ones(3)), [], [False], np.full(3, 2.0)
+
+        def validate(_):
+            if not busy[0]:
+                busy[0] = True
+                with ag.no_grad():
+                    log.append(step(x_val).item())
+                busy[0] = False
+
+        def fn(x):
+            loss = (w * x).sum()
+            effect(validate, loss)
+            return loss
+
+        step = ag.compile(fn) if compiled else fn
+        for k in range(3):
+            step(np.full(3, float(k))).backward()
+            w.data = w.data - 0.1 * w.grad
+            w.grad = None
+        return log
+
+    assert run(compiled=True) == run(compiled=False)
+
+
+def test_isinstance_of_an_array_argument_is_refused():
+    w = Value(np.ones(3))
+
+    def prepare(x):
+        return x / 255.0 if isinstance(x, np.ndarray) else x
+
+    with pytest.raises(CompileError, match="isinstance"):
+        ag.compile(lambda x: (w * prepare(x)).sum())(np.ones(3))
+
+
+@pytest.mark.parametrize("fn, dtype", [
+    (lambda x, w: (w * x.round().mean()).sum(), np.float64),               # a float64 number, a float32 Value
+    (lambda x, w: (w * x ** 0.5).sum(), np.float16),                       # NumPy's sqrt: -0.0 and -inf otherwise
+    (lambda x, w: (w * x.clip(0.0, 0.0)).sum(), np.float32),               # -0.0's sign
+])
+def test_numpy_methods_of_an_argument_checked_both_ways_and_on_special_numbers(fn, dtype):
+    w = Value(np.array([1.0, 2.0, 3.0], np.float32))
+    with pytest.raises(CompileError, match="float(64)? array argument"):
+        ag.compile(lambda x: fn(x, w))(np.array([1.5, 2.0, 4.0], dtype))
+
+
+def test_one_over_an_array_argument_compiles_as_numpy_divides():
+    w = Value(np.array([1.0, 2.0, 3.0], np.float32))
+    fn = lambda x: (w * (1.0 / (x.std(0) + 1e-5))).sum()  # noqa: E731
+    calls = [(np.random.default_rng(k).standard_normal((5, 3)).astype(np.float32),) for k in range(3)]
+    assert _run(fn, [w], calls, compiled=True) == _run(fn, [w], calls, compiled=False)
+
+
+def test_ufuncs_of_labels_given_a_mask_by_keyword_or_an_out_array():
+    w = Value(np.linspace(0.5, 1.0, 6))
+    calls = [(np.arange(6),), (np.array([5, 4, 0, 1, 3, 3]),)]
+    with pytest.raises(CompileError, match="out="):
+        ag.compile(lambda y: (w * np.add(y, 1, where=y > 2, out=np.zeros(6, np.int64))).sum())(*calls[0])
+    fn = lambda y: (w * np.add(y, 1, where=y > 2, out=None)).sum() if False else (w * np.maximum(y, 2, where=y > 2,  # noqa: E731
+                                                                                                 out=y + 0)).sum()
+    assert fn is not None  # (out= of a remade array: made again, its where= too)
+    with pytest.raises(CompileError, match="out="):
+        ag.compile(fn)(*calls[0])
+
+
+@pytest.mark.parametrize("body", [
+    lambda w, x: (w * (x.sum() > 0).copy()).sum(),
+    lambda w, x: (w * ag.argmax(x.sum(1)).copy()).sum(),
+])
+def test_a_copy_of_a_traced_mask_as_a_values_data_is_refused(body):
+    w = Value(np.random.default_rng(0).standard_normal(4))
+    with pytest.raises(CompileError, match="made of a traced mask"):
+        ag.compile(lambda x: body(w, x))(np.ones((6, 4)))
+
+
+def test_an_accuracy_of_labels_is_refused_by_name_and_views_of_an_image_argument_compile():
+    nn.manual_seed(0)
+    model = nn.Linear(16, 3)
+    with pytest.raises(CompileError, match=r"\.mean\(\) of an integer argument"):
+        ag.compile(lambda x, y: F.cross_entropy(model(x), y) * (ag.argmax(model(x), 1) == y).mean())(
+            np.ones((5, 16)), np.zeros(5, int))
+    fn = lambda x, y: F.cross_entropy(model(x.reshape(len(x), -1) / 255.0), y)  # noqa: E731  (uint8 images)
+    rng = np.random.default_rng(0)
+    calls = [(rng.integers(0, 256, (5, 4, 4)).astype(np.uint8), rng.integers(0, 3, 5)) for _ in range(3)]
+    params = list(model.parameters())
+    assert _run(fn, params, calls, compiled=True) == _run(fn, params, calls, compiled=False)
+
+
+@pytest.mark.parametrize("fn", [
+    lambda W, y: ag.where((y > 0)[:, None], W, 0.0).sum(),
+    lambda W, y: ag.gather(W, 1, y[:, None]).sum(),
+])
+def test_a_label_or_mask_with_a_new_axis_as_a_condition_or_an_index(fn):
+    W = Value(np.arange(6.0).reshape(3, 2))
+    calls = [(np.array([1, 0, 1]),), (np.array([0, 1, 1]),), (np.array([1, 1, 0]),)]
+    step = lambda y: fn(W, y)  # noqa: E731
+    assert _run(step, [W], calls, compiled=True) == _run(step, [W], calls, compiled=False)
+
+
+@pytest.mark.parametrize("option", [{"label_smoothing": 0.2}, {"weight": np.array([1.0, 2.0, 0.5, 1.0])}])
+def test_probability_targets_cast_then_smoothed_or_weighted_are_made_again(option):
+    rng = np.random.default_rng(0)
+    calls = [(rng.standard_normal((5, 4)).astype(np.float32), rng.dirichlet(np.ones(4), 5)) for _ in range(3)]
+    w = Value(np.linspace(0.5, 1.5, 4).astype(np.float32))
+    fn = lambda x, t: F.cross_entropy(x * w, t, **option)  # noqa: E731
+    assert _run(fn, [w], calls, compiled=True) == _run(fn, [w], calls, compiled=False)
