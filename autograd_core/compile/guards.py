@@ -108,6 +108,7 @@ def _dict_get(d, key, _missing=object()):
 # tracer takes the state of each effect's owners before and after the effect runs.
 _SIZE = ("size",)  # (a key of its own: a list's length, a dict's keys)
 _MISSING = object()
+_OWN_PACKAGES = ("autograd_core", "nn", "optim")
 
 
 def effect_owners(fn):
@@ -127,7 +128,8 @@ def effect_owners(fn):
             continue
         seen.add(id(fn))
         held = [c.cell_contents for c in fn.__closure__ or () if filled(c)] + list(fn.__defaults__ or ())
-        held += [fn.__globals__[n] for n in fn.__code__.co_names if n in fn.__globals__]  # (stats["n"] += 1)
+        if fn.__module__.partition(".")[0] not in _OWN_PACKAGES:  # (this project's module globals: no state)
+            held += [fn.__globals__[n] for n in fn.__code__.co_names if n in fn.__globals__]  # (stats["n"] += 1)
         for obj in held:
             if isinstance(obj, types.FunctionType):
                 functions.append(obj)
@@ -395,6 +397,9 @@ class Guards:
         """These guards without those on an effect's own state that the effects of the traced call
         changed, and nothing else (a count its effect keeps: every replay changes it as eager does).
         Its state the call left alone (a BatchNorm's eps), or changed otherwise, stays guarded."""
+        self.rebound_by_effects = []
+        if not changes.by_effects:  # (no host function or effect changed anything of its own)
+            return self
         kept, cache, rebound = [], {}, []
         for guard in self._guards:
             if changes.explains(guard.node, guard.kind, lambda value, data: self._held_before(
