@@ -39,7 +39,7 @@ True
 The generated check holds strong references to the objects it compares by
 identity (``is``), so an id is never reused while the guards live.
 
-This module imports only ``sources.py`` from ``autograd_core.compile``: the runtime uses it.
+This module imports only ``sources.py`` from ``autograd_core.compile``: the tracer and the runtime use it.
 """
 
 from __future__ import annotations

@@ -7,7 +7,9 @@ usual; this module adds what the graph alone does not show:
   make again (`host_array`: a dropout mask, one-hot rows from class labels,
   the mask of a comparison ``x > 0``), and calls made for what they do
   (`effect`: batch norm's running statistics), each stamped with its place
-  among the operations so the program replays them in the order they happened;
+  among the operations so the program replays them in the order they happened,
+  and what each of them changes of what it holds, taken before and after its
+  call (``guards.EffectChanges`` tells it from what the rest of the call changed);
 * reads of a traced value that would freeze the first call's data into the
   program (``if loss > 0``, ``float(v)``, ``np.asarray(x)``): refused with a
   `CompileError` naming the user's line.
