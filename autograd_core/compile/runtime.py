@@ -366,7 +366,8 @@ class Compiled:
             warnings.warn(
                 f"compile: {self._name()} made {len(build.frozen)} array(s) outside the engine's operations "
                 f"({build.frozen[0]}); a compiled step keeps them as they were at the first call. If they depend on "
-                f"the arguments or change between calls, make them with autograd_core.compile.host_array",
+                f"the arguments or change between calls, make them with autograd_core.compile.host_array "
+                f"(one-hot rows np.eye(C)[y] of labels: write F.one_hot(y, C), made again at every call)",
                 stacklevel=3,
             )
         traced_bytes = sum(a.nbytes for a in build.trace_env.values() if isinstance(a, np.ndarray))

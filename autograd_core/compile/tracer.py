@@ -356,6 +356,11 @@ def _remade(cls, name, ufunc, method, inputs, kwargs):
     call = getattr(ufunc, method)
     out = kwargs.get("out")
     trace = current()
+    if trace is not None and not trace.inside_host and _inside_an_operation():
+        # an operation's forward given labels or a mask as a parameter (a student's dropout op): NumPy's own
+        # result, the operation's data; its line passes this call's labels at every replay
+        kwargs = {k: v.view(np.ndarray) if isinstance(v, _FollowedArray) else v for k, v in kwargs.items()}
+        return call(*plain, **kwargs)
     if trace is not None and not trace.inside_host and out is not None and any(
             isinstance(x, _FollowedArray) for x in out):
         # y -= 1, np.clip(y, 0, 1, out=y), a reduction NumPy finishes in place (y.mean()): a replay would
@@ -379,6 +384,21 @@ def _remade(cls, name, ufunc, method, inputs, kwargs):
     fixed, n = {k: v for k, v in kwargs.items() if k not in masks}, len(inputs)
     return _followed_host_array(trace, cls, lambda *xs: call(*xs[:n], **fixed, **dict(zip(masks, xs[n:]))),
                                 tuple(inputs) + tuple(kwargs[k] for k in masks), name)
+
+
+def _inside_an_operation():
+    """Whether the caller runs inside an operation's forward (``Op.apply``), a few frames up."""
+    frame = sys._getframe(2)
+    for _ in range(32):
+        if frame is None:
+            return False
+        if frame.f_code is _APPLY_CODE:
+            return True
+        frame = frame.f_back
+    return False
+
+
+_APPLY_CODE = ops.Op.apply.__code__
 
 
 def _followed_host_array(trace, cls, fn, inputs, name):

@@ -2630,3 +2630,28 @@ def test_probability_targets_cast_then_smoothed_or_weighted_are_made_again(optio
     w = Value(np.linspace(0.5, 1.5, 4).astype(np.float32))
     fn = lambda x, t: F.cross_entropy(x * w, t, **option)  # noqa: E731
     assert _run(fn, [w], calls, compiled=True) == _run(fn, [w], calls, compiled=False)
+
+
+# ---- twenty-first round: the course's own code compiled ----------------------------------------------------
+def test_a_students_op_given_labels_or_a_mask_as_a_parameter_compiles_as_eager():
+    keep = 0.8
+    dropout = ag.Op("probe_dropout", lambda a, mask, keep_prob: a * mask / keep_prob, inputs="a", elementwise=True,
+                    d_a=lambda a, out, mask, keep_prob: mask / keep_prob, formula="d out/da = mask / keep_prob",
+                    register=False)
+    hinge = ag.Op("probe_hinge", lambda z, y: np.maximum(0.0, 1 - z * (2 * y - 1)), inputs="z", elementwise=True,
+                  d_z=lambda z, out, y: -(2 * y - 1) * (out > 0), formula="", register=False)
+    w = Value(np.linspace(-1.0, 1.0, 6))
+    rng = np.random.default_rng(0)
+    masks = [(rng.normal(size=(4, 6)), rng.random((4, 6)) < keep) for _ in range(3)]
+    fn = lambda x, mask: dropout.apply(x * w, mask=mask, keep_prob=keep).sum()  # noqa: E731
+    assert _run(fn, [w], masks, compiled=True) == _run(fn, [w], masks, compiled=False)
+    labels = [(rng.normal(size=(8, 6)), rng.integers(0, 2, 8)) for _ in range(3)]
+    fn = lambda x, y: hinge.apply(x @ w, y=y).mean()  # noqa: E731
+    assert _run(fn, [w], labels, compiled=True) == _run(fn, [w], labels, compiled=False)
+
+
+def test_one_hot_rows_made_by_numpy_indexing_are_kept_with_a_warning_that_names_the_fix():
+    w = Value(np.ones((4, 3)))
+    with pytest.warns(UserWarning, match=r"F\.one_hot\(y, C\)"):
+        ag.compile(lambda x, y: ag.softmax_cross_entropy(x @ w, np.eye(3)[y]).mean())(np.ones((6, 4)),
+                                                                                      np.arange(6) % 3)
