@@ -485,6 +485,17 @@ def derived_data(fn, *inputs, name=None):
     return fn(*[x._data if isinstance(x, Value) else x for x in inputs])
 
 
+def is_value(x):
+    """Whether `x` is a Value, for a function that computes otherwise on arrays (``isclose``: NumPy's
+    rule, in NumPy's dtypes). By this module's attribute, because ``autograd_core.compile`` replaces it
+    while it traces: a float array argument is a Value there, and an array in eager.
+
+    >>> is_value(Value([1.0])), is_value(np.ones(1))
+    (True, False)
+    """
+    return isinstance(x, Value)
+
+
 _SHAPE_CONSTANTS = weakref.WeakValueDictionary()  # id -> an array computed from shapes alone
 
 

@@ -34,6 +34,7 @@ import numpy as np
 
 from .engine import Value, as_value
 from .errors import ShapeError
+from . import ops as _ops  # (ops.is_value and ops.derived_data by their attributes: compile replaces them)
 from .ops import Op, _binary, _data, _export, _operands
 from .ops_select import _data_of
 
@@ -338,8 +339,10 @@ def isclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
         if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float, np.integer, np.floating)) \
                 or not tolerance >= 0:
             raise ValueError(f"isclose: {name} must be a number >= 0, got {tolerance!r}")
-    if not isinstance(a, Value) and not isinstance(b, Value):
-        return np.isclose(_data_of(a, "isclose"), _data_of(b, "isclose"), rtol=rtol, atol=atol, equal_nan=bool(equal_nan))
+    if not _ops.is_value(a) and not _ops.is_value(b):  # (arrays: NumPy's own, in its dtypes; a mask of the data)
+        return _ops.derived_data(lambda x, y: np.isclose(x, y, rtol=rtol, atol=atol, equal_nan=bool(equal_nan)),
+                                 *(v if isinstance(v, Value) else _data_of(v, "isclose") for v in (a, b)),
+                                 name="isclose")
     # np.isclose's rule step by step with the Values' own operators and comparisons, so that inside
     # autograd_core.compile the result is a comparison the program makes again at every call
     a, b = _operands(a, b)

@@ -217,15 +217,16 @@ def _refuse_unless_numpy_agrees(trace, name, self, args, kwargs, traced):
     eager = np.asarray(eager)
     differs = not (eager.dtype == traced._data.dtype and eager.shape == np.shape(traced._data)
                    and eager.tobytes() == np.asarray(traced._data).tobytes())
-    if not differs and name in _ELEMENTWISE and not any(np.ndim(a) for a in raw) and not kwargs:
+    if not differs and name in _ELEMENTWISE and not any(np.ndim(a) for a in (*raw, *kwargs.values())):
         # (and on the numbers where NumPy's fast paths part from the engine's: x ** 0.5 is sqrt in NumPy,
         # -0.0 and -inf give another sign or a nan there; this call's data may hold none of them)
         with np.errstate(all="ignore"):
             probe = _PROBE.astype(self._data.dtype)
         numbers = [engine._constant(a) if isinstance(a, np.floating) else a for a in args]
         with np.errstate(all="ignore"):
-            eager_probe = np.asarray(getattr(probe, name)(*raw))
-        traced_probe = _unrecorded(trace, lambda: np.asarray(getattr(Value(probe, requires_grad=False), name)(*numbers)._data))
+            eager_probe = np.asarray(getattr(probe, name)(*raw, **kwargs))
+        traced_probe = _unrecorded(trace, lambda: np.asarray(
+            getattr(Value(probe, requires_grad=False), name)(*numbers, **kwargs)._data))
         differs = eager_probe.dtype != traced_probe.dtype or eager_probe.tobytes() != traced_probe.tobytes()
     if differs:
         symbol = _OPERATOR_SYMBOLS.get(name.replace("__r", "__", 1))

@@ -48,6 +48,7 @@ import builtins
 import functools
 import keyword
 import types
+from collections.abc import MutableSequence
 
 import numpy as np
 
@@ -108,6 +109,9 @@ def _dict_get(d, key, _missing=object()):
 # tracer takes the state of each effect's owners before and after the effect runs.
 _SIZE = ("size",)  # (a key of its own: a list's length, a dict's keys)
 _MISSING = object()
+# what an effect may change of its own and a replay change again: numbers, sizes, an array's contents; an
+# object it replaces (an array or module the program reads or calls) would stay the traced call's in a replay
+_STATE_KINDS = frozenset({"scalar", "length", "keys", "contents", "size", "label"})
 _OWN_PACKAGES = ("autograd_core", "nn", "optim")
 
 
@@ -133,7 +137,7 @@ def effect_owners(fn):
         for obj in held:
             if isinstance(obj, types.FunctionType):
                 functions.append(obj)
-            elif isinstance(obj, (dict, list, set, np.ndarray)) or (
+            elif isinstance(obj, (dict, list, set, np.ndarray, MutableSequence)) or (
                     not isinstance(obj, (Value, types.ModuleType, type)) and hasattr(obj, "__dict__")):
                 owners.append(obj)
     return owners
@@ -158,6 +162,8 @@ def state_of(obj):
         entries, size = list(enumerate(list.__iter__(obj))), list.__len__(obj)
     elif isinstance(obj, set):
         entries, size = [], frozenset(obj)
+    elif not hasattr(obj, "__dict__"):  # (a deque, an array.array: what it holds, by position)
+        entries, size = (list(enumerate(obj)), len(obj)) if hasattr(obj, "__len__") else ([], None)
     else:
         d = obj.__dict__
         entries, size = list(d.items()), len(d)
@@ -196,6 +202,7 @@ class EffectChanges:
     def __init__(self, effects, now=state_of):
         self.by_effects, self.elsewhere, self.first = set(), set(), {}
         self.placed = {}  # id -> an object an effect put into its owner's state (self.center = a new array)
+        self.written = {}  # id -> an array an effect wrote into (in place, or its owner's entry)
         last = {}  # id(owner) -> its state after the last effect that updated it
         for owners, before, after in effects:
             for owner, b, a in zip(owners, before, after):
@@ -207,13 +214,16 @@ class EffectChanges:
                 changed = _differences(key, b, a)
                 self.by_effects |= changed
                 self.placed.update((id(a[k][0]), a[k][0]) for _, k in changed if a.get(k, (None,))[0] is not None)
+                arrays = [owner] if isinstance(owner, np.ndarray) and changed else [
+                    a[k][0] for _, k in changed if isinstance(a.get(k, (None,))[0], np.ndarray)]
+                self.written.update((id(array), array) for array in arrays)
                 last[key] = (owner, a)
         for key, (owner, a) in last.items():  # (and after the last)
             self.elsewhere |= _differences(key, a, now(owner))
 
     def _key(self, node, kind):
-        if kind in ("length", "keys") and (id(node.obj), _SIZE) in self.first:  # (a list the effect holds)
-            return id(node.obj), _SIZE
+        if kind in ("length", "keys", "contents") and (id(node.obj), _SIZE) in self.first:  # (a list, an array
+            return id(node.obj), _SIZE  # the host function holds itself)
         holder = _holder(node) if node.parent is not None else None
         return (id(holder.obj), node.key) if holder is not None else None
 
@@ -409,7 +419,7 @@ class Guards:
                 except Exception as error:  # noqa: BLE001 (what cannot be read now was changed too)
                     changed = str(error)
                 if changed is not None:
-                    if guard.kind in ("array", "value"):  # (an array or Value the program reads: rebound)
+                    if guard.kind not in _STATE_KINDS:  # (an array, a Value, a module, a function replaced)
                         rebound.append(changed)
                     continue
             kept.append(guard)
@@ -421,8 +431,8 @@ class Guards:
         """Whether `guard` held for `value` (with `data`, its bytes then): the state before an effect."""
         if guard.kind in ("length", "keys"):  # (the owner's own size, or that of a list or dict it holds)
             return data == guard.expected
-        if guard.kind == "contents":
-            return value is guard.expected[0] and data == guard.expected[1]
+        if guard.kind == "contents":  # (an array of its owner's, or itself an owner: no object, its bytes)
+            return (value is guard.expected[0] or value is None) and data == guard.expected[1]
         try:
             return self._test(guard, value, fn, args, cache) is None
         except Exception:  # noqa: BLE001

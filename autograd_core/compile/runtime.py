@@ -34,6 +34,7 @@ from ..modes import _current_modes
 from . import planner, reuse
 from .result import CompiledResult, _give_back_freed_memory, _own, _returned, _watched
 from .guards import EffectChanges, Guards, Sources, filled
+from .sources import array_digest
 from .sources import WALK_LIMIT
 from .program import Line, evaluate, render, tuple_text
 from .arguments import _ARRAY, ArrayArgument, _eager_kind
@@ -345,12 +346,14 @@ class Compiled:
         call_args = _traced_arguments(args)
         trace, result = self._traced_call(sources, call_args, args)
         loss, extras, returned_as = self._check_result(result)
+        self._refuse_writes_into_host_arrays(trace)
         self._refuse_numpy_extras(extras, trace)
         writer, nodes = self._write_forward(loss, extras, call_args, args, trace)
         build = writer.b
         self._refuse_argument_also_held(args, build)
         held = _held_by_hosts(trace)
         changes = EffectChanges(trace.effect_states)
+        build.effect_written = changes.written
         guards = Guards.build(sources, build.used + held, trace.labels_read).without_effect_changes(self.fn, args,
                                                                                                     changes)
         self._refuse_unreached(guards)
@@ -487,6 +490,16 @@ class Compiled:
                 f"(its checks hold copies of the traced call's {_size_text(traced)} of arrays), and about "
                 f"{_size_text(available)} is available; run the function eagerly, or with a smaller batch"
             )
+
+    def _refuse_writes_into_host_arrays(self, trace):
+        """A host array (a mask, labels made again at every call) written into through a NumPy view of it
+        (``np.asarray(x > 0)[0] = True``): a replay makes it again without the write."""
+        for record in trace.hosts:
+            if record.digest is not None and array_digest(record.result) != record.digest:
+                raise CompileError(
+                    f"compile: {self._name()} wrote into {record.name or 'a host array'} (an array made again at "
+                    f"every call: a comparison's mask, labels' NumPy) after it was made; a replay would make it "
+                    f"without the write. Make the changed array in a host_array function")
 
     def _refuse_replaced_by_effects(self, guards, changes, build):
         """An effect that replaces an array or Value the program reads (``self.center = ...``): eager
@@ -845,17 +858,41 @@ def _check_lines(build, forward, backward):
                     break
                 if line.value is not None and not line.keep:
                     got = [env[t] for t in line.targets]
-                    if not all(want is None or same_bits(g, want) for g, want in zip(got, line.value)):
+                    if not all(want is None or same_bits(g, want) for g, want in zip(got, line.value)) or (
+                            line.exact is not None and not _agrees_on_other_numbers(line, env)):
                         bad = line
                         break
         if bad is None:
             return lambda text: evaluate(text, env)
         if bad.exact is None:
+            written = [name for name in bad.reads if id(env.get(name)) in getattr(build, "effect_written", ())]
+            if written:  # (the check runs on the arrays as the call left them; eager's line read them before)
+                raise CompileError(
+                    f"compile: an effect wrote into {written[0]} after the operation `{bad.text()}` read it; the "
+                    f"program cannot be checked against eager's numbers. Write into a copy, or read a copy "
+                    f"(A.copy()) in the operation")
             raise CompileError(
                 f"compile: internal error: the program line `{bad.text()}` does not give the engine's result; "
                 f"please report it, and run the function eagerly meanwhile"
             )
         bad.use_exact()
+
+
+def _agrees_on_other_numbers(line, env):
+    """Whether a readable line gives its exact call's bits on random numbers of the traced arrays' shapes
+    too: the traced call's may hide a form that is wrong elsewhere (a gradient of zeros, a 3-d A.T)."""
+    rng = np.random.default_rng(0)
+    probe = dict(env)
+    for name in set(line.reads) | set(line.exact_reads):
+        value = env.get(name)
+        if isinstance(value, np.ndarray) and value.dtype.kind == "f" and value.size:
+            probe[name] = rng.standard_normal(value.shape).astype(value.dtype)
+    try:
+        readable, exact = evaluate(line.expression, probe), evaluate(line.exact, probe)
+    except Exception:  # noqa: BLE001 (a form that fails there is not the rule's)
+        return False
+    pairs = zip(readable, exact) if type(exact) is tuple else ((readable, exact),)
+    return type(readable) is type(exact) and all(same_bits(r, e) for r, e in pairs)
 
 
 @functools.lru_cache(maxsize=256)  # (a model traced again, a new model of the same layers: the same program)

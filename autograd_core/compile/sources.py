@@ -173,6 +173,7 @@ _BY_NAME_STRING = frozenset({"globals", "vars", "__dict__"})  # what reads a mod
 _ITERATING = frozenset({"values", "items", "keys", "total", "most_common", "elements", "copy",
                         "str", "format", "join", "upper", "lower", "capitalize", "title", "replace", "strip"})
 _MAKES_STRINGS = frozenset({"FORMAT_VALUE", "BUILD_STRING"})  # (an f-string's bytecode)
+_STRING_ARITHMETIC = frozenset({"BINARY_OP", "BINARY_ADD", "BINARY_MODULO"})  # (+ or % of a string constant)
 _UNPACKING = frozenset({"DICT_MERGE", "DICT_UPDATE"})  # the bytecode of f(**d) and {**d}
 
 
@@ -206,9 +207,16 @@ def _strings_of(code):
 @functools.lru_cache(maxsize=4096)
 def _unpacks_mappings(code):
     """Whether `code` itself unpacks a mapping (``f(**opts)``, ``{**cfg}``) or makes strings (an
-    f-string, a key it may read a dict with)."""
-    return any(instruction.opname in _UNPACKING or instruction.opname in _MAKES_STRINGS
-               for instruction in dis.get_instructions(code))
+    f-string, ``"w_" + name``, ``"w_%s" % n``: a key it may read a dict with)."""
+    recent = []
+    for instruction in dis.get_instructions(code):
+        if instruction.opname in _UNPACKING or instruction.opname in _MAKES_STRINGS:
+            return True
+        if instruction.opname in _STRING_ARITHMETIC and instruction.argrepr in ("", "+", "%") and any(
+                type(c) is str for c in recent):
+            return True
+        recent = (recent + [instruction.argval if instruction.opname == "LOAD_CONST" else None])[-2:]
+    return False
 
 
 @functools.lru_cache(maxsize=1024)
@@ -430,22 +438,15 @@ class Sources:
     """
 
     def __init__(self):
-        self._nodes = []
-        self._roots = []
-        self._first = {}  # id(obj) -> the node of its first path
-        self._scalar_first = {}
-        self._edges = set()
-        self._queue = deque()
-        self._module_queue = deque()
+        self._nodes, self._roots, self._first = [], [], {}  # (_first: id(obj) -> the node of its first path)
+        self._scalar_first, self._edges, self._queue, self._module_queue = {}, set(), deque(), deque()
         self._code_names = set()
         self._user_names = set()  # the names the user's own code reads (a plain object's attributes: only these)
         self._reads_every_item = False  # whether the user's code iterates over or unpacks dicts
         self._code_consts = set()
         self._library_keys = set()  # string constants of the library's code reached (group["lr"] in a scheduler)
-        self._codes = []  # the code objects reached (kept so their ids stay theirs)
-        self._code_ids = set()
-        self._classes = []  # [class, names looked up, the dicts of the classes of its MRO]
-        self._class_ids = set()
+        self._codes, self._code_ids = [], set()  # the code objects reached (kept so their ids stay theirs)
+        self._classes, self._class_ids = [], set()  # [class, names looked up, the dicts of its MRO's classes]
         self._class_nodes = {}  # class -> the node its attributes are read from
         self._deferred = []  # library objects reached, walked once the code is seen to read them
         self._snapshot_bytes = 0
@@ -453,10 +454,8 @@ class Sources:
         self._globals_nodes = {}
         self._root_globals = None
         self._candidates = []  # numbers and opaque objects: (parent, kind, key, value, path, reason, category)
-        self._method_ids = set()
-        self._root_guard = None
+        self._method_ids, self._root_guard, self._looked = set(), None, 0
         self._kept = []  # objects whose ids are keys above
-        self._looked = 0
         self.modules = []
         self.truncated = False  # True if the walk stopped at WALK_LIMIT: some guards may be missing
 
@@ -596,6 +595,7 @@ class Sources:
 
     # ---- roots -----------------------------------------------------------------
     def _walk(self, fn, args):
+        self._code_consts.update(_strings_in(tuple(a for a in args if isinstance(a, str))))  # (cfg[term], step(x, "ce"))
         root = self._new(None, "root", "fn", fn, "", hidden=True, category="root")
         self._root(root, fn)
         if any(_is_module(a) for a in args):

@@ -29,6 +29,7 @@ from .. import engine, modes, ops
 from ..engine import Value
 from ..modes import _PACKAGE_DIRS, _user_frame, _user_place
 from .guards import effect_owners, state_of
+from .sources import array_digest
 
 
 __all__ = ["CompileError", "host_array", "effect", "is_tracing"]
@@ -80,7 +81,7 @@ def is_tracing():
 class _HostRecord:
     """An array made outside the engine (or a call made for its effect), and how to make it again."""
 
-    __slots__ = ("result", "fn", "inputs", "name", "when", "is_effect", "line_name")
+    __slots__ = ("result", "fn", "inputs", "name", "when", "is_effect", "line_name", "digest")
 
     def __init__(self, result, fn, inputs, name, when, is_effect):
         self.result = result  # the array the traced call got (None for an effect)
@@ -90,6 +91,7 @@ class _HostRecord:
         self.when = when  # creation number of the next node: its place among the operations
         self.is_effect = is_effect
         self.line_name = None  # its name in the program, once written
+        self.digest = None if not isinstance(result, np.ndarray) else array_digest(result)  # (written into since?)
 
 
 def host_array(fn, *inputs, name=None):
@@ -220,6 +222,23 @@ def _made_again(name):
     return method
 
 
+def _reduction_made_again(name):
+    """A mean of labels, a mask or an image argument: over an axis, an array made again at every call
+    (x.mean(0) of a uint8 batch); of all of it, a float64 number that eager's engine casts to the dtype of
+    the Value it meets, refused ((y_hat == y).mean(), an accuracy: compute it after the call)."""
+    def method(self, *args, **kwargs):
+        trace = current()
+        plain = getattr(self.view(np.ndarray), name)(*args, **kwargs)
+        if trace is None or trace.inside_host or not _called_from_user(2):
+            return plain
+        if np.ndim(plain) == 0:
+            raise _refusal(f".{name}() of an integer argument or a traced mask (a number)", _DATA_FIX)
+        return _followed_host_array(trace, type(self), lambda x: np.asarray(getattr(x, name)(*args, **kwargs)),
+                                    (self,), self._host_name)
+    method.__name__ = name
+    return method
+
+
 def _written_refused(name):
     def write(self, *args, **kwargs):
         if current() is not None:
@@ -288,8 +307,7 @@ class _FollowedArray(np.ndarray):
     reshape, ravel, flatten, transpose, swapaxes, squeeze = (
         _made_again(name) for name in ("reshape", "ravel", "flatten", "transpose", "swapaxes", "squeeze"))
     T = property(lambda self: self.transpose())
-    mean, std, var = (_read_refused(name, f".{name}() of an integer argument or a traced mask", _DATA_FIX,
-                                    users_only=True) for name in ("mean", "std", "var"))
+    mean, std, var = (_reduction_made_again(name) for name in ("mean", "std", "var"))
     # (and the reads of its numbers that NumPy's own methods offer: y.tobytes(), format(y[0]), complex(y[0]))
     tobytes, __format__, __complex__ = (_read_refused(name, f"{name}() of an integer argument or a traced mask",
                                                       _DATA_FIX, users_only=True)
@@ -653,6 +671,7 @@ def _save_originals_and_make_patches():
     _ORIGINALS["record"] = ops.record
     _ORIGINALS["derived_data"] = ops.derived_data
     _ORIGINALS["data_check"] = ops.data_check
+    _ORIGINALS["is_value"] = ops.is_value
     for name in _IN_PLACE:
         _PATCHES[name] = arguments._in_place_refused(name.replace("__i", "__", 1))
     for name in ("_binary", "_operands"):  # (and where the engine's modules imported them)
@@ -681,6 +700,7 @@ def _install_patches():
             ops.record = _record_every_operation
             ops.derived_data = _derived_data_made_again
             ops.data_check = effect  # (a check of the data, done again at every call)
+            ops.is_value = arguments.is_eager_value  # (a float array argument: an array in eager)
             for name, patch in (("_binary", arguments._binary_as_eager), ("_operands", arguments._operands_as_eager)):
                 for module in _ORIGINALS[name + " modules"]:
                     setattr(module, name, patch)
@@ -703,6 +723,7 @@ def _remove_patches():
             ops.record = _ORIGINALS["record"]
             ops.derived_data = _ORIGINALS["derived_data"]
             ops.data_check = _ORIGINALS["data_check"]
+            ops.is_value = _ORIGINALS["is_value"]
             for name in ("_binary", "_operands"):
                 for module in _ORIGINALS[name + " modules"]:
                     setattr(module, name, _ORIGINALS[name])

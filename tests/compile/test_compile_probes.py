@@ -2655,3 +2655,145 @@ def test_one_hot_rows_made_by_numpy_indexing_are_kept_with_a_warning_that_names_
     with pytest.warns(UserWarning, match=r"F\.one_hot\(y, C\)"):
         ag.compile(lambda x, y: ag.softmax_cross_entropy(x @ w, np.eye(3)[y]).mean())(np.ones((6, 4)),
                                                                                       np.arange(6) % 3)
+
+
+# ---- twenty-second round: what effects replace, views written into, keys from arguments, a 3-d product ------
+def test_an_effect_that_replaces_a_module_or_an_array_reached_twice_is_refused():
+    from autograd_core.compile import effect
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc, self.act, self.center = nn.Linear(3, 3), nn.Tanh(), np.zeros(100)
+            self.centers = [self.center]
+
+        def swap(self, _):
+            self.act = nn.ReLU() if isinstance(self.act, nn.Tanh) else nn.Tanh()
+
+        def forward(self, x):
+            h = self.act(self.fc(x))
+            effect(self.swap, h)
+            return h.sum()
+
+    with pytest.raises(CompileError, match="replaced what the program reads"):
+        ag.compile(Net())(np.ones((2, 3)))
+
+    class Held:
+        pass
+
+    holder = Held()
+    holder.center, holder.n = np.zeros(100), 0
+    centers = [holder.center]  # (reached first through the list)
+    w = Value(np.ones(100))
+
+    def renew(_):
+        holder.center = holder.center + 1.0
+
+    def fn(x):
+        loss = (w * x * holder.center).sum() + len(centers)
+        effect(renew, loss)
+        return loss
+
+    with pytest.raises(CompileError, match="replaced what the program reads"):
+        ag.compile(fn)(np.ones(100))
+
+
+def test_a_write_into_a_traced_mask_through_a_numpy_view_is_refused():
+    w = Value(np.array([1.0, -2.0, 3.0, 4.0]))
+
+    def fn(x):
+        keep = np.asarray(w * x > 0)
+        keep[0] = True
+        return ag.where(keep, w * x, 0.0).sum()
+
+    with pytest.raises(CompileError, match="wrote into condition"):
+        ag.compile(fn)(np.array([-1.0, 1.0, 1.0, 1.0]))
+
+
+@pytest.mark.parametrize("key_of", [lambda term: term, lambda term: "w_" + term, lambda term: "w_%s" % term])
+def test_a_dict_item_read_under_a_key_from_an_argument_or_built_from_strings_is_guarded(key_of):
+    w = Value(np.ones(3))
+    weights = {"ce": 2.0, "w_ce": 2.0}
+    fn = lambda x, term: (w * x).sum() * weights[key_of(term)]  # noqa: E731
+    step = ag.compile(fn)
+    step(np.ones(3), "ce")
+    weights["ce"] = weights["w_ce"] = 14.0
+    assert float(step(np.ones(3), "ce").data) == 42.0
+
+
+def test_an_effect_logging_into_a_deque_or_a_small_array_it_holds_compiles_as_eager():
+    import collections
+
+    from autograd_core.compile import effect
+
+    def run(compiled):
+        w, recent, seen = Value(np.ones(3)), collections.deque(maxlen=2), np.zeros(3)
+
+        def log(loss):
+            recent.append(float(loss))
+            seen[:] += 1.0
+
+        def fn(x):
+            loss = (w * x).sum()
+            effect(log, loss)
+            effect(recent.append, loss)
+            return loss
+
+        step = ag.compile(fn) if compiled else fn
+        for k in range(3):
+            step(np.full(3, float(k))).backward()
+        return list(recent), seen.tolist()
+
+    assert run(compiled=True) == run(compiled=False)
+
+
+def test_an_effect_writing_into_an_array_an_operation_read_is_refused_with_a_reason():
+    from autograd_core.compile import effect
+
+    held = np.ones(3)
+    w = Value(np.ones(3))
+
+    def scale(_):
+        held[:] *= 2.0
+
+    def fn(x):
+        loss = (w * held * x).sum()
+        effect(scale, loss)
+        return loss
+
+    with pytest.raises(CompileError, match="an effect wrote into"):
+        ag.compile(fn)(np.ones(3))
+
+
+def test_isclose_of_a_float32_argument_computes_as_numpy_does():
+    w = Value(np.ones(3, np.float32))
+    fn = lambda x: ag.where(ag.isclose(x, 0.1, rtol=0, atol=1e-9), w, 0.0).sum()  # noqa: E731
+    calls = [(np.array([0.1, 0.2, 0.3], np.float32),), (np.array([0.3, 0.1, 0.2], np.float32),)]
+    assert _run(fn, [w], calls, compiled=True) == _run(fn, [w], calls, compiled=False)
+
+
+def test_clip_with_keywords_of_an_argument_is_checked_on_signed_zeros():
+    w = Value(np.ones(3))
+    with pytest.raises(CompileError, match=r"x\.clip"):
+        ag.compile(lambda x: (w / x.clip(min=0.0, max=1.0)).sum())(np.array([0.5, 0.25, 2.0]))
+
+
+def test_a_batched_product_whose_first_gradient_is_zero_is_written_as_the_engines_rule():
+    w = Value(np.random.default_rng(0).standard_normal((3, 3, 3)))
+    fn = lambda x: ag.relu(x @ w).sum()  # noqa: E731  (the first call: zeros, a zero gradient through relu)
+    calls = [(np.zeros((3, 3, 3)),)] + [(np.random.default_rng(k).standard_normal((3, 3, 3)),) for k in (2, 3)]
+    assert _run(fn, [w], calls, compiled=True) == _run(fn, [w], calls, compiled=False)
+
+
+def test_standardising_a_uint8_image_batch_over_its_axis_compiles_as_eager():
+    nn.manual_seed(0)
+    model = nn.Linear(16, 3)
+
+    def fn(x, y):
+        x = x.reshape(len(x), -1) / 255.0
+        return F.cross_entropy(model((x - x.mean(0)) / (x.std(0) + 1e-5)), y)
+
+    rng = np.random.default_rng(0)
+    calls = [(rng.integers(0, 256, (6, 4, 4)).astype(np.uint8), rng.integers(0, 3, 6)) for _ in range(3)]
+    assert _run(fn, list(model.parameters()), calls, compiled=True) == _run(fn, list(model.parameters()), calls,
+                                                                            compiled=False)
