@@ -36,7 +36,7 @@ from .result import CompiledResult, _give_back_freed_memory, _own, _returned, _w
 from .guards import EffectChanges, Guards, Sources, filled
 from .sources import array_digest
 from .sources import WALK_LIMIT
-from .program import Line, evaluate, render, tuple_text
+from .program import Line, _expression_code, evaluate, render, tuple_text
 from .arguments import _ARRAY, ArrayArgument, _eager_kind
 from .tracer import (_ARGUMENT_HINT, CompileError, Trace, TracedArgument, _FollowedArray, current,
                      is_python_like_number, is_tracing, nodes_made_during)
@@ -844,6 +844,7 @@ def _check_lines(build, forward, backward):
     """Run the lines once on the traced arrays; a line whose result is not the engine's,
     bit for bit, is written as the call of the engine's own function instead."""
     lines = forward + backward
+    randoms = {}
     while True:
         env = dict(build.namespace)
         env.update(_host_stubs(build))
@@ -859,7 +860,7 @@ def _check_lines(build, forward, backward):
                 if line.value is not None and not line.keep:
                     got = [env[t] for t in line.targets]
                     if not all(want is None or same_bits(g, want) for g, want in zip(got, line.value)) or (
-                            line.exact is not None and not _agrees_on_other_numbers(line, env)):
+                            line.exact is not None and not _agrees_on_other_numbers(line, env, randoms)):
                         bad = line
                         break
         if bad is None:
@@ -878,21 +879,40 @@ def _check_lines(build, forward, backward):
         bad.use_exact()
 
 
-def _agrees_on_other_numbers(line, env):
+def _agrees_on_other_numbers(line, env, randoms):
     """Whether a readable line gives its exact call's bits on random numbers of the traced arrays' shapes
-    too: the traced call's may hide a form that is wrong elsewhere (a gradient of zeros, a 3-d A.T)."""
-    rng = np.random.default_rng(0)
-    probe = dict(env)
-    for name in set(line.reads) | set(line.exact_reads):
+    too: the traced call's may hide a form that is wrong elsewhere (a gradient of zeros, a 3-d A.T).
+    `randoms`: (shape, dtype, name) -> the random array made for them, kept for every line. Only where
+    an array the line reads holds one number repeated (zeros): other numbers tell forms apart already."""
+    names = set(line.reads) | set(line.exact_reads)
+    repeated = randoms.setdefault("repeated", {})  # id -> whether that array holds one number repeated
+    if not any(_one_number_repeated(env.get(name), repeated) for name in names):
+        return True
+    probe = {}  # (names read, as locals of the evaluation: env itself stays as it is)
+    for name in names:
         value = env.get(name)
         if isinstance(value, np.ndarray) and value.dtype.kind == "f" and value.size:
-            probe[name] = rng.standard_normal(value.shape).astype(value.dtype)
+            key = (value.shape, value.dtype.str, name)  # (another name, another array: a - b is not 0)
+            if key not in randoms:
+                rng = randoms.setdefault("rng", np.random.default_rng(0))
+                randoms[key] = rng.standard_normal(value.shape, dtype=np.float32).astype(value.dtype)
+            probe[name] = randoms[key]
     try:
-        readable, exact = evaluate(line.expression, probe), evaluate(line.exact, probe)
+        with np.errstate(all="ignore"):
+            readable = eval(_expression_code(line.expression), env, probe)  # noqa: S307 (our own lines)
+            exact = eval(_expression_code(line.exact), env, probe)  # noqa: S307
     except Exception:  # noqa: BLE001 (a form that fails there is not the rule's)
         return False
     pairs = zip(readable, exact) if type(exact) is tuple else ((readable, exact),)
     return type(readable) is type(exact) and all(same_bits(r, e) for r, e in pairs)
+
+
+def _one_number_repeated(value, known):
+    if not (isinstance(value, np.ndarray) and value.dtype.kind == "f" and value.size > 1):
+        return False
+    if id(value) not in known:
+        known[id(value)] = bool((value == value.flat[0]).all())
+    return known[id(value)]
 
 
 @functools.lru_cache(maxsize=256)  # (a model traced again, a new model of the same layers: the same program)
