@@ -209,29 +209,18 @@ def _read_refused(name, what, fix, users_only=False):
     return read
 
 
-def _made_again(name):
+def _made_again(name, reduction=False):
+    """A view of labels, a mask or an image argument (y.reshape(len(y), -1), mask.T): a host array of its
+    own, made again at every call; so is, with `reduction`, a mean over an axis (x.mean(0) of a uint8
+    batch), while a mean of all of it, a float64 number that eager's engine casts to the dtype of the Value
+    it meets, is refused ((y_hat == y).mean(), an accuracy: compute it after the call)."""
     def method(self, *args, **kwargs):
         trace = current()
-        if trace is None or trace.inside_host:
-            return getattr(np.ndarray, name)(self, *args, **kwargs)
+        if trace is None or trace.inside_host or (reduction and not _called_from_user(2)):
+            return getattr(np.ndarray, name)(self.view(np.ndarray) if reduction else self, *args, **kwargs)
         if any(isinstance(a, (np.ndarray, Value)) for a in (*args, *kwargs.values())):
             raise _refusal(f".{name}() of an integer argument or a traced mask, given an array", _DATA_FIX)
-        return _followed_host_array(trace, type(self), lambda x: np.asarray(getattr(x, name)(*args, **kwargs)),
-                                    (self,), self._host_name)
-    method.__name__ = name
-    return method
-
-
-def _reduction_made_again(name):
-    """A mean of labels, a mask or an image argument: over an axis, an array made again at every call
-    (x.mean(0) of a uint8 batch); of all of it, a float64 number that eager's engine casts to the dtype of
-    the Value it meets, refused ((y_hat == y).mean(), an accuracy: compute it after the call)."""
-    def method(self, *args, **kwargs):
-        trace = current()
-        plain = getattr(self.view(np.ndarray), name)(*args, **kwargs)
-        if trace is None or trace.inside_host or not _called_from_user(2):
-            return plain
-        if np.ndim(plain) == 0:
+        if reduction and np.ndim(getattr(self.view(np.ndarray), name)(*args, **kwargs)) == 0:
             raise _refusal(f".{name}() of an integer argument or a traced mask (a number)", _DATA_FIX)
         return _followed_host_array(trace, type(self), lambda x: np.asarray(getattr(x, name)(*args, **kwargs)),
                                     (self,), self._host_name)
@@ -307,7 +296,7 @@ class _FollowedArray(np.ndarray):
     reshape, ravel, flatten, transpose, swapaxes, squeeze = (
         _made_again(name) for name in ("reshape", "ravel", "flatten", "transpose", "swapaxes", "squeeze"))
     T = property(lambda self: self.transpose())
-    mean, std, var = (_reduction_made_again(name) for name in ("mean", "std", "var"))
+    mean, std, var = (_made_again(name, reduction=True) for name in ("mean", "std", "var"))
     # (and the reads of its numbers that NumPy's own methods offer: y.tobytes(), format(y[0]), complex(y[0]))
     tobytes, __format__, __complex__ = (_read_refused(name, f"{name}() of an integer argument or a traced mask",
                                                       _DATA_FIX, users_only=True)

@@ -2062,7 +2062,7 @@ def test_the_label_idioms_of_slices_and_new_axes_are_made_again_at_every_call(fn
         assert _run(step, [w], calls, compiled=True) == _run(step, [w], calls, compiled=False)
 
 
-# ---- eighteenth round: the step called from inside its own run, a backward stopped halfway -----------------
+# ---- nineteenth round: the step called from inside its own run, a backward stopped halfway -----------------
 def test_a_step_called_again_from_its_own_effect_gives_eager_numbers():
     from autograd_core.compile import effect
 
@@ -2406,7 +2406,7 @@ def test_a_users_rule_that_gives_1_on_the_traced_call_is_run_at_every_call():
     assert _run(fn, [w], calls, compiled=True) == _run(fn, [w], calls, compiled=False)
 
 
-# ---- nineteenth round: what host functions and effects change, NumPy's readings of an argument ------------
+# ---- twentieth round: what host functions and effects change, NumPy's readings of an argument ------------
 def test_an_effect_that_replaces_an_array_the_program_reads_is_refused():
     from autograd_core.compile import effect
 
