@@ -129,8 +129,10 @@ def _rtruediv_checked(self, other):
 
 class ArrayArgument(Value):
     """A float array argument while tracing: a Value (every operation made from it is recorded) whose
-    ``__class__``, which ``isinstance(x, np.ndarray)`` reads when the type is not a subclass, is refused
-    in the user's code: an ndarray in eager, a Value here, the branch taken would be another."""
+    ``__class__``, which ``isinstance`` reads when the type itself does not match, is ``np.ndarray`` to
+    the user's code, as in eager: ``isinstance(x, np.ndarray)`` holds, ``isinstance(x, (list, tuple))``
+    does not, and what the branch computes on the argument is checked as NumPy's (see above). (``type(x)``
+    and ``isinstance(x, Value)`` see the Value: see docs/compile.md's known limits.)"""
 
     __slots__ = ()
 
@@ -138,8 +140,7 @@ class ArrayArgument(Value):
     def __class__(self):
         trace = current()
         if trace is not None and not trace.inside_host and _called_from_user(2):
-            raise _refusal_of("the type of a float array argument (isinstance(x, np.ndarray), x.__class__): an "
-                              "ndarray in eager, a Value while tracing", _MAKE_IT_A_VALUE)
+            return np.ndarray
         return type(self)
 
 

@@ -121,7 +121,10 @@ def effect_owners(fn):
     in its globals (`lambda: m.seen.append(1)`, `stats["n"] += 1`), and the arrays it holds, or a
     function it holds does, in a closure or a default (batch norm's running statistics)."""
     owners = []
-    if isinstance(fn, (types.MethodType, types.BuiltinMethodType)) and not isinstance(
+    if not isinstance(fn, (types.FunctionType, types.MethodType, types.BuiltinMethodType)) and callable(fn):
+        owners.append(fn)  # (a callable object, a meter: its state, and its __call__'s code)
+        fn = getattr(type(fn), "__call__", None)
+    elif isinstance(fn, (types.MethodType, types.BuiltinMethodType)) and not isinstance(
             getattr(fn, "__self__", None), types.ModuleType):
         owners.append(fn.__self__)
         fn = getattr(fn, "__func__", None)
@@ -132,7 +135,7 @@ def effect_owners(fn):
             continue
         seen.add(id(fn))
         held = [c.cell_contents for c in fn.__closure__ or () if filled(c)] + list(fn.__defaults__ or ())
-        if fn.__module__.partition(".")[0] not in _OWN_PACKAGES:  # (this project's module globals: no state)
+        if (fn.__module__ or "").partition(".")[0] not in _OWN_PACKAGES:  # (this project's globals: no state)
             held += [fn.__globals__[n] for n in fn.__code__.co_names if n in fn.__globals__]  # (stats["n"] += 1)
         for obj in held:
             if isinstance(obj, types.FunctionType):
@@ -344,6 +347,7 @@ class Guards:
         self._root_code = getattr(root, "__code__", None)
         self.unreached = unreached
         self.rebound_by_effects = []  # what the program reads that an effect replaced (refused by the runtime)
+        self.used_ids = set()  # ids of what the trace used (set by build)
         self.source, self._fast = self._compile()
 
     # ---- building --------------------------------------------------------------
@@ -401,7 +405,9 @@ class Guards:
             node = stack.pop()
             guards.extend(per_node.get(node.index, ()))
             stack.extend(c for c in reversed(node.children) if c.index in needed)
-        return cls(sources, guards, unreached)
+        made = cls(sources, guards, unreached)
+        made.used_ids = set(used_ids)
+        return made
 
     def without_effect_changes(self, fn, args, changes):
         """These guards without those on an effect's own state that the effects of the traced call
@@ -419,7 +425,11 @@ class Guards:
                 except Exception as error:  # noqa: BLE001 (what cannot be read now was changed too)
                     changed = str(error)
                 if changed is not None:
-                    if guard.kind not in _STATE_KINDS:  # (an array, a Value, a module, a function replaced)
+                    # (an array or Value the program reads, a module, a function replaced; an array it does not
+                    # read, a student's running mean reassigned in train mode, is the effect's own)
+                    if guard.kind not in _STATE_KINDS and not (
+                            guard.kind == "same" and isinstance(guard.expected, np.ndarray)
+                            and id(guard.expected) not in self.used_ids):
                         rebound.append(changed)
                     continue
             kept.append(guard)

@@ -186,7 +186,9 @@ class CompiledResult:
                 _stop_watching(self._watched)
                 _give_back_freed_memory(self._traced_bytes)  # (the traced call's arrays went with its saved ones)
                 self._traced_bytes = 0
-        engine._store_gradients(zip(self._targets, gradients), [seed])
+        # (a parameter frozen since the call, D.requires_grad_(False) between a GAN's forward and backward:
+        # eager's loop skips it at backward time)
+        engine._store_gradients([(t, g) for t, g in zip(self._targets, gradients) if t.requires_grad], [seed])
         self.grad = seed  # (eager's result keeps its gradient too, for display)
 
 

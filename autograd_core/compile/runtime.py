@@ -845,13 +845,14 @@ def _check_lines(build, forward, backward):
     bit for bit, is written as the call of the engine's own function instead."""
     lines = forward + backward
     randoms = {}
+    env = dict(build.namespace)
+    env.update(_host_stubs(build))
+    env.update(build.trace_env)
+    k = 0  # (a line written again is run again from where it stands: the lines before it are as they were)
     while True:
-        env = dict(build.namespace)
-        env.update(_host_stubs(build))
-        env.update(build.trace_env)
         bad = None
         with np.errstate(all="ignore"):
-            for line in lines:
+            for line in lines[k:]:
                 try:
                     exec(_line_code(line.text()), env)  # noqa: S102
                 except Exception:  # noqa: BLE001 (a readable form that fails falls back to the exact one)
@@ -863,6 +864,7 @@ def _check_lines(build, forward, backward):
                             line.exact is not None and not _agrees_on_other_numbers(line, env, randoms)):
                         bad = line
                         break
+                k += 1
         if bad is None:
             return lambda text: evaluate(text, env)
         if bad.exact is None:

@@ -173,7 +173,8 @@ _BY_NAME_STRING = frozenset({"globals", "vars", "__dict__"})  # what reads a mod
 _ITERATING = frozenset({"values", "items", "keys", "total", "most_common", "elements", "copy",
                         "str", "format", "join", "upper", "lower", "capitalize", "title", "replace", "strip"})
 _MAKES_STRINGS = frozenset({"FORMAT_VALUE", "BUILD_STRING"})  # (an f-string's bytecode)
-_STRING_ARITHMETIC = frozenset({"BINARY_OP", "BINARY_ADD", "BINARY_MODULO"})  # (+ or % of a string constant)
+_STRING_ARITHMETIC = frozenset({"BINARY_OP", "BINARY_ADD", "BINARY_MODULO", "INPLACE_ADD"})  # (+ or % of strings)
+_JOINING = frozenset({"", "+", "%", "+=", "%="})
 _UNPACKING = frozenset({"DICT_MERGE", "DICT_UPDATE"})  # the bytecode of f(**d) and {**d}
 
 
@@ -208,14 +209,11 @@ def _strings_of(code):
 def _unpacks_mappings(code):
     """Whether `code` itself unpacks a mapping (``f(**opts)``, ``{**cfg}``) or makes strings (an
     f-string, ``"w_" + name``, ``"w_%s" % n``: a key it may read a dict with)."""
-    recent = []
+    strings = any(type(c) is str for c in code.co_consts)  # (a + or % where the code holds a string: a key)
     for instruction in dis.get_instructions(code):
-        if instruction.opname in _UNPACKING or instruction.opname in _MAKES_STRINGS:
+        if instruction.opname in _UNPACKING or instruction.opname in _MAKES_STRINGS or (
+                strings and instruction.opname in _STRING_ARITHMETIC and instruction.argrepr in _JOINING):
             return True
-        if instruction.opname in _STRING_ARITHMETIC and instruction.argrepr in ("", "+", "%") and any(
-                type(c) is str for c in recent):
-            return True
-        recent = (recent + [instruction.argval if instruction.opname == "LOAD_CONST" else None])[-2:]
     return False
 
 
@@ -790,17 +788,16 @@ class Sources:
         if node is None:
             node = self._class_nodes[klass] = self._new(None, "const", klass, klass, klass.__qualname__,
                                                         hidden=True, category="class")
-            if not _is_library_class(klass):  # (a library's class: only its forward is guarded)
-                node.snapshot = len(klass.__dict__)
+            node.snapshot = len(klass.__dict__)  # (nn.Linear.__call__ = wrapper later shadows Module.__call__)
             self._kept.append(klass)
         return node
 
     def _add_method(self, cls, name, fn):
         library = _is_library_function(fn)
         self._add_code(fn.__code__, user=not library)
-        # Net.forward = other, a staticmethod swapped: retrace; of a library's class, its forward only
-        # (nn.Linear.forward patched; what the library's code calls inside is not followed)
-        if not _is_library_class(cls) or name == "forward":
+        # Net.forward = other, a staticmethod swapped: retrace; of a library's class, its forward and __call__
+        # only (nn.Linear.forward patched; what the library's code calls inside is not followed)
+        if not _is_library_class(cls) or name in ("forward", "__call__"):
             klass = next(k for k in cls.__mro__ if name in k.__dict__)
             self._guard_class_attribute(cls, klass, name)
         if library or id(fn) in self._method_ids:
@@ -850,6 +847,8 @@ class Sources:
                 for name in sorted(defined):  # (only names some class of its MRO defines)
                     for fn in self._method(cls, name):
                         self._add_method(cls, name, fn)
+                    if name == "__call__" and not user_class:  # (Module.__call__: not walked, but patched later)
+                        self._guard_class_attribute(cls, next(k for k in cls.__mro__ if name in k.__dict__), name)
                     if user_class and not name.startswith("__"):
                         self._class_attribute(cls, name)
             for entry in self._python_modules:

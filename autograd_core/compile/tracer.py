@@ -201,8 +201,8 @@ def _read_refused(name, what, fix, users_only=False):
     """An ndarray method that reads numbers into Python, refused while tracing (the
     number would be the first call's in every replay); with `users_only`, only
     where the user's code calls it."""
-    def read(self, *args, **kwargs):
-        if current() is not None and (not users_only or _called_from_user(2)):
+    def read(self, *args, **kwargs):  # (inside an operation's forward, given labels: run again at every call)
+        if current() is not None and (not users_only or _called_from_user(2)) and not _inside_an_operation():
             raise _refusal(what, fix)
         return getattr(np.ndarray, name)(self, *args, **kwargs)
     read.__name__ = name
@@ -214,9 +214,10 @@ def _made_again(name, reduction=False):
     own, made again at every call; so is, with `reduction`, a mean over an axis (x.mean(0) of a uint8
     batch), while a mean of all of it, a float64 number that eager's engine casts to the dtype of the Value
     it meets, is refused ((y_hat == y).mean(), an accuracy: compute it after the call)."""
-    def method(self, *args, **kwargs):
+    def method(self, *args, _users=None, **kwargs):
         trace = current()
-        if trace is None or trace.inside_host or (reduction and not _called_from_user(2)):
+        users = _called_from_user(2) if _users is None else _users
+        if trace is None or trace.inside_host or (reduction and not users):
             return getattr(np.ndarray, name)(self.view(np.ndarray) if reduction else self, *args, **kwargs)
         if any(isinstance(a, (np.ndarray, Value)) for a in (*args, *kwargs.values())):
             raise _refusal(f".{name}() of an integer argument or a traced mask, given an array", _DATA_FIX)
@@ -230,7 +231,7 @@ def _made_again(name, reduction=False):
 
 def _written_refused(name):
     def write(self, *args, **kwargs):
-        if current() is not None:
+        if current() is not None and not _inside_an_operation():
             raise _refusal(f".{name}() of an integer argument or a traced mask (a write into it)", _DATA_FIX)
         return getattr(np.ndarray, name)(self, *args, **kwargs)
     write.__name__ = name
@@ -281,12 +282,14 @@ class _FollowedArray(np.ndarray):
     def __array_function__(self, func, types, args, kwargs):
         # np.where(y > 1, 0, y), np.count_nonzero(y), np.dot(y, y): NumPy beyond its ufuncs gives arrays and
         # numbers a compiled step could not make again; the library's own calls make theirs host arrays
-        if current() is not None and _called_from_user(2):
+        if current() is not None and _called_from_user(2) and not _inside_an_operation():
+            if func.__name__ in _METHOD_FORMS and args and args[0] is self:  # (np.mean(x, 0): x.mean(0))
+                return getattr(self, func.__name__)(*args[1:], _users=True, **kwargs)
             raise _refusal(f"np.{func.__name__} of an integer argument or a traced mask", _DATA_FIX)
         return super().__array_function__(func, types, args, kwargs)
 
     def __setitem__(self, index, value):
-        if current() is not None:  # y[0] = 2: a replay reads the argument as the caller passed it
+        if current() is not None and not _inside_an_operation():  # y[0] = 2: a replay reads the argument as passed
             raise _refusal("writing into an integer argument or a traced mask", _DATA_FIX)
         np.ndarray.__setitem__(self, index, value)
 
@@ -391,6 +394,9 @@ def _remade(cls, name, ufunc, method, inputs, kwargs):
     fixed, n = {k: v for k, v in kwargs.items() if k not in masks}, len(inputs)
     return _followed_host_array(trace, cls, lambda *xs: call(*xs[:n], **fixed, **dict(zip(masks, xs[n:]))),
                                 tuple(inputs) + tuple(kwargs[k] for k in masks), name)
+
+
+_METHOD_FORMS = frozenset({"mean", "std", "var", "reshape", "transpose", "ravel", "squeeze", "swapaxes"})
 
 
 def _inside_an_operation():
@@ -740,9 +746,25 @@ def _record_every_operation(op, data, inputs, params, saved=None):
             out._guard = None  # (no backward reads it)
         trace.made_at[id(out)] = _user_place()
         if not trace.inside_host:
+            _refuse_traced_closures(trace, op)
             arguments._refuse_value_parameters(op, params)
             arguments._eager_kind_of_result(trace, op, out, data, inputs)
     return out
+
+
+def _refuse_traced_closures(trace, op):
+    """An operation made inside the function whose forward or rules hold this call's labels, masks or
+    Values in their closure (a hinge op built around y): a replay would call the first call's functions."""
+    for fn in (op.forward, *(() if op.variadic else op.grads)):
+        for cell in getattr(fn, "__closure__", None) or ():
+            try:
+                held = cell.cell_contents
+            except ValueError:
+                continue
+            if isinstance(held, _FollowedArray) or (isinstance(held, Value) and held._id >= trace.start_id):
+                raise _refusal(f"the operation {op.name!r}, whose functions hold a traced value in their closure "
+                               f"(labels, a mask, a Value of this call)", "Pass it to the operation as an input "
+                               "or a parameter (op.apply(x, y=y)), which every call passes afresh.")
 
 
 def _derived_data_made_again(fn, *inputs, name=None):

@@ -600,9 +600,12 @@ def test_indices_and_booleans_of_traced_data_are_made_again_or_refused():
         z = x * w
         return z[ag.argmax(z)]
 
-    for fn, read in ((branch_on_isnan, "`if`"), (number_of_any, "float()"), (index_by_argmax, "as a Python index")):
+    for fn, read in ((branch_on_isnan, "`if`"), (number_of_any, "float()")):
         with pytest.raises(CompileError, match=read):
             ag.compile(fn)(calls[0])
+    step = ag.compile(index_by_argmax)  # (the index an operation's parameter: made again at every call)
+    for x in calls[::2]:
+        assert step(x).data.tobytes() == index_by_argmax(Value(x, requires_grad=False)).data.tobytes()
 
 
 def test_the_compiler_reads_the_rules_of_every_operation_written_as_a_lambda():
