@@ -50,3 +50,14 @@ def generator_from(seed):
     if isinstance(seed, np.random.Generator):
         return seed
     return np.random.default_rng(seed)
+
+
+def of_each_call(generator):
+    """`generator` as a function drawing at every call should hold it: None (the global generator
+    of that call, which ``manual_seed`` replaces) for the global generator itself, passed as
+    ``nn.get_generator()``; any other as it is.
+
+    >>> of_each_call(get_generator()) is None, of_each_call(7)
+    (True, 7)
+    """
+    return None if generator is _state["generator"] else generator

@@ -29,7 +29,7 @@ from autograd_core.errors import ShapeError
 from autograd_core.compile import CompileError, effect, host_array, is_tracing
 from autograd_core.compile.tracer import as_eager_value, is_eager_value
 
-from ._random import generator_from, get_generator
+from ._random import generator_from, of_each_call
 
 __all__ = [
     "linear", "relu", "sigmoid", "tanh", "leaky_relu", "prelu", "elu", "selu", "gelu", "softplus",
@@ -437,7 +437,7 @@ def dropout(input, p=0.5, training=True, generator=None):
     # (a float32 uniform still resolves probabilities to 2^-24)
     draw = np.float32 if x.dtype == np.float32 else np.float64
     shape, scale = x.shape, x.dtype.type(1 / (1 - p))
-    generator = None if generator is get_generator() else generator  # (the global one: the one of each call)
+    generator = of_each_call(generator)  # (nn.get_generator(): the global one of each call)
 
     def draw_mask():  # a host array: a compiled step draws a new mask at every call, from the same generator
         keep = generator_from(generator).random(shape, dtype=draw) >= p
@@ -467,7 +467,7 @@ def dropout2d(input, p=0.5, training=True, generator=None):
         return x * 0.0
     draw = np.float32 if x.dtype == np.float32 else np.float64
     shape, scale = x.shape[:-2] + (1, 1), x.dtype.type(1 / (1 - p))  # one draw per channel
-    generator = None if generator is get_generator() else generator
+    generator = of_each_call(generator)
 
     def draw_mask():  # a host array: a compiled step draws a new mask at every call
         return (generator_from(generator).random(shape, dtype=draw) >= p) * scale
@@ -632,8 +632,8 @@ def _probabilities(target, target_data, dtype):
     if is_eager_value(target):
         return target
     array = target if isinstance(target, Value) else target_data
-    array = array if array.dtype == dtype else _cast_again(array, dtype, "target")
-    return array if isinstance(array, Value) else Value(array, requires_grad=False)  # (smoothed, weighted: by the engine)
+    array = array if array.dtype == dtype else _cast_again(array, dtype, "target")  # (then smoothed, weighted
+    return array if isinstance(array, Value) else Value(array, requires_grad=False)  # by the engine's operations)
 
 
 def _cast_again(data, dtype, name):

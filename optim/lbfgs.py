@@ -6,18 +6,12 @@ import numpy as np
 
 from autograd_core import Value, enable_grad, no_grad
 
-from .optimizer import Optimizer
+from .optimizer import Optimizer, as_number
 
 __all__ = ["LBFGS"]
 
 # What the state keeps from one step() to the next besides the counters (torch.optim.LBFGS's names).
 _MEMORY = ("d", "t", "old_dirs", "old_stps", "ro", "H_diag", "prev_flat_grad", "prev_loss")
-
-
-def _number(loss):
-    # the loss as a plain number, on purpose (float() of a Value, or of a compiled step's result, that
-    # requires grad warns)
-    return loss.item() if hasattr(loss, "item") else float(loss)
 
 
 class LBFGS(Optimizer):
@@ -113,7 +107,7 @@ class LBFGS(Optimizer):
         parameters are put back to ``start`` afterwards)."""
         self._move(step_size, direction)
         with enable_grad():
-            loss = _number(closure())
+            loss = as_number(closure())
         flat_grad = self._flat_grad()
         self._set_params(start)
         return loss, flat_grad
@@ -130,7 +124,7 @@ class LBFGS(Optimizer):
 
         with enable_grad():
             first_loss = closure()
-        loss = _number(first_loss)
+        loss = as_number(first_loss)
         state["func_evals"] += 1
         flat_grad = self._flat_grad()
         if np.abs(flat_grad).max() <= group["tolerance_grad"]:
@@ -223,7 +217,7 @@ class LBFGS(Optimizer):
         if last:
             return loss, flat_grad, 0
         with enable_grad():
-            loss = _number(closure())
+            loss = as_number(closure())
         return loss, self._flat_grad(), 1
 
     @staticmethod

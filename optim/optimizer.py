@@ -303,12 +303,21 @@ class Optimizer:
         return "\n".join(lines)
 
 
+def as_number(x):
+    """`x` as a plain float, on purpose: ``item()`` of a Value or a compiled step's result (whose
+    ``float()`` warns that the graph is dropped), ``float()`` of anything else.
+
+    >>> as_number(Value([2.5])), as_number(3)
+    (2.5, 3.0)
+    """
+    return x.item() if hasattr(x, "item") else float(x)
+
+
 def metric_number(where, metric):
     """A watched metric (a number, or a one-element Value such as a loss) as a float,
     or a TypeError naming `where` (``"EarlyStopping.step"``)."""
     try:
-        # (item: the number, on purpose, of a Value or a compiled step's result; float() of them warns)
-        return metric.item() if hasattr(metric, "item") else float(metric)
+        return as_number(metric)
     except (TypeError, ValueError):
         raise TypeError(
             f"{where}: metric must be the epoch's number to watch (e.g. the validation loss), "

@@ -119,9 +119,9 @@ def _truediv_checked(self, other):
 def _rtruediv_checked(self, other):
     """``3.0 / x`` (or ``np.float64(3) / x``) of an array argument: refused (see above)."""
     trace = current()
-    if trace is not None and _eager_kind(trace, self) == _ARRAY and not (type(other) in (int, float) and other == 1) and (
-            not isinstance(other, Value) or _eager_kind(trace, other) != _VALUE):  # (np.float64(3) / x too; 1 / x is
-        # reciprocal(x) * 1, NumPy's 1 / x bit for bit, as the numpy_method's run both ways checks)
+    one = type(other) in (int, float) and other == 1  # (1 / x is reciprocal(x) * 1, NumPy's 1 / x bit for bit)
+    if trace is not None and _eager_kind(trace, self) == _ARRAY and not one and (
+            not isinstance(other, Value) or _eager_kind(trace, other) != _VALUE):  # (np.float64(3) / x too)
         raise _refusal_of(f"`3.0 / x` of a float array argument (or NumPy made from it): {_EAGER_DEPENDS}",
                           _MAKE_IT_A_VALUE)
     return _ORIGINALS["__rtruediv__"](self, other)
@@ -164,9 +164,10 @@ def _shape_set_refused(self, shape):
 
 
 _NUMPY_METHODS = ("T", "sum", "mean", "max", "min", "prod", "std", "var", "reshape", "transpose", "swapaxes", "astype",
-                  "clip", "cumsum", "cumprod", "round", "repeat", "__getitem__", "__neg__", "__pos__", "__abs__", "__add__", "__radd__",
-                  "__sub__", "__rsub__", "__mul__", "__rmul__", "__truediv__", "__rtruediv__", "__floordiv__",
-                  "__rfloordiv__", "__mod__", "__rmod__", "__pow__", "__rpow__", "__matmul__", "__rmatmul__")
+                  "clip", "cumsum", "cumprod", "round", "repeat", "__getitem__", "__neg__", "__pos__", "__abs__",
+                  "__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__", "__truediv__", "__rtruediv__",
+                  "__floordiv__", "__rfloordiv__", "__mod__", "__rmod__", "__pow__", "__rpow__", "__matmul__",
+                  "__rmatmul__")
 
 
 def _as_numpy_method(method, name):
@@ -180,13 +181,14 @@ def _as_numpy_method(method, name):
             if any(isinstance(a, Value) and a._data.ndim == 0 and _eager_kind(trace, a) == _ARRAY for a in args):
                 return _as_eager_with_numbers(trace, method, self, args, kwargs)
             return method(self, *args, **kwargs)
+        # (x32 / np.sqrt(2.0) is float64 in NumPy; to the engine a np.float64 is a Python float)
+        numbers = [engine._constant(a) if isinstance(a, np.floating) else a for a in args]
         trace.numpy_calls += 1
-        try:  # (x32 / np.sqrt(2.0) is float64 in NumPy; to the engine a np.float64 is a Python float)
-            traced = method(self, *[engine._constant(a) if isinstance(a, np.floating) else a for a in args],
-                            **kwargs)
+        try:
+            traced = method(self, *numbers, **kwargs)
         finally:
             trace.numpy_calls -= 1
-        _refuse_unless_numpy_agrees(trace, name, self, args, kwargs, traced)
+        _refuse_unless_numpy_agrees(trace, name, self, args, numbers, kwargs, traced)
         return traced
     numpy_method.__name__ = getattr(method, "__name__", name)
     return numpy_method
@@ -198,10 +200,11 @@ _ELEMENTWISE = frozenset({"__add__", "__radd__", "__sub__", "__rsub__", "__mul__
 _PROBE = np.array([-0.0, 0.0, -np.inf, np.inf, np.nan, -1.0, 1.0, 0.5, -2.5, 3.0, 1e-30, -1e30])
 
 
-def _refuse_unless_numpy_agrees(trace, name, self, args, kwargs, traced):
+def _refuse_unless_numpy_agrees(trace, name, self, args, numbers, kwargs, traced):
     """What ndarray's own method makes in eager (x32 * counts64 is float64 there, x32 ** np.array(1.5)
     too), run unrecorded on the arrays: refused unless it has the traced Value's dtype, shape and bits.
-    (Where an operand is a Value eager has too, or NumPy refuses the call, there is nothing to compare.)"""
+    `numbers`: the `args` the engine's method was given. (Where an operand is a Value eager has too, or
+    NumPy refuses the call, there is nothing to compare.)"""
     raw = []
     for a in args:
         if isinstance(a, Value):
@@ -223,8 +226,6 @@ def _refuse_unless_numpy_agrees(trace, name, self, args, kwargs, traced):
         # -0.0 and -inf give another sign or a nan there; this call's data may hold none of them)
         with np.errstate(all="ignore"):
             probe = _PROBE.astype(self._data.dtype)
-        numbers = [engine._constant(a) if isinstance(a, np.floating) else a for a in args]
-        with np.errstate(all="ignore"):
             eager_probe = np.asarray(getattr(probe, name)(*raw, **kwargs))
         traced_probe = _unrecorded(trace, lambda: np.asarray(
             getattr(Value(probe, requires_grad=False), name)(*numbers, **kwargs)._data))

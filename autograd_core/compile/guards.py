@@ -54,10 +54,9 @@ import numpy as np
 
 from ..engine import Value
 from .sources import (
-    SMALL_ARRAY, _FIXED_ATTRIBUTES, array_digest, Sources, _brief, _describe_object, _is_library_class, _module_counts, _same_scalar, _slot_value,
+    SMALL_ARRAY, _FIXED_ATTRIBUTES, Sources, _brief, _describe_object, _is_library_class, _module_counts,
+    _same_scalar, _slot_value, array_digest,
 )
-
-CONTENT_SIZE = SMALL_ARRAY  # an array of at most this many numbers is compared whole (Python may read its numbers)
 
 __all__ = ["Sources", "Guards"]
 
@@ -112,14 +111,55 @@ _MISSING = object()
 # what an effect may change of its own and a replay change again: numbers, sizes, an array's contents; an
 # object it replaces (an array or module the program reads or calls) would stay the traced call's in a replay
 _STATE_KINDS = frozenset({"scalar", "length", "keys", "contents", "size", "label"})
-_OWN_PACKAGES = ("autograd_core", "nn", "optim")
+
+
+def is_own(fn):
+    """A function of this project's (nn's one-hot rows, a dropout mask): its array's shape is its
+    inputs', and its module's globals hold no state of a call's.
+
+    >>> import nn.functional as F
+    >>> is_own(F.dropout), is_own(np.exp)
+    (True, False)
+    """
+    return (getattr(fn, "__module__", None) or "").partition(".")[0] in ("autograd_core", "nn", "optim")
+
+
+def objects_held(fn, with_globals=False):
+    """What the function `fn` holds in its closure and defaults (with `with_globals`, and in the
+    globals its code names, unless it is this project's), and what the functions it holds do, each
+    function once: the state a host function or an effect may read or update.
+
+    >>> def make(scale):
+    ...     def helper(x, factor=3.0):
+    ...         return x * scale * factor
+    ...     return lambda x: helper(x)
+    >>> objects_held(make([2.0]))
+    [[2.0], 3.0]
+    """
+    functions, seen, held = [fn], set(), []
+    while functions:
+        fn = functions.pop()
+        if not isinstance(fn, types.FunctionType) or id(fn) in seen:
+            continue
+        seen.add(id(fn))
+        objects = [c.cell_contents for c in fn.__closure__ or () if filled(c)] + list(fn.__defaults__ or ())
+        if with_globals and not is_own(fn):  # (stats["n"] += 1)
+            objects += [fn.__globals__[n] for n in fn.__code__.co_names if n in fn.__globals__]
+        for obj in objects:
+            (functions if isinstance(obj, types.FunctionType) else held).append(obj)
+    return held
 
 
 def effect_owners(fn):
     """The objects a host function or an effect may update: a method's object (a BatchNorm counting
-    its batches, `hist.append`'s list), the dicts, lists and objects it holds in its closure or names
-    in its globals (`lambda: m.seen.append(1)`, `stats["n"] += 1`), and the arrays it holds, or a
-    function it holds does, in a closure or a default (batch norm's running statistics)."""
+    its batches, `hist.append`'s list), a callable object itself, the dicts, lists and objects it
+    holds or names in its globals (`lambda: m.seen.append(1)`, `stats["n"] += 1`), and the arrays it
+    holds (batch norm's running statistics): see `objects_held`.
+
+    >>> seen = []
+    >>> effect_owners(seen.append) == [seen]
+    True
+    """
     owners = []
     if not isinstance(fn, (types.FunctionType, types.MethodType, types.BuiltinMethodType)) and callable(fn):
         owners.append(fn)  # (a callable object, a meter: its state, and its __call__'s code)
@@ -128,22 +168,9 @@ def effect_owners(fn):
             getattr(fn, "__self__", None), types.ModuleType):
         owners.append(fn.__self__)
         fn = getattr(fn, "__func__", None)
-    functions, seen = [fn], set()
-    while functions:
-        fn = functions.pop()
-        if not isinstance(fn, types.FunctionType) or id(fn) in seen:
-            continue
-        seen.add(id(fn))
-        held = [c.cell_contents for c in fn.__closure__ or () if filled(c)] + list(fn.__defaults__ or ())
-        if (fn.__module__ or "").partition(".")[0] not in _OWN_PACKAGES:  # (this project's globals: no state)
-            held += [fn.__globals__[n] for n in fn.__code__.co_names if n in fn.__globals__]  # (stats["n"] += 1)
-        for obj in held:
-            if isinstance(obj, types.FunctionType):
-                functions.append(obj)
-            elif isinstance(obj, (dict, list, set, np.ndarray, MutableSequence)) or (
-                    not isinstance(obj, (Value, types.ModuleType, type)) and hasattr(obj, "__dict__")):
-                owners.append(obj)
-    return owners
+    return owners + [obj for obj in objects_held(fn, with_globals=True) if isinstance(
+        obj, (dict, list, set, np.ndarray, MutableSequence)) or (
+        not isinstance(obj, (Value, types.ModuleType, type)) and hasattr(obj, "__dict__"))]
 
 
 def filled(cell):
@@ -284,7 +311,7 @@ def _own_guards(node, sources, used_ids, module_reached):
             if node.readable and node.parent is not None and node.parent.category != "registry":
                 own.append(_Guard(node, "same", obj))  # not read by the program (self.last = out): the same one
     elif category == "array":
-        small = node.primary is None and node.snapshot is not None and obj.size <= CONTENT_SIZE
+        small = node.primary is None and node.snapshot is not None and obj.size <= SMALL_ARRAY
         held_by_library = node.in_module and _is_library_class(type(_holder(node).obj))
         library_buffer = held_by_library and node.parent.category == "registry"  # (running statistics, a count)
         if id(obj) in used_ids:
@@ -340,14 +367,13 @@ class Guards:
     "w's dtype changed (float64 -> float32)"
     """
 
-    def __init__(self, sources, guards, unreached):
+    def __init__(self, sources, guards, unreached, used_ids=frozenset()):
         self.sources = sources
         self._guards = guards
         root = sources._root_guard.obj if sources._root_guard is not None else None
         self._root_code = getattr(root, "__code__", None)
         self.unreached = unreached
-        self.rebound_by_effects = []  # what the program reads that an effect replaced (refused by the runtime)
-        self.used_ids = set()  # ids of what the trace used (set by build)
+        self.used_ids = used_ids  # ids of what the trace used
         self.source, self._fast = self._compile()
 
     # ---- building --------------------------------------------------------------
@@ -405,17 +431,15 @@ class Guards:
             node = stack.pop()
             guards.extend(per_node.get(node.index, ()))
             stack.extend(c for c in reversed(node.children) if c.index in needed)
-        made = cls(sources, guards, unreached)
-        made.used_ids = set(used_ids)
-        return made
+        return cls(sources, guards, unreached, frozenset(used_ids))
 
     def without_effect_changes(self, fn, args, changes):
-        """These guards without those on an effect's own state that the effects of the traced call
-        changed, and nothing else (a count its effect keeps: every replay changes it as eager does).
-        Its state the call left alone (a BatchNorm's eps), or changed otherwise, stays guarded."""
-        self.rebound_by_effects = []
+        """(these guards without those on an effect's own state that the effects of the traced call
+        changed, and nothing else (a count its effect keeps: every replay changes it as eager does),
+        what of the program's an effect replaced, which a replay could not follow). The state the call
+        left alone (a BatchNorm's eps), or changed otherwise, stays guarded."""
         if not changes.by_effects:  # (no host function or effect changed anything of its own)
-            return self
+            return self, []
         kept, cache, rebound = [], {}, []
         for guard in self._guards:
             if changes.explains(guard.node, guard.kind, lambda value, data: self._held_before(
@@ -433,9 +457,9 @@ class Guards:
                         rebound.append(changed)
                     continue
             kept.append(guard)
-        guards = self if len(kept) == len(self._guards) else Guards(self.sources, kept, self.unreached)
-        guards.rebound_by_effects = rebound
-        return guards
+        if len(kept) == len(self._guards):
+            return self, rebound
+        return Guards(self.sources, kept, self.unreached, self.used_ids), rebound
 
     def _held_before(self, guard, value, data, fn, args, cache):
         """Whether `guard` held for `value` (with `data`, its bytes then): the state before an effect."""

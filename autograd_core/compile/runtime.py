@@ -33,9 +33,8 @@ from ..engine import Value
 from ..modes import _current_modes
 from . import planner, reuse
 from .result import CompiledResult, _give_back_freed_memory, _own, _returned, _watched
-from .guards import EffectChanges, Guards, Sources, filled
-from .sources import array_digest
-from .sources import WALK_LIMIT
+from .guards import EffectChanges, Guards, Sources, objects_held
+from .sources import WALK_LIMIT, array_digest
 from .program import Line, _expression_code, evaluate, render, tuple_text
 from .arguments import _ARRAY, ArrayArgument, _eager_kind
 from .tracer import (_ARGUMENT_HINT, CompileError, Trace, TracedArgument, _FollowedArray, current,
@@ -354,10 +353,10 @@ class Compiled:
         held = _held_by_hosts(trace)
         changes = EffectChanges(trace.effect_states)
         build.effect_written = changes.written
-        guards = Guards.build(sources, build.used + held, trace.labels_read).without_effect_changes(self.fn, args,
-                                                                                                    changes)
+        guards, rebound = Guards.build(sources, build.used + held, trace.labels_read).without_effect_changes(
+            self.fn, args, changes)
         self._refuse_unreached(guards)
-        self._refuse_replaced_by_effects(guards, changes, build)
+        self._refuse_replaced_by_effects(rebound, changes, build)
         self._refuse_written(sources, changes)
         changed = guards.check(self.fn, args)  # (the guards hold what the walk saw before the call)
         if changed is not None:
@@ -501,12 +500,13 @@ class Compiled:
                     f"every call: a comparison's mask, labels' NumPy) after it was made; a replay would make it "
                     f"without the write. Make the changed array in a host_array function")
 
-    def _refuse_replaced_by_effects(self, guards, changes, build):
-        """An effect that replaces an array or Value the program reads (``self.center = ...``): eager
-        reads the new one at every call, a replay the object it was traced with."""
+    def _refuse_replaced_by_effects(self, rebound, changes, build):
+        """An effect that replaces an array, a Value or a module the program reads or calls (``self.center
+        = ...``; `rebound`: how the guards said so): eager reads the new one at every call, a replay the
+        object it was traced with."""
         placed = [obj for obj in build.namespace.values() if changes.placed.get(id(obj)) is obj]
-        if guards.rebound_by_effects or placed:
-            what = guards.rebound_by_effects[0] if guards.rebound_by_effects else "an array it made"
+        if rebound or placed:
+            what = rebound[0] if rebound else "an array it made"
             raise CompileError(
                 f"compile: an effect of {self._name()} replaced what the program reads ({what}); a replay would "
                 f"read the traced call's object. Write into it in place (self.center[...] = ...), or pass it as an "
@@ -673,22 +673,11 @@ def _signature_check(key):
 
 
 def _held_by_hosts(trace):
-    """Arrays and Values a host function or an effect holds in its closure or defaults (batch norm's
-    running statistics): the program calls that function again, so they must still be the caller's."""
-    held, seen = [], set()
-    functions = [record.fn for record in trace.hosts]
-    while functions:  # (and the functions those hold: a nested helper's own closure)
-        fn = functions.pop()
-        if id(fn) in seen or not isinstance(fn, types.FunctionType):
-            continue
-        seen.add(id(fn))
-        cells = [c.cell_contents for c in fn.__closure__ or () if filled(c)]
-        for obj in cells + list(fn.__defaults__ or ()):
-            if isinstance(obj, (np.ndarray, Value)) and (obj.size > 1 or trace.held(obj)):  # (a one-channel batch norm's)
-                held.append(obj)
-            elif isinstance(obj, types.FunctionType):
-                functions.append(obj)
-    return held
+    """Arrays and Values a host function or an effect holds in its closure or defaults, or a function it
+    holds does (batch norm's running statistics): the program calls that function again, so they must
+    still be the caller's."""
+    return [obj for record in trace.hosts for obj in objects_held(record.fn)
+            if isinstance(obj, (np.ndarray, Value)) and (obj.size > 1 or trace.held(obj))]  # (a one-channel BN's)
 
 
 def _course_names(nodes, loss):
@@ -844,7 +833,7 @@ def _check_lines(build, forward, backward):
     """Run the lines once on the traced arrays; a line whose result is not the engine's,
     bit for bit, is written as the call of the engine's own function instead."""
     lines = forward + backward
-    randoms = {}
+    randoms = _RandomNumbers()
     env = dict(build.namespace)
     env.update(_host_stubs(build))
     env.update(build.trace_env)
@@ -868,7 +857,7 @@ def _check_lines(build, forward, backward):
         if bad is None:
             return lambda text: evaluate(text, env)
         if bad.exact is None:
-            written = [name for name in bad.reads if id(env.get(name)) in getattr(build, "effect_written", ())]
+            written = [name for name in bad.reads if id(env.get(name)) in build.effect_written]
             if written:  # (the check runs on the arrays as the call left them; eager's line read them before)
                 raise CompileError(
                     f"compile: an effect wrote into {written[0]} after the operation `{bad.text()}` read it; the "
@@ -881,24 +870,40 @@ def _check_lines(build, forward, backward):
         bad.use_exact()
 
 
+class _RandomNumbers:
+    """The random arrays of one pass of line checks: one per name, shape and dtype, kept for every
+    line; and which traced arrays hold one number repeated."""
+
+    def __init__(self):
+        self.rng = None  # (made at the first array: most programs never need one)
+        self.arrays = {}  # (shape, dtype, name) -> its random array (another name, another array: a - b is not 0)
+        self.repeated = {}  # id -> whether that traced array holds one number repeated
+
+    def one_number_repeated(self, value):
+        if not (isinstance(value, np.ndarray) and value.dtype.kind == "f" and value.size > 1):
+            return False
+        if id(value) not in self.repeated:
+            self.repeated[id(value)] = bool((value == value.flat[0]).all())
+        return self.repeated[id(value)]
+
+    def like(self, name, value):
+        key = (value.shape, value.dtype.str, name)
+        if key not in self.arrays:
+            self.rng = self.rng or np.random.default_rng(0)
+            self.arrays[key] = self.rng.standard_normal(value.shape, dtype=np.float32).astype(value.dtype)
+        return self.arrays[key]
+
+
 def _agrees_on_other_numbers(line, env, randoms):
     """Whether a readable line gives its exact call's bits on random numbers of the traced arrays' shapes
-    too: the traced call's may hide a form that is wrong elsewhere (a gradient of zeros, a 3-d A.T).
-    `randoms`: (shape, dtype, name) -> the random array made for them, kept for every line. Only where
-    an array the line reads holds one number repeated (zeros): other numbers tell forms apart already."""
+    too (`randoms`, a _RandomNumbers): the traced call's may hide a form that is wrong elsewhere (a
+    gradient of zeros, a 3-d A.T). Only where an array the line reads holds one number repeated (zeros):
+    other numbers tell forms apart already."""
     names = set(line.reads) | set(line.exact_reads)
-    repeated = randoms.setdefault("repeated", {})  # id -> whether that array holds one number repeated
-    if not any(_one_number_repeated(env.get(name), repeated) for name in names):
+    if not any(randoms.one_number_repeated(env.get(name)) for name in names):
         return True
-    probe = {}  # (names read, as locals of the evaluation: env itself stays as it is)
-    for name in names:
-        value = env.get(name)
-        if isinstance(value, np.ndarray) and value.dtype.kind == "f" and value.size:
-            key = (value.shape, value.dtype.str, name)  # (another name, another array: a - b is not 0)
-            if key not in randoms:
-                rng = randoms.setdefault("rng", np.random.default_rng(0))
-                randoms[key] = rng.standard_normal(value.shape, dtype=np.float32).astype(value.dtype)
-            probe[name] = randoms[key]
+    probe = {name: randoms.like(name, env[name]) for name in names  # (as locals: env itself stays as it is)
+             if isinstance(env.get(name), np.ndarray) and env[name].dtype.kind == "f" and env[name].size}
     try:
         with np.errstate(all="ignore"):
             readable = eval(_expression_code(line.expression), env, probe)  # noqa: S307 (our own lines)
@@ -907,14 +912,6 @@ def _agrees_on_other_numbers(line, env, randoms):
         return False
     pairs = zip(readable, exact) if type(exact) is tuple else ((readable, exact),)
     return type(readable) is type(exact) and all(same_bits(r, e) for r, e in pairs)
-
-
-def _one_number_repeated(value, known):
-    if not (isinstance(value, np.ndarray) and value.dtype.kind == "f" and value.size > 1):
-        return False
-    if id(value) not in known:
-        known[id(value)] = bool((value == value.flat[0]).all())
-    return known[id(value)]
 
 
 @functools.lru_cache(maxsize=256)  # (a model traced again, a new model of the same layers: the same program)

@@ -122,7 +122,7 @@ def _is_read_by_its_methods(cls):
     """A class of this project's packages (an optimizer, a scheduler; not NumPy's), or a container of
     the standard library's ``collections`` (ChainMap, UserList): what its methods read is guarded."""
     top = (getattr(cls, "__module__", None) or "").partition(".")[0]
-    return (top in _LIBRARY_PACKAGES and top != "numpy" or top == "collections") and _is_library_class(cls)
+    return ((top in _LIBRARY_PACKAGES and top != "numpy") or top == "collections") and _is_library_class(cls)
 
 
 def _held_by(module, cls):
@@ -160,6 +160,8 @@ def array_digest(array):
     if array.nbytes <= SNAPSHOT_BYTES:
         return array.tobytes()
     return "crc32", zlib.crc32(np.ascontiguousarray(array).view(np.uint8))
+
+
 # methods Python calls without naming them: their code is walked like the code that names methods
 _CALLED_IMPLICITLY = frozenset({"forward", "__call__", "__getattr__", "__getattribute__", "__getitem__",
                                 "__contains__", "__len__", "__iter__", "__bool__", "__float__", "__index__",
@@ -170,11 +172,11 @@ _BUILTINS = frozenset(vars(builtins))
 _BY_NAME_STRING = frozenset({"globals", "vars", "__dict__"})  # what reads a module's names from strings
 # what reads every item of a dict: its views, a Counter's totals, and keys the code makes itself (an f-string,
 # str(i), "w_" + name, .format, .join, .upper()), which no name in it spells
-_ITERATING = frozenset({"values", "items", "keys", "total", "most_common", "elements", "copy",
+_EVERY_ITEM = frozenset({"values", "items", "keys", "total", "most_common", "elements", "copy",
                         "str", "format", "join", "upper", "lower", "capitalize", "title", "replace", "strip"})
 _MAKES_STRINGS = frozenset({"FORMAT_VALUE", "BUILD_STRING"})  # (an f-string's bytecode)
 _STRING_ARITHMETIC = frozenset({"BINARY_OP", "BINARY_ADD", "BINARY_MODULO", "INPLACE_ADD"})  # (+ or % of strings)
-_JOINING = frozenset({"", "+", "%", "+=", "%="})
+_JOINING = frozenset({"", "+", "%", "+=", "%="})  # (BINARY_OP's argrepr)
 _UNPACKING = frozenset({"DICT_MERGE", "DICT_UPDATE"})  # the bytecode of f(**d) and {**d}
 
 
@@ -206,7 +208,7 @@ def _strings_of(code):
 
 
 @functools.lru_cache(maxsize=4096)
-def _unpacks_mappings(code):
+def _reads_any_key(code):
     """Whether `code` itself unpacks a mapping (``f(**opts)``, ``{**cfg}``) or makes strings (an
     f-string, ``"w_" + name``, ``"w_%s" % n``: a key it may read a dict with)."""
     strings = any(type(c) is str for c in code.co_consts)  # (a + or % where the code holds a string: a key)
@@ -593,7 +595,7 @@ class Sources:
 
     # ---- roots -----------------------------------------------------------------
     def _walk(self, fn, args):
-        self._code_consts.update(_strings_in(tuple(a for a in args if isinstance(a, str))))  # (cfg[term], step(x, "ce"))
+        self._code_consts.update(_strings_in(tuple(a for a in args if isinstance(a, str))))  # (step(x, "ce"))
         root = self._new(None, "root", "fn", fn, "", hidden=True, category="root")
         self._root(root, fn)
         if any(_is_module(a) for a in args):
@@ -726,7 +728,7 @@ class Sources:
             self._code_names.update(c.co_names)
             if user:
                 self._user_names.update(c.co_names)
-                if _unpacks_mappings(c) or not _ITERATING.isdisjoint(c.co_names):
+                if _reads_any_key(c) or not _EVERY_ITEM.isdisjoint(c.co_names):
                     self._reads_every_item = True  # d.values(), f(**opts): every item of a dict is read
             for k in c.co_consts:
                 if isinstance(k, types.CodeType):

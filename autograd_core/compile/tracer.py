@@ -28,7 +28,7 @@ import numpy as np
 from .. import engine, modes, ops
 from ..engine import Value
 from ..modes import _PACKAGE_DIRS, _user_frame, _user_place
-from .guards import effect_owners, state_of
+from .guards import effect_owners, filled, state_of
 from .sources import array_digest
 
 
@@ -138,17 +138,12 @@ def effect(fn, *inputs):
         trace.record_host(_HostRecord(None, fn, inputs, None, engine._next_id(), True))
 
 
-def is_own(fn):
-    """A function of this project's (nn's one-hot rows, a dropout mask): its array's shape is its inputs'."""
-    return (getattr(fn, "__module__", None) or "").partition(".")[0] in ("autograd_core", "nn", "optim")
-
-
 def _call_host(trace, fn, inputs):
     """``fn`` on the inputs' data; a host array or effect made inside it is part of it (its
     call makes it again), not one of its own."""
     if trace is None or trace.inside_host:
         return fn(*[_raw(x) for x in inputs])
-    owners = effect_owners(fn)  # (what it changes of theirs is its own, done again at every call; not what other code does)
+    owners = effect_owners(fn)  # (what it changes of theirs is its own, done again at every call)
     before = [state_of(owner) for owner in owners]
     trace.inside_host, trace.host_from = True, engine._next_id()
     try:
@@ -209,24 +204,32 @@ def _read_refused(name, what, fix, users_only=False):
     return read
 
 
+_MEANS = ("mean", "std", "var")
+_METHOD_FORMS = frozenset(_MEANS + ("reshape", "transpose", "ravel", "squeeze", "swapaxes"))  # (np.mean(x, 0) too)
+
+
 def _made_again(name, reduction=False):
     """A view of labels, a mask or an image argument (y.reshape(len(y), -1), mask.T): a host array of its
     own, made again at every call; so is, with `reduction`, a mean over an axis (x.mean(0) of a uint8
     batch), while a mean of all of it, a float64 number that eager's engine casts to the dtype of the Value
     it meets, is refused ((y_hat == y).mean(), an accuracy: compute it after the call)."""
-    def method(self, *args, _users=None, **kwargs):
-        trace = current()
-        users = _called_from_user(2) if _users is None else _users
-        if trace is None or trace.inside_host or (reduction and not users):
-            return getattr(np.ndarray, name)(self.view(np.ndarray) if reduction else self, *args, **kwargs)
-        if any(isinstance(a, (np.ndarray, Value)) for a in (*args, *kwargs.values())):
-            raise _refusal(f".{name}() of an integer argument or a traced mask, given an array", _DATA_FIX)
-        if reduction and np.ndim(getattr(self.view(np.ndarray), name)(*args, **kwargs)) == 0:
-            raise _refusal(f".{name}() of an integer argument or a traced mask (a number)", _DATA_FIX)
-        return _followed_host_array(trace, type(self), lambda x: np.asarray(getattr(x, name)(*args, **kwargs)),
-                                    (self,), self._host_name)
+    def method(self, *args, **kwargs):
+        return _made_again_by(self, name, reduction, _called_from_user(2), args, kwargs)
     method.__name__ = name
     return method
+
+
+def _made_again_by(array, name, reduction, users, args, kwargs):
+    """`array`'s method `name` as _made_again makes it (`users`: called by the user's code)."""
+    trace = current()
+    if trace is None or trace.inside_host or (reduction and not users):
+        return getattr(np.ndarray, name)(array.view(np.ndarray) if reduction else array, *args, **kwargs)
+    if any(isinstance(a, (np.ndarray, Value)) for a in (*args, *kwargs.values())):
+        raise _refusal(f".{name}() of an integer argument or a traced mask, given an array", _DATA_FIX)
+    if reduction and np.ndim(getattr(array.view(np.ndarray), name)(*args, **kwargs)) == 0:
+        raise _refusal(f".{name}() of an integer argument or a traced mask (a number)", _DATA_FIX)
+    return _followed_host_array(trace, type(array), lambda x: np.asarray(getattr(x, name)(*args, **kwargs)),
+                                (array,), array._host_name)
 
 
 def _written_refused(name):
@@ -284,7 +287,7 @@ class _FollowedArray(np.ndarray):
         # numbers a compiled step could not make again; the library's own calls make theirs host arrays
         if current() is not None and _called_from_user(2) and not _inside_an_operation():
             if func.__name__ in _METHOD_FORMS and args and args[0] is self:  # (np.mean(x, 0): x.mean(0))
-                return getattr(self, func.__name__)(*args[1:], _users=True, **kwargs)
+                return _made_again_by(self, func.__name__, func.__name__ in _MEANS, True, args[1:], kwargs)
             raise _refusal(f"np.{func.__name__} of an integer argument or a traced mask", _DATA_FIX)
         return super().__array_function__(func, types, args, kwargs)
 
@@ -299,7 +302,7 @@ class _FollowedArray(np.ndarray):
     reshape, ravel, flatten, transpose, swapaxes, squeeze = (
         _made_again(name) for name in ("reshape", "ravel", "flatten", "transpose", "swapaxes", "squeeze"))
     T = property(lambda self: self.transpose())
-    mean, std, var = (_made_again(name, reduction=True) for name in ("mean", "std", "var"))
+    mean, std, var = (_made_again(name, reduction=True) for name in _MEANS)
     # (and the reads of its numbers that NumPy's own methods offer: y.tobytes(), format(y[0]), complex(y[0]))
     tobytes, __format__, __complex__ = (_read_refused(name, f"{name}() of an integer argument or a traced mask",
                                                       _DATA_FIX, users_only=True)
@@ -394,9 +397,6 @@ def _remade(cls, name, ufunc, method, inputs, kwargs):
     fixed, n = {k: v for k, v in kwargs.items() if k not in masks}, len(inputs)
     return _followed_host_array(trace, cls, lambda *xs: call(*xs[:n], **fixed, **dict(zip(masks, xs[n:]))),
                                 tuple(inputs) + tuple(kwargs[k] for k in masks), name)
-
-
-_METHOD_FORMS = frozenset({"mean", "std", "var", "reshape", "transpose", "ravel", "squeeze", "swapaxes"})
 
 
 def _inside_an_operation():
@@ -756,11 +756,7 @@ def _refuse_traced_closures(trace, op):
     """An operation made inside the function whose forward or rules hold this call's labels, masks or
     Values in their closure (a hinge op built around y): a replay would call the first call's functions."""
     for fn in (op.forward, *(() if op.variadic else op.grads)):
-        for cell in getattr(fn, "__closure__", None) or ():
-            try:
-                held = cell.cell_contents
-            except ValueError:
-                continue
+        for held in (c.cell_contents for c in getattr(fn, "__closure__", None) or () if filled(c)):
             if isinstance(held, _FollowedArray) or (isinstance(held, Value) and held._id >= trace.start_id):
                 raise _refusal(f"the operation {op.name!r}, whose functions hold a traced value in their closure "
                                f"(labels, a mask, a Value of this call)", "Pass it to the operation as an input "
@@ -906,4 +902,5 @@ def nodes_made_during(roots, start_id):
 
 # the float array arguments' checks (arguments.py reads this module's names: imported once they are defined)
 from . import arguments  # noqa: E402
-from .arguments import as_eager_value, is_eager_value  # noqa: E402,F401  (what nn imports, with the tracer's other names)
+# (what nn imports, with the tracer's other names)
+from .arguments import as_eager_value, is_eager_value  # noqa: E402,F401

@@ -29,7 +29,8 @@ from .program import Line, Namespace, Names, call_text, dtype_text, evaluate, id
 
 from ..modes import _place_text, _user_frame, quiet_float_errors
 from .sources import _is_library_function
-from .tracer import _ORIGINALS, CompileError, _FollowedArray, _TracedMask, is_own, is_python_like_number
+from .guards import is_own
+from .tracer import _ORIGINALS, CompileError, _FollowedArray, _TracedMask, is_python_like_number
 
 
 def same_bits(a, b):
@@ -113,6 +114,7 @@ class Build:
         self.used = []  # objects outside the arguments the trace read: guarded by the runtime
         self.frozen = []  # arrays made during the call that the program keeps as they were (warned about)
         self.host_fns = {}  # program name of a host function -> its record (the check replays their results)
+        self.effect_written = {}  # id -> an array an effect wrote into (set by the runtime: see guards.EffectChanges)
 
 
 class Writer:

@@ -14,7 +14,7 @@ import nn
 import nn.functional as F
 from autograd_core import Value
 from autograd_core.compile import guards as _guards_module
-from autograd_core.compile.guards import CONTENT_SIZE
+from autograd_core.compile.sources import SMALL_ARRAY
 from autograd_core.compile import sources as _sources
 from autograd_core.compile.guards import Guards, Sources
 
@@ -311,7 +311,7 @@ def test_a_constant_array_in_a_closure():
 
 
 def test_a_large_array_the_program_reads_is_guarded_by_identity():
-    table = np.ones(CONTENT_SIZE + 1)
+    table = np.ones(SMALL_ARRAY + 1)
     fn = lambda x: (x.sum() * table).sum()  # noqa: E731
     guards = build(fn, (X,), [table])
     table[0] = 0.0  # read afresh by the program at every call
