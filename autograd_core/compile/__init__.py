@@ -17,6 +17,8 @@ The rooms, in reading order:
 * ``arguments.py``: the float array arguments, arrays in eager and Values
   while tracing: where eager's result depends on which, refused (or run both
   ways and refused where the two differ).
+* ``library.py``: which code and objects are the library's (not walked; its
+  operations written from their declared NumPy forms).
 * ``sources.py``: what the function can reach before it runs (closure,
   globals, defaults, modules, plain objects), each with the path it is
   reached by.

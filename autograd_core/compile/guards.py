@@ -110,6 +110,7 @@ _SIZE = ("size",)  # (a key of its own: a list's length, a dict's keys)
 _MISSING = object()
 # what an effect may change of its own and a replay change again: numbers, sizes, an array's contents; an
 # object it replaces (an array or module the program reads or calls) would stay the traced call's in a replay
+_UNCHECKED = object()  # (an "absent" guard's name of a module: whether a builtin has it does not matter)
 _STATE_KINDS = frozenset({"scalar", "length", "keys", "contents", "size", "label"})
 
 
@@ -347,8 +348,11 @@ def _own_guards(node, sources, used_ids, module_reached):
         own.append(_Guard(node, "code", (obj, obj.__code__)))  # (a helper's __code__ replaced)
     elif category == "scalar":
         own.append(_Guard(node, "scalar", obj))
-    elif category == "globals" and node.snapshot:  # builtins the code calls: not shadowed, not replaced
-        own.append(_Guard(node, "absent", tuple((name, vars(builtins).get(name)) for name in node.snapshot)))
+    elif category == "globals" and node.snapshot:  # names the code loads that it lacks: still not defined (and
+        own.append(_Guard(node, "absent", tuple((name, vars(builtins).get(name)) for name in node.snapshot)))  # the
+        # builtins among them the same); of the user's module, the names its code reads that the module lacks
+    elif category == "python_module" and node.snapshot and node.readable:
+        own.append(_Guard(node, "absent", tuple((name, _UNCHECKED) for name in node.snapshot)))
     return own
 
 
@@ -580,10 +584,12 @@ class Guards:
         if kind == "same":
             return None if value is expected else f"{path} was replaced"
         if kind == "absent":
+            names = value if type(value) is dict else value.__dict__
             for name, builtin in expected:
-                if name in value:
-                    return f"a global {name!r} now shadows the builtin"
-                if vars(builtins).get(name) is not builtin:
+                if name in names:
+                    return (f"the global {node.path}{name} is now defined" if node.category == "globals" else
+                            f"{path}.{name} is now defined")
+                if builtin is not _UNCHECKED and vars(builtins).get(name) is not builtin:
                     return f"the builtin {name!r} was replaced"
             return None
         if kind == "label":
@@ -687,8 +693,9 @@ class Guards:
             elif kind == "label":
                 lines.append(f"{path}.label == {expected!r}")
             elif kind == "absent":
-                lines.append(f"no global shadows the builtins {', '.join(name for name, _ in expected)}, "
-                             f"and they are the same")
+                names = ", ".join(name for name, _ in expected)
+                lines.append(f"no global {node.path}{{{names}}} is defined, and the builtins among them are the "
+                             f"same" if node.category == "globals" else f"{path} has none of {names}")
             elif kind == "class":
                 lines.append(f"{path} is of the class {expected.__qualname__}")
             elif kind == "code":
@@ -819,6 +826,19 @@ class _CheckWriter:
                     tests.append(f"len({d}[{name!r}]) != {n}")
         return tests
 
+    def absent_tests(self, g, k, v):
+        """The conditions under which an "absent" guard fails: a name is defined (or a builtin replaced)."""
+        ns = self.namespace
+        ns["BUILTINS"] = vars(builtins)
+        names = v if type(g.node.obj) is dict else self.dict_of(g.node)
+        tests = []
+        for j, (name, builtin) in enumerate(g.expected):  # (each name a constant of the namespace, as every
+            ns[f"A{k}_{j}"], ns[f"O{k}_{j}"] = name, builtin  # string the user wrote)
+            tests.append(f"A{k}_{j} in {names}")
+            if builtin is not _UNCHECKED:
+                tests.append(f"BUILTINS.get(A{k}_{j}) is not O{k}_{j}")
+        return tests
+
     def tests(self, g, k):
         """The conditions under which guard number `k` fails."""
         v, ns = self.var[g.node.index], self.namespace
@@ -850,13 +870,8 @@ class _CheckWriter:
             ns.update({f"O{k}": obj, f"R{k}": requires_grad, f"S{k}": shape, f"D{k}": dtype, f"L{k}": strides})
             return [f"{v} is not O{k}", f"{v}.requires_grad is not R{k}", f"(a := {v}._data).shape != S{k}",
                     f"(a.dtype is not D{k} and a.dtype != D{k})", f"a.strides != L{k}"]
-        if g.kind == "absent":  # (each name a constant of the namespace, as every string the user wrote)
-            ns["BUILTINS"] = vars(builtins)
-            tests = []
-            for j, (name, builtin) in enumerate(g.expected):
-                ns[f"A{k}_{j}"], ns[f"O{k}_{j}"] = name, builtin
-                tests += [f"A{k}_{j} in {v}", f"BUILTINS.get(A{k}_{j}) is not O{k}_{j}"]
-            return tests
+        if g.kind == "absent":
+            return self.absent_tests(g, k, v)
         if g.kind == "label":
             ns[f"N{k}"] = g.expected
             return [f"{v}.label != N{k}"]

@@ -33,7 +33,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from .sources import _is_library_function
+from .library import _is_library_function
 
 __all__ = ["Kept", "structure_of", "recall", "remember", "forget", "counts", "LIMIT"]
 

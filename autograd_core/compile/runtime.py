@@ -30,7 +30,7 @@ import numpy as np
 from .. import engine
 from ..conv import _size_text
 from ..engine import Value
-from ..modes import _current_modes
+from ..modes import _current_modes, _place_text
 from . import planner, reuse
 from .result import CompiledResult, _give_back_freed_memory, _own, _returned, _watched
 from .guards import EffectChanges, Guards, Sources, objects_held
@@ -340,8 +340,7 @@ class Compiled:
 
     # ---- tracing -------------------------------------------------------------------
     def _trace(self, key, args):
-        sources = Sources.walk(self.fn, args)
-        self._warn_if_truncated(sources)
+        sources = self._walk(args)
         call_args = _traced_arguments(args)
         trace, result = self._traced_call(sources, call_args, args)
         loss, extras, returned_as = self._check_result(result)
@@ -364,14 +363,7 @@ class Compiled:
                 f"compile: the call of {self._name()} changed what it reads ({changed}); eager changes it at every "
                 f"call, a replay would not. Make the change outside the compiled function (or in an effect)"
             )
-        if build.frozen:
-            warnings.warn(
-                f"compile: {self._name()} made {len(build.frozen)} array(s) outside the engine's operations "
-                f"({build.frozen[0]}); a compiled step keeps them as they were at the first call. If they depend on "
-                f"the arguments or change between calls, make them with autograd_core.compile.host_array "
-                f"(one-hot rows np.eye(C)[y] of labels: write F.one_hot(y, C), made again at every call)",
-                stacklevel=3,
-            )
+        self._warn_of_what_replays_skip(build, trace)
         traced_bytes = sum(a.nbytes for a in build.trace_env.values() if isinstance(a, np.ndarray))
         self._check_memory(traced_bytes)
         shape = reuse.structure_of(key, build, nodes)
@@ -401,6 +393,35 @@ class Compiled:
         result._traced_bytes = traced_bytes
         return _packed(program, result, [v._data for v in extras])
 
+    def _walk(self, args):
+        try:
+            sources = Sources.walk(self.fn, args)
+        except (RecursionError, MemoryError):
+            raise
+        except Exception as error:  # (an object of the user's whose __class__, __dict__ or __mro__ raises when read)
+            raise CompileError(f"compile: reading what {self._name()} reaches raised {type(error).__name__}: {error}; "
+                               f"run the function eagerly, or keep that object out of its reach") from error
+        self._warn_if_truncated(sources)
+        return sources
+
+    def _warn_of_what_replays_skip(self, build, trace):
+        """Warn of arrays a replay keeps as they were, and of the function's own prints."""
+        if build.frozen:
+            warnings.warn(
+                f"compile: {self._name()} made {len(build.frozen)} array(s) outside the engine's operations "
+                f"({build.frozen[0]}); a compiled step keeps them as they were at the first call. If they depend on "
+                f"the arguments or change between calls, make them with autograd_core.compile.host_array "
+                f"(one-hot rows np.eye(C)[y] of labels: write F.one_hot(y, C), made again at every call)",
+                stacklevel=4,
+            )
+        if trace.printed is not None:
+            warnings.warn(
+                f"compile: {self._name()} called print() ({_place_text(trace.printed)}); it printed at this traced "
+                f"call only, as a replay runs none of the function's Python. Print outside the compiled function, "
+                f"or from an effect (autograd_core.compile.effect(print, ...), called again at every call)",
+                stacklevel=4,
+            )
+
     def _traced_call(self, sources, call_args, args):
         """(the Trace, the function's result) of the call that runs it eagerly and records it."""
         with Trace() as trace:
@@ -421,7 +442,7 @@ class Compiled:
                 f"compile: the walk of what {self._name()} can reach stopped at {WALK_LIMIT:,} objects; what lies "
                 f"beyond is not guarded (a change to it would not be seen). Keep large collections out of the "
                 f"function's closure and objects (pass them as arguments), or run it eagerly",
-                stacklevel=4,
+                stacklevel=5,
             )
 
     def _write_forward(self, loss, extras, call_args, args, trace):

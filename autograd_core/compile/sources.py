@@ -46,10 +46,7 @@ import functools
 import inspect
 import itertools
 import math
-import os
 import reprlib
-import sys
-import sysconfig
 import types
 import zlib
 from collections import OrderedDict, deque
@@ -57,95 +54,12 @@ from collections import OrderedDict, deque
 import numpy as np
 
 from ..engine import Value
+from .library import _is_library_class, _is_library_function, _is_library_module, _is_read_by_its_methods
 
 __all__ = ["Sources", "WALK_LIMIT", "LOOK_LIMIT"]
 
 WALK_LIMIT = 20_000  # objects (and numbers) the walk records before it stops
 LOOK_LIMIT = 10 * WALK_LIMIT  # objects it looks at (a long list of numbers is looked at, not recorded)
-
-# ==========================================================================
-# What is library code: not walked, its objects not looked into
-# ==========================================================================
-_LIBRARY_PACKAGES = frozenset({"numpy", "autograd_core", "nn", "optim"})
-_STDLIB = frozenset(getattr(sys, "stdlib_module_names", ())) | {"builtins", "__builtin__"}
-
-
-def _library_dirs():
-    dirs = set()
-    paths = sysconfig.get_paths()
-    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
-        if paths.get(key):
-            dirs.add(os.path.normcase(os.path.realpath(paths[key])).rstrip(os.sep) + os.sep)
-    return tuple(sorted(dirs))
-
-
-_LIBRARY_DIRS = _library_dirs()
-
-
-@functools.lru_cache(maxsize=4096)
-def _is_library_file(filename):
-    if not filename:
-        return False
-    if filename.startswith("<frozen"):
-        return True
-    if filename.startswith("<"):  # "<string>", "<stdin>", a notebook cell: the user's
-        return False
-    path = os.path.normcase(os.path.realpath(filename))
-    parts = path.split(os.sep)
-    return "site-packages" in parts or "dist-packages" in parts or path.startswith(_LIBRARY_DIRS)
-
-
-def _is_library_source(module_name, filename):
-    """Library code: this project's packages and NumPy by name; otherwise by where its file
-    lies (the standard library, site-packages); a module without a file by its name."""
-    top = (module_name or "").partition(".")[0]
-    if top in _LIBRARY_PACKAGES:
-        return True
-    if filename:
-        return _is_library_file(filename)
-    return top in _STDLIB
-
-
-def _is_library_module(module):
-    return _is_library_source(getattr(module, "__name__", None), getattr(module, "__file__", None))
-
-
-@functools.lru_cache(maxsize=1024)  # (the same source at every trace of the same model)
-def _is_library_class(cls):
-    name = getattr(cls, "__module__", None)
-    module = sys.modules.get(name or "")
-    filename = getattr(module, "__file__", None) if module is not None else None
-    return _is_library_source(name, filename) and _held_by(module, cls)
-
-
-def _is_read_by_its_methods(cls):
-    """A class of this project's packages (an optimizer, a scheduler; not NumPy's), or a container of
-    the standard library's ``collections`` (ChainMap, UserList): what its methods read is guarded."""
-    top = (getattr(cls, "__module__", None) or "").partition(".")[0]
-    return ((top in _LIBRARY_PACKAGES and top != "numpy") or top == "collections") and _is_library_class(cls)
-
-
-def _held_by(module, cls):
-    """Whether `module` holds `cls` under its qualified name: a class made in a doctest or
-    by ``exec`` carries the name of the module it ran in without being part of it."""
-    qualname = getattr(cls, "__qualname__", "")
-    if module is None or "<locals>" in qualname:
-        return module is not None  # made inside one of the library's own functions
-    obj = module
-    for part in qualname.split("."):
-        obj = inspect.getattr_static(obj, part, None)
-        if obj is None:
-            return False
-    return obj is cls
-
-
-def _is_library_function(func):
-    code = getattr(func, "__code__", None)
-    filename = code.co_filename if code is not None else ""
-    if filename.startswith("<"):  # a doctest, ``exec``, an interactive session: the user's; "<frozen os>": not
-        return filename.startswith("<frozen")
-    return _is_library_source(getattr(func, "__module__", None), filename)
-
 
 # ==========================================================================
 # Kinds of objects
@@ -174,6 +88,8 @@ _BY_NAME_STRING = frozenset({"globals", "vars", "__dict__"})  # what reads a mod
 # str(i), "w_" + name, .format, .join, .upper()), which no name in it spells
 _EVERY_ITEM = frozenset({"values", "items", "keys", "total", "most_common", "elements", "copy",
                         "str", "format", "join", "upper", "lower", "capitalize", "title", "replace", "strip"})
+_CONSTRUCTORS = frozenset({"__init__", "__new__", "__post_init__"})
+_EVERY_ATTRIBUTE = frozenset({"astuple", "asdict", "fields", "vars", "__dict__"})  # what reads every attribute
 _MAKES_STRINGS = frozenset({"FORMAT_VALUE", "BUILD_STRING"})  # (an f-string's bytecode)
 _STRING_ARITHMETIC = frozenset({"BINARY_OP", "BINARY_ADD", "BINARY_MODULO", "INPLACE_ADD"})  # (+ or % of strings)
 _JOINING = frozenset({"", "+", "%", "+=", "%="})  # (BINARY_OP's argrepr)
@@ -253,7 +169,7 @@ def _is_scalar(obj):
     while stack:
         x = stack.pop()
         t = type(x)
-        if t in _SCALAR_TYPES or isinstance(x, np.generic):
+        if t in _SCALAR_TYPES or issubclass(t, np.generic):  # (type: a __class__ property is the user's code)
             continue
         if (t is tuple or t is frozenset or (t is set and x is obj)) and count + len(x) <= 64:  # (a set: on top only,
             # kept as a frozenset of what it held; see Sources._finish)
@@ -286,7 +202,7 @@ def _instance_dict(obj):
 
 def _is_module(obj):
     """An nn-style module: ``training`` and the three registries in its ``__dict__``, ``named_parameters``."""
-    if isinstance(obj, (type, Value, np.ndarray)):
+    if issubclass(type(obj), (type, Value, np.ndarray)):  # (type: a __class__ property is the user's code)
         return False
     d = _instance_dict(obj)
     return (
@@ -443,11 +359,13 @@ class Sources:
         self._code_names = set()
         self._user_names = set()  # the names the user's own code reads (a plain object's attributes: only these)
         self._reads_every_item = False  # whether the user's code iterates over or unpacks dicts
+        self._reads_every_attribute = False  # whether it reads an object's attributes without naming them
         self._code_consts = set()
         self._library_keys = set()  # string constants of the library's code reached (group["lr"] in a scheduler)
         self._codes, self._code_ids = [], set()  # the code objects reached (kept so their ids stay theirs)
         self._classes, self._class_ids = [], set()  # [class, names looked up, the dicts of its MRO's classes]
         self._class_nodes = {}  # class -> the node its attributes are read from
+        self._instantiable = set()  # ids of the classes the code reads as objects (it may make instances)
         self._deferred = []  # library objects reached, walked once the code is seen to read them
         self._snapshot_bytes = 0
         self._python_modules = []  # [node, names looked up, a library's (only the user's code's names)]
@@ -693,18 +611,20 @@ class Sources:
                             reason=("name", name))
         g = fn.__globals__
         names = _names_of(code)
+        loaded = _global_loads(code)
         if not _BY_NAME_STRING.isdisjoint(names):  # globals()["SCALE"], vars(mod)["scale"]: strings name globals
             names = names | _strings_of(code)
+            loaded = loaded | _strings_of(code)
         named = [name for name in sorted(names) if name in g]
         if named:
             g_node = self._globals_node(g)
             prefix = g_node.path
             for name in named:
                 self._child(g_node, "item", name, g[name], prefix + name, reason="always")
-        builtin = [name for name in sorted(_global_loads(code)) if name not in g and name in _BUILTINS]
-        if builtin:  # max(...) is the builtin while no global `max` shadows it: one defined later retraces
-            g_node = self._globals_node(g)
-            g_node.snapshot = tuple(sorted(set(g_node.snapshot or ()) | set(builtin)))
+        absent = [name for name in sorted(loaded) if name not in g]
+        if absent:  # max(...) is the builtin while no global `max` shadows it, a `try: SCALE except NameError`
+            g_node = self._globals_node(g)  # finds none: one defined later retraces
+            g_node.snapshot = tuple(sorted(set(g_node.snapshot or ()) | set(absent)))
 
     def _globals_node(self, g):
         node = self._globals_nodes.get(id(g))
@@ -730,6 +650,8 @@ class Sources:
                 self._user_names.update(c.co_names)
                 if _reads_any_key(c) or not _EVERY_ITEM.isdisjoint(c.co_names):
                     self._reads_every_item = True  # d.values(), f(**opts): every item of a dict is read
+                if not _EVERY_ATTRIBUTE.isdisjoint(c.co_names):
+                    self._reads_every_attribute = True  # dataclasses.astuple(cfg), vars(cfg).values()
             for k in c.co_consts:
                 if isinstance(k, types.CodeType):
                     stack.append(k)
@@ -741,40 +663,46 @@ class Sources:
             self._class_ids.add(id(cls))
             # its classes' dicts, as the walk found them (a name is looked up in them, not copied out)
             self._classes.append([cls, set(), [klass.__dict__ for klass in cls.__mro__ if klass is not object]])
+            for klass in cls.__mro__[:-1]:  # (getattr(cfg, "scale", 1.0), then Base.scale = 3.0: retrace)
+                if not _is_library_class(klass):
+                    self._class_node(klass)
 
     def _method(self, cls, name):
-        """The function(s) behind `cls`'s attribute `name` (a method, a property's getter), or ()."""
-        for klass in cls.__mro__:
-            if klass is object:
-                return ()
-            if name in klass.__dict__:
-                attr = klass.__dict__[name]
-                if name == "__call__" and _is_library_class(klass):
-                    return ()  # the library's calling machinery (Module.__call__), not the model's code
-                if isinstance(attr, (staticmethod, classmethod)):
-                    attr = attr.__func__
-                if isinstance(attr, property):
-                    return tuple(f for f in (attr.fget,) if isinstance(f, types.FunctionType))
-                if isinstance(attr, functools.cached_property):
-                    attr = attr.func
-                return (attr,) if isinstance(attr, types.FunctionType) else ()
-        return ()
+        """(class, function) of each definition of `cls`'s attribute `name` along its MRO (a method, a
+        property's getter): the first one, and the ones ``super()`` reaches, up to the library's."""
+        found = []
+        for klass in cls.__mro__[:-1]:
+            if name not in klass.__dict__:
+                continue
+            attr = klass.__dict__[name]
+            library = _is_library_class(klass)
+            if name == "__call__" and library:
+                break  # the library's calling machinery (Module.__call__), not the model's code
+            if isinstance(attr, (staticmethod, classmethod)):
+                attr = attr.__func__
+            if isinstance(attr, property):
+                attr = attr.fget
+            if isinstance(attr, functools.cached_property):
+                attr = attr.func
+            if isinstance(attr, types.FunctionType):
+                found.append((klass, attr))
+            if library:
+                break
+        return found
 
     def _class_attribute(self, cls, name):
         """A class attribute the code reads (``self.temperature`` set on the class): a number is
-        guarded, an object walked; methods and other descriptors are code, walked as such."""
-        for klass in cls.__mro__:
-            if klass is object:
-                return
+        guarded, an object walked; methods and other descriptors are code, walked as such. Every
+        class of the MRO that defines it (a property's ``super().scale`` reads the next one's)."""
+        for klass in cls.__mro__[:-1]:
             if name in klass.__dict__:
                 attr = klass.__dict__[name]
                 if hasattr(type(attr), "__get__"):  # a function, a property, a slot: code, walked as such
                     if not _is_library_class(type(attr)):
                         self._register_class(type(attr))  # (a descriptor of the user's: its __get__ too,
                         self._guard_class_attribute(cls, klass, name)  # and the state it keeps, walked)
-                    return
-                self._guard_class_attribute(cls, klass, name)
-                return
+                else:
+                    self._guard_class_attribute(cls, klass, name)
 
     def _guard_class_attribute(self, cls, klass, name):
         """`name`, read on `cls`, found on `klass`: its value there, and the attribute count of each class
@@ -794,13 +722,12 @@ class Sources:
             self._kept.append(klass)
         return node
 
-    def _add_method(self, cls, name, fn):
+    def _add_method(self, cls, klass, name, fn):
         library = _is_library_function(fn)
         self._add_code(fn.__code__, user=not library)
         # Net.forward = other, a staticmethod swapped: retrace; of a library's class, its forward and __call__
         # only (nn.Linear.forward patched; what the library's code calls inside is not followed)
         if not _is_library_class(cls) or name in ("forward", "__call__"):
-            klass = next(k for k in cls.__mro__ if name in k.__dict__)
             self._guard_class_attribute(cls, klass, name)
         if library or id(fn) in self._method_ids:
             return
@@ -846,9 +773,14 @@ class Sources:
                 defined = set()
                 for d in dicts:
                     defined |= d.keys() & names  # (C's intersection walks the smaller of the two)
+                    if user_class:  # (Python calls a user class's special methods itself: x * s, s < x, with s:;
+                        # its constructors where the code reads the class itself, and may make one: Scaler())
+                        special = {name for name in d.keys() - done if name[:2] == name[-2:] == "__"}
+                        defined |= special if id(cls) in self._instantiable else special - _CONSTRUCTORS
+                done |= defined
                 for name in sorted(defined):  # (only names some class of its MRO defines)
-                    for fn in self._method(cls, name):
-                        self._add_method(cls, name, fn)
+                    for klass, fn in self._method(cls, name):
+                        self._add_method(cls, klass, name, fn)
                     if name == "__call__" and not user_class:  # (Module.__call__: not walked, but patched later)
                         self._guard_class_attribute(cls, next(k for k in cls.__mro__ if name in k.__dict__), name)
                     if user_class and not name.startswith("__"):
@@ -923,6 +855,7 @@ class Sources:
                 self._child(node, "attr", "__getattr__", getter, _attribute_path(path, "__getattr__"), reason="always")
         elif category == "class":
             node.snapshot = len(obj.__dict__)
+            self._instantiable.add(id(obj))
             self._register_class(obj)  # its attributes and methods, by the names the code reads
             if not _is_library_class(type(obj)):
                 self._register_class(type(obj))  # (a metaclass's: C.beta found on Meta)
@@ -968,7 +901,7 @@ class Sources:
             return (name in self._user_names or name in self._library_keys or self._reads_every_item) and (
                 parent is None or parent.readable)
         # (a module's own forward, set on the instance, is called by Module.__call__, which is not walked)
-        return name in (self._code_names if how == "name" else self._user_names) or (
+        return name in (self._code_names if how == "name" else self._user_names) or self._reads_every_attribute or (
             how == "name" and name in _CALLED_IMPLICITLY)
 
     def _finish(self):
@@ -981,13 +914,21 @@ class Sources:
         self._code_consts.update(str.__str__(node.obj) for node in self._nodes if isinstance(node.obj, str))
         for node in self._nodes:  # (a parent is made before its children)
             node.readable = node.parent is None or self._readable(node.reason, node.parent)
+        for node, _, library in self._python_modules:  # getattr(cfg, "OVERRIDE", 1.0) of the user's module cfg:
+            if not library:  # the names the user's code reads that it lacks (one defined later retraces)
+                d = _instance_dict(node.obj) or {}
+                node.snapshot = tuple(sorted(n for n in (self._user_names | self._code_consts) - d.keys()
+                                             if n.isidentifier()))
         for parent, kind, key, value, path, reason, category in self._candidates:
             if not self._readable(reason, parent):
                 continue
             if category == "scalar" and reason == ("name", "training") and parent.category == "module":
                 continue  # (the module's guard has its mode)
-            node = self._new(parent, kind, key, frozenset(value) if type(value) is set else value, path,
-                             category=category)  # (`x in allowed`: the set's numbers as they were)
+            if type(value) is set:  # (`x in allowed`: what the set held, compared as a whole)
+                value, category = frozenset(value), "scalar"
+            elif type(value) is np.void:  # (a structured array's record: a view of it, compared by its fields)
+                value = value.copy()
+            node = self._new(parent, kind, key, value, path, category=category)
             node.readable = True
             if category == "scalar":
                 self._scalar_first.setdefault(id(value), node)

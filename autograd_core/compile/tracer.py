@@ -20,6 +20,7 @@ thread traces.
 
 from __future__ import annotations
 
+import builtins
 import sys
 import threading
 
@@ -700,6 +701,7 @@ def _install_patches():
                 for module in _ORIGINALS[name + " modules"]:
                     setattr(module, name, patch)
             modes.grad_mode_observer = _grad_mode_read
+            _ORIGINALS["print"], builtins.print = builtins.print, _print_seen
         _tracing_threads[0] += 1
 
 
@@ -723,6 +725,16 @@ def _remove_patches():
                 for module in _ORIGINALS[name + " modules"]:
                     setattr(module, name, _ORIGINALS[name])
             modes.grad_mode_observer = None
+            if builtins.print is _print_seen:  # (unless other code has replaced it since)
+                builtins.print = _ORIGINALS["print"]
+
+
+def _print_seen(*args, **kwargs):
+    """print() while a thread traces: the traced code's own prints happen at the traced call only."""
+    trace = current()
+    if trace is not None and not trace.inside_host and trace.printed is None:
+        trace.printed = _user_place() or ("<unknown>", 0, "?")
+    return _ORIGINALS["print"](*args, **kwargs)
 
 
 def _grad_mode_read(what):
@@ -841,6 +853,7 @@ class Trace:
         self.effect_states = []  # (owners, their states before, after) of each host call: see guards.EffectChanges
         self.host_from = None  # the first Value number of the host call running (its own Values, see _refusing)
         self.by_memory = {}  # (address, shape, strides, dtype) of each host array -> its _HostRecord
+        self.printed = None  # the user's line of the first print() the traced code made (a replay prints nothing)
 
     def record_host(self, record):
         self.hosts.append(record)

@@ -28,7 +28,7 @@ from ..engine import Value
 from .program import Line, Namespace, Names, call_text, dtype_text, evaluate, identifier
 
 from ..modes import _place_text, _user_frame, quiet_float_errors
-from .sources import _is_library_function
+from .library import _is_library_function
 from .guards import is_own
 from .tracer import _ORIGINALS, CompileError, _FollowedArray, _TracedMask, is_python_like_number
 

@@ -484,8 +484,10 @@ class Session:
         if compiled.kind == "ok":
             self.compared += 1
         elif compiled.kind == "compile error" and any(why in str(compiled.error) for why in (
-                "cannot tell which", "of a 0-d float")):  # (eager's result depends on what the code had: refused)
-            self.ambiguous += 1  # (x / W of an array argument; a 0-d float32 argument, which NumPy has as an array)
+                "cannot tell which", "of a 0-d float", "made from an array argument")):  # (eager's result depends
+            # on what the code had: refused)
+            self.ambiguous += 1  # (x / W of an array argument; a 0-d float32 argument, which NumPy has as an array;
+            # W ** x of a 0-d argument, a constant exponent in eager)
         for leaf in leaves:
             leaf.grad = None
         return eager

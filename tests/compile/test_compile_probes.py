@@ -2945,3 +2945,174 @@ def test_patching_a_library_modules_call_after_the_first_call_retraces():
         assert _bits(step(np.ones((2, 3))).data) == _bits(fn(np.ones((2, 3))).data)
     finally:
         nn.Module.__call__ = original
+
+
+# ---- twenty-fourth round: names a trace found missing, special methods, sets, a print ----------------------
+def _same_as_eager(fn, w, change, calls=4):
+    """fn compiled and eager, with `change(k)` before call k, give the same loss and gradient bits."""
+    step, x = ag.compile(fn), np.array([[0.5, -1.0, 2.0], [1.5, 0.25, -0.75]])
+    for k in range(calls):
+        change(k)
+        results = []
+        for f in (fn, step):
+            w.grad = None
+            loss = f(x)
+            loss.backward()
+            results.append((_bits(loss.data), _bits(w.grad)))
+        assert results[0] == results[1], f"call {k}"
+    return step
+
+
+_SHIFT_OVERRIDE_ABSENT = 1.0  # (a module-level default the functions below fall back to)
+
+
+def test_a_class_attribute_added_after_a_getattr_default_retraces():
+    class Base:
+        pass
+
+    class Cfg(Base):
+        pass
+
+    cfg, w = Cfg(), Value(np.array([1.0, 2.0, 3.0]))
+    step = _same_as_eager(lambda x: (x * w * getattr(cfg, "scale", 1.0)).sum(), w,
+                          lambda k: setattr(Base, "scale", 3.0) if k == 2 else None)
+    assert step.cache_info().traces == 2
+
+
+def test_a_global_or_a_module_attribute_defined_after_the_trace_retraces():
+    import types
+
+    cfg, w = types.ModuleType("user_cfg"), Value(np.array([1.0, 2.0, 3.0]))
+
+    def fn(x):
+        try:
+            extra = SHIFT_DEFINED_LATER  # noqa: F821 (defined by the change below)
+        except NameError:
+            extra = 0.0
+        return (x * w * getattr(cfg, "OVERRIDE", 1.0) + extra).sum()
+
+    def change(k):
+        if k == 1:
+            cfg.OVERRIDE = 2.5
+        if k == 2:
+            globals()["SHIFT_DEFINED_LATER"] = 4.0
+
+    try:
+        step = _same_as_eager(fn, w, change)
+    finally:
+        globals().pop("SHIFT_DEFINED_LATER", None)
+    assert step.cache_info().traces == 3
+
+
+def test_a_global_the_function_creates_is_refused():
+    w = Value(np.array([1.0, 2.0]))
+
+    def fn(x):
+        globals()["CALLS_MADE_BY_FN"] = globals().get("CALLS_MADE_BY_FN", 0) + 1
+        return (x * w).sum()
+
+    try:
+        with pytest.raises(CompileError, match="CALLS_MADE_BY_FN is now defined"):
+            ag.compile(fn)(np.ones(2))
+    finally:
+        globals().pop("CALLS_MADE_BY_FN", None)
+
+
+def test_what_special_methods_and_constructors_read_is_guarded():
+    class Temp:
+        def __init__(self):
+            self.s = 1.0
+
+        def __mul__(self, other):
+            return other * self.s
+
+        def __lt__(self, other):
+            return self.s < other
+
+    class Scaler:
+        def __init__(self):
+            self.s = SMOOTHING[0]
+
+    SMOOTHING = [1.0]
+    temp, w = Temp(), Value(np.array([1.0, 2.0, 3.0]))
+
+    def change(k):
+        temp.s = SMOOTHING[0] = 1.0 + k
+
+    _same_as_eager(lambda x: (temp * (x * w)).sum(), w, change)
+    _same_as_eager(lambda x: (x * w * (2.0 if temp < 1.5 else 1.0)).sum(), w, change)
+    _same_as_eager(lambda x: (x * w * Scaler().s).sum(), w, change)
+
+
+def test_a_property_reading_super_sees_the_base_class_change():
+    class Base:
+        scale = 1.5
+
+    class Sub(Base):
+        @property
+        def scale(self):
+            return super().scale * 2
+
+    sub, w = Sub(), Value(np.array([1.0, 2.0, 3.0]))
+    _same_as_eager(lambda x: (x * w * sub.scale).sum(), w, lambda k: setattr(Base, "scale", 1.5 + k))
+
+
+def test_sets_of_objects_compile_and_their_changes_retrace():
+    import enum
+
+    class Mode(enum.Enum):
+        A = 1
+        B = 2
+
+    active, big, w = {Mode.A}, set(range(100)), Value(np.array([1.0, 2.0, 3.0]))
+    fn = lambda x: (x * w * (2.0 if Mode.B in active else 1.0) * (3.0 if 150 in big else 1.0)).sum()  # noqa: E731
+
+    def change(k):
+        (active.add(Mode.B) if k == 1 else big.add(150) if k == 2 else None)
+
+    assert _same_as_eager(fn, w, change).cache_info().traces == 3
+
+
+def test_a_record_of_a_structured_array_is_compared_by_its_fields():
+    table = np.zeros(2, dtype=[("s", "f8")])
+    table["s"] = 1.0
+    record, w = table[0], Value(np.array([1.0, 2.0, 3.0]))
+    _same_as_eager(lambda x: (x * w * float(record["s"])).sum(), w, lambda k: table.__setitem__(0, (1.0 + k,)))
+
+
+def test_dataclass_fields_read_without_their_names_are_guarded():
+    import dataclasses
+
+    @dataclasses.dataclass
+    class Terms:
+        a: float = 1.0
+        b: float = 2.0
+
+    terms, w = Terms(), Value(np.array([1.0, 2.0, 3.0]))
+    _same_as_eager(lambda x: (x * w).sum() * sum(dataclasses.astuple(terms)), w,
+                   lambda k: setattr(terms, "b", 2.0 + k))
+
+
+def test_an_object_whose_class_cannot_be_read_is_refused_clearly():
+    class Lazy:
+        @property
+        def __class__(self):
+            raise RuntimeError("not loaded")
+
+    lazy, w = Lazy(), Value(np.array([1.0, 2.0]))
+    with pytest.raises(CompileError, match="RuntimeError: not loaded"):
+        ag.compile(lambda x: (x * w).sum() * (1.0 if lazy else 2.0))(np.ones(2))
+
+
+def test_a_print_in_the_function_is_warned_about(capsys):
+    w = Value(np.array([1.0, 2.0]))
+
+    def fn(x):
+        print("step")
+        return (x * w).sum()
+
+    step = ag.compile(fn)
+    with pytest.warns(UserWarning, match=r"called print\(\) .*printed at this traced call only"):
+        step(np.ones(2))
+    step(np.ones(2))
+    assert capsys.readouterr().out == "step\n"

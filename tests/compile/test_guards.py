@@ -16,6 +16,7 @@ from autograd_core import Value
 from autograd_core.compile import guards as _guards_module
 from autograd_core.compile.sources import SMALL_ARRAY
 from autograd_core.compile import sources as _sources
+from autograd_core.compile import library as _library
 from autograd_core.compile.guards import Guards, Sources
 
 X = np.linspace(-1.0, 1.0, 20).reshape(5, 4)
@@ -616,14 +617,14 @@ def test_library_and_user_code_are_told_apart():
     import collections
     import optim
 
-    assert _sources._is_library_module(np) and _sources._is_library_module(collections)
-    assert _sources._is_library_module(F) and _sources._is_library_module(optim)
-    assert not _sources._is_library_module(cfg)  # types.ModuleType("cfg"): the user's
-    assert not _sources._is_library_module(sys.modules[__name__])
-    assert _sources._is_library_class(nn.Linear) and _sources._is_library_class(optim.SGD)
-    assert not _sources._is_library_class(Trainer)
-    assert _sources._is_library_function(F.cross_entropy) and _sources._is_library_function(np.linalg.norm)
-    assert not _sources._is_library_function(helper)
+    assert _library._is_library_module(np) and _library._is_library_module(collections)
+    assert _library._is_library_module(F) and _library._is_library_module(optim)
+    assert not _library._is_library_module(cfg)  # types.ModuleType("cfg"): the user's
+    assert not _library._is_library_module(sys.modules[__name__])
+    assert _library._is_library_class(nn.Linear) and _library._is_library_class(optim.SGD)
+    assert not _library._is_library_class(Trainer)
+    assert _library._is_library_function(F.cross_entropy) and _library._is_library_function(np.linalg.norm)
+    assert not _library._is_library_function(helper)
     user_code = types.ModuleType("code")  # a user's module named like a standard one, with its own file
     user_code.__file__ = __file__
-    assert not _sources._is_library_module(user_code)
+    assert not _library._is_library_module(user_code)
