@@ -19,6 +19,11 @@ from .tracer import CompileError
 
 __all__ = ["CompiledResult"]
 
+_REPLACED = object()  # (a result whose .data was assigned)
+# a Value's methods that read its data without building an operation (a compiled result answers them)
+_READ_ONLY_METHODS = frozenset({"all", "any", "allclose", "isclose", "isfinite", "isinf", "isnan", "argmax", "argmin",
+                                "argsort"})
+
 
 class CompiledResult:
     """The result of a compiled call: its data, and a ``backward()`` that runs the
@@ -37,7 +42,7 @@ class CompiledResult:
     """
 
     __slots__ = ("_data", "grad", "_program", "_saved", "_generation", "_targets", "_watched", "_traced_bytes",
-                 "requires_grad")
+                 "requires_grad", "_handed")
     label = None
     # what grad(), draw_graph and BackpropStepper add to their "must be a Value" error
     not_a_value_hint = ("; this is the result of a compiled function, which keeps no graph to walk: "
@@ -50,13 +55,20 @@ class CompiledResult:
         self._saved = saved
         self._generation = generation
         self._targets = targets  # the Value each returned gradient belongs to, for this call
-        self._watched = watched  # (Value, its version) read again by the backward: checked for in-place writes
+        self._watched = watched  # (Value, version, requires_grad) eager's backward checks: see _check_unchanged
+        self._handed = None  # a copy of its data once handed out through .data (a write into it is a change)
         self._traced_bytes = 0  # the traced call's result: how much its trace made (see _give_back_freed_memory)
         self.requires_grad = program.program.loss_requires_grad  # (a loss of constants only: no graph, as in eager)
 
     @property
     def data(self):
+        if self._handed is None and type(self._data) is np.ndarray:  # (eager's backward refuses a loss written into)
+            self._handed = self._data.copy()
         return self._data
+
+    @data.setter
+    def data(self, value):  # (as eager's: allowed, and its backward() refuses the changed loss)
+        self._data, self._handed = engine.as_data(value, "data"), _REPLACED
 
     @property
     def shape(self):
@@ -135,6 +147,20 @@ class CompiledResult:
     __floordiv__ = __rfloordiv__ = __mod__ = __rmod__ = _ends_the_graph  # (iterating: through __getitem__)
     __array_ufunc__ = None  # NumPy defers to the operators above
 
+    def __getattr__(self, name):
+        """A Value's methods that build no graph answer as on its detached data (``loss.isfinite()``); the
+        others would build an operation on the result, which ends the compiled graph."""
+        if name in _READ_ONLY_METHODS:  # (another result given to it: its data too, loss.allclose(previous))
+            method = getattr(self.detach(), name)
+            return lambda *args, **kw: method(*[a.detach() if isinstance(a, CompiledResult) else a for a in args], **kw)
+        if hasattr(Value, name) and not name.startswith("__"):
+            self._ends_the_graph()
+        raise AttributeError(f"'CompiledResult' object has no attribute {name!r}")
+
+    def zero_grad(self, set_to_none=True):
+        """Forget the gradient, as a Value's ``zero_grad``."""
+        self.grad = None if set_to_none else np.zeros_like(self._data)[()]
+
     def backward(self, grad=None, retain_graph=False, create_graph=False):
         """Run the compiled backward pass; leaves accumulate ``.grad`` as in eager mode."""
         if create_graph:
@@ -169,6 +195,11 @@ class CompiledResult:
                 "call the function inside detect_anomaly() without compile (step.eager(...))"
             )
         _check_unchanged(self._watched)
+        if self._handed is not None and (self._handed is _REPLACED or self._data.tobytes() != self._handed.tobytes()):
+            raise SavedDataModifiedError(
+                "backward(): this compiled result's data was changed (assigned or written into through .data) "
+                "after the call made it, so its gradient would be wrong (eager's backward refuses it too). Change "
+                "a copy (loss.data.copy()), or call backward() first")
         seed = engine._seed_gradient(self, grad, "backward()")
         saved = self._saved
         # given up before the program runs: one stopped halfway (Ctrl-C, a rule's error) has written its
@@ -193,12 +224,18 @@ class CompiledResult:
 
 
 def _check_unchanged(watched):
-    """Eager's saved-data check for what the compiled backward reads again."""
-    for value, version in watched:
+    """Eager's saved-data check for the Values its backward would check: written into since the call (or, a
+    frozen one, made to require grad since: eager's loop would give it a gradient, which the program lacks)."""
+    for value, version, requires_grad in watched:
         guard = value._guard
         modified = guard is not None and guard is not True and _changed_since_snapshot(value)
+        name = f"'{value.label}' " if value.label else ""
+        if value.requires_grad and not requires_grad:
+            raise CompileError(
+                f"compile: the Value {name}(shape {value.shape}) was made to require grad after the compiled call "
+                f"that read it and before its backward(); eager's backward would give it a gradient, which the "
+                f"program, traced with it frozen, does not compute. Unfreeze it before the call or after backward()")
         if modified or value._version != version:
-            name = f"'{value.label}' " if value.label else ""
             raise SavedDataModifiedError(
                 f"backward(): the data of the Value {name}(shape {value.shape}, {value.dtype}) was changed (assigned "
                 f"or written into) after the compiled forward pass read it, so the gradient would be wrong. Change "
@@ -207,7 +244,7 @@ def _check_unchanged(watched):
 
 
 def _stop_watching(watched):
-    for value, _ in watched:
+    for value, _, _ in watched:
         value._guard = None
 
 
@@ -254,16 +291,16 @@ def _returned(arrays):
 
 
 def _watched(program, args):
-    """(Value, its version) for each Value the backward reads again, its parameters and the Values
-    passed as arguments: checked for in-place writes before the backward runs, as eager checks."""
+    """(Value, its version, its requires_grad) for each parameter and Value argument that eager's backward
+    checks (an input of a node it reaches from the loss): checked before the backward runs, as eager's."""
     watched = []
-    values = list(program.saved_leaves)
-    values += [args[k] for k in program.saved_arg_slots if isinstance(args[k], Value)]
+    values = list(program.watched_leaves)
+    values += [args[k] for k in program.watched_arg_slots if isinstance(args[k], Value)]
     for value in values:
         guard = value._guard
         if guard is None:
             value._guard = True  # handing its array out through .data now keeps a copy to compare with
         elif guard is not True:  # its array was handed out since an earlier call: as eager's record does,
             _settle_snapshot(value)  # a write before this call counts as a new version, not a change after it
-        watched.append((value, value._version))
+        watched.append((value, value._version, value.requires_grad))
     return watched

@@ -79,7 +79,7 @@ class _Instance:
 class _Program:
     """One traced call made into a forward and a backward program, with the guards it replays under."""
 
-    def __init__(self, build, source, runs, namespace, buffers, reuses_forward, guards, saved_leaves):
+    def __init__(self, build, source, runs, namespace, buffers, reuses_forward, guards):
         self.source = source  # what source() shows: plain NumPy, one line per operation
         self.runs = runs  # what runs: the same lines, larger results written into buffers
         self.source_namespace = build.namespace
@@ -96,7 +96,9 @@ class _Program:
         self.grad_leaves = [target for target, _ in build.grad_leaves]
         # ("arg", k): the Value passed as argument k at each call, found per call; else the same leaves every call
         self.targets_are_fixed = not any(type(t) is tuple for t in self.grad_leaves)
-        self.saved_leaves = saved_leaves  # leaves whose arrays the backward reads: watched for in-place writes
+        # the parameters and Value arguments eager's backward checks (inputs of a node it reaches from the loss)
+        self.watched_leaves = [leaf for _, leaf in build.leaves if id(leaf) in build.checked]
+        self.watched_arg_slots = build.checked_arg_slots
         self.extras = bool(build.extra_names)
         self._local = threading.local()
         self.same_signature = None  # set by the trace: a quick test of the arguments (see _signature_check)
@@ -107,8 +109,6 @@ class _Program:
     def set_saved_names(self, names):
         """The forward's names the backward reads again (the arrays a call's result keeps)."""
         self.saved_names = names
-        read = set(names)
-        self.saved_arg_slots = [k for k, name in self.arg_slots if name in read]
 
     def instance(self):
         inst = getattr(self._local, "instance", None)
@@ -455,6 +455,8 @@ class Compiled:
         writer.preferred = _course_names(nodes, loss)
         writer.forward(nodes)
         writer.b.extra_names = [writer.value_name(v) for v in extras]
+        writer.b.checked = _checked_by_eagers_backward(loss)
+        writer.b.checked_arg_slots = [k for k, _ in writer.b.arg_slots if id(call_args[k]) in writer.b.checked]
         return writer, nodes
 
     def _write_backward(self, writer, loss):
@@ -701,6 +703,23 @@ def _held_by_hosts(trace):
             if isinstance(obj, (np.ndarray, Value)) and (obj.size > 1 or trace.held(obj))]  # (a one-channel BN's)
 
 
+def _checked_by_eagers_backward(loss):
+    """The ids of the Values eager's backward checks for writes since the call (engine._check_saved_data):
+    the inputs of every node it reaches from the loss; not a teacher's weights read under no_grad(), nor
+    those of a branch that needs no gradient."""
+    checked, seen, stack = set(), set(), [loss]
+    while stack:
+        node = stack.pop()
+        if node._op is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        for inp in node._inputs:
+            checked.add(id(inp))
+            if inp.requires_grad:
+                stack.append(inp)
+    return checked
+
+
 def _course_names(nodes, loss):
     """Z1 = X @ W1 + b1, A1 = act(Z1), ..., P, losses, loss: the names a course
     gives, from what each op declares it computes (``Op(course_name=...)``)."""
@@ -768,10 +787,9 @@ def _assemble(build, writer, guards):
     runs = text(fast_forward, fast_backward)
     namespace = dict(build.namespace)
     namespace["recycled"] = planner.recycled
-    saved_leaves = [leaf for _, leaf in build.leaves]  # eager's operations save every input they read
-    program = _Program(build, source, runs, namespace, buffers, reuses_forward, guards, saved_leaves)
+    program = _Program(build, source, runs, namespace, buffers, reuses_forward, guards)
     if (buffers or runs != source) and not _runs_like_the_engine(program, build):
-        program = _Program(build, source, source, dict(namespace), {}, False, guards, saved_leaves)
+        program = _Program(build, source, source, dict(namespace), {}, False, guards)
         if not _runs_like_the_engine(program, build):  # (each line gave the engine's bits: the whole must too)
             raise CompileError("compile: internal error: the program does not give the engine's loss and gradients "
                                "although each of its lines does; please report it, and run the function eagerly "
@@ -800,8 +818,7 @@ def _reused(kept, build, guards, loss):
     namespace = _with_entries(build.namespace, kept.backward_namespace)
     if view.namespace is None or namespace is None:
         return None
-    program = _Program(view, kept.source, kept.runs, namespace, kept.buffers, kept.reuses_forward, guards,
-                       [leaf for _, leaf in build.leaves])
+    program = _Program(view, kept.source, kept.runs, namespace, kept.buffers, kept.reuses_forward, guards)
     program.set_saved_names(kept.saved_names)
     # its forward lines are the ones just written; the backward kept runs on the traced call's arrays
     saved = tuple(view.trace_env[name] for name in kept.saved_names)

@@ -115,6 +115,8 @@ class Build:
         self.frozen = []  # arrays made during the call that the program keeps as they were (warned about)
         self.host_fns = {}  # program name of a host function -> its record (the check replays their results)
         self.effect_written = {}  # id -> an array an effect wrote into (set by the runtime: see guards.EffectChanges)
+        self.checked = set()  # ids of the Values eager's backward checks (set by the runtime: the result watches them)
+        self.checked_arg_slots = []  # the positions of the arguments among them
 
 
 class Writer:

@@ -3116,3 +3116,93 @@ def test_a_print_in_the_function_is_warned_about(capsys):
         step(np.ones(2))
     step(np.ones(2))
     assert capsys.readouterr().out == "step\n"
+
+
+# ---- twenty-fourth round: what a result's backward checks, as eager's ---------------------------------------
+def _backward_outcome(loss):
+    try:
+        loss.backward()
+        return "ok"
+    except Exception as error:  # noqa: BLE001 (the kind of error is what is compared)
+        return type(error).__name__
+
+
+def test_a_loss_written_into_or_assigned_before_backward_is_refused_as_in_eager():
+    w = Value(np.full((4, 3), 0.1))
+    fn = lambda x: ag.exp((x @ w).sum(keepdims=True))  # noqa: E731 (exp's rule reads the loss itself)
+    step = ag.compile(fn)
+    for change in ("write", "assign"):
+        outcomes = []
+        for f in (fn, step, step):
+            w.grad = None
+            loss = f(np.ones((5, 4)))
+            if change == "write":
+                loss.data[...] = 100.0
+            else:
+                loss.data = np.full((1, 1), 100.0)
+            outcomes.append(_backward_outcome(loss))
+        assert outcomes == ["SavedDataModifiedError"] * 3, change
+
+
+def test_weights_eagers_backward_never_checks_may_change_before_backward():
+    nn.manual_seed(0)
+    student, teacher = nn.Linear(4, 3), nn.Linear(4, 3)
+
+    def fn(x):
+        with ag.no_grad():
+            target = teacher(x)
+        return ((student(x) - target) ** 2).mean()
+
+    outcomes = {}
+    for name, f in (("eager", fn), ("compiled", ag.compile(fn))):
+        outcomes[name] = []
+        for _ in range(3):
+            loss = f(np.ones((8, 4)))
+            for p in teacher.parameters():  # a mean teacher's update, between the call and the backward
+                p.data *= 0.99
+            outcomes[name].append(_backward_outcome(loss))
+    assert outcomes["eager"] == outcomes["compiled"] == ["ok"] * 3
+
+
+def test_a_value_argument_the_backward_does_not_read_is_still_checked_for_writes():
+    w = Value(np.arange(12.0).reshape(4, 3) / 10)
+    fn = lambda x, v: ag.tanh(x @ w + v).sum()  # noqa: E731 (v is only added: the rule never reads it)
+    step = ag.compile(fn)
+    outcomes = []
+    for f in (fn, step, step):
+        v = Value(np.array([0.1, 0.2, 0.3]))
+        loss = f(np.ones((5, 4)), v)
+        v.data[0] += 1.0
+        outcomes.append(_backward_outcome(loss))
+    assert outcomes == ["SavedDataModifiedError"] * 3
+
+
+def test_a_parameter_unfrozen_between_the_call_and_its_backward_is_refused():
+    g, d = Value(np.ones(3)), Value(np.full(3, 2.0))
+    step = ag.compile(lambda x: (d * (g * x)).sum())
+    for _ in range(2):
+        d.requires_grad = False
+        loss = step(np.ones(3))
+        d.requires_grad = True  # eager's backward would give d a gradient; the program has none for it
+        with pytest.raises(CompileError, match="made to require grad after the compiled call"):
+            loss.backward()
+
+
+def test_a_compiled_loss_as_an_exponent_ends_the_graph():
+    w = Value(np.ones(3))
+    loss = ag.compile(lambda x: (w * x).sum())(np.ones(3))
+    with pytest.raises(CompileError, match="ends the compiled graph"):
+        _ = Value(np.full(3, 2.0)) ** loss
+
+
+def test_a_compiled_result_answers_a_values_read_only_methods():
+    w = Value(np.ones(3))
+    fn = lambda x: (w * x).sum()  # noqa: E731
+    eager, compiled = fn(np.ones(3)), ag.compile(fn)(np.ones(3))
+    for name in ("isfinite", "isnan", "isinf"):
+        assert _bits(getattr(compiled, name)()) == _bits(getattr(eager, name)())
+    assert compiled.allclose(compiled) and compiled.allclose(eager)
+    compiled.zero_grad()
+    assert compiled.grad is None
+    with pytest.raises(CompileError, match="ends the compiled graph"):
+        compiled.exp()
