@@ -354,7 +354,7 @@ class Compiled:
         build.effect_written = changes.written
         guards, rebound = Guards.build(sources, build.used + held, trace.labels_read).without_effect_changes(
             self.fn, args, changes)
-        self._refuse_unreached(guards)
+        self._refuse_unreached(guards, call_args)
         self._refuse_replaced_by_effects(rebound, changes, build)
         self._refuse_written(sources, changes)
         changed = guards.check(self.fn, args)  # (the guards hold what the walk saw before the call)
@@ -486,9 +486,14 @@ class Compiled:
         build.seed_name = writer.seed_name
         return positions
 
-    def _refuse_unreached(self, guards):
+    def _refuse_unreached(self, guards, call_args):
         if guards.unreached:
             obj = guards.unreached[0]
+            if any(obj is arg for arg in call_args):  # (host_array(lambda: noise(X.shape)) of an argument X)
+                raise CompileError(
+                    f"compile: a host_array or effect function of {self._name()} holds one of its arguments in its "
+                    f"closure; a replay would call it with the first call's argument. Pass the argument as an "
+                    f"input instead (host_array(lambda x: ..., x)), or read what it needs of it outside (x.shape)")
             what = f"the Value {obj.label!r}" if isinstance(obj, Value) and obj.label else f"a {type(obj).__name__}"
             raise CompileError(
                 f"compile: {self._name()} reads {what} (shape {np.shape(obj.data if isinstance(obj, Value) else obj)}) "

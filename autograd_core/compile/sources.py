@@ -650,8 +650,8 @@ class Sources:
                 self._user_names.update(c.co_names)
                 if _reads_any_key(c) or not _EVERY_ITEM.isdisjoint(c.co_names):
                     self._reads_every_item = True  # d.values(), f(**opts): every item of a dict is read
-                if not _EVERY_ATTRIBUTE.isdisjoint(c.co_names):
-                    self._reads_every_attribute = True  # dataclasses.astuple(cfg), vars(cfg).values()
+                if not _EVERY_ATTRIBUTE.isdisjoint(c.co_names) or ("getattr" in c.co_names and _reads_any_key(c)):
+                    self._reads_every_attribute = True  # dataclasses.astuple(cfg), getattr(self, f"scale{i}")
             for k in c.co_consts:
                 if isinstance(k, types.CodeType):
                     stack.append(k)

@@ -120,6 +120,10 @@ def host_array(fn, *inputs, name=None):
         if any(data is _raw(x) for x in inputs):  # (np.asarray(w, dtype) of w in that dtype: another object, named
             data = data.copy()                      # apart from the input it is made from)
         trace.record_host(_HostRecord(data, fn, inputs, name, engine._next_id(), False))
+        if _called_from_user(2):  # (the user's: what NumPy makes of it is made again too, lam * X, 1 - lam)
+            traced = data.view(_HostResult)
+            trace.alias(traced, data)
+            return traced
     return data
 
 
@@ -187,6 +191,8 @@ _COUNT_FIX = (
     "Return it and read it after the call, or make an array of it with "
     "autograd_core.compile.host_array(fn, mask) (recomputed at every call)."
 )
+_HOST_FIX = ("Read its numbers inside the host_array function, which runs again at every call (pass them on as "
+             "arrays), or compute with the engine's operations.")
 _DATA_FIX = (
     "Compute it with the engine's operations (they are replayed), or with "
     "autograd_core.compile.host_array(fn, value) (recomputed at every call)."
@@ -226,9 +232,9 @@ def _made_again_by(array, name, reduction, users, args, kwargs):
     if trace is None or trace.inside_host or (reduction and not users):
         return getattr(np.ndarray, name)(array.view(np.ndarray) if reduction else array, *args, **kwargs)
     if any(isinstance(a, (np.ndarray, Value)) for a in (*args, *kwargs.values())):
-        raise _refusal(f".{name}() of an integer argument or a traced mask, given an array", _DATA_FIX)
+        raise _refusal(f".{name}() of an integer argument, a traced mask or a host array, given an array", _DATA_FIX)
     if reduction and np.ndim(getattr(array.view(np.ndarray), name)(*args, **kwargs)) == 0:
-        raise _refusal(f".{name}() of an integer argument or a traced mask (a number)", _DATA_FIX)
+        raise _refusal(f".{name}() of an integer argument, a traced mask or a host array (a number)", _DATA_FIX)
     return _followed_host_array(trace, type(array), lambda x: np.asarray(getattr(x, name)(*args, **kwargs)),
                                 (array,), array._host_name)
 
@@ -236,7 +242,7 @@ def _made_again_by(array, name, reduction, users, args, kwargs):
 def _written_refused(name):
     def write(self, *args, **kwargs):
         if current() is not None and not _inside_an_operation():
-            raise _refusal(f".{name}() of an integer argument or a traced mask (a write into it)", _DATA_FIX)
+            raise _refusal(f".{name}() of an integer argument, a traced mask or a host array (a write into it)", _DATA_FIX)
         return getattr(np.ndarray, name)(self, *args, **kwargs)
     write.__name__ = name
     return write
@@ -257,7 +263,7 @@ class _FollowedArray(np.ndarray):
                            _DATA_FIX)
         if trace is not None and not trace.inside_host:
             if any(isinstance(part, _FollowedArray) for part in (index if type(index) is tuple else (index,))):
-                raise _refusal("indexing an integer argument or a traced mask with another (y[order])", _DATA_FIX)
+                raise _refusal("indexing an integer argument, a traced mask or a host array with another (y[order])", _DATA_FIX)
             # y[:, None], (y > 1)[:, None], y[0], mask[[0, 2]]: a host array of its own, made again at every call
             # (a view or a copy of the first call's array would be read by the replays)
             return _followed_host_array(trace, type(self), lambda x: np.asarray(x[index]), (self,),
@@ -280,7 +286,7 @@ class _FollowedArray(np.ndarray):
 
     # its methods that are NumPy functions beyond ufuncs, refused as those are (see __array_function__)
     argmax, argmin, nonzero, dot = (
-        _read_refused(name, f".{name}() of an integer argument or a traced mask", _DATA_FIX, users_only=True)
+        _read_refused(name, f".{name}() of an integer argument, a traced mask or a host array", _DATA_FIX, users_only=True)
         for name in ("argmax", "argmin", "nonzero", "dot"))
 
     def __array_function__(self, func, types, args, kwargs):
@@ -289,12 +295,12 @@ class _FollowedArray(np.ndarray):
         if current() is not None and _called_from_user(2) and not _inside_an_operation():
             if func.__name__ in _METHOD_FORMS and args and args[0] is self:  # (np.mean(x, 0): x.mean(0))
                 return _made_again_by(self, func.__name__, func.__name__ in _MEANS, True, args[1:], kwargs)
-            raise _refusal(f"np.{func.__name__} of an integer argument or a traced mask", _DATA_FIX)
+            raise _refusal(f"np.{func.__name__} of an integer argument, a traced mask or a host array", _DATA_FIX)
         return super().__array_function__(func, types, args, kwargs)
 
     def __setitem__(self, index, value):
         if current() is not None and not _inside_an_operation():  # y[0] = 2: a replay reads the argument as passed
-            raise _refusal("writing into an integer argument or a traced mask", _DATA_FIX)
+            raise _refusal("writing into an integer argument, a traced mask or a host array", _DATA_FIX)
         np.ndarray.__setitem__(self, index, value)
 
     # its views: host arrays of their own, made again at every call (x.reshape(len(x), -1) / 255.0 of a uint8
@@ -305,7 +311,7 @@ class _FollowedArray(np.ndarray):
     T = property(lambda self: self.transpose())
     mean, std, var = (_made_again(name, reduction=True) for name in _MEANS)
     # (and the reads of its numbers that NumPy's own methods offer: y.tobytes(), format(y[0]), complex(y[0]))
-    tobytes, __format__, __complex__ = (_read_refused(name, f"{name}() of an integer argument or a traced mask",
+    tobytes, __format__, __complex__ = (_read_refused(name, f"{name}() of an integer argument, a traced mask or a host array",
                                                       _DATA_FIX, users_only=True)
                                         for name in ("tobytes", "__format__", "__complex__"))
 
@@ -353,6 +359,22 @@ class _TracedMask(_FollowedArray):
     tolist = _read_refused("tolist", ".tolist() of a comparison (or argmax, any...)", _COUNT_FIX)
 
 
+class _HostResult(_FollowedArray):
+    """What `host_array` gives the user's code while tracing: made again at every call, and so is what
+    NumPy computes from it (``1 - lam``, ``w / w.sum()``, ``h[0]``); its numbers read into Python
+    (``float(lam)``, a slice bound, a parameter a layer converts with float()) are refused, as a
+    replay would keep the first call's."""
+
+    __iter__ = _read_refused("__iter__", "iterating over a host array", _HOST_FIX)
+    __index__ = _read_refused("__index__", "a host array as a Python index, a slice bound or a size", _HOST_FIX,
+                              users_only=True)
+    tolist = _read_refused("tolist", ".tolist() of a host array", _HOST_FIX)
+    item = _read_refused("item", ".item() of a host array", _HOST_FIX)
+    __int__ = _read_refused("__int__", "int() of a host array", _HOST_FIX)
+    __float__ = _read_refused("__float__", "float() of a host array", _HOST_FIX)
+    __bool__ = _read_refused("__bool__", "`if` (or bool()) on a host array", _IF_FIX)
+
+
 def _selects_by_mask(index):
     """Whether an index selects with a traced mask or a boolean argument: its result's shape is the
     mask's count, and a replay runs the first call's shapes."""
@@ -379,10 +401,10 @@ def _remade(cls, name, ufunc, method, inputs, kwargs):
             isinstance(x, _FollowedArray) for x in out):
         # y -= 1, np.clip(y, 0, 1, out=y), a reduction NumPy finishes in place (y.mean()): a replay would
         # make the array again without the write
-        raise _refusal(f"writing the result of np.{ufunc.__name__} into an integer argument or a traced mask",
+        raise _refusal(f"writing the result of np.{ufunc.__name__} into an integer argument, a traced mask or a host array",
                        _DATA_FIX)
     if trace is not None and not trace.inside_host and out is not None:  # (np.add(y, 1, out=buf): buf's numbers
-        raise _refusal(f"np.{ufunc.__name__}(..., out=) of an integer argument or a traced mask", _DATA_FIX)  # frozen)
+        raise _refusal(f"np.{ufunc.__name__}(..., out=) of an integer argument, a traced mask or a host array", _DATA_FIX)  # frozen)
     masks = [k for k, v in kwargs.items() if k != "out" and isinstance(v, _FollowedArray)]  # (where=y > 2)
     if trace is None or trace.inside_host or out is not None or ufunc.nout != 1:  # NumPy's own result, as `cls`
         kwargs = {k: v.view(np.ndarray) if k in masks else v for k, v in kwargs.items()}

@@ -549,9 +549,10 @@ def test_the_writers_refusals_name_the_line_that_made_the_operation():
         z = x * w[0] + Value(noise[::-1], requires_grad=False)
         return z.sum()
 
-    with pytest.raises(CompileError, match=r"a view of an array the compiled step remakes") as info:
-        ag.compile(flipped_host_array)(np.ones((4, 3)))
-    assert "in flipped_host_array: z = x * w[0] + Value(noise[::-1], requires_grad=False)" in str(info.value)
+    # (a view of the user's host array is made again at every call, as the array itself)
+    step, x = ag.compile(flipped_host_array), np.arange(12.0).reshape(4, 3)
+    for _ in range(2):
+        assert step(x).item() == flipped_host_array(x).item()
 
 
 def test_indices_and_booleans_of_traced_data_are_made_again_or_refused():
