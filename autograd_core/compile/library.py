@@ -61,6 +61,8 @@ def _is_library_module(module):
 @functools.lru_cache(maxsize=1024)  # (the same source at every trace of the same model)
 def _is_library_class(cls):
     name = getattr(cls, "__module__", None)
+    if not isinstance(name, str):  # (a class whose __module__ is a descriptor of its metaclass's)
+        name = None
     module = sys.modules.get(name or "")
     filename = getattr(module, "__file__", None) if module is not None else None
     return _is_library_source(name, filename) and _held_by(module, cls)

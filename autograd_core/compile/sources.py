@@ -88,7 +88,16 @@ _BY_NAME_STRING = frozenset({"globals", "vars", "__dict__"})  # what reads a mod
 # str(i), "w_" + name, .format, .join, .upper()), which no name in it spells
 _EVERY_ITEM = frozenset({"values", "items", "keys", "total", "most_common", "elements", "copy",
                         "str", "format", "join", "upper", "lower", "capitalize", "title", "replace", "strip"})
-_CONSTRUCTORS = frozenset({"__init__", "__new__", "__post_init__"})
+# the special methods of a user's class that compute what an expression gives (s * x, s < x, with s as k:,
+# float(s), abs(s)), walked as the code that names methods is; not its __repr__, __str__, __eq__ or __hash__
+# (a display, a dataclass's field-by-field comparison: counters they name would be guarded for nothing)
+_OPERATORS = ("add", "sub", "mul", "matmul", "truediv", "floordiv", "mod", "divmod", "pow", "lshift", "rshift", "and",
+              "xor", "or")
+_COMPUTING = frozenset([f"__{p}{op}__" for op in _OPERATORS for p in ("", "r", "i")] + [
+    f"__{name}__" for name in ("neg", "pos", "abs", "invert", "lt", "le", "gt", "ge", "int", "complex", "round",
+                               "trunc", "floor", "ceil", "enter", "exit", "next", "reversed", "missing",
+                               "length_hint", "array", "array_ufunc", "array_function")])
+_SPECIAL = _COMPUTING | {"__init__", "__new__", "__post_init__"}  # (and its constructors, for a class the code reads)
 _EVERY_ATTRIBUTE = frozenset({"astuple", "asdict", "fields", "vars", "__dict__"})  # what reads every attribute
 _MAKES_STRINGS = frozenset({"FORMAT_VALUE", "BUILD_STRING"})  # (an f-string's bytecode)
 _STRING_ARITHMETIC = frozenset({"BINARY_OP", "BINARY_ADD", "BINARY_MODULO", "INPLACE_ADD"})  # (+ or % of strings)
@@ -232,6 +241,8 @@ def _same_scalar(a, b):
         if type(x) in (set, frozenset) and type(y) in (set, frozenset):  # (a set, and what it held at the walk)
             if x != y:
                 return False
+            if len(x) > 64:  # (a large set of ids: equal members, compared at C's speed at every replay)
+                continue
             # its members in the same order (repr tells 0.0 from -0.0 and True from 1), compared as scalars
             stack.extend(zip(sorted(x, key=_member_order), sorted(y, key=_member_order)))
             continue
@@ -487,6 +498,8 @@ class Sources:
 
     def _category(self, obj):
         cls = type(obj)  # (not isinstance: it reads __class__, which runs a user's __getattribute__)
+        if hasattr(cls, "_ends_the_graph"):  # a compiled call's result (trainer.last = loss): its data only
+            return None
         if issubclass(cls, Value):
             return "value"
         if issubclass(cls, np.ndarray):
@@ -587,6 +600,8 @@ class Sources:
             default_prefix = f"{node.path}.<default>."
         self._add_code(code, user=True)
         for name, cell in zip(code.co_freevars, fn.__closure__ or ()):
+            if name == "__class__":  # (super()'s cell: the method's own class, not one the code makes objects of)
+                continue
             try:
                 value = cell.cell_contents
             except ValueError:  # an empty cell (a name bound later)
@@ -614,7 +629,8 @@ class Sources:
         loaded = _global_loads(code)
         if not _BY_NAME_STRING.isdisjoint(names):  # globals()["SCALE"], vars(mod)["scale"]: strings name globals
             names = names | _strings_of(code)
-            loaded = loaded | _strings_of(code)
+            if "globals" in names:  # (globals().get("SCALE"): one defined later retraces)
+                loaded = loaded | {k for k in _strings_of(code) if k.isidentifier()}
         named = [name for name in sorted(names) if name in g]
         if named:
             g_node = self._globals_node(g)
@@ -664,8 +680,10 @@ class Sources:
             # its classes' dicts, as the walk found them (a name is looked up in them, not copied out)
             self._classes.append([cls, set(), [klass.__dict__ for klass in cls.__mro__ if klass is not object]])
             for klass in cls.__mro__[:-1]:  # (getattr(cfg, "scale", 1.0), then Base.scale = 3.0: retrace)
-                if not _is_library_class(klass):
+                if not _is_library_class(klass) and getattr(klass, "__module__", None) != "builtins":
                     self._class_node(klass)
+            if not _is_library_class(type(cls)):
+                self._register_class(type(cls))  # a metaclass of the user's (type(self).factor found on Meta)
 
     def _method(self, cls, name):
         """(class, function) of each definition of `cls`'s attribute `name` along its MRO (a method, a
@@ -775,8 +793,8 @@ class Sources:
                     defined |= d.keys() & names  # (C's intersection walks the smaller of the two)
                     if user_class:  # (Python calls a user class's special methods itself: x * s, s < x, with s:;
                         # its constructors where the code reads the class itself, and may make one: Scaler())
-                        special = {name for name in d.keys() - done if name[:2] == name[-2:] == "__"}
-                        defined |= special if id(cls) in self._instantiable else special - _CONSTRUCTORS
+                        special = d.keys() & (_SPECIAL if id(cls) in self._instantiable else _COMPUTING)
+                        defined |= special - done
                 done |= defined
                 for name in sorted(defined):  # (only names some class of its MRO defines)
                     for klass, fn in self._method(cls, name):
@@ -901,7 +919,9 @@ class Sources:
             return (name in self._user_names or name in self._library_keys or self._reads_every_item) and (
                 parent is None or parent.readable)
         # (a module's own forward, set on the instance, is called by Module.__call__, which is not walked)
-        return name in (self._code_names if how == "name" else self._user_names) or self._reads_every_attribute or (
+        every = (self._reads_every_attribute and how == "user" and parent is not None
+                 and not _is_library_class(type(parent.obj)))
+        return name in (self._code_names if how == "name" else self._user_names) or every or (
             how == "name" and name in _CALLED_IMPLICITLY)
 
     def _finish(self):
@@ -917,8 +937,7 @@ class Sources:
         for node, _, library in self._python_modules:  # getattr(cfg, "OVERRIDE", 1.0) of the user's module cfg:
             if not library:  # the names the user's code reads that it lacks (one defined later retraces)
                 d = _instance_dict(node.obj) or {}
-                node.snapshot = tuple(sorted(n for n in (self._user_names | self._code_consts) - d.keys()
-                                             if n.isidentifier()))
+                node.snapshot = tuple(sorted(n for n in self._code_consts - d.keys() if n.isidentifier()))
         for parent, kind, key, value, path, reason, category in self._candidates:
             if not self._readable(reason, parent):
                 continue

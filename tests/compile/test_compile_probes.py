@@ -13,7 +13,7 @@ import autograd_core as ag
 import nn
 import optim
 from autograd_core import Value
-from autograd_core.compile import CompileError
+from autograd_core.compile import CompileError, host_array
 from nn import functional as F
 
 
@@ -3206,3 +3206,146 @@ def test_a_compiled_result_answers_a_values_read_only_methods():
     assert compiled.grad is None
     with pytest.raises(CompileError, match="ends the compiled graph"):
         compiled.exp()
+
+
+# ---- twenty-fourth round: NumPy made from the user's host arrays ---------------------------------------------
+def _host_compiled_as_eager(body, calls=3):
+    """body(x, h) with h a host array of fresh random numbers at every call, compiled and eager alike."""
+    w = Value(np.linspace(0.5, 1.5, 8))
+
+    def make():
+        rng = np.random.default_rng(7)
+        return lambda x: body(x * w, host_array(lambda: rng.random(8), name="h"))
+
+    fn, step = make(), ag.compile(make())
+    for k in range(calls):
+        results = []
+        for f in (fn, step):
+            w.grad = None
+            loss = f(np.full(8, 1.0 + k))
+            loss.backward()
+            results.append((_bits(loss.data), _bits(w.grad)))
+        assert results[0] == results[1], f"call {k}"
+
+
+@pytest.mark.parametrize("body", [
+    lambda z, h: (z * h.sum()).sum(),                  # a reduction: a number of each call
+    lambda z, h: (z * h[0]).sum(),                     # one element: a host array of its own
+    lambda z, h: (h[0] * z + (1 - h[0]) * z[::-1]).sum(),  # mixup's blend of two inputs
+    lambda z, h: (z * (h / h.sum())[:, None].T).sum(),  # a view of NumPy made from it
+], ids=["sum", "element", "mixup", "view"])
+def test_numpy_made_from_a_host_array_is_made_again_at_every_call(body):
+    _host_compiled_as_eager(body)
+
+
+@pytest.mark.parametrize("body", [
+    lambda z, h: (z * float(h[3])).sum(),              # its number read into Python
+    lambda z, h: (z[: int(h[0] * 4) + 2] * 1.0).sum(),  # a slice bound
+    lambda z, h: (ag.abs(z) ** h[0]).sum(),            # a parameter the op converts (.item())
+    lambda z, h: F.dropout(z, p=h[0] * 0.5).sum(),     # a hyperparameter nn converts (float())
+], ids=["float", "slice", "pow", "dropout"])
+def test_numbers_read_off_a_host_array_are_refused(body):
+    with pytest.raises(CompileError, match="host array"):
+        _host_compiled_as_eager(body, calls=1)
+
+
+def test_a_host_function_holding_an_argument_is_refused_with_what_to_do():
+    w, rng = Value(np.ones((2, 3))), np.random.default_rng(0)
+
+    def fn(x):
+        noise = host_array(lambda: rng.normal(0, 0.05, x.shape))
+        return (x * w + noise).sum()
+
+    with pytest.raises(CompileError, match=r"holds one of its arguments in its closure.*host_array\(lambda x"):
+        ag.compile(fn)(np.ones((2, 3)))
+
+
+def test_attributes_read_by_names_made_at_run_time_are_guarded():
+    class Cfg:
+        pass
+
+    cfg, w = Cfg(), Value(np.array([1.0, 2.0, 3.0]))
+    cfg.w_ce, cfg.w_l2 = 1.0, 0.5
+    fn = lambda x: sum(getattr(cfg, f"w_{t}") * (w * x).sum() for t in ("ce", "l2"))  # noqa: E731
+    _same_as_eager(fn, w, lambda k: setattr(cfg, "w_l2", 0.5 + k))
+
+
+# ---- twenty-fifth round: what the walk of round 24 must not guard, and a metaclass ---------------------------
+def test_counters_a_models_repr_or_init_names_do_not_retrace():
+    import dataclasses
+
+    @dataclasses.dataclass
+    class Config:
+        smoothing: float = 0.0
+        epoch: int = 0
+
+    class Net(nn.Sequential):
+        def __init__(self):
+            super().__init__(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2))
+            self.steps = 0
+
+        def forward(self, x):
+            return super().forward(x)
+
+        def __repr__(self):
+            return f"Net(steps={self.steps}, {vars(self)})"
+
+    cfg, model = Config(), Net()
+    step = ag.compile(lambda x, y: F.cross_entropy(model(x), y, label_smoothing=cfg.smoothing))
+    x, y = np.ones((4, 3)), np.array([0, 1, 1, 0])
+    for _ in range(4):
+        step(x, y).backward()
+        model.steps += 1
+        cfg.epoch += 1
+    assert step.cache_info().traces == 1
+
+
+def test_a_loop_binding_a_global_named_like_a_key_does_not_retrace():
+    import types
+
+    opts, model = types.SimpleNamespace(reduction="mean"), nn.Linear(3, 2)
+
+    def fn(x, y):
+        terms = {"loss_of_the_loop": F.cross_entropy(model(x), y, **vars(opts))}
+        return terms["loss_of_the_loop"]
+
+    step = ag.compile(fn)
+    try:
+        for _ in range(3):
+            globals()["loss_of_the_loop"] = step(np.ones((4, 3)), np.array([0, 1, 1, 0]))
+            globals()["loss_of_the_loop"].backward()
+    finally:
+        globals().pop("loss_of_the_loop", None)
+    assert step.cache_info().traces == 1
+
+
+def test_a_metaclass_property_read_through_an_instance_is_guarded():
+    settings = {"factor": 1.0}
+
+    class Meta(type):
+        @property
+        def factor(cls):
+            return settings["factor"]
+
+    class Layer(metaclass=Meta):
+        def apply(self, h):
+            return h * type(self).factor
+
+    layer, w = Layer(), Value(np.array([1.0, 2.0, 3.0]))
+    _same_as_eager(lambda x: layer.apply(x * w).sum(), w, lambda k: settings.__setitem__("factor", 1.0 + k))
+
+
+def test_mixup_of_array_arguments_by_a_0d_host_array_is_made_again():
+    w = Value(np.linspace(0.5, 1.5, 6).reshape(2, 3))
+
+    def make():
+        rng = np.random.default_rng(3)
+
+        def fn(x):
+            lam = host_array(lambda: np.asarray(rng.beta(0.4, 0.4)), name="lam")
+            return ((lam * x + (1 - lam) * x[::-1]) @ w.T).sum()
+        return fn
+
+    fn, step = make(), ag.compile(make())
+    x = np.arange(12.0).reshape(4, 3)
+    assert [_bits(fn(x).data) for _ in range(3)] == [_bits(step(x).data) for _ in range(3)]
