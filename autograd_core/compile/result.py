@@ -229,13 +229,14 @@ def _check_unchanged(watched):
     for value, version, requires_grad in watched:
         guard = value._guard
         modified = guard is not None and guard is not True and _changed_since_snapshot(value)
-        name = f"'{value.label}' " if value.label else ""
-        if value.requires_grad and not requires_grad:
+        if value.requires_grad is not requires_grad and value.requires_grad:
+            name = f"'{value.label}' " if value.label else ""
             raise CompileError(
                 f"compile: the Value {name}(shape {value.shape}) was made to require grad after the compiled call "
                 f"that read it and before its backward(); eager's backward would give it a gradient, which the "
                 f"program, traced with it frozen, does not compute. Unfreeze it before the call or after backward()")
         if modified or value._version != version:
+            name = f"'{value.label}' " if value.label else ""
             raise SavedDataModifiedError(
                 f"backward(): the data of the Value {name}(shape {value.shape}, {value.dtype}) was changed (assigned "
                 f"or written into) after the compiled forward pass read it, so the gradient would be wrong. Change "
