@@ -48,6 +48,7 @@ import builtins
 import functools
 import keyword
 import types
+from collections import OrderedDict
 from collections.abc import MutableSequence
 
 import numpy as np
@@ -55,7 +56,7 @@ import numpy as np
 from ..engine import Value
 from .sources import (
     SMALL_ARRAY, _FIXED_ATTRIBUTES, Sources, _brief, _describe_object, _is_library_class, _module_counts,
-    _same_scalar, _slot_value, array_digest,
+    _same_scalar, _slot_value, array_digest, keys_of,
 )
 
 __all__ = ["Sources", "Guards"]
@@ -110,7 +111,6 @@ _SIZE = ("size",)  # (a key of its own: a list's length, a dict's keys)
 _MISSING = object()
 # what an effect may change of its own and a replay change again: numbers, sizes, an array's contents; an
 # object it replaces (an array or module the program reads or calls) would stay the traced call's in a replay
-_UNCHECKED = object()  # (an "absent" guard's name of a module: whether a builtin has it does not matter)
 _STATE_KINDS = frozenset({"scalar", "length", "keys", "contents", "size", "label"})
 
 
@@ -351,8 +351,8 @@ def _own_guards(node, sources, used_ids, module_reached):
     elif category == "globals" and node.snapshot:  # names the code loads that it lacks: still not defined (and
         own.append(_Guard(node, "absent", tuple((name, vars(builtins).get(name)) for name in node.snapshot)))  # the
         # builtins among them the same); of the user's module, the names its code reads that the module lacks
-    elif category == "python_module" and node.snapshot and node.readable:
-        own.append(_Guard(node, "absent", tuple((name, _UNCHECKED) for name in node.snapshot)))
+    elif category == "python_module" and node.snapshot is not None and node.readable:
+        own.append(_Guard(node, "size", node.snapshot))  # (a module of the user's: the names it has)
     return own
 
 
@@ -584,12 +584,10 @@ class Guards:
         if kind == "same":
             return None if value is expected else f"{path} was replaced"
         if kind == "absent":
-            names = value if type(value) is dict else value.__dict__
             for name, builtin in expected:
-                if name in names:
-                    return (f"the global {node.path}{name} is now defined" if node.category == "globals" else
-                            f"{path}.{name} is now defined")
-                if builtin is not _UNCHECKED and vars(builtins).get(name) is not builtin:
+                if name in value:
+                    return f"the global {node.path}{name} is now defined"
+                if vars(builtins).get(name) is not builtin:
                     return f"the builtin {name!r} was replaced"
             return None
         if kind == "label":
@@ -609,11 +607,11 @@ class Guards:
                 return f"{path} was replaced"
             return None if value.tobytes() == contents else f"{path}'s numbers changed"
         if kind == "keys":
-            now = tuple(dict.keys(value))
+            now = keys_of(value)
             return None if _same_scalar(now, expected) else f"{path}'s keys changed ({_brief(list(expected))} -> {_brief(list(now))})"
-        if kind == "size":
-            now = len(value.__dict__)
-            return None if now == expected else f"{path} has attributes added or removed ({expected} -> {now})"
+        if kind == "size":  # (a count of a class's attributes, the names of an object's or a module's)
+            now = tuple(value.__dict__) if type(expected) is tuple else len(value.__dict__)
+            return None if now == expected else f"{path} has attributes added or removed ({_brief(expected)} -> {_brief(now)})"
         if kind == "value":
             obj, requires_grad, shape, dtype, strides = expected
             if value is not obj:
@@ -694,8 +692,7 @@ class Guards:
                 lines.append(f"{path}.label == {expected!r}")
             elif kind == "absent":
                 names = ", ".join(name for name, _ in expected)
-                lines.append(f"no global {node.path}{{{names}}} is defined, and the builtins among them are the "
-                             f"same" if node.category == "globals" else f"{path} has none of {names}")
+                lines.append(f"no global {node.path}{{{names}}} is defined, and the builtins among them are the same")
             elif kind == "class":
                 lines.append(f"{path} is of the class {expected.__qualname__}")
             elif kind == "code":
@@ -706,7 +703,8 @@ class Guards:
             elif kind == "keys":
                 lines.append(f"{path} has the keys {_brief(list(expected))}")
             elif kind == "size":
-                lines.append(f"{path} has {expected} attributes")
+                lines.append(f"{path} has the attributes {_brief(list(expected))}" if type(expected) is tuple else
+                             f"{path} has {expected} attributes")
             elif kind == "value":
                 obj, requires_grad, shape, dtype, _ = expected
                 lines.append(f"{path} is <{type(obj).__name__} {shape} {dtype}>, requires_grad={requires_grad!r}")
@@ -830,13 +828,10 @@ class _CheckWriter:
         """The conditions under which an "absent" guard fails: a name is defined (or a builtin replaced)."""
         ns = self.namespace
         ns["BUILTINS"] = vars(builtins)
-        names = v if type(g.node.obj) is dict else self.dict_of(g.node)
         tests = []
         for j, (name, builtin) in enumerate(g.expected):  # (each name a constant of the namespace, as every
             ns[f"A{k}_{j}"], ns[f"O{k}_{j}"] = name, builtin  # string the user wrote)
-            tests.append(f"A{k}_{j} in {names}")
-            if builtin is not _UNCHECKED:
-                tests.append(f"BUILTINS.get(A{k}_{j}) is not O{k}_{j}")
+            tests += [f"A{k}_{j} in {v}", f"BUILTINS.get(A{k}_{j}) is not O{k}_{j}"]
         return tests
 
     def tests(self, g, k):
@@ -858,13 +853,13 @@ class _CheckWriter:
             return [f"{v} is not O{k}", f"{v}.tobytes() != B{k}"]
         if g.kind == "keys":
             ns[f"Y{k}"] = g.expected
-            keys = f"tuple({v})" if type(g.node.obj) is dict else f"tuple(dict.keys({v}))"
+            keys = f"tuple({v})" if type(g.node.obj) in (dict, OrderedDict) else f"tuple(dict.keys({v}))"
             if any(type(key) is not str for key in g.expected):  # (0 and -0.0, 1 and True are equal keys)
                 return [f"not SAME({keys}, Y{k})"]
             return [f"{keys} != Y{k}"]
-        if g.kind == "size":
+        if g.kind == "size":  # (a class's count of attributes; an object's or a module's names)
             ns[f"Z{k}"] = g.expected
-            return [f"len({self.dict_of(g.node)}) != Z{k}"]
+            return [f"{'tuple' if type(g.expected) is tuple else 'len'}({self.dict_of(g.node)}) != Z{k}"]
         if g.kind == "value":
             obj, requires_grad, shape, dtype, strides = g.expected
             ns.update({f"O{k}": obj, f"R{k}": requires_grad, f"S{k}": shape, f"D{k}": dtype, f"L{k}": strides})

@@ -89,14 +89,16 @@ _BY_NAME_STRING = frozenset({"globals", "vars", "__dict__"})  # what reads a mod
 _EVERY_ITEM = frozenset({"values", "items", "keys", "total", "most_common", "elements", "copy",
                         "str", "format", "join", "upper", "lower", "capitalize", "title", "replace", "strip"})
 # the special methods of a user's class that compute what an expression gives (s * x, s < x, with s as k:,
-# float(s), abs(s)), walked as the code that names methods is; not its __repr__, __str__, __eq__ or __hash__
-# (a display, a dataclass's field-by-field comparison: counters they name would be guarded for nothing)
+# float(s), f"{s}", copy.copy(s)), walked as the code that names methods is; not its __repr__ or __str__, nor
+# a dataclass's generated __eq__ and __hash__ (a display, a field-by-field comparison: the counters they name
+# would be guarded for nothing)
 _OPERATORS = ("add", "sub", "mul", "matmul", "truediv", "floordiv", "mod", "divmod", "pow", "lshift", "rshift", "and",
               "xor", "or")
 _COMPUTING = frozenset([f"__{p}{op}__" for op in _OPERATORS for p in ("", "r", "i")] + [
-    f"__{name}__" for name in ("neg", "pos", "abs", "invert", "lt", "le", "gt", "ge", "int", "complex", "round",
-                               "trunc", "floor", "ceil", "enter", "exit", "next", "reversed", "missing",
-                               "length_hint", "array", "array_ufunc", "array_function")])
+    f"__{name}__" for name in ("neg", "pos", "abs", "invert", "lt", "le", "gt", "ge", "eq", "ne", "hash", "int",
+                               "complex", "round", "trunc", "floor", "ceil", "enter", "exit", "next", "reversed",
+                               "missing", "length_hint", "array", "array_ufunc", "array_function", "format", "bytes",
+                               "copy", "deepcopy", "class_getitem", "instancecheck", "subclasscheck")])
 _SPECIAL = _COMPUTING | {"__init__", "__new__", "__post_init__"}  # (and its constructors, for a class the code reads)
 _EVERY_ATTRIBUTE = frozenset({"astuple", "asdict", "fields", "vars", "__dict__"})  # what reads every attribute
 _MAKES_STRINGS = frozenset({"FORMAT_VALUE", "BUILD_STRING"})  # (an f-string's bytecode)
@@ -271,6 +273,12 @@ def _same_float(x, y):
     if x != x:  # NaN
         return y != y
     return x == y and math.copysign(1.0, x) == math.copysign(1.0, y)
+
+
+def keys_of(d):
+    """A dict's keys in its order (an OrderedDict's own: move_to_end changes it; a subclass's as stored,
+    without its own keys())."""
+    return tuple(OrderedDict.keys(d) if type(d) is OrderedDict else dict.keys(d))
 
 
 def _key_text(key):
@@ -464,6 +472,8 @@ class Sources:
         if _is_scalar(obj):
             if not self._full():
                 self._candidates.append((parent, kind, key, obj, path, reason, "scalar"))
+                if type(obj) is str:  # (a key or a name the code may read by: getattr(helpers, cfg["coef"]))
+                    self._code_consts.add(obj)
             return None
         category = self._category(obj)
         if category is None:  # a library function, a class, a random generator: the same object, or retrace
@@ -679,6 +689,7 @@ class Sources:
             self._class_ids.add(id(cls))
             # its classes' dicts, as the walk found them (a name is looked up in them, not copied out)
             self._classes.append([cls, set(), [klass.__dict__ for klass in cls.__mro__ if klass is not object]])
+            self._code_consts.add(cls.__name__)  # (a registry's key: SCALES[type(self).__name__])
             for klass in cls.__mro__[:-1]:  # (getattr(cfg, "scale", 1.0), then Base.scale = 3.0: retrace)
                 if not _is_library_class(klass) and getattr(klass, "__module__", None) != "builtins":
                     self._class_node(klass)
@@ -702,7 +713,8 @@ class Sources:
                 attr = attr.fget
             if isinstance(attr, functools.cached_property):
                 attr = attr.func
-            if isinstance(attr, types.FunctionType):
+            if isinstance(attr, types.FunctionType) and not (  # (a dataclass's generated __eq__, __init__...)
+                    attr.__code__.co_filename == "<string>" and "__dataclass_fields__" in klass.__dict__):
                 found.append((klass, attr))
             if library:
                 break
@@ -785,9 +797,9 @@ class Sources:
             before = (len(self._code_names), len(self._nodes), len(self._classes))
             for entry in self._classes:
                 cls, done, dicts = entry
-                names = (self._code_names | _CALLED_IMPLICITLY) - done
-                done |= names
-                user_class = not _is_library_class(cls)
+                user_class = not _is_library_class(cls)  # (the user's: also by the strings the code reaches,
+                names = (self._code_names | _CALLED_IMPLICITLY | (self._code_consts if user_class else set())) - done
+                done |= names  # getattr(self, "act_a"), getattr(self, cfg["act"]))
                 defined = set()
                 for d in dicts:
                     defined |= d.keys() & names  # (C's intersection walks the smaller of the two)
@@ -840,7 +852,7 @@ class Sources:
             how = "name" if any(map(_is_read_by_its_methods, type(obj).__mro__[:-1])) else "user"
             d = _instance_dict(obj)
             if d is not None:
-                node.snapshot = len(d)
+                node.snapshot = tuple(d)  # (its names: `del c.a; c.b = 1` keeps their count)
                 for name, value in list(d.items()):
                     if type(name) is str:
                         self._child(node, "attr", name, value, _attribute_path(path, name), reason=(how, name))
@@ -881,7 +893,7 @@ class Sources:
             kind = "item" if type(obj) in (dict, OrderedDict) else "dget"
             if kind == "dget" and not _is_library_class(type(obj)):
                 self._register_class(type(obj))  # (its __getitem__ is code the walk reads)
-            node.snapshot = tuple(dict.keys(obj))
+            node.snapshot = keys_of(obj)
             for key, value in list(itertools.islice(dict.items(obj), self._budget())):
                 if self._full():
                     break
@@ -934,10 +946,9 @@ class Sources:
         self._code_consts.update(str.__str__(node.obj) for node in self._nodes if isinstance(node.obj, str))
         for node in self._nodes:  # (a parent is made before its children)
             node.readable = node.parent is None or self._readable(node.reason, node.parent)
-        for node, _, library in self._python_modules:  # getattr(cfg, "OVERRIDE", 1.0) of the user's module cfg:
-            if not library:  # the names the user's code reads that it lacks (one defined later retraces)
-                d = _instance_dict(node.obj) or {}
-                node.snapshot = tuple(sorted(n for n in self._code_consts - d.keys() if n.isidentifier()))
+        for node, _, library in self._python_modules:  # getattr(cfg, "OVERRIDE", 1.0) of the user's module cfg,
+            if not library:  # or `try: cfg.S except AttributeError`: its names (one defined later retraces)
+                node.snapshot = tuple(_instance_dict(node.obj) or ())
         for parent, kind, key, value, path, reason, category in self._candidates:
             if not self._readable(reason, parent):
                 continue

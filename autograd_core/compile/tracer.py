@@ -161,7 +161,7 @@ def _call_host(trace, fn, inputs):
 def _raw(x):
     if isinstance(x, Value):
         return x._data
-    if isinstance(x, (_TracedMask, TracedArgument)):
+    if isinstance(x, _FollowedArray):
         return x.view(np.ndarray)
     return x
 
@@ -231,6 +231,8 @@ def _made_again_by(array, name, reduction, users, args, kwargs):
     trace = current()
     if trace is None or trace.inside_host or (reduction and not users):
         return getattr(np.ndarray, name)(array.view(np.ndarray) if reduction else array, *args, **kwargs)
+    if _inside_an_operation():  # (an operation's forward given labels: NumPy's own, the operation's data)
+        return getattr(np.ndarray, name)(array.view(np.ndarray), *args, **kwargs)
     if any(isinstance(a, (np.ndarray, Value)) for a in (*args, *kwargs.values())):
         raise _refusal(f".{name}() of an integer argument, a traced mask or a host array, given an array", _DATA_FIX)
     if reduction and np.ndim(getattr(array.view(np.ndarray), name)(*args, **kwargs)) == 0:
@@ -266,8 +268,10 @@ class _FollowedArray(np.ndarray):
                 raise _refusal("indexing an integer argument, a traced mask or a host array with another (y[order])", _DATA_FIX)
             # y[:, None], (y > 1)[:, None], y[0], mask[[0, 2]]: a host array of its own, made again at every call
             # (a view or a copy of the first call's array would be read by the replays)
-            return _followed_host_array(trace, type(self), lambda x: np.asarray(x[index]), (self,),
+            made = _followed_host_array(trace, type(self), lambda x: np.asarray(x[index]), (self,),
                                         self._host_name)
+            made._eager_number = made.ndim == 0 and self.ndim > 0  # (h[0]: a number in eager)
+            return made
         part = np.ndarray.__getitem__(self, index)
         if isinstance(part, np.generic) and trace is not None:
             return np.asarray(part).view(type(self))
@@ -306,14 +310,20 @@ class _FollowedArray(np.ndarray):
     # its views: host arrays of their own, made again at every call (x.reshape(len(x), -1) / 255.0 of a uint8
     # image, mask[None]); its means, float64 numbers that eager's engine casts to the dtype of the Value they
     # meet, refused by name ((y_hat == y).mean(): an accuracy, computed outside from the returned logits)
-    reshape, ravel, flatten, transpose, swapaxes, squeeze = (
-        _made_again(name) for name in ("reshape", "ravel", "flatten", "transpose", "swapaxes", "squeeze"))
+    reshape, ravel, flatten, transpose, swapaxes, squeeze, copy = (
+        _made_again(name) for name in ("reshape", "ravel", "flatten", "transpose", "swapaxes", "squeeze", "copy"))
     T = property(lambda self: self.transpose())
     mean, std, var = (_made_again(name, reduction=True) for name in _MEANS)
     # (and the reads of its numbers that NumPy's own methods offer: y.tobytes(), format(y[0]), complex(y[0]))
-    tobytes, __format__, __complex__ = (_read_refused(name, f"{name}() of an integer argument, a traced mask or a host array",
-                                                      _DATA_FIX, users_only=True)
-                                        for name in ("tobytes", "__format__", "__complex__"))
+    tobytes, __format__, __complex__, __str__, __repr__, take = (
+        _read_refused(name, f"{name}() of an integer argument, a traced mask or a host array", _DATA_FIX, users_only=True)
+        for name in ("tobytes", "__format__", "__complex__", "__str__", "__repr__", "take"))
+
+    @property
+    def flat(self):
+        if current() is not None and _called_from_user(2) and not _inside_an_operation():
+            raise _refusal("`.flat` of an integer argument, a traced mask or a host array", _DATA_FIX)
+        return np.ndarray.flat.__get__(self)
 
     # (and its methods that write into it: m.fill(True), order.sort(), y.put(0, 2))
     fill, sort, put, partition, resize, itemset, setfield = (
@@ -418,8 +428,10 @@ def _remade(cls, name, ufunc, method, inputs, kwargs):
         return result.view(cls) if isinstance(result, np.ndarray) else result
     # (a mask given by keyword is an input too, made again at every call)
     fixed, n = {k: v for k, v in kwargs.items() if k not in masks}, len(inputs)
-    return _followed_host_array(trace, cls, lambda *xs: call(*xs[:n], **fixed, **dict(zip(masks, xs[n:]))),
+    made = _followed_host_array(trace, cls, lambda *xs: call(*xs[:n], **fixed, **dict(zip(masks, xs[n:]))),
                                 tuple(inputs) + tuple(kwargs[k] for k in masks), name)
+    made._eager_number = made.ndim == 0  # (NumPy's ufuncs give a 0-d result as a number)
+    return made
 
 
 def _inside_an_operation():
@@ -685,7 +697,7 @@ def _save_originals_and_make_patches():
         "shape": property(_ORIGINALS["shape"].fget, arguments._shape_set_refused, None, _ORIGINALS["shape"].__doc__),
     })
     _ORIGINALS["item"] = Value.item
-    _ORIGINALS["as_data"] = engine.as_data
+    _ORIGINALS["as_data"], _ORIGINALS["constant_like"] = engine.as_data, engine._constant_like
     _ORIGINALS["record"] = ops.record
     _ORIGINALS["derived_data"] = ops.derived_data
     _ORIGINALS["data_check"] = ops.data_check
@@ -715,6 +727,7 @@ def _install_patches():
                 if _ORIGINALS.get(name) is not None or name in _COMPARISONS or name in _ADDED:
                     setattr(Value, name, patch)
             engine.as_data = _as_data_following_hosts
+            engine._constant_like = _constant_like_of_eager_numbers
             ops.record = _record_every_operation
             ops.derived_data = _derived_data_made_again
             ops.data_check = effect  # (a check of the data, done again at every call)
@@ -739,6 +752,7 @@ def _remove_patches():
                 else:
                     setattr(Value, name, original)
             engine.as_data = _ORIGINALS["as_data"]
+            engine._constant_like = _ORIGINALS["constant_like"]
             ops.record = _ORIGINALS["record"]
             ops.derived_data = _ORIGINALS["derived_data"]
             ops.data_check = _ORIGINALS["data_check"]
@@ -836,6 +850,20 @@ def _as_data_following_hosts(x, what="Value"):
     return data
 
 
+def _constant_like_of_eager_numbers(x, other):
+    """engine._constant_like while tracing: what eager has as a np.float64 number (a NumPy ufunc's 0-d
+    result, h[0], of a host array or labels) takes the dtype of the Value it meets, as a Python float
+    does; a traced call has it as a followed 0-d array, which would make a float32 graph float64."""
+    if (other is not None and isinstance(x, _FollowedArray) and x.ndim == 0 and x.dtype == np.float64
+            and getattr(x, "_eager_number", False)):
+        x = host_array(_cast_number, x, other._data.dtype.type, name="number")
+    return _ORIGINALS["constant_like"](x, other)
+
+
+def _cast_number(array, kind):
+    return np.asarray(kind(array[()]))
+
+
 def _copy_of(array):
     """An integer argument as a Value's data: eager converts it to a new float array at the call, so a
     write into the caller's array before backward() does not reach the backward; nor does it the copy's."""
@@ -875,6 +903,7 @@ class Trace:
         self.effect_states = []  # (owners, their states before, after) of each host call: see guards.EffectChanges
         self.host_from = None  # the first Value number of the host call running (its own Values, see _refusing)
         self.by_memory = {}  # (address, shape, strides, dtype) of each host array -> its _HostRecord
+        self.aliased = []  # host arrays seen as another class (see alias)
         self.printed = None  # the user's line of the first print() the traced code made (a replay prints nothing)
 
     def record_host(self, record):
@@ -894,6 +923,7 @@ class Trace:
         """`view` is `of` seen as another class (a traced mask): the same host array."""
         self.by_result[id(view)] = self.by_result[id(of)]
         self.hosts[-1].result = view  # the object the program follows is the one the user holds
+        self.aliased.append(of)  # (kept for the call: its id, a key above, must not be another array's)
 
     def __enter__(self):
         if current() is not None:

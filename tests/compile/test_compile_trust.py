@@ -536,11 +536,11 @@ def test_the_writers_refusals_name_the_line_that_made_the_operation():
     w = Value(np.ones((4, 3)), label="w")
 
     def labels_in_numpy(x, y):
-        shifted = y.copy()  # NumPy on an integer argument, not a ufunc: a replay would keep these numbers
+        shifted = y.view(np.ndarray)[::-1]  # a plain view of an integer argument: no replay could remake it
         picked = (x @ w)[np.arange(4), shifted]
         return picked.sum()
 
-    with pytest.raises(CompileError, match=r"computed in NumPy from an integer argument") as info:
+    with pytest.raises(CompileError, match=r"a view of an array the compiled step remakes") as info:
         ag.compile(labels_in_numpy)(np.ones((4, 4)), np.array([0, 1, 2, 0]))
     assert "in labels_in_numpy: picked = (x @ w)[np.arange(4), shifted]" in str(info.value)
 
@@ -820,7 +820,8 @@ def test_an_integer_argument_as_a_value_or_an_index_is_read_at_every_call():
 @pytest.mark.parametrize("read", [lambda y: (y == 2).sum(), lambda y: y.max(keepdims=True), lambda y: y + 1,
                                   lambda y: y.sum(), lambda y: (y + 1) % 3, lambda y: np.maximum(y, 1),
                                   lambda y: y.astype(np.float32), lambda y: (y == 1).astype(float),
-                                  lambda y: y[0], lambda y: y[::-1], lambda y: (y > 0)[:, None].sum(axis=1)])
+                                  lambda y: y[0], lambda y: y[::-1], lambda y: (y > 0)[:, None].sum(axis=1),
+                                  lambda y: y.copy()])
 def test_numpy_ufuncs_casts_and_slices_of_an_integer_argument_are_made_again_at_every_call(read):
     w = Value(np.array([1.0, 2.0, 3.0]))
     loss = lambda y: (w * read(y)).sum()  # noqa: E731
@@ -829,7 +830,7 @@ def test_numpy_ufuncs_casts_and_slices_of_an_integer_argument_are_made_again_at_
         np.testing.assert_array_equal(np.asarray(step(y).data), np.asarray(loss(y).data))
 
 
-@pytest.mark.parametrize("read", [lambda y: y.copy(), lambda y: y.repeat(1)])
+@pytest.mark.parametrize("read", [lambda y: y.repeat(1), lambda y: y.take([0, 1, 2])])
 def test_other_numpy_reads_of_an_integer_argument_are_refused_not_kept(read):
     w = Value(np.array([1.0, 2.0, 3.0]))
     with pytest.raises(CompileError, match="integer argument"):
