@@ -18,16 +18,19 @@ the code reached (``co_names``, or a string constant of user code:
 (``scales[0]``, ``cfg[key]``, ``sum(d.values())``). The code reached is the
 function's own (nested code included), that of the helper functions it
 reaches, and the methods named by that code on the classes of reached
-objects, ``forward``, ``__call__``, ``__getattr__`` and the other methods
-Python calls implicitly included: ``self.eps`` read by ``BatchNorm1d.forward``
-is guarded, a ``self.steps`` counter the loss never reads is not. Library
+objects (and by the strings the walk reaches, ``getattr(self, "act")``),
+``forward``, ``__call__``, ``__getattr__`` and the other methods Python
+calls implicitly included (a user class's operators, comparisons,
+``__enter__``...): ``self.eps`` read by ``BatchNorm1d.forward`` is guarded,
+a ``self.steps`` counter the loss never reads is not. Library
 functions, classes and opaque objects (a random generator) are guarded by
 identity, and so are the names the user's code reads in a library's module
 (``ag.tanh``) and the ``forward`` of a library's module class; library
 objects (an optimizer) by the names the code reads, once it reads them. A
-walk snapshot holds a list's length, a dict's keys, an object's count of
-attributes, and an array's bytes (a CRC-32 of them over 1 MiB), compared
-before and after the traced call, which must not write into what it holds.
+walk snapshot holds a list's length, a dict's keys, an object's (or a user
+module's) attribute names, a class's count of them, and an array's bytes (a
+CRC-32 of them over 1 MiB), compared before and after the traced call, which
+must not write into what it holds.
 
 What is not guarded: the contents of arrays the program reads (it reads them
 afresh at every call) and of large arrays of modules it does not read;
