@@ -237,8 +237,9 @@ def _made_again_by(array, name, reduction, users, args, kwargs):
         raise _refusal(f".{name}() of an integer argument, a traced mask or a host array, given an array", _DATA_FIX)
     if reduction and np.ndim(getattr(array.view(np.ndarray), name)(*args, **kwargs)) == 0:
         raise _refusal(f".{name}() of an integer argument, a traced mask or a host array (a number)", _DATA_FIX)
-    return _followed_host_array(trace, type(array), lambda x: np.asarray(getattr(x, name)(*args, **kwargs)),
+    made = _followed_host_array(trace, type(array), lambda x: np.asarray(getattr(x, name)(*args, **kwargs)),
                                 (array,), array._host_name)
+    return _as_eager_has_it(made, getattr(_eagerly(array), name)(*args, **kwargs))
 
 
 def _written_refused(name):
@@ -257,6 +258,11 @@ class _FollowedArray(np.ndarray):
     a 0-d array of its class, not a Python number to branch on."""
 
     _host_name = "host"
+    _eager_number = False  # (see _as_eager_has_it)
+
+    def __array_finalize__(self, obj):  # (h.view() of a number eager has: that number still)
+        if getattr(obj, "_eager_number", False) and self.shape == obj.shape:
+            self._eager_number = True
 
     def __getitem__(self, index):
         trace = current()
@@ -270,8 +276,7 @@ class _FollowedArray(np.ndarray):
             # (a view or a copy of the first call's array would be read by the replays)
             made = _followed_host_array(trace, type(self), lambda x: np.asarray(x[index]), (self,),
                                         self._host_name)
-            made._eager_number = made.ndim == 0 and self.ndim > 0  # (h[0]: a number in eager)
-            return made
+            return _as_eager_has_it(made, _eagerly(self)[index])  # (h[0]: a number in eager; h[0, ...] not)
         part = np.ndarray.__getitem__(self, index)
         if isinstance(part, np.generic) and trace is not None:
             return np.asarray(part).view(type(self))
@@ -285,8 +290,9 @@ class _FollowedArray(np.ndarray):
         trace = current()
         if trace is None or trace.inside_host:
             return np.ndarray.astype(self, dtype, *args, **kwargs)
-        return _followed_host_array(trace, type(self), lambda x: np.asarray(x).astype(dtype, *args, **kwargs),
+        made = _followed_host_array(trace, type(self), lambda x: np.asarray(x).astype(dtype, *args, **kwargs),
                                     (self,), self._host_name)
+        return _as_eager_has_it(made, _eagerly(self).astype(dtype, *args, **kwargs))
 
     # its methods that are NumPy functions beyond ufuncs, refused as those are (see __array_function__)
     argmax, argmin, nonzero, dot = (
@@ -310,14 +316,15 @@ class _FollowedArray(np.ndarray):
     # its views: host arrays of their own, made again at every call (x.reshape(len(x), -1) / 255.0 of a uint8
     # image, mask[None]); its means, float64 numbers that eager's engine casts to the dtype of the Value they
     # meet, refused by name ((y_hat == y).mean(): an accuracy, computed outside from the returned logits)
-    reshape, ravel, flatten, transpose, swapaxes, squeeze, copy = (
-        _made_again(name) for name in ("reshape", "ravel", "flatten", "transpose", "swapaxes", "squeeze", "copy"))
+    reshape, ravel, flatten, transpose, swapaxes, squeeze, copy, round = (
+        _made_again(name) for name in ("reshape", "ravel", "flatten", "transpose", "swapaxes", "squeeze", "copy",
+                                       "round"))
     T = property(lambda self: self.transpose())
     mean, std, var = (_made_again(name, reduction=True) for name in _MEANS)
     # (and the reads of its numbers that NumPy's own methods offer: y.tobytes(), format(y[0]), complex(y[0]))
-    tobytes, __format__, __complex__, __str__, __repr__, take = (
+    tobytes, __format__, __complex__, __str__, __repr__, take, __round__ = (
         _read_refused(name, f"{name}() of an integer argument, a traced mask or a host array", _DATA_FIX, users_only=True)
-        for name in ("tobytes", "__format__", "__complex__", "__str__", "__repr__", "take"))
+        for name in ("tobytes", "__format__", "__complex__", "__str__", "__repr__", "take", "__round__"))
 
     @property
     def flat(self):
@@ -401,6 +408,8 @@ def _remade(cls, name, ufunc, method, inputs, kwargs):
     plain = [x.view(np.ndarray) if isinstance(x, _FollowedArray) else x for x in inputs]
     call = getattr(ufunc, method)
     out = kwargs.get("out")
+    if out is Ellipsis:  # (NumPy's out=...: a 0-d array, not a number; nothing written)
+        out = None
     trace = current()
     if trace is not None and not trace.inside_host and _inside_an_operation():
         # an operation's forward given labels or a mask as a parameter (a student's dropout op): NumPy's own
@@ -415,6 +424,9 @@ def _remade(cls, name, ufunc, method, inputs, kwargs):
                        _DATA_FIX)
     if trace is not None and not trace.inside_host and out is not None:  # (np.add(y, 1, out=buf): buf's numbers
         raise _refusal(f"np.{ufunc.__name__}(..., out=) of an integer argument, a traced mask or a host array", _DATA_FIX)  # frozen)
+    if trace is not None and not trace.inside_host and ufunc.nout != 1:  # (np.divmod(y.sum(), 3): their numbers
+        raise _refusal(f"np.{ufunc.__name__} of an integer argument, a traced mask or a host array (its "  # kept)
+                       f"{ufunc.nout} results)", _DATA_FIX)
     masks = [k for k, v in kwargs.items() if k != "out" and isinstance(v, _FollowedArray)]  # (where=y > 2)
     if trace is None or trace.inside_host or out is not None or ufunc.nout != 1:  # NumPy's own result, as `cls`
         kwargs = {k: v.view(np.ndarray) if k in masks else v for k, v in kwargs.items()}
@@ -430,7 +442,21 @@ def _remade(cls, name, ufunc, method, inputs, kwargs):
     fixed, n = {k: v for k, v in kwargs.items() if k not in masks}, len(inputs)
     made = _followed_host_array(trace, cls, lambda *xs: call(*xs[:n], **fixed, **dict(zip(masks, xs[n:]))),
                                 tuple(inputs) + tuple(kwargs[k] for k in masks), name)
-    made._eager_number = made.ndim == 0  # (NumPy's ufuncs give a 0-d result as a number)
+    return _as_eager_has_it(made, call(*map(_eagerly, inputs), **fixed, **{k: _eagerly(kwargs[k]) for k in masks}))
+
+
+def _eagerly(x):
+    """A followed array as eager's NumPy has it: a 0-d one eager has as a NumPy number (a ufunc's 0-d
+    result, y[0]) as that number, another as a plain array."""
+    if not isinstance(x, _FollowedArray):
+        return x
+    return x.view(np.ndarray)[()] if getattr(x, "_eager_number", False) else x.view(np.ndarray)
+
+
+def _as_eager_has_it(made, eager):
+    """`made`, marked as a number where eager's NumPy (`eager`: the same computed on `_eagerly` inputs)
+    gives one: the engine takes a np.float64 number in the dtype of the Value it meets, a 0-d array not."""
+    made._eager_number = isinstance(eager, np.generic)
     return made
 
 
@@ -843,8 +869,8 @@ def _as_data_following_hosts(x, what="Value"):
             # a 0-d array the function holds (a module's scale buffer) becomes a number: read again at every call
             x = host_array(_number_of, x, name="held")
     data = _ORIGINALS["as_data"](x, what)
-    if trace is not None and data is not x:
-        record = trace.by_result.get(id(x))
+    if trace is not None and data is not x and isinstance(x, np.ndarray):
+        record = trace.host_record_of(x)  # (by its object, or by its memory: h0.view())
         if record is not None:
             trace.converted[id(data)] = (record, data)
     return data
@@ -910,8 +936,8 @@ class Trace:
         self.hosts.append(record)
         if record.result is not None:
             self.by_result[id(record.result)] = record
-            if isinstance(record.result, np.ndarray):
-                self.by_memory[_memory_of(record.result)] = record
+            if isinstance(record.result, np.ndarray):  # (the first keeps it: h.view()[:] has the same memory)
+                self.by_memory.setdefault(_memory_of(record.result), record)
 
     def host_record_of(self, array):
         """The host array `array` is, or is NumPy's view of with the same memory and layout (np.asarray(mask,

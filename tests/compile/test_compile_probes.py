@@ -3494,3 +3494,34 @@ def test_an_ordered_dicts_new_order_retraces():
     terms, w = OrderedDict([("a", 1.0), ("b", 1e-17)]), Value(np.array([1.0, 2.0, 3.0]))
     fn = lambda x: (x * w).sum() * next(iter(terms.values()))  # noqa: E731
     _same_as_eager(fn, w, lambda k: terms.move_to_end("a") if k == 2 else None)
+
+
+# ---- twenty-seventh round: numbers NumPy makes of labels and host arrays, as eager has them ----------------
+def _labels_compiled_as_eager(body, dtype=np.float32):
+    w = Value(np.linspace(0.5, 1.5, 4).astype(dtype))
+    fn = lambda y: body(w, y)  # noqa: E731
+    calls = [(np.array(y),) for y in ([1, 0, 2, 3], [2, 2, 1, 0], [3, 1, 1, 2])]
+    assert _run(fn, [w], calls, compiled=True) == _run(fn, [w], calls, compiled=False)
+
+
+@pytest.mark.parametrize("body", [
+    lambda w, y: (w * y[0].astype(np.float64)).sum(),          # a cast of a number: a number
+    lambda w, y: (w * (y.sum() / 7).copy()).sum(),             # a copy of one: a number
+    lambda w, y: (w * (y * 0.5).sum()[()]).sum(),
+    lambda w, y: (w * (y * 0.5)[0, ...]).sum(),                # an index with an Ellipsis: a 0-d array
+    lambda w, y: (w * (1 - host_array(lambda: np.asarray(0.3))).view()).sum(),  # a view of a number
+    lambda w, y: (w * (y * 0.5).view()[:]).sum(),              # a whole slice of a view
+    lambda w, y: (w * y[0].round()).sum(),
+], ids=["astype", "copy", "empty-index", "ellipsis", "view", "whole-slice", "round"])
+def test_numbers_numpy_makes_of_labels_keep_eagers_dtype_and_bits(body):
+    _labels_compiled_as_eager(body)
+
+
+@pytest.mark.parametrize("body", [
+    lambda w, y: (w * np.divmod(y.sum(), 3)[0]).sum(),
+    lambda w, y: (w * round(y[0] * 0.5)).sum(),
+], ids=["divmod", "round-builtin"])
+def test_two_results_of_a_ufunc_and_round_of_labels_are_refused(body):
+    w = Value(np.linspace(0.5, 1.5, 4).astype(np.float32))
+    with pytest.raises(CompileError, match="integer argument, a traced mask or a host array"):
+        ag.compile(lambda y: body(w, y))(np.array([1, 0, 2, 3]))
