@@ -19,6 +19,8 @@ The rooms, in reading order:
   ways and refused where the two differ).
 * ``library.py``: which code and objects are the library's (not walked; its
   operations written from their declared NumPy forms).
+* ``bytecode.py``: what a function's code reads (the names it loads, the
+  strings it holds).
 * ``sources.py``: what the function can reach before it runs (closure,
   globals, defaults, modules, plain objects), each with the path it is
   reached by.

@@ -56,7 +56,7 @@ import numpy as np
 from ..engine import Value
 from .sources import (
     SMALL_ARRAY, _FIXED_ATTRIBUTES, Sources, _brief, _describe_object, _is_library_class, _module_counts,
-    _same_scalar, _slot_value, array_digest, keys_of,
+    _same_scalar, _slot_value, array_digest, class_size, keys_of,
 )
 
 __all__ = ["Sources", "Guards"]
@@ -610,7 +610,7 @@ class Guards:
             now = keys_of(value)
             return None if _same_scalar(now, expected) else f"{path}'s keys changed ({_brief(list(expected))} -> {_brief(list(now))})"
         if kind == "size":  # (a count of a class's attributes, the names of an object's or a module's)
-            now = tuple(value.__dict__) if type(expected) is tuple else len(value.__dict__)
+            now = tuple(value.__dict__) if type(expected) is tuple else class_size(value)
             return None if now == expected else f"{path} has attributes added or removed ({_brief(expected)} -> {_brief(now)})"
         if kind == "value":
             obj, requires_grad, shape, dtype, strides = expected
@@ -859,7 +859,8 @@ class _CheckWriter:
             return [f"{keys} != Y{k}"]
         if g.kind == "size":  # (a class's count of attributes; an object's or a module's names)
             ns[f"Z{k}"] = g.expected
-            return [f"{'tuple' if type(g.expected) is tuple else 'len'}({self.dict_of(g.node)}) != Z{k}"]
+            d = self.dict_of(g.node)
+            return [f"tuple({d}) != Z{k}" if type(g.expected) is tuple else f"len({d}) - ('__slotnames__' in {d}) != Z{k}"]
         if g.kind == "value":
             obj, requires_grad, shape, dtype, strides = g.expected
             ns.update({f"O{k}": obj, f"R{k}": requires_grad, f"S{k}": shape, f"D{k}": dtype, f"L{k}": strides})

@@ -20,6 +20,11 @@ from .tracer import CompileError
 __all__ = ["CompiledResult"]
 
 _REPLACED = object()  # (a result whose .data was assigned)
+
+
+class _GraphEnded(CompileError, AttributeError):
+    """A Value's method that builds an operation, asked of a compiled result: a CompileError that
+    ``hasattr`` and ``getattr(loss, name, default)`` take for a missing attribute."""
 # a Value's methods that read its data without building an operation (a compiled result answers them)
 _READ_ONLY_METHODS = frozenset({"all", "any", "allclose", "isclose", "isfinite", "isinf", "isnan", "argmax", "argmin",
                                 "argsort"})
@@ -136,8 +141,8 @@ class CompiledResult:
     def __repr__(self):
         return f"CompiledResult(data={self._data!r})"
 
-    def _ends_the_graph(self, *args):
-        raise CompileError(
+    def _ends_the_graph(self, *args, error=CompileError):
+        raise error(
             "compile: a compiled result ends the compiled graph: no operation can be built on it. Put the "
             "operation inside the compiled function (return the Value you need), or run the function eagerly"
         )
@@ -154,7 +159,7 @@ class CompiledResult:
             method = getattr(self.detach(), name)
             return lambda *args, **kw: method(*[a.detach() if isinstance(a, CompiledResult) else a for a in args], **kw)
         if hasattr(Value, name) and not name.startswith("__"):
-            self._ends_the_graph()
+            self._ends_the_graph(error=_GraphEnded)  # (hasattr(loss, "exp") is False, as for a number)
         raise AttributeError(f"'CompiledResult' object has no attribute {name!r}")
 
     def zero_grad(self, set_to_none=True):

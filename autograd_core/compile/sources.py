@@ -44,7 +44,6 @@ This module imports nothing from ``autograd_core.compile``.
 from __future__ import annotations
 
 import builtins
-import dis
 import functools
 import inspect
 import itertools
@@ -57,6 +56,7 @@ from collections import OrderedDict, deque
 import numpy as np
 
 from ..engine import Value
+from .bytecode import _global_loads, _loaded_names, _names_of, _reads_any_key, _strings_of
 from .library import _is_library_class, _is_library_function, _is_library_module, _is_read_by_its_methods
 
 __all__ = ["Sources", "WALK_LIMIT", "LOOK_LIMIT"]
@@ -92,61 +92,26 @@ _BY_NAME_STRING = frozenset({"globals", "vars", "__dict__"})  # what reads a mod
 _EVERY_ITEM = frozenset({"values", "items", "keys", "total", "most_common", "elements", "copy",
                         "str", "format", "join", "upper", "lower", "capitalize", "title", "replace", "strip"})
 # the special methods of a user's class that compute what an expression gives (s * x, s < x, with s as k:,
-# float(s), f"{s}", copy.copy(s)), walked as the code that names methods is; not its __repr__ or __str__, nor
-# a dataclass's generated __eq__ and __hash__ (a display, a field-by-field comparison: the counters they name
-# would be guarded for nothing)
+# float(s)), walked as the code that names methods is; not its __repr__, __str__, __format__, __eq__, __hash__,
+# __copy__ (a display, a comparison, a copy, often of every attribute through vars(self): the counters they
+# name would be guarded for nothing, and retrace at every epoch)
 _OPERATORS = ("add", "sub", "mul", "matmul", "truediv", "floordiv", "mod", "divmod", "pow", "lshift", "rshift", "and",
               "xor", "or")
 _COMPUTING = frozenset([f"__{p}{op}__" for op in _OPERATORS for p in ("", "r", "i")] + [
-    f"__{name}__" for name in ("neg", "pos", "abs", "invert", "lt", "le", "gt", "ge", "eq", "ne", "hash", "int",
-                               "complex", "round", "trunc", "floor", "ceil", "enter", "exit", "next", "reversed",
-                               "missing", "length_hint", "array", "array_ufunc", "array_function", "format", "bytes",
-                               "copy", "deepcopy", "class_getitem", "instancecheck", "subclasscheck")])
-_SPECIAL = _COMPUTING | {"__init__", "__new__", "__post_init__"}  # (and its constructors, for a class the code reads)
+    f"__{name}__" for name in ("neg", "pos", "abs", "invert", "lt", "le", "gt", "ge", "ne", "int", "complex",
+                               "round", "trunc", "floor", "ceil", "enter", "exit", "next", "reversed", "missing",
+                               "length_hint", "array", "array_ufunc", "array_function", "class_getitem",
+                               "instancecheck", "subclasscheck")])
+_CONSTRUCTORS = frozenset({"__init__", "__new__", "__post_init__"})
+_SPECIAL = _COMPUTING | _CONSTRUCTORS  # (and its constructors, for a class the code reads itself)
+_BY_NAME = frozenset({"getattr", "hasattr", "methodcaller"})  # what reads an attribute by a string
 _EVERY_ATTRIBUTE = frozenset({"astuple", "asdict", "fields", "vars", "__dict__"})  # what reads every attribute
-_MAKES_STRINGS = frozenset({"FORMAT_VALUE", "BUILD_STRING"})  # (an f-string's bytecode)
-_STRING_ARITHMETIC = frozenset({"BINARY_OP", "BINARY_ADD", "BINARY_MODULO", "INPLACE_ADD"})  # (+ or % of strings)
-_JOINING = frozenset({"", "+", "%", "+=", "%="})  # (BINARY_OP's argrepr)
-_UNPACKING = frozenset({"DICT_MERGE", "DICT_UPDATE"})  # the bytecode of f(**d) and {**d}
 
 
 def _wraps_user_code(fn):
     """Whether a library's function wraps the user's (``functools.wraps`` sets ``__wrapped__``)."""
     wrapped = getattr(fn, "__dict__", {}).get("__wrapped__")
     return isinstance(wrapped, types.FunctionType) and not _is_library_function(wrapped)
-
-
-def _codes_in(code):
-    """`code` and every code object nested in it (comprehensions, lambdas, inner functions)."""
-    stack = [code]
-    while stack:
-        c = stack.pop()
-        yield c
-        stack.extend(k for k in c.co_consts if isinstance(k, types.CodeType))
-
-
-@functools.lru_cache(maxsize=4096)
-def _global_loads(code):
-    """The names `code` (and the code nested in it) looks up as globals (or builtins)."""
-    return frozenset(i.argval for c in _codes_in(code) for i in dis.get_instructions(c) if i.opname == "LOAD_GLOBAL")
-
-
-@functools.lru_cache(maxsize=4096)
-def _strings_of(code):
-    """The string constants of `code` and the code nested in it."""
-    return frozenset(k for c in _codes_in(code) for k in c.co_consts if type(k) is str)
-
-
-@functools.lru_cache(maxsize=4096)
-def _reads_any_key(code):
-    """Whether `code` itself unpacks a mapping (``f(**opts)``, ``{**cfg}``) or makes strings (an
-    f-string, ``"w_" + name``, ``"w_%s" % n``: a key it may read a dict with)."""
-    strings = any(type(c) is str for c in code.co_consts)  # (a + or % where the code holds a string: a key)
-    for instruction in dis.get_instructions(code):
-        if instruction.opname in _UNPACKING or instruction.opname in _MAKES_STRINGS or (
-                strings and instruction.opname in _STRING_ARITHMETIC and instruction.argrepr in _JOINING):
-            return True
-    return False
 
 
 @functools.lru_cache(maxsize=1024)
@@ -278,6 +243,12 @@ def _same_float(x, y):
     return x == y and math.copysign(1.0, x) == math.copysign(1.0, y)
 
 
+def class_size(klass):
+    """How many attributes a class has, but the one copy and pickle add to it (``__slotnames__``)."""
+    d = klass.__dict__
+    return len(d) - ("__slotnames__" in d)
+
+
 def keys_of(d):
     """A dict's keys in its order (an OrderedDict's own: move_to_end changes it; a subclass's as stored,
     without its own keys())."""
@@ -330,11 +301,6 @@ def _registry_path(base, name):
     return f"{base}[{name!r}]"
 
 
-def _names_of(code):
-    """co_names of a code object and of every code object nested in it."""
-    return {name for c in _codes_in(code) for name in c.co_names}
-
-
 # ==========================================================================
 # The walk
 # ==========================================================================
@@ -382,6 +348,9 @@ class Sources:
         self._user_names = set()  # the names the user's own code reads (a plain object's attributes: only these)
         self._reads_every_item = False  # whether the user's code iterates over or unpacks dicts
         self._reads_every_attribute = False  # whether it reads an object's attributes without naming them
+        self._every_attribute_classes = set()  # classes whose own methods do (vars(self), getattr(self, f"fc{i}"))
+        self._literals = set()  # the strings of the user's code that calls getattr (the names it may read)
+        self._owner = None  # (while a method's code is added: its class, and whether it is a constructor)
         self._code_consts = set()
         self._library_keys = set()  # string constants of the library's code reached (group["lr"] in a scheduler)
         self._codes, self._code_ids = [], set()  # the code objects reached (kept so their ids stay theirs)
@@ -667,6 +636,7 @@ class Sources:
         return node
 
     def _add_code(self, code, user):
+        owner, constructor = self._owner or (None, False)
         stack = [code]
         while stack:
             c = stack.pop()
@@ -674,18 +644,24 @@ class Sources:
                 continue
             self._code_ids.add(id(c))
             self._codes.append(c)
-            self._code_names.update(c.co_names)
+            names = _loaded_names(c) if constructor else c.co_names  # (a constructor's self.epoch = 0 is no read)
+            self._code_names.update(names)
             if user:
-                self._user_names.update(c.co_names)
+                self._user_names.update(names)
                 if _reads_any_key(c) or not _EVERY_ITEM.isdisjoint(c.co_names):
                     self._reads_every_item = True  # d.values(), f(**opts): every item of a dict is read
                 if not _EVERY_ATTRIBUTE.isdisjoint(c.co_names) or ("getattr" in c.co_names and _reads_any_key(c)):
-                    self._reads_every_attribute = True  # dataclasses.astuple(cfg), getattr(self, f"scale{i}")
+                    if owner is None:  # dataclasses.astuple(cfg), getattr(cfg, f"w_{t}") in a function: any object's
+                        self._reads_every_attribute = True
+                    else:  # vars(self), getattr(self, f"fc{i}") in a method: its own class's objects
+                        self._every_attribute_classes.add(owner)
             for k in c.co_consts:
                 if isinstance(k, types.CodeType):
                     stack.append(k)
                 elif type(k) is str:
                     (self._code_consts if user else self._library_keys).add(k)
+                    if user and not _BY_NAME.isdisjoint(c.co_names):  # (getattr(self, "act_a"): a method's name;
+                        self._literals.add(k)  # trainer.phase == "fit" names no method)
 
     def _register_class(self, cls):
         if id(cls) not in self._class_ids:
@@ -751,13 +727,17 @@ class Sources:
         if node is None:
             node = self._class_nodes[klass] = self._new(None, "const", klass, klass, klass.__qualname__,
                                                         hidden=True, category="class")
-            node.snapshot = len(klass.__dict__)  # (nn.Linear.__call__ = wrapper later shadows Module.__call__)
+            node.snapshot = class_size(klass)  # (nn.Linear.__call__ = wrapper later shadows Module.__call__)
             self._kept.append(klass)
         return node
 
     def _add_method(self, cls, klass, name, fn):
         library = _is_library_function(fn)
-        self._add_code(fn.__code__, user=not library)
+        self._owner = (cls, name in _CONSTRUCTORS)
+        try:
+            self._add_code(fn.__code__, user=not library)
+        finally:
+            self._owner = None
         # Net.forward = other, a staticmethod swapped: retrace; of a library's class, its forward and __call__
         # only (nn.Linear.forward patched; what the library's code calls inside is not followed)
         if not _is_library_class(cls) or name in ("forward", "__call__"):
@@ -800,9 +780,11 @@ class Sources:
             before = (len(self._code_names), len(self._nodes), len(self._classes))
             for entry in self._classes:
                 cls, done, dicts = entry
-                user_class = not _is_library_class(cls)  # (the user's: also by the strings the code reaches,
-                names = (self._code_names | _CALLED_IMPLICITLY | (self._code_consts if user_class else set())) - done
-                done |= names  # getattr(self, "act_a"), getattr(self, cfg["act"]))
+                user_class = not _is_library_class(cls)  # (the user's: also by the strings its code holds,
+                names = (self._code_names | _CALLED_IMPLICITLY | (self._literals if user_class else set())) - done
+                if id(cls) not in self._instantiable:  # getattr(self, "act_a"); constructors: of a class the code
+                    names -= _CONSTRUCTORS  # reads itself, Scaler(), not of every class a super().__init__() names)
+                done |= names
                 defined = set()
                 for d in dicts:
                     defined |= d.keys() & names  # (C's intersection walks the smaller of the two)
@@ -934,8 +916,8 @@ class Sources:
             return (name in self._user_names or name in self._library_keys or self._reads_every_item) and (
                 parent is None or parent.readable)
         # (a module's own forward, set on the instance, is called by Module.__call__, which is not walked)
-        every = (self._reads_every_attribute and how == "user" and parent is not None
-                 and not _is_library_class(type(parent.obj)))
+        every = parent is not None and (type(parent.obj) in self._every_attribute_classes or (
+            how == "user" and self._reads_every_attribute and not _is_library_class(type(parent.obj))))
         return name in (self._code_names if how == "name" else self._user_names) or every or (
             how == "name" and name in _CALLED_IMPLICITLY)
 
