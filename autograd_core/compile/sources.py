@@ -347,8 +347,9 @@ class Sources:
         self._code_names = set()
         self._user_names = set()  # the names the user's own code reads (a plain object's attributes: only these)
         self._reads_every_item = False  # whether the user's code iterates over or unpacks dicts
-        self._reads_every_attribute = False  # whether it reads an object's attributes without naming them
-        self._every_attribute_classes = set()  # classes whose own methods do (vars(self), getattr(self, f"fc{i}"))
+        # the classes whose objects' attributes the code reads without naming them (None: any user object's)
+        self._every_attribute_classes = set()  # (astuple(cfg), vars(self))
+        self._name_parts = {}  # class or None -> the strings attribute names are made with (f"scale{i}")
         self._literals = set()  # the strings of the user's code that calls getattr (the names it may read)
         self._owner = None  # (while a method's code is added: its class, and whether it is a constructor)
         self._code_consts = set()
@@ -650,11 +651,11 @@ class Sources:
                 self._user_names.update(names)
                 if _reads_any_key(c) or not _EVERY_ITEM.isdisjoint(c.co_names):
                     self._reads_every_item = True  # d.values(), f(**opts): every item of a dict is read
-                if not _EVERY_ATTRIBUTE.isdisjoint(c.co_names) or ("getattr" in c.co_names and _reads_any_key(c)):
-                    if owner is None:  # dataclasses.astuple(cfg), getattr(cfg, f"w_{t}") in a function: any object's
-                        self._reads_every_attribute = True
-                    else:  # vars(self), getattr(self, f"fc{i}") in a method: its own class's objects
-                        self._every_attribute_classes.add(owner)
+                if not _EVERY_ATTRIBUTE.isdisjoint(c.co_names):  # astuple(cfg) in a function: any object's
+                    self._every_attribute_classes.add(owner)  # attributes; vars(self) in a method: its class's
+                elif "getattr" in c.co_names and _reads_any_key(c):  # getattr(self, f"scale{i}"): the attributes
+                    parts = {k for k in c.co_consts if type(k) is str and k}  # named with the strings it joins
+                    self._name_parts.setdefault(owner, set()).update(parts)
             for k in c.co_consts:
                 if isinstance(k, types.CodeType):
                     stack.append(k)
@@ -916,10 +917,19 @@ class Sources:
             return (name in self._user_names or name in self._library_keys or self._reads_every_item) and (
                 parent is None or parent.readable)
         # (a module's own forward, set on the instance, is called by Module.__call__, which is not walked)
-        every = parent is not None and (type(parent.obj) in self._every_attribute_classes or (
-            how == "user" and self._reads_every_attribute and not _is_library_class(type(parent.obj))))
-        return name in (self._code_names if how == "name" else self._user_names) or every or (
-            how == "name" and name in _CALLED_IMPLICITLY)
+        return name in (self._code_names if how == "name" else self._user_names) or (
+            how == "name" and name in _CALLED_IMPLICITLY) or self._read_without_its_name(how, name, parent)
+
+    def _read_without_its_name(self, how, name, parent):
+        """Whether the code may read attribute `name` of `parent`'s object by a name it makes (see _add_code)."""
+        if parent is None or not (self._every_attribute_classes or self._name_parts):
+            return False
+        cls = type(parent.obj)
+        anyones = how == "user" and not _is_library_class(cls)  # (a function's: any user object's)
+        if cls in self._every_attribute_classes or (anyones and None in self._every_attribute_classes):
+            return True
+        parts = self._name_parts.get(cls, set()) | (self._name_parts.get(None, set()) if anyones else set())
+        return any(part in name for part in parts)
 
     def _finish(self):
         """Which objects the code reached can read; numbers and opaque objects become nodes where it can."""
