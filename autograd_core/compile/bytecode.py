@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dis
 import functools
+import re
 import types
 
 _MAKES_STRINGS = frozenset({"FORMAT_VALUE", "BUILD_STRING"})  # (an f-string's bytecode)
@@ -37,12 +38,6 @@ _LOADS = frozenset({"LOAD_ATTR", "LOAD_METHOD", "LOAD_GLOBAL", "LOAD_NAME", "LOA
 
 
 @functools.lru_cache(maxsize=4096)
-def _loaded_names(code):
-    """The names `code` (and the code nested in it) reads, not those it only assigns (self.epoch = 0)."""
-    return frozenset(i.argval for c in _codes_in(code) for i in dis.get_instructions(c) if i.opname in _LOADS)
-
-
-@functools.lru_cache(maxsize=4096)
 def _strings_of(code):
     """The string constants of `code` and the code nested in it."""
     return frozenset(k for c in _codes_in(code) for k in c.co_consts if type(k) is str)
@@ -63,3 +58,40 @@ def _reads_any_key(code):
 def _names_of(code):
     """co_names of a code object and of every code object nested in it."""
     return {name for c in _codes_in(code) for name in c.co_names}
+
+
+_MADE_NAMES = frozenset({"format", "join", "replace"})  # ("scale{}".format(i): a name made with a method)
+_PIECE = re.compile(r"\w+")
+_FORMAT_FIELDS = re.compile(r"%[-#0 +]*\d*(?:\.\d+)?[a-zA-Z%]|\{[^{}]*\}")  # (%d, %s, {}, {0}, {i:02d})
+
+
+@functools.lru_cache(maxsize=4096)
+def _name_pieces(code):
+    """The pieces of text `code` (and the code nested in it) makes names from where it reads attributes by
+    names it makes (getattr(self, f"scale{i}"), "w%d" % i, "fc{}".format(i)); an empty set where it does not."""
+    codes = list(_codes_in(code))
+    names = {name for c in codes for name in c.co_names}
+    if "getattr" not in names or not (any(map(_reads_any_key, codes)) or not _MADE_NAMES.isdisjoint(names)):
+        return frozenset()
+    pieces = (piece for c in codes for k in c.co_consts if type(k) is str for piece in _FORMAT_FIELDS.split(k))
+    # (pieces of a name, "scale" or "w": not a message's words, nor "_", which every other name holds)
+    return frozenset(piece for piece in pieces if _PIECE.fullmatch(piece) and piece != "_")
+
+
+_ASSIGNMENTS = frozenset({"STORE_ATTR", "DELETE_ATTR", "STORE_GLOBAL", "DELETE_GLOBAL"})
+
+
+@functools.lru_cache(maxsize=4096)
+def _constructor_names(code):
+    """The names a constructor reads, and those it assigns on another object than the one it makes
+    (stats.last = s, not self.epoch = 0): a write the call makes into what the function holds."""
+    names = set()
+    for c in _codes_in(code):
+        made = c.co_varnames[0] if c.co_argcount else None
+        previous = None
+        for i in dis.get_instructions(c):
+            if i.opname in _LOADS or (i.opname in _ASSIGNMENTS and not (
+                    previous is not None and previous.opname == "LOAD_FAST" and previous.argval == made)):
+                names.add(i.argval)
+            previous = i
+    return frozenset(names)

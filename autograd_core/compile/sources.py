@@ -56,7 +56,7 @@ from collections import OrderedDict, deque
 import numpy as np
 
 from ..engine import Value
-from .bytecode import _global_loads, _loaded_names, _names_of, _reads_any_key, _strings_of
+from .bytecode import _constructor_names, _global_loads, _name_pieces, _names_of, _reads_any_key, _strings_of
 from .library import _is_library_class, _is_library_function, _is_library_module, _is_read_by_its_methods
 
 __all__ = ["Sources", "WALK_LIMIT", "LOOK_LIMIT"]
@@ -101,7 +101,7 @@ _COMPUTING = frozenset([f"__{p}{op}__" for op in _OPERATORS for p in ("", "r", "
     f"__{name}__" for name in ("neg", "pos", "abs", "invert", "lt", "le", "gt", "ge", "ne", "int", "complex",
                                "round", "trunc", "floor", "ceil", "enter", "exit", "next", "reversed", "missing",
                                "length_hint", "array", "array_ufunc", "array_function", "class_getitem",
-                               "instancecheck", "subclasscheck")])
+                               "instancecheck", "subclasscheck", "bytes", "set", "delete")])
 _CONSTRUCTORS = frozenset({"__init__", "__new__", "__post_init__"})
 _SPECIAL = _COMPUTING | _CONSTRUCTORS  # (and its constructors, for a class the code reads itself)
 _BY_NAME = frozenset({"getattr", "hasattr", "methodcaller"})  # what reads an attribute by a string
@@ -347,11 +347,10 @@ class Sources:
         self._code_names = set()
         self._user_names = set()  # the names the user's own code reads (a plain object's attributes: only these)
         self._reads_every_item = False  # whether the user's code iterates over or unpacks dicts
-        # the classes whose objects' attributes the code reads without naming them (None: any user object's)
-        self._every_attribute_classes = set()  # (astuple(cfg), vars(self))
-        self._name_parts = {}  # class or None -> the strings attribute names are made with (f"scale{i}")
+        self._reads_every_attribute = False  # whether it reads an object's attributes without naming them
+        self._name_parts = set()  # the pieces of text it makes attribute names with (getattr(self, f"scale{i}"))
         self._literals = set()  # the strings of the user's code that calls getattr (the names it may read)
-        self._owner = None  # (while a method's code is added: its class, and whether it is a constructor)
+        self._constructor = False  # (while a constructor's code is added)
         self._code_consts = set()
         self._library_keys = set()  # string constants of the library's code reached (group["lr"] in a scheduler)
         self._codes, self._code_ids = [], set()  # the code objects reached (kept so their ids stay theirs)
@@ -637,7 +636,11 @@ class Sources:
         return node
 
     def _add_code(self, code, user):
-        owner, constructor = self._owner or (None, False)
+        constructor = self._constructor
+        if user:  # (over its nested code too: the name may be made in a comprehension, getattr called outside)
+            if not _EVERY_ATTRIBUTE.isdisjoint(_names_of(code)):
+                self._reads_every_attribute = True  # dataclasses.astuple(cfg), vars(self).values()
+            self._name_parts |= _name_pieces(code)
         stack = [code]
         while stack:
             c = stack.pop()
@@ -645,17 +648,12 @@ class Sources:
                 continue
             self._code_ids.add(id(c))
             self._codes.append(c)
-            names = _loaded_names(c) if constructor else c.co_names  # (a constructor's self.epoch = 0 is no read)
+            names = _constructor_names(c) if constructor else c.co_names  # (self.epoch = 0 in one is no read)
             self._code_names.update(names)
             if user:
                 self._user_names.update(names)
                 if _reads_any_key(c) or not _EVERY_ITEM.isdisjoint(c.co_names):
                     self._reads_every_item = True  # d.values(), f(**opts): every item of a dict is read
-                if not _EVERY_ATTRIBUTE.isdisjoint(c.co_names):  # astuple(cfg) in a function: any object's
-                    self._every_attribute_classes.add(owner)  # attributes; vars(self) in a method: its class's
-                elif "getattr" in c.co_names and _reads_any_key(c):  # getattr(self, f"scale{i}"): the attributes
-                    parts = {k for k in c.co_consts if type(k) is str and k}  # named with the strings it joins
-                    self._name_parts.setdefault(owner, set()).update(parts)
             for k in c.co_consts:
                 if isinstance(k, types.CodeType):
                     stack.append(k)
@@ -693,8 +691,7 @@ class Sources:
                 attr = attr.fget
             if isinstance(attr, functools.cached_property):
                 attr = attr.func
-            if isinstance(attr, types.FunctionType) and not (  # (a dataclass's generated __eq__, __init__...)
-                    attr.__code__.co_filename == "<string>" and "__dataclass_fields__" in klass.__dict__):
+            if isinstance(attr, types.FunctionType):
                 found.append((klass, attr))
             if library:
                 break
@@ -734,11 +731,11 @@ class Sources:
 
     def _add_method(self, cls, klass, name, fn):
         library = _is_library_function(fn)
-        self._owner = (cls, name in _CONSTRUCTORS)
+        self._constructor = name in _CONSTRUCTORS
         try:
             self._add_code(fn.__code__, user=not library)
         finally:
-            self._owner = None
+            self._constructor = False
         # Net.forward = other, a staticmethod swapped: retrace; of a library's class, its forward and __call__
         # only (nn.Linear.forward patched; what the library's code calls inside is not followed)
         if not _is_library_class(cls) or name in ("forward", "__call__"):
@@ -789,6 +786,9 @@ class Sources:
                 defined = set()
                 for d in dicts:
                     defined |= d.keys() & names  # (C's intersection walks the smaller of the two)
+                    if user_class and self._name_parts:  # (getattr(self, f"act_{i}")(): act_1, act_2)
+                        defined |= {n for n in d.keys() - done if type(n) is str
+                                    and any(part in n for part in self._name_parts)}
                     if user_class:  # (Python calls a user class's special methods itself: x * s, s < x, with s:;
                         # its constructors where the code reads the class itself, and may make one: Scaler())
                         special = d.keys() & (_SPECIAL if id(cls) in self._instantiable else _COMPUTING)
@@ -921,15 +921,13 @@ class Sources:
             how == "name" and name in _CALLED_IMPLICITLY) or self._read_without_its_name(how, name, parent)
 
     def _read_without_its_name(self, how, name, parent):
-        """Whether the code may read attribute `name` of `parent`'s object by a name it makes (see _add_code)."""
-        if parent is None or not (self._every_attribute_classes or self._name_parts):
+        """Whether the code may read attribute `name` of `parent`'s object by a name it makes (see _add_code):
+        any attribute of a user object where it reads them all, one named with the pieces it makes names of."""
+        if parent is None:
             return False
-        cls = type(parent.obj)
-        anyones = how == "user" and not _is_library_class(cls)  # (a function's: any user object's)
-        if cls in self._every_attribute_classes or (anyones and None in self._every_attribute_classes):
+        if self._reads_every_attribute and how == "user" and not _is_library_class(type(parent.obj)):
             return True
-        parts = self._name_parts.get(cls, set()) | (self._name_parts.get(None, set()) if anyones else set())
-        return any(part in name for part in parts)
+        return any(part in name for part in self._name_parts)
 
     def _finish(self):
         """Which objects the code reached can read; numbers and opaque objects become nodes where it can."""

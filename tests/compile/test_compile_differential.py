@@ -681,7 +681,7 @@ def test_random_models_through_many_state_changes_compiled_equal_eager_or_refuse
     spec, rng = draw_spec(data, None, dtype, with_mlp=True)
     note(f"program: {spec}")
     session = exercise(spec, rng, data, changes=data.draw(st.integers(3, 6), label="changes"))
-    assert session.compared >= 1
+    assert session.compared >= 1 or session.ambiguous >= 1  # (as above: a term eager computes either way, refused)
 
 
 # ==========================================================================

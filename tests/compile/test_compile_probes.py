@@ -3596,3 +3596,83 @@ def test_hasattr_of_a_values_method_on_a_compiled_result_is_false():
     loss = ag.compile(lambda x: (w * x).sum())(np.ones(3))
     assert not hasattr(loss, "exp") and getattr(loss, "op", None) is None
     assert hasattr(loss, "item") and hasattr(loss, "backward")
+
+
+# ---- twenty-eighth round: names made in other forms, constructors that write, generated and special methods --
+def test_attributes_named_with_percent_format_or_a_helpers_base_method_are_guarded():
+    class Base:
+        def weighted(self, v):
+            return sum(getattr(self, "scale%d" % i) * v for i in range(2))
+
+    class A(Base):
+        pass
+
+    class B(Base):
+        pass
+
+    a, b, w = A(), B(), Value(np.array([1.0, 2.0, 3.0]))
+    a.scale0 = a.scale1 = b.scale0 = b.scale1 = 1.0
+    _same_as_eager(lambda x: (a.weighted(x * w) + b.weighted(x * w)).sum(), w,
+                   lambda k: setattr(b, "scale1", 1.0 + k))
+
+
+def test_a_method_named_with_pieces_and_a_functions_module_attribute_are_guarded():
+    factor = {"k": 1.0}
+
+    class Net(nn.Module):
+        def act_1(self, v):
+            return v * factor["k"]
+
+    net, w = Net(), Value(np.array([1.0, 2.0, 3.0]))
+    net.scale1 = 1.0
+    fn = lambda x: getattr(net, f"act_{1}")(x * w).sum() * getattr(net, f"scale{1}")  # noqa: E731
+
+    def change(k):
+        factor["k"] = net.scale1 = 1.0 + k
+
+    _same_as_eager(fn, w, change)
+
+
+def test_a_constructor_writing_into_what_the_function_holds_is_refused():
+    class Stats:
+        pass
+
+    stats, w = Stats(), Value(np.array([1.0, 2.0]))
+    stats.last = 0.0
+
+    class Logged:
+        def __init__(self, s):
+            stats.last = s  # (on another object than the one it makes: eager does it at every call)
+
+    def fn(x):
+        Logged(1.0)
+        return (x * w).sum()
+
+    with pytest.raises(CompileError, match="changed what it reads"):
+        ag.compile(fn)(np.ones(2))
+
+
+def test_bytes_and_a_dataclasss_generated_order_are_walked():
+    import dataclasses
+
+    limit, weights = [1.5], {b"a": 1.0, b"b": 2.0}
+
+    class Mode:
+        def __init__(self):
+            self.name = "a"
+
+        def __bytes__(self):
+            return self.name.encode()
+
+    @dataclasses.dataclass(order=True)
+    class Level:
+        v: float = 1.0
+
+    mode, w = Mode(), Value(np.array([1.0, 2.0, 3.0]))
+
+    def change(k):
+        mode.name = "b" if k == 1 else "a"
+        limit[0] = 0.5 if k == 3 else 1.5
+
+    _same_as_eager(lambda x: (x * w).sum() * weights[bytes(mode)] * (2.0 if Level() < Level(limit[0]) else 1.0),
+                   w, change)
