@@ -73,7 +73,7 @@ class _Guard:
     def __init__(self, node, kind, expected):
         self.node = node
         # "root", "same", "class", "label", "absent", "module", "value", "requires_grad", "array", "contents", "scalar", "length", "keys",
-        # "size"
+        # "size", "missing"
         self.kind = kind
         self.expected = expected
 
@@ -111,7 +111,7 @@ _SIZE = ("size",)  # (a key of its own: a list's length, a dict's keys)
 _MISSING = object()
 # what an effect may change of its own and a replay change again: numbers, sizes, an array's contents; an
 # object it replaces (an array or module the program reads or calls) would stay the traced call's in a replay
-_STATE_KINDS = frozenset({"scalar", "length", "keys", "contents", "size", "label"})
+_STATE_KINDS = frozenset({"scalar", "length", "keys", "contents", "size", "missing", "label"})
 
 
 def is_own(fn):
@@ -340,8 +340,8 @@ def _own_guards(node, sources, used_ids, module_reached):
     elif category == "class":  # a class the code reads: the same class, with as many attributes
         if node.kind != "const" and node.readable:
             own.append(_Guard(node, "same", obj))
-        if node.primary is None and node.snapshot is not None:
-            own.append(_Guard(node, "size", node.snapshot))
+        if node.primary is None and node.snapshot is not None:  # (the user's: the names it lacks; another's: a count)
+            own.append(_Guard(node, "missing" if type(node.snapshot) is frozenset else "size", node.snapshot))
     elif category in ("dict", "sequence") and node.primary is not None and node.readable:
         own.append(_Guard(node, "same", obj))  # a second path to a dict or list: the same one
     elif category == "function" and node.kind != "const" and node is not sources._root_guard:
@@ -351,8 +351,8 @@ def _own_guards(node, sources, used_ids, module_reached):
     elif category == "globals" and node.snapshot:  # names the code loads that it lacks: still not defined (and
         own.append(_Guard(node, "absent", tuple((name, vars(builtins).get(name)) for name in node.snapshot)))  # the
         # builtins among them the same); of the user's module, the names its code reads that the module lacks
-    elif category == "python_module" and node.snapshot is not None and node.readable:
-        own.append(_Guard(node, "size", node.snapshot))  # (a module of the user's: the names it has)
+    elif category == "python_module" and node.snapshot and node.readable:
+        own.append(_Guard(node, "missing", node.snapshot))  # (a module of the user's: the names it lacks)
     return own
 
 
@@ -535,7 +535,7 @@ class Guards:
                 return f"{unreadable.node.label()} can no longer be read ({_error_text(unreadable.error)})"
             except Exception as error:  # noqa: BLE001 (a comparison that raises is a failed guard)
                 return f"{guard.node.label()} can no longer be checked ({_error_text(error)})"
-            if phrase is not None and guard.kind in ("size", "keys"):
+            if phrase is not None and guard.kind in ("size", "missing", "keys"):
                 structural = structural or phrase
             elif phrase is not None:
                 return phrase
@@ -609,7 +609,10 @@ class Guards:
         if kind == "keys":
             now = keys_of(value)
             return None if _same_scalar(now, expected) else f"{path}'s keys changed ({_brief(list(expected))} -> {_brief(list(now))})"
-        if kind == "size":  # (a count of a class's attributes, the names of an object's or a module's)
+        if kind == "missing":
+            defined = sorted(name for name in expected if name in value.__dict__)
+            return f"{path}.{defined[0]} is now defined" if defined else None
+        if kind == "size":  # (a count of a class's attributes, the names of an object's)
             now = tuple(value.__dict__) if type(expected) is tuple else class_size(value)
             return None if now == expected else f"{path} has attributes added or removed ({_brief(expected)} -> {_brief(now)})"
         if kind == "value":
@@ -702,6 +705,8 @@ class Guards:
                              f"holding the same numbers")
             elif kind == "keys":
                 lines.append(f"{path} has the keys {_brief(list(expected))}")
+            elif kind == "missing":
+                lines.append(f"{path} has none of the {len(expected)} names the code may read that it lacked")
             elif kind == "size":
                 lines.append(f"{path} has the attributes {_brief(list(expected))}" if type(expected) is tuple else
                              f"{path} has {expected} attributes")
@@ -857,7 +862,10 @@ class _CheckWriter:
             if any(type(key) is not str for key in g.expected):  # (0 and -0.0, 1 and True are equal keys)
                 return [f"not SAME({keys}, Y{k})"]
             return [f"{keys} != Y{k}"]
-        if g.kind == "size":  # (a class's count of attributes; an object's or a module's names)
+        if g.kind == "missing":
+            ns[f"M{k}"] = g.expected
+            return [f"not M{k}.isdisjoint({self.dict_of(g.node)})"]
+        if g.kind == "size":  # (a class's count of attributes; an object's names)
             ns[f"Z{k}"] = g.expected
             d = self.dict_of(g.node)
             return [f"tuple({d}) != Z{k}" if type(g.expected) is tuple else f"len({d}) - ('__slotnames__' in {d}) != Z{k}"]

@@ -787,8 +787,7 @@ class Sources:
                 for d in dicts:
                     defined |= d.keys() & names  # (C's intersection walks the smaller of the two)
                     if user_class and self._name_parts:  # (getattr(self, f"act_{i}")(): act_1, act_2)
-                        defined |= {n for n in d.keys() - done if type(n) is str
-                                    and any(part in n for part in self._name_parts)}
+                        defined |= {n for n in d.keys() - done if type(n) is str and self._made_name(n)}
                     if user_class:  # (Python calls a user class's special methods itself: x * s, s < x, with s:;
                         # its constructors where the code reads the class itself, and may make one: Scaler())
                         special = d.keys() & (_SPECIAL if id(cls) in self._instantiable else _COMPUTING)
@@ -927,7 +926,11 @@ class Sources:
             return False
         if self._reads_every_attribute and how == "user" and not _is_library_class(type(parent.obj)):
             return True
-        return any(part in name for part in self._name_parts)
+        return self._made_name(name)
+
+    def _made_name(self, name):
+        """Whether `name` may be one the code makes: it begins or ends with a piece it makes names of."""
+        return any(name.startswith(part) or name.endswith(part) for part in self._name_parts)
 
     def _finish(self):
         """Which objects the code reached can read; numbers and opaque objects become nodes where it can."""
@@ -939,9 +942,15 @@ class Sources:
         self._code_consts.update(str.__str__(node.obj) for node in self._nodes if isinstance(node.obj, str))
         for node in self._nodes:  # (a parent is made before its children)
             node.readable = node.parent is None or self._readable(node.reason, node.parent)
-        for node, _, library in self._python_modules:  # getattr(cfg, "OVERRIDE", 1.0) of the user's module cfg,
-            if not library:  # or `try: cfg.S except AttributeError`: its names (one defined later retraces)
-                node.snapshot = tuple(_instance_dict(node.obj) or ())
+        # the names the user's code may read that a module or class of the user's lacks: one defined later
+        # retraces (getattr(cfg, "OVERRIDE", 1.0), `try: cfg.S except AttributeError`, Base.scale = 3.0)
+        readable = self._user_names | {k for k in self._code_consts if k.isidentifier()}
+        for node, _, library in self._python_modules:
+            if not library:
+                node.snapshot = frozenset(readable - (_instance_dict(node.obj) or {}).keys())
+        for klass, node in self._class_nodes.items():
+            if not _is_library_class(klass) and getattr(klass, "__module__", None) != "builtins":
+                node.snapshot = frozenset(readable - klass.__dict__.keys())
         for parent, kind, key, value, path, reason, category in self._candidates:
             if not self._readable(reason, parent):
                 continue

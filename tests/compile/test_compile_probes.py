@@ -3676,3 +3676,29 @@ def test_bytes_and_a_dataclasss_generated_order_are_walked():
 
     _same_as_eager(lambda x: (x * w).sum() * weights[bytes(mode)] * (2.0 if Level() < Level(limit[0]) else 1.0),
                    w, change)
+
+
+# ---- twenty-ninth round: bookkeeping that must not retrace ---------------------------------------------------
+def test_names_added_to_a_users_module_class_or_model_each_epoch_do_not_retrace():
+    import types
+
+    settings = types.ModuleType("user_settings")
+
+    class Trainer:
+        def __init__(self):
+            self.forward_calls, self.w0, self.w1 = 0, 1.0, 2.0
+
+        def loss(self, x):
+            scale = sum(getattr(self, "w%d" % i) for i in range(2)) * getattr(settings, "SMOOTHING", 1.0)
+            self.forward_calls += 0  # (read, not changed)
+            return (x * w).sum() * scale
+
+    trainer, w = Trainer(), Value(np.array([1.0, 2.0, 3.0]))
+    step = ag.compile(trainer.loss)
+    for epoch in range(4):
+        step(np.ones(3)).backward()
+        setattr(settings, f"LOSS_EPOCH_{epoch}", 0.5)  # (a log kept on the module, on the class, on the object)
+        setattr(Trainer, f"loss_ep{epoch}", 0.5)
+    assert step.cache_info().traces == 1
+    settings.SMOOTHING = 2.0  # (a name the code reads: retraces)
+    assert float(step(np.ones(3)).data) == float(trainer.loss(np.ones(3)).data) and step.cache_info().traces == 2
