@@ -60,9 +60,11 @@ def _names_of(code):
     return {name for c in _codes_in(code) for name in c.co_names}
 
 
+_GETTERS = frozenset({"getattr", "__getattribute__"})  # (self.__getattribute__("w" + str(i)) too)
 _MADE_NAMES = frozenset({"format", "join", "replace"})  # ("scale{}".format(i): a name made with a method)
 _PIECE = re.compile(r"\w+")
-_FORMAT_FIELDS = re.compile(r"%[-#0 +]*\d*(?:\.\d+)?[a-zA-Z%]|\{[^{}]*\}")  # (%d, %s, {}, {0}, {i:02d})
+_FORMAT_FIELDS = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(?:\d+|\*)?(?:\.(?:\d+|\*))?[a-zA-Z%]|\{[^{}]*\}")  # (%d,
+# %(i)d, %*d, {}, {0}, {i:02d})
 
 
 @functools.lru_cache(maxsize=4096)
@@ -71,9 +73,9 @@ def _name_pieces(code):
     names it makes (getattr(self, f"scale{i}"), "w%d" % i, "fc{}".format(i)); an empty set where it does not."""
     codes = list(_codes_in(code))
     names = {name for c in codes for name in c.co_names}
-    if "getattr" not in names or not (any(map(_reads_any_key, codes)) or not _MADE_NAMES.isdisjoint(names)):
+    if names.isdisjoint(_GETTERS) or not (any(map(_reads_any_key, codes)) or not _MADE_NAMES.isdisjoint(names)):
         return frozenset()
-    pieces = (piece for c in codes for k in c.co_consts if type(k) is str for piece in _FORMAT_FIELDS.split(k))
+    pieces = (piece for c in codes for k in _strings_in_consts(c) for piece in _FORMAT_FIELDS.split(k))
     # (pieces of a name, "scale" or "w": not a message's words, nor "_", which every other name holds)
     return frozenset(piece for piece in pieces if _PIECE.fullmatch(piece) and piece != "_")
 
@@ -95,3 +97,14 @@ def _constructor_names(code):
                 names.add(i.argval)
             previous = i
     return frozenset(names)
+
+
+def _strings_in_consts(code):
+    """The strings among `code`'s constants, and in its tuples of them (for n in ("wa", "wb"))."""
+    stack = list(code.co_consts)
+    while stack:
+        k = stack.pop()
+        if type(k) is str:
+            yield k
+        elif type(k) in (tuple, frozenset):
+            stack.extend(k)

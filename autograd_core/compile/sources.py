@@ -56,7 +56,8 @@ from collections import OrderedDict, deque
 import numpy as np
 
 from ..engine import Value
-from .bytecode import _constructor_names, _global_loads, _name_pieces, _names_of, _reads_any_key, _strings_of
+from .bytecode import (_constructor_names, _global_loads, _name_pieces, _names_of, _reads_any_key, _strings_in_consts,
+                       _strings_of)
 from .library import _is_library_class, _is_library_function, _is_library_module, _is_read_by_its_methods
 
 __all__ = ["Sources", "WALK_LIMIT", "LOOK_LIMIT"]
@@ -104,7 +105,7 @@ _COMPUTING = frozenset([f"__{p}{op}__" for op in _OPERATORS for p in ("", "r", "
                                "instancecheck", "subclasscheck", "bytes", "set", "delete")])
 _CONSTRUCTORS = frozenset({"__init__", "__new__", "__post_init__"})
 _SPECIAL = _COMPUTING | _CONSTRUCTORS  # (and its constructors, for a class the code reads itself)
-_BY_NAME = frozenset({"getattr", "hasattr", "methodcaller"})  # what reads an attribute by a string
+_BY_NAME = frozenset({"getattr", "hasattr", "methodcaller", "__getattribute__"})  # what reads an attribute by a string
 _EVERY_ATTRIBUTE = frozenset({"astuple", "asdict", "fields", "vars", "__dict__"})  # what reads every attribute
 
 
@@ -654,13 +655,11 @@ class Sources:
                 self._user_names.update(names)
                 if _reads_any_key(c) or not _EVERY_ITEM.isdisjoint(c.co_names):
                     self._reads_every_item = True  # d.values(), f(**opts): every item of a dict is read
-            for k in c.co_consts:
-                if isinstance(k, types.CodeType):
-                    stack.append(k)
-                elif type(k) is str:
-                    (self._code_consts if user else self._library_keys).add(k)
-                    if user and not _BY_NAME.isdisjoint(c.co_names):  # (getattr(self, "act_a"): a method's name;
-                        self._literals.add(k)  # trainer.phase == "fit" names no method)
+            stack.extend(k for k in c.co_consts if isinstance(k, types.CodeType))
+            for k in _strings_in_consts(c):  # (and a tuple's: for n in ("wa", "wb"): getattr(cfg, n))
+                (self._code_consts if user else self._library_keys).add(k)
+                if user and not _BY_NAME.isdisjoint(c.co_names):  # (getattr(self, "act_a"): a method's name;
+                    self._literals.add(k)  # trainer.phase == "fit" names no method)
 
     def _register_class(self, cls):
         if id(cls) not in self._class_ids:
@@ -929,8 +928,10 @@ class Sources:
         return self._made_name(name)
 
     def _made_name(self, name):
-        """Whether `name` may be one the code makes: it begins or ends with a piece it makes names of."""
-        return any(name.startswith(part) or name.endswith(part) for part in self._name_parts)
+        """Whether `name` may be one the code makes: it holds a piece it makes names of (a one-letter piece,
+        "w" of "w%d", at its start or end: not forward_calls)."""
+        return any(part in name if len(part) > 1 else name.startswith(part) or name.endswith(part)
+                   for part in self._name_parts)
 
     def _finish(self):
         """Which objects the code reached can read; numbers and opaque objects become nodes where it can."""

@@ -3702,3 +3702,24 @@ def test_names_added_to_a_users_module_class_or_model_each_epoch_do_not_retrace(
     assert step.cache_info().traces == 1
     settings.SMOOTHING = 2.0  # (a name the code reads: retraces)
     assert float(step(np.ones(3)).data) == float(trainer.loss(np.ones(3)).data) and step.cache_info().traces == 2
+
+
+# ---- thirtieth round: names held in tuples, made in more forms -----------------------------------------------
+class _Named:
+    def __init__(self):
+        self.wa, self.w1, self.xa1by, self.v1 = 1.0, 1.0, 1.0, 1.0
+
+
+@pytest.mark.parametrize("read", [
+    lambda o: sum(getattr(o, n) for n in ("wa",)),                   # a tuple literal of names
+    lambda o: getattr(o, "w%(i)d" % {"i": 1}),                      # %(name)d
+    lambda o: sum(getattr(o, f"{p}a{1}b{q}") for p, q in (("x", "y"),)),  # pieces in a nested tuple
+    lambda o: o.__getattribute__("v" + str(1)),                      # __getattribute__
+], ids=["tuple", "percent-mapping", "nested-pieces", "getattribute"])
+def test_names_in_a_tuple_literal_or_made_by_other_forms_are_guarded(read):
+    o, w = _Named(), Value(np.array([1.0, 2.0, 3.0]))
+
+    def change(k):
+        o.wa, o.w1, o.xa1by, o.v1 = (1.0 + k,) * 4
+
+    _same_as_eager(lambda x: (x * w).sum() * read(o), w, change)
