@@ -470,7 +470,7 @@ def _warn_float_drops_the_graph():
     )
 
 
-def refuse_if_it_ends_the_graph(x):
+def _refuse_if_it_ends_the_graph(x):
     """Raise where `x` is a compiled function's result: taken as a constant, its gradient would be lost."""
     ends_the_graph = getattr(type(x), "_ends_the_graph", None)
     if ends_the_graph is not None:
@@ -492,7 +492,7 @@ def as_data(x, what="Value"):
         )
     if isinstance(x, float):  # the commonest case first
         return np.float64(x)
-    refuse_if_it_ends_the_graph(x)
+    _refuse_if_it_ends_the_graph(x)
     try:
         array = np.asarray(x)
     except (ValueError, TypeError) as exc:  # ragged lists and the like

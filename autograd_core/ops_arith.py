@@ -217,7 +217,7 @@ def pow(base, exponent):
     (8.0, 12.0, 5.5452)
     """
     if isinstance(base, Value) and not isinstance(exponent, Value):
-        engine.refuse_if_it_ends_the_graph(exponent)
+        engine._refuse_if_it_ends_the_graph(exponent)
         exponent_data = exponent if isinstance(exponent, np.ndarray) else np.asarray(exponent)  # (its class kept)
         if exponent_data.ndim == 0 and exponent_data.dtype.kind in "biuf":
             return POW_CONST.apply(base, exponent=exponent_data.item())

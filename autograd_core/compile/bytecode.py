@@ -71,8 +71,7 @@ _FORMAT_FIELDS = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(?:\d+|\*)?(?:\.(?:\d+|\*))
 def _name_pieces(code):
     """The pieces of text `code` (and the code nested in it) makes names from where it reads attributes by
     names it makes (getattr(self, f"scale{i}"), "w%d" % i, "fc{}".format(i)); an empty set where it does not."""
-    codes = list(_codes_in(code))
-    names = {name for c in codes for name in c.co_names}
+    codes, names = list(_codes_in(code)), _names_of(code)
     if names.isdisjoint(_GETTERS) or not (any(map(_reads_any_key, codes)) or not _MADE_NAMES.isdisjoint(names)):
         return frozenset()
     pieces = (piece for c in codes for k in _strings_in_consts(c) for piece in _FORMAT_FIELDS.split(k))

@@ -348,9 +348,9 @@ def _own_guards(node, sources, used_ids, module_reached):
         own.append(_Guard(node, "code", (obj, obj.__code__)))  # (a helper's __code__ replaced)
     elif category == "scalar":
         own.append(_Guard(node, "scalar", obj))
-    elif category == "globals" and node.snapshot:  # names the code loads that it lacks: still not defined (and
-        own.append(_Guard(node, "absent", tuple((name, vars(builtins).get(name)) for name in node.snapshot)))  # the
-        # builtins among them the same); of the user's module, the names its code reads that the module lacks
+    elif category == "globals" and node.snapshot:  # names the code loads that it lacks: still not defined, and
+        # the builtins among them the same
+        own.append(_Guard(node, "absent", tuple((name, vars(builtins).get(name)) for name in node.snapshot)))
     elif category == "python_module" and node.snapshot and node.readable:
         own.append(_Guard(node, "missing", node.snapshot))  # (a module of the user's: the names it lacks)
     return own
@@ -868,7 +868,8 @@ class _CheckWriter:
         if g.kind == "size":  # (a class's count of attributes; an object's names)
             ns[f"Z{k}"] = g.expected
             d = self.dict_of(g.node)
-            return [f"tuple({d}) != Z{k}" if type(g.expected) is tuple else f"len({d}) - ('__slotnames__' in {d}) != Z{k}"]
+            return [f"tuple({d}) != Z{k}" if type(g.expected) is tuple else  # (sources.class_size, inline)
+                    f"len({d}) - ('__slotnames__' in {d}) != Z{k}"]
         if g.kind == "value":
             obj, requires_grad, shape, dtype, strides = g.expected
             ns.update({f"O{k}": obj, f"R{k}": requires_grad, f"S{k}": shape, f"D{k}": dtype, f"L{k}": strides})

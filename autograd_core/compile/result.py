@@ -25,6 +25,8 @@ _REPLACED = object()  # (a result whose .data was assigned)
 class _GraphEnded(CompileError, AttributeError):
     """A Value's method that builds an operation, asked of a compiled result: a CompileError that
     ``hasattr`` and ``getattr(loss, name, default)`` take for a missing attribute."""
+
+
 # a Value's methods that read its data without building an operation (a compiled result answers them)
 _READ_ONLY_METHODS = frozenset({"all", "any", "allclose", "isclose", "isfinite", "isinf", "isnan", "argmax", "argmin",
                                 "argsort"})
@@ -163,7 +165,14 @@ class CompiledResult:
         raise AttributeError(f"'CompiledResult' object has no attribute {name!r}")
 
     def zero_grad(self, set_to_none=True):
-        """Forget the gradient, as a Value's ``zero_grad``."""
+        """Forget the gradient, as a Value's ``zero_grad``.
+
+        >>> import numpy as np, autograd_core as ag
+        >>> w = ag.Value(np.array([3.0]))
+        >>> loss = ag.compile(lambda x: (x * w).sum())(np.array([2.0]))
+        >>> loss.backward(); loss.zero_grad(); loss.grad is None
+        True
+        """
         self.grad = None if set_to_none else np.zeros_like(self._data)[()]
 
     def backward(self, grad=None, retain_graph=False, create_graph=False):
@@ -234,7 +243,7 @@ def _check_unchanged(watched):
     for value, version, requires_grad in watched:
         guard = value._guard
         modified = guard is not None and guard is not True and _changed_since_snapshot(value)
-        if value.requires_grad is not requires_grad and value.requires_grad:
+        if value.requires_grad and not requires_grad:
             name = f"'{value.label}' " if value.label else ""
             raise CompileError(
                 f"compile: the Value {name}(shape {value.shape}) was made to require grad after the compiled call "

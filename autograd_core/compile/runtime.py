@@ -710,19 +710,9 @@ def _held_by_hosts(trace):
 
 def _checked_by_eagers_backward(loss):
     """The ids of the Values eager's backward checks for writes since the call (engine._check_saved_data):
-    the inputs of every node it reaches from the loss; not a teacher's weights read under no_grad(), nor
-    those of a branch that needs no gradient."""
-    checked, seen, stack = set(), set(), [loss]
-    while stack:
-        node = stack.pop()
-        if node._op is None or id(node) in seen:
-            continue
-        seen.add(id(node))
-        for inp in node._inputs:
-            checked.add(id(inp))
-            if inp.requires_grad:
-                stack.append(inp)
-    return checked
+    the inputs of every node it reaches from the loss (engine.topological_order); not a teacher's weights
+    read under no_grad(), nor those of a branch that needs no gradient."""
+    return {id(inp) for node in engine.topological_order([loss]) for inp in node._inputs}
 
 
 def _course_names(nodes, loss):

@@ -245,14 +245,25 @@ def _same_float(x, y):
 
 
 def class_size(klass):
-    """How many attributes a class has, but the one copy and pickle add to it (``__slotnames__``)."""
+    """How many attributes a class has, but the one copy and pickle add to it (``__slotnames__``).
+
+    >>> import copy
+    >>> class Cfg:
+    ...     scale = 1.0
+    >>> before = class_size(Cfg); _ = copy.copy(Cfg()); class_size(Cfg) == before
+    True
+    """
     d = klass.__dict__
     return len(d) - ("__slotnames__" in d)
 
 
 def keys_of(d):
     """A dict's keys in its order (an OrderedDict's own: move_to_end changes it; a subclass's as stored,
-    without its own keys())."""
+    without its own keys()).
+
+    >>> d = OrderedDict(a=1, b=2); d.move_to_end("a"); keys_of(d)
+    ('b', 'a')
+    """
     return tuple(OrderedDict.keys(d) if type(d) is OrderedDict else dict.keys(d))
 
 

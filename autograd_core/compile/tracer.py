@@ -191,6 +191,7 @@ _COUNT_FIX = (
     "Return it and read it after the call, or make an array of it with "
     "autograd_core.compile.host_array(fn, mask) (recomputed at every call)."
 )
+_FOLLOWED = "an integer argument, a traced mask or a host array"  # (what the refusals below name)
 _HOST_FIX = ("Read its numbers inside the host_array function, which runs again at every call (pass them on as "
              "arrays), or compute with the engine's operations.")
 _DATA_FIX = (
@@ -234,9 +235,9 @@ def _made_again_by(array, name, reduction, users, args, kwargs):
     if _inside_an_operation():  # (an operation's forward given labels: NumPy's own, the operation's data)
         return getattr(np.ndarray, name)(array.view(np.ndarray), *args, **kwargs)
     if any(isinstance(a, (np.ndarray, Value)) for a in (*args, *kwargs.values())):
-        raise _refusal(f".{name}() of an integer argument, a traced mask or a host array, given an array", _DATA_FIX)
+        raise _refusal(f".{name}() of {_FOLLOWED}, given an array", _DATA_FIX)
     if reduction and np.ndim(getattr(array.view(np.ndarray), name)(*args, **kwargs)) == 0:
-        raise _refusal(f".{name}() of an integer argument, a traced mask or a host array (a number)", _DATA_FIX)
+        raise _refusal(f".{name}() of {_FOLLOWED} (a number)", _DATA_FIX)
     made = _followed_host_array(trace, type(array), lambda x: np.asarray(getattr(x, name)(*args, **kwargs)),
                                 (array,), array._host_name)
     return _as_eager_has_it(made, getattr(_eagerly(array), name)(*args, **kwargs))
@@ -245,7 +246,7 @@ def _made_again_by(array, name, reduction, users, args, kwargs):
 def _written_refused(name):
     def write(self, *args, **kwargs):
         if current() is not None and not _inside_an_operation():
-            raise _refusal(f".{name}() of an integer argument, a traced mask or a host array (a write into it)", _DATA_FIX)
+            raise _refusal(f".{name}() of {_FOLLOWED} (a write into it)", _DATA_FIX)
         return getattr(np.ndarray, name)(self, *args, **kwargs)
     write.__name__ = name
     return write
@@ -271,7 +272,7 @@ class _FollowedArray(np.ndarray):
                            _DATA_FIX)
         if trace is not None and not trace.inside_host:
             if any(isinstance(part, _FollowedArray) for part in (index if type(index) is tuple else (index,))):
-                raise _refusal("indexing an integer argument, a traced mask or a host array with another (y[order])", _DATA_FIX)
+                raise _refusal(f"indexing {_FOLLOWED} with another (y[order])", _DATA_FIX)
             # y[:, None], (y > 1)[:, None], y[0], mask[[0, 2]]: a host array of its own, made again at every call
             # (a view or a copy of the first call's array would be read by the replays)
             made = _followed_host_array(trace, type(self), lambda x: np.asarray(x[index]), (self,),
@@ -296,7 +297,7 @@ class _FollowedArray(np.ndarray):
 
     # its methods that are NumPy functions beyond ufuncs, refused as those are (see __array_function__)
     argmax, argmin, nonzero, dot = (
-        _read_refused(name, f".{name}() of an integer argument, a traced mask or a host array", _DATA_FIX, users_only=True)
+        _read_refused(name, f".{name}() of {_FOLLOWED}", _DATA_FIX, users_only=True)
         for name in ("argmax", "argmin", "nonzero", "dot"))
 
     def __array_function__(self, func, types, args, kwargs):
@@ -305,12 +306,12 @@ class _FollowedArray(np.ndarray):
         if current() is not None and _called_from_user(2) and not _inside_an_operation():
             if func.__name__ in _METHOD_FORMS and args and args[0] is self:  # (np.mean(x, 0): x.mean(0))
                 return _made_again_by(self, func.__name__, func.__name__ in _MEANS, True, args[1:], kwargs)
-            raise _refusal(f"np.{func.__name__} of an integer argument, a traced mask or a host array", _DATA_FIX)
+            raise _refusal(f"np.{func.__name__} of {_FOLLOWED}", _DATA_FIX)
         return super().__array_function__(func, types, args, kwargs)
 
     def __setitem__(self, index, value):
         if current() is not None and not _inside_an_operation():  # y[0] = 2: a replay reads the argument as passed
-            raise _refusal("writing into an integer argument, a traced mask or a host array", _DATA_FIX)
+            raise _refusal(f"writing into {_FOLLOWED}", _DATA_FIX)
         np.ndarray.__setitem__(self, index, value)
 
     # its views: host arrays of their own, made again at every call (x.reshape(len(x), -1) / 255.0 of a uint8
@@ -323,13 +324,13 @@ class _FollowedArray(np.ndarray):
     mean, std, var = (_made_again(name, reduction=True) for name in _MEANS)
     # (and the reads of its numbers that NumPy's own methods offer: y.tobytes(), format(y[0]), complex(y[0]))
     tobytes, __format__, __complex__, __str__, __repr__, take, __round__ = (
-        _read_refused(name, f"{name}() of an integer argument, a traced mask or a host array", _DATA_FIX, users_only=True)
+        _read_refused(name, f"{name}() of {_FOLLOWED}", _DATA_FIX, users_only=True)
         for name in ("tobytes", "__format__", "__complex__", "__str__", "__repr__", "take", "__round__"))
 
     @property
     def flat(self):
         if current() is not None and _called_from_user(2) and not _inside_an_operation():
-            raise _refusal("`.flat` of an integer argument, a traced mask or a host array", _DATA_FIX)
+            raise _refusal(f"`.flat` of {_FOLLOWED}", _DATA_FIX)
         return np.ndarray.flat.__get__(self)
 
     # (and its methods that write into it: m.fill(True), order.sort(), y.put(0, 2))
@@ -420,13 +421,11 @@ def _remade(cls, name, ufunc, method, inputs, kwargs):
             isinstance(x, _FollowedArray) for x in out):
         # y -= 1, np.clip(y, 0, 1, out=y), a reduction NumPy finishes in place (y.mean()): a replay would
         # make the array again without the write
-        raise _refusal(f"writing the result of np.{ufunc.__name__} into an integer argument, a traced mask or a host array",
-                       _DATA_FIX)
-    if trace is not None and not trace.inside_host and out is not None:  # (np.add(y, 1, out=buf): buf's numbers
-        raise _refusal(f"np.{ufunc.__name__}(..., out=) of an integer argument, a traced mask or a host array", _DATA_FIX)  # frozen)
-    if trace is not None and not trace.inside_host and ufunc.nout != 1:  # (np.divmod(y.sum(), 3): their numbers
-        raise _refusal(f"np.{ufunc.__name__} of an integer argument, a traced mask or a host array (its "  # kept)
-                       f"{ufunc.nout} results)", _DATA_FIX)
+        raise _refusal(f"writing the result of np.{ufunc.__name__} into {_FOLLOWED}", _DATA_FIX)
+    if trace is not None and not trace.inside_host and out is not None:  # (np.add(y, 1, out=buf): buf frozen)
+        raise _refusal(f"np.{ufunc.__name__}(..., out=) of {_FOLLOWED}", _DATA_FIX)
+    if trace is not None and not trace.inside_host and ufunc.nout != 1:  # (np.divmod(y.sum(), 3): numbers kept)
+        raise _refusal(f"np.{ufunc.__name__} of {_FOLLOWED} (its {ufunc.nout} results)", _DATA_FIX)
     masks = [k for k, v in kwargs.items() if k != "out" and isinstance(v, _FollowedArray)]  # (where=y > 2)
     if trace is None or trace.inside_host or out is not None or ufunc.nout != 1:  # NumPy's own result, as `cls`
         kwargs = {k: v.view(np.ndarray) if k in masks else v for k, v in kwargs.items()}
