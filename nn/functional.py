@@ -702,14 +702,13 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
         return _mean_cross_entropy(x, target, ignore_index)
     else:
         # class indices: each row of `rows` is the one-hot target times the sample's weight
-        found = {}
-        make_rows = _target_rows(n, classes, x.dtype, ignore_index, label_smoothing, reduction, found)
+        make_rows = _target_rows(n, classes, x.dtype, ignore_index, label_smoothing, reduction)
         # a compiled step makes the rows from each call's targets (and the weights it holds)
-        rows = host_array(make_rows, target, *(() if weights is None else (weights,)), name="Y")
+        given = (target,) if weights is None else (target, weights)
+        rows = host_array(make_rows, *given, name="Y")
         if reduction == "mean":
-            # 1, or 0 when the total weight is 0 (every target ignored): made from each call's rows too
-            divisor = host_array(lambda rows: np.asarray(1 if found["total_weight"] else 0, dtype=rows.dtype),
-                                 rows, name="divisor")
+            # 1, or 0 for a total weight of 0 (every target ignored), made from each call's targets by itself
+            divisor = host_array(lambda *given: make_rows(*given, divisor=True), *given, name="divisor")
             return _weighted_mean_cross_entropy(x, rows, divisor)
         losses = ac.softmax_cross_entropy(x, rows, axis=1)
     if reduction == "sum":
@@ -749,12 +748,12 @@ def _mean_cross_entropy(x, target, ignore_index):
         return total / Value(m, requires_grad=False, label="m")
 
 
-def _target_rows(n, classes, dtype, ignore_index, label_smoothing, reduction, found):
-    """The function that makes the target rows from class indices (and the class
-    weights, or None): the one-hot target times the sample's weight, smoothed,
-    and for the mean divided by the total weight (which it leaves in `found`)."""
+def _target_rows(n, classes, dtype, ignore_index, label_smoothing, reduction):
+    """The function that makes the target rows from class indices (and the class weights, or None): the
+    one-hot target times the sample's weight, smoothed, and for the mean divided by the total weight (or,
+    with divisor=True, 1, or 0 where that total is 0)."""
 
-    def target_rows(target, weights=None):
+    def target_rows(target, weights=None, divisor=False):
         indices, counted = _class_indices(target, n, classes, ignore_index, "cross_entropy")
         rows = np.zeros((n, classes), dtype=dtype)
         if weights is None and not label_smoothing and counted.all():
@@ -769,6 +768,8 @@ def _target_rows(n, classes, dtype, ignore_index, label_smoothing, reduction, fo
                 rows += (label_smoothing / classes) * every * counted[:, None]
             # (summed in float64 for float16 data, which holds no total above 65504)
             total_weight = sample_weights.sum(dtype=np.float64 if dtype == np.float16 else None)
+        if divisor:
+            return np.asarray(1 if total_weight else 0, dtype=dtype)
         if reduction == "mean" and total_weight:
             # the weighted mean sum_i w_i l_i / sum_i w_i, with the division put
             # into the rows (l_i is linear in them): one node fewer in the graph
@@ -776,7 +777,6 @@ def _target_rows(n, classes, dtype, ignore_index, label_smoothing, reduction, fo
                 rows *= 1 / float(total_weight)
             else:
                 rows /= total_weight
-        found["total_weight"] = total_weight
         return rows
 
     return target_rows

@@ -11,12 +11,30 @@ from __future__ import annotations
 import dis
 import functools
 import re
+import sys
 import types
 
 _MAKES_STRINGS = frozenset({"FORMAT_VALUE", "BUILD_STRING"})  # (an f-string's bytecode)
 _STRING_ARITHMETIC = frozenset({"BINARY_OP", "BINARY_ADD", "BINARY_MODULO", "INPLACE_ADD"})  # (+ or % of strings)
 _JOINING = frozenset({"", "+", "%", "+=", "%="})  # (BINARY_OP's argrepr)
+_JOINS = _MAKES_STRINGS | _STRING_ARITHMETIC
 _UNPACKING = frozenset({"DICT_MERGE", "DICT_UPDATE"})  # the bytecode of f(**d) and {**d}
+
+# the special methods of a user's class that compute what an expression gives (s * x, s < x, with s as k:,
+# float(s)), walked as the code that names methods is; not its __repr__, __str__, __format__, __eq__, __hash__,
+# __copy__ (a display, a comparison, a copy, often of every attribute through vars(self): the counters they
+# name would be guarded for nothing, and retrace at every epoch)
+_OPERATORS = ("add", "sub", "mul", "matmul", "truediv", "floordiv", "mod", "divmod", "pow", "lshift", "rshift", "and",
+              "xor", "or")
+_COMPUTING = frozenset([f"__{p}{op}__" for op in _OPERATORS for p in ("", "r", "i")] + [
+    f"__{name}__" for name in ("neg", "pos", "abs", "invert", "lt", "le", "gt", "ge", "ne", "int", "complex",
+                               "round", "trunc", "floor", "ceil", "enter", "exit", "next", "reversed", "missing",
+                               "length_hint", "array", "array_ufunc", "array_function", "class_getitem",
+                               "instancecheck", "subclasscheck", "bytes", "set", "delete")])
+_CONSTRUCTORS = frozenset({"__init__", "__new__", "__post_init__"})
+_SPECIAL = _COMPUTING | _CONSTRUCTORS  # (and its constructors, for a class the code reads itself)
+_BY_NAME = frozenset({"getattr", "hasattr", "methodcaller", "__getattribute__"})  # what reads an attribute by a string
+_EVERY_ATTRIBUTE = frozenset({"astuple", "asdict", "fields", "vars", "__dict__"})  # what reads every attribute
 
 
 def _codes_in(code):
@@ -44,13 +62,96 @@ def _strings_of(code):
 
 
 @functools.lru_cache(maxsize=4096)
-def _reads_any_key(code):
-    """Whether `code` itself unpacks a mapping (``f(**opts)``, ``{**cfg}``) or makes strings (an
-    f-string, ``"w_" + name``, ``"w_%s" % n``: a key it may read a dict with)."""
-    strings = any(type(c) is str for c in code.co_consts)  # (a + or % where the code holds a string: a key)
+def _makes_strings(code):
+    """Whether `code` itself unpacks a mapping (``f(**opts)``, ``{**cfg}``) or may make strings (an
+    f-string; a + or a % where it holds a string)."""
+    strings = any(type(c) is str for c in code.co_consts)
     for instruction in dis.get_instructions(code):
         if instruction.opname in _UNPACKING or instruction.opname in _MAKES_STRINGS or (
                 strings and instruction.opname in _STRING_ARITHMETIC and instruction.argrepr in _JOINING):
+            return True
+    return False
+
+
+# what reads every item of a dict: its views, a Counter's totals, and keys the code makes itself (str(i),
+# .format, .join, .upper()), which no name in it spells
+_EVERY_ITEM = frozenset({"values", "items", "keys", "total", "most_common", "elements", "copy",
+                        "str", "format", "join", "upper", "lower", "capitalize", "title", "replace", "strip"})
+_KEY_METHODS = frozenset({"get", "pop", "setdefault", "__getitem__"})
+_SUBSCRIPTS = frozenset({"BINARY_SUBSCR", "STORE_SUBSCR"})
+_STORES = frozenset({"STORE_FAST", "STORE_DEREF", "STORE_NAME"})
+_MESSAGES = frozenset({"print", "warn", "debug", "info", "warning", "error", "critical", "exception", "log"})
+
+
+def _messages(instructions):
+    """The indices of the instructions that make what the code raises (raise X(f"..."), assert ok, "...") or
+    prints or logs (print(f"..."), logger.info("%d" % n)): strings made there are messages, not keys."""
+    def span(p):
+        return (p.lineno, p.col_offset), (p.end_lineno, p.end_col_offset)
+
+    callees, found, start = {}, set(), None
+    for k, i in enumerate(instructions):
+        p = i.positions
+        if p.lineno is None:
+            continue
+        if i.opname in _LOADS:  # (the longest name a call's text starts with: its callee)
+            first, last = span(p)
+            if first not in callees or callees[first][0] < last:
+                callees[first] = (last, i.argval)
+        if i.opname == "LOAD_ASSERTION_ERROR":  # (an assert's message: up to its raise)
+            start = k
+        elif i.opname == "RAISE_VARARGS" and start is not None:
+            found.update(range(start, k + 1))
+            start = None
+        elif i.opname == "RAISE_VARARGS" or (i.opname == "CALL" and callees.get(span(p)[0], (0, 0))[1] in _MESSAGES):
+            first, last = span(p)  # (what stands within its text, going back from it)
+            n = k
+            while n >= 0 and instructions[n].positions.lineno is not None and \
+                    first <= span(instructions[n].positions)[0] and span(instructions[n].positions)[1] <= last:
+                found.add(n)
+                n -= 1
+    return found
+
+
+def _operand_is_a_string(joining, instructions):
+    """Whether a + or % has a string literal as an operand ("w_" + name, name + "_w", "w_%s" % n), by where
+    the instructions stand in the source (not "wd" of total + cfg["wd"] * l2)."""
+    p = joining.positions
+    return any(type(i.argval) is str and i.opname == "LOAD_CONST" and (
+        (i.positions.lineno, i.positions.col_offset) == (p.lineno, p.col_offset) or
+        (i.positions.end_lineno, i.positions.end_col_offset) == (p.end_lineno, p.end_col_offset))
+        for i in instructions)
+
+
+@functools.lru_cache(maxsize=4096)
+def _reads_any_key(code):
+    """Whether `code` itself may read a dict under any key: it unpacks one (``f(**opts)``, ``{**cfg}``),
+    reads its views (``.values()``), or makes a key (an f-string, ``"w_" + name``, ``"w_%s" % n``,
+    ``str(i)``, ``.format``; ``d[a + b]``, ``k = a + b`` then ``d[k]`` or ``d.get(k)``), outside the
+    messages it raises, prints or logs; not a sum of numbers (``total + l2``). Without the source
+    positions of its instructions (Python 3.10): wherever it may make strings at all."""
+    instructions = list(dis.get_instructions(code))
+    if sys.version_info < (3, 11) or any(i.positions.lineno is None for i in instructions if i.opname in _JOINS):
+        return _makes_strings(code) or not _EVERY_ITEM.isdisjoint(code.co_names)
+    messages = _messages(instructions)
+    made, first_arguments = set(), {(i.positions.end_lineno, i.positions.end_col_offset + 1) for i in instructions
+                                     if i.opname in _LOADS and i.argval in _KEY_METHODS and i.positions.lineno}
+    for k, i in enumerate(instructions):
+        after = instructions[k + 1] if k + 1 < len(instructions) else i
+        if i.opname in _UNPACKING:
+            return True
+        if k in messages:
+            continue
+        if i.opname in _MAKES_STRINGS or (i.opname in _LOADS and i.argval in _EVERY_ITEM):
+            return True
+        if i.opname in _STRING_ARITHMETIC and i.argrepr in _JOINING:
+            if _operand_is_a_string(i, instructions[max(0, k - 64):k]) or after.opname in _SUBSCRIPTS or (
+                    i.positions.lineno, i.positions.col_offset) in first_arguments:  # (d[a + b], d.get(a + b))
+                return True
+            if after.opname in _STORES:  # (k = a + b: a key where d[k] or d.get(k) reads with it)
+                made.add(after.argval)
+        if i.opname in ("LOAD_FAST", "LOAD_DEREF", "LOAD_NAME") and i.argval in made and (
+                after.opname in _SUBSCRIPTS or instructions[k - 1].argval in _KEY_METHODS):
             return True
     return False
 
@@ -72,7 +173,7 @@ def _name_pieces(code):
     """The pieces of text `code` (and the code nested in it) makes names from where it reads attributes by
     names it makes (getattr(self, f"scale{i}"), "w%d" % i, "fc{}".format(i)); an empty set where it does not."""
     codes, names = list(_codes_in(code)), _names_of(code)
-    if names.isdisjoint(_GETTERS) or not (any(map(_reads_any_key, codes)) or not _MADE_NAMES.isdisjoint(names)):
+    if names.isdisjoint(_GETTERS) or not (any(map(_makes_strings, codes)) or not _MADE_NAMES.isdisjoint(names)):
         return frozenset()
     pieces = (piece for c in codes for k in _strings_in_consts(c) for piece in _FORMAT_FIELDS.split(k))
     # (pieces of a name, "scale" or "w": not a message's words, nor "_", which every other name holds)

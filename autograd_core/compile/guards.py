@@ -48,7 +48,7 @@ import builtins
 import functools
 import keyword
 import types
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import MutableSequence
 
 import numpy as np
@@ -281,9 +281,20 @@ def _holder(node):
     return parent.parent if parent.category == "registry" else parent
 
 
+_ONE_TEST = {  # the guards tested by one condition on the expected value N{k}
+    "label": "{v}.label != N{k}", "class": "type({v}) is not N{k}", "requires_grad": "{v}.requires_grad is not N{k}",
+    "length": "len({v}) != N{k}", "scalar": "({v} is not N{k} and not SAME({v}, N{k}))"}
+
+
+def _true_count(array):
+    """How many True a boolean array holds (None for another dtype)."""
+    return int(np.count_nonzero(array)) if array.dtype == bool else None
+
+
 def _sequence_get(sequence, index):
-    """``sequence[index]`` of a list or tuple subclass as stored, without its own ``__getitem__``."""
-    return (list if isinstance(sequence, list) else tuple).__getitem__(sequence, index)
+    """``sequence[index]`` of a list, tuple or deque subclass as stored, without its own ``__getitem__``."""
+    return (list if isinstance(sequence, list) else tuple if isinstance(sequence, tuple) else deque).__getitem__(
+        sequence, index)
 
 
 def _own_guards(node, sources, used_ids, module_reached):
@@ -302,8 +313,7 @@ def _own_guards(node, sources, used_ids, module_reached):
             own.append(_Guard(node, "same", obj))
     elif category == "value":
         if node.primary is None and id(obj) in used_ids:
-            data = obj._data
-            own.append(_Guard(node, "value", (obj, obj.requires_grad, data.shape, data.dtype, data.strides)))
+            own.append(_Guard(node, "value", (obj, obj.requires_grad, obj._data.shape, obj._data.dtype, obj._data.strides)))
         elif node.primary is not None and id(obj) in used_ids:
             own.append(_Guard(node, "same", obj))
         else:
@@ -317,7 +327,8 @@ def _own_guards(node, sources, used_ids, module_reached):
         library_buffer = held_by_library and node.parent.category == "registry"  # (running statistics, a count)
         if id(obj) in used_ids:
             kind = "array" if node.primary is None else "same"
-            own.append(_Guard(node, kind, (obj, obj.shape, obj.dtype, obj.strides) if kind == "array" else obj))
+            own.append(_Guard(node, kind, (obj, obj.shape, obj.dtype, obj.strides, _true_count(obj))
+                              if kind == "array" else obj))
             # the code may also have read its numbers in Python (c.sum(), float(c): frozen in the program); a
             # library module's arrays are read by its operations, but for a number given as a 0-d array
             # (Dropout(np.array(0.5)): its 1 / (1 - p) is taken once)
@@ -627,9 +638,11 @@ class Guards:
                 return f"{path}.requires_grad changed ({expected!r} -> {_brief(value.requires_grad)})"
             return None
         if kind == "array":
-            obj, shape, dtype, strides = expected
+            obj, shape, dtype, strides, count = expected
             if value is not obj:
                 return f"{path} was replaced"
+            if count is not None and np.count_nonzero(value) != count:
+                return f"{path} holds {np.count_nonzero(value)} True, not {count} (the size of a selection by it)"
             return self._shape_dtype(path, value, shape, dtype, strides)
         if kind == "scalar":
             if value is expected or _same_scalar(value, expected):
@@ -716,7 +729,7 @@ class Guards:
             elif kind == "requires_grad":
                 lines.append(f"{path}.requires_grad is {expected!r}")
             elif kind == "array":
-                obj, shape, dtype, _ = expected
+                obj, shape, dtype, *_ = expected
                 lines.append(f"{path} is <{type(obj).__name__} {shape} {dtype}>")
             elif kind == "scalar":
                 lines.append(f"{path} == {_brief(expected)} ({type(expected).__name__})")
@@ -737,6 +750,7 @@ class _CheckWriter:
 
     def __init__(self):
         self.namespace = {"SAME": _same_scalar, "DGET": _dict_get, "SGET": _sequence_get, "SLOT": _slot_value,
+                          "NONZERO": np.count_nonzero,
                           "__builtins__": {"len": len, "tuple": tuple, "dict": dict, "type": type, "Exception": Exception}}
         self.lines = ["def check(fn, args):", "    try:"]
         self.var = {}  # node index -> the name its object has in the generated code
@@ -877,24 +891,12 @@ class _CheckWriter:
                     f"(a.dtype is not D{k} and a.dtype != D{k})", f"a.strides != L{k}"]
         if g.kind == "absent":
             return self.absent_tests(g, k, v)
-        if g.kind == "label":
+        if g.kind in _ONE_TEST:  # (a label, a class, requires_grad, a length, a number)
             ns[f"N{k}"] = g.expected
-            return [f"{v}.label != N{k}"]
-        if g.kind == "class":
-            ns[f"Y{k}"] = g.expected
-            return [f"type({v}) is not Y{k}"]
-        if g.kind == "requires_grad":
-            ns[f"R{k}"] = g.expected
-            return [f"{v}.requires_grad is not R{k}"]
-        if g.kind == "array":
-            obj, shape, dtype, strides = g.expected
-            ns.update({f"O{k}": obj, f"S{k}": shape, f"D{k}": dtype, f"L{k}": strides})
+            return [_ONE_TEST[g.kind].format(v=v, k=k)]
+        if g.kind == "array":  # (a boolean array: as many True, for a selection by it has as many elements)
+            obj, shape, dtype, strides, count = g.expected
+            ns.update({f"O{k}": obj, f"S{k}": shape, f"D{k}": dtype, f"L{k}": strides, f"N{k}": count})
             return [f"{v} is not O{k}", f"{v}.shape != S{k}", f"({v}.dtype is not D{k} and {v}.dtype != D{k})",
-                    f"{v}.strides != L{k}"]
-        if g.kind == "scalar":
-            ns[f"V{k}"] = g.expected
-            return [f"({v} is not V{k} and not SAME({v}, V{k}))"]
-        if g.kind == "length":
-            ns[f"N{k}"] = g.expected
-            return [f"len({v}) != N{k}"]
+                    f"{v}.strides != L{k}"] + ([f"NONZERO({v}) != N{k}"] if count is not None else [])
         raise AssertionError(g.kind)

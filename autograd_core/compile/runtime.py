@@ -34,6 +34,7 @@ from ..modes import _current_modes, _place_text
 from . import planner, reuse
 from .result import CompiledResult, _give_back_freed_memory, _own, _returned, _watched
 from .guards import EffectChanges, Guards, Sources, objects_held
+from .library import _is_library_class
 from .sources import WALK_LIMIT, array_digest
 from .program import Line, _expression_code, evaluate, render, tuple_text
 from .arguments import _ARRAY, ArrayArgument, _eager_kind
@@ -313,9 +314,14 @@ class Compiled:
                     parts.append((arg.shape, arg.dtype.str) if arg.flags.c_contiguous else
                                  (arg.shape, arg.dtype.str, arg.strides))
             elif isinstance(arg, Value):  # (and where it was passed first: step(v, v) is another program)
+                if not _is_library_class(type(arg)):
+                    raise CompileError(
+                        f"compile: argument {k} of {self._name()} is a {type(arg).__name__}, a Value of a class of "
+                        f"yours, whose state a compiled function does not follow from call to call: hold it in the "
+                        f"function's closure or a module (where what it keeps is guarded), or pass a Value")
                 first = next(j for j in range(k + 1) if args[j] is arg)
                 parts.append(("Value", arg._data.shape, arg._data.dtype.str, arg._data.strides, arg.requires_grad,
-                              type(arg._data), first, arg.label))  # (the code may branch on its name)
+                              type(arg._data), first, arg.label, type(arg)))  # (the code may branch on its name)
             elif isinstance(arg, np.memmap):  # (an ndarray over a file: NumPy computes with it as with any)
                 parts.append(("array", arg.shape, arg.dtype.str, arg.strides, type(arg)))
             elif isinstance(arg, np.ndarray):
@@ -650,13 +656,26 @@ def _traced_arguments(args):
         elif isinstance(arg, Value):  # one Value passed twice is one Value (its gradient summed as eager sums it)
             if id(arg) not in traced:
                 data = arg._data.view() if isinstance(arg._data, np.ndarray) else arg._data
-                traced[id(arg)] = Value(data, requires_grad=True, label=arg.label)
+                traced[id(arg)] = _traced_value(arg, data)
             call_args.append(traced[id(arg)])
         elif isinstance(arg, np.ndarray):
             call_args.append(arg.copy().view(TracedArgument))  # (a copy: np.asarray of it is known by its base)
         else:
             call_args.append(arg)
     return call_args
+
+
+def _traced_value(arg, data):
+    """A Value of the argument's class (a Parameter: isinstance(w, nn.Parameter) holds while tracing) over
+    `data`, holding what the argument's class keeps in slots of its own."""
+    cls = type(arg)
+    value = engine._new_value(cls)
+    Value.__init__(value, data, requires_grad=True, label=arg.label)
+    for klass in cls.__mro__[:cls.__mro__.index(Value)]:  # (the engine's classes: Parameter's _auto_label)
+        for name in klass.__dict__.get("__slots__", ()):
+            if hasattr(arg, name):
+                object.__setattr__(value, name, getattr(arg, name))
+    return value
 
 
 def _packed(program, result, extras):

@@ -56,8 +56,8 @@ from collections import OrderedDict, deque
 import numpy as np
 
 from ..engine import Value
-from .bytecode import (_constructor_names, _global_loads, _name_pieces, _names_of, _reads_any_key, _strings_in_consts,
-                       _strings_of)
+from .bytecode import (_BY_NAME, _COMPUTING, _CONSTRUCTORS, _EVERY_ATTRIBUTE, _SPECIAL, _constructor_names,
+                       _global_loads, _name_pieces, _names_of, _reads_any_key, _strings_in_consts, _strings_of)
 from .library import _is_library_class, _is_library_function, _is_library_module, _is_read_by_its_methods
 
 __all__ = ["Sources", "WALK_LIMIT", "LOOK_LIMIT"]
@@ -88,25 +88,6 @@ _CALLED_IMPLICITLY = frozenset({"forward", "__call__", "__getattr__", "__getattr
 
 _BUILTINS = frozenset(vars(builtins))
 _BY_NAME_STRING = frozenset({"globals", "vars", "__dict__"})  # what reads a module's names from strings
-# what reads every item of a dict: its views, a Counter's totals, and keys the code makes itself (an f-string,
-# str(i), "w_" + name, .format, .join, .upper()), which no name in it spells
-_EVERY_ITEM = frozenset({"values", "items", "keys", "total", "most_common", "elements", "copy",
-                        "str", "format", "join", "upper", "lower", "capitalize", "title", "replace", "strip"})
-# the special methods of a user's class that compute what an expression gives (s * x, s < x, with s as k:,
-# float(s)), walked as the code that names methods is; not its __repr__, __str__, __format__, __eq__, __hash__,
-# __copy__ (a display, a comparison, a copy, often of every attribute through vars(self): the counters they
-# name would be guarded for nothing, and retrace at every epoch)
-_OPERATORS = ("add", "sub", "mul", "matmul", "truediv", "floordiv", "mod", "divmod", "pow", "lshift", "rshift", "and",
-              "xor", "or")
-_COMPUTING = frozenset([f"__{p}{op}__" for op in _OPERATORS for p in ("", "r", "i")] + [
-    f"__{name}__" for name in ("neg", "pos", "abs", "invert", "lt", "le", "gt", "ge", "ne", "int", "complex",
-                               "round", "trunc", "floor", "ceil", "enter", "exit", "next", "reversed", "missing",
-                               "length_hint", "array", "array_ufunc", "array_function", "class_getitem",
-                               "instancecheck", "subclasscheck", "bytes", "set", "delete")])
-_CONSTRUCTORS = frozenset({"__init__", "__new__", "__post_init__"})
-_SPECIAL = _COMPUTING | _CONSTRUCTORS  # (and its constructors, for a class the code reads itself)
-_BY_NAME = frozenset({"getattr", "hasattr", "methodcaller", "__getattribute__"})  # what reads an attribute by a string
-_EVERY_ATTRIBUTE = frozenset({"astuple", "asdict", "fields", "vars", "__dict__"})  # what reads every attribute
 
 
 def _wraps_user_code(fn):
@@ -139,7 +120,7 @@ def _slot_value(obj, stored):
 _SCALAR_TYPES = frozenset({int, float, bool, complex, str, bytes, type(None)})
 _REGISTRIES = ("_parameters", "_buffers", "_modules")
 _FIXED_ATTRIBUTES = frozenset({"__self__", "__func__", "func", "args", "keywords", "__defaults__", "__kwdefaults__",
-                               "cell_contents"})
+                               "cell_contents", "__dict__"})
 
 
 def _is_scalar(obj):
@@ -486,7 +467,7 @@ class Sources:
             self._module_queue.append(node)
         elif category == "object" and _is_library_class(type(obj)):
             self._deferred.append(node)  # a library's object (an optimizer): walked only if the code reads it
-        elif category not in ("value", "array"):
+        elif category not in ("value", "array") or not _is_library_class(type(obj)):
             self._queue.append(node)
         return node
 
@@ -664,7 +645,7 @@ class Sources:
             self._code_names.update(names)
             if user:
                 self._user_names.update(names)
-                if _reads_any_key(c) or not _EVERY_ITEM.isdisjoint(c.co_names):
+                if _reads_any_key(c):
                     self._reads_every_item = True  # d.values(), f(**opts): every item of a dict is read
             stack.extend(k for k in c.co_consts if isinstance(k, types.CodeType))
             for k in _strings_in_consts(c):  # (and a tuple's: for n in ("wa", "wb"): getattr(cfg, n))
@@ -822,6 +803,34 @@ class Sources:
                 return grew or bool(self._queue or self._module_queue)
             grew = True
 
+    def _attributes(self, node, holder, d, how, slots):
+        """Walk the attributes of `node`'s object: those in its ``__dict__`` `d` (children of `holder`),
+        and its `slots` ((name, name stored under) pairs)."""
+        obj, path = node.obj, node.path
+        kind = "attr" if holder is node else "item"
+        for name, value in list((d or {}).items()):
+            if type(name) is str:
+                self._child(holder, kind, name, value, _attribute_path(path, name), reason=(how, name))
+        for name, stored in slots:
+            try:
+                value = _slot_value(obj, stored)
+            except Exception:  # noqa: BLE001 (an empty slot; a __getattr__ that raises: nothing to guard)
+                continue
+            self._child(node, "slot", stored, value, _attribute_path(path, name), reason=(how, stored))
+
+    def _own_state(self, node):
+        """The class and the instance attributes of the user's subclass of Value, ndarray, dict, list or tuple
+        (a scale kept on a Parameter, a temperature on a Config(dict)), besides the data or items it holds."""
+        obj = node.obj
+        self._register_class(type(obj))
+        d = _instance_dict(obj)
+        holder = node
+        if d is not None:  # (its attributes' names guarded as the keys of its __dict__)
+            holder = self._new(node, "fixed", "__dict__", d, node.path, category="dict")
+            holder.snapshot = keys_of(d)
+        library = {s for klass in type(obj).__mro__ if _is_library_class(klass) for _, s in _slot_names(klass)}
+        self._attributes(node, holder, d, "user", [(n, s) for n, s in _slot_names(type(obj)) if s not in library])
+
     def _visit(self, node):
         obj, category, path = node.obj, node.category, node.path
         if category == "module":
@@ -848,15 +857,9 @@ class Sources:
             d = _instance_dict(obj)
             if d is not None:
                 node.snapshot = tuple(d)  # (its names: `del c.a; c.b = 1` keeps their count)
-                for name, value in list(d.items()):
-                    if type(name) is str:
-                        self._child(node, "attr", name, value, _attribute_path(path, name), reason=(how, name))
-            for name, stored in _slot_names(type(obj)):
-                try:
-                    value = _slot_value(obj, stored)
-                except Exception:  # noqa: BLE001 (an empty slot; a __getattr__ that raises: nothing to guard)
-                    continue
-                self._child(node, "slot", stored, value, _attribute_path(path, name), reason=(how, stored))
+            self._attributes(node, node, d, how, _slot_names(type(obj)))
+        elif category in ("value", "array"):  # (of a subclass of the user's: queued for its attributes)
+            self._own_state(node)
         elif category == "function":
             self._function(node, obj)
         elif category == "method":
@@ -887,7 +890,7 @@ class Sources:
         elif category == "dict":
             kind = "item" if type(obj) in (dict, OrderedDict) else "dget"
             if kind == "dget" and not _is_library_class(type(obj)):
-                self._register_class(type(obj))  # (its __getitem__ is code the walk reads)
+                self._own_state(node)  # (its __getitem__ is code the walk reads; its attributes, state)
             node.snapshot = keys_of(obj)
             for key, value in list(itertools.islice(dict.items(obj), self._budget())):
                 if self._full():
@@ -897,10 +900,12 @@ class Sources:
                 self._child(node, kind, key, value, f"{path}[{_key_text(key)}]",
                             reason=("key", key) if type(key) is str else None)
         elif category == "sequence":
-            base = list if isinstance(obj, list) else tuple if isinstance(obj, tuple) else type(obj)
+            base = list if isinstance(obj, list) else tuple if isinstance(obj, tuple) else deque
             plain = type(obj) is base
             if not plain:  # a subclass: its own __getitem__ and __iter__ are code the walk reads
                 self._register_class(type(obj))
+                if not _is_library_class(type(obj)):
+                    self._own_state(node)
             node.snapshot = base.__len__(obj)
             for k, value in enumerate(itertools.islice(base.__iter__(obj), self._budget())):
                 if self._full():

@@ -422,8 +422,9 @@ def _remade(cls, name, ufunc, method, inputs, kwargs):
         # y -= 1, np.clip(y, 0, 1, out=y), a reduction NumPy finishes in place (y.mean()): a replay would
         # make the array again without the write
         raise _refusal(f"writing the result of np.{ufunc.__name__} into {_FOLLOWED}", _DATA_FIX)
-    if trace is not None and not trace.inside_host and out is not None:  # (np.add(y, 1, out=buf): buf frozen)
-        raise _refusal(f"np.{ufunc.__name__}(..., out=) of {_FOLLOWED}", _DATA_FIX)
+    if trace is not None and not trace.inside_host and (out is not None or method == "at"):  # (np.add(y, 1, out=buf)
+        # and np.add.at(counts, y, 1) write into an array a replay keeps as the first call left it)
+        raise _refusal(f"np.{ufunc.__name__}{'.at' if method == 'at' else '(..., out=)'} of {_FOLLOWED}", _DATA_FIX)
     if trace is not None and not trace.inside_host and ufunc.nout != 1:  # (np.divmod(y.sum(), 3): numbers kept)
         raise _refusal(f"np.{ufunc.__name__} of {_FOLLOWED} (its {ufunc.nout} results)", _DATA_FIX)
     masks = [k for k, v in kwargs.items() if k != "out" and isinstance(v, _FollowedArray)]  # (where=y > 2)

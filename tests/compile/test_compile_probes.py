@@ -3723,3 +3723,213 @@ def test_names_in_a_tuple_literal_or_made_by_other_forms_are_guarded(read):
         o.wa, o.w1, o.xa1by, o.v1 = (1.0 + k,) * 4
 
     _same_as_eager(lambda x: (x * w).sum() * read(o), w, change)
+
+
+# ---- thirty-first round: state kept on the user's subclasses of Value and of containers ---------------------
+class _ScaledParameter(nn.Parameter):
+    scale_class = 1.0  # (a class attribute: read as w.scale_class)
+
+    def __init__(self, data):
+        super().__init__(data)
+        self.scale = 1.0
+
+    @property
+    def twice(self):
+        return 2.0 * self.scale
+
+
+class _SlottedParameter(nn.Parameter):
+    __slots__ = ("scale",)
+
+    def __init__(self, data):
+        super().__init__(data)
+        self.scale = 1.0
+
+
+@pytest.mark.parametrize("kind", ["dict-attribute", "slot", "class-attribute", "property"])
+def test_numbers_kept_on_a_users_subclass_of_parameter_are_guarded(kind):
+    w = (_SlottedParameter if kind == "slot" else _ScaledParameter)(np.array([1.0, 2.0, 3.0]))
+    read = {"class-attribute": lambda: w.scale_class, "property": lambda: w.twice}.get(kind, lambda: w.scale)
+
+    def change(k):
+        if kind == "class-attribute":
+            _ScaledParameter.scale_class = 1.0 + k
+        else:
+            w.scale = 1.0 + k
+
+    try:
+        step = _same_as_eager(lambda x: (x * w).sum() * read(), w, change)
+    finally:
+        _ScaledParameter.scale_class = 1.0
+    assert step.cache_info().traces == 4
+
+
+class _ConfigDict(dict):
+    pass
+
+
+class _ConfigList(list):
+    pass
+
+
+class _ConfigArray(np.ndarray):
+    pass
+
+
+@pytest.mark.parametrize("kind", ["dict", "list", "deque", "ndarray"])
+def test_attributes_kept_on_a_users_subclass_of_a_container_or_array_are_guarded(kind):
+    import collections
+
+    deque_class = type("ConfigDeque", (collections.deque,), {})
+    cfg = {"dict": lambda: _ConfigDict(lr=0.1), "list": lambda: _ConfigList([0.1]), "deque": lambda: deque_class([1]),
+           "ndarray": lambda: np.zeros(2).view(_ConfigArray)}[kind]()
+    cfg.temperature, w = 1.0, Value(np.array([1.0, 2.0, 3.0]))
+    step = _same_as_eager(lambda x: (x * w).sum() / cfg.temperature, w,
+                          lambda k: setattr(cfg, "temperature", 1.0 + k))
+    assert step.cache_info().traces == 4
+
+
+def test_a_parameter_argument_is_traced_as_a_parameter_and_its_class_is_part_of_the_key():
+    def loss_fn(w, x):
+        decay = 0.1 * (w ** 2).sum() if isinstance(w, nn.Parameter) else 0.0
+        return (x @ w).sum() + decay
+
+    step, x = ag.compile(loss_fn), np.array([[0.5, -1.0], [1.5, 0.25]])
+    for w in (nn.Parameter(np.array([1.0, 2.0])), Value(np.array([1.0, 2.0]), requires_grad=True)):
+        results = []
+        for f in (loss_fn, step):
+            w.grad = None
+            loss = f(w, x)
+            loss.backward()
+            results.append((_bits(loss.data), _bits(w.grad)))
+        assert results[0] == results[1]
+    assert step.cache_info().traces == 2
+
+
+def test_a_value_of_the_users_class_as_an_argument_is_refused():
+    class Scaled(nn.Parameter):
+        pass
+
+    w = Scaled(np.ones(2))
+    w.scale = 2.0
+    with pytest.raises(CompileError, match="a Value of a class of yours"):
+        ag.compile(lambda w: (w * w.scale).sum())(w)
+
+
+def test_ufunc_at_with_labels_is_refused_not_run_twice():
+    w = Value(np.array([1.0, 2.0, 3.0]))
+
+    def loss_fn(x, y):
+        counts = np.zeros(3)
+        np.add.at(counts, y, 1.0)
+        return (x * w * Value(counts)).sum()
+
+    with pytest.raises(CompileError, match=r"np\.add\.at"):
+        ag.compile(loss_fn)(np.ones((2, 3)), np.array([0, 2]))
+
+
+def test_a_large_held_mask_selecting_another_count_retraces():
+    w, mask = Value(np.random.default_rng(0).standard_normal(100)), np.zeros(100, dtype=bool)
+    mask[:10] = True
+
+    def change(k):
+        mask[:] = False
+        mask[5:5 + 3 * k + 1] = True  # (1, 4, 7, 10 selected: in place, the same array)
+
+    x = np.random.default_rng(1).standard_normal(100)
+    step = ag.compile(lambda x: ((w * x)[mask] * 3.0).sum())
+    for k in range(4):
+        change(k)
+        results = []
+        for f in (lambda x: ((w * x)[mask] * 3.0).sum(), step):
+            w.grad = None
+            loss = f(x)
+            loss.backward()
+            results.append((_bits(loss.data), _bits(w.grad)))
+        assert results[0] == results[1], f"call {k}"
+    assert step.cache_info().traces == 4
+
+
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # (0 / 0 in thread A, as eager's)
+def test_weighted_cross_entropy_from_two_threads_never_mixes_their_batches():
+    import sys
+    import threading
+
+    model, weight = nn.Linear(4, 3), np.array([1.0, 2.0, 0.5])
+    model.requires_grad_(False)
+    fn = lambda x, y: F.cross_entropy(model(x), y, weight=weight, ignore_index=0)  # noqa: E731
+    step, x = ag.compile(fn), np.random.default_rng(0).standard_normal((6, 4))
+    y_ok, y_ignored = np.array([1, 2, 1, 2, 1, 2]), np.zeros(6, dtype=np.int64)  # (every target ignored: 0 / 0)
+    step(Value(x), y_ok).backward()
+    paused, done, result = threading.Event(), threading.Event(), {}
+
+    def pause_after_the_rows(frame, event, arg):  # (thread A waits between its rows and its divisor)
+        if event == "return" and frame.f_code.co_name == "target_rows" and not paused.is_set():
+            paused.set()
+            done.wait(10)
+        return pause_after_the_rows
+
+    def thread_a():
+        sys.settrace(lambda frame, event, arg: pause_after_the_rows if frame.f_code.co_name == "target_rows" else None)
+        try:
+            result["a"] = float(step(Value(x), y_ignored).data)
+        finally:
+            sys.settrace(None)
+
+    def thread_b():
+        paused.wait(10)
+        result["b"] = float(step(Value(x), y_ok).data)
+        done.set()
+
+    threads = [threading.Thread(target=thread_a), threading.Thread(target=thread_b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert np.isnan(result["a"]) and np.isnan(float(fn(Value(x), y_ignored).data))
+    assert result["b"] == float(fn(Value(x), y_ok).data)
+
+
+# a dict's items are all guarded where the code makes keys; not where it only adds numbers or writes messages
+def _key_plus(cfg, a, b):
+    k = a + b
+    return cfg[k]
+
+
+@pytest.mark.parametrize("read, a", [
+    (lambda cfg, a, b: cfg["w_" + b], "w_"),
+    (lambda cfg, a, b: cfg[a + "_b"], "a"),
+    (lambda cfg, a, b: cfg["w_%s" % b], "w_"),
+    (lambda cfg, a, b: cfg[a + b], "w_"),
+    (_key_plus, "w_"),
+    (lambda cfg, a, b: cfg.get(a + b, 0.0), "w_"),
+    (lambda cfg, a, b: cfg[f"w_{b}"], "w_"),
+], ids=["literal-plus", "plus-literal", "percent", "sum-as-key", "sum-kept", "sum-to-get", "f-string"])
+def test_a_dict_read_under_a_key_the_code_makes_is_guarded(read, a):
+    cfg, b, w = {"w_b": 1.0, "a_b": 1.0}, "b", Value(np.array([1.0, 2.0, 3.0]))
+
+    def change(k):
+        cfg["w_b"] = cfg["a_b"] = 1.0 + k
+
+    step = _same_as_eager(lambda x: (x * w).sum() * read(cfg, a, b), w, change)
+    assert step.cache_info().traces == 4
+
+
+def _numbers_and_messages(cfg, x, total):
+    """Sums of numbers, and strings made for messages only."""
+    assert x.shape[-1] == 3, f"expected 3 features, got {x.shape[-1]}"
+    if total < 0:
+        raise ValueError("a negative total: " + str(total))
+    total += cfg["wd"] * 2.0
+    return total + x.shape[0] % 2
+
+
+def test_sums_of_numbers_and_messages_do_not_guard_every_item_of_a_dict():
+    cfg, w = {"wd": 0.5, "epoch": 0}, Value(np.array([1.0, 2.0, 3.0]))
+    step = _same_as_eager(lambda x: (x * w).sum() * _numbers_and_messages(cfg, x, 1.0), w,
+                          lambda k: cfg.update(epoch=k))
+    assert step.cache_info().traces == 1
+    cfg["wd"] = 2.0  # (the item the code names: retraces)
+    step = _same_as_eager(lambda x: (x * w).sum() * _numbers_and_messages(cfg, x, 1.0), w,
+                          lambda k: cfg.update(wd=1.0 + k))
+    assert step.cache_info().traces == 4
