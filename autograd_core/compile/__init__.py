@@ -24,6 +24,9 @@ The rooms, in reading order:
 * ``sources.py``: what the function can reach before it runs (closure,
   globals, defaults, modules, plain objects), each with the path it is
   reached by.
+* ``snapshots.py``: what a replay compares of what the walk reached (numbers
+  by type and bits, sets whole, a dict's keys, the names of an object's
+  attributes the code may read).
 * ``guards.py``: everything the trace read of that (modules, parameters,
   buffers, train/eval modes, numbers), compiled into one check run before
   every replay.

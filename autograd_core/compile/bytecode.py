@@ -34,7 +34,8 @@ _COMPUTING = frozenset([f"__{p}{op}__" for op in _OPERATORS for p in ("", "r", "
 _CONSTRUCTORS = frozenset({"__init__", "__new__", "__post_init__"})
 _SPECIAL = _COMPUTING | _CONSTRUCTORS  # (and its constructors, for a class the code reads itself)
 _BY_NAME = frozenset({"getattr", "hasattr", "methodcaller", "__getattribute__"})  # what reads an attribute by a string
-_EVERY_ATTRIBUTE = frozenset({"astuple", "asdict", "fields", "vars", "__dict__"})  # what reads every attribute
+_EVERY_ATTRIBUTE = frozenset({"vars", "__dict__"})  # what reads every attribute of an object
+_EVERY_FIELD = frozenset({"astuple", "asdict", "fields"})  # what reads every field of a dataclass's object
 
 
 def _codes_in(code):
@@ -80,62 +81,79 @@ _EVERY_ITEM = frozenset({"values", "items", "keys", "total", "most_common", "ele
 _KEY_METHODS = frozenset({"get", "pop", "setdefault", "__getitem__"})
 _SUBSCRIPTS = frozenset({"BINARY_SUBSCR", "STORE_SUBSCR"})
 _STORES = frozenset({"STORE_FAST", "STORE_DEREF", "STORE_NAME"})
-_MESSAGES = frozenset({"print", "warn", "debug", "info", "warning", "error", "critical", "exception", "log"})
+
+
+def _span(p):
+    return (p.lineno, p.col_offset), (p.end_lineno, p.end_col_offset)
 
 
 def _messages(instructions):
     """The indices of the instructions that make what the code raises (raise X(f"..."), assert ok, "...") or
-    prints or logs (print(f"..."), logger.info("%d" % n)): strings made there are messages, not keys."""
-    def span(p):
-        return (p.lineno, p.col_offset), (p.end_lineno, p.end_col_offset)
-
-    callees, found, start = {}, set(), None
+    prints (print(f"...")): strings made there are messages, and what they read is not computed with."""
+    found, start = set(), None
     for k, i in enumerate(instructions):
-        p = i.positions
-        if p.lineno is None:
-            continue
-        if i.opname in _LOADS:  # (the longest name a call's text starts with: its callee)
-            first, last = span(p)
-            if first not in callees or callees[first][0] < last:
-                callees[first] = (last, i.argval)
         if i.opname == "LOAD_ASSERTION_ERROR":  # (an assert's message: up to its raise)
             start = k
         elif i.opname == "RAISE_VARARGS" and start is not None:
             found.update(range(start, k + 1))
             start = None
-        elif i.opname == "RAISE_VARARGS" or (i.opname == "CALL" and callees.get(span(p)[0], (0, 0))[1] in _MESSAGES):
-            first, last = span(p)  # (what stands within its text, going back from it)
+        elif i.opname == "RAISE_VARARGS" or (i.opname == "CALL" and _callee(instructions, k) == ("LOAD_GLOBAL", "print")):
+            first, last = _span(i.positions)  # (what stands within its text, going back from it)
             n = k
-            while n >= 0 and instructions[n].positions.lineno is not None and \
-                    first <= span(instructions[n].positions)[0] and span(instructions[n].positions)[1] <= last:
+            while n >= 0 and first <= _span(instructions[n].positions)[0] and _span(instructions[n].positions)[1] <= last:
                 found.add(n)
                 n -= 1
     return found
 
 
-def _operand_is_a_string(joining, instructions):
-    """Whether a + or % has a string literal as an operand ("w_" + name, name + "_w", "w_%s" % n), by where
-    the instructions stand in the source (not "wd" of total + cfg["wd"] * l2)."""
-    p = joining.positions
-    return any(type(i.argval) is str and i.opname == "LOAD_CONST" and (
-        (i.positions.lineno, i.positions.col_offset) == (p.lineno, p.col_offset) or
-        (i.positions.end_lineno, i.positions.end_col_offset) == (p.end_lineno, p.end_col_offset))
-        for i in instructions)
+def _callee(instructions, k):
+    """(opname, name) of the load a call's text starts with, the longest (self.log.info of self.log.info(...))."""
+    return _operand(instructions, k, _LOADS)
+
+
+def _operand(instructions, k, kinds=None):
+    """The instruction before k whose text starts where k's does, the longest: the left operand of a binary
+    operation, a call's callee (None where none does: a parenthesised operand)."""
+    first, last = _span(instructions[k].positions)
+    best = None
+    for i in instructions[max(0, k - 64):k]:
+        q_first, q_last = _span(i.positions)
+        if q_first == first and q_last <= last and (kinds is None or i.opname in kinds) and (
+                best is None or q_last > _span(best.positions)[1]):
+            best = i
+    return None if best is None else (best.opname, best.argval) if kinds else best
+
+
+_NUMBERS = frozenset({"UNARY_NEGATIVE", "UNARY_INVERT", "UNARY_NOT", "COMPARE_OP", "IS_OP", "CONTAINS_OP"})
+
+
+def _numeric(i, numeric_joins):
+    """Whether instruction `i` makes a number (not a string): a number's literal, -x, a comparison, an
+    arithmetic operation but + and % (a * b), a + or % of numbers (`numeric_joins`: their offsets)."""
+    return i is not None and (i.opname in _NUMBERS or (i.opname == "LOAD_CONST" and type(i.argval) in (
+        int, float, complex, bool)) or (i.opname in _STRING_ARITHMETIC and (
+            i.argrepr not in _JOINING or i.offset in numeric_joins)))
 
 
 @functools.lru_cache(maxsize=4096)
-def _reads_any_key(code):
+def _reads_any_key(code, holds_strings=False):
     """Whether `code` itself may read a dict under any key: it unpacks one (``f(**opts)``, ``{**cfg}``),
-    reads its views (``.values()``), or makes a key (an f-string, ``"w_" + name``, ``"w_%s" % n``,
-    ``str(i)``, ``.format``; ``d[a + b]``, ``k = a + b`` then ``d[k]`` or ``d.get(k)``), outside the
-    messages it raises, prints or logs; not a sum of numbers (``total + l2``). Without the source
-    positions of its instructions (Python 3.10): wherever it may make strings at all."""
+    reads its views (``.values()``), makes strings (an f-string, ``str(i)``, ``.format``), or joins
+    with + or % what is not a number where it holds a string (``"w_" + name``, ``"w_%s" % n``,
+    ``PREFIX + NAME`` in code with a docstring) or uses the join as a key (``d[a + b]``,
+    ``d.get(a + b)``, ``k = a + b`` then ``d[k]``); not in the messages it raises, asserts or
+    prints, nor a sum with a number (``total + cfg["wd"] * l2``, ``i + 1``). Without the source
+    positions of its instructions (Python 3.10, ``-X no_debug_ranges``): wherever it may make strings.
+    `holds_strings`: the function `code` is nested in holds strings (a comprehension's keys)."""
     instructions = list(dis.get_instructions(code))
-    if sys.version_info < (3, 11) or any(i.positions.lineno is None for i in instructions if i.opname in _JOINS):
+    if sys.version_info < (3, 11) or any(i.positions.col_offset is None or i.positions.end_col_offset is None
+                                         for i in instructions if i.opname in _JOINS or i.opname == "CALL"):
         return _makes_strings(code) or not _EVERY_ITEM.isdisjoint(code.co_names)
     messages = _messages(instructions)
-    made, first_arguments = set(), {(i.positions.end_lineno, i.positions.end_col_offset + 1) for i in instructions
-                                     if i.opname in _LOADS and i.argval in _KEY_METHODS and i.positions.lineno}
+    holds_strings = holds_strings or any(type(c) is str for c in code.co_consts)
+    keys = [_span(i.positions) for k, i in enumerate(instructions)  # (the text of d.get(...), d.pop(...))
+            if i.opname == "CALL" and (_callee(instructions, k) or (None, None))[1] in _KEY_METHODS]
+    made, numeric_joins = set(), set()
     for k, i in enumerate(instructions):
         after = instructions[k + 1] if k + 1 < len(instructions) else i
         if i.opname in _UNPACKING:
@@ -145,9 +163,13 @@ def _reads_any_key(code):
         if i.opname in _MAKES_STRINGS or (i.opname in _LOADS and i.argval in _EVERY_ITEM):
             return True
         if i.opname in _STRING_ARITHMETIC and i.argrepr in _JOINING:
-            if _operand_is_a_string(i, instructions[max(0, k - 64):k]) or after.opname in _SUBSCRIPTS or (
-                    i.positions.lineno, i.positions.col_offset) in first_arguments:  # (d[a + b], d.get(a + b))
-                return True
+            right = instructions[k - 1] if _span(instructions[k - 1].positions)[1] == _span(i.positions)[1] else None
+            if _numeric(_operand(instructions, k), numeric_joins) or _numeric(right, numeric_joins):
+                numeric_joins.add(i.offset)
+                continue
+            first, last = _span(i.positions)
+            if holds_strings or after.opname in _SUBSCRIPTS or any(a <= first and last <= b for a, b in keys):
+                return True  # ("w_" + name; d[a + b], d.get(a + b))
             if after.opname in _STORES:  # (k = a + b: a key where d[k] or d.get(k) reads with it)
                 made.add(after.argval)
         if i.opname in ("LOAD_FAST", "LOAD_DEREF", "LOAD_NAME") and i.argval in made and (

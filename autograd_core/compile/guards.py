@@ -54,10 +54,9 @@ from collections.abc import MutableSequence
 import numpy as np
 
 from ..engine import Value
-from .sources import (
-    SMALL_ARRAY, _FIXED_ATTRIBUTES, Sources, _brief, _describe_object, _is_library_class, _module_counts,
-    _same_scalar, _slot_value, array_digest, class_size, keys_of,
-)
+from .snapshots import Names, _module_counts, _same_scalar, changed_names, class_size, keys_of
+from .sources import (SMALL_ARRAY, _FIXED_ATTRIBUTES, Sources, _brief, _describe_object, _is_library_class, _slot_value,
+                      array_digest)
 
 __all__ = ["Sources", "Guards"]
 
@@ -527,9 +526,10 @@ class Guards:
         if names is not None and tuple(value.__dict__["_modules"]) != names:
             return f"{path}'s submodules changed ({list(names)} -> {list(value.__dict__['_modules'])})"
         if size is not None:
-            now = _module_counts(value)
-            if now != size:
-                return f"{path} has attributes, parameters or buffers added or removed ({size} -> {now})"
+            now, changed = _module_counts(value), changed_names(value.__dict__, size[0])
+            if changed or now[1:] != size[1:]:
+                return (f"{path} has attributes, parameters or buffers added or removed ({_brief(changed)}; "
+                        f"{size[1:]} -> {now[1:]})")
         return None
 
     def _explain(self, start, fn, args):
@@ -623,9 +623,12 @@ class Guards:
         if kind == "missing":
             defined = sorted(name for name in expected if name in value.__dict__)
             return f"{path}.{defined[0]} is now defined" if defined else None
-        if kind == "size":  # (a count of a class's attributes, the names of an object's)
-            now = tuple(value.__dict__) if type(expected) is tuple else class_size(value)
-            return None if now == expected else f"{path} has attributes added or removed ({_brief(expected)} -> {_brief(now)})"
+        if kind == "size" and type(expected) is Names:  # (the names of an object's attributes)
+            changed = changed_names(value.__dict__, expected)
+            return f"{path} has attributes added or removed ({_brief(changed)})" if changed else None
+        if kind == "size":  # (a count of a class's attributes)
+            now = class_size(value)
+            return None if now == expected else f"{path} has attributes added or removed ({expected} -> {now})"
         if kind == "value":
             obj, requires_grad, shape, dtype, strides = expected
             if value is not obj:
@@ -721,8 +724,8 @@ class Guards:
             elif kind == "missing":
                 lines.append(f"{path} has none of the {len(expected)} names the code may read that it lacked")
             elif kind == "size":
-                lines.append(f"{path} has the attributes {_brief(list(expected))}" if type(expected) is tuple else
-                             f"{path} has {expected} attributes")
+                lines.append(f"{path} has the attributes {_brief(sorted(expected.held))}" if type(expected) is Names
+                             else f"{path} has {expected} attributes")
             elif kind == "value":
                 obj, requires_grad, shape, dtype, _ = expected
                 lines.append(f"{path} is <{type(obj).__name__} {shape} {dtype}>, requires_grad={requires_grad!r}")
@@ -835,13 +838,19 @@ class _CheckWriter:
             ns[f"M{k}"] = names
             tests.append(f"tuple({d}['_modules']) != M{k}")
         if size is not None:
-            count, parameters, buffers = size
-            ns[f"Z{k}"] = count
-            tests.append(f"len({d}) != Z{k}")
+            names, parameters, buffers = size
+            tests.append(self.names_test(names, k, d))
             for name, n in (("_parameters", parameters), ("_buffers", buffers)):
                 if n is not None:  # register_parameter / register_buffer after the trace
                     tests.append(f"len({d}[{name!r}]) != {n}")
         return tests
+
+    def names_test(self, names, k, d):
+        """The condition under which the dict `d` (an object's __dict__) changed its names so that it matters."""
+        self.namespace[f"Z{k}"], self.namespace[f"R{k}"] = names.held, names.readable
+        if names.readable is None:
+            return f"{d}.keys() != Z{k}"
+        return f"({d}.keys() != Z{k} and not R{k}.isdisjoint({d}.keys() - Z{k}))"
 
     def absent_tests(self, g, k, v):
         """The conditions under which an "absent" guard fails: a name is defined (or a builtin replaced)."""
@@ -879,11 +888,12 @@ class _CheckWriter:
         if g.kind == "missing":
             ns[f"M{k}"] = g.expected
             return [f"not M{k}.isdisjoint({self.dict_of(g.node)})"]
-        if g.kind == "size":  # (a class's count of attributes; an object's names)
+        if g.kind == "size" and type(g.expected) is Names:  # (an object's names)
+            return [self.names_test(g.expected, k, self.dict_of(g.node))]
+        if g.kind == "size":  # (a class's count of attributes: snapshots.class_size, inline)
             ns[f"Z{k}"] = g.expected
             d = self.dict_of(g.node)
-            return [f"tuple({d}) != Z{k}" if type(g.expected) is tuple else  # (sources.class_size, inline)
-                    f"len({d}) - ('__slotnames__' in {d}) != Z{k}"]
+            return [f"len({d}) - ('__slotnames__' in {d}) != Z{k}"]
         if g.kind == "value":
             obj, requires_grad, shape, dtype, strides = g.expected
             ns.update({f"O{k}": obj, f"R{k}": requires_grad, f"S{k}": shape, f"D{k}": dtype, f"L{k}": strides})

@@ -47,7 +47,6 @@ import builtins
 import functools
 import inspect
 import itertools
-import math
 import reprlib
 import types
 import zlib
@@ -56,9 +55,10 @@ from collections import OrderedDict, deque
 import numpy as np
 
 from ..engine import Value
-from .bytecode import (_BY_NAME, _COMPUTING, _CONSTRUCTORS, _EVERY_ATTRIBUTE, _SPECIAL, _constructor_names,
+from .bytecode import (_BY_NAME, _COMPUTING, _CONSTRUCTORS, _EVERY_ATTRIBUTE, _EVERY_FIELD, _SPECIAL, _constructor_names,
                        _global_loads, _name_pieces, _names_of, _reads_any_key, _strings_in_consts, _strings_of)
 from .library import _is_library_class, _is_library_function, _is_library_module, _is_read_by_its_methods
+from .snapshots import Names, _module_counts, class_size, keys_of
 
 __all__ = ["Sources", "WALK_LIMIT", "LOOK_LIMIT"]
 
@@ -88,6 +88,11 @@ _CALLED_IMPLICITLY = frozenset({"forward", "__call__", "__getattr__", "__getattr
 
 _BUILTINS = frozenset(vars(builtins))
 _BY_NAME_STRING = frozenset({"globals", "vars", "__dict__"})  # what reads a module's names from strings
+_READ_BY_STRINGS = _BY_NAME | _BY_NAME_STRING | {"attrgetter"}  # what reads attributes by the strings it is given
+
+
+def _is_dataclass(cls):
+    return any("__dataclass_fields__" in klass.__dict__ for klass in cls.__mro__)
 
 
 def _wraps_user_code(fn):
@@ -170,82 +175,6 @@ def _is_module(obj):
         d is not None and "training" in d and "_parameters" in d and "_modules" in d
         and callable(getattr(type(obj), "named_parameters", None))
     )
-
-
-def _module_counts(module):
-    """(attributes, parameters, buffers) a module holds: one added or removed is another module."""
-    d = module.__dict__
-    return (len(d),) + tuple(len(r) if isinstance(r := d.get(name), dict) else None
-                             for name in ("_parameters", "_buffers"))
-
-
-def _member_order(member):
-    return type(member).__qualname__, repr(member)
-
-
-def _same_scalar(a, b):
-    """Equality that also compares types: True != 1, NaN == NaN, 0.0 != -0.0."""
-    stack = [(a, b)]
-    while stack:
-        x, y = stack.pop()
-        if x is y:
-            continue
-        if type(x) in (set, frozenset) and type(y) in (set, frozenset):  # (a set, and what it held at the walk)
-            if x != y:
-                return False
-            if len(x) > 64:  # (a large set of ids: equal members, compared at C's speed at every replay)
-                continue
-            # its members in the same order (repr tells 0.0 from -0.0 and True from 1), compared as scalars
-            stack.extend(zip(sorted(x, key=_member_order), sorted(y, key=_member_order)))
-            continue
-        if type(x) is not type(y):
-            return False
-        if isinstance(x, tuple):
-            if len(x) != len(y):
-                return False
-            stack.extend(zip(x, y))
-        elif isinstance(x, (float, np.floating)):
-            if not _same_float(x, y):
-                return False
-        elif isinstance(x, (complex, np.complexfloating)):
-            if not (_same_float(x.real, y.real) and _same_float(x.imag, y.imag)):
-                return False
-        else:
-            try:
-                if not bool(x == y):
-                    return False
-            except Exception:  # noqa: BLE001 (what cannot be compared is not the same)
-                return False
-    return True
-
-
-def _same_float(x, y):
-    if x != x:  # NaN
-        return y != y
-    return x == y and math.copysign(1.0, x) == math.copysign(1.0, y)
-
-
-def class_size(klass):
-    """How many attributes a class has, but the one copy and pickle add to it (``__slotnames__``).
-
-    >>> import copy
-    >>> class Cfg:
-    ...     scale = 1.0
-    >>> before = class_size(Cfg); _ = copy.copy(Cfg()); class_size(Cfg) == before
-    True
-    """
-    d = klass.__dict__
-    return len(d) - ("__slotnames__" in d)
-
-
-def keys_of(d):
-    """A dict's keys in its order (an OrderedDict's own: move_to_end changes it; a subclass's as stored,
-    without its own keys()).
-
-    >>> d = OrderedDict(a=1, b=2); d.move_to_end("a"); keys_of(d)
-    ('b', 'a')
-    """
-    return tuple(OrderedDict.keys(d) if type(d) is OrderedDict else dict.keys(d))
 
 
 def _key_text(key):
@@ -341,10 +270,12 @@ class Sources:
         self._user_names = set()  # the names the user's own code reads (a plain object's attributes: only these)
         self._reads_every_item = False  # whether the user's code iterates over or unpacks dicts
         self._reads_every_attribute = False  # whether it reads an object's attributes without naming them
+        self._reads_every_field = False  # whether it reads a dataclass object's fields so (asdict(cfg))
         self._name_parts = set()  # the pieces of text it makes attribute names with (getattr(self, f"scale{i}"))
         self._literals = set()  # the strings of the user's code that calls getattr (the names it may read)
         self._constructor = False  # (while a constructor's code is added)
-        self._code_consts = set()
+        self._code_consts = set()  # the strings of the user's code: names and keys it reads
+        self._reached_strings = set()  # strings the walk reached (values): keys; names where it reads by strings
         self._library_keys = set()  # string constants of the library's code reached (group["lr"] in a scheduler)
         self._codes, self._code_ids = [], set()  # the code objects reached (kept so their ids stay theirs)
         self._classes, self._class_ids = [], set()  # [class, names looked up, the dicts of its MRO's classes]
@@ -438,7 +369,7 @@ class Sources:
             if not self._full():
                 self._candidates.append((parent, kind, key, obj, path, reason, "scalar"))
                 if type(obj) is str:  # (a key or a name the code may read by: getattr(helpers, cfg["coef"]))
-                    self._code_consts.add(obj)
+                    self._reached_strings.add(obj)
             return None
         category = self._category(obj)
         if category is None:  # a library function, a class, a random generator: the same object, or retrace
@@ -501,7 +432,7 @@ class Sources:
 
     # ---- roots -----------------------------------------------------------------
     def _walk(self, fn, args):
-        self._code_consts.update(_strings_in(tuple(a for a in args if isinstance(a, str))))  # (step(x, "ce"))
+        self._reached_strings.update(_strings_in(tuple(a for a in args if isinstance(a, str))))  # (step(x, "ce"))
         root = self._new(None, "root", "fn", fn, "", hidden=True, category="root")
         self._root(root, fn)
         if any(_is_module(a) for a in args):
@@ -631,9 +562,11 @@ class Sources:
     def _add_code(self, code, user):
         constructor = self._constructor
         if user:  # (over its nested code too: the name may be made in a comprehension, getattr called outside)
-            if not _EVERY_ATTRIBUTE.isdisjoint(_names_of(code)):
-                self._reads_every_attribute = True  # dataclasses.astuple(cfg), vars(self).values()
+            names = _names_of(code)
+            self._reads_every_attribute |= not _EVERY_ATTRIBUTE.isdisjoint(names)  # vars(self).values()
+            self._reads_every_field |= not _EVERY_FIELD.isdisjoint(names)  # dataclasses.astuple(cfg)
             self._name_parts |= _name_pieces(code)
+        strings = bool(_strings_of(code))  # (the function's, for its comprehensions too)
         stack = [code]
         while stack:
             c = stack.pop()
@@ -645,7 +578,7 @@ class Sources:
             self._code_names.update(names)
             if user:
                 self._user_names.update(names)
-                if _reads_any_key(c):
+                if _reads_any_key(c, strings):
                     self._reads_every_item = True  # d.values(), f(**opts): every item of a dict is read
             stack.extend(k for k in c.co_consts if isinstance(k, types.CodeType))
             for k in _strings_in_consts(c):  # (and a tuple's: for n in ("wa", "wb"): getattr(cfg, n))
@@ -658,7 +591,7 @@ class Sources:
             self._class_ids.add(id(cls))
             # its classes' dicts, as the walk found them (a name is looked up in them, not copied out)
             self._classes.append([cls, set(), [klass.__dict__ for klass in cls.__mro__ if klass is not object]])
-            self._code_consts.add(cls.__name__)  # (a registry's key: SCALES[type(self).__name__])
+            self._reached_strings.add(cls.__name__)  # (a registry's key: SCALES[type(self).__name__])
             for klass in cls.__mro__[:-1]:  # (getattr(cfg, "scale", 1.0), then Base.scale = 3.0: retrace)
                 if not _is_library_class(klass) and getattr(klass, "__module__", None) != "builtins":
                     self._class_node(klass)
@@ -794,7 +727,7 @@ class Sources:
             for entry in self._python_modules:
                 node, done, library = entry
                 d = _instance_dict(node.obj) or {}
-                names = self._user_names if library else self._code_names | self._code_consts  # (mod.__dict__["s"])
+                names = self._user_names if library else self._code_names | self._strings("name")  # (mod.__dict__["s"])
                 for name in sorted((names & d.keys()) - done):
                     done.add(name)
                     self._child(node, "attr", name, d[name], _attribute_path(node.path, name), reason="always")
@@ -925,7 +858,7 @@ class Sources:
         if reason is None:
             return parent is None or parent.readable
         how, name = reason  # ("name" | "user", an attribute's name) or ("key", a dict's string key)
-        if name in self._code_consts:
+        if name in self._code_consts or (name in self._reached_strings and (how == "key" or self._by_strings())):
             return True
         if how == "key":  # (a name the user's code reads may be served from a dict: cfg.beta by __getattr__)
             return (name in self._user_names or name in self._library_keys or self._reads_every_item) and (
@@ -934,12 +867,22 @@ class Sources:
         return name in (self._code_names if how == "name" else self._user_names) or (
             how == "name" and name in _CALLED_IMPLICITLY) or self._read_without_its_name(how, name, parent)
 
+    def _strings(self, how):
+        """The strings that may name what is read for `how`: a key, any string the code holds or reaches; an
+        attribute's name, those the code holds, and those it reaches where it reads attributes by strings
+        (getattr(helpers, cfg["coef"]), vars(mod)[KEY]; not self.epoch beside log_every="epoch")."""
+        return self._code_consts | self._reached_strings if how == "key" or self._by_strings() else self._code_consts
+
+    def _by_strings(self):
+        return not self._user_names.isdisjoint(_READ_BY_STRINGS)
+
     def _read_without_its_name(self, how, name, parent):
         """Whether the code may read attribute `name` of `parent`'s object by a name it makes (see _add_code):
         any attribute of a user object where it reads them all, one named with the pieces it makes names of."""
         if parent is None:
             return False
-        if self._reads_every_attribute and how == "user" and not _is_library_class(type(parent.obj)):
+        every = self._reads_every_attribute or (self._reads_every_field and _is_dataclass(type(parent.obj)))
+        if every and how == "user" and not _is_library_class(type(parent.obj)):
             return True
         return self._made_name(name)
 
@@ -955,19 +898,20 @@ class Sources:
         # "l2") looped over, a str Enum's member (cfg[Term.L2]), a key held in another dict (taken as reachable)
         for _, _, _, value, _, _, category in self._candidates:
             if category in ("scalar", "opaque"):
-                self._code_consts.update(_strings_in(value))
-        self._code_consts.update(str.__str__(node.obj) for node in self._nodes if isinstance(node.obj, str))
+                self._reached_strings.update(_strings_in(value))
+        self._reached_strings.update(str.__str__(node.obj) for node in self._nodes if isinstance(node.obj, str))
         for node in self._nodes:  # (a parent is made before its children)
             node.readable = node.parent is None or self._readable(node.reason, node.parent)
         # the names the user's code may read that a module or class of the user's lacks: one defined later
         # retraces (getattr(cfg, "OVERRIDE", 1.0), `try: cfg.S except AttributeError`, Base.scale = 3.0)
-        readable = self._user_names | {k for k in self._code_consts if k.isidentifier()}
+        readable = self._user_names | {k for k in self._strings("user") if k.isidentifier()}
         for node, _, library in self._python_modules:
             if not library:
                 node.snapshot = frozenset(readable - (_instance_dict(node.obj) or {}).keys())
         for klass, node in self._class_nodes.items():
             if not _is_library_class(klass) and getattr(klass, "__module__", None) != "builtins":
                 node.snapshot = frozenset(readable - klass.__dict__.keys())
+        self._names_readable(frozenset(readable))
         for parent, kind, key, value, path, reason, category in self._candidates:
             if not self._readable(reason, parent):
                 continue
@@ -983,6 +927,22 @@ class Sources:
                 self._scalar_first.setdefault(id(value), node)
         self._candidates = []
         self._edges = set()
+
+    def _names_readable(self, readable):
+        """Make the names of objects and modules reached a Names (what a replay compares)."""
+        every = self._reads_every_attribute or bool(self._name_parts)
+        by_modules = None if every else frozenset(  # (a module's attributes: read by its code too)
+            self._code_names | _CALLED_IMPLICITLY | {k for k in self._strings("name") if k.isidentifier()})
+        for node in self._nodes:
+            if node.primary is not None or node.snapshot is None:
+                continue
+            if node.category == "object" and type(node.snapshot) is tuple:
+                cls = type(node.obj)  # (an object of the library's: read by its methods, any name)
+                mine = not any(map(_is_read_by_its_methods, cls.__mro__[:-1]))
+                fields = self._reads_every_field and _is_dataclass(cls)
+                node.snapshot = Names(frozenset(node.snapshot), readable if mine and not (every or fields) else None)
+            elif node.category == "module":
+                node.snapshot = (Names(node.snapshot[0], by_modules),) + node.snapshot[1:]
 
     def written(self):
         """The nodes of the arrays reached whose contents the call changed since the walk."""

@@ -3891,6 +3891,11 @@ def test_weighted_cross_entropy_from_two_threads_never_mixes_their_batches():
 
 
 # a dict's items are all guarded where the code makes keys; not where it only adds numbers or writes messages
+def _keys_made_in_a_comprehension(cfg, a, b):
+    """(A function holding a string: its comprehension's + may make keys.)"""
+    return sum(cfg[k] for k in [a + n for n in (b,)])
+
+
 def _key_plus(cfg, a, b):
     k = a + b
     return cfg[k]
@@ -3904,7 +3909,13 @@ def _key_plus(cfg, a, b):
     (_key_plus, "w_"),
     (lambda cfg, a, b: cfg.get(a + b, 0.0), "w_"),
     (lambda cfg, a, b: cfg[f"w_{b}"], "w_"),
-], ids=["literal-plus", "plus-literal", "percent", "sum-as-key", "sum-kept", "sum-to-get", "f-string"])
+    (lambda cfg, a, b: math.log(cfg["w_" + b]) + 1.0, "w_"),
+    (lambda cfg, a, b: cfg.get(
+        (a + b), 0.0), "w_"),
+    (lambda cfg, a, b: dict.get(cfg, a + b), "w_"),
+    (_keys_made_in_a_comprehension, "w_"),
+], ids=["literal-plus", "plus-literal", "percent", "sum-as-key", "sum-kept", "sum-to-get", "f-string", "in-a-log",
+        "get-laid-out", "unbound-get", "comprehension"])
 def test_a_dict_read_under_a_key_the_code_makes_is_guarded(read, a):
     cfg, b, w = {"w_b": 1.0, "a_b": 1.0}, "b", Value(np.array([1.0, 2.0, 3.0]))
 
@@ -3933,3 +3944,54 @@ def test_sums_of_numbers_and_messages_do_not_guard_every_item_of_a_dict():
     step = _same_as_eager(lambda x: (x * w).sum() * _numbers_and_messages(cfg, x, 1.0), w,
                           lambda k: cfg.update(wd=1.0 + k))
     assert step.cache_info().traces == 4
+
+
+def test_without_column_positions_a_get_is_not_refused():
+    import subprocess
+    import sys
+
+    code = ("import numpy as np, autograd_core as ag\nfrom autograd_core import Value\n"
+            "cfg, w = {'a': 2.0}, Value(np.ones(3))\n"
+            "step = ag.compile(lambda x: (x * w).sum() * cfg.get('a', 1.0))\n"
+            "print(float(step(np.ones(3)).data))\n")
+    out = subprocess.run([sys.executable, "-X", "no_debug_ranges", "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "6.0", out.stderr
+
+
+def test_bookkeeping_a_trainer_adds_or_names_in_strings_does_not_retrace():
+    import dataclasses
+
+    @dataclasses.dataclass
+    class LossConfig:
+        smoothing: float = 0.5
+
+    class Trainer(nn.Module):  # (a module: its own attributes, added as it trains)
+        def __init__(self):
+            super().__init__()
+            self.fc, self.loss_cfg, self.log_every, self.epoch = nn.Linear(3, 2), LossConfig(), "epoch", 0
+
+        def loss(self, x):
+            return (self.fc(x) * dataclasses.asdict(self.loss_cfg)["smoothing"]).sum()
+
+    class Book:  # (a plain object: the step counter of a history the loss never reads)
+        pass
+
+    def scale_of(book):
+        try:
+            return book.scale
+        except AttributeError:
+            return 1.0
+
+    trainer, book, x = Trainer(), Book(), np.ones((2, 3))
+    step = ag.compile(lambda x: trainer.loss(x) * scale_of(book))
+    for epoch in range(4):
+        step(x).backward()
+        trainer.epoch, book.step_num = epoch + 1, epoch  # (named by "epoch", a string it holds; asdict reads
+        setattr(trainer, f"best_{epoch}", 0.5)  # only the dataclass; attributes added that nothing reads)
+        setattr(book, f"seen_{epoch}", epoch)
+    assert step.cache_info().traces == 1
+    book.scale = 3.0  # (a name the code reads, added: retraces)
+    assert float(step(x).data) == float((trainer.loss(x) * 3.0).data) and step.cache_info().traces == 2
+    trainer.loss_cfg.smoothing = 0.25  # (a field asdict reads: retraces)
+    assert float(step(x).data) == float((trainer.loss(x) * 3.0).data) and step.cache_info().traces == 3

@@ -1,0 +1,106 @@
+"""What a replay compares of what the walk (``sources.py``) reached: numbers and
+tuples by their type and bits (``True`` is not ``1``, ``-0.0`` is not ``0.0``,
+NaN is NaN), sets whole, a dict's keys in their order, a class's count of
+attributes, and the names of an object's or a module's attributes that the
+code may read (``Names``). The guards (``guards.py``) test these at every call.
+
+This module imports nothing from ``autograd_core.compile``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict, namedtuple
+
+import numpy as np
+
+__all__ = ["Names", "changed_names", "class_size", "keys_of"]
+
+
+def _module_counts(module):
+    """(the names of its attributes, how many parameters, how many buffers) a module holds: a parameter or
+    buffer added or removed is another module; an attribute, where the code may read it (see Names)."""
+    d = module.__dict__
+    return (frozenset(d),) + tuple(len(r) if isinstance(r := d.get(name), dict) else None
+                                   for name in ("_parameters", "_buffers"))
+
+
+# the names of an object's attributes at the trace, and those the code may read (None: any, where it reads
+# them all, vars(self), or by names it makes): an attribute added since that the code may read retraces
+Names = namedtuple("Names", "held readable")
+
+
+def changed_names(d, names):
+    """The names of the dict `d` (an object's __dict__) that differ from `names` (a Names) and matter."""
+    if names.readable is None:
+        return sorted(map(str, d.keys() ^ names.held))
+    return sorted(name for name in d.keys() - names.held if name in names.readable)
+
+
+def _member_order(member):
+    return type(member).__qualname__, repr(member)
+
+
+def _same_scalar(a, b):
+    """Equality that also compares types: True != 1, NaN == NaN, 0.0 != -0.0."""
+    stack = [(a, b)]
+    while stack:
+        x, y = stack.pop()
+        if x is y:
+            continue
+        if type(x) in (set, frozenset) and type(y) in (set, frozenset):  # (a set, and what it held at the walk)
+            if x != y:
+                return False
+            if len(x) > 64:  # (a large set of ids: equal members, compared at C's speed at every replay)
+                continue
+            # its members in the same order (repr tells 0.0 from -0.0 and True from 1), compared as scalars
+            stack.extend(zip(sorted(x, key=_member_order), sorted(y, key=_member_order)))
+            continue
+        if type(x) is not type(y):
+            return False
+        if isinstance(x, tuple):
+            if len(x) != len(y):
+                return False
+            stack.extend(zip(x, y))
+        elif isinstance(x, (float, np.floating)):
+            if not _same_float(x, y):
+                return False
+        elif isinstance(x, (complex, np.complexfloating)):
+            if not (_same_float(x.real, y.real) and _same_float(x.imag, y.imag)):
+                return False
+        else:
+            try:
+                if not bool(x == y):
+                    return False
+            except Exception:  # noqa: BLE001 (what cannot be compared is not the same)
+                return False
+    return True
+
+
+def _same_float(x, y):
+    if x != x:  # NaN
+        return y != y
+    return x == y and math.copysign(1.0, x) == math.copysign(1.0, y)
+
+
+def class_size(klass):
+    """How many attributes a class has, but the one copy and pickle add to it (``__slotnames__``).
+
+    >>> import copy
+    >>> class Cfg:
+    ...     scale = 1.0
+    >>> before = class_size(Cfg); _ = copy.copy(Cfg()); class_size(Cfg) == before
+    True
+    """
+    d = klass.__dict__
+    return len(d) - ("__slotnames__" in d)
+
+
+def keys_of(d):
+    """A dict's keys in its order (an OrderedDict's own: move_to_end changes it; a subclass's as stored,
+    without its own keys()).
+
+    >>> d = OrderedDict(a=1, b=2); d.move_to_end("a"); keys_of(d)
+    ('b', 'a')
+    """
+    return tuple(OrderedDict.keys(d) if type(d) is OrderedDict else dict.keys(d))
