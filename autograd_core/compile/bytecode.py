@@ -34,8 +34,9 @@ _COMPUTING = frozenset([f"__{p}{op}__" for op in _OPERATORS for p in ("", "r", "
 _CONSTRUCTORS = frozenset({"__init__", "__new__", "__post_init__"})
 _SPECIAL = _COMPUTING | _CONSTRUCTORS  # (and its constructors, for a class the code reads itself)
 _BY_NAME = frozenset({"getattr", "hasattr", "methodcaller", "__getattribute__"})  # what reads an attribute by a string
-_EVERY_ATTRIBUTE = frozenset({"vars", "__dict__"})  # what reads every attribute of an object
-_EVERY_FIELD = frozenset({"astuple", "asdict", "fields"})  # what reads every field of a dataclass's object
+# what reads every attribute of an object, and every field of a record's (a dataclass's, attrs', pydantic's)
+_EVERY_ATTRIBUTE = frozenset({"vars", "__dict__", "dir", "getmembers", "__getstate__", "__reduce__", "__reduce_ex__"})
+_EVERY_FIELD = frozenset({"astuple", "asdict", "fields", "model_dump", "dict"})
 
 
 def _codes_in(code):
@@ -127,12 +128,30 @@ def _operand(instructions, k, kinds=None):
 _NUMBERS = frozenset({"UNARY_NEGATIVE", "UNARY_INVERT", "UNARY_NOT", "COMPARE_OP", "IS_OP", "CONTAINS_OP"})
 
 
-def _numeric(i, numeric_joins):
-    """Whether instruction `i` makes a number (not a string): a number's literal, -x, a comparison, an
-    arithmetic operation but + and % (a * b), a + or % of numbers (`numeric_joins`: their offsets)."""
-    return i is not None and (i.opname in _NUMBERS or (i.opname == "LOAD_CONST" and type(i.argval) in (
-        int, float, complex, bool)) or (i.opname in _STRING_ARITHMETIC and (
-            i.argrepr not in _JOINING or i.offset in numeric_joins)))
+def _kind_of(instructions, k, kinds):
+    """What the instruction at k makes, as far as its text shows: "number" (a number's literal, -x, a
+    comparison, an arithmetic operation on no string's, a sum with a number and no string), "string" (a
+    string's literal, an f-string, an operation on one: "w%d" % i, "-" * depth), or None (a name, a
+    call, a subscript: either). `kinds`: what the instructions before k make, by index."""
+    i = instructions[k]
+    if i.opname == "LOAD_CONST":
+        return "string" if type(i.argval) is str else "number" if type(i.argval) in (int, float, complex, bool) else None
+    if i.opname in _MAKES_STRINGS:
+        return "string"
+    if i.opname in _NUMBERS:
+        return "number"
+    if i.opname not in _STRING_ARITHMETIC:
+        return None
+    left, right = _operand(instructions, k), k - 1
+    left = kinds.get(next((j for j in range(k - 1, max(-1, k - 65), -1) if instructions[j] is left), None))
+    right = kinds.get(right) if _span(instructions[right].positions)[1] == _span(i.positions)[1] else None
+    if "string" in (left, right):
+        return "string"
+    if i.argrepr in ("%", "%="):  # (the string a % formats stands on its left: FMT % 0 is not a number)
+        return "number" if left == "number" else None
+    if i.argrepr in _JOINING:
+        return "number" if "number" in (left, right) else None
+    return "number"  # (a * b, a - b, a / b of no string's literal: taken for numbers)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -151,30 +170,36 @@ def _reads_any_key(code, holds_strings=False):
         return _makes_strings(code) or not _EVERY_ITEM.isdisjoint(code.co_names)
     messages = _messages(instructions)
     holds_strings = holds_strings or any(type(c) is str for c in code.co_consts)
-    keys = [_span(i.positions) for k, i in enumerate(instructions)  # (the text of d.get(...), d.pop(...))
-            if i.opname == "CALL" and (_callee(instructions, k) or (None, None))[1] in _KEY_METHODS]
-    made, numeric_joins = set(), set()
+    keys = [_span(i.positions) for k, i in enumerate(instructions)  # (the text of d[...], d.get(...), d.pop(...))
+            if i.opname in _SUBSCRIPTS or (
+                i.opname == "CALL" and (_callee(instructions, k) or (None, None))[1] in _KEY_METHODS)]
+    made, kinds = set(), {}
     for k, i in enumerate(instructions):
         after = instructions[k + 1] if k + 1 < len(instructions) else i
+        stored = after.opname in _STORES or after.opname in ("COPY", "DUP_TOP")  # (k = ..., a walrus)
         if i.opname in _UNPACKING:
             return True
-        if k in messages:
+        kinds[k] = _kind_of(instructions, k, kinds)
+        if k in messages and not stored:  # (a message's string; not print(key := "w_" + name))
             continue
         if i.opname in _MAKES_STRINGS or (i.opname in _LOADS and i.argval in _EVERY_ITEM):
             return True
-        if i.opname in _STRING_ARITHMETIC and i.argrepr in _JOINING:
-            right = instructions[k - 1] if _span(instructions[k - 1].positions)[1] == _span(i.positions)[1] else None
-            if _numeric(_operand(instructions, k), numeric_joins) or _numeric(right, numeric_joins):
-                numeric_joins.add(i.offset)
-                continue
+        if i.opname == "FOR_ITER" and after.opname in _STORES:  # (for k in weights: ... weights[k])
+            made.add(after.argval)
+        if i.opname in _STRING_ARITHMETIC and i.argrepr in _JOINING and kinds[k] != "number":
             first, last = _span(i.positions)
-            if holds_strings or after.opname in _SUBSCRIPTS or any(a <= first and last <= b for a, b in keys):
-                return True  # ("w_" + name; d[a + b], d.get(a + b))
-            if after.opname in _STORES:  # (k = a + b: a key where d[k] or d.get(k) reads with it)
+            if holds_strings or any(a <= first and last <= b for a, b in keys):
+                return True  # ("w_" + name; d[a + b], d[(k := a + b)], d[a + b if c else b], d.get(a + b))
+            store = instructions[k + 2] if after.opname in ("COPY", "DUP_TOP") else after
+            if store.opname == "STORE_DEREF":  # (a key a closure may read with)
+                return True
+            if stored:  # (k = a + b: a key where d[k] or d.get(k) reads with it)
+                made.add(store.argval)
+        if i.opname in ("LOAD_FAST", "LOAD_DEREF", "LOAD_NAME") and i.argval in made:
+            if after.opname in _SUBSCRIPTS or instructions[k - 1].argval in _KEY_METHODS:
+                return True
+            if after.opname in _STORES:  # (key = k: the same key)
                 made.add(after.argval)
-        if i.opname in ("LOAD_FAST", "LOAD_DEREF", "LOAD_NAME") and i.argval in made and (
-                after.opname in _SUBSCRIPTS or instructions[k - 1].argval in _KEY_METHODS):
-            return True
     return False
 
 

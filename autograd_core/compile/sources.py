@@ -43,10 +43,14 @@ This module imports nothing from ``autograd_core.compile``.
 
 from __future__ import annotations
 
+import argparse
 import builtins
+import dataclasses
 import functools
 import inspect
 import itertools
+import operator
+import re
 import reprlib
 import types
 import zlib
@@ -88,11 +92,20 @@ _CALLED_IMPLICITLY = frozenset({"forward", "__call__", "__getattr__", "__getattr
 
 _BUILTINS = frozenset(vars(builtins))
 _BY_NAME_STRING = frozenset({"globals", "vars", "__dict__"})  # what reads a module's names from strings
-_READ_BY_STRINGS = _BY_NAME | _BY_NAME_STRING | {"attrgetter"}  # what reads attributes by the strings it is given
+# what reads attributes by the strings it is given (format: "{0.%s}" % name), and the names of functions that do,
+# by the function (read_attr = getattr at a module's top, then read_attr(cfg, key))
+_READ_BY_STRINGS = _BY_NAME | _BY_NAME_STRING | {"attrgetter", "getattr_static", "format", "format_map"}
+_READERS = {id(f): f.__name__ for f in (getattr, hasattr, vars, dir, operator.attrgetter, operator.methodcaller,
+                                        inspect.getattr_static, inspect.getmembers, dataclasses.asdict,
+                                        dataclasses.astuple, dataclasses.fields)}
+_DATA_CLASSES = (types.SimpleNamespace, argparse.Namespace)  # (the library's objects that only hold data)
+_FORMAT_ATTRIBUTES = re.compile(r"\{[^{}]*?\.(\w+)")  # ("{0.scale}".format(cfg) reads cfg.scale)
 
 
-def _is_dataclass(cls):
-    return any("__dataclass_fields__" in klass.__dict__ for klass in cls.__mro__)
+def _is_record(cls):
+    """A class of records: a dataclass, an attrs or a pydantic class (asdict(cfg), cfg.model_dump())."""
+    return any(not {"__dataclass_fields__", "__attrs_attrs__", "model_fields", "__fields__"}.isdisjoint(klass.__dict__)
+               for klass in cls.__mro__)
 
 
 def _wraps_user_code(fn):
@@ -373,6 +386,8 @@ class Sources:
             return None
         category = self._category(obj)
         if category is None:  # a library function, a class, a random generator: the same object, or retrace
+            if id(obj) in _READERS:  # (getattr, vars, astuple under another name)
+                self._reads_by(_READERS[id(obj)])
             if not isinstance(obj, types.ModuleType) and not self._full():
                 self._candidates.append((parent, kind, key, obj, path, reason, "opaque"))
             return None
@@ -583,8 +598,17 @@ class Sources:
             stack.extend(k for k in c.co_consts if isinstance(k, types.CodeType))
             for k in _strings_in_consts(c):  # (and a tuple's: for n in ("wa", "wb"): getattr(cfg, n))
                 (self._code_consts if user else self._library_keys).add(k)
+                if user and "{" in k:
+                    self._user_names.update(_FORMAT_ATTRIBUTES.findall(k))
                 if user and not _BY_NAME.isdisjoint(c.co_names):  # (getattr(self, "act_a"): a method's name;
                     self._literals.add(k)  # trainer.phase == "fit" names no method)
+
+    def _reads_by(self, name):
+        """The code may call the function `name` (held under another name): it reads attributes by strings
+        (getattr), or every attribute (vars, dir), or every field of records (astuple)."""
+        self._user_names.add(name)
+        self._reads_every_attribute |= name in _EVERY_ATTRIBUTE
+        self._reads_every_field |= name in _EVERY_FIELD
 
     def _register_class(self, cls):
         if id(cls) not in self._class_ids:
@@ -703,7 +727,8 @@ class Sources:
             for entry in self._classes:
                 cls, done, dicts = entry
                 user_class = not _is_library_class(cls)  # (the user's: also by the strings its code holds,
-                names = (self._code_names | _CALLED_IMPLICITLY | (self._literals if user_class else set())) - done
+                names = (self._code_names | _CALLED_IMPLICITLY | (self._literals if user_class else set()) | (
+                    self._reached_strings if user_class and self._by_strings() else set())) - done
                 if id(cls) not in self._instantiable:  # getattr(self, "act_a"); constructors: of a class the code
                     names -= _CONSTRUCTORS  # reads itself, Scaler(), not of every class a super().__init__() names)
                 done |= names
@@ -881,8 +906,9 @@ class Sources:
         any attribute of a user object where it reads them all, one named with the pieces it makes names of."""
         if parent is None:
             return False
-        every = self._reads_every_attribute or (self._reads_every_field and _is_dataclass(type(parent.obj)))
-        if every and how == "user" and not _is_library_class(type(parent.obj)):
+        cls = type(parent.obj)
+        every = self._reads_every_attribute or (self._reads_every_field and _is_record(cls))
+        if every and how == "user" and (not _is_library_class(cls) or cls in _DATA_CLASSES):
             return True
         return self._made_name(name)
 
@@ -939,7 +965,7 @@ class Sources:
             if node.category == "object" and type(node.snapshot) is tuple:
                 cls = type(node.obj)  # (an object of the library's: read by its methods, any name)
                 mine = not any(map(_is_read_by_its_methods, cls.__mro__[:-1]))
-                fields = self._reads_every_field and _is_dataclass(cls)
+                fields = self._reads_every_field and _is_record(cls)
                 node.snapshot = Names(frozenset(node.snapshot), readable if mine and not (every or fields) else None)
             elif node.category == "module":
                 node.snapshot = (Names(node.snapshot[0], by_modules),) + node.snapshot[1:]

@@ -3,6 +3,7 @@ eagerly and compiled over several calls, and the two must agree bit for bit
 (or the compiled step must raise CompileError, or warn as documented)."""
 
 import array
+import inspect
 import math
 import warnings
 
@@ -3926,13 +3927,18 @@ def test_a_dict_read_under_a_key_the_code_makes_is_guarded(read, a):
     assert step.cache_info().traces == 4
 
 
-def _numbers_and_messages(cfg, x, total):
+_NUMBERS_AND_MESSAGES = '''
+def numbers_and_messages(cfg, x, total):
     """Sums of numbers, and strings made for messages only."""
     assert x.shape[-1] == 3, f"expected 3 features, got {x.shape[-1]}"
     if total < 0:
         raise ValueError("a negative total: " + str(total))
     total += cfg["wd"] * 2.0
-    return total + x.shape[0] % 2
+    return total + x.shape[0] * 0.5
+'''
+_numbers_and_messages = {}
+exec(_NUMBERS_AND_MESSAGES, _numbers_and_messages)  # (not in this module: pytest rewrites its asserts into
+_numbers_and_messages = _numbers_and_messages["numbers_and_messages"]  # code that makes strings)
 
 
 def test_sums_of_numbers_and_messages_do_not_guard_every_item_of_a_dict():
@@ -3995,3 +4001,120 @@ def test_bookkeeping_a_trainer_adds_or_names_in_strings_does_not_retrace():
     assert float(step(x).data) == float((trainer.loss(x) * 3.0).data) and step.cache_info().traces == 2
     trainer.loss_cfg.smoothing = 0.25  # (a field asdict reads: retraces)
     assert float(step(x).data) == float((trainer.loss(x) * 3.0).data) and step.cache_info().traces == 3
+
+
+# ---- thirty-third round: keys and names the narrowed rules missed -------------------------------------------
+_W_OF = dict(zip("ab", (1.0, 0.5)))  # (keys that no string of the code below spells)
+_PARTS = ("w", "b", 2, 1)  # (a prefix, a name, a number, a level)
+
+
+def _weights_summed_in_a_loop(x, w):
+    total = 0.0
+    for k in _W_OF:
+        total = total + _W_OF[k] * (x * w).sum()
+    return total
+
+
+_KEYED = {"w4": 1.0, "-b": 1.0, "w_bb": 1.0, "wb": 1.0}
+
+
+@pytest.mark.parametrize("read", [
+    _weights_summed_in_a_loop,
+    lambda x, w: sum(_W_OF[k] * (x * w).sum() for k in _W_OF),
+    lambda x, w: (x * w).sum() * _KEYED["w%d" % _PARTS[2] ** _PARTS[2]],
+    lambda x, w: (x * w).sum() * _KEYED["-" * _PARTS[3] + _PARTS[1]],
+    lambda x, w: (x * w).sum() * _KEYED["w_" + _PARTS[1] * _PARTS[2]],
+    lambda x, w: (x * w).sum() * _KEYED[(k := _PARTS[0] + _PARTS[1])],
+    lambda x, w: (x * w).sum() * _KEYED[_PARTS[0] + _PARTS[1] if _PARTS[3] else _PARTS[1]],
+], ids=["loop-over-keys", "generator-over-keys", "percent-of-a-power", "repeated-prefix", "literal-plus-product",
+        "walrus", "ternary"])
+def test_dict_items_read_under_keys_from_a_loop_or_a_join_of_strings_are_guarded(read):
+    w = Value(np.array([1.0, 2.0, 3.0]))
+
+    def change(k):
+        _W_OF["b"] = 0.5 ** (k + 1)
+        for key in _KEYED:
+            _KEYED[key] = 1.0 + k
+
+    try:
+        step = _same_as_eager(lambda x: read(x, w), w, change)
+    finally:
+        _W_OF["b"] = 0.5
+        _KEYED.update(dict.fromkeys(_KEYED, 1.0))
+    assert step.cache_info().traces == 4
+
+
+def test_a_key_made_in_a_print_and_kept_is_guarded():
+    scales, parts, w = {"w_b": 1.0}, ["w_", "b"], Value(np.array([1.0, 2.0, 3.0]))
+
+    def loss(x):
+        print("reading", key := parts[0] + parts[1])
+        return (x * w).sum() * scales[key]
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (the print's warning)
+        step = _same_as_eager(loss, w, lambda k: scales.update(w_b=1.0 + k))
+    assert step.cache_info().traces == 4
+
+
+class _Coefs:
+    scale_a = 1.0
+
+
+_READ_ATTRIBUTE = getattr  # (a reader held under another name)
+
+
+@pytest.mark.parametrize("read", [
+    lambda o, cfg: _READ_ATTRIBUTE(o, cfg["coef"]),
+    lambda o, cfg: inspect.getattr_static(o, cfg["coef"]),
+    lambda o, cfg: float(("{0.%s}" % cfg["coef"]).format(o)),
+    lambda o, cfg: getattr(_Coefs, cfg["coef"]),
+    lambda o, cfg: sum(getattr(o, n) for n in dir(o) if n.startswith("scale")),
+], ids=["getattr-alias", "getattr-static", "format-field", "class-attribute", "dir"])
+def test_attributes_read_by_strings_held_in_data_are_guarded(read):
+    o, cfg, w = _Coefs(), {"coef": "scale_a"}, Value(np.array([1.0, 2.0, 3.0]))
+    o.scale_a = 1.0
+
+    def change(k):
+        o.scale_a = _Coefs.scale_a = 1.0 + k
+
+    try:
+        step = _same_as_eager(lambda x: (x * w).sum() * read(o, cfg), w, change)
+    finally:
+        _Coefs.scale_a = 1.0
+    assert step.cache_info().traces == 4
+
+
+@pytest.mark.parametrize("make", ["namespace", "argparse", "attrs", "pydantic"])
+def test_every_field_of_a_namespace_or_a_record_read_at_once_is_guarded(make):
+    import argparse
+    import types
+
+    def penalty(wd=0.0, smoothing=0.0):
+        return wd + smoothing
+
+    if make in ("namespace", "argparse"):
+        cfg = (types.SimpleNamespace if make == "namespace" else argparse.Namespace)(wd=0.5, smoothing=0.1)
+        read = lambda: penalty(**vars(cfg))  # noqa: E731
+    elif make == "attrs":
+        attr = pytest.importorskip("attr")
+        cfg = attr.make_class("Cfg", ["wd", "smoothing"])(0.5, 0.1)
+        read = lambda: penalty(**attr.asdict(cfg))  # noqa: E731
+    else:
+        pydantic = pytest.importorskip("pydantic")
+        cfg = pydantic.create_model("Cfg", wd=(float, 0.5), smoothing=(float, 0.1))()
+        read = lambda: penalty(**cfg.model_dump())  # noqa: E731
+    w = Value(np.array([1.0, 2.0, 3.0]))
+    step = _same_as_eager(lambda x: (x * w).sum() * read(), w, lambda k: setattr(cfg, "wd", 0.5 + k))
+    assert step.cache_info().traces == 4
+
+
+@pytest.mark.parametrize("read", [
+    lambda o: sum(getattr(o, n) for n in dir(o) if n.startswith("scale")),
+    lambda o: _READ_ATTRIBUTE(o, "extra", 1.0),
+], ids=["dir", "getattr-alias-default"])
+def test_an_attribute_added_since_the_trace_and_read_without_its_name_retraces(read):
+    o, w = _Coefs(), Value(np.array([1.0, 2.0, 3.0]))
+    step = _same_as_eager(lambda x: (x * w).sum() * read(o), w,
+                          lambda k: (setattr(o, "scale_b", 2.0), setattr(o, "extra", 3.0)) if k == 2 else None)
+    assert step.cache_info().traces == 2
