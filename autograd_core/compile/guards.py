@@ -839,18 +839,18 @@ class _CheckWriter:
             tests.append(f"tuple({d}['_modules']) != M{k}")
         if size is not None:
             names, parameters, buffers = size
-            tests.append(self.names_test(names, k, d))
+            tests.append(self.names_test(names, k, d, counted=True))
             for name, n in (("_parameters", parameters), ("_buffers", buffers)):
                 if n is not None:  # register_parameter / register_buffer after the trace
                     tests.append(f"len({d}[{name!r}]) != {n}")
         return tests
 
-    def names_test(self, names, k, d):
-        """The condition under which the dict `d` (an object's __dict__) changed its names so that it matters."""
+    def names_test(self, names, k, d, counted=False):
+        """The condition under which the dict `d` (an object's __dict__) changed its names so that it matters;
+        `counted`: where its count of names changed only (a module's: `len` costs a replay less than a set)."""
         self.namespace[f"Z{k}"], self.namespace[f"R{k}"] = names.held, names.readable
-        if names.readable is None:
-            return f"{d}.keys() != Z{k}"
-        return f"({d}.keys() != Z{k} and not R{k}.isdisjoint({d}.keys() - Z{k}))"
+        changed = f"len({d}) != {len(names.held)}" if counted else f"{d}.keys() != Z{k}"
+        return changed if names.readable is None else f"({changed} and not R{k}.isdisjoint({d}.keys() - Z{k}))"
 
     def absent_tests(self, g, k, v):
         """The conditions under which an "absent" guard fails: a name is defined (or a builtin replaced)."""
