@@ -36,7 +36,7 @@ _SPECIAL = _COMPUTING | _CONSTRUCTORS  # (and its constructors, for a class the 
 _BY_NAME = frozenset({"getattr", "hasattr", "methodcaller", "__getattribute__"})  # what reads an attribute by a string
 # what reads every attribute of an object, and every field of a record's (a dataclass's, attrs', pydantic's)
 _EVERY_ATTRIBUTE = frozenset({"vars", "__dict__", "dir", "getmembers", "__getstate__", "__reduce__", "__reduce_ex__"})
-_EVERY_FIELD = frozenset({"astuple", "asdict", "fields", "model_dump", "dict"})
+_EVERY_FIELD = frozenset({"astuple", "asdict", "fields", "model_dump", "dict", "model_fields"})
 
 
 def _codes_in(code):
@@ -125,6 +125,8 @@ def _operand(instructions, k, kinds=None):
     return None if best is None else (best.opname, best.argval) if kinds else best
 
 
+_ITERATING = frozenset({"GET_ITER", "LIST_EXTEND", "CALL_FUNCTION_EX", "UNPACK_SEQUENCE", "UNPACK_EX"})
+_TAKING_KEYS = frozenset({"iter", "next", "sorted", "min", "max", "list", "tuple", "enumerate", "zip", "reversed"})
 _NUMBERS = frozenset({"UNARY_NEGATIVE", "UNARY_INVERT", "UNARY_NOT", "COMPARE_OP", "IS_OP", "CONTAINS_OP"})
 
 
@@ -150,8 +152,10 @@ def _kind_of(instructions, k, kinds):
     if i.argrepr in ("%", "%="):  # (the string a % formats stands on its left: FMT % 0 is not a number)
         return "number" if left == "number" else None
     if i.argrepr in _JOINING:
-        return "number" if "number" in (left, right) else None
-    return "number"  # (a * b, a - b, a / b of no string's literal: taken for numbers)
+        return "number" if "number" in (left, right) else "product" if "product" in (left, right) else None
+    if (left, right) == ("number", "number") or i.argrepr not in ("*", "*="):
+        return "number"
+    return "product"  # (a * b of a name: a number, but for sep * 2, a string; sep * 2 + name, a key)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -174,6 +178,7 @@ def _reads_any_key(code, holds_strings=False):
             if i.opname in _SUBSCRIPTS or (
                 i.opname == "CALL" and (_callee(instructions, k) or (None, None))[1] in _KEY_METHODS)]
     made, kinds = set(), {}
+    iterates = any(i.opname in _ITERATING or (i.opname in _LOADS and i.argval in _TAKING_KEYS) for i in instructions)
     for k, i in enumerate(instructions):
         after = instructions[k + 1] if k + 1 < len(instructions) else i
         stored = after.opname in _STORES or after.opname in ("COPY", "DUP_TOP")  # (k = ..., a walrus)
@@ -182,13 +187,18 @@ def _reads_any_key(code, holds_strings=False):
         kinds[k] = _kind_of(instructions, k, kinds)
         if k in messages and not stored:  # (a message's string; not print(key := "w_" + name))
             continue
-        if i.opname in _MAKES_STRINGS or (i.opname in _LOADS and i.argval in _EVERY_ITEM):
-            return True
+        if i.opname in _MAKES_STRINGS or (i.opname in _LOADS and i.argval in _EVERY_ITEM) or (
+                i.opname == "LOAD_ATTR" and i.argval in _KEY_METHODS and "NULL" not in i.argrepr):
+            return True  # (max(d, key=d.get): a getter held, not called)
+        if i.opname in _SUBSCRIPTS and (instructions[k - 1].opname == "LOAD_ATTR" or (
+                iterates and instructions[k - 1].opname != "LOAD_CONST")):
+            return True  # (a key read off an object, eps[x.dtype.name]; one the code may take from the dict
+            # itself: d[next(iter(d))], for i, k in enumerate(d))
         if i.opname == "FOR_ITER" and after.opname in _STORES:  # (for k in weights: ... weights[k])
             made.add(after.argval)
         if i.opname in _STRING_ARITHMETIC and i.argrepr in _JOINING and kinds[k] != "number":
             first, last = _span(i.positions)
-            if holds_strings or any(a <= first and last <= b for a, b in keys):
+            if (holds_strings and kinds[k] != "product") or any(a <= first and last <= b for a, b in keys):
                 return True  # ("w_" + name; d[a + b], d[(k := a + b)], d[a + b if c else b], d.get(a + b))
             store = instructions[k + 2] if after.opname in ("COPY", "DUP_TOP") else after
             if store.opname == "STORE_DEREF":  # (a key a closure may read with)
@@ -201,6 +211,12 @@ def _reads_any_key(code, holds_strings=False):
             if after.opname in _STORES:  # (key = k: the same key)
                 made.add(after.argval)
     return False
+
+
+@functools.lru_cache(maxsize=4096)
+def _matches_classes(code):
+    """Whether `code` matches a class pattern (case Cfg(a, b): the attributes its __match_args__ names)."""
+    return any(i.opname == "MATCH_CLASS" for i in dis.get_instructions(code))
 
 
 def _names_of(code):

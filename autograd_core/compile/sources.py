@@ -59,7 +59,8 @@ from collections import OrderedDict, deque
 import numpy as np
 
 from ..engine import Value
-from .bytecode import (_BY_NAME, _COMPUTING, _CONSTRUCTORS, _EVERY_ATTRIBUTE, _EVERY_FIELD, _SPECIAL, _constructor_names,
+from .bytecode import (_BY_NAME, _COMPUTING, _CONSTRUCTORS, _EVERY_ATTRIBUTE, _EVERY_FIELD, _EVERY_ITEM, _SPECIAL,
+                       _constructor_names, _matches_classes,
                        _global_loads, _name_pieces, _names_of, _reads_any_key, _strings_in_consts, _strings_of)
 from .library import _is_library_class, _is_library_function, _is_library_module, _is_read_by_its_methods
 from .snapshots import Names, _module_counts, class_size, keys_of
@@ -99,7 +100,11 @@ _READERS = {id(f): f.__name__ for f in (getattr, hasattr, vars, dir, operator.at
                                         inspect.getattr_static, inspect.getmembers, dataclasses.asdict,
                                         dataclasses.astuple, dataclasses.fields)}
 _DATA_CLASSES = (types.SimpleNamespace, argparse.Namespace)  # (the library's objects that only hold data)
-_FORMAT_ATTRIBUTES = re.compile(r"\{[^{}]*?\.(\w+)")  # ("{0.scale}".format(cfg) reads cfg.scale)
+_FORMAT_FIELDS = re.compile(r"\{([^{}]*)\}")  # ("{0.inner.scale}".format(cfg) reads cfg.inner.scale)
+_BUILTIN_METHODS = (types.BuiltinMethodType, types.MethodWrapperType, types.WrapperDescriptorType)
+_READ_BY_ITS_OBJECT = (dict, list, tuple, np.ndarray)  # (weights.get held: a bound method that reads its object)
+_WRITES = frozenset({"append", "extend", "insert", "clear", "update", "setdefault", "__setitem__", "__delitem__",
+                     "remove", "sort", "reverse", "fill", "resize"})
 
 
 def _is_record(cls):
@@ -388,6 +393,8 @@ class Sources:
         if category is None:  # a library function, a class, a random generator: the same object, or retrace
             if id(obj) in _READERS:  # (getattr, vars, astuple under another name)
                 self._reads_by(_READERS[id(obj)])
+            elif isinstance(obj, _BUILTIN_METHODS) and getattr(obj, "__name__", None) in _READ_BY_STRINGS:
+                self._reads_by(obj.__name__)  # (read = object.__getattribute__)
             if not isinstance(obj, types.ModuleType) and not self._full():
                 self._candidates.append((parent, kind, key, obj, path, reason, "opaque"))
             return None
@@ -431,7 +438,8 @@ class Sources:
             return "module"
         if issubclass(cls, types.FunctionType):  # (a library's wrapper of the user's: @contextmanager, walked)
             return None if _is_library_function(obj) and not _wraps_user_code(obj) else "function"
-        if issubclass(cls, types.MethodType):
+        if issubclass(cls, types.MethodType) or (issubclass(cls, _BUILTIN_METHODS) and isinstance(
+                getattr(obj, "__self__", None), _READ_BY_ITS_OBJECT) and obj.__name__ not in _WRITES):
             return "method"
         if issubclass(cls, functools.partial):
             return "partial"
@@ -599,16 +607,23 @@ class Sources:
             for k in _strings_in_consts(c):  # (and a tuple's: for n in ("wa", "wb"): getattr(cfg, n))
                 (self._code_consts if user else self._library_keys).add(k)
                 if user and "{" in k:
-                    self._user_names.update(_FORMAT_ATTRIBUTES.findall(k))
+                    self._user_names.update(n for field in _FORMAT_FIELDS.findall(k) for n in re.findall(r"\.(\w+)", field))
                 if user and not _BY_NAME.isdisjoint(c.co_names):  # (getattr(self, "act_a"): a method's name;
                     self._literals.add(k)  # trainer.phase == "fit" names no method)
+                    if k in _EVERY_ATTRIBUTE or k in _EVERY_FIELD:  # (getattr(cfg, "__dict__"))
+                        self._reads_by(k)
+            if user and _matches_classes(c):  # (match cfg: case Cfg(a, b): reads __match_args__'s attributes)
+                self._reads_every_attribute = True
 
     def _reads_by(self, name):
         """The code may call the function `name` (held under another name): it reads attributes by strings
-        (getattr), or every attribute (vars, dir), or every field of records (astuple)."""
-        self._user_names.add(name)
+        (getattr), or every attribute (vars, dir), or every field of records (astuple), or every item of
+        a dict (values)."""
+        if name in _READ_BY_STRINGS or name in _EVERY_ATTRIBUTE or name in _EVERY_FIELD:
+            self._user_names.add(name)
         self._reads_every_attribute |= name in _EVERY_ATTRIBUTE
         self._reads_every_field |= name in _EVERY_FIELD
+        self._reads_every_item |= name in _EVERY_ITEM
 
     def _register_class(self, cls):
         if id(cls) not in self._class_ids:
@@ -820,9 +835,12 @@ class Sources:
             self._own_state(node)
         elif category == "function":
             self._function(node, obj)
-        elif category == "method":
+        elif category == "method":  # (a bound method; the builtin one of a dict or list: weights.get)
             self._child(node, "fixed", "__self__", obj.__self__, f"{path}.__self__")
-            self._child(node, "fixed", "__func__", obj.__func__, f"{path}.__func__")
+            func = getattr(obj, "__func__", obj)
+            self._reads_by(getattr(func, "__name__", None))  # (dump = cfg.model_dump, vals = weights.values)
+            if func is not obj:
+                self._child(node, "fixed", "__func__", obj.__func__, f"{path}.__func__")
         elif category == "partial":
             self._child(node, "fixed", "func", obj.func, f"{path}.func")
             args_node = self._new(node, "fixed", "args", obj.args, path, hidden=True, category="sequence")

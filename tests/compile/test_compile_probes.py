@@ -3,6 +3,7 @@ eagerly and compiled over several calls, and the two must agree bit for bit
 (or the compiled step must raise CompileError, or warn as documented)."""
 
 import array
+import dataclasses
 import inspect
 import math
 import warnings
@@ -4118,3 +4119,78 @@ def test_an_attribute_added_since_the_trace_and_read_without_its_name_retraces(r
     step = _same_as_eager(lambda x: (x * w).sum() * read(o), w,
                           lambda k: (setattr(o, "scale_b", 2.0), setattr(o, "extra", 3.0)) if k == 2 else None)
     assert step.cache_info().traces == 2
+
+
+# ---- thirty-fourth round: keys taken from the dict, held getters, readers under other names ----------------
+_TASKS = {"cls": 1.0, "box": 2.0}
+
+
+def _repeated_prefix_key(sep, name):
+    """(A function holding a string: sep * 2 + name may be a key.)"""
+    return _KEYED2[sep * 2 + name]
+
+
+_KEYED2 = {"..b": 1.0}
+_GET_TASK = _TASKS.get  # (a getter held, never called by name)
+_BY_DTYPE, _BY_ACTIVATION, _ACTIVATION = {"float64": 1.0}, {"tanh": 1.0}, ag.tanh  # (keys read off objects)
+
+
+@pytest.mark.parametrize("read", [
+    lambda x: _repeated_prefix_key(".", "b"),
+    lambda x: _TASKS[max(_TASKS, key=_TASKS.get)],
+    lambda x: _TASKS[next(iter(_TASKS))] + _TASKS[sorted(_TASKS)[-1]],
+    lambda x: sum(_TASKS[k] for i, k in enumerate(_TASKS)),
+    lambda x: _GET_TASK("cls") + _GET_TASK("box"),
+    lambda x: _BY_DTYPE[x.dtype.name] * _BY_ACTIVATION[_ACTIVATION.__name__],
+], ids=["repeated-prefix", "max-by-get", "taken-from-the-dict", "enumerate", "held-getter", "key-off-an-object"])
+def test_dict_items_under_keys_the_code_takes_from_the_dict_or_an_object_are_guarded(read):
+    w = Value(np.array([1.0, 2.0, 3.0]))
+
+    def change(k):
+        _TASKS.update(cls=1.0 + k, box=2.0 + 2 * k)
+        _KEYED2["..b"] = _BY_DTYPE["float64"] = _BY_ACTIVATION["tanh"] = 1.0 + k
+
+    try:
+        step = _same_as_eager(lambda x: (x * w).sum() * read(x), w, change)
+    finally:
+        _TASKS.update(cls=1.0, box=2.0)
+        _KEYED2["..b"] = _BY_DTYPE["float64"] = _BY_ACTIVATION["tanh"] = 1.0
+    assert step.cache_info().traces == 4
+
+
+_GET_ATTRIBUTE = object.__getattribute__  # (a reader held under another name)
+
+
+@dataclasses.dataclass
+class _Pair:
+    a: float = 1.0
+    b: float = 2.0
+
+
+def _matched(pair):
+    match pair:
+        case _Pair(a, b):
+            return a + b
+
+
+@pytest.mark.parametrize("read", [
+    lambda cfg, pair, names: sum(_GET_ATTRIBUTE(cfg, n) for n in names),
+    lambda cfg, pair, names: float("{0.inner.scale}".format(cfg)),
+    lambda cfg, pair, names: sum(getattr(cfg, "__dict__")[n] for n in names),
+    lambda cfg, pair, names: _matched(pair),
+], ids=["held-getattribute", "format-chain", "getattr-of-dict", "match-class"])
+def test_attributes_read_through_a_held_getattribute_a_dict_name_a_format_chain_or_a_match_are_guarded(read):
+    class Inner:
+        scale = 1.0
+
+    class Cfg:
+        pass
+
+    cfg, pair, names, w = Cfg(), _Pair(), ["scale"], Value(np.array([1.0, 2.0, 3.0]))
+    cfg.scale, cfg.inner = 1.0, Inner()
+
+    def change(k):
+        cfg.scale, cfg.inner.scale, pair.a = (1.0 + k,) * 3
+
+    step = _same_as_eager(lambda x: (x * w).sum() * read(cfg, pair, names), w, change)
+    assert step.cache_info().traces == 4
