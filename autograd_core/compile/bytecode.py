@@ -1,6 +1,8 @@
 """What a function's code reads, from its bytecode: the names it loads, the
 strings it holds, whether it makes strings it may read a dict with; each code
-object with the code nested in it (comprehensions, lambdas, inner functions).
+object with the code nested in it (comprehensions, lambdas, inner functions);
+and the functions that read attributes by strings or all at once (getattr,
+vars, dataclasses.astuple), by name and by the object.
 The walk (``sources.py``) follows what these say the user's code can read.
 
 This module imports nothing from ``autograd_core.compile``.
@@ -8,11 +10,16 @@ This module imports nothing from ``autograd_core.compile``.
 
 from __future__ import annotations
 
+import dataclasses
 import dis
 import functools
+import inspect
+import operator
 import re
 import sys
 import types
+
+import numpy as np
 
 _MAKES_STRINGS = frozenset({"FORMAT_VALUE", "BUILD_STRING"})  # (an f-string's bytecode)
 _STRING_ARITHMETIC = frozenset({"BINARY_OP", "BINARY_ADD", "BINARY_MODULO", "INPLACE_ADD"})  # (+ or % of strings)
@@ -37,6 +44,19 @@ _BY_NAME = frozenset({"getattr", "hasattr", "methodcaller", "__getattribute__"})
 # what reads every attribute of an object, and every field of a record's (a dataclass's, attrs', pydantic's)
 _EVERY_ATTRIBUTE = frozenset({"vars", "__dict__", "dir", "getmembers", "__getstate__", "__reduce__", "__reduce_ex__"})
 _EVERY_FIELD = frozenset({"astuple", "asdict", "fields", "model_dump", "dict", "model_fields"})
+
+_BY_NAME_STRING = frozenset({"globals", "vars", "__dict__"})  # what reads a module's names from strings
+# what reads attributes by the strings it is given (format: "{0.%s}" % name), and the names of functions that do,
+# by the function (read_attr = getattr at a module's top, then read_attr(cfg, key))
+_READ_BY_STRINGS = _BY_NAME | _BY_NAME_STRING | {"attrgetter", "getattr_static", "format", "format_map"}
+_READERS = {id(f): f.__name__ for f in (getattr, hasattr, vars, dir, operator.attrgetter, operator.methodcaller,
+                                        inspect.getattr_static, inspect.getmembers, dataclasses.asdict,
+                                        dataclasses.astuple, dataclasses.fields)}
+_FORMAT_FIELDS = re.compile(r"\{([^{}]*)\}")  # ("{0.inner.scale}".format(cfg) reads cfg.inner.scale)
+_BUILTIN_METHODS = (types.BuiltinMethodType, types.MethodWrapperType, types.WrapperDescriptorType)
+_READ_BY_ITS_OBJECT = (dict, list, tuple, np.ndarray)  # (weights.get held: a bound method that reads its object)
+_WRITES = frozenset({"append", "extend", "insert", "clear", "update", "setdefault", "__setitem__", "__delitem__",
+                     "remove", "sort", "reverse", "fill", "resize"})
 
 
 def _codes_in(code):

@@ -8,11 +8,13 @@ This module imports nothing from ``autograd_core.compile``.
 
 from __future__ import annotations
 
+import argparse
 import functools
 import inspect
 import os
 import sys
 import sysconfig
+import types
 
 _LIBRARY_PACKAGES = frozenset({"numpy", "autograd_core", "nn", "optim"})
 _STDLIB = frozenset(getattr(sys, "stdlib_module_names", ())) | {"builtins", "__builtin__"}
@@ -95,3 +97,12 @@ def _is_library_function(func):
     if filename.startswith("<"):  # a doctest, ``exec``, an interactive session: the user's; "<frozen os>": not
         return filename.startswith("<frozen")
     return _is_library_source(getattr(func, "__module__", None), filename)
+
+
+_DATA_CLASSES = (types.SimpleNamespace, argparse.Namespace)  # (the library's objects that only hold data)
+
+
+def _is_record(cls):
+    """A class of records: a dataclass, an attrs or a pydantic class (asdict(cfg), cfg.model_dump())."""
+    return any(not {"__dataclass_fields__", "__attrs_attrs__", "model_fields", "__fields__"}.isdisjoint(klass.__dict__)
+               for klass in cls.__mro__)

@@ -38,18 +38,17 @@ library code. A walk that stopped at ``WALK_LIMIT`` says so in
 ``Sources.truncated`` (the runtime warns), and a used object it did not
 reach is in ``Guards.unreached``.
 
-This module imports nothing from ``autograd_core.compile``.
+Of ``autograd_core.compile`` it imports what reads code (``bytecode``), what
+tells the library's objects (``library``) and what a replay compares
+(``snapshots``).
 """
 
 from __future__ import annotations
 
-import argparse
 import builtins
-import dataclasses
 import functools
 import inspect
 import itertools
-import operator
 import re
 import reprlib
 import types
@@ -59,10 +58,12 @@ from collections import OrderedDict, deque
 import numpy as np
 
 from ..engine import Value
-from .bytecode import (_BY_NAME, _COMPUTING, _CONSTRUCTORS, _EVERY_ATTRIBUTE, _EVERY_FIELD, _EVERY_ITEM, _SPECIAL,
-                       _constructor_names, _matches_classes,
-                       _global_loads, _name_pieces, _names_of, _reads_any_key, _strings_in_consts, _strings_of)
-from .library import _is_library_class, _is_library_function, _is_library_module, _is_read_by_its_methods
+from .bytecode import (_BUILTIN_METHODS, _BY_NAME, _BY_NAME_STRING, _COMPUTING, _CONSTRUCTORS, _EVERY_ATTRIBUTE,
+                       _EVERY_FIELD, _EVERY_ITEM, _FORMAT_FIELDS, _READ_BY_ITS_OBJECT, _READ_BY_STRINGS, _READERS,
+                       _SPECIAL, _WRITES, _constructor_names, _global_loads, _matches_classes, _name_pieces, _names_of,
+                       _reads_any_key, _strings_in_consts, _strings_of)
+from .library import (_DATA_CLASSES, _is_library_class, _is_library_function, _is_library_module,
+                      _is_read_by_its_methods, _is_record)
 from .snapshots import Names, _module_counts, class_size, keys_of
 
 __all__ = ["Sources", "WALK_LIMIT", "LOOK_LIMIT"]
@@ -92,27 +93,6 @@ _CALLED_IMPLICITLY = frozenset({"forward", "__call__", "__getattr__", "__getattr
 
 
 _BUILTINS = frozenset(vars(builtins))
-_BY_NAME_STRING = frozenset({"globals", "vars", "__dict__"})  # what reads a module's names from strings
-# what reads attributes by the strings it is given (format: "{0.%s}" % name), and the names of functions that do,
-# by the function (read_attr = getattr at a module's top, then read_attr(cfg, key))
-_READ_BY_STRINGS = _BY_NAME | _BY_NAME_STRING | {"attrgetter", "getattr_static", "format", "format_map"}
-_READERS = {id(f): f.__name__ for f in (getattr, hasattr, vars, dir, operator.attrgetter, operator.methodcaller,
-                                        inspect.getattr_static, inspect.getmembers, dataclasses.asdict,
-                                        dataclasses.astuple, dataclasses.fields)}
-_DATA_CLASSES = (types.SimpleNamespace, argparse.Namespace)  # (the library's objects that only hold data)
-_FORMAT_FIELDS = re.compile(r"\{([^{}]*)\}")  # ("{0.inner.scale}".format(cfg) reads cfg.inner.scale)
-_BUILTIN_METHODS = (types.BuiltinMethodType, types.MethodWrapperType, types.WrapperDescriptorType)
-_READ_BY_ITS_OBJECT = (dict, list, tuple, np.ndarray)  # (weights.get held: a bound method that reads its object)
-_WRITES = frozenset({"append", "extend", "insert", "clear", "update", "setdefault", "__setitem__", "__delitem__",
-                     "remove", "sort", "reverse", "fill", "resize"})
-
-
-def _is_record(cls):
-    """A class of records: a dataclass, an attrs or a pydantic class (asdict(cfg), cfg.model_dump())."""
-    return any(not {"__dataclass_fields__", "__attrs_attrs__", "model_fields", "__fields__"}.isdisjoint(klass.__dict__)
-               for klass in cls.__mro__)
-
-
 def _wraps_user_code(fn):
     """Whether a library's function wraps the user's (``functools.wraps`` sets ``__wrapped__``)."""
     wrapped = getattr(fn, "__dict__", {}).get("__wrapped__")
