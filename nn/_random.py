@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from autograd_core.compile import CompileError, is_tracing
+from autograd_core.compile.tracer import current
+
 _state = {"generator": np.random.default_rng()}
 
 
@@ -22,6 +25,9 @@ def manual_seed(seed):
     """
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise TypeError(f"manual_seed: seed must be an int, got {type(seed).__name__}")
+    if is_tracing():
+        raise CompileError("compile: nn.manual_seed inside a compiled function reseeds at every eager call, a "
+                           "replay would not; seed outside it (or give dropout a seed of its own: generator=3)")
     _state["generator"] = np.random.default_rng(int(seed))
 
 
@@ -55,9 +61,19 @@ def generator_from(seed):
 def of_each_call(generator):
     """`generator` as a function drawing at every call should hold it: None (the global generator
     of that call, which ``manual_seed`` replaces) for the global generator itself, passed as
-    ``nn.get_generator()``; any other as it is.
+    ``nn.get_generator()``; any other as it is. While compiling, the global generator the function
+    holds is that generator, and one made during the call is refused (eager's starts afresh).
 
     >>> of_each_call(get_generator()) is None, of_each_call(7)
     (True, 7)
     """
+    trace = current()
+    if trace is not None and isinstance(generator, np.random.Generator) and trace.path_of(generator) is None:
+        if generator is not _state["generator"]:  # (np.random.default_rng(3) made in the call: afresh at each)
+            raise CompileError("compile: a random generator made during the call starts afresh at every eager "
+                               "call, a replay would draw on from the first call's; make it outside the compiled "
+                               "function, or pass a seed (generator=3)")
+        return None  # (nn.get_generator() called in the function)
+    if trace is not None and isinstance(generator, np.random.Generator):
+        return generator  # (a generator the function holds, even the global one: manual_seed since leaves it)
     return None if generator is _state["generator"] else generator

@@ -949,6 +949,8 @@ class Sources:
             node.readable = True
             if category == "scalar":
                 self._scalar_first.setdefault(id(value), node)
+            else:  # (an opaque object held, found by path_of: a generator given to dropout)
+                self._first.setdefault(id(value), node)
         self._candidates = []
         self._edges = set()
 

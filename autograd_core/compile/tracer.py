@@ -182,22 +182,16 @@ def _refusal(what, fix):
     )
 
 
-_IF_FIX = (
-    "Move the check out of the compiled function (test the returned loss after the call), "
-    "or compute both branches and pick with ag.where(condition, a, b)."
-)
+_IF_FIX = ("Move the check out of the compiled function (test the returned loss after the call), "
+           "or compute both branches and pick with ag.where(condition, a, b).")
 _RETURN_FIX = "Return the value from the function and read it after the call."
-_COUNT_FIX = (
-    "Return it and read it after the call, or make an array of it with "
-    "autograd_core.compile.host_array(fn, mask) (recomputed at every call)."
-)
+_COUNT_FIX = ("Return it and read it after the call, or make an array of it with "
+              "autograd_core.compile.host_array(fn, mask) (recomputed at every call).")
 _FOLLOWED = "an integer argument, a traced mask or a host array"  # (what the refusals below name)
 _HOST_FIX = ("Read its numbers inside the host_array function, which runs again at every call (pass them on as "
              "arrays), or compute with the engine's operations.")
-_DATA_FIX = (
-    "Compute it with the engine's operations (they are replayed), or with "
-    "autograd_core.compile.host_array(fn, value) (recomputed at every call)."
-)
+_DATA_FIX = ("Compute it with the engine's operations (they are replayed), or with "
+             "autograd_core.compile.host_array(fn, value) (recomputed at every call).")
 
 
 def _read_refused(name, what, fix, users_only=False):
@@ -551,7 +545,15 @@ def _data_property():
             raise _refusal("`.data` (or np.asarray(v), v.numpy())", _DATA_FIX)
         return original.fget(self)
 
-    return property(get, original.fset, None, original.__doc__)
+    def set_(self, new):  # (nn.init.constant_(w, 0), max_norm_, w.data = ... of a Value made before the call)
+        trace = current()
+        if trace is not None and not trace.inside_host and self._id < trace.start_id:
+            raise CompileError(f"compile: the call replaced the data of a Value it did not make, at "
+                               f"{_user_frame(with_code=True)}; eager does it at every call, a replay would not. "
+                               f"Do it outside the compiled function, or in an effect (autograd_core.compile.effect)")
+        original.fset(self, new)
+
+    return property(get, set_, None, original.__doc__)
 
 
 def _watched_slot(name, on_read, doc, on_write=None):

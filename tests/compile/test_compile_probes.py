@@ -4194,3 +4194,32 @@ def test_attributes_read_through_a_held_getattribute_a_dict_name_a_format_chain_
 
     step = _same_as_eager(lambda x: (x * w).sum() * read(cfg, pair, names), w, change)
     assert step.cache_info().traces == 4
+
+
+# ---- thirty-fifth round: random generators and parameter writes inside the step ----------------------------
+@pytest.mark.parametrize("body", [
+    lambda layer, x: F.dropout(layer(x), 0.5, generator=np.random.default_rng(3)).sum(),
+    lambda layer, x: (nn.manual_seed(42), F.dropout(layer(x), 0.5).sum())[1],
+    lambda layer, x: (nn.init.constant_(layer.bias, 0.0), layer(x).sum())[1],
+    lambda layer, x: (nn.utils.max_norm_(layer, 0.3), layer(x).sum())[1],
+], ids=["generator-made-in-the-call", "manual-seed", "init-constant", "max-norm"])
+def test_reseeding_a_fresh_generator_or_rewriting_a_parameter_inside_the_step_is_refused(body):
+    layer = nn.Linear(3, 2)
+    with pytest.raises(CompileError, match="generator made during the call|manual_seed|replaced the data"):
+        ag.compile(lambda x: body(layer, x))(np.ones((4, 3)))
+
+
+def test_a_held_generator_stays_that_generator_after_a_reseed():
+    layer, gen = nn.Linear(3, 4), nn.get_generator()  # (held before the call: eager draws from it after reseeds)
+    fn = lambda x: F.dropout(layer(x), 0.5, generator=gen).sum()  # noqa: E731
+    step, x = ag.compile(fn), np.ones((8, 3))
+    state = gen.bit_generator.state
+    compiled = [float(step(x).data) for _ in range(2)]
+    nn.manual_seed(7)
+    compiled.append(float(step(x).data))
+    gen.bit_generator.state = state
+    nn.manual_seed(0)
+    eager = [float(fn(x).data) for _ in range(2)]
+    nn.manual_seed(7)
+    eager.append(float(fn(x).data))
+    assert compiled == eager
