@@ -11,6 +11,7 @@ from autograd_core.compile import CompileError, is_tracing
 from autograd_core.compile.tracer import current
 
 _state = {"generator": np.random.default_rng()}
+_GENERATORS = (np.random.Generator, np.random.BitGenerator, np.random.RandomState)
 
 
 def manual_seed(seed):
@@ -39,6 +40,9 @@ def get_generator():
     >>> a == b
     True
     """
+    trace = current()
+    if trace is not None and not trace.inside_host:  # (asked for in a compiled call: see of_each_call)
+        trace.asked_for_the_generator = True
     return _state["generator"]
 
 
@@ -68,12 +72,18 @@ def of_each_call(generator):
     (True, 7)
     """
     trace = current()
-    if trace is not None and isinstance(generator, np.random.Generator) and trace.path_of(generator) is None:
-        if generator is not _state["generator"]:  # (np.random.default_rng(3) made in the call: afresh at each)
-            raise CompileError("compile: a random generator made during the call starts afresh at every eager "
-                               "call, a replay would draw on from the first call's; make it outside the compiled "
-                               "function, or pass a seed (generator=3)")
-        return None  # (nn.get_generator() called in the function)
-    if trace is not None and isinstance(generator, np.random.Generator):
+    if trace is None or trace.inside_host or not isinstance(generator, _GENERATORS):  # (a host function runs
+        return None if generator is _state["generator"] else generator  # again at every call, as eager)
+    held, asked = trace.path_of(generator) is not None, trace.asked_for_the_generator
+    if generator is _state["generator"] and held and asked:
+        raise CompileError("compile: the global generator is both held by the function and asked for in it "
+                           "(nn.get_generator()): after nn.manual_seed, eager draws from the new one where it "
+                           "asks and from the old one where it holds it; a replay cannot tell which. Hold a "
+                           "generator of your own, or ask at every call")
+    if held:
         return generator  # (a generator the function holds, even the global one: manual_seed since leaves it)
-    return None if generator is _state["generator"] else generator
+    if generator is not _state["generator"]:  # (np.random.default_rng(3) made in the call: afresh at each)
+        raise CompileError("compile: a random generator made during the call starts afresh at every eager call, "
+                           "a replay would draw on from the first call's; make it outside the compiled function, "
+                           "or pass a seed (generator=3)")
+    return None  # (nn.get_generator() called in the function: the global one of each call)

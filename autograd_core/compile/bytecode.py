@@ -55,8 +55,6 @@ _READERS = {id(f): f.__name__ for f in (getattr, hasattr, vars, dir, operator.at
 _FORMAT_FIELDS = re.compile(r"\{([^{}]*)\}")  # ("{0.inner.scale}".format(cfg) reads cfg.inner.scale)
 _BUILTIN_METHODS = (types.BuiltinMethodType, types.MethodWrapperType, types.WrapperDescriptorType)
 _READ_BY_ITS_OBJECT = (dict, list, tuple, np.ndarray)  # (weights.get held: a bound method that reads its object)
-_WRITES = frozenset({"append", "extend", "insert", "clear", "update", "setdefault", "__setitem__", "__delitem__",
-                     "remove", "sort", "reverse", "fill", "resize"})
 
 
 def _codes_in(code):

@@ -551,6 +551,13 @@ class Compiled:
         """An array the function holds that the call wrote into with NumPy (``self.seen += n``): eager
         writes at every call, a replay would not (an effect's writes are done again: not refused)."""
         for node in sources.written():
+            if node.category == "value":  # (w._data *= 0.9, w._data = new: past the .data setter's refusal)
+                array, digest = node.snapshot
+                if node.obj._data is array and changes.explains_contents(array, digest):
+                    continue  # (an effect's write into its array: done again at every call)
+                raise CompileError(f"compile: {self._name()} wrote into the data of {node.path} (a Value it holds) "
+                                   f"during the call; a replay would not write it again. Do it outside the "
+                                   f"compiled function")
             path, array = node.path, node.obj
             if not changes.explains_contents(array, node.snapshot) and not changes.explains(
                     node, "array", lambda value, data, node=node: value is node.obj and data == node.snapshot):

@@ -60,7 +60,7 @@ import numpy as np
 from ..engine import Value
 from .bytecode import (_BUILTIN_METHODS, _BY_NAME, _BY_NAME_STRING, _COMPUTING, _CONSTRUCTORS, _EVERY_ATTRIBUTE,
                        _EVERY_FIELD, _EVERY_ITEM, _FORMAT_FIELDS, _READ_BY_ITS_OBJECT, _READ_BY_STRINGS, _READERS,
-                       _SPECIAL, _WRITES, _constructor_names, _global_loads, _matches_classes, _name_pieces, _names_of,
+                       _SPECIAL, _constructor_names, _global_loads, _matches_classes, _name_pieces, _names_of,
                        _reads_any_key, _strings_in_consts, _strings_of)
 from .library import (_DATA_CLASSES, _is_library_class, _is_library_function, _is_library_module,
                       _is_read_by_its_methods, _is_record)
@@ -396,6 +396,9 @@ class Sources:
         if category == "array" and (obj.size <= SMALL_ARRAY or self._snapshot_bytes < DIGEST_TOTAL):
             self._snapshot_bytes += obj.nbytes  # (what the call writes into it, eager does again and a replay not)
             node.snapshot = array_digest(obj)
+        elif category == "value" and type(obj._data) is np.ndarray and self._snapshot_bytes < DIGEST_TOTAL:
+            self._snapshot_bytes += obj._data.nbytes  # (w._data *= 0.9, w._data = ...: its array and numbers)
+            node.snapshot = (obj._data, array_digest(obj._data))
         if category == "module":
             self._module_queue.append(node)
         elif category == "object" and _is_library_class(type(obj)):
@@ -419,7 +422,7 @@ class Sources:
         if issubclass(cls, types.FunctionType):  # (a library's wrapper of the user's: @contextmanager, walked)
             return None if _is_library_function(obj) and not _wraps_user_code(obj) else "function"
         if issubclass(cls, types.MethodType) or (issubclass(cls, _BUILTIN_METHODS) and isinstance(
-                getattr(obj, "__self__", None), _READ_BY_ITS_OBJECT) and obj.__name__ not in _WRITES):
+                getattr(obj, "__self__", None), _READ_BY_ITS_OBJECT)):  # (record = sizes.append: its list too)
             return "method"
         if issubclass(cls, functools.partial):
             return "partial"
@@ -971,6 +974,8 @@ class Sources:
                 node.snapshot = (Names(node.snapshot[0], by_modules),) + node.snapshot[1:]
 
     def written(self):
-        """The nodes of the arrays reached whose contents the call changed since the walk."""
-        return [node for node in self._nodes
-                if node.category == "array" and node.snapshot is not None and array_digest(node.obj) != node.snapshot]
+        """The nodes of the arrays reached whose contents the call changed since the walk, and of the
+        Values whose array it replaced or wrote into."""
+        return [node for node in self._nodes if node.snapshot is not None and (
+            (node.category == "array" and array_digest(node.obj) != node.snapshot) or (node.category == "value" and (
+                node.obj._data is not node.snapshot[0] or array_digest(node.snapshot[0]) != node.snapshot[1])))]

@@ -547,10 +547,10 @@ def _data_property():
 
     def set_(self, new):  # (nn.init.constant_(w, 0), max_norm_, w.data = ... of a Value made before the call)
         trace = current()
-        if trace is not None and not trace.inside_host and self._id < trace.start_id:
+        if trace is not None and self._id < trace.start_id:  # (in an effect too: the program has read it)
             raise CompileError(f"compile: the call replaced the data of a Value it did not make, at "
                                f"{_user_frame(with_code=True)}; eager does it at every call, a replay would not. "
-                               f"Do it outside the compiled function, or in an effect (autograd_core.compile.effect)")
+                               f"Do it outside the compiled function (or write into its array in an effect)")
         original.fset(self, new)
 
     return property(get, set_, None, original.__doc__)
@@ -919,6 +919,7 @@ class Trace:
         self.made_at = {}  # id(Value made by an operation) -> the user's line that made it (modes._user_place)
         self.inside_host = False  # True while a host function or an effect runs
         self.held = lambda array: False  # whether the function holds `array` (the runtime sets it from its walk)
+        self.asked_for_the_generator = False  # (nn.get_generator() called: nn._random.of_each_call reads it)
         self.path_of = lambda obj: None  # the path it holds it at
         self.grad_mode_reads = []  # is_grad_enabled(), enable_grad(): what the code did that depends on no_grad()
         self.labels_read = {}  # id -> Value whose .label was read during the call (by any code: repr too)

@@ -4223,3 +4223,44 @@ def test_a_held_generator_stays_that_generator_after_a_reseed():
     nn.manual_seed(7)
     eager.append(float(fn(x).data))
     assert compiled == eager
+
+
+# ---- thirty-sixth round: generators asked for and held, bit generators, writes past the .data setter ---------
+def test_generators_made_in_a_host_function_are_its_own_and_other_made_ones_are_refused():
+    from autograd_core.compile import host_array
+
+    layer, x = nn.Linear(3, 4), np.ones((8, 3))
+
+    def masked(h):  # (runs again at every call: its generator is made afresh, as eager's)
+        return F.dropout(Value(h), 0.5, generator=np.random.default_rng(0)).data
+
+    ones = np.ones((8, 4))
+    fn = lambda x: (layer(x) * Value(host_array(masked, ones))).sum()  # noqa: E731
+    step = ag.compile(fn)
+    assert [float(step(x).data) for _ in range(3)] == [float(fn(x).data) for _ in range(3)]
+    for made in (lambda: np.random.PCG64(3), lambda: np.random.RandomState(3)):
+        with pytest.raises(CompileError, match="generator made during the call"):
+            ag.compile(lambda x: F.dropout(layer(x), 0.5, generator=made()).sum())(x)
+
+
+def test_the_global_generator_held_and_asked_for_is_refused():
+    layer, held = nn.Linear(3, 4), nn.get_generator()
+    fn = lambda x: (F.dropout(layer(x), 0.5, generator=held) + F.dropout(layer(x), 0.5, generator=nn.get_generator())).sum()  # noqa: E731,E501
+    with pytest.raises(CompileError, match="both held by the function and asked for"):
+        ag.compile(fn)(np.ones((8, 3)))
+
+
+@pytest.mark.parametrize("write", [
+    lambda w: w._data.__imul__(0.9),
+    lambda w: setattr(w, "_data", w._data * 0.9),
+    lambda w: effect(lambda: nn.init.constant_(w, 0.5)),
+    lambda w: _HELD_FILL(0.0),
+], ids=["in-place-array", "array-replaced", "data-replaced-in-an-effect", "held-fill"])
+def test_writes_into_what_the_function_holds_past_the_data_setter_are_refused(write):
+    w = Value(np.array([1.0, 2.0, 3.0]))
+    with pytest.raises(CompileError, match="wrote into|replaced the data"):
+        ag.compile(lambda x: (write(w), (x * w).sum())[1])(np.ones(3))
+
+
+_HELD_FLAGS = np.ones(3)
+_HELD_FILL = _HELD_FLAGS.fill  # (a bound method that writes, held: its array is walked)
