@@ -52,10 +52,18 @@ _READ_BY_STRINGS = _BY_NAME | _BY_NAME_STRING | {"attrgetter", "getattr_static",
 _READERS = {id(f): f.__name__ for f in (getattr, hasattr, vars, dir, operator.attrgetter, operator.methodcaller,
                                         inspect.getattr_static, inspect.getmembers, dataclasses.asdict,
                                         dataclasses.astuple, dataclasses.fields)}
-_FORMAT_FIELDS = re.compile(r"\{([^{}]*)\}")  # ("{0.inner.scale}".format(cfg) reads cfg.inner.scale)
 _BUILTIN_METHODS = (types.BuiltinMethodType, types.MethodWrapperType, types.WrapperDescriptorType)
 _READ_BY_ITS_OBJECT = (dict, list, tuple, np.ndarray)  # (weights.get held: a bound method that reads its object)
 
+
+
+_REPLACEMENT_FIELDS = re.compile(r"\{([^{}]*)\}")
+
+
+def _format_attributes(text):
+    """The attributes the replacement fields of a format string read ("{0.inner.scale}".format(cfg):
+    inner and scale)."""
+    return {name for field in _REPLACEMENT_FIELDS.findall(text) for name in re.findall(r"\.(\w+)", field)}
 
 def _codes_in(code):
     """`code` and every code object nested in it (comprehensions, lambdas, inner functions)."""

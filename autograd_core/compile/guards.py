@@ -147,6 +147,9 @@ def objects_held(fn, with_globals=False):
             objects += [fn.__globals__[n] for n in fn.__code__.co_names if n in fn.__globals__]
         for obj in objects:
             (functions if isinstance(obj, types.FunctionType) else held).append(obj)
+            if isinstance(obj, (types.BuiltinMethodType, types.MethodWrapperType)) and not isinstance(
+                    getattr(obj, "__self__", None), types.ModuleType):
+                held.append(obj.__self__)  # (log = history.append: its list)
     return held
 
 

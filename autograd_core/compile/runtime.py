@@ -362,7 +362,7 @@ class Compiled:
             self.fn, args, changes)
         self._refuse_unreached(guards, call_args)
         self._refuse_replaced_by_effects(rebound, changes, build)
-        self._refuse_written(sources, changes)
+        self._refuse_written(sources, changes, trace)
         changed = guards.check(self.fn, args)  # (the guards hold what the walk saw before the call)
         if changed is not None:
             raise CompileError(
@@ -547,14 +547,15 @@ class Compiled:
                 f"argument"
             )
 
-    def _refuse_written(self, sources, changes):
+    def _refuse_written(self, sources, changes, trace):
         """An array the function holds that the call wrote into with NumPy (``self.seen += n``): eager
         writes at every call, a replay would not (an effect's writes are done again: not refused)."""
         for node in sources.written():
             if node.category == "value":  # (w._data *= 0.9, w._data = new: past the .data setter's refusal)
                 array, digest = node.snapshot
-                if node.obj._data is array and changes.explains_contents(array, digest):
-                    continue  # (an effect's write into its array: done again at every call)
+                if node.obj._data is array and (changes.explains_contents(array, digest) or any(
+                        r.is_effect and any(x is node.obj for x in r.inputs) for r in trace.hosts)):
+                    continue  # (an effect's write into its array, or into its input's: done again at every call)
                 raise CompileError(f"compile: {self._name()} wrote into the data of {node.path} (a Value it holds) "
                                    f"during the call; a replay would not write it again. Do it outside the "
                                    f"compiled function")

@@ -49,7 +49,6 @@ import builtins
 import functools
 import inspect
 import itertools
-import re
 import reprlib
 import types
 import zlib
@@ -59,8 +58,8 @@ import numpy as np
 
 from ..engine import Value
 from .bytecode import (_BUILTIN_METHODS, _BY_NAME, _BY_NAME_STRING, _COMPUTING, _CONSTRUCTORS, _EVERY_ATTRIBUTE,
-                       _EVERY_FIELD, _EVERY_ITEM, _FORMAT_FIELDS, _READ_BY_ITS_OBJECT, _READ_BY_STRINGS, _READERS,
-                       _SPECIAL, _constructor_names, _global_loads, _matches_classes, _name_pieces, _names_of,
+                       _EVERY_FIELD, _EVERY_ITEM, _READ_BY_ITS_OBJECT, _READ_BY_STRINGS, _READERS,
+                       _SPECIAL, _constructor_names, _format_attributes, _global_loads, _matches_classes, _name_pieces, _names_of,
                        _reads_any_key, _strings_in_consts, _strings_of)
 from .library import (_DATA_CLASSES, _is_library_class, _is_library_function, _is_library_module,
                       _is_read_by_its_methods, _is_record)
@@ -93,6 +92,13 @@ _CALLED_IMPLICITLY = frozenset({"forward", "__call__", "__getattr__", "__getattr
 
 
 _BUILTINS = frozenset(vars(builtins))
+def _value_digest(data):
+    """A Value's data as a replay would find it: its type, dtype, shape and numbers (model.double() of a
+    float64 model makes other arrays of the same: nothing a replay could tell)."""
+    array = np.asarray(data)
+    return type(data), array.dtype, array.shape, array_digest(array)
+
+
 def _wraps_user_code(fn):
     """Whether a library's function wraps the user's (``functools.wraps`` sets ``__wrapped__``)."""
     wrapped = getattr(fn, "__dict__", {}).get("__wrapped__")
@@ -396,9 +402,10 @@ class Sources:
         if category == "array" and (obj.size <= SMALL_ARRAY or self._snapshot_bytes < DIGEST_TOTAL):
             self._snapshot_bytes += obj.nbytes  # (what the call writes into it, eager does again and a replay not)
             node.snapshot = array_digest(obj)
-        elif category == "value" and type(obj._data) is np.ndarray and self._snapshot_bytes < DIGEST_TOTAL:
+        elif category == "value" and isinstance(obj._data, (np.ndarray, np.generic)) and (
+                self._snapshot_bytes < DIGEST_TOTAL):
             self._snapshot_bytes += obj._data.nbytes  # (w._data *= 0.9, w._data = ...: its array and numbers)
-            node.snapshot = (obj._data, array_digest(obj._data))
+            node.snapshot = (obj._data, _value_digest(obj._data))
         if category == "module":
             self._module_queue.append(node)
         elif category == "object" and _is_library_class(type(obj)):
@@ -590,7 +597,7 @@ class Sources:
             for k in _strings_in_consts(c):  # (and a tuple's: for n in ("wa", "wb"): getattr(cfg, n))
                 (self._code_consts if user else self._library_keys).add(k)
                 if user and "{" in k:
-                    self._user_names.update(n for field in _FORMAT_FIELDS.findall(k) for n in re.findall(r"\.(\w+)", field))
+                    self._user_names.update(_format_attributes(k))
                 if user and not _BY_NAME.isdisjoint(c.co_names):  # (getattr(self, "act_a"): a method's name;
                     self._literals.add(k)  # trainer.phase == "fit" names no method)
                     if k in _EVERY_ATTRIBUTE or k in _EVERY_FIELD:  # (getattr(cfg, "__dict__"))
@@ -978,4 +985,4 @@ class Sources:
         Values whose array it replaced or wrote into."""
         return [node for node in self._nodes if node.snapshot is not None and (
             (node.category == "array" and array_digest(node.obj) != node.snapshot) or (node.category == "value" and (
-                node.obj._data is not node.snapshot[0] or array_digest(node.snapshot[0]) != node.snapshot[1])))]
+                _value_digest(node.obj._data) != node.snapshot[1] or _value_digest(node.snapshot[0]) != node.snapshot[1])))]

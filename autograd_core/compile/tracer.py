@@ -30,7 +30,7 @@ from .. import engine, modes, ops
 from ..engine import Value
 from ..modes import _PACKAGE_DIRS, _user_frame, _user_place
 from .guards import effect_owners, filled, state_of
-from .sources import array_digest
+from .sources import _value_digest, array_digest
 
 
 __all__ = ["CompileError", "host_array", "effect", "is_tracing"]
@@ -545,9 +545,9 @@ def _data_property():
             raise _refusal("`.data` (or np.asarray(v), v.numpy())", _DATA_FIX)
         return original.fget(self)
 
-    def set_(self, new):  # (nn.init.constant_(w, 0), max_norm_, w.data = ... of a Value made before the call)
+    def set_(self, new):  # (nn.init.constant_, max_norm_; in an effect too; not a float64 model's .double())
         trace = current()
-        if trace is not None and self._id < trace.start_id:  # (in an effect too: the program has read it)
+        if trace is not None and self._id < trace.start_id and _value_digest(self._data) != _value_digest(new):
             raise CompileError(f"compile: the call replaced the data of a Value it did not make, at "
                                f"{_user_frame(with_code=True)}; eager does it at every call, a replay would not. "
                                f"Do it outside the compiled function (or write into its array in an effect)")

@@ -4264,3 +4264,35 @@ def test_writes_into_what_the_function_holds_past_the_data_setter_are_refused(wr
 
 _HELD_FLAGS = np.ones(3)
 _HELD_FILL = _HELD_FLAGS.fill  # (a bound method that writes, held: its array is walked)
+
+
+# ---- thirty-seventh round: what the write refusals must let through ----------------------------------------
+_LOSS_LOG = []
+_LOG_LOSS = _LOSS_LOG.append  # (a held bound method that writes, called from an effect)
+
+
+def test_effects_writing_into_their_inputs_or_through_a_held_method_and_no_change_are_not_refused():
+    model, ema = nn.Linear(3, 2), nn.Linear(3, 2)
+    ema_params, params = list(ema.parameters()), list(model.parameters())
+
+    def average(*arrays):  # (Polyak averaging into the EMA's own arrays, in place)
+        for e, p in zip(arrays[:len(arrays) // 2], arrays[len(arrays) // 2:]):
+            e *= 0.9
+            e += 0.1 * p
+
+    def loss_fn(x):
+        model.double()  # (float64 already: nothing changes)
+        loss = model(x).sum()
+        effect(average, *ema_params, *params)
+        effect(lambda v: _LOG_LOSS(float(v.sum())), loss)
+        return loss
+
+    step, x = ag.compile(loss_fn), np.ones((4, 3))
+    before = [p.data.copy() for p in ema_params]
+    for _ in range(3):
+        step(x).backward()
+    want = before
+    for _ in range(3):
+        want = [0.9 * e + 0.1 * p.data for e, p in zip(want, params)]
+    assert all(np.array_equal(w, e.data) for w, e in zip(want, ema_params)) and len(_LOSS_LOG) == 3
+    assert step.cache_info().traces == 1
