@@ -357,7 +357,8 @@ class Compiled:
         self._refuse_argument_also_held(args, build)
         held = _held_by_hosts(trace)
         changes = EffectChanges(trace.effect_states)
-        build.effect_written = changes.written
+        build.effect_written = {**changes.written, **{id(x._data): x._data for r in trace.hosts if r.is_effect
+                                                      for x in r.inputs if isinstance(x, Value)}}  # (and its inputs)
         guards, rebound = Guards.build(sources, build.used + held, trace.labels_read).without_effect_changes(
             self.fn, args, changes)
         self._refuse_unreached(guards, call_args)
@@ -921,8 +922,8 @@ def _check_lines(build, forward, backward):
             if written:  # (the check runs on the arrays as the call left them; eager's line read them before)
                 raise CompileError(
                     f"compile: an effect wrote into {written[0]} after the operation `{bad.text()}` read it; the "
-                    f"program cannot be checked against eager's numbers. Write into a copy, or read a copy "
-                    f"(A.copy()) in the operation")
+                    f"program cannot be checked against eager's numbers. Call the effect before the operation "
+                    f"(a mean teacher's update before its forward), write into a copy, or read a copy (A.copy())")
             raise CompileError(
                 f"compile: internal error: the program line `{bad.text()}` does not give the engine's result; "
                 f"please report it, and run the function eagerly meanwhile"

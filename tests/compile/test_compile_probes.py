@@ -4296,3 +4296,24 @@ def test_effects_writing_into_their_inputs_or_through_a_held_method_and_no_chang
         want = [0.9 * e + 0.1 * p.data for e, p in zip(want, params)]
     assert all(np.array_equal(w, e.data) for w, e in zip(want, ema_params)) and len(_LOSS_LOG) == 3
     assert step.cache_info().traces == 1
+
+
+def test_a_mean_teacher_updated_by_an_effect_after_its_forward_is_refused_clearly():
+    student = nn.Linear(5, 3)
+    teacher = nn.Linear(5, 3)
+    teacher.requires_grad_(False)
+
+    def ema(tw, tb, sw, sb):
+        for t, s in ((tw, sw), (tb, sb)):
+            t *= 0.9
+            t += 0.1 * s
+
+    def loss_fn(x):
+        logits = student(x)
+        with ag.no_grad():
+            target = teacher(x)
+        effect(ema, teacher.weight, teacher.bias, student.weight, student.bias)
+        return F.mse_loss(logits, target)
+
+    with pytest.raises(CompileError, match="Call the effect before the operation"):
+        ag.compile(loss_fn)(np.ones((4, 5)))
