@@ -54,9 +54,6 @@ _READERS = {id(f): f.__name__ for f in (getattr, hasattr, vars, dir, operator.at
                                         dataclasses.astuple, dataclasses.fields)}
 _BUILTIN_METHODS = (types.BuiltinMethodType, types.MethodWrapperType, types.WrapperDescriptorType)
 _READ_BY_ITS_OBJECT = (dict, list, tuple, np.ndarray)  # (weights.get held: a bound method that reads its object)
-
-
-
 _REPLACEMENT_FIELDS = re.compile(r"\{([^{}]*)\}")
 
 
@@ -64,6 +61,7 @@ def _format_attributes(text):
     """The attributes the replacement fields of a format string read ("{0.inner.scale}".format(cfg):
     inner and scale)."""
     return {name for field in _REPLACEMENT_FIELDS.findall(text) for name in re.findall(r"\.(\w+)", field)}
+
 
 def _codes_in(code):
     """`code` and every code object nested in it (comprehensions, lambdas, inner functions)."""
@@ -124,31 +122,35 @@ def _messages(instructions):
         elif i.opname == "RAISE_VARARGS" and start is not None:
             found.update(range(start, k + 1))
             start = None
-        elif i.opname == "RAISE_VARARGS" or (i.opname == "CALL" and _callee(instructions, k) == ("LOAD_GLOBAL", "print")):
+        elif i.opname == "RAISE_VARARGS" or (
+                i.opname == "CALL" and _callee(instructions, k) == ("LOAD_GLOBAL", "print")):
             first, last = _span(i.positions)  # (what stands within its text, going back from it)
             n = k
-            while n >= 0 and first <= _span(instructions[n].positions)[0] and _span(instructions[n].positions)[1] <= last:
+            while n >= 0 and first <= _span(instructions[n].positions)[0] and \
+                    _span(instructions[n].positions)[1] <= last:
                 found.add(n)
                 n -= 1
     return found
 
 
 def _callee(instructions, k):
-    """(opname, name) of the load a call's text starts with, the longest (self.log.info of self.log.info(...))."""
-    return _operand(instructions, k, _LOADS)
+    """(opname, name) of the load a call's text starts with, the longest (self.log.info of self.log.info(...)),
+    or None."""
+    j = _operand(instructions, k, _LOADS)
+    return None if j is None else (instructions[j].opname, instructions[j].argval)
 
 
 def _operand(instructions, k, kinds=None):
-    """The instruction before k whose text starts where k's does, the longest: the left operand of a binary
-    operation, a call's callee (None where none does: a parenthesised operand)."""
+    """The index of the instruction before k whose text starts where k's does, the longest: the left operand
+    of a binary operation, a call's callee (None where none does: a parenthesised operand)."""
     first, last = _span(instructions[k].positions)
-    best = None
-    for i in instructions[max(0, k - 64):k]:
-        q_first, q_last = _span(i.positions)
-        if q_first == first and q_last <= last and (kinds is None or i.opname in kinds) and (
-                best is None or q_last > _span(best.positions)[1]):
-            best = i
-    return None if best is None else (best.opname, best.argval) if kinds else best
+    best, best_last = None, None
+    for j in range(max(0, k - 64), k):
+        q_first, q_last = _span(instructions[j].positions)
+        if q_first == first and q_last <= last and (kinds is None or instructions[j].opname in kinds) and (
+                best is None or q_last > best_last):
+            best, best_last = j, q_last
+    return best
 
 
 _ITERATING = frozenset({"GET_ITER", "LIST_EXTEND", "CALL_FUNCTION_EX", "UNPACK_SEQUENCE", "UNPACK_EX"})
@@ -163,16 +165,16 @@ def _kind_of(instructions, k, kinds):
     call, a subscript: either). `kinds`: what the instructions before k make, by index."""
     i = instructions[k]
     if i.opname == "LOAD_CONST":
-        return "string" if type(i.argval) is str else "number" if type(i.argval) in (int, float, complex, bool) else None
+        constant = type(i.argval)
+        return "string" if constant is str else "number" if constant in (int, float, complex, bool) else None
     if i.opname in _MAKES_STRINGS:
         return "string"
     if i.opname in _NUMBERS:
         return "number"
     if i.opname not in _STRING_ARITHMETIC:
         return None
-    left, right = _operand(instructions, k), k - 1
-    left = kinds.get(next((j for j in range(k - 1, max(-1, k - 65), -1) if instructions[j] is left), None))
-    right = kinds.get(right) if _span(instructions[right].positions)[1] == _span(i.positions)[1] else None
+    left = kinds.get(_operand(instructions, k))
+    right = kinds.get(k - 1) if _span(instructions[k - 1].positions)[1] == _span(i.positions)[1] else None
     if "string" in (left, right):
         return "string"
     if i.argrepr in ("%", "%="):  # (the string a % formats stands on its left: FMT % 0 is not a number)

@@ -357,13 +357,13 @@ class Compiled:
         self._refuse_argument_also_held(args, build)
         held = _held_by_hosts(trace)
         changes = EffectChanges(trace.effect_states)
-        build.effect_written = {**changes.written, **{id(x._data): x._data for r in trace.hosts if r.is_effect
-                                                      for x in r.inputs if isinstance(x, Value)}}  # (and its inputs)
+        given = [x for r in trace.hosts if r.is_effect for x in r.inputs if isinstance(x, Value)]  # (to effects)
+        build.effect_written = {**changes.written, **{id(x._data): x._data for x in given}}
         guards, rebound = Guards.build(sources, build.used + held, trace.labels_read).without_effect_changes(
             self.fn, args, changes)
         self._refuse_unreached(guards, call_args)
         self._refuse_replaced_by_effects(rebound, changes, build)
-        self._refuse_written(sources, changes, trace)
+        self._refuse_written(sources, changes, given)
         changed = guards.check(self.fn, args)  # (the guards hold what the walk saw before the call)
         if changed is not None:
             raise CompileError(
@@ -548,14 +548,14 @@ class Compiled:
                 f"argument"
             )
 
-    def _refuse_written(self, sources, changes, trace):
-        """An array the function holds that the call wrote into with NumPy (``self.seen += n``): eager
-        writes at every call, a replay would not (an effect's writes are done again: not refused)."""
+    def _refuse_written(self, sources, changes, given):
+        """An array or a Value's data the function holds that the call wrote into (``self.seen += n``): a
+        replay would not write it again (an effect's writes into what it holds or was `given` are redone)."""
         for node in sources.written():
             if node.category == "value":  # (w._data *= 0.9, w._data = new: past the .data setter's refusal)
                 array, digest = node.snapshot
                 if node.obj._data is array and (changes.explains_contents(array, digest) or any(
-                        r.is_effect and any(x is node.obj for x in r.inputs) for r in trace.hosts)):
+                        x is node.obj for x in given)):
                     continue  # (an effect's write into its array, or into its input's: done again at every call)
                 raise CompileError(f"compile: {self._name()} wrote into the data of {node.path} (a Value it holds) "
                                    f"during the call; a replay would not write it again. Do it outside the "

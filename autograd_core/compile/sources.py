@@ -58,9 +58,9 @@ import numpy as np
 
 from ..engine import Value
 from .bytecode import (_BUILTIN_METHODS, _BY_NAME, _BY_NAME_STRING, _COMPUTING, _CONSTRUCTORS, _EVERY_ATTRIBUTE,
-                       _EVERY_FIELD, _EVERY_ITEM, _READ_BY_ITS_OBJECT, _READ_BY_STRINGS, _READERS,
-                       _SPECIAL, _constructor_names, _format_attributes, _global_loads, _matches_classes, _name_pieces, _names_of,
-                       _reads_any_key, _strings_in_consts, _strings_of)
+                       _EVERY_FIELD, _EVERY_ITEM, _READ_BY_ITS_OBJECT, _READ_BY_STRINGS, _READERS, _SPECIAL,
+                       _constructor_names, _format_attributes, _global_loads, _matches_classes, _name_pieces,
+                       _names_of, _reads_any_key, _strings_in_consts, _strings_of)
 from .library import (_DATA_CLASSES, _is_library_class, _is_library_function, _is_library_module,
                       _is_read_by_its_methods, _is_record)
 from .snapshots import Names, _module_counts, class_size, keys_of
@@ -97,6 +97,12 @@ def _value_digest(data):
     float64 model makes other arrays of the same: nothing a replay could tell)."""
     array = np.asarray(data)
     return type(data), array.dtype, array.shape, array_digest(array)
+
+
+def _value_written(value, array, digest):
+    """Whether the call wrote into a Value's data since the walk found it as `array` with `digest`: replaced
+    it by other numbers, or wrote into the array itself (digested once where it is still the same array)."""
+    return _value_digest(value._data) != digest or (value._data is not array and _value_digest(array) != digest)
 
 
 def _wraps_user_code(fn):
@@ -277,7 +283,6 @@ class Sources:
         self._reads_every_field = False  # whether it reads a dataclass object's fields so (asdict(cfg))
         self._name_parts = set()  # the pieces of text it makes attribute names with (getattr(self, f"scale{i}"))
         self._literals = set()  # the strings of the user's code that calls getattr (the names it may read)
-        self._constructor = False  # (while a constructor's code is added)
         self._code_consts = set()  # the strings of the user's code: names and keys it reads
         self._reached_strings = set()  # strings the walk reached (values): keys; names where it reads by strings
         self._library_keys = set()  # string constants of the library's code reached (group["lr"] in a scheduler)
@@ -572,8 +577,9 @@ class Sources:
             self._kept.append(g)
         return node
 
-    def _add_code(self, code, user):
-        constructor = self._constructor
+    def _add_code(self, code, user, constructor=False):
+        """Note what `code` (and the code nested in it) reads: the user's (`user`), or the library's;
+        a `constructor`'s assignments to the object it makes are no reads (self.epoch = 0)."""
         if user:  # (over its nested code too: the name may be made in a comprehension, getattr called outside)
             names = _names_of(code)
             self._reads_every_attribute |= not _EVERY_ATTRIBUTE.isdisjoint(names)  # vars(self).values()
@@ -594,12 +600,13 @@ class Sources:
                 if _reads_any_key(c, strings):
                     self._reads_every_item = True  # d.values(), f(**opts): every item of a dict is read
             stack.extend(k for k in c.co_consts if isinstance(k, types.CodeType))
+            by_name = user and not _BY_NAME.isdisjoint(c.co_names)
             for k in _strings_in_consts(c):  # (and a tuple's: for n in ("wa", "wb"): getattr(cfg, n))
                 (self._code_consts if user else self._library_keys).add(k)
                 if user and "{" in k:
                     self._user_names.update(_format_attributes(k))
-                if user and not _BY_NAME.isdisjoint(c.co_names):  # (getattr(self, "act_a"): a method's name;
-                    self._literals.add(k)  # trainer.phase == "fit" names no method)
+                if by_name:  # (getattr(self, "act_a"): a method's name; trainer.phase == "fit" names no method)
+                    self._literals.add(k)
                     if k in _EVERY_ATTRIBUTE or k in _EVERY_FIELD:  # (getattr(cfg, "__dict__"))
                         self._reads_by(k)
             if user and _matches_classes(c):  # (match cfg: case Cfg(a, b): reads __match_args__'s attributes)
@@ -684,11 +691,7 @@ class Sources:
 
     def _add_method(self, cls, klass, name, fn):
         library = _is_library_function(fn)
-        self._constructor = name in _CONSTRUCTORS
-        try:
-            self._add_code(fn.__code__, user=not library)
-        finally:
-            self._constructor = False
+        self._add_code(fn.__code__, user=not library, constructor=name in _CONSTRUCTORS)
         # Net.forward = other, a staticmethod swapped: retrace; of a library's class, its forward and __call__
         # only (nn.Linear.forward patched; what the library's code calls inside is not followed)
         if not _is_library_class(cls) or name in ("forward", "__call__"):
@@ -984,5 +987,5 @@ class Sources:
         """The nodes of the arrays reached whose contents the call changed since the walk, and of the
         Values whose array it replaced or wrote into."""
         return [node for node in self._nodes if node.snapshot is not None and (
-            (node.category == "array" and array_digest(node.obj) != node.snapshot) or (node.category == "value" and (
-                _value_digest(node.obj._data) != node.snapshot[1] or _value_digest(node.snapshot[0]) != node.snapshot[1])))]
+            (node.category == "array" and array_digest(node.obj) != node.snapshot) or (
+                node.category == "value" and _value_written(node.obj, *node.snapshot)))]
