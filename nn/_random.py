@@ -8,9 +8,11 @@ from __future__ import annotations
 import numpy as np
 
 from autograd_core.compile import CompileError, is_tracing
+from autograd_core.compile.snapshots import GLOBAL_GENERATORS
 from autograd_core.compile.tracer import current
 
 _state = {"generator": np.random.default_rng()}
+GLOBAL_GENERATORS["nn.get_generator()"] = lambda: _state["generator"]  # (a compiled function's own draws: refused)
 _GENERATORS = (np.random.Generator, np.random.BitGenerator, np.random.RandomState)
 
 

@@ -26,7 +26,7 @@ The rooms, in reading order:
   reached by.
 * ``snapshots.py``: what a replay compares of what the walk reached (numbers
   by type and bits, sets whole, a dict's keys, the names of an object's
-  attributes the code may read).
+  attributes the code may read), and what a random generator draws next.
 * ``guards.py``: everything the trace read of that (modules, parameters,
   buffers, train/eval modes, numbers), compiled into one check run before
   every replay.

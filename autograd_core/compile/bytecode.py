@@ -10,6 +10,7 @@ This module imports nothing from ``autograd_core.compile``.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import dis
 import functools
@@ -63,6 +64,13 @@ def _format_attributes(text):
     return {name for field in _REPLACEMENT_FIELDS.findall(text) for name in re.findall(r"\.(\w+)", field)}
 
 
+def _with_dotted_names(text):
+    """A string, and the names of a dotted path it spells ("head.temperature": attrgetter's path, and
+    functools.reduce(getattr, path.split("."), obj)'s)."""
+    names = text.split(".")
+    return [text, *names] if len(names) > 1 and all(map(str.isidentifier, names)) else [text]
+
+
 def _codes_in(code):
     """`code` and every code object nested in it (comprehensions, lambdas, inner functions)."""
     stack = [code]
@@ -102,8 +110,9 @@ def _makes_strings(code):
 # what reads every item of a dict: its views, a Counter's totals, and keys the code makes itself (str(i),
 # .format, .join, .upper()), which no name in it spells
 _EVERY_ITEM = frozenset({"values", "items", "keys", "total", "most_common", "elements", "copy",
-                        "str", "format", "join", "upper", "lower", "capitalize", "title", "replace", "strip"})
-_KEY_METHODS = frozenset({"get", "pop", "setdefault", "__getitem__"})
+                        "str", "format", "format_map", "join", "upper", "lower", "capitalize", "title", "replace",
+                        "strip"})
+_KEY_METHODS = frozenset({"get", "pop", "setdefault", "__getitem__", "getitem", "itemgetter"})  # (and operator's)
 _SUBSCRIPTS = frozenset({"BINARY_SUBSCR", "STORE_SUBSCR"})
 _STORES = frozenset({"STORE_FAST", "STORE_DEREF", "STORE_NAME"})
 
@@ -186,6 +195,18 @@ def _kind_of(instructions, k, kinds):
     return "product"  # (a * b of a name: a number, but for sep * 2, a string; sep * 2 + name, a key)
 
 
+_LOCALS = frozenset({"LOAD_FAST", "LOAD_DEREF", "LOAD_NAME"})
+
+
+def _counters(instructions):
+    """The names only a loop over a range stores (for i in range(len(self.layers))): numbers, no keys."""
+    stores = collections.Counter(i.argval for i in instructions if i.opname in _STORES)
+    return {instructions[k + 1].argval for k, i in enumerate(instructions[:-1]) if i.opname == "FOR_ITER" and (
+        instructions[k - 1].opname == "GET_ITER" and instructions[k - 2].opname == "CALL" and _callee(
+            instructions, k - 2) == ("LOAD_GLOBAL", "range") and instructions[k + 1].opname in _STORES and
+        stores[instructions[k + 1].argval] == 1)}
+
+
 @functools.lru_cache(maxsize=4096)
 def _reads_any_key(code, holds_strings=False):
     """Whether `code` itself may read a dict under any key: it unpacks one (``f(**opts)``, ``{**cfg}``),
@@ -205,24 +226,24 @@ def _reads_any_key(code, holds_strings=False):
     keys = [_span(i.positions) for k, i in enumerate(instructions)  # (the text of d[...], d.get(...), d.pop(...))
             if i.opname in _SUBSCRIPTS or (
                 i.opname == "CALL" and (_callee(instructions, k) or (None, None))[1] in _KEY_METHODS)]
-    made, kinds = set(), {}
+    made, kinds, numbers = set(), {}, _counters(instructions)
     iterates = any(i.opname in _ITERATING or (i.opname in _LOADS and i.argval in _TAKING_KEYS) for i in instructions)
     for k, i in enumerate(instructions):
         after = instructions[k + 1] if k + 1 < len(instructions) else i
         stored = after.opname in _STORES or after.opname in ("COPY", "DUP_TOP")  # (k = ..., a walrus)
         if i.opname in _UNPACKING:
             return True
-        kinds[k] = _kind_of(instructions, k, kinds)
+        kinds[k] = "number" if i.argval in numbers and i.opname in _LOCALS else _kind_of(instructions, k, kinds)
         if k in messages and not stored:  # (a message's string; not print(key := "w_" + name))
             continue
         if i.opname in _MAKES_STRINGS or (i.opname in _LOADS and i.argval in _EVERY_ITEM) or (
                 i.opname == "LOAD_ATTR" and i.argval in _KEY_METHODS and "NULL" not in i.argrepr):
             return True  # (max(d, key=d.get): a getter held, not called)
         if i.opname in _SUBSCRIPTS and (instructions[k - 1].opname == "LOAD_ATTR" or (
-                iterates and instructions[k - 1].opname != "LOAD_CONST")):
+                iterates and instructions[k - 1].opname != "LOAD_CONST" and kinds[k - 1] != "number")):
             return True  # (a key read off an object, eps[x.dtype.name]; one the code may take from the dict
             # itself: d[next(iter(d))], for i, k in enumerate(d))
-        if i.opname == "FOR_ITER" and after.opname in _STORES:  # (for k in weights: ... weights[k])
+        if i.opname == "FOR_ITER" and after.opname in _STORES and after.argval not in numbers:  # (for k in w: w[k])
             made.add(after.argval)
         if i.opname in _STRING_ARITHMETIC and i.argrepr in _JOINING and kinds[k] != "number":
             first, last = _span(i.positions)
@@ -233,8 +254,10 @@ def _reads_any_key(code, holds_strings=False):
                 return True
             if stored:  # (k = a + b: a key where d[k] or d.get(k) reads with it)
                 made.add(store.argval)
-        if i.opname in ("LOAD_FAST", "LOAD_DEREF", "LOAD_NAME") and i.argval in made:
-            if after.opname in _SUBSCRIPTS or instructions[k - 1].argval in _KEY_METHODS:
+        if i.opname in _LOCALS and i.argval in made:
+            first, last = _span(i.positions)  # (d[k], d.get(k), dict.get(d, k), operator.getitem(d, k))
+            if after.opname in _SUBSCRIPTS or instructions[k - 1].argval in _KEY_METHODS or any(
+                    a <= first and last <= b for a, b in keys):
                 return True
             if after.opname in _STORES:  # (key = k: the same key)
                 made.add(after.argval)

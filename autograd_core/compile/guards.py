@@ -171,9 +171,33 @@ def effect_owners(fn):
             getattr(fn, "__self__", None), types.ModuleType):
         owners.append(fn.__self__)
         fn = getattr(fn, "__func__", None)
-    return owners + [obj for obj in objects_held(fn, with_globals=True) if isinstance(
+    owners += [obj for obj in objects_held(fn, with_globals=True) if isinstance(
         obj, (dict, list, set, np.ndarray, MutableSequence)) or (
         not isinstance(obj, (Value, types.ModuleType, type)) and hasattr(obj, "__dict__"))]
+    return owners + _containers_in(owners)
+
+
+def _containers_in(owners, depth=6, limit=256):
+    """The dicts, lists and sets the owners hold, and the arrays of the Values they hold, `depth` levels
+    down (at most `limit`): a meter's ``self.hist["loss"].append(v)`` updates a list its object holds in
+    a dict, an EMA's ``t.data *= d`` a teacher's parameter."""
+    seen, found, level = {id(o) for o in owners}, [], owners
+    for _ in range(depth):
+        inner = []
+        for owner in level:
+            if isinstance(owner, Value):
+                values = (owner._data,)
+            elif isinstance(owner, (dict, list, set, tuple)):
+                values = owner.values() if isinstance(owner, dict) else owner
+            else:
+                values = vars(owner).values() if hasattr(owner, "__dict__") and not isinstance(
+                    owner, (np.ndarray, type, types.ModuleType, types.FunctionType)) else ()
+            inner += [v for v in values if id(v) not in seen and not seen.add(id(v)) and (
+                type(v) in (dict, list, set, tuple, np.ndarray) or isinstance(v, Value) or (
+                    hasattr(v, "__dict__") and not isinstance(v, (type, types.ModuleType, types.FunctionType))))]
+        found += [v for v in inner if type(v) in (dict, list, set, np.ndarray)][:limit - len(found)]
+        level = inner[:limit]
+    return found
 
 
 def filled(cell):
@@ -246,7 +270,8 @@ class EffectChanges:
                     self.first.update(((key, k), v) for k, v in b.items())
                 changed = _differences(key, b, a)
                 self.by_effects |= changed
-                self.placed.update((id(a[k][0]), a[k][0]) for _, k in changed if a.get(k, (None,))[0] is not None)
+                self.placed.update((id(a[k][0]), a[k][0]) for _, k in changed if a.get(k, (None,))[0] is not None
+                                   and b.get(k, (None,))[0] is not a[k][0])  # (not one written in place)
                 arrays = [owner] if isinstance(owner, np.ndarray) and changed else [
                     a[k][0] for _, k in changed if isinstance(a.get(k, (None,))[0], np.ndarray)]
                 self.written.update((id(array), array) for array in arrays)

@@ -35,12 +35,13 @@ from . import planner, reuse
 from .result import CompiledResult, _give_back_freed_memory, _own, _returned, _watched
 from .guards import EffectChanges, Guards, Sources, objects_held
 from .library import _is_library_class
+from .snapshots import GENERATOR_TYPES, GLOBAL_GENERATORS, Draws
 from .sources import WALK_LIMIT, array_digest
-from .program import Line, _expression_code, evaluate, render, tuple_text
+from .program import Line, evaluate, render, tuple_text
 from .arguments import _ARRAY, ArrayArgument, _eager_kind
 from .tracer import (_ARGUMENT_HINT, CompileError, Trace, TracedArgument, _FollowedArray, current,
-                     is_python_like_number, is_tracing, nodes_made_during)
-from .writer import Writer, same_bits
+                     is_python_like_number, is_tracing)
+from .writer import Writer, _RandomNumbers, _agrees_on_other_numbers, nodes_made_during, same_bits
 
 __all__ = ["Compiled", "CompiledResult", "RETRACE_LIMIT", "TRACE_LIMIT"]
 
@@ -357,13 +358,12 @@ class Compiled:
         self._refuse_argument_also_held(args, build)
         held = _held_by_hosts(trace)
         changes = EffectChanges(trace.effect_states)
-        given = [x for r in trace.hosts if r.is_effect for x in r.inputs if isinstance(x, Value)]  # (to effects)
-        build.effect_written = {**changes.written, **{id(x._data): x._data for x in given}}
+        build.effect_written = changes.written
         guards, rebound = Guards.build(sources, build.used + held, trace.labels_read).without_effect_changes(
             self.fn, args, changes)
         self._refuse_unreached(guards, call_args)
         self._refuse_replaced_by_effects(rebound, changes, build)
-        self._refuse_written(sources, changes, given)
+        self._refuse_written(sources, changes)
         changed = guards.check(self.fn, args)  # (the guards hold what the walk saw before the call)
         if changed is not None:
             raise CompileError(
@@ -418,7 +418,8 @@ class Compiled:
                 f"compile: {self._name()} made {len(build.frozen)} array(s) outside the engine's operations "
                 f"({build.frozen[0]}); a compiled step keeps them as they were at the first call. If they depend on "
                 f"the arguments or change between calls, make them with autograd_core.compile.host_array "
-                f"(one-hot rows np.eye(C)[y] of labels: write F.one_hot(y, C), made again at every call)",
+                f"(one-hot rows np.eye(C)[y] of labels: write F.one_hot(y, C); a table indexed by labels, alpha[y]: "
+                f"host_array(lambda y: alpha[y], y), made again at every call)",
                 stacklevel=4,
             )
         if trace.printed is not None:
@@ -435,13 +436,22 @@ class Compiled:
             trace.held = lambda array: sources.path_of(array) is not None
             trace.path_of = sources.path_of
             trace.array_arguments = {id(c) for c, a in zip(call_args, args) if isinstance(a, np.ndarray) and c is not a}
+            trace.draws = Draws([(n, g()) for n, g in GLOBAL_GENERATORS.items()] + sources.reached(GENERATOR_TYPES))
             try:
-                return trace, self.fn(*call_args)
+                result = self.fn(*call_args)
             except TypeError as error:  # (x.reshape(3, 4, order="F") of an array argument, a Value here)
                 if not any(isinstance(a, np.ndarray) and a.dtype.kind == "f" for a in args):
                     raise
                 raise _ArgumentTypeError(f"compile: tracing {self._name()} raised TypeError: {error}. "
                                          f"{_ARGUMENT_HINT}") from error
+            trace.draws.look()
+            if trace.draws.drawn is not None:
+                raise CompileError(
+                    f"compile: {self._name()} drew random numbers from {trace.draws.drawn} during the call; eager "
+                    f"draws new ones at every call, a replay would not draw at all. Draw them in a host_array "
+                    f"function (host_array(lambda: rng.normal(size=shape)), called again at every call), or "
+                    f"outside the compiled function and pass them as an argument")
+            return trace, result
 
     def _warn_if_truncated(self, sources):
         if sources.truncated:
@@ -548,14 +558,13 @@ class Compiled:
                 f"argument"
             )
 
-    def _refuse_written(self, sources, changes, given):
+    def _refuse_written(self, sources, changes):
         """An array or a Value's data the function holds that the call wrote into (``self.seen += n``): a
-        replay would not write it again (an effect's writes into what it holds or was `given` are redone)."""
+        replay would not write it again (an effect's writes into what it holds or is given are redone)."""
         for node in sources.written():
             if node.category == "value":  # (w._data *= 0.9, w._data = new: past the .data setter's refusal)
                 array, digest = node.snapshot
-                if node.obj._data is array and (changes.explains_contents(array, digest) or any(
-                        x is node.obj for x in given)):
+                if node.obj._data is array and changes.explains_contents(array, digest[3]):
                     continue  # (an effect's write into its array, or into its input's: done again at every call)
                 raise CompileError(f"compile: {self._name()} wrote into the data of {node.path} (a Value it holds) "
                                    f"during the call; a replay would not write it again. Do it outside the "
@@ -918,7 +927,13 @@ def _check_lines(build, forward, backward):
         if bad is None:
             return lambda text: evaluate(text, env)
         if bad.exact is None:
-            written = [name for name in bad.reads if id(env.get(name)) in build.effect_written]
+            written = [name for name in bad.reads + bad.targets if any(  # (a target: the traced array, the effect's)
+                id(arrays.get(name)) in build.effect_written for arrays in (env, build.trace_env))]
+            if written and written[0] in bad.targets:
+                raise CompileError(
+                    f"compile: an effect wrote into {written[0]}, the result of `{bad.text()}`, in place; the "
+                    f"program cannot be checked against eager's numbers. Let the effect read it, and make what "
+                    f"it computes a new array (autograd_core.compile.host_array(fn, h))")
             if written:  # (the check runs on the arrays as the call left them; eager's line read them before)
                 raise CompileError(
                     f"compile: an effect wrote into {written[0]} after the operation `{bad.text()}` read it; the "
@@ -929,50 +944,6 @@ def _check_lines(build, forward, backward):
                 f"please report it, and run the function eagerly meanwhile"
             )
         bad.use_exact()
-
-
-class _RandomNumbers:
-    """The random arrays of one pass of line checks: one per name, shape and dtype, kept for every
-    line; and which traced arrays hold one number repeated."""
-
-    def __init__(self):
-        self.rng = None  # (made at the first array: most programs never need one)
-        self.arrays = {}  # (shape, dtype, name) -> its random array (another name, another array: a - b is not 0)
-        self.repeated = {}  # id -> whether that traced array holds one number repeated
-
-    def one_number_repeated(self, value):
-        if not (isinstance(value, np.ndarray) and value.dtype.kind == "f" and value.size > 1):
-            return False
-        if id(value) not in self.repeated:
-            self.repeated[id(value)] = bool((value == value.flat[0]).all())
-        return self.repeated[id(value)]
-
-    def like(self, name, value):
-        key = (value.shape, value.dtype.str, name)
-        if key not in self.arrays:
-            self.rng = self.rng or np.random.default_rng(0)
-            self.arrays[key] = self.rng.standard_normal(value.shape, dtype=np.float32).astype(value.dtype)
-        return self.arrays[key]
-
-
-def _agrees_on_other_numbers(line, env, randoms):
-    """Whether a readable line gives its exact call's bits on random numbers of the traced arrays' shapes
-    too (`randoms`, a _RandomNumbers): the traced call's may hide a form that is wrong elsewhere (a
-    gradient of zeros, a 3-d A.T). Only where an array the line reads holds one number repeated (zeros):
-    other numbers tell forms apart already."""
-    names = set(line.reads) | set(line.exact_reads)
-    if not any(randoms.one_number_repeated(env.get(name)) for name in names):
-        return True
-    probe = {name: randoms.like(name, env[name]) for name in names  # (as locals: env itself stays as it is)
-             if isinstance(env.get(name), np.ndarray) and env[name].dtype.kind == "f" and env[name].size}
-    try:
-        with np.errstate(all="ignore"):
-            readable = eval(_expression_code(line.expression), env, probe)  # noqa: S307 (our own lines)
-            exact = eval(_expression_code(line.exact), env, probe)  # noqa: S307
-    except Exception:  # noqa: BLE001 (a form that fails there is not the rule's)
-        return False
-    pairs = zip(readable, exact) if type(exact) is tuple else ((readable, exact),)
-    return type(readable) is type(exact) and all(same_bits(r, e) for r, e in pairs)
 
 
 @functools.lru_cache(maxsize=256)  # (a model traced again, a new model of the same layers: the same program)

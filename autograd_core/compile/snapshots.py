@@ -3,6 +3,8 @@ tuples by their type and bits (``True`` is not ``1``, ``-0.0`` is not ``0.0``,
 NaN is NaN), sets whole, a dict's keys in their order, a class's count of
 attributes, and the names of an object's or a module's attributes that the
 code may read (``Names``). The guards (``guards.py``) test these at every call.
+And what a random generator will draw next (``Draws``): a traced call that
+draws itself is refused, as a replay would not draw again.
 
 This module imports nothing from ``autograd_core.compile``.
 """
@@ -10,11 +12,12 @@ This module imports nothing from ``autograd_core.compile``.
 from __future__ import annotations
 
 import math
+import random
 from collections import OrderedDict, namedtuple
 
 import numpy as np
 
-__all__ = ["Names", "changed_names", "class_size", "keys_of"]
+__all__ = ["GLOBAL_GENERATORS", "Draws", "Names", "changed_names", "class_size", "keys_of"]
 
 
 def _module_counts(module):
@@ -104,3 +107,56 @@ def keys_of(d):
     ('b', 'a')
     """
     return tuple(OrderedDict.keys(d) if type(d) is OrderedDict else dict.keys(d))
+
+
+# the generators code draws from without holding them (nn adds its own, nn.get_generator()'s), by name
+GLOBAL_GENERATORS = {"NumPy's global generator (np.random)": lambda: np.random.mtrand._rand,
+                     "Python's random module": lambda: random._inst}
+GENERATOR_TYPES = (np.random.Generator, np.random.BitGenerator, np.random.RandomState, random.Random)
+
+
+def generator_state(generator):
+    """What a generator will draw next, comparable with ``==``."""
+    if isinstance(generator, random.Random):
+        return generator.getstate()
+    if isinstance(generator, np.random.RandomState):
+        return _comparable(generator.get_state(legacy=False))
+    if isinstance(generator, np.random.Generator):
+        generator = generator.bit_generator
+    return _comparable(generator.state)
+
+
+def _comparable(state):
+    stack, out = [state], []
+    while stack:  # (a state is dicts of numbers and arrays: MT19937's key)
+        x = stack.pop()
+        if isinstance(x, dict):
+            stack.extend(reversed(list(x.items())))
+        elif isinstance(x, tuple):
+            stack.extend(reversed(x))
+        else:
+            out.append(x.tobytes() if isinstance(x, np.ndarray) else x)
+    return tuple(out)
+
+
+class Draws:
+    """Which of the `named` generators ((name, generator) pairs) the code drew from itself: the tracer
+    looks before and after each host function (whose draws are its own, made again at every call).
+
+    >>> rng = np.random.default_rng(0)
+    >>> draws = Draws([("rng", rng)]); draws.look(); draws.drawn is None
+    True
+    >>> _ = rng.random(); draws.look(); draws.drawn
+    'rng'
+    """
+
+    def __init__(self, named):
+        self.named, self.drawn = named, None
+        self.states = [generator_state(g) for _, g in named]
+
+    def look(self, after_host=False):
+        """Note a generator drawn from since the last look (``after_host``: the host function's draws)."""
+        states = [generator_state(g) for _, g in self.named]
+        if not after_host and self.drawn is None:
+            self.drawn = next((name for (name, _), a, b in zip(self.named, self.states, states) if a != b), None)
+        self.states = states

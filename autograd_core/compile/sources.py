@@ -60,7 +60,7 @@ from ..engine import Value
 from .bytecode import (_BUILTIN_METHODS, _BY_NAME, _BY_NAME_STRING, _COMPUTING, _CONSTRUCTORS, _EVERY_ATTRIBUTE,
                        _EVERY_FIELD, _EVERY_ITEM, _READ_BY_ITS_OBJECT, _READ_BY_STRINGS, _READERS, _SPECIAL,
                        _constructor_names, _format_attributes, _global_loads, _matches_classes, _name_pieces,
-                       _names_of, _reads_any_key, _strings_in_consts, _strings_of)
+                       _names_of, _reads_any_key, _strings_in_consts, _strings_of, _with_dotted_names)
 from .library import (_DATA_CLASSES, _is_library_class, _is_library_function, _is_library_module,
                       _is_read_by_its_methods, _is_record)
 from .snapshots import Names, _module_counts, class_size, keys_of
@@ -602,7 +602,7 @@ class Sources:
             stack.extend(k for k in c.co_consts if isinstance(k, types.CodeType))
             by_name = user and not _BY_NAME.isdisjoint(c.co_names)
             for k in _strings_in_consts(c):  # (and a tuple's: for n in ("wa", "wb"): getattr(cfg, n))
-                (self._code_consts if user else self._library_keys).add(k)
+                (self._code_consts if user else self._library_keys).update(_with_dotted_names(k))
                 if user and "{" in k:
                     self._user_names.update(_format_attributes(k))
                 if by_name:  # (getattr(self, "act_a"): a method's name; trainer.phase == "fit" names no method)
@@ -937,6 +937,7 @@ class Sources:
             if category in ("scalar", "opaque"):
                 self._reached_strings.update(_strings_in(value))
         self._reached_strings.update(str.__str__(node.obj) for node in self._nodes if isinstance(node.obj, str))
+        self._reached_strings.update(*map(_with_dotted_names, list(self._reached_strings)))
         for node in self._nodes:  # (a parent is made before its children)
             node.readable = node.parent is None or self._readable(node.reason, node.parent)
         # the names the user's code may read that a module or class of the user's lacks: one defined later
@@ -982,6 +983,10 @@ class Sources:
                 node.snapshot = Names(frozenset(node.snapshot), readable if mine and not (every or fields) else None)
             elif node.category == "module":
                 node.snapshot = (Names(node.snapshot[0], by_modules),) + node.snapshot[1:]
+
+    def reached(self, types):
+        """(path, object) of each object reached of one of `types` (the generators the code may draw from)."""
+        return [(node.path, node.obj) for node in self._nodes if isinstance(node.obj, types)]
 
     def written(self):
         """The nodes of the arrays reached whose contents the call changed since the walk, and of the

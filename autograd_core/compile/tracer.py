@@ -30,6 +30,7 @@ from .. import engine, modes, ops
 from ..engine import Value
 from ..modes import _PACKAGE_DIRS, _user_frame, _user_place
 from .guards import effect_owners, filled, state_of
+from .snapshots import Draws
 from .sources import _value_digest, array_digest
 
 
@@ -149,12 +150,16 @@ def _call_host(trace, fn, inputs):
     if trace is None or trace.inside_host:
         return fn(*[_raw(x) for x in inputs])
     owners = effect_owners(fn)  # (what it changes of theirs is its own, done again at every call)
+    owners += [data for data in map(_raw, inputs) if isinstance(data, np.ndarray) and not any(
+        data is owner for owner in owners)]  # (and what it writes into its inputs' arrays)
     before = [state_of(owner) for owner in owners]
     trace.inside_host, trace.host_from = True, engine._next_id()
+    trace.draws.look()  # (the code's draws so far; the host function's own are made again at every call)
     try:
         return fn(*[_raw(x) for x in inputs])
     finally:
         trace.inside_host = False
+        trace.draws.look(after_host=True)
         trace.effect_states.append((owners, before, [state_of(owner) for owner in owners]))
 
 
@@ -509,8 +514,10 @@ def _indexing():
 def _made_in_this_host_call(trace, value):
     """A Value a host function or an effect made itself, from no Value of the traced call (a validation
     loss it computes): remade whenever it runs, so its numbers may be read there."""
-    if not trace.inside_host or value._id < trace.host_from:
+    if not trace.inside_host or trace.start_id <= value._id < trace.host_from:
         return False
+    if value._id < trace.start_id:  # (a parameter: read as it is at every call)
+        return True
     stack, seen = [value], set()
     while stack:
         node = stack.pop()
@@ -934,6 +941,7 @@ class Trace:
         self.by_memory = {}  # (address, shape, strides, dtype) of each host array -> its _HostRecord
         self.aliased = []  # host arrays seen as another class (see alias)
         self.printed = None  # the user's line of the first print() the traced code made (a replay prints nothing)
+        self.draws = Draws([])  # the generators the code may draw from (the runtime sets them: see snapshots)
 
     def record_host(self, record):
         self.hosts.append(record)
@@ -973,25 +981,6 @@ class Trace:
 
 def _memory_of(array):
     return array.__array_interface__["data"][0], array.shape, array.strides, array.dtype.str
-
-
-def nodes_made_during(roots, start_id):
-    """The operations made during a traced call (numbered from `start_id`) that `roots`
-    depend on, oldest first: what the compiler writes and what export reads."""
-    seen = set()
-    stack = [r for r in roots]
-    nodes = []
-    while stack:
-        node = stack.pop()
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        if node._op is None or node._id < start_id:
-            continue
-        nodes.append(node)
-        stack.extend(node._inputs)
-    nodes.sort(key=lambda n: n._id)
-    return nodes
 
 
 # the float array arguments' checks (arguments.py reads this module's names: imported once they are defined)

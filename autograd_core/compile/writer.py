@@ -25,7 +25,7 @@ import numpy as np
 from .. import engine, ops
 from ..ops import F
 from ..engine import Value
-from .program import Line, Namespace, Names, call_text, dtype_text, evaluate, identifier
+from .program import Line, Namespace, Names, _expression_code, call_text, dtype_text, evaluate, identifier
 
 from ..modes import _place_text, _user_frame, quiet_float_errors
 from .library import _is_library_function
@@ -587,3 +587,66 @@ def _names_in(text, names):
 def _names_read(text):
     """Every name an expression reads, once each, in order."""
     return tuple(dict.fromkeys(node.id for node in ast.walk(ast.parse(text, mode="eval")) if isinstance(node, ast.Name)))
+
+
+class _RandomNumbers:
+    """The random arrays of one pass of line checks: one per name, shape and dtype, kept for every
+    line; and which traced arrays hold one number repeated."""
+
+    def __init__(self):
+        self.rng = None  # (made at the first array: most programs never need one)
+        self.arrays = {}  # (shape, dtype, name) -> its random array (another name, another array: a - b is not 0)
+        self.repeated = {}  # id -> whether that traced array holds one number repeated
+
+    def one_number_repeated(self, value):
+        if not (isinstance(value, np.ndarray) and value.dtype.kind == "f" and value.size > 1):
+            return False
+        if id(value) not in self.repeated:
+            self.repeated[id(value)] = bool((value == value.flat[0]).all())
+        return self.repeated[id(value)]
+
+    def like(self, name, value):
+        key = (value.shape, value.dtype.str, name)
+        if key not in self.arrays:
+            self.rng = self.rng or np.random.default_rng(0)
+            self.arrays[key] = self.rng.standard_normal(value.shape, dtype=np.float32).astype(value.dtype)
+        return self.arrays[key]
+
+
+def _agrees_on_other_numbers(line, env, randoms):
+    """Whether a readable line gives its exact call's bits on random numbers of the traced arrays' shapes
+    too (`randoms`, a _RandomNumbers): the traced call's may hide a form that is wrong elsewhere (a
+    gradient of zeros, a 3-d A.T). Only where an array the line reads holds one number repeated (zeros):
+    other numbers tell forms apart already."""
+    names = set(line.reads) | set(line.exact_reads)
+    if not any(randoms.one_number_repeated(env.get(name)) for name in names):
+        return True
+    probe = {name: randoms.like(name, env[name]) for name in names  # (as locals: env itself stays as it is)
+             if isinstance(env.get(name), np.ndarray) and env[name].dtype.kind == "f" and env[name].size}
+    try:
+        with np.errstate(all="ignore"):
+            readable = eval(_expression_code(line.expression), env, probe)  # noqa: S307 (our own lines)
+            exact = eval(_expression_code(line.exact), env, probe)  # noqa: S307
+    except Exception:  # noqa: BLE001 (a form that fails there is not the rule's)
+        return False
+    pairs = zip(readable, exact) if type(exact) is tuple else ((readable, exact),)
+    return type(readable) is type(exact) and all(same_bits(r, e) for r, e in pairs)
+
+
+def nodes_made_during(roots, start_id):
+    """The operations made during a traced call (numbered from `start_id`) that `roots`
+    depend on, oldest first: what the compiler writes and what export reads."""
+    seen = set()
+    stack = [r for r in roots]
+    nodes = []
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if node._op is None or node._id < start_id:
+            continue
+        nodes.append(node)
+        stack.extend(node._inputs)
+    nodes.sort(key=lambda n: n._id)
+    return nodes

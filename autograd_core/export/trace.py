@@ -30,7 +30,8 @@ import threading
 import numpy as np
 
 from .. import engine
-from ..compile.tracer import CompileError, Trace, TracedArgument, nodes_made_during
+from ..compile.tracer import CompileError, Trace, TracedArgument
+from ..compile.writer import nodes_made_during
 from ..engine import Value
 
 __all__ = ["ExportError", "trace", "counterpart", "is_module"]

@@ -4317,3 +4317,193 @@ def test_a_mean_teacher_updated_by_an_effect_after_its_forward_is_refused_clearl
 
     with pytest.raises(CompileError, match="Call the effect before the operation"):
         ag.compile(loss_fn)(np.ones((4, 5)))
+
+
+# ---- thirty-eighth round: effects' writes told apart, keys by other routes, draws of the function's own ------
+def test_an_effect_given_a_value_does_not_excuse_the_functions_own_write_into_it():
+    w, norms = Value(np.ones(3)), []
+
+    def fn(x):
+        effect(lambda a: norms.append(float(np.linalg.norm(a))), w)  # (it only reads w)
+        w._data *= 0.9  # (the function's own write: eager decays w at every call)
+        return (w * x).sum()
+
+    with pytest.raises(CompileError, match="wrote into the data of w"):
+        ag.compile(fn)(np.arange(1.0, 4.0))
+
+
+def test_an_effect_writing_into_a_value_the_call_made_is_refused_clearly():
+    w = Value(np.array([0.5, -2.0, 3.0]))
+
+    def fn(x):
+        h = w * x
+        effect(lambda a: np.clip(a, -1, 1, out=a), h)
+        return (h * h).sum()
+
+    with pytest.raises(CompileError, match="an effect wrote into .* in place") as error:
+        ag.compile(fn)(np.arange(1.0, 4.0))
+    assert "internal" not in str(error.value)
+
+
+_MADE_KEYS = '''
+import operator
+PREFIX, TERM = "w_", "l2"
+def by_dict_get(weights, x):
+    key = PREFIX + TERM
+    return x * dict.get(weights, key)
+def by_getitem(weights, x):
+    key = PREFIX + TERM
+    return x * operator.getitem(weights, key)
+def by_getitem_of_a_join(weights, x):
+    return x * operator.getitem(weights, PREFIX + TERM)
+def by_format_map(weights, opts, x):
+    return x * weights["{kind}_weight".format_map(opts)]
+'''
+_made_keys = {}
+exec(_MADE_KEYS, _made_keys)  # (not in this module: pytest rewrites its asserts into code that makes strings)
+
+
+@pytest.mark.parametrize("how", ["by_dict_get", "by_getitem", "by_getitem_of_a_join"])
+def test_a_made_key_read_by_dict_get_or_operator_getitem_is_guarded(how):
+    w, weights, read = Value(np.array([1.0, 2.0, 3.0])), {"w_l2": 1.0}, _made_keys[how]
+    step = _same_as_eager(lambda x: read(weights, x * w).sum(), w, lambda k: weights.update(w_l2=1.0 + k))
+    assert step.cache_info().traces == 4
+
+
+def test_the_keys_of_a_format_map_template_are_guarded():
+    w, weights, opts = Value(np.array([1.0, 2.0, 3.0])), {"ce_weight": 1.0, "l2_weight": 0.5}, {"kind": "ce"}
+    read = _made_keys["by_format_map"]
+    step = _same_as_eager(lambda x: read(weights, opts, x * w).sum(), w,
+                          lambda k: opts.update(kind="l2") if k == 2 else None)
+    assert step.cache_info().traces == 2
+
+
+def test_an_attribute_read_by_a_dotted_path_is_guarded():
+    import functools
+    import operator
+
+    class Holder:
+        pass
+
+    net = Holder()
+    net.head = Holder()
+    w = Value(np.array([1.0, 2.0, 3.0]))
+    path = "head.temperature"
+
+    def change(k):
+        net.head.temperature = 2.0 + k
+
+    for read in (lambda obj: functools.reduce(getattr, path.split("."), obj),
+                 lambda obj: operator.attrgetter("head.temperature")(obj)):
+        step = _same_as_eager(lambda x, read=read: (x * w / read(net)).sum(), w, change, calls=3)
+        assert step.cache_info().traces == 3
+
+
+def test_draws_of_the_functions_own_from_a_generator_are_refused():
+    import random
+
+    w, rng = Value(np.ones((2, 3))), np.random.default_rng(0)
+    draws = {"np.random": lambda: np.random.randint(0, 2),
+             "random": lambda: random.random(),
+             "nn.get_generator()": lambda: nn.get_generator().random(),
+             "rng": lambda: rng.random()}
+    for name, draw in draws.items():
+        with pytest.raises(CompileError, match="drew random numbers from"):
+            ag.compile(lambda x, draw=draw: (x * w).sum() * draw())(np.ones((2, 3)))
+    # drawn in a host function, made again at every call: allowed, and as eager draws
+    noise = lambda x: x * host_array(lambda: np.random.standard_normal((2, 3)))  # noqa: E731
+    step = ag.compile(lambda x: (noise(x) * w).sum())
+    np.random.seed(1)
+    compiled = [float(step(np.ones((2, 3))).data) for _ in range(3)]
+    np.random.seed(1)
+    eager = [float((noise(np.ones((2, 3))) * w).sum().data) for _ in range(3)]
+    assert compiled == eager and len(set(compiled)) == 3
+
+
+_RANGE_LOOP = '''
+def forward(layers, x):
+    for i in range(len(layers)):
+        x = layers[i](x)
+    return x
+'''
+_range_loop = {}
+exec(_RANGE_LOOP, _range_loop)
+
+
+def test_a_loop_over_a_range_does_not_guard_every_item_of_a_dict():
+    nn.manual_seed(0)
+    layers, cfg = [nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 1)], {"lr": 0.1, "epoch": 0}
+    forward = _range_loop["forward"]
+    step = ag.compile(lambda x: forward(layers, x).sum() * cfg["scale"])
+    cfg["scale"] = 2.0
+    for epoch in range(4):
+        cfg["epoch"], cfg["lr"] = epoch, 0.1 * 0.9 ** epoch  # (the loop's bookkeeping, read by no step)
+        step(np.ones((2, 3))).backward()
+    assert step.cache_info().traces == 1
+
+
+class _Centers:
+    def __init__(self):
+        self.center = np.array([1.0, 2.0, 3.0])
+        self.hist = {"loss": []}
+
+    def update(self, h):
+        self.center[...] = 0.5 * self.center + 0.1 * h  # (in place, into the array its object holds)
+        self.hist["loss"].append(float(h.sum()))  # (into a list it holds in a dict)
+
+
+def test_an_effect_writing_into_what_its_object_holds_compiles_and_gives_eager_bits():
+    results = []
+    for compiled in (False, True):
+        w, centers = Value(np.ones(3)), _Centers()
+
+        def fn(x, w=w, centers=centers):
+            h = w * x
+            effect(centers.update, h.detach())  # (before the loss reads the center, as eager's order)
+            return ((h - centers.center) ** 2).sum()
+
+        step = ag.compile(fn) if compiled else fn
+        results.append(_run(step, [w], [(np.arange(1.0, 4.0),)] * 4, compiled=False)
+                       + [(_bits(centers.center), centers.hist["loss"])])
+    assert results[0] == results[1]
+
+
+class _EMA:
+    def __init__(self, teacher, student, decay):
+        self.teacher, self.student, self.decay = teacher, student, decay
+
+    def update(self):
+        for t, s in zip(self.teacher.parameters(), self.student.parameters()):
+            t.data *= self.decay
+            t.data += (1 - self.decay) * s.data
+
+
+def test_an_ema_updating_a_teachers_parameters_through_data_in_an_effect_gives_eager_bits():
+    import copy
+
+    results = []
+    for compiled in (False, True):
+        nn.manual_seed(0)
+        student = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 3))
+        teacher = copy.deepcopy(student)
+        teacher.requires_grad_(False)
+        ema = _EMA(teacher, student, 0.9)
+
+        def fn(x, y, ema=ema, teacher=teacher, student=student):
+            effect(ema.update)
+            with ag.no_grad():
+                target = teacher(x)
+            logits = student(x)
+            return F.cross_entropy(logits, y) + F.mse_loss(F.softmax(logits, 1), F.softmax(target, 1))
+
+        step, opt = ag.compile(fn) if compiled else fn, optim.SGD(student.parameters(), lr=0.1)
+        rng = np.random.default_rng(0)
+        x, y, losses = rng.standard_normal((8, 4)), rng.integers(0, 3, 8), []
+        for _ in range(4):
+            opt.zero_grad()
+            loss = step(x, y)
+            loss.backward()
+            opt.step()
+            losses.append(_bits(loss.data))
+        results.append((losses, [_bits(p.data) for p in teacher.parameters()]))
+    assert results[0] == results[1]
