@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import builtins
 import functools
+import inspect
 import keyword
 import types
 from collections import OrderedDict, deque
@@ -197,6 +198,18 @@ def _containers_in(owners, depth=6, limit=256):
                     hasattr(v, "__dict__") and not isinstance(v, (type, types.ModuleType, types.FunctionType))))]
         found += [v for v in inner if type(v) in (dict, list, set, np.ndarray)][:limit - len(found)]
         level = inner[:limit]
+    return found
+
+
+def filled_caches(sources):
+    """(object, name) of each ``functools.cached_property`` the call filled on an object reached (a
+    causal mask): eager computes it once too, and the next call, which finds it, traces again."""
+    found = []
+    for node in sources._nodes:
+        names = node.snapshot[0] if node.category == "module" else node.snapshot
+        if type(names) is Names and isinstance(getattr(node.obj, "__dict__", None), dict):
+            found += [(node.obj, name) for name in node.obj.__dict__.keys() - names.held if isinstance(
+                inspect.getattr_static(type(node.obj), name, None), functools.cached_property)]
     return found
 
 

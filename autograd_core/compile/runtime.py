@@ -33,7 +33,7 @@ from ..engine import Value
 from ..modes import _current_modes, _place_text
 from . import planner, reuse
 from .result import CompiledResult, _give_back_freed_memory, _own, _returned, _watched
-from .guards import EffectChanges, Guards, Sources, objects_held
+from .guards import EffectChanges, Guards, Sources, filled_caches, objects_held
 from .library import _is_library_class
 from .snapshots import GENERATOR_TYPES, GLOBAL_GENERATORS, Draws
 from .sources import WALK_LIMIT, array_digest
@@ -365,7 +365,7 @@ class Compiled:
         self._refuse_replaced_by_effects(rebound, changes, build)
         self._refuse_written(sources, changes)
         changed = guards.check(self.fn, args)  # (the guards hold what the walk saw before the call)
-        if changed is not None:
+        if changed is not None and not _only_caches_filled(guards, sources, self.fn, args):
             raise CompileError(
                 f"compile: the call of {self._name()} changed what it reads ({changed}); eager changes it at every "
                 f"call, a replay would not. Make the change outside the compiled function (or in an effect)"
@@ -828,6 +828,16 @@ def _assemble(build, writer, guards):
                                "meanwhile")
     program.set_saved_names(saved)
     return program
+
+
+def _only_caches_filled(guards, sources, fn, args):
+    """Whether the guards hold after the call but for the cached properties it filled (see filled_caches)."""
+    filled = [(obj, name, obj.__dict__.pop(name)) for obj, name in filled_caches(sources)]
+    try:
+        return bool(filled) and guards.check(fn, args) is None
+    finally:
+        for obj, name, value in filled:
+            obj.__dict__[name] = value
 
 
 def _reused(kept, build, guards, loss):

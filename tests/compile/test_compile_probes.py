@@ -4,6 +4,7 @@ eagerly and compiled over several calls, and the two must agree bit for bit
 
 import array
 import dataclasses
+import functools
 import inspect
 import math
 import warnings
@@ -4506,4 +4507,30 @@ def test_an_ema_updating_a_teachers_parameters_through_data_in_an_effect_gives_e
             opt.step()
             losses.append(_bits(loss.data))
         results.append((losses, [_bits(p.data) for p in teacher.parameters()]))
+    assert results[0] == results[1]
+
+
+class _MaskedNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(3, 3)
+
+    @functools.cached_property
+    def mask(self):  # (computed once, at the first forward, as eager does)
+        return np.tril(np.ones((3, 3)))
+
+    def forward(self, x):
+        return self.fc(x) * self.mask
+
+
+def test_a_cached_property_filled_by_the_first_call_is_not_refused():
+    results = []
+    for compiled in (False, True):
+        nn.manual_seed(0)
+        net = _MaskedNet()
+        fn = lambda x, net=net: net(x).sum()  # noqa: E731
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # (the mask is an array made outside the engine's operations)
+            results.append(_run(fn, list(net.parameters()), [(np.full((3, 3), k + 1.0),) for k in range(3)],
+                                compiled))
     assert results[0] == results[1]
