@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _forms
+from . import ops as _ops  # (ops.derived_data by its attribute: compile replaces it while tracing)
 from .engine import Value, as_value
 from .errors import ShapeError
 from .ops import F, Op, _axes, _count, _data, _expand_reduced, _scalar_or_array
@@ -229,5 +230,12 @@ def standardize(x, axis=0, eps=1e-5, return_stats=False):
     out = STANDARDIZE.apply(x, axis=axes, eps=eps)
     if not return_stats:
         return out
-    saved = out._saved or dict(zip(("mean", "variance"), _standardize_parts(x._data, axes, eps)[::2]))
-    return out, saved["mean"], saved["variance"]  # (while compile traces, the arrays its program keeps)
+    # (derived data: a compiled step makes them again at every call, from the arrays its program keeps)
+    if out._saved:
+        return (out, *(_ops.derived_data(_same, out._saved[name], name=name) for name in ("mean", "variance")))
+    return (out, *(_ops.derived_data(lambda d, k=k: _standardize_parts(d, axes, eps)[k], x, name=name)
+                   for k, name in ((0, "mean"), (2, "variance"))))
+
+
+def _same(array):
+    return array

@@ -160,6 +160,8 @@ def _prod_of_others(x, axes):
 
 
 def _prod_d_x(g, x, out, axis, keepdims):
+    if _data(x).size == 0:  # (an empty axis: no element to differentiate)
+        return np.zeros(x.shape, dtype=_data(x).dtype)
     if not axis:
         return g * np.ones(x.shape, dtype=_data(x).dtype)  # nothing reduced (a 0-d input)
     return _prod_of_others(x, axis) * _expand_reduced(g, x.shape, axis, keepdims)

@@ -502,12 +502,11 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     if training:
         count = math.prod([x.shape[k] for k in axes])
         if count <= 1:
-            raise ValueError(
-                f"batch_norm: expected more than 1 value per channel when training, got input of shape "
-                f"{x.shape}; use a larger batch or call .eval()"
-            )
-        # (x - mean) / sqrt(var + eps) with the batch's mean and biased variance, as one engine op
-        normalised, mean, var = ac.standardize(x, axis=axes, eps=eps, return_stats=True)
+            raise ValueError(f"batch_norm: expected more than 1 value per channel when training, got input of "
+                             f"shape {x.shape}; use a larger batch or call .eval()")
+        # (x - mean) / sqrt(var + eps) with the batch's mean and biased variance, as one engine op that keeps the
+        normalised = ac.standardize(x, axis=axes, eps=eps)  # two for its rule (none where x needs no gradient)
+        kept = normalised._saved
 
         def update_running_stats(mean, var, old_mean=running_mean, old_var=running_var):  # in place
             if old_mean is not None:
@@ -517,18 +516,18 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
                 old_var *= 1 - momentum
                 old_var += momentum * var.reshape(channels) * (count / (count - 1))
 
-        if is_tracing() and normalised._saved is not None:
+        if is_tracing() and kept is not None:
             # an effect: a compiled step updates the statistics at every call, from the mean and variance
             # its standardize line keeps (the batch's statistics are computed once); the normalised batch
             # goes in too, so that line is in the program even where the loss does not read it
-            effect(lambda normalised, mean, var: update_running_stats(mean, var), normalised, mean, var)
+            effect(lambda z, mean, var: update_running_stats(mean, var), normalised, kept["mean"], kept["variance"])
         elif is_tracing():  # (standardize kept nothing: the update computes them from the batch)
             def update_running_statistics(data):
                 update_running_stats(*_batch_stats(data, axes))
 
             effect(update_running_statistics, x)
         else:
-            update_running_stats(mean, var)
+            update_running_stats(*((kept["mean"], kept["variance"]) if kept else _batch_stats(x.data, axes)))
     else:
         if running_mean is None or running_var is None:
             raise ValueError("batch_norm: evaluation needs running_mean and running_var (or pass training=True)")

@@ -15,8 +15,8 @@ import numpy as np
 from .. import engine
 from ..engine import Value
 from ..modes import _user_frame
-from .tracer import (_ORIGINALS, _OPERATOR_SYMBOLS, CompileError, _called_from_user, _same_data, _tracing_threads,
-                     current, host_array)
+from .tracer import (_ARGUMENT_HINT, _ORIGINALS, _OPERATOR_SYMBOLS, CompileError, _called_from_user, _same_data,
+                     _tracing_threads, current, host_array)
 
 # Where eager's result depends on whether the code still had an array or had made it a Value (nn's
 # layers make one with Value(x), code of its own may test isinstance(x, Value)), the trace cannot
@@ -186,6 +186,14 @@ def _as_numpy_method(method, name):
         trace.numpy_calls += 1
         try:
             traced = method(self, *numbers, **kwargs)
+        except (ValueError, IndexError) as error:  # (the engine's mean of an empty axis; NumPy's is NaN)
+            try:
+                getattr(self._data, name)(*[a._data if isinstance(a, Value) else a for a in args], **kwargs)
+            except Exception:  # noqa: BLE001 (NumPy refuses it too: eager's error)
+                raise error from None
+            raise CompileError(f"compile: `.{name}` of a float array argument, at {_user_frame(with_code=True)}: "
+                               f"the engine's raises {type(error).__name__} ({error}) where eager's NumPy may not. "
+                               f"{_ARGUMENT_HINT}") from error
         finally:
             trace.numpy_calls -= 1
         _refuse_unless_numpy_agrees(trace, name, self, args, numbers, kwargs, traced)
@@ -359,3 +367,25 @@ def _refuse_value_parameters(op, params):
                 f"the operation {op.name!r} was given a Value as its parameter {key!r} (inside a compiled function "
                 f"a float array argument is a Value): a replay would keep its first numbers",
                 f"Make it an input of the operation (Op(..., inputs=\"..., {key}\")), or compute it outside")
+
+
+def _numpy_refused_as_compile_error(name):
+    """A NumPy function or ufunc on a Value, refused by the engine with a TypeError: while tracing,
+    a CompileError saying why (the Value may be the float array the caller passed)."""
+    def refuse(self, *args, **kwargs):
+        try:
+            return _ORIGINALS[name](self, *args, **kwargs)
+        except TypeError as error:
+            if current() is None:
+                raise
+            raise CompileError(f"compile: {error} {_ARGUMENT_HINT}") from None
+    refuse.__name__ = name
+    return refuse
+
+
+def _array_method_refused(self, name):
+    """``x.copy()``, ``x.ravel()`` of a Value (Values have no such method): while tracing, a CompileError
+    saying that the float array argument is a Value there."""
+    if current() is not None and hasattr(np.ndarray, name) and not name.startswith("_"):
+        raise CompileError(f"compile: `.{name}` of a Value at {_user_frame(with_code=True)}. {_ARGUMENT_HINT}")
+    raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")

@@ -55,6 +55,7 @@ from collections.abc import MutableSequence
 import numpy as np
 
 from ..engine import Value
+from .bytecode import _names_of
 from .snapshots import Names, _module_counts, _same_scalar, changed_names, class_size, keys_of
 from .sources import (SMALL_ARRAY, _FIXED_ATTRIBUTES, Sources, _brief, _describe_object, _is_library_class, _slot_value,
                       array_digest)
@@ -154,7 +155,7 @@ def objects_held(fn, with_globals=False):
     return held
 
 
-def effect_owners(fn):
+def effect_owners(fn, inputs=()):
     """The objects a host function or an effect may update: a method's object (a BatchNorm counting
     its batches, `hist.append`'s list), a callable object itself, the dicts, lists and objects it
     holds or names in its globals (`lambda: m.seen.append(1)`, `stats["n"] += 1`), and the arrays it
@@ -172,28 +173,34 @@ def effect_owners(fn):
             getattr(fn, "__self__", None), types.ModuleType):
         owners.append(fn.__self__)
         fn = getattr(fn, "__func__", None)
-    owners += [obj for obj in objects_held(fn, with_globals=True) if isinstance(
-        obj, (dict, list, set, np.ndarray, MutableSequence)) or (
+    held = objects_held(fn, with_globals=True)
+    owners += [obj for obj in held if isinstance(obj, (dict, list, set, np.ndarray, MutableSequence)) or (
         not isinstance(obj, (Value, types.ModuleType, type)) and hasattr(obj, "__dict__"))]
-    return owners + _containers_in(owners)
+    code = getattr(fn, "__code__", None)  # (code that writes Values' data, an EMA's t.data *= d: their arrays too)
+    values = code is not None and not {"data", "_data"}.isdisjoint(_names_of(code))
+    owners += [x._data for x in held if values and isinstance(x, Value) and isinstance(x._data, np.ndarray)]
+    owners += [data for data in (x._data if isinstance(x, Value) else x for x in inputs) if isinstance(
+        data, np.ndarray) and not any(data is owner for owner in owners)]  # (what it writes into its inputs)
+    return owners + _containers_in(owners, values)
 
 
-def _containers_in(owners, depth=6, limit=256):
-    """The dicts, lists and sets the owners hold, and the arrays of the Values they hold, `depth` levels
-    down (at most `limit`): a meter's ``self.hist["loss"].append(v)`` updates a list its object holds in
-    a dict, an EMA's ``t.data *= d`` a teacher's parameter."""
+def _containers_in(owners, values):
+    """The dicts, lists and sets the owners hold, and, with `values`, the arrays of the Values they hold,
+    some levels down: a meter's ``self.hist["loss"].append(v)`` updates a list its object holds in a dict,
+    an EMA's ``t.data *= d`` a teacher's parameter."""
+    depth, limit = (12, 4096) if values else (6, 256)
     seen, found, level = {id(o) for o in owners}, [], owners
     for _ in range(depth):
         inner = []
         for owner in level:
             if isinstance(owner, Value):
-                values = (owner._data,)
+                items = (owner._data,) if values else ()
             elif isinstance(owner, (dict, list, set, tuple)):
-                values = owner.values() if isinstance(owner, dict) else owner
+                items = owner.values() if isinstance(owner, dict) else owner
             else:
-                values = vars(owner).values() if hasattr(owner, "__dict__") and not isinstance(
+                items = vars(owner).values() if hasattr(owner, "__dict__") and not isinstance(
                     owner, (np.ndarray, type, types.ModuleType, types.FunctionType)) else ()
-            inner += [v for v in values if id(v) not in seen and not seen.add(id(v)) and (
+            inner += [v for v in items if id(v) not in seen and not seen.add(id(v)) and (
                 type(v) in (dict, list, set, tuple, np.ndarray) or isinstance(v, Value) or (
                     hasattr(v, "__dict__") and not isinstance(v, (type, types.ModuleType, types.FunctionType))))]
         found += [v for v in inner if type(v) in (dict, list, set, np.ndarray)][:limit - len(found)]

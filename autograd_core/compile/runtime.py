@@ -129,6 +129,8 @@ class Compiled:
     CacheInfo(traces=1, calls=2, replays=1)
     """
 
+    _not_walked = True  # (a compiled function the function reaches, step itself: its cache is no state of the user's)
+
     def __init__(self, fn):
         if not callable(fn):
             raise TypeError(f"compile: expects a function returning a one-element Value, got {type(fn).__name__}")
@@ -450,7 +452,8 @@ class Compiled:
                     f"compile: {self._name()} drew random numbers from {trace.draws.drawn} during the call; eager "
                     f"draws new ones at every call, a replay would not draw at all. Draw them in a host_array "
                     f"function (host_array(lambda: rng.normal(size=shape)), called again at every call), or "
-                    f"outside the compiled function and pass them as an argument")
+                    f"outside the compiled function and pass them as an argument (if another thread drew from "
+                    f"it meanwhile, give that thread a generator of its own)")
             return trace, result
 
     def _warn_if_truncated(self, sources):
@@ -677,7 +680,7 @@ def _traced_arguments(args):
                 traced[id(arg)] = _traced_value(arg, data)
             call_args.append(traced[id(arg)])
         elif isinstance(arg, np.ndarray):
-            call_args.append(arg.copy().view(TracedArgument))  # (a copy: np.asarray of it is known by its base)
+            call_args.append(arg.copy(order="K").view(TracedArgument))  # (a copy: np.asarray of it is known by its base)
         else:
             call_args.append(arg)
     return call_args

@@ -112,7 +112,8 @@ def keys_of(d):
 # the generators code draws from without holding them (nn adds its own, nn.get_generator()'s), by name
 GLOBAL_GENERATORS = {"NumPy's global generator (np.random)": lambda: np.random.mtrand._rand,
                      "Python's random module": lambda: random._inst}
-GENERATOR_TYPES = (np.random.Generator, np.random.BitGenerator, np.random.RandomState, random.Random)
+GENERATOR_TYPES = (np.random.Generator, np.random.BitGenerator, np.random.RandomState, np.random.SeedSequence,
+                   random.Random)
 
 
 def generator_state(generator):
@@ -123,7 +124,9 @@ def generator_state(generator):
         return _comparable(generator.get_state(legacy=False))
     if isinstance(generator, np.random.Generator):
         generator = generator.bit_generator
-    return _comparable(generator.state)
+    if isinstance(generator, np.random.SeedSequence):  # (what it spawns: rng.spawn(1), SeedSequence.spawn)
+        return generator.n_children_spawned
+    return _comparable(generator.state), getattr(generator.seed_seq, "n_children_spawned", None)
 
 
 def _comparable(state):

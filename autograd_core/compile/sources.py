@@ -421,7 +421,7 @@ class Sources:
 
     def _category(self, obj):
         cls = type(obj)  # (not isinstance: it reads __class__, which runs a user's __getattribute__)
-        if hasattr(cls, "_ends_the_graph"):  # a compiled call's result (trainer.last = loss): its data only
+        if hasattr(cls, "_ends_the_graph") or hasattr(cls, "_not_walked"):  # a compiled call's result: its data
             return None
         if issubclass(cls, Value):
             return "value"
@@ -602,7 +602,9 @@ class Sources:
             stack.extend(k for k in c.co_consts if isinstance(k, types.CodeType))
             by_name = user and not _BY_NAME.isdisjoint(c.co_names)
             for k in _strings_in_consts(c):  # (and a tuple's: for n in ("wa", "wb"): getattr(cfg, n))
-                (self._code_consts if user else self._library_keys).update(_with_dotted_names(k))
+                (self._code_consts if user else self._library_keys).add(k)
+                if user:  # (a dotted path's names: names where the code reads attributes by strings)
+                    self._reached_strings.update(_with_dotted_names(k)[1:])
                 if user and "{" in k:
                     self._user_names.update(_format_attributes(k))
                 if by_name:  # (getattr(self, "act_a"): a method's name; trainer.phase == "fit" names no method)
@@ -986,7 +988,8 @@ class Sources:
 
     def reached(self, types):
         """(path, object) of each object reached of one of `types` (the generators the code may draw from)."""
-        return [(node.path, node.obj) for node in self._nodes if isinstance(node.obj, types)]
+        return [(node.path, obj) for node in self._nodes for obj in (node.obj, getattr(node.obj, "__self__", None))
+                if isinstance(obj, types)]  # (and a method's object: draw = random.Random(0).random)
 
     def written(self):
         """The nodes of the arrays reached whose contents the call changed since the walk, and of the

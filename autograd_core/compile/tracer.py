@@ -119,7 +119,7 @@ def host_array(fn, *inputs, name=None):
                     f"would hold as a float64 array; return an array (np.asarray(value, dtype=...))")
             data = np.asarray(data)
         if any(data is _raw(x) for x in inputs):  # (np.asarray(w, dtype) of w in that dtype: another object, named
-            data = data.copy()                      # apart from the input it is made from)
+            data = data.copy(order="K")                    # apart from the input it is made from)
         trace.record_host(_HostRecord(data, fn, inputs, name, engine._next_id(), False))
         if _called_from_user(2):  # (the user's: what NumPy makes of it is made again too, lam * X, 1 - lam)
             traced = data.view(_HostResult)
@@ -149,9 +149,7 @@ def _call_host(trace, fn, inputs):
     call makes it again), not one of its own."""
     if trace is None or trace.inside_host:
         return fn(*[_raw(x) for x in inputs])
-    owners = effect_owners(fn)  # (what it changes of theirs is its own, done again at every call)
-    owners += [data for data in map(_raw, inputs) if isinstance(data, np.ndarray) and not any(
-        data is owner for owner in owners)]  # (and what it writes into its inputs' arrays)
+    owners = effect_owners(fn, inputs)  # (what it changes of theirs is its own, done again at every call)
     before = [state_of(owner) for owner in owners]
     trace.inside_host, trace.host_from = True, engine._next_id()
     trace.draws.look()  # (the code's draws so far; the host function's own are made again at every call)
@@ -637,28 +635,6 @@ _ARGUMENT_HINT = ("Inside a compiled function a float array argument is a Value,
                   "or compute the array outside the function and pass it in.")
 
 
-def _numpy_refused_as_compile_error(name):
-    """A NumPy function or ufunc on a Value, refused by the engine with a TypeError: while tracing,
-    a CompileError saying why (the Value may be the float array the caller passed)."""
-    def refuse(self, *args, **kwargs):
-        try:
-            return _ORIGINALS[name](self, *args, **kwargs)
-        except TypeError as error:
-            if current() is None:
-                raise
-            raise CompileError(f"compile: {error} {_ARGUMENT_HINT}") from None
-    refuse.__name__ = name
-    return refuse
-
-
-def _array_method_refused(self, name):
-    """``x.copy()``, ``x.ravel()`` of a Value (Values have no such method): while tracing, a CompileError
-    saying that the float array argument is a Value there."""
-    if current() is not None and hasattr(np.ndarray, name) and not name.startswith("_"):
-        raise CompileError(f"compile: `.{name}` of a Value at {_user_frame(with_code=True)}. {_ARGUMENT_HINT}")
-    raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-
-
 _STEP_FIX = ("A replay would not do it again: call it outside the compiled function, on its result "
              "(opt.zero_grad(); step(x, y).backward(); opt.step()).")
 
@@ -720,9 +696,9 @@ def _save_originals_and_make_patches():
         "label": _watched_slot("label", _label_read, "The Value's name, shown in drawings and programs."),
         "requires_grad": _watched_slot("requires_grad", _requires_grad_read, "Whether gradients flow to it."),
         "detach": _detach_read_again,
-        "__array_ufunc__": _numpy_refused_as_compile_error("__array_ufunc__"),
-        "__array_function__": _numpy_refused_as_compile_error("__array_function__"),
-        "__getattr__": _array_method_refused,
+        "__array_ufunc__": arguments._numpy_refused_as_compile_error("__array_ufunc__"),
+        "__array_function__": arguments._numpy_refused_as_compile_error("__array_function__"),
+        "__getattr__": arguments._array_method_refused,
         "backward": _gradient_step_refused("backward"),
         "zero_grad": _gradient_step_refused("zero_grad"),
         "__init__": arguments._made_by_user,
@@ -732,11 +708,8 @@ def _save_originals_and_make_patches():
         "shape": property(_ORIGINALS["shape"].fget, arguments._shape_set_refused, None, _ORIGINALS["shape"].__doc__),
     })
     _ORIGINALS["item"] = Value.item
-    _ORIGINALS["as_data"], _ORIGINALS["constant_like"] = engine.as_data, engine._constant_like
-    _ORIGINALS["record"] = ops.record
-    _ORIGINALS["derived_data"] = ops.derived_data
-    _ORIGINALS["data_check"] = ops.data_check
-    _ORIGINALS["is_value"] = ops.is_value
+    for module, name, _ in _module_patches():
+        _ORIGINALS[name] = getattr(module, name)
     for name in _IN_PLACE:
         _PATCHES[name] = arguments._in_place_refused(name.replace("__i", "__", 1))
     for name in ("_binary", "_operands"):  # (and where the engine's modules imported them)
@@ -751,6 +724,49 @@ def _save_originals_and_make_patches():
                           else arguments._as_numpy_method(method, name))
 
 
+def _module_patches():
+    """(module, name, patch) of the engine's functions replaced while any thread traces."""
+    return [(engine, "as_data", _as_data_following_hosts), (engine, "_constant_like", _constant_like_of_eager_numbers),
+            (ops, "record", _record_every_operation), (ops, "derived_data", _derived_data_made_again),
+            (ops, "data_check", effect),  # (a check of the data, done again at every call)
+            (ops, "is_value", arguments.is_eager_value),  # (a float array argument: an array in eager)
+            (engine, "backpropagate", _backward_recorded), (engine, "_backpropagate_fast", _first_order_refused),
+            (np.random, "default_rng", _unseeded_refused)]
+
+
+def _unseeded_refused(seed=None):
+    """np.random.default_rng() while tracing: a generator without a seed draws anew at every eager call."""
+    trace = current()
+    if seed is None and trace is not None and not trace.inside_host:
+        raise CompileError(f"compile: np.random.default_rng() without a seed, at {_user_frame(with_code=True)}, "
+                           f"draws new numbers at every eager call; a replay would keep the first call's. Draw in "
+                           f"a host_array function (called again at every call), or make the generator outside")
+    return _ORIGINALS["default_rng"](seed)
+
+
+def _backward_recorded(outputs, seeds, retain_graph=False, create_graph=False, on_node=None):
+    """engine.backpropagate while tracing: the Values a backward with create_graph=True makes are numbered
+    (a gradient penalty's): an array its rules computed in NumPy from the data is refused, not frozen."""
+    trace, start = current(), engine._next_id()
+    try:
+        return _ORIGINALS["backpropagate"](outputs, seeds, retain_graph, create_graph, on_node)
+    finally:
+        if trace is not None and create_graph:  # (and it depends on the grad mode: under no_grad(), no graph)
+            trace.graph_backwards.append((start, engine._next_id()))
+            trace.grad_mode_reads.append("a backward with create_graph=True")
+
+
+def _first_order_refused(*args, **kwargs):
+    """engine._backpropagate_fast while tracing: ag.grad without create_graph gives arrays, which a replay
+    would keep from the first call."""
+    if is_tracing():
+        raise CompileError(f"compile: ag.grad (or hessian, jacobian, hvp) without create_graph=True inside a "
+                           f"compiled function, at {_user_frame(with_code=True)}: its arrays would be the first "
+                           f"call's in every replay. Pass create_graph=True (the gradient is then part of the "
+                           f"program), or compute it outside the compiled function")
+    return _ORIGINALS["_backpropagate_fast"](*args, **kwargs)
+
+
 def _install_patches():
     """Patch Value's reads for as long as any thread traces; each patch checks
     whether *its* thread traces and otherwise behaves as the original."""
@@ -761,12 +777,8 @@ def _install_patches():
             for name, patch in _PATCHES.items():
                 if _ORIGINALS.get(name) is not None or name in _COMPARISONS or name in _ADDED:
                     setattr(Value, name, patch)
-            engine.as_data = _as_data_following_hosts
-            engine._constant_like = _constant_like_of_eager_numbers
-            ops.record = _record_every_operation
-            ops.derived_data = _derived_data_made_again
-            ops.data_check = effect  # (a check of the data, done again at every call)
-            ops.is_value = arguments.is_eager_value  # (a float array argument: an array in eager)
+            for module, name, patch in _module_patches():
+                setattr(module, name, patch)
             for name, patch in (("_binary", arguments._binary_as_eager), ("_operands", arguments._operands_as_eager)):
                 for module in _ORIGINALS[name + " modules"]:
                     setattr(module, name, patch)
@@ -786,12 +798,8 @@ def _remove_patches():
                         delattr(Value, name)
                 else:
                     setattr(Value, name, original)
-            engine.as_data = _ORIGINALS["as_data"]
-            engine._constant_like = _ORIGINALS["constant_like"]
-            ops.record = _ORIGINALS["record"]
-            ops.derived_data = _ORIGINALS["derived_data"]
-            ops.data_check = _ORIGINALS["data_check"]
-            ops.is_value = _ORIGINALS["is_value"]
+            for module, name, _ in _module_patches():
+                setattr(module, name, _ORIGINALS[name])
             for name in ("_binary", "_operands"):
                 for module in _ORIGINALS[name + " modules"]:
                     setattr(module, name, _ORIGINALS[name])
@@ -892,7 +900,7 @@ def _constant_like_of_eager_numbers(x, other):
     if (other is not None and isinstance(x, _FollowedArray) and x.ndim == 0 and x.dtype == np.float64
             and getattr(x, "_eager_number", False)):
         x = host_array(_cast_number, x, other._data.dtype.type, name="number")
-    return _ORIGINALS["constant_like"](x, other)
+    return _ORIGINALS["_constant_like"](x, other)
 
 
 def _cast_number(array, kind):
@@ -902,7 +910,7 @@ def _cast_number(array, kind):
 def _copy_of(array):
     """An integer argument as a Value's data: eager converts it to a new float array at the call, so a
     write into the caller's array before backward() does not reach the backward; nor does it the copy's."""
-    return array.copy()
+    return array.copy(order="K")
 
 
 def _number_of(array):
@@ -941,6 +949,7 @@ class Trace:
         self.by_memory = {}  # (address, shape, strides, dtype) of each host array -> its _HostRecord
         self.aliased = []  # host arrays seen as another class (see alias)
         self.printed = None  # the user's line of the first print() the traced code made (a replay prints nothing)
+        self.graph_backwards = []  # (first, last + 1) Value numbers made by each backward with create_graph=True
         self.draws = Draws([])  # the generators the code may draw from (the runtime sets them: see snapshots)
 
     def record_host(self, record):

@@ -61,13 +61,28 @@ def _declared(op):
 
 
 def _library_op(op):
-    return all(_is_library_code(fn) for fn in (op.forward, *(() if op.variadic else op.grads)))
+    """Whether `op` is the library's: its functions are, a ufunc or an operator function (np.exp,
+    operator.add) beside at least one written in the library (a user's op of ufuncs alone is not)."""
+    kinds = [_is_library_code(fn) for fn in (op.forward, *(() if op.variadic else op.grads))]
+    return False not in kinds and True in kinds
 
 
 def _is_library_code(fn):
+    """True for a function of the library's, None for one without code of its own (np.exp), else False."""
     while isinstance(fn, functools.partial):
         fn = fn.func
-    return getattr(fn, "__code__", None) is None or _is_library_function(fn)
+    return None if getattr(fn, "__code__", None) is None else _is_library_function(fn) or False
+
+
+def _share_given(share, op_name, i, none=False):
+    """A user's rule's share (a replay's), refused where it is None and the traced call's was not, or the
+    other way round (`none`): the program has the lines of the traced call's."""
+    if (share is None) != none:
+        raise CompileError(f"compile: the rule of your operation {op_name!r} for its input {i} gave "
+                           f"{'a share' if none else 'None (no share)'} where the traced call's gave "
+                           f"{'None' if none else 'one'}; a compiled step runs the traced call's lines. Give a "
+                           f"share at every call (zeros for none), or run the function eagerly")
+    return share
 
 
 def _shape_checked(record):
@@ -185,8 +200,14 @@ class Writer:
                 self.b.grad_leaves.append((value, value))
             return name
         # made during the call without an operation: a constant, unless it holds an array the program makes
-        data = value._data
+        data, frozen = value._data, len(self.b.frozen)
         text = self.array_text(data, "const", made_here=not (isinstance(data, np.ndarray) and self._reachable_constant(data)))
+        if len(self.b.frozen) > frozen and any(first <= value._id < last for first, last in self.trace.graph_backwards):
+            raise CompileError(
+                f"compile: a gradient built with create_graph=True (a gradient penalty) reads an array of shape "
+                f"{data.shape} that a rule computed from the data in NumPy (relu's mask out > 0, a rule of yours on "
+                f"its saved arrays); a replay would keep the first call's. Differentiate twice through smooth "
+                f"operations (tanh, softplus), or compute this gradient eagerly")
         self.var[id(value)] = text
         self.values[id(value)] = value
         return text
@@ -358,12 +379,15 @@ class Writer:
         for i, inp in enumerate(node._inputs):
             if not inp.requires_grad:
                 continue
-            if not pending or pending[0][0] is not inp:
-                continue  # the rule gave no share (an index input)
-            _, share = pending.pop(0)
             rule = op.grads[i]
-            template = _declared(op).get(op.inputs[i]) if not op.variadic else None
             hint = f"_d_{op.name}_{op.inputs[min(i, len(op.inputs) - 1)].strip('*')}"
+            if not pending or pending[0][0] is not inp:  # the rule gave no share (an index input)
+                if not _library_op(op):  # (a user's rule may give one on other data: asked again at every call)
+                    self._user_rule_checked(op, i, rule, [g_name] * (not op.elementwise) + arg_names + [out_name],
+                                            param_texts, hint, expect_none=True)
+                continue
+            _, share = pending.pop(0)
+            template = _declared(op).get(op.inputs[i]) if not op.variadic else None
             with quiet_float_errors():
                 passthrough = False
                 if op.elementwise:
@@ -384,9 +408,10 @@ class Writer:
                 passthrough = False
                 cast = dtype_text(inp.dtype)
                 text, plain = f"({text}).astype({cast})", f"({plain}).astype({cast})"
-            elif not _library_op(op):  # (a user's rule may give another dtype on other data: cast as the loop does)
-                cast = dtype_text(inp.dtype)
-                text, plain = f"({text}).astype({cast}, copy=False)", f"({plain}).astype({cast}, copy=False)"
+            elif not _library_op(op):  # (a user's rule may give another dtype on other data: cast as the loop does,
+                cast = dtype_text(inp.dtype)  # and None, no share, where the program has one: refused)
+                self.b.namespace.bind("_share_given", _share_given)
+                text, plain = (f"_share_given({t}, {op.name!r}, {i}).astype({cast}, copy=False)" for t in (text, plain))
             formula = _formula_for(op, i, len(node._inputs))
             name = self._add_share(inp, text, plain, share, formula, passthrough)
             if name is not None and isinstance(mine, np.ndarray) and mine.size > 1 and not any(mine.strides):
@@ -395,6 +420,14 @@ class Writer:
                     one_number = g_name  # (a 0-d upstream given back as it is: d sum(x)/dx_i = 1)
                 if one_number is not None:
                     self.uniform[name] = (one_number, mine.shape)
+
+    def _user_rule_checked(self, op, i, rule, arg_names, param_texts, hint, expect_none):
+        """A line asking a user's rule, which gave no share at the traced call, again at every call: a share
+        on other data is one the program does not have (refused, as a share where it gave none)."""
+        readable, _ = call_text(rule, arg_names, param_texts, self.b.namespace, hint, None, {})
+        self.b.namespace.bind("_share_given", _share_given)
+        self.b.backward.append(Line((), f"_share_given({readable}, {op.name!r}, {i}, none={expect_none})",
+                                    _names_in(readable, self.b.names), "a user's rule gave no share", keep=True))
 
     def _upstream_times(self, op, local, upstream, g_name, rule_text):
         """(text, exact text, share, passed on as it is) of an elementwise share, upstream x local: a

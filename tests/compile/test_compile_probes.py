@@ -4534,3 +4534,195 @@ def test_a_cached_property_filled_by_the_first_call_is_not_refused():
             results.append(_run(fn, list(net.parameters()), [(np.full((3, 3), k + 1.0),) for k in range(3)],
                                 compiled))
     assert results[0] == results[1]
+
+
+# ---- thirty-ninth round: gradients inside the step, user rules, layouts, draws the first check missed -------
+def test_a_gradient_penalty_through_relu_is_refused_not_frozen():
+    critic = nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Linear(8, 1))
+
+    def penalty(x):
+        xv = Value(x)
+        (g,) = ag.grad(critic(xv).sum(), xv, create_graph=True)  # (relu's mask comes from the data)
+        return ((g * g).sum(axis=1) - 1.0).mean()
+
+    with pytest.raises(CompileError, match="create_graph=True"):
+        ag.compile(penalty)(np.random.default_rng(0).standard_normal((4, 3)))
+
+
+def test_a_gradient_penalty_through_tanh_gives_eager_bits_and_runs_eagerly_under_no_grad():
+    nn.manual_seed(0)
+    critic = nn.Sequential(nn.Linear(3, 8), nn.Tanh(), nn.Linear(8, 1))
+    params = list(critic.parameters())
+
+    def penalty(x):
+        xv = Value(x)
+        (g,) = ag.grad(critic(xv).sum(), xv, create_graph=True)
+        return ((g * g).sum(axis=1) - 1.0).mean()
+
+    calls = [(np.random.default_rng(k).standard_normal((4, 3)),) for k in range(3)]
+    assert _run(penalty, params, calls, compiled=True) == _run(penalty, params, calls, compiled=False)
+    step = ag.compile(penalty)
+    step(*calls[0]).backward()
+    with ag.no_grad(), pytest.raises(ValueError, match="not used"):  # (as eager: no graph under no_grad)
+        step(*calls[1])
+
+
+def test_a_first_order_grad_inside_the_function_is_refused():
+    w = Value(np.array([0.5, -1.0, 2.0]))
+
+    def sam(x):
+        (g,) = ag.grad((w * x).sum() ** 2, w)  # (arrays: the first call's in every replay)
+        return ((w + 0.05 * g) * x).sum()
+
+    with pytest.raises(CompileError, match="without create_graph=True"):
+        ag.compile(sam)(np.ones(3))
+
+
+def test_numpy_on_standardizes_statistics_is_refused_not_frozen():
+    w = Value(np.array([0.3, -0.5, 0.8]))
+
+    def fn(x):
+        z, mean, var = ag.standardize(x * w, axis=0, return_stats=True)
+        return (z * z * w).sum() + 0.5 * var.mean()
+
+    with pytest.raises(CompileError, match="mean"):
+        ag.compile(fn)(np.random.default_rng(0).standard_normal((5, 3)))
+
+
+def test_a_users_op_of_ufuncs_is_not_taken_for_the_librarys():
+    import operator
+
+    class AbsRule:  # (a callable object, no __code__: a local gradient of 1 where nothing is negative)
+        def __call__(self, x, out):
+            return 1 if (x >= 0).all() else np.sign(x)
+
+    declared = ag.Op("user_abs_declared", np.abs, inputs="x", elementwise=True, d_x=operator.truediv, formula="",
+                     as_numpy={"forward": "x"}, register=False)  # (a form right on positive numbers only)
+    passed_on = ag.Op("user_abs_rule", np.abs, inputs="x", elementwise=True, d_x=AbsRule(), formula="",
+                      register=False)
+    w = Value(np.array([1.0, 2.0, 3.0]))
+    calls = [(np.array([1.0, 2.0, 3.0]),), (np.array([-1.0, 2.0, -3.0]),)]
+    for op in (declared, passed_on):
+        fn = lambda x, op=op: op.apply(x * w).sum()  # noqa: E731
+        assert _run(fn, [w], calls, compiled=True) == _run(fn, [w], calls, compiled=False)
+
+
+def test_a_users_rule_giving_no_share_on_some_calls_only_is_refused_at_that_call():
+    def d_b(g, a, b, out):
+        return None if not g.any() else g * a
+
+    op = ag.Op("mul_skipping", lambda a, b: a * b, inputs="a, b", formula="", d_a=lambda g, a, b, out: g * b,
+               d_b=d_b, register=False)
+    w, s = Value(np.array([1.0, 2.0, 3.0])), Value(np.full(3, 0.5))
+    for first, then in ((np.zeros(3), np.ones(3)), (np.ones(3), np.zeros(3))):
+        step = ag.compile(lambda x, m: (op.apply(x * w, s) * m).sum())
+        step(np.ones(3), first).backward()
+        with pytest.raises(CompileError, match="mul_skipping"):
+            step(np.ones(3), then).backward()
+
+
+@pytest.mark.parametrize("layout", ["transposed", "fortran"])
+def test_integer_arguments_keep_their_memory_layout(layout):
+    w = Value(np.random.default_rng(0).standard_normal((6, 5)))
+
+    def arg(k):
+        counts = np.random.default_rng(k).integers(0, 9, (5, 6))
+        return counts.T if layout == "transposed" else np.asfortranarray(counts.T)
+
+    fn = lambda counts: ag.einsum("ij,ij->", w, counts)  # noqa: E731
+    calls = [(arg(k),) for k in range(4)]
+    assert _run(fn, [w], calls, compiled=True) == _run(fn, [w], calls, compiled=False)
+
+
+def test_empty_axes_of_a_float_argument_match_eager_or_are_refused():
+    w = Value(np.array([1.0, 2.0, 3.0]))
+    x = np.zeros((2, 0, 3))
+    prod = lambda x: (w * ag.prod(x, axis=1)).sum()  # noqa: E731
+    assert _run(prod, [w], [(x,)] * 2, compiled=True) == _run(prod, [w], [(x,)] * 2, compiled=False)
+    with pytest.raises(CompileError, match="mean"):
+        ag.compile(lambda x: (w * x.mean(1)).sum())(x)
+
+
+def test_draws_by_spawning_or_a_held_method_or_an_unseeded_generator_are_refused():
+    import random
+
+    rng, draw = np.random.default_rng(0), random.Random(0).random
+    w = Value(np.ones(3))
+    for extra in (lambda: rng.spawn(1)[0].uniform(), lambda: draw(),
+                  lambda: float(np.random.default_rng().beta(0.4, 0.4))):
+        with pytest.raises(CompileError, match="drew random numbers|without a seed"):
+            ag.compile(lambda x, extra=extra: (w * x).sum() * extra())(np.ones(3))
+
+
+def test_an_effect_restoring_weights_it_holds_is_refused_clearly():
+    model = nn.Linear(3, 2)
+    params = list(model.parameters())
+
+    def sam_like(x):
+        saved = [host_array(lambda p=p: p._data.copy()) for p in params]
+        for p in params:
+            p._data += 0.05  # (the function's own perturbation)
+        loss = model(x).sum()
+        for p, s in zip(params, saved):
+            effect(lambda s, p=p: p._data.__setitem__(Ellipsis, s), s)
+        return loss
+
+    with pytest.raises(CompileError) as error:
+        ag.compile(sam_like)(np.ones((4, 3)))
+    assert "internal" not in str(error.value)
+
+
+def test_an_ema_of_a_deep_or_long_model_through_data_gives_eager_bits():
+    import copy
+
+    results = []
+    for compiled in (False, True):
+        nn.manual_seed(0)
+        student = nn.Sequential(*[nn.Linear(3, 3) for _ in range(70)])
+        teacher = copy.deepcopy(student)
+        teacher.requires_grad_(False)
+        ema = _EMA(teacher, student, 0.9)
+
+        def fn(x, ema=ema, student=student):
+            effect(ema.update)
+            return student(x).sum()
+
+        step, losses = ag.compile(fn) if compiled else fn, []
+        for _ in range(3):
+            losses.append(_bits(step(np.ones((2, 3))).data))
+        results.append((losses, [_bits(p.data) for p in teacher.parameters()]))
+    assert results[0] == results[1]
+
+
+def test_a_dotted_string_logged_does_not_guard_an_attribute_of_that_name():
+    class Trainer:
+        loss = 0.0
+
+    trainer, logged, w = Trainer(), {}, Value(np.ones(3))
+
+    def fn(x):
+        loss = (w * x).sum()
+        effect(lambda l: logged.update({"train.loss": float(l)}), loss)
+        return loss * trainer.scale
+
+    trainer.scale = 2.0
+    step = ag.compile(fn)
+    for k in range(4):
+        trainer.loss = float(step(np.full(3, 1.0 + k)).data)  # (the loop's bookkeeping)
+    assert step.cache_info().traces == 1
+
+
+def test_a_compiled_step_reached_as_a_global_is_not_guarded():
+    import logging
+
+    namespace = {"np": np, "Value": Value, "ag": ag, "effect": effect, "logging": logging}
+    exec("w = Value(np.ones(3))\n"  # noqa: S102 (a logger held: its formatter reads every attribute)
+         "class Tracker:\n    def __init__(self):\n        self.step, self.log = 0, logging.getLogger('t')\n"
+         "    def __call__(self, l):\n        self.step += 1\n"
+         "        if self.step % 100 == 0:\n            self.log.info('step %d', self.step)\n"
+         "tracker = Tracker()\n"
+         "def fn(x):\n    loss = (w * x).sum()\n    effect(tracker, loss)\n    return loss\n"
+         "step = ag.compile(fn)\n", namespace)
+    for _ in range(4):
+        namespace["step"](np.ones(3))
+    assert namespace["step"].cache_info().traces == 1
