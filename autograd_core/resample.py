@@ -100,7 +100,7 @@ def _interpolation_matrix(n_in, n_out, mode, align_corners, scale, dtype, ndim):
     rows = np.arange(n_out)
     matrix[rows, i0] += l0
     matrix[rows, i1] += l1
-    return matrix
+    return _ops.shape_constant(matrix)  # (from the sizes alone: a compiled step may keep it)
 
 
 def _along(axis, ndim, values):

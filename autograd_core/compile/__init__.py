@@ -17,6 +17,9 @@ The rooms, in reading order:
 * ``arguments.py``: the float array arguments, arrays in eager and Values
   while tracing: where eager's result depends on which, refused (or run both
   ways and refused where the two differ).
+* ``inner_calls.py``: the engine's backward and NumPy's generators called by
+  the traced code itself (a gradient penalty's masks checked, first-order
+  gradients and unseeded generators refused).
 * ``library.py``: which code and objects are the library's (not walked; its
   operations written from their declared NumPy forms).
 * ``bytecode.py``: what a function's code reads (the names it loads, the

@@ -300,10 +300,12 @@ class EffectChanges:
             self.elsewhere |= _differences(key, a, now(owner))
 
     def _key(self, node, kind):
-        if kind in ("length", "keys", "contents") and (id(node.obj), _SIZE) in self.first:  # (a list, an array
-            return id(node.obj), _SIZE  # the host function holds itself)
         holder = _holder(node) if node.parent is not None else None
-        return (id(holder.obj), node.key) if holder is not None else None
+        held = (id(holder.obj), node.key) if holder is not None else None
+        if kind in ("length", "keys", "contents") and (id(node.obj), _SIZE) in self.first and (
+                held not in self.by_effects):  # (a list, an array the host function holds itself; not one
+            return id(node.obj), _SIZE  # its owner's entry an effect replaced: self.running_mean = ...)
+        return held
 
     def explains_contents(self, array, snapshot):
         """Whether the host functions and effects alone wrote into `array` (one they hold), which held
@@ -513,9 +515,10 @@ class Guards:
                 if changed is not None:
                     # (an array or Value the program reads, a module, a function replaced; an array it does not
                     # read, a student's running mean reassigned in train mode, is the effect's own)
+                    array = guard.expected[0] if guard.kind == "contents" else guard.expected
                     if guard.kind not in _STATE_KINDS and not (
-                            guard.kind == "same" and isinstance(guard.expected, np.ndarray)
-                            and id(guard.expected) not in self.used_ids):
+                            guard.kind in ("same", "contents") and isinstance(array, np.ndarray)
+                            and id(array) not in self.used_ids):
                         rebound.append(changed)
                     continue
             kept.append(guard)

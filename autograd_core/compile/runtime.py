@@ -129,7 +129,7 @@ class Compiled:
     CacheInfo(traces=1, calls=2, replays=1)
     """
 
-    _not_walked = True  # (a compiled function the function reaches, step itself: its cache is no state of the user's)
+    _walked_attributes = ("fn",)  # (a compiled function reached, step itself: its cache is no state of the user's)
 
     def __init__(self, fn):
         if not callable(fn):

@@ -421,7 +421,7 @@ class Sources:
 
     def _category(self, obj):
         cls = type(obj)  # (not isinstance: it reads __class__, which runs a user's __getattribute__)
-        if hasattr(cls, "_ends_the_graph") or hasattr(cls, "_not_walked"):  # a compiled call's result: its data
+        if hasattr(cls, "_ends_the_graph"):  # a compiled call's result (trainer.last = loss): its data only
             return None
         if issubclass(cls, Value):
             return "value"
@@ -776,8 +776,8 @@ class Sources:
         and its `slots` ((name, name stored under) pairs)."""
         obj, path = node.obj, node.path
         kind = "attr" if holder is node else "item"
-        for name, value in list((d or {}).items()):
-            if type(name) is str:
+        for name, value in list((d or {}).items()):  # (of a compiled function: its function, not its cache)
+            if type(name) is str and name in getattr(type(obj), "_walked_attributes", (name,)):
                 self._child(holder, kind, name, value, _attribute_path(path, name), reason=(how, name))
         for name, stored in slots:
             try:

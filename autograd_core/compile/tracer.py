@@ -730,41 +730,9 @@ def _module_patches():
             (ops, "record", _record_every_operation), (ops, "derived_data", _derived_data_made_again),
             (ops, "data_check", effect),  # (a check of the data, done again at every call)
             (ops, "is_value", arguments.is_eager_value),  # (a float array argument: an array in eager)
-            (engine, "backpropagate", _backward_recorded), (engine, "_backpropagate_fast", _first_order_refused),
-            (np.random, "default_rng", _unseeded_refused)]
-
-
-def _unseeded_refused(seed=None):
-    """np.random.default_rng() while tracing: a generator without a seed draws anew at every eager call."""
-    trace = current()
-    if seed is None and trace is not None and not trace.inside_host:
-        raise CompileError(f"compile: np.random.default_rng() without a seed, at {_user_frame(with_code=True)}, "
-                           f"draws new numbers at every eager call; a replay would keep the first call's. Draw in "
-                           f"a host_array function (called again at every call), or make the generator outside")
-    return _ORIGINALS["default_rng"](seed)
-
-
-def _backward_recorded(outputs, seeds, retain_graph=False, create_graph=False, on_node=None):
-    """engine.backpropagate while tracing: the Values a backward with create_graph=True makes are numbered
-    (a gradient penalty's): an array its rules computed in NumPy from the data is refused, not frozen."""
-    trace, start = current(), engine._next_id()
-    try:
-        return _ORIGINALS["backpropagate"](outputs, seeds, retain_graph, create_graph, on_node)
-    finally:
-        if trace is not None and create_graph:  # (and it depends on the grad mode: under no_grad(), no graph)
-            trace.graph_backwards.append((start, engine._next_id()))
-            trace.grad_mode_reads.append("a backward with create_graph=True")
-
-
-def _first_order_refused(*args, **kwargs):
-    """engine._backpropagate_fast while tracing: ag.grad without create_graph gives arrays, which a replay
-    would keep from the first call."""
-    if is_tracing():
-        raise CompileError(f"compile: ag.grad (or hessian, jacobian, hvp) without create_graph=True inside a "
-                           f"compiled function, at {_user_frame(with_code=True)}: its arrays would be the first "
-                           f"call's in every replay. Pass create_graph=True (the gradient is then part of the "
-                           f"program), or compute it outside the compiled function")
-    return _ORIGINALS["_backpropagate_fast"](*args, **kwargs)
+            (engine, "backpropagate", inner_calls.backward_recorded),
+            (engine, "_backpropagate_fast", inner_calls.first_order_refused),
+            (np.random, "default_rng", inner_calls.unseeded_refused)]
 
 
 def _install_patches():
@@ -900,7 +868,8 @@ def _constant_like_of_eager_numbers(x, other):
     if (other is not None and isinstance(x, _FollowedArray) and x.ndim == 0 and x.dtype == np.float64
             and getattr(x, "_eager_number", False)):
         x = host_array(_cast_number, x, other._data.dtype.type, name="number")
-    return _ORIGINALS["_constant_like"](x, other)
+    trace = current()
+    return _ORIGINALS["_constant_like"](x if trace is None else inner_calls.constant_of_a_mask(trace, x, other), other)
 
 
 def _cast_number(array, kind):
@@ -950,6 +919,7 @@ class Trace:
         self.aliased = []  # host arrays seen as another class (see alias)
         self.printed = None  # the user's line of the first print() the traced code made (a replay prints nothing)
         self.graph_backwards = []  # (first, last + 1) Value numbers made by each backward with create_graph=True
+        self.graph_depth = 0  # > 0 while one runs
         self.draws = Draws([])  # the generators the code may draw from (the runtime sets them: see snapshots)
 
     def record_host(self, record):
@@ -992,7 +962,8 @@ def _memory_of(array):
     return array.__array_interface__["data"][0], array.shape, array.strides, array.dtype.str
 
 
-# the float array arguments' checks (arguments.py reads this module's names: imported once they are defined)
-from . import arguments  # noqa: E402
+# the float array arguments' checks, and the engine's backward and NumPy's generators called by the traced
+# code (these modules read this module's names: imported once they are defined)
+from . import arguments, inner_calls  # noqa: E402
 # (what nn imports, with the tracer's other names)
 from .arguments import as_eager_value, is_eager_value  # noqa: E402,F401

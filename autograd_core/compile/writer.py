@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import types
 
 import numpy as np
 
@@ -68,10 +69,13 @@ def _library_op(op):
 
 
 def _is_library_code(fn):
-    """True for a function of the library's, None for one without code of its own (np.exp), else False."""
+    """True for a function of the library's, None for a builtin one (np.exp, operator.add), else False (a
+    callable object of the user's class too)."""
     while isinstance(fn, functools.partial):
         fn = fn.func
-    return None if getattr(fn, "__code__", None) is None else _is_library_function(fn) or False
+    if getattr(fn, "__code__", None) is None:
+        return None if isinstance(fn, (np.ufunc, types.BuiltinFunctionType)) else False
+    return _is_library_function(fn) or False
 
 
 def _share_given(share, op_name, i, none=False):
@@ -200,14 +204,8 @@ class Writer:
                 self.b.grad_leaves.append((value, value))
             return name
         # made during the call without an operation: a constant, unless it holds an array the program makes
-        data, frozen = value._data, len(self.b.frozen)
+        data = value._data
         text = self.array_text(data, "const", made_here=not (isinstance(data, np.ndarray) and self._reachable_constant(data)))
-        if len(self.b.frozen) > frozen and any(first <= value._id < last for first, last in self.trace.graph_backwards):
-            raise CompileError(
-                f"compile: a gradient built with create_graph=True (a gradient penalty) reads an array of shape "
-                f"{data.shape} that a rule computed from the data in NumPy (relu's mask out > 0, a rule of yours on "
-                f"its saved arrays); a replay would keep the first call's. Differentiate twice through smooth "
-                f"operations (tanh, softplus), or compute this gradient eagerly")
         self.var[id(value)] = text
         self.values[id(value)] = value
         return text
@@ -252,11 +250,24 @@ class Writer:
                 )
             if not made_here:  # an array of the caller's, of any size: guarded to be the same object at every call
                 self.b.used.append(data)
-            elif data.size > 1 and 0 not in data.strides and not ops.is_shape_constant(data):
+            elif data.size > 1 and 0 not in data.strides and not any(map(ops.is_shape_constant, chain)):
                 self.b.frozen.append(f"an array of shape {data.shape} made during the call outside the engine's operations")
+                self._refuse_in_a_graph_backward(data)
         elif type(data) is _TracedMask:
             return self.host_line(self.trace.by_result[id(data)])
+        if made_here and isinstance(data, (np.ndarray, np.generic)) and data.dtype == bool:
+            self._refuse_in_a_graph_backward(data)  # (a mask of one number: relu's of a 0-d Value)
         return self.b.namespace.constant(data, hint)
+
+    def _refuse_in_a_graph_backward(self, data):
+        """An array computed in NumPy from the data, read by an operation a backward with create_graph=True
+        made (a gradient penalty through relu): its rule's mask, which a replay would keep."""
+        if self.writing is not None and any(a <= self.writing._id < b for a, b in self.trace.graph_backwards):
+            raise CompileError(
+                f"compile: a gradient built with create_graph=True (a gradient penalty) reads an array of shape "
+                f"{np.shape(data)} that a rule computed from the data in NumPy (relu's mask out > 0, a rule of "
+                f"yours on its saved arrays); a replay would keep the first call's. Differentiate twice through "
+                f"smooth operations (tanh, sigmoid, gelu), or compute this gradient eagerly")
 
     def param_text(self, value, hint):
         """A parameter of an operation (an axis, an index, a condition): arrays inside it are followed."""

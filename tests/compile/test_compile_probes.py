@@ -4726,3 +4726,104 @@ def test_a_compiled_step_reached_as_a_global_is_not_guarded():
     for _ in range(4):
         namespace["step"](np.ones(3))
     assert namespace["step"].cache_info().traces == 1
+
+
+# ---- fortieth round: masks of a gradient penalty, nested compiled functions, small running statistics ------
+def _penalty_of(critic):
+    def penalty(x):
+        xv = Value(x)
+        (g,) = ag.grad(critic(xv).sum(), xv, create_graph=True)
+        return ((g * g).sum(axis=(1, 2, 3) if x.ndim == 4 else 1) - 1.0).mean()
+    return penalty
+
+
+@pytest.mark.parametrize("activation", ["celu", "hardswish", "leaky_relu", "softplus"])
+def test_a_gradient_penalty_through_a_rule_with_a_mask_is_refused(activation):
+    act = {"celu": nn.CELU(), "hardswish": nn.Hardswish(), "leaky_relu": nn.LeakyReLU(0.2),
+           "softplus": nn.Softplus()}[activation]
+    critic = nn.Sequential(nn.Linear(3, 8), act, nn.Linear(8, 1))
+    with pytest.raises(CompileError, match="create_graph=True"):
+        ag.compile(_penalty_of(critic))(np.random.default_rng(0).standard_normal((4, 3)))
+
+
+def test_an_inner_step_through_a_one_element_hinge_is_refused():
+    w = Value(np.array([[0.3, -0.2, 0.5]]))
+
+    def maml(x, y):
+        inner = ag.relu(0.1 - y * (x @ w.T)).mean()  # (relu's mask of one number)
+        (g,) = ag.grad(inner, w, create_graph=True)
+        return ((w - 0.5 * g) ** 2).sum()
+
+    with pytest.raises(CompileError, match="mask of shape"):
+        ag.compile(maml)(np.array([[0.3, -1.2, 0.8]]), np.array([[1.0]]))
+
+
+def test_a_first_order_grad_under_detect_anomaly_is_refused():
+    w = Value(np.array([0.5, -1.0, 2.0]))
+
+    def sam(x):
+        with ag.detect_anomaly():
+            (g,) = ag.grad((w * x).sum() ** 2, w)
+        return ((w + 0.05 * g) * x).sum()
+
+    with pytest.raises(CompileError, match="without create_graph=True"):
+        ag.compile(sam)(np.ones(3))
+
+
+@pytest.mark.parametrize("layer", ["adaptive_pool", "upsample"])
+def test_a_gradient_penalty_through_shape_constants_gives_eager_bits(layer):
+    nn.manual_seed(0)
+    last = nn.AdaptiveAvgPool2d(1) if layer == "adaptive_pool" else nn.Upsample(scale_factor=2)
+    critic = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.Tanh(), last)
+    params = list(critic.parameters())
+    calls = [(np.random.default_rng(k).standard_normal((2, 1, 4, 4)),) for k in range(3)]
+    assert _run(_penalty_of(critic), params, calls, compiled=True) == _run(_penalty_of(critic), params, calls,
+                                                                           compiled=False)
+
+
+def test_an_inner_compiled_functions_reads_are_guarded():
+    class Cfg:
+        smoothing = 0.1
+
+    w = Value(np.array([1.0, 2.0, 3.0]))
+    inner = ag.compile(lambda x: (x * w).sum() * Cfg.smoothing)
+    step = _same_as_eager(lambda x: inner.fn(x) * 2.0, w,
+                          lambda k: setattr(Cfg, "smoothing", 0.1 * (k + 1)), calls=3)
+    assert step.cache_info().traces == 3
+
+
+def test_a_users_op_of_a_library_forward_and_a_callable_rule_is_the_users():
+    class StepRule:
+        def __call__(self, x, out):
+            return 1 if (x > 0).all() else (x > 0).astype(x.dtype)
+
+    op = ag.Op("user_relu", ag.ops.OPS["relu"].forward, inputs="x", elementwise=True, d_x=StepRule(),
+               formula="", register=False)
+    w = Value(np.array([1.0, 2.0, 3.0]))
+    calls = [(np.array([1.0, 2.0, 3.0]),), (np.array([-1.0, 4.0, -3.0]),)]
+    fn = lambda x: (op.apply(x * w) * x).sum()  # noqa: E731
+    assert _run(fn, [w], calls, compiled=True) == _run(fn, [w], calls, compiled=False)
+
+
+class _SmallBatchNorm:
+    def __init__(self, n):
+        self.running_mean = np.zeros(n)  # (of 64 numbers or fewer: guarded by its bytes)
+
+    def update(self, mean):
+        self.running_mean = 0.9 * self.running_mean + 0.1 * mean  # (rebound, not written in place)
+
+
+def test_an_effect_rebinding_a_small_running_mean_it_does_not_read_compiles():
+    results = []
+    for compiled in (False, True):
+        w, bn = Value(np.linspace(-1.0, 1.0, 16)), _SmallBatchNorm(16)
+
+        def fn(x, w=w, bn=bn):
+            h = x * w
+            effect(bn.update, h.mean(axis=0))
+            return (h * h).sum()
+
+        step = ag.compile(fn) if compiled else fn
+        calls = [(np.random.default_rng(k).standard_normal((4, 16)),) for k in range(3)]
+        results.append((_run(step, [w], calls, compiled=False), _bits(bn.running_mean)))
+    assert results[0] == results[1]
