@@ -986,10 +986,11 @@ class Sources:
             elif node.category == "module":
                 node.snapshot = (Names(node.snapshot[0], by_modules),) + node.snapshot[1:]
 
-    def reached(self, types):
-        """(path, object) of each object reached of one of `types` (the generators the code may draw from)."""
-        return [(node.path, obj) for node in self._nodes for obj in (node.obj, getattr(node.obj, "__self__", None))
-                if isinstance(obj, types)]  # (and a method's object: draw = random.Random(0).random)
+    def reached(self, classes):
+        """(path, object) of each object reached, or method's object, of `classes` (generators: draw = rng.random)."""
+        methods = (types.BuiltinMethodType, types.MethodWrapperType, types.MethodType)
+        return [(node.path, obj) for node in self._nodes for obj in (
+            node.obj, node.obj.__self__ if isinstance(node.obj, methods) else None) if isinstance(obj, classes)]
 
     def written(self):
         """The nodes of the arrays reached whose contents the call changed since the walk, and of the

@@ -4827,3 +4827,14 @@ def test_an_effect_rebinding_a_small_running_mean_it_does_not_read_compiles():
         calls = [(np.random.default_rng(k).standard_normal((4, 16)),) for k in range(3)]
         results.append((_run(step, [w], calls, compiled=False), _bits(bn.running_mean)))
     assert results[0] == results[1]
+
+
+class _KeyErrorAttrDict(dict):
+    def __getattr__(self, name):
+        return self[name]  # (a KeyError, not an AttributeError, for a missing name: getattr(cfg, x, None) raises)
+
+
+def test_an_attribute_dict_whose_getattr_raises_key_error_is_walked():
+    cfg, w = _KeyErrorAttrDict(scale=2.0), Value(np.array([1.0, 2.0, 3.0]))
+    step = _same_as_eager(lambda x: (x * w).sum() * cfg.scale, w, lambda k: cfg.update(scale=2.0 + k), calls=3)
+    assert step.cache_info().traces == 3
