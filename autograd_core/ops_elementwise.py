@@ -271,12 +271,7 @@ def erf(x):
 
 # y = clip(x, lo, hi):  dy/dx = 1 where lo <= x <= hi, else 0 (bounds inclusive, as PyTorch)
 def _clip_data(x, min, max):
-    data = x
-    if min is not None:
-        data = np.maximum(data, min)
-    if max is not None:
-        data = np.minimum(data, max)
-    return _scalar_or_array(np.asarray(data, dtype=x.dtype))
+    return _scalar_or_array(np.asarray(np.clip(x, min, max), dtype=x.dtype))  # (-0.0 stays, as NumPy's and torch's)
 
 
 def _clip_d_x(x, out, min, max):

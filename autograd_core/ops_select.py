@@ -118,7 +118,7 @@ def _std_d_x(g, x, out, axis, ddof, keepdims):
     centred = x - x.mean(axis=axis, keepdims=True)
     scale = 1 / (_count(x.shape, axis) - ddof)
     s = _expand_reduced(out, x.shape, axis, keepdims)
-    flat = _data(s) == 0
+    flat = s == 0  # (a comparison of the Value s in a second derivative: one a compiled step makes again)
     per_group = _expand_reduced(g, x.shape, axis, keepdims) * scale / F.where(flat, 1.0, s)
     return centred * F.where(flat, 0.0, per_group)
 

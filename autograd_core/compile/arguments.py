@@ -186,6 +186,9 @@ def _as_numpy_method(method, name):
         trace.numpy_calls += 1
         try:
             traced = method(self, *numbers, **kwargs)
+        except TypeError as error:  # (x.sum(dtype=...): recorded, so that an `except TypeError` does not hide it)
+            CompileError(f"compile: `.{name}` of a float array argument raised TypeError ({error}). {_ARGUMENT_HINT}")
+            raise
         except (ValueError, IndexError) as error:  # (the engine's mean of an empty axis; NumPy's is NaN)
             try:
                 getattr(self._data, name)(*[a._data if isinstance(a, Value) else a for a in args], **kwargs)

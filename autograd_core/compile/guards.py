@@ -208,6 +208,16 @@ def _containers_in(owners, values):
     return found
 
 
+def _with_bases(used_ids):
+    """The ids of what the program reads, and of the arrays the arrays among it are views of."""
+    ids = set(used_ids)
+    for obj in used_ids.values() if isinstance(used_ids, dict) else ():
+        while isinstance(obj, np.ndarray) and obj.base is not None:
+            obj = obj.base
+            ids.add(id(obj))
+    return ids
+
+
 def filled_caches(sources):
     """(object, name) of each ``functools.cached_property`` the call filled on an object reached (a
     causal mask): eager computes it once too, and the next call, which finds it, traces again."""
@@ -459,6 +469,7 @@ class Guards:
         for obj in used:
             used_ids.setdefault(id(obj), obj)
         unreached = [obj for key, obj in used_ids.items() if key not in sources._first]
+        used_ids.update((key, None) for key in _with_bases(used_ids) if key in sources._first)  # (a view's array)
         module_reached = {id(n.obj) for n in sources._nodes if n.in_module and n.category == "value"}
         guards = []
 

@@ -48,13 +48,11 @@ def constant_of_a_mask(trace, x, other):
     """A mask a rule multiplies by in a backward with create_graph=True: one the tracer follows (where's
     condition, a traced comparison) is cast again at every call; one computed from the data in NumPy
     (relu's out > 0) is refused, as a replay would keep the first call's."""
-    if not trace.graph_depth or other is None or not isinstance(x, (np.ndarray, np.generic)) or x.dtype != bool:
-        return x
-    chain = [x]
-    while isinstance(chain[-1], np.ndarray) and chain[-1].base is not None:
-        chain.append(chain[-1].base)
-    if any(isinstance(a, _FollowedArray) or trace.host_record_of(a) is not None for a in chain):
-        return host_array(lambda mask, dtype=other._data.dtype: mask.astype(dtype), x, name="mask")
+    if not trace.graph_depth or other is None or not isinstance(x, (np.ndarray, np.generic)) or (
+            x.dtype != bool and np.size(x) > 1):  # (a float of one number, np.sign of a 0-d x, too; larger
+        return x  # arrays are the writer's to refuse: see writer._refuse_in_a_graph_backward)
+    if _followed(trace, x):
+        return host_array(lambda mask, dtype=other._data.dtype: np.asarray(mask).astype(dtype), x, name="mask")
     raise CompileError(
         f"compile: a gradient built with create_graph=True (a gradient penalty) reads a mask of shape "
         f"{np.shape(x)} that a rule computed from the data in NumPy (relu's out > 0), at "
@@ -71,3 +69,20 @@ def first_order_refused(*args, **kwargs):
                            f"call's in every replay. Pass create_graph=True (the gradient is then part of the "
                            f"program), or compute it outside the compiled function")
     return _ORIGINALS["_backpropagate_fast"](*args, **kwargs)
+
+
+def seed_followed(output, grad, where):
+    """engine._seed_gradient while tracing: a seed given as labels or a mask (grad_outputs=(y == 1)) is cast
+    again at every call (eager's copy in its dtype would be the first call's)."""
+    seed, trace = _ORIGINALS["_seed_gradient"](output, grad, where), current()
+    if trace is None or trace.inside_host or not isinstance(grad, np.ndarray) or not _followed(trace, grad):
+        return seed
+    return host_array(lambda g, dtype=output.dtype: np.asarray(g, dtype=dtype), grad, name="seed")
+
+
+def _followed(trace, x):
+    """Whether `x` is, or is a NumPy view of, an array the tracer makes again at every call."""
+    chain = [x]
+    while isinstance(chain[-1], np.ndarray) and chain[-1].base is not None:
+        chain.append(chain[-1].base)
+    return any(isinstance(a, _FollowedArray) or trace.host_record_of(a) is not None for a in chain)

@@ -351,7 +351,13 @@ class Compiled:
     def _trace(self, key, args):
         sources = self._walk(args)
         call_args = _traced_arguments(args)
+        modes = _modes_of(sources)
         trace, result = self._traced_call(sources, call_args, args)
+        changed = [path for path, value, before in modes if _mode_of(value) is not before]
+        if changed:  # (the guards are built after the call: they would hold the mode it left)
+            raise CompileError(f"compile: the call of {self._name()} changed {changed[0]} (model.eval(), requires_grad_"
+                               f"()); eager's next call starts from the new one, a replay from the one it finds. "
+                               f"Change it outside the compiled function, or set it back before returning")
         loss, extras, returned_as = self._check_result(result)
         self._refuse_writes_into_host_arrays(trace)
         self._refuse_numpy_extras(extras, trace)
@@ -738,6 +744,16 @@ def _signature_check(key):
         tests.append(f"type(args[{k}]) is ndarray and args[{k}].shape == {shape!r} and args[{k}].dtype.str == {dtype!r}"
                      f" and args[{k}].flags.c_contiguous")
     return eval("lambda args: " + " and ".join(tests), {"ndarray": np.ndarray})  # noqa: S307 (shapes and dtype names)
+
+
+def _modes_of(sources):
+    """(path, object, its train/eval mode or requires_grad) of each module and Value the walk reached."""
+    return [(f"{node.path}.{'training' if node.category == 'module' else 'requires_grad'}", node.obj,
+             _mode_of(node.obj)) for node in sources._nodes if node.category in ("module", "value")]
+
+
+def _mode_of(obj):
+    return obj.requires_grad if isinstance(obj, Value) else obj.__dict__.get("training")
 
 
 def _held_by_hosts(trace):

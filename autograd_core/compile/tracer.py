@@ -155,6 +155,10 @@ def _call_host(trace, fn, inputs):
     trace.draws.look()  # (the code's draws so far; the host function's own are made again at every call)
     try:
         return fn(*[_raw(x) for x in inputs])
+    except Exception as error:  # (recorded: one the function catches, a check's, must not pick its path unseen)
+        CompileError(f"compile: {getattr(fn, '__name__', 'a host function')} raised {type(error).__name__} ({error}) "
+                     f"while tracing; a replay would take the path the traced call took after it")
+        raise
     finally:
         trace.inside_host = False
         trace.draws.look(after_host=True)
@@ -732,6 +736,7 @@ def _module_patches():
             (ops, "is_value", arguments.is_eager_value),  # (a float array argument: an array in eager)
             (engine, "backpropagate", inner_calls.backward_recorded),
             (engine, "_backpropagate_fast", inner_calls.first_order_refused),
+            (engine, "_seed_gradient", inner_calls.seed_followed),
             (np.random, "default_rng", inner_calls.unseeded_refused)]
 
 

@@ -205,13 +205,15 @@ class Writer:
             return name
         # made during the call without an operation: a constant, unless it holds an array the program makes
         data = value._data
-        text = self.array_text(data, "const", made_here=not (isinstance(data, np.ndarray) and self._reachable_constant(data)))
+        text = self.array_text(data, "const", made_here=not (isinstance(data, np.ndarray) and self._reachable_constant(
+            data)), made_id=value._id)
         self.var[id(value)] = text
         self.values[id(value)] = value
         return text
 
-    def array_text(self, data, hint, made_here=False):
-        """The expression of an array (or number) an operation or a host function reads."""
+    def array_text(self, data, hint, made_here=False, made_id=None):
+        """The expression of an array (or number) an operation or a host function reads (`made_id`: the
+        number of the constant Value holding it)."""
         converted = self.trace.converted.get(id(data))
         if converted is not None and converted[1] is data:  # a host array made into a Value's data
             record, name = converted[0], self.host_line(converted[0])
@@ -252,17 +254,19 @@ class Writer:
                 self.b.used.append(data)
             elif data.size > 1 and 0 not in data.strides and not any(map(ops.is_shape_constant, chain)):
                 self.b.frozen.append(f"an array of shape {data.shape} made during the call outside the engine's operations")
-                self._refuse_in_a_graph_backward(data)
+                self._refuse_in_a_graph_backward(data, made_id)
         elif type(data) is _TracedMask:
             return self.host_line(self.trace.by_result[id(data)])
         if made_here and isinstance(data, (np.ndarray, np.generic)) and data.dtype == bool:
-            self._refuse_in_a_graph_backward(data)  # (a mask of one number: relu's of a 0-d Value)
+            self._refuse_in_a_graph_backward(data, made_id)  # (a mask of one number: relu's of a 0-d Value)
         return self.b.namespace.constant(data, hint)
 
-    def _refuse_in_a_graph_backward(self, data):
-        """An array computed in NumPy from the data, read by an operation a backward with create_graph=True
-        made (a gradient penalty through relu): its rule's mask, which a replay would keep."""
-        if self.writing is not None and any(a <= self.writing._id < b for a, b in self.trace.graph_backwards):
+    def _refuse_in_a_graph_backward(self, data, made_id=None):
+        """An array computed in NumPy from the data that a backward with create_graph=True made (a gradient
+        penalty through relu): its rule's mask, which a replay would keep. (`made_id`: the number of its
+        constant Value, else that of the operation reading it: a table made before it is the forward's.)"""
+        made_id = made_id if made_id is not None else self.writing._id if self.writing is not None else None
+        if made_id is not None and any(a <= made_id < b for a, b in self.trace.graph_backwards):
             raise CompileError(
                 f"compile: a gradient built with create_graph=True (a gradient penalty) reads an array of shape "
                 f"{np.shape(data)} that a rule computed from the data in NumPy (relu's mask out > 0, a rule of "
