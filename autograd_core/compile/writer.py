@@ -684,9 +684,7 @@ def _agrees_on_other_numbers(line, env, randoms):
 def nodes_made_during(roots, start_id):
     """The operations made during a traced call (numbered from `start_id`) that `roots`
     depend on, oldest first: what the compiler writes and what export reads."""
-    seen = set()
-    stack = [r for r in roots]
-    nodes = []
+    seen, stack, nodes = set(), list(roots), []
     while stack:
         node = stack.pop()
         if id(node) in seen:
