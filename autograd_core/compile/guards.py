@@ -208,6 +208,24 @@ def _containers_in(owners, values):
     return found
 
 
+def modes_of(sources):
+    """(object, its train/eval mode or requires_grad) of each module and Value the walk reached: a call that
+    switches one (model.train() at its start) is guarded on the mode it found, and replays switch it too."""
+    return [(node.obj, mode_of(node.obj)) for node in sources._nodes if node.category in ("module", "value")]
+
+
+def mode_of(obj):
+    return obj.requires_grad if isinstance(obj, Value) else obj.__dict__.get("training")
+
+
+def set_modes(modes):
+    for obj, mode in modes:
+        if isinstance(obj, Value):
+            obj.requires_grad = mode
+        else:
+            obj.__dict__["training"] = mode
+
+
 def _with_bases(used_ids):
     """The ids of what the program reads, and of the arrays the arrays among it are views of."""
     ids = set(used_ids)

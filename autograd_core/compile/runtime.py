@@ -33,7 +33,7 @@ from ..engine import Value
 from ..modes import _current_modes, _place_text
 from . import planner, reuse
 from .result import CompiledResult, _give_back_freed_memory, _own, _returned, _watched
-from .guards import EffectChanges, Guards, Sources, filled_caches, objects_held
+from .guards import EffectChanges, Guards, Sources, filled_caches, mode_of, modes_of, objects_held, set_modes
 from .library import _is_library_class
 from .snapshots import GENERATOR_TYPES, GLOBAL_GENERATORS, Draws
 from .sources import WALK_LIMIT, array_digest
@@ -80,6 +80,8 @@ class _Instance:
 
 class _Program:
     """One traced call made into a forward and a backward program, with the guards it replays under."""
+
+    switched = ()  # (module or Value, the mode the call left it in): what a replay switches too
 
     def __init__(self, build, source, runs, namespace, buffers, reuses_forward, guards):
         self.source = source  # what source() shows: plain NumPy, one line per operation
@@ -235,6 +237,7 @@ class Compiled:
         inputs = self._inputs(program, args)
         inst.generation += 1  # (before the forward: one that raises halfway has written the buffers already)
         loss, saved, *extras = inst.run(inst.forward, *inputs)  # NumPy warns here as the eager forward pass would
+        set_modes(program.switched)
         loss = _own(loss)
         watched = _watched(program, args)
         targets = program.grad_leaves if program.targets_are_fixed else [
@@ -248,6 +251,7 @@ class Compiled:
             return self.fn(*args)
         inst.generation += 1  # (before the forward, as in _replay)
         loss, _, *extras = inst.run(inst.forward, *self._inputs(program, args))
+        set_modes(program.switched)
         result = Value(np.array(loss, copy=True)[()], requires_grad=False)
         return _packed(program, result, extras[0] if program.extras else ())
 
@@ -351,33 +355,20 @@ class Compiled:
     def _trace(self, key, args):
         sources = self._walk(args)
         call_args = _traced_arguments(args)
-        modes = _modes_of(sources)
+        modes = modes_of(sources)
         trace, result = self._traced_call(sources, call_args, args)
-        changed = [path for path, value, before in modes if _mode_of(value) is not before]
-        if changed:  # (the guards are built after the call: they would hold the mode it left)
-            raise CompileError(f"compile: the call of {self._name()} changed {changed[0]} (model.eval(), requires_grad_"
-                               f"()); eager's next call starts from the new one, a replay from the one it finds. "
-                               f"Change it outside the compiled function, or set it back before returning")
+        switched = [(obj, before, mode_of(obj)) for obj, before in modes if mode_of(obj) is not before]
         loss, extras, returned_as = self._check_result(result)
         self._refuse_writes_into_host_arrays(trace)
         self._refuse_numpy_extras(extras, trace)
         writer, nodes = self._write_forward(loss, extras, call_args, args, trace)
         build = writer.b
         self._refuse_argument_also_held(args, build)
-        held = _held_by_hosts(trace)
-        changes = EffectChanges(trace.effect_states)
-        build.effect_written = changes.written
-        guards, rebound = Guards.build(sources, build.used + held, trace.labels_read).without_effect_changes(
-            self.fn, args, changes)
-        self._refuse_unreached(guards, call_args)
-        self._refuse_replaced_by_effects(rebound, changes, build)
-        self._refuse_written(sources, changes)
-        changed = guards.check(self.fn, args)  # (the guards hold what the walk saw before the call)
-        if changed is not None and not _only_caches_filled(guards, sources, self.fn, args):
-            raise CompileError(
-                f"compile: the call of {self._name()} changed what it reads ({changed}); eager changes it at every "
-                f"call, a replay would not. Make the change outside the compiled function (or in an effect)"
-            )
+        set_modes((obj, before) for obj, before, _ in switched)  # (the guards hold the modes the call found)
+        try:
+            guards = self._guards_of(sources, build, trace, args, call_args)
+        finally:
+            set_modes((obj, after) for obj, _, after in switched)  # (as the call left them, and each replay does)
         self._warn_of_what_replays_skip(build, trace)
         traced_bytes = sum(a.nbytes for a in build.trace_env.values() if isinstance(a, np.ndarray))
         self._check_memory(traced_bytes)
@@ -396,6 +387,7 @@ class Compiled:
         program.reads_grad_mode = bool(trace.grad_mode_reads)
         program.loss_requires_grad = _requires_grad_in_eager(loss, call_args, args)
         program.returned_as = returned_as
+        program.switched = [(obj, after) for obj, _, after in switched]  # (model.train() at its start, done again)
         self._cache.setdefault(key, []).append(program)
         self._traces += 1
         self._last = program
@@ -437,6 +429,23 @@ class Compiled:
                 f"or from an effect (autograd_core.compile.effect(print, ...), called again at every call)",
                 stacklevel=4,
             )
+
+    def _guards_of(self, sources, build, trace, args, call_args):
+        """The guards of what the trace read, refusing what they cannot hold (see each refusal)."""
+        changes = EffectChanges(trace.effect_states)
+        build.effect_written = changes.written
+        guards, rebound = Guards.build(sources, build.used + _held_by_hosts(trace), trace.labels_read
+                                       ).without_effect_changes(self.fn, args, changes)
+        self._refuse_unreached(guards, call_args)
+        self._refuse_replaced_by_effects(rebound, changes, build)
+        self._refuse_written(sources, changes)
+        changed = guards.check(self.fn, args)  # (the guards hold what the walk saw before the call)
+        if changed is not None and not _only_caches_filled(guards, sources, self.fn, args):
+            raise CompileError(
+                f"compile: the call of {self._name()} changed what it reads ({changed}); eager changes it at every "
+                f"call, a replay would not. Make the change outside the compiled function (or in an effect)"
+            )
+        return guards
 
     def _traced_call(self, sources, call_args, args):
         """(the Trace, the function's result) of the call that runs it eagerly and records it."""
@@ -744,16 +753,6 @@ def _signature_check(key):
         tests.append(f"type(args[{k}]) is ndarray and args[{k}].shape == {shape!r} and args[{k}].dtype.str == {dtype!r}"
                      f" and args[{k}].flags.c_contiguous")
     return eval("lambda args: " + " and ".join(tests), {"ndarray": np.ndarray})  # noqa: S307 (shapes and dtype names)
-
-
-def _modes_of(sources):
-    """(path, object, its train/eval mode or requires_grad) of each module and Value the walk reached."""
-    return [(f"{node.path}.{'training' if node.category == 'module' else 'requires_grad'}", node.obj,
-             _mode_of(node.obj)) for node in sources._nodes if node.category in ("module", "value")]
-
-
-def _mode_of(obj):
-    return obj.requires_grad if isinstance(obj, Value) else obj.__dict__.get("training")
 
 
 def _held_by_hosts(trace):

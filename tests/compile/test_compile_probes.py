@@ -4881,25 +4881,32 @@ def test_a_gradient_penalty_through_std_and_a_table_made_in_the_forward_gives_ea
         assert _run(penalty, params, calls, compiled=True) == _run(penalty, params, calls, compiled=False)
 
 
-def test_a_call_that_changes_a_modules_mode_or_a_parameters_requires_grad_is_refused():
-    model = nn.Sequential(nn.Linear(3, 4), nn.Dropout(0.5), nn.Linear(4, 2))
+def test_a_call_that_switches_a_modules_mode_or_a_parameters_requires_grad_is_guarded_and_replayed():
+    results = []
+    for compiled in (False, True):
+        nn.manual_seed(0)
+        model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Dropout(0.5), nn.Linear(4, 2))
+        model[0].requires_grad_(False)
 
-    def monitored(x):
-        loss = model(x).sum()
-        model.eval()  # (left in eval: eager's next call runs in eval mode)
-        return loss
+        def train_step(x, model=model):
+            model.train()  # (at its start: after a validation in eval mode, outside)
+            loss = model(x).sum()
+            model[0].requires_grad_(True)  # (the backbone joins after the first step)
+            return loss
 
-    def unfreezing(x):
-        loss = model(x).sum()
-        model[0].requires_grad_(True)  # (the backbone joins after the first step)
-        return loss
-
-    with pytest.raises(CompileError, match="training"):
-        ag.compile(monitored)(np.ones((2, 3)))
-    model.train()
-    model[0].requires_grad_(False)
-    with pytest.raises(CompileError, match="requires_grad"):
-        ag.compile(unfreezing)(np.ones((2, 3)))
+        step, out = ag.compile(train_step) if compiled else train_step, []
+        for k in range(4):
+            if k == 2:
+                model.eval()  # (a validation pass between epochs)
+            for p in model.parameters():
+                p.grad = None
+            nn.manual_seed(k)
+            loss = step(np.random.default_rng(k).standard_normal((4, 3)))
+            loss.backward()
+            out.append((_bits(loss.data), [_bits(p.grad) for p in model.parameters() if p.grad is not None],
+                        model.training, _bits(model[1].running_mean)))
+        results.append(out)
+    assert results[0] == results[1]
 
 
 def test_an_error_of_a_check_or_a_numpy_keyword_caught_by_the_function_is_refused():
