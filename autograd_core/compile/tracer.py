@@ -152,7 +152,8 @@ def _call_host(trace, fn, inputs):
     owners = effect_owners(fn, inputs)  # (what it changes of theirs is its own, done again at every call)
     before = [state_of(owner) for owner in owners]
     trace.inside_host, trace.host_from = True, engine._next_id()
-    trace.draws.look()  # (the code's draws so far; the host function's own are made again at every call)
+    ours = getattr(getattr(fn, "__code__", None), "co_filename", "").startswith(_PACKAGE_DIRS)  # (nn's)
+    trace.draws.look(ours=ours)  # (the code's draws so far; the host function's own are made again at every call)
     try:
         return fn(*[_raw(x) for x in inputs])
     except Exception as error:  # (recorded: one the function catches, a check's, must not pick its path unseen)
@@ -161,7 +162,7 @@ def _call_host(trace, fn, inputs):
         raise
     finally:
         trace.inside_host = False
-        trace.draws.look(after_host=True)
+        trace.draws.look(after_host=True, ours=ours)
         trace.effect_states.append((owners, before, [state_of(owner) for owner in owners]))
 
 
