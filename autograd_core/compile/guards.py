@@ -155,7 +155,7 @@ def objects_held(fn, with_globals=False):
     return held
 
 
-def effect_owners(fn, inputs=()):
+def effect_owners(fn, inputs=(), deep=True):
     """The objects a host function or an effect may update: a method's object (a BatchNorm counting
     its batches, `hist.append`'s list), a callable object itself, the dicts, lists and objects it
     holds or names in its globals (`lambda: m.seen.append(1)`, `stats["n"] += 1`), and the arrays it
@@ -181,7 +181,7 @@ def effect_owners(fn, inputs=()):
     owners += [x._data for x in held if values and isinstance(x, Value) and isinstance(x._data, np.ndarray)]
     owners += [data for data in (x._data if isinstance(x, Value) else x for x in inputs) if isinstance(
         data, np.ndarray) and not any(data is owner for owner in owners)]  # (what it writes into its inputs)
-    return owners + _containers_in(owners, values)
+    return owners + _containers_in(owners, values) if deep else owners  # (not deep: this project's own)
 
 
 def _containers_in(owners, values):

@@ -149,10 +149,10 @@ def _call_host(trace, fn, inputs):
     call makes it again), not one of its own."""
     if trace is None or trace.inside_host:
         return fn(*[_raw(x) for x in inputs])
-    owners = effect_owners(fn, inputs)  # (what it changes of theirs is its own, done again at every call)
+    ours = getattr(getattr(fn, "__code__", None), "co_filename", "").startswith(_PACKAGE_DIRS)  # (nn's)
+    owners = effect_owners(fn, inputs, deep=not ours)  # (what it changes of theirs is its own, done again)
     before = [state_of(owner) for owner in owners]
     trace.inside_host, trace.host_from = True, engine._next_id()
-    ours = getattr(getattr(fn, "__code__", None), "co_filename", "").startswith(_PACKAGE_DIRS)  # (nn's)
     trace.draws.look(ours=ours)  # (the code's draws so far; the host function's own are made again at every call)
     try:
         return fn(*[_raw(x) for x in inputs])
