@@ -419,16 +419,12 @@ class Compiled:
                 f"({build.frozen[0]}); a compiled step keeps them as they were at the first call. If they depend on "
                 f"the arguments or change between calls, make them with autograd_core.compile.host_array "
                 f"(one-hot rows np.eye(C)[y] of labels: write F.one_hot(y, C); a table indexed by labels, alpha[y]: "
-                f"host_array(lambda y: alpha[y], y), made again at every call)",
-                stacklevel=4,
-            )
+                f"host_array(lambda y: alpha[y], y), made again at every call)", stacklevel=4)
         if trace.printed is not None:
             warnings.warn(
                 f"compile: {self._name()} called print() ({_place_text(trace.printed)}); it printed at this traced "
                 f"call only, as a replay runs none of the function's Python. Print outside the compiled function, "
-                f"or from an effect (autograd_core.compile.effect(print, ...), called again at every call)",
-                stacklevel=4,
-            )
+                f"or from an effect (autograd_core.compile.effect(print, ...), called again at every call)", stacklevel=4)
 
     def _guards_of(self, sources, build, trace, args, call_args):
         """The guards of what the trace read, refusing what they cannot hold (see each refusal)."""
@@ -441,10 +437,9 @@ class Compiled:
         self._refuse_written(sources, changes)
         changed = guards.check(self.fn, args)  # (the guards hold what the walk saw before the call)
         if changed is not None and not _only_caches_filled(guards, sources, self.fn, args):
-            raise CompileError(
-                f"compile: the call of {self._name()} changed what it reads ({changed}); eager changes it at every "
-                f"call, a replay would not. Make the change outside the compiled function (or in an effect)"
-            )
+            raise CompileError(f"compile: the call of {self._name()} changed what it reads ({changed}); eager changes it "
+                               f"at every call, a replay would not. Make the change outside the compiled function (or in an "
+                               f"effect)")
         return guards
 
     def _traced_call(self, sources, call_args, args):
@@ -453,6 +448,7 @@ class Compiled:
             trace.held = lambda array: sources.path_of(array) is not None
             trace.path_of = sources.path_of
             trace.array_arguments = {id(c) for c, a in zip(call_args, args) if isinstance(a, np.ndarray) and c is not a}
+            trace.arguments = {id(c) for c, a in zip(call_args, args) if isinstance(c, Value) and c is not a}
             trace.draws = Draws([(n, g()) for n, g in GLOBAL_GENERATORS.items()] + sources.reached(GENERATOR_TYPES))
             try:
                 result = self.fn(*call_args)

@@ -613,6 +613,13 @@ def _label_read(trace, value):
     trace.labels_read[id(value)] = value  # (guarded: code may branch on a name)
 
 
+def _requires_grad_written(trace, value):
+    if id(value) in trace.arguments:  # (the traced call's copy of the caller's Value: the caller's keeps its own)
+        raise CompileError(f"compile: setting requires_grad of a Value given as an argument, at "
+                           f"{_user_frame(with_code=True)}: eager's caller sees the change, a replay's would not. "
+                           f"Set it before the call")
+
+
 def _requires_grad_read(trace, value):
     if value._op is not None and _called_from_user(3):  # (the engine reads it at every operation)
         # an intermediate's is False under no_grad(): the code depends on the grad mode
@@ -699,7 +706,8 @@ def _save_originals_and_make_patches():
         "grad": _watched_slot("grad", _grad_read, "The gradient, after backward (refused while tracing).",
                               _grad_written),
         "label": _watched_slot("label", _label_read, "The Value's name, shown in drawings and programs."),
-        "requires_grad": _watched_slot("requires_grad", _requires_grad_read, "Whether gradients flow to it."),
+        "requires_grad": _watched_slot("requires_grad", _requires_grad_read, "Whether gradients flow to it.",
+                                       _requires_grad_written),
         "detach": _detach_read_again,
         "__array_ufunc__": arguments._numpy_refused_as_compile_error("__array_ufunc__"),
         "__array_function__": arguments._numpy_refused_as_compile_error("__array_function__"),
@@ -915,6 +923,7 @@ class Trace:
         self.labels_read = {}  # id -> Value whose .label was read during the call (by any code: repr too)
         self.refusals = []  # CompileErrors raised during the call (the function may have caught them)
         self.array_arguments = set()  # ids of the Values the float array arguments are (the runtime sets them)
+        self.arguments = set()  # ids of the Values made for the arguments, Value ones included
         self.made_by_user = {}  # id -> a Value the code made itself, Value(...), during the call
         self.numpy_made = {}  # id -> a Value made by an ndarray method or operator of an array argument (x.sum())
         self.numpy_calls = 0  # > 0 while such a method runs

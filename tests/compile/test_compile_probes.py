@@ -4930,3 +4930,14 @@ def test_an_error_of_a_check_or_a_numpy_keyword_caught_by_the_function_is_refuse
         ag.compile(probabilities_or_logits)(x, np.array([[1.0], [0.0]]))
     with pytest.raises(CompileError, match="raised TypeError"):
         ag.compile(duck_typed)(x.astype(np.float32))
+
+
+def test_a_call_that_switches_requires_grad_of_a_value_argument_is_refused():
+    lin = nn.Linear(3, 2)
+
+    def step(x):
+        x.requires_grad = True  # (the caller's Value: eager's caller sees the change)
+        return (lin(x) ** 2).sum()
+
+    with pytest.raises(CompileError, match="requires_grad of a Value given as an argument"):
+        ag.compile(step)(Value(np.ones((2, 3)), requires_grad=False))
