@@ -181,7 +181,7 @@ def effect_owners(fn, inputs=(), deep=True):
     owners += [x._data for x in held if values and isinstance(x, Value) and isinstance(x._data, np.ndarray)]
     owners += [data for data in (x._data if isinstance(x, Value) else x for x in inputs) if isinstance(
         data, np.ndarray) and not any(data is owner for owner in owners)]  # (what it writes into its inputs)
-    return owners + _containers_in(owners, values) if deep else owners  # (not deep: this project's own)
+    return (owners + _containers_in(owners, values)) if deep else owners  # (not deep: this project's own)
 
 
 def _containers_in(owners, values):
@@ -226,10 +226,10 @@ def set_modes(modes):
             obj.__dict__["training"] = mode
 
 
-def _with_bases(used_ids):
-    """The ids of what the program reads, and of the arrays the arrays among it are views of."""
-    ids = set(used_ids)
-    for obj in used_ids.values() if isinstance(used_ids, dict) else ():
+def _with_bases(used):
+    """The ids of what the program reads (`used`: id -> object), and of the arrays its arrays are views of."""
+    ids = set(used)
+    for obj in used.values():
         while isinstance(obj, np.ndarray) and obj.base is not None:
             obj = obj.base
             ids.add(id(obj))

@@ -577,8 +577,8 @@ class Compiled:
         replay would not write it again (an effect's writes into what it holds or is given are redone)."""
         for node in sources.written():
             if node.category == "value":  # (w._data *= 0.9, w._data = new: past the .data setter's refusal)
-                array, digest = node.snapshot
-                if node.obj._data is array and changes.explains_contents(array, digest[3]):
+                array, (*_, contents) = node.snapshot  # (sources._value_digest: type, dtype, shape, bytes)
+                if node.obj._data is array and changes.explains_contents(array, contents):
                     continue  # (an effect's write into its array, or into its input's: done again at every call)
                 raise CompileError(f"compile: {self._name()} wrote into the data of {node.path} (a Value it holds) "
                                    f"during the call; a replay would not write it again. Do it outside the "

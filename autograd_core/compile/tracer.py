@@ -119,7 +119,7 @@ def host_array(fn, *inputs, name=None):
                     f"would hold as a float64 array; return an array (np.asarray(value, dtype=...))")
             data = np.asarray(data)
         if any(data is _raw(x) for x in inputs):  # (np.asarray(w, dtype) of w in that dtype: another object, named
-            data = data.copy(order="K")                    # apart from the input it is made from)
+            data = data.copy(order="K")             # apart from the input it is made from)
         trace.record_host(_HostRecord(data, fn, inputs, name, engine._next_id(), False))
         if _called_from_user(2):  # (the user's: what NumPy makes of it is made again too, lam * X, 1 - lam)
             traced = data.view(_HostResult)

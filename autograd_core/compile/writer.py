@@ -399,7 +399,7 @@ class Writer:
             if not pending or pending[0][0] is not inp:  # the rule gave no share (an index input)
                 if not _library_op(op):  # (a user's rule may give one on other data: asked again at every call)
                     self._user_rule_checked(op, i, rule, [g_name] * (not op.elementwise) + arg_names + [out_name],
-                                            param_texts, hint, expect_none=True)
+                                            param_texts, hint)
                 continue
             _, share = pending.pop(0)
             template = _declared(op).get(op.inputs[i]) if not op.variadic else None
@@ -436,12 +436,12 @@ class Writer:
                 if one_number is not None:
                     self.uniform[name] = (one_number, mine.shape)
 
-    def _user_rule_checked(self, op, i, rule, arg_names, param_texts, hint, expect_none):
+    def _user_rule_checked(self, op, i, rule, arg_names, param_texts, hint):
         """A line asking a user's rule, which gave no share at the traced call, again at every call: a share
         on other data is one the program does not have (refused, as a share where it gave none)."""
         readable, _ = call_text(rule, arg_names, param_texts, self.b.namespace, hint, None, {})
         self.b.namespace.bind("_share_given", _share_given)
-        self.b.backward.append(Line((), f"_share_given({readable}, {op.name!r}, {i}, none={expect_none})",
+        self.b.backward.append(Line((), f"_share_given({readable}, {op.name!r}, {i}, none=True)",
                                     _names_in(readable, self.b.names), "a user's rule gave no share", keep=True))
 
     def _upstream_times(self, op, local, upstream, g_name, rule_text):
